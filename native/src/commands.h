@@ -1,0 +1,9 @@
+/* Subcommands of tsfig-runtime; see native/PROTOCOL.md. Each returns the process exit code. */
+#ifndef TSFIG_COMMANDS_H
+#define TSFIG_COMMANDS_H
+
+int tsfig_cmd_start(int argc, char **argv);
+int tsfig_cmd_exec(int argc, char **argv);
+int tsfig_cmd_unpack(int argc, char **argv);
+
+#endif

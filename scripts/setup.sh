@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine of this kind (root, Debian bookworm, Node 20) for tsfig and its tests.
+# Idempotent: each step is skipped when its result is already there.
+#   scripts/setup.sh          install everything, then run the main example
+#   scripts/setup.sh --deps   install everything, run nothing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup: run as root (tsfig's engine creates namespaces, mounts, cgroups and nftables rules)" >&2
+  exit 77
+fi
+
+# Debian packages the project, its tests and its benchmarks use.
+packages=(
+  build-essential pkg-config libseccomp-dev   # native/ helper
+  nftables iproute2 procps psmisc util-linux  # networking, process and mount inspection
+  debootstrap busybox-static                  # base images, built locally
+  crun runc                                   # benchmark baselines
+  tmux                                        # terminal tests
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node dependencies plus the native build and TypeScript build (npm's install script runs both).
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.tsfig-lock-sum 2>/dev/null)" != "$lock_sum" ]; then
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" > node_modules/.tsfig-lock-sum
+else
+  npm run -s build
+fi
+
+# Base images for examples and tests, cached under /var/cache/tsfig.
+bash scripts/base-images.sh
+
+if [ "${1:-}" = "--deps" ]; then exit 0; fi
+bash scripts/main-job.sh

@@ -1,0 +1,52 @@
+import { Command, CommanderError } from 'commander';
+import { isEngineError } from '../../engine/errors.js';
+import { TsfigError } from '../errors.js';
+import { registerCommands } from './commands/index.js';
+import { ExitCode, exitCodeOfKind } from './exit-codes.js';
+import { packageVersion } from './version.js';
+
+/** The only place that reads argv, prints errors and sets the exit code. */
+export function buildProgram(): Command {
+  const program = new Command('tsfig')
+    .description('Fig/Compose-style orchestrator with an embedded, daemonless container engine')
+    .version(packageVersion(), '-v, --version', 'print the version')
+    .option('--debug', 'show internal details (stack traces) on errors')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  registerCommands(program);
+  return program;
+}
+
+function printError(error: unknown, debug: boolean): number {
+  if (error instanceof CommanderError) {
+    // commander already printed its message (usage errors, --help, --version).
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.ok;
+    if (error.code === 'commander.help') return ExitCode.ok;
+    return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  if (error instanceof TsfigError || isEngineError(error)) {
+    const where =
+      error instanceof TsfigError && error.source
+        ? ` (${error.source.file}:${error.source.line}:${error.source.column})`
+        : '';
+    process.stderr.write(`error: ${error.message}${where}\n`);
+    if (error.hint !== undefined) process.stderr.write(`hint: ${error.hint}\n`);
+    if (debug && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
+    return error.exitCode ?? exitCodeOfKind(error.kind);
+  }
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(
+    `internal error: this is a bug in tsfig ${packageVersion()}; please report it with the output below\n${detail}\n`,
+  );
+  return ExitCode.failure;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (error) {
+    return printError(error, argv.includes('--debug'));
+  }
+}
