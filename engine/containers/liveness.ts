@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isErrno } from '../errors.js';
+
+let bootIdCache: string | undefined;
+
+export function currentBootId(): string {
+  bootIdCache ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  return bootIdCache;
+}
+
+/** Field 22 (starttime) of /proc/<pid>/stat, or undefined when the process is gone. */
+export async function processStartTime(pid: number): Promise<number | undefined> {
+  let stat: string;
+  try {
+    stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch (error) {
+    if (isErrno(error, 'ENOENT') || isErrno(error, 'ESRCH')) return undefined;
+    throw error;
+  }
+  // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const startTime = rest[19];
+  return startTime === undefined ? undefined : Number(startTime);
+}
+
+/** True when pid is alive and is the same process that started at startTime (pids get reused). */
+export async function isSameProcess(pid: number, startTime: number): Promise<boolean> {
+  if (pid <= 0) return false;
+  return (await processStartTime(pid)) === startTime;
+}
+
+const CGROUP_V1_ROOT = '/sys/fs/cgroup';
+
+/** The cgroup directories of a container on this host (v1: one per hierarchy; v2: one). */
+export async function cgroupDirs(cgroup: string): Promise<string[]> {
+  let entries: string[];
+  try {
+    await fs.access(path.join(CGROUP_V1_ROOT, 'cgroup.controllers'));
+    return [path.join(CGROUP_V1_ROOT, cgroup)];
+  } catch {
+    entries = await fs.readdir(CGROUP_V1_ROOT);
+  }
+  return entries.map((entry) => path.join(CGROUP_V1_ROOT, entry, cgroup));
+}
+
+/** Kills every process left in a container's cgroups and removes the directories. Idempotent. */
+export async function destroyCgroup(cgroup: string): Promise<void> {
+  const dirs = await cgroupDirs(cgroup);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    let remaining = 0;
+    for (const dir of dirs) {
+      let procs: string;
+      try {
+        procs = await fs.readFile(path.join(dir, 'cgroup.procs'), 'utf8');
+      } catch {
+        continue;
+      }
+      for (const pid of procs.split('\n').filter(Boolean)) {
+        remaining++;
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    if (remaining === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  for (const dir of dirs) {
+    await fs.rmdir(dir).catch(() => undefined);
+  }
+}
+
+/** Removes a root's parent cgroup dirs when no container is left in them (rmdir only succeeds when empty). */
+export async function removeEmptyCgroupParent(parent: string): Promise<void> {
+  for (const dir of await cgroupDirs(parent)) await fs.rmdir(dir).catch(() => undefined);
+}

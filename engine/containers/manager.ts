@@ -1,0 +1,592 @@
+import { spawn } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { EngineError, isErrno } from '../errors.js';
+import { renderRuntimeConf } from '../runtime/conf.js';
+import { parseRuntimeMessage, runtimeError } from '../runtime/protocol.js';
+import { runtimeBinary } from '../runtime/binary.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
+import { newId, shortId } from '../state/ids.js';
+import { withLock } from '../state/lock.js';
+import type { EnginePaths } from '../state/paths.js';
+import { resolveCapabilities } from './capabilities.js';
+import { currentBootId, destroyCgroup, isSameProcess, removeEmptyCgroupParent } from './liveness.js';
+import { readLogs, type LogReadOptions } from './logs.js';
+import { CONTAINER_NAME, randomName } from './names.js';
+import { resolveProcess, type ImageProcessConfig } from './process.js';
+import { containerFiles, runtimeConfEntries, type ContainerDirs } from './runtime-config.js';
+import { signalNumber } from './signals.js';
+import type {
+  ContainerRecord,
+  ContainerSpec,
+  ContainerState,
+  ContainerSummary,
+  LogEntry,
+  MonitorStatus,
+} from './types.js';
+
+/** What the container manager needs from the image store. */
+export interface ImageSource {
+  resolve(reference: string): Promise<{ id: string; config: { config?: ImageProcessConfig } }>;
+  layerDirs(image: { id: string }): readonly string[] | Promise<readonly string[]>;
+}
+
+export interface ExecOptions {
+  readonly argv: readonly string[];
+  readonly env?: readonly string[];
+  readonly user?: string;
+  readonly workingDir?: string;
+  readonly tty?: boolean;
+  /** stdio of the exec'd process: inherit the caller's (CLI) or pipes (tests, programmatic use). */
+  readonly stdio?: 'inherit' | 'pipe';
+}
+
+export interface ExecResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const EMPTY_STATE: ContainerState = {
+  status: 'created',
+  running: false,
+  pid: 0,
+  exitCode: 0,
+  oomKilled: false,
+  error: '',
+  startedAt: '',
+  finishedAt: '',
+};
+
+function stateOf(status: MonitorStatus | undefined): ContainerState {
+  if (status === undefined) return EMPTY_STATE;
+  return {
+    status: status.state,
+    running: status.state === 'running',
+    pid: status.state === 'running' ? status.pid : 0,
+    exitCode: status.exitCode ?? 0,
+    oomKilled: status.oomKilled === true,
+    error: status.error ?? '',
+    startedAt: status.startedAt,
+    finishedAt: status.finishedAt ?? '',
+  };
+}
+
+function hostsContent(hostname: string, extra: readonly string[]): string {
+  return [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+    ...extra,
+    '',
+  ].join('\n');
+}
+
+/** The host's resolv.conf without loopback nameservers (unreachable from a container's own netns), as docker does. */
+function resolvConfContent(network: string): string {
+  let host = '';
+  try {
+    host = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+  if (network === 'host') return host;
+  return host
+    .split('\n')
+    .filter((line) => !/^\s*nameserver\s+(127\.|::1\s*$)/.test(line))
+    .join('\n');
+}
+
+/**
+ * Containers of one engine root: records on disk, a native monitor per running container, no daemon. Every read
+ * checks the monitor is still alive and repairs the state of a container whose monitor died.
+ */
+export class ContainerManager {
+  readonly paths: EnginePaths;
+  private readonly images: ImageSource;
+
+  constructor(paths: EnginePaths, images: ImageSource) {
+    this.paths = paths;
+    this.images = images;
+  }
+
+  private dirOf(id: string): string {
+    return path.join(this.paths.containers, id);
+  }
+
+  private dirs(id: string): ContainerDirs {
+    return {
+      dir: this.dirOf(id),
+      runDir: path.join(this.paths.runContainers, shortId(id)),
+      cgroup: `${this.paths.cgroupParent}/${shortId(id)}`,
+    };
+  }
+
+  private lockName(id: string): string {
+    return `${this.paths.rootId}:container:${id}`;
+  }
+
+  /** Creates a container (nothing runs yet). Name conflicts and bad options fail before anything is written. */
+  async create(spec: ContainerSpec): Promise<ContainerRecord> {
+    const image = await this.images.resolve(spec.image);
+    const imageConfig = image.config.config ?? {};
+    const id = newId();
+    const hostname = spec.hostname ?? id.slice(0, 12);
+    const process = resolveProcess(imageConfig, spec, spec.image, hostname);
+    const capabilities = resolveCapabilities(spec);
+    const stopSignal = signalNumber(spec.stopSignal ?? imageConfig.StopSignal ?? 'SIGTERM', '--stop-signal');
+    if (spec.name !== undefined && !CONTAINER_NAME.test(spec.name)) {
+      throw new EngineError('invalid', `invalid container name "${spec.name}"`, {
+        hint: 'names use only [a-zA-Z0-9][a-zA-Z0-9_.-]',
+      });
+    }
+    return withLock(`${this.paths.rootId}:container-names`, async () => {
+      const existing = await this.listRecords();
+      let name = spec.name;
+      if (name !== undefined) {
+        const holder = existing.find((record) => record.name === name);
+        if (holder !== undefined) {
+          throw new EngineError(
+            'conflict',
+            `the container name "${name}" is already in use by container ${shortId(holder.id)}`,
+            {
+              hint: `remove it (tsfig container rm ${name}) or choose another name`,
+            },
+          );
+        }
+      } else {
+        const taken = new Set(existing.map((record) => record.name));
+        do name = randomName();
+        while (taken.has(name));
+      }
+      const record: ContainerRecord = {
+        v: 1,
+        id,
+        name,
+        created: new Date().toISOString(),
+        imageId: image.id,
+        imageRef: spec.image,
+        spec,
+        process,
+        hostname,
+        capabilities,
+        stopSignal,
+        stopTimeout: spec.stopTimeout ?? 10,
+        mounts: spec.mounts ?? [],
+        labels: spec.labels ?? {},
+      };
+      await this.writeNewContainer(record, spec);
+      return record;
+    });
+  }
+
+  private async writeNewContainer(record: ContainerRecord, spec: ContainerSpec): Promise<void> {
+    const dir = this.dirOf(record.id);
+    const files = containerFiles(dir);
+    await fs.mkdir(this.paths.containers, { recursive: true, mode: 0o700 });
+    const staging = `${dir}.creating`;
+    try {
+      await fs.mkdir(staging, { mode: 0o700 });
+      for (const sub of ['rootfs', 'upper', 'work']) await fs.mkdir(path.join(staging, sub), { mode: 0o755 });
+      const network = spec.network ?? 'none';
+      await fs.writeFile(path.join(staging, 'hostname'), `${record.hostname}\n`);
+      await fs.writeFile(path.join(staging, 'hosts'), hostsContent(record.hostname, spec.extraHosts ?? []));
+      await fs.writeFile(path.join(staging, 'resolv.conf'), resolvConfContent(network));
+      await fs.writeFile(path.join(staging, path.basename(files.log)), '', { mode: 0o640 });
+      await writeJsonAtomic(path.join(staging, 'container.json'), record, 0o600);
+      await fs.rename(staging, dir);
+    } catch (error) {
+      await fs.rm(staging, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  private async listRecords(): Promise<ContainerRecord[]> {
+    let entries: string[];
+    try {
+      entries = await fs.readdir(this.paths.containers);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return [];
+      throw error;
+    }
+    const records: ContainerRecord[] = [];
+    for (const entry of entries) {
+      if (!/^[0-9a-f]{64}$/.test(entry)) continue;
+      const record = await readJson<ContainerRecord>(path.join(this.paths.containers, entry, 'container.json'));
+      if (record !== undefined) records.push(record);
+    }
+    return records;
+  }
+
+  /** Finds a container by full id, unique id prefix, or name. */
+  async get(ref: string): Promise<ContainerRecord> {
+    const records = await this.listRecords();
+    const byName = records.find((record) => record.name === ref || record.id === ref);
+    if (byName !== undefined) return byName;
+    const byPrefix = /^[0-9a-f]{1,64}$/.test(ref) ? records.filter((record) => record.id.startsWith(ref)) : [];
+    if (byPrefix.length === 1 && byPrefix[0] !== undefined) return byPrefix[0];
+    if (byPrefix.length > 1) {
+      throw new EngineError('conflict', `container id prefix "${ref}" is ambiguous`, {
+        hint: 'give more characters of the id',
+      });
+    }
+    throw new EngineError('not-found', `no such container: ${ref}`, {
+      hint: 'list containers with: tsfig container ls -a',
+    });
+  }
+
+  /** The monitor's status, repaired when the monitor died (or the host rebooted) while the container ran. */
+  async status(record: ContainerRecord): Promise<MonitorStatus | undefined> {
+    const file = containerFiles(this.dirOf(record.id)).status;
+    const status = await readJson<MonitorStatus>(file);
+    if (status === undefined || status.state !== 'running') return status;
+    if (status.bootId === currentBootId() && (await isSameProcess(status.monitor, status.monitorStart))) return status;
+    return withLock(this.lockName(record.id), async () => {
+      const again = await readJson<MonitorStatus>(file);
+      if (again === undefined || again.state !== 'running') return again;
+      if (again.bootId === currentBootId() && (await isSameProcess(again.monitor, again.monitorStart))) return again;
+      await destroyCgroup(this.dirs(record.id).cgroup);
+      await fs.rm(this.dirs(record.id).runDir, { recursive: true, force: true });
+      const repaired: MonitorStatus = {
+        ...again,
+        state: 'exited',
+        exitCode: 255,
+        finishedAt: new Date().toISOString(),
+        error: again.bootId === currentBootId() ? 'the container monitor died' : 'the host rebooted',
+      };
+      await writeJsonAtomic(file, repaired);
+      return repaired;
+    });
+  }
+
+  async state(record: ContainerRecord): Promise<ContainerState> {
+    return stateOf(await this.status(record));
+  }
+
+  /** Starts a created or exited container; a running one is left alone. */
+  async start(ref: string): Promise<ContainerRecord> {
+    const record = await this.get(ref);
+    await withLock(this.lockName(record.id), async () => {
+      const status = await this.status(record);
+      if (status?.state === 'running') return;
+      await this.startLocked(record);
+    });
+    return record;
+  }
+
+  private async startLocked(record: ContainerRecord): Promise<void> {
+    const image = await this.images.resolve(record.imageId);
+    const lowerDirs = await this.images.layerDirs(image);
+    const dirs = this.dirs(record.id);
+    const files = containerFiles(dirs.dir);
+    const network = record.spec.network ?? 'none';
+    const netns = network === 'none' ? 'new' : network;
+    await fs.mkdir(dirs.runDir, { recursive: true, mode: 0o700 });
+    await fs.rm(files.status, { force: true });
+    await writeFileAtomic(
+      files.runtimeConf,
+      renderRuntimeConf(runtimeConfEntries(record, lowerDirs, dirs, netns)),
+      0o600,
+    );
+    const message = await this.runStart(dirs.dir);
+    if (message.type === 'error') {
+      await destroyCgroup(dirs.cgroup);
+      await fs.rm(dirs.runDir, { recursive: true, force: true });
+      throw runtimeError(message, `cannot start container ${record.name}`, startHint(message.step));
+    }
+  }
+
+  private runStart(dir: string): Promise<ReturnType<typeof parseRuntimeMessage>> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(runtimeBinary(), ['start', dir], {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+        env: { ...process.env, _TSFIG_SYNC_FD: '3' },
+      });
+      let sync = '';
+      let stderr = '';
+      (child.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8');
+      (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: string) => (sync += chunk));
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (chunk: string) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        const line = sync.split('\n').find((candidate) => candidate.trim() !== '');
+        if (line === undefined) {
+          reject(
+            new EngineError(
+              'runtime',
+              `the native runtime exited (${code}) without reporting: ${stderr.trim() || 'no output'}`,
+            ),
+          );
+          return;
+        }
+        try {
+          resolve(parseRuntimeMessage(line));
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    });
+  }
+
+  /** Sends one command to the container's monitor over its control socket. */
+  private async control(record: ContainerRecord, command: string): Promise<void> {
+    const socketPath = path.join(this.dirs(record.id).runDir, 'ctl');
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.createConnection(socketPath);
+      let data = '';
+      socket.setEncoding('utf8');
+      socket.on('connect', () => socket.write(`${command}\n`));
+      socket.on('data', (chunk: string) => {
+        data += chunk;
+        if (data.includes('\n')) socket.end();
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(data.trim()));
+    });
+    if (reply.startsWith('error')) {
+      throw new EngineError('runtime', `container ${record.name}: ${reply.slice('error'.length).trim()}`);
+    }
+  }
+
+  /** Stops a running container: stop signal, then SIGKILL after the timeout (seconds). Waits until it has exited. */
+  async stop(ref: string, timeoutSeconds?: number): Promise<ContainerRecord> {
+    const record = await this.get(ref);
+    const status = await this.status(record);
+    if (status?.state !== 'running') return record;
+    const timeout = timeoutSeconds ?? record.stopTimeout;
+    try {
+      await this.control(record, `stop ${timeout}`);
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT') && !isErrno(error, 'ECONNREFUSED')) throw error;
+    }
+    await this.wait(record.id, { timeoutMs: (timeout + 10) * 1000 });
+    return record;
+  }
+
+  async kill(ref: string, signal: string | number = 'SIGKILL'): Promise<ContainerRecord> {
+    const record = await this.get(ref);
+    const number = signalNumber(signal, '--signal');
+    const status = await this.status(record);
+    if (status?.state !== 'running') {
+      throw new EngineError('conflict', `container ${record.name} is not running`, {
+        hint: `start it first: tsfig container start ${record.name}`,
+      });
+    }
+    await this.control(record, `kill ${number}`);
+    return record;
+  }
+
+  /** Waits for the container to exit and returns its exit code. */
+  async wait(ref: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<number> {
+    const record = await this.get(ref);
+    const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+    let delay = 5;
+    for (;;) {
+      const status = await this.status(record);
+      if (status === undefined) {
+        throw new EngineError('conflict', `container ${record.name} has not been started`, {
+          hint: `start it with: tsfig container start ${record.name}`,
+        });
+      }
+      if (status.state === 'exited') return status.exitCode ?? 0;
+      options.signal?.throwIfAborted();
+      if (Date.now() > deadline)
+        throw new EngineError('runtime', `timed out waiting for container ${record.name} to exit`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  /** Removes a container. A running one needs force (it is killed first). */
+  async remove(ref: string, options: { force?: boolean } = {}): Promise<ContainerRecord> {
+    const record = await this.get(ref);
+    await withLock(this.lockName(record.id), async () => {
+      const status = await this.status(record);
+      if (status?.state === 'running') {
+        if (options.force !== true) {
+          throw new EngineError('conflict', `cannot remove container ${record.name}: it is running`, {
+            hint: `stop it first (tsfig container stop ${record.name}) or use --force`,
+          });
+        }
+        await this.control(record, 'kill 9').catch(() => undefined);
+        await this.waitExitedUnlocked(record, 10_000);
+      }
+      const dirs = this.dirs(record.id);
+      await destroyCgroup(dirs.cgroup);
+      await fs.rm(dirs.runDir, { recursive: true, force: true });
+      // Rename first so a crash mid-delete never leaves a half container that still looks complete.
+      const doomed = `${dirs.dir}.removing`;
+      await fs.rename(dirs.dir, doomed);
+      await fs.rm(doomed, { recursive: true, force: true });
+    });
+    await removeEmptyCgroupParent(this.paths.cgroupParent);
+    return record;
+  }
+
+  private async waitExitedUnlocked(record: ContainerRecord, timeoutMs: number): Promise<void> {
+    const file = containerFiles(this.dirOf(record.id)).status;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const status = await readJson<MonitorStatus>(file);
+      if (status === undefined || status.state === 'exited') return;
+      if (!(await isSameProcess(status.monitor, status.monitorStart))) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  async list(
+    options: { all?: boolean; labels?: Readonly<Record<string, string | undefined>> } = {},
+  ): Promise<ContainerSummary[]> {
+    const summaries: ContainerSummary[] = [];
+    for (const record of await this.listRecords()) {
+      if (options.labels !== undefined) {
+        const matches = Object.entries(options.labels).every(([key, value]) =>
+          value === undefined ? key in record.labels : record.labels[key] === value,
+        );
+        if (!matches) continue;
+      }
+      const state = await this.state(record);
+      if (options.all !== true && !state.running) continue;
+      summaries.push({
+        id: record.id,
+        name: record.name,
+        image: record.imageRef,
+        imageId: record.imageId,
+        command: record.process.argv.join(' '),
+        created: record.created,
+        state,
+        labels: record.labels,
+      });
+    }
+    return summaries.sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /** docker inspect's shape, for the fields tsfig has. */
+  async inspect(ref: string): Promise<Record<string, unknown>> {
+    const record = await this.get(ref);
+    const state = await this.state(record);
+    const dirs = this.dirs(record.id);
+    const files = containerFiles(dirs.dir);
+    return {
+      Id: record.id,
+      Name: `/${record.name}`,
+      Created: record.created,
+      Path: record.process.argv[0],
+      Args: record.process.argv.slice(1),
+      State: {
+        Status: state.status,
+        Running: state.running,
+        Pid: state.pid,
+        ExitCode: state.exitCode,
+        OOMKilled: state.oomKilled,
+        Error: state.error,
+        StartedAt: state.startedAt,
+        FinishedAt: state.finishedAt,
+      },
+      Image: record.imageId,
+      LogPath: files.log,
+      HostnamePath: files.hostname,
+      HostsPath: files.hosts,
+      ResolvConfPath: files.resolvConf,
+      Config: {
+        Hostname: record.hostname,
+        User: record.process.user,
+        Env: record.process.env,
+        Cmd: record.spec.cmd ?? null,
+        Entrypoint: record.spec.entrypoint ?? null,
+        Image: record.imageRef,
+        WorkingDir: record.process.cwd,
+        Labels: record.labels,
+        Tty: record.spec.tty === true,
+        OpenStdin: record.spec.openStdin === true,
+        StopSignal: String(record.stopSignal),
+        StopTimeout: record.stopTimeout,
+      },
+      HostConfig: {
+        NetworkMode: record.spec.network ?? 'none',
+        Privileged: record.spec.privileged === true,
+        ReadonlyRootfs: record.spec.readonlyRootfs === true,
+        CapAdd: record.spec.capAdd ?? null,
+        CapDrop: record.spec.capDrop ?? null,
+        Memory: record.spec.memory ?? 0,
+        MemorySwap: record.spec.memorySwap ?? 0,
+        NanoCpus: record.spec.nanoCpus ?? 0,
+        PidsLimit: record.spec.pidsLimit ?? 0,
+        Init: record.spec.init === true,
+        CgroupParent: this.paths.cgroupParent,
+      },
+      Mounts: record.mounts.map((mount) => ({
+        Type: mount.volumeName !== undefined ? 'volume' : mount.type,
+        Name: mount.volumeName,
+        Source: mount.source,
+        Destination: mount.destination,
+        RW: !mount.options.includes('ro'),
+      })),
+      GraphDriver: { Name: 'overlay', Data: { UpperDir: files.upper, WorkDir: files.work } },
+      Capabilities: record.capabilities,
+    };
+  }
+
+  /** The container's log entries; with follow, until the container has exited. */
+  async *logs(ref: string, options: LogReadOptions = {}): AsyncGenerator<LogEntry> {
+    const record = await this.get(ref);
+    const file = containerFiles(this.dirOf(record.id)).log;
+    yield* readLogs(file, async () => (await this.status(record))?.state !== 'running', options);
+  }
+
+  /** Runs a process in a running container, in its namespaces and with its security settings. */
+  async exec(ref: string, options: ExecOptions): Promise<ExecResult> {
+    const record = await this.get(ref);
+    const status = await this.status(record);
+    if (status?.state !== 'running') {
+      throw new EngineError('conflict', `container ${record.name} is not running`, {
+        hint: `start it first: tsfig container start ${record.name}`,
+      });
+    }
+    const args = ['exec', this.dirOf(record.id)];
+    if (options.user !== undefined) args.push('--user', options.user);
+    if (options.workingDir !== undefined) args.push('--cwd', options.workingDir);
+    for (const env of options.env ?? []) args.push('--env', env);
+    if (options.tty === true) args.push('--tty');
+    args.push('--', ...options.argv);
+    const stdio = options.stdio ?? 'pipe';
+    return new Promise((resolve, reject) => {
+      const child = spawn(runtimeBinary(), args, {
+        stdio: stdio === 'inherit' ? ['inherit', 'inherit', 'inherit', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'],
+        env: { ...process.env, _TSFIG_SYNC_FD: '3' },
+      });
+      let stdout = '';
+      let stderr = '';
+      let sync = '';
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      (child.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8');
+      (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: string) => (sync += chunk));
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        const line = sync.split('\n').find((candidate) => candidate.trim() !== '');
+        if (line !== undefined) {
+          const message = parseRuntimeMessage(line);
+          if (message.type === 'error') {
+            reject(runtimeError(message, `cannot exec in container ${record.name}`, startHint(message.step)));
+            return;
+          }
+        }
+        resolve({ exitCode: code ?? 128 + (signal === null ? 0 : signalNumber(signal)), stdout, stderr });
+      });
+    });
+  }
+}
+
+function startHint(step: string): string | undefined {
+  if (step === 'exec') return 'check the command exists in the image and is executable';
+  if (step === 'user') return 'check the user exists in the image (/etc/passwd) or use a numeric uid';
+  if (step.startsWith('cgroup')) return 'check the resource limits (-m, --cpus, --pids-limit)';
+  if (step === 'rlimit') return `ulimits cannot exceed the host's hard limits (ulimit -Hn)`;
+  return undefined;
+}

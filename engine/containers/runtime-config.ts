@@ -1,0 +1,99 @@
+import path from 'node:path';
+import type { ConfEntry } from '../runtime/conf.js';
+import type { ContainerRecord } from './types.js';
+
+/** Where a container's files live. */
+export interface ContainerDirs {
+  readonly dir: string;
+  readonly runDir: string;
+  readonly cgroup: string;
+}
+
+export function containerFiles(dir: string) {
+  return {
+    record: path.join(dir, 'container.json'),
+    runtimeConf: path.join(dir, 'runtime.conf'),
+    status: path.join(dir, 'status.json'),
+    log: path.join(dir, 'container-json.log'),
+    rootfs: path.join(dir, 'rootfs'),
+    upper: path.join(dir, 'upper'),
+    work: path.join(dir, 'work'),
+    hostname: path.join(dir, 'hostname'),
+    hosts: path.join(dir, 'hosts'),
+    resolvConf: path.join(dir, 'resolv.conf'),
+  };
+}
+
+/** Docker's rlimit names (`nofile`) to the runtime's (`NOFILE`). */
+function rlimitName(name: string): string {
+  return name.toUpperCase().replace(/^RLIMIT_/, '');
+}
+
+/**
+ * The runtime.conf entries for a container: pure, from its record, its image's layer dirs (topmost first) and the
+ * netns decided by the caller (`host`, `new`, or a path).
+ */
+export function runtimeConfEntries(
+  record: ContainerRecord,
+  lowerDirs: readonly string[],
+  dirs: ContainerDirs,
+  netns: string,
+): ConfEntry[] {
+  const files = containerFiles(dirs.dir);
+  const spec = record.spec;
+  const entries: ConfEntry[] = [
+    ['id', record.id],
+    ['name', record.name],
+    ['rootfs', files.rootfs],
+    ...lowerDirs.map((dir): ConfEntry => ['lower', dir]),
+    ['upper', files.upper],
+    ['work', files.work],
+    ['readonly', spec.readonlyRootfs === true],
+    ['hostname', record.hostname],
+    ...record.process.argv.map((arg): ConfEntry => ['arg', arg]),
+    ...record.process.env.map((env): ConfEntry => ['env', env]),
+    ['cwd', record.process.cwd],
+    ['user', record.process.user],
+    ...(spec.groupAdd ?? []).map((group): ConfEntry => ['group_add', group]),
+    ['netns', netns],
+  ];
+  const systemMounts: Array<[string, string]> = [
+    ['/etc/hostname', files.hostname],
+    ['/etc/hosts', files.hosts],
+    ['/etc/resolv.conf', files.resolvConf],
+  ];
+  for (const [destination, source] of systemMounts) {
+    entries.push(
+      ['mount', destination],
+      ['mount.type', 'bind'],
+      ['mount.source', source],
+      ['mount.options', 'rbind,rprivate'],
+    );
+  }
+  for (const mount of record.mounts) {
+    entries.push(['mount', mount.destination], ['mount.type', mount.type], ['mount.source', mount.source]);
+    entries.push(['mount.options', mount.options.join(',')]);
+    if (mount.copy === true) entries.push(['mount.copy', true]);
+  }
+  for (const cap of record.capabilities) entries.push(['cap', cap]);
+  entries.push(
+    ['privileged', spec.privileged === true],
+    ['seccomp', spec.privileged === true ? 'unconfined' : (spec.seccomp ?? 'default')],
+    ['no_new_privs', spec.noNewPrivileges === true],
+  );
+  for (const limit of spec.ulimits ?? [])
+    entries.push(['rlimit', `${rlimitName(limit.name)} ${limit.soft} ${limit.hard}`]);
+  for (const [key, value] of Object.entries(spec.sysctls ?? {})) entries.push(['sysctl', `${key} ${value}`]);
+  entries.push(['cgroup', dirs.cgroup]);
+  entries.push(['memory', spec.memory ?? 0], ['memory_swap', spec.memorySwap ?? 0], ['pids', spec.pidsLimit ?? 0]);
+  if (spec.nanoCpus !== undefined && spec.nanoCpus > 0) {
+    const period = 100_000;
+    entries.push(['cpu_quota', Math.round((spec.nanoCpus / 1e9) * period)], ['cpu_period', period]);
+  }
+  entries.push(['cpu_shares', spec.cpuShares ?? 0]);
+  entries.push(['init', spec.init === true], ['tty', spec.tty === true], ['stdin', spec.openStdin === true]);
+  entries.push(['log', files.log], ['log_max_size', spec.logMaxSize ?? 0], ['log_max_files', spec.logMaxFiles ?? 1]);
+  entries.push(['stop_signal', record.stopSignal], ['oom_score_adj', 0]);
+  entries.push(['run_dir', dirs.runDir], ['status', files.status]);
+  return entries;
+}

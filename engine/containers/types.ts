@@ -1,0 +1,142 @@
+/** A mount as the runtime receives it (engine/volumes resolves user specs into these). */
+export interface ContainerMount {
+  readonly destination: string;
+  readonly type: 'bind' | 'tmpfs';
+  /** Host path for binds; ignored for tmpfs. */
+  readonly source: string;
+  readonly options: readonly string[];
+  /** Populate an empty source from the image content at destination on first use (Docker's volume copy-up). */
+  readonly copy?: boolean;
+  /** The named or anonymous volume behind this mount, if any. */
+  readonly volumeName?: string;
+  readonly anonymous?: boolean;
+}
+
+export interface Ulimit {
+  readonly name: string;
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/** What a caller asks for when creating a container (docker create's options). */
+export interface ContainerSpec {
+  /** Unique name; a random one (docker-style) when omitted. */
+  readonly name?: string;
+  /** Image reference, resolved at create time; the container keeps the image id. */
+  readonly image: string;
+  /** Replaces the image's Cmd. */
+  readonly cmd?: readonly string[];
+  /** Replaces the image's Entrypoint (and then the image's Cmd is dropped unless cmd is given). [] clears it. */
+  readonly entrypoint?: readonly string[];
+  /** KEY=VALUE entries applied over the image's Env. */
+  readonly env?: readonly string[];
+  readonly workingDir?: string;
+  readonly user?: string;
+  readonly groupAdd?: readonly string[];
+  readonly hostname?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly tty?: boolean;
+  readonly openStdin?: boolean;
+  /** Run the runtime's minimal init as PID 1. */
+  readonly init?: boolean;
+  readonly readonlyRootfs?: boolean;
+  readonly privileged?: boolean;
+  readonly capAdd?: readonly string[];
+  readonly capDrop?: readonly string[];
+  readonly noNewPrivileges?: boolean;
+  readonly seccomp?: 'default' | 'unconfined';
+  /** Memory limit in bytes. */
+  readonly memory?: number;
+  /** Memory + swap limit in bytes (-1 unlimited). */
+  readonly memorySwap?: number;
+  readonly pidsLimit?: number;
+  /** CPUs in billionths (docker's NanoCpus): --cpus 1.5 = 1.5e9. */
+  readonly nanoCpus?: number;
+  readonly cpuShares?: number;
+  readonly ulimits?: readonly Ulimit[];
+  readonly sysctls?: Readonly<Record<string, string>>;
+  readonly mounts?: readonly ContainerMount[];
+  /** `none` (own netns with lo only), `host`, or a path to a prepared netns file. @default none */
+  readonly network?: string;
+  /** Extra /etc/hosts content lines (the network layer provides them). */
+  readonly extraHosts?: readonly string[];
+  readonly stopSignal?: string;
+  /** Seconds between the stop signal and SIGKILL. @default 10 */
+  readonly stopTimeout?: number;
+  /** json-file log rotation. */
+  readonly logMaxSize?: number;
+  readonly logMaxFiles?: number;
+}
+
+/** The container's resolved process, decided once at create time. */
+export interface ContainerProcess {
+  readonly argv: readonly string[];
+  readonly env: readonly string[];
+  readonly cwd: string;
+  readonly user: string;
+}
+
+/** On-disk record of a container (`<root>/containers/<id>/container.json`). */
+export interface ContainerRecord {
+  readonly v: 1;
+  readonly id: string;
+  readonly name: string;
+  readonly created: string;
+  readonly imageId: string;
+  readonly imageRef: string;
+  readonly spec: ContainerSpec;
+  readonly process: ContainerProcess;
+  readonly hostname: string;
+  readonly capabilities: readonly string[];
+  readonly stopSignal: number;
+  readonly stopTimeout: number;
+  readonly mounts: readonly ContainerMount[];
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** status.json as the monitor writes it (native/PROTOCOL.md). */
+export interface MonitorStatus {
+  readonly v: 1;
+  readonly state: 'running' | 'exited';
+  readonly pid: number;
+  readonly monitor: number;
+  readonly monitorStart: number;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  readonly exitCode?: number;
+  readonly signal?: number;
+  readonly oomKilled?: boolean;
+  readonly bootId: string;
+  /** Set by the engine when it repaired the state of a container whose monitor died. */
+  readonly error?: string;
+}
+
+export type ContainerStateName = 'created' | 'running' | 'exited';
+
+export interface ContainerState {
+  readonly status: ContainerStateName;
+  readonly running: boolean;
+  readonly pid: number;
+  readonly exitCode: number;
+  readonly oomKilled: boolean;
+  readonly error: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+export interface ContainerSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly image: string;
+  readonly imageId: string;
+  readonly command: string;
+  readonly created: string;
+  readonly state: ContainerState;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface LogEntry {
+  readonly stream: 'stdout' | 'stderr';
+  readonly text: string;
+  readonly time: string;
+}
