@@ -66,12 +66,13 @@ struct kernel_version {
     int minor;
 };
 
+/* An unparsable release counts as 0.0: minKernel rules are then left out (the stricter filter). */
 static struct kernel_version running_kernel(void)
 {
     struct kernel_version v = { 0, 0 };
     struct utsname u;
-    if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &v.major, &v.minor) < 2)
-        v.minor = 0;
+    if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &v.major, &v.minor) != 2)
+        v.major = v.minor = 0;
     return v;
 }
 
