@@ -1,0 +1,13 @@
+export { NetworkManager, type NetworkManagerOptions, type ReconcileReport } from './manager.js';
+export type { AttachOptions, Attachment, CreateNetworkOptions, EndpointState, NetworkState } from './types.js';
+export {
+  expandPortSpec,
+  formatPublished,
+  parsePortSpec,
+  type PortProto,
+  type PortRequest,
+  type PortSpec,
+  type PublishedPort,
+} from './ports.js';
+export { renderHostsFile } from './hosts.js';
+export { renderRuleset, type FirewallNetwork } from './nft.js';
