@@ -1,0 +1,39 @@
+/* cgroups: create with limits, join, kill everything, OOM detection, removal. v1 here, v2 in cgroup2.c. */
+#ifndef TSFIG_CGROUP_H
+#define TSFIG_CGROUP_H
+
+#include "conf.h"
+#include "error.h"
+
+#include <sys/types.h>
+
+#define TSFIG_CGROUP_ROOT "/sys/fs/cgroup"
+
+int tsfig_cgroup_is_v2(void);
+/* Creates the cgroup dirs and writes every limit; on failure removes what it created. */
+int tsfig_cgroup_create(const struct tsfig_conf *c, tsfig_error_t *err);
+/* Moves pid into the container's cgroups. */
+int tsfig_cgroup_join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err);
+/* Sends sig to every process in the cgroup (once). Returns how many were signalled. */
+int tsfig_cgroup_signal_all(const struct tsfig_conf *c, int sig);
+/* SIGKILLs every process until the cgroup is empty (bounded wait). */
+void tsfig_cgroup_kill_all(const struct tsfig_conf *c);
+/* 1 if the kernel OOM-killed a process of the cgroup. */
+int tsfig_cgroup_oom_killed(const struct tsfig_conf *c);
+/* Removes the cgroup dirs and any now-empty parents up to the hierarchy root. */
+void tsfig_cgroup_remove(const struct tsfig_conf *c);
+
+/* v1 controllers tsfig manages; NULL-terminated. */
+extern const char *const tsfig_cgroup_v1_controllers[];
+
+/* cgroup2.c */
+int tsfig_cgroup2_create(const struct tsfig_conf *c, tsfig_error_t *err);
+int tsfig_cgroup2_path(char *buf, size_t cap, const char *root, const char *key, const char *file);
+int tsfig_cgroup2_memory_max(char *buf, size_t cap, int64_t bytes);
+int tsfig_cgroup2_swap_max(char *buf, size_t cap, int64_t memory, int64_t memory_swap);
+int tsfig_cgroup2_cpu_max(char *buf, size_t cap, int64_t quota, int64_t period);
+uint64_t tsfig_cgroup2_cpu_weight(int64_t shares);
+int tsfig_cgroup2_pids_max(char *buf, size_t cap, int64_t pids);
+const char *tsfig_cgroup2_subtree_control(void);
+
+#endif

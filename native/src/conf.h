@@ -1,0 +1,57 @@
+/* runtime.conf: the data the engine hands to `start` and `exec` (see native/PROTOCOL.md). */
+#ifndef TSFIG_CONF_H
+#define TSFIG_CONF_H
+
+#include "error.h"
+
+#include <stdint.h>
+
+struct tsfig_mount {
+    char *dest;
+    char *type;    /* "bind" or "tmpfs" */
+    char *source;
+    char *options;
+    int copy;      /* mount.copy: populate an empty bind source from the rootfs */
+};
+
+struct tsfig_rlimit {
+    int resource;
+    uint64_t soft, hard;
+    char name[24];
+};
+
+struct tsfig_sysctl {
+    char *key;
+    char *value;
+};
+
+struct tsfig_conf {
+    char *id, *name, *rootfs, *upper, *work, *hostname, *cwd, *user, *netns, *cgroup, *log, *run_dir, *status;
+    char **lower;
+    size_t n_lower;
+    char **args;
+    size_t n_args;
+    char **env;
+    size_t n_env;
+    char **group_add;
+    size_t n_group_add;
+    struct tsfig_mount *mounts;
+    size_t n_mounts;
+    uint64_t caps; /* bit N = capability N */
+    struct tsfig_rlimit *rlimits;
+    size_t n_rlimits;
+    struct tsfig_sysctl *sysctls;
+    size_t n_sysctls;
+    int readonly, privileged, seccomp_default, no_new_privs, init, tty, stdin_;
+    int64_t memory, memory_swap, pids, cpu_quota, cpu_period, cpu_shares;
+    int64_t log_max_size, log_max_files;
+    int stop_signal, oom_score_adj;
+};
+
+/* Parses text (NUL-terminated) into conf. Errors use step "parse config". */
+int tsfig_conf_parse(const char *text, struct tsfig_conf *conf, tsfig_error_t *err);
+/* Reads <dir>/runtime.conf. */
+int tsfig_conf_load(const char *dir, struct tsfig_conf *conf, tsfig_error_t *err);
+void tsfig_conf_free(struct tsfig_conf *conf);
+
+#endif

@@ -1,0 +1,36 @@
+/* The container process: everything between clone() and execve() (engine-anchors §7 steps 8-22). */
+#ifndef TSFIG_CONTAINER_H
+#define TSFIG_CONTAINER_H
+
+#include "caps.h"
+#include "conf.h"
+#include "error.h"
+
+struct tsfig_child_fds {
+    int gate;      /* read end: one byte once the monitor has put us in our cgroups */
+    int err;       /* write end, CLOEXEC: a tsfig_error_t if anything fails before execve */
+    int stdin_fd;  /* -1 with tty */
+    int stdout_fd;
+    int stderr_fd;
+    int tty_sock;  /* with tty: unix socket on which the pty master is sent to the monitor */
+};
+
+/* Never returns: execve()s the command or reports on fds->err and exits. */
+__attribute__((noreturn)) void tsfig_container_main(const struct tsfig_conf *c, struct tsfig_child_fds *fds);
+
+/* Shared with exec: resolve user, apply caps/NNP/seccomp (in the right order), look up argv[0], execve.
+ * err_fd receives a tsfig_error_t on failure. With init, runs the minimal init as this process. */
+__attribute__((noreturn)) void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char *cwd,
+                                                  char **env, size_t n_env, int with_init, int err_fd);
+
+/* Sends an error struct on fd and exits with its code. */
+__attribute__((noreturn)) void tsfig_child_fail(int fd, tsfig_error_t *err);
+
+/* minit.c: PID 1 that runs `child` (a forked pid), forwards signals, reaps zombies; exits with child's status. */
+__attribute__((noreturn)) void tsfig_minit_run(pid_t child);
+
+/* Sends/receives one fd over a unix socket. */
+int tsfig_send_fd(int sock, int fd);
+int tsfig_recv_fd(int sock);
+
+#endif

@@ -1,0 +1,333 @@
+#include "monitor.h"
+
+#include "cgroup.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int listen_at(const char *dir, const char *name, tsfig_error_t *err)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    char path[PATH_MAX];
+    tsfig_fmt(path, sizeof path, "%s/%s", dir, name);
+    cleanup_close int dirfd = TEMP_FAILURE_RETRY(open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (dirfd < 0)
+        return tsfig_make_error(err, errno, "socket", "open `%s`", dir);
+    /* long run dirs: bind through /proc/self/fd/N as conmon does */
+    tsfig_fmt(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dirfd, name);
+    (void)unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return tsfig_make_error(err, errno, "socket", "create socket `%s`", path);
+    mode_t old = umask(0077);
+    int r = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (r < 0 || listen(fd, 8) < 0) {
+        int e = errno;
+        close(fd);
+        return tsfig_make_error(err, e, "socket", "listen on `%s`", path);
+    }
+    return fd;
+}
+
+int tsfig_monitor_sockets(struct tsfig_monitor *m, tsfig_error_t *err)
+{
+    m->ctl_fd = listen_at(m->c->run_dir, "ctl", err);
+    if (m->ctl_fd < 0)
+        return -1;
+    if (m->c->stdin_) {
+        m->attach_fd = listen_at(m->c->run_dir, "attach", err);
+        if (m->attach_fd < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void tsfig_monitor_remove_sockets(const struct tsfig_monitor *m)
+{
+    char path[PATH_MAX];
+    tsfig_fmt(path, sizeof path, "%s/ctl", m->c->run_dir);
+    (void)unlink(path);
+    tsfig_fmt(path, sizeof path, "%s/attach", m->c->run_dir);
+    (void)unlink(path);
+}
+
+static long long proc_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    tsfig_fmt(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (tsfig_read_small(path, buf, sizeof buf) <= 0)
+        return 0;
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    /* after ") " comes field 3; starttime is field 22 */
+    p += 2;
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return p ? strtoll(p, NULL, 10) : 0;
+}
+
+static int write_status(const struct tsfig_monitor *m, const char *extra, tsfig_error_t *err)
+{
+    char buf[2048], tmp[PATH_MAX];
+    int n = snprintf(buf, sizeof buf,
+                     "{\"v\":1,\"state\":\"%s\",\"pid\":%d,\"monitor\":%d,\"monitorStart\":%lld,\"startedAt\":\"%s\"%s,"
+                     "\"bootId\":\"%s\"}\n",
+                     extra ? "exited" : "running", (int)m->pid, (int)m->self, m->self_start, m->started_at,
+                     extra ? extra : "", m->boot_id);
+    if (n < 0 || (size_t)n >= sizeof buf || tsfig_fmt(tmp, sizeof tmp, "%s.tmp", m->c->status) < 0)
+        return tsfig_make_error(err, ENAMETOOLONG, "status", "format status");
+    cleanup_close int fd = TEMP_FAILURE_RETRY(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (fd < 0)
+        return tsfig_make_error(err, errno, "status", "open `%s`", tmp);
+    if (tsfig_write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0)
+        return tsfig_make_error(err, errno, "status", "write `%s`", tmp);
+    if (rename(tmp, m->c->status) < 0)
+        return tsfig_make_error(err, errno, "status", "rename `%s`", tmp);
+    return 0;
+}
+
+int tsfig_monitor_running(struct tsfig_monitor *m, tsfig_error_t *err)
+{
+    m->self = getpid();
+    m->self_start = proc_start_time(m->self);
+    if (tsfig_read_small("/proc/sys/kernel/random/boot_id", m->boot_id, sizeof m->boot_id) > 0)
+        m->boot_id[strcspn(m->boot_id, "\n")] = '\0';
+    tsfig_now_rfc3339(m->started_at, sizeof m->started_at);
+    return write_status(m, NULL, err);
+}
+
+static void reply(int fd, const char *msg)
+{
+    (void)tsfig_write_all(fd, msg, strlen(msg));
+}
+
+static void kill_everything(struct tsfig_monitor *m)
+{
+    kill(m->pid, SIGKILL);
+    tsfig_cgroup_signal_all(m->c, SIGKILL);
+}
+
+/* One ctl command; policy (timeouts, signals) comes from the caller. */
+static void ctl_command(struct tsfig_monitor *m, int fd, char *line)
+{
+    long a = 0, b = 0;
+    if (sscanf(line, "stop %ld", &a) == 1 && a >= 0) {
+        if (a == 0) {
+            kill_everything(m);
+        } else {
+            kill(m->pid, m->c->stop_signal);
+            m->kill_deadline_ms = now_ms() + a * 1000;
+        }
+        reply(fd, "ok\n");
+    } else if (sscanf(line, "kill %ld", &a) == 1 && a > 0 && a < NSIG) {
+        if (kill(m->pid, (int)a) < 0)
+            dprintf(fd, "error kill `%d`: %s\n", (int)m->pid, strerror(errno));
+        else
+            reply(fd, "ok\n");
+    } else if (sscanf(line, "resize %ld %ld", &a, &b) == 2 && a > 0 && b > 0 && a < 65536 && b < 65536) {
+        struct winsize ws = {.ws_row = (unsigned short)a, .ws_col = (unsigned short)b};
+        if (m->tty_master < 0)
+            reply(fd, "error no tty\n");
+        else if (ioctl(m->tty_master, TIOCSWINSZ, &ws) < 0)
+            dprintf(fd, "error resize: %s\n", strerror(errno));
+        else
+            reply(fd, "ok\n");
+    } else {
+        reply(fd, "error unknown command\n");
+    }
+}
+
+static void ctl_readable(struct tsfig_monitor *m, int slot)
+{
+    char line[256];
+    int fd = m->ctl_clients[slot];
+    ssize_t n = TEMP_FAILURE_RETRY(read(fd, line, sizeof line - 1));
+    if (n > 0) {
+        line[n] = '\0';
+        char *nl = strchr(line, '\n');
+        if (nl == NULL && (size_t)n < sizeof line - 1)
+            return; /* wait for the rest of the line */
+        if (nl)
+            *nl = '\0';
+        ctl_command(m, fd, line);
+    }
+    close(fd);
+    m->ctl_clients[slot] = -1;
+}
+
+static void ctl_accept(struct tsfig_monitor *m)
+{
+    int fd = accept4(m->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    for (int i = 0; i < 4; i++)
+        if (m->ctl_clients[i] < 0) {
+            m->ctl_clients[i] = fd;
+            return;
+        }
+    reply(fd, "error busy\n");
+    close(fd);
+}
+
+static void close_stdin(struct tsfig_monitor *m)
+{
+    if (m->stdin_fd >= 0 && m->stdin_fd != m->tty_master)
+        close(m->stdin_fd);
+    else if (m->stdin_fd >= 0)
+        (void)tsfig_write_all(m->stdin_fd, "\x04", 1); /* EOF on a pty: VEOF */
+    m->stdin_fd = -1;
+}
+
+static void attach_readable(struct tsfig_monitor *m)
+{
+    char buf[8192];
+    ssize_t n = TEMP_FAILURE_RETRY(read(m->attach_client, buf, sizeof buf));
+    if (n > 0 && m->stdin_fd >= 0 && tsfig_write_all(m->stdin_fd, buf, (size_t)n) == 0)
+        return;
+    close(m->attach_client);
+    m->attach_client = -1;
+    if (n <= 0)
+        close_stdin(m);
+}
+
+static int exit_code(int status, int *sig)
+{
+    *sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + *sig;
+}
+
+/* Returns 1 once the container's PID 1 has been reaped (status in *status). */
+static int reap(struct tsfig_monitor *m, int sigfd, int *status)
+{
+    struct signalfd_siginfo si;
+    int done = 0;
+    while (read(sigfd, &si, sizeof si) == sizeof si)
+        ;
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p <= 0)
+            break;
+        if (p == m->pid) {
+            *status = st;
+            done = 1;
+        }
+    }
+    return done;
+}
+
+static void drain_output(struct tsfig_monitor *m)
+{
+    long long until = now_ms() + 2000;
+    while ((m->out.fd >= 0 || m->err.fd >= 0) && now_ms() < until) {
+        struct pollfd p[2] = {{.fd = m->out.fd, .events = POLLIN}, {.fd = m->err.fd, .events = POLLIN}};
+        if (poll(p, 2, 200) <= 0)
+            continue;
+        if (p[0].revents)
+            tsfig_stream_read(&m->log, &m->out);
+        if (p[1].revents)
+            tsfig_stream_read(&m->log, &m->err);
+    }
+}
+
+static void finish(struct tsfig_monitor *m, int status)
+{
+    char extra[256], finished[64];
+    tsfig_error_t err = {0};
+    int sig, code = exit_code(status, &sig);
+    drain_output(m);
+    tsfig_cgroup_kill_all(m->c);
+    int oom = tsfig_cgroup_oom_killed(m->c);
+    tsfig_cgroup_remove(m->c);
+    tsfig_monitor_remove_sockets(m);
+    tsfig_now_rfc3339(finished, sizeof finished);
+    tsfig_fmt(extra, sizeof extra, ",\"finishedAt\":\"%s\",\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s", finished,
+              code, sig, oom ? "true" : "false");
+    (void)write_status(m, extra, &err);
+}
+
+int tsfig_monitor_loop(struct tsfig_monitor *m)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGPIPE);
+    int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    int status = 0;
+    for (int i = 0; i < 4; i++)
+        m->ctl_clients[i] = -1;
+    for (;;) {
+        struct pollfd p[10];
+        int n = 0, idx_out, idx_err, idx_ctl, idx_att, idx_attc, idx_cl[4];
+        p[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+        idx_out = n;
+        p[n++] = (struct pollfd){.fd = m->out.fd, .events = POLLIN};
+        idx_err = n;
+        p[n++] = (struct pollfd){.fd = m->err.fd, .events = POLLIN};
+        idx_ctl = n;
+        p[n++] = (struct pollfd){.fd = m->ctl_fd, .events = POLLIN};
+        idx_att = n;
+        p[n++] = (struct pollfd){.fd = m->attach_client < 0 ? m->attach_fd : -1, .events = POLLIN};
+        idx_attc = n;
+        p[n++] = (struct pollfd){.fd = m->attach_client, .events = POLLIN};
+        for (int i = 0; i < 4; i++) {
+            idx_cl[i] = n;
+            p[n++] = (struct pollfd){.fd = m->ctl_clients[i], .events = POLLIN};
+        }
+        int timeout = -1;
+        if (m->kill_deadline_ms > 0) {
+            long long left = m->kill_deadline_ms - now_ms();
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
+            break;
+        if (m->kill_deadline_ms > 0 && now_ms() >= m->kill_deadline_ms) {
+            kill_everything(m);
+            m->kill_deadline_ms = 0;
+        }
+        if (p[idx_out].revents)
+            tsfig_stream_read(&m->log, &m->out);
+        if (p[idx_err].revents)
+            tsfig_stream_read(&m->log, &m->err);
+        if (p[idx_ctl].revents)
+            ctl_accept(m);
+        if (p[idx_att].revents)
+            m->attach_client = accept4(m->attach_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (m->attach_client >= 0 && p[idx_attc].revents)
+            attach_readable(m);
+        for (int i = 0; i < 4; i++)
+            if (m->ctl_clients[i] >= 0 && p[idx_cl[i]].revents)
+                ctl_readable(m, i);
+        if (p[0].revents && reap(m, sigfd, &status))
+            break;
+    }
+    finish(m, status);
+    return 0;
+}

@@ -1,0 +1,502 @@
+#include "mounts.h"
+
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <linux/mount.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static const char *const masked_paths[] = {
+    "/proc/acpi",        "/proc/asound",      "/proc/interrupts",  "/proc/kcore",
+    "/proc/keys",        "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
+    "/proc/timer_list",  "/proc/timer_stats", "/sys/firmware",     "/sys/devices/virtual/powercap",
+    NULL,
+};
+static const char *const readonly_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+                                             NULL};
+
+static const struct {
+    const char *name;
+    mode_t mode;
+    unsigned maj, min;
+} devices[] = {
+    {"null", 0666, 1, 3}, {"zero", 0666, 1, 5}, {"full", 0666, 1, 7},
+    {"random", 0666, 1, 8}, {"urandom", 0666, 1, 9}, {"tty", 0666, 5, 0},
+};
+
+static const char *const dev_links[][2] = {
+    {"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+    {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},        {"/proc/kcore", "core"},
+};
+
+int tsfig_mount_options(const char *opts, unsigned long *flags, unsigned long *prop, char *data, size_t cap,
+                        tsfig_error_t *err)
+{
+    static const struct {
+        const char *name;
+        unsigned long flag;
+        int clear, is_prop;
+    } table[] = {
+        {"ro", MS_RDONLY, 0, 0},           {"rw", MS_RDONLY, 1, 0},         {"nosuid", MS_NOSUID, 0, 0},
+        {"nodev", MS_NODEV, 0, 0},         {"noexec", MS_NOEXEC, 0, 0},     {"suid", MS_NOSUID, 1, 0},
+        {"dev", MS_NODEV, 1, 0},           {"exec", MS_NOEXEC, 1, 0},       {"rbind", MS_REC, 0, 0},
+        {"bind", 0, 0, 0},                 {"private", MS_PRIVATE, 0, 1},   {"rprivate", MS_PRIVATE | MS_REC, 0, 1},
+        {"slave", MS_SLAVE, 0, 1},         {"rslave", MS_SLAVE | MS_REC, 0, 1}, {"shared", MS_SHARED, 0, 1},
+        {"rshared", MS_SHARED | MS_REC, 0, 1},
+    };
+    *flags = 0;
+    *prop = 0;
+    data[0] = '\0';
+    if (opts == NULL)
+        return 0;
+    char buf[4096];
+    if (tsfig_fmt(buf, sizeof buf, "%s", opts) < 0)
+        return tsfig_make_error(err, ENAMETOOLONG, "mount", "mount options too long");
+    char *save = NULL;
+    for (char *o = strtok_r(buf, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        size_t i;
+        for (i = 0; i < sizeof table / sizeof table[0]; i++)
+            if (strcmp(table[i].name, o) == 0)
+                break;
+        if (i == sizeof table / sizeof table[0]) {
+            size_t len = strlen(data);
+            if (tsfig_fmt(data + len, cap - len, "%s%s", len ? "," : "", o) < 0)
+                return tsfig_make_error(err, ENAMETOOLONG, "mount", "mount data too long");
+            continue;
+        }
+        if (table[i].is_prop)
+            *prop = table[i].flag;
+        else if (table[i].clear)
+            *flags &= ~table[i].flag;
+        else
+            *flags |= table[i].flag;
+    }
+    return 0;
+}
+
+static int mount_fd(const char *src, int fd, const char *type, unsigned long flags, const char *data,
+                    const char *what, tsfig_error_t *err)
+{
+    char p[64], step[128];
+    tsfig_fmt(step, sizeof step, "mount %s", what);
+    if (mount(src, tsfig_fd_path(p, sizeof p, fd), type, flags, data) < 0)
+        return tsfig_make_error(err, errno, step, "mount `%s`", what);
+    return 0;
+}
+
+/* Mounts onto path inside the rootfs, creating a directory mount point when missing. */
+static int mount_in_root(int rootfd, const char *path, const char *src, const char *type, unsigned long flags,
+                         const char *data, tsfig_error_t *err)
+{
+    char step[128];
+    tsfig_fmt(step, sizeof step, "mount %s", path);
+    cleanup_close int fd = tsfig_mkdir_in_root(rootfd, path, 0755);
+    if (fd < 0)
+        return tsfig_make_error(err, errno, step, "create mount point `%s`", path);
+    return mount_fd(src, fd, type, flags, data, path, err);
+}
+
+/* Escapes ':' ',' '\' in an overlay path. */
+static int ovl_append(char *buf, size_t cap, size_t *len, const char *s)
+{
+    for (; *s; s++) {
+        if ((*s == ':' || *s == ',' || *s == '\\') && *len + 1 < cap)
+            buf[(*len)++] = '\\';
+        if (*len + 1 >= cap)
+            return -1;
+        buf[(*len)++] = *s;
+    }
+    buf[*len] = '\0';
+    return 0;
+}
+
+static int overlay_data(const struct tsfig_conf *c, size_t skip, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    if (tsfig_fmt(buf, cap, "lowerdir=") < 0)
+        return -1;
+    len = strlen(buf);
+    for (size_t i = 0; i < c->n_lower; i++) {
+        if (i > 0 && ovl_append(buf, cap, &len, "") == 0 && len + 1 < cap)
+            buf[len++] = ':';
+        if (ovl_append(buf, cap, &len, c->lower[i] + skip) < 0)
+            return -1;
+    }
+    const char *parts[][2] = {{",upperdir=", c->upper}, {",workdir=", c->work}};
+    for (int i = 0; i < 2; i++) {
+        if (len + strlen(parts[i][0]) + 1 >= cap)
+            return -1;
+        memcpy(buf + len, parts[i][0], strlen(parts[i][0]) + 1);
+        len += strlen(parts[i][0]);
+        if (ovl_append(buf, cap, &len, parts[i][1] + skip) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Longest common directory prefix of every overlay dir, with trailing '/'. */
+static size_t common_parent(const struct tsfig_conf *c)
+{
+    const char *first = c->upper;
+    size_t n = strlen(first);
+    const char *all[c->n_lower + 2];
+    for (size_t i = 0; i < c->n_lower; i++)
+        all[i] = c->lower[i];
+    all[c->n_lower] = c->upper;
+    all[c->n_lower + 1] = c->work;
+    for (size_t i = 0; i < c->n_lower + 2; i++) {
+        size_t j = 0;
+        while (j < n && all[i][j] == first[j])
+            j++;
+        n = j;
+    }
+    while (n > 0 && first[n - 1] != '/')
+        n--;
+    return n;
+}
+
+static int mount_overlay(const struct tsfig_conf *c, tsfig_error_t *err)
+{
+    char data[16384];
+    long page = sysconf(_SC_PAGESIZE);
+    if (overlay_data(c, 0, data, sizeof data) == 0 && (long)strlen(data) < page - 1) {
+        if (mount("overlay", c->rootfs, "overlay", 0, data) < 0)
+            return tsfig_make_error(err, errno, "mount overlay", "mount overlay on `%s`", c->rootfs);
+        return 0;
+    }
+    size_t skip = common_parent(c);
+    char dir[PATH_MAX];
+    if (skip <= 1 || tsfig_fmt(dir, sizeof dir, "%.*s", (int)skip, c->upper) < 0)
+        return tsfig_make_error(err, E2BIG, "mount overlay", "overlay options exceed a page");
+    if (chdir(dir) < 0)
+        return tsfig_make_error(err, errno, "mount overlay", "chdir `%s`", dir);
+    if (overlay_data(c, skip, data, sizeof data) < 0 || (long)strlen(data) >= page - 1)
+        return tsfig_make_error(err, E2BIG, "mount overlay", "overlay options exceed a page");
+    int r = mount("overlay", c->rootfs, "overlay", 0, data);
+    int saved = errno;
+    if (chdir("/") < 0 || r < 0)
+        return tsfig_make_error(err, r < 0 ? saved : errno, "mount overlay", "mount overlay on `%s`", c->rootfs);
+    return 0;
+}
+
+static int is_empty_dir(int fd)
+{
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0)
+        return 0;
+    DIR *d = fdopendir(dup_fd);
+    if (d == NULL) {
+        close(dup_fd);
+        return 0;
+    }
+    int empty = 1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            empty = 0;
+            break;
+        }
+    closedir(d);
+    return empty;
+}
+
+/* mount.copy: Docker's volume population on first use. */
+static int populate_volume(int rootfd, const struct tsfig_mount *m, tsfig_error_t *err)
+{
+    char step[128];
+    tsfig_fmt(step, sizeof step, "mount.copy %s", m->dest);
+    cleanup_close int dst = TEMP_FAILURE_RETRY(open(m->source, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (dst < 0) {
+        if (errno == ENOTDIR || errno == ENOENT)
+            return 0;
+        return tsfig_make_error(err, errno, step, "open `%s`", m->source);
+    }
+    if (!is_empty_dir(dst))
+        return 0;
+    cleanup_close int src = tsfig_open_in_root(rootfd, m->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+    if (src < 0) {
+        if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+            return 0;
+        return tsfig_make_error(err, errno, step, "open `%s` in the rootfs", m->dest);
+    }
+    if (tsfig_copy_tree(src, dst, err) < 0) {
+        tsfig_fmt(err->step, sizeof err->step, "%s", step);
+        return -1;
+    }
+    return 0;
+}
+
+static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *err)
+{
+    unsigned long flags, prop;
+    char data[4096], step[128], p[64];
+    tsfig_fmt(step, sizeof step, "mount %s", m->dest);
+    if (tsfig_mount_options(m->options, &flags, &prop, data, sizeof data, err) < 0)
+        return -1;
+    int is_bind = strcmp(m->type, "bind") == 0, is_dir = 1;
+    if (is_bind) {
+        struct stat st;
+        if (stat(m->source, &st) < 0)
+            return tsfig_make_error(err, errno, step, "stat bind source `%s`", m->source);
+        is_dir = S_ISDIR(st.st_mode);
+    }
+    cleanup_close int fd = tsfig_ensure_in_root(rootfd, m->dest, is_dir);
+    if (fd < 0)
+        return tsfig_make_error(err, errno, step, "create mount point `%s`", m->dest);
+    if (is_bind) {
+        if (mount_fd(m->source, fd, NULL, MS_BIND | (flags & MS_REC), NULL, m->dest, err) < 0)
+            return -1;
+    } else if (mount_fd("tmpfs", fd, "tmpfs", flags & ~MS_REC, data, m->dest, err) < 0) {
+        return -1;
+    }
+    cleanup_close int top = tsfig_open_in_root(rootfd, m->dest, O_PATH | O_NOFOLLOW, 0);
+    if (top < 0)
+        return tsfig_make_error(err, errno, step, "reopen `%s`", m->dest);
+    if (mount(NULL, tsfig_fd_path(p, sizeof p, top), NULL, prop ? prop : (MS_PRIVATE | MS_REC), NULL) < 0)
+        return tsfig_make_error(err, errno, step, "set propagation of `%s`", m->dest);
+    unsigned long attrs = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    if (is_bind && attrs && mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | attrs, NULL) < 0)
+        return tsfig_make_error(err, errno, step, "remount `%s` with its options", m->dest);
+    return 0;
+}
+
+static int make_devices(int rootfd, tsfig_error_t *err)
+{
+    cleanup_close int dev = tsfig_open_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+    if (dev < 0)
+        return tsfig_make_error(err, errno, "mount /dev", "open `/dev`");
+    for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+        dev_t want = makedev(devices[i].maj, devices[i].min);
+        struct stat st;
+        if (mknodat(dev, devices[i].name, S_IFCHR | devices[i].mode, want) < 0)
+            return tsfig_make_error(err, errno, "mknod", "mknod `/dev/%s`", devices[i].name);
+        if (fstatat(dev, devices[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != want)
+            return tsfig_make_error(err, errno ? errno : EINVAL, "mknod", "verify `/dev/%s`", devices[i].name);
+        if (fchmodat(dev, devices[i].name, devices[i].mode, 0) < 0)
+            return tsfig_make_error(err, errno, "mknod", "chmod `/dev/%s`", devices[i].name);
+    }
+    for (size_t i = 0; i < sizeof dev_links / sizeof dev_links[0]; i++)
+        if (symlinkat(dev_links[i][0], dev, dev_links[i][1]) < 0)
+            return tsfig_make_error(err, errno, "mount /dev", "symlink `/dev/%s`", dev_links[i][1]);
+    if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 || mkdirat(dev, "mqueue", 0755) < 0)
+        return tsfig_make_error(err, errno, "mount /dev", "create `/dev` directories");
+    return 0;
+}
+
+static int mount_dev(int rootfd, tsfig_error_t *err)
+{
+    if (mount_in_root(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", err) < 0)
+        return -1;
+    if (make_devices(rootfd, err) < 0)
+        return -1;
+    if (mount_in_root(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                      "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0)
+        return -1;
+    if (mount_in_root(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k",
+                      err) < 0)
+        return -1;
+    return mount_in_root(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
+}
+
+static int setattr_ro_recursive(int fd, tsfig_error_t *err)
+{
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+        return tsfig_make_error(err, errno, "mount /sys", "make `/sys` read-only");
+    return 0;
+}
+
+/* /sys/fs/cgroup: a tmpfs holding each v1 hierarchy (seen from the container's cgroup namespace), read-only. */
+static int mount_cgroups(int rootfd, int ro, tsfig_error_t *err)
+{
+    unsigned long f = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+        return mount_in_root(rootfd, "/sys/fs/cgroup", "cgroup2", "cgroup2", f | (ro ? MS_RDONLY : 0), NULL, err);
+    if (mount_in_root(rootfd, "/sys/fs/cgroup", "tmpfs", "tmpfs", f, "mode=755", err) < 0)
+        return -1;
+    FILE *mf = fopen("/proc/self/mounts", "re");
+    if (mf == NULL)
+        return tsfig_make_error(err, errno, "mount /sys/fs/cgroup", "open `/proc/self/mounts`");
+    char line[4096];
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, mf)) {
+        char src[256], dst[1024], type[64], opts[1024], keep[1024] = "", path[1100];
+        if (sscanf(line, "%255s %1023s %63s %1023s", src, dst, type, opts) != 4 || strcmp(type, "cgroup") != 0
+            || strncmp(dst, "/sys/fs/cgroup/", 15) != 0 || strchr(dst + 15, '/') != NULL)
+            continue;
+        char *save = NULL;
+        for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+            static const char *const skip[] = {"rw", "ro", "nosuid", "nodev", "noexec", "relatime", "noatime",
+                                               "clone_children", "xattr", NULL};
+            int s = 0;
+            for (int i = 0; skip[i]; i++)
+                s |= strcmp(o, skip[i]) == 0;
+            if (s || strncmp(o, "release_agent", 13) == 0)
+                continue;
+            size_t l = strlen(keep);
+            tsfig_fmt(keep + l, sizeof keep - l, "%s%s", l ? "," : "", o);
+        }
+        tsfig_fmt(path, sizeof path, "/sys/fs/cgroup/%s", dst + 15);
+        rc = mount_in_root(rootfd, path, "cgroup", "cgroup", f | (ro ? MS_RDONLY : 0), keep, err);
+    }
+    fclose(mf);
+    if (rc < 0)
+        return -1;
+    cleanup_close int fd = tsfig_open_in_root(rootfd, "/sys/fs/cgroup", O_PATH | O_NOFOLLOW, 0);
+    char p[64];
+    if (ro && (fd < 0 || mount(NULL, tsfig_fd_path(p, sizeof p, fd), NULL, MS_REMOUNT | MS_RDONLY | f, "mode=755") < 0))
+        return tsfig_make_error(err, errno, "mount /sys/fs/cgroup", "remount `/sys/fs/cgroup` read-only");
+    return 0;
+}
+
+static int mount_sys(const struct tsfig_conf *c, int rootfd, tsfig_error_t *err)
+{
+    unsigned long ro = c->privileged ? 0 : MS_RDONLY;
+    if (strcmp(c->netns, "host") == 0) {
+        cleanup_close int fd = tsfig_mkdir_in_root(rootfd, "/sys", 0755);
+        if (fd < 0)
+            return tsfig_make_error(err, errno, "mount /sys", "create mount point `/sys`");
+        if (mount_fd("/sys", fd, NULL, MS_BIND | MS_REC, NULL, "/sys", err) < 0)
+            return -1;
+        cleanup_close int top = tsfig_open_in_root(rootfd, "/sys", O_PATH | O_NOFOLLOW, 0);
+        if (top < 0)
+            return tsfig_make_error(err, errno, "mount /sys", "reopen `/sys`");
+        if (ro && setattr_ro_recursive(top, err) < 0)
+            return -1;
+    } else if (mount_in_root(rootfd, "/sys", "sysfs", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV | ro, NULL, err) < 0) {
+        return -1;
+    }
+    return mount_cgroups(rootfd, !c->privileged, err);
+}
+
+static int pivot(const char *rootfs, tsfig_error_t *err)
+{
+    cleanup_close int oldroot = TEMP_FAILURE_RETRY(open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    cleanup_close int newroot = TEMP_FAILURE_RETRY(open(rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    if (oldroot < 0 || newroot < 0)
+        return tsfig_make_error(err, errno, "pivot_root", "open `%s`", rootfs);
+    if (fchdir(newroot) < 0)
+        return tsfig_make_error(err, errno, "pivot_root", "chdir `%s`", rootfs);
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        return tsfig_make_error(err, errno, "pivot_root", "pivot_root `%s`", rootfs);
+    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+        return tsfig_make_error(err, errno, "pivot_root", "make old root slave");
+    if (umount2(".", MNT_DETACH) < 0)
+        return tsfig_make_error(err, errno, "pivot_root", "unmount old root");
+    if (chdir("/") < 0)
+        return tsfig_make_error(err, errno, "pivot_root", "chdir `/`");
+    return 0;
+}
+
+int tsfig_mounts_setup(const struct tsfig_conf *c, tsfig_error_t *err)
+{
+    if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+        return tsfig_make_error(err, errno, "mount propagation", "make `/` rslave");
+    if (mount_overlay(c, err) < 0)
+        return -1;
+    {
+        cleanup_close int ovl = TEMP_FAILURE_RETRY(open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (ovl < 0)
+            return tsfig_make_error(err, errno, "mount overlay", "open `%s`", c->rootfs);
+        for (size_t i = 0; i < c->n_mounts; i++)
+            if (c->mounts[i].copy && populate_volume(ovl, &c->mounts[i], err) < 0)
+                return -1;
+    }
+    if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return tsfig_make_error(err, errno, "mount rootfs", "bind `%s` onto itself", c->rootfs);
+    cleanup_close int rootfd = TEMP_FAILURE_RETRY(open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (rootfd < 0)
+        return tsfig_make_error(err, errno, "mount rootfs", "open `%s`", c->rootfs);
+    {
+        cleanup_close int procfd = tsfig_mkdir_in_root(rootfd, "/proc", 0755);
+        struct stat st;
+        if (procfd < 0 || fstat(procfd, &st) < 0 || !S_ISDIR(st.st_mode))
+            return tsfig_make_error(err, errno ? errno : ENOTDIR, "mount /proc", "`/proc` is not a directory");
+        if (mount_fd("proc", procfd, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, "/proc", err) < 0)
+            return -1;
+    }
+    if (mount_dev(rootfd, err) < 0 || mount_sys(c, rootfd, err) < 0)
+        return -1;
+    for (size_t i = 0; i < c->n_mounts; i++)
+        if (user_mount(rootfd, &c->mounts[i], err) < 0)
+            return -1;
+    return pivot(c->rootfs, err);
+}
+
+static int mask_path(int rootfd, const char *path, tsfig_error_t *err)
+{
+    char step[128], p[64];
+    tsfig_fmt(step, sizeof step, "mask %s", path);
+    cleanup_close int fd = tsfig_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    struct stat st;
+    if (fd < 0)
+        return errno == ENOENT ? 0 : tsfig_make_error(err, errno, step, "open `%s`", path);
+    if (fstat(fd, &st) < 0)
+        return tsfig_make_error(err, errno, step, "stat `%s`", path);
+    if (S_ISDIR(st.st_mode)) {
+        if (mount("tmpfs", tsfig_fd_path(p, sizeof p, fd), "tmpfs", MS_RDONLY, "nr_inodes=1") < 0)
+            return tsfig_make_error(err, errno, step, "mask `%s`", path);
+        return 0;
+    }
+    struct stat null;
+    if (stat("/dev/null", &null) < 0 || !S_ISCHR(null.st_mode) || null.st_rdev != makedev(1, 3))
+        return tsfig_make_error(err, errno ? errno : EINVAL, step, "`/dev/null` is not the null device");
+    if (mount("/dev/null", tsfig_fd_path(p, sizeof p, fd), NULL, MS_BIND, NULL) < 0)
+        return tsfig_make_error(err, errno, step, "mask `%s`", path);
+    return 0;
+}
+
+static int readonly_path(int rootfd, const char *path, tsfig_error_t *err)
+{
+    char step[128], p[64];
+    tsfig_fmt(step, sizeof step, "readonly %s", path);
+    cleanup_close int fd = tsfig_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : tsfig_make_error(err, errno, step, "open `%s`", path);
+    if (mount(tsfig_fd_path(p, sizeof p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return tsfig_make_error(err, errno, step, "bind `%s`", path);
+    cleanup_close int top = tsfig_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    if (top < 0)
+        return tsfig_make_error(err, errno, step, "reopen `%s`", path);
+    unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount(NULL, tsfig_fd_path(p, sizeof p, top), NULL, f, NULL) < 0)
+        return tsfig_make_error(err, errno, step, "remount `%s` read-only", path);
+    return 0;
+}
+
+int tsfig_mounts_finalize(const struct tsfig_conf *c, tsfig_error_t *err)
+{
+    if (c->readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+        return tsfig_make_error(err, errno, "readonly rootfs", "remount `/` read-only");
+    if (c->privileged)
+        return 0;
+    cleanup_close int rootfd = TEMP_FAILURE_RETRY(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (rootfd < 0)
+        return tsfig_make_error(err, errno, "masked paths", "open `/`");
+    for (int i = 0; readonly_paths[i]; i++)
+        if (readonly_path(rootfd, readonly_paths[i], err) < 0)
+            return -1;
+    for (int i = 0; masked_paths[i]; i++)
+        if (mask_path(rootfd, masked_paths[i], err) < 0)
+            return -1;
+    glob_t g;
+    if (glob("/sys/devices/system/cpu/cpu*/thermal_throttle", GLOB_NOSORT, NULL, &g) == 0) {
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++)
+            rc = mask_path(rootfd, g.gl_pathv[i], err);
+        globfree(&g);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,245 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void *tsfig_xrealloc(void *p, size_t n)
+{
+    void *r = realloc(p, n ? n : 1);
+    if (r == NULL)
+        abort();
+    return r;
+}
+
+char *tsfig_xstrdup(const char *s)
+{
+    char *r = strdup(s);
+    if (r == NULL)
+        abort();
+    return r;
+}
+
+void tsfig_strv_push(char ***v, size_t *n, const char *s)
+{
+    *v = tsfig_xrealloc(*v, (*n + 2) * sizeof(char *));
+    (*v)[(*n)++] = tsfig_xstrdup(s);
+    (*v)[*n] = NULL;
+}
+
+int tsfig_write_file_at(int dirfd, const char *name, const char *s, const char *step, tsfig_error_t *err)
+{
+    cleanup_close int fd = TEMP_FAILURE_RETRY(openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (fd < 0)
+        return tsfig_make_error(err, errno, step, "open `%s`", name);
+    if (TEMP_FAILURE_RETRY(write(fd, s, strlen(s))) < 0)
+        return tsfig_make_error(err, errno, step, "write `%s` to `%s`", s, name);
+    return 0;
+}
+
+int tsfig_write_file(const char *path, const char *s, const char *step, tsfig_error_t *err)
+{
+    return tsfig_write_file_at(AT_FDCWD, path, s, step, err);
+}
+
+ssize_t tsfig_read_small(const char *path, char *buf, size_t cap)
+{
+    cleanup_close int fd = TEMP_FAILURE_RETRY(open(path, O_RDONLY | O_CLOEXEC));
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t r = TEMP_FAILURE_RETRY(read(fd, buf + n, cap - 1 - n));
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    return (ssize_t)n;
+}
+
+char *tsfig_read_all(const char *path, size_t *len)
+{
+    cleanup_close int fd = TEMP_FAILURE_RETRY(open(path, O_RDONLY | O_CLOEXEC));
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = tsfig_xrealloc(NULL, cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap *= 2;
+            buf = tsfig_xrealloc(buf, cap);
+        }
+        ssize_t r = TEMP_FAILURE_RETRY(read(fd, buf + n, cap - 1 - n));
+        if (r < 0) {
+            int saved = errno;
+            free(buf);
+            errno = saved;
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+int tsfig_mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    if (tsfig_fmt(tmp, sizeof tmp, "%s", path) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+int tsfig_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .mode = (flags & O_CREAT) ? mode : 0,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    while (*path == '/')
+        path++;
+    if (*path == '\0')
+        path = ".";
+    return (int)TEMP_FAILURE_RETRY(syscall(SYS_openat2, rootfd, path, &how, sizeof how));
+}
+
+static int split_parent(const char *path, char *parent, size_t cap, const char **base)
+{
+    if (tsfig_fmt(parent, cap, "%s", path) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    size_t l = strlen(parent);
+    while (l > 1 && parent[l - 1] == '/')
+        parent[--l] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) {
+        *base = path;
+        tsfig_fmt(parent, cap, ".");
+        return 0;
+    }
+    *base = path + (slash - parent) + 1;
+    if (slash == parent)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return 0;
+}
+
+int tsfig_mkdir_in_root(int rootfd, const char *path, mode_t mode)
+{
+    int fd = tsfig_open_in_root(rootfd, path, O_PATH | O_DIRECTORY, 0);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    char parent[PATH_MAX];
+    const char *base;
+    if (split_parent(path, parent, sizeof parent, &base) < 0)
+        return -1;
+    if (strcmp(parent, path) == 0 || *base == '\0' || strcmp(base, "..") == 0 || strcmp(base, ".") == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    cleanup_close int pfd = tsfig_mkdir_in_root(rootfd, parent, mode);
+    if (pfd < 0)
+        return -1;
+    char name[NAME_MAX + 1];
+    tsfig_fmt(name, sizeof name, "%.*s", (int)strcspn(base, "/"), base);
+    if (mkdirat(pfd, name, mode) < 0 && errno != EEXIST)
+        return -1;
+    return TEMP_FAILURE_RETRY(openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+int tsfig_ensure_in_root(int rootfd, const char *path, int is_dir)
+{
+    if (is_dir)
+        return tsfig_mkdir_in_root(rootfd, path, 0755);
+    int fd = tsfig_open_in_root(rootfd, path, O_PATH, 0);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    char parent[PATH_MAX];
+    const char *base;
+    if (split_parent(path, parent, sizeof parent, &base) < 0)
+        return -1;
+    cleanup_close int pfd = tsfig_mkdir_in_root(rootfd, parent, 0755);
+    if (pfd < 0)
+        return -1;
+    char name[NAME_MAX + 1];
+    tsfig_fmt(name, sizeof name, "%.*s", (int)strcspn(base, "/"), base);
+    /* An O_PATH dir fd cannot be used to create files with openat; go through its /proc/self/fd path. */
+    char dirp[64];
+    cleanup_close int dfd = TEMP_FAILURE_RETRY(open(tsfig_fd_path(dirp, sizeof dirp, pfd), O_DIRECTORY | O_CLOEXEC));
+    if (dfd < 0)
+        return -1;
+    cleanup_close int f = TEMP_FAILURE_RETRY(openat(dfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (f < 0 && errno != EEXIST)
+        return -1;
+    return TEMP_FAILURE_RETRY(openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+}
+
+const char *tsfig_fd_path(char *buf, size_t cap, int fd)
+{
+    tsfig_fmt(buf, cap, "/proc/self/fd/%d", fd);
+    return buf;
+}
+
+int tsfig_parse_int64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void tsfig_now_rfc3339(char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    tsfig_fmt(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+}
+
+int tsfig_fmt(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
