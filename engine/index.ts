@@ -1,0 +1,32 @@
+/**
+ * The engine's public API: the orchestrator (src/) and the CLI use these classes only. The engine knows nothing of
+ * compose; it never prints and never imports src/.
+ */
+import { ContainerManager } from './containers/manager.js';
+import { ImageStore } from './images/store.js';
+import { enginePaths, type EnginePaths } from './state/paths.js';
+import { VolumeStore } from './volumes/index.js';
+
+export interface Engine {
+  readonly paths: EnginePaths;
+  readonly images: ImageStore;
+  readonly containers: ContainerManager;
+  readonly volumes: VolumeStore;
+}
+
+export interface EngineOptions {
+  /** State root. @default TSFIG_ROOT or /var/lib/tsfig */
+  readonly root?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function createEngine(options: EngineOptions = {}): Engine {
+  const paths = enginePaths(options.root, options.env ?? process.env);
+  const images = new ImageStore(paths);
+  const containers = new ContainerManager(paths, images);
+  const volumes = new VolumeStore(paths);
+  return { paths, images, containers, volumes };
+}
+
+export { EngineError, isEngineError } from './errors.js';
+export type { EnginePaths } from './state/paths.js';

@@ -1,0 +1,519 @@
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { ContainerManager } from '../../../engine/containers/manager.js';
+import type { Engine } from '../../../engine/index.js';
+import type { ContainerMount, ContainerSpec, Ulimit } from '../../../engine/containers/types.js';
+import { shortId } from '../../../engine/state/ids.js';
+import { TsfigError } from '../../errors.js';
+import { openEngine } from '../engine.js';
+import { renderTable, relativeTime } from '../table.js';
+import { collect, parseBytes, parseCount, parseCpus } from '../units.js';
+import { resolveCliMounts } from './mount-flags.js';
+
+/** Options shared by `container run` and `container create`, with docker's names. */
+interface CreateFlags {
+  name?: string;
+  env?: string[];
+  envFile?: string[];
+  user?: string;
+  workdir?: string;
+  entrypoint?: string;
+  init?: boolean;
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  pidsLimit?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  readOnly?: boolean;
+  tmpfs?: string[];
+  volume?: string[];
+  mount?: string[];
+  volumesFrom?: string[];
+  network?: string;
+  hostname?: string;
+  stopTimeout?: string;
+  stopSignal?: string;
+  label?: string[];
+  ulimit?: string[];
+  sysctl?: string[];
+  securityOpt?: string[];
+  groupAdd?: string[];
+  logOpt?: string[];
+  interactive?: boolean;
+  tty?: boolean;
+  rm?: boolean;
+}
+
+function addCreateOptions(command: Command): Command {
+  return command
+    .option('--name <name>', 'assign a name to the container')
+    .option('-e, --env <KEY=VALUE>', 'set environment variables', collect)
+    .option('--env-file <file>', 'read environment variables from a file', collect)
+    .option('-u, --user <user[:group]>', 'user name or uid (and group)')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('--entrypoint <command>', "overwrite the image's entrypoint")
+    .option('--init', 'run an init inside the container that forwards signals and reaps processes')
+    .option('-m, --memory <bytes>', 'memory limit')
+    .option('--memory-swap <bytes>', 'memory + swap limit (-1 unlimited)')
+    .option('--cpus <number>', 'number of CPUs')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--pids-limit <n>', 'tune the container pids limit (-1 unlimited)')
+    .option('--cap-add <cap>', 'add Linux capabilities', collect)
+    .option('--cap-drop <cap>', 'drop Linux capabilities', collect)
+    .option('--privileged', 'give extended privileges to this container')
+    .option('--read-only', "mount the container's root filesystem as read only")
+    .option('--tmpfs <path[:options]>', 'mount a tmpfs directory', collect)
+    .option('-v, --volume <spec>', 'bind mount a volume', collect)
+    .option('--mount <spec>', 'attach a filesystem mount to the container', collect)
+    .option('--volumes-from <container[:ro|rw]>', 'mount volumes from the specified container', collect)
+    .option('--network <mode>', 'connect a container to a network: none or host', 'none')
+    .option('--hostname <name>', 'container host name')
+    .option('--stop-timeout <seconds>', 'timeout to stop the container')
+    .option('--stop-signal <signal>', 'signal to stop the container')
+    .option('-l, --label <key=value>', 'set metadata on the container', collect)
+    .option('--ulimit <name=soft[:hard]>', 'ulimit options', collect)
+    .option('--sysctl <key=value>', 'sysctl options', collect)
+    .option('--security-opt <opt>', 'security options (no-new-privileges, seccomp=unconfined)', collect)
+    .option('--group-add <group>', 'add additional groups to join', collect)
+    .option('--log-opt <key=value>', 'log driver options (max-size, max-file)', collect)
+    .option('-i, --interactive', 'keep STDIN open')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('--rm', 'automatically remove the container when it exits');
+}
+
+function splitKeyValue(entry: string, flag: string): [string, string] {
+  const index = entry.indexOf('=');
+  if (index <= 0) throw new TsfigError('usage', `${flag}: expected key=value, got "${entry}"`);
+  return [entry.slice(0, index), entry.slice(index + 1)];
+}
+
+/** docker's env-file format: KEY=VALUE lines, `#` comments, a bare KEY takes the host's value. */
+export function readEnvFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new TsfigError('usage', `--env-file: cannot read ${file}: ${(error as Error).message}`);
+  }
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map(expandEnv)
+    .filter((entry): entry is string => entry !== undefined);
+}
+
+/** `-e NAME` takes NAME's value from the caller's environment (dropped when unset), as docker does. */
+function expandEnv(entry: string): string | undefined {
+  if (entry.includes('=')) return entry;
+  const value = process.env[entry];
+  return value === undefined ? undefined : `${entry}=${value}`;
+}
+
+function parseUlimit(entry: string): Ulimit {
+  const match = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(entry);
+  if (match === null || match[1] === undefined || match[2] === undefined) {
+    throw new TsfigError('usage', `--ulimit: invalid value "${entry}"`, {
+      hint: 'use name=soft[:hard], e.g. nofile=1024:2048',
+    });
+  }
+  const soft = Number(match[2]);
+  return { name: match[1], soft, hard: match[3] === undefined ? soft : Number(match[3]) };
+}
+
+function parseLogOpts(entries: readonly string[]): { logMaxSize?: number; logMaxFiles?: number } {
+  const result: { logMaxSize?: number; logMaxFiles?: number } = {};
+  for (const entry of entries) {
+    const [key, value] = splitKeyValue(entry, '--log-opt');
+    if (key === 'max-size') result.logMaxSize = parseBytes(value, '--log-opt max-size');
+    else if (key === 'max-file') result.logMaxFiles = parseCount(value, '--log-opt max-file');
+    else throw new TsfigError('usage', `--log-opt: unknown option "${key}"`, { hint: 'supported: max-size, max-file' });
+  }
+  return result;
+}
+
+function securityOptions(entries: readonly string[]): Pick<ContainerSpec, 'noNewPrivileges' | 'seccomp'> {
+  const result: { noNewPrivileges?: boolean; seccomp?: 'default' | 'unconfined' } = {};
+  for (const entry of entries) {
+    if (entry === 'no-new-privileges' || entry === 'no-new-privileges=true' || entry === 'no-new-privileges:true') {
+      result.noNewPrivileges = true;
+    } else if (entry === 'seccomp=unconfined' || entry === 'seccomp:unconfined') {
+      result.seccomp = 'unconfined';
+    } else {
+      throw new TsfigError('usage', `--security-opt: unsupported option "${entry}"`, {
+        hint: 'supported: no-new-privileges, seccomp=unconfined',
+      });
+    }
+  }
+  return result;
+}
+
+/** Turns parsed flags plus the positional image and command into a ContainerSpec. Pure except for env files. */
+export function specFromFlags(
+  image: string,
+  command: readonly string[],
+  flags: CreateFlags,
+  mounts: readonly ContainerMount[],
+): ContainerSpec {
+  const network = flags.network ?? 'none';
+  if (network !== 'none' && network !== 'host') {
+    throw new TsfigError('usage', `--network: "${network}" is not available yet`, {
+      hint: 'use --network none or --network host',
+    });
+  }
+  const env = [...(flags.envFile ?? []).flatMap(readEnvFile), ...(flags.env ?? []).map(expandEnv)].filter(
+    (entry): entry is string => entry !== undefined,
+  );
+  const labels = Object.fromEntries((flags.label ?? []).map((entry) => splitKeyValue(entry, '--label')));
+  const sysctls = Object.fromEntries((flags.sysctl ?? []).map((entry) => splitKeyValue(entry, '--sysctl')));
+  const pidsLimit = flags.pidsLimit === undefined ? undefined : parseCount(flags.pidsLimit, '--pids-limit');
+  return {
+    image,
+    ...(command.length > 0 ? { cmd: [...command] } : {}),
+    ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] } : {}),
+    ...(flags.name !== undefined ? { name: flags.name } : {}),
+    env,
+    ...(flags.user !== undefined ? { user: flags.user } : {}),
+    ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
+    ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
+    labels,
+    tty: flags.tty === true,
+    openStdin: flags.interactive === true,
+    init: flags.init === true,
+    readonlyRootfs: flags.readOnly === true,
+    privileged: flags.privileged === true,
+    capAdd: flags.capAdd ?? [],
+    capDrop: flags.capDrop ?? [],
+    ...securityOptions(flags.securityOpt ?? []),
+    ...(flags.memory !== undefined ? { memory: parseBytes(flags.memory, '--memory') } : {}),
+    ...(flags.memorySwap !== undefined
+      ? { memorySwap: flags.memorySwap === '-1' ? -1 : parseBytes(flags.memorySwap, '--memory-swap') }
+      : {}),
+    ...(flags.cpus !== undefined ? { nanoCpus: parseCpus(flags.cpus) } : {}),
+    ...(flags.cpuShares !== undefined ? { cpuShares: parseCount(flags.cpuShares, '--cpu-shares') } : {}),
+    ...(pidsLimit !== undefined && pidsLimit > 0 ? { pidsLimit } : {}),
+    ulimits: (flags.ulimit ?? []).map(parseUlimit),
+    sysctls,
+    groupAdd: flags.groupAdd ?? [],
+    mounts: [...mounts],
+    network,
+    ...(flags.stopTimeout !== undefined ? { stopTimeout: parseCount(flags.stopTimeout, '--stop-timeout') } : {}),
+    ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
+    ...parseLogOpts(flags.logOpt ?? []),
+  };
+}
+
+async function createFromFlags(engine: Engine, image: string, command: readonly string[], flags: CreateFlags) {
+  const mounts = await resolveCliMounts(engine, image, flags);
+  return engine.containers.create(specFromFlags(image, command, flags, mounts));
+}
+
+/** Prints a container's log entries as they come, stdout to stdout and stderr to stderr. */
+async function pipeLogs(
+  containers: ContainerManager,
+  id: string,
+  options: {
+    follow: boolean;
+    tail?: number;
+    timestamps?: boolean;
+    since?: string;
+    until?: string;
+    signal?: AbortSignal;
+  },
+): Promise<void> {
+  for await (const entry of containers.logs(id, options)) {
+    const text = options.timestamps === true ? `${entry.time} ${entry.text}` : entry.text;
+    (entry.stream === 'stderr' ? process.stderr : process.stdout).write(text);
+  }
+}
+
+/** Copies our stdin to the container's attach socket (for -i). */
+function attachStdin(containers: ContainerManager, id: string): () => void {
+  const socketPath = path.join(containers.paths.runContainers, shortId(id), 'attach');
+  const socket = net.createConnection(socketPath);
+  socket.on('error', () => undefined);
+  process.stdin.pipe(socket);
+  if (process.stdin.isTTY) process.stdin.setRawMode(true);
+  return () => {
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    process.stdin.unpipe(socket);
+    process.stdin.pause();
+    socket.destroy();
+  };
+}
+
+async function runAttached(containers: ContainerManager, id: string, flags: CreateFlags): Promise<number> {
+  const forward = (signal: NodeJS.Signals) => {
+    containers.kill(id, signal).catch(() => undefined);
+  };
+  const signals: NodeJS.Signals[] = flags.tty === true ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, forward);
+  const detachStdin = flags.interactive === true ? attachStdin(containers, id) : undefined;
+  try {
+    await pipeLogs(containers, id, { follow: true });
+    return await containers.wait(id);
+  } finally {
+    detachStdin?.();
+    for (const signal of signals) process.off(signal, forward);
+  }
+}
+
+function registerRun(group: Command): void {
+  addCreateOptions(
+    group
+      .command('run')
+      .description('create and run a new container from an image')
+      .argument('<image>', 'image reference')
+      .argument('[command...]', 'command and arguments')
+      .option('-d, --detach', 'run the container in the background and print its id')
+      .helpOption('--help', 'display help for command')
+      .passThroughOptions(),
+  ).action(async (image: string, command: string[], flags: CreateFlags & { detach?: boolean }) => {
+    if (flags.detach === true && flags.rm === true) {
+      throw new TsfigError('usage', '--rm with --detach is not supported yet: nothing would remove the container', {
+        hint: 'run attached with --rm, or detached and remove it later with tsfig container rm',
+      });
+    }
+    const engine = await openEngine();
+    const record = await createFromFlags(engine, image, command, flags);
+    try {
+      await engine.containers.start(record.id);
+    } catch (error) {
+      if (flags.rm === true) await engine.containers.remove(record.id, { force: true });
+      throw error;
+    }
+    if (flags.detach === true) {
+      process.stdout.write(`${record.id}\n`);
+      return;
+    }
+    const exitCode = await runAttached(engine.containers, record.id, flags);
+    if (flags.rm === true) await engine.containers.remove(record.id, { force: true });
+    process.exitCode = exitCode;
+  });
+}
+
+function registerLifecycle(group: Command): void {
+  addCreateOptions(
+    group
+      .command('create')
+      .description('create a new container')
+      .argument('<image>')
+      .argument('[command...]')
+      .helpOption('--help', 'display help for command')
+      .passThroughOptions(),
+  ).action(async (image: string, command: string[], flags: CreateFlags) => {
+    const engine = await openEngine();
+    const record = await createFromFlags(engine, image, command, flags);
+    process.stdout.write(`${record.id}\n`);
+  });
+
+  group
+    .command('start')
+    .description('start one or more stopped containers')
+    .argument('<container...>')
+    .option('-a, --attach', 'attach STDOUT/STDERR and forward signals')
+    .action(async (refs: string[], flags: { attach?: boolean }) => {
+      const engine = await openEngine();
+      for (const ref of refs) {
+        const record = await engine.containers.start(ref);
+        if (flags.attach === true && refs.length === 1) {
+          process.exitCode = await runAttached(engine.containers, record.id, {});
+          return;
+        }
+        process.stdout.write(`${ref}\n`);
+      }
+    });
+
+  group
+    .command('stop')
+    .description('stop one or more running containers')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before killing the container')
+    .action(async (refs: string[], flags: { time?: string }) => {
+      const engine = await openEngine();
+      const timeout = flags.time === undefined ? undefined : parseCount(flags.time, '--time');
+      for (const ref of refs) {
+        await engine.containers.stop(ref, timeout);
+        process.stdout.write(`${ref}\n`);
+      }
+    });
+
+  group
+    .command('kill')
+    .description('kill one or more running containers')
+    .argument('<container...>')
+    .option('-s, --signal <signal>', 'signal to send to the container', 'SIGKILL')
+    .action(async (refs: string[], flags: { signal: string }) => {
+      const engine = await openEngine();
+      for (const ref of refs) {
+        await engine.containers.kill(ref, flags.signal);
+        process.stdout.write(`${ref}\n`);
+      }
+    });
+
+  group
+    .command('rm')
+    .description('remove one or more containers')
+    .argument('<container...>')
+    .option('-f, --force', 'force the removal of a running container (uses SIGKILL)')
+    .option('-v, --volumes', 'remove anonymous volumes associated with the container')
+    .action(async (refs: string[], flags: { force?: boolean }) => {
+      const engine = await openEngine();
+      for (const ref of refs) {
+        await engine.containers.remove(ref, { force: flags.force === true });
+        process.stdout.write(`${ref}\n`);
+      }
+    });
+
+  group
+    .command('wait')
+    .description('block until one or more containers stop, then print their exit codes')
+    .argument('<container...>')
+    .action(async (refs: string[]) => {
+      const engine = await openEngine();
+      for (const ref of refs) process.stdout.write(`${await engine.containers.wait(ref)}\n`);
+    });
+}
+
+function statusText(state: { status: string; exitCode: number; startedAt: string; finishedAt: string }): string {
+  if (state.status === 'running') return `Up ${relativeTime(state.startedAt, false)}`;
+  if (state.status === 'exited') return `Exited (${state.exitCode}) ${relativeTime(state.finishedAt)}`;
+  return 'Created';
+}
+
+function registerInspection(group: Command): void {
+  group
+    .command('ls')
+    .alias('ps')
+    .alias('list')
+    .description('list containers')
+    .option('-a, --all', 'show all containers (default shows just running)')
+    .option('-q, --quiet', 'only display container ids')
+    .option('--no-trunc', "don't truncate output")
+    .option('--filter <key=value>', 'filter output (label=KEY[=VALUE], name=NAME, status=STATUS)', collect)
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (flags: { all?: boolean; quiet?: boolean; trunc: boolean; filter?: string[]; format: string }) => {
+      const engine = await openEngine();
+      const labels: Record<string, string | undefined> = {};
+      const names: string[] = [];
+      const statuses: string[] = [];
+      for (const filter of flags.filter ?? []) {
+        const [key, value] = splitKeyValue(filter, '--filter');
+        if (key === 'label') {
+          const index = value.indexOf('=');
+          labels[index < 0 ? value : value.slice(0, index)] = index < 0 ? undefined : value.slice(index + 1);
+        } else if (key === 'name') names.push(value);
+        else if (key === 'status') statuses.push(value);
+        else
+          throw new TsfigError('usage', `--filter: unsupported filter "${key}"`, {
+            hint: 'use label=, name= or status=',
+          });
+      }
+      const all = flags.all === true || statuses.length > 0;
+      const list = (await engine.containers.list({ all, labels })).filter(
+        (summary) =>
+          (names.length === 0 || names.some((name) => summary.name.includes(name))) &&
+          (statuses.length === 0 || statuses.includes(summary.state.status)),
+      );
+      if (flags.quiet === true) {
+        for (const summary of list) process.stdout.write(`${flags.trunc ? shortId(summary.id) : summary.id}\n`);
+        return;
+      }
+      if (flags.format === 'json') {
+        for (const summary of list) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        return;
+      }
+      const rows = list.map((summary) => [
+        flags.trunc ? shortId(summary.id) : summary.id,
+        summary.image,
+        JSON.stringify(
+          flags.trunc && summary.command.length > 20 ? `${summary.command.slice(0, 19)}…` : summary.command,
+        ),
+        relativeTime(summary.created),
+        statusText(summary.state),
+        summary.name,
+      ]);
+      process.stdout.write(renderTable(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], rows));
+    });
+
+  group
+    .command('inspect')
+    .description('display detailed information on one or more containers')
+    .argument('<container...>')
+    .action(async (refs: string[]) => {
+      const engine = await openEngine();
+      const results = [];
+      for (const ref of refs) results.push(await engine.containers.inspect(ref));
+      process.stdout.write(`${JSON.stringify(results, null, 4)}\n`);
+    });
+
+  group
+    .command('logs')
+    .description('fetch the logs of a container')
+    .argument('<container>')
+    .option('-f, --follow', 'follow log output')
+    .option('-n, --tail <lines>', 'number of lines to show from the end of the logs', 'all')
+    .option('-t, --timestamps', 'show timestamps')
+    .option('--since <timestamp>', 'show logs since timestamp (RFC3339)')
+    .option('--until <timestamp>', 'show logs before timestamp (RFC3339)')
+    .action(
+      async (
+        ref: string,
+        flags: { follow?: boolean; tail: string; timestamps?: boolean; since?: string; until?: string },
+      ) => {
+        const engine = await openEngine();
+        const tail = flags.tail === 'all' ? undefined : parseCount(flags.tail, '--tail');
+        await pipeLogs(engine.containers, ref, {
+          follow: flags.follow === true,
+          ...(tail !== undefined ? { tail } : {}),
+          timestamps: flags.timestamps === true,
+          ...(flags.since !== undefined ? { since: flags.since } : {}),
+          ...(flags.until !== undefined ? { until: flags.until } : {}),
+        });
+      },
+    );
+
+  group
+    .command('exec')
+    .description('execute a command in a running container')
+    .argument('<container>')
+    .argument('<command...>')
+    .option('-e, --env <KEY=VALUE>', 'set environment variables', collect)
+    .option('-u, --user <user[:group]>', 'user name or uid (and group)')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-i, --interactive', 'keep STDIN open')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .passThroughOptions()
+    .action(
+      async (
+        ref: string,
+        command: string[],
+        flags: { env?: string[]; user?: string; workdir?: string; tty?: boolean; interactive?: boolean },
+      ) => {
+        const engine = await openEngine();
+        const result = await engine.containers.exec(ref, {
+          argv: command,
+          env: (flags.env ?? []).map(expandEnv).filter((entry): entry is string => entry !== undefined),
+          ...(flags.user !== undefined ? { user: flags.user } : {}),
+          ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
+          tty: flags.tty === true,
+          stdio: 'inherit',
+        });
+        process.exitCode = result.exitCode;
+      },
+    );
+}
+
+/** `tsfig container ...`: docker's container commands against the embedded engine. */
+export function registerContainerCommands(program: Command): void {
+  const group = program.command('container').description('manage containers').enablePositionalOptions();
+  registerRun(group);
+  registerLifecycle(group);
+  registerInspection(group);
+}
