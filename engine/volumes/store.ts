@@ -254,7 +254,13 @@ export class VolumeStore {
         if (!labelFiltersMatch(volume.Labels, filters)) continue;
         if ((await options.usersOf(volume.Name)).length > 0) continue;
         const size = await diskUsage(this.dataDir(volume.Name));
-        await this.removeDir(volume.Name);
+        try {
+          await this.removeDir(volume.Name);
+        } catch (error) {
+          if (!(error instanceof EngineError) || error.kind !== 'conflict') throw error;
+          warnings.push(`volume ${volume.Name} not pruned: ${error.message}`);
+          continue;
+        }
         deleted.push(volume.Name);
         spaceReclaimed += size;
       }

@@ -1,0 +1,341 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Command } from 'commander';
+import { isEngineError } from '../../engine/errors.js';
+import { enginePaths, type EnginePaths } from '../../engine/state/paths.js';
+import { mountsUnder, VolumeStore } from '../../engine/volumes/store.js';
+import { containerRecordUsers } from '../../engine/volumes/users.js';
+import { registerVolumeCommands } from '../../src/cli/commands/volume.js';
+
+const isRoot = process.getuid?.() === 0;
+
+/** Runs `tsfig volume ...` in-process against the temp root; returns stdout, stderr and the exit code. */
+async function cli(
+  paths: EnginePaths,
+  args: string[],
+  confirm = false,
+): Promise<{ out: string; err: string; code: number; error?: unknown }> {
+  let out = '';
+  let err = '';
+  const program = new Command('tsfig').exitOverride();
+  program.configureOutput({ writeOut: (text) => (out += text), writeErr: (text) => (err += text) });
+  registerVolumeCommands(program, {
+    paths: () => paths,
+    stdout: { write: (text: string) => (out += text) },
+    stderr: { write: (text: string) => (err += text) },
+    confirm: () => Promise.resolve(confirm),
+  });
+  const before = process.exitCode;
+  process.exitCode = undefined;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return { out, err, code };
+  } catch (error) {
+    return { out, err, code: 1, error };
+  } finally {
+    process.exitCode = before;
+  }
+}
+
+/** A container record as the container module writes it: `mounts[].volumeName` is what volume users are read from. */
+async function writeContainerRecord(paths: EnginePaths, id: string, name: string, volumes: string[]): Promise<void> {
+  const dir = path.join(paths.containers, id);
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    path.join(dir, 'container.json'),
+    JSON.stringify({
+      v: 1,
+      id,
+      name,
+      mounts: volumes.map((volumeName) => ({
+        destination: `/${volumeName}`,
+        type: 'bind',
+        source: path.join(paths.volumes, volumeName, '_data'),
+        options: ['rbind', 'rprivate'],
+        copy: true,
+        volumeName,
+      })),
+    }),
+  );
+}
+
+describe('volumes (engine store and tsfig volume commands)', { skip: isRoot ? false : 'needs root' }, () => {
+  let dir: string;
+  let n = 0;
+  const mounted: string[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'tsfig-volumes-it-'));
+  });
+  after(async () => {
+    for (const point of mounted.reverse()) {
+      try {
+        execFileSync('umount', ['-l', point], { stdio: 'ignore' });
+      } catch {
+        // already unmounted
+      }
+    }
+    if (dir !== undefined) {
+      const left = await mountsUnder(dir);
+      for (const point of left.reverse()) execFileSync('umount', ['-l', point], { stdio: 'ignore' });
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  async function freshRoot(): Promise<{ paths: EnginePaths; store: VolumeStore }> {
+    const root = path.join(dir, `root-${n++}`);
+    await mkdir(root);
+    const paths = enginePaths(root, {});
+    return { paths, store: new VolumeStore(paths) };
+  }
+
+  test('create, inspect, ls, rm through the CLI', async () => {
+    const { paths } = await freshRoot();
+    const created = await cli(paths, ['volume', 'create', '--label', 'team=db', '--label', 'empty', 'pgdata']);
+    assert.equal(created.code, 0, created.err);
+    assert.equal(created.out, 'pgdata\n');
+    assert.ok((await stat(path.join(paths.volumes, 'pgdata', '_data'))).isDirectory());
+
+    const inspected = await cli(paths, ['volume', 'inspect', 'pgdata']);
+    const [info] = JSON.parse(inspected.out) as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      { ...info, CreatedAt: undefined },
+      {
+        Name: 'pgdata',
+        Driver: 'local',
+        Mountpoint: path.join(paths.volumes, 'pgdata', '_data'),
+        Labels: { team: 'db', empty: '' },
+        Options: {},
+        Scope: 'local',
+        CreatedAt: undefined,
+      },
+    );
+    assert.match(String(info?.CreatedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+    const anon = await cli(paths, ['volume', 'create']);
+    const anonName = anon.out.trim();
+    assert.match(anonName, /^[0-9a-f]{64}$/);
+
+    const table = await cli(paths, ['volume', 'ls']);
+    assert.equal(table.out, `DRIVER   VOLUME NAME\nlocal    ${anonName}\nlocal    pgdata\n`);
+    assert.equal((await cli(paths, ['volume', 'ls', '-q', '--filter', 'label=team=db'])).out, 'pgdata\n');
+    assert.equal(
+      (await cli(paths, ['volume', 'ls', '-q', '--filter', 'label=io.tsfig.anonymous'])).out,
+      `${anonName}\n`,
+    );
+    assert.equal((await cli(paths, ['volume', 'ls', '-q', '--filter', 'name=pg'])).out, 'pgdata\n');
+    const json = (await cli(paths, ['volume', 'ls', '--format', 'json'])).out.trim().split('\n');
+    assert.equal(json.length, 2);
+    assert.equal((JSON.parse(json[1] ?? '{}') as { Labels: string }).Labels, 'team=db,empty=');
+    const badFilter = await cli(paths, ['volume', 'ls', '--filter', 'colour=red']);
+    assert.ok(isEngineError(badFilter.error, 'invalid'));
+
+    // Creating an existing name returns it (docker): the data stays.
+    await writeFile(path.join(paths.volumes, 'pgdata', '_data', 'PG_VERSION'), '16\n');
+    assert.equal((await cli(paths, ['volume', 'create', 'pgdata'])).out, 'pgdata\n');
+    assert.equal(await readFile(path.join(paths.volumes, 'pgdata', '_data', 'PG_VERSION'), 'utf8'), '16\n');
+
+    const removed = await cli(paths, ['volume', 'rm', 'pgdata', anonName]);
+    assert.equal(removed.code, 0, removed.err);
+    assert.equal(removed.out, `pgdata\n${anonName}\n`);
+    assert.deepEqual(await readdir(paths.volumes), []);
+    const missing = await cli(paths, ['volume', 'rm', 'pgdata']);
+    assert.ok(isEngineError(missing.error, 'not-found'));
+    assert.equal((await cli(paths, ['volume', 'rm', '-f', 'pgdata'])).code, 0);
+    const inspectMissing = await cli(paths, ['volume', 'inspect', 'nothere']);
+    assert.ok(isEngineError(inspectMissing.error, 'not-found'));
+  });
+
+  test('a volume in use is not removed, and the error names the container', async () => {
+    const { paths, store } = await freshRoot();
+    await store.create('shared');
+    await store.create('idle');
+    await writeContainerRecord(paths, 'a'.repeat(64), 'demo-db-1', ['shared']);
+    await writeContainerRecord(paths, 'b'.repeat(64), 'demo-backup-1', ['shared', 'other']);
+    await mkdir(path.join(paths.containers, 'c'.repeat(64))); // a container dir without a record yet
+
+    const result = await cli(paths, ['volume', 'rm', 'shared']);
+    assert.ok(isEngineError(result.error, 'conflict'));
+    assert.equal((result.error as Error).message, 'volume shared is in use by container demo-db-1, demo-backup-1');
+    assert.ok((await stat(store.dataDir('shared'))).isDirectory());
+    const forced = await cli(paths, ['volume', 'rm', '-f', 'shared']);
+    assert.ok(isEngineError(forced.error, 'conflict'), '-f never removes a volume in use');
+
+    // Several names: the others are still removed, the exit code says one failed.
+    const many = await cli(paths, ['volume', 'rm', 'shared', 'idle']);
+    assert.equal(many.code, 1);
+    assert.equal(many.out, 'idle\n');
+    assert.match(many.err, /volume shared is in use by container demo-db-1/);
+
+    assert.equal((await cli(paths, ['volume', 'ls', '-q', '--filter', 'dangling=false'])).out, 'shared\n');
+    assert.equal((await cli(paths, ['volume', 'ls', '-q', '--filter', 'dangling=true'])).out, '');
+
+    // A record that cannot be parsed but names the volume counts as a user.
+    await rm(path.join(paths.containers, 'a'.repeat(64)), { recursive: true });
+    await rm(path.join(paths.containers, 'b'.repeat(64)), { recursive: true });
+    await writeFile(path.join(paths.containers, 'c'.repeat(64), 'container.json'), '{"mounts":[{"volumeName":"shared"');
+    assert.deepEqual(await containerRecordUsers(paths)('shared'), ['c'.repeat(64)]);
+    await rm(path.join(paths.containers, 'c'.repeat(64)), { recursive: true });
+    assert.equal((await cli(paths, ['volume', 'rm', 'shared'])).code, 0);
+  });
+
+  test('usersOf tolerates a root without containers', async () => {
+    const { paths } = await freshRoot();
+    assert.deepEqual(await containerRecordUsers(paths)('x1'), []);
+  });
+
+  test('prune removes unused anonymous volumes, or all unused ones with --all', async () => {
+    const { paths, store } = await freshRoot();
+    const anonUsed = await store.create(undefined);
+    const anonFree = await store.create(undefined, { labels: { keep: 'no' } });
+    await store.create('named-free');
+    await store.create('named-used');
+    await writeContainerRecord(paths, 'd'.repeat(64), 'app', [anonUsed.Name, 'named-used']);
+    await writeFile(path.join(anonFree.Mountpoint, 'blob'), Buffer.alloc(5000));
+
+    const declined = await cli(paths, ['volume', 'prune'], false);
+    assert.equal(declined.out, '');
+    assert.equal((await store.list()).volumes.length, 4);
+
+    const pruned = await cli(paths, ['volume', 'prune', '-f']);
+    assert.equal(pruned.out, `Deleted Volumes:\n${anonFree.Name}\n\nTotal reclaimed space: 5kB\n`);
+    const all = await cli(paths, ['volume', 'prune', '--all'], true);
+    assert.equal(all.out, 'Deleted Volumes:\nnamed-free\n\nTotal reclaimed space: 0B\n');
+    assert.deepEqual(
+      (await store.list()).volumes.map((v) => v.Name),
+      [anonUsed.Name, 'named-used'].sort(),
+    );
+  });
+
+  test('driver options: tmpfs- and bind-backed volumes validated, nothing created on bad input', async () => {
+    const { paths, store } = await freshRoot();
+    const ok = await cli(paths, [
+      'volume',
+      'create',
+      '-o',
+      'type=tmpfs',
+      '-o',
+      'device=tmpfs',
+      '-o',
+      'o=size=100m,uid=1000',
+      'ram',
+    ]);
+    assert.equal(ok.code, 0, String(ok.error));
+    assert.deepEqual((await store.inspect('ram')).Options, { type: 'tmpfs', device: 'tmpfs', o: 'size=100m,uid=1000' });
+
+    const device = path.join(dir, `device-${n}`);
+    await mkdir(device);
+    await store.create('hostdir', { driverOpts: { type: 'none', o: 'bind', device } });
+    assert.equal((await store.inspect('hostdir')).Options.device, device);
+
+    const bad: Array<[string[], RegExp]> = [
+      [['-o', 'type=tmpfs', '-o', 'device=tmpfs', '-o', 'o=size=lots'], /invalid tmpfs size "lots"/],
+      [['-o', 'type=tmpfs', '-o', 'device=tmpfs', '-o', 'o=noatime'], /unknown tmpfs option "noatime"/],
+      [['-o', 'type=tmpfs'], /requires option "device"/],
+      [['-o', 'colour=blue'], /invalid volume option "colour"/],
+      [['-o', 'type=nfs', '-o', 'device=:/x', '-o', 'o=addr=10.0.0.1'], /volume type "nfs" is not supported/],
+      [['-o', 'type=none', '-o', 'o=bind', '-o', `device=${device}-missing`], /does not exist/],
+      [['--driver', 'rexray'], /volume driver "rexray" is not supported/],
+    ];
+    for (const [flags, message] of bad) {
+      const result = await cli(paths, ['volume', 'create', ...flags, 'broken']);
+      assert.ok(isEngineError(result.error), `${flags.join(' ')}: ${String(result.error)}`);
+      assert.match((result.error as Error).message, message);
+    }
+    assert.deepEqual((await readdir(paths.volumes)).sort(), ['hostdir', 'ram']);
+  });
+
+  test('names: docker rule, path separators refused, nothing created', async () => {
+    const { paths } = await freshRoot();
+    for (const name of ['a/b', '../escape', '..', 'x', '-dash', 'sp ace', '/abs']) {
+      const result = await cli(paths, ['volume', 'create', '--', name]);
+      assert.ok(isEngineError(result.error, 'invalid'), `${name}: ${String(result.error)}`);
+    }
+    const sep = await cli(paths, ['volume', 'create', 'proj/data']);
+    assert.match((sep.error as Error).message, /contains a path separator/);
+    const rmSep = await cli(paths, ['volume', 'rm', '../containers']);
+    assert.ok(isEngineError(rmSep.error, 'invalid'));
+    await assert.rejects(stat(paths.volumes), /ENOENT/);
+    await assert.rejects(stat(path.join(dir, 'escape')), /ENOENT/);
+  });
+
+  test('crash leftovers are adopted or reported, never deleted', async () => {
+    const { paths, store } = await freshRoot();
+    await store.create('intact');
+    // Interrupted create: _data made, volume.json not yet written.
+    await mkdir(path.join(paths.volumes, 'halfmade', '_data'), { recursive: true });
+    await writeFile(path.join(paths.volumes, 'halfmade', '_data', 'keep.txt'), 'precious');
+    // Interrupted before _data: an empty dir, and one with something else in it.
+    await mkdir(path.join(paths.volumes, 'bare'));
+    await mkdir(path.join(paths.volumes, 'odd'));
+    await writeFile(path.join(paths.volumes, 'odd', '_data'), 'a file, not a dir');
+    // A damaged record.
+    await mkdir(path.join(paths.volumes, 'garbled', '_data'), { recursive: true });
+    await writeFile(path.join(paths.volumes, 'garbled', 'volume.json'), '{"v":1,');
+    // Junk that is not a volume at all.
+    await writeFile(path.join(paths.volumes, 'stray.txt'), 'x');
+    // A removal the user asked for, interrupted after the rename.
+    await mkdir(path.join(paths.volumes, '.removing-gone-0000', '_data'), { recursive: true });
+
+    const listed = await cli(paths, ['volume', 'ls', '-q']);
+    assert.equal(listed.out, 'halfmade\nintact\n');
+    assert.match(listed.err, /volume "halfmade" had no volume.json \(an interrupted create\?\); adopted/);
+    assert.match(listed.err, /bare is not a volume \(no volume.json, no _data directory\); left in place/);
+    assert.match(listed.err, /odd is not a volume/);
+    assert.match(listed.err, /garbled\/volume.json is unreadable/);
+    assert.match(listed.err, /stray.txt is not a volume directory; left in place/);
+    assert.equal(await readFile(path.join(paths.volumes, 'halfmade', '_data', 'keep.txt'), 'utf8'), 'precious');
+    assert.equal((await store.inspect('halfmade')).Driver, 'local');
+    assert.deepEqual(
+      (await readdir(paths.volumes)).sort(),
+      ['bare', 'garbled', 'halfmade', 'intact', 'odd', 'stray.txt'],
+      'only the interrupted removal was finished',
+    );
+    assert.equal((await cli(paths, ['volume', 'prune', '-f', '--all'])).code, 0);
+    assert.deepEqual((await readdir(paths.volumes)).sort(), ['bare', 'garbled', 'odd', 'stray.txt']);
+    // Asked by name, a leftover goes.
+    assert.equal((await cli(paths, ['volume', 'rm', 'bare'])).out, 'bare\n');
+    // create over a leftover without _data completes it.
+    await mkdir(path.join(paths.volumes, 'resumed'));
+    assert.equal((await store.create('resumed')).Name, 'resumed');
+    assert.ok((await stat(store.dataDir('resumed'))).isDirectory());
+    // ... but not over a _data that is not a directory.
+    await assert.rejects(store.create('odd'), /exists and is not a directory/);
+  });
+
+  test('concurrent creates of one name make one volume', async () => {
+    const { paths } = await freshRoot();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => new VolumeStore(paths).create('race', { labels: { n: '1' } })),
+    );
+    assert.equal(new Set(results.map((r) => r.CreatedAt)).size, 1);
+    assert.deepEqual(await readdir(path.join(paths.volumes, 'race')), ['_data', 'volume.json']);
+  });
+
+  test('a volume with something mounted in it is not deleted through the mount', async () => {
+    const { paths, store } = await freshRoot();
+    await store.create('busy');
+    const hostDir = path.join(dir, `precious-${n}`);
+    await mkdir(hostDir);
+    await writeFile(path.join(hostDir, 'file'), 'do not delete');
+    const target = store.dataDir('busy');
+    execFileSync('mount', ['--bind', hostDir, target]);
+    mounted.push(target);
+    try {
+      await assert.rejects(store.remove('busy', { usersOf: () => Promise.resolve([]) }), /is mounted there/);
+      const pruned = await store.prune({ all: true, usersOf: () => Promise.resolve([]) });
+      assert.deepEqual(pruned.deleted, []);
+      assert.match(pruned.warnings.join('\n'), /volume busy not pruned: refusing to delete .* is mounted there/);
+    } finally {
+      execFileSync('umount', [target]);
+      mounted.pop();
+    }
+    assert.equal(await readFile(path.join(hostDir, 'file'), 'utf8'), 'do not delete');
+    assert.equal(await store.remove('busy', { usersOf: () => Promise.resolve([]) }), true);
+  });
+});
