@@ -318,7 +318,7 @@ describe('volumes (engine store and tsfig volume commands)', { skip: isRoot ? fa
   });
 
   test('a volume with something mounted in it is not deleted through the mount', async () => {
-    const { paths, store } = await freshRoot();
+    const { store } = await freshRoot();
     await store.create('busy');
     const hostDir = path.join(dir, `precious-${n}`);
     await mkdir(hostDir);
