@@ -646,18 +646,20 @@ export class NetworkManager {
       readRegistry(this.hostRunDir),
     ]);
     const nameservers = [...resolv.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1] ?? '');
-    const taken = takenFromHost(routes, addresses, nameservers);
-    for (const [rootId, entry] of Object.entries(registry.roots)) {
-      for (const n of entry.networks) {
-        const cidr = parseCidr(n.subnet);
-        if (cidr !== undefined)
-          taken.push({ cidr, holder: `network "${n.name}" of tsfig root ${entry.root} (${rootId})` });
-      }
-    }
+    // tsfig networks first, so an overlap names the network rather than its bridge's route.
+    const taken: TakenPrefix[] = [];
     for (const n of own) {
       const cidr = parseCidr(n.subnet);
       if (cidr !== undefined) taken.push({ cidr, holder: `network "${n.name}"` });
     }
+    for (const [rootId, entry] of Object.entries(registry.roots)) {
+      if (rootId === this.paths.rootId) continue;
+      for (const n of entry.networks) {
+        const cidr = parseCidr(n.subnet);
+        if (cidr !== undefined) taken.push({ cidr, holder: `network "${n.name}" of tsfig root ${entry.root}` });
+      }
+    }
+    taken.push(...takenFromHost(routes, addresses, nameservers));
     return taken;
   }
 

@@ -1,0 +1,424 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { isEngineError } from '../../engine/errors.js';
+import { NetworkManager } from '../../engine/network/index.js';
+import { enginePaths, type EnginePaths } from '../../engine/state/paths.js';
+
+// Networking of the engine without containers: sandboxes (netns) entered with nsenter, python3 servers inside.
+// Traffic goes only to loopback and to addresses these tests create (bridges, sandboxes, a "remote" netns on a
+// 198.18.x.0/30 veth link); nothing leaves the machine, and every test removes what it made, also on failure.
+
+const execFileP = promisify(execFile);
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PYTHON = '/usr/bin/python3';
+const isRoot = process.getuid?.() === 0;
+
+/** Replies with the peer's address on TCP (one line) and UDP (one datagram): the server "sees" its client. */
+const SERVER_PY = `
+import socket, sys, threading
+port = int(sys.argv[1])
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(('0.0.0.0', port)); t.listen(64)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(('0.0.0.0', port))
+def udp():
+    while True:
+        data, peer = u.recvfrom(2048)
+        u.sendto(peer[0].encode(), peer)
+threading.Thread(target=udp, daemon=True).start()
+print('ready', flush=True)
+while True:
+    c, peer = t.accept()
+    c.sendall((peer[0] + '\\n').encode()); c.close()
+`;
+
+/** Prints what the server replied, or exits 1 (timeout, refused). */
+const CLIENT_PY = `
+import socket, sys
+proto, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:
+    if proto == 'tcp':
+        s = socket.create_connection((host, port), timeout=1.5)
+        print(s.recv(200).decode().strip())
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.5)
+        s.sendto(b'x', (host, port)); print(s.recvfrom(200)[0].decode())
+except Exception as e:
+    print(type(e).__name__, file=sys.stderr); sys.exit(1)
+`;
+
+async function sh(file: string, args: readonly string[]): Promise<string> {
+  const { stdout } = await execFileP(file, [...args], { encoding: 'utf8' });
+  return stdout;
+}
+
+async function tryRun(file: string, args: readonly string[]): Promise<{ ok: boolean; stdout: string }> {
+  try {
+    return { ok: true, stdout: await sh(file, args) };
+  } catch (error) {
+    return { ok: false, stdout: String((error as { stdout?: string }).stdout ?? '') };
+  }
+}
+
+interface Env {
+  readonly dir: string;
+  readonly paths: EnginePaths;
+  readonly manager: NetworkManager;
+  /** Starts the echo server inside a netns; killed at teardown. */
+  server(netnsPath: string, port: number): Promise<void>;
+  /** Asks proto host:port from inside a netns (or the host when netnsPath is undefined); the server's answer or undefined. */
+  ask(netnsPath: string | undefined, proto: 'tcp' | 'udp', host: string, port: number): Promise<string | undefined>;
+  /** A "remote machine": a netns linked to the host by a veth with test-owned addresses. */
+  remote(): Promise<{ ns: string; hostAddr: string; remoteAddr: string }>;
+}
+
+/** A temp root + run root per test, and a teardown that removes everything, asserting nothing of ours is left. */
+async function setup(t: TestContext): Promise<Env> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-net-'));
+  const paths = enginePaths(path.join(dir, 'root'), { TSFIG_RUN_ROOT: path.join(dir, 'run') });
+  const manager = new NetworkManager(paths);
+  const children: ChildProcess[] = [];
+  const remoteLinks: string[] = [];
+  const remoteNs: string[] = [];
+  await writeFile(path.join(dir, 'server.py'), SERVER_PY);
+  await writeFile(path.join(dir, 'client.py'), CLIENT_PY);
+  t.after(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await Promise.all(
+      children.map((c) =>
+        c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : Promise.resolve(),
+      ),
+    );
+    for (const name of remoteLinks) await tryRun('ip', ['link', 'del', name]);
+    for (const ns of remoteNs) {
+      await tryRun('umount', ['--lazy', ns]);
+      await rm(ns, { force: true });
+    }
+    const files = await readdir(paths.netns).catch(() => [] as string[]);
+    for (const id of files) await manager.removeSandbox(id).catch(() => undefined);
+    for (const n of await manager.list()) await manager.remove(n.id).catch(() => undefined);
+    await manager.reconcile({ liveContainers: new Set() });
+    const links = JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
+    const tables = await sh('nft', ['list', 'tables']);
+    const mounts = await readFile('/proc/mounts', 'utf8');
+    await rm(dir, { recursive: true, force: true });
+    assert.deepEqual(
+      links.map((l) => l.ifname).filter((n) => n.startsWith(paths.hostPrefix) || remoteLinks.includes(n)),
+      [],
+    );
+    assert.doesNotMatch(tables, new RegExp(`table ip ${paths.hostPrefix}\\b`));
+    assert.doesNotMatch(mounts, new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  });
+  const env: Env = {
+    dir,
+    paths,
+    manager,
+    async server(netnsPath, port) {
+      const child = spawn('nsenter', [`--net=${netnsPath}`, PYTHON, path.join(dir, 'server.py'), String(port)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout?.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+      });
+    },
+    async ask(netnsPath, proto, host, port) {
+      const client = [PYTHON, path.join(dir, 'client.py'), proto, host, String(port)];
+      const result =
+        netnsPath === undefined
+          ? await tryRun(client[0] ?? PYTHON, client.slice(1))
+          : await tryRun('nsenter', [`--net=${netnsPath}`, ...client]);
+      return result.ok ? result.stdout.trim() : undefined;
+    },
+    async remote() {
+      const tag = randomBytes(2).toString('hex');
+      const ns = path.join(dir, `remote-${tag}`);
+      await writeFile(ns, '');
+      remoteNs.push(ns);
+      await sh('unshare', [`--net=${ns}`, 'ip', 'link', 'set', 'lo', 'up']);
+      // Upper-case R: never this root's prefix (tsf + lower-case hex), so reconcile() leaves it alone.
+      const hostLink = `tsfR${tag}`;
+      remoteLinks.push(hostLink);
+      const third = parseInt(tag, 16) % 250;
+      const hostAddr = `198.18.${third}.1`;
+      const remoteAddr = `198.18.${third}.2`;
+      await sh('ip', ['link', 'add', hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      await sh('ip', ['addr', 'add', `${hostAddr}/30`, 'dev', hostLink]);
+      await sh('ip', ['link', 'set', hostLink, 'up']);
+      await sh('nsenter', [`--net=${ns}`, 'ip', 'addr', 'add', `${remoteAddr}/30`, 'dev', 'eth0']);
+      await sh('nsenter', [`--net=${ns}`, 'ip', 'link', 'set', 'eth0', 'up']);
+      await sh('nsenter', [`--net=${ns}`, 'ip', 'route', 'add', 'default', 'via', hostAddr]);
+      return { ns, hostAddr, remoteAddr };
+    },
+  };
+  return env;
+}
+
+function cid(name: string): string {
+  return `${name}${randomBytes(8).toString('hex')}`;
+}
+
+describe('engine network (root, no containers)', { skip: !isRoot && 'needs root' }, () => {
+  let ipForward = '';
+  before(async () => {
+    ipForward = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+  });
+  after(async () => {
+    await writeFile('/proc/sys/net/ipv4/ip_forward', ipForward);
+  });
+
+  test('sandboxes on one network reach each other; a sandbox on another network cannot', async (t) => {
+    const env = await setup(t);
+    const { manager } = env;
+    const front = await manager.create('front', { labels: { 'io.tsfig.test': '1' } });
+    const back = await manager.create('back');
+    assert.notEqual(front.subnet, back.subnet);
+    const [a, b, c] = [cid('a'), cid('b'), cid('c')];
+    const nsA = await manager.createSandbox(a);
+    const nsB = await manager.createSandbox(b);
+    const nsC = await manager.createSandbox(c);
+    const attA = await manager.attach(a, 'front', { containerName: 'p-a-1', aliases: ['alpha'] });
+    const attB = await manager.attach(b, 'front', { containerName: 'p-b-1' });
+    const attC = await manager.attach(c, 'back', { containerName: 'p-c-1' });
+    assert.equal(attA.interfaceName, 'eth0');
+    assert.equal(attA.gateway, front.gateway);
+    assert.notEqual(attA.ip, attB.ip);
+    await env.server(nsA, 8080);
+    assert.equal(await env.ask(nsB, 'tcp', attA.ip, 8080), attB.ip);
+    assert.equal(await env.ask(nsB, 'udp', attA.ip, 8080), attB.ip);
+    assert.equal(await env.ask(nsC, 'tcp', attA.ip, 8080), undefined);
+    // A second network on the same sandbox becomes eth1; then the two sandboxes share "back" too.
+    const second = await manager.attach(a, 'back', { ip: attC.ip.replace(/\d+$/, '100') });
+    assert.equal(second.interfaceName, 'eth1');
+    assert.equal(await env.ask(nsC, 'tcp', second.ip, 8080), attC.ip);
+    const hosts = await manager.hostsFile(a);
+    assert.match(hosts, new RegExp(`^${attA.ip.replace(/\./g, '\\.')}\\tp-a-1 alpha$`, 'm'));
+    assert.match(hosts, new RegExp(`^${attB.ip.replace(/\./g, '\\.')}\\tp-b-1$`, 'm'));
+    await assert.rejects(
+      manager.remove('front'),
+      (e: unknown) => isEngineError(e, 'conflict') && /p-a-1/.test(e.message),
+    );
+    await assert.rejects(manager.attach(b, 'back', { ip: '10.1.2.3' }), (e: unknown) => isEngineError(e, 'invalid'));
+    await assert.rejects(manager.create('front'), (e: unknown) => isEngineError(e, 'conflict'));
+    await assert.rejects(manager.create('x', { subnet: front.subnet }), /overlaps network "front"/);
+    await manager.detach(a, 'back');
+    await manager.removeSandbox(b);
+    await manager.removeSandbox(b);
+    assert.deepEqual(Object.keys((await manager.inspect('front')).endpoints), [a]);
+  });
+
+  test('published TCP and UDP ports reach the sandbox from 127.0.0.1, a remote and another sandbox', async (t) => {
+    const env = await setup(t);
+    const { manager } = env;
+    await manager.create('pub');
+    const [a, b] = [cid('a'), cid('b')];
+    const nsA = await manager.createSandbox(a);
+    const nsB = await manager.createSandbox(b);
+    const att = await manager.attach(a, 'pub', {
+      containerName: 'web',
+      ports: ['8080', '127.0.0.1::8080', '8080/udp'],
+    });
+    const attB = await manager.attach(b, 'pub', { containerName: 'other' });
+    const [all, local, udp] = att.ports;
+    assert.ok(all && local && udp);
+    const range = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/).map(Number);
+    for (const p of att.ports) assert.ok(p.hostPort >= (range[0] ?? 0) && p.hostPort <= (range[1] ?? 0), 'ephemeral');
+    assert.equal(local.hostIp, '127.0.0.1');
+    assert.deepEqual(
+      (await manager.publishedPorts()).map((p) => p.hostPort),
+      att.ports.map((p) => p.hostPort),
+    );
+    await env.server(nsA, 8080);
+    const gateway = (await manager.inspect('pub')).gateway;
+    // From the host: 127.0.0.1 is masqueraded to the bridge address (route_localnet).
+    assert.equal(await env.ask(undefined, 'tcp', '127.0.0.1', all.hostPort), gateway);
+    assert.equal(await env.ask(undefined, 'tcp', '127.0.0.1', local.hostPort), gateway);
+    assert.equal(await env.ask(undefined, 'udp', '127.0.0.1', udp.hostPort), gateway);
+    // From a "remote machine": DNAT keeps the client's address.
+    const remote = await env.remote();
+    assert.equal(await env.ask(remote.ns, 'tcp', remote.hostAddr, all.hostPort), remote.remoteAddr);
+    assert.equal(await env.ask(remote.ns, 'udp', remote.hostAddr, udp.hostPort), remote.remoteAddr);
+    assert.equal(await env.ask(remote.ns, 'tcp', remote.hostAddr, local.hostPort), undefined);
+    // Container addresses are not reachable from the remote except through published ports.
+    await sh('nsenter', [`--net=${remote.ns}`, 'ip', 'route', 'add', att.ip, 'via', remote.hostAddr]);
+    assert.equal(await env.ask(remote.ns, 'tcp', att.ip, 8080), undefined);
+    // Hairpin: another sandbox on the network through the host's published port.
+    assert.ok(await env.ask(nsB, 'tcp', remote.hostAddr, all.hostPort));
+    assert.ok(attB.ip);
+    // Outbound traffic is masqueraded: the remote sees the host's address.
+    await env.server(remote.ns, 9090);
+    assert.equal(await env.ask(nsA, 'tcp', remote.remoteAddr, 9090), remote.hostAddr);
+  });
+
+  test('a host port held by a process or another container is a conflict naming the holder', async (t) => {
+    const env = await setup(t);
+    const { manager } = env;
+    await manager.create('ports');
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+    const port = (holder.address() as net.AddressInfo).port;
+    const [a, b] = [cid('a'), cid('b')];
+    await manager.createSandbox(a);
+    await manager.createSandbox(b);
+    await assert.rejects(
+      manager.attach(a, 'ports', { ports: [`${port}:80`] }),
+      (e: unknown) =>
+        isEngineError(e, 'conflict') &&
+        e.message.includes(`process ${process.pid}`) &&
+        /already in use/.test(e.message) &&
+        /-p \d+:80\/tcp/.test(e.hint ?? ''),
+    );
+    assert.deepEqual((await manager.inspect('ports')).endpoints, {});
+    const att = await manager.attach(a, 'ports', { containerName: 'first', ports: ['127.0.0.1::80'] });
+    const taken = att.ports[0]?.hostPort ?? 0;
+    await assert.rejects(manager.attach(b, 'ports', { ports: [`${taken}:80`] }), /in use by container first/);
+    await assert.rejects(manager.attach(b, 'ports', { ports: ['80:80:80'] }), (e: unknown) =>
+      isEngineError(e, 'invalid'),
+    );
+  });
+
+  test('attaches from separate processes never share an address', async (t) => {
+    const env = await setup(t);
+    await env.manager.create('busy');
+    const script = path.join(env.dir, 'attach.mts');
+    await writeFile(
+      script,
+      [
+        `import { NetworkManager } from ${JSON.stringify(path.join(REPO, 'engine/network/index.ts'))};`,
+        `import { enginePaths } from ${JSON.stringify(path.join(REPO, 'engine/state/paths.ts'))};`,
+        `const m = new NetworkManager(enginePaths(${JSON.stringify(env.paths.root)}, { TSFIG_RUN_ROOT: ${JSON.stringify(env.paths.runRoot)} }));`,
+        'const out = [];',
+        'for (let i = 0; i < 3; i++) {',
+        '  const id = `p${process.pid}x${i}`;',
+        '  await m.createSandbox(id);',
+        "  out.push((await m.attach(id, 'busy', { ports: ['127.0.0.1::80'] })));",
+        '}',
+        'console.log(JSON.stringify(out));',
+      ].join('\n'),
+    );
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        execFileP(process.execPath, ['--import', 'tsx', script], { cwd: REPO, encoding: 'utf8' }),
+      ),
+    );
+    const attachments = runs.flatMap((r) => JSON.parse(r.stdout) as { ip: string; ports: { hostPort: number }[] }[]);
+    assert.equal(attachments.length, 18);
+    assert.equal(new Set(attachments.map((x) => x.ip)).size, 18);
+    assert.equal(new Set(attachments.map((x) => x.ports[0]?.hostPort)).size, 18);
+    assert.equal(Object.keys((await env.manager.inspect('busy')).endpoints).length, 18);
+  });
+
+  test('reconcile repairs what a crash leaves: missing table, orphan and missing veths, dead sandboxes', async (t) => {
+    const env = await setup(t);
+    const { manager, paths } = env;
+    await manager.create('crash');
+    const [a, b] = [cid('a'), cid('b')];
+    const nsA = await manager.createSandbox(a);
+    const nsB = await manager.createSandbox(b);
+    const attA = await manager.attach(a, 'crash', { ports: ['8080'] });
+    await manager.attach(b, 'crash');
+    const network = await manager.inspect('crash');
+    const vethA = network.endpoints[a]?.hostVeth ?? '';
+    // What kill -9 between steps leaves: table gone, an orphan veth, a veth of a live endpoint missing,
+    // a netns file that was never mounted.
+    await sh('nft', ['delete', 'table', 'ip', paths.hostPrefix]);
+    await sh('ip', [
+      'link',
+      'add',
+      `${paths.hostPrefix}v0000000`,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `${paths.hostPrefix}v0000001`,
+    ]);
+    await sh('ip', ['link', 'del', vethA]);
+    await writeFile(path.join(paths.netns, 'halfmade'), '');
+    const report = await manager.reconcile();
+    assert.deepEqual(report.removedLinks.sort(), [`${paths.hostPrefix}v0000000`, `${paths.hostPrefix}v0000001`]);
+    assert.deepEqual(report.replumbed, [vethA]);
+    assert.deepEqual(report.removedSandboxes, ['halfmade']);
+    const links = JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
+    assert.ok(!links.some((l) => l.ifname.startsWith(`${paths.hostPrefix}v000000`)));
+    await env.server(nsA, 8080);
+    assert.equal(await env.ask(nsB, 'tcp', attA.ip, 8080), network.endpoints[b]?.ip);
+    assert.ok(await env.ask(undefined, 'tcp', '127.0.0.1', attA.ports[0]?.hostPort ?? 0));
+    // A sandbox whose container is gone: reconcile with the live set drops it and its endpoint.
+    const again = await manager.reconcile({ liveContainers: new Set([a]) });
+    assert.equal(again.droppedEndpoints.length, 1);
+    assert.deepEqual(Object.keys((await manager.inspect('crash')).endpoints), [a]);
+    await manager.removeSandbox(a);
+    await manager.remove('crash');
+    assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(paths.hostPrefix));
+  });
+
+  test("Docker's situation: FORWARD policy DROP, DOCKER-USER and br_netfilter; host settings restored", async (t) => {
+    const hasIptables = (await tryRun('iptables-nft', ['-V'])).ok;
+    if (!hasIptables) {
+      t.skip('iptables is not installed (apt-get install -y iptables)');
+      return;
+    }
+    const env = await setup(t);
+    const { manager, paths } = env;
+    const filterExisted = /^table ip filter$/m.test(await sh('nft', ['list', 'tables', 'ip']));
+    const forward = await sh('iptables-nft', ['-S', 'FORWARD']);
+    const policy = /^-P FORWARD (\w+)$/m.exec(forward)?.[1] ?? 'ACCEPT';
+    const hadDockerUser = (await tryRun('iptables-nft', ['-S', 'DOCKER-USER'])).ok;
+    const brnf = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+    const brnfBefore = await readFile(brnf, 'utf8').catch(() => undefined);
+    t.after(async () => {
+      await sh('iptables-nft', ['-P', 'FORWARD', policy]);
+      if (!hadDockerUser) {
+        await tryRun('iptables-nft', ['-D', 'FORWARD', '-j', 'DOCKER-USER']);
+        await tryRun('iptables-nft', ['-X', 'DOCKER-USER']);
+      }
+      if (!filterExisted) await tryRun('nft', ['delete', 'table', 'ip', 'filter']);
+      if (brnfBefore !== undefined) await writeFile(brnf, brnfBefore.trim());
+    });
+    if (!hadDockerUser) {
+      await sh('iptables-nft', ['-N', 'DOCKER-USER']);
+      await sh('iptables-nft', ['-I', 'FORWARD', '-j', 'DOCKER-USER']);
+    }
+    await sh('iptables-nft', ['-P', 'FORWARD', 'DROP']);
+    if (brnfBefore !== undefined) await writeFile(brnf, '1');
+    const n = await manager.create('docker');
+    const rules = await sh('iptables-nft', ['-S', 'DOCKER-USER']);
+    assert.match(rules, new RegExp(`-s ${n.subnet.replace(/\./g, '\\.')} .*tsfig-${paths.rootId}.* -j ACCEPT`));
+    const [a, b] = [cid('a'), cid('b')];
+    const nsA = await manager.createSandbox(a);
+    const nsB = await manager.createSandbox(b);
+    const attA = await manager.attach(a, 'docker', { ports: ['8080'] });
+    const attB = await manager.attach(b, 'docker');
+    await env.server(nsA, 8080);
+    assert.equal(await env.ask(nsB, 'tcp', attA.ip, 8080), attB.ip);
+    const remote = await env.remote();
+    assert.equal(await env.ask(remote.ns, 'tcp', remote.hostAddr, attA.ports[0]?.hostPort ?? 0), remote.remoteAddr);
+    // Without DOCKER-USER the accept goes to the top of FORWARD.
+    await manager.removeSandbox(a);
+    await manager.removeSandbox(b);
+    await manager.remove('docker');
+    assert.doesNotMatch(await sh('iptables-nft', ['-S']), new RegExp(`tsfig-${paths.rootId}`));
+    if (!hadDockerUser) {
+      await sh('iptables-nft', ['-D', 'FORWARD', '-j', 'DOCKER-USER']);
+      await sh('iptables-nft', ['-X', 'DOCKER-USER']);
+      const m = await manager.create('plain');
+      assert.match(
+        await sh('iptables-nft', ['-S', 'FORWARD']),
+        new RegExp(`-A FORWARD -d ${m.subnet.replace(/\./g, '\\.')}`),
+      );
+      await manager.remove('plain');
+      assert.doesNotMatch(await sh('iptables-nft', ['-S']), new RegExp(`tsfig-${paths.rootId}`));
+    }
+  });
+});
