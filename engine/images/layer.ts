@@ -1,0 +1,177 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { EngineError } from '../errors.js';
+import { runtimeBinary } from '../runtime/binary.js';
+
+/** ChainID per the OCI image spec: ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln)). */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const result: string[] = [];
+  let previous: string | undefined;
+  for (const diffId of diffIds) {
+    const chainId =
+      previous === undefined ? diffId : `sha256:${createHash('sha256').update(`${previous} ${diffId}`).digest('hex')}`;
+    result.push(chainId);
+    previous = chainId;
+  }
+  return result;
+}
+
+export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
+
+/** Compression of a stream from its first bytes (magic numbers); `none` is taken to be a plain tar. */
+export function detectCompression(head: Uint8Array): Compression {
+  const starts = (...bytes: number[]): boolean => bytes.every((b, i) => head[i] === b);
+  if (starts(0x1f, 0x8b, 0x08)) return 'gzip';
+  if (starts(0x42, 0x5a, 0x68)) return 'bzip2';
+  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz';
+  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return 'zstd';
+  return 'none';
+}
+
+/** The uncompressed bytes of a layer stream: gunzipped when it is gzip, as is when it is a plain tar. */
+export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const iterator = input[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  let done = false;
+  while (head.length < 6 && !done) {
+    const next = await iterator.next();
+    if (next.done === true) done = true;
+    else head = Buffer.concat([head, Buffer.from(next.value)]);
+  }
+  const rest = async function* (): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    if (done) return;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done === true) return;
+      yield Buffer.from(next.value);
+    }
+  };
+  const compression = detectCompression(head);
+  if (compression === 'none') {
+    yield* rest();
+    return;
+  }
+  if (compression !== 'gzip') {
+    throw new EngineError(
+      'unsupported',
+      `the layer is ${compression}-compressed; only gzip and plain tar are supported`,
+      {
+        hint: `decompress it first (e.g. ${compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'bunzip2'}) and import the tar`,
+      },
+    );
+  }
+  const gunzip = createGunzip();
+  const source = Readable.from(rest());
+  source.on('error', (error) => gunzip.destroy(error));
+  source.pipe(gunzip);
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (error) {
+    if (error instanceof EngineError) throw error;
+    throw new EngineError('invalid', `the layer is not a valid gzip stream: ${(error as Error).message}`, {
+      hint: 'the file is corrupt or truncated; get a fresh copy',
+      cause: error,
+    });
+  } finally {
+    source.destroy();
+  }
+}
+
+export interface UnpackResult {
+  /** sha256 of the uncompressed tar stream. */
+  diffId: string;
+  /** Bytes of the uncompressed tar stream. */
+  size: number;
+  entries: number;
+}
+
+interface RuntimeMessage {
+  v: number;
+  type: string;
+  entries?: number;
+  bytes?: number;
+  step?: string;
+  errno?: number;
+  message?: string;
+}
+
+function lastMessage(stdout: string): RuntimeMessage | undefined {
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'));
+  const last = lines.at(-1);
+  if (last === undefined) return undefined;
+  try {
+    return JSON.parse(last) as RuntimeMessage;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Streams a layer (gzip or plain tar) into `tsfig-runtime unpack <diffDir>` while hashing the uncompressed bytes.
+ * diffDir must exist and be empty. Throws when the stream is corrupt, the extractor refuses an entry, or the DiffID
+ * differs from expectedDiffId; the caller then removes diffDir.
+ */
+export async function unpackLayer(
+  source: AsyncIterable<Uint8Array>,
+  diffDir: string,
+  expectedDiffId?: string,
+): Promise<UnpackResult> {
+  const child = spawn(runtimeBinary(), ['unpack', diffDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code));
+  });
+  let stdinBroken = false;
+  child.stdin.on('error', () => (stdinBroken = true));
+
+  const hash = createHash('sha256');
+  let size = 0;
+  let streamError: Error | undefined;
+  try {
+    for await (const chunk of decompressed(source)) {
+      hash.update(chunk);
+      size += chunk.length;
+      if (stdinBroken || child.stdin.destroyed) break; // the extractor gave up; its error line says why
+      if (!child.stdin.write(chunk)) {
+        await Promise.race([once(child.stdin, 'drain'), once(child.stdin, 'close'), exited]);
+      }
+    }
+  } catch (error) {
+    streamError = error instanceof Error ? error : new Error(String(error));
+    child.kill('SIGKILL');
+  }
+  child.stdin.end();
+  const code = await exited;
+  if (streamError !== undefined) throw streamError;
+
+  const message = lastMessage(stdout);
+  if (code !== 0 || message?.type !== 'done') {
+    const detail = message?.type === 'error' ? (message.message ?? 'unknown error') : stderr.trim() || `exit ${code}`;
+    const contentFault = message?.type === 'error' && (message.errno ?? 0) === 0;
+    throw new EngineError(contentFault ? 'invalid' : 'runtime', `cannot unpack layer: ${detail}`, {
+      hint: contentFault
+        ? 'the tarball is corrupt or unsafe; nothing was added to the store'
+        : 'check the native helper (npm run build:native) and that tsfig runs as root',
+      step: message?.step,
+      errno: message?.errno,
+    });
+  }
+  const diffId = `sha256:${hash.digest('hex')}`;
+  if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
+    throw new EngineError('invalid', `layer digest mismatch: expected ${expectedDiffId}, got ${diffId}`, {
+      hint: 'the layer is corrupt; nothing was added to the store',
+    });
+  }
+  return { diffId, size, entries: message.entries ?? 0 };
+}

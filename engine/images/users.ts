@@ -1,0 +1,42 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isErrno } from '../errors.js';
+import type { EnginePaths } from '../state/paths.js';
+import type { IsInUse } from './store.js';
+
+/**
+ * Image users read from the container records (`<root>/containers/<dir>/container.json`, `imageId`), including
+ * containers still being created (`<id>.creating`). A record that cannot be parsed counts as a user when its text
+ * names the image: better to refuse a removal than to pull layers from under a container.
+ */
+export function containerImageUsers(paths: EnginePaths): IsInUse {
+  return async (imageId: string) => {
+    let dirs: string[];
+    try {
+      dirs = await fs.readdir(paths.containers);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) return [];
+      throw error;
+    }
+    const users: string[] = [];
+    for (const dir of dirs.sort()) {
+      let text: string;
+      try {
+        text = await fs.readFile(path.join(paths.containers, dir, 'container.json'), 'utf8');
+      } catch (error) {
+        if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) continue;
+        throw error;
+      }
+      let record: { name?: unknown; imageId?: unknown };
+      try {
+        record = JSON.parse(text) as { name?: unknown; imageId?: unknown };
+      } catch {
+        if (text.includes(imageId)) users.push(dir);
+        continue;
+      }
+      if (record.imageId === imageId)
+        users.push(typeof record.name === 'string' && record.name !== '' ? record.name : dir);
+    }
+    return users;
+  };
+}

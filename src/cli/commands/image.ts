@@ -1,0 +1,231 @@
+import { stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { containerImageUsers } from '../../../engine/images/users.js';
+import { ImageStore } from '../../../engine/images/store.js';
+import type { ImageRecord, ImportSource, RemoveAction } from '../../../engine/images/types.js';
+import type { EnginePaths } from '../../../engine/state/paths.js';
+import { enginePaths } from '../../../engine/state/paths.js';
+import { TsfigError } from '../../errors.js';
+
+/** Where the image commands read and write; tests pass their own. */
+export interface ImageCommandIo {
+  /** @default enginePaths() (TSFIG_ROOT) */
+  readonly paths?: () => EnginePaths;
+  /** @default process.stdout */
+  readonly stdout?: { write(text: string): unknown };
+  /** @default process.stderr */
+  readonly stderr?: { write(text: string): unknown };
+  /** @default process.stdin */
+  readonly stdin?: NodeJS.ReadableStream;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Docker's size format (go-units HumanSizeWithPrecision, 3 significant digits, decimal units): `4.26MB`. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${Number(value.toPrecision(3))}${units[unit] ?? ''}`;
+}
+
+/** Docker's relative time (go-units HumanDuration): `About a minute`, `3 hours`, `2 weeks`. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  const minutes = Math.floor(seconds / 60);
+  const hours = Math.round(seconds / 3600);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  return [header, ...rows]
+    .map((cells) =>
+      cells
+        .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+        .join('   ')
+        .trimEnd(),
+    )
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
+/** `busybox:latest` → [`busybox`, `latest`]; the tag follows the last `:` after the last `/`. */
+function splitTag(repoTag: string): [string, string] {
+  const colon = repoTag.lastIndexOf(':');
+  if (colon <= repoTag.lastIndexOf('/')) return [repoTag, '<none>'];
+  return [repoTag.slice(0, colon), repoTag.slice(colon + 1)];
+}
+
+export interface ImageRow {
+  Repository: string;
+  Tag: string;
+  ID: string;
+  CreatedAt: string;
+  CreatedSince: string;
+  Size: string;
+}
+
+/** One row per tag (or one `<none>` row for an untagged image), as `docker image ls`. */
+export function imageRows(images: readonly ImageRecord[], now: number, noTrunc = false): ImageRow[] {
+  const rows: ImageRow[] = [];
+  for (const image of images) {
+    const id = noTrunc ? image.id : image.id.replace(/^sha256:/, '').slice(0, 12);
+    const createdMs = Date.parse(image.created);
+    const since = Number.isNaN(createdMs) ? 'N/A' : `${humanDuration(Math.max(0, now - createdMs))} ago`;
+    const tags = image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>'];
+    for (const repoTag of tags) {
+      const [repository, tag] = repoTag === '<none>:<none>' ? ['<none>', '<none>'] : splitTag(repoTag);
+      rows.push({
+        Repository: repository,
+        Tag: tag,
+        ID: id,
+        CreatedAt: image.created,
+        CreatedSince: since,
+        Size: humanSize(image.size),
+      });
+    }
+  }
+  return rows;
+}
+
+export function renderImageTable(rows: readonly ImageRow[]): string {
+  return table(
+    ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
+    rows.map((row) => [row.Repository, row.Tag, row.ID, row.CreatedSince, row.Size]),
+  );
+}
+
+function renderRemoveAction(action: RemoveAction): string {
+  return action.kind === 'untagged' ? `Untagged: ${action.ref}\n` : `Deleted: ${action.id}\n`;
+}
+
+async function importSource(arg: string, stdin: NodeJS.ReadableStream): Promise<ImportSource> {
+  if (arg === '-') return { kind: 'stream', stream: stdin };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) {
+    throw new TsfigError('usage', `cannot import from a URL (${arg}): tsfig never downloads during import`, {
+      hint: 'download the tarball first, then: tsfig image import FILE',
+    });
+  }
+  const info = await stat(arg).catch(() => undefined);
+  return info?.isDirectory() === true ? { kind: 'dir', path: arg } : { kind: 'file', path: arg };
+}
+
+/** Adds `tsfig image import|ls|rm|inspect|tag|prune`. */
+export function registerImageCommands(program: Command, io: ImageCommandIo = {}): void {
+  const paths = io.paths ?? (() => enginePaths());
+  const out = (text: string): unknown => (io.stdout ?? process.stdout).write(text);
+  const now = io.now ?? Date.now;
+  const store = (): ImageStore => new ImageStore(paths());
+  const image = program.command('image').description('manage images');
+
+  image
+    .command('import')
+    .description('create an image from a root filesystem: a tar file (plain or gzip), a directory, or - (stdin)')
+    .argument('<source>', 'FILE|DIR|-')
+    .argument('[reference]', 'REPOSITORY[:TAG] to tag the new image with')
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the image config (repeatable)', collect)
+    .option('-m, --message <text>', 'commit message for the image history')
+    .action(async (source: string, reference: string | undefined, options: { change?: string[]; message?: string }) => {
+      const record = await store().importRootfs(await importSource(source, io.stdin ?? process.stdin), {
+        reference,
+        changes: options.change ?? [],
+        message: options.message,
+      });
+      out(`${record.id}\n`);
+    });
+
+  image
+    .command('ls')
+    .alias('list')
+    .description('list images')
+    .option('-q, --quiet', 'only show image ids')
+    .option('--no-trunc', 'do not truncate ids')
+    .option('--format <format>', 'table or json (one JSON object per line)', 'table')
+    .action(async (options: { quiet?: boolean; trunc: boolean; format: string }) => {
+      if (options.format !== 'table' && options.format !== 'json') {
+        throw new TsfigError('usage', `unknown --format "${options.format}"`, { hint: 'use --format table or json' });
+      }
+      const images = await store().list();
+      if (options.quiet === true) {
+        const ids = images.map((record) => (options.trunc ? record.id.slice(7, 19) : record.id));
+        out(ids.map((id) => `${id}\n`).join(''));
+        return;
+      }
+      const rows = imageRows(images, now(), !options.trunc);
+      if (options.format === 'json') out(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+      else out(renderImageTable(rows));
+    });
+
+  image
+    .command('rm')
+    .alias('remove')
+    .alias('rmi')
+    .description('remove images (untag; delete when no tag remains)')
+    .argument('<images...>', 'NAME[:TAG] or image id')
+    .option('-f, --force', 'remove even when several tags name it; untag an image containers use')
+    .action(async (refs: string[], options: { force?: boolean }) => {
+      const imageStore = store();
+      const isInUse = containerImageUsers(imageStore.paths);
+      for (const ref of refs) {
+        const actions = await imageStore.remove(ref, { force: options.force ?? false, isInUse });
+        out(actions.map(renderRemoveAction).join(''));
+      }
+    });
+
+  image
+    .command('inspect')
+    .description('show images as JSON')
+    .argument('<images...>', 'NAME[:TAG] or image id')
+    .action(async (refs: string[]) => {
+      const imageStore = store();
+      const result = [];
+      for (const ref of refs) result.push(await imageStore.inspect(ref));
+      out(`${JSON.stringify(result, null, 4)}\n`);
+    });
+
+  image
+    .command('tag')
+    .description('add a tag to an image')
+    .argument('<source>', 'NAME[:TAG] or image id')
+    .argument('<target>', 'NAME[:TAG]')
+    .action(async (source: string, target: string) => {
+      await store().tag(source, target);
+    });
+
+  image
+    .command('prune')
+    .description('remove dangling images (no tag, unused)')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (options: { force?: boolean }) => {
+      if (options.force !== true) {
+        throw new TsfigError('usage', 'image prune removes every dangling image and needs -f', {
+          hint: 'run: tsfig image prune -f',
+        });
+      }
+      const imageStore = store();
+      const deleted = await imageStore.prune({ isInUse: containerImageUsers(imageStore.paths) });
+      out(deleted.map((id) => `Deleted: ${id}\n`).join(''));
+      (io.stderr ?? process.stderr).write(`${deleted.length} dangling image(s) removed\n`);
+    });
+}
