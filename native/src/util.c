@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
@@ -242,4 +244,47 @@ int tsfig_fmt(char *buf, size_t cap, const char *fmt, ...)
         return -1;
     }
     return 0;
+}
+
+/* Read-only mappings whose pages are all clean file pages (no anonymous COW copies such as RELRO) can be
+ * dropped safely: they are re-read from the page cache on the next access. */
+static int trim_candidates(unsigned long (*r)[2], int max, unsigned long *stack_lo)
+{
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (f == NULL)
+        return 0;
+    char line[512], perms[8] = "";
+    unsigned long s = 0, e = 0;
+    int n = 0, file = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        unsigned long kb;
+        if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) == 3) {
+            s = a, e = b;
+            file = strchr(line, '/') != NULL;
+            if (strstr(line, "[stack]"))
+                *stack_lo = a;
+        } else if (sscanf(line, "Anonymous: %lu", &kb) == 1 && kb == 0 && file && perms[0] == 'r'
+                   && perms[1] == '-' && n < max) {
+            r[n][0] = s, r[n++][1] = e;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+void tsfig_trim_memory(void)
+{
+    unsigned long ranges[64][2], stack_lo = 0;
+    char marker;
+    malloc_trim(0);
+    int n = trim_candidates(ranges, 64, &stack_lo);
+    for (int i = 0; i < n; i++) {
+        (void)madvise((void *)ranges[i][0], ranges[i][1] - ranges[i][0], MADV_RANDOM);
+        (void)madvise((void *)ranges[i][0], ranges[i][1] - ranges[i][0], MADV_DONTNEED);
+    }
+    /* the dead part of the stack, well below this frame */
+    unsigned long sp = ((unsigned long)&marker - 32768) & ~4095UL;
+    if (stack_lo != 0 && sp > stack_lo)
+        (void)madvise((void *)stack_lo, sp - stack_lo, MADV_DONTNEED);
 }

@@ -48,4 +48,8 @@ void tsfig_now_rfc3339(char *buf, size_t cap);
 
 /* snprintf that reports truncation: returns 0, or -1 with errno ENAMETOOLONG (buf then holds a truncated string). */
 int tsfig_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Drops resident pages the caller no longer needs: free heap back to the kernel and unmap clean text pages
+ * (they fault back in on demand). Used by the long-lived monitor to stay well under 1 MiB RSS. */
+void tsfig_trim_memory(void);
 #endif
