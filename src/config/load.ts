@@ -1,0 +1,550 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { TsfigError } from '../errors.js';
+import type { Project } from '../model/project.js';
+import { ConfigError, DiagnosticBag, suggestion } from './diagnostics.js';
+import type { Diagnostic, Position } from './diagnostics.js';
+import { parseDotenv } from './dotenv.js';
+import { interpolateTree } from './interpolate.js';
+import type { Lookup } from './interpolate.js';
+import { mergeFiles, stripTags } from './merge.js';
+import { normalizeProject, resolveHostPath } from './normalize.js';
+import { isRawMap, locationOf, maxFileBytes, parseYaml, setLocation } from './parse.js';
+import type { RawMap } from './parse.js';
+import { topLevelKeys, validateSchema } from './schema.js';
+import { normalizeProjectName, projectNamePattern } from './values.js';
+
+/** What the global project flags and the environment say about where the project is. */
+export interface LoadOptions {
+  /** `-f` files, in order; relative to `cwd`. Empty: COMPOSE_FILE/TSFIG_FILE, then a search from `cwd` upwards. */
+  readonly files?: readonly string[];
+  readonly projectDirectory?: string;
+  /** `-p`. */
+  readonly projectName?: string;
+  /** `--env-file`, replacing `.env` when given. */
+  readonly envFiles?: readonly string[];
+  /** `--profile`; when empty, COMPOSE_PROFILES. */
+  readonly profiles?: readonly string[];
+  /** Services named on the command line: they and their dependencies are enabled whatever their profiles. */
+  readonly services?: readonly string[];
+  /** @default true */
+  readonly interpolate?: boolean;
+  /** @default process.cwd() */
+  readonly cwd?: string;
+  /** The shell environment. @default process.env */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface LoadResult {
+  readonly project: Project;
+  /** Warnings (unset variables, obsolete `version`, ...) to print on stderr. */
+  readonly warnings: readonly Diagnostic[];
+  /** File texts by absolute path, for printing diagnostics with excerpts. */
+  readonly sources: ReadonlyMap<string, string>;
+}
+
+/** File names searched in each directory, in order of preference. */
+export const projectFileNames = [
+  'tsfig.yml',
+  'tsfig.yaml',
+  'compose.yaml',
+  'compose.yml',
+  'docker-compose.yml',
+  'docker-compose.yaml',
+  'fig.yml',
+] as const;
+
+/**
+ * Loads, interpolates, merges, validates and normalises a project. Throws `ConfigError` (exit 65) holding every
+ * problem found, or a `TsfigError` when no project file can be found.
+ */
+export function loadProject(options: LoadOptions = {}): LoadResult {
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const shell = options.env ?? process.env;
+  const bag = new DiagnosticBag();
+  const explicitDir = options.projectDirectory === undefined ? undefined : path.resolve(cwd, options.projectDirectory);
+
+  let dotenv = readEnvironmentFiles(options.envFiles, explicitDir ?? cwd, cwd, shell, bag);
+  const fromEnv = (name: string): string | undefined => shell[name] ?? dotenv.get(name);
+  const files = findProjectFiles(options.files ?? [], cwd, fromEnv, bag);
+  const projectDirectory = explicitDir ?? path.dirname(files[0] ?? path.join(cwd, 'x'));
+  if ((options.envFiles ?? []).length === 0 && projectDirectory !== (explicitDir ?? cwd)) {
+    dotenv = readEnvironmentFiles(undefined, projectDirectory, cwd, shell, bag);
+  }
+  const lookup: Lookup = (name) => shell[name] ?? dotenv.get(name);
+  const loader = new FileLoader(bag, options.interpolate === false ? undefined : lookup, shell);
+
+  let merged: RawMap | undefined;
+  for (const file of files) {
+    const tree = loader.load(file, []);
+    if (tree === undefined) continue;
+    merged = merged === undefined ? (stripTags(tree) as RawMap) : mergeFiles(merged, tree);
+  }
+  const fallback: Position = { file: files[0] ?? cwd, line: 1, column: 1 };
+  if (merged === undefined || bag.hasErrors()) throw new ConfigError(bag.items, bag.sources, cwd);
+
+  validateSchema(merged, bag, fallback);
+  if (bag.hasErrors()) throw new ConfigError(bag.items, bag.sources, cwd);
+
+  const projectName = resolveProjectName(options.projectName, fromEnv, merged, projectDirectory, bag);
+  const profiles =
+    options.profiles && options.profiles.length > 0
+      ? options.profiles
+      : (lookup('COMPOSE_PROFILES') ?? lookup('TSFIG_PROFILES') ?? '').split(',').filter((p) => p.trim() !== '');
+  const project = normalizeProject(merged, {
+    projectName,
+    projectDirectory,
+    configFiles: files,
+    lookup: options.interpolate === false ? undefined : lookup,
+    readEnvFile: (file) => readTextFile(file),
+    home: shell.HOME,
+    activeProfiles: profiles.map((p) => p.trim()),
+    requestedServices: options.services ?? [],
+    bag,
+    fallback,
+  });
+  if (bag.hasErrors()) throw new ConfigError(bag.items, bag.sources, cwd);
+  return { project, warnings: bag.warnings, sources: bag.sources };
+}
+
+function readTextFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** `.env` in `directory`, or the `--env-file` files (relative to cwd) in order, later ones winning. */
+function readEnvironmentFiles(
+  envFiles: readonly string[] | undefined,
+  directory: string,
+  cwd: string,
+  shell: Readonly<Record<string, string | undefined>>,
+  bag: DiagnosticBag,
+): Map<string, string> {
+  const values = new Map<string, string>();
+  const explicit = envFiles !== undefined && envFiles.length > 0;
+  const list = explicit ? envFiles.map((f) => path.resolve(cwd, f)) : [path.join(directory, '.env')];
+  for (const file of list) {
+    const text = readTextFile(file);
+    if (text === undefined) {
+      if (explicit) bag.error(`env file ${file} does not exist`, undefined, 'check the --env-file path');
+      continue;
+    }
+    bag.sources.set(file, text);
+    const parsed = parseDotenv(text, (name) => shell[name] ?? values.get(name));
+    for (const problem of parsed.problems) {
+      bag.error(problem.message, { file, line: problem.line, column: problem.column });
+    }
+    for (const [k, v] of parsed.values) values.set(k, v);
+  }
+  return values;
+}
+
+function findProjectFiles(flags: readonly string[], cwd: string, fromEnv: Lookup, bag: DiagnosticBag): string[] {
+  if (flags.length > 0) return flags.map((f) => path.resolve(cwd, f));
+  const variable = fromEnv('TSFIG_FILE') ?? fromEnv('COMPOSE_FILE');
+  if (variable !== undefined && variable !== '') {
+    const separator = fromEnv('COMPOSE_PATH_SEPARATOR') ?? path.delimiter;
+    return variable
+      .split(separator)
+      .filter((f) => f !== '')
+      .map((f) => path.resolve(cwd, f));
+  }
+  for (let dir = cwd; ; dir = path.dirname(dir)) {
+    const found = projectFileNames.filter((name) => existsSync(path.join(dir, name)));
+    const first = found[0];
+    if (first !== undefined) {
+      if (found.length > 1) {
+        bag.warn(`found several project files in ${dir}: ${found.join(', ')}; using ${first}`);
+      }
+      const base = path.join(dir, first);
+      const ext = path.extname(first);
+      const stem = first.slice(0, -ext.length);
+      const override = ['.yml', '.yaml'].map((e) => path.join(dir, `${stem}.override${e}`)).find((f) => existsSync(f));
+      return override === undefined ? [base] : [base, override];
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new TsfigError('not-found', `no project file found in ${cwd} or its parent directories`, {
+    hint: `create compose.yaml (or ${projectFileNames.join(', ')}), or pass -f FILE`,
+  });
+}
+
+function resolveProjectName(
+  flag: string | undefined,
+  fromEnv: Lookup,
+  merged: RawMap,
+  projectDirectory: string,
+  bag: DiagnosticBag,
+): string {
+  const position = locationOf(merged)?.values.get('name');
+  const candidates: [string | undefined, string, Position | undefined][] = [
+    [flag, '-p/--project-name', undefined],
+    [fromEnv('TSFIG_PROJECT_NAME') ?? fromEnv('COMPOSE_PROJECT_NAME'), 'COMPOSE_PROJECT_NAME', undefined],
+    [typeof merged.name === 'string' ? merged.name : undefined, 'name', position],
+  ];
+  for (const [value, source, where] of candidates) {
+    if (value === undefined || value === '') continue;
+    if (!projectNamePattern.test(value)) {
+      const fixed = normalizeProjectName(value);
+      bag.error(
+        `invalid project name "${value}" (from ${source}): it must contain only lowercase letters, digits, "-" and "_", and start with a letter or digit`,
+        where,
+        fixed === '' ? undefined : `use "${fixed}"`,
+      );
+      return fixed || 'invalid';
+    }
+    return value;
+  }
+  const derived = normalizeProjectName(path.basename(projectDirectory));
+  if (derived === '') {
+    bag.error(
+      `cannot derive a project name from the directory ${projectDirectory}`,
+      undefined,
+      'set one with -p NAME or a top-level name: key',
+    );
+    return 'invalid';
+  }
+  return derived;
+}
+
+const fileSections = ['services', 'networks', 'volumes', 'secrets', 'configs', 'models'] as const;
+
+/** Reads one file with its includes and extends resolved; caches by path (one interpolation per file). */
+class FileLoader {
+  private readonly cache = new Map<string, RawMap | undefined>();
+  private readonly bag: DiagnosticBag;
+  private readonly lookup: Lookup | undefined;
+  private readonly shell: Readonly<Record<string, string | undefined>>;
+
+  constructor(bag: DiagnosticBag, lookup: Lookup | undefined, shell: Readonly<Record<string, string | undefined>>) {
+    this.bag = bag;
+    this.lookup = lookup;
+    this.shell = shell;
+  }
+
+  /** A parsed, interpolated file in Compose Specification shape, includes merged in, extends resolved. */
+  load(file: string, chain: readonly string[], lookup: Lookup | undefined = this.lookup): RawMap | undefined {
+    if (chain.includes(file)) {
+      this.bag.error(`include cycle: ${[...chain, file].join(' -> ')}`, undefined);
+      return undefined;
+    }
+    if (this.cache.has(file)) return this.cache.get(file);
+    this.cache.set(file, undefined);
+    const tree = this.parse(file, lookup);
+    if (tree !== undefined) {
+      this.processIncludes(tree, file, chain);
+      this.processExtends(tree, file);
+    }
+    this.cache.set(file, tree);
+    return tree;
+  }
+
+  private parse(file: string, lookup: Lookup | undefined): RawMap | undefined {
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      this.bag.error(`file not found: ${file}`, undefined, 'check the -f option or COMPOSE_FILE');
+      return undefined;
+    }
+    const start: Position = { file, line: 1, column: 1 };
+    if (size > maxFileBytes) {
+      this.bag.error(
+        `file is too large (${size} bytes; the limit is ${maxFileBytes})`,
+        start,
+        'split it into several files with include:, or check that this is the right file',
+      );
+      return undefined;
+    }
+    const value = parseYaml(file, readFileSync(file, 'utf8'), this.bag);
+    if (value === undefined) return undefined;
+    if (value === null) {
+      this.bag.error('the file is empty', start, 'a project file needs at least a services: section');
+      return undefined;
+    }
+    if (!isRawMap(value)) {
+      this.bag.error('the top level must be a mapping (services:, networks:, ...)', start);
+      return undefined;
+    }
+    const tree = lookup === undefined ? value : (interpolateTree(value, lookup, this.bag, start) as RawMap);
+    return this.convertFormat(tree, file);
+  }
+
+  /** Fig and compose v1 files have services at the top level; their `net`, `log_driver`, ... become spec keys. */
+  private convertFormat(tree: RawMap, file: string): RawMap {
+    const location = locationOf(tree);
+    if (tree.version !== undefined) {
+      this.bag.warn(
+        'the "version" key is obsolete and ignored',
+        location?.keys.get('version'),
+        'remove it; tsfig reads every compose file format',
+      );
+    }
+    const unknownTop = Object.keys(tree).filter((k) => !topLevelKeys.includes(k) && !k.startsWith('x-'));
+    const looksLikeFig =
+      tree.services === undefined &&
+      tree.version === undefined &&
+      unknownTop.length > 0 &&
+      unknownTop.every((k) => isRawMap(tree[k]));
+    if (!looksLikeFig) {
+      if (isRawMap(tree.services)) for (const s of Object.values(tree.services)) if (isRawMap(s)) convertV1Keys(s);
+      return tree;
+    }
+    const services: RawMap = {};
+    const servicesLocation = {
+      self: location?.self ?? { file, line: 1, column: 1 },
+      keys: new Map(),
+      values: new Map(),
+    };
+    const out: RawMap = {};
+    const outLocation = { self: servicesLocation.self, keys: new Map(), values: new Map() };
+    for (const key of Object.keys(tree)) {
+      if (unknownTop.includes(key)) {
+        services[key] = tree[key];
+        const k = location?.keys.get(key);
+        const v = location?.values.get(key);
+        if (k) servicesLocation.keys.set(key, k);
+        if (v) servicesLocation.values.set(key, v);
+        convertV1Keys(tree[key] as RawMap);
+      } else {
+        out[key] = tree[key];
+        const k = location?.keys.get(key);
+        if (k) outLocation.keys.set(key, k);
+      }
+    }
+    setLocation(services, servicesLocation);
+    out.services = services;
+    outLocation.keys.set('services', servicesLocation.self);
+    setLocation(out, outLocation);
+    return out;
+  }
+
+  private processIncludes(tree: RawMap, file: string, chain: readonly string[]): void {
+    const includes = tree.include;
+    if (includes === undefined) return;
+    delete tree.include;
+    if (!Array.isArray(includes)) return; // the schema reports it
+    const baseDir = path.dirname(file);
+    const treeLocation = locationOf(tree);
+    includes.forEach((entry, index) => {
+      const position = locationOf(includes)?.values.get(index);
+      const spec: RawMap = isRawMap(entry) ? entry : { path: entry };
+      const paths = (Array.isArray(spec.path) ? spec.path : [spec.path]).filter((p) => typeof p === 'string');
+      if (paths.length === 0) return;
+      const files = paths.map((p) => path.resolve(baseDir, p));
+      const projectDir =
+        typeof spec.project_directory === 'string'
+          ? path.resolve(baseDir, spec.project_directory)
+          : path.dirname(files[0] ?? file);
+      const envFiles = (
+        Array.isArray(spec.env_file) ? spec.env_file : spec.env_file === undefined ? [] : [spec.env_file]
+      )
+        .filter((f): f is string => typeof f === 'string')
+        .map((f) => path.resolve(baseDir, f));
+      const localEnv = readEnvironmentFiles(
+        envFiles.length > 0 ? envFiles : undefined,
+        projectDir,
+        baseDir,
+        this.shell,
+        this.bag,
+      );
+      const parentLookup = this.lookup;
+      const lookup: Lookup | undefined =
+        parentLookup === undefined ? undefined : (name) => parentLookup(name) ?? localEnv.get(name);
+      let included: RawMap | undefined;
+      for (const f of files) {
+        if (!existsSync(f)) {
+          this.bag.error(`included file not found: ${f}`, position, 'check the path under include:');
+          continue;
+        }
+        const loaded = this.load(f, [...chain, file], lookup);
+        if (loaded === undefined) continue;
+        included = included === undefined ? (stripTags(loaded) as RawMap) : mergeFiles(included, loaded);
+      }
+      if (included === undefined) return;
+      absolutizeTree(included, projectDir);
+      for (const section of fileSections) {
+        const from = included[section];
+        if (!isRawMap(from)) continue;
+        const target: RawMap = isRawMap(tree[section]) ? tree[section] : {};
+        if (!isRawMap(tree[section])) {
+          tree[section] = target;
+          setLocation(target, { self: position ?? { file, line: 1, column: 1 }, keys: new Map(), values: new Map() });
+          if (treeLocation && position) treeLocation.keys.set(section, position);
+        }
+        const targetLocation = locationOf(target);
+        const fromLocation = locationOf(from);
+        for (const [name, value] of Object.entries(from)) {
+          if (Object.hasOwn(target, name)) {
+            this.bag.error(
+              `${section}.${name} is defined both here and in the included file ${files.join(', ')}`,
+              targetLocation?.keys.get(name) ?? position,
+              `rename one of them, or extend the included one with extends: {file: ..., service: ${name}}`,
+            );
+            continue;
+          }
+          target[name] = value;
+          const k = fromLocation?.keys.get(name);
+          if (k) targetLocation?.keys.set(name, k);
+        }
+      }
+    });
+  }
+
+  private processExtends(tree: RawMap, file: string): void {
+    const services = tree.services;
+    if (!isRawMap(services)) return;
+    for (const name of Object.keys(services)) this.resolveExtends(services, name, file, []);
+  }
+
+  /** Resolves `services[name].extends` in place (recursively), returning the resolved service. */
+  private resolveExtends(services: RawMap, name: string, file: string, chain: readonly string[]): RawMap | undefined {
+    const service = services[name];
+    if (!isRawMap(service) || service.extends === undefined) return isRawMap(service) ? service : undefined;
+    const spec = service.extends;
+    const position = locationOf(service)?.values.get('extends');
+    const baseName =
+      typeof spec === 'string' ? spec : isRawMap(spec) && typeof spec.service === 'string' ? spec.service : undefined;
+    if (baseName === undefined) return service; // the schema reports it
+    const otherFile =
+      isRawMap(spec) && typeof spec.file === 'string' ? path.resolve(path.dirname(file), spec.file) : file;
+    const id = `${otherFile}#${baseName}`;
+    const here = `${file}#${name}`;
+    if (chain.includes(id) || id === here) {
+      const names = [...chain, here, id].map((c) => c.split('#')[1]);
+      this.bag.error(
+        `extends cycle: ${names.join(' -> ')}`,
+        position,
+        'a service cannot extend itself, directly or not',
+      );
+      delete service.extends;
+      return service;
+    }
+    let baseServices: RawMap | undefined = services;
+    if (otherFile !== file) {
+      if (!existsSync(otherFile)) {
+        this.bag.error(`services.${name}.extends: file not found: ${otherFile}`, position);
+        delete service.extends;
+        return service;
+      }
+      const other = this.load(otherFile, []);
+      baseServices = other && isRawMap(other.services) ? other.services : undefined;
+    }
+    const baseRaw = baseServices?.[baseName];
+    if (!isRawMap(baseRaw)) {
+      const candidates = Object.keys(baseServices ?? {});
+      this.bag.error(
+        `services.${name}.extends: no service "${baseName}"${otherFile === file ? '' : ` in ${otherFile}`}`,
+        position,
+        suggestion(baseName, candidates),
+      );
+      delete service.extends;
+      return service;
+    }
+    const resolvedBase = this.resolveExtends(baseServices as RawMap, baseName, otherFile, [...chain, here]) ?? baseRaw;
+    const base = structuredCloneWithLocations(resolvedBase) as RawMap;
+    if (otherFile !== file) absolutizeService(base, path.dirname(otherFile));
+    const own = { ...service };
+    setLocation(
+      own,
+      locationOf(service) ?? { self: position ?? { file, line: 1, column: 1 }, keys: new Map(), values: new Map() },
+    );
+    delete own.extends;
+    const merged = mergeFiles({ services: { [name]: stripTags(base) } }, { services: { [name]: own } });
+    const result = (merged.services as RawMap)[name] as RawMap;
+    services[name] = result;
+    return result;
+  }
+}
+
+/** Copies a tree, keeping recorded positions (an extended service is reused by several services). */
+function structuredCloneWithLocations(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const out = value.map(structuredCloneWithLocations);
+    const location = locationOf(value);
+    if (location) setLocation(out, location);
+    return out;
+  }
+  if (isRawMap(value)) {
+    const out: RawMap = {};
+    for (const [k, v] of Object.entries(value)) out[k] = structuredCloneWithLocations(v);
+    const location = locationOf(value);
+    if (location) setLocation(out, location);
+    return out;
+  }
+  return value;
+}
+
+function convertV1Keys(service: RawMap): void {
+  if (service.net !== undefined && service.network_mode === undefined) {
+    service.network_mode = service.net;
+    delete service.net;
+    moveLocation(service, 'net', 'network_mode');
+  }
+  if (service.log_driver !== undefined || service.log_opt !== undefined) {
+    service.logging = { driver: service.log_driver, options: service.log_opt ?? undefined };
+    if (service.log_driver === undefined) delete (service.logging as RawMap).driver;
+    if (service.log_opt === undefined) delete (service.logging as RawMap).options;
+    moveLocation(service, service.log_driver === undefined ? 'log_opt' : 'log_driver', 'logging');
+    delete service.log_driver;
+    delete service.log_opt;
+  }
+  if (typeof service.dockerfile === 'string' && typeof service.build === 'string') {
+    service.build = { context: service.build, dockerfile: service.dockerfile };
+    delete service.dockerfile;
+  }
+}
+
+function moveLocation(map: RawMap, from: string, to: string): void {
+  const location = locationOf(map);
+  if (!location) return;
+  const k = location.keys.get(from);
+  const v = location.values.get(from);
+  if (k) location.keys.set(to, k);
+  if (v) location.values.set(to, v);
+}
+
+function isRelativeHostPath(p: string): boolean {
+  return !path.isAbsolute(p) && !p.startsWith('~') && !/^[a-z][a-z0-9+.-]*:\/\//i.test(p) && !p.startsWith('git@');
+}
+
+/** Makes the relative paths of a service absolute against `baseDir` (extends from, or include of, another dir). */
+export function absolutizeService(service: RawMap, baseDir: string): void {
+  const abs = (p: unknown): unknown => (typeof p === 'string' && isRelativeHostPath(p) ? path.resolve(baseDir, p) : p);
+  if (typeof service.build === 'string') service.build = abs(service.build);
+  else if (isRawMap(service.build)) service.build.context = abs(service.build.context ?? '.');
+  if (typeof service.env_file === 'string') service.env_file = abs(service.env_file);
+  else if (Array.isArray(service.env_file)) {
+    service.env_file.forEach((entry, i, list) => {
+      if (isRawMap(entry)) entry.path = abs(entry.path);
+      else list[i] = abs(entry);
+    });
+  }
+  if (typeof service.label_file === 'string') service.label_file = abs(service.label_file);
+  if (Array.isArray(service.volumes)) {
+    service.volumes.forEach((entry, i, list) => {
+      if (typeof entry === 'string') {
+        const [source, ...rest] = entry.split(':');
+        if (rest.length > 0 && source !== undefined && source.startsWith('.')) {
+          list[i] = [path.resolve(baseDir, source), ...rest].join(':');
+        }
+      } else if (isRawMap(entry) && entry.type === 'bind') entry.source = abs(entry.source);
+    });
+  }
+}
+
+function absolutizeTree(tree: RawMap, baseDir: string): void {
+  if (isRawMap(tree.services))
+    for (const s of Object.values(tree.services)) if (isRawMap(s)) absolutizeService(s, baseDir);
+  for (const section of ['secrets', 'configs'] as const) {
+    const map = tree[section];
+    if (!isRawMap(map)) continue;
+    for (const entry of Object.values(map)) {
+      if (isRawMap(entry) && typeof entry.file === 'string')
+        entry.file = resolveHostPath(entry.file, baseDir, undefined);
+    }
+  }
+}
