@@ -1,15 +1,26 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
+import type { ContainerMount } from '../../engine/containers/types.js';
 import { isEngineError } from '../../engine/errors.js';
 import { enginePaths, type EnginePaths } from '../../engine/state/paths.js';
+import {
+  parseTmpfsFlag,
+  parseVolumeFlag,
+  resolveMounts,
+  type MountSpec,
+  type ResolvedMount,
+  type VolumesFromSource,
+} from '../../engine/volumes/mounts.js';
 import { mountsUnder, VolumeStore } from '../../engine/volumes/store.js';
 import { containerRecordUsers } from '../../engine/volumes/users.js';
 import { registerVolumeCommands } from '../../src/cli/commands/volume.js';
+import { leftovers, makeTestEngine, type TestEngine } from '../helpers/engine.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -337,5 +348,160 @@ describe('volumes (engine store and tsfig volume commands)', { skip: isRoot ? fa
     }
     assert.equal(await readFile(path.join(hostDir, 'file'), 'utf8'), 'do not delete');
     assert.equal(await store.remove('busy', { usersOf: () => Promise.resolve([]) }), true);
+  });
+});
+
+describe('volumes in running containers (runtime)', { skip: isRoot ? false : 'needs root' }, () => {
+  const IMAGE = 'tsfig/busybox:latest';
+  let t: TestEngine;
+  const hostDirs: string[] = [];
+
+  before(async () => {
+    t = await makeTestEngine();
+  });
+  after(async () => {
+    const cgroupParent = t.engine.paths.cgroupParent;
+    await t.cleanup();
+    for (const hostDir of hostDirs) await rm(hostDir, { recursive: true, force: true });
+    assert.deepEqual([...leftovers(t.dir), ...leftovers(cgroupParent)], [], 'left cgroups, mounts or processes behind');
+  });
+
+  /** Creates, starts and waits for a container with the given mount specs; returns its record, exit code, output. */
+  async function run(
+    script: string,
+    specs: MountSpec[],
+    options: { volumesFrom?: VolumesFromSource[]; keep?: boolean } = {},
+  ) {
+    const result = await tryRun(script, specs, options);
+    if (result.startError !== undefined) throw result.startError;
+    return result;
+  }
+
+  /** As run, but a container the runtime refuses to start is a result (startError), not a failure. */
+  async function tryRun(
+    script: string,
+    specs: MountSpec[],
+    options: { volumesFrom?: VolumesFromSource[]; keep?: boolean } = {},
+  ) {
+    const { mounts } = await resolveMounts(specs, {
+      volumes: t.engine.volumes,
+      ...(options.volumesFrom !== undefined ? { volumesFrom: options.volumesFrom } : {}),
+    });
+    const record = await t.engine.containers.create({ image: IMAGE, cmd: ['sh', '-c', script], mounts });
+    let exitCode = -1;
+    let stdout = '';
+    let stderr = '';
+    let startError: Error | undefined;
+    try {
+      await t.engine.containers.start(record.id);
+      exitCode = await t.engine.containers.wait(record.id, { timeoutMs: 30_000 });
+      for await (const entry of t.engine.containers.logs(record.id)) {
+        if (entry.stream === 'stdout') stdout += entry.text;
+        else stderr += entry.text;
+      }
+    } catch (error) {
+      startError = error instanceof Error ? error : new Error(JSON.stringify(error));
+    }
+    if (options.keep !== true) await t.engine.containers.remove(record.id, { force: true });
+    return { record, exitCode, stdout, stderr, startError };
+  }
+
+  /** A container's mounts as volumes_from takes them. */
+  function mountsOf(record: { readonly mounts: readonly ContainerMount[] }): ResolvedMount[] {
+    return record.mounts.map((mount) => ({ ...mount, copy: mount.copy === true }));
+  }
+
+  const v = (spec: string) => parseVolumeFlag(spec);
+
+  test("a named volume is populated from the image's content on first use and persists to a second container", async () => {
+    const first = await run('ls /etc; echo 42 > /etc/answer; rm /etc/group', [v('etcdata:/etc')]);
+    assert.equal(first.exitCode, 0, first.stderr);
+    assert.match(first.stdout, /^passwd$/m, "the image's /etc was copied into the empty volume");
+    const data = t.engine.volumes.dataDir('etcdata');
+    assert.equal(await readFile(path.join(data, 'answer'), 'utf8'), '42\n');
+    assert.match(await readFile(path.join(data, 'passwd'), 'utf8'), /^root:x:0:0:/);
+
+    const second = await run('cat /etc/answer; ls /etc', [v('etcdata:/etc')]);
+    assert.equal(second.exitCode, 0, second.stderr);
+    assert.match(second.stdout, /^42$/m);
+    assert.doesNotMatch(second.stdout, /^group$/m, 'a volume that is not empty is not copied into again');
+
+    const nocopy = await run('ls -A /etc | wc -l', [v('emptyetc:/etc:nocopy')]);
+    assert.equal(nocopy.stdout.trim(), '0', nocopy.stderr);
+  });
+
+  test('the data-container pattern: volumes_from shares the anonymous volume, :ro cannot write', async () => {
+    const data = await run('true', [v('/data')], { keep: true });
+    assert.equal(data.exitCode, 0, data.stderr);
+    const [anonymous] = data.record.mounts;
+    assert.equal(anonymous?.anonymous, true);
+    const fromData = (mode: 'ro' | 'rw'): VolumesFromSource[] => [{ mounts: mountsOf(data.record), mode }];
+
+    const app = await run('echo hello > /data/hello', [], { volumesFrom: fromData('rw') });
+    assert.equal(app.exitCode, 0, app.stderr);
+    const reader = await run('cat /data/hello; echo more > /data/more', [], { volumesFrom: fromData('ro') });
+    assert.equal(reader.stdout, 'hello\n');
+    assert.notEqual(reader.exitCode, 0, 'a :ro volumes_from mount was writable');
+    assert.match(reader.stderr, /Read-only file system/);
+
+    const ro = await run('touch /data/x', [v(`${anonymous?.volumeName ?? ''}:/data:ro`)]);
+    assert.notEqual(ro.exitCode, 0);
+    assert.match(ro.stderr, /Read-only file system/);
+
+    const users = containerRecordUsers(t.engine.paths);
+    assert.deepEqual(await users(anonymous?.volumeName ?? ''), [data.record.name]);
+    await assert.rejects(
+      t.engine.volumes.remove(anonymous?.volumeName ?? '', { usersOf: users }),
+      new RegExp(`in use by container ${data.record.name}`),
+    );
+    await t.engine.containers.remove(data.record.id);
+    assert.equal(await readFile(path.join(anonymous?.source ?? '', 'hello'), 'utf8'), 'hello\n', 'data outlives rm');
+  });
+
+  test('a symlink planted in a volume cannot make a later mount or copy reach the host', async (ctx) => {
+    const secret = await mkdtemp('/tmp/tsfig-secret-');
+    hostDirs.push(secret);
+    await writeFile(path.join(secret, 'secret'), 'host only');
+    const escape = `tsfig-escape-${path.basename(secret)}`;
+    assert.equal(existsSync(`/${escape}`), false);
+
+    const plant = await run(`ln -s / /data/root && ln -s ${secret} /data/secret && ln -s /etc /data/etc`, [
+      v('planted:/data'),
+    ]);
+    assert.equal(plant.exitCode, 0, plant.stderr);
+
+    const bindSource = await mkdtemp('/tmp/tsfig-bindsrc-');
+    hostDirs.push(bindSource);
+    await writeFile(path.join(bindSource, 'file'), 'bound');
+    // Each later mount's destination goes through a planted link. Followed on the host, they would create /<escape>
+    // on the host, mount over or copy from the host's secret dir, or put a bind on the host's /etc. The runtime may
+    // refuse to start or resolve the links inside the container's root; either way the host stays untouched.
+    const attempts = [
+      await tryRun(`touch /data/root/${escape}/x`, [v('planted:/data'), parseTmpfsFlag(`/data/root/${escape}`)]),
+      await tryRun('echo pwned > /data/secret/pwned', [v('planted:/data'), v('fresh:/data/secret')]),
+      await tryRun('echo pwned > /data/etc/pwned', [v('planted:/data'), v(`${bindSource}:/data/etc`)]),
+    ];
+    for (const attempt of attempts) {
+      if (attempt.startError !== undefined) assert.ok(isEngineError(attempt.startError), String(attempt.startError));
+      ctx.diagnostic(
+        attempt.startError !== undefined
+          ? `refused: ${attempt.startError.message}`
+          : `ran: exit ${attempt.exitCode} ${attempt.stderr.trim()}`,
+      );
+    }
+    assert.equal(existsSync(`/${escape}`), false, `the host got /${escape}`);
+    assert.deepEqual(await readdir(secret), ['secret']);
+    assert.equal(await readFile(path.join(secret, 'secret'), 'utf8'), 'host only');
+    assert.equal(existsSync('/etc/pwned'), false);
+    assert.equal((await readdir(t.engine.volumes.dataDir('fresh'))).includes('secret'), false, 'host file copied');
+    assert.deepEqual(await readdir(bindSource), attempts[2]?.exitCode === 0 ? ['file', 'pwned'] : ['file']);
+    assert.equal((await lstat(path.join(t.engine.volumes.dataDir('planted'), 'root'))).isSymbolicLink(), true);
+    for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+      assert.ok(!line.includes(secret) && !line.includes(escape), `host mount table has ${line}`);
+    }
+    // And removing the volume removes the links, not what they point to.
+    await t.engine.volumes.remove('planted', { usersOf: containerRecordUsers(t.engine.paths) });
+    assert.deepEqual(await readdir(secret), ['secret']);
+    assert.ok(existsSync('/etc/passwd'));
   });
 });
