@@ -430,6 +430,52 @@ describe('volumes in running containers (runtime)', { skip: isRoot ? false : 'ne
     assert.equal(nocopy.stdout.trim(), '0', nocopy.stderr);
   });
 
+  test('an image VOLUME path gets an anonymous volume populated and owned as in the image', async () => {
+    const { mounts, createdVolumes } = await resolveMounts([], {
+      volumes: t.engine.volumes,
+      imageVolumes: ['/tmp', '/etc'],
+    });
+    assert.equal(createdVolumes.length, 2);
+    const record = await t.engine.containers.create({
+      image: IMAGE,
+      cmd: ['sh', '-c', 'ls /etc; stat -c %a /tmp'],
+      mounts,
+    });
+    await t.engine.containers.start(record.id);
+    assert.equal(await t.engine.containers.wait(record.id, { timeoutMs: 30_000 }), 0);
+    let stdout = '';
+    for await (const entry of t.engine.containers.logs(record.id)) stdout += entry.text;
+    await t.engine.containers.remove(record.id);
+    assert.match(stdout, /^passwd$/m);
+    assert.match(stdout, /^1777$/m, "the volume's root took the mode of the image's /tmp");
+    const tmp = mounts.find((mount) => mount.destination === '/tmp');
+    assert.equal(tmp?.anonymous, true);
+    assert.equal((await stat(tmp?.source ?? '')).mode & 0o7777, 0o1777);
+  });
+
+  test('tmpfs size is enforced, with docker default flags; tmpfs- and bind-backed volumes', async () => {
+    const device = await mkdtemp('/tmp/tsfig-device-');
+    hostDirs.push(device);
+    await t.engine.volumes.create('ramvol', { driverOpts: { type: 'tmpfs', device: 'tmpfs', o: 'size=1m' } });
+    await t.engine.volumes.create('hostvol', { driverOpts: { type: 'none', o: 'bind', device } });
+    const result = await run(
+      [
+        'grep -E " /(scratch|ram|host) " /proc/mounts',
+        'dd if=/dev/zero of=/scratch/big bs=1024 count=2048 2>&1 | grep -o "No space left on device"',
+        'dd if=/dev/zero of=/ram/big bs=1024 count=2048 2>&1 | grep -o "No space left on device"',
+        'echo from-container > /host/written',
+      ].join('; '),
+      [parseTmpfsFlag('/scratch:size=1m'), v('ramvol:/ram'), v('hostvol:/host')],
+    );
+    assert.equal(result.exitCode, 0, result.stderr);
+    const lines = result.stdout.split('\n');
+    const scratch = lines.find((line) => line.includes(' /scratch '));
+    assert.match(scratch ?? '', /^tmpfs \/scratch tmpfs rw,nosuid,nodev,noexec,.*size=1024k/);
+    assert.match(lines.find((line) => line.includes(' /ram ')) ?? '', /tmpfs \/ram tmpfs rw,.*size=1024k/);
+    assert.equal(result.stdout.match(/No space left on device/g)?.length, 2, result.stdout);
+    assert.equal(await readFile(path.join(device, 'written'), 'utf8'), 'from-container\n');
+  });
+
   test('the data-container pattern: volumes_from shares the anonymous volume, :ro cannot write', async () => {
     const data = await run('true', [v('/data')], { keep: true });
     assert.equal(data.exitCode, 0, data.stderr);
