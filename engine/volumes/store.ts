@@ -241,6 +241,37 @@ export class VolumeStore {
     });
   }
 
+  /**
+   * Removes the anonymous volumes among a removed container's mounts (`rm -v`, `run --rm`), keeping any another
+   * container still uses (a `volumes_from` user); call it after the container's record is gone.
+   */
+  async removeAnonymous(
+    mounts: ReadonlyArray<{ readonly volumeName?: string; readonly anonymous?: boolean }>,
+    options: { readonly usersOf: UsersOf },
+  ): Promise<{ removed: string[]; kept: Array<{ name: string; users: readonly string[] }> }> {
+    const names = [
+      ...new Set(
+        mounts.filter((m) => m.anonymous === true && m.volumeName !== undefined).map((m) => m.volumeName ?? ''),
+      ),
+    ];
+    return this.withLock(async () => {
+      const removed: string[] = [];
+      const kept: Array<{ name: string; users: readonly string[] }> = [];
+      for (const name of names) {
+        const info = await this.get(name);
+        if (info?.Labels[ANONYMOUS_LABEL] === undefined) continue;
+        const users = await options.usersOf(name);
+        if (users.length > 0) {
+          kept.push({ name, users });
+          continue;
+        }
+        await this.removeDir(name);
+        removed.push(name);
+      }
+      return { removed, kept };
+    });
+  }
+
   /** Removes unused volumes: anonymous ones, or all with `all`. */
   async prune(options: PruneVolumesOptions): Promise<PruneVolumesResult> {
     const filters = options.filters ?? {};

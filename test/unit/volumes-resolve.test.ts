@@ -180,6 +180,20 @@ describe('resolveMounts', () => {
     assert.deepEqual(await volumeNames(), []);
   });
 
+  test('an anonymous volume named again (recreate carry-over) stays anonymous; removeAnonymous keeps used ones', async () => {
+    const volumes = await freshStore();
+    const first = await resolveMounts([v('/cache'), v('/shared'), v('named:/n')], { volumes });
+    const [cache, shared] = first.mounts.map((m) => m.volumeName ?? '');
+    const again = await resolveMounts([v(`${cache}:/cache`)], { volumes });
+    assert.equal(again.mounts[0]?.anonymous, true);
+    assert.deepEqual(again.createdVolumes, []);
+    const result = await volumes.removeAnonymous(first.mounts, {
+      usersOf: (name) => Promise.resolve(name === shared ? ['other'] : []),
+    });
+    assert.deepEqual(result, { removed: [cache], kept: [{ name: shared, users: ['other'] }] });
+    assert.deepEqual((await volumeNames()).sort(), ['named', shared].sort());
+  });
+
   test('duplicate destinations are refused', async () => {
     const volumes = await freshStore();
     await assert.rejects(
