@@ -1,10 +1,14 @@
 import type { Command } from 'commander';
+import { registerConfigCommand } from './config.js';
 import { registerContainerCommands } from './container.js';
+import { registerImageCommands } from './image.js';
 import { registerVolumeCommands } from './volume.js';
 
 /** Registers every command group. Each group lives in its own module. */
 export function registerCommands(program: Command): void {
   program.enablePositionalOptions();
+  registerConfigCommand(program);
   registerContainerCommands(program);
+  registerImageCommands(program);
   registerVolumeCommands(program);
 }
