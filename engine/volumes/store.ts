@@ -331,7 +331,11 @@ export class VolumeStore {
       const full = path.join(this.paths.volumes, dirent.name);
       if (dirent.name.startsWith(REMOVING) && dirent.isDirectory()) {
         // A removal the user asked for and a crash interrupted: finish it.
-        await this.removeTree(full, dirent.name);
+        try {
+          await this.removeTree(full, dirent.name);
+        } catch (error) {
+          warnings.push(`could not finish removing ${full}: ${(error as Error).message}`);
+        }
         continue;
       }
       if (!dirent.isDirectory()) {
