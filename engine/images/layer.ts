@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { EngineError } from '../errors.js';
 import { runtimeBinary } from '../runtime/binary.js';
@@ -81,6 +80,21 @@ export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGene
   }
 }
 
+/** Resolves when stream can take more data, or will never (closed, failed): listeners are removed either way. */
+function writable(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
+
 export interface UnpackResult {
   /** sha256 of the uncompressed tar stream. */
   diffId: string;
@@ -143,9 +157,7 @@ export async function unpackLayer(
       hash.update(chunk);
       size += chunk.length;
       if (stdinBroken || child.stdin.destroyed) break; // the extractor gave up; its error line says why
-      if (!child.stdin.write(chunk)) {
-        await Promise.race([once(child.stdin, 'drain'), once(child.stdin, 'close'), exited]);
-      }
+      if (!child.stdin.write(chunk)) await writable(child.stdin);
     }
   } catch (error) {
     streamError = error instanceof Error ? error : new Error(String(error));
