@@ -363,6 +363,73 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(paths.hostPrefix));
   });
 
+  test('kill -9 in the middle of attaches and detaches: reconcile converges the host to the state', async (t) => {
+    const env = await setup(t);
+    const { manager, paths } = env;
+    await manager.create('killed');
+    const script = path.join(env.dir, 'churn.mts');
+    await writeFile(
+      script,
+      [
+        `import { NetworkManager } from ${JSON.stringify(path.join(REPO, 'engine/network/index.ts'))};`,
+        `import { enginePaths } from ${JSON.stringify(path.join(REPO, 'engine/state/paths.ts'))};`,
+        `const m = new NetworkManager(enginePaths(${JSON.stringify(paths.root)}, { TSFIG_RUN_ROOT: ${JSON.stringify(paths.runRoot)} }));`,
+        'console.log("started");',
+        'for (let i = 0; ; i++) {',
+        '  const id = `churn${i % 4}`;',
+        '  await m.createSandbox(id);',
+        "  try { await m.attach(id, 'killed', { ports: ['127.0.0.1::80'] }); } catch { await m.detach(id, 'killed'); }",
+        '}',
+      ].join('\n'),
+    );
+    for (const delay of [150, 400, 700]) {
+      const child = spawn(process.execPath, ['--import', 'tsx', script], {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      // An `ip` the CLI had already started runs to its end; give it that time.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await manager.reconcile();
+      const network = await manager.inspect('killed');
+      const links = (
+        JSON.parse(await sh('ip', ['-j', '-d', 'link', 'show'])) as { ifname: string; master?: string }[]
+      ).filter((l) => l.ifname.startsWith(paths.hostPrefix));
+      const wanted = [network.bridge, ...Object.values(network.endpoints).map((ep) => ep.hostVeth)].sort();
+      assert.deepEqual(links.map((l) => l.ifname).sort(), wanted);
+      for (const l of links) if (l.ifname !== network.bridge) assert.equal(l.master, network.bridge);
+      const table = await sh('nft', ['list', 'table', 'ip', paths.hostPrefix]);
+      for (const ep of Object.values(network.endpoints)) {
+        for (const p of ep.ports)
+          assert.match(table, new RegExp(`dport ${p.hostPort} dnat to ${ep.ip.replace(/\./g, '\\.')}:80`));
+      }
+    }
+  });
+
+  test('an internal network has no outside access and publishes nothing', async (t) => {
+    const env = await setup(t);
+    const { manager } = env;
+    await manager.create('inner', { internal: true });
+    await manager.create('outer');
+    const [a, b] = [cid('a'), cid('b')];
+    const nsA = await manager.createSandbox(a);
+    const nsB = await manager.createSandbox(b);
+    await assert.rejects(manager.attach(a, 'inner', { ports: ['80'] }), /internal network/);
+    const attA = await manager.attach(a, 'inner');
+    const attB = await manager.attach(b, 'inner');
+    const remote = await env.remote();
+    await env.server(remote.ns, 9090);
+    await env.server(nsA, 8080);
+    assert.equal(await env.ask(nsB, 'tcp', attA.ip, 8080), attB.ip);
+    assert.equal(await env.ask(nsA, 'tcp', remote.remoteAddr, 9090), undefined);
+    // Joining a second, external network gives the sandbox its way out (default route via that network).
+    await manager.attach(a, 'outer');
+    assert.equal(await env.ask(nsA, 'tcp', remote.remoteAddr, 9090), remote.hostAddr);
+  });
+
   test("Docker's situation: FORWARD policy DROP, DOCKER-USER and br_netfilter; host settings restored", async (t) => {
     const hasIptables = (await tryRun('iptables-nft', ['-V'])).ok;
     if (!hasIptables) {
