@@ -226,7 +226,9 @@ export class ImageStore {
     const config = JSON.parse(Buffer.from(configBytes).toString('utf8')) as ImageConfigFile;
     for (const chainId of computeChainIds(config.rootfs.diff_ids)) {
       if ((await this.layer(chainId)) === undefined) {
-        throw new EngineError('internal', `layer ${chainId} of the new image is missing`);
+        throw new EngineError('not-found', `layer ${chainId} of the image is not in the store`, {
+          hint: 'add the layers first, bottom first (ImageStore.addLayer)',
+        });
       }
     }
     const id = await this.putBlob(configBytes);
@@ -363,6 +365,39 @@ export class ImageStore {
       refs[formatReference(target)] = id;
       await this.writeRefs(refs);
     });
+  }
+
+  /**
+   * Adds an image from the exact bytes of its OCI config (the id is their sha256, checked against expectedId when
+   * given) whose layers are already in the store (addLayer, bottom first), and tags it with reference. For pull and
+   * build; importRootfs does both steps itself.
+   */
+  async addImage(
+    configBytes: Uint8Array,
+    options: { reference?: string | undefined; expectedId?: string | undefined } = {},
+  ): Promise<ImageRecord> {
+    const target = options.reference !== undefined ? parseTagReference(options.reference) : undefined;
+    const id = sha256(configBytes);
+    if (options.expectedId !== undefined && id !== options.expectedId) {
+      throw new EngineError('invalid', `image config digest mismatch: expected ${options.expectedId}, got ${id}`, {
+        hint: 'the config is corrupt; nothing was stored',
+      });
+    }
+    let config: Partial<ImageConfigFile>;
+    try {
+      config = JSON.parse(Buffer.from(configBytes).toString('utf8')) as Partial<ImageConfigFile>;
+    } catch (error) {
+      throw new EngineError('invalid', 'the image config is not JSON', { cause: error });
+    }
+    const diffIds: unknown = config.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && /^sha256:[0-9a-f]{64}$/.test(d))) {
+      throw new EngineError('invalid', 'the image config has no valid rootfs.diff_ids', {
+        hint: 'rootfs.diff_ids must list the sha256 of each uncompressed layer, bottom first',
+      });
+    }
+    await this.ensureDirs();
+    await this.locked(() => this.commitImage(configBytes, target !== undefined ? formatReference(target) : undefined));
+    return this.recordOf(id);
   }
 
   // ---- import ------------------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, type Stats } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { Command } from 'commander';
 import { isEngineError } from '../../engine/errors.js';
+import { chainIds } from '../../engine/images/layer.js';
 import { ImageStore, type ImageInspect } from '../../engine/images/store.js';
 import type { LayerRecord } from '../../engine/images/types.js';
 import { enginePaths, type EnginePaths } from '../../engine/state/paths.js';
@@ -231,6 +233,67 @@ describe('image store (root)', { skip: isRoot ? false : 'needs root (run: sudo n
       assert.equal(await readFile(path.join(diff, 'dir', 'keep'), 'utf8'), 'k');
       const names = execFileSync('find', [diff], { encoding: 'utf8' });
       assert.doesNotMatch(names, /\.wh\./, 'no marker is written');
+    });
+  });
+
+  test('two layers stack under overlay: whiteouts hide, opaque dirs reset, layerDirs is topmost first', async () => {
+    await withRoot(async ({ dir, store }) => {
+      const baseTar = path.join(dir, 'base.tar');
+      const topTar = path.join(dir, 'top.tar');
+      const longName = `deep/${'n'.repeat(120)}/${'f'.repeat(150)}`;
+      pythonTar(baseTar, [
+        ['keep', 'file', 'base'],
+        ['gone', 'file', 'base'],
+        ['dir', 'dir'],
+        ['dir/old1', 'file', 'base'],
+        ['dir/old2', 'file', 'base'],
+        [longName, 'file', 'long'],
+      ]);
+      pythonTar(
+        topTar,
+        [
+          ['.wh.gone', 'file'],
+          ['dir', 'dir'],
+          ['dir/.wh..wh..opq', 'file'],
+          ['dir/new', 'file', 'top'],
+          ['keep', 'file', 'top'],
+          ['long-link', 'symlink', `/${'t'.repeat(200)}`],
+        ],
+        'gnu',
+      );
+      const base = await store.addLayer(Readable.from([readFileSync(baseTar)]), null);
+      const top = await store.addLayer(Readable.from([readFileSync(topTar)]), base.chainId);
+      assert.equal(top.parent, base.chainId);
+      assert.equal(top.chainId, chainIds([base.diffId, top.diffId])[1]);
+      const config = Buffer.from(
+        JSON.stringify({
+          architecture: 'amd64',
+          os: 'linux',
+          rootfs: { type: 'layers', diff_ids: [base.diffId, top.diffId] },
+        }),
+      );
+      const image = await store.addImage(config, { reference: 'stack:1' });
+      const lowers = store.layerDirs(image);
+      assert.equal(lowers.length, 2);
+      assert.ok(lowers[0]?.includes(top.chainId.slice(7)), 'topmost first');
+      const merged = path.join(dir, 'merged');
+      await mkdir(merged);
+      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')}`, merged]);
+      try {
+        assert.deepEqual((await readdir(merged)).sort(), ['deep', 'dir', 'keep', 'long-link']);
+        assert.deepEqual(await readdir(path.join(merged, 'dir')), ['new'], 'opaque: the lower dir content is hidden');
+        assert.equal(await readFile(path.join(merged, 'keep'), 'utf8'), 'top');
+        assert.equal(await readFile(path.join(merged, longName), 'utf8'), 'long', 'PAX long name');
+        assert.equal(readlinkSync(path.join(merged, 'long-link')), `/${'t'.repeat(200)}`, 'GNU long link');
+      } finally {
+        execFileSync('umount', [merged]);
+      }
+      await assert.rejects(
+        store.addImage(
+          Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } })),
+        ),
+        (error: unknown) => isEngineError(error, 'not-found'),
+      );
     });
   });
 
