@@ -131,7 +131,8 @@ export function editDistance(a: string, b: string): number {
 }
 
 /** The closest candidate to a misspelt name (terraform didyoumean: distance < 3, or a transposition). */
-export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+export function didYouMean(name: string, candidateList: Iterable<string>): string | undefined {
+  const candidates = [...candidateList];
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
@@ -142,6 +143,10 @@ export function didYouMean(name: string, candidates: Iterable<string>): string |
     }
   }
   if (best === undefined) return undefined;
+  if (name.length >= 3) {
+    const prefixed = [...candidates].filter((c) => c.startsWith(name) || (c.length >= 3 && name.startsWith(c)));
+    if (prefixed.length === 1 && bestDistance > 1) return prefixed[0];
+  }
   const limit = Math.max(1, Math.min(3, Math.floor(Math.max(name.length, best.length) / 3)));
   return bestDistance <= limit ? best : undefined;
 }

@@ -1064,9 +1064,12 @@ function applyProfiles(
       const target = all[dep];
       if (target === undefined || on.has(dep)) continue;
       if (service.depends_on[dep]?.required === false) continue;
+      const rawServices = isRawMap(ctx.raw.services) ? ctx.raw.services : {};
+      const rawService = isRawMap(rawServices[name]) ? rawServices[name] : {};
+      const dependsRaw = asMapping(rawService.depends_on, 'services.*.depends_on');
       ctx.bag.error(
         `service "${dep}" is needed by "${name}" but is disabled by its profiles (${target.profiles.join(', ')})`,
-        undefined,
+        dep in dependsRaw ? keyAt(ctx, dependsRaw, dep) : keyAt(ctx, rawServices, name),
         `enable it with --profile ${target.profiles[0] ?? ''}, or name it on the command line`,
       );
     }

@@ -79,20 +79,39 @@ export function parseYaml(file: string, text: string, bag: DiagnosticBag): unkno
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, merge: false, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    for (const error of doc.errors) {
-      const pos = error.linePos?.[0];
-      const firstLine = error.message.split('\n')[0] ?? error.message;
-      bag.error(
-        `invalid YAML: ${firstLine.replace(/ at line \d+, column \d+:?$/, '').replace(/^./, (c) => c.toLowerCase())}`,
-        { file, line: pos?.line ?? 1, column: pos?.col ?? 1 },
-      );
+  const first = doc.errors[0];
+  if (first !== undefined) {
+    // Only the first: later YAML errors are usually consequences of it.
+    const { line, col } = lineCounter.linePos(first.pos[0]);
+    const position = { file, line, column: col };
+    if (first.code === 'DUPLICATE_KEY') {
+      const key = text.slice(first.pos[0]).split(/[:\n]/)[0]?.trim() ?? '';
+      bag.error(`duplicate key "${key}" in a mapping`, position, 'remove one of them: YAML keys must be unique');
+      return undefined;
     }
+    const message = (first.message.split('\n')[0] ?? first.message)
+      .replace(/ at line \d+, column \d+:?$/, '')
+      .replace(/^./, (c) => c.toLowerCase());
+    bag.error(`invalid YAML: ${message}`, position, yamlHint(first.code));
     return undefined;
   }
   const ctx: ConvertContext = { file, doc, lineCounter, bag, expanded: 0, aliasDepth: 0, aborted: false };
   const value = convert(doc.contents, ctx);
   return ctx.aborted ? undefined : value;
+}
+
+function yamlHint(code: string): string | undefined {
+  switch (code) {
+    case 'BAD_INDENT':
+    case 'MISSING_CHAR':
+    case 'MULTILINE_IMPLICIT_KEY':
+    case 'BLOCK_AS_IMPLICIT_KEY':
+      return 'check the indentation: keys of one mapping must start in the same column';
+    case 'TAB_AS_INDENT':
+      return 'indent with spaces, not tabs';
+    default:
+      return undefined;
+  }
 }
 
 function tagOf(node: YamlNode): 'reset' | 'override' | undefined {
@@ -140,7 +159,11 @@ function convertUntagged(node: YamlNode, ctx: ConvertContext): unknown {
 function convertAlias(node: Alias, ctx: ConvertContext): unknown {
   const target = node.resolve(ctx.doc);
   if (target === undefined) {
-    ctx.bag.error(`unknown alias *${node.source}`, positionAt(ctx, node.range?.[0]));
+    ctx.bag.error(
+      `unknown alias *${node.source}`,
+      positionAt(ctx, node.range?.[0]),
+      'define the anchor (&name) before using the alias (*name)',
+    );
     return null;
   }
   ctx.aliasDepth++;

@@ -173,7 +173,7 @@ export function parsePortSpec(spec: string | number): ParsedPort[] {
   const [targetStart, targetEnd] = portRange(targetText, whole);
   const published = publishedText === undefined || publishedText === '' ? undefined : portRange(publishedText, whole);
   const count = targetEnd - targetStart + 1;
-  if (published && published[1] - published[0] + 1 !== count && published[0] !== published[1]) {
+  if (published && count > 1 && published[1] - published[0] + 1 !== count) {
     throw new ValueError(`invalid port ${JSON.stringify(whole)}: the two ranges have different sizes`, portHint);
   }
   const out: ParsedPort[] = [];
@@ -202,6 +202,7 @@ export interface ParsedVolume {
 }
 
 const propagations = new Set(['shared', 'slave', 'private', 'rshared', 'rslave', 'rprivate']);
+const knownVolumeModes = new Set(['ro', 'rw', 'z', 'Z', 'nocopy', ...propagations]);
 const volumeHint = 'the forms are TARGET, NAME:TARGET, ./HOST/PATH:TARGET, each optionally :ro, :rw, :z, :Z';
 
 /** Parses `data:/var/lib/data:ro`, `./src:/app`, `/tmp/cache` and friends. */
@@ -216,7 +217,7 @@ export function parseVolumeSpec(spec: string): ParsedVolume {
   if (parts.length === 1) target = parts[0] ?? '';
   else if (parts.length === 2) {
     const [a = '', b = ''] = parts;
-    if (b.startsWith('/')) {
+    if (!b.split(',').every((option) => knownVolumeModes.has(option))) {
       source = a;
       target = b;
     } else {
