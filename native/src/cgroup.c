@@ -142,10 +142,22 @@ static int v1_limits(const struct tsfig_conf *c, tsfig_error_t *err)
     return 0;
 }
 
+/* A leftover leaf with live processes would make the new container share them: refuse it. */
+static int check_unused(const struct tsfig_conf *c, tsfig_error_t *err)
+{
+    char p[PATH_MAX], buf[64];
+    v1_path(p, sizeof p, "pids", c->cgroup, "cgroup.procs");
+    if (tsfig_read_small(p, buf, sizeof buf) > 0)
+        return tsfig_make_error(err, EBUSY, "cgroup", "cgroup `%s` already exists and is in use", c->cgroup);
+    return 0;
+}
+
 int tsfig_cgroup_create(const struct tsfig_conf *c, tsfig_error_t *err)
 {
     if (tsfig_cgroup_is_v2())
         return tsfig_cgroup2_create(c, err);
+    if (check_unused(c, err) < 0)
+        return -1;
     for (int i = 0; tsfig_cgroup_v1_controllers[i]; i++) {
         const char *ctrl = tsfig_cgroup_v1_controllers[i];
         if (!have_controller(ctrl)) {
@@ -210,10 +222,26 @@ int tsfig_cgroup_signal_all(const struct tsfig_conf *c, int sig)
     return count;
 }
 
+static void freeze(const struct tsfig_conf *c, const char *state)
+{
+    char p[PATH_MAX];
+    tsfig_error_t ignored = {0};
+    v1_path(p, sizeof p, "freezer", c->cgroup, "freezer.state");
+    if (access(p, F_OK) == 0)
+        (void)tsfig_write_file(p, state, "cgroup freezer", &ignored);
+}
+
 void tsfig_cgroup_kill_all(const struct tsfig_conf *c)
 {
+    int v1 = !tsfig_cgroup_is_v2();
     for (int i = 0; i < 500; i++) {
-        if (tsfig_cgroup_signal_all(c, SIGKILL) == 0)
+        /* frozen, nothing can fork while the list is read; SIGKILL is delivered on thaw */
+        if (v1)
+            freeze(c, "FROZEN");
+        int n = tsfig_cgroup_signal_all(c, SIGKILL);
+        if (v1)
+            freeze(c, "THAWED");
+        if (n == 0)
             return;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -132,7 +133,7 @@ static int apply_sysctls(const struct tsfig_conf *c, tsfig_error_t *err)
     return 0;
 }
 
-static int apply_rlimits(const struct tsfig_conf *c, tsfig_error_t *err)
+int tsfig_apply_rlimits(const struct tsfig_conf *c, tsfig_error_t *err)
 {
     for (size_t i = 0; i < c->n_rlimits; i++) {
         const struct tsfig_rlimit *r = &c->rlimits[i];
@@ -163,6 +164,10 @@ static int setup_tty(int sock, tsfig_error_t *err)
         return tsfig_make_error(err, errno, "tty", "open `%s`", name);
     if (tsfig_send_fd(sock, master) < 0)
         return tsfig_make_error(err, errno, "tty", "send the pty master");
+    /* /dev/console is the pty slave, as with runc */
+    cleanup_close int console = TEMP_FAILURE_RETRY(open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (console < 0 || mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
+        return tsfig_make_error(err, errno, "tty", "bind `%s` to `/dev/console`", name);
     if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
         return tsfig_make_error(err, errno, "tty", "make `%s` the controlling terminal", name);
     for (int i = 0; i < 3; i++)
@@ -200,7 +205,7 @@ static int init_container(const struct tsfig_conf *c, struct tsfig_child_fds *f,
         return -1;
     if (c->hostname != NULL && sethostname(c->hostname, strlen(c->hostname)) < 0)
         return tsfig_make_error(err, errno, "hostname", "set hostname `%s`", c->hostname);
-    if (apply_sysctls(c, err) < 0 || tsfig_mounts_finalize(c, err) < 0 || apply_rlimits(c, err) < 0)
+    if (apply_sysctls(c, err) < 0 || tsfig_mounts_finalize(c, err) < 0 || tsfig_apply_rlimits(c, err) < 0)
         return -1;
     if (c->tty)
         return setup_tty(f->tty_sock, err);
@@ -217,6 +222,7 @@ void tsfig_container_main(const struct tsfig_conf *c, struct tsfig_child_fds *f)
     sigprocmask(SIG_SETMASK, &all, NULL);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    umask(022);
     if (setup_stdio(f, &err) < 0 || init_container(c, f, &err) < 0)
         tsfig_child_fail(f->err, &err);
     if (f->tty_sock >= 0)
@@ -346,6 +352,7 @@ void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char
         tsfig_child_fail(err_fd, &err);
     if (!with_init)
         do_exec(c, envp, err_fd);
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);

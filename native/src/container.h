@@ -23,6 +23,9 @@ __attribute__((noreturn)) void tsfig_container_main(const struct tsfig_conf *c, 
 __attribute__((noreturn)) void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char *cwd,
                                                   char **env, size_t n_env, int with_init, int err_fd);
 
+/* rlimits (never above the current hard limit) and oom_score_adj of runtime.conf, for the calling process. */
+int tsfig_apply_rlimits(const struct tsfig_conf *c, tsfig_error_t *err);
+
 /* Sends an error struct on fd and exits with its code. */
 __attribute__((noreturn)) void tsfig_child_fail(int fd, tsfig_error_t *err);
 

@@ -226,6 +226,8 @@ int tsfig_cmd_exec(int argc, char **argv)
             tsfig_make_error(&err, errno, "tty", "set up the pty");
             tsfig_child_fail(ep[1], &err);
         }
+        if (tsfig_apply_rlimits(&c, &err) < 0)
+            tsfig_child_fail(ep[1], &err);
         tsfig_exec_command(&c, o.user ? o.user : c.user, o.cwd ? o.cwd : c.cwd, env, n_env, 0, ep[1]);
     }
     close(ep[1]);

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -72,6 +72,11 @@ export interface ContainerSpec {
   env?: readonly string[];
   /** Lines placed instead of every default line for this key. */
   override?: Record<string, ConfValue>;
+  /**
+   * Extra empty image layers stacked above the busybox one, laid out like the store (`layers/<chainid>/diff` under the
+   * container's temp dir); the topmost holds `/layer-marker`. Enough of them push the overlay options over a page.
+   */
+  topLayers?: number;
 }
 
 /** Creates temp dirs for one container over the given (read-only shared) lower dir and writes runtime.conf. */
@@ -106,7 +111,20 @@ export async function makeContainer(lower: string, spec: ContainerSpec): Promise
     status: tc.status,
     ...spec.override,
   };
-  const lines: ConfLine[] = [['lower', lower]];
+  const lines: ConfLine[] = [];
+  if (spec.topLayers !== undefined) {
+    for (let i = 0; i < spec.topLayers; i++) {
+      const diff = path.join(base, 'layers', randomBytes(32).toString('hex'), 'diff');
+      await mkdir(diff, { recursive: true });
+      if (i === 0) await writeFile(path.join(diff, 'layer-marker'), 'top\n');
+      lines.push(['lower', diff]);
+    }
+    const bottom = path.join(base, 'layers', 'busybox');
+    await symlink(lower, bottom);
+    lines.push(['lower', bottom]);
+  } else {
+    lines.push(['lower', lower]);
+  }
   for (const [key, value] of Object.entries(defaults)) lines.push([key, value]);
   for (const arg of spec.args) lines.push(['arg', arg]);
   for (const env of spec.env ?? ['PATH=/bin:/usr/bin:/sbin']) lines.push(['env', env]);

@@ -259,6 +259,9 @@ describe('tsfig-runtime', { skip }, () => {
     const missing = await exec(tc, [], ['nope']);
     assert.equal(missing.code, 127);
     assert.equal(missing.messages[0]?.step, 'exec');
+    const tty = await exec(tc, ['--tty'], ['sh', '-c', 'tty; echo cols=$(stty size)']);
+    assert.equal(tty.code, 0, tty.stderr);
+    assert.match(tty.stdout, /\/dev\/pts\/\d+\r\n/);
     const badUser = await exec(tc, ['--user', 'ghost'], ['true']);
     assert.equal(badUser.code, 125);
     assert.match(String(badUser.messages[0]?.message), /unable to find user ghost: no matching entries in passwd file/);
@@ -311,6 +314,8 @@ describe('tsfig-runtime', { skip }, () => {
       'touch /scratch/z && echo tmpfsrw',
       'cat /proc/sys/kernel/shmmni',
       'grep -E " /scratch " /proc/mounts',
+      'cd /sys/fs/cgroup/cpu && echo cpu=$(cat cpu.cfs_quota_us cpu.cfs_period_us cpu.shares)',
+      'echo cpus=$(cat /sys/fs/cgroup/cpuset/cpuset.cpus)',
     ].join('; ');
     const tc = await container(t, {
       args: ['sh', '-c', script],
@@ -318,6 +323,9 @@ describe('tsfig-runtime', { skip }, () => {
       extra: [
         ['readonly', true],
         ['rlimit', 'NOFILE 123 456'],
+        ['cpu_quota', 50000],
+        ['cpu_period', 100000],
+        ['cpu_shares', 512],
         ['sysctl', 'kernel.shmmni 1234'],
         ['mount', '/data'],
         ['mount.type', 'bind'],
@@ -338,6 +346,9 @@ describe('tsfig-runtime', { skip }, () => {
     assert.match(output, /^tmpfsrw$/m);
     assert.match(output, /^1234$/m);
     assert.match(output, /tmpfs \/scratch tmpfs rw,nosuid,nodev,relatime,size=1024k,mode=700/);
+    assert.match(output, /^cpu=50000 100000 512$/m);
+    const hostCpus = (await readFile('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8')).trim();
+    assert.match(output, new RegExp(`^cpus=${hostCpus}$`, 'm'));
     assert.deepEqual(await readdir(hostDir), ['hello']);
   });
 
@@ -376,6 +387,27 @@ describe('tsfig-runtime', { skip }, () => {
     const second = await runToExit(again);
     assert.match(second.output, /^3$/m);
     assert.equal(await readFile(path.join(vol, 'sub', 'file'), 'utf8'), 'edited\n');
+  });
+
+  test('netns: a path joins that namespace', async (t) => {
+    const first = await container(t, { args: ['sleep', '1000'] });
+    const r = await start(first);
+    assert.equal(r.code, 0);
+    const netns = `/proc/${Number(r.messages[0]!.pid)}/ns/net`;
+    const second = await container(t, { args: ['readlink', '/proc/self/ns/net'], netns });
+    const { output } = await runToExit(second);
+    assert.equal(output, `${await readlink(netns)}\n`);
+  });
+
+  test('overlay options longer than a page are passed relative to the layers` common parent', async (t) => {
+    const tc = await container(t, { args: ['sh', '-c', 'cat /layer-marker; echo x > /y'], topLayers: 45 });
+    const conf = await readFile(path.join(tc.dir, 'runtime.conf'), 'utf8');
+    const lowers = conf.split('\n').filter((l) => l.startsWith('lower '));
+    assert.ok(lowers.reduce((n, l) => n + l.length - 5, 0) > 4096, 'the absolute option string exceeds a page');
+    const { status, output } = await runToExit(tc);
+    assert.equal(status.exitCode, 0, output);
+    assert.equal(output, 'top\n');
+    assert.equal(await readFile(path.join(tc.upper, 'y'), 'utf8'), 'x\n');
   });
 
   test('json-file log: streams, partial lines over 16 KiB, rotation', async (t) => {
