@@ -4,6 +4,7 @@
  */
 import { ContainerManager } from './containers/manager.js';
 import { ImageStore } from './images/store.js';
+import { NetworkManager } from './network/index.js';
 import { enginePaths, type EnginePaths } from './state/paths.js';
 import { VolumeStore } from './volumes/index.js';
 
@@ -12,6 +13,7 @@ export interface Engine {
   readonly images: ImageStore;
   readonly containers: ContainerManager;
   readonly volumes: VolumeStore;
+  readonly networks: NetworkManager;
 }
 
 export interface EngineOptions {
@@ -23,9 +25,10 @@ export interface EngineOptions {
 export function createEngine(options: EngineOptions = {}): Engine {
   const paths = enginePaths(options.root, options.env ?? process.env);
   const images = new ImageStore(paths);
-  const containers = new ContainerManager(paths, images);
+  const networks = new NetworkManager(paths);
+  const containers = new ContainerManager(paths, images, networks);
   const volumes = new VolumeStore(paths);
-  return { paths, images, containers, volumes };
+  return { paths, images, containers, volumes, networks };
 }
 
 export { EngineError, isEngineError } from './errors.js';

@@ -10,6 +10,7 @@ import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { newId, shortId } from '../state/ids.js';
 import { withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
+import type { NetworkManager } from '../network/index.js';
 import { resolveCapabilities } from './capabilities.js';
 import { currentBootId, destroyCgroup, isSameProcess, removeEmptyCgroupParent } from './liveness.js';
 import { readLogs, type LogReadOptions } from './logs.js';
@@ -73,7 +74,7 @@ function stateOf(status: MonitorStatus | undefined): ContainerState {
   };
 }
 
-function hostsContent(hostname: string, extra: readonly string[]): string {
+function hostsContent(extra: readonly string[]): string {
   return [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -108,10 +109,12 @@ function resolvConfContent(network: string): string {
 export class ContainerManager {
   readonly paths: EnginePaths;
   private readonly images: ImageSource;
+  private readonly networks: NetworkManager | undefined;
 
-  constructor(paths: EnginePaths, images: ImageSource) {
+  constructor(paths: EnginePaths, images: ImageSource, networks?: NetworkManager) {
     this.paths = paths;
     this.images = images;
+    this.networks = networks;
   }
 
   private dirOf(id: string): string {
@@ -180,8 +183,74 @@ export class ContainerManager {
         labels: spec.labels ?? {},
       };
       await this.writeNewContainer(record, spec);
+      try {
+        await this.connect(record);
+      } catch (error) {
+        await this.removeFiles(record.id);
+        throw error;
+      }
       return record;
     });
+  }
+
+  /** Attaches a new container to its networks (ports on the first) and writes the hosts files that change. */
+  private async connect(record: ContainerRecord): Promise<void> {
+    const wanted = record.spec.networks ?? [];
+    if (wanted.length === 0) return;
+    const networks = this.requireNetworks();
+    await networks.createSandbox(record.id);
+    try {
+      for (const [index, network] of wanted.entries()) {
+        await networks.attach(record.id, network.name, {
+          ip: network.ip,
+          aliases: network.aliases,
+          containerName: record.name,
+          hostname: record.hostname,
+          ports: index === 0 ? (record.spec.ports ?? []) : [],
+        });
+      }
+    } catch (error) {
+      await networks.removeSandbox(record.id).catch(() => undefined);
+      throw error;
+    }
+    await this.refreshHosts();
+  }
+
+  private requireNetworks(): NetworkManager {
+    if (this.networks === undefined) throw new EngineError('internal', 'the engine was created without networking');
+    return this.networks;
+  }
+
+  /**
+   * Rewrites, in place, the /etc/hosts of every container attached to a network, so a container started later is
+   * resolvable from one started earlier without a restart (the file is bind-mounted, so its inode must stay).
+   */
+  private async refreshHosts(): Promise<void> {
+    if (this.networks === undefined) return;
+    const states = await this.networks.list();
+    const ids = new Set(states.flatMap((network) => Object.keys(network.endpoints)));
+    for (const id of ids) {
+      const files = containerFiles(this.dirOf(id));
+      const record = await readJson<ContainerRecord>(files.record);
+      if (record === undefined) continue;
+      const extra = (record.spec.extraHosts ?? []).map((line) => `${line}\n`).join('');
+      const content = (await this.networks.hostsFile(id)) + extra;
+      await fs.writeFile(files.hosts, content).catch((error: unknown) => {
+        if (!isErrno(error, 'ENOENT')) throw error;
+      });
+    }
+  }
+
+  private async removeFiles(id: string): Promise<void> {
+    const dirs = this.dirs(id);
+    await destroyCgroup(dirs.cgroup);
+    await fs.rm(dirs.runDir, { recursive: true, force: true });
+    // Rename first so a crash mid-delete never leaves a half container that still looks complete.
+    const doomed = `${dirs.dir}.removing`;
+    await fs.rename(dirs.dir, doomed).catch((error: unknown) => {
+      if (!isErrno(error, 'ENOENT')) throw error;
+    });
+    await fs.rm(doomed, { recursive: true, force: true });
   }
 
   private async writeNewContainer(record: ContainerRecord, spec: ContainerSpec): Promise<void> {
@@ -194,7 +263,8 @@ export class ContainerManager {
       for (const sub of ['rootfs', 'upper', 'work']) await fs.mkdir(path.join(staging, sub), { mode: 0o755 });
       const network = spec.network ?? 'none';
       await fs.writeFile(path.join(staging, 'hostname'), `${record.hostname}\n`);
-      await fs.writeFile(path.join(staging, 'hosts'), hostsContent(record.hostname, spec.extraHosts ?? []));
+      const hosts = network === 'host' ? readFileSync('/etc/hosts', 'utf8') : hostsContent(spec.extraHosts ?? []);
+      await fs.writeFile(path.join(staging, 'hosts'), hosts);
       await fs.writeFile(path.join(staging, 'resolv.conf'), resolvConfContent(network));
       await fs.writeFile(path.join(staging, path.basename(files.log)), '', { mode: 0o640 });
       await writeJsonAtomic(path.join(staging, 'container.json'), record, 0o600);
@@ -283,8 +353,7 @@ export class ContainerManager {
     const lowerDirs = await this.images.layerDirs(image);
     const dirs = this.dirs(record.id);
     const files = containerFiles(dirs.dir);
-    const network = record.spec.network ?? 'none';
-    const netns = network === 'none' ? 'new' : network;
+    const netns = await this.netnsOf(record);
     await fs.mkdir(dirs.runDir, { recursive: true, mode: 0o700 });
     await fs.rm(files.status, { force: true });
     await writeFileAtomic(
@@ -331,6 +400,26 @@ export class ContainerManager {
         }
       });
     });
+  }
+
+  /** The runtime's `netns` value: a fresh one, the host's, the container's sandbox, or another container's. */
+  private async netnsOf(record: ContainerRecord): Promise<string> {
+    if ((record.spec.networks ?? []).length > 0) return path.join(this.paths.netns, record.id);
+    const mode = record.spec.network ?? 'none';
+    if (mode === 'none') return 'new';
+    if (mode === 'host') return 'host';
+    if (mode.startsWith('container:')) {
+      const other = await this.get(mode.slice('container:'.length));
+      if ((other.spec.networks ?? []).length > 0) return path.join(this.paths.netns, other.id);
+      const status = await this.status(other);
+      if (status?.state !== 'running') {
+        throw new EngineError('conflict', `cannot join the network of container ${other.name}: it is not running`, {
+          hint: `start it first: tsfig container start ${other.name}`,
+        });
+      }
+      return `/proc/${status.pid}/ns/net`;
+    }
+    throw new EngineError('invalid', `unknown network mode "${mode}"`, { hint: 'use none, host or container:NAME' });
   }
 
   /** Sends one command to the container's monitor over its control socket. */
@@ -416,14 +505,12 @@ export class ContainerManager {
         await this.control(record, 'kill 9').catch(() => undefined);
         await this.waitExitedUnlocked(record, 10_000);
       }
-      const dirs = this.dirs(record.id);
-      await destroyCgroup(dirs.cgroup);
-      await fs.rm(dirs.runDir, { recursive: true, force: true });
-      // Rename first so a crash mid-delete never leaves a half container that still looks complete.
-      const doomed = `${dirs.dir}.removing`;
-      await fs.rename(dirs.dir, doomed);
-      await fs.rm(doomed, { recursive: true, force: true });
+      if ((record.spec.networks ?? []).length > 0) {
+        await this.requireNetworks().removeSandbox(record.id);
+      }
+      await this.removeFiles(record.id);
     });
+    if ((record.spec.networks ?? []).length > 0) await this.refreshHosts();
     await removeEmptyCgroupParent(this.paths.cgroupParent);
     return record;
   }
@@ -508,7 +595,7 @@ export class ContainerManager {
         StopTimeout: record.stopTimeout,
       },
       HostConfig: {
-        NetworkMode: record.spec.network ?? 'none',
+        NetworkMode: (record.spec.networks ?? [])[0]?.name ?? record.spec.network ?? 'none',
         Privileged: record.spec.privileged === true,
         ReadonlyRootfs: record.spec.readonlyRootfs === true,
         CapAdd: record.spec.capAdd ?? null,
@@ -527,9 +614,47 @@ export class ContainerManager {
         Destination: mount.destination,
         RW: !mount.options.includes('ro'),
       })),
+      NetworkSettings: await this.networkSettings(record),
       GraphDriver: { Name: 'overlay', Data: { UpperDir: files.upper, WorkDir: files.work } },
       Capabilities: record.capabilities,
     };
+  }
+
+  /** docker inspect's NetworkSettings: per-network addresses and the published ports. */
+  private async networkSettings(record: ContainerRecord): Promise<Record<string, unknown>> {
+    const networks: Record<string, unknown> = {};
+    const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
+    for (const network of this.networks === undefined ? [] : await this.networks.list()) {
+      const endpoint = network.endpoints[record.id];
+      if (endpoint === undefined) continue;
+      networks[network.name] = {
+        NetworkID: network.id,
+        IPAddress: endpoint.ip,
+        IPPrefixLen: Number(network.subnet.split('/')[1]),
+        Gateway: network.gateway,
+        MacAddress: endpoint.mac,
+        Aliases: endpoint.aliases,
+        DNSNames: [record.name, ...endpoint.aliases, record.hostname],
+      };
+      for (const port of endpoint.ports) {
+        const key = `${port.containerPort}/${port.proto}`;
+        (ports[key] ??= []).push({
+          HostIp: port.hostIp === '' ? '0.0.0.0' : port.hostIp,
+          HostPort: String(port.hostPort),
+        });
+      }
+    }
+    return { Networks: networks, Ports: ports, SandboxKey: path.join(this.paths.netns, record.id) };
+  }
+
+  /** Published ports of a container, as `port` prints them. */
+  async ports(ref: string): Promise<{ containerPort: number; proto: string; hostIp: string; hostPort: number }[]> {
+    const record = await this.get(ref);
+    const result = [];
+    for (const network of this.networks === undefined ? [] : await this.networks.list()) {
+      for (const port of network.endpoints[record.id]?.ports ?? []) result.push(port);
+    }
+    return result;
   }
 
   /** The container's log entries; with follow, until the container has exited. */

@@ -57,23 +57,27 @@ export function runtimeConfEntries(
     ...(spec.groupAdd ?? []).map((group): ConfEntry => ['group_add', group]),
     ['netns', netns],
   ];
+  // User mounts first (sorted parents-first by engine/volumes), then the files the engine writes, so a volume on
+  // /etc does not hide /etc/hosts; a user mount on exactly one of those files wins.
+  for (const mount of record.mounts) {
+    entries.push(['mount', mount.destination], ['mount.type', mount.type], ['mount.source', mount.source]);
+    entries.push(['mount.options', mount.options.join(',')]);
+    if (mount.copy === true) entries.push(['mount.copy', true]);
+  }
+  const userDestinations = new Set(record.mounts.map((mount) => mount.destination));
   const systemMounts: Array<[string, string]> = [
     ['/etc/hostname', files.hostname],
     ['/etc/hosts', files.hosts],
     ['/etc/resolv.conf', files.resolvConf],
   ];
   for (const [destination, source] of systemMounts) {
+    if (userDestinations.has(destination)) continue;
     entries.push(
       ['mount', destination],
       ['mount.type', 'bind'],
       ['mount.source', source],
       ['mount.options', 'rbind,rprivate'],
     );
-  }
-  for (const mount of record.mounts) {
-    entries.push(['mount', mount.destination], ['mount.type', mount.type], ['mount.source', mount.source]);
-    entries.push(['mount.options', mount.options.join(',')]);
-    if (mount.copy === true) entries.push(['mount.copy', true]);
   }
   for (const cap of record.capabilities) entries.push(['cap', cap]);
   entries.push(

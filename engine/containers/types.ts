@@ -56,8 +56,15 @@ export interface ContainerSpec {
   readonly ulimits?: readonly Ulimit[];
   readonly sysctls?: Readonly<Record<string, string>>;
   readonly mounts?: readonly ContainerMount[];
-  /** `none` (own netns with lo only), `host`, or a path to a prepared netns file. @default none */
+  /**
+   * `none` (own netns with lo only), `host`, `container:<name|id>` (join another container's network namespace), or
+   * ignored when networks is given. @default none
+   */
   readonly network?: string;
+  /** Networks to attach (the container gets its own sandbox netns); the first one carries the published ports. */
+  readonly networks?: readonly NetworkAttachment[];
+  /** docker `-p` specs, published on the first network. */
+  readonly ports?: readonly string[];
   /** Extra /etc/hosts content lines (the network layer provides them). */
   readonly extraHosts?: readonly string[];
   readonly stopSignal?: string;
@@ -66,6 +73,13 @@ export interface ContainerSpec {
   /** json-file log rotation. */
   readonly logMaxSize?: number;
   readonly logMaxFiles?: number;
+}
+
+export interface NetworkAttachment {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  /** Fixed IPv4 address in the network's subnet. */
+  readonly ip?: string;
 }
 
 /** The container's resolved process, decided once at create time. */

@@ -42,8 +42,37 @@ describe('container flags', () => {
     assert.throws(() => specFromFlags('i', [], { memory: 'lots' }, []), /--memory: invalid size "lots"/);
     assert.throws(() => specFromFlags('i', [], { ulimit: ['nofile'] }, []), /--ulimit: invalid value/);
     assert.throws(() => specFromFlags('i', [], { securityOpt: ['apparmor=x'] }, []), /--security-opt: unsupported/);
-    assert.throws(() => specFromFlags('i', [], { network: 'bridge0' }, []), /--network: "bridge0" is not available/);
+    assert.throws(
+      () => specFromFlags('i', [], { publish: ['80'] }, []),
+      /ports cannot be published with --network none/,
+    );
+    assert.throws(
+      () => specFromFlags('i', [], { network: 'host', ip: '10.0.0.2' }, []),
+      /--ip and --network-alias need/,
+    );
+    assert.throws(() => specFromFlags('i', [], { addHost: ['nocolon'] }, []), /--add-host: invalid value/);
     assert.throws(() => parseCpus('-1'), /--cpus: invalid value/);
+  });
+
+  test('a named network carries ip, aliases and published ports; -P publishes the exposed ones', () => {
+    const spec = specFromFlags(
+      'i',
+      [],
+      {
+        network: 'front',
+        ip: '172.30.0.9',
+        networkAlias: ['db'],
+        publish: ['127.0.0.1:8080:80'],
+        publishAll: true,
+        addHost: ['gw:10.1.1.1'],
+      },
+      [],
+      ['6379/tcp'],
+    );
+    assert.deepEqual(spec.networks, [{ name: 'front', ip: '172.30.0.9', aliases: ['db'] }]);
+    assert.deepEqual(spec.ports, ['127.0.0.1:8080:80', '6379/tcp']);
+    assert.deepEqual(spec.extraHosts, ['10.1.1.1\tgw']);
+    assert.equal(spec.network, undefined);
   });
 
   test('sizes use binary units', () => {

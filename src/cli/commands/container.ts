@@ -36,6 +36,11 @@ interface CreateFlags {
   mount?: string[];
   volumesFrom?: string[];
   network?: string;
+  ip?: string;
+  networkAlias?: string[];
+  publish?: string[];
+  publishAll?: boolean;
+  addHost?: string[];
   hostname?: string;
   stopTimeout?: string;
   stopSignal?: string;
@@ -72,7 +77,12 @@ function addCreateOptions(command: Command): Command {
     .option('-v, --volume <spec>', 'bind mount a volume', collect)
     .option('--mount <spec>', 'attach a filesystem mount to the container', collect)
     .option('--volumes-from <container[:ro|rw]>', 'mount volumes from the specified container', collect)
-    .option('--network <mode>', 'connect a container to a network: none or host', 'none')
+    .option('--network <network>', 'connect the container to a network (a name, none, host, container:NAME)', 'none')
+    .option('--ip <address>', 'IPv4 address on the network')
+    .option('--network-alias <alias>', 'add a network-scoped alias for the container', collect)
+    .option('-p, --publish <spec>', "publish a container's port(s) to the host", collect)
+    .option('-P, --publish-all', 'publish all exposed ports to random host ports')
+    .option('--add-host <host:ip>', 'add a custom host-to-IP mapping', collect)
     .option('--hostname <name>', 'container host name')
     .option('--stop-timeout <seconds>', 'timeout to stop the container')
     .option('--stop-signal <signal>', 'signal to stop the container')
@@ -114,6 +124,14 @@ function expandEnv(entry: string): string | undefined {
   if (entry.includes('=')) return entry;
   const value = process.env[entry];
   return value === undefined ? undefined : `${entry}=${value}`;
+}
+
+/** `--add-host name:ip` → an /etc/hosts line. */
+function parseAddHost(entry: string): string {
+  const index = entry.indexOf(':');
+  const separator = index < 0 ? entry.indexOf('=') : index;
+  if (separator <= 0) throw new TsfigError('usage', `--add-host: invalid value "${entry}"`, { hint: 'use HOST:IP' });
+  return `${entry.slice(separator + 1)}\t${entry.slice(0, separator)}`;
 }
 
 function parseUlimit(entry: string): Ulimit {
@@ -160,13 +178,30 @@ export function specFromFlags(
   command: readonly string[],
   flags: CreateFlags,
   mounts: readonly ContainerMount[],
+  exposedPorts?: readonly string[],
 ): ContainerSpec {
   const network = flags.network ?? 'none';
-  if (network !== 'none' && network !== 'host') {
-    throw new TsfigError('usage', `--network: "${network}" is not available yet`, {
-      hint: 'use --network none or --network host',
+  const mode = network === 'none' || network === 'host' || network.startsWith('container:');
+  if (mode && ((flags.publish ?? []).length > 0 || flags.publishAll === true)) {
+    throw new TsfigError('usage', `--publish: ports cannot be published with --network ${network}`, {
+      hint: 'attach the container to a network: tsfig network create NAME, then --network NAME',
     });
   }
+  if (mode && (flags.ip !== undefined || (flags.networkAlias ?? []).length > 0)) {
+    throw new TsfigError('usage', `--ip and --network-alias need a user-defined network, not --network ${network}`);
+  }
+  const networking = mode
+    ? { network }
+    : {
+        networks: [
+          {
+            name: network,
+            ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
+            aliases: flags.networkAlias ?? [],
+          },
+        ],
+        ports: [...(flags.publish ?? []), ...(flags.publishAll === true ? (exposedPorts ?? []) : [])],
+      };
   const env = [...(flags.envFile ?? []).flatMap(readEnvFile), ...(flags.env ?? []).map(expandEnv)].filter(
     (entry): entry is string => entry !== undefined,
   );
@@ -202,7 +237,8 @@ export function specFromFlags(
     sysctls,
     groupAdd: flags.groupAdd ?? [],
     mounts: [...mounts],
-    network,
+    ...networking,
+    extraHosts: (flags.addHost ?? []).map(parseAddHost),
     ...(flags.stopTimeout !== undefined ? { stopTimeout: parseCount(flags.stopTimeout, '--stop-timeout') } : {}),
     ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
     ...parseLogOpts(flags.logOpt ?? []),
@@ -210,8 +246,12 @@ export function specFromFlags(
 }
 
 async function createFromFlags(engine: Engine, image: string, command: readonly string[], flags: CreateFlags) {
-  const mounts = await resolveCliMounts(engine, image, flags);
-  return engine.containers.create(specFromFlags(image, command, flags, mounts));
+  // One lock around both, so a concurrent `volume prune` cannot remove the volumes made for this container.
+  return engine.volumes.withLock(async () => {
+    const mounts = await resolveCliMounts(engine, image, flags);
+    const exposed = Object.keys((await engine.images.resolve(image)).config.config?.ExposedPorts ?? {});
+    return engine.containers.create(specFromFlags(image, command, flags, mounts, exposed));
+  });
 }
 
 /** Prints a container's log entries as they come, stdout to stdout and stderr to stderr. */
@@ -440,6 +480,29 @@ function registerInspection(group: Command): void {
         summary.name,
       ]);
       process.stdout.write(renderTable(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], rows));
+    });
+
+  group
+    .command('port')
+    .description('list port mappings or a specific mapping for the container')
+    .argument('<container>')
+    .argument('[port]', 'PRIVATE_PORT[/PROTO]')
+    .action(async (ref: string, port: string | undefined) => {
+      const engine = await openEngine();
+      const [wantedPort, wantedProto = 'tcp'] = (port ?? '').split('/');
+      const mappings = (await engine.containers.ports(ref)).filter(
+        (mapping) =>
+          port === undefined || (String(mapping.containerPort) === wantedPort && mapping.proto === wantedProto),
+      );
+      if (port !== undefined && mappings.length === 0) {
+        throw new TsfigError('not-found', `no public port '${port}' published for ${ref}`);
+      }
+      for (const mapping of mappings) {
+        const host = `${mapping.hostIp === '' ? '0.0.0.0' : mapping.hostIp}:${mapping.hostPort}`;
+        process.stdout.write(
+          port === undefined ? `${mapping.containerPort}/${mapping.proto} -> ${host}\n` : `${host}\n`,
+        );
+      }
     });
 
   group
