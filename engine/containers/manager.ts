@@ -148,7 +148,7 @@ export class ContainerManager {
       });
     }
     return withLock(`${this.paths.rootId}:container-names`, async () => {
-      const existing = await this.listRecords();
+      const existing = await this.readRecords();
       let name = spec.name;
       if (name !== undefined) {
         const holder = existing.find((record) => record.name === name);
@@ -275,7 +275,7 @@ export class ContainerManager {
     }
   }
 
-  private async listRecords(): Promise<ContainerRecord[]> {
+  private async readRecords(): Promise<ContainerRecord[]> {
     let entries: string[];
     try {
       entries = await fs.readdir(this.paths.containers);
@@ -294,7 +294,7 @@ export class ContainerManager {
 
   /** Finds a container by full id, unique id prefix, or name. */
   async get(ref: string): Promise<ContainerRecord> {
-    const records = await this.listRecords();
+    const records = await this.readRecords();
     const byName = records.find((record) => record.name === ref || record.id === ref);
     if (byName !== undefined) return byName;
     const byPrefix = /^[0-9a-f]{1,64}$/.test(ref) ? records.filter((record) => record.id.startsWith(ref)) : [];
@@ -526,11 +526,25 @@ export class ContainerManager {
     }
   }
 
+  /** Records with their current state, for callers that need the whole record (the orchestrator's observe). */
+  async listRecords(
+    labels: Readonly<Record<string, string | undefined>> = {},
+  ): Promise<{ record: ContainerRecord; state: ContainerState }[]> {
+    const result = [];
+    for (const record of await this.readRecords()) {
+      const matches = Object.entries(labels).every(([key, value]) =>
+        value === undefined ? key in record.labels : record.labels[key] === value,
+      );
+      if (matches) result.push({ record, state: await this.state(record) });
+    }
+    return result;
+  }
+
   async list(
     options: { all?: boolean; labels?: Readonly<Record<string, string | undefined>> } = {},
   ): Promise<ContainerSummary[]> {
     const summaries: ContainerSummary[] = [];
-    for (const record of await this.listRecords()) {
+    for (const record of await this.readRecords()) {
       if (options.labels !== undefined) {
         const matches = Object.entries(options.labels).every(([key, value]) =>
           value === undefined ? key in record.labels : record.labels[key] === value,
