@@ -444,10 +444,12 @@ static int extract_entry(unpack_ctx_t *ctx, const tsfig_tar_entry_t *e, tsfig_er
     }
 }
 
-/* Directory mtimes last: creating children changed them. A directory replaced later by something else is skipped. */
+/* Directory mtimes last: creating children changed them. Setting a directory's times does not touch its parent's, so
+ * archive order works, and a directory listed twice gets the later entry's time. One replaced later by something else
+ * is skipped. */
 static int apply_dir_times(unpack_ctx_t *ctx, tsfig_error_t *err)
 {
-    for (size_t i = ctx->n_dirs; i-- > 0;) {
+    for (size_t i = 0; i < ctx->n_dirs; i++) {
         dir_time_t *d = &ctx->dirs[i];
         cleanup_close int fd = openat2_in_root(ctx->rootfd, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         if (fd < 0) {

@@ -1,8 +1,12 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { containerImageUsers } from '../../../engine/images/users.js';
-import { ImageStore } from '../../../engine/images/store.js';
-import type { ImageRecord, ImportSource, RemoveAction } from '../../../engine/images/types.js';
+import {
+  containerImageUsers,
+  ImageStore,
+  type ImageRecord,
+  type ImportSource,
+  type RemoveAction,
+} from '../../../engine/images/index.js';
 import type { EnginePaths } from '../../../engine/state/paths.js';
 import { enginePaths } from '../../../engine/state/paths.js';
 import { TsfigError } from '../../errors.js';
