@@ -1,0 +1,492 @@
+/**
+ * Compose service → engine container spec (pure). Also the names and labels tsfig gives what it creates, so that
+ * observation and planning agree on them.
+ */
+import type { ContainerSpec, Ulimit } from '../../engine/containers/types.js';
+import type { PortSpec } from '../../engine/network/ports.js';
+import type { MountSpec, Propagation, TmpfsMountSpec } from '../../engine/volumes/mounts.js';
+import type { Project, Service, ServiceVolume } from '../model/project.js';
+import type {
+  ContainerCreateSpec,
+  HealthcheckSpec,
+  NetworkAttachmentSpec,
+  NetworkModeSpec,
+  RestartPolicySpec,
+  VolumesFromSpec,
+} from './plan.js';
+
+/** Labels tsfig puts on what it creates (compose v2's set with `io.tsfig`). */
+export const Label = {
+  Project: 'io.tsfig.project',
+  Service: 'io.tsfig.service',
+  ContainerNumber: 'io.tsfig.container-number',
+  ConfigHash: 'io.tsfig.config-hash',
+  Oneoff: 'io.tsfig.oneoff',
+  ConfigFiles: 'io.tsfig.project.config_files',
+  WorkingDir: 'io.tsfig.project.working_dir',
+  DependsOn: 'io.tsfig.depends_on',
+  Network: 'io.tsfig.network',
+  Volume: 'io.tsfig.volume',
+} as const;
+
+/** `<project>-<service>-<n>`, or `container_name`. */
+export function containerName(project: Project, service: Service, number: number): string {
+  return service.container_name ?? `${project.name}-${service.name}-${number}`;
+}
+
+/** The name of a service's first container: what `volumes_from: svc` and `network_mode: service:svc` refer to. */
+export function firstContainerName(project: Project, serviceName: string): string {
+  const service = project.services[serviceName] ?? project.disabled_services[serviceName];
+  return service !== undefined ? containerName(project, service, 1) : `${project.name}-${serviceName}-1`;
+}
+
+/** The image a service's containers run: `image`, else the name a build would have tagged (`<project>-<service>`). */
+export function serviceImage(project: Project, service: Service): string {
+  return service.image ?? `${project.name}-${service.name}`;
+}
+
+export interface ServiceContainerOptions {
+  /** Value of the `io.tsfig.config-hash` label (hash.ts `serviceConfigHash`). */
+  readonly configHash: string;
+}
+
+export interface ServiceContainer {
+  readonly spec: ContainerCreateSpec;
+  /** Keys the engine cannot honour yet, one sentence each. */
+  readonly warnings: readonly string[];
+}
+
+/** Builds what `container.create` needs for replica `number` of `service`. */
+export function serviceContainerSpec(
+  project: Project,
+  service: Service,
+  number: number,
+  options: ServiceContainerOptions,
+): ServiceContainer {
+  const warn = new Warnings(service.name);
+  const name = containerName(project, service, number);
+  const container: ContainerSpec = {
+    name,
+    image: serviceImage(project, service),
+    labels: containerLabels(project, service, number, options.configHash),
+    ...processFields(service),
+    ...resourceFields(service, warn),
+    ...securityFields(service, warn),
+    ...logFields(service, warn),
+  };
+  const spec: ContainerCreateSpec = {
+    name,
+    service: service.name,
+    number,
+    container,
+    mounts: mountSpecs(project, service, warn),
+    volumesFrom: volumesFromSpecs(project, service),
+    volumeLabels: { [Label.Project]: project.name },
+    network: networkMode(project, service, warn),
+    ports: portSpecs(service, warn),
+    inheritAnonymousFrom: undefined,
+    restart: restartPolicy(service, warn),
+    healthcheck: healthcheckSpec(service),
+  };
+  warnUnsupported(service, warn);
+  return { spec, warnings: warn.list };
+}
+
+class Warnings {
+  readonly list: string[] = [];
+  readonly #service: string;
+
+  constructor(service: string) {
+    this.#service = service;
+  }
+
+  /** `services.<name>.<key> is not supported yet and is ignored`, or a custom sentence after the key. */
+  key(key: string, sentence = 'is not supported yet and is ignored'): void {
+    const text = `services.${this.#service}.${key} ${sentence}`;
+    if (!this.list.includes(text)) this.list.push(text);
+  }
+}
+
+// ---------- labels ----------
+
+/** compose's `depends_on` label: `svc:condition:restart` for depends_on, links, volumes_from and network_mode. */
+export function dependsOnLabel(service: Service): string {
+  const entries = new Map<string, string>();
+  for (const [name, dep] of Object.entries(service.depends_on)) entries.set(name, `${dep.condition}:${dep.restart}`);
+  for (const name of implicitDependencies(service)) {
+    if (!entries.has(name)) entries.set(name, 'service_started:false');
+  }
+  return [...entries.keys()]
+    .sort()
+    .map((name) => `${name}:${entries.get(name)}`)
+    .join(',');
+}
+
+/** Services a service needs besides depends_on: links, volumes_from, network_mode/ipc/pid `service:X`. */
+export function implicitDependencies(service: Service): string[] {
+  const out = new Set<string>();
+  for (const link of service.links) out.add(link.split(':')[0] ?? link);
+  for (const entry of service.volumes_from) {
+    if (!entry.startsWith('container:')) out.add(entry.split(':')[0] ?? entry);
+  }
+  for (const mode of [service.network_mode, service.other.ipc, service.other.pid]) {
+    if (typeof mode === 'string' && mode.startsWith('service:')) out.add(mode.slice('service:'.length));
+  }
+  return [...out].sort();
+}
+
+function containerLabels(project: Project, service: Service, number: number, hash: string): Record<string, string> {
+  return {
+    ...service.labels,
+    [Label.Project]: project.name,
+    [Label.Service]: service.name,
+    [Label.ContainerNumber]: String(number),
+    [Label.ConfigHash]: hash,
+    [Label.Oneoff]: 'False',
+    [Label.ConfigFiles]: project.config_files.join(','),
+    [Label.WorkingDir]: project.project_directory,
+    [Label.DependsOn]: dependsOnLabel(service),
+  };
+}
+
+// ---------- process, resources, security, logging ----------
+
+function processFields(service: Service): Partial<ContainerSpec> {
+  const env = Object.entries(service.environment)
+    .filter((entry): entry is [string, string] => entry[1] !== null)
+    .map(([key, value]) => `${key}=${value}`);
+  return {
+    ...(service.command !== undefined ? { cmd: [...service.command] } : {}),
+    ...(service.entrypoint !== undefined ? { entrypoint: [...service.entrypoint] } : {}),
+    ...(env.length > 0 ? { env } : {}),
+    ...(service.working_dir !== undefined ? { workingDir: service.working_dir } : {}),
+    ...(service.user !== undefined ? { user: service.user } : {}),
+    ...(service.hostname !== undefined ? { hostname: service.hostname } : {}),
+    ...(service.tty ? { tty: true } : {}),
+    ...(service.stdin_open ? { openStdin: true } : {}),
+    ...(service.init !== undefined ? { init: service.init } : {}),
+    ...(service.stop_signal !== undefined ? { stopSignal: service.stop_signal } : {}),
+    stopTimeout: Math.ceil(service.stop_grace_period / 1000),
+    ...extraHostsField(service),
+  };
+}
+
+function extraHostsField(service: Service): Partial<ContainerSpec> {
+  const lines: string[] = [];
+  for (const host of Object.keys(service.extra_hosts).sort()) {
+    for (const address of service.extra_hosts[host] ?? []) lines.push(`${address}\t${host}`);
+  }
+  return lines.length > 0 ? { extraHosts: lines } : {};
+}
+
+function resourceFields(service: Service, warn: Warnings): Partial<ContainerSpec> {
+  const limits = service.deploy?.resources.limits;
+  const memory = service.mem_limit ?? limits?.memory;
+  const cpus = service.cpus ?? limits?.cpus;
+  const pids = service.pids_limit ?? limits?.pids;
+  const ulimits: Ulimit[] = Object.keys(service.ulimits)
+    .sort()
+    .map((name) => ({ name, soft: service.ulimits[name]?.soft ?? 0, hard: service.ulimits[name]?.hard ?? 0 }));
+  const cpuShares = numberOf(service.other.cpu_shares);
+  if (service.mem_reservation !== undefined) warn.key('mem_reservation');
+  if (service.shm_size !== undefined) warn.key('shm_size');
+  if (service.deploy?.resources.reservations !== undefined) warn.key('deploy.resources.reservations');
+  return {
+    ...(memory !== undefined ? { memory } : {}),
+    ...(service.memswap_limit !== undefined ? { memorySwap: service.memswap_limit } : {}),
+    ...(cpus !== undefined ? { nanoCpus: Math.round(cpus * 1e9) } : {}),
+    ...(cpuShares !== undefined ? { cpuShares } : {}),
+    ...(pids !== undefined ? { pidsLimit: pids } : {}),
+    ...(ulimits.length > 0 ? { ulimits } : {}),
+    ...(Object.keys(service.sysctls).length > 0 ? { sysctls: { ...service.sysctls } } : {}),
+  };
+}
+
+function securityFields(service: Service, warn: Warnings): Partial<ContainerSpec> {
+  const out: { -readonly [K in keyof ContainerSpec]?: ContainerSpec[K] } = {};
+  if (service.privileged) out.privileged = true;
+  if (service.read_only) out.readonlyRootfs = true;
+  if (service.cap_add.length > 0) out.capAdd = [...service.cap_add];
+  if (service.cap_drop.length > 0) out.capDrop = [...service.cap_drop];
+  const groups = service.other.group_add;
+  if (Array.isArray(groups)) out.groupAdd = groups.map(String);
+  const securityOpt = service.other.security_opt;
+  for (const option of Array.isArray(securityOpt) ? securityOpt.map(String) : []) {
+    if (/^no-new-privileges(?:[:=]true)?$/.test(option)) out.noNewPrivileges = true;
+    else if (/^seccomp[:=]unconfined$/.test(option)) out.seccomp = 'unconfined';
+    else warn.key('security_opt', `"${option}" is not supported yet and is ignored`);
+  }
+  return out;
+}
+
+function logFields(service: Service, warn: Warnings): Partial<ContainerSpec> {
+  const logging = service.logging;
+  if (logging === undefined) return {};
+  if (logging.driver !== undefined && logging.driver !== 'json-file' && logging.driver !== 'local') {
+    warn.key('logging.driver', `"${logging.driver}" is not supported yet: json-file is used`);
+  }
+  const out: { logMaxSize?: number; logMaxFiles?: number } = {};
+  for (const key of Object.keys(logging.options).sort()) {
+    const value = logging.options[key] ?? '';
+    if (key === 'max-size' && sizeInBytes(value) !== undefined) out.logMaxSize = sizeInBytes(value);
+    else if (key === 'max-file' && /^\d+$/.test(value)) out.logMaxFiles = Number(value);
+    else warn.key(`logging.options.${key}`);
+  }
+  return out;
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+function sizeInBytes(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(text.trim());
+  if (match === null) return undefined;
+  return Math.round(Number(match[1]) * (SIZE_UNITS[(match[2] ?? '').toLowerCase()] ?? 1));
+}
+
+function numberOf(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+// ---------- mounts ----------
+
+function mountSpecs(project: Project, service: Service, warn: Warnings): MountSpec[] {
+  const out: MountSpec[] = [];
+  service.volumes.forEach((volume, index) => {
+    const spec = serviceMount(project, service, volume, `service "${service.name}" volumes[${index}]`, warn);
+    if (spec !== undefined) out.push(spec);
+  });
+  service.tmpfs.forEach((entry, index) =>
+    out.push(tmpfsFromString(entry, `service "${service.name}" tmpfs[${index}]`)),
+  );
+  return out;
+}
+
+function serviceMount(
+  project: Project,
+  service: Service,
+  volume: ServiceVolume,
+  origin: string,
+  warn: Warnings,
+): MountSpec | undefined {
+  const base = { target: volume.target, readonly: volume.read_only, origin };
+  switch (volume.type) {
+    case 'bind': {
+      const notes = volume.bind?.selinux !== undefined ? [`${origin}: SELinux relabelling is ignored`] : [];
+      return {
+        ...base,
+        notes,
+        type: 'bind',
+        source: volume.source ?? '',
+        propagation: propagationOf(volume.bind?.propagation),
+        createHostPath: volume.bind?.create_host_path ?? true,
+      };
+    }
+    case 'volume': {
+      if (volume.volume?.subpath !== undefined) warn.key('volumes', `subpath (${volume.target}) is not supported yet`);
+      const nocopy = volume.volume?.nocopy ?? false;
+      if (volume.source === undefined) return { ...base, notes: [], type: 'volume', nocopy };
+      const declared = project.volumes[volume.source];
+      return { ...base, notes: [], type: 'volume', source: declared?.name ?? volume.source, nocopy };
+    }
+    case 'tmpfs':
+      return {
+        ...base,
+        notes: [],
+        type: 'tmpfs',
+        tmpfs: {
+          flags: {},
+          ...(volume.read_only ? { readonly: true } : {}),
+          ...(volume.tmpfs?.size !== undefined ? { size: String(volume.tmpfs.size) } : {}),
+          ...(volume.tmpfs?.mode !== undefined ? { mode: volume.tmpfs.mode } : {}),
+          data: [],
+        },
+      };
+    case 'npipe':
+    case 'image':
+    case 'cluster':
+      warn.key('volumes', `type "${volume.type}" (${volume.target}) is not supported yet and is ignored`);
+      return undefined;
+  }
+}
+
+const PROPAGATIONS: readonly string[] = ['private', 'shared', 'rshared', 'slave', 'rslave', 'rprivate'];
+
+function propagationOf(value: string | undefined): Propagation {
+  return value !== undefined && PROPAGATIONS.includes(value) ? (value as Propagation) : 'rprivate';
+}
+
+/** `tmpfs: ["/run", "/tmp:size=64m,mode=1777"]`. */
+function tmpfsFromString(entry: string, origin: string): TmpfsMountSpec {
+  const colon = entry.indexOf(':');
+  const target = colon < 0 ? entry : entry.slice(0, colon);
+  const flags: Record<string, boolean> = {};
+  const data: string[] = [];
+  let size: string | undefined;
+  let mode: number | undefined;
+  let readonly = false;
+  for (const word of colon < 0 ? [] : entry.slice(colon + 1).split(',')) {
+    const [key = '', value] = word.split('=', 2);
+    if (key === 'size' && value !== undefined) size = String(sizeInBytes(value) ?? value);
+    else if (key === 'mode' && value !== undefined && /^[0-7]+$/.test(value)) mode = parseInt(value, 8);
+    else if (key === 'ro') readonly = true;
+    else if (['noexec', 'nosuid', 'nodev'].includes(key)) flags[key] = true;
+    else if (['exec', 'suid', 'dev'].includes(key)) flags[`no${key}`] = false;
+    else if (key !== '' && key !== 'rw') data.push(word);
+  }
+  return {
+    type: 'tmpfs',
+    target,
+    readonly,
+    origin,
+    notes: [],
+    tmpfs: {
+      flags,
+      ...(readonly ? { readonly } : {}),
+      ...(size !== undefined ? { size } : {}),
+      ...(mode !== undefined ? { mode } : {}),
+      data,
+    },
+  };
+}
+
+function volumesFromSpecs(project: Project, service: Service): VolumesFromSpec[] {
+  return service.volumes_from.map((entry) => {
+    const parts = entry.split(':');
+    const last = parts[parts.length - 1];
+    const mode: 'ro' | 'rw' = last === 'ro' ? 'ro' : 'rw';
+    const withoutMode = last === 'ro' || last === 'rw' ? parts.slice(0, -1) : parts;
+    if (withoutMode[0] === 'container') return { container: withoutMode.slice(1).join(':'), mode };
+    return { container: firstContainerName(project, withoutMode.join(':')), mode };
+  });
+}
+
+// ---------- network ----------
+
+function networkMode(project: Project, service: Service, warn: Warnings): NetworkModeSpec {
+  const mode = service.network_mode;
+  if (mode === 'host') return { mode: 'host' };
+  if (mode === 'none') return { mode: 'none' };
+  if (mode?.startsWith('service:') === true) {
+    return { mode: 'container', container: firstContainerName(project, mode.slice('service:'.length)) };
+  }
+  if (mode?.startsWith('container:') === true) return { mode: 'container', container: mode.slice('container:'.length) };
+  if (mode !== undefined) {
+    warn.key('network_mode', `"${mode}" is not supported yet: the container gets no network`);
+    return { mode: 'none' };
+  }
+  return { mode: 'networks', networks: attachments(project, service, warn) };
+}
+
+function attachments(project: Project, service: Service, warn: Warnings): NetworkAttachmentSpec[] {
+  const keys = Object.keys(service.networks).sort((a, b) => {
+    const byPriority = (service.networks[b]?.priority ?? 0) - (service.networks[a]?.priority ?? 0);
+    return byPriority !== 0 ? byPriority : a < b ? -1 : a > b ? 1 : 0;
+  });
+  const serviceMac = typeof service.other.mac_address === 'string' ? service.other.mac_address : undefined;
+  return keys.map((key, index) => {
+    const config = service.networks[key];
+    const where = `networks.${key}`;
+    if (config?.ipv6_address !== undefined) warn.key(`${where}.ipv6_address`);
+    if ((config?.link_local_ips.length ?? 0) > 0) warn.key(`${where}.link_local_ips`);
+    if (Object.keys(config?.driver_opts ?? {}).length > 0) warn.key(`${where}.driver_opts`);
+    if (config?.interface_name !== undefined) warn.key(`${where}.interface_name`);
+    const aliases = [...new Set([service.name, ...(config?.aliases ?? [])])];
+    const mac = config?.mac_address ?? (index === 0 ? serviceMac : undefined);
+    return {
+      network: project.networks[key]?.name ?? `${project.name}_${key}`,
+      aliases,
+      ipv4Address: config?.ipv4_address,
+      macAddress: mac,
+    };
+  });
+}
+
+function portSpecs(service: Service, warn: Warnings): PortSpec[] {
+  const out: PortSpec[] = [];
+  for (const port of service.ports) {
+    if (port.protocol !== 'tcp' && port.protocol !== 'udp') {
+      warn.key('ports', `protocol "${port.protocol}" (${port.target}) is not supported yet and is ignored`);
+      continue;
+    }
+    out.push({
+      hostIp: port.host_ip ?? '',
+      hostPorts: hostPortRange(port.published),
+      containerPorts: { start: port.target, end: port.target },
+      proto: port.protocol,
+    });
+  }
+  return out;
+}
+
+function hostPortRange(published: string | undefined): { start: number; end: number } | undefined {
+  if (published === undefined || published === '') return undefined;
+  const [start = '', end = start] = published.split('-', 2);
+  return { start: Number(start), end: Number(end) };
+}
+
+/** docker's `-p` text of a port spec (`127.0.0.1:8080:80/tcp`), for `NetworkManager.attach({ ports })`. */
+export function portSpecFlag(spec: PortSpec): string {
+  const range = (r: { start: number; end: number }) => (r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`);
+  const host = spec.hostPorts !== undefined ? range(spec.hostPorts) : '';
+  const container = `${range(spec.containerPorts)}/${spec.proto}`;
+  if (spec.hostIp !== '') return `${spec.hostIp}:${host}:${container}`;
+  return host !== '' ? `${host}:${container}` : container;
+}
+
+// ---------- restart and health ----------
+
+function restartPolicy(service: Service, warn: Warnings): RestartPolicySpec {
+  const match = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(service.restart);
+  if (match === null) {
+    warn.key('restart', `"${service.restart}" is not a restart policy and is ignored`);
+    return { name: 'no', maxRetries: undefined };
+  }
+  const name = match[1] as RestartPolicySpec['name'];
+  return { name, maxRetries: name === 'on-failure' && match[2] !== undefined ? Number(match[2]) : undefined };
+}
+
+function healthcheckSpec(service: Service): HealthcheckSpec | undefined {
+  const check = service.healthcheck;
+  if (check === undefined || check.disable) return undefined;
+  return {
+    test: check.test,
+    intervalMs: check.interval,
+    timeoutMs: check.timeout,
+    retries: check.retries,
+    startPeriodMs: check.start_period,
+    startIntervalMs: check.start_interval,
+  };
+}
+
+// ---------- keys with no effect yet ----------
+
+/** Keys of `other` that are mapped above. */
+const MAPPED_OTHER = new Set(['cpu_shares', 'group_add', 'security_opt', 'mac_address']);
+
+function warnUnsupported(service: Service, warn: Warnings): void {
+  if (service.build !== undefined) warn.key('build', 'is not supported yet: the image must already exist');
+  const simple: [string, boolean][] = [
+    ['domainname', service.domainname !== undefined],
+    ['dns', service.dns.length > 0],
+    ['dns_search', service.dns_search.length > 0],
+    ['dns_opt', service.dns_opt.length > 0],
+    ['external_links', service.external_links.length > 0],
+    ['devices', service.devices.length > 0],
+    ['secrets', service.secrets.length > 0],
+    ['configs', service.configs.length > 0],
+    ['annotations', Object.keys(service.annotations).length > 0],
+    ['platform', service.platform !== undefined],
+  ];
+  for (const [key, set] of simple) if (set) warn.key(key);
+  for (const link of service.links) {
+    const [target, alias] = link.split(':');
+    if (alias !== undefined && alias !== target) warn.key('links', `alias "${alias}" is not supported yet`);
+  }
+  if (!['missing', 'never', 'if_not_present'].includes(service.pull_policy)) {
+    warn.key('pull_policy', `"${service.pull_policy}" is not supported yet: images must already exist`);
+  }
+  const deploy = service.deploy;
+  if (deploy?.restart_policy !== undefined) warn.key('deploy.restart_policy', 'is not supported yet: use restart');
+  for (const key of Object.keys(deploy?.other ?? {}).sort()) warn.key(`deploy.${key}`);
+  for (const key of Object.keys(service.other).sort()) if (!MAPPED_OTHER.has(key)) warn.key(key);
+}

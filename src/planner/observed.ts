@@ -1,0 +1,68 @@
+/**
+ * What the planner knows about the engine: one snapshot read by `observe(engine, project)` before planning, so that
+ * `plan` never calls the engine (compose's ObservedState). Types only; observation lives with the lead.
+ */
+import type { ContainerSpec } from '../../engine/containers/types.js';
+
+/** A mount of an observed container, as its record holds it (only what the planner needs). */
+export interface ObservedMount {
+  /** Path inside the container. */
+  readonly destination: string;
+  /** The named or anonymous volume behind the mount; undefined for binds and tmpfs. */
+  readonly volumeName: string | undefined;
+  /** True when that volume is anonymous (carried over on recreate unless renewAnonVolumes). */
+  readonly anonymous: boolean;
+}
+
+export interface ObservedContainer {
+  readonly id: string;
+  readonly name: string;
+  /** Label `io.tsfig.project`. */
+  readonly project: string;
+  /** Label `io.tsfig.service`. */
+  readonly service: string;
+  /** Label `io.tsfig.container-number`; 0 when absent or not a number. */
+  readonly number: number;
+  /** Label `io.tsfig.oneoff` is "True" (a `run` container). */
+  readonly oneoff: boolean;
+  /** Label `io.tsfig.config-hash`; undefined when absent. */
+  readonly configHash: string | undefined;
+  readonly running: boolean;
+  readonly status: 'created' | 'running' | 'exited';
+  readonly exitCode: number;
+  /** Image id the container was created from. */
+  readonly imageId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** ISO timestamp; only used to order duplicates deterministically. */
+  readonly created: string;
+  readonly mounts: readonly ObservedMount[];
+  /**
+   * The spec the container was created with (the engine record's `spec`), when available. Used only to write precise
+   * human reasons ("environment.FOO changed"); the recreate decision is the config hash.
+   */
+  readonly spec?: ContainerSpec;
+}
+
+export interface ObservedNetwork {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ObservedVolume {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ObservedState {
+  /** Every container labelled with this project (one-offs included), in any order. */
+  readonly containers: readonly ObservedContainer[];
+  /** Every network on the host (or at least those the project names). */
+  readonly networks: readonly ObservedNetwork[];
+  /** Every volume on the host (or at least those the project names and its containers use). */
+  readonly volumes: readonly ObservedVolume[];
+  /**
+   * Local images, keyed by each service's `image` string exactly as written in the project. A key whose value is
+   * undefined (or a missing key) means the image is not present locally.
+   */
+  readonly images: Readonly<Record<string, { readonly id: string } | undefined>>;
+}

@@ -1,0 +1,220 @@
+/**
+ * Plan types: what `plan`/`planDown` decide and `executePlan` carries out (terraform's plan/apply split, compose's
+ * Plan DAG). Types and tiny accessors only; planning is in reconcile.ts, rendering in render.ts.
+ *
+ * Invariant: an operation carries, in `spec`, everything its engine call needs. `reason` and `group` are for humans
+ * and renderers only; the executor must never read them.
+ */
+import type { ContainerSpec } from '../../engine/containers/types.js';
+import type { PortSpec } from '../../engine/network/ports.js';
+import type { MountSpec } from '../../engine/volumes/mounts.js';
+
+/** Each value maps to one engine call (one ExecutorPort method). Values are explicit strings, never positions. */
+export const OpKind = {
+  NetworkCreate: 'network.create',
+  NetworkRemove: 'network.remove',
+  VolumeCreate: 'volume.create',
+  VolumeRemove: 'volume.remove',
+  ContainerCreate: 'container.create',
+  ContainerStart: 'container.start',
+  ContainerStop: 'container.stop',
+  ContainerRemove: 'container.remove',
+  /** Wait until the container's healthcheck reports healthy (depends_on `service_healthy`). */
+  ContainerWaitHealthy: 'container.wait-healthy',
+  /** Wait until the container exits; fails unless it exited 0 (depends_on `service_completed_successfully`). */
+  ContainerWaitCompleted: 'container.wait-completed',
+} as const;
+export type OpKind = (typeof OpKind)[keyof typeof OpKind];
+
+/** `service:web:1`, `network:default`, `volume:data` (compose's resource ids; keys, not host names). */
+export type ResourceId = string;
+
+export interface NetworkCreateSpec {
+  /** Host name of the network (`<project>_default`, `name:`). */
+  readonly name: string;
+  /** The only driver the engine has. */
+  readonly driver: 'bridge';
+  readonly internal: boolean;
+  /** First `ipam.config[].subnet`, when given. */
+  readonly subnet: string | undefined;
+  readonly gateway: string | undefined;
+  /** `io.tsfig.project`, `io.tsfig.network` and the user's labels. */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface NetworkRemoveSpec {
+  readonly name: string;
+}
+
+export interface VolumeCreateSpec {
+  /** Host name of the volume (`<project>_<key>`, `name:`). */
+  readonly name: string;
+  /** undefined = local. */
+  readonly driver: string | undefined;
+  readonly driverOpts: Readonly<Record<string, string>>;
+  /** `io.tsfig.project`, `io.tsfig.volume` and the user's labels. */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface VolumeRemoveSpec {
+  readonly name: string;
+}
+
+/** One network to join, in attach order (priority, then key). */
+export interface NetworkAttachmentSpec {
+  /** Host name of the network. */
+  readonly network: string;
+  /** Network-scoped DNS aliases: the service name first, then `networks.<key>.aliases`. */
+  readonly aliases: readonly string[];
+  readonly ipv4Address: string | undefined;
+  readonly macAddress: string | undefined;
+}
+
+/** How the container gets its network namespace. */
+export type NetworkModeSpec =
+  /** Own namespace joined to `networks` (empty: loopback only). Ports are published on the first network. */
+  | { readonly mode: 'networks'; readonly networks: readonly NetworkAttachmentSpec[] }
+  | { readonly mode: 'host' }
+  | { readonly mode: 'none' }
+  /** Share another container's namespace (`network_mode: service:X` gives X's first container's name). */
+  | { readonly mode: 'container'; readonly container: string };
+
+/** `volumes_from`: another container whose mounts are inherited. */
+export interface VolumesFromSpec {
+  /** Name of the source container (the first container of a service, or `container:NAME`). */
+  readonly container: string;
+  readonly mode: 'ro' | 'rw';
+}
+
+/** The restart policy, as compose writes it, for the container's monitor. */
+export interface RestartPolicySpec {
+  readonly name: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  /** on-failure:N; undefined = unlimited. */
+  readonly maxRetries: number | undefined;
+}
+
+/** The healthcheck for the container's monitor; undefined fields mean the image's or the engine's defaults. */
+export interface HealthcheckSpec {
+  /** `["NONE"]`, `["CMD", ...]`, `["CMD-SHELL", "..."]`; undefined = the image's test. */
+  readonly test: readonly string[] | undefined;
+  readonly intervalMs: number | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly retries: number | undefined;
+  readonly startPeriodMs: number | undefined;
+  readonly startIntervalMs: number | undefined;
+}
+
+export interface ContainerCreateSpec {
+  /** Deterministic name (`<project>-<service>-<n>` or `container_name`); later ops of the plan refer to it. */
+  readonly name: string;
+  readonly service: string;
+  readonly number: number;
+  /** The engine's container spec without `mounts`, `network` and the network's hosts lines (the port adds them). */
+  readonly container: ContainerSpec;
+  /** Service volumes and tmpfs, to resolve with engine/volumes `resolveMounts`. */
+  readonly mounts: readonly MountSpec[];
+  readonly volumesFrom: readonly VolumesFromSpec[];
+  /** Labels for volumes that resolving the mounts creates (anonymous volumes). */
+  readonly volumeLabels: Readonly<Record<string, string>>;
+  readonly network: NetworkModeSpec;
+  /** Published ports (already split per compose entry; ranges kept as ranges). */
+  readonly ports: readonly PortSpec[];
+  /**
+   * Set on recreate: the id of the replaced container whose anonymous volumes this one takes over. The planner has
+   * already turned them into `mounts` entries naming those volumes; this is for events and inspection.
+   */
+  readonly inheritAnonymousFrom: string | undefined;
+  readonly restart: RestartPolicySpec;
+  /** undefined = none configured (or `disable: true`): the image's own healthcheck, if any, is not run either. */
+  readonly healthcheck: HealthcheckSpec | undefined;
+}
+
+/** A container an op refers to: its id when it existed before the plan, its name when the plan creates it. */
+export interface ContainerRef {
+  /** Id or name, as the engine's container calls take. */
+  readonly container: string;
+  /** Name, for messages. */
+  readonly name: string;
+}
+
+export type ContainerStartSpec = ContainerRef;
+
+export interface ContainerStopSpec extends ContainerRef {
+  /** Seconds between the stop signal and SIGKILL (`-t`, else stop_grace_period). */
+  readonly timeoutSeconds: number;
+}
+
+export interface ContainerRemoveSpec extends ContainerRef {
+  /** Also remove the container's anonymous volumes (`down -v`, `--renew-anon-volumes`). */
+  readonly volumes: boolean;
+}
+
+export interface ContainerWaitHealthySpec extends ContainerRef {
+  /** undefined = no limit (compose waits for dependencies without one). */
+  readonly timeoutMs: number | undefined;
+  /** depends_on `required`; false: the op is bestEffort and a failure is a warning. */
+  readonly required: boolean;
+}
+
+export interface ContainerWaitCompletedSpec extends ContainerRef {
+  readonly required: boolean;
+}
+
+/** The spec type of each op kind. */
+export interface OpSpecs {
+  'network.create': NetworkCreateSpec;
+  'network.remove': NetworkRemoveSpec;
+  'volume.create': VolumeCreateSpec;
+  'volume.remove': VolumeRemoveSpec;
+  'container.create': ContainerCreateSpec;
+  'container.start': ContainerStartSpec;
+  'container.stop': ContainerStopSpec;
+  'container.remove': ContainerRemoveSpec;
+  'container.wait-healthy': ContainerWaitHealthySpec;
+  'container.wait-completed': ContainerWaitCompletedSpec;
+}
+
+interface OperationBase {
+  /** 1-based, unique in the plan; operations are stored in increasing id order. */
+  readonly id: number;
+  readonly resource: ResourceId;
+  /** Why this op is needed. For humans only: the executor must never read it. */
+  readonly reason: string;
+  /** Ids of the ops that must finish first; all smaller than `id` (the plan is in topological order). */
+  readonly dependsOn: readonly number[];
+  /** A failure of this op is reported but does not abort the plan; its dependents still run. @default false */
+  readonly bestEffort?: boolean;
+  /**
+   * Ops that form one user-visible change, `<action>:<resource>` (`recreate:service:web:1`); renderers show a group
+   * as one line. Never read by the executor.
+   */
+  readonly group?: string;
+}
+
+/** One step of a plan, discriminated by `kind`. */
+export type Operation = {
+  [K in OpKind]: OperationBase & { readonly kind: K; readonly spec: OpSpecs[K] };
+}[OpKind];
+
+/** The operation of one kind. */
+export type OperationOf<K extends OpKind> = Extract<Operation, { kind: K }>;
+
+export interface Plan {
+  readonly version: 1;
+  readonly project: string;
+  /** Topological order: every op comes after all of its `dependsOn`. */
+  readonly operations: readonly Operation[];
+  /** For the user: orphans, keys not supported yet, existing resources not created by tsfig. */
+  readonly warnings: readonly string[];
+}
+
+/** The user-visible action a group stands for (renderers only). */
+export type PlanAction = 'create' | 'recreate' | 'start' | 'stop' | 'remove' | 'wait';
+
+const ACTIONS: readonly string[] = ['create', 'recreate', 'start', 'stop', 'remove', 'wait'] satisfies PlanAction[];
+
+/** Splits `group` into its action; undefined for ops outside a group. */
+export function groupAction(op: Operation): PlanAction | undefined {
+  const action = op.group?.split(':', 1)[0];
+  return action !== undefined && ACTIONS.includes(action) ? (action as PlanAction) : undefined;
+}

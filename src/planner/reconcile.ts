@@ -1,0 +1,840 @@
+/**
+ * The reconciler: desired Project + ObservedState + options → Plan (compose's reconcile, terraform's plan).
+ *
+ * Pure and synchronous: no I/O, no clock, no randomness; every map is iterated in sorted or dependency order, so
+ * the same inputs always give the same plan, byte for byte. Orphans are warned about and removed only when asked.
+ */
+import type { MountSpec } from '../../engine/volumes/mounts.js';
+import { TsfigError } from '../errors.js';
+import type { Project, Service } from '../model/project.js';
+import {
+  Label,
+  containerName,
+  implicitDependencies,
+  serviceContainerSpec,
+  serviceImage,
+  type ServiceContainer,
+} from './container-spec.js';
+import { describeChanges } from './diff.js';
+import { serviceConfigHash } from './hash.js';
+import type { ObservedContainer, ObservedState } from './observed.js';
+import { OpKind, type ContainerCreateSpec, type Operation, type OpSpecs, type Plan } from './plan.js';
+
+export interface PlanOptions {
+  /** Services named on the command line; empty or undefined = every enabled service. */
+  readonly services?: readonly string[];
+  /** Converge only the named services, not their dependencies (`--no-deps`). @default false */
+  readonly noDeps?: boolean;
+  /** Recreate the selected services' containers even when unchanged (`--force-recreate`). @default false */
+  readonly forceRecreate?: boolean;
+  /** Never recreate; only create missing containers and start stopped ones (`--no-recreate`). @default false */
+  readonly noRecreate?: boolean;
+  /** Recreate a service's containers when a dependency is created or recreated (`--always-recreate-deps`). */
+  readonly alwaysRecreateDeps?: boolean;
+  /** Stop and remove containers of services no longer in the project (`--remove-orphans`). @default false */
+  readonly removeOrphans?: boolean;
+  /** Create containers but start nothing (`--no-start`). @default false */
+  readonly noStart?: boolean;
+  /** Give recreated containers new anonymous volumes instead of the old ones (`-V`). @default false */
+  readonly renewAnonVolumes?: boolean;
+  /** Replica counts overriding the project's (`--scale web=3`). */
+  readonly scale?: Readonly<Record<string, number>>;
+  /** Stop timeout in seconds for every stop (`-t`); default: each service's stop_grace_period. */
+  readonly timeoutSeconds?: number;
+}
+
+export interface DownOptions {
+  /** Also stop and remove containers of services no longer in the project. @default false */
+  readonly removeOrphans?: boolean;
+  /** Remove the project's named volumes and the containers' anonymous volumes (`-v`). @default false */
+  readonly volumes?: boolean;
+  /** Stop timeout in seconds (`-t`); default: each service's stop_grace_period (10 s for orphans). */
+  readonly timeoutSeconds?: number;
+}
+
+/** Default stop timeout for containers whose service is not in the project. */
+const DEFAULT_STOP_SECONDS = 10;
+
+/** Accumulates operations with increasing ids; every dependency must already be in the list. */
+class PlanBuilder {
+  readonly operations: Operation[] = [];
+  readonly warnings: string[] = [];
+
+  add<K extends keyof OpSpecs>(
+    kind: K,
+    resource: string,
+    reason: string,
+    spec: OpSpecs[K],
+    dependsOn: readonly number[],
+    extra: { group?: string; bestEffort?: boolean } = {},
+  ): number {
+    const id = this.operations.length + 1;
+    const deps = [...new Set(dependsOn)].sort((a, b) => a - b);
+    const op = { id, kind, resource, reason, dependsOn: deps, ...extra, spec } as Operation;
+    this.operations.push(op);
+    return id;
+  }
+
+  warn(text: string): void {
+    if (!this.warnings.includes(text)) this.warnings.push(text);
+  }
+
+  build(project: string): Plan {
+    return { version: 1, project, operations: this.operations, warnings: this.warnings };
+  }
+}
+
+// ---------- dependency graph ----------
+
+type Condition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+
+interface Dependency {
+  readonly service: string;
+  readonly condition: Condition;
+  readonly required: boolean;
+}
+
+/** What a service needs first: depends_on (with its condition) plus links, volumes_from, network_mode service:X. */
+function dependenciesOf(project: Project, service: Service): Dependency[] {
+  const out = new Map<string, Dependency>();
+  for (const name of Object.keys(service.depends_on).sort()) {
+    const dep = service.depends_on[name];
+    if (dep !== undefined) out.set(name, { service: name, condition: dep.condition, required: dep.required });
+  }
+  for (const name of implicitDependencies(service)) {
+    if (!out.has(name)) out.set(name, { service: name, condition: 'service_started', required: true });
+  }
+  return [...out.values()].filter((dep) => project.services[dep.service] !== undefined);
+}
+
+/**
+ * Services in dependency order (dependencies first; ties by name). The loader rejects cycles; this guards anyway.
+ */
+export function dependencyOrder(project: Project, names: Iterable<string>): string[] {
+  const wanted = new Set(names);
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: readonly string[]): void => {
+    const seen = state.get(name);
+    if (seen === 'done') return;
+    if (seen === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(name)), name].join(' -> ');
+      throw new TsfigError('config', `dependency cycle between services: ${cycle}`, {
+        hint: 'remove one of these depends_on, links, volumes_from or network_mode references',
+      });
+    }
+    state.set(name, 'visiting');
+    const service = project.services[name];
+    for (const dep of service === undefined ? [] : dependenciesOf(project, service)) {
+      if (wanted.has(dep.service)) visit(dep.service, [...path, name]);
+    }
+    state.set(name, 'done');
+    order.push(name);
+  };
+  for (const name of [...wanted].sort()) visit(name, []);
+  return order;
+}
+
+/** The services `up` converges: the selection plus, unless noDeps, everything it depends on. */
+function servicesInScope(project: Project, options: PlanOptions): Set<string> {
+  const selected = options.services ?? [];
+  if (selected.length === 0) return new Set(Object.keys(project.services));
+  const unknown = selected.filter((name) => project.services[name] === undefined);
+  if (unknown.length > 0) {
+    const known = Object.keys(project.services).sort().join(', ');
+    throw new TsfigError('usage', `no such service: ${unknown.join(', ')}`, { hint: `services: ${known}` });
+  }
+  const scope = new Set<string>();
+  const add = (name: string): void => {
+    if (scope.has(name)) return;
+    scope.add(name);
+    const service = project.services[name];
+    if (options.noDeps !== true && service !== undefined) {
+      for (const dep of dependenciesOf(project, service)) add(dep.service);
+    }
+  };
+  for (const name of selected) add(name);
+  return scope;
+}
+
+/** The services that depend on each service (reverse edges). */
+function dependentsOf(project: Project, names: Iterable<string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const name of names) {
+    const service = project.services[name];
+    for (const dep of service === undefined ? [] : dependenciesOf(project, service)) {
+      out.set(dep.service, [...(out.get(dep.service) ?? []), name]);
+    }
+  }
+  return out;
+}
+
+// ---------- observed containers ----------
+
+function byNumberThenAge(a: ObservedContainer, b: ObservedContainer): number {
+  if (a.number !== b.number) return a.number - b.number;
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function projectContainers(projectName: string, observed: ObservedState): ObservedContainer[] {
+  return observed.containers.filter((c) => c.project === projectName).sort(byNumberThenAge);
+}
+
+function isKnownService(project: Project, name: string): boolean {
+  return project.services[name] !== undefined || project.disabled_services[name] !== undefined;
+}
+
+function orphansOf(project: Project, containers: readonly ObservedContainer[], oneoffs: boolean): ObservedContainer[] {
+  return containers
+    .filter((c) => (oneoffs || !c.oneoff) && !isKnownService(project, c.service))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function orphanWarning(orphans: readonly ObservedContainer[]): string {
+  return (
+    `Found orphan containers (${orphans.map((c) => c.name).join(', ')}) for this project. If you removed or ` +
+    'renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.'
+  );
+}
+
+// ---------- per-slot decisions ----------
+
+type SlotAction = 'create' | 'recreate' | 'start' | 'noop';
+
+interface Slot {
+  readonly number: number;
+  readonly action: SlotAction;
+  readonly existing: ObservedContainer | undefined;
+  readonly reason: string;
+  /** For create and recreate. */
+  readonly create: ContainerCreateSpec | undefined;
+}
+
+interface ServicePlan {
+  readonly service: Service;
+  readonly slots: readonly Slot[];
+  /** Containers beyond scale, and duplicates of a number: stopped and removed, highest numbers first. */
+  readonly extras: readonly ObservedContainer[];
+  readonly scale: number;
+}
+
+interface Context {
+  readonly project: Project;
+  readonly observed: ObservedState;
+  readonly options: PlanOptions;
+  readonly selectedAll: boolean;
+  readonly selected: ReadonlySet<string>;
+  /** Services whose containers this plan creates or recreates, with a word for the reason. */
+  readonly changed: Map<string, 'created' | 'recreated'>;
+}
+
+function scaleOf(ctx: Context, service: Service): number {
+  const scale = ctx.options.scale?.[service.name] ?? service.scale;
+  if (service.container_name !== undefined && scale > 1) {
+    throw new TsfigError('config', `service "${service.name}" sets container_name and cannot be scaled to ${scale}`, {
+      hint: `remove services.${service.name}.container_name to run more than one container`,
+    });
+  }
+  return scale;
+}
+
+function planService(ctx: Context, service: Service, mine: readonly ObservedContainer[]): ServicePlan {
+  const scale = scaleOf(ctx, service);
+  const hash = serviceConfigHash(service);
+  const bySlot = new Map<number, ObservedContainer>();
+  const extras: ObservedContainer[] = [];
+  for (const c of mine) {
+    if (c.number >= 1 && c.number <= scale && !bySlot.has(c.number)) bySlot.set(c.number, c);
+    else extras.push(c);
+  }
+  extras.sort((a, b) => -byNumberThenAge(a, b));
+  const maxObserved = Math.max(0, ...mine.map((c) => c.number));
+  const slots: Slot[] = [];
+  for (let number = 1; number <= scale; number++) {
+    const existing = bySlot.get(number);
+    const desired = (): ServiceContainer => serviceContainerSpec(ctx.project, service, number, { configHash: hash });
+    if (existing === undefined) {
+      const reason =
+        mine.length === 0 ? 'new service' : number > maxObserved ? `scaled up to ${scale}` : 'container missing';
+      slots.push({ number, action: 'create', existing, reason, create: desired().spec });
+      continue;
+    }
+    const recreateReason = whyRecreate(ctx, service, existing, hash, desired);
+    if (recreateReason !== undefined) {
+      const create = inheritAnonymousVolumes(desired().spec, existing, ctx.options.renewAnonVolumes === true);
+      slots.push({ number, action: 'recreate', existing, reason: recreateReason, create });
+    } else if (!existing.running && ctx.options.noStart !== true) {
+      slots.push({ number, action: 'start', existing, reason: stoppedReason(existing), create: undefined });
+    } else {
+      slots.push({ number, action: 'noop', existing, reason: 'up to date', create: undefined });
+    }
+  }
+  const created = slots.some((s) => s.action === 'create');
+  const recreated = slots.some((s) => s.action === 'recreate');
+  if (recreated) ctx.changed.set(service.name, 'recreated');
+  else if (created) ctx.changed.set(service.name, 'created');
+  return { service, slots, extras, scale };
+}
+
+function stoppedReason(c: ObservedContainer): string {
+  return c.status === 'created' ? 'created but not started' : `exited with code ${c.exitCode}`;
+}
+
+/** Why an existing container must be recreated, or undefined. The decision never depends on the spec diff. */
+function whyRecreate(
+  ctx: Context,
+  service: Service,
+  existing: ObservedContainer,
+  hash: string,
+  desired: () => ServiceContainer,
+): string | undefined {
+  if (ctx.options.noRecreate === true) return undefined;
+  const reasons: string[] = [];
+  if (existing.configHash !== hash) {
+    const changes = existing.spec !== undefined ? describeChanges(existing.spec, desired().spec.container) : [];
+    reasons.push(...(changes.length > 0 ? changes : ['config changed']));
+  }
+  const image = ctx.observed.images[serviceImage(ctx.project, service)];
+  if (image !== undefined && image.id !== existing.imageId && !reasons.includes('image changed')) {
+    reasons.push('image changed');
+  }
+  for (const parent of namespaceParents(service)) {
+    const change = ctx.changed.get(parent);
+    if (change !== undefined) reasons.push(`${parent} ${change} (shared namespace or volumes)`);
+  }
+  if (reasons.length === 0 && ctx.options.alwaysRecreateDeps === true) {
+    for (const dep of dependenciesOf(ctx.project, service)) {
+      const change = ctx.changed.get(dep.service);
+      if (change !== undefined) reasons.push(`dependency ${dep.service} ${change}`);
+    }
+  }
+  if (reasons.length === 0 && ctx.options.forceRecreate === true) {
+    if (ctx.selectedAll || ctx.selected.has(service.name)) reasons.push('forced (--force-recreate)');
+  }
+  return reasons.length > 0 ? reasons.join(', ') : undefined;
+}
+
+/** Services whose containers this one joins or mounts from: recreating them breaks it (compose v5). */
+function namespaceParents(service: Service): string[] {
+  const out = new Set<string>();
+  for (const entry of service.volumes_from) {
+    if (!entry.startsWith('container:')) out.add(entry.split(':')[0] ?? entry);
+  }
+  if (service.network_mode?.startsWith('service:') === true) out.add(service.network_mode.slice('service:'.length));
+  return [...out].sort();
+}
+
+/**
+ * The replacement keeps the old container's anonymous volumes: each becomes a volume mount naming it, at the same
+ * path, unless the new config mounts something else (a bind, tmpfs or named volume) there.
+ */
+function inheritAnonymousVolumes(
+  spec: ContainerCreateSpec,
+  old: ObservedContainer,
+  renew: boolean,
+): ContainerCreateSpec {
+  if (renew) return spec;
+  const mounts: MountSpec[] = [...spec.mounts];
+  for (const mount of [...old.mounts].sort((a, b) => (a.destination < b.destination ? -1 : 1))) {
+    if (!mount.anonymous || mount.volumeName === undefined) continue;
+    const index = mounts.findIndex((m) => m.target === mount.destination);
+    const current = index < 0 ? undefined : mounts[index];
+    if (current !== undefined && !(current.type === 'volume' && current.source === undefined)) continue;
+    const inherited: MountSpec = {
+      type: 'volume',
+      source: mount.volumeName,
+      target: mount.destination,
+      readonly: current?.readonly ?? false,
+      nocopy: current?.type === 'volume' ? current.nocopy : false,
+      origin: `anonymous volume of ${old.name}`,
+      notes: [],
+    };
+    if (index < 0) mounts.push(inherited);
+    else mounts[index] = inherited;
+  }
+  return { ...spec, mounts, inheritAnonymousFrom: old.id };
+}
+
+// ---------- networks and volumes ----------
+
+function planNetworks(b: PlanBuilder, ctx: Context, scope: readonly string[]): Map<string, number> {
+  const keys = new Set<string>();
+  for (const name of scope) for (const key of Object.keys(ctx.project.services[name]?.networks ?? {})) keys.add(key);
+  const ids = new Map<string, number>();
+  const missingExternal: string[] = [];
+  for (const key of [...keys].sort()) {
+    const network = ctx.project.networks[key];
+    if (network === undefined) continue;
+    const found = ctx.observed.networks.find((n) => n.name === network.name);
+    if (network.external) {
+      if (found === undefined) missingExternal.push(network.name);
+      continue;
+    }
+    if (found !== undefined) {
+      if (found.labels[Label.Project] !== ctx.project.name) {
+        b.warn(
+          `a network named ${network.name} exists but was not created for project "${ctx.project.name}": ` +
+            `set networks.${key}.external: true to use an existing network`,
+        );
+      }
+      continue;
+    }
+    if (network.driver !== undefined && network.driver !== 'bridge') {
+      b.warn(`networks.${key}.driver "${network.driver}" is not supported yet: a bridge network is created`);
+    }
+    if (network.enable_ipv6 === true) b.warn(`networks.${key}.enable_ipv6 is not supported yet and is ignored`);
+    if (Object.keys(network.driver_opts).length > 0) {
+      b.warn(`networks.${key}.driver_opts is not supported yet and is ignored`);
+    }
+    const ipam = network.ipam?.config ?? [];
+    if (ipam.length > 1) b.warn(`networks.${key}.ipam.config: only the first subnet is used`);
+    const labels = { ...network.labels, [Label.Project]: ctx.project.name, [Label.Network]: key };
+    const spec = { name: network.name, driver: 'bridge' as const, internal: network.internal, labels };
+    const id = b.add(
+      OpKind.NetworkCreate,
+      `network:${key}`,
+      key === 'default' ? 'default network' : 'new network',
+      { ...spec, subnet: ipam[0]?.subnet, gateway: ipam[0]?.gateway },
+      [],
+      { group: `create:network:${key}` },
+    );
+    ids.set(key, id);
+  }
+  if (missingExternal.length > 0) {
+    throw new TsfigError('not-found', `external network not found: ${missingExternal.join(', ')}`, {
+      hint: `create it first (tsfig network create ${missingExternal[0]}) or remove external: true`,
+    });
+  }
+  return ids;
+}
+
+function volumeKeysOf(project: Project, service: Service): string[] {
+  return service.volumes
+    .filter((v) => v.type === 'volume' && v.source !== undefined && project.volumes[v.source] !== undefined)
+    .map((v) => v.source ?? '');
+}
+
+function planVolumes(b: PlanBuilder, ctx: Context, scope: readonly string[]): Map<string, number> {
+  const keys = new Set<string>();
+  for (const name of scope) {
+    const service = ctx.project.services[name];
+    if (service !== undefined) for (const key of volumeKeysOf(ctx.project, service)) keys.add(key);
+  }
+  const ids = new Map<string, number>();
+  const missingExternal: string[] = [];
+  for (const key of [...keys].sort()) {
+    const volume = ctx.project.volumes[key];
+    if (volume === undefined) continue;
+    const found = ctx.observed.volumes.find((v) => v.name === volume.name);
+    if (volume.external) {
+      if (found === undefined) missingExternal.push(volume.name);
+      continue;
+    }
+    if (found !== undefined) {
+      if (found.labels[Label.Project] !== ctx.project.name) {
+        b.warn(
+          `volume "${volume.name}" already exists but was not created by tsfig for project "${ctx.project.name}": ` +
+            `set volumes.${key}.external: true to use an existing volume`,
+        );
+      }
+      continue;
+    }
+    if (volume.driver !== undefined && volume.driver !== 'local') {
+      b.warn(`volumes.${key}.driver "${volume.driver}" is not supported yet: a local volume is created`);
+    }
+    const labels = { ...volume.labels, [Label.Project]: ctx.project.name, [Label.Volume]: key };
+    const spec = { name: volume.name, driver: volume.driver, driverOpts: { ...volume.driver_opts }, labels };
+    ids.set(
+      key,
+      b.add(OpKind.VolumeCreate, `volume:${key}`, 'new volume', spec, [], { group: `create:volume:${key}` }),
+    );
+  }
+  if (missingExternal.length > 0) {
+    throw new TsfigError('not-found', `external volume not found: ${missingExternal.join(', ')}`, {
+      hint: `create it first (tsfig volume create ${missingExternal[0]}) or remove external: true`,
+    });
+  }
+  return ids;
+}
+
+function assertImagesPresent(ctx: Context, plans: readonly ServicePlan[]): void {
+  const missing: string[] = [];
+  for (const { service, slots } of plans) {
+    if (!slots.some((s) => s.create !== undefined)) continue;
+    const image = serviceImage(ctx.project, service);
+    if (ctx.observed.images[image] === undefined) missing.push(`${image} (service "${service.name}")`);
+  }
+  if (missing.length === 0) return;
+  throw new TsfigError('not-found', `image not found locally: ${missing.join(', ')}`, {
+    hint: 'import or build the image first (tsfig image ls lists the local ones); tsfig does not pull yet',
+  });
+}
+
+// ---------- stops and removals ----------
+
+function stopTimeout(ctx: { options: { timeoutSeconds?: number } }, service: Service | undefined): number {
+  if (ctx.options.timeoutSeconds !== undefined) return ctx.options.timeoutSeconds;
+  return service !== undefined ? Math.ceil(service.stop_grace_period / 1000) : DEFAULT_STOP_SECONDS;
+}
+
+interface Removal {
+  readonly container: ObservedContainer;
+  readonly service: Service | undefined;
+  readonly reason: string;
+  readonly group: string;
+  readonly removeVolumes: boolean;
+}
+
+/** Stop (when running) then remove; the stop waits for `stopDeps`. Returns [stop id | undefined, remove id]. */
+function addRemoval(
+  b: PlanBuilder,
+  ctx: { options: { timeoutSeconds?: number } },
+  removal: Removal,
+  stopDeps: readonly number[],
+): [number | undefined, number] {
+  const c = removal.container;
+  const resource = `service:${c.service}:${c.number}`;
+  const ref = { container: c.id, name: c.name };
+  const extra = { group: removal.group };
+  const stop = c.running
+    ? b.add(
+        OpKind.ContainerStop,
+        resource,
+        removal.reason,
+        { ...ref, timeoutSeconds: stopTimeout(ctx, removal.service) },
+        stopDeps,
+        extra,
+      )
+    : undefined;
+  const remove = b.add(
+    OpKind.ContainerRemove,
+    resource,
+    removal.reason,
+    { ...ref, volumes: removal.removeVolumes },
+    stop !== undefined ? [stop] : stopDeps,
+    extra,
+  );
+  return [stop, remove];
+}
+
+/**
+ * Stops and removals for recreates, extras and orphans: dependents are stopped before what they depend on.
+ * Returns the remove op of each replaced container, by container id.
+ */
+function planRemovals(
+  b: PlanBuilder,
+  ctx: Context,
+  plans: readonly ServicePlan[],
+  orphans: readonly ObservedContainer[],
+): Map<string, number> {
+  for (const c of orphans) {
+    const reason = `orphan: service ${c.service} is not in the project`;
+    addRemoval(
+      b,
+      ctx,
+      {
+        container: c,
+        service: undefined,
+        reason,
+        group: `remove:service:${c.service}:${c.number}`,
+        removeVolumes: false,
+      },
+      [],
+    );
+  }
+  const removed = new Map<string, number>();
+  const stopsByService = new Map<string, number[]>();
+  const dependents = dependentsOf(
+    ctx.project,
+    plans.map((p) => p.service.name),
+  );
+  for (const plan of [...plans].reverse()) {
+    const name = plan.service.name;
+    const stopDeps = (dependents.get(name) ?? []).flatMap((d) => stopsByService.get(d) ?? []);
+    const stops: number[] = [];
+    for (const slot of plan.slots) {
+      if (slot.action !== 'recreate' || slot.existing === undefined) continue;
+      const [stop, remove] = addRemoval(
+        b,
+        ctx,
+        {
+          container: slot.existing,
+          service: plan.service,
+          reason: slot.reason,
+          group: `recreate:service:${name}:${slot.number}`,
+          removeVolumes: ctx.options.renewAnonVolumes === true,
+        },
+        stopDeps,
+      );
+      if (stop !== undefined) stops.push(stop);
+      removed.set(slot.existing.id, remove);
+    }
+    for (const c of plan.extras) {
+      const reason = c.number > plan.scale ? `scaled down to ${plan.scale}` : `duplicate of ${name} number ${c.number}`;
+      const group = `remove:service:${name}:${c.number}`;
+      const [stop] = addRemoval(
+        b,
+        ctx,
+        { container: c, service: plan.service, reason, group, removeVolumes: false },
+        stopDeps,
+      );
+      if (stop !== undefined) stops.push(stop);
+    }
+    stopsByService.set(name, stops);
+  }
+  return removed;
+}
+
+// ---------- creates, starts, waits ----------
+
+interface Started {
+  /** Start op ids per service, per container number. */
+  readonly starts: Map<string, Map<number, number>>;
+  /** Create op ids per service, per container number. */
+  readonly creates: Map<string, Map<number, number>>;
+  /** Wait ops already added, by `<kind>:<container name>`. */
+  readonly waits: Map<string, number>;
+}
+
+function containerRefOf(ctx: Context, plan: ServicePlan | undefined, service: Service, number: number) {
+  const slot = plan?.slots.find((s) => s.number === number);
+  if (slot?.existing !== undefined && slot.action !== 'recreate') {
+    return { container: slot.existing.id, name: slot.existing.name };
+  }
+  const name = containerName(ctx.project, service, number);
+  return { container: name, name };
+}
+
+/** The ops a start of `service` waits for: its dependencies' starts, or their readiness per condition. */
+function readinessDeps(
+  b: PlanBuilder,
+  ctx: Context,
+  service: Service,
+  plans: ReadonlyMap<string, ServicePlan>,
+  done: Started,
+): number[] {
+  const deps: number[] = [];
+  for (const dep of dependenciesOf(ctx.project, service)) {
+    const depPlan = plans.get(dep.service);
+    if (depPlan === undefined) continue;
+    const starts = done.starts.get(dep.service) ?? new Map<number, number>();
+    if (dep.condition === 'service_started') {
+      deps.push(...starts.values());
+      continue;
+    }
+    const kind = dep.condition === 'service_healthy' ? OpKind.ContainerWaitHealthy : OpKind.ContainerWaitCompleted;
+    for (let number = 1; number <= depPlan.scale; number++) {
+      const ref = containerRefOf(ctx, depPlan, depPlan.service, number);
+      const key = `${kind}:${ref.name}:${dep.required}`;
+      let id = done.waits.get(key);
+      if (id === undefined) {
+        const start = starts.get(number);
+        const resource = `service:${dep.service}:${number}`;
+        const reason = `${service.name} depends on ${dep.service}: ${dep.condition}${dep.required ? '' : ', required: false'}`;
+        const extra = dep.required ? {} : { bestEffort: true };
+        id =
+          kind === OpKind.ContainerWaitHealthy
+            ? b.add(
+                kind,
+                resource,
+                reason,
+                { ...ref, timeoutMs: undefined, required: dep.required },
+                start !== undefined ? [start] : [],
+                extra,
+              )
+            : b.add(
+                kind,
+                resource,
+                reason,
+                { ...ref, required: dep.required },
+                start !== undefined ? [start] : [],
+                extra,
+              );
+        done.waits.set(key, id);
+      }
+      deps.push(id);
+    }
+  }
+  return deps;
+}
+
+/** Ops a create of `service` must follow: its networks, volumes, and the containers it mounts from or joins. */
+function createDeps(
+  ctx: Context,
+  service: Service,
+  networks: Map<string, number>,
+  volumes: Map<string, number>,
+  done: Started,
+): number[] {
+  const deps: number[] = [];
+  for (const key of Object.keys(service.networks)) {
+    const id = networks.get(key);
+    if (id !== undefined) deps.push(id);
+  }
+  for (const key of volumeKeysOf(ctx.project, service)) {
+    const id = volumes.get(key);
+    if (id !== undefined) deps.push(id);
+  }
+  for (const entry of service.volumes_from) {
+    if (entry.startsWith('container:')) continue;
+    const id = done.creates.get(entry.split(':')[0] ?? entry)?.get(1);
+    if (id !== undefined) deps.push(id);
+  }
+  if (service.network_mode?.startsWith('service:') === true) {
+    const id = done.starts.get(service.network_mode.slice('service:'.length))?.get(1);
+    if (id !== undefined) deps.push(id);
+  }
+  return deps;
+}
+
+function planStarts(
+  b: PlanBuilder,
+  ctx: Context,
+  plans: readonly ServicePlan[],
+  networks: Map<string, number>,
+  volumes: Map<string, number>,
+  removed: Map<string, number>,
+): void {
+  const byName = new Map(plans.map((p) => [p.service.name, p]));
+  const done: Started = { starts: new Map(), creates: new Map(), waits: new Map() };
+  const noStart = ctx.options.noStart === true;
+  for (const plan of plans) {
+    const name = plan.service.name;
+    const starts = new Map<number, number>();
+    const creates = new Map<number, number>();
+    const willStart = !noStart && plan.slots.some((s) => s.action !== 'noop');
+    const ready = willStart ? readinessDeps(b, ctx, plan.service, byName, done) : [];
+    const baseCreateDeps = createDeps(ctx, plan.service, networks, volumes, done);
+    for (const slot of plan.slots) {
+      if (slot.action === 'noop') continue;
+      const resource = `service:${name}:${slot.number}`;
+      const group = `${slot.action}:${resource}`;
+      let created: number | undefined;
+      if (slot.create !== undefined) {
+        const replaced = slot.existing !== undefined ? removed.get(slot.existing.id) : undefined;
+        const deps = replaced !== undefined ? [...baseCreateDeps, replaced] : baseCreateDeps;
+        created = b.add(OpKind.ContainerCreate, resource, slot.reason, slot.create, deps, { group });
+        creates.set(slot.number, created);
+      }
+      if (noStart) continue;
+      const ref = containerRefOf(ctx, plan, plan.service, slot.number);
+      const deps = created !== undefined ? [created, ...ready] : ready;
+      starts.set(slot.number, b.add(OpKind.ContainerStart, resource, slot.reason, ref, deps, { group }));
+    }
+    done.starts.set(name, starts);
+    done.creates.set(name, creates);
+  }
+}
+
+// ---------- entry points ----------
+
+/** Decides what `up` (and `create`, `start`-like commands) must do. Throws TsfigError on impossible requests. */
+export function plan(project: Project, observed: ObservedState, options: PlanOptions = {}): Plan {
+  if (options.forceRecreate === true && options.noRecreate === true) {
+    throw new TsfigError('usage', '--force-recreate and --no-recreate cannot be combined');
+  }
+  if (options.alwaysRecreateDeps === true && options.noRecreate === true) {
+    throw new TsfigError('usage', '--always-recreate-deps and --no-recreate cannot be combined');
+  }
+  const b = new PlanBuilder();
+  const scope = dependencyOrder(project, servicesInScope(project, options));
+  const selected = new Set(options.services ?? []);
+  const ctx: Context = { project, observed, options, selectedAll: selected.size === 0, selected, changed: new Map() };
+  const containers = projectContainers(project.name, observed);
+  const plans = scope.map((name) => {
+    const service = project.services[name] as Service;
+    return planService(
+      ctx,
+      service,
+      containers.filter((c) => !c.oneoff && c.service === name),
+    );
+  });
+  assertImagesPresent(ctx, plans);
+  for (const name of scope) {
+    const service = project.services[name] as Service;
+    const hash = serviceConfigHash(service);
+    for (const warning of serviceContainerSpec(project, service, 1, { configHash: hash }).warnings) b.warn(warning);
+  }
+  const orphans = orphansOf(project, containers, false);
+  if (orphans.length > 0 && options.removeOrphans !== true) b.warn(orphanWarning(orphans));
+  const networks = planNetworks(b, ctx, scope);
+  const volumes = planVolumes(b, ctx, scope);
+  const removed = planRemovals(b, ctx, plans, options.removeOrphans === true ? orphans : []);
+  planStarts(b, ctx, plans, networks, volumes, removed);
+  return b.build(project.name);
+}
+
+/** Decides what `down` must do: containers in reverse dependency order, then networks, then (-v) volumes. */
+export function planDown(project: Project, observed: ObservedState, options: DownOptions = {}): Plan {
+  const b = new PlanBuilder();
+  const ctx = { options };
+  const containers = projectContainers(project.name, observed);
+  const orphans = orphansOf(project, containers, true);
+  if (orphans.length > 0 && options.removeOrphans !== true) b.warn(orphanWarning(orphans));
+  const allServices = { ...project.disabled_services, ...project.services };
+  const order = dependencyOrder({ ...project, services: allServices }, Object.keys(allServices));
+  const dependents = dependentsOf({ ...project, services: allServices }, order);
+  const removes: number[] = [];
+  const stopsByService = new Map<string, number[]>();
+  const removeVolumes = options.volumes === true;
+  const reason = 'project down';
+  if (options.removeOrphans === true) {
+    for (const c of orphans) {
+      const group = `remove:service:${c.service}:${c.number}`;
+      const orphanReason = `orphan: service ${c.service} is not in the project`;
+      removes.push(
+        addRemoval(b, ctx, { container: c, service: undefined, reason: orphanReason, group, removeVolumes }, [])[1],
+      );
+    }
+  }
+  for (const name of [...order].reverse()) {
+    const stopDeps = (dependents.get(name) ?? []).flatMap((d) => stopsByService.get(d) ?? []);
+    const stops: number[] = [];
+    const mine = containers.filter((c) => c.service === name).sort((a, b2) => -byNumberThenAge(a, b2));
+    for (const c of mine) {
+      const group = `remove:service:${name}:${c.oneoff ? c.name : c.number}`;
+      const [stop, remove] = addRemoval(
+        b,
+        ctx,
+        { container: c, service: allServices[name], reason, group, removeVolumes },
+        stopDeps,
+      );
+      if (stop !== undefined) stops.push(stop);
+      removes.push(remove);
+    }
+    stopsByService.set(name, stops);
+  }
+  planDownNetworks(b, project, observed, removes);
+  if (removeVolumes) {
+    for (const key of Object.keys(project.volumes).sort()) {
+      const volume = project.volumes[key];
+      if (volume === undefined || volume.external) continue;
+      if (!observed.volumes.some((v) => v.name === volume.name)) continue;
+      b.add(OpKind.VolumeRemove, `volume:${key}`, reason, { name: volume.name }, removes, {
+        group: `remove:volume:${key}`,
+      });
+    }
+  }
+  return b.build(project.name);
+}
+
+/** Declared non-external networks that exist, plus networks labelled with the project (removed from the file). */
+function planDownNetworks(b: PlanBuilder, project: Project, observed: ObservedState, removes: readonly number[]): void {
+  const byName = new Map<string, string>();
+  for (const network of Object.values(project.networks)) {
+    if (!network.external && observed.networks.some((n) => n.name === network.name))
+      byName.set(network.name, network.key);
+  }
+  for (const network of observed.networks) {
+    if (network.labels[Label.Project] === project.name && !byName.has(network.name)) {
+      byName.set(network.name, network.labels[Label.Network] ?? network.name);
+    }
+  }
+  for (const name of [...byName.keys()].sort()) {
+    const key = byName.get(name) ?? name;
+    b.add(OpKind.NetworkRemove, `network:${key}`, 'project down', { name }, removes, {
+      group: `remove:network:${key}`,
+    });
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Plan renderers (pure): terraform-like text for people, JSON for `--format json`, and compose's debug lines for
+ * tests. Only renderers read `reason` and `group`.
+ */
+import { OpKind, groupAction, type Operation, type Plan, type PlanAction } from './plan.js';
+
+const SYMBOL: Readonly<Record<PlanAction, string>> = {
+  create: '+',
+  recreate: '~',
+  start: '>',
+  stop: '.',
+  remove: '-',
+  wait: '=',
+};
+
+/** What an op is about, as the user names it: `container tsfig-web-1`, `network tsfig_default`. */
+function objectOf(op: Operation): string {
+  switch (op.kind) {
+    case OpKind.NetworkCreate:
+    case OpKind.NetworkRemove:
+      return `network ${op.spec.name}`;
+    case OpKind.VolumeCreate:
+    case OpKind.VolumeRemove:
+      return `volume ${op.spec.name}`;
+    case OpKind.ContainerCreate:
+    case OpKind.ContainerStart:
+    case OpKind.ContainerStop:
+    case OpKind.ContainerRemove:
+    case OpKind.ContainerWaitHealthy:
+    case OpKind.ContainerWaitCompleted:
+      return `container ${op.spec.name}`;
+  }
+}
+
+function waitLine(op: Operation): string {
+  const name = objectOf(op).replace(/^container /, '');
+  const what = op.kind === OpKind.ContainerWaitHealthy ? 'is healthy' : 'has completed successfully';
+  return `${SYMBOL.wait} wait until ${name} ${what} (${op.reason})`;
+}
+
+interface Line {
+  readonly action: PlanAction | undefined;
+  readonly text: string;
+}
+
+/**
+ * One line per group and per ungrouped op. A group is shown where its last op is: a recreate appears with the
+ * creates (dependencies first), not where its old container is stopped (dependents first).
+ */
+function lines(plan: Plan): Line[] {
+  const last = new Map<string, number>();
+  plan.operations.forEach((op, index) => {
+    if (op.group !== undefined && groupAction(op) !== undefined) last.set(op.group, index);
+  });
+  const out: Line[] = [];
+  plan.operations.forEach((op, index) => {
+    const action = groupAction(op);
+    if (op.group === undefined || action === undefined) {
+      const isWait = op.kind === OpKind.ContainerWaitHealthy || op.kind === OpKind.ContainerWaitCompleted;
+      out.push({ action: isWait ? 'wait' : undefined, text: isWait ? waitLine(op) : `  ${op.kind} ${objectOf(op)}` });
+      return;
+    }
+    if (last.get(op.group) !== index) return;
+    out.push({ action, text: `${SYMBOL[action]} ${action} ${objectOf(op)} (${op.reason})` });
+  });
+  return out;
+}
+
+function count(all: readonly Line[], action: PlanAction): number {
+  return all.filter((line) => line.action === action).length;
+}
+
+/** Whether the plan changes anything (terraform's `PlanEmpty`, inverted). */
+export function planHasChanges(plan: Plan): boolean {
+  return plan.operations.length > 0;
+}
+
+/** The text `up --dry-run` prints: warnings, one line per change, a summary line. */
+export function renderPlanText(plan: Plan): string {
+  const warnings = plan.warnings.map((warning) => `warning: ${warning}`);
+  const gap = warnings.length > 0 ? [''] : [];
+  if (!planHasChanges(plan)) return [...warnings, ...gap, 'No changes. The project is up to date.', ''].join('\n');
+  const all = lines(plan);
+  const starts = count(all, 'start');
+  const summary =
+    `Plan: ${count(all, 'create')} to create, ${count(all, 'recreate')} to recreate, ` +
+    `${count(all, 'remove')} to remove${starts > 0 ? `, ${starts} to start` : ''}.`;
+  return [...warnings, ...gap, ...all.map((line) => line.text), '', summary, ''].join('\n');
+}
+
+/** `--format json`: the plan itself, versioned. */
+export function renderPlanJson(plan: Plan): string {
+  return `${JSON.stringify(plan, null, 2)}\n`;
+}
+
+/** compose's `Plan.String()`: `[deps] -> #id resource, kind, reason`, one line per op (for tests and --debug). */
+export function planToDebugString(plan: Plan): string {
+  return plan.operations
+    .map((op) => {
+      const flags = op.bestEffort === true ? ' (best effort)' : '';
+      return `[${op.dependsOn.join(',')}] -> #${op.id} ${op.resource}, ${op.kind}, ${op.reason}${flags}`;
+    })
+    .join('\n');
+}

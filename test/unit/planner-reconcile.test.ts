@@ -1,0 +1,434 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { TsfigError } from '../../src/errors.js';
+import type { ObservedState } from '../../src/planner/observed.js';
+import { OpKind, type Plan } from '../../src/planner/plan.js';
+import { plan, planDown, type PlanOptions } from '../../src/planner/reconcile.js';
+import { planToDebugString, renderPlanJson, renderPlanText } from '../../src/planner/render.js';
+import {
+  DEFAULT_IMAGE_ID,
+  observedEmpty,
+  observedUp,
+  project,
+  runningContainer,
+  service,
+  stoppedContainer,
+} from '../helpers/project.js';
+
+const GOLDEN_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'planner');
+
+/** Compares the rendered plan and its debug lines with test/golden/planner/<name>.txt (UPDATE_GOLDEN=1 rewrites). */
+function assertGolden(name: string, result: Plan): void {
+  const actual = `${renderPlanText(result)}\n--- operations\n${planToDebugString(result)}\n`;
+  const file = path.join(GOLDEN_DIR, `${name}.txt`);
+  if (process.env.UPDATE_GOLDEN === '1') {
+    mkdirSync(GOLDEN_DIR, { recursive: true });
+    writeFileSync(file, actual);
+    return;
+  }
+  assert.equal(actual, readFileSync(file, 'utf8'), `golden ${name}.txt differs (UPDATE_GOLDEN=1 to regenerate)`);
+}
+
+/** The classic Fig stack: web depends on db, db keeps its data in a named volume. */
+function webAndDb(web: Partial<Parameters<typeof service>[1]> = {}, db: Partial<Parameters<typeof service>[1]> = {}) {
+  const dbService = service('db', {
+    image: 'postgres:16',
+    environment: { POSTGRES_PASSWORD: 'secret' },
+    volumes: [
+      {
+        type: 'volume',
+        source: 'data',
+        target: '/var/lib/postgresql/data',
+        read_only: false,
+        consistency: undefined,
+        bind: undefined,
+        volume: { nocopy: false, subpath: undefined },
+        tmpfs: undefined,
+        image: undefined,
+      },
+    ],
+    ...db,
+  });
+  const webService = service('web', {
+    environment: { DATABASE_URL: 'postgres://db/app' },
+    depends_on: { db: { condition: 'service_started', required: true, restart: false } },
+    ports: [
+      {
+        target: 8000,
+        published: '8000',
+        host_ip: '127.0.0.1',
+        protocol: 'tcp',
+        mode: 'ingress',
+        name: undefined,
+        app_protocol: undefined,
+      },
+    ],
+    ...web,
+  });
+  return { web: webService, db: dbService };
+}
+
+function withImages(observed: ObservedState, images: Record<string, string>): ObservedState {
+  const extra = Object.fromEntries(Object.entries(images).map(([ref, id]) => [ref, { id }]));
+  return { ...observed, images: { ...observed.images, ...extra } };
+}
+
+function up(p: Parameters<typeof plan>[0], observed: ObservedState, options: PlanOptions = {}): Plan {
+  return plan(p, observed, options);
+}
+
+test('a new project creates its network, volume and containers, dependencies started first', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  assertGolden('new-project', up(p, withImages(observedEmpty(p), { 'postgres:16': 'sha256:pg' })));
+});
+
+test('an unchanged project is a no-op', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const observed = withImages(observedUp(p, [runningContainer(p, web), runningContainer(p, db)]), {
+    'postgres:16': DEFAULT_IMAGE_ID,
+  });
+  const result = up(p, observed);
+  assert.deepEqual(result.operations, []);
+  assert.deepEqual(result.warnings, []);
+  assertGolden('unchanged', result);
+});
+
+test('a changed environment value recreates only that service, naming the variable', () => {
+  const { web, db } = webAndDb();
+  const before = project([web, db], { volumes: ['data'] });
+  const containers = [runningContainer(before, web), runningContainer(before, db)];
+  const changedWeb = { ...web, environment: { DATABASE_URL: 'postgres://db/other', DEBUG: '1' } };
+  const after = project([changedWeb, db], { volumes: ['data'] });
+  const observed = withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
+  assertGolden('changed-env', up(after, observed));
+});
+
+test('a changed config without a recorded spec says "config changed"', () => {
+  const { web, db } = webAndDb();
+  const before = project([web, db], { volumes: ['data'] });
+  const { spec: _spec, ...withoutSpec } = runningContainer(before, web);
+  const changedWeb = { ...web, environment: { DATABASE_URL: 'postgres://db/other' } };
+  const after = project([changedWeb, db], { volumes: ['data'] });
+  const observed = withImages(observedUp(after, [withoutSpec, runningContainer(before, db)]), {
+    'postgres:16': DEFAULT_IMAGE_ID,
+  });
+  const creates = up(after, observed).operations.filter((op) => op.kind === OpKind.ContainerCreate);
+  assert.deepEqual(
+    creates.map((op) => op.reason),
+    ['config changed'],
+  );
+});
+
+test('a new image id for the same reference recreates the containers using it', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const observed = withImages(observedUp(p, [runningContainer(p, web), runningContainer(p, db)]), {
+    'postgres:16': 'sha256:newer',
+  });
+  assertGolden('changed-image', up(p, observed));
+});
+
+test('scaling up creates the missing replicas only', () => {
+  const web = service('web', { scale: 3 });
+  const p = project([web]);
+  assertGolden('scaled-up', up(p, observedUp(p, [runningContainer(p, web, 1)])));
+});
+
+test('scaling down stops and removes the highest numbers first', () => {
+  const web = service('web', { scale: 1 });
+  const p = project([web]);
+  const observed = observedUp(
+    p,
+    [1, 2, 3].map((n) => runningContainer(p, web, n)),
+  );
+  assertGolden('scaled-down', up(p, observed));
+});
+
+test('--scale overrides the project replica count', () => {
+  const web = service('web');
+  const p = project([web]);
+  const result = up(p, observedUp(p, [runningContainer(p, web, 1)]), { scale: { web: 2 } });
+  assert.deepEqual(
+    result.operations.map((op) => `${op.kind} ${op.resource}`),
+    ['container.create service:web:2', 'container.start service:web:2'],
+  );
+});
+
+test('a removed service leaves an orphan that is warned about and kept', () => {
+  const web = service('web');
+  const old = service('worker');
+  const before = project([web, old]);
+  const after = project([web]);
+  const observed = observedUp(after, [runningContainer(after, web), runningContainer(before, old)]);
+  const result = up(after, observed);
+  assert.deepEqual(result.operations, []);
+  assertGolden('orphan-warning', result);
+});
+
+test('--remove-orphans stops and removes the orphan containers', () => {
+  const web = service('web');
+  const old = service('worker');
+  const before = project([web, old]);
+  const after = project([web]);
+  const observed = observedUp(after, [runningContainer(after, web), runningContainer(before, old)]);
+  assertGolden('orphan-removed', up(after, observed, { removeOrphans: true }));
+});
+
+test('a recreated dependency leaves its running dependents alone by default', () => {
+  const { web, db } = webAndDb();
+  const before = project([web, db], { volumes: ['data'] });
+  const containers = [runningContainer(before, web), runningContainer(before, db)];
+  const after = project([web, { ...db, environment: { POSTGRES_PASSWORD: 'changed' } }], { volumes: ['data'] });
+  const observed = withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
+  assertGolden('dependency-recreated', up(after, observed));
+});
+
+test('--always-recreate-deps recreates the dependents of a recreated dependency, dependents stopped first', () => {
+  const { web, db } = webAndDb();
+  const before = project([web, db], { volumes: ['data'] });
+  const containers = [runningContainer(before, web), runningContainer(before, db)];
+  const after = project([web, { ...db, environment: { POSTGRES_PASSWORD: 'changed' } }], { volumes: ['data'] });
+  const observed = withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
+  assertGolden('dependency-recreated-always', up(after, observed, { alwaysRecreateDeps: true }));
+});
+
+test('--no-deps with a selected service converges that service only', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const observed = withImages(observedEmpty(p), { 'postgres:16': 'sha256:pg' });
+  assertGolden('no-deps-selected', up(p, observed, { services: ['web'], noDeps: true }));
+});
+
+test('a selected service brings its dependencies along without --no-deps', () => {
+  const { web, db } = webAndDb();
+  const cache = service('cache');
+  const p = project([web, db, cache], { volumes: ['data'] });
+  const observed = withImages(observedEmpty(p), { 'postgres:16': 'sha256:pg' });
+  const services = new Set(up(p, observed, { services: ['web'] }).operations.map((op) => op.resource.split(':')[1]));
+  assert.deepEqual([...services].sort(), ['data', 'db', 'default', 'web']);
+});
+
+test('depends_on conditions become wait ops the dependent start waits for', () => {
+  const db = service('db', {
+    healthcheck: {
+      test: ['CMD', 'pg_isready'],
+      interval: 1000,
+      timeout: undefined,
+      retries: 3,
+      start_period: undefined,
+      start_interval: undefined,
+      disable: false,
+    },
+  });
+  const migrate = service('migrate', {
+    depends_on: { db: { condition: 'service_healthy', required: true, restart: false } },
+  });
+  const web = service('web', {
+    depends_on: {
+      db: { condition: 'service_healthy', required: true, restart: false },
+      migrate: { condition: 'service_completed_successfully', required: false, restart: false },
+    },
+  });
+  const p = project([web, migrate, db]);
+  const result = up(p, observedEmpty(p));
+  assertGolden('depends-on-healthy', result);
+  const waits = result.operations.filter((op) => op.kind === OpKind.ContainerWaitHealthy);
+  assert.equal(waits.length, 1, 'one health wait shared by both dependents');
+  const completed = result.operations.find((op) => op.kind === OpKind.ContainerWaitCompleted);
+  assert.equal(completed?.bestEffort, true, 'required: false makes the wait best effort');
+});
+
+test('a stopped container is started, and its dependents wait for that start', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const observed = withImages(observedUp(p, [stoppedContainer(p, web, 1, 137), stoppedContainer(p, db)]), {
+    'postgres:16': DEFAULT_IMAGE_ID,
+  });
+  assertGolden('stopped-started', up(p, observed));
+});
+
+test('--no-start creates without starting and plans no waits', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const result = up(p, withImages(observedEmpty(p), { 'postgres:16': 'sha256:pg' }), { noStart: true });
+  assert.ok(result.operations.every((op) => op.kind !== OpKind.ContainerStart));
+});
+
+test('--force-recreate recreates unchanged containers; --no-recreate only starts', () => {
+  const web = service('web');
+  const p = project([web]);
+  const forced = up(p, observedUp(p, [runningContainer(p, web)]), { forceRecreate: true });
+  assert.deepEqual(
+    forced.operations.map((op) => op.kind),
+    ['container.stop', 'container.remove', 'container.create', 'container.start'],
+  );
+  const changed = project([{ ...web, environment: { A: '1' } }]);
+  const noRecreate = up(changed, observedUp(changed, [stoppedContainer(p, web)]), { noRecreate: true });
+  assert.deepEqual(
+    noRecreate.operations.map((op) => op.kind),
+    ['container.start'],
+  );
+});
+
+test('a recreated container takes over the anonymous volumes of the old one, unless renewed', () => {
+  const web = service('web', {
+    volumes: [
+      {
+        type: 'volume',
+        source: undefined,
+        target: '/app/node_modules',
+        read_only: false,
+        consistency: undefined,
+        bind: undefined,
+        volume: { nocopy: false, subpath: undefined },
+        tmpfs: undefined,
+        image: undefined,
+      },
+    ],
+  });
+  const p = project([web]);
+  const old = runningContainer(p, web, 1, {
+    configHash: 'old',
+    mounts: [
+      { destination: '/app/node_modules', volumeName: 'anon1', anonymous: true },
+      { destination: '/data', volumeName: 'anon2', anonymous: true },
+    ],
+  });
+  const kept = up(p, observedUp(p, [old]));
+  const create = kept.operations.find((op) => op.kind === OpKind.ContainerCreate);
+  assert.ok(create?.kind === OpKind.ContainerCreate);
+  assert.equal(create.spec.inheritAnonymousFrom, old.id);
+  assert.deepEqual(
+    create.spec.mounts.map((m) => [m.target, m.type === 'volume' ? m.source : m.type]),
+    [
+      ['/app/node_modules', 'anon1'],
+      ['/data', 'anon2'],
+    ],
+  );
+  const remove = kept.operations.find((op) => op.kind === OpKind.ContainerRemove);
+  assert.ok(remove?.kind === OpKind.ContainerRemove && !remove.spec.volumes);
+
+  const renewed = up(p, observedUp(p, [old]), { renewAnonVolumes: true });
+  const renewedCreate = renewed.operations.find((op) => op.kind === OpKind.ContainerCreate);
+  assert.ok(renewedCreate?.kind === OpKind.ContainerCreate);
+  assert.equal(renewedCreate.spec.inheritAnonymousFrom, undefined);
+  assert.deepEqual(
+    renewedCreate.spec.mounts.map((m) => (m.type === 'volume' ? m.source : m.type)),
+    [undefined],
+  );
+});
+
+test('down removes containers dependents first, then networks; -v also removes volumes', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const observed = observedUp(p, [runningContainer(p, web), runningContainer(p, db)]);
+  assertGolden('down', planDown(p, observed));
+  assertGolden('down-volumes', planDown(p, observed, { volumes: true, timeoutSeconds: 3 }));
+});
+
+test('down keeps orphans unless asked and removes networks still labelled with the project', () => {
+  const web = service('web');
+  const old = service('worker');
+  const before = project([web, old], { networks: ['back'] });
+  const after = project([web]);
+  const observed = observedUp(before, [runningContainer(after, web), stoppedContainer(before, old)]);
+  assertGolden('down-orphans', planDown(after, observed));
+  assertGolden('down-remove-orphans', planDown(after, observed, { removeOrphans: true }));
+});
+
+test('down of a project with nothing running plans nothing', () => {
+  const p = project([service('web')]);
+  assert.equal(renderPlanText(planDown(p, observedEmpty(p))), 'No changes. The project is up to date.\n');
+});
+
+test('a missing image fails planning before anything is created', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const observed = { ...observedEmpty(p), images: { 'busybox:latest': { id: DEFAULT_IMAGE_ID } } };
+  assert.throws(
+    () => up(p, observed),
+    (error: unknown) =>
+      error instanceof TsfigError &&
+      error.kind === 'not-found' &&
+      error.message === 'image not found locally: postgres:16 (service "db")',
+  );
+});
+
+test('an unknown service on the command line is a usage error', () => {
+  const p = project([service('web')]);
+  assert.throws(
+    () => up(p, observedEmpty(p), { services: ['wbe'] }),
+    (error: unknown) =>
+      error instanceof TsfigError && error.kind === 'usage' && /no such service: wbe/.test(error.message),
+  );
+});
+
+test('a dependency cycle is rejected even though the loader should have caught it', () => {
+  const started = { condition: 'service_started', required: true, restart: false } as const;
+  const p = project([service('a', { depends_on: { b: started } }), service('b', { depends_on: { a: started } })]);
+  assert.throws(
+    () => up(p, observedEmpty(p)),
+    (error: unknown) =>
+      error instanceof TsfigError && /dependency cycle between services: a -> b -> a/.test(error.message),
+  );
+});
+
+test('an external network that does not exist is an error', () => {
+  const web = service('web');
+  const base = project([web]);
+  const p = {
+    ...base,
+    networks: { default: { ...base.networks.default!, external: true, name: 'shared' } },
+  };
+  assert.throws(() => up(p, observedEmpty(p)), /external network not found: shared/);
+});
+
+test('plans are deterministic whatever order the engine lists things in', () => {
+  const { web, db } = webAndDb();
+  const cache = service('cache', { scale: 2 });
+  const p = project([web, db, cache], { volumes: ['data'] });
+  const containers = [
+    runningContainer(p, cache, 2),
+    stoppedContainer(p, db),
+    runningContainer(p, cache, 1, { configHash: 'x' }),
+  ];
+  const observed = withImages(observedUp(p, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
+  const reversed = { ...observed, containers: [...containers].reverse() };
+  assert.equal(renderPlanJson(up(p, observed)), renderPlanJson(up(p, reversed)));
+});
+
+test('every dependency of an op comes before it', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const before = project(
+    [
+      { ...web, environment: {} },
+      { ...db, environment: {} },
+    ],
+    { volumes: ['data'] },
+  );
+  const observed = withImages(observedUp(p, [runningContainer(before, web), runningContainer(before, db)]), {
+    'postgres:16': DEFAULT_IMAGE_ID,
+  });
+  const result = up(p, observed, { alwaysRecreateDeps: true });
+  result.operations.forEach((op, index) => {
+    assert.equal(op.id, index + 1);
+    for (const dep of op.dependsOn) assert.ok(dep < op.id, `#${op.id} depends on later #${dep}`);
+  });
+});
+
+test('the JSON rendering is the versioned plan', () => {
+  const p = project([service('web')]);
+  const parsed = JSON.parse(renderPlanJson(up(p, observedEmpty(p)))) as Plan;
+  assert.equal(parsed.version, 1);
+  assert.equal(parsed.project, 'tsfig');
+  assert.deepEqual(
+    parsed.operations.map((op) => op.kind),
+    ['network.create', 'container.create', 'container.start'],
+  );
+});
