@@ -1,8 +1,8 @@
-/* cgroup v2 (unified) support. The path and value computations are pure functions; this host runs v1, so
- * only they are unit-testable here. The v2 device filter would be a BPF_PROG_TYPE_CGROUP_DEVICE program: not
- * implemented, so a non-privileged container on v2 fails with "unsupported" instead of running unfiltered. */
+/* cgroup v2 (unified) support. The path and value computations are pure functions (tested by
+ * test/native/cgroup2-test.c); the device policy is the eBPF program of bpfdev.c. */
 #include "cgroup.h"
 
+#include "bpfdev.h"
 #include "util.h"
 
 #include <errno.h>
@@ -106,9 +106,6 @@ static int create_dirs(const char *key, tsfig_error_t *err)
 int tsfig_cgroup2_create(const struct tsfig_conf *c, tsfig_error_t *err)
 {
     char dir[PATH_MAX], v[64];
-    if (!c->privileged)
-        return tsfig_make_error(err, EOPNOTSUPP, "cgroup devices",
-                                "device filter on cgroup v2 (eBPF) is unsupported");
     if (write_in(TSFIG_CGROUP_ROOT, "cgroup.subtree_control", tsfig_cgroup2_subtree_control(), err) < 0)
         return -1;
     if (create_dirs(c->cgroup, err) < 0)
@@ -130,6 +127,8 @@ int tsfig_cgroup2_create(const struct tsfig_conf *c, tsfig_error_t *err)
         if (write_in(dir, "cpu.weight", v, err) < 0)
             goto fail;
     }
+    if (!c->privileged && tsfig_bpfdev_attach(dir, err) < 0)
+        goto fail;
     return 0;
 fail:
     tsfig_cgroup_remove(c);

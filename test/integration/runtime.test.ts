@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -477,6 +478,21 @@ describe('tsfig-runtime', { skip }, () => {
     const st = await waitExited(tc);
     assert.equal(st.exitCode, 0);
     assert.equal(await logText(tc), 'got hello\ngot world\neof\n');
+  });
+
+  test('cgroup v2 values and the eBPF device filter (C unit tests, run on the hybrid cgroup2 hierarchy)', async (t) => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const bin = path.join(await mkdtemp(path.join(tmpdir(), 'tsfrt-ctest-')), 'cgroup2-test');
+    t.after(() => rm(path.dirname(bin), { recursive: true, force: true }));
+    const objects = ['cgroup2', 'bpfdev', 'cgroup', 'util', 'error'].map((o) =>
+      path.join(root, 'native/build', `${o}.o`),
+    );
+    const source = path.join(root, 'test/native/cgroup2-test.c');
+    execFileSync('cc', ['-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', '-o', bin, source, ...objects]);
+    const tap = execFileSync(bin, { encoding: 'utf8' });
+    t.diagnostic(tap.trim().replace(/\n/g, ' | '));
+    assert.doesNotMatch(tap, /^not ok/m);
+    assert.match(tap, /^ok 3 - device filter enforced on a cgroup2 dir$/m);
   });
 
   test('monitor: detached, status running with monitorStart and bootId, RSS under 1 MiB, cleans up', async (t) => {
