@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { constants } from 'node:os';
 import { Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { EngineError } from '../errors.js';
@@ -80,6 +81,8 @@ export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGene
   }
 }
 
+const EPERM = constants.errno.EPERM;
+
 /** Resolves when stream can take more data, or will never (closed, failed): listeners are removed either way. */
 function writable(stream: Writable): Promise<void> {
   return new Promise((resolve) => {
@@ -146,6 +149,7 @@ export async function unpackLayer(
     child.once('error', reject);
     child.once('close', (code) => resolve(code));
   });
+  exited.catch(() => undefined); // handled where it is awaited; a spawn failure must not be an unhandled rejection
   let stdinBroken = false;
   child.stdin.on('error', () => (stdinBroken = true));
 
@@ -164,20 +168,35 @@ export async function unpackLayer(
     child.kill('SIGKILL');
   }
   child.stdin.end();
-  const code = await exited;
+  let code: number | null;
+  try {
+    code = await exited;
+  } catch (error) {
+    throw new EngineError('runtime', `cannot run the native helper: ${(error as Error).message}`, {
+      hint: 'build it with: npm run build:native',
+      cause: error,
+    });
+  }
   if (streamError !== undefined) throw streamError;
 
   const message = lastMessage(stdout);
   if (code !== 0 || message?.type !== 'done') {
     const detail = message?.type === 'error' ? (message.message ?? 'unknown error') : stderr.trim() || `exit ${code}`;
     const contentFault = message?.type === 'error' && (message.errno ?? 0) === 0;
-    throw new EngineError(contentFault ? 'invalid' : 'runtime', `cannot unpack layer: ${detail}`, {
-      hint: contentFault
-        ? 'the tarball is corrupt or unsafe; nothing was added to the store'
-        : 'check the native helper (npm run build:native) and that tsfig runs as root',
-      step: message?.step,
-      errno: message?.errno,
-    });
+    const denied = message?.errno === EPERM;
+    throw new EngineError(
+      contentFault ? 'invalid' : denied ? 'permission' : 'runtime',
+      `cannot unpack layer: ${detail}`,
+      {
+        hint: contentFault
+          ? 'the tarball is corrupt or unsafe; nothing was added to the store'
+          : denied
+            ? 'run tsfig as root: unpacking needs a private mount namespace, chroot, chown and mknod'
+            : 'check the native helper (npm run build:native) and the space left under the state root',
+        step: message?.step,
+        errno: message?.errno,
+      },
+    );
   }
   const diffId = `sha256:${hash.digest('hex')}`;
   if (expectedDiffId !== undefined && diffId !== expectedDiffId) {

@@ -31,6 +31,7 @@ export async function* packDirectory(dir: string): AsyncGenerator<Buffer> {
     child.once('error', reject);
     child.once('close', (code) => resolve(code));
   });
+  exited.catch(() => undefined); // awaited below; a spawn failure must not be an unhandled rejection
   let finished = false;
   try {
     for await (const chunk of child.stdout) yield chunk as Buffer;
