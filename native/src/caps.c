@@ -44,10 +44,16 @@ int tsfig_cap_last(void)
     return (int)v;
 }
 
+/* Every capability the kernel knows that this process may still grant (its permitted set). */
 uint64_t tsfig_caps_all(void)
 {
     int last = tsfig_cap_last();
-    return last >= 63 ? ~UINT64_C(0) : (UINT64_C(1) << (last + 1)) - 1;
+    uint64_t all = last >= 63 ? ~UINT64_C(0) : (UINT64_C(1) << (last + 1)) - 1;
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) == 0)
+        all &= (uint64_t)data[0].permitted | ((uint64_t)data[1].permitted << 32);
+    return all;
 }
 
 static int drop_bounding(uint64_t caps, tsfig_error_t *err)

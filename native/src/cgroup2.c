@@ -79,6 +79,22 @@ static int write_in(const char *dir, const char *file, const char *val, tsfig_er
     return tsfig_write_file(p, val, step, err);
 }
 
+/* Enables the controllers for the children of dir one by one: cpuset is optional, the others are required. */
+static int delegate(const char *dir, tsfig_error_t *err)
+{
+    char list[64];
+    tsfig_fmt(list, sizeof list, "%s", tsfig_cgroup2_subtree_control());
+    char *save = NULL;
+    for (char *ctrl = strtok_r(list, " ", &save); ctrl; ctrl = strtok_r(NULL, " ", &save)) {
+        tsfig_error_t e = {0};
+        if (write_in(dir, "cgroup.subtree_control", ctrl, &e) < 0 && strcmp(ctrl, "+cpuset") != 0) {
+            *err = e;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int create_dirs(const char *key, tsfig_error_t *err)
 {
     char dir[PATH_MAX];
@@ -97,7 +113,7 @@ static int create_dirs(const char *key, tsfig_error_t *err)
         /* every ancestor of the leaf delegates the controllers to its children */
         char parent[PATH_MAX];
         tsfig_fmt(parent, sizeof parent, "%.*s", (int)(p - dir), dir);
-        if (write_in(parent, "cgroup.subtree_control", tsfig_cgroup2_subtree_control(), err) < 0)
+        if (delegate(parent, err) < 0)
             return -1;
     }
     return 0;
@@ -106,7 +122,7 @@ static int create_dirs(const char *key, tsfig_error_t *err)
 int tsfig_cgroup2_create(const struct tsfig_conf *c, tsfig_error_t *err)
 {
     char dir[PATH_MAX], v[64];
-    if (write_in(TSFIG_CGROUP_ROOT, "cgroup.subtree_control", tsfig_cgroup2_subtree_control(), err) < 0)
+    if (delegate(TSFIG_CGROUP_ROOT, err) < 0)
         return -1;
     if (create_dirs(c->cgroup, err) < 0)
         goto fail;

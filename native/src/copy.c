@@ -66,7 +66,7 @@ static int copy_entry(int src, int dst, const char *name, tsfig_error_t *err)
             return tsfig_make_error(err, errno, NULL, "chmod `%s`", name);
     } else if (mknodat(dst, name, st.st_mode, st.st_rdev) < 0) {
         return tsfig_make_error(err, errno, NULL, "mknod `%s`", name);
-    } else if (fchmodat(dst, name, st.st_mode & 07777, 0) < 0) {
+    } else if (fchmodat(dst, name, st.st_mode & 07777, AT_SYMLINK_NOFOLLOW) < 0) {
         return tsfig_make_error(err, errno, NULL, "chmod `%s`", name);
     }
     if (fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)

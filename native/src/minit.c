@@ -32,9 +32,8 @@ void tsfig_minit_run(pid_t child)
         if (sig < 0)
             continue;
         if (sig != SIGCHLD) {
-            if (sig != SIGTTIN && sig != SIGTTOU && sig != SIGWINCH)
-                kill(child, sig);
-            else if (sig == SIGWINCH)
+            /* like tini: job-control signals aimed at the init itself are not forwarded */
+            if (sig != SIGTTIN && sig != SIGTTOU)
                 kill(child, sig);
             continue;
         }

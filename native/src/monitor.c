@@ -273,6 +273,23 @@ static void finish(struct tsfig_monitor *m, int status)
     (void)write_status(m, extra, &err);
 }
 
+/* Milliseconds until the nearest timer, -1 for none. Timers are data on the monitor (today: the stop grace period
+ * and the idle memory trim); policies that arrive later as runtime.conf keys (healthcheck interval, restart
+ * back-off) add their deadline here and their action next to the kill deadline below. */
+static int next_timeout(const struct tsfig_monitor *m, int dirty)
+{
+    /* after activity, wait for a quiet second and give the touched pages back (RSS stays < 1 MiB) */
+    long long timeout = dirty ? 1000 : -1;
+    if (m->kill_deadline_ms > 0) {
+        long long left = m->kill_deadline_ms - now_ms();
+        if (left < 0)
+            left = 0;
+        if (timeout < 0 || left < timeout)
+            timeout = left;
+    }
+    return (int)timeout;
+}
+
 int tsfig_monitor_loop(struct tsfig_monitor *m)
 {
     sigset_t mask;
@@ -301,13 +318,7 @@ int tsfig_monitor_loop(struct tsfig_monitor *m)
             idx_cl[i] = n;
             p[n++] = (struct pollfd){.fd = m->ctl_clients[i], .events = POLLIN};
         }
-        /* after activity, wait for a quiet second and give the touched pages back (RSS stays < 1 MiB) */
-        int timeout = dirty ? 1000 : -1;
-        if (m->kill_deadline_ms > 0) {
-            long long left = m->kill_deadline_ms - now_ms();
-            if (timeout < 0 || left < timeout)
-                timeout = left < 0 ? 0 : (int)left;
-        }
+        int timeout = next_timeout(m, dirty);
         int ready = poll(p, (nfds_t)n, timeout);
         if (ready < 0 && errno != EINTR)
             break;

@@ -159,6 +159,22 @@ describe('tsfig-runtime', { skip }, () => {
     assert.match(output, /^Seccomp:\s+2$/m);
   });
 
+  test('privileged: every capability, no seccomp, no masked or read-only paths', async (t) => {
+    const script =
+      'grep -E "^(CapEff|Seccomp):" /proc/self/status; echo timer_list=$(wc -c < /proc/timer_list); ' +
+      'grep -E " /proc/sys | /sys " /proc/mounts';
+    const tc = await container(t, { args: ['sh', '-c', script], extra: [['privileged', true]] });
+    const { status, output } = await runToExit(tc);
+    assert.equal(status.exitCode, 0, output);
+    // all the capabilities the runtime itself holds (the caller's permitted set)
+    const all = /^CapPrm:\s+([0-9a-f]+)$/m.exec(await readFile('/proc/self/status', 'utf8'))![1]!;
+    assert.match(output, new RegExp(`^CapEff:\\s+${all}$`, 'm'));
+    assert.match(output, /^Seccomp:\s+0$/m);
+    assert.doesNotMatch(output, /^timer_list=0$/m);
+    assert.match(output, /^sysfs \/sys sysfs rw,/m);
+    assert.doesNotMatch(output, / \/proc\/sys /);
+  });
+
   test('device cgroup: mknod of a block device works but opening it is denied', async (t) => {
     const tc = await container(t, {
       args: ['sh', '-c', 'mknod /tmp/sda b 8 0 && echo made; head -c1 /tmp/sda; echo rc=$?'],
