@@ -1,0 +1,42 @@
+/**
+ * The executor's view of the engine: one method per op kind, each taking that op's spec (src/planner/plan.ts) and
+ * the plan's abort signal. The lead implements it over the real engine; tests use a recording fake.
+ *
+ * Containers are referred to by `spec.container`: an id for containers that existed before the plan, the
+ * deterministic name for containers the same plan creates.
+ */
+import type {
+  ContainerCreateSpec,
+  ContainerRemoveSpec,
+  ContainerStartSpec,
+  ContainerStopSpec,
+  ContainerWaitCompletedSpec,
+  ContainerWaitHealthySpec,
+  NetworkCreateSpec,
+  NetworkRemoveSpec,
+  VolumeCreateSpec,
+  VolumeRemoveSpec,
+} from '../planner/plan.js';
+
+export interface ExecutorPort {
+  /** Creates the bridge network `spec.name` (already absent when planned). */
+  createNetwork(spec: NetworkCreateSpec, signal: AbortSignal): Promise<void>;
+  removeNetwork(spec: NetworkRemoveSpec, signal: AbortSignal): Promise<void>;
+  /** Creates the named volume `spec.name` (already absent when planned). */
+  createVolume(spec: VolumeCreateSpec, signal: AbortSignal): Promise<void>;
+  removeVolume(spec: VolumeRemoveSpec, signal: AbortSignal): Promise<void>;
+  /**
+   * Resolves `spec.mounts`/`spec.volumesFrom` (engine/volumes resolveMounts), prepares the network namespace per
+   * `spec.network` and `spec.ports`, and creates `spec.container` with them. Returns the new container's id.
+   */
+  createContainer(spec: ContainerCreateSpec, signal: AbortSignal): Promise<string>;
+  startContainer(spec: ContainerStartSpec, signal: AbortSignal): Promise<void>;
+  /** Stop signal, then SIGKILL after `spec.timeoutSeconds`. */
+  stopContainer(spec: ContainerStopSpec, signal: AbortSignal): Promise<void>;
+  /** Removes a stopped container; with `spec.volumes`, its anonymous volumes too. */
+  removeContainer(spec: ContainerRemoveSpec, signal: AbortSignal): Promise<void>;
+  /** Resolves once the container is healthy; rejects if it becomes unhealthy, exits, or has no healthcheck. */
+  waitHealthy(spec: ContainerWaitHealthySpec, signal: AbortSignal): Promise<void>;
+  /** Resolves with the exit code once the container has exited (the executor fails the op unless it is 0). */
+  waitCompleted(spec: ContainerWaitCompletedSpec, signal: AbortSignal): Promise<number>;
+}
