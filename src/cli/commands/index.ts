@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { registerConfigCommand } from './config.js';
+import { addProjectOptions, registerConfigCommand } from './config.js';
+import { registerInspectCommands } from '../compose/inspect-commands.js';
 import { registerContainerCommands } from './container.js';
 import { registerImageCommands } from './image.js';
 import { registerNetworkCommands } from './network.js';
@@ -8,7 +9,9 @@ import { registerVolumeCommands } from './volume.js';
 /** Registers every command group. Each group lives in its own module. */
 export function registerCommands(program: Command): void {
   program.enablePositionalOptions();
+  addProjectOptions(program);
   registerConfigCommand(program);
+  registerInspectCommands(program);
   registerContainerCommands(program);
   registerImageCommands(program);
   registerNetworkCommands(program);

@@ -1,0 +1,181 @@
+import type { Engine } from '../../../engine/index.js';
+import type { ContainerSpec } from '../../../engine/containers/types.js';
+import type { PortSpec } from '../../../engine/network/ports.js';
+import { resolveMounts, type VolumesFromSource } from '../../../engine/volumes/index.js';
+import type {
+  ContainerCreateSpec,
+  ContainerRemoveSpec,
+  ContainerStartSpec,
+  ContainerStopSpec,
+  ContainerWaitCompletedSpec,
+  ContainerWaitHealthySpec,
+  NetworkCreateSpec,
+  NetworkRemoveSpec,
+  VolumeCreateSpec,
+  VolumeRemoveSpec,
+} from '../../planner/plan.js';
+import { TsfigError } from '../../errors.js';
+import { containerRecordUsers } from '../../../engine/volumes/index.js';
+
+/** A docker `-p` string for a parsed port spec (what the engine's network layer takes). */
+export function formatPortSpec(spec: PortSpec): string {
+  const range = (r: { start: number; end: number }) => (r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`);
+  const container = `${range(spec.containerPorts)}/${spec.proto}`;
+  if (spec.hostPorts === undefined) return spec.hostIp === '' ? container : `${spec.hostIp}::${container}`;
+  return spec.hostIp === ''
+    ? `${range(spec.hostPorts)}:${container}`
+    : `${spec.hostIp}:${range(spec.hostPorts)}:${container}`;
+}
+
+/**
+ * The executor's port onto the real engine: one method per operation kind, each one engine call (or the few calls
+ * that make one compose step, such as resolving a container's mounts before creating it). No decisions here.
+ */
+export class EnginePort {
+  private readonly engine: Engine;
+
+  constructor(engine: Engine) {
+    this.engine = engine;
+  }
+
+  async createNetwork(spec: NetworkCreateSpec): Promise<void> {
+    await this.engine.networks.create(spec.name, {
+      internal: spec.internal,
+      labels: spec.labels,
+      ...(spec.subnet !== undefined ? { subnet: spec.subnet } : {}),
+      ...(spec.gateway !== undefined ? { gateway: spec.gateway } : {}),
+    });
+  }
+
+  async removeNetwork(spec: NetworkRemoveSpec): Promise<void> {
+    await this.engine.networks.remove(spec.name);
+  }
+
+  async createVolume(spec: VolumeCreateSpec): Promise<void> {
+    if (spec.driver !== undefined && spec.driver !== 'local') {
+      throw new TsfigError('runtime', `volume ${spec.name}: driver "${spec.driver}" is not supported`, {
+        hint: 'use the local driver',
+      });
+    }
+    await this.engine.volumes.create(spec.name, { driverOpts: spec.driverOpts, labels: spec.labels });
+  }
+
+  async removeVolume(spec: VolumeRemoveSpec): Promise<void> {
+    await this.engine.volumes.remove(spec.name, { usersOf: containerRecordUsers(this.engine.paths) });
+  }
+
+  /** Resolves the service's mounts (creating the volumes docker would) and creates the container; returns its id. */
+  async createContainer(spec: ContainerCreateSpec): Promise<string> {
+    const engine = this.engine;
+    return engine.volumes.withLock(async () => {
+      const image = await engine.images.resolve(spec.container.image);
+      const volumesFrom: VolumesFromSource[] = [];
+      for (const source of spec.volumesFrom) {
+        const record = await engine.containers.get(source.container);
+        volumesFrom.push({
+          mounts: record.mounts.map((mount) => ({ ...mount, copy: mount.copy === true })),
+          mode: source.mode,
+        });
+      }
+      const resolved = await resolveMounts(spec.mounts, {
+        volumes: engine.volumes,
+        imageVolumes: Object.keys(image.config.config?.Volumes ?? {}),
+        volumesFrom,
+        volumeLabels: spec.volumeLabels,
+      });
+      for (const note of resolved.notes) process.stderr.write(`note: ${spec.name}: ${note}\n`);
+      const networking: Pick<ContainerSpec, 'network' | 'networks' | 'ports'> =
+        spec.network.mode === 'networks'
+          ? {
+              networks: spec.network.networks.map((attachment) => ({
+                name: attachment.network,
+                aliases: attachment.aliases,
+                ...(attachment.ipv4Address !== undefined ? { ip: attachment.ipv4Address } : {}),
+              })),
+              ports: spec.ports.map(formatPortSpec),
+            }
+          : spec.network.mode === 'container'
+            ? { network: `container:${spec.network.container}` }
+            : { network: spec.network.mode };
+      const record = await engine.containers.create({
+        ...spec.container,
+        name: spec.name,
+        mounts: [...(spec.container.mounts ?? []), ...resolved.mounts],
+        ...networking,
+        ...(spec.restart.name !== 'no'
+          ? { restart: { name: spec.restart.name, maxRetries: spec.restart.maxRetries } }
+          : {}),
+        ...(spec.healthcheck?.test !== undefined
+          ? {
+              healthcheck: {
+                test: [...spec.healthcheck.test],
+                intervalMs: spec.healthcheck.intervalMs,
+                timeoutMs: spec.healthcheck.timeoutMs,
+                retries: spec.healthcheck.retries,
+                startPeriodMs: spec.healthcheck.startPeriodMs,
+                startIntervalMs: spec.healthcheck.startIntervalMs,
+              },
+            }
+          : {}),
+      });
+      return record.id;
+    });
+  }
+
+  async startContainer(spec: ContainerStartSpec): Promise<void> {
+    await this.engine.containers.start(spec.container);
+  }
+
+  async stopContainer(spec: ContainerStopSpec): Promise<void> {
+    await this.engine.containers.stop(spec.container, spec.timeoutSeconds);
+  }
+
+  async removeContainer(spec: ContainerRemoveSpec): Promise<void> {
+    const record = await this.engine.containers.remove(spec.container, { force: true });
+    if (spec.volumes) {
+      await this.engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(this.engine.paths) });
+    }
+  }
+
+  /** Waits until the container's monitor reports it healthy; fails when it is unhealthy or exits. */
+  async waitHealthy(spec: ContainerWaitHealthySpec, signal?: AbortSignal): Promise<void> {
+    const deadline = spec.timeoutMs === undefined ? Infinity : Date.now() + spec.timeoutMs;
+    let delay = 20;
+    for (;;) {
+      signal?.throwIfAborted();
+      const record = await this.engine.containers.get(spec.container);
+      const state = (await this.engine.containers.state(record)) as {
+        running: boolean;
+        exitCode: number;
+        health?: { status?: string };
+      };
+      const health = state.health?.status;
+      if (health === 'healthy') return;
+      if (health === undefined) {
+        throw new TsfigError('runtime', `container ${spec.name} has no healthcheck`, {
+          hint: 'add a healthcheck to the service, or use condition: service_started',
+        });
+      }
+      if (health === 'unhealthy')
+        throw new TsfigError('runtime', `dependency failed to start: container ${spec.name} is unhealthy`);
+      if (!state.running) {
+        throw new TsfigError(
+          'runtime',
+          `dependency failed to start: container ${spec.name} exited (${state.exitCode})`,
+        );
+      }
+      if (Date.now() > deadline)
+        throw new TsfigError('runtime', `timed out waiting for container ${spec.name} to be healthy`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 250);
+    }
+  }
+
+  /** Waits until the container exits; fails unless it exited 0 (service_completed_successfully). */
+  async waitCompleted(spec: ContainerWaitCompletedSpec, signal?: AbortSignal): Promise<void> {
+    const exitCode = await this.engine.containers.wait(spec.container, signal !== undefined ? { signal } : {});
+    if (exitCode !== 0) {
+      throw new TsfigError('runtime', `service "${spec.name}" didn't complete successfully: exit ${exitCode}`);
+    }
+  }
+}

@@ -1,0 +1,214 @@
+import { Option, type Command } from 'commander';
+import { TsfigError } from '../../errors.js';
+import { openEngine } from '../engine.js';
+import { collect, parseCount } from '../units.js';
+import { composeContext, serviceContainers } from './context.js';
+import { printLogs } from './logs.js';
+import { psRows, renderPsTable } from './ps.js';
+import { PROJECT_LABEL } from '../../planner/observe.js';
+import { renderTable } from '../table.js';
+
+/** `ps`, `logs`, `port`, `exec`, `ls`: compose verbs that read or join what is running. */
+export function registerInspectCommands(program: Command): void {
+  program
+    .command('ps')
+    .description('list containers of the project')
+    .argument('[services...]')
+    .option('-a, --all', 'show all stopped containers')
+    .option('-q, --quiet', 'only display ids')
+    .option('--services', 'display services')
+    .option('--status <status>', 'filter services by status (created, running, exited)', collect)
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(
+      async (
+        services: string[],
+        flags: { all?: boolean; quiet?: boolean; services?: boolean; status?: string[]; format: string },
+        command: Command,
+      ) => {
+        const context = await composeContext(command, services);
+        const statuses = flags.status ?? [];
+        const containers = serviceContainers(context.observed, services).filter((container) =>
+          statuses.length > 0 ? statuses.includes(container.status) : flags.all === true || container.running,
+        );
+        if (flags.services === true) {
+          for (const service of [...new Set(containers.map((container) => container.service))])
+            process.stdout.write(`${service}\n`);
+          return;
+        }
+        if (flags.quiet === true) {
+          for (const container of containers) process.stdout.write(`${container.id}\n`);
+          return;
+        }
+        const rows = await psRows(context.engine, containers);
+        if (flags.format === 'json') {
+          for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+          return;
+        }
+        process.stdout.write(renderPsTable(rows));
+      },
+    );
+
+  program
+    .command('logs')
+    .description('view output from containers')
+    .argument('[services...]')
+    .option('-f, --follow', 'follow log output')
+    .option('-n, --tail <lines>', 'number of lines to show from the end of the logs for each container', 'all')
+    .option('-t, --timestamps', 'show timestamps')
+    .option('--since <timestamp>', 'show logs since timestamp (RFC3339)')
+    .option('--until <timestamp>', 'show logs before a timestamp (RFC3339)')
+    .option('--no-color', 'produce monochrome output')
+    .option('--no-log-prefix', "don't print prefix in logs")
+    .option('--index <n>', 'index of the container if the service has multiple replicas')
+    .action(
+      async (
+        services: string[],
+        flags: {
+          follow?: boolean;
+          tail: string;
+          timestamps?: boolean;
+          since?: string;
+          until?: string;
+          color: boolean;
+          logPrefix: boolean;
+          index?: string;
+        },
+        command: Command,
+      ) => {
+        const context = await composeContext(command, services);
+        const index = flags.index === undefined ? undefined : parseCount(flags.index, '--index');
+        const containers = serviceContainers(context.observed, services).filter(
+          (container) => index === undefined || container.number === index,
+        );
+        const tail = flags.tail === 'all' ? undefined : parseCount(flags.tail, '--tail');
+        await printLogs(context.engine, containers, {
+          follow: flags.follow === true,
+          ...(tail !== undefined ? { tail } : {}),
+          timestamps: flags.timestamps === true,
+          ...(flags.since !== undefined ? { since: flags.since } : {}),
+          ...(flags.until !== undefined ? { until: flags.until } : {}),
+          color: flags.color && process.stdout.isTTY === true && process.env.NO_COLOR === undefined,
+          prefix: flags.logPrefix,
+        });
+      },
+    );
+
+  program
+    .command('port')
+    .description('print the public port for a port binding')
+    .argument('<service>')
+    .argument('<private_port>')
+    .option('--protocol <proto>', 'tcp or udp', 'tcp')
+    .option('--index <n>', 'index of the container if the service has multiple replicas', '1')
+    .action(
+      async (service: string, privatePort: string, flags: { protocol: string; index: string }, command: Command) => {
+        const context = await composeContext(command, [service]);
+        const index = parseCount(flags.index, '--index');
+        const container = serviceContainers(context.observed, [service]).find(
+          (candidate) => candidate.number === index,
+        );
+        if (container === undefined)
+          throw new TsfigError('not-found', `no container found for ${service}-${index}`, {
+            hint: 'start it with: tsfig up -d',
+          });
+        const mapping = (await context.engine.containers.ports(container.id)).find(
+          (port) => String(port.containerPort) === privatePort && port.proto === flags.protocol,
+        );
+        if (mapping === undefined)
+          throw new TsfigError('not-found', `no port ${privatePort}/${flags.protocol} published for ${container.name}`);
+        process.stdout.write(`${mapping.hostIp === '' ? '0.0.0.0' : mapping.hostIp}:${mapping.hostPort}\n`);
+      },
+    );
+
+  program
+    .command('exec')
+    .description('execute a command in a running container')
+    .argument('<service>')
+    .argument('<command...>')
+    .option('-d, --detach', 'detached mode: run the command in the background')
+    .option('-e, --env <KEY=VALUE>', 'set environment variables', collect)
+    .option('-u, --user <user>', 'run the command as this user')
+    .option('-w, --workdir <dir>', 'path to workdir directory for this command')
+    .option('-T, --no-tty', 'disable pseudo-TTY allocation (default: auto-detected)')
+    .option('-i, --interactive', 'keep STDIN open (default: true)')
+    .option('--index <n>', 'index of the container if the service has multiple replicas', '1')
+    .passThroughOptions()
+    .action(
+      async (
+        service: string,
+        argv: string[],
+        flags: { detach?: boolean; env?: string[]; user?: string; workdir?: string; tty: boolean; index: string },
+        command: Command,
+      ) => {
+        const context = await composeContext(command, [service]);
+        const index = parseCount(flags.index, '--index');
+        const container = serviceContainers(context.observed, [service]).find(
+          (candidate) => candidate.number === index && candidate.running,
+        );
+        if (container === undefined) {
+          throw new TsfigError('not-found', `service "${service}" is not running`, {
+            hint: `start it with: tsfig up -d ${service}`,
+          });
+        }
+        if (flags.detach === true) {
+          throw new TsfigError('usage', 'exec --detach is not supported yet', {
+            hint: 'run the command in the foreground',
+          });
+        }
+        const result = await context.engine.containers.exec(container.id, {
+          argv,
+          env: flags.env ?? [],
+          ...(flags.user !== undefined ? { user: flags.user } : {}),
+          ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
+          tty: flags.tty && process.stdin.isTTY === true && process.stdout.isTTY === true,
+          stdio: 'inherit',
+        });
+        process.exitCode = result.exitCode;
+      },
+    );
+
+  program
+    .command('ls')
+    .description('list running projects')
+    .option('-a, --all', 'show all stopped projects')
+    .option('-q, --quiet', 'only display project names')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (flags: { all?: boolean; quiet?: boolean; format: string }) => {
+      const engine = await openEngine();
+      const projects = new Map<string, { running: number; total: number; files: string }>();
+      for (const { record, state } of await engine.containers.listRecords({ [PROJECT_LABEL]: undefined })) {
+        const name = record.labels[PROJECT_LABEL] ?? '';
+        const entry = projects.get(name) ?? {
+          running: 0,
+          total: 0,
+          files: record.labels['io.tsfig.project.config_files'] ?? '',
+        };
+        entry.total++;
+        if (state.running) entry.running++;
+        projects.set(name, entry);
+      }
+      const list = [...projects.entries()]
+        .filter(([, entry]) => flags.all === true || entry.running > 0)
+        .sort(([a], [b]) => a.localeCompare(b));
+      if (flags.quiet === true) {
+        for (const [name] of list) process.stdout.write(`${name}\n`);
+        return;
+      }
+      const status = (entry: { running: number; total: number }) =>
+        entry.running === entry.total
+          ? `running(${entry.running})`
+          : `running(${entry.running}), exited(${entry.total - entry.running})`;
+      if (flags.format === 'json') {
+        process.stdout.write(
+          `${JSON.stringify(list.map(([name, entry]) => ({ Name: name, Status: status(entry), ConfigFiles: entry.files })))}\n`,
+        );
+        return;
+      }
+      process.stdout.write(
+        renderTable(
+          ['NAME', 'STATUS', 'CONFIG FILES'],
+          list.map(([name, entry]) => [name, status(entry), entry.files]),
+        ),
+      );
+    });
+}

@@ -1,0 +1,70 @@
+import type { Engine } from '../../../engine/index.js';
+import type { ObservedContainer } from '../../planner/observed.js';
+import { relativeTime, renderTable } from '../table.js';
+
+export interface PsRow {
+  readonly ID: string;
+  readonly Name: string;
+  readonly Image: string;
+  readonly Command: string;
+  readonly Project: string;
+  readonly Service: string;
+  readonly Created: string;
+  readonly State: string;
+  readonly Status: string;
+  readonly Health: string;
+  readonly ExitCode: number;
+  readonly Publishers: readonly { URL: string; TargetPort: number; PublishedPort: number; Protocol: string }[];
+}
+
+/** Rows as `docker compose ps --format json` gives them (one object per container). */
+export async function psRows(engine: Engine, containers: readonly ObservedContainer[]): Promise<PsRow[]> {
+  const rows: PsRow[] = [];
+  for (const container of containers) {
+    const record = await engine.containers.get(container.id);
+    const state = await engine.containers.state(record);
+    const ports = await engine.containers.ports(container.id);
+    const health = (state as { health?: { status?: string } }).health?.status ?? '';
+    const status =
+      state.status === 'running'
+        ? `Up ${relativeTime(state.startedAt, false)}${health !== '' ? ` (${health})` : ''}`
+        : state.status === 'exited'
+          ? `Exited (${state.exitCode}) ${relativeTime(state.finishedAt)}`
+          : 'Created';
+    rows.push({
+      ID: container.id,
+      Name: container.name,
+      Image: record.imageRef,
+      Command: record.process.argv.join(' '),
+      Project: container.project,
+      Service: container.service,
+      Created: record.created,
+      State: state.status,
+      Status: status,
+      Health: health,
+      ExitCode: state.exitCode,
+      Publishers: ports.map((port) => ({
+        URL: port.hostIp === '' ? '0.0.0.0' : port.hostIp,
+        TargetPort: port.containerPort,
+        PublishedPort: port.hostPort,
+        Protocol: port.proto,
+      })),
+    });
+  }
+  return rows;
+}
+
+export function renderPsTable(rows: readonly PsRow[]): string {
+  return renderTable(
+    ['NAME', 'IMAGE', 'COMMAND', 'SERVICE', 'CREATED', 'STATUS', 'PORTS'],
+    rows.map((row) => [
+      row.Name,
+      row.Image,
+      JSON.stringify(row.Command.length > 20 ? `${row.Command.slice(0, 19)}…` : row.Command),
+      row.Service,
+      relativeTime(row.Created),
+      row.Status,
+      row.Publishers.map((port) => `${port.URL}:${port.PublishedPort}->${port.TargetPort}/${port.Protocol}`).join(', '),
+    ]),
+  );
+}
