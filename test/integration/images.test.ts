@@ -485,7 +485,11 @@ describe('image store (root)', { skip: isRoot ? false : 'needs root (run: sudo n
       const run = async (...args: string[]): Promise<string> => {
         stdout = '';
         const program = new Command('tsfig').exitOverride();
-        registerImageCommands(program, { paths: () => paths, stdout: { write: (text: string) => (stdout += text) } });
+        registerImageCommands(program, {
+          paths: () => paths,
+          stdout: { write: (text: string) => (stdout += text) },
+          stdin: Readable.from([gzipSync(readFileSync(tarFile))]),
+        });
         await program.parseAsync(args, { from: 'user' });
         return stdout;
       };
@@ -509,6 +513,10 @@ describe('image store (root)', { skip: isRoot ? false : 'needs root (run: sudo n
       assert.equal(await run('image', 'rm', 'bb'), 'Untagged: bb:latest\n');
       assert.equal(await run('image', 'rm', 'tsfig/bb:1'), `Untagged: tsfig/bb:1\nDeleted: ${id}\n`);
       assert.equal(await run('image', 'ls', '-q'), '');
+      const fromStdin = (await run('image', 'import', '-', 'piped:gz')).trim();
+      const [piped] = JSON.parse(await run('image', 'inspect', 'piped:gz')) as ImageInspect[];
+      assert.equal(piped?.Comment, 'Imported from -');
+      assert.match(fromStdin, /^sha256:[0-9a-f]{64}$/);
     });
   });
 });
