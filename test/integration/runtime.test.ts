@@ -273,6 +273,7 @@ describe('tsfig-runtime', { skip }, () => {
     assert.match(e.stdout, /^tsftest$/m);
     assert.ok(Number(/^pid=(\d+)$/m.exec(e.stdout)?.[1]) > 1);
     assert.equal((await exec(tc, [], ['sh', '-c', 'exit 7'])).code, 7);
+    assert.equal((await exec(tc, [], ['sh', '-c', 'kill -9 $$'])).code, 137);
     const missing = await exec(tc, [], ['nope']);
     assert.equal(missing.code, 127);
     assert.equal(missing.messages[0]?.step, 'exec');
@@ -313,6 +314,10 @@ describe('tsfig-runtime', { skip }, () => {
 
     const cwd = await container(t, { args: ['true'], override: { cwd: '/etc/passwd' } });
     await expectStartError(cwd, 'cwd');
+
+    const quota = await container(t, { args: ['true'], extra: [['cpu_quota', 500]] });
+    const m3 = await expectStartError(quota, 'cgroup cpu');
+    assert.match(String(m3.message), /cpu\.cfs_quota_us/);
 
     const hard = await hardLimit('Max open files');
     const rl = await container(t, { args: ['true'], extra: [['rlimit', `NOFILE 1024 ${hard + 1}`]] });
@@ -456,6 +461,16 @@ describe('tsfig-runtime', { skip }, () => {
     const current = await readLog(tc);
     assert.ok(current.length > 0);
     assert.ok((await readFile(tc.log, 'utf8')).length < 2000 + 200);
+
+    const escaped = await container(t, {
+      args: ['sh', '-c', 'echo "<a&b>"; printf "%s" "$MULTI" | wc -l; printf "\\377\\n"'],
+      env: ['PATH=/bin', 'MULTI=one\ntwo\tthree'],
+    });
+    await runToExit(escaped);
+    const raw = await readFile(escaped.log, 'utf8');
+    assert.ok(raw.includes('"log":"\\u003ca\\u0026b\\u003e\\n"'), raw);
+    assert.ok(raw.includes('"log":"1\\n"'), 'an escaped newline in runtime.conf reaches the environment');
+    assert.ok(raw.includes('"log":"\\ufffd\\n"'), 'invalid UTF-8 becomes U+FFFD as in Go');
 
     const big = await container(t, { args: ['sh', '-c', 'echo out; echo err >&2; printf "%020000d" 0'] });
     await runToExit(big);
