@@ -294,7 +294,7 @@ export class ImageStore {
       if (matches.length === 1 && matches[0] !== undefined) return { id: matches[0], tagKey: undefined };
       if (matches.length > 1) {
         throw new EngineError('conflict', `short id "${input}" matches ${matches.length} images`, {
-          hint: 'use more characters of the id (tsfig image ls --no-trunc... or the full sha256:...)',
+          hint: 'give more characters of the id (full ids: tsfig image ls --no-trunc)',
         });
       }
     }
