@@ -1,10 +1,14 @@
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { EngineError, isErrno } from '../errors.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import { newId } from '../state/ids.js';
-import { withLock } from '../state/lock.js';
+import { acquireLock, withLock } from '../state/lock.js';
 import { DEFAULT_RUN_BASE, type EnginePaths } from '../state/paths.js';
+import { dnsLockName, renderResolvConf } from './dns.js';
 import { execCommand, ipBatch, ipJson, run } from './exec.js';
 import { renderHostsFile } from './hosts.js';
 import { syncIptables } from './iptables.js';
@@ -46,6 +50,12 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export interface NetworkManagerOptions {
   /** Host-wide run dir holding the registry shared by every root. @default /run/tsfig */
   hostRunDir?: string;
+  /**
+   * The embedded resolver (engine/network/dns-server.ts), started with the first network and stopped with the
+   * last. `false` disables it; `forward: false` answers NXDOMAIN for names that are not containers (tests).
+   * @default { forward: true }
+   */
+  dns?: false | { forward?: boolean };
 }
 
 /** What reconcile() changed. */
@@ -74,10 +84,14 @@ export class NetworkManager {
   readonly paths: EnginePaths;
   readonly hostRunDir: string;
   private mtu: number | undefined;
+  private readonly dns: false | { forward: boolean };
+  /** Resolver processes this instance started (killed by stopDns even before they wrote their pid file). */
+  private readonly dnsChildren = new Set<number>();
 
   constructor(paths: EnginePaths, options: NetworkManagerOptions = {}) {
     this.paths = paths;
     this.hostRunDir = options.hostRunDir ?? DEFAULT_RUN_BASE;
+    this.dns = options.dns === false ? false : { forward: options.dns?.forward ?? true };
   }
 
   private get rootLock(): string {
@@ -181,6 +195,7 @@ export class NetworkManager {
       try {
         await this.setupBridge(state);
         await this.applyHost([...networks, state]);
+        await this.ensureDns();
       } catch (error) {
         await this.removeNetworkObjects(state, networks).catch(() => undefined);
         throw error;
@@ -229,6 +244,7 @@ export class NetworkManager {
     await withLock(HOST_LOCK, () => writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(remaining)));
     await deleteLinks([network.bridge]);
     await this.applyHost(remaining);
+    if (remaining.length === 0) await this.stopDns();
   }
 
   // ---------------------------------------------------------------- sandboxes
@@ -468,8 +484,100 @@ export class NetworkManager {
       report.removedSandboxes.push(...(await this.removeDeadSandboxes(mounted, networks, live)));
       await withLock(HOST_LOCK, () => writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(networks)));
       report.iptables.push(...(await this.applyHost(networks)));
+      if (networks.length > 0) await this.ensureDns();
+      else await this.stopDns();
     });
     return report;
+  }
+
+  // ---------------------------------------------------------------- embedded DNS
+
+  /** resolv.conf of a container: the resolver on the gateway of its first network (eth0), host search domains. */
+  async resolvConf(containerId: string): Promise<string | undefined> {
+    const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    const first = (await this.list())
+      .flatMap((n) => (n.endpoints[containerId] !== undefined ? [{ n, ep: n.endpoints[containerId] }] : []))
+      .sort((a, b) => (a.ep?.ifname ?? '').localeCompare(b.ep?.ifname ?? '', 'en', { numeric: true }))[0];
+    if (first === undefined || this.dns === false) return undefined;
+    return renderResolvConf(first.n.gateway, host);
+  }
+
+  /** True when this root's resolver process runs (it holds its lock). */
+  async dnsRunning(): Promise<boolean> {
+    try {
+      const lock = await acquireLock(dnsLockName(this.paths.rootId), { timeoutMs: 0 });
+      await lock.release();
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  /** Starts the resolver unless it runs; does not wait for it (it binds each gateway as soon as it can). */
+  async ensureDns(): Promise<void> {
+    if (this.dns === false || (await this.dnsRunning())) return;
+    const here = fileURLToPath(import.meta.url);
+    const ext = path.extname(here);
+    const server = path.join(path.dirname(here), `dns-server${ext}`);
+    // From the sources (tsx) the resolver needs the same loader; from dist/ it is plain JS.
+    const loader = ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
+    await fs.mkdir(this.paths.runRoot, { recursive: true, mode: 0o711 });
+    const log = await fs.open(path.join(this.paths.runRoot, 'dns.log'), 'a');
+    try {
+      const args = [
+        ...loader,
+        server,
+        this.paths.root,
+        this.paths.runRoot,
+        ...(this.dns.forward ? [] : ['--no-forward']),
+      ];
+      const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd] });
+      child.on('error', () => undefined);
+      if (child.pid !== undefined) {
+        const pid = child.pid;
+        this.dnsChildren.add(pid);
+        child.once('exit', () => this.dnsChildren.delete(pid));
+      }
+      child.unref();
+    } finally {
+      await log.close();
+    }
+  }
+
+  /** Stops the resolver (SIGTERM) and waits until it is gone. */
+  async stopDns(): Promise<void> {
+    const pids = new Set(this.dnsChildren);
+    const text = await fs.readFile(path.join(this.paths.runRoot, 'dns.pid'), 'utf8').catch(() => '');
+    const fromFile = Number(text.trim());
+    if (Number.isInteger(fromFile) && fromFile > 0) {
+      const cmdline = await fs.readFile(`/proc/${fromFile}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes('dns-server') && cmdline.includes(this.paths.root)) pids.add(fromFile);
+    }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    for (let i = 0; i < 100 && pids.size > 0; i++) {
+      for (const pid of pids)
+        if (
+          !(await fs.stat(`/proc/${pid}`).then(
+            () => true,
+            () => false,
+          ))
+        )
+          pids.delete(pid);
+      if (pids.size > 0) await sleep(20);
+    }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   }
 
   // ---------------------------------------------------------------- internals
@@ -612,7 +720,13 @@ export class NetworkManager {
       for (const [rootId, entry] of Object.entries(registry.roots)) {
         if (rootId !== this.paths.rootId) taken.push(...entry.ports.map((p) => ({ ...p, rootId })));
       }
-      const sockets = await readHostSockets();
+      // The embedded resolvers listen on gateway:53; traffic from containers to them is exempt from DNAT, so they
+      // hold no host port.
+      const gateways = new Set([
+        ...networks.map((n) => n.gateway),
+        ...Object.values(registry.roots).flatMap((e) => e.networks.map((n) => n.gateway ?? '')),
+      ]);
+      const sockets = (await readHostSockets()).filter((s) => !(s.port === 53 && gateways.has(s.ip)));
       const ephemeral = await ephemeralRange();
       const result: PublishedPort[] = [];
       for (const req of requests) {
@@ -633,7 +747,14 @@ export class NetworkManager {
   private rootEntry(networks: readonly NetworkState[]): RootEntry {
     return {
       root: this.paths.root,
-      networks: networks.map((n) => ({ id: n.id, name: n.name, subnet: n.subnet, bridge: n.bridge })),
+      runRoot: this.paths.runRoot,
+      networks: networks.map((n) => ({
+        id: n.id,
+        name: n.name,
+        subnet: n.subnet,
+        gateway: n.gateway,
+        bridge: n.bridge,
+      })),
       ports: ownPorts(networks, this.paths.rootId).map(({ rootId: _rootId, ...p }) => p),
     };
   }
@@ -712,7 +833,13 @@ function checkContainerId(containerId: string): void {
 }
 
 function firewallNetwork(n: NetworkState): FirewallNetwork {
-  return { bridge: n.bridge, subnet: n.subnet, internal: n.internal, endpoints: Object.values(n.endpoints) };
+  return {
+    bridge: n.bridge,
+    subnet: n.subnet,
+    gateway: n.gateway,
+    internal: n.internal,
+    endpoints: Object.values(n.endpoints),
+  };
 }
 
 function ownPorts(networks: readonly NetworkState[], rootId: string): PublishedByContainer[] {

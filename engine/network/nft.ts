@@ -5,6 +5,8 @@ import type { PublishedPort } from './ports.js';
 export interface FirewallNetwork {
   readonly bridge: string;
   readonly subnet: string;
+  /** Bridge address, where the embedded resolver listens. */
+  readonly gateway: string;
   readonly internal: boolean;
   readonly endpoints: readonly { readonly ip: string; readonly ports: readonly PublishedPort[] }[];
 }
@@ -94,6 +96,10 @@ export function renderRuleset(table: string, networks: readonly FirewallNetwork[
     '',
     '\tchain nat-prerouting {',
     '\t\ttype nat hook prerouting priority dstnat; policy accept;',
+    ...sorted.map(
+      (n) =>
+        `\t\tiifname ${q(n.bridge)} ip daddr ${n.gateway} meta l4proto { tcp, udp } th dport 53 return comment "embedded dns"`,
+    ),
     '\t\tfib daddr type local jump published',
     '\t}',
     '',

@@ -1,6 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathExists, readJson, writeJsonAtomic } from '../state/atomic.js';
+import { execCommand, ipJson } from './exec.js';
+import { syncIptables } from './iptables.js';
 import type { PublishedByContainer } from './ports.js';
 
 /**
@@ -14,12 +16,16 @@ export interface HostRegistry {
 }
 
 export interface RootEntry {
-  /** State root; an entry whose root no longer has a networks dir is stale and dropped. */
+  /** State root; an entry whose root no longer has a networks dir is stale: dropped and its host objects removed. */
   readonly root: string;
+  /** Run root (netns mounts); absent in entries written by older versions. */
+  readonly runRoot?: string;
   readonly networks: readonly {
     readonly id: string;
     readonly name: string;
     readonly subnet: string;
+    /** Absent in registries written before the embedded resolver existed. */
+    readonly gateway?: string;
     readonly bridge: string;
   }[];
   readonly ports: readonly Omit<PublishedByContainer, 'rootId'>[];
@@ -31,19 +37,57 @@ export function registryFile(hostRunDir: string): string {
   return path.join(hostRunDir, 'net-registry.json');
 }
 
-/** Reads the registry, dropping entries of roots that are gone (deleted test roots, for example). */
+/** Reads the registry, leaving out entries of roots that are gone (deleted test roots, for example). */
 export async function readRegistry(hostRunDir: string): Promise<HostRegistry> {
-  const registry = (await readJson<HostRegistry>(registryFile(hostRunDir))) ?? { version: 1, roots: {} };
-  const roots: Record<string, RootEntry> = {};
-  for (const [rootId, entry] of Object.entries(registry.roots)) {
-    if (await pathExists(path.join(entry.root, 'networks'))) roots[rootId] = entry;
-  }
-  return { version: 1, roots };
+  return (await readRegistryAndStale(hostRunDir)).registry;
 }
 
-/** Replaces (or with undefined removes) one root's entry. */
+async function readRegistryAndStale(
+  hostRunDir: string,
+): Promise<{ registry: HostRegistry; stale: [string, RootEntry][] }> {
+  const registry = (await readJson<HostRegistry>(registryFile(hostRunDir))) ?? { version: 1, roots: {} };
+  const roots: Record<string, RootEntry> = {};
+  const stale: [string, RootEntry][] = [];
+  for (const [rootId, entry] of Object.entries(registry.roots)) {
+    if (await pathExists(path.join(entry.root, 'networks'))) roots[rootId] = entry;
+    else stale.push([rootId, entry]);
+  }
+  return { registry: { version: 1, roots }, stale };
+}
+
+/**
+ * Removes what a root whose directory was deleted without removing its networks left on the host: veths on its
+ * bridges, the bridges, its nft table (unless a live root shares the 4-hex prefix), its iptables rules and netns
+ * mounts. Its resolver exits by itself once its networks dir is gone. Best effort; runs under the host lock.
+ */
+export async function cleanupStaleRoot(rootId: string, entry: RootEntry, live: HostRegistry): Promise<void> {
+  const bridges = new Set(entry.networks.map((n) => n.bridge));
+  const links = await ipJson<{ ifname: string; master?: string }[]>(['link', 'show']).catch(() => []);
+  const doomed = links.filter((l) => bridges.has(l.ifname) || (l.master !== undefined && bridges.has(l.master)));
+  if (doomed.length > 0) {
+    await execCommand('ip', ['-force', '-batch', '-'], doomed.map((l) => `link del ${l.ifname}\n`).join(''));
+  }
+  const prefix = `tsf${rootId.slice(0, 4)}`;
+  if (!Object.keys(live.roots).some((id) => id.slice(0, 4) === rootId.slice(0, 4))) {
+    await execCommand('nft', ['delete', 'table', 'ip', prefix]).catch(() => undefined);
+  }
+  await syncIptables(rootId, []).catch(() => []);
+  if (entry.runRoot !== undefined) {
+    const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+    const under = `${path.join(entry.runRoot, 'netns')}/`;
+    for (const line of mountinfo.split('\n')) {
+      const mountPoint = line.split(' ')[4];
+      if (mountPoint?.startsWith(under) === true) await execCommand('umount', ['--lazy', mountPoint]);
+    }
+  }
+}
+
+/** Replaces (or with undefined removes) one root's entry; cleans up after roots that are gone. */
 export async function writeRootEntry(hostRunDir: string, rootId: string, entry: RootEntry | undefined): Promise<void> {
-  const registry = await readRegistry(hostRunDir);
+  const { registry, stale } = await readRegistryAndStale(hostRunDir);
+  for (const [staleId, staleEntry] of stale) {
+    if (staleId !== rootId) await cleanupStaleRoot(staleId, staleEntry, registry);
+  }
   const roots: Record<string, RootEntry> = { ...registry.roots };
   if (entry === undefined || (entry.networks.length === 0 && entry.ports.length === 0)) delete roots[rootId];
   else roots[rootId] = entry;

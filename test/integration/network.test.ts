@@ -56,6 +56,33 @@ except Exception as e:
     print(type(e).__name__, file=sys.stderr); sys.exit(1)
 `;
 
+/** Asks the resolver at argv[1] for an A record (UDP, or TCP with argv[3] == 'tcp'); prints the addresses or the rcode. */
+const DNS_PY = `
+import socket, struct, sys
+server, name = sys.argv[1], sys.argv[2]
+tcp = len(sys.argv) > 3 and sys.argv[3] == 'tcp'
+q = struct.pack('>HHHHHH', 0x4242, 0x0100, 1, 0, 0, 0)
+for label in name.split('.'):
+    q += bytes([len(label)]) + label.encode()
+q += b'\\x00' + struct.pack('>HH', 1, 1)
+if tcp:
+    s = socket.create_connection((server, 53), timeout=2)
+    s.sendall(struct.pack('>H', len(q)) + q)
+    data = b''
+    while len(data) < 2 or len(data) < 2 + struct.unpack('>H', data[:2])[0]:
+        chunk = s.recv(4096)
+        if not chunk: break
+        data += chunk
+    r = data[2:]
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+    s.sendto(q, (server, 53)); r = s.recvfrom(4096)[0]
+rcode = struct.unpack('>H', r[2:4])[0] & 15
+count = struct.unpack('>H', r[6:8])[0]
+if rcode != 0: print('rcode', rcode)
+else: print(' '.join(socket.inet_ntoa(r[len(q) + 16 * i + 12:len(q) + 16 * i + 16]) for i in range(count)))
+`;
+
 async function sh(file: string, args: readonly string[]): Promise<string> {
   const { stdout } = await execFileP(file, [...args], { encoding: 'utf8' });
   return stdout;
@@ -85,12 +112,14 @@ interface Env {
 async function setup(t: TestContext): Promise<Env> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-net-'));
   const paths = enginePaths(path.join(dir, 'root'), { TSFIG_RUN_ROOT: path.join(dir, 'run') });
-  const manager = new NetworkManager(paths);
+  // No test name ever leaves the project: names that are not containers get NXDOMAIN.
+  const manager = new NetworkManager(paths, { dns: { forward: false } });
   const children: ChildProcess[] = [];
   const remoteLinks: string[] = [];
   const remoteNs: string[] = [];
   await writeFile(path.join(dir, 'server.py'), SERVER_PY);
   await writeFile(path.join(dir, 'client.py'), CLIENT_PY);
+  await writeFile(path.join(dir, 'dns.py'), DNS_PY);
   t.after(async () => {
     for (const child of children) child.kill('SIGKILL');
     await Promise.all(
@@ -107,6 +136,7 @@ async function setup(t: TestContext): Promise<Env> {
     for (const id of files) await manager.removeSandbox(id).catch(() => undefined);
     for (const n of await manager.list()) await manager.remove(n.id).catch(() => undefined);
     await manager.reconcile({ liveContainers: new Set() });
+    const resolverLeft = await manager.dnsRunning();
     const links = JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
     const tables = await sh('nft', ['list', 'tables']);
     const mounts = await readFile('/proc/mounts', 'utf8');
@@ -116,6 +146,7 @@ async function setup(t: TestContext): Promise<Env> {
       [],
     );
     assert.doesNotMatch(tables, new RegExp(`table ip ${paths.hostPrefix}\\b`));
+    assert.equal(resolverLeft, false, 'the embedded resolver is still running');
     assert.doesNotMatch(mounts, new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   });
   const env: Env = {
@@ -215,6 +246,49 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     await manager.removeSandbox(b);
     await manager.removeSandbox(b);
     assert.deepEqual(Object.keys((await manager.inspect('front')).endpoints), [a]);
+  });
+
+  test('the embedded resolver answers names and aliases per network, live, and NXDOMAIN otherwise', async (t) => {
+    const env = await setup(t);
+    const { manager } = env;
+    const front = await manager.create('dnsfront');
+    const other = await manager.create('dnsother');
+    const [a, b, c, d] = [cid('a'), cid('b'), cid('c'), cid('d')];
+    const nsA = await manager.createSandbox(a);
+    const nsB = await manager.createSandbox(b);
+    const nsD = await manager.createSandbox(d);
+    const attA = await manager.attach(a, 'dnsfront', { containerName: 'p-web-1', aliases: ['web'] });
+    const attB = await manager.attach(b, 'dnsfront', { containerName: 'p-db-1', aliases: ['db'] });
+    await manager.attach(d, 'dnsother', { containerName: 'p-x-1' });
+    const resolve = async (ns: string, server: string, name: string, proto = 'udp'): Promise<string> =>
+      (await sh('nsenter', [`--net=${ns}`, PYTHON, path.join(env.dir, 'dns.py'), server, name, proto])).trim();
+    const eventually = async (check: () => Promise<boolean>): Promise<void> => {
+      for (let i = 0; i < 100 && !(await check().catch(() => false)); i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    await eventually(async () => (await resolve(nsB, front.gateway, 'web')) === attA.ip);
+    assert.equal(await resolve(nsB, front.gateway, 'web'), attA.ip);
+    assert.equal(await resolve(nsA, front.gateway, 'P-DB-1'), attB.ip);
+    assert.equal(await resolve(nsA, front.gateway, 'db', 'tcp'), attB.ip);
+    assert.equal(await resolve(nsA, front.gateway, 'example.com'), 'rcode 3');
+    // Names are per network: the other network's resolver does not know them.
+    await eventually(async () => (await resolve(nsD, other.gateway, 'p-x-1')) !== '');
+    assert.equal(await resolve(nsD, other.gateway, 'web'), 'rcode 3');
+    // A replica attached later is resolvable from the containers started earlier, without a restart.
+    await manager.createSandbox(c);
+    const attC = await manager.attach(c, 'dnsfront', { containerName: 'p-web-2', aliases: ['web'] });
+    await eventually(async () => (await resolve(nsB, front.gateway, 'web')).includes(attC.ip));
+    assert.deepEqual((await resolve(nsB, front.gateway, 'web')).split(' ').sort(), [attA.ip, attC.ip].sort());
+    assert.match(
+      (await manager.resolvConf(a)) ?? '',
+      new RegExp(`^nameserver ${front.gateway.replace(/\./g, '\\.')}$`, 'm'),
+    );
+    // The resolver holds no host port: a wildcard -p 53:53/udp does not collide with it.
+    const published = await manager.publish(b, 'dnsfront', ['53:53/udp']);
+    assert.equal(published[0]?.hostPort, 53);
+    assert.equal(await resolve(nsA, front.gateway, 'web', 'tcp').then((x) => x.split(' ').length), 2);
+    await manager.removeSandbox(d);
+    await manager.remove('dnsother');
+    assert.equal(await manager.dnsRunning(), true);
   });
 
   test('published TCP and UDP ports reach the sandbox from 127.0.0.1, a remote and another sandbox', async (t) => {
@@ -428,6 +502,33 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     // Joining a second, external network gives the sandbox its way out (default route via that network).
     await manager.attach(a, 'outer');
     assert.equal(await env.ask(nsA, 'tcp', remote.remoteAddr, 9090), remote.hostAddr);
+  });
+
+  test('a root deleted without removing its networks is cleaned up by the next root that registers', async (t) => {
+    const env = await setup(t);
+    const staleDir = path.join(env.dir, 'stale');
+    const stalePaths = enginePaths(path.join(staleDir, 'root'), { TSFIG_RUN_ROOT: path.join(staleDir, 'run') });
+    const stale = new NetworkManager(stalePaths, { dns: false });
+    t.after(async () => {
+      // Only if the test failed before the clean-up: remove what the stale root made.
+      const links = JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
+      for (const l of links)
+        if (l.ifname.startsWith(stalePaths.hostPrefix)) await tryRun('ip', ['link', 'del', l.ifname]);
+      await tryRun('umount', ['--lazy', path.join(stalePaths.netns, 'x1')]);
+      if (stalePaths.hostPrefix !== env.paths.hostPrefix)
+        await tryRun('nft', ['delete', 'table', 'ip', stalePaths.hostPrefix]);
+    });
+    const network = await stale.create('leaky');
+    await stale.createSandbox('x1');
+    await stale.attach('x1', 'leaky', { ports: ['127.0.0.1::80'] });
+    await rm(stalePaths.root, { recursive: true, force: true });
+    await env.manager.create('next');
+    const links = JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
+    assert.ok(!links.some((l) => l.ifname === network.bridge || l.ifname.startsWith(`${stalePaths.hostPrefix}v`)));
+    assert.doesNotMatch(await readFile('/proc/mounts', 'utf8'), new RegExp(stalePaths.netns));
+    if (stalePaths.hostPrefix !== env.paths.hostPrefix) {
+      assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(`table ip ${stalePaths.hostPrefix}\\b`));
+    }
   });
 
   test("Docker's situation: FORWARD policy DROP, DOCKER-USER and br_netfilter; host settings restored", async (t) => {

@@ -35,6 +35,8 @@ table ip tsf1234 {
 
 	chain nat-prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
+		iifname "tsf1234baaaaaaa" ip daddr 172.18.0.1 meta l4proto { tcp, udp } th dport 53 return comment "embedded dns"
+		iifname "tsf1234bbbbbbbb" ip daddr 172.19.0.1 meta l4proto { tcp, udp } th dport 53 return comment "embedded dns"
 		fib daddr type local jump published
 	}
 
@@ -89,12 +91,14 @@ describe('nft ruleset', () => {
       {
         bridge: 'tsf1234bbbbbbbb',
         subnet: '172.19.0.0/16',
+        gateway: '172.19.0.1',
         internal: true,
         endpoints: [{ ip: '172.19.0.2', ports: [] }],
       },
       {
         bridge: 'tsf1234baaaaaaa',
         subnet: '172.18.0.0/16',
+        gateway: '172.18.0.1',
         internal: false,
         endpoints: [
           { ip: '172.18.0.3', ports: [{ proto: 'udp', hostIp: '', hostPort: 5353, containerPort: 53 }] },

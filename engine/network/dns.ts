@@ -1,0 +1,117 @@
+import type { NetworkState } from './types.js';
+
+/** DNS wire format, just what the embedded resolver needs: one question in, A answers out. Pure. */
+
+export const DNS_TTL = 600;
+
+/** Held by the running resolver of a root for its whole life. */
+export function dnsLockName(rootId: string): string {
+  return `tsfig-dns-${rootId}`;
+}
+export const TYPE_A = 1;
+export const TYPE_AAAA = 28;
+export const RCODE_FORMERR = 1;
+export const RCODE_SERVFAIL = 2;
+export const RCODE_NXDOMAIN = 3;
+
+export interface DnsQuery {
+  readonly id: number;
+  readonly flags: number;
+  /** Lower-case, without the trailing dot. */
+  readonly name: string;
+  readonly type: number;
+  readonly qclass: number;
+  /** The question section as received (copied into the answer). */
+  readonly question: Buffer;
+}
+
+/** Parses a query with exactly one question; undefined when it is not one (answer FORMERR). */
+export function parseQuery(message: Buffer): DnsQuery | undefined {
+  if (message.length < 12) return undefined;
+  const flags = message.readUInt16BE(2);
+  if ((flags & 0x8000) !== 0 || message.readUInt16BE(4) !== 1) return undefined;
+  const labels: string[] = [];
+  let offset = 12;
+  for (;;) {
+    const length = message[offset];
+    if (length === undefined || (length & 0xc0) !== 0) return undefined;
+    offset += 1;
+    if (length === 0) break;
+    if (offset + length > message.length) return undefined;
+    labels.push(message.toString('latin1', offset, offset + length));
+    offset += length;
+  }
+  if (offset + 4 > message.length) return undefined;
+  return {
+    id: message.readUInt16BE(0),
+    flags,
+    name: labels.join('.').toLowerCase(),
+    type: message.readUInt16BE(offset),
+    qclass: message.readUInt16BE(offset + 2),
+    question: message.subarray(12, offset + 4),
+  };
+}
+
+/** An answer to the query: A records (pointing at the question name) or an empty answer with rcode. */
+export function buildAnswer(query: DnsQuery, addresses: readonly string[], rcode = 0, authoritative = true): Buffer {
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(query.id, 0);
+  const opcode = query.flags & 0x7800;
+  const rd = query.flags & 0x0100;
+  header.writeUInt16BE(0x8000 | opcode | (authoritative ? 0x0400 : 0) | rd | 0x0080 | (rcode & 15), 2);
+  header.writeUInt16BE(1, 4);
+  header.writeUInt16BE(addresses.length, 6);
+  const answers = addresses.map((ip) => {
+    const rr = Buffer.alloc(16);
+    rr.writeUInt16BE(0xc00c, 0);
+    rr.writeUInt16BE(TYPE_A, 2);
+    rr.writeUInt16BE(1, 4);
+    rr.writeUInt32BE(DNS_TTL, 6);
+    rr.writeUInt16BE(4, 10);
+    ip.split('.').forEach((octet, i) => rr.writeUInt8(Number(octet), 12 + i));
+    return rr;
+  });
+  return Buffer.concat([header, query.question, ...answers]);
+}
+
+/** FORMERR for a message that is not a query we understand (echoes its id when there is one). */
+export function formatError(message: Buffer): Buffer {
+  const header = Buffer.alloc(12);
+  if (message.length >= 2) header.writeUInt16BE(message.readUInt16BE(0), 0);
+  header.writeUInt16BE(0x8000 | 0x0080 | RCODE_FORMERR, 2);
+  return header;
+}
+
+/** Names of an endpoint: container name, hostname, aliases, short id. Lower-case. */
+function endpointNames(ep: NetworkState['endpoints'][string]): string[] {
+  return [ep.containerName, ep.hostname, ...ep.aliases, ep.containerId.slice(0, 12)]
+    .filter((n): n is string => n !== undefined && n !== '')
+    .map((n) => n.toLowerCase());
+}
+
+/**
+ * Addresses of a name on the network whose gateway received the query; every replica of a scaled service
+ * (same alias) is returned. undefined when the name is not a container of that network (forward it).
+ */
+export function lookup(networks: readonly NetworkState[], gateway: string, name: string): string[] | undefined {
+  const network = networks.find((n) => n.gateway === gateway);
+  if (network === undefined) return undefined;
+  const wanted = name.replace(/\.$/, '').toLowerCase();
+  const found = Object.values(network.endpoints)
+    .filter((ep) => endpointNames(ep).includes(wanted))
+    .map((ep) => ep.ip);
+  return found.length > 0 ? [...new Set(found)] : undefined;
+}
+
+/** Upstream resolvers from resolv.conf text (the resolver runs in the host's netns, so 127.0.0.53 is fine). */
+export function upstreams(resolvConf: string): string[] {
+  return [...resolvConf.matchAll(/^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1] ?? '').slice(0, 3);
+}
+
+/** resolv.conf of a container on tsfig networks: the embedded resolver on its first network's gateway. */
+export function renderResolvConf(gateway: string, hostResolvConf: string): string {
+  const search = /^\s*search\s+(.+)$/m.exec(hostResolvConf)?.[1]?.trim();
+  return [`nameserver ${gateway}`, ...(search !== undefined ? [`search ${search}`] : []), 'options ndots:0', ''].join(
+    '\n',
+  );
+}

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  buildAnswer,
+  formatError,
+  lookup,
+  parseQuery,
+  RCODE_NXDOMAIN,
+  renderResolvConf,
+  upstreams,
+} from '../../engine/network/dns.js';
+import type { EndpointState, NetworkState } from '../../engine/network/types.js';
+
+function query(name: string, type = 1, id = 0x1234): Buffer {
+  const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+  const header = Buffer.from([id >> 8, id & 255, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+  return Buffer.concat([header, ...labels, Buffer.from([0, 0, type, 0, 1])]);
+}
+
+function endpoint(containerId: string, ip: string, containerName: string, aliases: string[]): EndpointState {
+  return {
+    containerId,
+    containerName,
+    hostname: undefined,
+    aliases,
+    ip,
+    mac: '',
+    hostVeth: '',
+    ifname: 'eth0',
+    sandbox: '',
+    ports: [],
+  };
+}
+
+function network(gateway: string, endpoints: EndpointState[]): NetworkState {
+  return {
+    version: 1,
+    id: gateway,
+    name: gateway,
+    driver: 'bridge',
+    created: '',
+    subnet: '',
+    gateway,
+    bridge: '',
+    internal: false,
+    labels: {},
+    endpoints: Object.fromEntries(endpoints.map((e) => [e.containerId, e])),
+  };
+}
+
+describe('embedded DNS wire format', () => {
+  test('a query parses to a lower-case name, and an A answer has golden bytes', () => {
+    const q = parseQuery(query('Web.Example'));
+    assert.ok(q);
+    assert.equal(q.name, 'web.example');
+    assert.equal(q.type, 1);
+    const answer = buildAnswer(q, ['172.18.0.2']);
+    assert.equal(
+      answer.toString('hex'),
+      // id, QR|AA|RD|RA, 1 question, 1 answer; question; pointer to it, A, IN, TTL 600, 4 bytes, address
+      '1234858000010001000000000357656207457861' + '6d706c650000010001' + 'c00c000100010000025800' + '04ac120002',
+    );
+    const nx = buildAnswer(q, [], RCODE_NXDOMAIN);
+    assert.equal(nx.readUInt16BE(2) & 15, 3);
+    assert.equal(nx.readUInt16BE(6), 0);
+  });
+
+  test('malformed messages are refused with FORMERR', () => {
+    assert.equal(parseQuery(Buffer.from([1, 2, 3])), undefined);
+    const response = query('a');
+    response[2] = 0x81;
+    assert.equal(parseQuery(response), undefined);
+    assert.equal(formatError(Buffer.from([0xab, 0xcd, 0])).toString('hex'), 'abcd80810000000000000000');
+  });
+
+  test('names resolve per network: names, aliases, every replica; other networks do not see them', () => {
+    const networks = [
+      network('172.18.0.1', [
+        endpoint('aaaaaaaaaaaaaaaa', '172.18.0.2', 'p-web-1', ['web']),
+        endpoint('bbbbbbbbbbbbbbbb', '172.18.0.3', 'p-web-2', ['web']),
+        endpoint('cccccccccccccccc', '172.18.0.4', 'p-db-1', ['db']),
+      ]),
+      network('172.19.0.1', []),
+    ];
+    assert.deepEqual(lookup(networks, '172.18.0.1', 'web'), ['172.18.0.2', '172.18.0.3']);
+    assert.deepEqual(lookup(networks, '172.18.0.1', 'P-DB-1.'), ['172.18.0.4']);
+    assert.deepEqual(lookup(networks, '172.18.0.1', 'aaaaaaaaaaaa'), ['172.18.0.2']);
+    assert.equal(lookup(networks, '172.18.0.1', 'example.com'), undefined);
+    assert.equal(lookup(networks, '172.19.0.1', 'web'), undefined);
+  });
+
+  test('resolv.conf points at the gateway and keeps the host search domains; upstreams from the host', () => {
+    const host = 'search corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0\n';
+    assert.equal(renderResolvConf('172.18.0.1', host), 'nameserver 172.18.0.1\nsearch corp.example\noptions ndots:0\n');
+    assert.deepEqual(upstreams(host), ['127.0.0.53', '10.0.0.2']);
+  });
+});
