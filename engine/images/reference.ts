@@ -99,8 +99,10 @@ export function parseReference(input: string): ImageReference {
   const name = rest;
   if (name === '') throw invalid(input, 'the repository name is empty');
   if (HEX64.test(name)) throw invalid(input, 'a repository name cannot be a 64-character hexadecimal string');
-  if (name.length > NAME_MAX) throw invalid(input, `the repository name is longer than ${NAME_MAX} characters`);
   const { domain, path } = splitDomain(name);
+  if (domain.length + 1 + path.length > NAME_MAX) {
+    throw invalid(input, `the full repository name is longer than ${NAME_MAX} characters`);
+  }
   if (!validDomain(domain)) throw invalid(input, `"${domain}" is not a valid registry host[:port]`);
   for (const component of path.split('/')) {
     if (component === '') throw invalid(input, 'the repository path has an empty component');
