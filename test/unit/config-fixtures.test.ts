@@ -27,7 +27,7 @@ interface FixtureOptions extends Omit<LoadOptions, 'env'> {
   readonly env?: Record<string, string>;
 }
 
-export function fixtureOptions(dir: string): LoadOptions {
+function fixtureOptions(dir: string): LoadOptions {
   const file = path.join(dir, 'options.json');
   const options: FixtureOptions = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as FixtureOptions) : {};
   return {
@@ -37,11 +37,11 @@ export function fixtureOptions(dir: string): LoadOptions {
   };
 }
 
-export function fixtureNames(kind: 'valid' | 'invalid'): string[] {
+function fixtureNames(kind: 'valid' | 'invalid'): string[] {
   return readdirSync(path.join(root, kind)).sort();
 }
 
-export function fixtureDir(kind: 'valid' | 'invalid', name: string): string {
+function fixtureDir(kind: 'valid' | 'invalid', name: string): string {
   return path.join(root, kind, name);
 }
 
