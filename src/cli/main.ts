@@ -25,10 +25,9 @@ function printError(error: unknown, debug: boolean): number {
     return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   }
   if (error instanceof TsfigError || isEngineError(error)) {
-    const where =
-      error instanceof TsfigError && error.source
-        ? ` (${error.source.file}:${error.source.line}:${error.source.column})`
-        : '';
+    const source = error instanceof TsfigError ? error.source : undefined;
+    const location = source === undefined ? '' : `${source.file}:${source.line}:${source.column}`;
+    const where = location === '' || error.message.includes(location) ? '' : ` (${location})`;
     process.stderr.write(`error: ${error.message}${where}\n`);
     if (error.hint !== undefined) process.stderr.write(`hint: ${error.hint}\n`);
     if (debug && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);

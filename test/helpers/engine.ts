@@ -49,6 +49,9 @@ export async function makeTestEngine(options: { debian?: boolean } = {}): Promis
     for (const summary of await engine.containers.list({ all: true })) {
       await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
     }
+    // Networks own host objects (bridges, nft table, registry entries): remove them before their state goes.
+    for (const network of await engine.networks.list()) await engine.networks.remove(network.name);
+    await engine.networks.reconcile().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   };
   return { engine, dir, env, cli, cleanup };

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { packageVersion } from '../version.js';
 import { addProjectOptions, registerConfigCommand } from './config.js';
 import { registerInspectCommands } from '../compose/inspect-commands.js';
 import { registerContainerCommands } from './container.js';
@@ -12,6 +13,13 @@ export function registerCommands(program: Command): void {
   addProjectOptions(program);
   registerConfigCommand(program);
   registerInspectCommands(program);
+  program
+    .command('version')
+    .description('show the tsfig version information')
+    .option('--short', 'shows only the version number')
+    .action((flags: { short?: boolean }) => {
+      process.stdout.write(flags.short === true ? `${packageVersion()}\n` : `tsfig version ${packageVersion()}\n`);
+    });
   registerContainerCommands(program);
   registerImageCommands(program);
   registerNetworkCommands(program);
