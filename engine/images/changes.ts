@@ -60,7 +60,7 @@ function expand(word: string, env: ReadonlyMap<string, string>, change: string):
  * quotes allow `\"`, `\\` and `\$`, a backslash outside quotes escapes the next character. With env, variables are
  * expanded outside single quotes.
  */
-export function splitWords(value: string, change: string, env?: ReadonlyMap<string, string>): string[] {
+export function splitWords(value: string, change: string, env?: ReadonlyMap<string, string>, split = true): string[] {
   const words: string[] = [];
   let current = '';
   let inWord = false;
@@ -71,7 +71,7 @@ export function splitWords(value: string, change: string, env?: ReadonlyMap<stri
   };
   for (let i = 0; i < value.length; i++) {
     const c = value[i] ?? '';
-    if (/\s/.test(c)) {
+    if (split && /\s/.test(c)) {
       if (inWord) {
         flush();
         words.push(current);
@@ -126,6 +126,12 @@ export function splitWords(value: string, change: string, env?: ReadonlyMap<stri
   return words;
 }
 
+/** A whole value as one word (quotes and escapes processed, variables expanded, whitespace kept), as Docker's
+ * ProcessWord for USER, WORKDIR, STOPSIGNAL and the legacy `ENV KEY VALUE`. */
+function oneWord(value: string, change: string, env: ReadonlyMap<string, string>): string {
+  return splitWords(value, change, env, false)[0] ?? '';
+}
+
 /** KEY=VALUE pairs (ENV, LABEL); the legacy one-pair form `ENV KEY VALUE` is accepted for ENV and LABEL. */
 function keyValues(
   instruction: string,
@@ -138,7 +144,7 @@ function keyValues(
   if (!(words[0] ?? '').includes('=')) {
     const match = /^(\S+)\s+([\s\S]*)$/.exec(rest);
     if (match === null) throw changeError(change, `${instruction} ${rest} has no value`);
-    return [[match[1] ?? '', (match[2] ?? '').trim()]];
+    return [[match[1] ?? '', oneWord((match[2] ?? '').trim(), change, env)]];
   }
   return words.map((word) => {
     const eq = word.indexOf('=');
@@ -244,16 +250,16 @@ export function applyChange(
       break;
     }
     case 'USER':
-      config.User = splitWords(rest, change, env).join(' ');
+      config.User = oneWord(rest, change, env);
       break;
     case 'WORKDIR': {
-      const dir = splitWords(rest, change, env).join(' ');
+      const dir = oneWord(rest, change, env);
       const base = config.WorkingDir !== undefined && config.WorkingDir !== '' ? config.WorkingDir : '/';
       config.WorkingDir = dir.startsWith('/') ? dir : `${base.replace(/\/+$/, '')}/${dir}`;
       break;
     }
     case 'STOPSIGNAL': {
-      const signal = splitWords(rest, change, env).join(' ');
+      const signal = oneWord(rest, change, env);
       if (!/^(?:SIG[A-Z0-9+-]+|[0-9]+)$/i.test(signal)) {
         throw changeError(change, `"${signal}" is not a signal name (SIGTERM) or number`);
       }

@@ -26,6 +26,11 @@ describe('image import --change', () => {
     const env = config('ENV A=1 B="two words" C=\'$A\'', 'ENV D=${A}x E=$B', 'ENV LEGACY some value here').Env;
     assert.deepEqual(env, ['A=1', 'B=two words', 'C=$A', 'D=1x', 'E=two words', 'LEGACY=some value here']);
     assert.deepEqual(config('ENV A=1', 'ENV A=2').Env, ['A=2']);
+    assert.deepEqual(config('ENV A "x  y" $HOME', 'ENV HOME=/h', 'ENV B $HOME/b').Env, [
+      'A=x  y ',
+      'HOME=/h',
+      'B=/h/b',
+    ]);
     assert.deepEqual(config('ENV X=${MISSING:-dflt}', 'ENV Y=${X:+set}').Env, ['X=dflt', 'Y=set']);
     // As Docker: one instruction sees the variables as they were before it.
     assert.deepEqual(config('ENV abc=hello', 'ENV abc=bye def=$abc').Env, ['abc=bye', 'def=hello']);
