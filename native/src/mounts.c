@@ -259,7 +259,7 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
     } else if (mount_fd("tmpfs", fd, "tmpfs", flags & ~MS_REC, data, m->dest, err) < 0) {
         return -1;
     }
-    cleanup_close int top = tsfig_open_in_root(rootfd, m->dest, O_PATH | O_NOFOLLOW, 0);
+    cleanup_close int top = tsfig_open_in_root(rootfd, m->dest, O_PATH, 0);
     if (top < 0)
         return tsfig_make_error(err, errno, step, "reopen `%s`", m->dest);
     if (mount(NULL, tsfig_fd_path(p, sizeof p, top), NULL, prop ? prop : (MS_PRIVATE | MS_REC), NULL) < 0)

@@ -179,31 +179,48 @@ int tsfig_mkdir_in_root(int rootfd, const char *path, mode_t mode)
     return TEMP_FAILURE_RETRY(openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
-int tsfig_ensure_in_root(int rootfd, const char *path, int is_dir)
+/* Creates the file path inside rootfd. A dangling symlink (an image's /etc/resolv.conf -> ../run/...) gets its
+ * target, and the target's parents, created inside the rootfs: every lookup is RESOLVE_IN_ROOT, so ".." and
+ * absolute targets are clamped to the root and nothing is ever created outside it. */
+static int ensure_file(int rootfd, const char *path, int depth)
 {
-    if (is_dir)
-        return tsfig_mkdir_in_root(rootfd, path, 0755);
     int fd = tsfig_open_in_root(rootfd, path, O_PATH, 0);
     if (fd >= 0 || errno != ENOENT)
         return fd;
-    char parent[PATH_MAX];
+    char parent[PATH_MAX], name[NAME_MAX + 1], target[PATH_MAX], next[PATH_MAX * 2];
     const char *base;
     if (split_parent(path, parent, sizeof parent, &base) < 0)
         return -1;
     cleanup_close int pfd = tsfig_mkdir_in_root(rootfd, parent, 0755);
     if (pfd < 0)
         return -1;
-    char name[NAME_MAX + 1];
     tsfig_fmt(name, sizeof name, "%.*s", (int)strcspn(base, "/"), base);
-    /* An O_PATH dir fd cannot be used to create files with openat; go through its /proc/self/fd path. */
-    char dirp[64];
-    cleanup_close int dfd = TEMP_FAILURE_RETRY(open(tsfig_fd_path(dirp, sizeof dirp, pfd), O_DIRECTORY | O_CLOEXEC));
-    if (dfd < 0)
+    ssize_t n = readlinkat(pfd, name, target, sizeof target - 1);
+    if (n < 0) {
+        cleanup_close int f = tsfig_open_in_root(rootfd, path, O_CREAT | O_WRONLY, 0644);
+        if (f < 0)
+            return -1;
+        return tsfig_open_in_root(rootfd, path, O_PATH, 0);
+    }
+    if (depth >= 40) {
+        errno = ELOOP;
         return -1;
-    cleanup_close int f = TEMP_FAILURE_RETRY(openat(dfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (f < 0 && errno != EEXIST)
+    }
+    target[n] = '\0';
+    if (target[0] == '/' ? tsfig_fmt(next, sizeof next, "%s", target) < 0
+                         : tsfig_fmt(next, sizeof next, "%s/%s", parent, target) < 0)
         return -1;
-    return TEMP_FAILURE_RETRY(openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    cleanup_close int created = ensure_file(rootfd, next, depth + 1);
+    if (created < 0)
+        return -1;
+    return tsfig_open_in_root(rootfd, path, O_PATH, 0);
+}
+
+int tsfig_ensure_in_root(int rootfd, const char *path, int is_dir)
+{
+    if (is_dir)
+        return tsfig_mkdir_in_root(rootfd, path, 0755);
+    return ensure_file(rootfd, path, 0);
 }
 
 const char *tsfig_fd_path(char *buf, size_t cap, int fd)

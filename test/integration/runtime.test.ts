@@ -56,6 +56,9 @@ describe('tsfig-runtime', { skip }, () => {
     await writeFile(path.join(lower, 'data', 'sub', 'file'), 'from image\n', { mode: 0o640 });
     await symlink('/etc/shadow-on-host', path.join(lower, 'data', 'escape'));
     await writeFile(path.join(lower, 'etc', 'notexec'), 'plain\n', { mode: 0o644 });
+    // like images whose /etc/resolv.conf points into /run: a dangling symlink, and one that tries to leave the root
+    await symlink('../run/resolv.conf', path.join(lower, 'etc', 'resolv.conf'));
+    await symlink('../../../../../../tmp/tsfrt-escape-target', path.join(lower, 'etc', 'escape.conf'));
   });
 
   after(async () => {
@@ -337,6 +340,7 @@ describe('tsfig-runtime', { skip }, () => {
       'cat /proc/sys/kernel/shmmni',
       'grep -E " /scratch " /proc/mounts',
       'cd /sys/fs/cgroup/cpu && echo cpu=$(cat cpu.cfs_quota_us cpu.cfs_period_us cpu.shares)',
+      'echo resolv=$(cat /etc/resolv.conf) escape=$(cat /etc/escape.conf)',
       'echo cpus=$(cat /sys/fs/cgroup/cpuset/cpuset.cpus)',
     ].join('; ');
     const tc = await container(t, {
@@ -358,6 +362,12 @@ describe('tsfig-runtime', { skip }, () => {
         ['mount.options', 'nosuid,nodev,size=1m,mode=0700'],
         ['mount', '/work/dir'],
         ['mount.type', 'tmpfs'],
+        ['mount', '/etc/resolv.conf'],
+        ['mount.type', 'bind'],
+        ['mount.source', path.join(hostDir, 'hello')],
+        ['mount', '/etc/escape.conf'],
+        ['mount.type', 'bind'],
+        ['mount.source', path.join(hostDir, 'hello')],
       ],
     });
     const { status, output } = await runToExit(tc);
@@ -372,6 +382,13 @@ describe('tsfig-runtime', { skip }, () => {
     const hostCpus = (await readFile('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8')).trim();
     assert.match(output, new RegExp(`^cpus=${hostCpus}$`, 'm'));
     assert.deepEqual(await readdir(hostDir), ['hello']);
+    assert.match(output, /^resolv=from host escape=from host$/m);
+    assert.equal(
+      existsSync('/tmp/tsfrt-escape-target'),
+      false,
+      'a symlinked mount point never leads out of the rootfs',
+    );
+    assert.equal(await readFile(path.join(tc.upper, 'run', 'resolv.conf'), 'utf8'), '', 'created inside the rootfs');
   });
 
   test('mount.copy populates an empty volume from the image, keeping symlinks, ownership and modes', async (t) => {
