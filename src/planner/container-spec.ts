@@ -272,6 +272,8 @@ function serviceMount(
   switch (volume.type) {
     case 'bind': {
       const notes = volume.bind?.selinux !== undefined ? [`${origin}: SELinux relabelling is ignored`] : [];
+      if (volume.bind?.recursive !== undefined)
+        warn.key('volumes', `bind.recursive (${volume.target}) is not supported yet`);
       return {
         ...base,
         notes,
@@ -390,6 +392,7 @@ function attachments(project: Project, service: Service, warn: Warnings): Networ
     if ((config?.link_local_ips.length ?? 0) > 0) warn.key(`${where}.link_local_ips`);
     if (Object.keys(config?.driver_opts ?? {}).length > 0) warn.key(`${where}.driver_opts`);
     if (config?.interface_name !== undefined) warn.key(`${where}.interface_name`);
+    if (config?.gw_priority !== undefined) warn.key(`${where}.gw_priority`);
     const aliases = [...new Set([service.name, ...(config?.aliases ?? [])])];
     const mac = config?.mac_address ?? (index === 0 ? serviceMac : undefined);
     return {
@@ -486,6 +489,8 @@ function warnUnsupported(service: Service, warn: Warnings): void {
     warn.key('pull_policy', `"${service.pull_policy}" is not supported yet: images must already exist`);
   }
   const deploy = service.deploy;
+  if (deploy?.mode !== undefined && deploy.mode !== 'replicated')
+    warn.key('deploy.mode', `"${deploy.mode}" is not supported yet`);
   if (deploy?.restart_policy !== undefined) warn.key('deploy.restart_policy', 'is not supported yet: use restart');
   for (const key of Object.keys(deploy?.other ?? {}).sort()) warn.key(`deploy.${key}`);
   for (const key of Object.keys(service.other).sort()) if (!MAPPED_OTHER.has(key)) warn.key(key);

@@ -389,6 +389,12 @@ function planNetworks(b: PlanBuilder, ctx: Context, scope: readonly string[]): M
     }
     const ipam = network.ipam?.config ?? [];
     if (ipam.length > 1) b.warn(`networks.${key}.ipam.config: only the first subnet is used`);
+    if (ipam.some((c) => c.ip_range !== undefined || Object.keys(c.aux_addresses).length > 0)) {
+      b.warn(`networks.${key}.ipam.config: ip_range and aux_addresses are not supported yet and are ignored`);
+    }
+    if (network.ipam?.driver !== undefined && network.ipam.driver !== 'default') {
+      b.warn(`networks.${key}.ipam.driver "${network.ipam.driver}" is not supported yet and is ignored`);
+    }
     const labels = { ...network.labels, [Label.Project]: ctx.project.name, [Label.Network]: key };
     const spec = { name: network.name, driver: 'bridge' as const, internal: network.internal, labels };
     const id = b.add(
@@ -593,7 +599,7 @@ interface Started {
   readonly starts: Map<string, Map<number, number>>;
   /** Create op ids per service, per container number. */
   readonly creates: Map<string, Map<number, number>>;
-  /** Wait ops already added, by `<kind>:<container name>`. */
+  /** Wait ops already added, by `<kind>:<container name>:<required>` (dependents share them). */
   readonly waits: Map<string, number>;
 }
 
@@ -604,6 +610,23 @@ function containerRefOf(ctx: Context, plan: ServicePlan | undefined, service: Se
   }
   const name = containerName(ctx.project, service, number);
   return { container: name, name };
+}
+
+/** A readiness wait; an optional dependency (`required: false`) only warns when it fails. */
+function addWait(
+  b: PlanBuilder,
+  kind: typeof OpKind.ContainerWaitHealthy | typeof OpKind.ContainerWaitCompleted,
+  spec: { container: string; name: string; required: boolean },
+  resource: string,
+  reason: string,
+  start: number | undefined,
+): number {
+  const deps = start !== undefined ? [start] : [];
+  const extra = spec.required ? {} : { bestEffort: true };
+  if (kind === OpKind.ContainerWaitHealthy) {
+    return b.add(kind, resource, reason, { ...spec, timeoutMs: undefined }, deps, extra);
+  }
+  return b.add(kind, resource, reason, spec, deps, extra);
 }
 
 /** The ops a start of `service` waits for: its dependencies' starts, or their readiness per condition. */
@@ -632,25 +655,7 @@ function readinessDeps(
         const start = starts.get(number);
         const resource = `service:${dep.service}:${number}`;
         const reason = `${service.name} depends on ${dep.service}: ${dep.condition}${dep.required ? '' : ', required: false'}`;
-        const extra = dep.required ? {} : { bestEffort: true };
-        id =
-          kind === OpKind.ContainerWaitHealthy
-            ? b.add(
-                kind,
-                resource,
-                reason,
-                { ...ref, timeoutMs: undefined, required: dep.required },
-                start !== undefined ? [start] : [],
-                extra,
-              )
-            : b.add(
-                kind,
-                resource,
-                reason,
-                { ...ref, required: dep.required },
-                start !== undefined ? [start] : [],
-                extra,
-              );
+        id = addWait(b, kind, { ...ref, required: dep.required }, resource, reason, start);
         done.waits.set(key, id);
       }
       deps.push(id);
