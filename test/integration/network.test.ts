@@ -205,7 +205,10 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     ipForward = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
   });
   after(async () => {
-    await writeFile('/proc/sys/net/ipv4/ip_forward', ipForward);
+    // Put ip_forward back unless other tsfig networks (another root's, running concurrently) now rely on it.
+    const links = JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
+    if (!links.some((l) => /^tsf[0-9a-f]{4}b/.test(l.ifname)))
+      await writeFile('/proc/sys/net/ipv4/ip_forward', ipForward);
   });
 
   test('sandboxes on one network reach each other; a sandbox on another network cannot', async (t) => {
