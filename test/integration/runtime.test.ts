@@ -504,7 +504,7 @@ describe('tsfig-runtime', { skip }, () => {
 
   test('tty: the command gets a pty from the container`s devpts; resize works', async (t) => {
     const tc = await container(t, {
-      args: ['sh', '-c', 'tty; sleep 0.5; stty size'],
+      args: ['sh', '-c', 'tty; echo console=$(stat -c %t:%T /dev/console); sleep 0.5; stty size'],
       extra: [['tty', true]],
     });
     assert.equal((await start(tc)).code, 0);
@@ -514,6 +514,7 @@ describe('tsfig-runtime', { skip }, () => {
     const out = await logText(tc);
     assert.match(out, /\/dev\/pts\/0\r\n/);
     assert.match(out, /33 111/);
+    assert.match(out, /console=88:0\r\n/, '/dev/console is the pty slave (136:0)');
   });
 
   test('stdin: bytes on the attach socket reach the container, EOF closes its stdin', async (t) => {
