@@ -758,8 +758,8 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
   assertImagesPresent(ctx, plans);
   for (const name of scope) {
     const service = project.services[name] as Service;
-    const hash = serviceConfigHash(service);
-    for (const warning of serviceContainerSpec(project, service, 1, { configHash: hash }).warnings) b.warn(warning);
+    // Warnings do not depend on the hash or the replica number.
+    for (const warning of serviceContainerSpec(project, service, 1, { configHash: '' }).warnings) b.warn(warning);
   }
   const orphans = orphansOf(project, containers, false);
   if (orphans.length > 0 && options.removeOrphans !== true) b.warn(orphanWarning(orphans));
