@@ -2,7 +2,8 @@
  * What the planner knows about the engine: one snapshot read by `observe(engine, project)` before planning, so that
  * `plan` never calls the engine (compose's ObservedState). Types only; observation lives with the lead.
  */
-import type { ContainerSpec } from '../../engine/containers/types.js';
+import type { ContainerRecord, ContainerSpec, ContainerState } from '../../engine/containers/types.js';
+import { Label } from './container-spec.js';
 
 /** A mount of an observed container, as its record holds it (only what the planner needs). */
 export interface ObservedMount {
@@ -65,4 +66,39 @@ export interface ObservedState {
    * undefined (or a missing key) means the image is not present locally.
    */
   readonly images: Readonly<Record<string, { readonly id: string } | undefined>>;
+}
+
+/**
+ * An engine container as the planner sees it, or undefined when it carries no `io.tsfig.project` label (not ours).
+ * Pure: `observe` reads records and states, this only maps them.
+ */
+export function toObservedContainer(
+  record: Pick<ContainerRecord, 'id' | 'name' | 'created' | 'imageId' | 'labels' | 'mounts' | 'spec'>,
+  state: Pick<ContainerState, 'status' | 'running' | 'exitCode'>,
+): ObservedContainer | undefined {
+  const labels = record.labels;
+  const project = labels[Label.Project];
+  if (project === undefined) return undefined;
+  const number = Number(labels[Label.ContainerNumber]);
+  return {
+    id: record.id,
+    name: record.name,
+    project,
+    service: labels[Label.Service] ?? '',
+    number: Number.isInteger(number) && number > 0 ? number : 0,
+    oneoff: labels[Label.Oneoff] === 'True',
+    configHash: labels[Label.ConfigHash],
+    running: state.running,
+    status: state.status,
+    exitCode: state.exitCode,
+    imageId: record.imageId,
+    labels,
+    created: record.created,
+    mounts: record.mounts.map((mount) => ({
+      destination: mount.destination,
+      volumeName: mount.volumeName,
+      anonymous: mount.anonymous === true,
+    })),
+    spec: record.spec,
+  };
 }

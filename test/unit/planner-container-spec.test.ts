@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ServiceVolume } from '../../src/model/project.js';
 import { containerName, dependsOnLabel, portSpecFlag, serviceContainerSpec } from '../../src/planner/container-spec.js';
+import { toObservedContainer } from '../../src/planner/observed.js';
 import { defaultServiceNetwork, project, service } from '../helpers/project.js';
 
 function mount(overrides: Partial<ServiceVolume>): ServiceVolume {
@@ -283,4 +284,47 @@ test('every key the engine cannot honour yet is named in a warning', () => {
     'services.web.secrets is not supported yet and is ignored',
     'services.web.ipc is not supported yet and is ignored',
   ]);
+});
+
+test('engine containers map to observed containers through their labels; unlabelled ones are not ours', () => {
+  const record = {
+    id: 'c0ffee',
+    name: 'tsfig-web-2',
+    created: '2026-01-01T00:00:00.000Z',
+    imageId: 'sha256:abc',
+    labels: {
+      'io.tsfig.project': 'tsfig',
+      'io.tsfig.service': 'web',
+      'io.tsfig.container-number': '2',
+      'io.tsfig.config-hash': 'h',
+      'io.tsfig.oneoff': 'False',
+    },
+    mounts: [
+      { destination: '/data', type: 'bind' as const, source: '/v/x', options: [], volumeName: 'x', anonymous: true },
+      { destination: '/app', type: 'bind' as const, source: '/srv/app', options: [] },
+    ],
+    spec: { image: 'busybox:latest' },
+  };
+  const state = { status: 'exited' as const, running: false, exitCode: 2 };
+  assert.deepEqual(toObservedContainer(record, state), {
+    id: 'c0ffee',
+    name: 'tsfig-web-2',
+    project: 'tsfig',
+    service: 'web',
+    number: 2,
+    oneoff: false,
+    configHash: 'h',
+    running: false,
+    status: 'exited',
+    exitCode: 2,
+    imageId: 'sha256:abc',
+    labels: record.labels,
+    created: '2026-01-01T00:00:00.000Z',
+    mounts: [
+      { destination: '/data', volumeName: 'x', anonymous: true },
+      { destination: '/app', volumeName: undefined, anonymous: false },
+    ],
+    spec: { image: 'busybox:latest' },
+  });
+  assert.equal(toObservedContainer({ ...record, labels: {} }, state), undefined);
 });
