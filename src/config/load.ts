@@ -245,7 +245,12 @@ class FileLoader {
   private parse(file: string, lookup: Lookup | undefined): RawMap | undefined {
     let size: number;
     try {
-      size = statSync(file).size;
+      const stat = statSync(file);
+      if (!stat.isFile()) {
+        this.bag.error(`${file} is not a file`, undefined, 'name a YAML file, not a directory');
+        return undefined;
+      }
+      size = stat.size;
     } catch {
       this.bag.error(`file not found: ${file}`, undefined, 'check the -f option or COMPOSE_FILE');
       return undefined;
@@ -259,7 +264,12 @@ class FileLoader {
       );
       return undefined;
     }
-    const value = parseYaml(file, readFileSync(file, 'utf8'), this.bag);
+    const text = readTextFile(file);
+    if (text === undefined) {
+      this.bag.error(`cannot read ${file}`, undefined, 'check its permissions');
+      return undefined;
+    }
+    const value = parseYaml(file, text, this.bag);
     if (value === undefined) return undefined;
     if (value === null) {
       this.bag.error('the file is empty', start, 'a project file needs at least a services: section');

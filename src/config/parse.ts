@@ -55,6 +55,8 @@ interface ConvertContext {
   readonly bag: DiagnosticBag;
   expanded: number;
   aliasDepth: number;
+  /** Anchored nodes being expanded now: an alias to one of them is recursive. */
+  readonly expanding: Set<unknown>;
   aborted: boolean;
 }
 
@@ -95,7 +97,16 @@ export function parseYaml(file: string, text: string, bag: DiagnosticBag): unkno
     bag.error(`invalid YAML: ${message}`, position, yamlHint(first.code));
     return undefined;
   }
-  const ctx: ConvertContext = { file, doc, lineCounter, bag, expanded: 0, aliasDepth: 0, aborted: false };
+  const ctx: ConvertContext = {
+    file,
+    doc,
+    lineCounter,
+    bag,
+    expanded: 0,
+    aliasDepth: 0,
+    expanding: new Set(),
+    aborted: false,
+  };
   const value = convert(doc.contents, ctx);
   return ctx.aborted ? undefined : value;
 }
@@ -158,6 +169,15 @@ function convertUntagged(node: YamlNode, ctx: ConvertContext): unknown {
 
 function convertAlias(node: Alias, ctx: ConvertContext): unknown {
   const target = node.resolve(ctx.doc);
+  if (target !== undefined && ctx.expanding.has(target)) {
+    ctx.aborted = true;
+    ctx.bag.error(
+      `alias *${node.source} is used inside its own anchor, which would repeat forever`,
+      positionAt(ctx, node.range?.[0]),
+      'move the alias out of the anchored value',
+    );
+    return null;
+  }
   if (target === undefined) {
     ctx.bag.error(
       `unknown alias *${node.source}`,
@@ -167,10 +187,12 @@ function convertAlias(node: Alias, ctx: ConvertContext): unknown {
     return null;
   }
   ctx.aliasDepth++;
+  ctx.expanding.add(target);
   try {
     return convert(target, ctx);
   } finally {
     ctx.aliasDepth--;
+    ctx.expanding.delete(target);
   }
 }
 
