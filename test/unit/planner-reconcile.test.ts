@@ -432,3 +432,19 @@ test('the JSON rendering is the versioned plan', () => {
     ['network.create', 'container.create', 'container.start'],
   );
 });
+
+test('keys the engine cannot honour yet are listed as warnings above the plan', () => {
+  const web = service('web', { other: { ipc: 'host' }, dns: ['1.1.1.1'] });
+  const p = project([web]);
+  assertGolden('unsupported-keys', up(p, observedEmpty(p)));
+});
+
+test('one-off containers are left alone by up and removed by down', () => {
+  const web = service('web');
+  const p = project([web]);
+  const oneoff = runningContainer(p, web, 0, { id: 'id-run', name: 'tsfig-web-run-0123456789ab', oneoff: true });
+  const observed = observedUp(p, [runningContainer(p, web), oneoff]);
+  assert.deepEqual(up(p, observed).operations, []);
+  const down = planDown(p, observed);
+  assert.ok(down.operations.some((op) => op.kind === OpKind.ContainerRemove && op.spec.container === 'id-run'));
+});
