@@ -519,8 +519,8 @@ export class ImageStore {
   }
 
   /**
-   * Removes dangling images (no tag) that no container uses, half-made layers and stale temp dirs. Returns the ids
-   * of the images deleted.
+   * Removes dangling images (no tag) that no container uses, then layers left over by crashes and stale temp dirs.
+   * Returns the ids of the images deleted.
    */
   async prune(options: { isInUse?: IsInUse | undefined } = {}): Promise<string[]> {
     return this.locked(async () => {
@@ -533,24 +533,39 @@ export class ImageStore {
         await this.deleteImage(id);
         deleted.push(id);
       }
-      await this.removeHalfLayers();
+      await this.removeOrphanLayers();
       await this.removeStaleTmp();
       return deleted;
     });
   }
 
-  private async removeHalfLayers(): Promise<void> {
+  /**
+   * Removes half-made layers (no layer.json: only a crash leaves them, commits hold the lock) and layers no image
+   * uses that are older than an hour (a crash while deleting an image; the hour spares a pull or build that has
+   * added layers and not yet its image).
+   */
+  private async removeOrphanLayers(): Promise<void> {
     let names: string[] = [];
     try {
       names = await fs.readdir(this.paths.layers);
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
     }
+    const used = new Set<string>();
+    for (const id of await this.imageIds()) {
+      try {
+        for (const chainId of (await this.recordOf(id, {})).chainIds) used.add(hexOf(chainId));
+      } catch (error) {
+        if (!(error instanceof EngineError && error.kind === 'not-found')) throw error;
+      }
+    }
     for (const name of names) {
       if (!/^[0-9a-f]{64}$/.test(name)) continue;
-      if (!(await pathExists(path.join(this.paths.layers, name, 'layer.json')))) {
-        await fs.rm(path.join(this.paths.layers, name), { recursive: true, force: true });
-      }
+      const dir = path.join(this.paths.layers, name);
+      const marker = await fs.lstat(path.join(dir, 'layer.json')).catch(() => undefined);
+      if (marker !== undefined && (used.has(name) || Date.now() - marker.mtimeMs < STALE_TMP_MS)) continue;
+      await fs.rm(path.join(dir, 'layer.json'), { force: true });
+      await fs.rm(dir, { recursive: true, force: true });
     }
   }
 

@@ -419,7 +419,7 @@ describe('image store (root)', { skip: isRoot ? false : 'needs root (run: sudo n
     });
   });
 
-  test('a half-made layer (no layer.json) is removed and redone', async () => {
+  test('a half-made layer (no layer.json) is removed and redone; prune removes leftovers', async () => {
     await withRoot(async ({ dir, paths, store }) => {
       const tarFile = path.join(dir, 'one.tar');
       pythonTar(tarFile, [['hello', 'file', 'world']]);
@@ -427,11 +427,24 @@ describe('image store (root)', { skip: isRoot ? false : 'needs root (run: sudo n
       const half = path.join(paths.layers, diffId.slice(7), 'diff');
       await mkdir(half, { recursive: true });
       await writeFile(path.join(half, 'junk'), 'from a crash');
-      const image = await store.importRootfs({ kind: 'file', path: tarFile });
+      const image = await store.importRootfs({ kind: 'file', path: tarFile }, { reference: 'kept' });
       const [diff] = store.layerDirs(image);
       assert.equal(diff, half);
       assert.deepEqual(await listDir(half), ['hello']);
       assert.equal(existsSync(path.join(paths.layers, diffId.slice(7), 'layer.json')), true);
+
+      // prune: half layers go at once, layers no image uses once they are an hour old.
+      const otherTar = path.join(dir, 'other.tar');
+      pythonTar(otherTar, [['other', 'file', 'x']]);
+      const fresh = await store.addLayer(Readable.from([readFileSync(otherTar)]), null);
+      const halfAgain = path.join(paths.layers, 'f'.repeat(64));
+      await mkdir(path.join(halfAgain, 'diff'), { recursive: true });
+      await store.prune();
+      assert.deepEqual(await listDir(paths.layers), [diffId.slice(7), fresh.chainId.slice(7)].sort());
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+      await utimes(path.join(paths.layers, fresh.chainId.slice(7), 'layer.json'), twoHoursAgo, twoHoursAgo);
+      await store.prune();
+      assert.deepEqual(await listDir(paths.layers), [diffId.slice(7)], 'the old orphan is gone, the used layer kept');
     });
   });
 
