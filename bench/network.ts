@@ -39,6 +39,7 @@ async function main(): Promise<void> {
   const manager = new NetworkManager(paths);
   const rows: string[] = [];
   let counter = 0;
+  const load = os.loadavg()[0];
   try {
     for (const n of [1, 10, 50]) {
       const name = `bench${n}`;
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
     const r = stats(renderTimes);
     const ap = stats(applyTimes);
     const markdown = [
-      `Command: \`node --import tsx bench/network.ts\` — commit ${commit}, ${os.cpus().length} × ${cpu}, kernel ${os.release()}, ${new Date().toISOString().slice(0, 10)}.`,
+      `Command: \`node --import tsx bench/network.ts\` — commit ${commit}, ${os.cpus().length} × ${cpu}, kernel ${os.release()}, ${new Date().toISOString().slice(0, 10)}, load average ${load?.toFixed(1) ?? '?'} at start.`,
       '',
       'Attach = allocate an address under the lock, persist it, create the veth pair into the sandbox, configure it',
       '(two `ip -batch` processes). Sandbox = `unshare --net=<file> ip link set lo up`.',

@@ -728,6 +728,7 @@ export class NetworkManager {
       ]);
       const sockets = (await readHostSockets()).filter((s) => !(s.port === 53 && gateways.has(s.ip)));
       const ephemeral = await ephemeralRange();
+      await checkHostAddresses(requests);
       const result: PublishedPort[] = [];
       for (const req of requests) {
         const port = await pickPort(req, sockets, taken, ephemeral);
@@ -874,6 +875,20 @@ async function pickPort(
   const what = range.start === range.end ? `port ${range.start}` : `ports ${range.start}-${range.end}`;
   const by = holder === undefined ? '' : ` by ${await describeHolder(holder)}`;
   throw new EngineError('conflict', `host ${what} (${ip}/${req.proto}) already in use${by}`, { hint });
+}
+
+/** A port bound to a specific host address needs that address on the host (Docker fails to bind otherwise). */
+async function checkHostAddresses(requests: readonly PortRequest[]): Promise<void> {
+  const specific = requests.filter((r) => r.hostIp !== '' && !r.hostIp.startsWith('127.'));
+  if (specific.length === 0) return;
+  const links = await ipJson<HostAddress[]>(['-4', 'addr', 'show']);
+  const local = new Set(links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local)));
+  const missing = specific.find((r) => !local.has(r.hostIp));
+  if (missing !== undefined) {
+    throw new EngineError('invalid', `cannot publish on ${missing.hostIp}: not an address of this host`, {
+      hint: 'use one of the addresses `ip -4 addr` lists, 127.0.0.1, or leave the address out',
+    });
+  }
 }
 
 async function mountedPaths(dir: string): Promise<Set<string>> {

@@ -363,6 +363,7 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     await assert.rejects(manager.attach(b, 'ports', { ports: ['80:80:80'] }), (e: unknown) =>
       isEngineError(e, 'invalid'),
     );
+    await assert.rejects(manager.attach(b, 'ports', { ports: ['203.0.113.7:8000:80'] }), /not an address of this host/);
   });
 
   test('attaches from separate processes never share an address', async (t) => {
