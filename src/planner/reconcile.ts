@@ -742,6 +742,12 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
   if (options.alwaysRecreateDeps === true && options.noRecreate === true) {
     throw new TsfigError('usage', '--always-recreate-deps and --no-recreate cannot be combined');
   }
+  for (const [name, count] of Object.entries(options.scale ?? {})) {
+    if (project.services[name] === undefined) throw new TsfigError('usage', `--scale: no such service: ${name}`);
+    if (!Number.isInteger(count) || count < 0) {
+      throw new TsfigError('usage', `--scale ${name}=${count}: the number of containers must be a whole number >= 0`);
+    }
+  }
   const b = new PlanBuilder();
   const scope = dependencyOrder(project, servicesInScope(project, options));
   const selected = new Set(options.services ?? []);

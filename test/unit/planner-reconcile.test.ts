@@ -448,3 +448,9 @@ test('one-off containers are left alone by up and removed by down', () => {
   const down = planDown(p, observed);
   assert.ok(down.operations.some((op) => op.kind === OpKind.ContainerRemove && op.spec.container === 'id-run'));
 });
+
+test('--scale of an unknown service or a bad count is a usage error', () => {
+  const p = project([service('web')]);
+  assert.throws(() => up(p, observedEmpty(p), { scale: { wbe: 2 } }), /--scale: no such service: wbe/);
+  assert.throws(() => up(p, observedEmpty(p), { scale: { web: -1 } }), /whole number/);
+});
