@@ -3,11 +3,12 @@
  *
  * Confinement does not rest on checking path strings. The process enters a private mount namespace, bind-mounts DIR on
  * itself (nosuid, nodev, noexec: the extractor never runs or opens what it writes), chroots into it and sets
- * no_new_privs. On top of that every parent directory is opened with openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS)
- * relative to the root, and every leaf is created with O_EXCL/O_NOFOLLOW semantics (mkdirat, mknodat, symlinkat,
- * linkat never follow a final symlink) after an existing non-directory is unlinked. So `../x`, `/abs/x`,
- * `link -> /` followed by `link/etc/x`, and hardlinks to `/etc/passwd` all resolve inside DIR, or fail. Names are
- * still normalised as Docker does: a leading `/` is dropped and a `..` that would climb above the root is an error. */
+ * no_new_privs. On top of that every parent directory is opened relative to the root with openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV), and every leaf is created with O_EXCL/O_NOFOLLOW semantics (mkdirat,
+ * mknodat, symlinkat, linkat never follow a final symlink) after an existing non-directory is unlinked. So `../x`,
+ * `/abs/x`, `link -> /` followed by `link/etc/x`, and hardlinks to `/etc/passwd` all resolve inside DIR, or fail.
+ * Names are still normalised as Docker does: a leading `/` is dropped and a `..` that would climb above the root is an
+ * error. */
 #include "commands.h"
 #include "error.h"
 #include "tar.h"
@@ -58,7 +59,7 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
 {
     struct open_how how = {
         .flags = (unsigned long long)(flags | O_CLOEXEC),
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
     };
     return (int)TEMP_FAILURE_RETRY(syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof how));
 }
