@@ -344,14 +344,16 @@ export class NetworkManager {
       let updated = withEndpoint(network, endpoint);
       const all = networks.map((n) => (n.id === network.id ? updated : n));
       if (requests.length > 0) {
-        const ports = await this.allocatePorts(all, requests);
-        updated = withEndpoint(network, { ...endpoint, ports });
-        all.splice(
-          all.findIndex((n) => n.id === network.id),
-          1,
-          updated,
-        );
-        await this.saveWithRegistry(updated, all);
+        // Chosen and recorded under one host lock, so another root never picks the same host port.
+        await this.allocatePorts(all, requests, async (ports) => {
+          updated = withEndpoint(network, { ...endpoint, ports });
+          all.splice(
+            all.findIndex((n) => n.id === network.id),
+            1,
+            updated,
+          );
+          await this.saveState(updated, all);
+        });
       } else {
         await writeJsonAtomic(this.stateFile(network.id), updated);
       }
@@ -405,10 +407,14 @@ export class NetworkManager {
       }
       if (network.internal)
         throw new EngineError('invalid', `cannot publish ports on internal network "${network.name}"`);
-      const ports = [...endpoint.ports, ...(await this.allocatePorts(networks, requests))];
-      const updated = withEndpoint(network, { ...endpoint, ports });
-      const all = networks.map((n) => (n.id === network.id ? updated : n));
-      await this.saveWithRegistry(updated, all);
+      let all = networks;
+      let ports: PublishedPort[] = [];
+      await this.allocatePorts(networks, requests, async (added) => {
+        ports = [...endpoint.ports, ...added];
+        const updated = withEndpoint(network, { ...endpoint, ports });
+        all = networks.map((n) => (n.id === network.id ? updated : n));
+        await this.saveState(updated, all);
+      });
       await this.applyFirewall(all);
       return ports;
     });
@@ -702,19 +708,19 @@ export class NetworkManager {
     await deleteLinks(veths);
   }
 
-  private async saveWithRegistry(network: NetworkState, all: readonly NetworkState[]): Promise<void> {
-    await withLock(HOST_LOCK, async () => {
-      await writeJsonAtomic(this.stateFile(network.id), network);
-      await writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(all));
-    });
+  /** Writes a network's state and this root's registry entry; the caller holds the host lock. */
+  private async saveState(network: NetworkState, all: readonly NetworkState[]): Promise<void> {
+    await writeJsonAtomic(this.stateFile(network.id), network);
+    await writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(all));
   }
 
   /** Resolves host ports for the requests, failing on the first conflict before anything changes. */
   private async allocatePorts(
     networks: readonly NetworkState[],
     requests: readonly PortRequest[],
-  ): Promise<PublishedPort[]> {
-    return withLock(HOST_LOCK, async () => {
+    persist: (ports: PublishedPort[]) => Promise<void>,
+  ): Promise<void> {
+    await withLock(HOST_LOCK, async () => {
       const registry = await readRegistry(this.hostRunDir);
       const taken: PublishedByContainer[] = ownPorts(networks, this.paths.rootId);
       for (const [rootId, entry] of Object.entries(registry.roots)) {
@@ -741,7 +747,7 @@ export class NetworkManager {
         result.push(published);
         taken.push({ ...published, containerId: '', containerName: 'this container', rootId: this.paths.rootId });
       }
-      return result;
+      await persist(result);
     });
   }
 
