@@ -41,6 +41,13 @@ export interface PlanOptions {
   readonly scale?: Readonly<Record<string, number>>;
   /** Stop timeout in seconds for every stop (`-t`); default: each service's stop_grace_period. */
   readonly timeoutSeconds?: number;
+  /**
+   * `up --wait`: after starting, wait until every container of a service with a healthcheck is healthy (the others
+   * count as ready once started). Ignored with noStart. @default false
+   */
+  readonly wait?: boolean;
+  /** `--wait-timeout` in milliseconds for those waits; undefined = no limit. */
+  readonly waitTimeoutMs?: number;
 }
 
 export interface DownOptions {
@@ -729,6 +736,30 @@ function planStarts(
     }
     done.starts.set(name, starts);
     done.creates.set(name, creates);
+  }
+  if (ctx.options.wait === true && !noStart) planWaitForAll(b, ctx, plans, done);
+}
+
+function hasHealthcheck(service: Service): boolean {
+  const check = service.healthcheck;
+  return check !== undefined && !check.disable && check.test?.[0] !== 'NONE';
+}
+
+/** `up --wait`: one health wait per container of each service with a healthcheck, after its start. */
+function planWaitForAll(b: PlanBuilder, ctx: Context, plans: readonly ServicePlan[], done: Started): void {
+  for (const plan of plans) {
+    if (!hasHealthcheck(plan.service)) continue;
+    for (let number = 1; number <= plan.scale; number++) {
+      const ref = containerRefOf(ctx, plan, plan.service, number);
+      const start = done.starts.get(plan.service.name)?.get(number);
+      b.add(
+        OpKind.ContainerWaitHealthy,
+        `service:${plan.service.name}:${number}`,
+        'up --wait',
+        { ...ref, timeoutMs: ctx.options.waitTimeoutMs, required: true },
+        start !== undefined ? [start] : [],
+      );
+    }
   }
 }
 

@@ -70,17 +70,24 @@ function count(all: readonly Line[], action: PlanAction): number {
   return all.filter((line) => line.action === action).length;
 }
 
-/** Whether the plan changes anything (terraform's `PlanEmpty`, inverted). */
+const NO_CHANGES = 'No changes. The project is up to date.';
+
+/** Whether the plan changes anything (terraform's `PlanEmpty`, inverted); waits alone change nothing. */
 export function planHasChanges(plan: Plan): boolean {
-  return plan.operations.length > 0;
+  return plan.operations.some(
+    (op) => op.kind !== OpKind.ContainerWaitHealthy && op.kind !== OpKind.ContainerWaitCompleted,
+  );
 }
 
 /** The text `up --dry-run` prints: warnings, one line per change, a summary line. */
 export function renderPlanText(plan: Plan): string {
   const warnings = plan.warnings.map((warning) => `warning: ${warning}`);
   const gap = warnings.length > 0 ? [''] : [];
-  if (!planHasChanges(plan)) return [...warnings, ...gap, 'No changes. The project is up to date.', ''].join('\n');
   const all = lines(plan);
+  if (!planHasChanges(plan)) {
+    const waits = all.map((line) => line.text);
+    return [...warnings, ...gap, ...waits, ...(waits.length > 0 ? [''] : []), NO_CHANGES, ''].join('\n');
+  }
   const starts = count(all, 'start');
   const summary =
     `Plan: ${count(all, 'create')} to create, ${count(all, 'recreate')} to recreate, ` +

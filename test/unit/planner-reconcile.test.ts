@@ -7,7 +7,7 @@ import { TsfigError } from '../../src/errors.js';
 import type { ObservedState } from '../../src/planner/observed.js';
 import { OpKind, type Plan } from '../../src/planner/plan.js';
 import { plan, planDown, type PlanOptions } from '../../src/planner/reconcile.js';
-import { planToDebugString, renderPlanJson, renderPlanText } from '../../src/planner/render.js';
+import { planHasChanges, planToDebugString, renderPlanJson, renderPlanText } from '../../src/planner/render.js';
 import {
   DEFAULT_IMAGE_ID,
   observedEmpty,
@@ -453,4 +453,52 @@ test('--scale of an unknown service or a bad count is a usage error', () => {
   const p = project([service('web')]);
   assert.throws(() => up(p, observedEmpty(p), { scale: { wbe: 2 } }), /--scale: no such service: wbe/);
   assert.throws(() => up(p, observedEmpty(p), { scale: { web: -1 } }), /whole number/);
+});
+
+test('up --wait adds a health wait with the timeout for every container that has a healthcheck', () => {
+  const healthcheck = {
+    test: ['CMD', 'true'],
+    interval: undefined,
+    timeout: undefined,
+    retries: undefined,
+    start_period: undefined,
+    start_interval: undefined,
+    disable: false,
+  };
+  const db = service('db', { healthcheck, scale: 2 });
+  const web = service('web');
+  const p = project([web, db]);
+  const result = up(p, observedUp(p, [runningContainer(p, db, 1), runningContainer(p, web)]), {
+    wait: true,
+    waitTimeoutMs: 30_000,
+  });
+  const waits = result.operations.filter((op) => op.kind === OpKind.ContainerWaitHealthy);
+  assert.deepEqual(
+    waits.map((op) => [op.resource, op.kind === OpKind.ContainerWaitHealthy && op.spec.timeoutMs, op.dependsOn.length]),
+    [
+      ['service:db:1', 30_000, 0],
+      ['service:db:2', 30_000, 1],
+    ],
+  );
+});
+
+test('up --wait on an up-to-date project still reads as no changes', () => {
+  const db = service('db', {
+    healthcheck: {
+      test: ['CMD', 'true'],
+      interval: undefined,
+      timeout: undefined,
+      retries: undefined,
+      start_period: undefined,
+      start_interval: undefined,
+      disable: false,
+    },
+  });
+  const p = project([db]);
+  const result = up(p, observedUp(p, [runningContainer(p, db)]), { wait: true });
+  assert.equal(planHasChanges(result), false);
+  assert.equal(
+    renderPlanText(result),
+    '= wait until tsfig-db-1 is healthy (up --wait)\n\nNo changes. The project is up to date.\n',
+  );
 });
