@@ -11,3 +11,5 @@ export {
 } from './ports.js';
 export { renderHostsFile } from './hosts.js';
 export { renderRuleset, type FirewallNetwork } from './nft.js';
+export { linkEnv, type ExposedPort, type LinkEnvOptions } from './links.js';
+export { renderResolvConf } from './dns.js';
