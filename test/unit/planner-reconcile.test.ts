@@ -22,14 +22,18 @@ const GOLDEN_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..',
 
 /** Compares the rendered plan and its debug lines with test/golden/planner/<name>.txt (UPDATE_GOLDEN=1 rewrites). */
 function assertGolden(name: string, result: Plan): void {
-  const actual = `${renderPlanText(result)}\n--- operations\n${planToDebugString(result)}\n`;
-  const file = path.join(GOLDEN_DIR, `${name}.txt`);
+  assertGoldenText(`${name}.txt`, `${renderPlanText(result)}\n--- operations\n${planToDebugString(result)}\n`);
+}
+
+function assertGoldenText(fileName: string, actual: string): void {
+  const name = fileName;
+  const file = path.join(GOLDEN_DIR, fileName);
   if (process.env.UPDATE_GOLDEN === '1') {
     mkdirSync(GOLDEN_DIR, { recursive: true });
     writeFileSync(file, actual);
     return;
   }
-  assert.equal(actual, readFileSync(file, 'utf8'), `golden ${name}.txt differs (UPDATE_GOLDEN=1 to regenerate)`);
+  assert.equal(actual, readFileSync(file, 'utf8'), `golden ${name} differs (UPDATE_GOLDEN=1 to regenerate)`);
 }
 
 /** The classic Fig stack: web depends on db, db keeps its data in a named volume. */
@@ -500,5 +504,16 @@ test('up --wait on an up-to-date project still reads as no changes', () => {
   assert.equal(
     renderPlanText(result),
     '= wait until tsfig-db-1 is healthy (up --wait)\n\nNo changes. The project is up to date.\n',
+  );
+});
+
+test('the JSON plan of a new project carries every engine argument (golden)', () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const json = renderPlanJson(up(p, withImages(observedEmpty(p), { 'postgres:16': 'sha256:pg' })));
+  // The hash belongs to hash.ts; the golden shows where it goes, not its value.
+  assertGoldenText(
+    'new-project.json.txt',
+    json.replace(/"io\.tsfig\.config-hash": "[0-9a-f]+"/g, '"io.tsfig.config-hash": "[hash]"'),
   );
 });
