@@ -9,7 +9,9 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isEngineError } from '../../engine/errors.js';
+import { Command } from 'commander';
 import { NetworkManager } from '../../engine/network/index.js';
+import { registerNetworkCommands } from '../../src/cli/commands/network.js';
 import { enginePaths, type EnginePaths } from '../../engine/state/paths.js';
 
 // Networking of the engine without containers: sandboxes (netns) entered with nsenter, python3 servers inside.
@@ -533,6 +535,60 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     if (stalePaths.hostPrefix !== env.paths.hostPrefix) {
       assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(`table ip ${stalePaths.hostPrefix}\\b`));
     }
+  });
+
+  test('tsfig network create|ls|inspect|rm|prune with docker flags', async (t) => {
+    const env = await setup(t);
+    let out = '';
+    const cli = async (...args: string[]): Promise<string> => {
+      out = '';
+      const program = new Command('tsfig').exitOverride();
+      registerNetworkCommands(program, {
+        paths: () => env.paths,
+        stdout: { write: (text: string) => (out += text) },
+        stderr: { write: () => true },
+        confirm: () => Promise.resolve(true),
+      });
+      await program.parseAsync(args, { from: 'user' });
+      return out;
+    };
+    const id = (
+      await cli(
+        'network',
+        'create',
+        '--subnet',
+        '10.231.7.0/24',
+        '--gateway',
+        '10.231.7.254',
+        '--internal',
+        '--label',
+        'a=b',
+        'cli1',
+      )
+    ).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    await cli('network', 'create', 'cli2');
+    assert.deepEqual(
+      (await cli('network', 'ls', '-q')).trim().split('\n').sort(),
+      (await env.manager.list()).map((n) => n.id.slice(0, 12)).sort(),
+    );
+    const lines = (await cli('network', 'ls', '--format', 'json', '--filter', 'label=a=b')).trim().split('\n');
+    assert.equal(lines.length, 1);
+    assert.equal((JSON.parse(lines[0] ?? '{}') as { Name: string }).Name, 'cli1');
+    const [inspected] = JSON.parse(await cli('network', 'inspect', 'cli1')) as {
+      IPAM: { Config: { Subnet: string; Gateway: string }[] };
+      Internal: boolean;
+      Labels: Record<string, string>;
+    }[];
+    assert.deepEqual(inspected?.IPAM.Config, [{ Subnet: '10.231.7.0/24', Gateway: '10.231.7.254' }]);
+    assert.equal(inspected?.Internal, true);
+    assert.deepEqual(inspected?.Labels, { a: 'b' });
+    assert.match(await cli('network', 'ls'), /^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n/);
+    await assert.rejects(cli('network', 'create', '--subnet', '10.231.7.128/25', 'cli3'), /overlaps network "cli1"/);
+    await assert.rejects(cli('network', 'rm', 'nope'), /not found/);
+    assert.equal(await cli('network', 'rm', 'cli2'), 'cli2\n');
+    assert.equal(await cli('network', 'prune', '-f'), 'Deleted Networks:\ncli1\n');
+    assert.equal(await cli('network', 'ls', '-q'), '');
   });
 
   test("Docker's situation: FORWARD policy DROP, DOCKER-USER and br_netfilter; host settings restored", async (t) => {
