@@ -1,4 +1,4 @@
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit } from 'yaml';
 import type { Document, Node as YamlNode, Alias } from 'yaml';
 import type { DiagnosticBag, Position } from './diagnostics.js';
 import { scalarText } from './values.js';
@@ -58,6 +58,8 @@ interface ConvertContext {
   /** Anchored nodes being expanded now: an alias to one of them is recursive. */
   readonly expanding: Set<unknown>;
   aborted: boolean;
+  /** Anchored nodes by name, in document order; built on the first alias. */
+  anchors: Map<string, { offset: number; node: YamlNode }[]> | undefined;
 }
 
 function positionAt(ctx: ConvertContext, offset: number | undefined): Position {
@@ -106,6 +108,7 @@ export function parseYaml(file: string, text: string, bag: DiagnosticBag): unkno
     aliasDepth: 0,
     expanding: new Set(),
     aborted: false,
+    anchors: undefined,
   };
   const value = convert(doc.contents, ctx);
   return ctx.aborted ? undefined : value;
@@ -168,7 +171,7 @@ function convertUntagged(node: YamlNode, ctx: ConvertContext): unknown {
 }
 
 function convertAlias(node: Alias, ctx: ConvertContext): unknown {
-  const target = node.resolve(ctx.doc);
+  const target = resolveAnchor(node, ctx);
   if (target !== undefined && ctx.expanding.has(target)) {
     ctx.aborted = true;
     ctx.bag.error(
@@ -194,6 +197,29 @@ function convertAlias(node: Alias, ctx: ConvertContext): unknown {
     ctx.aliasDepth--;
     ctx.expanding.delete(target);
   }
+}
+
+/**
+ * The node an alias refers to: the last anchor of that name defined before it. yaml's `Alias.resolve` walks the whole
+ * document for each alias, which is quadratic for files with hundreds of `<<: *defaults`.
+ */
+function resolveAnchor(alias: Alias, ctx: ConvertContext): YamlNode | undefined {
+  if (ctx.anchors === undefined) {
+    const anchors = new Map<string, { offset: number; node: YamlNode }[]>();
+    visit(ctx.doc, (_key, node: unknown) => {
+      const anchored = node as YamlNode & { anchor?: string };
+      if (typeof anchored.anchor === 'string' && anchored.anchor !== '') {
+        const list = anchors.get(anchored.anchor) ?? [];
+        list.push({ offset: anchored.range?.[0] ?? 0, node: anchored });
+        anchors.set(anchored.anchor, list);
+      }
+    });
+    ctx.anchors = anchors;
+  }
+  const offset = alias.range?.[0] ?? 0;
+  let found: YamlNode | undefined;
+  for (const candidate of ctx.anchors.get(alias.source) ?? []) if (candidate.offset < offset) found = candidate.node;
+  return found;
 }
 
 function keyString(key: unknown): string {
