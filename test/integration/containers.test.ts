@@ -173,7 +173,7 @@ describe(
         argv: [
           'sh',
           '-c',
-          'readlink /proc/self/ns/pid /proc/self/ns/mnt; hostname; cat /proc/1/cmdline | tr "\\0" " "',
+          'readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt; hostname; cat /proc/1/cmdline | tr "\\0" " "',
         ],
       });
       assert.equal(result.exitCode, 0, result.stderr);

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { packageVersion } from '../version.js';
 import { addProjectOptions, registerConfigCommand } from './config.js';
 import { registerInspectCommands } from '../compose/inspect-commands.js';
+import { registerUpDown } from '../compose/up.js';
+import { Option } from 'commander';
 import { registerContainerCommands } from './container.js';
 import { registerImageCommands } from './image.js';
 import { registerNetworkCommands } from './network.js';
@@ -11,6 +13,13 @@ import { registerVolumeCommands } from './volume.js';
 export function registerCommands(program: Command): void {
   program.enablePositionalOptions();
   addProjectOptions(program);
+  program.addOption(
+    new Option('--progress <mode>', 'how progress is shown')
+      .choices(['auto', 'tty', 'plain', 'json', 'quiet'])
+      .default('auto'),
+  );
+  program.option('--parallel <n>', 'maximum engine operations at once');
+  registerUpDown(program);
   registerConfigCommand(program);
   registerInspectCommands(program);
   program

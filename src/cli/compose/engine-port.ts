@@ -15,6 +15,7 @@ import type {
   VolumeRemoveSpec,
 } from '../../planner/plan.js';
 import { TsfigError } from '../../errors.js';
+import type { ExecutorPort } from '../../executor/port.js';
 import { containerRecordUsers } from '../../../engine/volumes/index.js';
 
 /** A docker `-p` string for a parsed port spec (what the engine's network layer takes). */
@@ -31,7 +32,7 @@ export function formatPortSpec(spec: PortSpec): string {
  * The executor's port onto the real engine: one method per operation kind, each one engine call (or the few calls
  * that make one compose step, such as resolving a container's mounts before creating it). No decisions here.
  */
-export class EnginePort {
+export class EnginePort implements ExecutorPort {
   private readonly engine: Engine;
 
   constructor(engine: Engine) {
@@ -138,11 +139,11 @@ export class EnginePort {
   }
 
   /** Waits until the container's monitor reports it healthy; fails when it is unhealthy or exits. */
-  async waitHealthy(spec: ContainerWaitHealthySpec, signal?: AbortSignal): Promise<void> {
+  async waitHealthy(spec: ContainerWaitHealthySpec, signal: AbortSignal): Promise<void> {
     const deadline = spec.timeoutMs === undefined ? Infinity : Date.now() + spec.timeoutMs;
     let delay = 20;
     for (;;) {
-      signal?.throwIfAborted();
+      signal.throwIfAborted();
       const record = await this.engine.containers.get(spec.container);
       const state = (await this.engine.containers.state(record)) as {
         running: boolean;
@@ -171,11 +172,8 @@ export class EnginePort {
     }
   }
 
-  /** Waits until the container exits; fails unless it exited 0 (service_completed_successfully). */
-  async waitCompleted(spec: ContainerWaitCompletedSpec, signal?: AbortSignal): Promise<void> {
-    const exitCode = await this.engine.containers.wait(spec.container, signal !== undefined ? { signal } : {});
-    if (exitCode !== 0) {
-      throw new TsfigError('runtime', `service "${spec.name}" didn't complete successfully: exit ${exitCode}`);
-    }
+  /** Waits until the container exits and returns its exit code (the executor fails the op unless it is 0). */
+  async waitCompleted(spec: ContainerWaitCompletedSpec, signal: AbortSignal): Promise<number> {
+    return this.engine.containers.wait(spec.container, { signal });
   }
 }
