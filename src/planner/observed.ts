@@ -2,7 +2,12 @@
  * What the planner knows about the engine: one snapshot read by `observe(engine, project)` before planning, so that
  * `plan` never calls the engine (compose's ObservedState). Types only; observation lives with the lead.
  */
-import type { ContainerRecord, ContainerSpec, ContainerState } from '../../engine/containers/types.js';
+import type {
+  ContainerRecord,
+  ContainerSpec,
+  ContainerState,
+  ContainerStateName,
+} from '../../engine/containers/types.js';
 import { Label } from './container-spec.js';
 
 /** A mount of an observed container, as its record holds it (only what the planner needs). */
@@ -29,7 +34,8 @@ export interface ObservedContainer {
   /** Label `io.tsfig.config-hash`; undefined when absent. */
   readonly configHash: string | undefined;
   readonly running: boolean;
-  readonly status: 'created' | 'running' | 'exited';
+  /** `restarting`: exited and waiting for its restart policy's back-off (the monitor restarts it). */
+  readonly status: ContainerStateName;
   readonly exitCode: number;
   /** Image id the container was created from. */
   readonly imageId: string;

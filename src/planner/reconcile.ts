@@ -271,7 +271,7 @@ function planService(ctx: Context, service: Service, mine: readonly ObservedCont
     if (recreateReason !== undefined) {
       const create = inheritAnonymousVolumes(desired().spec, existing, ctx.options.renewAnonVolumes === true);
       slots.push({ number, action: 'recreate', existing, reason: recreateReason, create });
-    } else if (!existing.running && ctx.options.noStart !== true) {
+    } else if (!isActive(existing) && ctx.options.noStart !== true) {
       slots.push({ number, action: 'start', existing, reason: stoppedReason(existing), create: undefined });
     } else {
       slots.push({ number, action: 'noop', existing, reason: 'up to date', create: undefined });
@@ -282,6 +282,11 @@ function planService(ctx: Context, service: Service, mine: readonly ObservedCont
   if (recreated) ctx.changed.set(service.name, 'recreated');
   else if (created) ctx.changed.set(service.name, 'created');
   return { service, slots, extras, scale };
+}
+
+/** Running, or between two runs of its restart policy: the monitor owns it, `up` need not start it. */
+function isActive(c: ObservedContainer): boolean {
+  return c.running || c.status === 'restarting';
 }
 
 function stoppedReason(c: ObservedContainer): string {
@@ -510,7 +515,7 @@ function addRemoval(
   const resource = `service:${c.service}:${c.number}`;
   const ref = { container: c.id, name: c.name };
   const extra = { group: removal.group };
-  const stop = c.running
+  const stop = isActive(c)
     ? b.add(
         OpKind.ContainerStop,
         resource,

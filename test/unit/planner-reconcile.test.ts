@@ -517,3 +517,14 @@ test('the JSON plan of a new project carries every engine argument (golden)', ()
     json.replace(/"io\.tsfig\.config-hash": "[0-9a-f]+"/g, '"io.tsfig.config-hash": "[hash]"'),
   );
 });
+
+test('a container waiting for its restart policy is neither started by up nor removed without a stop', () => {
+  const web = service('web', { restart: 'on-failure:3' });
+  const p = project([web]);
+  const restarting = runningContainer(p, web, 1, { running: false, status: 'restarting', exitCode: 1 });
+  assert.deepEqual(up(p, observedUp(p, [restarting])).operations, []);
+  assert.deepEqual(
+    planDown(p, observedUp(p, [restarting])).operations.map((op) => op.kind),
+    ['container.stop', 'container.remove', 'network.remove'],
+  );
+});
