@@ -359,7 +359,7 @@ export class NetworkManager {
       }
       const defaultRoute = !network.internal && !mine.some((x) => !x.n.internal);
       try {
-        await this.plumb(updated, updated.endpoints[containerId] ?? endpoint, defaultRoute);
+        await this.plumbRepairing(updated, updated.endpoints[containerId] ?? endpoint, defaultRoute, all);
         if (requests.length > 0) await this.applyFirewall(all);
       } catch (error) {
         await this.dropEndpoints(all, containerId, [network.id]).catch(() => undefined);
@@ -677,6 +677,36 @@ export class NetworkManager {
       `configure ${ep.ifname} of container ${ep.containerId.slice(0, 12)}`,
       ep.sandbox,
     );
+  }
+
+  /**
+   * plumb(), and when it fails because the bridge is gone (a reboot wiped /run and the links, the state survived;
+   * or someone deleted it), recreates the bridge and the firewall and tries once more.
+   */
+  private async plumbRepairing(
+    network: NetworkState,
+    ep: EndpointState,
+    defaultRoute: boolean,
+    all: readonly NetworkState[],
+  ): Promise<void> {
+    try {
+      await this.plumb(network, ep, defaultRoute);
+      return;
+    } catch (error) {
+      const result = await execCommand('ip', ['link', 'show', 'dev', network.bridge]);
+      if (result.code === 0) throw error;
+    }
+    await deleteLinks([ep.hostVeth]);
+    await this.setupBridge(network);
+    // Veths of the other endpoints survived the bridge (unless their sandbox went too): put them back on it.
+    const others = Object.values(network.endpoints).filter((x) => x.containerId !== ep.containerId);
+    if (others.length > 0) {
+      const lines = others.map((x) => `link set ${x.hostVeth} master ${network.bridge} up\n`).join('');
+      await execCommand('ip', ['-force', '-batch', '-'], lines);
+    }
+    await this.applyHost(all);
+    await this.ensureDns();
+    await this.plumb(network, ep, defaultRoute);
   }
 
   /** Removes a container's endpoints on the given networks: state first, then registry, firewall and veths. */

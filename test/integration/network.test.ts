@@ -434,6 +434,14 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     await env.server(nsA, 8080);
     assert.equal(await env.ask(nsB, 'tcp', attA.ip, 8080), network.endpoints[b]?.ip);
     assert.ok(await env.ask(undefined, 'tcp', '127.0.0.1', attA.ports[0]?.hostPort ?? 0));
+    // After a reboot the state survives but bridges and rules do not: attach rebuilds them.
+    await manager.detach(b, 'crash');
+    await sh('ip', ['link', 'del', network.bridge]);
+    await sh('nft', ['delete', 'table', 'ip', paths.hostPrefix]);
+    const attB = await manager.attach(b, 'crash');
+    assert.equal(await env.ask(nsB, 'tcp', attA.ip, 8080), attB.ip);
+    assert.match(await sh('nft', ['list', 'tables']), new RegExp(`table ip ${paths.hostPrefix}`));
+    assert.equal((await manager.inspect('crash')).endpoints[b]?.ip, attB.ip);
     // A sandbox whose container is gone: reconcile with the live set drops it and its endpoint.
     const again = await manager.reconcile({ liveContainers: new Set([a]) });
     assert.equal(again.droppedEndpoints.length, 1);
