@@ -125,7 +125,10 @@ function checkPlan(plan: Plan): void {
   }
 }
 
-/** Executes `plan` through `port`, reporting progress to `sink`. Never throws for op failures: see the result. */
+/**
+ * Executes `plan` through `port`, reporting progress to `sink`. Never throws for op failures: see the result.
+ * `plan.warnings` are the caller's to show (they matter for dry runs and empty plans too); they are not re-emitted.
+ */
 export async function executePlan(
   plan: Plan,
   port: ExecutorPort,
@@ -198,7 +201,6 @@ export async function executePlan(
   }
 
   sink.emit({ kind: 'plan.start', project: plan.project, total: plan.operations.length });
-  for (const warning of plan.warnings) sink.emit({ kind: 'warning', message: warning });
   for (const op of plan.operations) if (op.dependsOn.length === 0) schedule(op.id);
   await queue.onIdle();
   external?.removeEventListener('abort', onExternalAbort);
