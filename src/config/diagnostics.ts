@@ -53,8 +53,8 @@ export class ConfigError extends TsfigError {
     const head =
       errors.length === 1 ? 'the project is invalid: 1 problem' : `the project is invalid: ${errors.length} problems`;
     super('config', `${head}\n${formatDiagnostics(errors, sources, cwd)}`, {
+      // No `source`: every diagnostic in the message carries its own file:line:col.
       hint: 'fix the problems above, then check with: tsfig config -q',
-      source: errors[0]?.position,
     });
     this.name = 'ConfigError';
     this.diagnostics = diagnostics;

@@ -129,7 +129,7 @@ export function runConfig(
   const view = renderProject(project, serviceNames);
   return options.format === 'json'
     ? `${JSON.stringify(view, null, 2)}\n`
-    : stringify(view, { sortMapEntries: true, lineWidth: 0 });
+    : stringify(view, { sortMapEntries: true, lineWidth: 0, version: '1.1' });
 }
 
 function allProfiles(project: Project): string[] {
