@@ -665,6 +665,9 @@ export class NetworkManager {
       [
         `link add ${ep.hostVeth} mtu ${mtu} type veth peer name ${ep.ifname} mtu ${mtu} address ${ep.mac} netns ${ep.sandbox}`,
         `link set ${ep.hostVeth} master ${network.bridge} up`,
+        // Hairpin: with br_netfilter a DNATed frame may go back out the port it came in (a container reaching its
+        // own published port), which a bridge only does with hairpin mode on (Docker sets it too).
+        `link set ${ep.hostVeth} type bridge_slave hairpin on`,
       ],
       `connect container ${ep.containerId.slice(0, 12)} to network "${network.name}"`,
     );
@@ -701,7 +704,12 @@ export class NetworkManager {
     // Veths of the other endpoints survived the bridge (unless their sandbox went too): put them back on it.
     const others = Object.values(network.endpoints).filter((x) => x.containerId !== ep.containerId);
     if (others.length > 0) {
-      const lines = others.map((x) => `link set ${x.hostVeth} master ${network.bridge} up\n`).join('');
+      const lines = others
+        .map(
+          (x) =>
+            `link set ${x.hostVeth} master ${network.bridge} up\nlink set ${x.hostVeth} type bridge_slave hairpin on\n`,
+        )
+        .join('');
       await execCommand('ip', ['-force', '-batch', '-'], lines);
     }
     await this.applyHost(all);

@@ -332,8 +332,11 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     await sh('nsenter', [`--net=${remote.ns}`, 'ip', 'route', 'add', att.ip, 'via', remote.hostAddr]);
     assert.equal(await env.ask(remote.ns, 'tcp', att.ip, 8080), undefined);
     // Hairpin: another sandbox on the network through the host's published port.
-    assert.ok(await env.ask(nsB, 'tcp', remote.hostAddr, all.hostPort));
+    assert.equal(await env.ask(nsB, 'tcp', remote.hostAddr, all.hostPort), gateway);
+    assert.equal(await env.ask(nsB, 'udp', gateway, udp.hostPort), gateway);
     assert.ok(attB.ip);
+    // ...and the container itself through its own published port.
+    assert.equal(await env.ask(nsA, 'tcp', remote.hostAddr, all.hostPort), gateway);
     // Outbound traffic is masqueraded: the remote sees the host's address.
     await env.server(remote.ns, 9090);
     assert.equal(await env.ask(nsA, 'tcp', remote.remoteAddr, 9090), remote.hostAddr);
