@@ -209,9 +209,17 @@ export interface Plan {
 }
 
 /** The user-visible action a group stands for (renderers only). */
-export type PlanAction = 'create' | 'recreate' | 'start' | 'stop' | 'remove' | 'wait';
+export type PlanAction = 'create' | 'recreate' | 'start' | 'restart' | 'stop' | 'remove' | 'wait';
 
-const ACTIONS: readonly string[] = ['create', 'recreate', 'start', 'stop', 'remove', 'wait'] satisfies PlanAction[];
+const ACTIONS: readonly string[] = [
+  'create',
+  'recreate',
+  'start',
+  'restart',
+  'stop',
+  'remove',
+  'wait',
+] satisfies PlanAction[];
 
 /** Splits `group` into its action; undefined for ops outside a group. */
 export function groupAction(op: Operation): PlanAction | undefined {

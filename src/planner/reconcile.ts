@@ -207,7 +207,8 @@ function orphanWarning(orphans: readonly ObservedContainer[]): string {
 
 // ---------- per-slot decisions ----------
 
-type SlotAction = 'create' | 'recreate' | 'start' | 'noop';
+/** restart: stop and start again because a dependency with `depends_on.<dep>.restart: true` was recreated. */
+type SlotAction = 'create' | 'recreate' | 'start' | 'restart' | 'noop';
 
 interface Slot {
   readonly number: number;
@@ -268,11 +269,14 @@ function planService(ctx: Context, service: Service, mine: readonly ObservedCont
       continue;
     }
     const recreateReason = whyRecreate(ctx, service, existing, hash, desired);
+    const restartReason = whyRestart(ctx, service);
     if (recreateReason !== undefined) {
       const create = inheritAnonymousVolumes(desired().spec, existing, ctx.options.renewAnonVolumes === true);
       slots.push({ number, action: 'recreate', existing, reason: recreateReason, create });
     } else if (!isActive(existing) && ctx.options.noStart !== true) {
       slots.push({ number, action: 'start', existing, reason: stoppedReason(existing), create: undefined });
+    } else if (restartReason !== undefined) {
+      slots.push({ number, action: 'restart', existing, reason: restartReason, create: undefined });
     } else {
       slots.push({ number, action: 'noop', existing, reason: 'up to date', create: undefined });
     }
@@ -324,6 +328,16 @@ function whyRecreate(
   if (reasons.length === 0 && ctx.options.forceRecreate === true) {
     if (ctx.selectedAll || ctx.selected.has(service.name)) reasons.push('forced (--force-recreate)');
   }
+  return reasons.length > 0 ? reasons.join(', ') : undefined;
+}
+
+/** compose's `depends_on.<dep>.restart: true`: a running dependent is restarted after its dependency is recreated. */
+function whyRestart(ctx: Context, service: Service): string | undefined {
+  if (ctx.options.noStart === true) return undefined;
+  const reasons = Object.keys(service.depends_on)
+    .sort()
+    .filter((name) => service.depends_on[name]?.restart === true && ctx.changed.get(name) === 'recreated')
+    .map((name) => `dependency ${name} recreated and depends_on.${name}.restart is true`);
   return reasons.length > 0 ? reasons.join(', ') : undefined;
 }
 
@@ -504,6 +518,20 @@ interface Removal {
   readonly removeVolumes: boolean;
 }
 
+/** A stop on its own (restart: the container is started again later). */
+function addStop(
+  b: PlanBuilder,
+  ctx: { options: { timeoutSeconds?: number } },
+  c: ObservedContainer,
+  service: Service,
+  reason: string,
+  group: string,
+  deps: readonly number[],
+): number {
+  const spec = { container: c.id, name: c.name, timeoutSeconds: stopTimeout(ctx, service) };
+  return b.add(OpKind.ContainerStop, `service:${c.service}:${c.number}`, reason, spec, deps, { group });
+}
+
 /** Stop (when running) then remove; the stop waits for `stopDeps`. Returns [stop id | undefined, remove id]. */
 function addRemoval(
   b: PlanBuilder,
@@ -537,8 +565,9 @@ function addRemoval(
 }
 
 /**
- * Stops and removals for recreates, extras and orphans: dependents are stopped before what they depend on.
- * Returns the remove op of each replaced container, by container id.
+ * Stops and removals for recreates, restarts, extras and orphans: dependents are stopped before what they depend
+ * on. Returns, by container id, the op after which a replaced container is gone (its remove) or a restarted one is
+ * stopped (its stop).
  */
 function planRemovals(
   b: PlanBuilder,
@@ -572,6 +601,20 @@ function planRemovals(
     const stopDeps = (dependents.get(name) ?? []).flatMap((d) => stopsByService.get(d) ?? []);
     const stops: number[] = [];
     for (const slot of plan.slots) {
+      if (slot.action === 'restart' && slot.existing !== undefined) {
+        const stop = addStop(
+          b,
+          ctx,
+          slot.existing,
+          plan.service,
+          slot.reason,
+          `restart:service:${name}:${slot.number}`,
+          stopDeps,
+        );
+        stops.push(stop);
+        removed.set(slot.existing.id, stop);
+        continue;
+      }
       if (slot.action !== 'recreate' || slot.existing === undefined) continue;
       const [stop, remove] = addRemoval(
         b,
@@ -736,7 +779,10 @@ function planStarts(
       }
       if (noStart) continue;
       const ref = containerRefOf(ctx, plan, plan.service, slot.number);
-      const deps = created !== undefined ? [created, ...ready] : ready;
+      const stopped =
+        slot.action === 'restart' && slot.existing !== undefined ? removed.get(slot.existing.id) : undefined;
+      const first = created ?? stopped;
+      const deps = first !== undefined ? [first, ...ready] : ready;
       starts.set(slot.number, b.add(OpKind.ContainerStart, resource, slot.reason, ref, deps, { group }));
     }
     done.starts.set(name, starts);

@@ -8,6 +8,7 @@ const SYMBOL: Readonly<Record<PlanAction, string>> = {
   create: '+',
   recreate: '~',
   start: '>',
+  restart: '>',
   stop: '.',
   remove: '-',
   wait: '=',
@@ -88,10 +89,14 @@ export function renderPlanText(plan: Plan): string {
     const waits = all.map((line) => line.text);
     return [...warnings, ...gap, ...waits, ...(waits.length > 0 ? [''] : []), NO_CHANGES, ''].join('\n');
   }
-  const starts = count(all, 'start');
+  const optional = (['start', 'restart'] as const)
+    .map((action) => [count(all, action), action] as const)
+    .filter(([n]) => n > 0)
+    .map(([n, action]) => `, ${n} to ${action}`)
+    .join('');
   const summary =
     `Plan: ${count(all, 'create')} to create, ${count(all, 'recreate')} to recreate, ` +
-    `${count(all, 'remove')} to remove${starts > 0 ? `, ${starts} to start` : ''}.`;
+    `${count(all, 'remove')} to remove${optional}.`;
   return [...warnings, ...gap, ...all.map((line) => line.text), '', summary, ''].join('\n');
 }
 

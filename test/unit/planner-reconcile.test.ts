@@ -528,3 +528,14 @@ test('a container waiting for its restart policy is neither started by up nor re
     ['container.stop', 'container.remove', 'network.remove'],
   );
 });
+
+test('depends_on restart: true restarts a running dependent around its recreated dependency', () => {
+  const { web, db } = webAndDb({
+    depends_on: { db: { condition: 'service_started', required: true, restart: true } },
+  });
+  const before = project([web, db], { volumes: ['data'] });
+  const containers = [runningContainer(before, web), runningContainer(before, db)];
+  const after = project([web, { ...db, environment: { POSTGRES_PASSWORD: 'changed' } }], { volumes: ['data'] });
+  const observed = withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
+  assertGolden('dependency-recreated-restart', up(after, observed));
+});
