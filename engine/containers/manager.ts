@@ -58,19 +58,25 @@ const EMPTY_STATE: ContainerState = {
   error: '',
   startedAt: '',
   finishedAt: '',
+  restartCount: 0,
 };
 
 function stateOf(status: MonitorStatus | undefined): ContainerState {
   if (status === undefined) return EMPTY_STATE;
   return {
     status: status.state,
-    running: status.state === 'running',
+    // docker's: a container waiting for its restart policy's back-off counts as running (stop/rm/kill apply)
+    running: status.state !== 'exited',
     pid: status.state === 'running' ? status.pid : 0,
     exitCode: status.exitCode ?? 0,
     oomKilled: status.oomKilled === true,
     error: status.error ?? '',
     startedAt: status.startedAt,
     finishedAt: status.finishedAt ?? '',
+    restartCount: status.restartCount ?? 0,
+    ...(status.health !== undefined
+      ? { health: { status: status.health.status, failingStreak: status.health.failingStreak } }
+      : {}),
   };
 }
 
@@ -313,11 +319,11 @@ export class ContainerManager {
   async status(record: ContainerRecord): Promise<MonitorStatus | undefined> {
     const file = containerFiles(this.dirOf(record.id)).status;
     const status = await readJson<MonitorStatus>(file);
-    if (status === undefined || status.state !== 'running') return status;
+    if (status === undefined || status.state === 'exited') return status;
     if (status.bootId === currentBootId() && (await isSameProcess(status.monitor, status.monitorStart))) return status;
     return withLock(this.lockName(record.id), async () => {
       const again = await readJson<MonitorStatus>(file);
-      if (again === undefined || again.state !== 'running') return again;
+      if (again === undefined || again.state === 'exited') return again;
       if (again.bootId === currentBootId() && (await isSameProcess(again.monitor, again.monitorStart))) return again;
       await destroyCgroup(this.dirs(record.id).cgroup);
       await fs.rm(this.dirs(record.id).runDir, { recursive: true, force: true });
@@ -342,7 +348,7 @@ export class ContainerManager {
     const record = await this.get(ref);
     await withLock(this.lockName(record.id), async () => {
       const status = await this.status(record);
-      if (status?.state === 'running') return;
+      if (status?.state === 'running' || status?.state === 'restarting') return;
       await this.startLocked(record);
     });
     return record;
@@ -446,7 +452,7 @@ export class ContainerManager {
   async stop(ref: string, timeoutSeconds?: number): Promise<ContainerRecord> {
     const record = await this.get(ref);
     const status = await this.status(record);
-    if (status?.state !== 'running') return record;
+    if (status === undefined || status.state === 'exited') return record;
     const timeout = timeoutSeconds ?? record.stopTimeout;
     try {
       await this.control(record, `stop ${timeout}`);
@@ -461,12 +467,29 @@ export class ContainerManager {
     const record = await this.get(ref);
     const number = signalNumber(signal, '--signal');
     const status = await this.status(record);
-    if (status?.state !== 'running') {
+    if (status === undefined || status.state === 'exited') {
       throw new EngineError('conflict', `container ${record.name} is not running`, {
         hint: `start it first: tsfig container start ${record.name}`,
       });
     }
     await this.control(record, `kill ${number}`);
+    return record;
+  }
+
+  /** Pauses (freezes) or resumes every process of a running container through its freezer cgroup. */
+  async freeze(ref: string, frozen: boolean): Promise<ContainerRecord> {
+    const record = await this.get(ref);
+    if ((await this.status(record))?.state !== 'running') {
+      throw new EngineError('conflict', `container ${record.name} is not running`);
+    }
+    const cgroup = this.dirs(record.id).cgroup;
+    const v1 = path.join('/sys/fs/cgroup/freezer', cgroup, 'freezer.state');
+    const v2 = path.join('/sys/fs/cgroup', cgroup, 'cgroup.freeze');
+    const target = await fs.access(v1).then(
+      () => ({ file: v1, value: frozen ? 'FROZEN' : 'THAWED' }),
+      () => ({ file: v2, value: frozen ? '1' : '0' }),
+    );
+    await fs.writeFile(target.file, target.value);
     return record;
   }
 
@@ -496,7 +519,7 @@ export class ContainerManager {
     const record = await this.get(ref);
     await withLock(this.lockName(record.id), async () => {
       const status = await this.status(record);
-      if (status?.state === 'running') {
+      if (status !== undefined && status.state !== 'exited') {
         if (options.force !== true) {
           throw new EngineError('conflict', `cannot remove container ${record.name}: it is running`, {
             hint: `stop it first (tsfig container stop ${record.name}) or use --force`,
@@ -570,9 +593,11 @@ export class ContainerManager {
   /** docker inspect's shape, for the fields tsfig has. */
   async inspect(ref: string): Promise<Record<string, unknown>> {
     const record = await this.get(ref);
-    const state = await this.state(record);
+    const status = await this.status(record);
+    const state = stateOf(status);
     const dirs = this.dirs(record.id);
     const files = containerFiles(dirs.dir);
+    const health = status?.health;
     return {
       Id: record.id,
       Name: `/${record.name}`,
@@ -582,13 +607,29 @@ export class ContainerManager {
       State: {
         Status: state.status,
         Running: state.running,
+        Restarting: state.status === 'restarting',
         Pid: state.pid,
         ExitCode: state.exitCode,
         OOMKilled: state.oomKilled,
         Error: state.error,
         StartedAt: state.startedAt,
         FinishedAt: state.finishedAt,
+        ...(health !== undefined
+          ? {
+              Health: {
+                Status: health.status,
+                FailingStreak: health.failingStreak,
+                Log: health.log.map((entry) => ({
+                  Start: entry.start,
+                  End: entry.end,
+                  ExitCode: entry.exitCode,
+                  Output: entry.output,
+                })),
+              },
+            }
+          : {}),
       },
+      RestartCount: state.restartCount,
       Image: record.imageId,
       LogPath: files.log,
       HostnamePath: files.hostname,
@@ -619,6 +660,10 @@ export class ContainerManager {
         NanoCpus: record.spec.nanoCpus ?? 0,
         PidsLimit: record.spec.pidsLimit ?? 0,
         Init: record.spec.init === true,
+        RestartPolicy: {
+          Name: record.spec.restart?.name ?? 'no',
+          MaximumRetryCount: record.spec.restart?.maxRetries ?? 0,
+        },
         CgroupParent: this.paths.cgroupParent,
       },
       Mounts: record.mounts.map((mount) => ({
@@ -675,7 +720,8 @@ export class ContainerManager {
   async *logs(ref: string, options: LogReadOptions = {}): AsyncGenerator<LogEntry> {
     const record = await this.get(ref);
     const file = containerFiles(this.dirOf(record.id)).log;
-    yield* readLogs(file, async () => (await this.status(record))?.state !== 'running', options);
+    // a restarting container keeps its log: follow until it has really exited
+    yield* readLogs(file, async () => (await this.status(record))?.state === 'exited', options);
   }
 
   /** Runs a process in a running container, in its namespaces and with its security settings. */

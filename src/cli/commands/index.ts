@@ -3,6 +3,8 @@ import { packageVersion } from '../version.js';
 import { addProjectOptions, registerConfigCommand } from './config.js';
 import { registerInspectCommands } from '../compose/inspect-commands.js';
 import { registerUpDown } from '../compose/up.js';
+import { registerLifecycleCommands } from '../compose/lifecycle.js';
+import { registerRunCommand } from '../compose/run.js';
 import { Option } from 'commander';
 import { registerContainerCommands } from './container.js';
 import { registerImageCommands } from './image.js';
@@ -20,6 +22,8 @@ export function registerCommands(program: Command): void {
   );
   program.option('--parallel <n>', 'maximum engine operations at once');
   registerUpDown(program);
+  registerLifecycleCommands(program);
+  registerRunCommand(program);
   registerConfigCommand(program);
   registerInspectCommands(program);
   program

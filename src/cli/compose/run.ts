@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { Engine } from '../../../engine/index.js';
+import { parsePortSpec } from '../../../engine/network/ports.js';
+import { shortId } from '../../../engine/state/ids.js';
+import { containerRecordUsers, parseVolumeFlag } from '../../../engine/volumes/index.js';
+import { TsfigError } from '../../errors.js';
+import { Label, implicitDependencies, serviceContainerSpec } from '../../planner/container-spec.js';
+import { serviceConfigHash } from '../../planner/hash.js';
+import { observe } from '../../planner/observe.js';
+import type { ContainerCreateSpec } from '../../planner/plan.js';
+import { plan } from '../../planner/reconcile.js';
+import { loadProjectFromOptions } from '../commands/config.js';
+import { openEngine } from '../engine.js';
+import { collect } from '../units.js';
+import { checkServices, projectOptions } from './context.js';
+import { EnginePort } from './engine-port.js';
+import { printLogs } from './logs.js';
+import { applyPlan, withProjectLock } from './up.js';
+
+interface RunFlags {
+  detach?: boolean;
+  rm?: boolean;
+  name?: string;
+  entrypoint?: string;
+  env?: string[];
+  label?: string[];
+  user?: string;
+  workdir?: string;
+  publish?: string[];
+  servicePorts?: boolean;
+  volume?: string[];
+  deps: boolean;
+  tty: boolean;
+  interactive?: boolean;
+}
+
+/** The one-off container's spec: the service's, with `run`'s overrides (compose's rules: no ports, no restart). */
+export function oneOffSpec(
+  base: ContainerCreateSpec,
+  name: string,
+  command: readonly string[],
+  flags: RunFlags,
+): ContainerCreateSpec {
+  const labels = Object.fromEntries(
+    (flags.label ?? []).map((entry) => {
+      const index = entry.indexOf('=');
+      return index < 0 ? [entry, ''] : [entry.slice(0, index), entry.slice(index + 1)];
+    }),
+  );
+  const tty = flags.tty && process.stdin.isTTY === true && flags.detach !== true;
+  return {
+    ...base,
+    name,
+    container: {
+      ...base.container,
+      name,
+      labels: { ...base.container.labels, ...labels, [Label.Oneoff]: 'True', [Label.ContainerNumber]: '1' },
+      ...(command.length > 0 ? { cmd: [...command] } : {}),
+      ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] } : {}),
+      env: [...(base.container.env ?? []), ...(flags.env ?? [])],
+      ...(flags.user !== undefined ? { user: flags.user } : {}),
+      ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
+      tty,
+      openStdin: flags.interactive === true || tty,
+    },
+    mounts: [...base.mounts, ...(flags.volume ?? []).map((spec) => parseVolumeFlag(spec))],
+    ports: flags.servicePorts === true ? base.ports : (flags.publish ?? []).map(parsePortSpec),
+    restart: { name: 'no', maxRetries: undefined },
+  };
+}
+
+function attachStdin(engine: Engine, id: string): () => void {
+  const socket = net.createConnection(path.join(engine.paths.runContainers, shortId(id), 'attach'));
+  socket.on('error', () => undefined);
+  process.stdin.pipe(socket);
+  return () => {
+    process.stdin.unpipe(socket);
+    process.stdin.pause();
+    socket.destroy();
+  };
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run a one-off command on a service')
+    .argument('<service>')
+    .argument('[command...]')
+    .option('-d, --detach', 'run container in background and print container ID')
+    .option('--rm', 'automatically remove the container when it exits')
+    .option('--name <name>', 'assign a name to the container')
+    .option('--entrypoint <cmd>', 'override the entrypoint of the image')
+    .option('-e, --env <KEY=VAL>', 'set environment variables', collect)
+    .option('-l, --label <KEY=VAL>', 'add or override a label', collect)
+    .option('-u, --user <user>', 'run as specified username or uid')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-p, --publish <spec>', "publish a container's port(s) to the host", collect)
+    .option('-P, --service-ports', "run command with all service's ports enabled and mapped to the host")
+    .option('-v, --volume <spec>', 'bind mount a volume', collect)
+    .option('--no-deps', "don't start linked services")
+    .option('-T, --no-TTY', 'disable pseudo-TTY allocation (default: auto-detected)')
+    .option('-i, --interactive', 'keep STDIN open even if not attached')
+    .passThroughOptions()
+    .action(async (service: string, command: string[], flags: RunFlags & { TTY: boolean }, cmd: Command) => {
+      const runFlags: RunFlags = { ...flags, tty: flags.TTY };
+      const load = loadProjectFromOptions(projectOptions(cmd), { services: [service] });
+      const project = load.project;
+      checkServices(project, [service]);
+      const serviceDef = project.services[service];
+      if (serviceDef === undefined) throw new TsfigError('usage', `no such service: ${service}`);
+      const engine = await openEngine();
+      const name = flags.name ?? `${project.name}-${service}-run-${randomBytes(6).toString('hex')}`;
+      const base = serviceContainerSpec(project, serviceDef, 1, { configHash: serviceConfigHash(serviceDef) }).spec;
+      const spec = oneOffSpec(base, name, command, runFlags);
+      const id = await withProjectLock(engine, project.name, async () => {
+        const dependencies = [...new Set([...Object.keys(serviceDef.depends_on), ...implicitDependencies(serviceDef)])];
+        if (runFlags.deps && dependencies.length > 0) {
+          const observed = await observe(engine, project.name, project);
+          await applyPlan(engine, plan(project, observed, { services: dependencies, noRecreate: true }), cmd);
+        }
+        return new EnginePort(engine).createContainer(spec);
+      });
+      try {
+        await engine.containers.start(id);
+      } catch (error) {
+        if (flags.rm === true) await engine.containers.remove(id, { force: true });
+        throw error;
+      }
+      if (flags.detach === true) {
+        process.stdout.write(`${name}\n`);
+        return;
+      }
+      const detachStdin = spec.container.openStdin === true ? attachStdin(engine, id) : undefined;
+      try {
+        const observed = await observe(engine, project.name, project);
+        const self = observed.containers.filter((container) => container.id === id);
+        await printLogs(engine, self, { follow: true, timestamps: false, color: false, prefix: false });
+        process.exitCode = await engine.containers.wait(id);
+      } finally {
+        detachStdin?.();
+      }
+      if (flags.rm === true) {
+        const record = await engine.containers.remove(id, { force: true });
+        await engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(engine.paths) });
+      }
+    });
+}
