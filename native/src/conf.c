@@ -176,6 +176,10 @@ static int parse_kv(const char *key, const char *v, struct tsfig_conf *c, tsfig_
         {"memory", &c->memory, 0},         {"memory_swap", &c->memory_swap, -1}, {"pids", &c->pids, 0},
         {"cpu_quota", &c->cpu_quota, -1},  {"cpu_period", &c->cpu_period, 0},    {"cpu_shares", &c->cpu_shares, 0},
         {"log_max_size", &c->log_max_size, 0}, {"log_max_files", &c->log_max_files, 1},
+        {"restart_max", &c->restart_max, 0},   {"health_interval_ms", &c->health_interval_ms, 0},
+        {"health_timeout_ms", &c->health_timeout_ms, 0}, {"health_retries", &c->health_retries, 0},
+        {"health_start_period_ms", &c->health_start_period_ms, 0},
+        {"health_start_interval_ms", &c->health_start_interval_ms, 0},
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if (strcmp(key, nums[i].key) == 0)
@@ -194,6 +198,19 @@ static int parse_kv(const char *key, const char *v, struct tsfig_conf *c, tsfig_
             return tsfig_make_error(err, 0, STEP, "invalid env `%s`", v);
         tsfig_strv_push(&c->env, &c->n_env, v);
         return 0;
+    }
+    if (strcmp(key, "health_cmd") == 0) {
+        tsfig_strv_push(&c->health_cmd, &c->n_health_cmd, v);
+        return 0;
+    }
+    if (strcmp(key, "restart") == 0) {
+        static const char *const policies[] = {"no", "always", "on-failure", "unless-stopped"};
+        for (int i = 0; i < 4; i++)
+            if (strcmp(v, policies[i]) == 0) {
+                c->restart = i;
+                return 0;
+            }
+        return tsfig_make_error(err, 0, STEP, "invalid restart policy `%s`", v);
     }
     if (strcmp(key, "group_add") == 0) {
         tsfig_strv_push(&c->group_add, &c->n_group_add, v);
@@ -250,6 +267,43 @@ static int check_abs(const char *key, const char *v, tsfig_error_t *err)
     return 0;
 }
 
+static void strv_free(char **v, size_t n);
+
+/* health_cmd is Docker's Test array: CMD ARG..., CMD-SHELL "command" (run by /bin/sh -c) or NONE. */
+static int validate_health(struct tsfig_conf *c, tsfig_error_t *err)
+{
+    char **test = c->health_cmd;
+    size_t n = c->n_health_cmd;
+    c->health_cmd = NULL;
+    c->n_health_cmd = 0;
+    if (n == 0)
+        return 0;
+    int ok = 1;
+    if (strcmp(test[0], "CMD") == 0 && n >= 2) {
+        for (size_t i = 1; i < n; i++)
+            tsfig_strv_push(&c->health_cmd, &c->n_health_cmd, test[i]);
+    } else if (strcmp(test[0], "CMD-SHELL") == 0 && n == 2) {
+        tsfig_strv_push(&c->health_cmd, &c->n_health_cmd, "/bin/sh");
+        tsfig_strv_push(&c->health_cmd, &c->n_health_cmd, "-c");
+        tsfig_strv_push(&c->health_cmd, &c->n_health_cmd, test[1]);
+    } else if (strcmp(test[0], "NONE") != 0 || n != 1) {
+        ok = 0;
+    }
+    strv_free(test, n);
+    if (!ok)
+        return tsfig_make_error(err, 0, STEP, "invalid `health_cmd`: expected CMD ARG..., CMD-SHELL COMMAND or NONE");
+    /* Docker's defaults for 0 */
+    if (c->health_interval_ms == 0)
+        c->health_interval_ms = 30000;
+    if (c->health_timeout_ms == 0)
+        c->health_timeout_ms = 30000;
+    if (c->health_retries == 0)
+        c->health_retries = 3;
+    if (c->health_start_interval_ms == 0)
+        c->health_start_interval_ms = 5000;
+    return 0;
+}
+
 static int validate(struct tsfig_conf *c, tsfig_error_t *err)
 {
     if (c->id == NULL)
@@ -289,7 +343,7 @@ static int validate(struct tsfig_conf *c, tsfig_error_t *err)
         c->name = tsfig_xstrdup(c->id);
     if (c->privileged)
         c->caps = tsfig_caps_all();
-    return 0;
+    return validate_health(c, err);
 }
 
 int tsfig_conf_parse(const char *text, struct tsfig_conf *c, tsfig_error_t *err)
@@ -365,6 +419,7 @@ void tsfig_conf_free(struct tsfig_conf *c)
     strv_free(c->args, c->n_args);
     strv_free(c->env, c->n_env);
     strv_free(c->group_add, c->n_group_add);
+    strv_free(c->health_cmd, c->n_health_cmd);
     for (size_t i = 0; i < c->n_mounts; i++) {
         free(c->mounts[i].dest);
         free(c->mounts[i].type);

@@ -46,7 +46,15 @@ struct tsfig_conf {
     int64_t memory, memory_swap, pids, cpu_quota, cpu_period, cpu_shares;
     int64_t log_max_size, log_max_files;
     int stop_signal, oom_score_adj;
+    /* restart policy and healthcheck, enforced by the monitor (monitor.c, health.c) */
+    int restart; /* TSFIG_RESTART_* */
+    int64_t restart_max; /* on-failure:N, 0 = unlimited */
+    char **health_cmd;   /* argv of the check; NULL = none. CMD-SHELL is turned into /bin/sh -c */
+    size_t n_health_cmd;
+    int64_t health_interval_ms, health_timeout_ms, health_retries, health_start_period_ms, health_start_interval_ms;
 };
+
+enum { TSFIG_RESTART_NO, TSFIG_RESTART_ALWAYS, TSFIG_RESTART_ON_FAILURE, TSFIG_RESTART_UNLESS_STOPPED };
 
 /* Parses text (NUL-terminated) into conf. Errors use step "parse config". */
 int tsfig_conf_parse(const char *text, struct tsfig_conf *conf, tsfig_error_t *err);

@@ -23,6 +23,13 @@ __attribute__((noreturn)) void tsfig_container_main(const struct tsfig_conf *c, 
 __attribute__((noreturn)) void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char *cwd,
                                                   char **env, size_t n_env, int with_init, int err_fd);
 
+/* exec.c, shared by `exec` and the monitor's healthcheck: join the cgroups and namespaces of the running container
+ * whose PID 1 is pid (setns through a pidfd; the next fork() lands in its pid namespace) ... */
+int tsfig_exec_join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err);
+/* ... then, in the forked child: rlimits, user, caps, no_new_privs, seccomp, execve of c->args (never returns). */
+__attribute__((noreturn)) void tsfig_exec_in_container(const struct tsfig_conf *c, const char *user, const char *cwd,
+                                                       char **env, size_t n_env, int err_fd);
+
 /* rlimits (never above the current hard limit) and oom_score_adj of runtime.conf, for the calling process. */
 int tsfig_apply_rlimits(const struct tsfig_conf *c, tsfig_error_t *err);
 

@@ -133,7 +133,7 @@ static char **merge_env(const struct tsfig_conf *c, const struct exec_opts *o, s
     return env;
 }
 
-static int join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err)
+int tsfig_exec_join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err)
 {
     cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0)
@@ -146,6 +146,15 @@ static int join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err)
     if (setns(pidfd, flags) < 0)
         return tsfig_make_error(err, errno, "setns", "join the namespaces of `%d`", (int)pid);
     return 0;
+}
+
+void tsfig_exec_in_container(const struct tsfig_conf *c, const char *user, const char *cwd, char **env, size_t n_env,
+                             int err_fd)
+{
+    tsfig_error_t err = {0};
+    if (tsfig_apply_rlimits(c, &err) < 0)
+        tsfig_child_fail(err_fd, &err);
+    tsfig_exec_command(c, user, cwd, env, n_env, 0, err_fd);
 }
 
 static void relay(int master, pid_t child)
@@ -208,7 +217,7 @@ int tsfig_cmd_exec(int argc, char **argv)
     if (parse_args(argc, argv, &o, &err) < 0 || tsfig_conf_load(o.dir, &c, &err) < 0)
         return fail(&err);
     pid_t pid = container_pid(&c, &err);
-    if (pid < 0 || join(&c, pid, &err) < 0)
+    if (pid < 0 || tsfig_exec_join(&c, pid, &err) < 0)
         return fail(&err);
     c.args = o.args; /* the process to run replaces the container's command */
     size_t n_env;
@@ -226,9 +235,7 @@ int tsfig_cmd_exec(int argc, char **argv)
             tsfig_make_error(&err, errno, "tty", "set up the pty");
             tsfig_child_fail(ep[1], &err);
         }
-        if (tsfig_apply_rlimits(&c, &err) < 0)
-            tsfig_child_fail(ep[1], &err);
-        tsfig_exec_command(&c, o.user ? o.user : c.user, o.cwd ? o.cwd : c.cwd, env, n_env, 0, ep[1]);
+        tsfig_exec_in_container(&c, o.user ? o.user : c.user, o.cwd ? o.cwd : c.cwd, env, n_env, ep[1]);
     }
     close(ep[1]);
     if (slave >= 0)

@@ -1,6 +1,7 @@
 #include "monitor.h"
 
 #include "cgroup.h"
+#include "health.h"
 #include "util.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,6 +27,11 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long tsfig_monitor_now_ms(void)
+{
+    return now_ms();
 }
 
 static int listen_at(const char *dir, const char *name, tsfig_error_t *err)
@@ -93,20 +100,33 @@ static long long proc_start_time(pid_t pid)
     return p ? strtoll(p, NULL, 10) : 0;
 }
 
-static int write_status(const struct tsfig_monitor *m, const char *extra, tsfig_error_t *err)
+/* Large enough for the health log (5 outputs of 4 KiB, escaped); only touched as far as a status needs. */
+static char status_buf[TSFIG_HEALTH_JSON_MAX + 2048];
+
+int tsfig_monitor_write_status(const struct tsfig_monitor *m, tsfig_error_t *err)
 {
-    char buf[2048], tmp[PATH_MAX];
-    int n = snprintf(buf, sizeof buf,
-                     "{\"v\":1,\"state\":\"%s\",\"pid\":%d,\"monitor\":%d,\"monitorStart\":%lld,\"startedAt\":\"%s\"%s,"
-                     "\"bootId\":\"%s\"}\n",
-                     extra ? "exited" : "running", (int)m->pid, (int)m->self, m->self_start, m->started_at,
-                     extra ? extra : "", m->boot_id);
-    if (n < 0 || (size_t)n >= sizeof buf || tsfig_fmt(tmp, sizeof tmp, "%s.tmp", m->c->status) < 0)
+    static const char *const states[] = {"running", "restarting", "exited"};
+    char tmp[PATH_MAX];
+    size_t cap = sizeof status_buf - 64, n;
+    n = (size_t)snprintf(status_buf, cap,
+                         "{\"v\":1,\"state\":\"%s\",\"pid\":%d,\"monitor\":%d,\"monitorStart\":%lld,\"startedAt\":\"%s\"",
+                         states[m->state], (int)m->pid, (int)m->self, m->self_start, m->started_at);
+    if (m->have_exit)
+        n += (size_t)snprintf(status_buf + n, cap - n,
+                              ",\"finishedAt\":\"%s\",\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s", m->finished_at,
+                              m->last_code, m->last_signal, m->last_oom ? "true" : "false");
+    n += (size_t)snprintf(status_buf + n, cap - n, ",\"restartCount\":%d", m->restart_count);
+    tsfig_health_json(m, status_buf, cap - 128, &n);
+    n += (size_t)snprintf(status_buf + n, sizeof status_buf - n, ",\"bootId\":\"%s\"}\n", m->boot_id);
+    if (n >= sizeof status_buf || tsfig_fmt(tmp, sizeof tmp, "%s.tmp", m->c->status) < 0)
         return tsfig_make_error(err, ENAMETOOLONG, "status", "format status");
     cleanup_close int fd = TEMP_FAILURE_RETRY(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (fd < 0)
         return tsfig_make_error(err, errno, "status", "open `%s`", tmp);
-    if (tsfig_write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0)
+    int bad = tsfig_write_all(fd, status_buf, n) < 0 || fsync(fd) < 0;
+    if (n > 8192) /* give the pages of a long health log back */
+        (void)madvise(status_buf, sizeof status_buf & ~(size_t)4095, MADV_DONTNEED);
+    if (bad)
         return tsfig_make_error(err, errno, "status", "write `%s`", tmp);
     if (rename(tmp, m->c->status) < 0)
         return tsfig_make_error(err, errno, "status", "rename `%s`", tmp);
@@ -120,7 +140,9 @@ int tsfig_monitor_running(struct tsfig_monitor *m, tsfig_error_t *err)
     if (tsfig_read_small("/proc/sys/kernel/random/boot_id", m->boot_id, sizeof m->boot_id) > 0)
         m->boot_id[strcspn(m->boot_id, "\n")] = '\0';
     tsfig_now_rfc3339(m->started_at, sizeof m->started_at);
-    return write_status(m, NULL, err);
+    m->state = TSFIG_STATE_RUNNING;
+    m->run_start_ms = now_ms();
+    return tsfig_monitor_write_status(m, err);
 }
 
 static void reply(int fd, const char *msg)
@@ -130,6 +152,8 @@ static void reply(int fd, const char *msg)
 
 static void kill_everything(struct tsfig_monitor *m)
 {
+    if (m->state != TSFIG_STATE_RUNNING)
+        return;
     kill(m->pid, SIGKILL);
     tsfig_cgroup_signal_all(m->c, SIGKILL);
 }
@@ -138,7 +162,18 @@ static void kill_everything(struct tsfig_monitor *m)
 static void ctl_command(struct tsfig_monitor *m, int fd, char *line)
 {
     long a = 0, b = 0;
-    if (sscanf(line, "stop %ld", &a) == 1 && a >= 0) {
+    int stop = sscanf(line, "stop %ld", &a) == 1 && a >= 0;
+    if (stop || (sscanf(line, "kill %ld", &a) == 1 && a > 0 && a < NSIG)) {
+        /* never undone by the restart policy; while waiting for a restart, it just cancels it (Docker's) */
+        m->user_stopped = 1;
+        if (m->state != TSFIG_STATE_RUNNING) {
+            m->restart_at_ms = 0;
+            m->finish_now = 1;
+            reply(fd, "ok\n");
+            return;
+        }
+    }
+    if (stop) {
         if (a == 0) {
             kill_everything(m);
         } else {
@@ -235,9 +270,11 @@ static int reap(struct tsfig_monitor *m, int sigfd, int *status)
         pid_t p = waitpid(-1, &st, WNOHANG);
         if (p <= 0)
             break;
-        if (p == m->pid) {
+        if (p == m->pid && m->state == TSFIG_STATE_RUNNING) {
             *status = st;
             done = 1;
+        } else {
+            (void)tsfig_health_reaped(m, p, st);
         }
     }
     return done;
@@ -257,20 +294,98 @@ static void drain_output(struct tsfig_monitor *m)
     }
 }
 
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* The run ended (PID 1 reaped): log what is left of its output, kill the rest of the cgroup (kept for a restart),
+ * note the exit for status. */
+static void record_exit(struct tsfig_monitor *m, int status)
+{
+    drain_output(m);
+    tsfig_health_stop(m);
+    tsfig_cgroup_kill_all(m->c);
+    m->last_code = exit_code(status, &m->last_signal);
+    m->last_oom = tsfig_cgroup_oom_killed(m->c);
+    m->have_exit = 1;
+    m->kill_deadline_ms = 0;
+    tsfig_now_rfc3339(m->finished_at, sizeof m->finished_at);
+    /* a restart gets fresh stdio; a partial line left over is flushed with this run */
+    if (m->stdin_fd == m->tty_master)
+        m->stdin_fd = -1;
+    close_fd(&m->stdin_fd);
+    close_fd(&m->tty_master);
+    close_fd(&m->attach_client);
+    struct tsfig_stream *streams[2] = {&m->out, &m->err};
+    for (int i = 0; i < 2; i++) {
+        if (streams[i]->len > 0)
+            tsfig_log_write(&m->log, streams[i]->name, streams[i]->buf, streams[i]->len);
+        streams[i]->len = 0;
+        close_fd(&streams[i]->fd);
+    }
+}
+
+/* Docker's restart manager: which exits restart, and the back-off (100 ms doubling up to 1 min, back to 100 ms
+ * after a run of 10 s or more). */
+static int schedule_restart(struct tsfig_monitor *m)
+{
+    const struct tsfig_conf *c = m->c;
+    if (m->user_stopped || c->restart == TSFIG_RESTART_NO)
+        return 0;
+    if (c->restart == TSFIG_RESTART_ON_FAILURE
+        && (m->last_code == 0 || (c->restart_max > 0 && m->restart_count >= c->restart_max)))
+        return 0;
+    long long now = now_ms();
+    if (now - m->run_start_ms >= 10000)
+        m->backoff_ms = 0;
+    m->backoff_ms = m->backoff_ms == 0 ? 100 : m->backoff_ms * 2;
+    if (m->backoff_ms > 60000)
+        m->backoff_ms = 60000;
+    m->restart_at_ms = now + m->backoff_ms;
+    m->state = TSFIG_STATE_RESTARTING;
+    tsfig_error_t err = {0};
+    (void)tsfig_monitor_write_status(m, &err);
+    return 1;
+}
+
+/* The back-off passed: a fresh container process through the same init sequence, same cgroup and netns. A start
+ * that fails counts as a run that exited with the failure's code. Returns 0 when the monitor should finish. */
+static int restart(struct tsfig_monitor *m)
+{
+    tsfig_error_t err = {0};
+    m->restart_at_ms = 0;
+    m->restart_count++;
+    m->run_start_ms = now_ms();
+    if (tsfig_monitor_launch(m, &err) < 0) {
+        if (m->pid > 0) {
+            kill(m->pid, SIGKILL);
+            while (waitpid(m->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+        record_exit(m, 0);
+        m->last_code = err.code ? err.code : 125;
+        m->last_signal = 0;
+        return schedule_restart(m);
+    }
+    m->state = TSFIG_STATE_RUNNING;
+    tsfig_now_rfc3339(m->started_at, sizeof m->started_at);
+    tsfig_health_start(m);
+    (void)tsfig_monitor_write_status(m, &err);
+    return 1;
+}
+
 static void finish(struct tsfig_monitor *m, int status)
 {
-    char extra[256], finished[64];
     tsfig_error_t err = {0};
-    int sig, code = exit_code(status, &sig);
-    drain_output(m);
-    tsfig_cgroup_kill_all(m->c);
-    int oom = tsfig_cgroup_oom_killed(m->c);
+    if (m->state == TSFIG_STATE_RUNNING)
+        record_exit(m, status);
     tsfig_cgroup_remove(m->c);
     tsfig_monitor_remove_sockets(m);
-    tsfig_now_rfc3339(finished, sizeof finished);
-    tsfig_fmt(extra, sizeof extra, ",\"finishedAt\":\"%s\",\"exitCode\":%d,\"signal\":%d,\"oomKilled\":%s", finished,
-              code, sig, oom ? "true" : "false");
-    (void)write_status(m, extra, &err);
+    m->state = TSFIG_STATE_EXITED;
+    (void)tsfig_monitor_write_status(m, &err);
 }
 
 /* Milliseconds until the nearest timer, -1 for none. Timers are data on the monitor (today: the stop grace period
@@ -280,14 +395,17 @@ static int next_timeout(const struct tsfig_monitor *m, int dirty)
 {
     /* after activity, wait for a quiet second and give the touched pages back (RSS stays < 1 MiB) */
     long long timeout = dirty ? 1000 : -1;
-    if (m->kill_deadline_ms > 0) {
-        long long left = m->kill_deadline_ms - now_ms();
+    long long deadlines[3] = {m->kill_deadline_ms, m->restart_at_ms, tsfig_health_deadline()}, now = now_ms();
+    for (int i = 0; i < 3; i++) {
+        if (deadlines[i] <= 0)
+            continue;
+        long long left = deadlines[i] - now;
         if (left < 0)
             left = 0;
         if (timeout < 0 || left < timeout)
             timeout = left;
     }
-    return (int)timeout;
+    return (int)(timeout > 0x7fffffff ? 0x7fffffff : timeout);
 }
 
 int tsfig_monitor_loop(struct tsfig_monitor *m)
@@ -300,9 +418,10 @@ int tsfig_monitor_loop(struct tsfig_monitor *m)
     int status = 0, dirty = 0;
     for (int i = 0; i < 4; i++)
         m->ctl_clients[i] = -1;
+    tsfig_health_start(m);
     for (;;) {
-        struct pollfd p[10];
-        int n = 0, idx_out, idx_err, idx_ctl, idx_att, idx_attc, idx_cl[4];
+        struct pollfd p[11];
+        int n = 0, idx_out, idx_err, idx_ctl, idx_att, idx_attc, idx_cl[4], idx_health;
         p[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
         idx_out = n;
         p[n++] = (struct pollfd){.fd = m->out.fd, .events = POLLIN};
@@ -318,6 +437,8 @@ int tsfig_monitor_loop(struct tsfig_monitor *m)
             idx_cl[i] = n;
             p[n++] = (struct pollfd){.fd = m->ctl_clients[i], .events = POLLIN};
         }
+        idx_health = n;
+        p[n++] = (struct pollfd){.fd = tsfig_health_fd(), .events = POLLIN};
         int timeout = next_timeout(m, dirty);
         int ready = poll(p, (nfds_t)n, timeout);
         if (ready < 0 && errno != EINTR)
@@ -328,10 +449,14 @@ int tsfig_monitor_loop(struct tsfig_monitor *m)
         }
         if (ready > 0)
             dirty = 1;
-        if (m->kill_deadline_ms > 0 && now_ms() >= m->kill_deadline_ms) {
+        long long now = now_ms();
+        if (m->kill_deadline_ms > 0 && now >= m->kill_deadline_ms) {
             kill_everything(m);
             m->kill_deadline_ms = 0;
         }
+        if (m->restart_at_ms > 0 && now >= m->restart_at_ms && !restart(m))
+            break;
+        tsfig_health_tick(m, now);
         if (p[idx_out].revents)
             tsfig_stream_read(&m->log, &m->out);
         if (p[idx_err].revents)
@@ -345,7 +470,14 @@ int tsfig_monitor_loop(struct tsfig_monitor *m)
         for (int i = 0; i < 4; i++)
             if (m->ctl_clients[i] >= 0 && p[idx_cl[i]].revents)
                 ctl_readable(m, i);
-        if (p[0].revents && reap(m, sigfd, &status))
+        if (p[idx_health].revents && tsfig_health_fd() >= 0)
+            tsfig_health_readable();
+        if (p[0].revents && reap(m, sigfd, &status)) {
+            record_exit(m, status);
+            if (!schedule_restart(m))
+                break;
+        }
+        if (m->finish_now)
             break;
     }
     finish(m, status);

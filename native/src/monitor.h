@@ -18,9 +18,26 @@ struct tsfig_monitor {
     int tty_master;
     int ctl_clients[4];
     long long kill_deadline_ms; /* 0: none */
+    /* restart policy: the state written to status, the last run's exit, the back-off timer */
+    int state;          /* TSFIG_STATE_* */
+    int user_stopped;   /* stop/kill came over ctl: the policy never restarts after it */
+    int finish_now;     /* stop/kill while restarting: leave the loop */
+    int restart_count;
+    long long restart_at_ms, backoff_ms, run_start_ms; /* CLOCK_MONOTONIC ms; restart_at 0: none pending */
+    int have_exit, last_code, last_signal, last_oom;
+    char finished_at[64];
     struct tsfig_log log;
     struct tsfig_stream out, err;
 };
+
+enum { TSFIG_STATE_RUNNING, TSFIG_STATE_RESTARTING, TSFIG_STATE_EXITED };
+
+/* start.c: creates the stdio pipes, clones the container process through the whole init sequence, puts it in its
+ * cgroups and waits until it has execve'd. Used for the first start and for every restart by the policy. */
+int tsfig_monitor_launch(struct tsfig_monitor *m, tsfig_error_t *err);
+/* Writes status.json atomically from the monitor's state (and the healthcheck's, see health.h). */
+int tsfig_monitor_write_status(const struct tsfig_monitor *m, tsfig_error_t *err);
+long long tsfig_monitor_now_ms(void);
 
 /* Creates <run_dir>/ctl (and attach with stdin) as listening unix sockets, mode 0600. */
 int tsfig_monitor_sockets(struct tsfig_monitor *m, tsfig_error_t *err);

@@ -157,6 +157,19 @@ static int launch(struct tsfig_monitor *m, struct pipes *p, tsfig_error_t *err)
     return 0;
 }
 
+int tsfig_monitor_launch(struct tsfig_monitor *m, tsfig_error_t *err)
+{
+    struct pipes p;
+    int r = make_pipes(m->c, &p, err) == 0 && launch(m, &p, err) == 0 ? 0 : -1;
+    closep(p.gate);
+    closep(p.err);
+    closep(p.out);
+    closep(p.errout);
+    closep(p.in);
+    closep(p.tty);
+    return r;
+}
+
 static void abort_start(struct tsfig_monitor *m)
 {
     if (m->pid > 0) {
@@ -174,7 +187,6 @@ static void monitor_main(const struct tsfig_conf *c, int result_fd)
 {
     static struct tsfig_monitor m;
     struct start_result r = {0};
-    struct pipes p;
     sigset_t mask;
     memset(&m, 0, sizeof m);
     m.c = c;
@@ -194,8 +206,8 @@ static void monitor_main(const struct tsfig_conf *c, int result_fd)
         tsfig_make_error(&r.err, errno, "run dir", "create `%s`", c->run_dir);
     } else if (tsfig_cgroup_create(c, &r.err) == 0) {
         if (tsfig_log_open(&m.log, c->log, c->log_max_size, c->log_max_files, &r.err) == 0
-            && tsfig_monitor_sockets(&m, &r.err) == 0 && make_pipes(c, &p, &r.err) == 0
-            && launch(&m, &p, &r.err) == 0 && tsfig_monitor_running(&m, &r.err) == 0)
+            && tsfig_monitor_sockets(&m, &r.err) == 0 && tsfig_monitor_launch(&m, &r.err) == 0
+            && tsfig_monitor_running(&m, &r.err) == 0)
             r.ok = 1;
         if (!r.ok)
             abort_start(&m);
@@ -206,9 +218,6 @@ static void monitor_main(const struct tsfig_conf *c, int result_fd)
     close(result_fd);
     if (!r.ok)
         _exit(r.err.code ? r.err.code : 125);
-    closep(p.gate);
-    closep(p.err);
-    closep(p.tty);
     tsfig_trim_memory();
     _exit(tsfig_monitor_loop(&m));
 }
