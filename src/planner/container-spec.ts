@@ -436,6 +436,47 @@ export function portSpecFlag(spec: PortSpec): string {
   return host !== '' ? `${host}:${container}` : container;
 }
 
+/**
+ * The engine's container spec for a create op, without `mounts` (those need resolving against the volume store):
+ * networks, published ports, network mode, restart policy and healthcheck in the engine's form. The port passes
+ * this to the engine's create with the resolved mounts; the planner compares it with a container's recorded spec.
+ */
+export function toEngineContainerSpec(spec: ContainerCreateSpec): ContainerSpec {
+  const network = spec.network;
+  const networking: Partial<ContainerSpec> =
+    network.mode === 'networks'
+      ? {
+          networks: network.networks.map((attachment) => ({
+            name: attachment.network,
+            aliases: attachment.aliases,
+            ...(attachment.ipv4Address !== undefined ? { ip: attachment.ipv4Address } : {}),
+          })),
+          ports: spec.ports.map(portSpecFlag),
+        }
+      : { network: network.mode === 'container' ? `container:${network.container}` : network.mode };
+  const health = spec.healthcheck;
+  return {
+    ...spec.container,
+    name: spec.name,
+    ...networking,
+    ...(spec.restart.name !== 'no'
+      ? { restart: { name: spec.restart.name, maxRetries: spec.restart.maxRetries } }
+      : {}),
+    ...(health?.test !== undefined
+      ? {
+          healthcheck: {
+            test: [...health.test],
+            intervalMs: health.intervalMs,
+            timeoutMs: health.timeoutMs,
+            retries: health.retries,
+            startPeriodMs: health.startPeriodMs,
+            startIntervalMs: health.startIntervalMs,
+          },
+        }
+      : {}),
+  };
+}
+
 // ---------- restart and health ----------
 
 function restartPolicy(service: Service, warn: Warnings): RestartPolicySpec {

@@ -3,8 +3,11 @@
  * the spec it would get now (pure). Only for display: the recreate decision is the config hash.
  */
 import type { ContainerSpec } from '../../engine/containers/types.js';
+import { toEngineContainerSpec } from './container-spec.js';
+import { canonicalJson } from './hash.js';
+import type { ContainerCreateSpec } from './plan.js';
 
-/** Engine spec fields, with the compose key users know them by. Mounts, networks and ports are not in the spec. */
+/** Engine spec fields, with the compose key users know them by (mounts are not compared: they are resolved). */
 const FIELDS: readonly (readonly [keyof ContainerSpec, string])[] = [
   ['image', 'image'],
   ['cmd', 'command'],
@@ -34,13 +37,18 @@ const FIELDS: readonly (readonly [keyof ContainerSpec, string])[] = [
   ['stopTimeout', 'stop_grace_period'],
   ['logMaxSize', 'logging'],
   ['logMaxFiles', 'logging'],
+  ['network', 'network_mode'],
+  ['ports', 'ports'],
+  ['restart', 'restart'],
+  ['healthcheck', 'healthcheck'],
 ];
 
 /** At most this many named changes; the rest are counted. */
 const MAX_NAMED = 3;
 
+/** Equal as data: key order and undefined fields do not matter (records are read back from JSON). */
 function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 function envMap(entries: readonly string[] | undefined): Map<string, string> {
@@ -67,14 +75,38 @@ function userLabels(labels: Readonly<Record<string, string>> | undefined): Map<s
   return new Map(Object.entries(labels ?? {}).filter(([key]) => !key.startsWith('io.tsfig.')));
 }
 
-/** What differs between two container specs, in compose's words; [] when nothing visible differs. */
-export function describeChanges(before: ContainerSpec, after: ContainerSpec): string[] {
+/** Network attachments by network name: added, removed, or changed aliases/address. */
+function networkChanges(before: ContainerSpec, after: ContainerSpec): string[] {
+  const old = new Map((before.networks ?? []).map((n) => [n.name, n]));
+  const now = new Map((after.networks ?? []).map((n) => [n.name, n]));
+  const changes: string[] = [];
+  for (const name of [...new Set([...old.keys(), ...now.keys()])].sort()) {
+    const a = old.get(name);
+    const b = now.get(name);
+    if (a === undefined) changes.push(`network ${name} added`);
+    else if (b === undefined) changes.push(`network ${name} removed`);
+    else if (
+      !same({ ...a, aliases: [...(a.aliases ?? [])].sort() }, { ...b, aliases: [...(b.aliases ?? [])].sort() })
+    ) {
+      changes.push(`network ${name} changed`);
+    }
+  }
+  return changes;
+}
+
+/**
+ * What differs between the spec a container was created with and the one the service now asks for, in compose's
+ * words ("environment.FOO changed", "image changed", "network tsfig_back added"); [] when nothing visible differs.
+ */
+export function describeChanges(before: ContainerSpec, desired: ContainerCreateSpec): string[] {
+  const after = toEngineContainerSpec(desired);
   const changes: string[] = [];
   for (const [field, key] of FIELDS) {
     if (!same(before[field], after[field]) && !changes.includes(`${key} changed`)) changes.push(`${key} changed`);
   }
   changes.push(...mapChanges('environment', envMap(before.env), envMap(after.env)));
   changes.push(...mapChanges('labels', userLabels(before.labels), userLabels(after.labels)));
+  changes.push(...networkChanges(before, after));
   if (changes.length <= MAX_NAMED) return changes;
   return [...changes.slice(0, MAX_NAMED), `${changes.length - MAX_NAMED} more`];
 }

@@ -308,7 +308,7 @@ function whyRecreate(
   if (ctx.options.noRecreate === true) return undefined;
   const reasons: string[] = [];
   if (existing.configHash !== hash) {
-    const changes = existing.spec !== undefined ? describeChanges(existing.spec, desired().spec.container) : [];
+    const changes = existing.spec !== undefined ? describeChanges(existing.spec, desired().spec) : [];
     reasons.push(...(changes.length > 0 ? changes : ['config changed']));
   }
   const image = ctx.observed.images[serviceImage(ctx.project, service)];

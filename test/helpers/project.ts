@@ -2,7 +2,12 @@
  * Literal projects and observed states for planner tests: a Service with every field defaulted as the loader would,
  * and observed containers that match (or deliberately differ from) what the planner would create.
  */
-import { containerName, serviceContainerSpec, serviceImage } from '../../src/planner/container-spec.js';
+import {
+  containerName,
+  serviceContainerSpec,
+  serviceImage,
+  toEngineContainerSpec,
+} from '../../src/planner/container-spec.js';
 import { serviceConfigHash } from '../../src/planner/hash.js';
 import type { ObservedContainer, ObservedState } from '../../src/planner/observed.js';
 import type { Network, Project, Service, Volume } from '../../src/model/project.js';
@@ -155,7 +160,8 @@ export function runningContainer(
   overrides: Partial<ObservedContainer> = {},
 ): ObservedContainer {
   const hash = serviceConfigHash(s);
-  const spec = serviceContainerSpec(p, s, number, { configHash: hash }).spec;
+  const create = serviceContainerSpec(p, s, number, { configHash: hash }).spec;
+  const spec = toEngineContainerSpec(create);
   const name = containerName(p, s, number);
   return {
     id: `id-${name}`,
@@ -169,10 +175,10 @@ export function runningContainer(
     status: 'running',
     exitCode: 0,
     imageId: DEFAULT_IMAGE_ID,
-    labels: spec.container.labels ?? {},
+    labels: spec.labels ?? {},
     created: '2026-01-01T00:00:00.000Z',
     mounts: [],
-    spec: spec.container,
+    spec,
     ...overrides,
   };
 }

@@ -10,6 +10,7 @@ import { plan, planDown, type PlanOptions } from '../../src/planner/reconcile.js
 import { planHasChanges, planToDebugString, renderPlanJson, renderPlanText } from '../../src/planner/render.js';
 import {
   DEFAULT_IMAGE_ID,
+  defaultServiceNetwork,
   observedEmpty,
   observedUp,
   project,
@@ -538,4 +539,26 @@ test('depends_on restart: true restarts a running dependent around its recreated
   const after = project([web, { ...db, environment: { POSTGRES_PASSWORD: 'changed' } }], { volumes: ['data'] });
   const observed = withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
   assertGolden('dependency-recreated-restart', up(after, observed));
+});
+
+test('recreate reasons name changed ports, networks and restart policies', () => {
+  const web = service('web');
+  const before = project([web]);
+  const changed = service('web', {
+    restart: 'always',
+    networks: { default: defaultServiceNetwork(), back: defaultServiceNetwork() },
+    ports: [
+      {
+        target: 80,
+        published: '8080',
+        host_ip: '127.0.0.1',
+        protocol: 'tcp',
+        mode: 'ingress',
+        name: undefined,
+        app_protocol: undefined,
+      },
+    ],
+  });
+  const after = project([changed], { networks: ['back'] });
+  assertGolden('changed-ports-networks', up(after, observedUp(after, [runningContainer(before, web)])));
 });
