@@ -98,6 +98,33 @@ export function runtimeConfEntries(
   entries.push(['init', spec.init === true], ['tty', spec.tty === true], ['stdin', spec.openStdin === true]);
   entries.push(['log', files.log], ['log_max_size', spec.logMaxSize ?? 0], ['log_max_files', spec.logMaxFiles ?? 1]);
   entries.push(['stop_signal', record.stopSignal], ['oom_score_adj', 0]);
+  entries.push(...policyEntries(spec));
   entries.push(['run_dir', dirs.runDir], ['status', files.status]);
+  return entries;
+}
+
+/** Restart policy and healthcheck, enforced by the container's monitor (native/PROTOCOL.md). */
+function policyEntries(spec: ContainerRecord['spec']): ConfEntry[] {
+  const entries: ConfEntry[] = [];
+  const restart = spec.restart;
+  if (restart !== undefined && restart.name !== 'no') {
+    entries.push(['restart', restart.name]);
+    const max = restart.maxRetries ?? 0;
+    if (restart.name === 'on-failure' && max > 0) entries.push(['restart_max', Math.trunc(max)]);
+  }
+  const health = spec.healthcheck;
+  if (health !== undefined && health.test.length > 0 && health.test[0] !== 'NONE') {
+    for (const part of health.test) entries.push(['health_cmd', part]);
+    const durations: Array<[string, number | undefined]> = [
+      ['health_interval_ms', health.intervalMs],
+      ['health_timeout_ms', health.timeoutMs],
+      ['health_retries', health.retries],
+      ['health_start_period_ms', health.startPeriodMs],
+      ['health_start_interval_ms', health.startIntervalMs],
+    ];
+    for (const [key, value] of durations) {
+      if (value !== undefined && value > 0) entries.push([key, Math.round(value)]);
+    }
+  }
   return entries;
 }

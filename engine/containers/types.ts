@@ -73,6 +73,34 @@ export interface ContainerSpec {
   /** json-file log rotation. */
   readonly logMaxSize?: number;
   readonly logMaxFiles?: number;
+  /** Restart policy, enforced by the container's monitor (docker --restart). @default no */
+  readonly restart?: RestartPolicy;
+  /** Healthcheck run by the container's monitor; undefined or test `["NONE"]` = none. */
+  readonly healthcheck?: Healthcheck;
+}
+
+export interface RestartPolicy {
+  readonly name: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  /** on-failure:N; undefined or 0 = unlimited. */
+  readonly maxRetries?: number | undefined;
+}
+
+/** docker's HealthConfig; undefined durations take docker's defaults (30 s, 30 s, 3, 0, 5 s). */
+export interface Healthcheck {
+  /** `["CMD", arg...]`, `["CMD-SHELL", "command"]` or `["NONE"]`. */
+  readonly test: readonly string[];
+  readonly intervalMs?: number | undefined;
+  readonly timeoutMs?: number | undefined;
+  readonly retries?: number | undefined;
+  readonly startPeriodMs?: number | undefined;
+  readonly startIntervalMs?: number | undefined;
+}
+
+/** The health part of status.json. */
+export interface HealthStatus {
+  readonly status: 'starting' | 'healthy' | 'unhealthy';
+  readonly failingStreak: number;
+  readonly log: readonly { start: string; end: string; exitCode: number; output: string }[];
 }
 
 export interface NetworkAttachment {
@@ -111,7 +139,8 @@ export interface ContainerRecord {
 /** status.json as the monitor writes it (native/PROTOCOL.md). */
 export interface MonitorStatus {
   readonly v: 1;
-  readonly state: 'running' | 'exited';
+  /** restarting: waiting for the restart policy's back-off. */
+  readonly state: 'running' | 'restarting' | 'exited';
   readonly pid: number;
   readonly monitor: number;
   readonly monitorStart: number;
@@ -121,11 +150,15 @@ export interface MonitorStatus {
   readonly signal?: number;
   readonly oomKilled?: boolean;
   readonly bootId: string;
+  /** Restarts made by the restart policy. */
+  readonly restartCount?: number;
+  /** Only with a healthcheck. */
+  readonly health?: HealthStatus;
   /** Set by the engine when it repaired the state of a container whose monitor died. */
   readonly error?: string;
 }
 
-export type ContainerStateName = 'created' | 'running' | 'exited';
+export type ContainerStateName = 'created' | 'running' | 'restarting' | 'exited';
 
 export interface ContainerState {
   readonly status: ContainerStateName;
@@ -136,6 +169,9 @@ export interface ContainerState {
   readonly error: string;
   readonly startedAt: string;
   readonly finishedAt: string;
+  readonly restartCount: number;
+  /** Only with a healthcheck. */
+  readonly health?: { readonly status: HealthStatus['status']; readonly failingStreak: number };
 }
 
 export interface ContainerSummary {

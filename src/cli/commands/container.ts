@@ -11,6 +11,7 @@ import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
 import { renderTable, relativeTime } from '../table.js';
 import { collect, parseBytes, parseCount, parseCpus } from '../units.js';
+import { parseDuration } from '../../config/values.js';
 import { resolveCliMounts } from './mount-flags.js';
 
 /** Options shared by `container run` and `container create`, with docker's names. */
@@ -53,6 +54,14 @@ interface CreateFlags {
   interactive?: boolean;
   tty?: boolean;
   rm?: boolean;
+  restart?: string;
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthRetries?: string;
+  healthStartPeriod?: string;
+  healthStartInterval?: string;
+  healthcheck?: boolean;
 }
 
 function addCreateOptions(command: Command): Command {
@@ -94,7 +103,67 @@ function addCreateOptions(command: Command): Command {
     .option('--log-opt <key=value>', 'log driver options (max-size, max-file)', collect)
     .option('-i, --interactive', 'keep STDIN open')
     .option('-t, --tty', 'allocate a pseudo-TTY')
-    .option('--rm', 'automatically remove the container when it exits');
+    .option('--rm', 'automatically remove the container when it exits')
+    .option('--restart <policy>', 'restart policy: no, always, on-failure[:max-retries], unless-stopped')
+    .option('--health-cmd <command>', 'command to run to check health (run by /bin/sh -c)')
+    .option('--health-interval <duration>', 'time between running the check (ms|s|m|h)')
+    .option('--health-timeout <duration>', 'maximum time to allow one check to run (ms|s|m|h)')
+    .option('--health-retries <n>', 'consecutive failures needed to report unhealthy')
+    .option('--health-start-period <duration>', 'start period for the container to initialize (ms|s|m|h)')
+    .option('--health-start-interval <duration>', 'time between checks during the start period (ms|s|m|h)')
+    .option('--no-healthcheck', 'disable any container-specified healthcheck');
+}
+
+/** docker's --restart: no, always, unless-stopped, on-failure[:N]. */
+function parseRestart(value: string): NonNullable<ContainerSpec['restart']> {
+  const match = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(value.trim());
+  if (match === null || (match[2] !== undefined && match[1] !== 'on-failure')) {
+    throw new TsfigError('usage', `--restart: invalid restart policy "${value}"`, {
+      hint: 'use no, always, unless-stopped or on-failure[:max-retries]',
+    });
+  }
+  const name = match[1] as NonNullable<ContainerSpec['restart']>['name'];
+  return match[2] !== undefined ? { name, maxRetries: Number(match[2]) } : { name };
+}
+
+function durationFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseDuration(value);
+  } catch {
+    throw new TsfigError('usage', `${flag}: invalid duration "${value}"`, {
+      hint: 'use a number with a unit: 30s, 500ms, 1m',
+    });
+  }
+}
+
+/** The --health-* flags (--no-healthcheck = test NONE, which also disables the image's healthcheck). */
+function healthFromFlags(flags: CreateFlags): ContainerSpec['healthcheck'] {
+  const tuned = [
+    flags.healthCmd,
+    flags.healthInterval,
+    flags.healthTimeout,
+    flags.healthRetries,
+    flags.healthStartPeriod,
+    flags.healthStartInterval,
+  ].some((value) => value !== undefined);
+  if (flags.healthcheck === false) {
+    if (tuned) throw new TsfigError('usage', '--no-healthcheck conflicts with --health-* options');
+    return { test: ['NONE'] };
+  }
+  if (flags.healthCmd === undefined) {
+    if (tuned) throw new TsfigError('usage', '--health-* options need --health-cmd');
+    return undefined;
+  }
+  const retries = flags.healthRetries === undefined ? undefined : parseCount(flags.healthRetries, '--health-retries');
+  return {
+    test: ['CMD-SHELL', flags.healthCmd],
+    intervalMs: durationFlag(flags.healthInterval, '--health-interval'),
+    timeoutMs: durationFlag(flags.healthTimeout, '--health-timeout'),
+    retries,
+    startPeriodMs: durationFlag(flags.healthStartPeriod, '--health-start-period'),
+    startIntervalMs: durationFlag(flags.healthStartInterval, '--health-start-interval'),
+  };
 }
 
 function splitKeyValue(entry: string, flag: string): [string, string] {
@@ -208,6 +277,10 @@ export function specFromFlags(
   const labels = Object.fromEntries((flags.label ?? []).map((entry) => splitKeyValue(entry, '--label')));
   const sysctls = Object.fromEntries((flags.sysctl ?? []).map((entry) => splitKeyValue(entry, '--sysctl')));
   const pidsLimit = flags.pidsLimit === undefined ? undefined : parseCount(flags.pidsLimit, '--pids-limit');
+  const healthcheck = healthFromFlags(flags);
+  if (flags.rm === true && flags.restart !== undefined && flags.restart !== 'no') {
+    throw new TsfigError('usage', 'conflicting options: --restart and --rm');
+  }
   return {
     image,
     ...(command.length > 0 ? { cmd: [...command] } : {}),
@@ -242,6 +315,8 @@ export function specFromFlags(
     ...(flags.stopTimeout !== undefined ? { stopTimeout: parseCount(flags.stopTimeout, '--stop-timeout') } : {}),
     ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
     ...parseLogOpts(flags.logOpt ?? []),
+    ...(flags.restart !== undefined ? { restart: parseRestart(flags.restart) } : {}),
+    ...(healthcheck !== undefined ? { healthcheck } : {}),
   };
 }
 
@@ -421,8 +496,16 @@ function registerLifecycle(group: Command): void {
     });
 }
 
-function statusText(state: { status: string; exitCode: number; startedAt: string; finishedAt: string }): string {
-  if (state.status === 'running') return `Up ${relativeTime(state.startedAt, false)}`;
+function statusText(state: {
+  status: string;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  health?: { status: string };
+}): string {
+  const health = state.health === undefined ? '' : ` (${state.health.status})`;
+  if (state.status === 'running') return `Up ${relativeTime(state.startedAt, false)}${health}`;
+  if (state.status === 'restarting') return `Restarting (${state.exitCode}) ${relativeTime(state.finishedAt)}`;
   if (state.status === 'exited') return `Exited (${state.exitCode}) ${relativeTime(state.finishedAt)}`;
   return 'Created';
 }
