@@ -395,6 +395,7 @@ function attachments(project: Project, service: Service, warn: Warnings): Networ
     if (config?.gw_priority !== undefined) warn.key(`${where}.gw_priority`);
     const aliases = [...new Set([service.name, ...(config?.aliases ?? [])])];
     const mac = config?.mac_address ?? (index === 0 ? serviceMac : undefined);
+    if (mac !== undefined) warn.key(config?.mac_address !== undefined ? `${where}.mac_address` : 'mac_address');
     return {
       network: project.networks[key]?.name ?? `${project.name}_${key}`,
       aliases,
