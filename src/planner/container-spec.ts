@@ -69,7 +69,7 @@ export function serviceContainerSpec(
     name,
     image: serviceImage(project, service),
     labels: containerLabels(project, service, number, options.configHash),
-    ...processFields(service),
+    ...processFields(service, warn),
     ...resourceFields(service, warn),
     ...securityFields(service, warn),
     ...logFields(service, warn),
@@ -151,7 +151,7 @@ function containerLabels(project: Project, service: Service, number: number, has
 
 // ---------- process, resources, security, logging ----------
 
-function processFields(service: Service): Partial<ContainerSpec> {
+function processFields(service: Service, warn: Warnings): Partial<ContainerSpec> {
   const env = Object.entries(service.environment)
     .filter((entry): entry is [string, string] => entry[1] !== null)
     .map(([key, value]) => `${key}=${value}`);
@@ -167,14 +167,18 @@ function processFields(service: Service): Partial<ContainerSpec> {
     ...(service.init !== undefined ? { init: service.init } : {}),
     ...(service.stop_signal !== undefined ? { stopSignal: service.stop_signal } : {}),
     stopTimeout: Math.ceil(service.stop_grace_period / 1000),
-    ...extraHostsField(service),
+    ...extraHostsField(service, warn),
   };
 }
 
-function extraHostsField(service: Service): Partial<ContainerSpec> {
+function extraHostsField(service: Service, warn: Warnings): Partial<ContainerSpec> {
   const lines: string[] = [];
   for (const host of Object.keys(service.extra_hosts).sort()) {
-    for (const address of service.extra_hosts[host] ?? []) lines.push(`${address}\t${host}`);
+    for (const address of service.extra_hosts[host] ?? []) {
+      if (address === 'host-gateway')
+        warn.key('extra_hosts', `"${host}:host-gateway" is not supported yet and is ignored`);
+      else lines.push(`${address}\t${host}`);
+    }
   }
   return lines.length > 0 ? { extraHosts: lines } : {};
 }
