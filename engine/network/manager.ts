@@ -28,7 +28,7 @@ import {
   type HostRoute,
   type TakenPrefix,
 } from './ipam.js';
-import { bridgeName, isValidMac, macForIp, vethName } from './names.js';
+import { bridgeName, firewallTable, isValidMac, linkAlias, macForIp, vethName } from './names.js';
 import { applyRuleset, renderRuleset, type FirewallNetwork } from './nft.js';
 import {
   describeHolder,
@@ -70,6 +70,7 @@ export interface ReconcileReport {
 
 interface LinkInfo {
   readonly ifname: string;
+  readonly ifalias?: string;
   readonly master?: string;
   readonly operstate?: string;
   readonly linkinfo?: { readonly info_kind?: string };
@@ -92,6 +93,11 @@ export class NetworkManager {
     this.paths = paths;
     this.hostRunDir = options.hostRunDir ?? DEFAULT_RUN_BASE;
     this.dns = options.dns === false ? false : { forward: options.dns?.forward ?? true };
+  }
+
+  /** This root's nft table (`table ip <tableName>`). */
+  get tableName(): string {
+    return firewallTable(this.paths.rootId);
   }
 
   private get rootLock(): string {
@@ -434,7 +440,7 @@ export class NetworkManager {
 
   /** The nft transaction for the given networks (what applyFirewall sends). */
   renderFirewall(networks: readonly NetworkState[]): string {
-    return renderRuleset(this.paths.hostPrefix, networks.map(firewallNetwork));
+    return renderRuleset(this.tableName, networks.map(firewallNetwork));
   }
 
   /** Replaces this root's nft table from the state (deletes it when there are no networks). */
@@ -649,6 +655,7 @@ export class NetworkManager {
     await ipBatch(
       [
         `link add ${br} address ${macForIp(gateway)} type bridge`,
+        `link set ${br} alias ${linkAlias(this.paths.rootId)}`,
         `addr replace ${network.gateway}/${prefixLen} dev ${br}`,
         `link set ${br} up`,
       ],
@@ -664,6 +671,7 @@ export class NetworkManager {
     await ipBatch(
       [
         `link add ${ep.hostVeth} mtu ${mtu} type veth peer name ${ep.ifname} mtu ${mtu} address ${ep.mac} netns ${ep.sandbox}`,
+        `link set ${ep.hostVeth} alias ${linkAlias(this.paths.rootId)}`,
         `link set ${ep.hostVeth} master ${network.bridge} up`,
         // Hairpin: with br_netfilter a DNATed frame may go back out the port it came in (a container reaching its
         // own published port), which a bridge only does with hairpin mode on (Docker sets it too).
@@ -846,10 +854,27 @@ export class NetworkManager {
     return mtu;
   }
 
-  /** Links of this root (bridges and veths whose name starts with the host prefix). */
+  /**
+   * Links of this root: the host prefix and this root's alias. A prefixed link without an alias (a crash between
+   * `link add` and `alias` of one batch) counts as ours unless it is a bridge, or a port of a bridge, of another
+   * root in the registry: two roots may share the 4-hex prefix, and one must never delete the other's links.
+   */
   private async ownLinks(): Promise<LinkInfo[]> {
     const links = await ipJson<LinkInfo[]>(['-d', 'link', 'show']);
-    return links.filter((l) => l.ifname.startsWith(this.paths.hostPrefix));
+    const alias = linkAlias(this.paths.rootId);
+    const prefixed = links.filter((l) => l.ifname.startsWith(this.paths.hostPrefix));
+    if (prefixed.every((l) => l.ifalias === alias)) return prefixed;
+    const registry = await readRegistry(this.hostRunDir);
+    const foreign = new Set(
+      Object.entries(registry.roots)
+        .filter(([rootId]) => rootId !== this.paths.rootId)
+        .flatMap(([, entry]) => entry.networks.map((n) => n.bridge)),
+    );
+    return prefixed.filter(
+      (l) =>
+        l.ifalias === alias ||
+        (l.ifalias === undefined && !foreign.has(l.ifname) && (l.master === undefined || !foreign.has(l.master))),
+    );
   }
 }
 

@@ -36,3 +36,16 @@ export function isValidMac(mac: string): boolean {
   const first = parseInt(mac.slice(0, 2), 16);
   return (first & 1) === 0; // not multicast
 }
+
+/**
+ * nft table of a root: `tsf` + the full 8-hex root id. Unlike interface names it has no length limit, so two roots
+ * whose 4-hex host prefixes collide still never share a table.
+ */
+export function firewallTable(rootId: string): string {
+  return `tsf${rootId}`;
+}
+
+/** Interface alias (IFLA_IFALIAS) marking a bridge or veth as this root's, for reconcile and stale-root clean-up. */
+export function linkAlias(rootId: string): string {
+  return `tsfig:${rootId}`;
+}

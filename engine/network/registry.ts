@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathExists, readJson, writeJsonAtomic } from '../state/atomic.js';
 import { execCommand, ipJson } from './exec.js';
 import { syncIptables } from './iptables.js';
+import { firewallTable } from './names.js';
 import type { PublishedByContainer } from './ports.js';
 
 /**
@@ -57,20 +58,17 @@ async function readRegistryAndStale(
 
 /**
  * Removes what a root whose directory was deleted without removing its networks left on the host: veths on its
- * bridges, the bridges, its nft table (unless a live root shares the 4-hex prefix), its iptables rules and netns
+ * bridges, the bridges, its nft table, its iptables rules and netns
  * mounts. Its resolver exits by itself once its networks dir is gone. Best effort; runs under the host lock.
  */
-export async function cleanupStaleRoot(rootId: string, entry: RootEntry, live: HostRegistry): Promise<void> {
+export async function cleanupStaleRoot(rootId: string, entry: RootEntry): Promise<void> {
   const bridges = new Set(entry.networks.map((n) => n.bridge));
   const links = await ipJson<{ ifname: string; master?: string }[]>(['link', 'show']).catch(() => []);
   const doomed = links.filter((l) => bridges.has(l.ifname) || (l.master !== undefined && bridges.has(l.master)));
   if (doomed.length > 0) {
     await execCommand('ip', ['-force', '-batch', '-'], doomed.map((l) => `link del ${l.ifname}\n`).join(''));
   }
-  const prefix = `tsf${rootId.slice(0, 4)}`;
-  if (!Object.keys(live.roots).some((id) => id.slice(0, 4) === rootId.slice(0, 4))) {
-    await execCommand('nft', ['delete', 'table', 'ip', prefix]).catch(() => undefined);
-  }
+  await execCommand('nft', ['delete', 'table', 'ip', firewallTable(rootId)]).catch(() => undefined);
   await syncIptables(rootId, []).catch(() => []);
   if (entry.runRoot !== undefined) {
     const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
@@ -86,7 +84,7 @@ export async function cleanupStaleRoot(rootId: string, entry: RootEntry, live: H
 export async function writeRootEntry(hostRunDir: string, rootId: string, entry: RootEntry | undefined): Promise<void> {
   const { registry, stale } = await readRegistryAndStale(hostRunDir);
   for (const [staleId, staleEntry] of stale) {
-    if (staleId !== rootId) await cleanupStaleRoot(staleId, staleEntry, registry);
+    if (staleId !== rootId) await cleanupStaleRoot(staleId, staleEntry);
   }
   const roots: Record<string, RootEntry> = { ...registry.roots };
   if (entry === undefined || (entry.networks.length === 0 && entry.ports.length === 0)) delete roots[rootId];

@@ -12,7 +12,7 @@ import { isEngineError } from '../../engine/errors.js';
 import { Command } from 'commander';
 import { NetworkManager } from '../../engine/network/index.js';
 import { registerNetworkCommands } from '../../src/cli/commands/network.js';
-import { enginePaths, type EnginePaths } from '../../engine/state/paths.js';
+import { enginePaths, rootIdOf, type EnginePaths } from '../../engine/state/paths.js';
 
 // Networking of the engine without containers: sandboxes (netns) entered with nsenter, python3 servers inside.
 // Traffic goes only to loopback and to addresses these tests create (bridges, sandboxes, a "remote" netns on a
@@ -108,6 +108,8 @@ interface Env {
   ask(netnsPath: string | undefined, proto: 'tcp' | 'udp', host: string, port: number): Promise<string | undefined>;
   /** A "remote machine": a netns linked to the host by a veth with test-owned addresses. */
   remote(): Promise<{ ns: string; hostAddr: string; remoteAddr: string }>;
+  /** Runs fn first at teardown (before the test's own networks and directory go). */
+  defer(fn: () => Promise<void>): void;
 }
 
 /** A temp root + run root per test, and a teardown that removes everything, asserting nothing of ours is left. */
@@ -119,10 +121,12 @@ async function setup(t: TestContext): Promise<Env> {
   const children: ChildProcess[] = [];
   const remoteLinks: string[] = [];
   const remoteNs: string[] = [];
+  const deferred: (() => Promise<void>)[] = [];
   await writeFile(path.join(dir, 'server.py'), SERVER_PY);
   await writeFile(path.join(dir, 'client.py'), CLIENT_PY);
   await writeFile(path.join(dir, 'dns.py'), DNS_PY);
   t.after(async () => {
+    for (const fn of deferred.reverse()) await fn().catch(() => undefined);
     for (const child of children) child.kill('SIGKILL');
     await Promise.all(
       children.map((c) =>
@@ -147,7 +151,7 @@ async function setup(t: TestContext): Promise<Env> {
       links.map((l) => l.ifname).filter((n) => n.startsWith(paths.hostPrefix) || remoteLinks.includes(n)),
       [],
     );
-    assert.doesNotMatch(tables, new RegExp(`table ip ${paths.hostPrefix}\\b`));
+    assert.doesNotMatch(tables, new RegExp(`table ip tsf${paths.rootId}\\b`));
     assert.equal(resolverLeft, false, 'the embedded resolver is still running');
     assert.doesNotMatch(mounts, new RegExp(dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   });
@@ -155,6 +159,7 @@ async function setup(t: TestContext): Promise<Env> {
     dir,
     paths,
     manager,
+    defer: (fn) => deferred.push(fn),
     async server(netnsPath, port) {
       const child = spawn('nsenter', [`--net=${netnsPath}`, PYTHON, path.join(dir, 'server.py'), String(port)], {
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -415,7 +420,7 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     const vethA = network.endpoints[a]?.hostVeth ?? '';
     // What kill -9 between steps leaves: table gone, an orphan veth, a veth of a live endpoint missing,
     // a netns file that was never mounted.
-    await sh('nft', ['delete', 'table', 'ip', paths.hostPrefix]);
+    await sh('nft', ['delete', 'table', 'ip', `tsf${paths.rootId}`]);
     await sh('ip', [
       'link',
       'add',
@@ -440,10 +445,10 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     // After a reboot the state survives but bridges and rules do not: attach rebuilds them.
     await manager.detach(b, 'crash');
     await sh('ip', ['link', 'del', network.bridge]);
-    await sh('nft', ['delete', 'table', 'ip', paths.hostPrefix]);
+    await sh('nft', ['delete', 'table', 'ip', `tsf${paths.rootId}`]);
     const attB = await manager.attach(b, 'crash');
     assert.equal(await env.ask(nsB, 'tcp', attA.ip, 8080), attB.ip);
-    assert.match(await sh('nft', ['list', 'tables']), new RegExp(`table ip ${paths.hostPrefix}`));
+    assert.match(await sh('nft', ['list', 'tables']), new RegExp(`table ip tsf${paths.rootId}`));
     assert.equal((await manager.inspect('crash')).endpoints[b]?.ip, attB.ip);
     // A sandbox whose container is gone: reconcile with the live set drops it and its endpoint.
     const again = await manager.reconcile({ liveContainers: new Set([a]) });
@@ -451,7 +456,7 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     assert.deepEqual(Object.keys((await manager.inspect('crash')).endpoints), [a]);
     await manager.removeSandbox(a);
     await manager.remove('crash');
-    assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(paths.hostPrefix));
+    assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(`tsf${paths.rootId}`));
   });
 
   test('kill -9 in the middle of attaches and detaches: reconcile converges the host to the state', async (t) => {
@@ -492,7 +497,7 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
       const wanted = [network.bridge, ...Object.values(network.endpoints).map((ep) => ep.hostVeth)].sort();
       assert.deepEqual(links.map((l) => l.ifname).sort(), wanted);
       for (const l of links) if (l.ifname !== network.bridge) assert.equal(l.master, network.bridge);
-      const table = await sh('nft', ['list', 'table', 'ip', paths.hostPrefix]);
+      const table = await sh('nft', ['list', 'table', 'ip', `tsf${paths.rootId}`]);
       for (const ep of Object.values(network.endpoints)) {
         for (const p of ep.ports)
           assert.match(table, new RegExp(`dport ${p.hostPort} dnat to ${ep.ip.replace(/\./g, '\\.')}:80`));
@@ -526,14 +531,13 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     const staleDir = path.join(env.dir, 'stale');
     const stalePaths = enginePaths(path.join(staleDir, 'root'), { TSFIG_RUN_ROOT: path.join(staleDir, 'run') });
     const stale = new NetworkManager(stalePaths, { dns: false });
-    t.after(async () => {
+    env.defer(async () => {
       // Only if the test failed before the clean-up: remove what the stale root made.
       const links = JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
       for (const l of links)
         if (l.ifname.startsWith(stalePaths.hostPrefix)) await tryRun('ip', ['link', 'del', l.ifname]);
       await tryRun('umount', ['--lazy', path.join(stalePaths.netns, 'x1')]);
-      if (stalePaths.hostPrefix !== env.paths.hostPrefix)
-        await tryRun('nft', ['delete', 'table', 'ip', stalePaths.hostPrefix]);
+      await tryRun('nft', ['delete', 'table', 'ip', `tsf${stalePaths.rootId}`]);
     });
     const network = await stale.create('leaky');
     await stale.createSandbox('x1');
@@ -543,9 +547,7 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     const links = JSON.parse(await sh('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
     assert.ok(!links.some((l) => l.ifname === network.bridge || l.ifname.startsWith(`${stalePaths.hostPrefix}v`)));
     assert.doesNotMatch(await readFile('/proc/mounts', 'utf8'), new RegExp(stalePaths.netns));
-    if (stalePaths.hostPrefix !== env.paths.hostPrefix) {
-      assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(`table ip ${stalePaths.hostPrefix}\\b`));
-    }
+    assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(`table ip tsf${stalePaths.rootId}\\b`));
   });
 
   test('tsfig network create|ls|inspect|rm|prune with docker flags', async (t) => {
@@ -600,6 +602,37 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     assert.equal(await cli('network', 'rm', 'cli2'), 'cli2\n');
     assert.equal(await cli('network', 'prune', '-f'), 'Deleted Networks:\ncli1\n');
     assert.equal(await cli('network', 'ls', '-q'), '');
+  });
+
+  test('two roots sharing the 4-hex host prefix never touch each other (own table, link aliases)', async (t) => {
+    const env = await setup(t);
+    // Find a second root path whose id starts like the first one's (about 65536 hashes).
+    const base = path.join(env.dir, 'twin');
+    let twinRoot = '';
+    for (let i = 0; twinRoot === ''; i++) {
+      if (rootIdOf(`${base}${i}`).slice(0, 4) === env.paths.rootId.slice(0, 4)) twinRoot = `${base}${i}`;
+    }
+    const twinPaths = enginePaths(twinRoot, { TSFIG_RUN_ROOT: `${twinRoot}-run` });
+    assert.equal(twinPaths.hostPrefix, env.paths.hostPrefix);
+    const twin = new NetworkManager(twinPaths, { dns: false });
+    env.defer(async () => {
+      for (const id of await readdir(twinPaths.netns).catch(() => [] as string[])) await twin.removeSandbox(id);
+      for (const n of await twin.list()) await twin.remove(n.id);
+      await twin.reconcile({ liveContainers: new Set() });
+    });
+    await twin.create('twin');
+    const [x, y] = [cid('x'), cid('y')];
+    const nsX = await twin.createSandbox(x);
+    const nsY = await twin.createSandbox(y);
+    const attX = await twin.attach(x, 'twin');
+    const attY = await twin.attach(y, 'twin');
+    await env.manager.create('mine');
+    const report = await env.manager.reconcile();
+    assert.deepEqual(report.removedLinks, []);
+    await env.server(nsX, 8080);
+    assert.equal(await env.ask(nsY, 'tcp', attX.ip, 8080), attY.ip);
+    await env.manager.remove('mine');
+    assert.match(await sh('nft', ['list', 'tables']), new RegExp(`table ip tsf${twinPaths.rootId}\\b`));
   });
 
   test("Docker's situation: FORWARD policy DROP, DOCKER-USER and br_netfilter; host settings restored", async (t) => {

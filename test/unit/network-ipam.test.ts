@@ -13,7 +13,15 @@ import {
   parseSubnet,
   takenFromHost,
 } from '../../engine/network/ipam.js';
-import { bridgeName, IFNAMSIZ_MAX, isValidIfname, macForIp, vethName } from '../../engine/network/names.js';
+import {
+  bridgeName,
+  firewallTable,
+  IFNAMSIZ_MAX,
+  isValidIfname,
+  linkAlias,
+  macForIp,
+  vethName,
+} from '../../engine/network/names.js';
 import { enginePaths } from '../../engine/state/paths.js';
 
 function cidr(text: string) {
@@ -105,5 +113,9 @@ describe('interface names', () => {
     assert.notEqual(vethName('tsf0000', 'a', 'n'), vethName('tsf0000', 'b', 'n'));
     assert.equal(isValidIfname('a'.repeat(16)), false);
     assert.equal(macForIp(parseIpv4('172.17.0.2') ?? 0), '02:42:ac:11:00:02');
+    // Roots whose 4-hex prefixes collide still get their own table and link alias.
+    assert.notEqual(firewallTable('abcd0001'), firewallTable('abcd0002'));
+    assert.equal(firewallTable('abcd0001'), 'tsfabcd0001');
+    assert.equal(linkAlias('abcd0001'), 'tsfig:abcd0001');
   });
 });
