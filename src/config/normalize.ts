@@ -394,13 +394,31 @@ function normalizeEnvFiles(value: unknown, ctx: Ctx, where: string): LoadedEnvFi
       out.push({ file, values: new Map() });
       return;
     }
-    const parsed = parseDotenv(text, ctx.lookup ?? (() => undefined));
+    const parsed = file.format === 'raw' ? parseRawEnv(text) : parseDotenv(text, ctx.lookup ?? (() => undefined));
+    if (file.format !== undefined && file.format !== 'raw') {
+      ctx.bag.error(
+        `${where}.env_file: unknown format "${file.format}"`,
+        at(ctx, container, index),
+        'the formats are raw and the default (leave format out)',
+      );
+    }
     for (const problem of parsed.problems) {
       ctx.bag.error(`${file.path}:${problem.line}: ${problem.message}`, at(ctx, container, index));
     }
     out.push({ file, values: parsed.values });
   });
   return out;
+}
+
+/** `format: raw`: each `KEY=VALUE` line taken literally (no quotes, comments or interpolation). */
+function parseRawEnv(text: string): { values: Map<string, string>; problems: { line: number; message: string }[] } {
+  const values = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const eq = line.indexOf('=');
+    if (line.trim() === '' || eq <= 0) continue;
+    values.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return { values, problems: [] };
 }
 
 function environmentOf(s: RawMap, envFiles: readonly LoadedEnvFile[], ctx: Ctx, where: string): StringMap {

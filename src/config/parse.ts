@@ -58,6 +58,8 @@ interface ConvertContext {
   /** Anchored nodes being expanded now: an alias to one of them is recursive. */
   readonly expanding: Set<unknown>;
   aborted: boolean;
+  /** The alias written in the document whose expansion is under way (where an alias bomb is reported). */
+  outerAlias: Position | undefined;
   /** Anchored nodes by name, in document order; built on the first alias. */
   anchors: Map<string, { offset: number; node: YamlNode }[]> | undefined;
 }
@@ -109,6 +111,7 @@ export function parseYaml(file: string, text: string, bag: DiagnosticBag): unkno
     expanding: new Set(),
     aborted: false,
     anchors: undefined,
+    outerAlias: undefined,
   };
   const value = convert(doc.contents, ctx);
   return ctx.aborted ? undefined : value;
@@ -140,7 +143,7 @@ function convert(node: YamlNode | null | undefined, ctx: ConvertContext): unknow
     ctx.aborted = true;
     ctx.bag.error(
       `aliases expand to more than ${maxAliasExpansion} nodes (a YAML "alias bomb"); refusing to load`,
-      positionAt(ctx, node.range?.[0]),
+      ctx.outerAlias ?? positionAt(ctx, node.range?.[0]),
       'use fewer nested aliases, or x- extension fields with merge keys (<<) at one level',
     );
     return null;
@@ -189,6 +192,7 @@ function convertAlias(node: Alias, ctx: ConvertContext): unknown {
     );
     return null;
   }
+  if (ctx.aliasDepth === 0) ctx.outerAlias = positionAt(ctx, node.range?.[0]);
   ctx.aliasDepth++;
   ctx.expanding.add(target);
   try {

@@ -52,6 +52,11 @@ const rejectedBy129: Record<string, string> = {
   'service-env-file': 'the long env_file syntax (required: false) is newer than 1.29',
   'volumes-syntaxes': 'bind.create_host_path, tmpfs.mode and volume.subpath are newer than 1.29',
   'env-file-flag': '1.29 takes one --env-file only',
+  'depends-on-optional-disabled': 'depends_on.required is newer than 1.29',
+  'develop-and-hooks': 'develop, post_start, pre_stop, attach and use_api_socket are newer than 1.29',
+  'env-file-raw-format': 'the long env_file syntax (format: raw) is newer than 1.29',
+  'gpus-and-devices': 'gpus is newer than 1.29',
+  'include-long-form': 'include is newer than 1.29',
   'environment-forms': 'booleans as environment values are valid in the Compose Specification, not in 1.29',
   'interpolation-forms': '1.29 lacks the ${VAR:+alt} and ${VAR+alt} forms',
 };
@@ -75,6 +80,10 @@ const allowed: Record<string, Record<string, string>> = {
   },
   'profiles-env': { 'services.debug': '1.29 config prints services whatever their profiles' },
   'profiles-flag': {},
+  'interpolation-special-defaults': {
+    'services.app.environment.DOLLAR_IN_DEFAULT':
+      '1.29 keeps $$ inside a ${VAR:-default} as written; the Compose Specification (compose-go) unescapes it, as tsfig does',
+  },
 };
 
 type Meaning = Record<string, unknown>;
