@@ -24,8 +24,17 @@ export interface TestEngine {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
   /** Runs the CLI (built dist/) against this engine's root. */
-  cli(args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CliResult>;
+  cli(args: readonly string[], options?: CliOptions): Promise<CliResult>;
   cleanup(): Promise<void>;
+}
+
+export interface CliOptions {
+  readonly input?: string;
+  readonly timeoutMs?: number;
+  /** Working directory (a project directory). */
+  readonly cwd?: string;
+  /** Extra environment variables. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface CliResult {
@@ -43,8 +52,7 @@ export async function makeTestEngine(options: { debian?: boolean } = {}): Promis
   if (options.debian === true) {
     await engine.images.importRootfs({ kind: 'file', path: DEBIAN_TAR }, { reference: 'tsfig/debian:bookworm' });
   }
-  const cli = (args: readonly string[], cliOptions: { input?: string; timeoutMs?: number } = {}) =>
-    runCli(args, env, cliOptions);
+  const cli = (args: readonly string[], cliOptions: CliOptions = {}) => runCli(args, env, cliOptions);
   const cleanup = async () => {
     for (const summary of await engine.containers.list({ all: true })) {
       await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
@@ -57,14 +65,11 @@ export async function makeTestEngine(options: { debian?: boolean } = {}): Promis
   return { engine, dir, env, cli, cleanup };
 }
 
-export function runCli(
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-  options: { input?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), ...args], {
-      env,
+      env: { ...env, ...options.env },
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 60_000,
     });

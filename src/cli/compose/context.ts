@@ -21,27 +21,34 @@ export function projectOptions(command: Command): ProjectOptions {
   return command.optsWithGlobals<ProjectOptions>();
 }
 
+/**
+ * Loads the project for the services named on the command line (which enables their profiles). An unknown name is
+ * a usage error (exit 64) listing the known services, not a project error: it is checked on a first load without
+ * names, whose warnings are not printed twice.
+ */
+export function loadForServices(command: Command, services: readonly string[]): LoadResult {
+  if (services.length > 0) {
+    const all = loadProjectFromOptions(projectOptions(command), { warn: () => undefined });
+    checkServices(all.project, services);
+  }
+  return loadProjectFromOptions(projectOptions(command), { services });
+}
+
 /** Loads the project (exit 65 when invalid) and opens the engine; services named must exist. */
 export async function composeContext(command: Command, services: readonly string[] = []): Promise<ComposeContext> {
-  const load = loadProjectFromOptions(projectOptions(command), { services });
+  const load = loadForServices(command, services);
   const project = load.project;
-  checkServices(project, services);
   const engine = await openEngine();
   const observed = await observe(engine, project.name, project);
   return { project, load, engine, observed };
 }
 
-/** An unknown service on the command line is a usage error that lists the known ones (nothing is changed). */
+/** An unknown service on the command line is a usage error that lists the known ones (nothing is changed). A service
+ * of a disabled profile is known: naming it enables its profile, as in compose. */
 export function checkServices(project: Project, services: readonly string[]): void {
-  const known = Object.keys(project.services);
+  const known = [...Object.keys(project.services), ...Object.keys(project.disabled_services)];
   for (const service of services) {
-    if (known.includes(service)) continue;
-    if (service in project.disabled_services) {
-      const profiles = project.disabled_services[service]?.profiles ?? [];
-      throw new TsfigError('usage', `service "${service}" is not enabled`, {
-        hint: `enable its profile: --profile ${profiles[0] ?? '<name>'}`,
-      });
-    }
+    if (known.includes(service) || service in project.disabled_services) continue;
     throw new TsfigError('usage', `no such service: ${service}`, {
       hint: `the project's services are: ${known.sort().join(', ')}`,
     });

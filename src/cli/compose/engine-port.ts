@@ -1,6 +1,4 @@
 import type { Engine } from '../../../engine/index.js';
-import type { ContainerSpec } from '../../../engine/containers/types.js';
-import type { PortSpec } from '../../../engine/network/ports.js';
 import { resolveMounts, type VolumesFromSource } from '../../../engine/volumes/index.js';
 import type {
   ContainerCreateSpec,
@@ -16,17 +14,8 @@ import type {
 } from '../../planner/plan.js';
 import { TsfigError } from '../../errors.js';
 import type { ExecutorPort } from '../../executor/port.js';
+import { toEngineContainerSpec } from '../../planner/container-spec.js';
 import { containerRecordUsers } from '../../../engine/volumes/index.js';
-
-/** A docker `-p` string for a parsed port spec (what the engine's network layer takes). */
-export function formatPortSpec(spec: PortSpec): string {
-  const range = (r: { start: number; end: number }) => (r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`);
-  const container = `${range(spec.containerPorts)}/${spec.proto}`;
-  if (spec.hostPorts === undefined) return spec.hostIp === '' ? container : `${spec.hostIp}::${container}`;
-  return spec.hostIp === ''
-    ? `${range(spec.hostPorts)}:${container}`
-    : `${spec.hostIp}:${range(spec.hostPorts)}:${container}`;
-}
 
 /**
  * The executor's port onto the real engine: one method per operation kind, each one engine call (or the few calls
@@ -85,39 +74,11 @@ export class EnginePort implements ExecutorPort {
         volumeLabels: spec.volumeLabels,
       });
       for (const note of resolved.notes) process.stderr.write(`note: ${spec.name}: ${note}\n`);
-      const networking: Pick<ContainerSpec, 'network' | 'networks' | 'ports'> =
-        spec.network.mode === 'networks'
-          ? {
-              networks: spec.network.networks.map((attachment) => ({
-                name: attachment.network,
-                aliases: attachment.aliases,
-                ...(attachment.ipv4Address !== undefined ? { ip: attachment.ipv4Address } : {}),
-              })),
-              ports: spec.ports.map(formatPortSpec),
-            }
-          : spec.network.mode === 'container'
-            ? { network: `container:${spec.network.container}` }
-            : { network: spec.network.mode };
+      // The same engine spec the planner compares with (recreate reasons), plus the resolved mounts.
+      const container = toEngineContainerSpec(spec);
       const record = await engine.containers.create({
-        ...spec.container,
-        name: spec.name,
-        mounts: [...(spec.container.mounts ?? []), ...resolved.mounts],
-        ...networking,
-        ...(spec.restart.name !== 'no'
-          ? { restart: { name: spec.restart.name, maxRetries: spec.restart.maxRetries } }
-          : {}),
-        ...(spec.healthcheck?.test !== undefined
-          ? {
-              healthcheck: {
-                test: [...spec.healthcheck.test],
-                intervalMs: spec.healthcheck.intervalMs,
-                timeoutMs: spec.healthcheck.timeoutMs,
-                retries: spec.healthcheck.retries,
-                startPeriodMs: spec.healthcheck.startPeriodMs,
-                startIntervalMs: spec.healthcheck.startIntervalMs,
-              },
-            }
-          : {}),
+        ...container,
+        mounts: [...(container.mounts ?? []), ...resolved.mounts],
       });
       return record.id;
     });

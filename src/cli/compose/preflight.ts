@@ -2,33 +2,16 @@ import type { Engine } from '../../../engine/index.js';
 import { describeHolder, findPortHolder, readHostSockets } from '../../../engine/network/ports.js';
 import { TsfigError } from '../../errors.js';
 import type { Plan } from '../../planner/plan.js';
-import type { ObservedState } from '../../planner/observed.js';
 
 /**
- * Checks what would make the plan fail half-way, before anything changes: images that are not in the store and
- * fixed host ports held by a process or a container the plan does not remove. Throws with every problem at once.
+ * Checks what would make the plan fail half-way, before anything changes: fixed host ports held by a process or by
+ * a container the plan does not remove (missing images are refused by the planner itself). Throws with every
+ * problem at once.
  */
-export async function preflight(engine: Engine, observed: ObservedState, plan: Plan): Promise<void> {
+export async function preflight(engine: Engine, plan: Plan): Promise<void> {
   const problems: string[] = [];
   const hints = new Set<string>();
   const creates = plan.operations.flatMap((op) => (op.kind === 'container.create' ? [op.spec] : []));
-
-  const missing = new Map<string, string[]>();
-  for (const spec of creates) {
-    const reference = spec.container.image;
-    if (observed.images[reference] !== undefined) continue;
-    const present = await engine.images.resolve(reference).then(
-      () => true,
-      () => false,
-    );
-    if (!present) missing.set(reference, [...(missing.get(reference) ?? []), spec.service]);
-  }
-  for (const [reference, services] of missing) {
-    problems.push(`image "${reference}" (service ${[...new Set(services)].join(', ')}) is not in the image store`);
-    hints.add(
-      `registries are not reachable from tsfig yet: bring the image in with tsfig image import FILE ${reference}`,
-    );
-  }
 
   const removed = new Set(plan.operations.flatMap((op) => (op.kind === 'container.remove' ? [op.spec.container] : [])));
   const published = (await engine.networks.publishedPorts()).filter(

@@ -12,10 +12,9 @@ import { serviceConfigHash } from '../../planner/hash.js';
 import { observe } from '../../planner/observe.js';
 import type { ContainerCreateSpec } from '../../planner/plan.js';
 import { plan } from '../../planner/reconcile.js';
-import { loadProjectFromOptions } from '../commands/config.js';
 import { openEngine } from '../engine.js';
 import { collect } from '../units.js';
-import { checkServices, projectOptions } from './context.js';
+import { loadForServices } from './context.js';
 import { EnginePort } from './engine-port.js';
 import { printLogs } from './logs.js';
 import { applyPlan, withProjectLock } from './up.js';
@@ -106,9 +105,8 @@ export function registerRunCommand(program: Command): void {
     .passThroughOptions()
     .action(async (service: string, command: string[], flags: RunFlags & { TTY: boolean }, cmd: Command) => {
       const runFlags: RunFlags = { ...flags, tty: flags.TTY };
-      const load = loadProjectFromOptions(projectOptions(cmd), { services: [service] });
+      const load = loadForServices(cmd, [service]);
       const project = load.project;
-      checkServices(project, [service]);
       const serviceDef = project.services[service];
       if (serviceDef === undefined) throw new TsfigError('usage', `no such service: ${service}`);
       const engine = await openEngine();

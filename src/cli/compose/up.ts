@@ -14,7 +14,7 @@ import { makeRenderer, type ProgressMode } from '../../ui/progress.js';
 import { loadProjectFromOptions } from '../commands/config.js';
 import { openEngine } from '../engine.js';
 import { collect, parseCount } from '../units.js';
-import { checkServices, projectOptions, serviceContainers } from './context.js';
+import { checkServices, loadForServices, projectOptions, serviceContainers } from './context.js';
 import { EnginePort } from './engine-port.js';
 import { printLogs } from './logs.js';
 import { preflight } from './preflight.js';
@@ -112,9 +112,8 @@ async function converge(
   services: readonly string[],
   flags: UpFlags,
 ): Promise<{ engine: Engine; load: LoadResult; applied: boolean }> {
-  const load = loadProjectFromOptions(projectOptions(command), { services });
+  const load = loadForServices(command, services);
   const project = load.project;
-  checkServices(project, services);
   const options = planOptions(services, flags, project);
   const engine = await openEngine();
   const applied = await withProjectLock(engine, project.name, async () => {
@@ -129,7 +128,7 @@ async function converge(
       process.stderr.write(`Project ${project.name} is up to date: nothing to do.\n`);
       return true;
     }
-    await preflight(engine, observed, thePlan);
+    await preflight(engine, thePlan);
     await applyPlan(engine, thePlan, command);
     return true;
   });
