@@ -7,7 +7,9 @@ export function parseBytes(value: string, flag: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*$/i.exec(value);
   const unit = match?.[2]?.toLowerCase() ?? '';
   if (match === null || match[1] === undefined || UNITS[unit] === undefined) {
-    throw new TsfigError('usage', `${flag}: invalid size "${value}"`, { hint: 'use a number with an optional unit: 512m, 1g' });
+    throw new TsfigError('usage', `${flag}: invalid size "${value}"`, {
+      hint: 'use a number with an optional unit: 512m, 1g',
+    });
   }
   return Math.round(Number(match[1]) * UNITS[unit]);
 }
@@ -24,7 +26,9 @@ export function parseCount(value: string, flag: string): number {
 export function parseCpus(value: string): number {
   const cpus = Number(value);
   if (!Number.isFinite(cpus) || cpus <= 0) {
-    throw new TsfigError('usage', `--cpus: invalid value "${value}"`, { hint: 'use a positive number such as 0.5 or 2' });
+    throw new TsfigError('usage', `--cpus: invalid value "${value}"`, {
+      hint: 'use a positive number such as 0.5 or 2',
+    });
   }
   return Math.round(cpus * 1e9);
 }
