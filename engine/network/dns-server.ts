@@ -1,6 +1,6 @@
 /**
  * The embedded resolver of one engine root, run as its own small detached process (like aardvark-dns):
- * `node dns-server.js <root> <runRoot> [--no-forward]`. Started and stopped by NetworkManager; see README.md.
+ * `node dns-server.js <root> <runRoot> [--no-forward] [--upstream=IP:PORT...]`. Started and stopped by NetworkManager; see README.md.
  * It holds the lock `tsfig-dns-<rootId>` for its whole life (that lock is how others know it runs) and exits by
  * itself once its root has had no network for a few seconds, so it can never outlive its networks for long.
  */
@@ -51,7 +51,11 @@ async function main(): Promise<void> {
   let emptySince: number | undefined;
   const listeners = new Map<string, Listener>();
   const resolvConf = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-  const servers = upstreams(resolvConf);
+  const given = flags.filter((f) => f.startsWith('--upstream=')).map((f) => f.slice('--upstream='.length));
+  const servers = (given.length > 0 ? given : upstreams(resolvConf)).map((s) => {
+    const [host = '', port = '53'] = s.split(':');
+    return { host, port: Number(port) };
+  });
   const upstream = dgram.createSocket('udp4');
   const pending = new Map<number, { reply: (answer: Buffer) => void; original: number; timer: NodeJS.Timeout }>();
   upstream.on('message', (message) => {
@@ -91,7 +95,7 @@ async function main(): Promise<void> {
       reply(buildAnswer(query, [], RCODE_SERVFAIL, false));
     }, 5000);
     pending.set(id, { reply, original: query.id, timer });
-    upstream.send(copy, 53, server);
+    upstream.send(copy, server.port, server.host);
   };
 
   const listen = (gateway: string): Promise<Listener | undefined> =>

@@ -53,9 +53,10 @@ export interface NetworkManagerOptions {
   /**
    * The embedded resolver (engine/network/dns-server.ts), started with the first network and stopped with the
    * last. `false` disables it; `forward: false` answers NXDOMAIN for names that are not containers (tests).
+   * `upstreams` (`IP` or `IP:PORT`) replace the host's resolv.conf nameservers.
    * @default { forward: true }
    */
-  dns?: false | { forward?: boolean };
+  dns?: false | { forward?: boolean; upstreams?: readonly string[] };
 }
 
 /** What reconcile() changed. */
@@ -85,14 +86,17 @@ export class NetworkManager {
   readonly paths: EnginePaths;
   readonly hostRunDir: string;
   private mtu: number | undefined;
-  private readonly dns: false | { forward: boolean };
+  private readonly dns: false | { forward: boolean; upstreams: readonly string[] };
   /** Resolver processes this instance started (killed by stopDns even before they wrote their pid file). */
   private readonly dnsChildren = new Set<number>();
 
   constructor(paths: EnginePaths, options: NetworkManagerOptions = {}) {
     this.paths = paths;
     this.hostRunDir = options.hostRunDir ?? DEFAULT_RUN_BASE;
-    this.dns = options.dns === false ? false : { forward: options.dns?.forward ?? true };
+    this.dns =
+      options.dns === false
+        ? false
+        : { forward: options.dns?.forward ?? true, upstreams: options.dns?.upstreams ?? [] };
   }
 
   /** This root's nft table (`table ip <tableName>`). */
@@ -542,6 +546,7 @@ export class NetworkManager {
         this.paths.root,
         this.paths.runRoot,
         ...(this.dns.forward ? [] : ['--no-forward']),
+        ...this.dns.upstreams.map((u) => `--upstream=${u}`),
       ];
       const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd] });
       child.on('error', () => undefined);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { isEngineError } from '../../engine/errors.js';
 import { Command } from 'commander';
-import { NetworkManager } from '../../engine/network/index.js';
+import { NetworkManager, type NetworkManagerOptions } from '../../engine/network/index.js';
 import { registerNetworkCommands } from '../../src/cli/commands/network.js';
 import { enginePaths, rootIdOf, type EnginePaths } from '../../engine/state/paths.js';
 
@@ -79,10 +79,27 @@ if tcp:
 else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
     s.sendto(q, (server, 53)); r = s.recvfrom(4096)[0]
+if r[:2] != q[:2]: print('bad id'); sys.exit(0)
 rcode = struct.unpack('>H', r[2:4])[0] & 15
 count = struct.unpack('>H', r[6:8])[0]
 if rcode != 0: print('rcode', rcode)
 else: print(' '.join(socket.inet_ntoa(r[len(q) + 16 * i + 12:len(q) + 16 * i + 16]) for i in range(count)))
+`;
+
+/** A fake upstream resolver on 127.0.0.1: answers every A query with 198.18.99.99 (nothing leaves the host). */
+const FAKE_UPSTREAM_PY = `
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    q, peer = s.recvfrom(2048)
+    end = 12
+    while q[end] != 0: end += q[end] + 1
+    end += 5
+    r = q[:2] + struct.pack('>HHHHH', 0x8180, 1, 1, 0, 0) + q[12:end]
+    r += struct.pack('>HHHIH', 0xc00c, 1, 1, 60, 4) + socket.inet_aton('198.18.99.99')
+    s.sendto(r, peer)
 `;
 
 async function sh(file: string, args: readonly string[]): Promise<string> {
@@ -113,11 +130,11 @@ interface Env {
 }
 
 /** A temp root + run root per test, and a teardown that removes everything, asserting nothing of ours is left. */
-async function setup(t: TestContext): Promise<Env> {
+async function setup(t: TestContext, options: NetworkManagerOptions = { dns: { forward: false } }): Promise<Env> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-net-'));
   const paths = enginePaths(path.join(dir, 'root'), { TSFIG_RUN_ROOT: path.join(dir, 'run') });
-  // No test name ever leaves the project: names that are not containers get NXDOMAIN.
-  const manager = new NetworkManager(paths, { dns: { forward: false } });
+  // No test name ever leaves the project: names that are not containers get NXDOMAIN (or go to a fake upstream).
+  const manager = new NetworkManager(paths, options);
   const children: ChildProcess[] = [];
   const remoteLinks: string[] = [];
   const remoteNs: string[] = [];
@@ -299,6 +316,30 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     await manager.removeSandbox(d);
     await manager.remove('dnsother');
     assert.equal(await manager.dnsRunning(), true);
+  });
+
+  test('the resolver forwards other names to its upstream, restoring the query id', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-upstream-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'fake.py'), FAKE_UPSTREAM_PY);
+    const fake = spawn(PYTHON, [path.join(dir, 'fake.py')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => {
+      fake.kill('SIGKILL');
+    });
+    const port = await new Promise<string>((resolve) =>
+      fake.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())),
+    );
+    const env = await setup(t, { dns: { upstreams: [`127.0.0.1:${port}`] } });
+    const n = await env.manager.create('fwd');
+    const a = cid('a');
+    const ns = await env.manager.createSandbox(a);
+    await env.manager.attach(a, 'fwd', { containerName: 'p-a-1' });
+    const resolve = async (name: string, proto = 'udp'): Promise<string> =>
+      (await sh('nsenter', [`--net=${ns}`, PYTHON, path.join(env.dir, 'dns.py'), n.gateway, name, proto])).trim();
+    for (let i = 0; i < 100 && (await resolve('p-a-1').catch(() => '')) === ''; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await resolve('somewhere.example'), '198.18.99.99');
+    assert.equal(await resolve('somewhere.example', 'tcp'), '198.18.99.99');
   });
 
   test('published TCP and UDP ports reach the sandbox from 127.0.0.1, a remote and another sandbox', async (t) => {
