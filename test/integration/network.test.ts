@@ -372,6 +372,9 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     // From a "remote machine": DNAT keeps the client's address.
     const remote = await env.remote();
     assert.equal(await env.ask(remote.ns, 'tcp', remote.hostAddr, all.hostPort), remote.remoteAddr);
+    // From the host to one of its own (test-created) addresses: output DNAT.
+    assert.equal(await env.ask(undefined, 'tcp', remote.hostAddr, all.hostPort), gateway);
+    assert.equal(await env.ask(undefined, 'tcp', remote.hostAddr, local.hostPort), undefined);
     assert.equal(await env.ask(remote.ns, 'udp', remote.hostAddr, udp.hostPort), remote.remoteAddr);
     assert.equal(await env.ask(remote.ns, 'tcp', remote.hostAddr, local.hostPort), undefined);
     // Container addresses are not reachable from the remote except through published ports.
