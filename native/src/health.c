@@ -5,11 +5,13 @@
  * process group when the timeout passed, which is how the monitor tells a timeout from an exit code. */
 #include "health.h"
 
+#include "cgroup.h"
 #include "container.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HEALTH_LOG_MAX 5
@@ -65,10 +68,13 @@ void tsfig_health_start(struct tsfig_monitor *m)
 
 static void kill_probe(void)
 {
+    /* bounded: a probe in a frozen (paused) cgroup only dies once thawed; the main loop's reaper collects it then */
     if (h.pid > 0) {
         kill(h.pid, SIGKILL);
-        while (waitpid(h.pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        for (int i = 0; i < 20 && waitpid(h.pid, NULL, WNOHANG) == 0; i++) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
     }
     h.pid = 0;
     if (h.fd >= 0)
@@ -181,6 +187,19 @@ __attribute__((noreturn)) static void probe_main(const struct tsfig_monitor *m, 
     _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 }
 
+/* A paused container (freezer) is not probed: the probe would be frozen with it and then count as a timeout. */
+static int paused(const struct tsfig_conf *c)
+{
+    char path[PATH_MAX], buf[32];
+    if (tsfig_cgroup_is_v2())
+        tsfig_fmt(path, sizeof path, TSFIG_CGROUP_ROOT "/%s/cgroup.freeze", c->cgroup);
+    else
+        tsfig_fmt(path, sizeof path, TSFIG_CGROUP_ROOT "/freezer/%s/freezer.state", c->cgroup);
+    if (tsfig_read_small(path, buf, sizeof buf) <= 0)
+        return 0;
+    return buf[0] == '1' || strncmp(buf, "FR", 2) == 0; /* 1, FROZEN, FREEZING */
+}
+
 void tsfig_health_tick(struct tsfig_monitor *m, long long now)
 {
     if (h.pid > 0) {
@@ -193,6 +212,10 @@ void tsfig_health_tick(struct tsfig_monitor *m, long long now)
     }
     if (h.next_ms == 0 || now < h.next_ms || m->state != TSFIG_STATE_RUNNING)
         return;
+    if (paused(m->c)) {
+        h.next_ms = now + interval(m, now);
+        return;
+    }
     int p[2];
     h.next_ms = 0;
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -274,6 +297,9 @@ int tsfig_health_reaped(struct tsfig_monitor *m, pid_t pid, int status)
         h.next_ms = now + interval(m, now);
     tsfig_error_t err = {0};
     (void)tsfig_monitor_write_status(m, &err);
+    /* a probe touched fork's, the status writer's and the pipe's pages: give them back now rather than just before
+     * the next probe, so the monitor stays under 1 MiB between probes */
+    tsfig_trim_memory();
     return 1;
 }
 

@@ -306,8 +306,8 @@ static void close_fd(int *fd)
 static void record_exit(struct tsfig_monitor *m, int status)
 {
     drain_output(m);
+    tsfig_cgroup_kill_all(m->c); /* the probe too, if one runs: it is in the cgroup */
     tsfig_health_stop(m);
-    tsfig_cgroup_kill_all(m->c);
     m->last_code = exit_code(status, &m->last_signal);
     m->last_oom = tsfig_cgroup_oom_killed(m->c);
     m->have_exit = 1;

@@ -188,6 +188,17 @@ describe('monitor restart policy and healthcheck: runtime.conf (root)', { skip }
     await eventually(() => ((status(tc)?.health?.log.length ?? 0) >= 5 ? true : undefined), 10_000);
     await sleep(700);
     assert.equal(status(tc)?.health?.log.length, 5);
+    // the monitor stays small between probes (sampled just after a result was written)
+    const monitor = status(tc)?.monitor ?? 0;
+    const samples: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const last = status(tc)?.health?.log.at(-1)?.end;
+      await eventually(() => (status(tc)?.health?.log.at(-1)?.end !== last ? true : undefined), 5000);
+      await sleep(50);
+      samples.push(Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${monitor}/status`, 'utf8'))?.[1]));
+    }
+    t.diagnostic(`monitor VmRSS between probes: ${samples.join(', ')} kB`);
+    assert.ok(Math.max(...samples) < 1024, `monitor VmRSS ${samples.join(', ')} kB`);
   });
 
   test('a failing healthcheck turns unhealthy after `retries` failures, not before', async (t) => {
@@ -468,6 +479,32 @@ describe('monitor restart policy and healthcheck: engine and CLI (root)', { skip
     assert.equal(existsSync(path.join(t.engine.paths.containers, flapping.id)), false);
     await sleep(2000);
     assert.deepEqual(leftovers(t.engine.paths.cgroupParent), []);
+  });
+
+  test('a paused container is not probed; probes resume after unpause', async () => {
+    const record = await t.engine.containers.create({
+      image: IMAGE,
+      cmd: ['sleep', '1000'],
+      healthcheck: { test: ['CMD', 'true'], intervalMs: 200, timeoutMs: 1000, retries: 1 },
+    });
+    await t.engine.containers.start(record.id);
+    await eventually(() => (readPolicyStatus(statusFile(record.id))?.health?.status === 'healthy' ? true : undefined));
+    await t.engine.containers.freeze(record.id, true);
+    await sleep(300);
+    const before = readPolicyStatus(statusFile(record.id))?.health?.log.at(-1)?.end;
+    await sleep(1500);
+    assert.equal(readPolicyStatus(statusFile(record.id))?.health?.log.at(-1)?.end, before, 'probed while paused');
+    await t.engine.containers.freeze(record.id, false);
+    await eventually(() =>
+      readPolicyStatus(statusFile(record.id))?.health?.log.at(-1)?.end !== before ? true : undefined,
+    );
+    const health = readPolicyStatus(statusFile(record.id))?.health;
+    assert.equal(health?.status, 'healthy');
+    assert.ok(
+      health?.log.every((entry) => entry.exitCode === 0),
+      JSON.stringify(health?.log),
+    );
+    await t.engine.containers.remove(record.id, { force: true });
   });
 
   test('CLI flags: bad --restart and conflicting health flags are usage errors', async () => {
