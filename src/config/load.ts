@@ -226,9 +226,18 @@ class FileLoader {
   }
 
   /** A parsed, interpolated file in Compose Specification shape, includes merged in, extends resolved. */
-  load(file: string, chain: readonly string[], lookup: Lookup | undefined = this.lookup): RawMap | undefined {
+  load(
+    file: string,
+    chain: readonly string[],
+    lookup: Lookup | undefined = this.lookup,
+    includedAt?: Position,
+  ): RawMap | undefined {
     if (chain.includes(file)) {
-      this.bag.error(`include cycle: ${[...chain, file].join(' -> ')}`, undefined);
+      this.bag.error(
+        `include cycle: ${[...chain, file].join(' -> ')}`,
+        includedAt,
+        'a file cannot include itself, directly or through other files',
+      );
       return undefined;
     }
     if (this.cache.has(file)) return this.cache.get(file);
@@ -370,7 +379,7 @@ class FileLoader {
           this.bag.error(`included file not found: ${f}`, position, 'check the path under include:');
           continue;
         }
-        const loaded = this.load(f, [...chain, file], lookup);
+        const loaded = this.load(f, [...chain, file], lookup, position);
         if (loaded === undefined) continue;
         included = included === undefined ? (stripTags(loaded) as RawMap) : mergeFiles(included, loaded);
       }

@@ -441,6 +441,10 @@ function normalizePorts(value: unknown, ctx: Ctx, where: string): PortMapping[] 
   value.forEach((item, index) => {
     const here = `${where}.ports[${index}]`;
     if (isRawMap(item)) {
+      if (item.target === undefined) {
+        ctx.bag.error(`${here}: the container port (target) is missing`, at(ctx, value, index), 'add target: PORT');
+        return;
+      }
       const target = safe(ctx, here, value, index, () => parseInteger(item.target, 'a port number'), 0);
       out.push({
         target,
