@@ -6,11 +6,11 @@
  * either tool shows up. Skipped when docker-compose is not installed.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { loadProject } from '../../src/config/load.js';
 import type { LoadOptions } from '../../src/config/load.js';
@@ -335,21 +335,66 @@ function differences(a: unknown, b: unknown, path = ''): string[] {
   return [`${path}: tsfig ${ja} vs docker-compose ${jb}`];
 }
 
+interface Run {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs docker-compose config for one fixture (asynchronously: 1.29 takes about a second to start). */
+function runCompose(project: Project, options: LoadOptions): Promise<Run> {
+  const args = project.config_files.flatMap((f) => ['-f', f]);
+  args.push('--project-directory', project.project_directory);
+  for (const file of options.envFiles ?? []) args.push('--env-file', file);
+  for (const profile of options.profiles ?? []) args.push('--profile', profile);
+  args.push('config');
+  if (options.interpolate === false) args.push('--no-interpolate');
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
+  return new Promise((resolve) => {
+    execFile(
+      'docker-compose',
+      args,
+      { cwd: options.cwd, env, encoding: 'utf8', timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        resolve({ status: code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function inPool<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: width }, worker));
+  return results;
+}
+
 describe('docker-compose 1.29 compatibility', { skip: available ? false : 'docker-compose is not installed' }, () => {
-  for (const name of readdirSync(validDir).sort()) {
+  const names = readdirSync(validDir).sort();
+  const loaded = new Map<string, { project: Project; options: LoadOptions; run: Run }>();
+
+  before(async () => {
+    const inputs = names.map((name) => {
+      const options = fixtureOptions(path.join(validDir, name));
+      return { name, options, project: loadProject(options).project };
+    });
+    const runs = await inPool(inputs, 8, (input) => runCompose(input.project, input.options));
+    inputs.forEach((input, i) => loaded.set(input.name, { ...input, run: runs[i] as Run }));
+  });
+
+  for (const name of names) {
     test(name, () => {
-      const dir = path.join(validDir, name);
-      const options = fixtureOptions(dir);
-      const { project } = loadProject(options);
-      const args = project.config_files.flatMap((f) => ['-f', f]);
-      args.push('--project-directory', project.project_directory);
-      for (const file of options.envFiles ?? []) args.push('--env-file', file);
-      for (const profile of options.profiles ?? []) args.push('--profile', profile);
-      args.push('config');
-      if (options.interpolate === false) args.push('--no-interpolate');
-      const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-      for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
-      const run = spawnSync('docker-compose', args, { cwd: options.cwd, env, encoding: 'utf8', timeout: 60_000 });
+      const entry = loaded.get(name);
+      assert.ok(entry);
+      const { project, options, run } = entry;
       const reason = rejectedBy129[name];
       if (reason !== undefined) {
         assert.notEqual(run.status, 0, `docker-compose now accepts ${name}; remove it from rejectedBy129 (${reason})`);
