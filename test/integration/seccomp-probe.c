@@ -1,7 +1,14 @@
 /* Probe for test/integration/seccomp.test.ts, compiled at test time against native/build objects.
  *   seccomp-probe CHECK CAPS   load Docker's default profile for capability mask CAPS (hex), then run CHECK
  *   seccomp-probe CHECK none   run CHECK without a filter (the baseline: what the kernel itself answers)
- * Prints one line "ret=R errno=E load_us=U" and exits 0; exits 2 if the filter failed to load (message on stderr). */
+ *   seccomp-probe CHECK CAPS MODE  the same through the compiled-filter cache (tsfig_seccomp_prepare_default):
+ *     fresh: drop the cache entry first (the filter is built and stored); cached: the entry must be used;
+ *     damage-flip / damage-truncate / damage-mode: store the entry, damage it (a flipped program byte, a size that is
+ *     not whole instructions, mode 0644), then prepare again (it must be rebuilt); forget: drop the entry, no check.
+ *   seccomp-probe filter-digest CAPS built|cached  FNV-1a of the program the kernel holds after loading (read back
+ *     with PTRACE_SECCOMP_GET_FILTER), ret = its instruction count.
+ * Prints one line "ret=R errno=E load_us=U [source=built|cached] [digest=D]" and exits 0; exits 2 if the filter
+ * failed to load (message on stderr), 3 if the cache was not used as MODE requires. */
 #include "seccomp.h"
 
 #include <errno.h>
@@ -12,13 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/filter.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#ifndef PTRACE_SECCOMP_GET_FILTER
+#define PTRACE_SECCOMP_GET_FILTER 0x420c
+#endif
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
 #endif
@@ -202,15 +215,119 @@ static long elapsed_us(struct timespec a, struct timespec b)
     return (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000L;
 }
 
+/* Damages the cache entry at path in place as mode says. */
+static int damage(const char *path, const char *mode)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -1;
+    if (strcmp(mode, "damage-mode") == 0)
+        return chmod(path, 0644);
+    if (strcmp(mode, "damage-truncate") == 0)
+        return truncate(path, st.st_size - 4);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    unsigned char b;
+    off_t at = st.st_size - 3; /* inside the last instruction: the file keeps its size */
+    int rc = fd < 0 || pread(fd, &b, 1, at) != 1 ? -1 : 0;
+    b ^= 0x10;
+    if (rc == 0 && pwrite(fd, &b, 1, at) != 1)
+        rc = -1;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Prepares the filter through the cache as mode says; returns the source, or -1 (message on stderr). */
+static int prepare(uint64_t caps, const char *mode)
+{
+    tsfig_error_t err = { 0 };
+    char path[4096];
+    if (tsfig_seccomp_cache_file(caps, 0, path, sizeof path) < 0) {
+        fprintf(stderr, "no cache key\n");
+        return -1;
+    }
+    if (strcmp(mode, "fresh") == 0 || strcmp(mode, "forget") == 0)
+        unlink(path);
+    if (strncmp(mode, "damage-", 7) == 0) {
+        if (tsfig_seccomp_prepare_default(caps, 0, &err) < 0 || damage(path, mode) < 0) {
+            fprintf(stderr, "damage %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+    }
+    if (strcmp(mode, "forget") == 0)
+        return TSFIG_SECCOMP_BUILT;
+    int source = tsfig_seccomp_prepare_default(caps, 0, &err);
+    if (source < 0)
+        fprintf(stderr, "%s: %s: %s\n", err.step, err.msg, strerror(err.errno_));
+    return source;
+}
+
+/* A child loads the filter (built by libseccomp right there, or prepared from the cache) and stops; the program the
+ * kernel holds is read back through ptrace. */
+static int filter_digest(uint64_t caps, const char *mode)
+{
+    int source = strcmp(mode, "cached") == 0 ? prepare(caps, "cached") : TSFIG_SECCOMP_BUILT;
+    if (source < 0)
+        return 2;
+    pid_t pid = fork();
+    if (pid == 0) {
+        tsfig_error_t err = { 0 };
+        if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0 || tsfig_seccomp_load_default(caps, &err) < 0)
+            _exit(2);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFSTOPPED(status)) {
+        fprintf(stderr, "the child did not stop\n");
+        return 2;
+    }
+    long n = ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, NULL);
+    struct sock_filter *insns = n > 0 ? calloc((size_t)n, sizeof *insns) : NULL;
+    long got = insns != NULL ? ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, insns) : -1;
+    int e = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (got != n || n <= 0) {
+        fprintf(stderr, "PTRACE_SECCOMP_GET_FILTER: %s\n", strerror(e));
+        return 2;
+    }
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < (size_t)n * sizeof *insns; i++)
+        h = (h ^ ((unsigned char *)insns)[i]) * 0x100000001b3ULL;
+    free(insns);
+    printf("ret=%ld errno=0 load_us=-1 source=%s digest=%016llx\n", n,
+           source == TSFIG_SECCOMP_CACHED ? "cached" : "built", (unsigned long long)h);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct result r = { 0, 0 };
     long load_us = -1;
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s CHECK CAPS|none\n", argv[0]);
+    const char *mode = argc == 4 ? argv[3] : NULL;
+    int source = -1;
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s CHECK CAPS|none [MODE]\n", argv[0]);
         return 2;
     }
     uint64_t caps = strcmp(argv[2], "none") == 0 ? 0 : strtoull(argv[2], NULL, 16);
+    if (strcmp(argv[1], "filter-digest") == 0)
+        return filter_digest(caps, mode != NULL ? mode : "built");
+    if (mode != NULL) {
+        source = prepare(caps, mode);
+        if (source < 0)
+            return 2;
+        int want = strcmp(mode, "cached") == 0 ? TSFIG_SECCOMP_CACHED : TSFIG_SECCOMP_BUILT;
+        if (source != want) {
+            fprintf(stderr, "mode %s: the filter was %s\n", mode, source == TSFIG_SECCOMP_CACHED ? "cached" : "built");
+            return 3;
+        }
+        if (strcmp(mode, "forget") == 0) {
+            printf("ret=0 errno=0 load_us=-1\n");
+            return 0;
+        }
+    }
     if (strcmp(argv[1], "load-without-sys-admin") == 0)
         r = load_without_sys_admin(caps);
     else if (strcmp(argv[1], "load-with-nnp") == 0)
@@ -233,6 +350,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("ret=%ld errno=%d load_us=%ld\n", r.ret, r.err, load_us);
+    printf("ret=%ld errno=%d load_us=%ld", r.ret, r.err, load_us);
+    if (source >= 0)
+        printf(" source=%s", source == TSFIG_SECCOMP_CACHED ? "cached" : "built");
+    printf("\n");
     return 0;
 }

@@ -67,6 +67,10 @@ interface ProbeResult {
   ret: number;
   errno: number;
   loadUs: number;
+  /** With a cache mode: where the filter came from. */
+  source?: 'built' | 'cached';
+  /** filter-digest: FNV-1a of the program the kernel holds. */
+  digest?: string;
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -120,17 +124,29 @@ describe('seccomp: Docker default profile', { skip: isRoot ? false : 'needs root
   });
 
   after(() => {
+    // The probe's own compiled-filter cache entries (keyed by its binary): nothing else uses them.
+    if (probe !== '') for (const mask of [DEFAULT_MASK, NO_CAPS_MASK]) spawnSync(probe, ['getpid', mask, 'forget']);
     if (tmp !== '') rmSync(tmp, { recursive: true, force: true });
   });
 
-  /** Runs one check in its own process; mask 'none' runs it without a filter. */
-  function run(check: string, mask: string = DEFAULT_MASK): ProbeResult {
-    const res = spawnSync(probe, [check, mask], { encoding: 'utf8', timeout: 20_000 });
+  /**
+   * Runs one check in its own process; mask 'none' runs it without a filter. With a mode, the filter goes through
+   * the compiled-filter cache (seccomp-probe.c says how).
+   */
+  function run(check: string, mask: string = DEFAULT_MASK, mode?: string): ProbeResult {
+    const res = spawnSync(probe, [check, mask, ...(mode === undefined ? [] : [mode])], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     assert.equal(res.signal, null, `${check}: killed by ${res.signal}; stderr: ${res.stderr}`);
     assert.equal(res.status, 0, `${check}: exit ${res.status}; stderr: ${res.stderr}`);
-    const m = /ret=(-?\d+) errno=(\d+) load_us=(-?\d+)/.exec(res.stdout);
+    const m = /ret=(-?\d+) errno=(\d+) load_us=(-?\d+)(?: source=(built|cached))?(?: digest=([0-9a-f]+))?/.exec(
+      res.stdout,
+    );
     assert.ok(m, `${check}: unexpected output ${JSON.stringify(res.stdout)}`);
-    const result = { ret: Number(m[1]), errno: Number(m[2]), loadUs: Number(m[3]) };
+    const result: ProbeResult = { ret: Number(m[1]), errno: Number(m[2]), loadUs: Number(m[3]) };
+    if (m[4] !== undefined) result.source = m[4] as 'built' | 'cached';
+    if (m[5] !== undefined) result.digest = m[5];
     if (result.loadUs >= 0) loadTimes.push(result.loadUs);
     return result;
   }
@@ -224,6 +240,43 @@ describe('seccomp: Docker default profile', { skip: isRoot ? false : 'needs root
   test('without no_new_privs the kernel needs CAP_SYS_ADMIN to take the filter', () => {
     assert.equal(run('load-without-sys-admin').errno, EACCES);
     assert.equal(run('load-with-nnp').ret, 2);
+  });
+
+  test('a filter from the compiled-filter cache is the same program and behaves the same', () => {
+    const fresh = run('seccomp-mode', DEFAULT_MASK, 'fresh');
+    assert.deepEqual([fresh.source, fresh.ret], ['built', 2], 'a missing entry is built, stored and loaded');
+    // The program the kernel holds, read back with PTRACE_SECCOMP_GET_FILTER: libseccomp's own load vs the cache.
+    const direct = run('filter-digest', DEFAULT_MASK, 'built');
+    const cached = run('filter-digest', DEFAULT_MASK, 'cached');
+    assert.equal(cached.source, 'cached');
+    assert.ok(direct.ret > 100, `a real program (${direct.ret} instructions)`);
+    assert.deepEqual([cached.ret, cached.digest], [direct.ret, direct.digest], 'the very same instructions');
+    for (const [check, errno] of [
+      ['keyctl', EPERM],
+      ['clone3', ENOSYS],
+      ['clone-newns', EPERM],
+      ['socket-vsock', EPERM],
+    ] as const) {
+      const r = run(check, DEFAULT_MASK, 'cached');
+      assert.deepEqual([r.source, r.ret, r.errno], ['cached', -1, errno], check);
+    }
+    assert.deepEqual(
+      [run('seccomp-mode', DEFAULT_MASK, 'cached').ret, run('fork', DEFAULT_MASK, 'cached').ret],
+      [2, 0],
+    );
+    // The caps mask is part of the key: without CAP_SYS_CHROOT, chroot is refused, from its own entry.
+    assert.equal(run('chroot', NO_CAPS_MASK, 'fresh').errno, EPERM);
+    const chroot = run('chroot', NO_CAPS_MASK, 'cached');
+    assert.deepEqual([chroot.source, chroot.ret, chroot.errno], ['cached', -1, EPERM]);
+    assertAllowed('chroot');
+  });
+
+  test('a damaged or loosened cache entry is rebuilt, never loaded', () => {
+    for (const damage of ['damage-flip', 'damage-truncate', 'damage-mode']) {
+      const r = run('keyctl', DEFAULT_MASK, damage);
+      assert.deepEqual([r.source, r.ret, r.errno], ['built', -1, EPERM], damage);
+      assert.equal(run('clone3', DEFAULT_MASK, 'cached').errno, ENOSYS, `${damage}: the rebuilt entry is used`);
+    }
   });
 
   test('load time', (t) => {
