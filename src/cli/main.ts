@@ -2,18 +2,21 @@ import { Command, CommanderError } from 'commander';
 import { isEngineError } from '../../engine/errors.js';
 import { TsfigError } from '../errors.js';
 import { registerCommands } from './commands/index.js';
+import { addGlobalOptions } from './global-options.js';
 import { ExitCode, exitCodeOfKind } from './exit-codes.js';
 import { packageVersion } from './version.js';
 
 /** The only place that reads argv, prints errors and sets the exit code. */
-export function buildProgram(): Command {
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('tsfig')
     .description('Fig/Compose-style orchestrator with an embedded, daemonless container engine')
     .version(packageVersion(), '-v, --version', 'print the version')
     .option('--debug', 'show internal details (stack traces) on errors')
     .showSuggestionAfterError(true)
-    .exitOverride();
-  registerCommands(program);
+    .exitOverride()
+    .enablePositionalOptions();
+  addGlobalOptions(program);
+  await registerCommands(program, argv);
   return program;
 }
 
@@ -41,8 +44,8 @@ function printError(error: unknown, debug: boolean): number {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (error) {

@@ -1,31 +1,34 @@
 import type { Command } from 'commander';
+import { commandName } from '../global-options.js';
 import { packageVersion } from '../version.js';
-import { addProjectOptions, registerConfigCommand } from './config.js';
-import { registerInspectCommands } from '../compose/inspect-commands.js';
-import { registerUpDown } from '../compose/up.js';
-import { registerLifecycleCommands } from '../compose/lifecycle.js';
-import { registerRunCommand } from '../compose/run.js';
-import { Option } from 'commander';
-import { registerContainerCommands } from './container.js';
-import { registerImageCommands } from './image.js';
-import { registerNetworkCommands } from './network.js';
-import { registerVolumeCommands } from './volume.js';
 
-/** Registers every command group. Each group lives in its own module. */
-export function registerCommands(program: Command): void {
-  program.enablePositionalOptions();
-  addProjectOptions(program);
-  program.addOption(
-    new Option('--progress <mode>', 'how progress is shown')
-      .choices(['auto', 'tty', 'plain', 'json', 'quiet'])
-      .default('auto'),
-  );
-  program.option('--parallel <n>', 'maximum engine operations at once');
-  registerUpDown(program);
-  registerLifecycleCommands(program);
-  registerRunCommand(program);
-  registerConfigCommand(program);
-  registerInspectCommands(program);
+type Register = (program: Command) => void;
+
+/**
+ * Command groups, loaded on demand: a command only imports the modules it needs (the engine, the project loader...),
+ * which keeps `tsfig --version` and `tsfig ps` fast. Help and unknown commands load every group.
+ */
+const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Register> }> = [
+  { names: ['up', 'down'], load: async () => (await import('../compose/up.js')).registerUpDown },
+  {
+    names: ['start', 'stop', 'restart', 'kill', 'rm', 'pause', 'unpause', 'wait', 'top', 'images'],
+    load: async () => (await import('../compose/lifecycle.js')).registerLifecycleCommands,
+  },
+  { names: ['run'], load: async () => (await import('../compose/run.js')).registerRunCommand },
+  { names: ['config'], load: async () => (await import('./config.js')).registerConfigCommand },
+  {
+    names: ['ps', 'logs', 'port', 'exec', 'ls'],
+    load: async () => (await import('../compose/inspect-commands.js')).registerInspectCommands,
+  },
+  { names: ['container'], load: async () => (await import('./container.js')).registerContainerCommands },
+  { names: ['image'], load: async () => (await import('./image.js')).registerImageCommands },
+  { names: ['network'], load: async () => (await import('./network.js')).registerNetworkCommands },
+  { names: ['volume'], load: async () => (await import('./volume.js')).registerVolumeCommands },
+];
+
+/** Registers the command group argv asks for (every group for help, suggestions and unknown names). */
+export async function registerCommands(program: Command, argv: readonly string[] = []): Promise<void> {
+  const name = commandName(argv);
   program
     .command('version')
     .description('show the tsfig version information')
@@ -33,8 +36,7 @@ export function registerCommands(program: Command): void {
     .action((flags: { short?: boolean }) => {
       process.stdout.write(flags.short === true ? `${packageVersion()}\n` : `tsfig version ${packageVersion()}\n`);
     });
-  registerContainerCommands(program);
-  registerImageCommands(program);
-  registerNetworkCommands(program);
-  registerVolumeCommands(program);
+  if (name === 'version') return;
+  const wanted = GROUPS.filter((group) => name !== undefined && group.names.includes(name));
+  for (const group of wanted.length > 0 ? wanted : GROUPS) (await group.load())(program);
 }
