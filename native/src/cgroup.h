@@ -14,6 +14,9 @@ int tsfig_cgroup_is_v2(void);
 int tsfig_cgroup_create(const struct tsfig_conf *c, tsfig_error_t *err);
 /* Moves pid into the container's cgroups. */
 int tsfig_cgroup_join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err);
+/* Moves the calling process into the container's cgroups (in a new pid namespace too, where getpid() is 1). Much
+ * cheaper than being moved by another process on v1 (see cgroup.c); the process must be single-threaded for that. */
+int tsfig_cgroup_join_self(const struct tsfig_conf *c, tsfig_error_t *err);
 /* Sends sig to every process in the cgroup (once). Returns how many were signalled. */
 int tsfig_cgroup_signal_all(const struct tsfig_conf *c, int sig);
 /* SIGKILLs every process until the cgroup is empty (bounded wait). */

@@ -133,9 +133,8 @@ static int launch(struct tsfig_monitor *m, struct pipes *p, tsfig_error_t *err)
     close(p->in[0]);
     close(p->tty[1]);
     p->gate[0] = p->err[1] = p->out[1] = p->errout[1] = p->in[0] = p->tty[1] = -1;
-    /* [SEC] in its cgroups before it runs any container code */
-    if (tsfig_cgroup_join(c, m->pid, err) < 0)
-        return -1;
+    /* [SEC] once released, the child moves itself into its cgroups before anything else (tsfig_cgroup_join_self:
+     * on v1 that skips the RCU grace period a move by pid waits for); it fails the start if it cannot */
     if (TEMP_FAILURE_RETRY(write(p->gate[1], "g", 1)) != 1)
         return tsfig_make_error(err, errno, "start", "release the container process");
     if (wait_exec(p->err[0], err) < 0)
