@@ -84,9 +84,11 @@ static void kill_probe(void)
 
 void tsfig_health_stop(struct tsfig_monitor *m)
 {
-    (void)m;
     kill_probe();
     h.next_ms = 0;
+    /* Docker's CloseMonitorChannel: "unhealthy when the monitor has stopped for compatibility reasons" */
+    if (m->c->health_cmd != NULL)
+        h.status = HEALTH_UNHEALTHY;
 }
 
 long long tsfig_health_deadline(void)

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, afterEach, before, describe, test, type TestContext } from 'node:test';
 import { eventually, isRoot, leftovers, makeTestEngine, type TestEngine } from '../helpers/engine.js';
 import { makeBusyboxRootfs } from '../helpers/rootfs.js';
 import {
@@ -326,6 +326,13 @@ describe('monitor restart policy and healthcheck: engine and CLI (root)', { skip
     );
   });
 
+  // every test leaves no container behind, also when it fails half-way
+  afterEach(async () => {
+    for (const summary of await t.engine.containers.list({ all: true })) {
+      await t.engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
+    }
+  });
+
   function statusFile(id: string): string {
     return path.join(t.engine.paths.containers, id, 'status.json');
   }
@@ -417,6 +424,8 @@ describe('monitor restart policy and healthcheck: engine and CLI (root)', { skip
     await sleep(1500);
     assert.equal(readPolicyStatus(statusFile(id))?.state, 'exited');
     assert.equal(readPolicyStatus(statusFile(id))?.restartCount, stopped?.restartCount);
+    // docker's: the health of a stopped container is unhealthy
+    assert.equal(readPolicyStatus(statusFile(id))?.health?.status, 'unhealthy');
     await t.engine.containers.remove(id);
   });
 
