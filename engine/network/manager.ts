@@ -9,7 +9,7 @@ import { newId } from '../state/ids.js';
 import { acquireLock, withLock } from '../state/lock.js';
 import { DEFAULT_RUN_BASE, type EnginePaths } from '../state/paths.js';
 import { dnsLockName, renderResolvConf } from './dns.js';
-import { execCommand, ipBatch, ipJson, run } from './exec.js';
+import { execCommand, ipBatch, ipJson, run, startIpBatch } from './exec.js';
 import { renderHostsFile } from './hosts.js';
 import { syncIptables } from './iptables.js';
 import {
@@ -673,25 +673,33 @@ export class NetworkManager {
   private async plumb(network: NetworkState, ep: EndpointState, defaultRoute: boolean): Promise<void> {
     const mtu = await this.hostMtu();
     const prefixLen = parseCidr(network.subnet)?.prefixLen ?? 16;
-    await ipBatch(
-      [
-        `link add ${ep.hostVeth} mtu ${mtu} type veth peer name ${ep.ifname} mtu ${mtu} address ${ep.mac} netns ${ep.sandbox}`,
-        `link set ${ep.hostVeth} alias ${linkAlias(this.paths.rootId)}`,
-        `link set ${ep.hostVeth} master ${network.bridge} up`,
-        // Hairpin: with br_netfilter a DNATed frame may go back out the port it came in (a container reaching its
-        // own published port), which a bridge only does with hairpin mode on (Docker sets it too).
-        `link set ${ep.hostVeth} type bridge_slave hairpin on`,
-      ],
-      `connect container ${ep.containerId.slice(0, 12)} to network "${network.name}"`,
-    );
-    await ipBatch(
+    const id = ep.containerId.slice(0, 12);
+    // Both processes start now; the one in the sandbox gets its lines once the veth exists there.
+    const inSandbox = startIpBatch(`configure ${ep.ifname} of container ${id}`, ep.sandbox);
+    const onHost = startIpBatch(`connect container ${id} to network "${network.name}"`);
+    try {
+      await onHost.run(
+        [
+          `link add ${ep.hostVeth} mtu ${mtu} type veth peer name ${ep.ifname} mtu ${mtu} address ${ep.mac} netns ${ep.sandbox}`,
+          `link set ${ep.hostVeth} alias ${linkAlias(this.paths.rootId)}`,
+          `link set ${ep.hostVeth} master ${network.bridge} up`,
+          // Hairpin: with br_netfilter a DNATed frame may go back out the port it came in (a container reaching
+          // its own published port), which a bridge only does with hairpin mode on (Docker sets it too).
+          `link set ${ep.hostVeth} type bridge_slave hairpin on`,
+          '',
+        ].join('\n'),
+      );
+    } catch (error) {
+      inSandbox.abort();
+      throw error;
+    }
+    await inSandbox.run(
       [
         `addr add ${ep.ip}/${prefixLen} dev ${ep.ifname}`,
         `link set ${ep.ifname} up`,
         ...(defaultRoute ? [`route replace default via ${network.gateway} dev ${ep.ifname}`] : []),
-      ],
-      `configure ${ep.ifname} of container ${ep.containerId.slice(0, 12)}`,
-      ep.sandbox,
+        '',
+      ].join('\n'),
     );
   }
 
