@@ -71,7 +71,19 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
   if ((options.envFiles ?? []).length === 0 && projectDirectory !== (explicitDir ?? cwd)) {
     dotenv = readEnvironmentFiles(undefined, projectDirectory, cwd, shell, bag);
   }
-  const lookup: Lookup = (name) => shell[name] ?? dotenv.get(name);
+  // The spec exposes the project name to interpolation as COMPOSE_PROJECT_NAME; computed only when a file asks.
+  let nameForInterpolation: string | undefined;
+  const projectNameVariable = (): string => {
+    nameForInterpolation ??=
+      options.projectName ??
+      fromEnv('TSFIG_PROJECT_NAME') ??
+      fromEnv('COMPOSE_PROJECT_NAME') ??
+      scanNameKey(files) ??
+      normalizeProjectName(path.basename(projectDirectory));
+    return nameForInterpolation;
+  };
+  const lookup: Lookup = (name) =>
+    shell[name] ?? dotenv.get(name) ?? (name === 'COMPOSE_PROJECT_NAME' ? projectNameVariable() : undefined);
   const loader = new FileLoader(bag, options.interpolate === false ? undefined : lookup, shell);
 
   let merged: RawMap | undefined;
@@ -105,6 +117,16 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
   });
   if (bag.hasErrors()) throw new ConfigError(bag.items, bag.sources, cwd);
   return { project, warnings: bag.warnings, sources: bag.sources };
+}
+
+/** The literal top-level `name:` of the last file that has one (before interpolation, which may need it). */
+function scanNameKey(files: readonly string[]): string | undefined {
+  let found: string | undefined;
+  for (const file of files) {
+    const match = /^name:[ \t]*(["']?)([a-z0-9][a-z0-9_-]*)\1[ \t]*(#.*)?$/m.exec(readTextFile(file) ?? '');
+    if (match?.[2] !== undefined) found = match[2];
+  }
+  return found;
 }
 
 function readTextFile(file: string): string | undefined {

@@ -47,6 +47,7 @@ const rejectedBy129: Record<string, string> = {
   'project-name-flag': 'top-level name: is newer than 1.29',
   'project-name-env': 'top-level name: is newer than 1.29',
   'project-name-key': 'top-level name: is newer than 1.29',
+  'project-name-variable': 'top-level name: is newer than 1.29',
   'reset-and-override-tags': '!reset and !override are newer than 1.29',
   'secrets-and-configs': 'configs.content and secrets.environment are newer than 1.29',
   'service-env-file': 'the long env_file syntax (required: false) is newer than 1.29',
