@@ -10,6 +10,9 @@ store = redis.Redis(host=os.environ.get("REDIS_HOST", "redis"), port=6379, socke
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path == "/healthz":
+            self.reply(200, "ok\n")
+            return
         if self.path != "/":
             self.send_error(404)
             return
@@ -20,6 +23,9 @@ class Handler(BaseHTTPRequestHandler):
         except redis.RedisError as error:
             body = f"redis is not reachable: {error}\n"
             status = 503
+        self.reply(status, body)
+
+    def reply(self, status, body):
         data = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -28,7 +34,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, format, *args):
-        print(f"{self.address_string()} {format % args}", flush=True)
+        if self.path != "/healthz":
+            print(f"{self.address_string()} {format % args}", flush=True)
 
 
 if __name__ == "__main__":
