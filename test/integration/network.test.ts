@@ -451,6 +451,40 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     assert.equal(Object.keys((await env.manager.inspect('busy')).endpoints).length, 18);
   });
 
+  test('networks created concurrently by separate processes of different roots get distinct subnets', async (t) => {
+    const env = await setup(t);
+    const roots = Array.from({ length: 4 }, (_, i) => path.join(env.dir, `root${i}`));
+    const managerOf = (root: string) =>
+      new NetworkManager(enginePaths(root, { TSFIG_RUN_ROOT: `${root}-run` }), { dns: false });
+    env.defer(async () => {
+      for (const root of roots) {
+        const m = managerOf(root);
+        for (const n of await m.list()) await m.remove(n.id).catch(() => undefined);
+        await m.reconcile({ liveContainers: new Set() }).catch(() => undefined);
+      }
+    });
+    const script = path.join(env.dir, 'create.mts');
+    await writeFile(
+      script,
+      [
+        `import { NetworkManager } from ${JSON.stringify(path.join(REPO, 'engine/network/index.ts'))};`,
+        `import { enginePaths } from ${JSON.stringify(path.join(REPO, 'engine/state/paths.ts'))};`,
+        'const root = process.argv[2];',
+        'const m = new NetworkManager(enginePaths(root, { TSFIG_RUN_ROOT: `${root}-run` }), { dns: false });',
+        "const subnets = [(await m.create('one')).subnet, (await m.create('two')).subnet];",
+        'console.log(JSON.stringify(subnets));',
+      ].join('\n'),
+    );
+    const runs = await Promise.all(
+      roots.map((root) =>
+        execFileP(process.execPath, ['--import', 'tsx', script, root], { cwd: REPO, encoding: 'utf8' }),
+      ),
+    );
+    const subnets = runs.flatMap((r) => JSON.parse(r.stdout) as string[]);
+    assert.equal(subnets.length, 8);
+    assert.equal(new Set(subnets).size, 8, subnets.join(' '));
+  });
+
   test('reconcile repairs what a crash leaves: missing table, orphan and missing veths, dead sandboxes', async (t) => {
     const env = await setup(t);
     const { manager, paths } = env;
