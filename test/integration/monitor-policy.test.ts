@@ -4,7 +4,7 @@
  * CLI process that started the container has exited.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -151,8 +151,51 @@ describe('monitor restart policy and healthcheck: runtime.conf (root)', { skip }
     assert.deepEqual(cgroupPids(tc), []);
   });
 
+  test('restarts with a tty, and with stdin, get fresh stdio each run', async (t) => {
+    const tty = await started(
+      t,
+      ['sh', '-c', 'echo tty=$(tty); exit 1'],
+      [
+        ['tty', true],
+        ['restart', 'on-failure'],
+        ['restart_max', 2],
+      ],
+    );
+    const stdin = await started(
+      t,
+      ['sh', '-c', 'echo in; exit 1'],
+      [
+        ['stdin', true],
+        ['restart', 'on-failure'],
+        ['restart_max', 2],
+      ],
+    );
+    for (const tc of [tty, stdin]) {
+      await eventually(() => (status(tc)?.state === 'exited' ? true : undefined), 10_000);
+      await waitExited(tc);
+      assert.equal(status(tc)?.restartCount, 2);
+    }
+    assert.deepEqual(
+      (await readLog(tty)).map((entry) => entry.log),
+      ['tty=/dev/pts/0\r\n', 'tty=/dev/pts/0\r\n', 'tty=/dev/pts/0\r\n'],
+    );
+    assert.deepEqual(
+      (await readLog(stdin)).map((entry) => entry.log),
+      ['in\n', 'in\n', 'in\n'],
+    );
+  });
+
   test('the back-off doubles: 100, 200, 400, 800 ms between runs', async (t) => {
     const tc = await started(t, ['sh', '-c', 'echo run; exit 2'], [['restart', 'always']]);
+    // no fd leaks across restarts: the monitor holds as many fds while waiting for restart 2 as for restart 4
+    const fds = (restarts: number) =>
+      eventually(() => {
+        const st = status(tc);
+        if (st?.state !== 'restarting' || st.restartCount !== restarts) return undefined;
+        return readdirSync(`/proc/${st.monitor}/fd`).length;
+      }, 10_000);
+    const early = await fds(1);
+    assert.equal(await fds(3), early);
     await eventually(() => ((status(tc)?.restartCount ?? 0) >= 4 ? true : undefined), 10_000);
     await ctl(tc, 'kill 9\n');
     await waitExited(tc);
