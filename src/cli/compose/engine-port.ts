@@ -106,11 +106,7 @@ export class EnginePort implements ExecutorPort {
     for (;;) {
       signal.throwIfAborted();
       const record = await this.engine.containers.get(spec.container);
-      const state = (await this.engine.containers.state(record)) as {
-        running: boolean;
-        exitCode: number;
-        health?: { status?: string };
-      };
+      const state = await this.engine.containers.state(record);
       const health = state.health?.status;
       if (health === 'healthy') return;
       if (health === undefined) {

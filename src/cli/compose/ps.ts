@@ -14,6 +14,7 @@ export interface PsRow {
   readonly Status: string;
   readonly Health: string;
   readonly ExitCode: number;
+  readonly RestartCount: number;
   readonly Publishers: readonly { URL: string; TargetPort: number; PublishedPort: number; Protocol: string }[];
 }
 
@@ -24,13 +25,15 @@ export async function psRows(engine: Engine, containers: readonly ObservedContai
     const record = await engine.containers.get(container.id);
     const state = await engine.containers.state(record);
     const ports = await engine.containers.ports(container.id);
-    const health = (state as { health?: { status?: string } }).health?.status ?? '';
+    const health = state.health?.status ?? '';
     const status =
       state.status === 'running'
         ? `Up ${relativeTime(state.startedAt, false)}${health !== '' ? ` (${health})` : ''}`
-        : state.status === 'exited'
-          ? `Exited (${state.exitCode}) ${relativeTime(state.finishedAt)}`
-          : 'Created';
+        : state.status === 'restarting'
+          ? `Restarting (${state.exitCode}) ${relativeTime(state.finishedAt)}`
+          : state.status === 'exited'
+            ? `Exited (${state.exitCode}) ${relativeTime(state.finishedAt)}`
+            : 'Created';
     rows.push({
       ID: container.id,
       Name: container.name,
@@ -43,6 +46,7 @@ export async function psRows(engine: Engine, containers: readonly ObservedContai
       Status: status,
       Health: health,
       ExitCode: state.exitCode,
+      RestartCount: state.restartCount,
       Publishers: ports.map((port) => ({
         URL: port.hostIp === '' ? '0.0.0.0' : port.hostIp,
         TargetPort: port.containerPort,

@@ -146,11 +146,7 @@ async function waitRunning(
     const observed = await observe(engine, project.name, project);
     const pending: string[] = [];
     for (const container of serviceContainers(observed, services)) {
-      const state = (await engine.containers.state(await engine.containers.get(container.id))) as {
-        running: boolean;
-        exitCode: number;
-        health?: { status?: string };
-      };
+      const state = await engine.containers.state(await engine.containers.get(container.id));
       const health = state.health?.status;
       if (!state.running) {
         if (state.exitCode !== 0)
