@@ -302,7 +302,7 @@ function normalizeService(name: string, s: RawMap, ctx: Ctx): Service {
     environment: environmentOf(s, envFiles, ctx, where),
     env_file: envFiles.map((e) => e.file),
     ports: normalizePorts(s.ports, ctx, where),
-    expose: strList(s.expose),
+    expose: normalizeExpose(s.expose, ctx, where),
     volumes: normalizeServiceVolumes(s.volumes, ctx, where),
     volumes_from: strList(s.volumes_from),
     depends_on: normalizeDependsOn(s.depends_on, ctx, where),
@@ -331,7 +331,7 @@ function normalizeService(name: string, s: RawMap, ctx: Ctx): Service {
     dns: strList(s.dns),
     dns_search: strList(s.dns_search),
     dns_opt: strList(s.dns_opt),
-    extra_hosts: extraHostsOf(s.extra_hosts),
+    extra_hosts: checkedExtraHosts(s.extra_hosts, ctx, where),
     tmpfs: strList(s.tmpfs),
     ulimits: normalizeUlimits(s.ulimits, ctx, `${where}.ulimits`),
     sysctls: labelMap(s.sysctls),
@@ -585,6 +585,35 @@ function normalizeHealthcheck(value: unknown, ctx: Ctx, where: string): Healthch
     start_interval: optional(ctx, here, value, 'start_interval', parseDuration),
     disable: disable || test?.[0] === 'NONE',
   };
+}
+
+function normalizeExpose(value: unknown, ctx: Ctx, where: string): string[] {
+  const out = strList(value);
+  out.forEach((port, index) => {
+    if (!/^\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/.test(port)) {
+      ctx.bag.error(
+        `${where}.expose[${index}]: "${port}" is not a port or range`,
+        at(ctx, value, index),
+        'write PORT, PORT/udp or START-END',
+      );
+    }
+  });
+  return out;
+}
+
+function checkedExtraHosts(value: unknown, ctx: Ctx, where: string): Record<string, string[]> {
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => {
+      if (!/^[^:=]+[:=].+$/.test(scalarText(item))) {
+        ctx.bag.error(
+          `${where}.extra_hosts[${index}]: "${scalarText(item)}" has no address`,
+          at(ctx, value, index),
+          'write HOST=ADDRESS (or HOST:ADDRESS), e.g. db.local=10.0.0.5 or host.docker.internal=host-gateway',
+        );
+      }
+    });
+  }
+  return extraHostsOf(value);
 }
 
 function extraHostsOf(value: unknown): Record<string, string[]> {

@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { formatDiagnostics } from '../../config/diagnostics.js';
+import { formatDiagnostics, suggestion } from '../../config/diagnostics.js';
 import { loadProject } from '../../config/load.js';
 import type { LoadResult } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
@@ -150,8 +150,9 @@ function hashes(project: Project, selector: string): string[] {
   return names.map((name) => {
     const service = project.services[name];
     if (service === undefined) {
+      const names = Object.keys(project.services).sort();
       throw new TsfigError('usage', `no such service: "${name}"`, {
-        hint: `services are: ${Object.keys(project.services).sort().join(', ')}`,
+        hint: suggestion(name, names) ?? `services are: ${names.join(', ')}`,
       });
     }
     return `${name} ${serviceConfigHash(service)}`;
