@@ -24,9 +24,13 @@ static const char *const device_allow[] = {
     "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm", NULL,
 };
 
+/* The host's cgroup layout does not change under a runtime process: looked up once per process. */
 int tsfig_cgroup_is_v2(void)
 {
-    return access(TSFIG_CGROUP_ROOT "/cgroup.controllers", F_OK) == 0;
+    static int v2 = -1;
+    if (v2 < 0)
+        v2 = access(TSFIG_CGROUP_ROOT "/cgroup.controllers", F_OK) == 0;
+    return v2;
 }
 
 static void v1_path(char *buf, size_t cap, const char *ctrl, const char *key, const char *file)
@@ -36,9 +40,18 @@ static void v1_path(char *buf, size_t cap, const char *ctrl, const char *key, co
 
 static int have_controller(const char *ctrl)
 {
+    static signed char known[16];
+    int i = 0;
+    while (tsfig_cgroup_v1_controllers[i] != NULL && strcmp(tsfig_cgroup_v1_controllers[i], ctrl) != 0)
+        i++;
+    if (i < 16 && known[i] != 0)
+        return known[i] > 0;
     char p[PATH_MAX];
     tsfig_fmt(p, sizeof p, TSFIG_CGROUP_ROOT "/%s/cgroup.procs", ctrl);
-    return access(p, F_OK) == 0;
+    int have = access(p, F_OK) == 0;
+    if (i < 16)
+        known[i] = have ? 1 : -1;
+    return have;
 }
 
 /* cpuset children start empty: copy cpus/mems from the parent or nothing can join. */
