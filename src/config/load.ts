@@ -33,7 +33,12 @@ export interface LoadOptions {
   readonly cwd?: string;
   /** The shell environment. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** What `-f -` reads. @default the process's standard input */
+  readonly stdin?: () => string;
 }
+
+/** The name `-f -` gets in messages; relative paths in it resolve against the working directory. */
+export const stdinName = '<stdin>';
 
 export interface LoadResult {
   readonly project: Project;
@@ -85,6 +90,7 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
   const lookup: Lookup = (name) =>
     shell[name] ?? dotenv.get(name) ?? (name === 'COMPOSE_PROJECT_NAME' ? projectNameVariable() : undefined);
   const loader = new FileLoader(bag, options.interpolate === false ? undefined : lookup, shell);
+  loader.readStdin = options.stdin ?? (() => readFileSync(0, 'utf8'));
 
   let merged: RawMap | undefined;
   for (const file of files) {
@@ -165,7 +171,7 @@ function readEnvironmentFiles(
 }
 
 function findProjectFiles(flags: readonly string[], cwd: string, fromEnv: Lookup, bag: DiagnosticBag): string[] {
-  if (flags.length > 0) return flags.map((f) => path.resolve(cwd, f));
+  if (flags.length > 0) return flags.map((f) => path.resolve(cwd, f === '-' ? stdinName : f));
   const variable = fromEnv('TSFIG_FILE') ?? fromEnv('COMPOSE_FILE');
   if (variable !== undefined && variable !== '') {
     const separator = fromEnv('COMPOSE_PATH_SEPARATOR') ?? path.delimiter;
@@ -241,6 +247,9 @@ class FileLoader {
   private readonly lookup: Lookup | undefined;
   private readonly shell: Readonly<Record<string, string | undefined>>;
 
+  /** Reads `-f -`. */
+  readStdin: () => string = () => '';
+
   constructor(bag: DiagnosticBag, lookup: Lookup | undefined, shell: Readonly<Record<string, string | undefined>>) {
     this.bag = bag;
     this.lookup = lookup;
@@ -274,6 +283,20 @@ class FileLoader {
   }
 
   private parse(file: string, lookup: Lookup | undefined): RawMap | undefined {
+    if (path.basename(file) === stdinName) {
+      let text: string;
+      try {
+        text = this.readStdin();
+      } catch {
+        this.bag.error(
+          'cannot read the project from standard input',
+          undefined,
+          'pipe a file into tsfig, or use -f FILE',
+        );
+        return undefined;
+      }
+      return this.parseText(file, text, lookup);
+    }
     let size: number;
     try {
       const stat = statSync(file);
@@ -300,6 +323,11 @@ class FileLoader {
       this.bag.error(`cannot read ${file}`, undefined, 'check its permissions');
       return undefined;
     }
+    return this.parseText(file, text, lookup);
+  }
+
+  private parseText(file: string, text: string, lookup: Lookup | undefined): RawMap | undefined {
+    const start: Position = { file, line: 1, column: 1 };
     const value = parseYaml(file, text, this.bag);
     if (value === undefined) return undefined;
     if (value === null) {

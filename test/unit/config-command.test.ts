@@ -14,6 +14,7 @@ import {
 } from '../../src/cli/commands/config.js';
 import { exitCodeOfKind } from '../../src/cli/exit-codes.js';
 import { ConfigError } from '../../src/config/diagnostics.js';
+import { loadProject } from '../../src/config/load.js';
 import { TsfigError } from '../../src/errors.js';
 import type { Service } from '../../src/model/project.js';
 import { canonicalJson, serviceConfigHash } from '../../src/planner/hash.js';
@@ -151,6 +152,27 @@ describe('tsfig config', () => {
     const lines: string[] = [];
     loadProjectFromOptions({ file: ['warn.yaml'] }, { cwd: dir, env: {}, warn: (t) => lines.push(t) });
     assert.match(lines.join(''), /warn\.yaml:3:12: warning: the "UNSET_TAG" variable is not set/);
+  });
+});
+
+describe('-f - reads the project from standard input', () => {
+  test('positions name <stdin> and relative paths resolve against the working directory', () => {
+    const stdin = () => 'services:\n  app:\n    image: app\n    volumes: [./data:/data]\n    prots: []\n';
+    assert.throws(
+      () => loadProject({ files: ['-'], cwd: dir, env: {}, stdin }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.message.includes('<stdin>:5:5: error: services.app: unknown key "prots"'),
+    );
+    const ok = () => 'services:\n  app:\n    image: app\n    volumes: [./data:/data]\n';
+    const { project } = loadProject({ files: ['-'], cwd: dir, env: {}, stdin: ok });
+    assert.equal(project.services.app?.volumes[0]?.source, path.join(dir, 'data'));
+    assert.equal(
+      project.name,
+      path
+        .basename(dir)
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, ''),
+    );
   });
 });
 
