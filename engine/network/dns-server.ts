@@ -13,7 +13,10 @@ import { acquireLock, type Lock } from '../state/lock.js';
 import { enginePaths } from '../state/paths.js';
 import {
   buildAnswer,
+  buildPtrAnswer,
   dnsLockName,
+  reverseLookup,
+  TYPE_PTR,
   formatError,
   lookup,
   parseQuery,
@@ -74,6 +77,13 @@ async function main(): Promise<void> {
     if (query === undefined) {
       reply(formatError(message));
       return;
+    }
+    if (query.type === TYPE_PTR) {
+      const target = reverseLookup(networks, gateway, query.name);
+      if (target !== undefined) {
+        reply(buildPtrAnswer(query, target));
+        return;
+      }
     }
     const found = lookup(networks, gateway, query.name);
     if (found !== undefined) {

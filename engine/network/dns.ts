@@ -9,6 +9,7 @@ export function dnsLockName(rootId: string): string {
   return `tsfig-dns-${rootId}`;
 }
 export const TYPE_A = 1;
+export const TYPE_PTR = 12;
 export const TYPE_AAAA = 28;
 export const RCODE_FORMERR = 1;
 export const RCODE_SERVFAIL = 2;
@@ -72,6 +73,47 @@ export function buildAnswer(query: DnsQuery, addresses: readonly string[], rcode
     return rr;
   });
   return Buffer.concat([header, query.question, ...answers]);
+}
+
+/** Encodes a domain name as DNS labels (no compression). */
+function encodeName(name: string): Buffer {
+  const parts = name
+    .replace(/\.$/, '')
+    .split('.')
+    .filter((p) => p !== '')
+    .map((label) => {
+      const bytes = Buffer.from(label.slice(0, 63), 'latin1');
+      return Buffer.concat([Buffer.from([bytes.length]), bytes]);
+    });
+  return Buffer.concat([...parts, Buffer.from([0])]);
+}
+
+/** A PTR answer (reverse lookup of a container address) naming the container. */
+export function buildPtrAnswer(query: DnsQuery, target: string): Buffer {
+  const header = buildAnswer(query, []);
+  header.writeUInt16BE(1, 6);
+  const rdata = encodeName(target);
+  const rr = Buffer.alloc(12);
+  rr.writeUInt16BE(0xc00c, 0);
+  rr.writeUInt16BE(TYPE_PTR, 2);
+  rr.writeUInt16BE(1, 4);
+  rr.writeUInt32BE(DNS_TTL, 6);
+  rr.writeUInt16BE(rdata.length, 10);
+  return Buffer.concat([header, rr, rdata]);
+}
+
+/**
+ * The container name for a reverse query (`2.0.18.172.in-addr.arpa`) of an address on the network whose gateway
+ * received it; undefined otherwise (forward it).
+ */
+export function reverseLookup(networks: readonly NetworkState[], gateway: string, name: string): string | undefined {
+  const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\.in-addr\.arpa\.?$/.exec(name.toLowerCase());
+  if (match === null) return undefined;
+  const ip = [match[4], match[3], match[2], match[1]].join('.');
+  const network = networks.find((n) => n.gateway === gateway);
+  const ep = Object.values(network?.endpoints ?? {}).find((e) => e.ip === ip);
+  if (ep === undefined) return undefined;
+  return ep.containerName ?? ep.hostname ?? ep.containerId.slice(0, 12);
 }
 
 /** FORMERR for a message that is not a query we understand (echoes its id when there is one). */

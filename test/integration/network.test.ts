@@ -66,7 +66,8 @@ tcp = len(sys.argv) > 3 and sys.argv[3] == 'tcp'
 q = struct.pack('>HHHHHH', 0x4242, 0x0100, 1, 0, 0, 0)
 for label in name.split('.'):
     q += bytes([len(label)]) + label.encode()
-q += b'\\x00' + struct.pack('>HH', 1, 1)
+qtype = 12 if name.endswith('in-addr.arpa') else 1
+q += b'\\x00' + struct.pack('>HH', qtype, 1)
 if tcp:
     s = socket.create_connection((server, 53), timeout=2)
     s.sendall(struct.pack('>H', len(q)) + q)
@@ -83,6 +84,10 @@ if r[:2] != q[:2]: print('bad id'); sys.exit(0)
 rcode = struct.unpack('>H', r[2:4])[0] & 15
 count = struct.unpack('>H', r[6:8])[0]
 if rcode != 0: print('rcode', rcode)
+elif qtype == 12:
+    i, labels = len(q) + 12, []
+    while r[i]: labels.append(r[i + 1:i + 1 + r[i]].decode()); i += 1 + r[i]
+    print('.'.join(labels))
 else: print(' '.join(socket.inet_ntoa(r[len(q) + 16 * i + 12:len(q) + 16 * i + 16]) for i in range(count)))
 `;
 
@@ -297,6 +302,8 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     assert.equal(await resolve(nsA, front.gateway, 'P-DB-1'), attB.ip);
     assert.equal(await resolve(nsA, front.gateway, 'db', 'tcp'), attB.ip);
     assert.equal(await resolve(nsA, front.gateway, 'example.com'), 'rcode 3');
+    const reverse = `${attB.ip.split('.').reverse().join('.')}.in-addr.arpa`;
+    assert.equal(await resolve(nsA, front.gateway, reverse), 'p-db-1');
     // Names are per network: the other network's resolver does not know them.
     await eventually(async () => (await resolve(nsD, other.gateway, 'p-x-1')) !== '');
     assert.equal(await resolve(nsD, other.gateway, 'web'), 'rcode 3');

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   buildAnswer,
+  buildPtrAnswer,
   formatError,
   lookup,
   parseQuery,
   RCODE_NXDOMAIN,
   renderResolvConf,
+  reverseLookup,
   upstreams,
 } from '../../engine/network/dns.js';
 import type { EndpointState, NetworkState } from '../../engine/network/types.js';
@@ -87,6 +89,21 @@ describe('embedded DNS wire format', () => {
     assert.deepEqual(lookup(networks, '172.18.0.1', 'aaaaaaaaaaaa'), ['172.18.0.2']);
     assert.equal(lookup(networks, '172.18.0.1', 'example.com'), undefined);
     assert.equal(lookup(networks, '172.19.0.1', 'web'), undefined);
+  });
+
+  test('reverse lookups name the container; the PTR answer has golden bytes', () => {
+    const networks = [network('172.18.0.1', [endpoint('aaaaaaaaaaaaaaaa', '172.18.0.2', 'p-web-1', ['web'])])];
+    assert.equal(reverseLookup(networks, '172.18.0.1', '2.0.18.172.in-addr.arpa'), 'p-web-1');
+    assert.equal(reverseLookup(networks, '172.18.0.1', '3.0.18.172.in-addr.arpa'), undefined);
+    assert.equal(reverseLookup(networks, '172.19.0.1', '2.0.18.172.in-addr.arpa'), undefined);
+    const q = parseQuery(query('2.0.18.172.in-addr.arpa', 12, 1));
+    assert.ok(q);
+    const answer = buildPtrAnswer(q, 'p-web-1');
+    assert.equal(answer.readUInt16BE(6), 1);
+    assert.equal(
+      answer.subarray(answer.length - 21).toString('hex'),
+      'c00c000c0001000002580009' + '07702d7765622d3100',
+    );
   });
 
   test('resolv.conf points at the gateway and keeps the host search domains; upstreams from the host', () => {
