@@ -1,0 +1,1065 @@
+/**
+ * The image builder: a Dockerfile (parsed and checked before anything runs) built stage by stage with a layer
+ * cache. RUN executes in a real container of the engine (network none unless `--network=host`), its overlay upper
+ * dir becomes the layer; COPY/ADD write their files into a tar layer directly; metadata instructions change the
+ * config only. Each step's result is cached under `<root>/build-cache/<key>.json`, key = sha256 of the parent key,
+ * the instruction after substitution with the env/workdir/user/shell it runs with, the build args in scope (RUN),
+ * and for COPY/ADD the sources' (path, mode, uid, gid, size, link, sha256).
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { EngineError, isErrno } from '../errors.js';
+import type { Engine } from '../index.js';
+import { chainIds, type ContainerConfig, type HistoryEntry } from '../images/index.js';
+import { readJson, writeJsonAtomic } from '../state/atomic.js';
+import { entriesLayer, upperDirLayer } from './capture.js';
+import { contentSummary, planCopy, type CopySourceRoot, type PlannedEntry } from './copy.js';
+import {
+  parseDockerfile,
+  parseDockerfileOrThrow,
+  type CommandForm,
+  type CopyInstruction,
+  type Dockerfile,
+  type FromInstruction,
+  type Instruction,
+  type RunInstruction,
+  parseDuration,
+} from './dockerfile.js';
+import { DockerIgnore, readDockerIgnore } from './dockerignore.js';
+import { LayerView, withMergedRootfs } from './rootfs.js';
+import { expandWord, expandWords, ShellLexError } from './shell-lex.js';
+import type { TarEntry } from './tar.js';
+
+export interface BuildOptions {
+  /** The build context directory. */
+  readonly contextDir: string;
+  /** Path of the Dockerfile. @default <contextDir>/Dockerfile */
+  readonly dockerfile?: string | undefined;
+  /** The Dockerfile's text (compose `dockerfile_inline`); wins over dockerfile. */
+  readonly dockerfileInline?: string | undefined;
+  readonly buildArgs?: Readonly<Record<string, string>> | undefined;
+  /** Stage to build. @default the last stage */
+  readonly target?: string | undefined;
+  /** NAME[:TAG] references for the result. */
+  readonly tags?: readonly string[] | undefined;
+  /** Labels added to the result's config. */
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+  /** Run every step, ignore the cache (results are still stored). @default false */
+  readonly noCache?: boolean | undefined;
+  /** Accepted for compatibility; there is no registry client yet, base images are local. @default false */
+  readonly pull?: boolean | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** What a build reports as it goes, for the CLI and the orchestrator to render. */
+export type BuildEvent =
+  | { readonly kind: 'step'; readonly step: number; readonly total: number; readonly text: string }
+  | { readonly kind: 'cache-hit'; readonly step: number }
+  | { readonly kind: 'output'; readonly step: number; readonly stream: 'stdout' | 'stderr'; readonly text: string }
+  | { readonly kind: 'step-done'; readonly step: number; readonly durationMs: number; readonly id: string }
+  | { readonly kind: 'warning'; readonly message: string };
+
+export interface BuildResult {
+  /** `sha256:...` of the image config. */
+  readonly imageId: string;
+  readonly tags: readonly string[];
+  readonly steps: number;
+  readonly cachedSteps: number;
+  readonly warnings: readonly string[];
+}
+
+/** docker's HealthConfig as stored in image configs (durations in nanoseconds). */
+export interface HealthConfig {
+  Test: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+/** The `config` object of a built image: Docker's fields beyond the store's ContainerConfig. */
+export interface BuildContainerConfig extends ContainerConfig {
+  Healthcheck?: HealthConfig;
+  OnBuild?: string[] | null;
+  Shell?: string[];
+}
+
+/** An image config as the builder writes it (OCI/Docker image config JSON). */
+export interface BuildImageConfig {
+  created?: string;
+  author?: string;
+  architecture: string;
+  os: string;
+  config: BuildContainerConfig;
+  rootfs: { type: 'layers'; diff_ids: string[] };
+  history: HistoryEntry[];
+}
+
+/** A RUN that exited non-zero: names the step and carries the exit code and the last lines of its output. */
+export class BuildStepError extends EngineError {
+  readonly stepText: string;
+  readonly output: readonly string[];
+
+  constructor(stepText: string, exitCode: number, output: readonly string[]) {
+    super(
+      'runtime',
+      `${stepText}: the command returned a non-zero code: ${exitCode}${output.length > 0 ? `\n${output.map((line) => `  ${line}`).join('\n')}` : ''}`,
+      { exitCode, hint: 'fix the command (its last output is above) and build again; finished steps are cached' },
+    );
+    this.stepText = stepText;
+    this.output = output;
+  }
+}
+
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+const STUB_FILES = ['etc/hosts', 'etc/resolv.conf', 'etc/hostname'];
+const OUTPUT_TAIL = 10;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function goArch(): string {
+  const map: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le' };
+  return map[process.arch] ?? process.arch;
+}
+
+function envKey(entry: string): string {
+  const eq = entry.indexOf('=');
+  return eq < 0 ? entry : entry.slice(0, eq);
+}
+
+function setEnv(list: readonly string[], key: string, value: string): string[] {
+  const entry = `${key}=${value}`;
+  const index = list.findIndex((item) => envKey(item) === key);
+  if (index < 0) return [...list, entry];
+  return list.map((item, i) => (i === index ? entry : item));
+}
+
+/** One stage: its FROM and the instructions after it. */
+interface Stage {
+  readonly index: number;
+  readonly name: string | undefined;
+  readonly from: FromInstruction;
+  readonly instructions: readonly Instruction[];
+}
+
+/** Where a stage is while it builds. */
+interface StageState {
+  config: BuildImageConfig;
+  key: string;
+  /** ARGs declared in the stage: name → value (undefined: declared without a value). */
+  args: Map<string, string | undefined>;
+  cmdSet: boolean;
+}
+
+interface BuildContext {
+  readonly options: BuildOptions;
+  readonly dockerfile: Dockerfile;
+  readonly ignore: DockerIgnore;
+  readonly metaArgs: Map<string, string | undefined>;
+  readonly buildArgs: Readonly<Record<string, string>>;
+  readonly consumed: Set<string>;
+  readonly stages: readonly Stage[];
+  readonly built: Map<number, StageState>;
+  readonly onEvent: (event: BuildEvent) => void;
+  readonly warnings: string[];
+  step: number;
+  total: number;
+  cached: number;
+}
+
+function splitStages(dockerfile: Dockerfile): { metaArgs: Instruction[]; stages: Stage[] } {
+  const metaArgs: Instruction[] = [];
+  const stages: Stage[] = [];
+  let current: { from: FromInstruction; instructions: Instruction[] } | undefined;
+  for (const instruction of dockerfile.instructions) {
+    if (instruction.kind === 'from') {
+      current = { from: instruction, instructions: [] };
+      stages.push({ index: stages.length, name: instruction.stageName, ...current });
+      continue;
+    }
+    if (current === undefined) metaArgs.push(instruction);
+    else current.instructions.push(instruction);
+  }
+  return { metaArgs, stages };
+}
+
+function commandArgv(command: CommandForm, shell: readonly string[]): string[] {
+  return command.form === 'exec' ? [...command.args] : [...shell, command.script];
+}
+
+/** Builds images from Dockerfiles with the engine's store and containers. */
+export class Builder {
+  private readonly engine: Engine;
+  private readonly cacheDir: string;
+  private readonly tmpDir: string;
+
+  constructor(engine: Engine) {
+    this.engine = engine;
+    this.cacheDir = path.join(engine.paths.root, 'build-cache');
+    this.tmpDir = path.join(engine.paths.root, 'tmp');
+  }
+
+  /** Builds and tags the image; every Dockerfile error is reported before any step runs. */
+  async build(options: BuildOptions, onEvent: (event: BuildEvent) => void = () => undefined): Promise<BuildResult> {
+    const contextDir = path.resolve(options.contextDir);
+    const stat = await fs.stat(contextDir).catch(() => undefined);
+    if (stat?.isDirectory() !== true) {
+      throw new EngineError('not-found', `build context ${options.contextDir} is not a directory`, {
+        hint: 'give the directory holding the files the Dockerfile copies (often .)',
+      });
+    }
+    const dockerfilePath = path.resolve(contextDir, options.dockerfile ?? 'Dockerfile');
+    const { text, name } = await this.readDockerfile(options, dockerfilePath);
+    const dockerfile = parseDockerfileOrThrow(text, name);
+    const { metaArgs, stages } = splitStages(dockerfile);
+    const buildArgs = options.buildArgs ?? {};
+    const ctx: BuildContext = {
+      options: { ...options, contextDir },
+      dockerfile,
+      ignore: await readDockerIgnore(contextDir, options.dockerfileInline === undefined ? dockerfilePath : undefined),
+      metaArgs: new Map(Object.entries(predefinedArgs())),
+      buildArgs,
+      consumed: new Set(),
+      stages,
+      built: new Map(),
+      onEvent,
+      warnings: [],
+      step: 0,
+      total: 0,
+      cached: 0,
+    };
+    if (options.pull === true)
+      this.warn(ctx, 'pull: no registry client yet, base images are taken from the local store');
+    for (const instruction of metaArgs) {
+      if (instruction.kind !== 'arg') continue;
+      for (const arg of instruction.args) {
+        ctx.consumed.add(arg.name);
+        const value =
+          buildArgs[arg.name] ??
+          (arg.value !== undefined
+            ? this.expand(ctx, arg.value, (key) => ctx.metaArgs.get(key), instruction)
+            : undefined);
+        ctx.metaArgs.set(arg.name, value);
+      }
+    }
+    const target = this.targetStage(ctx, options.target);
+    const needed = this.neededStages(ctx, target);
+    ctx.total = stages.filter((stage) => needed.has(stage.index)).reduce((n, s) => n + 1 + s.instructions.length, 0);
+    for (const stage of stages) {
+      if (!needed.has(stage.index)) continue;
+      ctx.built.set(stage.index, await this.buildStage(ctx, stage));
+    }
+    const final = ctx.built.get(target.index);
+    if (final === undefined) throw new EngineError('internal', 'the target stage was not built');
+    const unused = Object.keys(buildArgs).filter((key) => !ctx.consumed.has(key));
+    if (unused.length > 0) this.warn(ctx, `one or more build-args [${unused.sort().join(' ')}] were not consumed`);
+    const imageId = await this.commitFinal(ctx, final);
+    return {
+      imageId,
+      tags: [...(options.tags ?? [])],
+      steps: ctx.total,
+      cachedSteps: ctx.cached,
+      warnings: ctx.warnings,
+    };
+  }
+
+  private async readDockerfile(options: BuildOptions, file: string): Promise<{ text: string; name: string }> {
+    if (options.dockerfileInline !== undefined) return { text: options.dockerfileInline, name: 'Dockerfile' };
+    try {
+      return { text: await fs.readFile(file, 'utf8'), name: path.basename(file) };
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) {
+        throw new EngineError('not-found', `cannot read the Dockerfile ${file}: no such file`, {
+          hint: 'give its path with -f, or add a Dockerfile to the build context',
+        });
+      }
+      throw error;
+    }
+  }
+
+  private warn(ctx: BuildContext, message: string): void {
+    ctx.warnings.push(message);
+    ctx.onEvent({ kind: 'warning', message });
+  }
+
+  private fail(instruction: Instruction, message: string, hint?: string): EngineError {
+    return new EngineError('invalid', `Dockerfile:${instruction.line}:${instruction.column}: ${message}`, { hint });
+  }
+
+  private expand(
+    ctx: BuildContext,
+    word: string,
+    lookup: (name: string) => string | undefined,
+    instruction: Instruction,
+  ): string {
+    try {
+      const result = expandWord(word, lookup, ctx.dockerfile.escape);
+      return result.value;
+    } catch (error) {
+      if (error instanceof ShellLexError) throw this.fail(instruction, error.message);
+      throw error;
+    }
+  }
+
+  private targetStage(ctx: BuildContext, target: string | undefined): Stage {
+    if (target === undefined) {
+      const last = ctx.stages.at(-1);
+      if (last === undefined) throw new EngineError('invalid', 'the Dockerfile has no stage');
+      return last;
+    }
+    const stage = ctx.stages.find((candidate) => candidate.name === target.toLowerCase());
+    if (stage === undefined) {
+      const names = ctx.stages.flatMap((candidate) => (candidate.name !== undefined ? [candidate.name] : []));
+      throw new EngineError('not-found', `target stage "${target}" could not be found`, {
+        hint: names.length > 0 ? `stages are: ${names.join(', ')}` : 'name a stage with FROM image AS name',
+      });
+    }
+    return stage;
+  }
+
+  /** The stage a FROM or --from names (by name or index), if any. */
+  private stageRef(ctx: BuildContext, ref: string, before: number): Stage | undefined {
+    const lower = ref.toLowerCase();
+    const byName = ctx.stages.find((stage) => stage.name === lower && stage.index < before);
+    if (byName !== undefined) return byName;
+    if (/^\d+$/.test(ref)) {
+      const stage = ctx.stages[Number(ref)];
+      if (stage !== undefined && stage.index < before) return stage;
+    }
+    return undefined;
+  }
+
+  private neededStages(ctx: BuildContext, target: Stage): Set<number> {
+    const needed = new Set<number>();
+    const visit = (stage: Stage): void => {
+      if (needed.has(stage.index)) return;
+      needed.add(stage.index);
+      const refs = [this.expandMeta(ctx, stage.from.image, stage.from)];
+      for (const instruction of stage.instructions) {
+        if ((instruction.kind === 'copy' || instruction.kind === 'add') && instruction.from !== undefined) {
+          refs.push(this.expandMeta(ctx, instruction.from, instruction));
+        }
+      }
+      for (const ref of refs) {
+        const dependency = this.stageRef(ctx, ref, stage.index);
+        if (dependency !== undefined) visit(dependency);
+      }
+    };
+    visit(target);
+    return needed;
+  }
+
+  private expandMeta(ctx: BuildContext, word: string, instruction: Instruction): string {
+    return this.expand(ctx, word, (name) => ctx.metaArgs.get(name), instruction);
+  }
+
+  // ---- stages ------------------------------------------------------------------------------------------------
+
+  private async buildStage(ctx: BuildContext, stage: Stage): Promise<StageState> {
+    const started = Date.now();
+    ctx.step++;
+    ctx.onEvent({ kind: 'step', step: ctx.step, total: ctx.total, text: stage.from.original });
+    const state = await this.baseState(ctx, stage);
+    ctx.onEvent({ kind: 'step-done', step: ctx.step, durationMs: Date.now() - started, id: state.key.slice(0, 12) });
+    const triggers = state.config.config.OnBuild ?? [];
+    if (triggers.length > 0) {
+      state.config = { ...state.config, config: { ...state.config.config, OnBuild: null } };
+      for (const trigger of triggers) {
+        const parsed = parseDockerfile(`FROM scratch\n${trigger}`);
+        const instruction = parsed.dockerfile.instructions[1];
+        if (parsed.errors.length > 0 || instruction === undefined) {
+          throw this.fail(stage.from, `invalid ONBUILD trigger in the base image: ${trigger}`);
+        }
+        await this.runStep(ctx, stage, state, { ...instruction, line: stage.from.line, column: stage.from.column });
+      }
+    }
+    for (const instruction of stage.instructions) {
+      ctx.options.signal?.throwIfAborted();
+      const begin = Date.now();
+      ctx.step++;
+      ctx.onEvent({ kind: 'step', step: ctx.step, total: ctx.total, text: instruction.original });
+      await this.runStep(ctx, stage, state, instruction);
+      ctx.onEvent({ kind: 'step-done', step: ctx.step, durationMs: Date.now() - begin, id: state.key.slice(0, 12) });
+    }
+    return state;
+  }
+
+  private async baseState(ctx: BuildContext, stage: Stage): Promise<StageState> {
+    const ref = this.expandMeta(ctx, stage.from.image, stage.from);
+    const emptyConfig = (): BuildImageConfig => ({
+      architecture: goArch(),
+      os: 'linux',
+      config: { Env: [`PATH=${DEFAULT_PATH}`] },
+      rootfs: { type: 'layers', diff_ids: [] },
+      history: [],
+    });
+    const fromStage = this.stageRef(ctx, ref, stage.index);
+    if (fromStage !== undefined) {
+      const built = ctx.built.get(fromStage.index);
+      if (built === undefined) throw this.fail(stage.from, `stage ${ref} was not built`);
+      return { config: structuredClone(built.config), key: built.key, args: new Map(), cmdSet: false };
+    }
+    if (ref.toLowerCase() === 'scratch') {
+      return { config: emptyConfig(), key: sha256('FROM scratch'), args: new Map(), cmdSet: false };
+    }
+    if (ref === '') throw this.fail(stage.from, 'base name (FROM) must not be empty');
+    let image;
+    try {
+      image = await this.engine.images.resolve(ref);
+    } catch (error) {
+      if (error instanceof EngineError && error.kind === 'not-found') {
+        throw new EngineError('not-found', `base image "${ref}" not found (Dockerfile:${stage.from.line})`, {
+          hint: `add it first: tsfig image import FILE|DIR ${ref} (or pull it), then build again`,
+        });
+      }
+      throw error;
+    }
+    const base = image.config as unknown as Partial<BuildImageConfig>;
+    const config: BuildImageConfig = {
+      architecture: image.config.architecture,
+      os: image.config.os,
+      config: structuredClone(base.config ?? {}),
+      rootfs: { type: 'layers', diff_ids: [...image.diffIds] },
+      history: structuredClone(base.history ?? []),
+    };
+    if (config.config.Env === undefined) config.config.Env = [`PATH=${DEFAULT_PATH}`];
+    return { config, key: sha256(`FROM ${image.id}`), args: new Map(), cmdSet: false };
+  }
+
+  /** ENV wins over ARG, as Docker's substitution does. */
+  private lookup(ctx: BuildContext, state: StageState): (name: string) => string | undefined {
+    const env = new Map(
+      (state.config.config.Env ?? []).map((entry) => [envKey(entry), entry.slice(envKey(entry).length + 1)]),
+    );
+    return (name) => env.get(name) ?? state.args.get(name);
+  }
+
+  // ---- steps -------------------------------------------------------------------------------------------------
+
+  /** Runs one instruction through the cache. */
+  private async runStep(ctx: BuildContext, stage: Stage, state: StageState, instruction: Instruction): Promise<void> {
+    if (instruction.kind === 'arg') {
+      this.declareArgs(ctx, state, instruction);
+      const names = instruction.args.map((arg) => arg.name);
+      const key = sha256(JSON.stringify([state.key, 'ARG', names]));
+      // An ARG changes no config; its value reaches the key of each later step that sees it.
+      if (ctx.options.noCache !== true && (await this.readCache(key)) !== undefined) {
+        ctx.cached++;
+        ctx.onEvent({ kind: 'cache-hit', step: ctx.step });
+      } else await this.writeCache(key, state.config);
+      state.key = key;
+      return;
+    }
+    const prepared = await this.prepare(ctx, stage, state, instruction);
+    const key = sha256(
+      JSON.stringify({
+        parent: state.key,
+        step: prepared.canonical,
+        env: state.config.config.Env ?? [],
+        workdir: state.config.config.WorkingDir ?? '',
+        user: state.config.config.User ?? '',
+        shell: state.config.config.Shell ?? DEFAULT_SHELL,
+      }),
+    );
+    if (ctx.options.noCache !== true) {
+      const cached = await this.readCache(key);
+      if (cached !== undefined) {
+        ctx.cached++;
+        ctx.onEvent({ kind: 'cache-hit', step: ctx.step });
+        state.config = cached;
+        state.key = key;
+        if (instruction.kind === 'cmd') state.cmdSet = true;
+        return;
+      }
+    }
+    state.config = await prepared.execute();
+    state.key = key;
+    await this.writeCache(key, state.config);
+  }
+
+  private declareArgs(ctx: BuildContext, state: StageState, instruction: Instruction & { kind: 'arg' }): void {
+    for (const arg of instruction.args) {
+      ctx.consumed.add(arg.name);
+      const given = ctx.buildArgs[arg.name];
+      const value =
+        given ??
+        (arg.value !== undefined
+          ? this.expand(ctx, arg.value, this.lookup(ctx, state), instruction)
+          : ctx.metaArgs.get(arg.name));
+      state.args.set(arg.name, value);
+    }
+  }
+
+  private async readCache(key: string): Promise<BuildImageConfig | undefined> {
+    const entry = await readJson<{ v: number; config: BuildImageConfig }>(path.join(this.cacheDir, `${key}.json`));
+    if (entry?.v !== 1) return undefined;
+    for (const chainId of chainIds(entry.config.rootfs.diff_ids)) {
+      if ((await this.engine.images.layer(chainId)) === undefined) return undefined;
+    }
+    return entry.config;
+  }
+
+  private async writeCache(key: string, config: BuildImageConfig): Promise<void> {
+    await fs.mkdir(this.cacheDir, { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(path.join(this.cacheDir, `${key}.json`), { v: 1, config });
+  }
+
+  private metadata(
+    state: StageState,
+    instruction: Instruction,
+    change: (config: BuildContainerConfig) => void,
+    canonical: unknown,
+    author?: string,
+  ): { canonical: unknown; execute: () => Promise<BuildImageConfig> } {
+    return {
+      canonical,
+      execute: () => {
+        const config = structuredClone(state.config);
+        change(config.config);
+        if (author !== undefined) config.author = author;
+        const created = new Date().toISOString();
+        config.created = created;
+        config.history = [...config.history, { created, created_by: instruction.original, empty_layer: true }];
+        return Promise.resolve(config);
+      },
+    };
+  }
+
+  private async prepare(
+    ctx: BuildContext,
+    stage: Stage,
+    state: StageState,
+    instruction: Exclude<Instruction, { kind: 'arg' }>,
+  ): Promise<{ canonical: unknown; execute: () => Promise<BuildImageConfig> }> {
+    const lookup = this.lookup(ctx, state);
+    const word = (text: string): string => this.expand(ctx, text, lookup, instruction);
+    const shell = state.config.config.Shell ?? DEFAULT_SHELL;
+    switch (instruction.kind) {
+      case 'env': {
+        const pairs = instruction.pairs.map((pair) => [word(pair.key), word(pair.value)] as const);
+        return this.metadata(
+          state,
+          instruction,
+          (c) => {
+            for (const [key, value] of pairs) c.Env = setEnv(c.Env ?? [], key, value);
+          },
+          ['ENV', pairs],
+        );
+      }
+      case 'label': {
+        const pairs = instruction.pairs.map((pair) => [word(pair.key), word(pair.value)] as const);
+        return this.metadata(
+          state,
+          instruction,
+          (c) => {
+            c.Labels = { ...(c.Labels ?? {}) };
+            for (const [key, value] of pairs) c.Labels[key] = value;
+          },
+          ['LABEL', pairs],
+        );
+      }
+      case 'maintainer':
+        return this.metadata(state, instruction, () => undefined, ['MAINTAINER', instruction.value], instruction.value);
+      case 'workdir': {
+        const value = word(instruction.value);
+        const dir = path.posix.resolve(state.config.config.WorkingDir || '/', value);
+        return this.metadata(state, instruction, (c) => (c.WorkingDir = dir), ['WORKDIR', dir]);
+      }
+      case 'user': {
+        const value = word(instruction.value);
+        return this.metadata(state, instruction, (c) => (c.User = value), ['USER', value]);
+      }
+      case 'stopsignal': {
+        const value = word(instruction.value);
+        return this.metadata(state, instruction, (c) => (c.StopSignal = value), ['STOPSIGNAL', value]);
+      }
+      case 'expose': {
+        const ports = this.ports(ctx, instruction, instruction.values, lookup);
+        return this.metadata(
+          state,
+          instruction,
+          (c) => {
+            c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
+            for (const port of ports) c.ExposedPorts[port] = {};
+          },
+          ['EXPOSE', ports],
+        );
+      }
+      case 'volume': {
+        const volumes = instruction.values.map(word);
+        if (volumes.some((volume) => volume.trim() === ''))
+          throw this.fail(instruction, 'VOLUME specified can not be an empty string');
+        return this.metadata(
+          state,
+          instruction,
+          (c) => {
+            c.Volumes = { ...(c.Volumes ?? {}) };
+            for (const volume of volumes) c.Volumes[volume] = {};
+          },
+          ['VOLUME', volumes],
+        );
+      }
+      case 'cmd': {
+        const argv = commandArgv(instruction.command, shell);
+        state.cmdSet = true;
+        return this.metadata(state, instruction, (c) => (c.Cmd = argv), ['CMD', argv]);
+      }
+      case 'entrypoint': {
+        const argv = commandArgv(instruction.command, shell);
+        const resetCmd = !state.cmdSet;
+        return this.metadata(
+          state,
+          instruction,
+          (c) => {
+            c.Entrypoint = argv;
+            if (resetCmd) delete c.Cmd; // Docker: an ENTRYPOINT drops the Cmd inherited from the base
+          },
+          ['ENTRYPOINT', argv, resetCmd],
+        );
+      }
+      case 'shell':
+        return this.metadata(state, instruction, (c) => (c.Shell = [...instruction.shell]), [
+          'SHELL',
+          instruction.shell,
+        ]);
+      case 'healthcheck': {
+        const health = this.healthConfig(instruction, shell);
+        return this.metadata(state, instruction, (c) => (c.Healthcheck = health), ['HEALTHCHECK', health]);
+      }
+      case 'onbuild':
+        return this.metadata(
+          state,
+          instruction,
+          (c) => {
+            c.OnBuild = [...(c.OnBuild ?? []), instruction.expression];
+          },
+          ['ONBUILD', instruction.expression],
+        );
+      case 'from':
+        throw this.fail(instruction, 'FROM inside a stage');
+      case 'run':
+        return this.prepareRun(ctx, state, instruction, shell);
+      case 'copy':
+      case 'add':
+        return this.prepareCopy(ctx, stage, state, instruction, word);
+    }
+  }
+
+  private ports(
+    ctx: BuildContext,
+    instruction: Instruction,
+    values: readonly string[],
+    lookup: (name: string) => string | undefined,
+  ): string[] {
+    const ports: string[] = [];
+    for (const value of values) {
+      let words: string[];
+      try {
+        words = expandWords(value, lookup, ctx.dockerfile.escape).words;
+      } catch (error) {
+        if (error instanceof ShellLexError) throw this.fail(instruction, error.message);
+        throw error;
+      }
+      for (const spec of words) {
+        const match = /^(?:[^:]*:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+        if (match === null)
+          throw this.fail(instruction, `invalid port "${spec}" in EXPOSE`, 'use PORT[/PROTO] or START-END[/PROTO]');
+        const start = Number(match[1]);
+        const end = match[2] !== undefined ? Number(match[2]) : start;
+        const proto = (match[3] ?? 'tcp').toLowerCase();
+        if (start < 1 || end > 65535 || end < start)
+          throw this.fail(instruction, `invalid port range "${spec}" in EXPOSE`);
+        for (let port = start; port <= end; port++) ports.push(`${port}/${proto}`);
+      }
+    }
+    return ports;
+  }
+
+  private healthConfig(instruction: Instruction & { kind: 'healthcheck' }, shell: readonly string[]): HealthConfig {
+    if (instruction.command === null) return { Test: ['NONE'] };
+    const test =
+      instruction.command.form === 'exec'
+        ? ['CMD', ...instruction.command.args]
+        : ['CMD-SHELL', instruction.command.script];
+    void shell;
+    const health: HealthConfig = { Test: test };
+    const ns = (value: string | undefined): number | undefined =>
+      value !== undefined ? parseDuration(value) : undefined;
+    const interval = ns(instruction.interval);
+    const timeout = ns(instruction.timeout);
+    const startPeriod = ns(instruction.startPeriod);
+    const startInterval = ns(instruction.startInterval);
+    if (interval !== undefined) health.Interval = interval;
+    if (timeout !== undefined) health.Timeout = timeout;
+    if (startPeriod !== undefined) health.StartPeriod = startPeriod;
+    if (startInterval !== undefined) health.StartInterval = startInterval;
+    if (instruction.retries !== undefined) health.Retries = instruction.retries;
+    return health;
+  }
+
+  // ---- RUN ---------------------------------------------------------------------------------------------------
+
+  private prepareRun(
+    ctx: BuildContext,
+    state: StageState,
+    instruction: RunInstruction,
+    shell: readonly string[],
+  ): { canonical: unknown; execute: () => Promise<BuildImageConfig> } {
+    const argv = commandArgv(instruction.command, shell);
+    const envKeys = new Set((state.config.config.Env ?? []).map(envKey));
+    const argEnv = [...state.args]
+      .filter((entry): entry is [string, string] => entry[1] !== undefined && !envKeys.has(entry[0]))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, value]) => `${key}=${value}`);
+    for (const mount of instruction.mounts) {
+      if (mount.type !== 'cache' && mount.type !== 'tmpfs') {
+        throw this.fail(instruction, `RUN --mount=type=${mount.type} is not supported yet (cache and tmpfs are)`);
+      }
+    }
+    const createdBy =
+      argEnv.length > 0 ? `RUN |${argEnv.length} ${argEnv.join(' ')} ${argv.join(' ')}` : `RUN ${argv.join(' ')}`;
+    return {
+      canonical: ['RUN', argv, argEnv, instruction.mounts, instruction.network ?? 'default'],
+      execute: () => this.executeRun(ctx, state, instruction, argv, argEnv, createdBy),
+    };
+  }
+
+  private async imageFor(config: BuildImageConfig): Promise<string> {
+    const record = await this.engine.images.addImage(Buffer.from(JSON.stringify(config)));
+    return record.id;
+  }
+
+  private layerDirs(diffIds: readonly string[]): string[] {
+    return chainIds(diffIds)
+      .reverse()
+      .map((chainId) => path.join(this.engine.paths.layers, chainId.replace(/^sha256:/, ''), 'diff'));
+  }
+
+  private async executeRun(
+    ctx: BuildContext,
+    state: StageState,
+    instruction: RunInstruction,
+    argv: string[],
+    argEnv: string[],
+    createdBy: string,
+  ): Promise<BuildImageConfig> {
+    const imageId = await this.imageFor(state.config);
+    const mounts = [];
+    for (const mount of instruction.mounts) {
+      const target = path.posix.resolve(state.config.config.WorkingDir || '/', mount.target);
+      if (mount.type === 'tmpfs') {
+        mounts.push({ destination: target, type: 'tmpfs' as const, source: 'tmpfs', options: ['nosuid', 'nodev'] });
+        continue;
+      }
+      const id = mount.options.id ?? target;
+      const source = path.join(this.cacheDir, 'mounts', sha256(id).slice(0, 32));
+      await fs.mkdir(source, { recursive: true, mode: 0o755 });
+      mounts.push({ destination: target, type: 'bind' as const, source, options: ['rbind', 'rprivate'] });
+    }
+    const containers = this.engine.containers;
+    const record = await containers.create({
+      image: imageId,
+      cmd: argv,
+      entrypoint: [],
+      env: argEnv,
+      user: state.config.config.User ?? '',
+      workingDir: state.config.config.WorkingDir || '/',
+      network: instruction.network === 'host' ? 'host' : 'none',
+      mounts,
+      labels: { 'io.tsfig.build': 'true' },
+    });
+    const stepText = `step ${ctx.step}/${ctx.total} (${instruction.original})`;
+    try {
+      const tail: string[] = [];
+      let exitCode: number;
+      try {
+        await containers.start(record.id);
+        for await (const entry of containers.logs(record.id, { follow: true })) {
+          for (const line of entry.text.replace(/\n$/, '').split('\n')) {
+            tail.push(line);
+            if (tail.length > OUTPUT_TAIL) tail.shift();
+          }
+          ctx.onEvent({ kind: 'output', step: ctx.step, stream: entry.stream, text: entry.text });
+        }
+        exitCode = await containers.wait(record.id, ctx.options.signal ? { signal: ctx.options.signal } : {});
+      } catch (error) {
+        if (error instanceof EngineError && error.exitCode !== undefined) {
+          throw new BuildStepError(stepText, error.exitCode, [...tail, error.message]);
+        }
+        throw error;
+      }
+      if (exitCode !== 0) throw new BuildStepError(stepText, exitCode, tail);
+      const upper = path.join(this.engine.paths.containers, record.id, 'upper');
+      const stubs = await this.mountStubs(
+        upper,
+        state.config.rootfs.diff_ids,
+        mounts.map((m) => m.destination),
+      );
+      const parent = chainIds(state.config.rootfs.diff_ids).at(-1) ?? null;
+      const layer = await this.engine.images.addLayer(
+        upperDirLayer(upper, (entry: TarEntry) => stubs.has(entry.name)),
+        parent,
+      );
+      return await this.withLayer(state.config, layer.diffId, createdBy);
+    } finally {
+      await containers.remove(record.id, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Mount points the runtime created in the upper dir (empty, absent from the image): left out of the layer. */
+  private async mountStubs(
+    upper: string,
+    diffIds: readonly string[],
+    targets: readonly string[],
+  ): Promise<Set<string>> {
+    const view = new LayerView(this.layerDirs(diffIds));
+    const stubs = new Set<string>();
+    for (const candidate of [...STUB_FILES, ...targets.map((target) => target.replace(/^\/+/, ''))]) {
+      const stat = await fs.lstat(path.join(upper, candidate)).catch(() => undefined);
+      if (stat === undefined) continue;
+      const empty = stat.isFile()
+        ? stat.size === 0
+        : stat.isDirectory() && (await fs.readdir(path.join(upper, candidate))).length === 0;
+      if (empty && (await view.lookup(`/${candidate}`)) === undefined) stubs.add(candidate);
+    }
+    return stubs;
+  }
+
+  /** The config with one more layer, and an image record holding it (so the layer is never an orphan). */
+  private async withLayer(config: BuildImageConfig, diffId: string, createdBy: string): Promise<BuildImageConfig> {
+    const created = new Date().toISOString();
+    const next: BuildImageConfig = {
+      ...structuredClone(config),
+      created,
+      rootfs: { type: 'layers', diff_ids: [...config.rootfs.diff_ids, diffId] },
+      history: [...config.history, { created, created_by: createdBy }],
+    };
+    await this.imageFor(next);
+    return next;
+  }
+
+  // ---- COPY / ADD --------------------------------------------------------------------------------------------
+
+  private async prepareCopy(
+    ctx: BuildContext,
+    stage: Stage,
+    state: StageState,
+    instruction: CopyInstruction,
+    word: (text: string) => string,
+  ): Promise<{ canonical: unknown; execute: () => Promise<BuildImageConfig> }> {
+    const keyword = instruction.kind === 'copy' ? 'COPY' : 'ADD';
+    const workdir = state.config.config.WorkingDir || '/';
+    const rawDest = word(instruction.dest);
+    const dest = path.posix.resolve(workdir, rawDest) + (/\/\.?$/.test(rawDest) && rawDest !== '/' ? '/' : '');
+    const sources = instruction.sources.map((source) => (source.startsWith('<<') ? source : word(source)));
+    const heredocs = new Map(
+      instruction.heredocs.map((doc) => [
+        doc.name,
+        Buffer.from(doc.expand ? this.expandHeredoc(ctx, doc.content, state, instruction) : doc.content),
+      ]),
+    );
+    const view = new LayerView(this.layerDirs(state.config.rootfs.diff_ids));
+    const owner =
+      instruction.chown !== undefined ? await this.owner(view, word(instruction.chown), instruction) : undefined;
+    const chmod = instruction.chmod !== undefined ? this.chmod(word(instruction.chmod), instruction) : undefined;
+    const checksum = instruction.checksum !== undefined ? word(instruction.checksum) : undefined;
+    if (checksum !== undefined && !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
+      throw this.fail(instruction, `invalid checksum "${checksum}"`, 'use --checksum=sha256:<64 hex digits>');
+    }
+    const exclude = instruction.exclude.length > 0 ? new DockerIgnore(instruction.exclude.map(word)) : undefined;
+    const plan = async (from: CopySourceRoot): Promise<PlannedEntry[]> =>
+      planCopy({
+        keyword,
+        sources,
+        dest,
+        heredocs,
+        owner,
+        chmod,
+        checksum,
+        exclude,
+        from,
+        view,
+        signal: ctx.options.signal,
+      });
+    const createdBy = `${keyword} ${instruction.from !== undefined ? `--from=${instruction.from} ` : ''}${sources.join(' ')} ${dest}`;
+
+    if (instruction.from !== undefined) {
+      const fromRef = word(instruction.from);
+      const source = await this.copySource(ctx, stage, fromRef, instruction);
+      const urls = sources.filter((s) => /^https?:\/\//i.test(s));
+      return {
+        canonical: [keyword, 'from', source.key, sources, dest, owner, chmod, instruction.exclude, urls],
+        execute: () =>
+          withMergedRootfs(this.layerDirs(source.diffIds), this.tmpDir, async (root) => {
+            const entries = await plan({ root, ignore: undefined, keepOwners: true });
+            return this.commitCopy(state, view, entries, owner, createdBy);
+          }),
+      };
+    }
+    const entries = await plan({ root: ctx.options.contextDir, ignore: ctx.ignore, keepOwners: false });
+    return {
+      canonical: [keyword, sources, dest, owner, chmod, checksum, contentSummary(entries)],
+      execute: () => this.commitCopy(state, view, entries, owner, createdBy),
+    };
+  }
+
+  private expandHeredoc(ctx: BuildContext, content: string, state: StageState, instruction: Instruction): string {
+    // Only `$` expansions: quotes and backslashes in a heredoc body are text.
+    const lookup = this.lookup(ctx, state);
+    return content.replace(/\$(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)/g, (match) =>
+      this.expand(ctx, match, lookup, instruction),
+    );
+  }
+
+  private async copySource(
+    ctx: BuildContext,
+    stage: Stage,
+    ref: string,
+    instruction: Instruction,
+  ): Promise<{ key: string; diffIds: string[] }> {
+    const fromStage = this.stageRef(ctx, ref, stage.index);
+    if (fromStage !== undefined) {
+      const built = ctx.built.get(fromStage.index);
+      if (built === undefined) throw this.fail(instruction, `stage ${ref} was not built`);
+      return { key: chainIds(built.config.rootfs.diff_ids).at(-1) ?? 'empty', diffIds: built.config.rootfs.diff_ids };
+    }
+    if (/^\d+$/.test(ref))
+      throw this.fail(instruction, `invalid stage index ${ref}: only earlier stages can be copied from`);
+    try {
+      const image = await this.engine.images.resolve(ref);
+      return { key: image.id, diffIds: [...image.diffIds] };
+    } catch (error) {
+      if (error instanceof EngineError && error.kind === 'not-found') {
+        throw this.fail(
+          instruction,
+          `--from=${ref}: no stage or image by that name`,
+          `import it first: tsfig image import FILE ${ref}`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** --chown USER[:GROUP], names looked up in the image's /etc/passwd and /etc/group. */
+  private async owner(view: LayerView, spec: string, instruction: Instruction): Promise<{ uid: number; gid: number }> {
+    const [user = '', group] = spec.split(':');
+    const table = async (file: string): Promise<string[][]> =>
+      ((await view.readFile(file))?.toString('utf8') ?? '').split('\n').map((line) => line.split(':'));
+    let uid: number;
+    let gid: number | undefined;
+    if (/^\d+$/.test(user)) uid = Number(user);
+    else {
+      const entry = (await table('/etc/passwd')).find((fields) => fields[0] === user);
+      if (entry === undefined)
+        throw this.fail(instruction, `--chown: unknown user "${user}" in the image's /etc/passwd`);
+      uid = Number(entry[2]);
+      gid = Number(entry[3]);
+    }
+    if (group !== undefined && group !== '') {
+      if (/^\d+$/.test(group)) gid = Number(group);
+      else {
+        const entry = (await table('/etc/group')).find((fields) => fields[0] === group);
+        if (entry === undefined)
+          throw this.fail(instruction, `--chown: unknown group "${group}" in the image's /etc/group`);
+        gid = Number(entry[2]);
+      }
+    }
+    return { uid, gid: gid ?? uid };
+  }
+
+  private chmod(spec: string, instruction: Instruction): number {
+    if (!/^[0-7]{3,4}$/.test(spec))
+      throw this.fail(instruction, `invalid --chmod "${spec}"`, 'use an octal mode, e.g. --chmod=0644');
+    return parseInt(spec, 8);
+  }
+
+  /** Writes planned entries (with the parent dirs they need) as a layer. */
+  private async commitCopy(
+    state: StageState,
+    view: LayerView,
+    entries: readonly PlannedEntry[],
+    owner: { uid: number; gid: number } | undefined,
+    createdBy: string,
+  ): Promise<BuildImageConfig> {
+    const written = new Set(entries.map((entry) => entry.target));
+    const parents = new Map<string, TarEntry>();
+    for (const entry of entries) {
+      const elements = entry.target.split('/');
+      for (let i = 1; i < elements.length; i++) {
+        const dir = elements.slice(0, i).join('/');
+        if (written.has(dir) || parents.has(dir)) continue;
+        const existing = await view.lookup(`/${dir}`, true);
+        parents.set(
+          dir,
+          existing !== undefined && existing.stat.isDirectory()
+            ? {
+                name: dir,
+                type: 'dir',
+                mode: existing.stat.mode & 0o7777,
+                uid: existing.stat.uid,
+                gid: existing.stat.gid,
+                mtime: Math.floor(existing.stat.mtimeMs / 1000),
+              }
+            : { name: dir, type: 'dir', mode: 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mtime: 0 },
+        );
+      }
+    }
+    async function* all(): AsyncGenerator<TarEntry> {
+      for (const parent of [...parents.values()].sort((a, b) => a.name.localeCompare(b.name))) yield parent;
+      for (const entry of entries) {
+        const data =
+          entry.source === undefined
+            ? undefined
+            : 'data' in entry.source
+              ? entry.source.data
+              : await fs.readFile(entry.source.file);
+        yield {
+          name: entry.target,
+          type: entry.type,
+          mode: entry.mode,
+          uid: entry.uid,
+          gid: entry.gid,
+          mtime: entry.mtime,
+          ...(entry.linkname !== undefined ? { linkname: entry.linkname } : {}),
+          ...(data !== undefined ? { data } : {}),
+        };
+      }
+    }
+    const parent = chainIds(state.config.rootfs.diff_ids).at(-1) ?? null;
+    const layer = await this.engine.images.addLayer(entriesLayer(all()), parent);
+    return this.withLayer(state.config, layer.diffId, createdBy);
+  }
+
+  // ---- result ------------------------------------------------------------------------------------------------
+
+  private async commitFinal(ctx: BuildContext, state: StageState): Promise<string> {
+    const config = structuredClone(state.config);
+    const labels = ctx.options.labels ?? {};
+    if (Object.keys(labels).length > 0) config.config.Labels = { ...(config.config.Labels ?? {}), ...labels };
+    const [first, ...rest] = ctx.options.tags ?? [];
+    const record = await this.engine.images.addImage(Buffer.from(JSON.stringify(config)), { reference: first });
+    for (const tag of rest) await this.engine.images.tag(record.id, tag);
+    return record.id;
+  }
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** BuildKit's automatic platform args, available to FROM lines and to `ARG NAME` in stages. */
+function predefinedArgs(): Record<string, string> {
+  const arch = goArch();
+  return {
+    TARGETPLATFORM: `linux/${arch}`,
+    TARGETOS: 'linux',
+    TARGETARCH: arch,
+    TARGETVARIANT: '',
+    BUILDPLATFORM: `linux/${arch}`,
+    BUILDOS: 'linux',
+    BUILDARCH: arch,
+    BUILDVARIANT: '',
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * A RUN step's change as a layer: the container's overlay upper dir written as a tar with Docker's whiteouts
+ * (overlay's 0:0 character device → `.wh.NAME`, `trusted.overlay.opaque=y` → `.wh..wh..opq`), overlay's own xattrs
+ * dropped, and the mount stubs the runtime made (empty `/etc/hosts`...) left out. GNU tar reads the dir because it
+ * reads xattrs, hard links and devices, which Node cannot; entries are sorted so the same change gives the same DiffID.
+ */
+import { spawn } from 'node:child_process';
+import { EngineError } from '../errors.js';
+import { encodeEntry, endOfArchive, readTar, type TarEntry } from './tar.js';
+
+async function* tarOfDir(dir: string): AsyncGenerator<Buffer> {
+  const child = spawn(
+    'tar',
+    [
+      '--create',
+      '--file=-',
+      '--directory',
+      dir,
+      '--numeric-owner',
+      '--xattrs',
+      '--xattrs-include=*',
+      '--sort=name',
+      '--format=posix',
+      '--pax-option=delete=atime,delete=ctime',
+      '.',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  exited.catch(() => undefined);
+  let finished = false;
+  try {
+    for await (const chunk of child.stdout) yield chunk as Buffer;
+    finished = true;
+  } finally {
+    if (!finished) child.kill('SIGKILL');
+  }
+  const code = await exited.catch((error: unknown) => {
+    throw new EngineError('runtime', `cannot run tar: ${(error as Error).message}`, { hint: 'install GNU tar' });
+  });
+  if (code !== 0) throw new EngineError('runtime', `cannot pack ${dir}: ${stderr.trim() || `tar exited ${code}`}`);
+}
+
+function withoutOverlayXattrs(entry: TarEntry): { entry: TarEntry; opaque: boolean } {
+  const xattrs = entry.xattrs;
+  if (xattrs === undefined) return { entry, opaque: false };
+  const opaque = xattrs['trusted.overlay.opaque']?.toString() === 'y';
+  const kept = Object.fromEntries(Object.entries(xattrs).filter(([key]) => !key.startsWith('trusted.overlay.')));
+  const { xattrs: _dropped, ...rest } = entry;
+  return { entry: Object.keys(kept).length > 0 ? { ...rest, xattrs: kept } : rest, opaque };
+}
+
+function whiteoutName(name: string, base: string): string {
+  const slash = name.lastIndexOf('/');
+  return slash < 0 ? base : `${name.slice(0, slash)}/${base}`;
+}
+
+/**
+ * The layer tar of an upper dir. isStub(name, entry) says whether an entry is a mount point the runtime created
+ * (it is left out).
+ */
+export async function* upperDirLayer(upper: string, isStub: (entry: TarEntry) => boolean): AsyncGenerator<Buffer> {
+  for await (const raw of readTar(tarOfDir(upper))) {
+    if (raw.name === '' || raw.name === '.') continue;
+    if (isStub(raw)) continue;
+    if (raw.type === 'char' && raw.devmajor === 0 && raw.devminor === 0) {
+      const base = raw.name.split('/').at(-1) ?? raw.name;
+      yield encodeEntry({
+        name: whiteoutName(raw.name, `.wh.${base}`),
+        type: 'file',
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        mtime: raw.mtime,
+      });
+      continue;
+    }
+    const { entry, opaque } = withoutOverlayXattrs(raw);
+    yield encodeEntry(entry);
+    if (opaque && entry.type === 'dir') {
+      yield encodeEntry({ name: `${entry.name}/.wh..wh..opq`, type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 0 });
+    }
+  }
+  yield endOfArchive();
+}
+
+/** A tar stream of ready entries (COPY/ADD layers). */
+export async function* entriesLayer(entries: Iterable<TarEntry> | AsyncIterable<TarEntry>): AsyncGenerator<Buffer> {
+  for await (const entry of entries) yield encodeEntry(entry);
+  yield endOfArchive();
+}

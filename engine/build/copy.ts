@@ -1,0 +1,411 @@
+/**
+ * COPY and ADD: the files a step adds, as tar entries with their final paths, owners and modes, and a content
+ * summary for the cache key (path, mode, uid, gid, size, link target and sha256; never mtime). Docker's rules: a
+ * directory source copies its contents, a file goes into dest when dest ends with `/` or is an existing directory,
+ * several sources need a directory dest, globs match path elements, `.dockerignore` hides context files, symlinks
+ * are copied as links and never followed out of the root; ADD extracts local tar archives (gzip, bzip2, xz) and
+ * downloads http(s) URLs (sha256 checked with --checksum).
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { EngineError } from '../errors.js';
+import type { DockerIgnore } from './dockerignore.js';
+import { resolveInRoot, type LayerView } from './rootfs.js';
+import { readTar, type TarEntry, type TarEntryType } from './tar.js';
+
+/** One path the step writes: where it goes in the image and where its bytes come from. */
+export interface PlannedEntry {
+  /** Absolute path in the image, without the leading `/`. */
+  readonly target: string;
+  readonly type: TarEntryType;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtime: number;
+  readonly size: number;
+  readonly linkname?: string;
+  readonly sha256?: string;
+  /** Host file to read, or the bytes themselves (heredocs, downloads, archive members). */
+  readonly source: { readonly file: string } | { readonly data: Buffer } | undefined;
+}
+
+export interface CopySourceRoot {
+  /** Host directory the sources are relative to (the context, or a stage's merged rootfs). */
+  readonly root: string;
+  /** Context rules (none for --from). */
+  readonly ignore: DockerIgnore | undefined;
+  /** Keep the sources' owners when no --chown (--from); the context's files are root's. */
+  readonly keepOwners: boolean;
+}
+
+export interface CopyRequest {
+  readonly keyword: 'COPY' | 'ADD';
+  /** Expanded source words (heredoc words as `<<NAME`). */
+  readonly sources: readonly string[];
+  /** Expanded destination, absolute (WORKDIR applied); a trailing `/` kept. */
+  readonly dest: string;
+  readonly heredocs: ReadonlyMap<string, Buffer>;
+  readonly owner: { uid: number; gid: number } | undefined;
+  readonly chmod: number | undefined;
+  readonly checksum: string | undefined;
+  readonly exclude: DockerIgnore | undefined;
+  readonly from: CopySourceRoot;
+  /** The image so far, to tell an existing directory dest. */
+  readonly view: LayerView;
+  readonly signal?: AbortSignal | undefined;
+}
+
+const GLOB = /[*?[]/;
+
+function sha256(data: Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+function typeOf(stat: Stats): TarEntryType {
+  if (stat.isDirectory()) return 'dir';
+  if (stat.isSymbolicLink()) return 'symlink';
+  if (stat.isCharacterDevice()) return 'char';
+  if (stat.isBlockDevice()) return 'block';
+  if (stat.isFIFO()) return 'fifo';
+  return 'file';
+}
+
+/** Go filepath.Match for one path element. */
+function elementRegExp(pattern: string): RegExp {
+  let source = '^';
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i] ?? '';
+    if (ch === '*') source += '[^/]*';
+    else if (ch === '?') source += '[^/]';
+    else if (ch === '[') {
+      const end = pattern.indexOf(']', i + 1);
+      if (end < 0) throw new EngineError('invalid', `syntax error in pattern "${pattern}"`);
+      let cls = pattern.slice(i + 1, end);
+      if (cls.startsWith('!') || cls.startsWith('^')) cls = `^${cls.slice(1)}`;
+      source += `[${cls.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else if (ch === '\\' && i + 1 < pattern.length) source += `\\${pattern[++i] ?? ''}`;
+    else source += ch.replace(/[.+^${}()|\]\\]/g, '\\$&');
+  }
+  return new RegExp(`${source}$`, 's');
+}
+
+/** Relative paths under root matching a glob (path elements matched one by one), sorted. */
+async function glob(root: string, pattern: string, ignore: DockerIgnore | undefined): Promise<string[]> {
+  const elements = pattern.split('/').filter((part) => part !== '' && part !== '.');
+  let matches: string[] = [''];
+  for (const element of elements) {
+    const next: string[] = [];
+    for (const base of matches) {
+      if (!GLOB.test(element)) {
+        next.push(base === '' ? element : `${base}/${element}`);
+        continue;
+      }
+      const dir = await resolveInRoot(root, base, true);
+      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      const re = elementRegExp(element);
+      for (const name of names.sort()) if (re.test(name)) next.push(base === '' ? name : `${base}/${name}`);
+    }
+    matches = next;
+  }
+  const existing: string[] = [];
+  for (const match of matches) {
+    if (ignore?.matches(match) === true) continue;
+    const host = await resolveInRoot(root, match, false);
+    if ((await fs.lstat(host).catch(() => undefined)) !== undefined) existing.push(match);
+  }
+  return existing;
+}
+
+function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+class Planner {
+  readonly entries: PlannedEntry[] = [];
+  private readonly request: CopyRequest;
+
+  constructor(request: CopyRequest) {
+    this.request = request;
+  }
+
+  private owner(stat: { uid: number; gid: number }): { uid: number; gid: number } {
+    if (this.request.owner !== undefined) return this.request.owner;
+    return this.request.from.keepOwners ? { uid: stat.uid, gid: stat.gid } : { uid: 0, gid: 0 };
+  }
+
+  private mode(mode: number): number {
+    return this.request.chmod ?? mode & 0o7777;
+  }
+
+  private add(target: string, stat: Stats, host: string, linkname?: string, digest?: string): void {
+    const type = typeOf(stat);
+    this.entries.push({
+      target: target.replace(/^\/+/, ''),
+      type,
+      mode: type === 'symlink' ? 0o777 : this.mode(stat.mode),
+      ...this.owner(stat),
+      mtime: Math.floor(stat.mtimeMs / 1000),
+      size: type === 'file' ? stat.size : 0,
+      ...(linkname !== undefined ? { linkname } : {}),
+      ...(digest !== undefined ? { sha256: digest } : {}),
+      source: type === 'file' ? { file: host } : undefined,
+    });
+  }
+
+  private addData(target: string, data: Buffer, mode: number, mtime = 0): void {
+    this.entries.push({
+      target: target.replace(/^\/+/, ''),
+      type: 'file',
+      mode: this.request.chmod ?? mode,
+      ...(this.request.owner ?? { uid: 0, gid: 0 }),
+      mtime,
+      size: data.length,
+      sha256: sha256(data),
+      source: { data },
+    });
+  }
+
+  private excluded(rel: string): boolean {
+    return this.request.from.ignore?.matches(rel) === true || this.request.exclude?.matches(rel) === true;
+  }
+
+  /** An excluded directory may be skipped when no exception of the rules that exclude it reaches inside. */
+  private canSkipDir(rel: string): boolean {
+    const rules = [this.request.from.ignore, this.request.exclude];
+    return rules.every((rules) => rules === undefined || !rules.matches(rel) || rules.canSkipDir(rel));
+  }
+
+  /** Adds a file, link or special file found at host (lstat'd) as target. */
+  private async addNode(target: string, host: string, stat: Stats): Promise<void> {
+    if (stat.isFile()) this.add(target, stat, host, undefined, sha256(await fs.readFile(host)));
+    else if (stat.isSymbolicLink()) this.add(target, stat, host, await fs.readlink(host));
+    else this.add(target, stat, host);
+  }
+
+  /** A directory's contents under targetDir, walked in name order; excluded entries are left out. */
+  private async addTree(rel: string, host: string, targetDir: string): Promise<boolean> {
+    let added = false;
+    const names = (await fs.readdir(host)).sort();
+    for (const name of names) {
+      this.request.signal?.throwIfAborted();
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const childHost = path.join(host, name);
+      const childTarget = path.posix.join(targetDir, name);
+      const stat = await fs.lstat(childHost);
+      const excluded = this.excluded(childRel);
+      if (stat.isDirectory()) {
+        if (excluded && this.canSkipDir(childRel)) continue;
+        const index = this.entries.length;
+        this.add(childTarget, stat, childHost);
+        const inner = await this.addTree(childRel, childHost, childTarget);
+        if (excluded && !inner) this.entries.splice(index, 1);
+        else added = true;
+        continue;
+      }
+      if (excluded) continue;
+      await this.addNode(childTarget, childHost, stat);
+      added = true;
+    }
+    return added;
+  }
+
+  async plan(): Promise<void> {
+    const { sources, dest } = this.request;
+    const destIsDir = dest.endsWith('/') || dest.endsWith('/.') || (await this.destIsExistingDir(dest));
+    const matches: { source: string; rel: string }[] = [];
+    for (const source of sources) {
+      if (source.startsWith('<<') || isUrl(source)) {
+        matches.push({ source, rel: '' });
+        continue;
+      }
+      const clean = path.posix.normalize(`/${source}`).slice(1);
+      const found = GLOB.test(clean)
+        ? await glob(this.request.from.root, clean, this.request.from.ignore)
+        : [clean === '' ? '.' : clean];
+      if (found.length === 0) {
+        throw new EngineError(
+          'not-found',
+          `${this.request.keyword} failed: no source files were specified for "${source}"`,
+          {
+            hint: 'check the path is in the build context and not excluded by .dockerignore',
+          },
+        );
+      }
+      for (const rel of found) matches.push({ source, rel: rel === '.' ? '' : rel });
+    }
+    if (matches.length > 1 && !destIsDir) {
+      throw new EngineError(
+        'invalid',
+        `when using ${this.request.keyword} with more than one source file, the destination must be a directory and end with a /`,
+        { hint: `write the destination as ${dest}/` },
+      );
+    }
+    const destPath = dest.replace(/\/\.?$/, '') || '/';
+    for (const { source, rel } of matches) {
+      if (source.startsWith('<<')) {
+        const name = source.replace(/^\d*<<-?['"]?/, '').replace(/['"]$/, '');
+        const data = this.request.heredocs.get(name) ?? Buffer.alloc(0);
+        this.addData(destIsDir ? path.posix.join(destPath, name) : destPath, data, 0o644);
+      } else if (isUrl(source)) await this.addUrl(source, destIsDir, destPath);
+      else await this.addLocal(source, rel, destIsDir, destPath);
+    }
+  }
+
+  private async destIsExistingDir(dest: string): Promise<boolean> {
+    const found = await this.request.view.lookup(dest, true);
+    return found?.stat.isDirectory() === true;
+  }
+
+  private async addLocal(source: string, rel: string, destIsDir: boolean, destPath: string): Promise<void> {
+    const { root, ignore } = this.request.from;
+    if (rel !== '' && ignore?.matches(rel) === true) throw notFound(this.request.keyword, source);
+    const host = await resolveInRoot(root, rel, true);
+    const stat = await fs.lstat(host).catch(() => undefined);
+    if (stat === undefined) throw notFound(this.request.keyword, source);
+    if (stat.isDirectory()) {
+      await this.addTree(rel === '' ? '' : rel, host, destPath);
+      return;
+    }
+    if (this.request.keyword === 'ADD' && stat.isFile()) {
+      const archive = await readArchive(host);
+      if (archive !== undefined) {
+        for (const entry of archive) this.addArchiveEntry(destPath, entry);
+        return;
+      }
+    }
+    const base = rel.split('/').at(-1) ?? rel;
+    await this.addNode(destIsDir ? path.posix.join(destPath, base) : destPath, host, stat);
+  }
+
+  private addArchiveEntry(destPath: string, entry: TarEntry): void {
+    if (entry.name === '') return;
+    const target = path.posix.join(destPath, path.posix.normalize(`/${entry.name}`)).replace(/^\/+/, '');
+    const data = entry.data ?? Buffer.alloc(0);
+    this.entries.push({
+      target,
+      type: entry.type,
+      mode: entry.type === 'symlink' ? 0o777 : (this.request.chmod ?? entry.mode),
+      ...(this.request.owner ?? { uid: entry.uid, gid: entry.gid }),
+      mtime: Math.floor(entry.mtime),
+      size: entry.type === 'file' ? data.length : 0,
+      ...(entry.linkname !== undefined
+        ? {
+            linkname:
+              entry.type === 'hardlink'
+                ? path.posix.join(destPath, path.posix.normalize(`/${entry.linkname}`)).replace(/^\/+/, '')
+                : entry.linkname,
+          }
+        : {}),
+      ...(entry.type === 'file' ? { sha256: sha256(data) } : {}),
+      source: entry.type === 'file' ? { data } : undefined,
+    });
+  }
+
+  private async addUrl(url: string, destIsDir: boolean, destPath: string): Promise<void> {
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        redirect: 'follow',
+        ...(this.request.signal ? { signal: this.request.signal } : {}),
+      });
+    } catch (error) {
+      throw new EngineError('runtime', `ADD cannot download ${url}: ${(error as Error).message}`, { cause: error });
+    }
+    if (!response.ok) {
+      throw new EngineError('runtime', `ADD cannot download ${url}: HTTP ${response.status} ${response.statusText}`);
+    }
+    const data = Buffer.from(await response.arrayBuffer());
+    const digest = sha256(data);
+    const wanted = this.request.checksum;
+    if (wanted !== undefined && wanted !== digest) {
+      throw new EngineError('invalid', `ADD ${url}: checksum mismatch: expected ${wanted}, got ${digest}`, {
+        hint: 'the download is not the file the Dockerfile expects; nothing was added',
+      });
+    }
+    const lastModified = response.headers.get('last-modified');
+    const mtime = lastModified !== null ? Math.floor(Date.parse(lastModified) / 1000) || 0 : 0;
+    const base =
+      new URL(url).pathname
+        .split('/')
+        .filter((part) => part !== '')
+        .at(-1) ?? '__unnamed__';
+    this.addData(destIsDir ? path.posix.join(destPath, base) : destPath, data, 0o600, mtime);
+  }
+}
+
+function notFound(keyword: string, source: string): EngineError {
+  return new EngineError('not-found', `${keyword} failed: "${source}" not found in the build context`, {
+    hint: 'check the path is in the build context (the PATH argument) and not excluded by .dockerignore',
+  });
+}
+
+async function decompress(file: string, command: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, ['-dc', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${command} exited ${code}`)),
+    );
+  });
+}
+
+/** The entries of a local tar archive (plain, gzip, bzip2, xz), or undefined when the file is not one. */
+async function readArchive(file: string): Promise<TarEntry[] | undefined> {
+  const handle = await fs.open(file, 'r');
+  const head = Buffer.alloc(512);
+  try {
+    await handle.read(head, 0, 512, 0);
+  } finally {
+    await handle.close();
+  }
+  const starts = (...bytes: number[]): boolean => bytes.every((byte, i) => head[i] === byte);
+  let data: Buffer;
+  try {
+    if (starts(0x1f, 0x8b)) data = gunzipSync(await fs.readFile(file));
+    else if (starts(0x42, 0x5a, 0x68)) data = await decompress(file, 'bzip2');
+    else if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) data = await decompress(file, 'xz');
+    else if (head.subarray(257, 262).toString('latin1') === 'ustar') data = await fs.readFile(file);
+    else return undefined;
+  } catch {
+    return undefined; // compressed but not a tar: copied as is, as Docker does
+  }
+  if (data.subarray(257, 262).toString('latin1') !== 'ustar') return undefined;
+  const entries: TarEntry[] = [];
+  try {
+    for await (const entry of readTar(Readable.from([data]))) entries.push(entry);
+  } catch {
+    return undefined;
+  }
+  return entries;
+}
+
+/** Plans a COPY/ADD step: the entries it writes, in order. */
+export async function planCopy(request: CopyRequest): Promise<PlannedEntry[]> {
+  const planner = new Planner(request);
+  await planner.plan();
+  return planner.entries;
+}
+
+/** The cache summary of planned entries: mtime excluded. */
+export function contentSummary(entries: readonly PlannedEntry[]): string[] {
+  return entries.map((entry) =>
+    [
+      entry.target,
+      entry.type,
+      entry.mode.toString(8),
+      entry.uid,
+      entry.gid,
+      entry.size,
+      entry.linkname ?? '',
+      entry.sha256 ?? '',
+    ].join('\0'),
+  );
+}

@@ -1,0 +1,322 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { Builder, BuildStepError, type BuildEvent } from '../../engine/build/builder.js';
+import { makeTestEngine, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
+
+async function setup(t: TestContext, files: Record<string, string>): Promise<{ te: TestEngine; context: string }> {
+  const te = await makeTestEngine();
+  t.after(() => te.cleanup());
+  const context = path.join(te.dir, 'context');
+  for (const [name, content] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(context, name)), { recursive: true });
+    await fs.writeFile(path.join(context, name), content);
+  }
+  return { te, context };
+}
+
+/** Runs the image's default command (or argv) to completion: exit code and output. */
+async function run(te: TestEngine, image: string, argv?: string[]): Promise<{ code: number; output: string }> {
+  const record = await te.engine.containers.create({ image, ...(argv !== undefined ? { cmd: argv } : {}) });
+  try {
+    await te.engine.containers.start(record.id);
+    const code = await te.engine.containers.wait(record.id, { timeoutMs: 30_000 });
+    let output = '';
+    for await (const entry of te.engine.containers.logs(record.id)) output += entry.text;
+    return { code, output };
+  } finally {
+    await te.engine.containers.remove(record.id, { force: true });
+  }
+}
+
+function collect(): { events: BuildEvent[]; onEvent: (event: BuildEvent) => void } {
+  const events: BuildEvent[] = [];
+  return { events, onEvent: (event) => events.push(event) };
+}
+
+/** Step texts with whether each was a cache hit. */
+function stepsOf(events: readonly BuildEvent[]): { text: string; cached: boolean }[] {
+  const steps: { text: string; cached: boolean }[] = [];
+  for (const event of events) {
+    if (event.kind === 'step') steps.push({ text: event.text, cached: false });
+    const last = steps.at(-1);
+    if (event.kind === 'cache-hit' && last !== undefined) last.cached = true;
+  }
+  return steps;
+}
+
+const MULTI_STAGE = `# syntax=docker/dockerfile:1
+ARG BASE=tsfig/busybox:latest
+FROM \${BASE} AS build
+ARG GREETING=hello
+RUN mkdir -p /out && echo "$GREETING from the build stage" > /out/message \\
+    && echo built
+FROM \${BASE}
+ARG APP_DIR=/srv/app
+ENV APP_HOME=\${APP_DIR} MODE=production
+WORKDIR $APP_HOME
+COPY --from=build /out/message ./message
+COPY --chown=1234:1234 config/ ./config/
+RUN echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && mkdir -p /data && chown app /data
+USER app
+VOLUME /data
+EXPOSE 8080
+LABEL org.example.mode=\${MODE}
+CMD ["sh", "-c", "cat message; id -u; echo $APP_HOME $MODE; cat config/app.conf; stat -c %u config/app.conf"]
+`;
+
+describe('image build (engine Builder)', () => {
+  test('a multi-stage build with ARG/ENV, USER, WORKDIR and VOLUME runs with its Cmd, env, user and files', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: MULTI_STAGE,
+      'config/app.conf': 'port=8080\n',
+    });
+    const { events, onEvent } = collect();
+    const result = await new Builder(te.engine).build(
+      { contextDir: context, tags: ['demo/app:1'], buildArgs: { GREETING: 'hi' } },
+      onEvent,
+    );
+    assert.equal(result.steps, 15);
+    assert.ok(events.some((event) => event.kind === 'output' && event.text.includes('built')));
+    const image = await te.engine.images.resolve('demo/app:1');
+    assert.equal(image.id, result.imageId);
+    const config = image.config.config ?? {};
+    assert.deepEqual(config.Cmd?.slice(0, 2), ['sh', '-c']);
+    assert.equal(config.User, 'app');
+    assert.equal(config.WorkingDir, '/srv/app');
+    assert.deepEqual(config.Volumes, { '/data': {} });
+    assert.deepEqual(config.ExposedPorts, { '8080/tcp': {} });
+    assert.equal(config.Labels?.['org.example.mode'], 'production');
+    assert.ok(config.Env?.includes('APP_HOME=/srv/app'));
+    assert.ok(!(config.Env ?? []).some((entry) => entry.startsWith('GREETING=')), 'ARGs are not persisted');
+    const history = image.config.history ?? [];
+    assert.ok(history.some((entry) => entry.created_by === 'USER app' && entry.empty_layer === true));
+    const { code, output } = await run(te, 'demo/app:1');
+    assert.equal(code, 0, output);
+    assert.equal(output, 'hi from the build stage\n1234\n/srv/app production\nport=8080\n1234\n');
+  });
+
+  test('a deletion in a later RUN hides the file (whiteout) and a recreated directory is opaque', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: [
+        'FROM tsfig/busybox:latest',
+        'RUN echo secret > /secret && mkdir -p /dir && touch /dir/old',
+        'RUN rm /secret /bin/ls && rm -rf /dir && mkdir /dir && touch /dir/new',
+        '',
+      ].join('\n'),
+    });
+    await new Builder(te.engine).build({ contextDir: context, tags: ['demo/wh'] });
+    const { code, output } = await run(te, 'demo/wh', [
+      'sh',
+      '-c',
+      'test ! -e /secret && test ! -e /bin/ls && echo $(cd /dir && echo *)',
+    ]);
+    assert.equal(code, 0, output);
+    assert.equal(output, 'new\n');
+    const image = await te.engine.images.resolve('demo/wh');
+    const layers = te.engine.images.layerDirs(image);
+    const top = layers[0] ?? '';
+    const whiteout = await fs.lstat(path.join(top, 'secret'));
+    assert.ok(whiteout.isCharacterDevice() && whiteout.rdev === 0, 'the top layer holds a whiteout for /secret');
+    for (const stub of ['etc/hosts', 'etc/resolv.conf', 'etc/hostname']) {
+      await assert.rejects(fs.lstat(path.join(top, stub)), 'runtime mount stubs are not part of the layer');
+    }
+  });
+
+  test('a second build is fully cached and gives the same image id; a touched source still hits', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, { Dockerfile: MULTI_STAGE, 'config/app.conf': 'port=1\n' });
+    const builder = new Builder(te.engine);
+    const first = await builder.build({ contextDir: context, tags: ['demo/cache'] });
+    const again = collect();
+    const second = await builder.build({ contextDir: context, tags: ['demo/cache'] }, again.onEvent);
+    assert.equal(second.imageId, first.imageId);
+    const steps = stepsOf(again.events).filter((step) => !step.text.startsWith('FROM'));
+    assert.ok(steps.length > 0 && steps.every((step) => step.cached), JSON.stringify(steps));
+    const future = new Date(Date.now() + 60_000);
+    await fs.utimes(path.join(context, 'config/app.conf'), future, future);
+    const third = await builder.build({ contextDir: context, tags: ['demo/cache'] });
+    assert.equal(third.imageId, first.imageId, 'mtime is not part of the cache key');
+    const noCache = collect();
+    await builder.build({ contextDir: context, noCache: true }, noCache.onEvent);
+    assert.ok(stepsOf(noCache.events).every((step) => !step.cached));
+  });
+
+  test('changing one COPY source reruns only from that step', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: [
+        'FROM tsfig/busybox:latest',
+        'RUN echo first > /first',
+        'COPY a.txt /a.txt',
+        'RUN cat /a.txt > /copy-a',
+        'COPY b.txt /b.txt',
+        'RUN cat /b.txt > /copy-b',
+        'CMD ["cat", "/copy-a", "/copy-b"]',
+        '',
+      ].join('\n'),
+      'a.txt': 'a1\n',
+      'b.txt': 'b1\n',
+    });
+    const builder = new Builder(te.engine);
+    await builder.build({ contextDir: context, tags: ['demo/partial'] });
+    await fs.writeFile(path.join(context, 'b.txt'), 'b2\n');
+    const { events, onEvent } = collect();
+    await builder.build({ contextDir: context, tags: ['demo/partial'] }, onEvent);
+    assert.deepEqual(
+      stepsOf(events).map((step) => `${step.cached ? 'cached' : 'ran'} ${step.text}`),
+      [
+        'ran FROM tsfig/busybox:latest',
+        'cached RUN echo first > /first',
+        'cached COPY a.txt /a.txt',
+        'cached RUN cat /a.txt > /copy-a',
+        'ran COPY b.txt /b.txt',
+        'ran RUN cat /b.txt > /copy-b',
+        'ran CMD ["cat", "/copy-a", "/copy-b"]',
+      ],
+    );
+    const { output } = await run(te, 'demo/partial');
+    assert.equal(output, 'a1\nb2\n');
+  });
+
+  test('an unknown instruction fails with Dockerfile:LINE:COL before anything runs', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: 'FROM tsfig/busybox:latest\nRUN echo would run > /x\n  RUNN echo typo\n',
+    });
+    const { events, onEvent } = collect();
+    await assert.rejects(new Builder(te.engine).build({ contextDir: context }, onEvent), (error: Error) => {
+      assert.match(error.message, /^Dockerfile:3:3: unknown instruction: RUNN \(did you mean RUN\?\)$/);
+      return true;
+    });
+    assert.deepEqual(events, []);
+    assert.deepEqual(await te.engine.containers.list({ all: true }), []);
+    assert.equal((await te.engine.images.list()).length, 1, 'only the base image');
+  });
+
+  test('a failing RUN names the step and its exit code, shows its last output and leaves no container', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: 'FROM tsfig/busybox:latest\nRUN echo ok\nRUN echo about to fail && echo oops >&2 && exit 3\n',
+    });
+    await assert.rejects(new Builder(te.engine).build({ contextDir: context }), (error: Error) => {
+      assert.ok(error instanceof BuildStepError);
+      assert.equal(error.exitCode, 3);
+      assert.match(error.message, /step 3\/3 \(RUN echo about to fail && echo oops >&2 && exit 3\)/);
+      assert.match(error.message, /non-zero code: 3/);
+      assert.deepEqual(error.output, ['about to fail', 'oops']);
+      return true;
+    });
+    assert.deepEqual(await te.engine.containers.list({ all: true }), []);
+  });
+
+  test('a missing base image is named with a hint to import it', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, { Dockerfile: 'FROM nowhere/missing:1\nRUN true\n' });
+    await assert.rejects(new Builder(te.engine).build({ contextDir: context }), (error: Error & { hint?: string }) => {
+      assert.match(error.message, /base image "nowhere\/missing:1" not found/);
+      assert.match(error.hint ?? '', /tsfig image import/);
+      return true;
+    });
+  });
+
+  test('.dockerignore, globs, --chmod, heredocs, ADD of a local archive and of a loopback URL with --checksum', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const payload = Buffer.from('downloaded\n');
+    const server = http.createServer((request, response) => {
+      if (request.url === '/files/payload.txt') response.end(payload);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/files/payload.txt`;
+    const digest = `sha256:${createHash('sha256').update(payload).digest('hex')}`;
+    const { te, context } = await setup(t, {
+      '.dockerignore': 'secret*\nlogs\n!logs/keep.log\n',
+      'secret.txt': 'no\n',
+      'logs/drop.log': 'no\n',
+      'logs/keep.log': 'kept\n',
+      'src/one.js': '1\n',
+      'src/two.js': '2\n',
+      'src/three.txt': '3\n',
+      'archive/inner/file.txt': 'from the archive\n',
+    });
+    execFileSync('tar', ['-czf', path.join(context, 'bundle.tar.gz'), '-C', path.join(context, 'archive'), 'inner']);
+    await fs.writeFile(
+      path.join(context, 'Dockerfile'),
+      [
+        'FROM tsfig/busybox:latest',
+        'ARG NAME=world',
+        'COPY . /ctx/',
+        'COPY --chmod=0600 src/*.js /js/',
+        'ADD bundle.tar.gz /unpacked/',
+        `ADD --checksum=${digest} ${url} /downloads/`,
+        'COPY <<greeting.txt /heredoc/',
+        'hello $NAME',
+        'greeting.txt',
+        'CMD ["sh", "-c", "cd /ctx && find . -type f | sort; stat -c %a /js/one.js; ls /js; cat /unpacked/inner/file.txt /downloads/payload.txt /heredoc/greeting.txt"]',
+        '',
+      ].join('\n'),
+    );
+    await new Builder(te.engine).build({ contextDir: context, tags: ['demo/copy'] });
+    const { code, output } = await run(te, 'demo/copy');
+    assert.equal(code, 0, output);
+    assert.equal(
+      output,
+      [
+        './.dockerignore',
+        './Dockerfile',
+        './archive/inner/file.txt',
+        './bundle.tar.gz',
+        './logs/keep.log',
+        './src/one.js',
+        './src/three.txt',
+        './src/two.js',
+        '600',
+        'one.js',
+        'two.js',
+        'from the archive',
+        'downloaded',
+        'hello world',
+        '',
+      ].join('\n'),
+    );
+    await fs.writeFile(
+      path.join(context, 'Dockerfile'),
+      `FROM tsfig/busybox:latest\nADD --checksum=sha256:${'0'.repeat(64)} ${url} /bad\n`,
+    );
+    await assert.rejects(new Builder(te.engine).build({ contextDir: context }), /checksum mismatch/);
+  });
+
+  test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: [
+        'FROM tsfig/busybox:latest AS base',
+        'ONBUILD RUN echo triggered > /onbuild',
+        'FROM tsfig/busybox:latest AS unused',
+        'RUN exit 1',
+        'FROM tsfig/busybox:latest AS target',
+        'RUN echo target > /target',
+        '',
+      ].join('\n'),
+    });
+    const builder = new Builder(te.engine);
+    const result = await builder.build({ contextDir: context, target: 'target', tags: ['demo/target'] });
+    assert.equal(result.steps, 2);
+    await builder.build({ contextDir: context, target: 'base', tags: ['demo/base'] });
+    await fs.writeFile(path.join(context, 'Dockerfile.child'), 'FROM demo/base\nCMD ["cat", "/onbuild"]\n');
+    await builder.build({ contextDir: context, dockerfile: 'Dockerfile.child', tags: ['demo/child'] });
+    const { output } = await run(te, 'demo/child');
+    assert.equal(output, 'triggered\n');
+    const child = await te.engine.images.resolve('demo/child');
+    assert.equal((child.config.config as { OnBuild?: unknown } | undefined)?.OnBuild ?? null, null);
+  });
+});
