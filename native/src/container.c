@@ -200,11 +200,6 @@ static int init_container(const struct tsfig_conf *c, struct tsfig_child_fds *f,
     /* [SEC] into the container's cgroups before anything else (by itself: see tsfig_cgroup_join_self) */
     if (tsfig_cgroup_join_self(c, err) < 0)
         return -1;
-    /* Compiled while the host's /run is still what this process sees; loaded in drop_privileges. If this fails,
-     * the load builds the filter itself. */
-    tsfig_error_t ignored = {0};
-    if (c->seccomp_default && !c->privileged)
-        (void)tsfig_seccomp_prepare_default(c->caps, c->no_new_privs, &ignored);
     if (unshare(CLONE_NEWCGROUP) < 0)
         return tsfig_make_error(err, errno, "cgroup namespace", "unshare cgroup namespace");
     if (join_netns(c->netns, err) < 0)

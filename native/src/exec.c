@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "conf.h"
 #include "container.h"
+#include "seccomp.h"
 #include "util.h"
 
 #include <errno.h>
@@ -217,6 +218,7 @@ int tsfig_cmd_exec(int argc, char **argv)
     if (parse_args(argc, argv, &o, &err) < 0 || tsfig_conf_load(o.dir, &c, &err) < 0)
         return fail(&err);
     pid_t pid = container_pid(&c, &err);
+    tsfig_seccomp_prepare_for(&c); /* before joining: it reads the host's compiled-filter cache */
     if (pid < 0 || tsfig_exec_join(&c, pid, &err) < 0)
         return fail(&err);
     c.args = o.args; /* the process to run replaces the container's command */

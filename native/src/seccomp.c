@@ -1,6 +1,7 @@
 /* Builds Docker's default seccomp profile (seccomp_profile.h) with libseccomp and loads it, following moby's
  * setupSeccomp (which rules apply) and runc's libcontainer/seccomp (how they become a filter). */
 #include "seccomp.h"
+#include "conf.h"
 #include "seccomp_profile.h"
 
 #include <dirent.h>
@@ -559,6 +560,13 @@ int tsfig_seccomp_prepare_default(uint64_t effective_caps_mask, int no_new_privs
     if (dir >= 0)
         cache_write(dir, name, key, prepared.insns, prepared.len);
     return TSFIG_SECCOMP_BUILT;
+}
+
+void tsfig_seccomp_prepare_for(const struct tsfig_conf *c)
+{
+    tsfig_error_t ignored = { 0 };
+    if (c->seccomp_default && !c->privileged)
+        (void)tsfig_seccomp_prepare_default(c->caps, c->no_new_privs, &ignored);
 }
 
 int tsfig_seccomp_cache_file(uint64_t effective_caps_mask, int no_new_privs, char *buf, size_t cap)

@@ -25,6 +25,11 @@ int tsfig_seccomp_load_default(uint64_t effective_caps_mask, tsfig_error_t *err)
 enum { TSFIG_SECCOMP_BUILT = 0, TSFIG_SECCOMP_CACHED = 1 };
 int tsfig_seccomp_prepare_default(uint64_t effective_caps_mask, int no_new_privs, tsfig_error_t *err);
 
+/* prepare_default for the process runtime.conf c describes, if it gets the default profile (seccomp default, not
+ * privileged). Errors are left to the load, which then builds the filter itself. */
+struct tsfig_conf;
+void tsfig_seccomp_prepare_for(const struct tsfig_conf *c);
+
 /* The cache file prepare_default uses for this key (for tests and diagnostics). 0, or -1 if there is no key. */
 int tsfig_seccomp_cache_file(uint64_t effective_caps_mask, int no_new_privs, char *buf, size_t cap);
 

@@ -4,6 +4,7 @@
 #include "conf.h"
 #include "container.h"
 #include "monitor.h"
+#include "seccomp.h"
 #include "util.h"
 
 #include <errno.h>
@@ -201,6 +202,7 @@ static void monitor_main(const struct tsfig_conf *c, int result_fd)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     (void)tsfig_write_file("/proc/self/oom_score_adj", "-1000", "oom", &r.err);
     memset(&r.err, 0, sizeof r.err);
+    tsfig_seccomp_prepare_for(c); /* on the host side; every container process, restart and probe inherits it */
     if (tsfig_mkdir_p(c->run_dir, 0700) < 0) {
         tsfig_make_error(&r.err, errno, "run dir", "create `%s`", c->run_dir);
     } else if (tsfig_cgroup_create(c, &r.err) == 0) {
