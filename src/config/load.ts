@@ -69,11 +69,16 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
   const bag = new DiagnosticBag();
   const explicitDir = options.projectDirectory === undefined ? undefined : path.resolve(cwd, options.projectDirectory);
 
-  let dotenv = readEnvironmentFiles(options.envFiles, explicitDir ?? cwd, cwd, shell, bag);
+  // --env-file, else COMPOSE_ENV_FILES (comma-separated, compose 2.24+), else .env in the project directory.
+  const envFiles =
+    options.envFiles && options.envFiles.length > 0
+      ? options.envFiles
+      : (shell.TSFIG_ENV_FILES ?? shell.COMPOSE_ENV_FILES ?? '').split(',').filter((f) => f.trim() !== '');
+  let dotenv = readEnvironmentFiles(envFiles, explicitDir ?? cwd, cwd, shell, bag);
   const fromEnv = (name: string): string | undefined => shell[name] ?? dotenv.get(name);
   const files = findProjectFiles(options.files ?? [], cwd, fromEnv, bag);
   const projectDirectory = explicitDir ?? path.dirname(files[0] ?? path.join(cwd, 'x'));
-  if ((options.envFiles ?? []).length === 0 && projectDirectory !== (explicitDir ?? cwd)) {
+  if (envFiles.length === 0 && projectDirectory !== (explicitDir ?? cwd)) {
     dotenv = readEnvironmentFiles(undefined, projectDirectory, cwd, shell, bag);
   }
   // The spec exposes the project name to interpolation as COMPOSE_PROJECT_NAME; computed only when a file asks.

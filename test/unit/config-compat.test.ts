@@ -81,6 +81,10 @@ const allowed: Record<string, Record<string, string>> = {
   },
   'profiles-env': { 'services.debug': '1.29 config prints services whatever their profiles' },
   'profiles-flag': {},
+  'env-files-variable': {
+    'services.app.image': 'COMPOSE_ENV_FILES is newer than 1.29, which reads .env instead',
+    'services.app.environment.REGION': 'as services.app.image',
+  },
   'interpolation-special-defaults': {
     'services.app.environment.DOLLAR_IN_DEFAULT':
       '1.29 keeps $$ inside a ${VAR:-default} as written; the Compose Specification (compose-go) unescapes it, as tsfig does',
