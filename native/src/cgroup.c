@@ -299,7 +299,8 @@ int tsfig_cgroup_oom_killed(const struct tsfig_conf *c)
     if (tsfig_read_small(p, buf, sizeof buf) < 0)
         return 0;
     const char *k = strstr(buf, "oom_kill ");
-    return k != NULL && strtol(k + 9, NULL, 10) > 0;
+    long n = k != NULL ? strtol(k + 9, NULL, 10) : 0;
+    return n > 0 ? (int)(n < INT_MAX ? n : INT_MAX) : 0;
 }
 
 void tsfig_cgroup_remove(const struct tsfig_conf *c)

@@ -309,8 +309,11 @@ static void record_exit(struct tsfig_monitor *m, int status)
     tsfig_cgroup_kill_all(m->c); /* the probe too, if one runs: it is in the cgroup */
     tsfig_health_stop(m);
     m->last_code = exit_code(status, &m->last_signal);
-    m->last_oom = tsfig_cgroup_oom_killed(m->c);
+    int oom_kills = tsfig_cgroup_oom_killed(m->c); /* the cgroup outlives a restart: only new kills count */
+    m->last_oom = oom_kills > m->oom_kills;
+    m->oom_kills = oom_kills;
     m->have_exit = 1;
+    m->state = TSFIG_STATE_EXITED; /* until a restart is scheduled; finish() must not record this run twice */
     m->kill_deadline_ms = 0;
     tsfig_now_rfc3339(m->finished_at, sizeof m->finished_at);
     /* a restart gets fresh stdio; a partial line left over is flushed with this run */

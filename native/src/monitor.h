@@ -24,7 +24,7 @@ struct tsfig_monitor {
     int finish_now;     /* stop/kill while restarting: leave the loop */
     int restart_count;
     long long restart_at_ms, backoff_ms, run_start_ms; /* CLOCK_MONOTONIC ms; restart_at 0: none pending */
-    int have_exit, last_code, last_signal, last_oom;
+    int have_exit, last_code, last_signal, last_oom, oom_kills; /* oom_kills: the cgroup's counter after the last run */
     char finished_at[64];
     struct tsfig_log log;
     struct tsfig_stream out, err;

@@ -151,6 +151,39 @@ describe('monitor restart policy and healthcheck: runtime.conf (root)', { skip }
     assert.deepEqual(cgroupPids(tc), []);
   });
 
+  test('oomKilled describes the last run only; the overlay is the same across restarts', async (t) => {
+    const tc = await started(
+      t,
+      [
+        'sh',
+        '-c',
+        'if [ -e /oomed ]; then echo second; exit 1; fi; touch /oomed; echo first; exec dd if=/dev/zero of=/dev/null bs=64M count=1',
+      ],
+      [
+        ['memory', 32 * 1024 * 1024],
+        ['restart', 'on-failure'],
+        ['restart_max', 1],
+      ],
+    );
+    let restarting: PolicyStatus | undefined;
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(5)) {
+      const st = status(tc);
+      if (st?.state === 'restarting') restarting ??= st;
+      if (st?.state === 'exited') break;
+    }
+    await waitExited(tc);
+    assert.equal(restarting?.exitCode, 137, JSON.stringify(restarting));
+    assert.equal((restarting as { oomKilled?: boolean } | undefined)?.oomKilled, true);
+    const final = status(tc) as (PolicyStatus & { oomKilled: boolean }) | undefined;
+    assert.equal(final?.restartCount, 1);
+    assert.equal(final?.exitCode, 1);
+    assert.equal(final?.oomKilled, false);
+    assert.deepEqual(
+      (await readLog(tc)).map((entry) => entry.log),
+      ['first\n', 'second\n'],
+    );
+  });
+
   test('restarts with a tty, and with stdin, get fresh stdio each run', async (t) => {
     const tty = await started(
       t,
