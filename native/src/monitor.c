@@ -391,9 +391,9 @@ static void finish(struct tsfig_monitor *m, int status)
     (void)tsfig_monitor_write_status(m, &err);
 }
 
-/* Milliseconds until the nearest timer, -1 for none. Timers are data on the monitor (today: the stop grace period
- * and the idle memory trim); policies that arrive later as runtime.conf keys (healthcheck interval, restart
- * back-off) add their deadline here and their action next to the kill deadline below. */
+/* Milliseconds until the nearest timer, -1 for none. Timers are data on the monitor: the stop grace period, the idle
+ * memory trim, the restart back-off and the healthcheck's (next probe, or the running probe's timeout); their
+ * actions run right after poll() in the loop below. */
 static int next_timeout(const struct tsfig_monitor *m, int dirty)
 {
     /* after activity, wait for a quiet second and give the touched pages back (RSS stays < 1 MiB) */
