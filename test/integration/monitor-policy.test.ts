@@ -184,6 +184,27 @@ describe('monitor restart policy and healthcheck: runtime.conf (root)', { skip }
     );
   });
 
+  test('a restart that cannot start counts as a failed run', async (t) => {
+    // the first run removes its own shell from the overlay: the restarts fail with 127 (command not found)
+    const tc = await started(
+      t,
+      ['/bin/sh', '-c', 'echo removing; rm /bin/sh; exit 1'],
+      [
+        ['restart', 'on-failure'],
+        ['restart_max', 2],
+      ],
+    );
+    await eventually(() => (status(tc)?.state === 'exited' ? true : undefined), 10_000);
+    await waitExited(tc);
+    assert.equal(status(tc)?.restartCount, 2);
+    assert.equal(status(tc)?.exitCode, 127);
+    assert.deepEqual(
+      (await readLog(tc)).map((entry) => entry.log),
+      ['removing\n'],
+    );
+    assert.deepEqual(cgroupPids(tc), []);
+  });
+
   test('restarts with a tty, and with stdin, get fresh stdio each run', async (t) => {
     const tty = await started(
       t,
