@@ -61,7 +61,12 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
         .flags = (unsigned long long)(flags | O_CLOEXEC),
         .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
     };
-    return (int)TEMP_FAILURE_RETRY(syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof how));
+    /* EAGAIN: a host-wide rename or mount raced with a ".." step; openat2(2) asks callers to retry (bounded). */
+    for (int attempt = 0;; attempt++) {
+        int fd = (int)TEMP_FAILURE_RETRY(syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof how));
+        if (fd >= 0 || errno != EAGAIN || attempt >= 1000)
+            return fd;
+    }
 }
 
 /* Normalises a tar name: leading `/` dropped, empty and `.` components removed, `..` applied lexically. A `..` that

@@ -130,7 +130,13 @@ int tsfig_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
         path++;
     if (*path == '\0')
         path = ".";
-    return (int)TEMP_FAILURE_RETRY(syscall(SYS_openat2, rootfd, path, &how, sizeof how));
+    /* EAGAIN: a rename or mount anywhere on the host raced with a ".." step of the resolution (openat2(2)); the
+     * kernel asks callers to retry. Bounded, so a sustained attack still ends in an error. */
+    for (int attempt = 0;; attempt++) {
+        int fd = (int)TEMP_FAILURE_RETRY(syscall(SYS_openat2, rootfd, path, &how, sizeof how));
+        if (fd >= 0 || errno != EAGAIN || attempt >= 1000)
+            return fd;
+    }
 }
 
 static int split_parent(const char *path, char *parent, size_t cap, const char **base)
