@@ -854,7 +854,9 @@ export class Builder {
     const keyword = instruction.kind === 'copy' ? 'COPY' : 'ADD';
     const workdir = state.config.config.WorkingDir || '/';
     const rawDest = word(instruction.dest);
-    const dest = path.posix.resolve(workdir, rawDest) + (/\/\.?$/.test(rawDest) && rawDest !== '/' ? '/' : '');
+    // `dir/`, `dir/.` and `.` name a directory (the file goes inside it), as in Docker.
+    const resolvedDest = path.posix.resolve(workdir, rawDest);
+    const dest = resolvedDest + (/(^|\/)\.?$/.test(rawDest) && resolvedDest !== '/' ? '/' : '');
     const sources = instruction.sources.map((source) => (source.startsWith('<<') ? source : word(source)));
     const heredocs = new Map(
       instruction.heredocs.map((doc) => [

@@ -295,6 +295,31 @@ describe('image build (engine Builder)', () => {
     await assert.rejects(new Builder(te.engine).build({ contextDir: context }), /checksum mismatch/);
   });
 
+  test('COPY to . lands in WORKDIR; symlinks are copied as links and never followed out of the context', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      'app/main.sh': 'echo main\n',
+      Dockerfile: [
+        'FROM tsfig/busybox:latest',
+        'WORKDIR /work',
+        'COPY app/main.sh .',
+        'COPY app/ ./tree/',
+        'CMD ["sh", "-c", "cat /work/main.sh; readlink /work/tree/escape"]',
+        '',
+      ].join('\n'),
+    });
+    await fs.symlink('/etc/passwd', path.join(context, 'app', 'escape'));
+    await new Builder(te.engine).build({ contextDir: context, tags: ['demo/links'] });
+    const { code, output } = await run(te, 'demo/links');
+    assert.equal(code, 0, output);
+    assert.equal(output, 'echo main\n/etc/passwd\n');
+    await fs.writeFile(path.join(context, 'Dockerfile'), 'FROM tsfig/busybox:latest\nCOPY app/escape /stolen\n');
+    await assert.rejects(
+      new Builder(te.engine).build({ contextDir: context }),
+      /"app\/escape" not found in the build context/,
+    );
+  });
+
   test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {
     if (skipUnlessRoot(t)) return;
     const { te, context } = await setup(t, {
