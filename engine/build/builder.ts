@@ -247,6 +247,7 @@ export class Builder {
       }
     }
     const target = this.targetStage(ctx, options.target);
+    this.preflight(ctx, name);
     const needed = this.neededStages(ctx, target);
     ctx.total = stages.filter((stage) => needed.has(stage.index)).reduce((n, s) => n + 1 + s.instructions.length, 0);
     for (const stage of stages) {
@@ -265,6 +266,56 @@ export class Builder {
       cachedSteps: ctx.cached,
       warnings: ctx.warnings,
     };
+  }
+
+  /**
+   * What can be checked before any step runs, collected into one error: unsupported RUN mounts and COPY --parents,
+   * --from naming no earlier stage when it is not an image reference, literal --chmod and --checksum values.
+   */
+  private preflight(ctx: BuildContext, file: string): void {
+    const problems: string[] = [];
+    const report = (instruction: Instruction, message: string): void => {
+      problems.push(`${file}:${instruction.line}:${instruction.column}: ${message}`);
+    };
+    for (const stage of ctx.stages) {
+      for (const instruction of stage.instructions) {
+        if (instruction.kind === 'run') {
+          for (const mount of instruction.mounts) {
+            if (mount.type !== 'cache' && mount.type !== 'tmpfs') {
+              report(instruction, `RUN --mount=type=${mount.type} is not supported yet (cache and tmpfs are)`);
+            }
+          }
+        }
+        if (instruction.kind !== 'copy' && instruction.kind !== 'add') continue;
+        if (instruction.parents === true) report(instruction, 'COPY --parents is not supported yet');
+        if (
+          instruction.chmod !== undefined &&
+          !instruction.chmod.includes('$') &&
+          !/^[0-7]{3,4}$/.test(instruction.chmod)
+        ) {
+          report(instruction, `invalid --chmod "${instruction.chmod}": use an octal mode such as 0644`);
+        }
+        const checksum = instruction.checksum;
+        if (checksum !== undefined && !checksum.includes('$') && !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
+          report(instruction, `invalid --checksum "${checksum}": use sha256:<64 hex digits>`);
+        }
+        if (instruction.checksum !== undefined && !instruction.sources.some((source) => /^https?:\/\//i.test(source))) {
+          report(instruction, '--checksum is only supported for http(s) sources');
+        }
+        const from = instruction.from;
+        if (from === undefined || from.includes('$')) continue;
+        if (from.toLowerCase() === stage.name || from === String(stage.index)) {
+          report(instruction, `--from=${from} names the stage it is in`);
+        } else if (/^\d+$/.test(from) && Number(from) >= stage.index) {
+          report(instruction, `--from=${from}: only earlier stages can be copied from`);
+        }
+      }
+    }
+    if (problems.length > 0) {
+      throw new EngineError('invalid', problems.join('\n'), {
+        hint: 'fix the Dockerfile lines above; nothing was built',
+      });
+    }
   }
 
   private async readDockerfile(options: BuildOptions, file: string): Promise<{ text: string; name: string }> {

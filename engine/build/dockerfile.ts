@@ -82,6 +82,8 @@ export interface CopyInstruction extends Node {
   readonly chown?: string;
   readonly chmod?: string;
   readonly link: boolean;
+  /** `COPY --parents` (parsed; the builder refuses it for now). */
+  readonly parents?: boolean;
   readonly checksum?: string;
   readonly keepGitDir: boolean;
   readonly exclude: readonly string[];
@@ -566,6 +568,7 @@ function parseCopy(
     ...optional('chown'),
     ...optional('chmod'),
     link: flags.values.get('link') === true,
+    ...(flags.values.get('parents') === true ? { parents: true } : {}),
     ...optional('checksum'),
     keepGitDir: flags.values.get('keep-git-dir') === true,
     exclude: flagList(flags, 'exclude'),

@@ -320,6 +320,51 @@ describe('image build (engine Builder)', () => {
     );
   });
 
+  test('RUN --mount=type=cache keeps its directory between builds and out of the image', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: [
+        'FROM tsfig/busybox:latest',
+        'RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /result',
+        'CMD ["sh", "-c", "cat /result; test ! -e /cache && echo no-cache-dir"]',
+        '',
+      ].join('\n'),
+    });
+    const builder = new Builder(te.engine);
+    await builder.build({ contextDir: context, tags: ['demo/cachemount'] });
+    assert.equal((await run(te, 'demo/cachemount')).output.replace(/ /g, ''), '1\nno-cache-dir\n');
+    await builder.build({ contextDir: context, tags: ['demo/cachemount'], noCache: true });
+    assert.equal((await run(te, 'demo/cachemount')).output.replace(/ /g, ''), '2\nno-cache-dir\n');
+  });
+
+  test('unsupported features and bad literal flags fail with Dockerfile:LINE:COL before anything runs', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: [
+        'FROM tsfig/busybox:latest AS one',
+        'RUN echo would run',
+        'RUN --mount=type=secret,id=token true',
+        'COPY --from=one /etc /etc2',
+        'COPY --chmod=u+x a /a',
+        '',
+      ].join('\n'),
+    });
+    const { events, onEvent } = collect();
+    await assert.rejects(new Builder(te.engine).build({ contextDir: context }, onEvent), (error: Error) => {
+      assert.equal(
+        error.message,
+        [
+          'Dockerfile:3:1: RUN --mount=type=secret is not supported yet (cache and tmpfs are)',
+          'Dockerfile:4:1: --from=one names the stage it is in',
+          'Dockerfile:5:1: invalid --chmod "u+x": use an octal mode such as 0644',
+        ].join('\n'),
+      );
+      return true;
+    });
+    assert.deepEqual(events, []);
+    assert.deepEqual(await te.engine.containers.list({ all: true }), []);
+  });
+
   test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {
     if (skipUnlessRoot(t)) return;
     const { te, context } = await setup(t, {
