@@ -20,12 +20,19 @@ export interface EngineOptions {
   /** State root. @default TSFIG_ROOT or /var/lib/tsfig */
   readonly root?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * The embedded DNS resolver of the networks. Names that are not containers are forwarded to the host's resolvers
+   * unless `forward: false` (or TSFIG_DNS_FORWARD=0), which answers NXDOMAIN: tests never look up outside names.
+   */
+  readonly dns?: false | { forward?: boolean; upstreams?: readonly string[] };
 }
 
 export function createEngine(options: EngineOptions = {}): Engine {
   const paths = enginePaths(options.root, options.env ?? process.env);
   const images = new ImageStore(paths);
-  const networks = new NetworkManager(paths);
+  const env = options.env ?? process.env;
+  const forward = !['0', 'false', 'no'].includes((env.TSFIG_DNS_FORWARD ?? '').toLowerCase());
+  const networks = new NetworkManager(paths, { dns: options.dns ?? { forward } });
   const containers = new ContainerManager(paths, images, networks);
   const volumes = new VolumeStore(paths);
   return { paths, images, containers, volumes, networks };

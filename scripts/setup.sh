@@ -14,7 +14,9 @@ fi
 # Debian packages the project, its tests and its benchmarks use.
 packages=(
   build-essential pkg-config libseccomp-dev   # native/ helper
-  nftables iproute2 procps psmisc util-linux  # networking, process and mount inspection
+  nftables iproute2 iptables procps psmisc util-linux  # networking (iptables: Docker coexistence tests), processes, mounts
+  python3                                     # test helpers and the examples' tooling
+  docker-compose                              # compose 1.29, to compare project file meaning in tests
   debootstrap busybox-static                  # base images, built locally
   crun runc                                   # benchmark baselines
   tmux                                        # terminal tests

@@ -219,6 +219,9 @@ export class ContainerManager {
       await networks.removeSandbox(record.id).catch(() => undefined);
       throw error;
     }
+    // The embedded resolver on the gateway answers the project's names (and forwards or refuses the rest).
+    const resolvConf = await networks.resolvConf(record.id);
+    if (resolvConf !== undefined) await fs.writeFile(containerFiles(this.dirOf(record.id)).resolvConf, resolvConf);
     await this.refreshHosts();
   }
 
@@ -296,6 +299,20 @@ export class ContainerManager {
       if (record !== undefined) records.push(record);
     }
     return records;
+  }
+
+  /**
+   * Repairs networking after a crash (`kill -9` mid-command): drops endpoints, links and sandboxes of containers that
+   * no longer exist and re-applies the firewall. Holds the lock that create() holds while it attaches, so a container
+   * being created elsewhere is never taken for debris.
+   */
+  async repairNetworking(): Promise<void> {
+    const networks = this.networks;
+    if (networks === undefined) return;
+    await withLock(`${this.paths.rootId}:container-names`, async () => {
+      const live = new Set((await this.readRecords()).map((record) => record.id));
+      await networks.reconcile({ liveContainers: live });
+    });
   }
 
   /** Finds a container by full id, unique id prefix, or name. */

@@ -578,15 +578,8 @@ export class NetworkManager {
       }
     }
     for (let i = 0; i < 100 && pids.size > 0; i++) {
-      for (const pid of pids)
-        if (
-          !(await fs.stat(`/proc/${pid}`).then(
-            () => true,
-            () => false,
-          ))
-        )
-          pids.delete(pid);
-      if (pids.size > 0) await sleep(20);
+      for (const pid of pids) if (!(await isAlive(pid))) pids.delete(pid);
+      if (pids.size > 0) await sleep(10);
     }
     for (const pid of pids) {
       try {
@@ -1000,4 +993,15 @@ async function deleteLinks(names: readonly string[]): Promise<void> {
 async function enableForwarding(): Promise<void> {
   const file = '/proc/sys/net/ipv4/ip_forward';
   if ((await fs.readFile(file, 'utf8')).trim() !== '1') await fs.writeFile(file, '1');
+}
+
+/**
+ * True while pid runs. A zombie counts as gone: the resolver is detached, so the host's init reaps it, and on some
+ * hosts only a second or two later.
+ */
+async function isAlive(pid: number): Promise<boolean> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  if (stat === '') return false;
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
 }

@@ -46,7 +46,13 @@ export interface CliResult {
 /** A fresh engine root in a temp dir, with the busybox base image imported as tsfig/busybox:latest. */
 export async function makeTestEngine(options: { debian?: boolean } = {}): Promise<TestEngine> {
   const dir = await mkdtemp('/tmp/tsfig-it-');
-  const env = { ...process.env, TSFIG_ROOT: path.join(dir, 'root'), TSFIG_RUN_ROOT: path.join(dir, 'run') };
+  // TSFIG_DNS_FORWARD=0: the embedded resolver answers NXDOMAIN for every name outside the test's containers.
+  const env = {
+    ...process.env,
+    TSFIG_ROOT: path.join(dir, 'root'),
+    TSFIG_RUN_ROOT: path.join(dir, 'run'),
+    TSFIG_DNS_FORWARD: '0',
+  };
   const engine = createEngine({ env });
   await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: 'tsfig/busybox:latest' });
   if (options.debian === true) {

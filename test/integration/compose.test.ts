@@ -10,6 +10,7 @@ const BUSYBOX = 'tsfig/busybox:latest';
 
 interface PsRow {
   ID: string;
+  RestartCount: number;
   Name: string;
   Service: string;
   State: string;
@@ -219,6 +220,28 @@ describe(
       assert.match(image.stderr, /hint: import or build the image first/);
       assert.deepEqual(await t.engine.networks.list(), [], 'a network was created for a plan that could not run');
       assert.deepEqual(await t.engine.containers.list({ all: true }), []);
+    });
+
+    test('restart: on-failure:3 runs the command 4 times then stops, with no tsfig process alive', async () => {
+      const dir = await project(`services:
+  flaky:
+    image: ${BUSYBOX}
+    command: sh -c 'echo run; exit 1'
+    restart: on-failure:3
+`);
+      assert.equal((await t.cli(['up', '-d'], { cwd: dir })).code, 0);
+      const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+      assert.ok(!processes.includes('bin/tsfig.js'), 'a tsfig CLI process is still alive');
+      const row = await eventually(async () => {
+        const [flaky] = await ps(dir);
+        return flaky !== undefined && flaky.State === 'exited' && flaky.RestartCount === 3 ? flaky : undefined;
+      }, 20_000);
+      assert.equal(row.ExitCode, 1);
+      const logs = await t.cli(['logs', '--no-log-prefix', 'flaky'], { cwd: dir });
+      assert.equal(logs.stdout, 'run\nrun\nrun\nrun\n');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal((await ps(dir))[0]?.RestartCount, 3, 'the policy restarted it a fourth time');
+      await down(dir);
     });
 
     test('the containers keep running and logging after the CLI exited', async () => {

@@ -117,6 +117,7 @@ async function converge(
   const options = planOptions(services, flags, project);
   const engine = await openEngine();
   const applied = await withProjectLock(engine, project.name, async () => {
+    if (flags.dryRun !== true) await engine.containers.repairNetworking();
     const observed = await observe(engine, project.name, project);
     const thePlan = plan(project, observed, options);
     if (flags.dryRun === true) {
@@ -303,6 +304,7 @@ export function registerUpDown(program: Command): void {
         const project = load.project;
         const engine = await openEngine();
         await withProjectLock(engine, project.name, async () => {
+          await engine.containers.repairNetworking();
           const observed = await observe(engine, project.name, project);
           const thePlan = planDown(project, observed, {
             volumes: flags.volumes === true,
