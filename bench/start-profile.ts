@@ -415,11 +415,12 @@ function parseStrace(text: string): Call[] {
 
 const PHASES = [
   'exec, runtime.conf, double fork',
+  'monitor: oom_score_adj, seccomp program (after: cache), run dir',
   'cgroup create (7 v1 hierarchies)',
   'log, sockets, pipes, clone',
-  'clone → first mount: cgroup join, release, cgroupns, lo up (+ seccomp from cache)',
+  'clone → first mount: release, cgroup join, cgroupns, lo up',
   'mounts: overlay, /proc, /dev, /sys, cgroups, pivot_root',
-  'pivot_root → seccomp load: masks, ro paths, hostname, user (+ libseccomp build)',
+  'pivot_root → seccomp load: masks, ro paths, hostname, user (before: + libseccomp build)',
   '  of which libseccomp build (first seccomp() probe → load)',
   'seccomp load (kernel)',
   'caps, cwd → execve',
@@ -449,6 +450,7 @@ function phasesOf(calls: Call[], runtimePath: string): number[] | undefined {
   const [a, b, c, d, e, f, g, , i, j, k] = all as [number, Call, Call, Call, Call, Call, Call, Call, Call, Call, Call];
   return [
     b.ts - a,
+    c.ts - b.ts,
     d.ts - c.ts,
     e.ts + e.dur - d.ts,
     f.ts - (e.ts + e.dur),
@@ -644,7 +646,10 @@ async function main(): Promise<void> {
       ...(o.without.length > 0
         ? [
             `"before" is native/ of this same tree with ${o.without.map((c) => `\`${c}\``).join(', ')} reverse-applied ` +
-              '(`git diff C^ C -- native/src | patch -R`), built in a temp dir; every other row runs the binaries named.',
+              '(`git diff C^ C -- native/src | patch -R`), built in a temp dir; every other row runs the binaries named. ' +
+              'Those commits:',
+            '',
+            ...o.without.map((c) => `- \`${c}\` ${run('git', ['-C', REPO, 'log', '-1', '--format=%s', c]).trim()}`),
             '',
           ]
         : []),
