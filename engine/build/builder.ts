@@ -574,7 +574,8 @@ export class Builder {
         if (author !== undefined) config.author = author;
         const created = new Date().toISOString();
         config.created = created;
-        config.history = [...config.history, { created, created_by: instruction.original, empty_layer: true }];
+        const createdBy = historyText(canonical) ?? instruction.original;
+        config.history = [...config.history, { created, created_by: createdBy, empty_layer: true }];
         return Promise.resolve(config);
       },
     };
@@ -1097,6 +1098,33 @@ export class Builder {
     const record = await this.engine.images.addImage(Buffer.from(JSON.stringify(config)), { reference: first });
     for (const tag of rest) await this.engine.images.tag(record.id, tag);
     return record.id;
+  }
+}
+
+/** A metadata step's history text with its values substituted (`WORKDIR /srv/app`), as BuildKit records it. */
+function historyText(canonical: unknown): string | undefined {
+  if (!Array.isArray(canonical)) return undefined;
+  const [keyword, value] = canonical as [unknown, unknown];
+  if (typeof keyword !== 'string') return undefined;
+  switch (keyword) {
+    case 'ENV':
+    case 'LABEL':
+      return `${keyword} ${(value as [string, string][]).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+    case 'WORKDIR':
+    case 'USER':
+    case 'STOPSIGNAL':
+    case 'MAINTAINER':
+    case 'ONBUILD':
+      return `${keyword} ${String(value)}`;
+    case 'EXPOSE':
+    case 'VOLUME':
+      return `${keyword} ${(value as string[]).join(' ')}`;
+    case 'CMD':
+    case 'ENTRYPOINT':
+    case 'SHELL':
+      return `${keyword} ${JSON.stringify(value)}`;
+    default:
+      return undefined;
   }
 }
 

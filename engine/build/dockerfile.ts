@@ -721,8 +721,8 @@ export function parseDockerfile(input: string): ParseResult {
     const start = index;
     const column = first.length - trimmed.length + 1;
     let text = trimmed;
-    const originalLines = [trimmed];
     index++;
+    let lastLine = index; // 1-based number of the last line the instruction uses
     while (continuation.test(text)) {
       text = text.replace(continuation, '');
       let joined = false;
@@ -731,7 +731,7 @@ export function parseDockerfile(input: string): ParseResult {
         index++;
         if (raw.trim() === '' || raw.trimStart().startsWith('#')) continue; // comments and blank lines inside
         text += raw;
-        originalLines.push(raw);
+        lastLine = index;
         joined = true;
         break;
       }
@@ -762,8 +762,10 @@ export function parseDockerfile(input: string): ParseResult {
             closed = true;
             break;
           }
+          lastLine = index;
           content += `${body}\n`;
         }
+        if (closed) lastLine = index;
         if (!closed) {
           errors.push({ line: start + 1, column, message: `unterminated heredoc: missing "${marker.name}" line` });
         }
@@ -771,7 +773,7 @@ export function parseDockerfile(input: string): ParseResult {
         heredocs.push({ ...rest, content, ...(fd !== undefined ? { fd } : {}) });
       }
     }
-    const node = { line: start + 1, column, endLine: index, original: line.original };
+    const node = { line: start + 1, column, endLine: lastLine, original: line.original };
     if (!(INSTRUCTIONS as readonly string[]).includes(keyword)) {
       const suggestion = suggestInstruction(keyword);
       errors.push({
