@@ -2,10 +2,7 @@
  * Engine core benchmark (issue 2): create+start to exit of `true` in the busybox image, tsfig beside `crun run` and
  * `runc run` on the same rootfs, interleaved round-robin in one run, plus the monitor's memory per container.
  *
- *   sudo node --import tsx bench/engine-run.ts [--runs N] [--warmup N] [--monitors K] [--profile-runs N] [--nice]
- *     [--no-write]
- *
- * --nice runs everything at nice -20 (inherited by crun, runc and tsfig alike), for a shared, busy machine.
+ *   sudo node --import tsx bench/engine-run.ts [--runs N] [--warmup N] [--monitors K] [--profile-runs N] [--no-write]
  *
  * Everything lives in one temp dir (bundle, engine root, run root, a copy of the native helper) that is removed at the
  * end, on failure and on Ctrl-C, together with every crun/runc/tsfig container it made. No network use. Writes the
@@ -45,12 +42,10 @@ interface Options {
   monitors: number;
   profileRuns: number;
   write: boolean;
-  /** Run at nice -20 (children inherit it), so other work on a shared machine disturbs the figures less. */
-  nice: boolean;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { runs: 50, warmup: 5, monitors: 10, profileRuns: 5, write: true, nice: false };
+  const options: Options = { runs: 50, warmup: 5, monitors: 10, profileRuns: 5, write: true };
   const int = (flag: string, value: string | undefined): number => {
     const n = Number(value);
     if (value === undefined || !Number.isInteger(n) || n < 0) throw new Error(`${flag} needs a whole number`);
@@ -63,10 +58,9 @@ function parseOptions(argv: readonly string[]): Options {
     else if (arg === '--monitors') options.monitors = int(arg, argv[++i]);
     else if (arg === '--profile-runs') options.profileRuns = int(arg, argv[++i]);
     else if (arg === '--no-write') options.write = false;
-    else if (arg === '--nice') options.nice = true;
     else if (arg === '--help' || arg === '-h') {
       console.log(
-        'usage: node --import tsx bench/engine-run.ts [--runs N] [--warmup N] [--monitors K] [--profile-runs N] [--nice] [--no-write]',
+        'usage: node --import tsx bench/engine-run.ts [--runs N] [--warmup N] [--monitors K] [--profile-runs N] [--no-write]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${arg}`);
@@ -548,6 +542,25 @@ async function removeAllContainers(engine: Engine, cgroupParent: string): Promis
   }
 }
 
+/**
+ * The runtime caches compiled seccomp programs host-wide in /run/tsfig/seccomp, keyed among other things by the
+ * identity (dev:ino:size:mtime) of its own binary. Entries keyed by the benchmark's private copy were made by this
+ * run and by nothing else: they are removed with the rest. Must run while the copy still exists.
+ */
+async function removeSeccompCacheEntries(binary: string): Promise<void> {
+  const dir = '/run/tsfig/seccomp';
+  if (!existsSync(dir) || !existsSync(binary)) return;
+  const st = await fs.stat(binary, { bigint: true });
+  const nsec = (st.mtimeNs % 1_000_000_000n).toString().padStart(9, '0');
+  const identity = `runtime /proc/self/exe ${st.dev}:${st.ino}:${st.size}:${st.mtimeNs / 1_000_000_000n}.${nsec}\n`;
+  for (const name of await fs.readdir(dir)) {
+    if (!name.endsWith('.bpf')) continue;
+    const file = path.join(dir, name);
+    const head = (await fs.readFile(file).catch(() => Buffer.alloc(0))).subarray(0, 4096).toString('latin1');
+    if (head.includes(identity)) await fs.rm(file, { force: true });
+  }
+}
+
 /** Builds the current src/ and engine/ into <tmp>/cli (package.json, node_modules link, bin/tsfig.js beside dist/). */
 async function privateCliBuild(tmp: string): Promise<string | { error: string }> {
   const dir = path.join(tmp, 'cli');
@@ -590,6 +603,7 @@ async function prepareTsfig(tmp: string): Promise<TsfigSetup> {
   await fs.copyFile(built, copy);
   await fs.chmod(copy, 0o755);
   setup.runtimeSha = sha256File(copy);
+  onCleanup('seccomp cache entries of the private runtime copy', () => removeSeccompCacheEntries(copy));
   env.TSFIG_RUNTIME = copy;
   process.env.TSFIG_RUNTIME = copy;
   process.env.TSFIG_ROOT = env.TSFIG_ROOT;
@@ -735,7 +749,7 @@ function nativeSample(container: NativeContainer, env: NodeJS.ProcessEnv) {
     const end = await exited.done;
     return {
       ms: end - start,
-      parts: { started: result.fd3Ms ?? NaN, startExit: result.ms },
+      parts: { started: result.fd3Ms ?? NaN, startExit: result.ms, afterStarted: end - start - (result.fd3Ms ?? NaN) },
     };
   };
 }
@@ -823,6 +837,9 @@ function tsfigSeries(setup: TsfigSetup, native: NativeContainers | undefined): S
     ms: check(await timedSpawn(process.execPath, [setup.cliBin, '--version'], { env: setup.env }), 'tsfig --version')
       .ms,
   }));
+  const nodeFloor = series('node', '`node -e 0` (Node start-up floor)', 'node -e 0', async () => ({
+    ms: check(await timedSpawn(process.execPath, ['-e', '0']), 'node -e 0').ms,
+  }));
   // Ablations of the native start: the same prepared runtime.conf but without seccomp, or in the host netns.
   const noRuntime = () => Promise.reject(new Error('no container'));
   const unconfined = series(
@@ -846,7 +863,7 @@ function tsfigSeries(setup: TsfigSetup, native: NativeContainers | undefined): S
     cli.unavailable ??= setup.cliUnavailable;
     version.unavailable = setup.cliUnavailable;
   }
-  return [api, nativeRow, cli, version, unconfined, hostNet];
+  return [api, nativeRow, cli, version, nodeFloor, unconfined, hostNet];
 }
 
 // ---- monitor memory --------------------------------------------------------------------------------------------
@@ -906,26 +923,38 @@ async function monitorMemory(engine: Engine, count: number): Promise<{ monitors:
 
 // ---- profile ---------------------------------------------------------------------------------------------------
 
-/** Phases of one `tsfig-runtime start`, from an strace of it (ms). */
+/**
+ * Phases of one `tsfig-runtime start` from an strace of it (ms), consecutive so they add up to the total. Defined
+ * by syscalls only (no knowledge of the helper's internals), so they stay meaningful while native/ changes.
+ */
 interface Timeline {
-  /** execve of tsfig-runtime to the clone() of the container with its namespaces (fork of the monitor, cgroup dirs). */
-  toClone: number;
-  /** Time inside write()s of the container pid to cgroup.procs. */
+  /** execve of tsfig-runtime to the clone() of the container (fork and detach of the monitor, cgroup dirs and
+   * limits, seccomp program prepared). */
+  setup: number;
+  /** That clone() to the container's first mount() (namespaces, gate, cgroup join). */
+  cloneToMounts: number;
+  /** Time inside write()s of a pid to cgroup.procs or tasks (any process), wherever it falls. */
   cgroupAttach: number;
   /** The longest of those writes. */
-  cgroupFirst: number;
-  /** First mount() in the container to its first seccomp() call (rootfs, /proc, /dev, /sys, pivot_root, masks). */
+  cgroupLongest: number;
+  /** First to last mount() of the container (rootfs, /proc, /dev, /sys, binds, pivot_root, masks). */
   mounts: number;
-  /** First seccomp() call to the SECCOMP_SET_MODE_FILTER that loads the program: libseccomp building the BPF. */
-  seccompBuild: number;
-  /** The SECCOMP_SET_MODE_FILTER syscall itself. */
+  /** Last mount() to the seccomp load (capabilities, user, and the seccomp build when done in-process). */
+  toSeccomp: number;
+  /** The SECCOMP_SET_MODE_FILTER syscall. */
   seccompLoad: number;
+  /** Seccomp load to execve of the command. */
+  toExec: number;
   /** execve of the command to the `started` line on the sync fd (status.json "running" written and fsynced). */
   execToStarted: number;
-  /** Time inside fsync()s of the monitor (status.json, twice). */
+  /** `started` to the exit of the monitor (the command runs and exits, reap, cgroup removal, final status). */
+  startedToMonitorExit: number;
+  /** Time inside fsync()s of the monitor (status.json). */
   fsync: number;
   /** execve of tsfig-runtime to the exit of the monitor. */
   total: number;
+  /** seccomp() calls other than the load (libseccomp probing: a filter was built during this start). */
+  seccompProbes: number;
   /** Instructions in the loaded seccomp program. */
   bpfLen: number;
 }
@@ -966,49 +995,52 @@ function parseTimeline(text: string): Timeline {
     calls.push({ pid, ts, call: call[1] ?? '', args: call[2] ?? '', dur });
   }
   calls.sort((a, b) => a.ts - b.ts);
-  const first = (pred: (c: Call) => boolean): Call | undefined => calls.find(pred);
   const need = (c: Call | undefined, what: string): Call => {
     if (c === undefined) throw new Error(`strace: no ${what}`);
     return c;
   };
   const exec0 = need(
-    first((c) => c.call === 'execve'),
+    calls.find((c) => c.call === 'execve'),
     'execve',
   );
   const clone = need(
-    first((c) => /^clone3?$/.test(c.call) && c.args.includes('CLONE_NEWNS')),
+    calls.find((c) => /^clone3?$/.test(c.call) && c.args.includes('CLONE_NEWNS')),
     'namespace clone',
   );
   const containerPid = Number(/= (\d+)/.exec(clone.args)?.[1] ?? NaN);
   const inContainer = calls.filter((c) => c.pid === containerPid);
-  const firstMount = need(
-    inContainer.find((c) => c.call === 'mount'),
-    'mount in the container',
-  );
-  const firstSeccomp = inContainer.find((c) => c.call === 'seccomp');
+  const mounts = inContainer.filter((c) => c.call === 'mount' || c.call === 'pivot_root');
+  const firstMount = need(mounts[0], 'mount in the container');
+  const lastMount = mounts[mounts.length - 1] ?? firstMount;
   const load = inContainer.find((c) => c.call === 'seccomp' && c.args.includes('len='));
   const execCmd = need(
     inContainer.find((c) => c.call === 'execve'),
     'execve of the command',
   );
   const started = need(
-    first((c) => c.call === 'write' && c.args.includes('\\"type\\":\\"started\\"')),
+    calls.find((c) => c.call === 'write' && c.args.includes('\\"type\\":\\"started\\"')),
     'started line',
   );
   const monitorPid = calls.find((c) => c.call === 'write' && c.args.includes('status.json'))?.pid;
   const monitorExit = [...calls].reverse().find((c) => c.pid === monitorPid && c.call === 'exit_group');
   const sum = (list: Call[]): number => list.reduce((total, c) => total + c.dur, 0);
-  const procsWrites = calls.filter((c) => c.call === 'write' && c.args.includes('cgroup.procs'));
+  const attach = calls.filter((c) => c.call === 'write' && /\/(cgroup\.procs|tasks)>/.test(c.args));
+  const afterMounts = lastMount.ts + lastMount.dur;
+  const loadEnd = load !== undefined ? load.ts + load.dur : afterMounts;
   return {
-    toClone: clone.ts - exec0.ts,
-    cgroupAttach: sum(procsWrites),
-    cgroupFirst: Math.max(0, ...procsWrites.map((c) => c.dur)),
-    mounts: (firstSeccomp ?? execCmd).ts - firstMount.ts,
-    seccompBuild: firstSeccomp !== undefined && load !== undefined ? load.ts - firstSeccomp.ts : 0,
+    setup: clone.ts - exec0.ts,
+    cloneToMounts: firstMount.ts - clone.ts,
+    cgroupAttach: sum(attach),
+    cgroupLongest: Math.max(0, ...attach.map((c) => c.dur)),
+    mounts: afterMounts - firstMount.ts,
+    toSeccomp: (load?.ts ?? afterMounts) - afterMounts,
     seccompLoad: load?.dur ?? 0,
+    toExec: execCmd.ts - loadEnd,
     execToStarted: started.ts - execCmd.ts,
+    startedToMonitorExit: (monitorExit?.ts ?? started.ts) - started.ts,
     fsync: sum(calls.filter((c) => (c.call === 'fsync' || c.call === 'fdatasync') && c.pid === monitorPid)),
     total: (monitorExit?.ts ?? started.ts) - exec0.ts,
+    seccompProbes: calls.filter((c) => c.call === 'seccomp' && c !== load).length,
     bpfLen: Number(/len=(\d+)/.exec(load?.args ?? '')?.[1] ?? 0),
   };
 }
@@ -1085,7 +1117,22 @@ function tableRow(s: Series, crun: number, crunNet: number): string {
 const medianOf = (r: Results, key: string): number => stats(r.series.find((s) => s.key === key)?.samples ?? []).median;
 const partOf = (r: Results, key: string, part: string): number =>
   stats(r.series.find((s) => s.key === key)?.parts[part] ?? []).median;
-/** A difference of two medians: small negative ones are noise, not a gain. */
+/**
+ * Median of the per-round differences a[i] − b[i] of two rows (or of row parts): the rows ran in the same rounds,
+ * so this cancels most of the load that hit both. Falls back to the difference of medians if the counts differ.
+ */
+function paired(r: Results, a: string, b: string, partA?: string, partB?: string): number {
+  const pick = (key: string, part?: string): number[] => {
+    const s = r.series.find((x) => x.key === key);
+    return (part === undefined ? s?.samples : s?.parts[part]) ?? [];
+  };
+  const xs = pick(a, partA);
+  const ys = pick(b, partB);
+  if (xs.length === 0 || xs.length !== ys.length) return stats(xs).median - stats(ys).median;
+  return stats(xs.map((x, i) => x - (ys[i] ?? NaN))).median;
+}
+
+/** A difference of two timings: small negative ones are noise, not a gain. */
 const diff = (ms: number): string => (ms > 0.05 ? `${f1(ms)} ms` : `nothing measurable (${f1(ms)} ms)`);
 const timelineMedian = (r: Results, pick: (t: Timeline) => number): number =>
   stats((r.profile?.timelines ?? []).map(pick)).median;
@@ -1095,10 +1142,11 @@ function verdicts(r: Results): string[] {
   for (const key of ['tsfig-api', 'tsfig-native']) {
     const s = r.series.find((x) => x.key === key);
     if (s === undefined || s.samples.length === 0) continue;
-    const med = stats(s.samples).median;
+    const { median: med, min } = stats(s.samples);
     const within = med / r.crunNetMedian;
     lines.push(
-      `- ${s.label}: median ${f1(med)} ms. Target under 30 ms: **${med < 30 ? 'met' : 'missed'}**. Target within 1.5x ` +
+      `- ${s.label}: median ${f1(med)} ms (min ${f1(min)} ms). Target under 30 ms: **${med < 30 ? 'met' : 'missed'}**. ` +
+        'Target within 1.5x ' +
         `of crun (${f1(r.crunNetMedian)} ms, its median less the nsenter wrapper's): ${f2(within)}x, ` +
         `**${within <= 1.5 ? 'met' : 'missed'}**.`,
     );
@@ -1134,22 +1182,40 @@ function whereTheTimeGoes(r: Results): string[] {
   const started = partOf(r, 'tsfig-native', 'started');
   const unconfined = medianOf(r, 'native-unconfined');
   const hostNet = medianOf(r, 'native-hostnet');
+  const seccompCost = paired(r, 'tsfig-native', 'native-unconfined');
+  const netnsCost = paired(r, 'tsfig-native', 'native-hostnet');
+  const engineCost = paired(r, 'tsfig-api', 'tsfig-native');
+  const exitAfterStarted = partOf(r, 'tsfig-native', 'afterStarted');
   out.push(
     `**Engine API** (medians of the ${r.options.runs} runs above): create ${f1(create)} ms, start ${f1(start)} ms, ` +
       `wait ${f1(wait)} ms. The engine made ${fsyncs} fsync(2) calls per create+start+wait (container.json and ` +
       `runtime.conf, each file + its directory), ${f1(fsyncMs)} ms in total (temp dir on ${r.machine.tmpFs}). ` +
       `\`start\` is the native start (spawn to the \`started\` line: ${f1(started)} ms when run alone) plus ` +
-      `${diff(start - started)} of Node around it (lock, status read, runtime.conf write + 2 fsyncs, spawn); ` +
-      `\`wait\` polls status.json with a 5, 10, 20 ... ms back-off, so it rounds the exit up to the next poll ` +
-      `(the monitor itself reports "exited" ${f1(native - started)} ms after \`started\`).`,
+      `${diff(start - started)} of Node around it (lock, status read, runtime.conf write + 2 fsyncs, spawn). ` +
+      `\`wait\` polls status.json at 5, 10, 20 ... ms, so it sees an exit up to one poll late (run alone, the ` +
+      `monitor records the exit ${f1(exitAfterStarted)} ms after \`started\`). Per round, the API row took ` +
+      `${diff(engineCost)} more than the native row (median of the paired differences).`,
   );
   out.push('');
   out.push(
     `**Native ablations** (interleaved with the rows above): without seccomp the native start takes ${f1(unconfined)} ms ` +
-      `(Docker's default profile costs ${diff(native - unconfined)}); in the host network namespace ${f1(hostNet)} ms ` +
-      `(a new netns costs ${diff(native - hostNet)}). crun and runc run the \`crun spec\` default, which has no ` +
+      `(Docker's default profile costs ${diff(seccompCost)}); in the host network namespace ${f1(hostNet)} ms ` +
+      `(a new netns costs ${diff(netnsCost)}); costs are medians of the per-round differences. crun and runc run ` +
+      'the `crun spec` default, which has no ' +
       'seccomp filter, so the like-for-like native figure is the unconfined one.',
   );
+  const cli = medianOf(r, 'tsfig-cli');
+  const version = medianOf(r, 'tsfig-version');
+  const nodeFloor = medianOf(r, 'node');
+  if (Number.isFinite(cli) && Number.isFinite(version)) {
+    out.push('');
+    out.push(
+      `**CLI**: \`node -e 0\` takes ${f1(nodeFloor)} ms and \`tsfig --version\` ${f1(version)} ms, so loading the ` +
+        `CLI's modules costs ${diff(version - nodeFloor)}; \`container run --rm\` takes ${f1(cli)} ms, ` +
+        `${diff(cli - version)} over \`--version\` (the engine work of the API row plus the removal, which the ` +
+        'API row does not time).',
+    );
+  }
   const p = r.profile;
   if (p !== undefined && p.timelines.length > 0) {
     const t = (pick: (x: Timeline) => number): string => f1(timelineMedian(r, pick));
@@ -1161,47 +1227,65 @@ function whereTheTimeGoes(r: Results): string[] {
     out.push('');
     out.push('| phase | ms |');
     out.push('| --- | ---: |');
-    out.push(
-      `| exec to clone() of the container (double fork, monitor set-up, cgroup dirs and limits) | ${t((x) => x.toClone)} |`,
+    const row = (label: string, pick: (x: Timeline) => number): void => {
+      out.push(`| ${label} | ${t(pick)} |`);
+    };
+    row(
+      'exec of tsfig-runtime to clone() of the container (monitor fork and detach, cgroup dirs and limits, seccomp program prepared)',
+      (x) => x.setup,
     );
-    out.push(
-      `| write()s of the container's pid to cgroup.procs, after clone() (longest single write: ${t((x) => x.cgroupFirst)} ms) | ${t((x) => x.cgroupAttach)} |`,
+    row('clone() with the namespaces to the first mount() (gate, cgroup join)', (x) => x.cloneToMounts);
+    row('mounts: overlay rootfs, /proc, /dev, /sys, binds, pivot_root, masked and read-only paths', (x) => x.mounts);
+    row(
+      'last mount to the seccomp load (capabilities, user; the seccomp build when done in-process)',
+      (x) => x.toSeccomp,
     );
-    out.push(
-      `| mounts: overlay rootfs, /proc, /dev, /sys, binds, pivot_root, masked and read-only paths | ${t((x) => x.mounts)} |`,
+    row(`seccomp load (the syscall; ${timelineMedian(r, (x) => x.bpfLen)} BPF instructions)`, (x) => x.seccompLoad);
+    row('seccomp load to execve of /bin/true', (x) => x.toExec);
+    row(
+      'execve of /bin/true to the `started` line (status.json "running" written and fsynced)',
+      (x) => x.execToStarted,
     );
-    out.push(
-      `| seccomp program built by libseccomp (first seccomp() to the load; ${timelineMedian(r, (x) => x.bpfLen)} BPF instructions) | ${t((x) => x.seccompBuild)} |`,
+    row(
+      '`started` to exit of the monitor (true exits, reap, cgroup removal, final status)',
+      (x) => x.startedToMonitorExit,
     );
-    out.push(`| seccomp load (the syscall) | ${t((x) => x.seccompLoad)} |`);
+    out.push(`| **total**, exec of tsfig-runtime to exit of the monitor | ${t((x) => x.total)} |`);
+    out.push('');
     out.push(
-      `| execve of /bin/true to the \`started\` line (status.json "running" written and fsynced) | ${t((x) => x.execToStarted)} |`,
+      `Across those phases: ${t((x) => x.cgroupAttach)} ms inside write()s of pids to cgroup.procs/tasks (longest ` +
+        `single write ${t((x) => x.cgroupLongest)} ms), ${t((x) => x.fsync)} ms inside the monitor's fsync()s, and ` +
+        `${timelineMedian(r, (x) => x.seccompProbes)} seccomp() calls besides the load (libseccomp probing, i.e. a ` +
+        'filter built during the start; 0 means the prepared program was reused).',
     );
-    out.push(`| fsync()s of the monitor (status.json running + exited) | ${t((x) => x.fsync)} |`);
-    out.push(`| total, exec of tsfig-runtime to exit of the monitor | ${t((x) => x.total)} |`);
   }
   if (p?.error !== undefined) out.push('', `Profile incomplete: ${p.error}.`);
   // Suggestions, largest measured cost first.
   const attach = timelineMedian(r, (x) => x.cgroupAttach);
+  const probes = timelineMedian(r, (x) => x.seccompProbes);
   const candidates: { cost: number; text: string }[] = [
     {
-      cost: Number.isFinite(unconfined) ? native - unconfined : timelineMedian(r, (x) => x.seccompBuild),
+      cost: seccompCost,
       text:
-        `**Seccomp** (${diff(native - unconfined)} by ablation; ${f1(timelineMedian(r, (x) => x.seccompBuild))} ms ` +
-        'of libseccomp building the program under strace, against well under 1 ms to load it): build the BPF once ' +
-        'per profile, arch set and kernel (`seccomp_export_bpf`, cached under the state root or generated at build ' +
-        'time) and load the raw program with seccomp(2) in the container; at the least, build it in the child ' +
-        'before it waits on the cgroup gate so the build overlaps the cgroup attach.',
+        probes > 0
+          ? `**Seccomp** (${diff(seccompCost)} by ablation; the start built the filter with libseccomp, ` +
+            `${probes} probing seccomp() calls): build the BPF once per profile, arch set and kernel ` +
+            '(`seccomp_export_bpf`, cached) and load the raw program with seccomp(2) in the container.'
+          : `**Seccomp** (${diff(seccompCost)} by ablation; the prepared program is reused, no libseccomp probing ` +
+            `during the start, and the load syscall takes ${f1(timelineMedian(r, (x) => x.seccompLoad))} ms under ` +
+            'strace): what is left is most likely the monitor reading and checking the cached program and the kernel ' +
+            `running a ${timelineMedian(r, (x) => x.bpfLen)}-instruction filter on every syscall of the container; ` +
+            "libseccomp's binary-tree layout (SCMP_FLTATR_CTL_OPTIMIZE 2) would shorten the path per syscall.",
     },
     {
-      cost: api - native,
+      cost: engineCost,
       text:
-        `**Node-side engine work** (API median − native median = ${diff(api - native)}): \`create\` ${f1(create)} ms ` +
+        `**Node-side engine work** (API row − native row, paired per round: ${diff(engineCost)}): \`create\` ${f1(create)} ms ` +
         `(lists and parses every container.json under the names lock, writes container.json with 2 fsyncs); ` +
         `\`start\` adds ${diff(start - started)} around the native start (\`get()\` parses every container.json ` +
         'again, lock, status read, image resolve, runtime.conf written with 2 fsyncs, spawn); `wait` takes ' +
-        `${f1(wait)} ms for an exit the monitor records ${f1(native - started)} ms after \`started\`, because it ` +
-        'polls with a 5 ms first sleep. Look containers up by full id directly, take one lock for create+start, ' +
+        `${f1(wait)} ms for an exit the monitor records ${f1(exitAfterStarted)} ms after \`started\`, polling ` +
+        'status.json from a 5 ms first sleep. Look containers up by full id directly, take one lock for create+start, ' +
         'write runtime.conf without fsync (it is rewritten before every start and read only by it) or under the ' +
         "tmpfs run root, and make `wait` event-driven (inotify on the container dir, or an exit line on the monitor's " +
         'ctl socket).',
@@ -1209,16 +1293,24 @@ function whereTheTimeGoes(r: Results): string[] {
     {
       cost: attach,
       text:
-        `**cgroup attach** (${f1(attach)} ms inside the write()s of the container's pid to cgroup.procs, the ` +
-        `longest single write ${f1(timelineMedian(r, (x) => x.cgroupFirst))} ms): a v1 migration waits for the ` +
-        'kernel (most likely an RCU grace period on cgroup_threadgroup_rwsem), and the child sits on the gate ' +
-        'meanwhile. Let the child do work that needs no cgroup (seccomp build, mount preparation) before the gate, ' +
-        'and use clone3(CLONE_INTO_CGROUP) on v2.',
+        `**cgroup attach** (${f1(attach)} ms inside write()s of pids to cgroup.procs/tasks, the longest single ` +
+        `write ${f1(timelineMedian(r, (x) => x.cgroupLongest))} ms): a v1 migration waits for the kernel (most ` +
+        'likely an RCU grace period on cgroup_threadgroup_rwsem) while nothing else proceeds; overlap it with work ' +
+        'that needs no cgroup (mount preparation, reading the seccomp program), and use clone3(CLONE_INTO_CGROUP) ' +
+        'on v2.',
     },
     {
-      cost: native - hostNet,
+      cost: timelineMedian(r, (x) => x.fsync),
       text:
-        `**Network namespace** (${diff(native - hostNet)} by ablation): creating a netns with \`lo\` up on the ` +
+        `**The monitor's fsyncs** (${f1(timelineMedian(r, (x) => x.fsync))} ms inside fsync() under strace, one ` +
+        'before `started` and one before "exited"): the "running" status is only trusted for the current boot ' +
+        '(bootId), so it needs no fsync; without one the "exited" status is still atomic (rename), and a host ' +
+        "crash would only turn the lost exit code into the engine's reboot repair.",
+    },
+    {
+      cost: netnsCost,
+      text:
+        `**Network namespace** (${diff(netnsCost)} by ablation): creating a netns with \`lo\` up on the ` +
         'critical path; a small pool of pre-made namespaces (bind-mounted files the engine already knows how to ' +
         'join) would take it off.',
     },
@@ -1251,10 +1343,7 @@ function renderMarkdown(r: Results, resultsFile: string | undefined): string {
       'process (order rotated each round). Time in ms from `spawn()` (or the first API call) to the exit of ' +
       '`/bin/true` in the busybox rootfs; crun/runc share one bundle made with `crun spec` (its default namespaces, ' +
       'args `/bin/true`, terminal false, rootfs read-write); `delete -f` and `remove` are outside the timed part. ' +
-      'The native row is timed to the monitor renaming status.json to "exited" (seen through inotify).' +
-      (r.options.nice
-        ? ' Everything ran at nice -20 (`--nice`, inherited by every child), against the other load.'
-        : ''),
+      'The native row is timed to the monitor renaming status.json to "exited" (seen through inotify).',
   );
   out.push('');
   out.push('| what | median | p10 | p90 | min | max | / crun | / crun − nsenter |');
@@ -1332,7 +1421,6 @@ function renderMarkdown(r: Results, resultsFile: string | undefined): string {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('run as root: containers need namespaces, mounts and cgroups');
-  if (options.nice) os.setPriority(0, -20);
   if (!existsSync(BUSYBOX_TAR)) {
     console.error(`${BUSYBOX_TAR} is missing: running scripts/base-images.sh`);
     execFileSync('bash', [path.join(REPO, 'scripts', 'base-images.sh')], { stdio: 'inherit' });
@@ -1343,6 +1431,14 @@ async function main(): Promise<void> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'tsfig-bench-'));
   onCleanup('temp dir', () => fs.rm(tmp, { recursive: true, force: true }));
   const notes: string[] = [];
+  const load = os.loadavg()[0] ?? 0;
+  if (load > os.availableParallelism()) {
+    notes.push(
+      `The machine was busy with other work (1-minute load ${load.toFixed(1)} on ${os.availableParallelism()} CPUs ` +
+        'when the run began): every row is slowed and spread out. The interleaving spreads the disturbance over ' +
+        'all rows alike; the min column is the closest to an idle machine.',
+    );
+  }
 
   const oci = await prepareBundle(tmp);
   checkStopping();
@@ -1374,6 +1470,7 @@ async function main(): Promise<void> {
     'tsfig-native',
     'tsfig-cli',
     'tsfig-version',
+    'node',
     'nsenter',
     'floor',
     'spawn',
