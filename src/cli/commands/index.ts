@@ -15,6 +15,10 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
     load: async () => (await import('../compose/lifecycle.js')).registerLifecycleCommands,
   },
   { names: ['run'], load: async () => (await import('../compose/run.js')).registerRunCommand },
+  {
+    names: ['create', 'scale', 'events'],
+    load: async () => (await import('../compose/more-commands.js')).registerMoreCommands,
+  },
   { names: ['config'], load: async () => (await import('./config.js')).registerConfigCommand },
   {
     names: ['ps', 'logs', 'port', 'exec', 'ls'],

@@ -11,6 +11,7 @@ import type { Plan } from '../../planner/plan.js';
 import { plan, planDown, type PlanOptions } from '../../planner/reconcile.js';
 import { planHasChanges, renderPlanJson, renderPlanText } from '../../planner/render.js';
 import { makeRenderer, type ProgressMode } from '../../ui/progress.js';
+import { runTui, wantsTui } from '../../ui/tty/session.js';
 import { loadProjectFromOptions } from '../commands/config.js';
 import { openEngine } from '../engine.js';
 import { collect, parseCount } from '../units.js';
@@ -49,7 +50,7 @@ export async function applyPlan(engine: Engine, thePlan: Plan, command: Command,
   throw new TsfigError('runtime', String(error));
 }
 
-interface UpFlags {
+export interface UpFlags {
   detach?: boolean;
   dryRun?: boolean;
   format: 'text' | 'json';
@@ -107,7 +108,7 @@ export function planOptions(services: readonly string[], flags: UpFlags, project
 }
 
 /** Loads, locks, observes, plans; with --dry-run prints the plan; otherwise checks and applies it. */
-async function converge(
+export async function converge(
   command: Command,
   services: readonly string[],
   flags: UpFlags,
@@ -166,6 +167,9 @@ async function waitRunning(
   }
 }
 
+const abortFlags = (flags: UpFlags) =>
+  flags.abortOnContainerExit === true || flags.abortOnContainerFailure === true || flags.exitCodeFrom !== undefined;
+
 /** Attached mode: logs of every container until they all exit; Ctrl-C stops them gracefully, twice kills. */
 async function attach(
   engine: Engine,
@@ -174,6 +178,8 @@ async function attach(
   flags: UpFlags,
   command: Command,
 ): Promise<number> {
+  if (!abortFlags(flags) && wantsTui(progressMode(command)))
+    return (await runTui({ engine, project, services, mode: 'up' })).exitCode;
   const observed = await observe(engine, project.name, project);
   const containers = serviceContainers(observed, services);
   const controller = new AbortController();
