@@ -1,16 +1,14 @@
-import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import schema from './compose-spec.json' with { type: 'json' };
+// Compiled ahead of time (scripts/gen-compose-validator.js): no ajv and no schema compilation at run time.
+import validateCompose from './compose-spec.validate.js';
 import { suggestion } from './diagnostics.js';
 import type { DiagnosticBag, Position } from './diagnostics.js';
 import { locationOf } from './parse.js';
 import { scalarText } from './values.js';
 
-let compiled: ValidateFunction | undefined;
-
 function validator(): ValidateFunction {
-  compiled ??= new Ajv({ allErrors: true, strict: false, verbose: true, validateSchema: false }).compile(schema);
-  return compiled;
+  return validateCompose as unknown as ValidateFunction;
 }
 
 /** Top-level keys of the Compose Specification. */
