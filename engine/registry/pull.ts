@@ -1,0 +1,309 @@
+/**
+ * `docker pull`: manifest (index → platform), config, then the missing layers downloaded concurrently to temp
+ * files, each verified against its digest and size before anything is unpacked into the store; then the layers
+ * are unpacked bottom first (their DiffIDs checked) and the image is committed.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { once } from 'node:events';
+import { EngineError } from '../errors.js';
+import { chainIds } from '../images/layer.js';
+import {
+  DEFAULT_TAG,
+  familiarReference,
+  formatReference,
+  parseReference,
+  type ImageReference,
+} from '../images/reference.js';
+import type { ImageStore } from '../images/store.js';
+import type { ImageConfigFile, ImageRecord } from '../images/types.js';
+import { BlobCache } from './blobcache.js';
+import type { RegistryClient } from './client.js';
+import {
+  MANIFEST_ACCEPT,
+  formatPlatform,
+  layerCompression,
+  parseManifest,
+  parsePlatform,
+  selectPlatform,
+  sha256Digest,
+  type Descriptor,
+  type ParsedManifest,
+} from './manifest.js';
+import { asError, boundedAll } from './util.js';
+import { zstdDecompress } from './zstd.js';
+
+export type PullEvent =
+  | { type: 'resolved'; reference: string; digest: string; platform?: string | undefined }
+  | {
+      type: 'layer';
+      digest: string;
+      status: 'exists' | 'waiting' | 'downloading' | 'verified' | 'extracting' | 'done';
+      current?: number;
+      total?: number;
+    }
+  | { type: 'done'; reference: string; digest: string; id: string; status: 'downloaded' | 'up-to-date' };
+
+export interface PullOptions {
+  /** OS/ARCH[/VARIANT]. @default linux/<this machine> */
+  platform?: string | undefined;
+  onEvent?: ((event: PullEvent) => void) | undefined;
+  /** Layers downloaded at once. @default 3 */
+  concurrency?: number | undefined;
+}
+
+export interface PullResult {
+  image: ImageRecord;
+  /** The digest of the manifest pulled (of the index when the reference named one). */
+  digest: string;
+  /** The reference in familiar form (`localhost:5000/app:1`). */
+  reference: string;
+  /** False when the image and every layer were already in the store. */
+  downloaded: boolean;
+}
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  digest: string;
+  contentType: string | undefined;
+  parsed: ParsedManifest;
+}
+
+/** GETs a manifest by tag or digest and verifies it: hash = requested digest, = Docker-Content-Digest if sent. */
+export async function fetchManifest(
+  client: RegistryClient,
+  ref: ImageReference,
+  tagOrDigest: string,
+  what: string,
+): Promise<FetchedManifest> {
+  const res = await client.request(ref.domain, ref.path, `/v2/${ref.path}/manifests/${tagOrDigest}`, {
+    headers: { Accept: MANIFEST_ACCEPT },
+    what,
+  });
+  const bytes = await res.bytes(4 * 1024 * 1024);
+  const digest = sha256Digest(bytes);
+  if (tagOrDigest.startsWith('sha256:') && digest !== tagOrDigest) {
+    throw new EngineError('invalid', `manifest digest mismatch ${what}: expected ${tagOrDigest}, got ${digest}`, {
+      hint: 'the registry sent corrupt or tampered data; nothing was stored',
+    });
+  }
+  const header = res.headers['docker-content-digest'];
+  if (typeof header === 'string' && header.startsWith('sha256:') && header !== digest) {
+    throw new EngineError(
+      'invalid',
+      `manifest digest mismatch ${what}: the registry says ${header}, the body is ${digest}`,
+      {
+        hint: 'the registry sent corrupt or tampered data; nothing was stored',
+      },
+    );
+  }
+  const contentType = res.headers['content-type'];
+  return { bytes, digest, contentType, parsed: parseManifest(bytes, contentType) };
+}
+
+/**
+ * Downloads a blob to file, hashing as it goes, resuming with Range after a broken connection when the server
+ * allows it; throws (and removes the file) unless digest and size match.
+ */
+export async function downloadBlob(
+  client: RegistryClient,
+  ref: ImageReference,
+  desc: Descriptor,
+  file: string,
+  what: string,
+  onBytes?: (current: number, total: number) => void,
+): Promise<void> {
+  const hash = createHash('sha256');
+  let received = 0;
+  let resumes = 0;
+  try {
+    for (;;) {
+      const headers: Record<string, string> = {};
+      if (received > 0) headers.Range = `bytes=${received}-`;
+      const res = await client.request(ref.domain, ref.path, `/v2/${ref.path}/blobs/${desc.digest}`, {
+        headers,
+        ok: [200, 206],
+        what,
+      });
+      if (received > 0 && res.status !== 206) {
+        // no range support: start again
+        received = 0;
+        hash.destroy();
+        return await downloadBlob(client, ref, desc, file, what, onBytes);
+      }
+      const out = createWriteStream(file, { flags: received > 0 ? 'a' : 'w', mode: 0o600 });
+      let broken: unknown;
+      try {
+        for await (const chunk of res.body) {
+          const buf = chunk as Buffer;
+          received += buf.length;
+          if (received > desc.size) {
+            res.body.destroy();
+            throw new EngineError(
+              'invalid',
+              `blob ${desc.digest} is larger than the ${desc.size} bytes its manifest says ${what}`,
+              {
+                hint: 'the registry sent corrupt or tampered data; nothing was stored',
+              },
+            );
+          }
+          hash.update(buf);
+          if (!out.write(buf)) await once(out, 'drain');
+          onBytes?.(received, desc.size);
+        }
+      } catch (error) {
+        if (error instanceof EngineError) throw error;
+        broken = error;
+      } finally {
+        out.end();
+        await once(out, 'close').catch(() => undefined);
+      }
+      if (broken === undefined) break;
+      if (++resumes > 5) throw asError(broken);
+    }
+    const digest = `sha256:${hash.digest('hex')}`;
+    if (received !== desc.size || digest !== desc.digest) {
+      throw new EngineError(
+        'invalid',
+        `blob digest mismatch ${what}: expected ${desc.digest} (${desc.size} bytes), got ${digest} (${received} bytes)`,
+        { hint: 'the registry sent corrupt or tampered data; nothing was stored' },
+      );
+    }
+  } catch (error) {
+    await fs.rm(file, { force: true });
+    throw error;
+  }
+}
+
+/** Resolves reference to a single-platform manifest: { manifest, digest pulled, platform chosen }. */
+export async function resolveManifest(
+  client: RegistryClient,
+  ref: ImageReference,
+  options: { platform?: string | undefined; what: string },
+): Promise<{ top: FetchedManifest; manifest: FetchedManifest; platform: string | undefined }> {
+  const top = await fetchManifest(client, ref, ref.digest ?? ref.tag ?? DEFAULT_TAG, options.what);
+  if (top.parsed.kind === 'manifest') return { top, manifest: top, platform: undefined };
+  const wanted = parsePlatform(options.platform);
+  const chosen = selectPlatform(top.parsed.manifests, wanted);
+  const manifest = await fetchManifest(client, ref, chosen.digest, options.what);
+  if (manifest.parsed.kind !== 'manifest') {
+    throw new EngineError(
+      'invalid',
+      `the index entry for ${formatPlatform(wanted)} is not an image manifest ${options.what}`,
+    );
+  }
+  return { top, manifest, platform: formatPlatform(wanted) };
+}
+
+/** Pulls reference into store. */
+export async function pullImage(
+  client: RegistryClient,
+  store: ImageStore,
+  reference: string,
+  options: PullOptions = {},
+): Promise<PullResult> {
+  const parsed = parseReference(reference);
+  const ref: ImageReference = parsed.digest === undefined ? { ...parsed, tag: parsed.tag ?? DEFAULT_TAG } : parsed;
+  const shown = familiarReference(ref);
+  const what = `pulling ${formatReference(ref)}`;
+  const emit = options.onEvent ?? (() => undefined);
+  const { top, manifest, platform } = await resolveManifest(client, ref, { platform: options.platform, what });
+  emit({ type: 'resolved', reference: shown, digest: top.digest, platform });
+  if (manifest.parsed.kind !== 'manifest') throw new EngineError('internal', 'not a manifest');
+  const { config: configDesc, layers } = manifest.parsed;
+  for (const layer of layers) {
+    if (layerCompression(layer.mediaType) === undefined) {
+      throw new EngineError(
+        'unsupported',
+        `layer ${layer.digest} has media type ${layer.mediaType}, which tsfig cannot unpack ${what}`,
+      );
+    }
+  }
+
+  // config: small, verified in memory
+  const configRes = await client.request(ref.domain, ref.path, `/v2/${ref.path}/blobs/${configDesc.digest}`, { what });
+  const configBytes = await configRes.bytes(16 * 1024 * 1024);
+  if (configBytes.length !== configDesc.size || sha256Digest(configBytes) !== configDesc.digest) {
+    throw new EngineError(
+      'invalid',
+      `image config digest mismatch ${what}: expected ${configDesc.digest}, got ${sha256Digest(configBytes)}`,
+      {
+        hint: 'the registry sent corrupt or tampered data; nothing was stored',
+      },
+    );
+  }
+  const config = JSON.parse(configBytes.toString('utf8')) as ImageConfigFile;
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== layers.length) {
+    throw new EngineError(
+      'invalid',
+      `the image has ${layers.length} layers but its config lists ${diffIds.length} diff_ids ${what}`,
+    );
+  }
+  const chains = chainIds(diffIds);
+  const tagRef = ref.digest === undefined ? formatReference(ref) : undefined;
+
+  const present: boolean[] = [];
+  for (const chain of chains) present.push((await store.layer(chain)) !== undefined);
+  const existing = await store.resolve(configDesc.digest).catch(() => undefined);
+  if (existing !== undefined && present.every(Boolean)) {
+    const image = tagRef !== undefined ? await store.addImage(configBytes, { reference: tagRef }) : existing;
+    emit({ type: 'done', reference: shown, digest: top.digest, id: image.id, status: 'up-to-date' });
+    return { image, digest: top.digest, reference: shown, downloaded: false };
+  }
+
+  const tmpBase = path.join(store.paths.root, 'tmp');
+  await fs.mkdir(tmpBase, { recursive: true, mode: 0o700 });
+  const tmp = await fs.mkdtemp(path.join(tmpBase, 'pull-'));
+  try {
+    const missing = layers.map((layer, i) => ({ layer, i })).filter(({ i }) => present[i] !== true);
+    for (const { layer, i } of layers.map((layer, i) => ({ layer, i }))) {
+      emit({
+        type: 'layer',
+        digest: layer.digest,
+        status: present[i] === true ? 'exists' : 'waiting',
+        total: layer.size,
+      });
+    }
+    const files = new Map<number, string>();
+    await boundedAll(missing, options.concurrency ?? 3, async ({ layer, i }) => {
+      const file = path.join(tmp, `${i}`);
+      let last = 0;
+      await downloadBlob(client, ref, layer, file, what, (current, total) => {
+        if (current - last >= 512 * 1024 || current === total) {
+          last = current;
+          emit({ type: 'layer', digest: layer.digest, status: 'downloading', current, total });
+        }
+      });
+      emit({ type: 'layer', digest: layer.digest, status: 'verified', current: layer.size, total: layer.size });
+      files.set(i, file);
+    });
+    // every blob verified: now unpack, bottom first
+    let parent: string | null = null;
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i] as Descriptor;
+      const file = files.get(i);
+      if (file !== undefined) {
+        emit({ type: 'layer', digest: layer.digest, status: 'extracting', total: layer.size });
+        const raw = createReadStream(file, { highWaterMark: 1024 * 1024 });
+        const source = layerCompression(layer.mediaType) === 'zstd' ? zstdDecompress(raw) : raw;
+        await store.addLayer(source, parent, diffIds[i]);
+        await fs.rm(file, { force: true });
+        emit({ type: 'layer', digest: layer.digest, status: 'done', total: layer.size });
+      }
+      parent = chains[i] ?? null;
+    }
+    const image = await store.addImage(configBytes, { reference: tagRef, expectedId: configDesc.digest });
+    const cache = new BlobCache(store.paths);
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i] as Descriptor;
+      const blob = { digest: layer.digest, size: layer.size, mediaType: layer.mediaType, diffId: diffIds[i] as string };
+      await cache.rememberRemote(blob, `${ref.domain}/${ref.path}`).catch(() => undefined);
+    }
+    emit({ type: 'done', reference: shown, digest: top.digest, id: image.id, status: 'downloaded' });
+    return { image, digest: top.digest, reference: shown, downloaded: true };
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
