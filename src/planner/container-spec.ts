@@ -13,6 +13,7 @@ import type {
   NetworkModeSpec,
   RestartPolicySpec,
   VolumesFromSpec,
+  LinkSpec,
 } from './plan.js';
 
 /** Labels tsfig puts on what it creates (compose v2's set with `io.tsfig`). */
@@ -38,6 +39,17 @@ export function containerName(project: Project, service: Service, number: number
 export function firstContainerName(project: Project, serviceName: string): string {
   const service = project.services[serviceName] ?? project.disabled_services[serviceName];
   return service !== undefined ? containerName(project, service, 1) : `${project.name}-${serviceName}-1`;
+}
+
+/** `links: [svc, svc:alias]` → the linked containers and their aliases (only when there are links). */
+function linkSpecs(project: Project, service: Service): { links?: LinkSpec[] } {
+  if (service.links.length === 0) return {};
+  return {
+    links: service.links.map((link) => {
+      const [target = link, alias] = link.split(':');
+      return { container: firstContainerName(project, target), alias: alias ?? target };
+    }),
+  };
 }
 
 /** The image a service's containers run: `image`, else the name a build would have tagged (`<project>-<service>`). */
@@ -87,6 +99,7 @@ export function serviceContainerSpec(
     inheritAnonymousFrom: undefined,
     restart: restartPolicy(service, warn),
     healthcheck: healthcheckSpec(service),
+    ...linkSpecs(project, service),
   };
   warnUnsupported(service, warn);
   return { spec, warnings: warn.list };
@@ -527,10 +540,6 @@ function warnUnsupported(service: Service, warn: Warnings): void {
     ['platform', service.platform !== undefined],
   ];
   for (const [key, set] of simple) if (set) warn.key(key);
-  for (const link of service.links) {
-    const [target, alias] = link.split(':');
-    if (alias !== undefined && alias !== target) warn.key('links', `alias "${alias}" is not supported yet`);
-  }
   if (!['missing', 'never', 'if_not_present'].includes(service.pull_policy)) {
     warn.key('pull_policy', `"${service.pull_policy}" is not supported yet: images must already exist`);
   }

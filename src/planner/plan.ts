@@ -104,6 +104,13 @@ export interface HealthcheckSpec {
   readonly startIntervalMs: number | undefined;
 }
 
+export interface LinkSpec {
+  /** Name of the linked container. */
+  readonly container: string;
+  /** The name it is known by in this container. */
+  readonly alias: string;
+}
+
 export interface ContainerCreateSpec {
   /** Deterministic name (`<project>-<service>-<n>` or `container_name`); later ops of the plan refer to it. */
   readonly name: string;
@@ -127,6 +134,11 @@ export interface ContainerCreateSpec {
   readonly restart: RestartPolicySpec;
   /** undefined = none configured (or `disable: true`): the image's own healthcheck, if any, is not run either. */
   readonly healthcheck: HealthcheckSpec | undefined;
+  /**
+   * Fig/Docker links (`links: [db:database]`): the linked container (first replica of the service) and the alias under
+   * which this container sees it, as `/etc/hosts` names and `<ALIAS>_PORT_...` variables. Absent when there are none.
+   */
+  readonly links?: readonly LinkSpec[];
 }
 
 /** A container an op refers to: its id when it existed before the plan, its name when the plan creates it. */

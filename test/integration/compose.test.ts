@@ -149,6 +149,26 @@ describe(
       await down(dir);
     });
 
+    test('links: the linked service is reachable under its alias, with Fig-style variables', async () => {
+      const dir = await project(`services:
+  db:
+    image: ${BUSYBOX}
+    command: sh -c 'echo from-db > /tmp/index.html; exec httpd -f -p 80 -h /tmp'
+    environment:
+      SECRET: s3
+  app:
+    image: ${BUSYBOX}
+    links: ["db:database"]
+    command: sh -c 'env | grep ^DATABASE_ | sort; wget -q -O - http://database/index.html'
+`);
+      const up = await t.cli(['up', '--exit-code-from', 'app', '--no-log-prefix', '--no-color'], { cwd: dir });
+      assert.equal(up.code, 0, up.stderr);
+      assert.match(up.stdout, new RegExp(`^DATABASE_NAME=/project${projects}-app-1/database$`, 'm'));
+      assert.match(up.stdout, /^DATABASE_ENV_SECRET=s3$/m);
+      assert.match(up.stdout, /^from-db$/m);
+      await down(dir);
+    });
+
     test('down leaves no container, network, nft table or process of the project', async () => {
       const dir = await project(`services:
   web:

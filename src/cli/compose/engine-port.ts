@@ -15,6 +15,7 @@ import type {
 import { TsfigError } from '../../errors.js';
 import type { ExecutorPort } from '../../executor/port.js';
 import { toEngineContainerSpec } from '../../planner/container-spec.js';
+import { linkEnv } from '../../../engine/network/links.js';
 import { containerRecordUsers } from '../../../engine/volumes/index.js';
 
 /**
@@ -74,14 +75,49 @@ export class EnginePort implements ExecutorPort {
         volumeLabels: spec.volumeLabels,
       });
       for (const note of resolved.notes) process.stderr.write(`note: ${spec.name}: ${note}\n`);
+      for (const created of resolved.createdPaths) {
+        process.stderr.write(`note: ${spec.name}: created the missing bind source ${created}\n`);
+      }
       // The same engine spec the planner compares with (recreate reasons), plus the resolved mounts.
       const container = toEngineContainerSpec(spec);
+      const links = await this.linkSettings(spec);
       const record = await engine.containers.create({
         ...container,
+        env: [...links.env, ...(container.env ?? [])],
+        extraHosts: [...(container.extraHosts ?? []), ...links.hosts],
         mounts: [...(container.mounts ?? []), ...resolved.mounts],
       });
       return record.id;
     });
+  }
+
+  /**
+   * Fig-style links: for each linked container, its address on a network both share as an /etc/hosts line under the
+   * alias, and Docker's link variables (`DB_PORT_5432_TCP_ADDR`...; the container's own environment wins).
+   */
+  private async linkSettings(spec: ContainerCreateSpec): Promise<{ env: string[]; hosts: string[] }> {
+    const env: string[] = [];
+    const hosts: string[] = [];
+    if (spec.links === undefined || spec.links.length === 0) return { env, hosts };
+    const joined = new Set(spec.network.mode === 'networks' ? spec.network.networks.map((n) => n.network) : []);
+    const networks = await this.engine.networks.list();
+    for (const link of spec.links) {
+      const target = await this.engine.containers.get(link.container);
+      const endpoint = networks
+        .filter((network) => joined.has(network.name))
+        .map((network) => network.endpoints[target.id])
+        .find((candidate) => candidate !== undefined);
+      if (endpoint === undefined) continue;
+      const image = await this.engine.images.resolve(target.imageId);
+      const exposedPorts = Object.keys(image.config.config?.ExposedPorts ?? {}).map((key) => {
+        const [port = '0', proto = 'tcp'] = key.split('/');
+        return { port: Number(port), proto };
+      });
+      const ownEnv = target.process.env.filter((entry) => !/^(PATH|HOME|HOSTNAME)=/.test(entry));
+      env.push(...linkEnv({ name: `/${spec.name}/${link.alias}`, ip: endpoint.ip, exposedPorts, env: ownEnv }));
+      hosts.push(`${endpoint.ip}\t${link.alias}`);
+    }
+    return { env, hosts };
   }
 
   async startContainer(spec: ContainerStartSpec): Promise<void> {
