@@ -1,0 +1,430 @@
+/**
+ * The TUI controller: owns the terminal (alternate screen, raw mode), polls the engine for container state and
+ * cgroup stats, follows every container's log (across restarts and recreates), batches what it learns into the pure
+ * reducer and redraws at a bounded rate. Every exit path (keys, signals, a crash) restores the terminal.
+ */
+import { writeSync } from 'node:fs';
+import type { Command } from 'commander';
+import { render, type Instance } from 'ink';
+import type { Engine } from '../../../engine/index.js';
+import type { EventSink, TsfigEvent } from '../../events/events.js';
+import type { Project } from '../../model/project.js';
+import { observe } from '../../planner/observe.js';
+import type { ObservedContainer } from '../../planner/observed.js';
+import { App } from './app.js';
+import { readCgroupStats } from './cgroup.js';
+import { formatDuration, supportsHyperlinks } from './format.js';
+import { keyActions, type KeyInfo, type TuiCommand } from './keys.js';
+import {
+  initialState,
+  reduce,
+  rowLabel,
+  type ContainerObservation,
+  type LogLine,
+  type TuiEvent,
+  type TuiState,
+} from './state.js';
+
+/** Redraws at most this often (ms): ~20 fps. */
+const FRAME_MS = 50;
+const POLL_MS = 1000;
+const ENTER_ALT = '\u001b[?1049h\u001b[H\u001b[2J';
+const LEAVE_ALT = '\u001b[?25h\u001b[?1049l';
+
+export interface TuiOptions {
+  readonly engine: Engine;
+  readonly project: Project;
+  /** Only these services (all when empty). */
+  readonly services: readonly string[];
+  /** `up`: q and Ctrl-C stop the stack; `logs`: they only leave. */
+  readonly mode: 'up' | 'logs';
+  /** Lines of history per container when following starts (all when undefined). */
+  readonly tail?: number;
+  readonly stdout?: NodeJS.WriteStream;
+  readonly stdin?: NodeJS.ReadStream;
+  /** Events that arrived before the TUI started (the plan that `up` applied). */
+  readonly initialEvents?: readonly TsfigEvent[];
+}
+
+/** How the TUI ended: `detached` leaves the stack running; the exit code is the CLI's. */
+export interface TuiResult {
+  readonly exitCode: number;
+  readonly reason: 'detached' | 'stopped' | 'exited' | 'quit';
+}
+
+interface Follower {
+  readonly controller: AbortController;
+  lastTime: string;
+  done: boolean;
+}
+
+/** Whether `--progress` resolves to the TUI: `tty` forces it, `auto` needs a TTY stdout and no CI. */
+export function wantsTui(mode: string, stdout: { isTTY?: boolean } = process.stdout, env = process.env): boolean {
+  if (mode === 'tty') return true;
+  return mode === 'auto' && stdout.isTTY === true && (env.CI === undefined || env.CI === '');
+}
+
+/** An EventSink that feeds a running TUI (or buffers until one starts). */
+export class TuiEventSink implements EventSink {
+  readonly buffered: TsfigEvent[] = [];
+  private target: ((event: TsfigEvent) => void) | undefined;
+
+  emit(event: TsfigEvent): void {
+    if (this.target === undefined) this.buffered.push(event);
+    else this.target(event);
+  }
+
+  connect(target: (event: TsfigEvent) => void): void {
+    for (const event of this.buffered.splice(0)) target(event);
+    this.target = target;
+  }
+}
+
+class TuiSession {
+  private state: TuiState;
+  private readonly options: TuiOptions;
+  private readonly stdout: NodeJS.WriteStream;
+  private readonly stdin: NodeJS.ReadStream;
+  private instance: Instance | undefined;
+  private renderTimer: NodeJS.Timeout | undefined;
+  private lastRender = 0;
+  private pendingLines: Omit<LogLine, 'seq'>[] = [];
+  private readonly followers = new Map<string, Follower>();
+  private readonly stoppedServices = new Set<string>();
+  private finished: ((result: TuiResult) => void) | undefined;
+  private interrupts = 0;
+  private restored = false;
+  private seenContainers = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly links: boolean;
+  private polling = false;
+
+  constructor(options: TuiOptions) {
+    this.options = options;
+    this.stdout = options.stdout ?? process.stdout;
+    this.stdin = options.stdin ?? process.stdin;
+    this.links = supportsHyperlinks(process.env);
+    this.state = initialState(options.project.name, {
+      columns: this.stdout.columns ?? 80,
+      rows: this.stdout.rows ?? 24,
+    });
+    for (const event of options.initialEvents ?? []) this.state = reduce(this.state, event);
+  }
+
+  dispatch = (event: TuiEvent): void => {
+    this.state = reduce(this.state, event);
+    this.scheduleRender();
+  };
+
+  private scheduleRender(): void {
+    if (this.renderTimer !== undefined || this.restored) return;
+    const wait = Math.max(0, FRAME_MS - (Date.now() - this.lastRender));
+    this.renderTimer = setTimeout(() => {
+      this.renderTimer = undefined;
+      this.flush();
+    }, wait);
+  }
+
+  private flush(): void {
+    if (this.pendingLines.length > 0) {
+      const lines = this.pendingLines;
+      this.pendingLines = [];
+      this.state = reduce(this.state, { kind: 'logs', lines });
+    }
+    this.lastRender = Date.now();
+    this.instance?.rerender(this.element());
+  }
+
+  private element() {
+    return (
+      <App
+        state={this.state}
+        env={{ nowMs: Date.now(), links: this.links, mode: this.options.mode }}
+        onKey={this.onKey}
+        interactive={this.stdin.isTTY === true}
+      />
+    );
+  }
+
+  private onKey = (input: string, key: KeyInfo): void => {
+    for (const action of keyActions(this.state, input, key)) {
+      if (action.kind === 'command') void this.command(action.command);
+      else this.dispatch(action);
+    }
+  };
+
+  private async command(command: TuiCommand): Promise<void> {
+    switch (command) {
+      case 'detach':
+        this.finish({ exitCode: 0, reason: 'detached' });
+        return;
+      case 'quit':
+        if (this.options.mode === 'logs') this.finish({ exitCode: 0, reason: 'quit' });
+        else await this.stopStack(false, 0);
+        return;
+      case 'interrupt':
+        if (this.options.mode === 'logs') this.finish({ exitCode: 130, reason: 'quit' });
+        else await this.stopStack(this.interrupts > 0, 130);
+        return;
+      case 'restart':
+      case 'stop':
+        await this.serviceAction(command);
+        return;
+    }
+  }
+
+  private exitCode = 0;
+
+  /** First call: graceful stop of every container; a second call kills them. The TUI ends when all have exited. */
+  private async stopStack(kill: boolean, exitCode: number): Promise<void> {
+    this.interrupts++;
+    this.exitCode = exitCode;
+    this.dispatch({ kind: 'stopping', force: kill });
+    const { engine } = this.options;
+    const containers = (await this.containers()).filter((container) => container.running);
+    await Promise.all(
+      containers.map((container) =>
+        (kill ? engine.containers.kill(container.id, 'SIGKILL') : engine.containers.stop(container.id)).catch(
+          () => undefined,
+        ),
+      ),
+    );
+    await this.poll();
+  }
+
+  private async serviceAction(action: 'restart' | 'stop'): Promise<void> {
+    const service = this.state.rows[this.state.selected]?.service;
+    if (service === undefined) return;
+    const { engine } = this.options;
+    const started = Date.now();
+    this.dispatch({ kind: 'status', message: `${action === 'stop' ? 'Stopping' : 'Restarting'} ${service}...` });
+    const containers = (await this.containers()).filter((container) => container.service === service);
+    if (action === 'stop') this.stoppedServices.add(service);
+    else this.stoppedServices.delete(service);
+    try {
+      await Promise.all(
+        containers.map(async (container) => {
+          if (container.running) await engine.containers.stop(container.id);
+          if (action === 'restart') await engine.containers.start(container.id);
+        }),
+      );
+      const verb = action === 'stop' ? 'Stopped' : 'Restarted';
+      this.dispatch({ kind: 'status', message: `${verb} ${service} in ${formatDuration(Date.now() - started)}` });
+    } catch (error) {
+      this.dispatch({ kind: 'status', message: `${action} ${service} failed: ${(error as Error).message}` });
+    }
+    await this.poll();
+  }
+
+  private async containers(): Promise<ObservedContainer[]> {
+    const { engine, project, services } = this.options;
+    const observed = await observe(engine, project.name, project);
+    return observed.containers
+      .filter((container) => !container.oneoff)
+      .filter((container) => services.length === 0 || services.includes(container.service));
+  }
+
+  private readonly portCache = new Map<string, number[]>();
+
+  private async observeOne(container: ObservedContainer): Promise<ContainerObservation> {
+    const { engine } = this.options;
+    const state = await engine.containers.state(await engine.containers.get(container.id));
+    let ports = this.portCache.get(container.id);
+    if (ports === undefined) {
+      ports = (await engine.containers.ports(container.id).catch(() => []))
+        .filter((port) => port.proto === 'tcp')
+        .map((port) => port.hostPort);
+      this.portCache.set(container.id, ports);
+    }
+    const stats = state.running ? await readCgroupStats(engine.paths.cgroupParent, container.id) : undefined;
+    return {
+      id: container.id,
+      name: container.name,
+      service: container.service,
+      replica: container.number,
+      status: state.status,
+      running: state.running,
+      health: state.health?.status,
+      restarts: state.restartCount,
+      exitCode: state.exitCode,
+      ports,
+      startedAt: state.startedAt,
+      cpuUsageNs: stats?.cpuUsageNs,
+      memoryBytes: stats?.memoryBytes,
+    };
+  }
+
+  /** One observation: rows, new log followers, and the end of an attached `up` when everything has exited. */
+  private async poll(): Promise<void> {
+    if (this.polling || this.restored) return;
+    this.polling = true;
+    try {
+      const containers = await this.containers();
+      const observations = await Promise.all(
+        containers.map((container) => this.observeOne(container).catch(() => undefined)),
+      );
+      const present = observations.filter((o): o is ContainerObservation => o !== undefined);
+      this.dispatch({ kind: 'observe', atMs: Date.now(), containers: present });
+      for (const observation of present) this.follow(observation);
+      if (present.length > 0) this.seenContainers = true;
+      this.checkEnd(present);
+    } catch (error) {
+      this.dispatch({ kind: 'status', message: `cannot read the containers: ${(error as Error).message}` });
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private checkEnd(present: readonly ContainerObservation[]): void {
+    if (!this.seenContainers) return;
+    const allExited = present.every((observation) => !observation.running);
+    if (!allExited) return;
+    const followersDone = [...this.followers.values()].every((follower) => follower.done);
+    if (!followersDone) return;
+    if (this.interrupts > 0) {
+      this.finish({ exitCode: this.exitCode, reason: 'stopped' });
+      return;
+    }
+    // everything exited on its own (not because `s` stopped it): attached `up` and `logs -f` end, as in plain mode
+    const userStopped = present.some((observation) => this.stoppedServices.has(observation.service));
+    if (!userStopped) this.finish({ exitCode: 0, reason: 'exited' });
+  }
+
+  /** Follows a container's log unless already followed; a restarted container resumes after its last line. */
+  private follow(observation: ContainerObservation): void {
+    const existing = this.followers.get(observation.id);
+    if (existing !== undefined && !existing.done) return;
+    if (existing !== undefined && !observation.running) return;
+    const follower: Follower = { controller: new AbortController(), lastTime: existing?.lastTime ?? '', done: false };
+    this.followers.set(observation.id, follower);
+    const source = rowLabel({ service: observation.service, replica: observation.replica, name: observation.name });
+    void (async () => {
+      try {
+        for await (const entry of this.options.engine.containers.logs(observation.id, {
+          follow: true,
+          ...(follower.lastTime !== '' ? { since: follower.lastTime } : {}),
+          ...(existing === undefined && this.options.tail !== undefined ? { tail: this.options.tail } : {}),
+          signal: follower.controller.signal,
+        })) {
+          if (follower.lastTime !== '' && entry.time <= follower.lastTime && existing !== undefined) continue;
+          follower.lastTime = entry.time;
+          this.addLog(source, observation.service, entry.stream, entry.text);
+        }
+      } catch {
+        // the container was removed (recreated): its successor gets its own follower
+      } finally {
+        follower.done = true;
+      }
+    })();
+  }
+
+  private addLog(source: string, service: string, stream: 'stdout' | 'stderr', text: string): void {
+    const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+    for (const line of body.split('\n')) this.pendingLines.push({ source, service, stream, text: line });
+    // beyond what the pane keeps, older pending lines could never be shown
+    if (this.pendingLines.length > this.state.logLimit * 2) {
+      this.pendingLines = this.pendingLines.slice(-this.state.logLimit);
+    }
+    this.scheduleRender();
+  }
+
+  private finish(result: TuiResult): void {
+    const finished = this.finished;
+    this.finished = undefined;
+    finished?.(result);
+  }
+
+  /** Leaves the alternate screen, shows the cursor, leaves raw mode. Idempotent; safe in an `exit` handler. */
+  restore = (): void => {
+    if (this.restored) return;
+    this.restored = true;
+    try {
+      this.instance?.unmount();
+    } catch {
+      // a crash inside ink must not keep the terminal broken
+    }
+    try {
+      if (this.stdin.isTTY === true) this.stdin.setRawMode(false);
+    } catch {
+      // stdin already closed
+    }
+    try {
+      writeSync((this.stdout as unknown as { fd?: number }).fd ?? 1, LEAVE_ALT);
+    } catch {
+      this.stdout.write(LEAVE_ALT);
+    }
+  };
+
+  async run(): Promise<TuiResult> {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (this.options.mode === 'logs') this.finish({ exitCode: 130, reason: 'quit' });
+      else void this.stopStack(signal === 'SIGINT' && this.interrupts > 0, 130);
+    };
+    const onCrash = (error: unknown) => {
+      this.restore();
+      process.stderr.write(
+        `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(1);
+    };
+    const onResize = () => this.dispatch({ kind: 'resize', columns: this.stdout.columns, rows: this.stdout.rows });
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onSignal);
+    process.on('exit', this.restore);
+    process.on('uncaughtException', onCrash);
+    process.on('unhandledRejection', onCrash);
+    this.stdout.on('resize', onResize);
+    const done = new Promise<TuiResult>((resolve) => (this.finished = resolve));
+    try {
+      this.stdout.write(ENTER_ALT);
+      this.instance = render(this.element(), {
+        stdout: this.stdout,
+        stdin: this.stdin,
+        exitOnCtrlC: false,
+        patchConsole: false,
+        maxFps: 20,
+      });
+      this.timers.push(setInterval(() => void this.poll(), POLL_MS));
+      this.timers.push(
+        setInterval(() => {
+          if (this.state.rows.some((row) => ['creating', 'starting', 'waiting', 'stopping'].includes(row.state)))
+            this.dispatch({ kind: 'tick' });
+        }, 100),
+      );
+      // uptime changes every second even when nothing else does
+      this.timers.push(setInterval(() => this.scheduleRender(), 1000));
+      await this.poll();
+      return await done;
+    } finally {
+      for (const timer of this.timers) clearInterval(timer);
+      if (this.renderTimer !== undefined) clearTimeout(this.renderTimer);
+      for (const follower of this.followers.values()) follower.controller.abort();
+      this.restore();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+      process.off('exit', this.restore);
+      process.off('uncaughtException', onCrash);
+      process.off('unhandledRejection', onCrash);
+      this.stdout.off('resize', onResize);
+    }
+  }
+}
+
+/** Runs the TUI until detach, a stop, or every container has exited. Prints a one-line summary after leaving. */
+export async function runTui(options: TuiOptions): Promise<TuiResult> {
+  const result = await new TuiSession(options).run();
+  const name = options.project.name;
+  if (result.reason === 'detached') {
+    process.stderr.write(
+      `Detached from ${name}; it keeps running. Follow it with: tsfig logs -f · stop it with: tsfig down\n`,
+    );
+  }
+  return result;
+}
+
+/** `--progress` of a command (global option), defaulting to auto. */
+export function progressOf(command: Command): string {
+  return command.optsWithGlobals<{ progress?: string }>().progress ?? 'auto';
+}

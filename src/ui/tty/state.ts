@@ -1,0 +1,371 @@
+/**
+ * The TUI's view model and the pure reducer that builds it from the orchestrator's events, container observations,
+ * log batches and key-driven UI actions. Components render a `TuiState` and nothing else.
+ */
+import type { TsfigEvent } from '../../events/events.js';
+
+/** Lifecycle of a row, as shown: creating/starting/waiting spin; the rest are the engine's states. */
+export type RowState =
+  | 'pending'
+  | 'creating'
+  | 'starting'
+  | 'waiting'
+  | 'created'
+  | 'running'
+  | 'restarting'
+  | 'paused'
+  | 'stopping'
+  | 'exited'
+  | 'removing'
+  | 'error';
+
+/** One container of the project, as the status panel shows it. */
+export interface ContainerRow {
+  /** Container name: `proj-web-1`. */
+  readonly name: string;
+  readonly id: string;
+  readonly service: string;
+  /** Replica number (`io.tsfig.container-number`). */
+  readonly replica: number;
+  readonly state: RowState;
+  readonly health: string | undefined;
+  readonly restarts: number;
+  readonly exitCode: number | undefined;
+  /** Published host ports (tcp), sorted. */
+  readonly ports: readonly number[];
+  /** ISO start time of the current run; '' when not running. */
+  readonly startedAt: string;
+  /** CPU use of the last sample, percent of one core; undefined before two samples. */
+  readonly cpuPercent: number | undefined;
+  readonly memoryBytes: number | undefined;
+  /** The last cumulative CPU time sample (ns) and when it was taken (ms), for the next percent. */
+  readonly cpuSample: { readonly usageNs: number; readonly atMs: number } | undefined;
+  /** The last op message about this container (an error). */
+  readonly message: string | undefined;
+}
+
+/** A log line as kept in the pane's ring buffer. */
+export interface LogLine {
+  readonly seq: number;
+  /** Row label (`web-1`); the colour follows it. */
+  readonly source: string;
+  readonly service: string;
+  readonly stream: 'stdout' | 'stderr' | 'system';
+  readonly text: string;
+}
+
+/** What one observation of a container says (from the engine's state, ports and cgroup). */
+export interface ContainerObservation {
+  readonly id: string;
+  readonly name: string;
+  readonly service: string;
+  readonly replica: number;
+  readonly status: string;
+  readonly running: boolean;
+  readonly health?: string | undefined;
+  readonly restarts: number;
+  readonly exitCode: number;
+  readonly ports: readonly number[];
+  readonly startedAt: string;
+  /** Cumulative CPU time (ns) and memory in use, when the cgroup could be read. */
+  readonly cpuUsageNs?: number | undefined;
+  readonly memoryBytes?: number | undefined;
+}
+
+/** Everything that changes the view: orchestrator events plus the TUI's own inputs. */
+export type TuiEvent =
+  | TsfigEvent
+  | { readonly kind: 'observe'; readonly atMs: number; readonly containers: readonly ContainerObservation[] }
+  | {
+      readonly kind: 'logs';
+      readonly lines: readonly Omit<LogLine, 'seq'>[];
+    }
+  | { readonly kind: 'tick' }
+  | { readonly kind: 'resize'; readonly columns: number; readonly rows: number }
+  | { readonly kind: 'select'; readonly delta: number }
+  | { readonly kind: 'solo' }
+  | { readonly kind: 'all' }
+  | { readonly kind: 'filter.edit'; readonly text: string | undefined }
+  | { readonly kind: 'filter.commit' }
+  | { readonly kind: 'help' }
+  | { readonly kind: 'status'; readonly message: string }
+  | { readonly kind: 'stopping'; readonly force: boolean };
+
+export interface TuiState {
+  readonly project: string;
+  readonly rows: readonly ContainerRow[];
+  /** Index into `rows` of the selected row. */
+  readonly selected: number;
+  /** Only this service's logs (enter); undefined shows all (a). */
+  readonly solo: string | undefined;
+  /** Committed text filter; '' shows every line. */
+  readonly filter: string;
+  /** The filter being typed after `/`; undefined when not editing. */
+  readonly filterDraft: string | undefined;
+  readonly logs: readonly LogLine[];
+  readonly nextSeq: number;
+  /** Lines kept in the ring buffer. */
+  readonly logLimit: number;
+  readonly help: boolean;
+  /** Spinner frame counter. */
+  readonly tick: number;
+  readonly columns: number;
+  readonly terminalRows: number;
+  /** The last one-line status message (plan progress, an action's result). */
+  readonly status: string;
+  readonly stopping: 'no' | 'graceful' | 'kill';
+}
+
+export function initialState(project: string, options: { columns?: number; rows?: number; logLimit?: number } = {}) {
+  const state: TuiState = {
+    project,
+    rows: [],
+    selected: 0,
+    solo: undefined,
+    filter: '',
+    filterDraft: undefined,
+    logs: [],
+    nextSeq: 0,
+    logLimit: options.logLimit ?? 2000,
+    help: false,
+    tick: 0,
+    columns: options.columns ?? 80,
+    terminalRows: options.rows ?? 24,
+    status: '',
+    stopping: 'no',
+  };
+  return state;
+}
+
+const OP_STATE: Record<string, RowState> = {
+  'container.create': 'creating',
+  'container.start': 'starting',
+  'container.wait-healthy': 'waiting',
+  'container.stop': 'stopping',
+  'container.remove': 'removing',
+};
+
+/** `service:web:1` → web, 1. */
+function parseResource(resource: string): { service: string; replica: number } | undefined {
+  const match = /^service:([^:]+):(\d+)$/.exec(resource);
+  if (match === null || match[1] === undefined || match[2] === undefined) return undefined;
+  return { service: match[1], replica: Number(match[2]) };
+}
+
+function emptyRow(name: string, service: string, replica: number): ContainerRow {
+  return {
+    name,
+    id: '',
+    service,
+    replica,
+    state: 'pending',
+    health: undefined,
+    restarts: 0,
+    exitCode: undefined,
+    ports: [],
+    startedAt: '',
+    cpuPercent: undefined,
+    memoryBytes: undefined,
+    cpuSample: undefined,
+    message: undefined,
+  };
+}
+
+function compareRows(a: ContainerRow, b: ContainerRow): number {
+  return a.service.localeCompare(b.service) || a.replica - b.replica || a.name.localeCompare(b.name);
+}
+
+/** Replaces (or adds) the row of `name`, keeping rows sorted and the selection on the same row. */
+function upsertRow(state: TuiState, name: string, update: (row: ContainerRow | undefined) => ContainerRow): TuiState {
+  const selectedName = state.rows[state.selected]?.name;
+  const index = state.rows.findIndex((row) => row.name === name);
+  const rows =
+    index === -1
+      ? [...state.rows, update(undefined)].sort(compareRows)
+      : state.rows.map((row, at) => (at === index ? update(row) : row));
+  return { ...state, rows, selected: reselect(rows, selectedName, state.selected) };
+}
+
+function reselect(rows: readonly ContainerRow[], name: string | undefined, fallback: number): number {
+  const index = name === undefined ? -1 : rows.findIndex((row) => row.name === name);
+  if (index !== -1) return index;
+  return Math.max(0, Math.min(fallback, rows.length - 1));
+}
+
+function onOp(state: TuiState, event: Extract<TsfigEvent, { kind: 'op.start' | 'op.done' | 'op.error' }>): TuiState {
+  const where = parseResource(event.op.resource);
+  if (where === undefined || !event.op.kind.startsWith('container.')) return state;
+  const name = event.op.target;
+  return upsertRow(state, name, (row) => {
+    const base = row ?? emptyRow(name, where.service, where.replica);
+    if (event.kind === 'op.start') return { ...base, state: OP_STATE[event.op.kind] ?? base.state };
+    if (event.kind === 'op.error')
+      return { ...base, state: event.bestEffort ? base.state : 'error', message: event.message };
+    switch (event.op.kind) {
+      case 'container.create':
+        return { ...base, state: 'created', id: event.containerId ?? base.id };
+      case 'container.start':
+        return { ...base, state: 'running' };
+      case 'container.wait-healthy':
+        return { ...base, state: 'running', health: 'healthy' };
+      case 'container.stop':
+        return { ...base, state: 'exited' };
+      case 'container.wait-completed':
+        return { ...base, state: 'exited', exitCode: event.exitCode };
+      default:
+        return base;
+    }
+  });
+}
+
+function rowState(observation: ContainerObservation, previous: ContainerRow | undefined): RowState {
+  const status = observation.status;
+  // an op in flight keeps its spinner until the engine shows it has happened
+  if (previous !== undefined) {
+    if ((previous.state === 'creating' || previous.state === 'starting') && status === 'created') return previous.state;
+    if (previous.state === 'stopping' && status === 'running') return 'stopping';
+    if (previous.state === 'removing') return 'removing';
+  }
+  if (status === 'running' && observation.health === 'starting') return 'waiting';
+  if (
+    status === 'running' ||
+    status === 'restarting' ||
+    status === 'paused' ||
+    status === 'created' ||
+    status === 'exited'
+  )
+    return status;
+  return observation.running ? 'running' : 'exited';
+}
+
+function onObserve(state: TuiState, event: Extract<TuiEvent, { kind: 'observe' }>): TuiState {
+  const selectedName = state.rows[state.selected]?.name;
+  const seen = new Map(event.containers.map((container) => [container.name, container]));
+  const previous = new Map(state.rows.map((row) => [row.name, row]));
+  const rows: ContainerRow[] = [];
+  for (const observation of event.containers) {
+    const before = previous.get(observation.name);
+    const base = before ?? emptyRow(observation.name, observation.service, observation.replica);
+    const sameRun = before !== undefined && before.id === observation.id && before.startedAt === observation.startedAt;
+    let cpuPercent: number | undefined = sameRun ? base.cpuPercent : undefined;
+    let cpuSample: ContainerRow['cpuSample'] = undefined;
+    if (observation.cpuUsageNs !== undefined) {
+      cpuSample = { usageNs: observation.cpuUsageNs, atMs: event.atMs };
+      const last = sameRun ? base.cpuSample : undefined;
+      if (last !== undefined && event.atMs > last.atMs && observation.cpuUsageNs >= last.usageNs) {
+        cpuPercent = ((observation.cpuUsageNs - last.usageNs) / 1e6 / (event.atMs - last.atMs)) * 100;
+      }
+    }
+    rows.push({
+      ...base,
+      id: observation.id,
+      service: observation.service,
+      replica: observation.replica,
+      state: rowState(observation, before),
+      health: observation.health,
+      restarts: observation.restarts,
+      exitCode: observation.running ? undefined : observation.exitCode,
+      ports: [...observation.ports].sort((a, b) => a - b),
+      startedAt: observation.running ? observation.startedAt : '',
+      cpuPercent: observation.running ? cpuPercent : undefined,
+      memoryBytes: observation.running ? observation.memoryBytes : undefined,
+      cpuSample: observation.running ? cpuSample : undefined,
+    });
+  }
+  // rows the plan announced but the engine does not have yet stay (creating); removed containers go
+  for (const row of state.rows) {
+    if (seen.has(row.name)) continue;
+    if (row.id === '' && row.state !== 'pending') rows.push(row);
+  }
+  rows.sort(compareRows);
+  return { ...state, rows, selected: reselect(rows, selectedName, state.selected) };
+}
+
+function onLogs(state: TuiState, lines: Extract<TuiEvent, { kind: 'logs' }>['lines']): TuiState {
+  if (lines.length === 0) return state;
+  let seq = state.nextSeq;
+  const added = lines.map((line) => ({ ...line, seq: seq++ }));
+  const all = state.logs.length + added.length;
+  const logs =
+    all <= state.logLimit
+      ? [...state.logs, ...added]
+      : [...state.logs.slice(Math.max(0, all - state.logLimit)), ...added.slice(-state.logLimit)];
+  return { ...state, logs, nextSeq: seq };
+}
+
+/** The pure reducer: same state and event, same result; never does I/O. */
+export function reduce(state: TuiState, event: TuiEvent): TuiState {
+  switch (event.kind) {
+    case 'plan.start':
+      return { ...state, project: event.project, status: `Applying ${event.total} change(s)...` };
+    case 'plan.done':
+      return {
+        ...state,
+        status: event.ok
+          ? `Applied ${event.done} change(s)`
+          : `Failed: ${event.failed} error(s), ${event.skipped} skipped`,
+      };
+    case 'op.start':
+    case 'op.done':
+    case 'op.error':
+      return onOp(state, event);
+    case 'op.skipped':
+      return state;
+    case 'warning':
+      return onLogs({ ...state, status: `WARN ${event.message}` }, [
+        { source: 'tsfig', service: '', stream: 'system', text: `WARN ${event.message}` },
+      ]);
+    case 'observe':
+      return onObserve(state, event);
+    case 'logs':
+      return onLogs(state, event.lines);
+    case 'tick':
+      return { ...state, tick: state.tick + 1 };
+    case 'resize':
+      return { ...state, columns: event.columns, terminalRows: event.rows };
+    case 'select': {
+      if (state.rows.length === 0) return state;
+      const selected = Math.max(0, Math.min(state.rows.length - 1, state.selected + event.delta));
+      return { ...state, selected };
+    }
+    case 'solo':
+      return { ...state, solo: state.rows[state.selected]?.service };
+    case 'all':
+      return { ...state, solo: undefined, filter: '' };
+    case 'filter.edit':
+      return { ...state, filterDraft: event.text };
+    case 'filter.commit':
+      return { ...state, filter: state.filterDraft ?? state.filter, filterDraft: undefined };
+    case 'help':
+      return { ...state, help: !state.help };
+    case 'status':
+      return onLogs({ ...state, status: event.message }, [
+        { source: 'tsfig', service: '', stream: 'system', text: event.message },
+      ]);
+    case 'stopping':
+      return {
+        ...state,
+        stopping: event.force ? 'kill' : 'graceful',
+        status: event.force ? 'Killing...' : 'Gracefully stopping... (press Ctrl+C again to force)',
+      };
+  }
+}
+
+/** The lines the log pane shows: solo and filter applied, the last `height` of them. */
+export function visibleLogs(state: TuiState, height: number): LogLine[] {
+  const filter = (state.filterDraft ?? state.filter).toLowerCase();
+  const result: LogLine[] = [];
+  for (let index = state.logs.length - 1; index >= 0 && result.length < height; index--) {
+    const line = state.logs[index];
+    if (line === undefined) continue;
+    if (state.solo !== undefined && line.stream !== 'system' && line.service !== state.solo) continue;
+    if (filter !== '' && !line.text.toLowerCase().includes(filter)) continue;
+    result.push(line);
+  }
+  return result.reverse();
+}
+
+/** The row label used in log prefixes: `web-1`. */
+export function rowLabel(row: { service: string; replica: number; name: string }): string {
+  return row.replica > 0 ? `${row.service}-${row.replica}` : row.name;
+}
