@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError, isErrno } from '../errors.js';
 import type { Engine } from '../index.js';
-import { chainIds, type ContainerConfig, type HistoryEntry } from '../images/index.js';
+import { chainIds, containerImageUsers, type ContainerConfig, type HistoryEntry } from '../images/index.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import { entriesLayer, upperDirLayer } from './capture.js';
 import { contentSummary, planCopy, type CopySourceRoot, type PlannedEntry } from './copy.js';
@@ -153,6 +153,8 @@ interface StageState {
   /** ARGs declared in the stage: name → value (undefined: declared without a value). */
   args: Map<string, string | undefined>;
   cmdSet: boolean;
+  /** A step ran (was not a cache hit) in this stage. */
+  dirty?: boolean;
 }
 
 interface BuildContext {
@@ -169,6 +171,10 @@ interface BuildContext {
   step: number;
   total: number;
   cached: number;
+  /** Images made for RUN containers, removed at the end of the build. */
+  readonly runImages: { id: string; made: boolean }[];
+  /** Images that hold a stage's layers: never removed with the RUN images. */
+  readonly anchors: Set<string>;
 }
 
 function splitStages(dockerfile: Dockerfile): { metaArgs: Instruction[]; stages: Stage[] } {
@@ -231,6 +237,8 @@ export class Builder {
       step: 0,
       total: 0,
       cached: 0,
+      runImages: [],
+      anchors: new Set(),
     };
     if (options.pull === true)
       this.warn(ctx, 'pull: no registry client yet, base images are taken from the local store');
@@ -250,15 +258,20 @@ export class Builder {
     this.preflight(ctx, name);
     const needed = this.neededStages(ctx, target);
     ctx.total = stages.filter((stage) => needed.has(stage.index)).reduce((n, s) => n + 1 + s.instructions.length, 0);
-    for (const stage of stages) {
-      if (!needed.has(stage.index)) continue;
-      ctx.built.set(stage.index, await this.buildStage(ctx, stage));
+    let imageId: string;
+    try {
+      for (const stage of stages) {
+        if (!needed.has(stage.index)) continue;
+        ctx.built.set(stage.index, await this.buildStage(ctx, stage));
+      }
+      const final = ctx.built.get(target.index);
+      if (final === undefined) throw new EngineError('internal', 'the target stage was not built');
+      const unused = Object.keys(buildArgs).filter((key) => !ctx.consumed.has(key));
+      if (unused.length > 0) this.warn(ctx, `one or more build-args [${unused.sort().join(' ')}] were not consumed`);
+      imageId = await this.commitFinal(ctx, final);
+    } finally {
+      for (const image of ctx.runImages) if (!ctx.anchors.has(image.id)) await this.dropRunImage(image);
     }
-    const final = ctx.built.get(target.index);
-    if (final === undefined) throw new EngineError('internal', 'the target stage was not built');
-    const unused = Object.keys(buildArgs).filter((key) => !ctx.consumed.has(key));
-    if (unused.length > 0) this.warn(ctx, `one or more build-args [${unused.sort().join(' ')}] were not consumed`);
-    const imageId = await this.commitFinal(ctx, final);
     return {
       imageId,
       tags: [...(options.tags ?? [])],
@@ -428,13 +441,28 @@ export class Builder {
         await this.runStep(ctx, stage, state, { ...instruction, line: stage.from.line, column: stage.from.column });
       }
     }
-    for (const instruction of stage.instructions) {
-      ctx.options.signal?.throwIfAborted();
-      const begin = Date.now();
-      ctx.step++;
-      ctx.onEvent({ kind: 'step', step: ctx.step, total: ctx.total, text: instruction.original });
-      await this.runStep(ctx, stage, state, instruction);
-      ctx.onEvent({ kind: 'step-done', step: ctx.step, durationMs: Date.now() - begin, id: state.key.slice(0, 12) });
+    try {
+      for (const instruction of stage.instructions) {
+        ctx.options.signal?.throwIfAborted();
+        const begin = Date.now();
+        ctx.step++;
+        ctx.onEvent({ kind: 'step', step: ctx.step, total: ctx.total, text: instruction.original });
+        await this.runStep(ctx, stage, state, instruction);
+        ctx.onEvent({ kind: 'step-done', step: ctx.step, durationMs: Date.now() - begin, id: state.key.slice(0, 12) });
+      }
+    } catch (error) {
+      // the finished steps stay cached: an untagged image holds their layers
+      if (state.dirty === true && state.config.rootfs.diff_ids.length > 0) {
+        await this.imageFor(state.config).then(
+          (id) => ctx.anchors.add(id),
+          () => undefined,
+        );
+      }
+      throw error;
+    }
+    // An untagged image holds the stage's layers, so `image prune` (not an unlucky orphan sweep) decides their fate.
+    if (state.dirty === true && state.config.rootfs.diff_ids.length > 0) {
+      ctx.anchors.add(await this.imageFor(state.config));
     }
     return state;
   }
@@ -529,6 +557,7 @@ export class Builder {
     }
     state.config = await prepared.execute();
     state.key = key;
+    state.dirty = true;
     await this.writeCache(key, state.config);
   }
 
@@ -761,7 +790,7 @@ export class Builder {
     instruction: RunInstruction,
     shell: readonly string[],
   ): { canonical: unknown; execute: () => Promise<BuildImageConfig> } {
-    const argv = commandArgv(instruction.command, shell);
+    const argv = commandArgv(this.heredocScript(instruction), shell);
     const envKeys = new Set((state.config.config.Env ?? []).map(envKey));
     const argEnv = [...state.args]
       .filter((entry): entry is [string, string] => entry[1] !== undefined && !envKeys.has(entry[0]))
@@ -780,9 +809,47 @@ export class Builder {
     };
   }
 
+  /**
+   * `RUN <<EOF` whose body starts with `#!` runs the body as an executable script (BuildKit does); it is written to
+   * a temporary file in the container and removed after, so it never reaches the layer.
+   */
+  private heredocScript(instruction: RunInstruction): CommandForm {
+    const [only] = instruction.heredocs;
+    const command = instruction.command;
+    if (command.form !== 'shell' || instruction.heredocs.length !== 1 || only === undefined) return command;
+    if (command.script !== only.content || !only.content.startsWith('#!')) return command;
+    const end = `TSFIG_HEREDOC_${sha256(only.content).slice(0, 12)}`;
+    return {
+      form: 'shell',
+      script: `f=$(mktemp) && cat > "$f" <<'${end}'\n${only.content}${end}\nchmod 700 "$f" && "$f"; s=$?; rm -f "$f"; exit $s`,
+    };
+  }
+
   private async imageFor(config: BuildImageConfig): Promise<string> {
     const record = await this.engine.images.addImage(Buffer.from(JSON.stringify(config)));
     return record.id;
+  }
+
+  /** An image for a RUN container: existing, or made now (then `made`, and removed after the step). */
+  private async runImage(config: BuildImageConfig): Promise<{ id: string; made: boolean }> {
+    const bytes = Buffer.from(JSON.stringify(config));
+    const id = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const existed = await this.engine.images.resolve(id).then(
+      () => true,
+      () => false,
+    );
+    await this.engine.images.addImage(bytes);
+    return { id, made: !existed };
+  }
+
+  /** Removes a RUN's image when the builder made it and nothing tags or uses it (its layers stay, held by others). */
+  private async dropRunImage(image: { id: string; made: boolean }): Promise<void> {
+    if (!image.made) return;
+    const record = await this.engine.images.resolve(image.id).catch(() => undefined);
+    if (record === undefined || record.repoTags.length > 0) return;
+    await this.engine.images
+      .remove(image.id, { isInUse: containerImageUsers(this.engine.paths) })
+      .catch(() => undefined);
   }
 
   private layerDirs(diffIds: readonly string[]): string[] {
@@ -799,7 +866,8 @@ export class Builder {
     argEnv: string[],
     createdBy: string,
   ): Promise<BuildImageConfig> {
-    const imageId = await this.imageFor(state.config);
+    const runImage = await this.runImage(state.config);
+    const imageId = runImage.id;
     const mounts = [];
     for (const mount of instruction.mounts) {
       const target = path.posix.resolve(state.config.config.WorkingDir || '/', mount.target);
@@ -856,9 +924,10 @@ export class Builder {
         upperDirLayer(upper, (entry: TarEntry) => stubs.has(entry.name)),
         parent,
       );
-      return await this.withLayer(state.config, layer.diffId, createdBy);
+      return this.withLayer(state.config, layer.diffId, createdBy);
     } finally {
       await containers.remove(record.id, { force: true }).catch(() => undefined);
+      ctx.runImages.push(runImage);
     }
   }
 
@@ -881,17 +950,15 @@ export class Builder {
     return stubs;
   }
 
-  /** The config with one more layer, and an image record holding it (so the layer is never an orphan). */
-  private async withLayer(config: BuildImageConfig, diffId: string, createdBy: string): Promise<BuildImageConfig> {
+  /** The config with one more layer. */
+  private withLayer(config: BuildImageConfig, diffId: string, createdBy: string): BuildImageConfig {
     const created = new Date().toISOString();
-    const next: BuildImageConfig = {
+    return {
       ...structuredClone(config),
       created,
       rootfs: { type: 'layers', diff_ids: [...config.rootfs.diff_ids, diffId] },
       history: [...config.history, { created, created_by: createdBy }],
     };
-    await this.imageFor(next);
-    return next;
   }
 
   // ---- COPY / ADD --------------------------------------------------------------------------------------------

@@ -215,6 +215,14 @@ describe('image build (engine Builder)', () => {
       return true;
     });
     assert.deepEqual(await te.engine.containers.list({ all: true }), []);
+    await fs.writeFile(path.join(context, 'Dockerfile'), 'FROM tsfig/busybox:latest\nRUN echo ok\nRUN echo fixed\n');
+    const { events, onEvent } = collect();
+    await new Builder(te.engine).build({ contextDir: context }, onEvent);
+    assert.deepEqual(
+      stepsOf(events).map((step) => step.cached),
+      [false, true, false],
+      'the step that finished before the failure is cached',
+    );
   });
 
   test('a missing base image is named with a hint to import it', async (t) => {
@@ -363,6 +371,39 @@ describe('image build (engine Builder)', () => {
     });
     assert.deepEqual(events, []);
     assert.deepEqual(await te.engine.containers.list({ all: true }), []);
+  });
+
+  test('RUN <<EOF runs a heredoc body; a #! body runs as a script and leaves no file behind', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: [
+        'FROM tsfig/busybox:latest',
+        'RUN <<EOF',
+        'echo one > /one',
+        'echo two >> /one',
+        'EOF',
+        'RUN <<-SCRIPT',
+        '\t#!/bin/sh -e',
+        '\techo "from $0" > /script-ran',
+        '\tSCRIPT',
+        'RUN cat <<A > /a && cat <<B > /b',
+        'alpha',
+        'A',
+        'beta',
+        'B',
+        'CMD ["sh", "-c", "cat /one /a /b; grep -c from /script-ran; ls /tmp | wc -l"]',
+        '',
+      ].join('\n'),
+    });
+    await new Builder(te.engine).build({ contextDir: context, tags: ['demo/heredoc'] });
+    const { code, output } = await run(te, 'demo/heredoc');
+    assert.equal(code, 0, output);
+    assert.equal(output.replace(/ +/g, ''), 'one\ntwo\nalpha\nbeta\n1\n0\n');
+    assert.deepEqual(
+      (await te.engine.images.list()).filter((image) => image.repoTags.length === 0).map((image) => image.id),
+      [],
+      'no intermediate images are left',
+    );
   });
 
   test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {

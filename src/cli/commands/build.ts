@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { Builder, type BuildEvent, type BuildOptions } from '../../../engine/build/builder.js';
+import { Builder, type BuildEvent, type BuildOptions } from '../../../engine/build/index.js';
 import { chainIds } from '../../../engine/images/index.js';
 import type { Engine } from '../../../engine/index.js';
 import { TsfigError } from '../../errors.js';
