@@ -4,6 +4,7 @@ import { openEngine } from '../engine.js';
 import { collect, parseCount } from '../units.js';
 import { composeContext, serviceContainers } from './context.js';
 import { printLogs } from './logs.js';
+import { progressOf, runTui, wantsTui } from '../../ui/tty/session.js';
 import { psRows, renderPsTable } from './ps.js';
 import { PROJECT_LABEL } from '../../planner/observe.js';
 import { renderTable } from '../table.js';
@@ -81,6 +82,11 @@ export function registerInspectCommands(program: Command): void {
           (container) => index === undefined || container.number === index,
         );
         const tail = flags.tail === 'all' ? undefined : parseCount(flags.tail, '--tail');
+        if (flags.follow === true && index === undefined && wantsTui(progressOf(command))) {
+          const tui = { engine: context.engine, project: context.project, services, mode: 'logs' as const };
+          process.exitCode = (await runTui({ ...tui, ...(tail !== undefined ? { tail } : {}) })).exitCode;
+          return;
+        }
         await printLogs(context.engine, containers, {
           follow: flags.follow === true,
           ...(tail !== undefined ? { tail } : {}),
