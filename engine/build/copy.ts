@@ -286,6 +286,20 @@ class Planner {
   private addArchiveEntry(destPath: string, entry: TarEntry): void {
     if (entry.name === '') return;
     const target = path.posix.join(destPath, path.posix.normalize(`/${entry.name}`)).replace(/^\/+/, '');
+    if (entry.type === 'symlink' && entry.linkname !== undefined && !entry.linkname.startsWith('/')) {
+      // Docker's breakout check: a relative link must resolve inside the extraction directory
+      const resolved = path.posix.join(path.posix.dirname(`/${target}`), entry.linkname);
+      const root = destPath === '/' ? '/' : `${destPath}/`;
+      if (resolved !== destPath && !resolved.startsWith(root)) {
+        throw new EngineError(
+          'invalid',
+          `ADD: invalid symlink "${entry.name}" -> "${entry.linkname}" leaves ${destPath}`,
+          {
+            hint: 'the archive is unsafe; nothing was added',
+          },
+        );
+      }
+    }
     const data = entry.data ?? Buffer.alloc(0);
     this.entries.push({
       target,

@@ -6,7 +6,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { Command } from 'commander';
 import { Builder, BuildStepError, type BuildEvent } from '../../engine/build/builder.js';
+import { registerBuildCommand } from '../../src/cli/commands/build.js';
 import { makeTestEngine, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
 
 async function setup(t: TestContext, files: Record<string, string>): Promise<{ te: TestEngine; context: string }> {
@@ -404,6 +406,51 @@ describe('image build (engine Builder)', () => {
       [],
       'no intermediate images are left',
     );
+  });
+
+  test('an archive whose symlink leaves the ADD destination is refused', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, { 'evil/placeholder': '' });
+    await fs.symlink('../../../etc', path.join(context, 'evil', 'up'));
+    execFileSync('tar', ['-cf', path.join(context, 'evil.tar'), '-C', path.join(context, 'evil'), 'up']);
+    await fs.writeFile(path.join(context, 'Dockerfile'), 'FROM tsfig/busybox:latest\nADD evil.tar /opt/x/\n');
+    await assert.rejects(
+      new Builder(te.engine).build({ contextDir: context }),
+      /invalid symlink "up" -> "..\/..\/..\/etc"/,
+    );
+  });
+
+  test('tsfig image build prints steps on stderr and the id on stdout; image history lists the steps', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: 'FROM tsfig/busybox:latest\nENV A=1\nRUN echo built\nCMD ["true"]\n',
+    });
+    let stdout = '';
+    let stderr = '';
+    const program = new Command().exitOverride();
+    registerBuildCommand(program, {
+      engine: () => Promise.resolve(te.engine),
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      cwd: context,
+    });
+    await program.parseAsync(['node', 'tsfig', 'image', 'build', '-t', 'demo/cli:1', '.']);
+    const image = await te.engine.images.resolve('demo/cli:1');
+    assert.equal(stdout, `${image.id}\n`);
+    assert.match(stderr, /^Step 1\/4 : FROM tsfig\/busybox:latest\n/);
+    assert.match(stderr, /Step 3\/4 : RUN echo built\nbuilt\n ---> /);
+    assert.match(stderr, /Successfully tagged demo\/cli:1\n$/);
+    stdout = '';
+    await program.parseAsync(['node', 'tsfig', 'image', 'build', '-q', '-t', 'demo/cli:1', '.']);
+    assert.equal(stdout, `${image.id}\n`);
+    stdout = '';
+    await program.parseAsync(['node', 'tsfig', 'image', 'history', 'demo/cli:1']);
+    const lines = stdout.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /^IMAGE +CREATED +CREATED BY +SIZE +COMMENT$/);
+    assert.match(lines[1] ?? '', new RegExp(`^${image.id.slice(7, 19)} .* CMD \\["true"\\] +0B$`));
+    assert.match(lines[2] ?? '', /^<missing> .* RUN \/bin\/sh -c echo built +\S+$/);
+    assert.match(lines[3] ?? '', /^<missing> .* ENV A=1 +0B$/);
+    assert.equal(lines.length, 5);
   });
 
   test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {
