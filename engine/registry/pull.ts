@@ -160,7 +160,14 @@ export async function downloadBlob(
         await once(out, 'close').catch(() => undefined);
       }
       if (broken === undefined) break;
-      if (++resumes > 5) throw asError(broken);
+      if (++resumes > 3) {
+        throw new EngineError(
+          'runtime',
+          `the download of blob ${desc.digest} broke off after ${received} of ${desc.size} bytes ${what}: ${asError(broken).message}`,
+          { hint: 'the network or the registry is failing; try again (nothing was stored)', cause: broken },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** resumes));
     }
     const digest = `sha256:${hash.digest('hex')}`;
     if (received !== desc.size || digest !== desc.digest) {
