@@ -19,6 +19,7 @@ import type {
   Ulimit,
   Volume,
 } from '../model/project.js';
+import { volumeNameProblem } from '../../engine/volumes/options.js';
 import { suggestion } from './diagnostics.js';
 import type { DiagnosticBag, Position } from './diagnostics.js';
 import { parseDotenv } from './dotenv.js';
@@ -891,6 +892,11 @@ function normalizeVolumes(value: unknown, ctx: Ctx): Record<string, Volume> {
     const v: RawMap = isRawMap(raw[key]) ? raw[key] : {};
     const ext = externalOf(v.external);
     const explicit = str(v.name) ?? ext.name;
+    const problem = explicit !== undefined ? volumeNameProblem(explicit) : undefined;
+    if (problem !== undefined) {
+      const where = str(v.name) !== undefined ? v : isRawMap(v.external) ? v.external : v;
+      ctx.bag.error(`volumes.${key}.name: ${problem}`, at(ctx, where, 'name'));
+    }
     out[key] = {
       key,
       name: explicit ?? (ext.external ? key : `${ctx.projectName}_${key}`),
