@@ -235,6 +235,8 @@ interface Context {
   readonly selected: ReadonlySet<string>;
   /** Services whose containers this plan creates or recreates, with a word for the reason. */
   readonly changed: Map<string, 'created' | 'recreated'>;
+  /** Warnings found while deciding the slots (added to the plan after the services' own). */
+  readonly warnings: string[];
 }
 
 function scaleOf(ctx: Context, service: Service): number {
@@ -271,7 +273,9 @@ function planService(ctx: Context, service: Service, mine: readonly ObservedCont
     const recreateReason = whyRecreate(ctx, service, existing, hash, desired);
     const restartReason = whyRestart(ctx, service);
     if (recreateReason !== undefined) {
-      const create = inheritAnonymousVolumes(desired().spec, existing, ctx.options.renewAnonVolumes === true);
+      const renew = ctx.options.renewAnonVolumes === true;
+      const { spec: create, carried } = inheritAnonymousVolumes(ctx, desired().spec, existing, renew);
+      warnStaleAnonymousVolumes(ctx, service, existing, carried);
       slots.push({ number, action: 'recreate', existing, reason: recreateReason, create });
     } else if (!isActive(existing) && ctx.options.noStart !== true) {
       slots.push({ number, action: 'start', existing, reason: stoppedReason(existing), create: undefined });
@@ -353,17 +357,26 @@ function namespaceParents(service: Service): string[] {
 
 /**
  * The replacement keeps the old container's anonymous volumes: each becomes a volume mount naming it, at the same
- * path, unless the new config mounts something else (a bind, tmpfs or named volume) there.
+ * path, unless the new config mounts something else (a bind, tmpfs or named volume) there. Volumes the old container
+ * had through `volumes_from` are not its own: the new one gets them from its source container again. Returns the
+ * spec and the container paths carried over.
  */
 function inheritAnonymousVolumes(
+  ctx: Context,
   spec: ContainerCreateSpec,
   old: ObservedContainer,
   renew: boolean,
-): ContainerCreateSpec {
-  if (renew) return spec;
+): { spec: ContainerCreateSpec; carried: string[] } {
+  if (renew) return { spec, carried: [] };
+  const fromSources = new Set<string>();
+  for (const source of spec.volumesFrom) {
+    const container = ctx.observed.containers.find((c) => c.name === source.container || c.id === source.container);
+    for (const mount of container?.mounts ?? []) if (mount.volumeName !== undefined) fromSources.add(mount.volumeName);
+  }
   const mounts: MountSpec[] = [...spec.mounts];
+  const carried: string[] = [];
   for (const mount of [...old.mounts].sort((a, b) => (a.destination < b.destination ? -1 : 1))) {
-    if (!mount.anonymous || mount.volumeName === undefined) continue;
+    if (!mount.anonymous || mount.volumeName === undefined || fromSources.has(mount.volumeName)) continue;
     const index = mounts.findIndex((m) => m.target === mount.destination);
     const current = index < 0 ? undefined : mounts[index];
     if (current !== undefined && !(current.type === 'volume' && current.source === undefined)) continue;
@@ -378,8 +391,31 @@ function inheritAnonymousVolumes(
     };
     if (index < 0) mounts.push(inherited);
     else mounts[index] = inherited;
+    carried.push(mount.destination);
   }
-  return { ...spec, mounts, inheritAnonymousFrom: old.id };
+  return { spec: { ...spec, mounts, inheritAnonymousFrom: old.id }, carried };
+}
+
+/**
+ * The stale `node_modules` problem: a carried-over anonymous volume keeps the content the old image put there and
+ * hides what the new image has at that path. The cheap reliable signal: the image id changed.
+ */
+function warnStaleAnonymousVolumes(
+  ctx: Context,
+  service: Service,
+  old: ObservedContainer,
+  carried: readonly string[],
+): void {
+  if (carried.length === 0) return;
+  const image = ctx.observed.images[serviceImage(ctx.project, service)];
+  if (image === undefined || image.id === old.imageId) return;
+  const plural = carried.length > 1;
+  ctx.warnings.push(
+    `service ${service.name}: the image changed, but the anonymous volume${plural ? 's' : ''} at ` +
+      `${carried.join(', ')} ${plural ? 'are' : 'is'} carried over from the old container and keep${plural ? '' : 's'} ` +
+      "the old image's content there, hiding the new image's files; use -V/--renew-anon-volumes to recreate " +
+      'anonymous volumes',
+  );
 }
 
 // ---------- networks and volumes ----------
@@ -833,7 +869,15 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
   const b = new PlanBuilder();
   const scope = dependencyOrder(project, servicesInScope(project, options));
   const selected = new Set(options.services ?? []);
-  const ctx: Context = { project, observed, options, selectedAll: selected.size === 0, selected, changed: new Map() };
+  const ctx: Context = {
+    project,
+    observed,
+    options,
+    selectedAll: selected.size === 0,
+    selected,
+    changed: new Map(),
+    warnings: [],
+  };
   const containers = projectContainers(project.name, observed);
   const plans = scope.map((name) => {
     const service = project.services[name] as Service;
@@ -849,6 +893,7 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
     // Warnings do not depend on the hash or the replica number.
     for (const warning of serviceContainerSpec(project, service, 1, { configHash: '' }).warnings) b.warn(warning);
   }
+  for (const warning of ctx.warnings) b.warn(warning);
   const orphans = orphansOf(project, containers, false);
   if (orphans.length > 0 && options.removeOrphans !== true) b.warn(orphanWarning(orphans));
   const networks = planNetworks(b, ctx, scope);

@@ -4,11 +4,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TsfigError } from '../../src/errors.js';
+import type { ServiceVolume } from '../../src/model/project.js';
 import type { ObservedState } from '../../src/planner/observed.js';
 import { OpKind, type Plan } from '../../src/planner/plan.js';
 import { plan, planDown, type PlanOptions } from '../../src/planner/reconcile.js';
 import { planHasChanges, planToDebugString, renderPlanJson, renderPlanText } from '../../src/planner/render.js';
 import {
+  DEFAULT_IMAGE,
   DEFAULT_IMAGE_ID,
   defaultServiceNetwork,
   observedEmpty,
@@ -326,6 +328,67 @@ test('a recreated container takes over the anonymous volumes of the old one, unl
     renewedCreate.spec.mounts.map((m) => (m.type === 'volume' ? m.source : m.type)),
     [undefined],
   );
+});
+
+/** A service volume entry for an anonymous volume at target. */
+function anonymousVolume(target: string): ServiceVolume[] {
+  return [
+    {
+      type: 'volume',
+      source: undefined,
+      target,
+      read_only: false,
+      consistency: undefined,
+      bind: undefined,
+      volume: { nocopy: false, subpath: undefined },
+      tmpfs: undefined,
+      image: undefined,
+    },
+  ];
+}
+
+test('a changed image with carried-over anonymous volumes warns (stale node_modules) and names -V', () => {
+  const web = service('web', { volumes: anonymousVolume('/app/node_modules') });
+  const p = project([web]);
+  const old = runningContainer(p, web, 1, {
+    mounts: [{ destination: '/app/node_modules', volumeName: 'anon1', anonymous: true }],
+  });
+  const stale = /service web: the image changed, but the anonymous volume at \/app\/node_modules is carried over/;
+  const changed = up(p, withImages(observedUp(p, [old]), { [DEFAULT_IMAGE]: 'sha256:new' }));
+  assert.ok(changed.operations.some((op) => op.kind === OpKind.ContainerCreate && /image changed/.test(op.reason)));
+  const warning = changed.warnings.find((text) => stale.test(text));
+  assert.ok(warning !== undefined, changed.warnings.join('\n'));
+  assert.match(warning, /-V\/--renew-anon-volumes/);
+  assert.match(renderPlanText(changed), /\/app\/node_modules/);
+
+  const forced = up(p, observedUp(p, [old]), { forceRecreate: true });
+  assert.ok(forced.operations.some((op) => op.kind === OpKind.ContainerCreate));
+  assert.ok(!forced.warnings.some((text) => stale.test(text)), 'same image: no warning');
+
+  const renewed = up(p, withImages(observedUp(p, [old]), { [DEFAULT_IMAGE]: 'sha256:new' }), {
+    renewAnonVolumes: true,
+  });
+  assert.ok(!renewed.warnings.some((text) => stale.test(text)), '-V: nothing is carried over');
+});
+
+test("a recreated volumes_from user does not take over its source container's volumes as its own", () => {
+  const data = service('data', { volumes: anonymousVolume('/data') });
+  const app = service('app', { volumes_from: ['data'] });
+  const p = project([data, app]);
+  const dataVolume = { destination: '/data', volumeName: 'anon-data', anonymous: true };
+  const observed = withImages(
+    observedUp(p, [
+      runningContainer(p, data, 1, { mounts: [dataVolume] }),
+      runningContainer(p, app, 1, { configHash: 'old', mounts: [dataVolume] }),
+    ]),
+    { [DEFAULT_IMAGE]: 'sha256:new' },
+  );
+  const result = up(p, observed, { services: ['app'], noDeps: true });
+  const create = result.operations.find((op) => op.kind === OpKind.ContainerCreate);
+  assert.ok(create?.kind === OpKind.ContainerCreate && create.spec.name.endsWith('app-1'));
+  assert.deepEqual(create.spec.mounts, [], "the data container's volume became an own mount of app");
+  assert.deepEqual(create.spec.volumesFrom, [{ container: 'tsfig-data-1', mode: 'rw' }]);
+  assert.ok(!result.warnings.some((text) => text.includes('/data')), result.warnings.join('\n'));
 });
 
 test('down removes containers dependents first, then networks; -v also removes volumes', () => {
