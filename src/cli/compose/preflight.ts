@@ -1,12 +1,23 @@
+import { stat } from 'node:fs/promises';
 import type { Engine } from '../../../engine/index.js';
 import { describeHolder, findPortHolder, readHostSockets } from '../../../engine/network/ports.js';
 import { TsfigError } from '../../errors.js';
 import type { Plan } from '../../planner/plan.js';
 
+/** True when path exists (a dangling symlink counts as missing, as the bind mount would). */
+async function pathExists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Checks what would make the plan fail half-way, before anything changes: fixed host ports held by a process or by
- * a container the plan does not remove (missing images are refused by the planner itself). Throws with every
- * problem at once.
+ * a container the plan does not remove, bind sources that must exist and do not (missing images are refused by the
+ * planner itself). Throws with every problem at once.
  */
 export async function preflight(engine: Engine, plan: Plan): Promise<void> {
   const problems: string[] = [];
@@ -28,6 +39,13 @@ export async function preflight(engine: Engine, plan: Plan): Promise<void> {
         `service ${spec.service}: host port ${address} is already in use by ${await describeHolder(holder)}`,
       );
       hints.add('stop what holds the port, or publish another one in the project file (ports:)');
+    }
+  }
+  for (const spec of creates) {
+    for (const mount of spec.mounts) {
+      if (mount.type !== 'bind' || mount.createHostPath || (await pathExists(mount.source))) continue;
+      problems.push(`${mount.origin}: bind source path does not exist: ${mount.source}`);
+      hints.add(`create it first (mkdir -p ${mount.source}), or set bind.create_host_path: true`);
     }
   }
   if (problems.length === 0) return;
