@@ -453,6 +453,46 @@ describe('image build (engine Builder)', () => {
     assert.equal(lines.length, 5);
   });
 
+  test('metadata instructions write Docker image-config fields without layers', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: [
+        'FROM tsfig/busybox:latest',
+        'MAINTAINER Jane <jane@example.com>',
+        'SHELL ["/bin/sh", "-ec"]',
+        'HEALTHCHECK --interval=5s --timeout=2s --start-period=1m --retries=2 CMD wget -q -O- localhost',
+        'STOPSIGNAL SIGINT',
+        'EXPOSE 80-81/udp 443',
+        'LABEL a="b c" x=y',
+        'ONBUILD RUN echo later',
+        'ENTRYPOINT exec echo',
+        '',
+      ].join('\n'),
+    });
+    await new Builder(te.engine).build({ contextDir: context, tags: ['demo/meta'], labels: { extra: '1' } });
+    const image = await te.engine.images.resolve('demo/meta');
+    const busybox = await te.engine.images.resolve('tsfig/busybox:latest');
+    assert.deepEqual(image.diffIds, busybox.diffIds, 'no layer was added');
+    const file = image.config as unknown as { author?: string; config: Record<string, unknown> };
+    assert.equal(file.author, 'Jane <jane@example.com>');
+    const config = file.config;
+    assert.deepEqual(config.Shell, ['/bin/sh', '-ec']);
+    assert.deepEqual(config.Healthcheck, {
+      Test: ['CMD-SHELL', 'wget -q -O- localhost'],
+      Interval: 5e9,
+      Timeout: 2e9,
+      StartPeriod: 60e9,
+      Retries: 2,
+    });
+    assert.equal(config.StopSignal, 'SIGINT');
+    assert.deepEqual(config.ExposedPorts, { '80/udp': {}, '81/udp': {}, '443/tcp': {} });
+    assert.deepEqual(config.Labels, { a: 'b c', x: 'y', extra: '1' });
+    assert.deepEqual(config.OnBuild, ['RUN echo later']);
+    assert.deepEqual(config.Entrypoint, ['/bin/sh', '-ec', 'exec echo']);
+    assert.equal(config.Cmd, undefined, 'ENTRYPOINT drops the Cmd inherited from the base');
+    assert.ok((image.config.history ?? []).slice(1).every((entry) => entry.empty_layer === true));
+  });
+
   test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {
     if (skipUnlessRoot(t)) return;
     const { te, context } = await setup(t, {
