@@ -152,6 +152,9 @@ describe(
         );
         assert.deepEqual(oneoffs, [], 'run --rm left its container');
         assert.deepEqual(await volumeNames(), anonymous, "run --rm removed the data container's volume");
+        // A one-off of the data service gets its own anonymous /data, which run --rm removes.
+        assert.equal((await ok(['run', '--rm', '-T', 'data', 'ls', '-A', '/data'], dir)).stdout, '');
+        assert.deepEqual(await volumeNames(), anonymous, 'run --rm left its anonymous volume');
 
         // Recreating the app keeps reading the data container's volume (not a copy of it).
         await writeFile(
@@ -167,6 +170,11 @@ describe(
         await ok(['up', '-d', '-V', '--force-recreate', 'app'], dir);
         assert.deepEqual(await volumeNames(), anonymous, "-V on the app removed the data container's volume");
         assert.equal((await ok(['run', '--rm', '-T', 'reader'], dir)).stdout, 'written-by-app\n');
+
+        // rm -v: the data container's volume goes with the last container that uses it.
+        await ok(['rm', '-s', '-f', '-v'], dir);
+        assert.deepEqual(await ps(dir), []);
+        assert.deepEqual(await volumeNames(), [], 'rm -v left the anonymous volume');
       } finally {
         await downAll(dir, name);
       }
