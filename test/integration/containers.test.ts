@@ -292,6 +292,9 @@ describe(
       assert.equal(usage.code, 64);
       assert.match(usage.stderr, /^error: --memory: invalid size "lots"$/m);
       assert.doesNotMatch(usage.stderr, /at .*\.js/);
+      const failedBeforeStart = await t.cli(['container', 'run', '--rm', '--user', 'nosuchuser', IMAGE, 'true']);
+      assert.equal(failedBeforeStart.code, 125, failedBeforeStart.stderr);
+      assert.match(failedBeforeStart.stderr, /unable to find user nosuchuser/);
       const notFound = await t.cli(['container', 'run', IMAGE, 'no-such-command']);
       assert.equal(notFound.code, 127);
       assert.match(notFound.stderr, /^error: cannot start container/m);
