@@ -648,7 +648,8 @@ export class Builder {
       case 'workdir': {
         const value = word(instruction.value);
         const dir = path.posix.resolve(state.config.config.WorkingDir || '/', value);
-        return this.metadata(state, instruction, (c) => (c.WorkingDir = dir), ['WORKDIR', dir]);
+        const made = await this.prepareWorkdir(state, instruction, dir);
+        return made ?? this.metadata(state, instruction, (c) => (c.WorkingDir = dir), ['WORKDIR', dir]);
       }
       case 'user': {
         const value = word(instruction.value);
@@ -728,6 +729,50 @@ export class Builder {
       case 'add':
         return this.prepareCopy(ctx, stage, state, instruction, word);
     }
+  }
+
+  /**
+   * A WORKDIR that does not exist yet is created as a layer (mkdir -p, 0755, owned by the current USER), as BuildKit
+   * does; undefined when it exists (the step is then metadata only).
+   */
+  private async prepareWorkdir(
+    state: StageState,
+    instruction: Instruction,
+    dir: string,
+  ): Promise<{ canonical: unknown; execute: () => Promise<BuildImageConfig> } | undefined> {
+    if (dir === '/') return undefined;
+    const view = new LayerView(this.layerDirs(state.config.rootfs.diff_ids));
+    if ((await view.lookup(dir, true)) !== undefined) return undefined;
+    const user = state.config.config.User ?? '';
+    const owner =
+      user === '' ? { uid: 0, gid: 0 } : await this.owner(view, user, instruction).catch(() => ({ uid: 0, gid: 0 }));
+    return {
+      canonical: ['WORKDIR', dir, 'mkdir', owner],
+      execute: async () => {
+        const elements = dir.split('/').filter((part) => part !== '');
+        const entries: TarEntry[] = [];
+        for (let i = 1; i <= elements.length; i++) {
+          const name = elements.slice(0, i).join('/');
+          const existing = await view.lookup(`/${name}`, true);
+          if (existing !== undefined && existing.stat.isDirectory()) {
+            const stat = existing.stat;
+            entries.push({
+              name,
+              type: 'dir',
+              mode: stat.mode & 0o7777,
+              uid: stat.uid,
+              gid: stat.gid,
+              mtime: Math.floor(stat.mtimeMs / 1000),
+            });
+          } else entries.push({ name, type: 'dir', mode: 0o755, ...owner, mtime: 0 });
+        }
+        const parent = chainIds(state.config.rootfs.diff_ids).at(-1) ?? null;
+        const layer = await this.engine.images.addLayer(entriesLayer(entries), parent);
+        const next = this.withLayer(state.config, layer.diffId, `WORKDIR ${dir}`);
+        next.config.WorkingDir = dir;
+        return next;
+      },
+    };
   }
 
   private ports(

@@ -493,6 +493,30 @@ describe('image build (engine Builder)', () => {
     assert.ok((image.config.history ?? []).slice(1).every((entry) => entry.empty_layer === true));
   });
 
+  test('a missing WORKDIR is created owned by the current USER (BuildKit); an existing one is metadata only', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      Dockerfile: [
+        'FROM tsfig/busybox:latest',
+        'USER 1234',
+        'WORKDIR /home/work/dir',
+        'RUN touch made-by-user',
+        'WORKDIR /tmp',
+        'CMD ["stat", "-c", "%u %a %n", "/home/work", "/home/work/dir", "/home/work/dir/made-by-user"]',
+        '',
+      ].join('\n'),
+    });
+    await new Builder(te.engine).build({ contextDir: context, tags: ['demo/workdir'] });
+    const { code, output } = await run(te, 'demo/workdir');
+    assert.equal(code, 0, output);
+    assert.equal(output, '1234 755 /home/work\n1234 755 /home/work/dir\n1234 644 /home/work/dir/made-by-user\n');
+    const history = (await te.engine.images.resolve('demo/workdir')).config.history ?? [];
+    assert.deepEqual(
+      history.filter((entry) => entry.created_by?.startsWith('WORKDIR') === true).map((e) => e.empty_layer ?? false),
+      [false, true],
+    );
+  });
+
   test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {
     if (skipUnlessRoot(t)) return;
     const { te, context } = await setup(t, {
