@@ -269,6 +269,11 @@ class Planner {
     const stat = await fs.lstat(host).catch(() => undefined);
     if (stat === undefined) throw notFound(this.request.keyword, source);
     if (stat.isDirectory()) {
+      // a dest that does not exist yet is made with the source directory's mode, even when the source is empty
+      if (destPath !== '/' && (await this.request.view.lookup(destPath, true)) === undefined) {
+        if (!this.entries.some((entry) => entry.target === destPath.replace(/^\/+/, '')))
+          this.add(destPath, stat, host);
+      }
       await this.addTree(rel === '' ? '' : rel, host, destPath);
       return;
     }
