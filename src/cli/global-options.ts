@@ -15,9 +15,13 @@ export const GLOBAL_OPTIONS_WITH_VALUE = new Set([
   '--parallel',
 ]);
 
-/** compose's global options: `-f` (repeatable), `-p`, `--project-directory`, `--env-file`, `--profile`, `--progress`. */
-export function addGlobalOptions(program: Command): Command {
-  return program
+/**
+ * Adds `-f/--file` (repeatable), `-p/--project-name`, `--project-directory`, `--env-file` (repeatable) and
+ * `--profile` (repeatable) to a command. Read them back with `cmd.optsWithGlobals()`, so they work whether they are
+ * on the program or on a subcommand.
+ */
+export function addProjectOptions(cmd: Command): Command {
+  return cmd
     .option(
       '-f, --file <path>',
       'project file; repeat to merge several (default: search for compose.yaml, ...)',
@@ -26,7 +30,12 @@ export function addGlobalOptions(program: Command): Command {
     .option('-p, --project-name <name>', 'project name (default: name: key, then the directory name)')
     .option('--project-directory <dir>', 'directory for relative paths and .env (default: that of the first file)')
     .option('--env-file <path>', 'file of variables for interpolation, instead of .env; repeatable', collect)
-    .option('--profile <name>', 'enable services of this profile; repeatable', collect)
+    .option('--profile <name>', 'enable services of this profile; repeatable', collect);
+}
+
+/** compose's global options: the project options, `--progress` and `--parallel`. */
+export function addGlobalOptions(program: Command): Command {
+  return addProjectOptions(program)
     .addOption(
       new Option('--progress <mode>', 'how progress is shown')
         .choices(['auto', 'tty', 'plain', 'json', 'quiet'])

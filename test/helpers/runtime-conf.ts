@@ -1,3 +1,4 @@
+import { DEFAULT_CAPABILITIES } from '../../engine/containers/capabilities.js';
 /**
  * Test helpers that drive native/build/tsfig-runtime directly: lay out a container dir with a hand-written
  * runtime.conf (native/PROTOCOL.md), start it, talk to its ctl socket, wait for its status, and tear everything down
@@ -16,22 +17,7 @@ export const RUNTIME = fileURLToPath(new URL('../../native/build/tsfig-runtime',
 export const CGROUP_V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer'];
 
 /** Docker's default capability set (moby caps/defaults.go): CapEff 00000000a80425fb. */
-export const DOCKER_CAPS = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
-  'CAP_FOWNER',
-  'CAP_MKNOD',
-  'CAP_NET_RAW',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
-  'CAP_KILL',
-  'CAP_AUDIT_WRITE',
-];
+export const DOCKER_CAPS: readonly string[] = DEFAULT_CAPABILITIES;
 
 export type ConfValue = string | number | boolean;
 export type ConfLine = readonly [key: string, value: ConfValue];

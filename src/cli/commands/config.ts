@@ -7,6 +7,7 @@ import type { LoadResult } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
 import type { Project, Service } from '../../model/project.js';
 import { serviceConfigHash } from '../../planner/hash.js';
+import { addProjectOptions } from '../global-options.js';
 
 /** The global project options, as commander parses them (see `addProjectOptions`). */
 export interface ProjectOptions {
@@ -28,25 +29,7 @@ export interface ProjectLoadExtras {
   readonly warn?: (text: string) => void;
 }
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-/**
- * Adds `-f/--file` (repeatable), `-p/--project-name`, `--project-directory`, `--env-file` (repeatable) and
- * `--profile` (repeatable) to a command. Read them back with `cmd.optsWithGlobals()` and pass them to
- * `loadProjectFromOptions`, so they work whether they are on the program or on the subcommand.
- */
-export function addProjectOptions(cmd: Command): Command {
-  return cmd
-    .option(
-      '-f, --file <path>',
-      'project file; repeat to merge several (default: search for compose.yaml, ...)',
-      collect,
-    )
-    .option('-p, --project-name <name>', 'project name (default: name: key, then the directory name)')
-    .option('--project-directory <dir>', 'directory for relative paths and .env (default: that of the first file)')
-    .option('--env-file <path>', 'file of variables for interpolation, instead of .env; repeatable', collect)
-    .option('--profile <name>', 'enable services of this profile; repeatable', collect);
-}
+export { addProjectOptions };
 
 /** Loads the project the global options point at; prints warnings; throws ConfigError (exit 65) when invalid. */
 export function loadProjectFromOptions(options: ProjectOptions, extras: ProjectLoadExtras = {}): LoadResult {

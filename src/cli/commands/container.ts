@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { ContainerManager } from '../../../engine/containers/manager.js';
@@ -8,6 +6,7 @@ import type { Engine } from '../../../engine/index.js';
 import type { ContainerMount, ContainerSpec, Ulimit } from '../../../engine/containers/types.js';
 import { shortId } from '../../../engine/state/ids.js';
 import { TsfigError } from '../../errors.js';
+import { attachStdin } from '../attach.js';
 import { openEngine } from '../engine.js';
 import { renderTable, relativeTime } from '../table.js';
 import { collect, parseBytes, parseCount, parseCpus } from '../units.js';
@@ -348,28 +347,13 @@ async function pipeLogs(
   }
 }
 
-/** Copies our stdin to the container's attach socket (for -i). */
-function attachStdin(containers: ContainerManager, id: string): () => void {
-  const socketPath = path.join(containers.paths.runContainers, shortId(id), 'attach');
-  const socket = net.createConnection(socketPath);
-  socket.on('error', () => undefined);
-  process.stdin.pipe(socket);
-  if (process.stdin.isTTY) process.stdin.setRawMode(true);
-  return () => {
-    if (process.stdin.isTTY) process.stdin.setRawMode(false);
-    process.stdin.unpipe(socket);
-    process.stdin.pause();
-    socket.destroy();
-  };
-}
-
 async function runAttached(containers: ContainerManager, id: string, flags: CreateFlags): Promise<number> {
   const forward = (signal: NodeJS.Signals) => {
     containers.kill(id, signal).catch(() => undefined);
   };
   const signals: NodeJS.Signals[] = flags.tty === true ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const signal of signals) process.on(signal, forward);
-  const detachStdin = flags.interactive === true ? attachStdin(containers, id) : undefined;
+  const detachStdin = flags.interactive === true ? attachStdin(containers.paths, id, flags.tty === true) : undefined;
   try {
     await pipeLogs(containers, id, { follow: true });
     return await containers.wait(id);

@@ -1,10 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
-import path from 'node:path';
 import type { Command } from 'commander';
-import type { Engine } from '../../../engine/index.js';
 import { parsePortSpec } from '../../../engine/network/ports.js';
-import { shortId } from '../../../engine/state/ids.js';
 import { containerRecordUsers, parseVolumeFlag } from '../../../engine/volumes/index.js';
 import { TsfigError } from '../../errors.js';
 import { Label, implicitDependencies, serviceContainerSpec } from '../../planner/container-spec.js';
@@ -12,6 +8,7 @@ import { serviceConfigHash } from '../../planner/hash.js';
 import { observe } from '../../planner/observe.js';
 import type { ContainerCreateSpec } from '../../planner/plan.js';
 import { plan } from '../../planner/reconcile.js';
+import { attachStdin } from '../attach.js';
 import { openEngine } from '../engine.js';
 import { collect } from '../units.js';
 import { loadForServices } from './context.js';
@@ -71,17 +68,6 @@ export function oneOffSpec(
   };
 }
 
-function attachStdin(engine: Engine, id: string): () => void {
-  const socket = net.createConnection(path.join(engine.paths.runContainers, shortId(id), 'attach'));
-  socket.on('error', () => undefined);
-  process.stdin.pipe(socket);
-  return () => {
-    process.stdin.unpipe(socket);
-    process.stdin.pause();
-    socket.destroy();
-  };
-}
-
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
@@ -131,7 +117,8 @@ export function registerRunCommand(program: Command): void {
         process.stdout.write(`${name}\n`);
         return;
       }
-      const detachStdin = spec.container.openStdin === true ? attachStdin(engine, id) : undefined;
+      const detachStdin =
+        spec.container.openStdin === true ? attachStdin(engine.paths, id, spec.container.tty === true) : undefined;
       try {
         const observed = await observe(engine, project.name, project);
         const self = observed.containers.filter((container) => container.id === id);
