@@ -469,6 +469,16 @@ export class Builder {
 
   private async baseState(ctx: BuildContext, stage: Stage): Promise<StageState> {
     const ref = this.expandMeta(ctx, stage.from.image, stage.from);
+    if (stage.from.platform !== undefined) {
+      const platform = this.expandMeta(ctx, stage.from.platform, stage.from);
+      const host = `linux/${goArch()}`;
+      if (platform !== '' && platform !== host) {
+        this.warn(
+          ctx,
+          `FROM --platform=${platform} (Dockerfile:${stage.from.line}): building for ${host}, the only platform`,
+        );
+      }
+    }
     const emptyConfig = (): BuildImageConfig => ({
       architecture: goArch(),
       os: 'linux',

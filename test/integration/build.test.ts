@@ -171,7 +171,11 @@ describe('image build (engine Builder)', () => {
     await builder.build({ contextDir: context, tags: ['demo/partial'] });
     await fs.writeFile(path.join(context, 'b.txt'), 'b2\n');
     const { events, onEvent } = collect();
-    await builder.build({ contextDir: context, tags: ['demo/partial'] }, onEvent);
+    const rebuilt = await builder.build(
+      { contextDir: context, tags: ['demo/partial'], buildArgs: { UNUSED: 'x' } },
+      onEvent,
+    );
+    assert.deepEqual(rebuilt.warnings, ['one or more build-args [UNUSED] were not consumed']);
     assert.deepEqual(
       stepsOf(events).map((step) => `${step.cached ? 'cached' : 'ran'} ${step.text}`),
       [
