@@ -241,7 +241,7 @@ export class RegistryClient {
       );
     }
     return new EngineError('runtime', `registry ${domain} is unreachable ${what}: ${reason}`, {
-      hint: 'check the network and the registry address; offline, get the image in another way: tsfig image load -i FILE.tar, tsfig image import FILE NAME, or build it (tsfig build / tsfig image build)',
+      hint: 'check the network and the registry address; offline, get the image in without a registry: tsfig image import FILE NAME (a root filesystem tar), or build it: tsfig build (compose) / tsfig image build',
       cause: error,
     });
   }
@@ -352,7 +352,8 @@ export class RegistryClient {
    */
   async request(domain: string, repo: string, pathOrUrl: string, options: RequestOptions): Promise<RegistryResponse> {
     const method = options.method ?? 'GET';
-    const scopes = [`repository:${repo}:${options.actions ?? 'pull'}`, ...(options.extraScopes ?? [])];
+    const scopes =
+      repo === '' ? [] : [`repository:${repo}:${options.actions ?? 'pull'}`, ...(options.extraScopes ?? [])];
     const ok = options.ok ?? [200];
     let lastError: unknown;
     let authRetried = false;

@@ -40,3 +40,4 @@ export function registryClientFromEnv(
     ...overrides,
   });
 }
+export { login, logout, normalizeServer } from './login.js';

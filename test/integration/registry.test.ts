@@ -27,6 +27,8 @@ import {
   type PushEvent,
 } from '../../engine/registry/index.js';
 import { parseReference } from '../../engine/images/reference.js';
+import { Command } from 'commander';
+import { registerRegistryCommands } from '../../src/cli/commands/registry.js';
 import { BUSYBOX_TAR, makeTestEngine, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
 
 function which(binary: string): boolean {
@@ -377,6 +379,63 @@ describe('registry', { concurrency: false }, () => {
     });
   });
 
+  test('CLI: login (checked, stored), image push, image pull, logout', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await setup(t);
+    const htpasswd = path.join(te.dir, 'htpasswd');
+    await fs.writeFile(htpasswd, execFileSync('htpasswd', ['-Bbn', 'carol', 'pa55']));
+    const registry = await startRegistry(t, te.dir, { htpasswd });
+    const env = { ...te.env, DOCKER_CONFIG: path.join(te.dir, 'docker') };
+    const cli = async (args: string[], stdin = ''): Promise<string> => {
+      let output = '';
+      const program = new Command().exitOverride();
+      registerRegistryCommands(program, {
+        paths: () => te.engine.paths,
+        env,
+        stdout: { write: (text: string) => (output += text) },
+        stderr: { write: () => true },
+        readStdin: () => stdin,
+      });
+      await program.parseAsync(args, { from: 'user' });
+      return output;
+    };
+    await assert.rejects(
+      cli(['login', '-u', 'carol', '--password-stdin', registry.domain], 'wrong\n'),
+      /HTTP 401 logging in as carol/,
+    );
+    await assert.rejects(fs.stat(path.join(env.DOCKER_CONFIG, 'config.json')), /ENOENT/);
+    assert.equal(
+      await cli(['login', '-u', 'carol', '--password-stdin', `http://${registry.domain}/`], 'pa55\n'),
+      'Login Succeeded\n',
+    );
+    const config = JSON.parse(await fs.readFile(path.join(env.DOCKER_CONFIG, 'config.json'), 'utf8')) as {
+      auths: Record<string, { auth: string }>;
+    };
+    assert.equal(config.auths[registry.domain]?.auth, Buffer.from('carol:pa55').toString('base64'));
+
+    const ref = `${registry.domain}/cli/busybox:v1`;
+    await te.engine.images.tag('tsfig/busybox:latest', ref);
+    const pushed = await cli(['image', 'push', ref]);
+    assert.match(
+      pushed,
+      new RegExp(
+        `^The push refers to repository \\[${registry.domain.replace(/\./g, '\\.')}/cli/busybox\\]\n[0-9a-f]{12}: Pushed\nv1: digest: sha256:[0-9a-f]{64} size: \\d+\n$`,
+      ),
+    );
+    await forget(te, ref, 'tsfig/busybox:latest');
+    const pulled = await cli(['image', 'pull', ref]);
+    assert.match(
+      pulled,
+      /^v1: Pulling from cli\/busybox\n[0-9a-f]{12}: Download complete\n[0-9a-f]{12}: Pull complete\nDigest: sha256:[0-9a-f]{64}\nStatus: Downloaded newer image for 127\.0\.0\.1:\d+\/cli\/busybox:v1\n127\.0\.0\.1:\d+\/cli\/busybox:v1\n$/,
+    );
+    assert.equal(await cli(['image', 'pull', '-q', ref]), `${ref}\n`);
+    assert.match(await cli(['image', 'pull', ref]), /Status: Image is up to date for/);
+    assert.equal(await cli(['logout', registry.domain]), `Removing login credentials for ${registry.domain}\n`);
+    assert.equal(await cli(['logout', registry.domain]), `Not logged in to ${registry.domain}\n`);
+    await forget(te, ref);
+    await assert.rejects(cli(['image', 'pull', ref]), /HTTP 401 pulling/);
+  });
+
   test('an unreachable registry: an error that says so and how to get the image in', async (t) => {
     if (skipUnlessRoot(t)) return;
     const te = await setup(t);
@@ -384,7 +443,7 @@ describe('registry', { concurrency: false }, () => {
     await assert.rejects(pullImage(client(t), te.engine.images, `127.0.0.1:${port}/x/y:1`), (error: unknown) => {
       assert.ok(isEngineError(error, 'runtime'));
       assert.match(error.message, new RegExp(`registry 127\\.0\\.0\\.1:${port} is unreachable pulling`));
-      assert.match(error.hint ?? '', /tsfig image load/);
+      assert.match(error.hint ?? '', /tsfig image import FILE NAME/);
       assert.match(error.hint ?? '', /tsfig build/);
       return true;
     });
