@@ -11,7 +11,7 @@ import {
   hyperlink,
   supportsHyperlinks,
 } from '../../src/ui/tty/format.js';
-import { wantsTui } from '../../src/ui/tty/session.js';
+import { wantsTui } from '../../src/ui/tty/index.js';
 
 test('uptime is compact and grows units', () => {
   const start = '2026-01-01T00:00:00Z';

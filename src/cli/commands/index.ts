@@ -19,6 +19,7 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
     names: ['create', 'scale', 'events'],
     load: async () => (await import('../compose/more-commands.js')).registerMoreCommands,
   },
+  { names: ['watch'], load: async () => (await import('../../watch/command.js')).registerWatchCommand },
   { names: ['config'], load: async () => (await import('./config.js')).registerConfigCommand },
   {
     names: ['ps', 'logs', 'port', 'exec', 'ls'],

@@ -4,7 +4,7 @@ import { openEngine } from '../engine.js';
 import { collect, parseCount } from '../units.js';
 import { composeContext, serviceContainers } from './context.js';
 import { printLogs } from './logs.js';
-import { progressOf, runTui, wantsTui } from '../../ui/tty/session.js';
+import { progressOf, runTui, wantsTui } from '../../ui/tty/index.js';
 import { psRows, renderPsTable } from './ps.js';
 import { PROJECT_LABEL } from '../../planner/observe.js';
 import { renderTable } from '../table.js';

@@ -11,7 +11,7 @@ import type { Plan } from '../../planner/plan.js';
 import { plan, planDown, type PlanOptions } from '../../planner/reconcile.js';
 import { planHasChanges, renderPlanJson, renderPlanText } from '../../planner/render.js';
 import { makeRenderer, type ProgressMode } from '../../ui/progress.js';
-import { runTui, wantsTui } from '../../ui/tty/session.js';
+import { runTui, wantsTui } from '../../ui/tty/index.js';
 import { loadProjectFromOptions } from '../commands/config.js';
 import { openEngine } from '../engine.js';
 import { collect, parseCount } from '../units.js';
@@ -72,6 +72,7 @@ export interface UpFlags {
   logPrefix: boolean;
   color: boolean;
   build?: boolean;
+  watch?: boolean;
 }
 
 function parseScale(entries: readonly string[], project: Project): Record<string, number> {
@@ -273,6 +274,7 @@ export function registerUpDown(program: Command): void {
     .option('--timestamps', 'show timestamps')
     .option('--no-log-prefix', "don't print prefix in logs")
     .option('--no-color', 'produce monochrome output')
+    .option('-w, --watch', 'watch the develop.watch paths and sync, restart or rebuild services as files change')
     .action(async (services: string[], flags: UpFlags, command: Command) => {
       const detach = flags.detach === true || flags.wait === true;
       if (detach && (flags.abortOnContainerExit === true || flags.exitCodeFrom !== undefined)) {
@@ -285,7 +287,16 @@ export function registerUpDown(program: Command): void {
         await waitRunning(engine, load.project, services, timeout * 1000);
       }
       if (detach) return;
-      process.exitCode = await attach(engine, load.project, services, flags, command);
+      const files = [...load.sources.keys()];
+      const watch =
+        flags.watch === true
+          ? (await import('../../watch/command.js')).startWatch(command, services, flags, engine, load.project, files)
+          : undefined;
+      try {
+        process.exitCode = await attach(engine, load.project, services, flags, command);
+      } finally {
+        await watch?.stop();
+      }
     });
 
   program

@@ -4,7 +4,6 @@
  * reducer and redraws at a bounded rate. Every exit path (keys, signals, a crash) restores the terminal.
  */
 import { writeSync } from 'node:fs';
-import type { Command } from 'commander';
 import { render, type Instance } from 'ink';
 import type { Engine } from '../../../engine/index.js';
 import type { EventSink, TsfigEvent } from '../../events/events.js';
@@ -12,6 +11,7 @@ import type { Project } from '../../model/project.js';
 import { observe } from '../../planner/observe.js';
 import type { ObservedContainer } from '../../planner/observed.js';
 import { App } from './app.js';
+import { tuiStatus } from './index.js';
 import { readCgroupStats } from './cgroup.js';
 import { formatDuration, supportsHyperlinks } from './format.js';
 import { keyActions, type KeyInfo, type TuiCommand } from './keys.js';
@@ -31,6 +31,7 @@ const POLL_MS = 1000;
 const ENTER_ALT = '\u001b[?1049h\u001b[H\u001b[2J';
 const LEAVE_ALT = '\u001b[?25h\u001b[?1049l';
 
+/** What the TUI shows and controls. */
 export interface TuiOptions {
   readonly engine: Engine;
   readonly project: Project;
@@ -56,12 +57,6 @@ interface Follower {
   readonly controller: AbortController;
   lastTime: string;
   done: boolean;
-}
-
-/** Whether `--progress` resolves to the TUI: `tty` forces it, `auto` needs a TTY stdout and no CI. */
-export function wantsTui(mode: string, stdout: { isTTY?: boolean } = process.stdout, env = process.env): boolean {
-  if (mode === 'tty') return true;
-  return mode === 'auto' && stdout.isTTY === true && (env.CI === undefined || env.CI === '');
 }
 
 /** An EventSink that feeds a running TUI (or buffers until one starts). */
@@ -376,6 +371,7 @@ class TuiSession {
     process.on('unhandledRejection', onCrash);
     this.stdout.on('resize', onResize);
     const done = new Promise<TuiResult>((resolve) => (this.finished = resolve));
+    tuiStatus.connect((message) => this.dispatch({ kind: 'status', message }));
     try {
       this.stdout.write(ENTER_ALT);
       this.instance = render(this.element(), {
@@ -401,6 +397,7 @@ class TuiSession {
       if (this.renderTimer !== undefined) clearTimeout(this.renderTimer);
       for (const follower of this.followers.values()) follower.controller.abort();
       this.restore();
+      tuiStatus.connect(undefined);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.off('SIGHUP', onSignal);
@@ -413,7 +410,7 @@ class TuiSession {
 }
 
 /** Runs the TUI until detach, a stop, or every container has exited. Prints a one-line summary after leaving. */
-export async function runTui(options: TuiOptions): Promise<TuiResult> {
+export async function runTuiSession(options: TuiOptions): Promise<TuiResult> {
   const result = await new TuiSession(options).run();
   const name = options.project.name;
   if (result.reason === 'detached') {
@@ -422,9 +419,4 @@ export async function runTui(options: TuiOptions): Promise<TuiResult> {
     );
   }
   return result;
-}
-
-/** `--progress` of a command (global option), defaulting to auto. */
-export function progressOf(command: Command): string {
-  return command.optsWithGlobals<{ progress?: string }>().progress ?? 'auto';
 }

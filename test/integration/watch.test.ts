@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { eventually, makeTestEngine, REPO, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
+
+/** `tsfig watch` as a child process whose stderr is collected. */
+function startWatch(te: TestEngine, dir: string): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), '--progress', 'plain', 'watch'], {
+    cwd: dir,
+    env: te.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  return { child, output: () => text };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+test('watch syncs saved files into the container, once per burst, and never follows a symlink out of the tree', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const te = await makeTestEngine();
+  const dir = path.join(te.dir, 'watchapp');
+  const children: ChildProcess[] = [];
+  t.after(async () => {
+    for (const child of children) await stopChild(child);
+    await te.cli(['down', '-t', '1'], { cwd: dir }).catch(() => undefined);
+    await te.cleanup();
+  });
+  await mkdir(path.join(dir, 'src'), { recursive: true });
+  await mkdir(path.join(te.dir, 'outside'), { recursive: true });
+  await writeFile(path.join(te.dir, 'outside', 'secret.txt'), 'TOP SECRET\n');
+  await writeFile(path.join(dir, 'src', 'hello.txt'), 'first\n');
+  await writeFile(
+    path.join(dir, 'tsfig.yml'),
+    `services:
+  app:
+    image: tsfig/busybox:latest
+    command: ["sleep", "600"]
+    init: true
+    develop:
+      watch:
+        - path: ./src
+          action: sync
+          target: /app
+          ignore: ["*.tmp"]
+`,
+  );
+  const watcher = startWatch(te, dir);
+  children.push(watcher.child);
+  const output = watcher.output;
+  await eventually(() => (output().includes('watch: watching app') ? true : undefined), 90_000).catch(
+    (error: unknown) => {
+      throw new Error(`watch did not start:\n${output()}`, { cause: error });
+    },
+  );
+  const ps = await te.cli(['ps', '-q'], { cwd: dir });
+  const id = ps.stdout.trim();
+  assert.notEqual(id, '', ps.stderr);
+  const inContainer = async (...argv: string[]) => te.engine.containers.exec(id, { argv });
+
+  // a saved file appears in the container
+  await writeFile(path.join(dir, 'src', 'hello.txt'), 'second: quotes \' " and \\ % $x\n\u0000binary\u00ff\n');
+  await eventually(async () => {
+    const result = await inContainer('cat', '/app/hello.txt');
+    return result.stdout.startsWith('second') ? result : undefined;
+  }, 30_000).catch((error: unknown) => {
+    throw new Error(`hello.txt never arrived:\n${output()}`, { cause: error });
+  });
+  const copied = await inContainer('od', '-An', '-tx1', '/app/hello.txt');
+  const expected = Buffer.from('second: quotes \' " and \\ % $x\n\u0000binary\u00ff\n').toString('hex');
+  assert.equal(copied.stdout.replace(/\s+/g, ''), expected, 'the bytes are copied exactly');
+
+  // a burst of 100 writes is one sync action
+  const syncs = () =>
+    output()
+      .split('\n')
+      .filter((line) => line.startsWith('watch: sync app')).length;
+  await eventually(() => (syncs() >= 1 ? true : undefined), 30_000);
+  const before = syncs();
+  for (let index = 0; index < 100; index++) writeFileSync(path.join(dir, 'src', 'burst.txt'), `write ${index}\n`);
+  await eventually(async () => {
+    const result = await inContainer('cat', '/app/burst.txt');
+    return result.stdout === 'write 99\n' ? true : undefined;
+  }, 30_000);
+  // nothing is left to settle: after the debounce window, still exactly one more action
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  assert.equal(syncs() - before, 1, `expected one sync for the burst:\n${output()}`);
+
+  // a symlink pointing outside the watched tree is not followed; one inside it is recreated as a link
+  await symlink(path.join(te.dir, 'outside', 'secret.txt'), path.join(dir, 'src', 'leak-absolute'));
+  await symlink('../../outside/secret.txt', path.join(dir, 'src', 'leak-relative'));
+  await symlink('hello.txt', path.join(dir, 'src', 'inner-link'));
+  await eventually(async () => {
+    const result = await inContainer('readlink', '/app/inner-link');
+    return result.stdout.trim() === 'hello.txt' ? true : undefined;
+  }, 30_000).catch((error: unknown) => {
+    throw new Error(`inner-link never arrived:\n${output()}`, { cause: error });
+  });
+  await eventually(
+    () =>
+      /not syncing .*leak-absolute/.test(output()) && /not syncing .*leak-relative/.test(output()) ? true : undefined,
+    30_000,
+  );
+  for (const name of ['leak-absolute', 'leak-relative']) {
+    const exists = await inContainer('sh', '-c', `test -e /app/${name} || test -L /app/${name}`);
+    assert.notEqual(exists.exitCode, 0, `${name} must not exist in the container`);
+  }
+  const grep = await inContainer('grep', '-r', 'TOP SECRET', '/app');
+  assert.notEqual(grep.exitCode, 0, 'the secret must not be in the container');
+
+  // ignored files are not synced
+  await writeFile(path.join(dir, 'src', 'scratch.tmp'), 'x');
+  await writeFile(path.join(dir, 'src', 'after.txt'), 'after\n');
+  await eventually(
+    async () => ((await inContainer('cat', '/app/after.txt')).exitCode === 0 ? true : undefined),
+    30_000,
+  );
+  assert.notEqual((await inContainer('test', '-e', '/app/scratch.tmp')).exitCode, 0);
+});
