@@ -11,19 +11,40 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), ...rows.map(line)].map((text) => `${text}\n`).join('');
 }
 
-/** "3 seconds ago", "About a minute ago", "2 hours ago" (docker's HumanDuration), or without "ago". */
+/** Docker's size format (go-units HumanSizeWithPrecision, 3 significant digits, decimal units): `4.26MB`. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${Number(value.toPrecision(3))}${units[unit] ?? ''}`;
+}
+
+/** Docker's relative time (go-units HumanDuration): `About a minute`, `3 hours`, `2 weeks`. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  const minutes = Math.floor(seconds / 60);
+  const hours = Math.round(seconds / 3600);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+/** "3 seconds ago" (docker's HumanDuration of the time since iso), or without "ago". */
 export function relativeTime(iso: string, ago = true, now = Date.now()): string {
   const then = Date.parse(iso);
   if (Number.isNaN(then)) return '';
-  const seconds = Math.max(0, Math.round((now - then) / 1000));
-  let text: string;
-  if (seconds < 1) text = 'Less than a second';
-  else if (seconds === 1) text = '1 second';
-  else if (seconds < 60) text = `${seconds} seconds`;
-  else if (seconds < 120) text = 'About a minute';
-  else if (seconds < 3600) text = `${Math.floor(seconds / 60)} minutes`;
-  else if (seconds < 7200) text = 'About an hour';
-  else if (seconds < 172800) text = `${Math.floor(seconds / 3600)} hours`;
-  else text = `${Math.floor(seconds / 86400)} days`;
+  const text = humanDuration(Math.max(0, now - then));
   return ago ? `${text} ago` : text;
 }

@@ -10,6 +10,8 @@ import {
 import type { EnginePaths } from '../../../engine/state/paths.js';
 import { enginePaths } from '../../../engine/state/paths.js';
 import { TsfigError } from '../../errors.js';
+import { humanDuration, humanSize, renderTable } from '../table.js';
+import { collect } from '../units.js';
 
 /** Where the image commands read and write; tests pass their own. */
 export interface ImageCommandIo {
@@ -23,55 +25,6 @@ export interface ImageCommandIo {
   readonly stdin?: NodeJS.ReadableStream;
   /** @default Date.now */
   readonly now?: () => number;
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-/** Docker's size format (go-units HumanSizeWithPrecision, 3 significant digits, decimal units): `4.26MB`. */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${Number(value.toPrecision(3))}${units[unit] ?? ''}`;
-}
-
-/** Docker's relative time (go-units HumanDuration): `About a minute`, `3 hours`, `2 weeks`. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  const minutes = Math.floor(seconds / 60);
-  const hours = Math.round(seconds / 3600);
-  if (seconds < 1) return 'Less than a second';
-  if (seconds === 1) return '1 second';
-  if (seconds < 60) return `${seconds} seconds`;
-  if (minutes === 1) return 'About a minute';
-  if (minutes < 60) return `${minutes} minutes`;
-  if (hours === 1) return 'About an hour';
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(hours / 24 / 365)} years`;
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
-  );
-  return [header, ...rows]
-    .map((cells) =>
-      cells
-        .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-        .join('   ')
-        .trimEnd(),
-    )
-    .map((line) => `${line}\n`)
-    .join('');
 }
 
 /** `busybox:latest` → [`busybox`, `latest`]; the tag follows the last `:` after the last `/`. */
@@ -91,6 +44,8 @@ export interface ImageRow {
 }
 
 /** One row per tag (or one `<none>` row for an untagged image), as `docker image ls`. */
+export { humanDuration, humanSize };
+
 export function imageRows(images: readonly ImageRecord[], now: number, noTrunc = false): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const image of images) {
@@ -114,7 +69,7 @@ export function imageRows(images: readonly ImageRecord[], now: number, noTrunc =
 }
 
 export function renderImageTable(rows: readonly ImageRow[]): string {
-  return table(
+  return renderTable(
     ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
     rows.map((row) => [row.Repository, row.Tag, row.ID, row.CreatedSince, row.Size]),
   );

@@ -1,8 +1,10 @@
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { NetworkManager, type NetworkState } from '../../../engine/network/index.js';
 import { enginePaths, type EnginePaths } from '../../../engine/state/paths.js';
 import { TsfigError } from '../../errors.js';
+import { askOnStdin } from '../prompt.js';
+import { renderTable } from '../table.js';
+import { collect } from '../units.js';
 
 /** Where the network commands read and write; tests pass their own. */
 export interface NetworkCommandIo {
@@ -16,10 +18,6 @@ export interface NetworkCommandIo {
   readonly confirm?: (question: string) => Promise<boolean>;
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 function labels(values: readonly string[]): Record<string, string> {
   const result: Record<string, string> = {};
   for (const value of values) {
@@ -29,37 +27,6 @@ function labels(values: readonly string[]): Record<string, string> {
     else result[value.slice(0, eq)] = value.slice(eq + 1);
   }
   return result;
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
-  );
-  return [header, ...rows]
-    .map((cells) =>
-      cells
-        .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-        .join('   ')
-        .trimEnd(),
-    )
-    .map((line) => `${line}\n`)
-    .join('');
-}
-
-function askOnStdin(question: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    process.stderr.write(question);
-    const rl = createInterface({ input: process.stdin });
-    let answered = false;
-    rl.once('line', (line) => {
-      answered = true;
-      rl.close();
-      resolve(/^y(es)?$/i.test(line.trim()));
-    });
-    rl.once('close', () => {
-      if (!answered) resolve(false);
-    });
-  });
 }
 
 function labelText(network: NetworkState): string {
@@ -208,7 +175,7 @@ export function registerNetworkCommands(program: Command, io: NetworkCommandIo =
         for (const n of networks) out.write(`${lsLine(n)}\n`);
       } else {
         out.write(
-          table(
+          renderTable(
             ['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'],
             networks.map((n) => [id(n), n.name, n.driver, 'local']),
           ),

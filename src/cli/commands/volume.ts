@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { isEngineError } from '../../../engine/errors.js';
 import type { EnginePaths } from '../../../engine/state/paths.js';
@@ -6,6 +5,9 @@ import { enginePaths } from '../../../engine/state/paths.js';
 import { VolumeStore, parseFilterArgs, type VolumeInfo } from '../../../engine/volumes/store.js';
 import { containerRecordUsers } from '../../../engine/volumes/users.js';
 import { TsfigError } from '../../errors.js';
+import { askOnStdin } from '../prompt.js';
+import { humanSize, renderTable } from '../table.js';
+import { collect } from '../units.js';
 
 /** Where the volume commands read and write; tests pass their own. */
 export interface VolumeCommandIo {
@@ -19,10 +21,6 @@ export interface VolumeCommandIo {
   readonly confirm?: (question: string) => Promise<boolean>;
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 function keyValues(values: readonly string[], flag: string): Record<string, string> {
   const result: Record<string, string> = {};
   for (const value of values) {
@@ -32,48 +30,6 @@ function keyValues(values: readonly string[], flag: string): Record<string, stri
     else result[value.slice(0, eq)] = value.slice(eq + 1);
   }
   return result;
-}
-
-function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value}B` : `${value.toFixed(3).replace(/\.?0+$/, '')}${units[unit] ?? ''}`;
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
-  );
-  return [header, ...rows]
-    .map((cells) =>
-      cells
-        .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-        .join('   ')
-        .trimEnd(),
-    )
-    .map((line) => `${line}\n`)
-    .join('');
-}
-
-function askOnStdin(question: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    process.stderr.write(question);
-    const rl = createInterface({ input: process.stdin });
-    let answered = false;
-    rl.once('line', (line) => {
-      answered = true;
-      rl.close();
-      resolve(/^y(es)?$/i.test(line.trim()));
-    });
-    rl.once('close', () => {
-      if (!answered) resolve(false);
-    });
-  });
 }
 
 function lsLine(volume: VolumeInfo): string {
@@ -146,7 +102,7 @@ export function registerVolumeCommands(program: Command, io: VolumeCommandIo = {
         for (const v of volumes) out.write(`${lsLine(v)}\n`);
       } else {
         out.write(
-          table(
+          renderTable(
             ['DRIVER', 'VOLUME NAME'],
             volumes.map((v) => [v.Driver, v.Name]),
           ),
