@@ -155,6 +155,9 @@ describe(
         // A one-off of the data service gets its own anonymous /data, which run --rm removes.
         assert.equal((await ok(['run', '--rm', '-T', 'data', 'ls', '-A', '/data'], dir)).stdout, '');
         assert.deepEqual(await volumeNames(), anonymous, 'run --rm left its anonymous volume');
+        const failed = await t.cli(['run', '--rm', '-T', 'data', '/no/such/command'], { cwd: dir });
+        assert.equal(failed.code, 127, failed.stderr);
+        assert.deepEqual(await volumeNames(), anonymous, 'run --rm that failed to start left its anonymous volume');
 
         // Recreating the app keeps reading the data container's volume (not a copy of it).
         await writeFile(

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
+import type { Engine } from '../../../engine/index.js';
 import { parsePortSpec } from '../../../engine/network/ports.js';
 import { containerRecordUsers, parseVolumeFlag } from '../../../engine/volumes/index.js';
 import { TsfigError } from '../../errors.js';
@@ -110,7 +111,7 @@ export function registerRunCommand(program: Command): void {
       try {
         await engine.containers.start(id);
       } catch (error) {
-        if (flags.rm === true) await engine.containers.remove(id, { force: true });
+        if (flags.rm === true) await removeWithAnonymousVolumes(engine, id);
         throw error;
       }
       if (flags.detach === true) {
@@ -127,9 +128,12 @@ export function registerRunCommand(program: Command): void {
       } finally {
         detachStdin?.();
       }
-      if (flags.rm === true) {
-        const record = await engine.containers.remove(id, { force: true });
-        await engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(engine.paths) });
-      }
+      if (flags.rm === true) await removeWithAnonymousVolumes(engine, id);
     });
+}
+
+/** `run --rm`: the one-off container goes, and with it the anonymous volumes no other container uses. */
+async function removeWithAnonymousVolumes(engine: Engine, id: string): Promise<void> {
+  const record = await engine.containers.remove(id, { force: true });
+  await engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(engine.paths) });
 }
