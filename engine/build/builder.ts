@@ -953,6 +953,10 @@ export class Builder {
       let exitCode: number;
       try {
         await containers.start(record.id);
+        const signal = ctx.options.signal;
+        const onAbort = (): void => void containers.kill(record.id).catch(() => undefined);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        if (signal?.aborted === true) onAbort();
         for await (const entry of containers.logs(record.id, { follow: true })) {
           for (const line of entry.text.replace(/\n$/, '').split('\n')) {
             tail.push(line);
@@ -960,7 +964,9 @@ export class Builder {
           }
           ctx.onEvent({ kind: 'output', step: ctx.step, stream: entry.stream, text: entry.text });
         }
-        exitCode = await containers.wait(record.id, ctx.options.signal ? { signal: ctx.options.signal } : {});
+        signal?.removeEventListener('abort', onAbort);
+        signal?.throwIfAborted();
+        exitCode = await containers.wait(record.id);
       } catch (error) {
         if (error instanceof EngineError && error.exitCode !== undefined) {
           throw new BuildStepError(stepText, error.exitCode, [...tail, error.message]);

@@ -521,6 +521,19 @@ describe('image build (engine Builder)', () => {
     );
   });
 
+  test('aborting a build kills the running step and leaves no container', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, { Dockerfile: 'FROM tsfig/busybox:latest\nRUN echo started && sleep 60\n' });
+    const controller = new AbortController();
+    const started = Date.now();
+    const build = new Builder(te.engine).build({ contextDir: context, signal: controller.signal }, (event) => {
+      if (event.kind === 'output' && event.text.includes('started')) controller.abort();
+    });
+    await assert.rejects(build, (error: Error) => error.name === 'AbortError');
+    assert.ok(Date.now() - started < 20_000, 'the step was stopped, not waited for');
+    assert.deepEqual(await te.engine.containers.list({ all: true }), []);
+  });
+
   test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {
     if (skipUnlessRoot(t)) return;
     const { te, context } = await setup(t, {
