@@ -6,7 +6,7 @@ import { chainIds } from '../../../engine/images/index.js';
 import type { Engine } from '../../../engine/index.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
-import { humanDuration, humanSize } from './image.js';
+import { humanDuration, humanSize } from '../table.js';
 
 /** Where the build commands read and write; tests pass their own. */
 export interface BuildCommandIo {
