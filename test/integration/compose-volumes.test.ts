@@ -234,7 +234,8 @@ volumes:
         await t.engine.images.importRootfs({ kind: 'dir', path: rootfs }, { reference: `${name}/db:latest` });
         const dry = await ok(['up', '--dry-run'], dir);
         assert.match(dry.stdout, new RegExp(`~ recreate container ${name}-db-1 \\(image changed\\)`));
-        await ok(['up', '-d'], dir);
+        const rebuilt = await ok(['up', '-d'], dir);
+        assert.doesNotMatch(rebuilt.stderr, /renew-anon-volumes/, 'a named volume is not an anonymous one');
         assert.equal(await sh(dir, 'db', 'cat /etc/rebuilt /var/lib/db/table'), 'again\nprecious\n');
         await rm(rootfs, { recursive: true, force: true });
 
@@ -271,13 +272,15 @@ volumes:
     });
 
     test('an anonymous volume is populated from the image and carried across recreate; -V gives a fresh one; a changed image warns', async () => {
+      // web asks for the anonymous volume in the project file, worker gets it from the image's VOLUME.
       const image = 'vtest/node-app:latest';
       const rootfs = await mkdtemp(path.join(t.dir, 'rootfs-'));
       await makeBusyboxRootfs(rootfs);
       await mkdir(path.join(rootfs, 'app', 'node_modules'), { recursive: true });
       const build = async (version: string) => {
         await writeFile(path.join(rootfs, 'app', 'node_modules', 'version'), `${version}\n`);
-        return (await t.engine.images.importRootfs({ kind: 'dir', path: rootfs }, { reference: image })).id;
+        const options = { reference: image, changes: ['VOLUME /app/node_modules'] };
+        return (await t.engine.images.importRootfs({ kind: 'dir', path: rootfs }, options)).id;
       };
       await build('v1');
       const yaml = (value: string) => `services:
@@ -288,40 +291,60 @@ volumes:
     environment:
       VALUE: "${value}"
     volumes: [/app/node_modules]
+  worker:
+    image: ${image}
+    command: sleep 300
+    init: true
 `;
+      const both = async (script: string) => [await sh(dir, 'web', script), await sh(dir, 'worker', script)];
       const { dir, name } = await project(yaml('one'));
       try {
         await ok(['up', '-d'], dir);
-        assert.equal(await sh(dir, 'web', 'cat /app/node_modules/version'), 'v1\n', 'not populated from the image');
-        await sh(dir, 'web', 'echo installed > /app/node_modules/marker');
-        const [first] = await volumeNames();
-        assert.ok(first !== undefined);
+        assert.deepEqual(await both('cat /app/node_modules/version'), ['v1\n', 'v1\n'], 'not populated from the image');
+        await both('echo installed > /app/node_modules/marker');
+        const first = await volumeNames();
+        assert.equal(first.length, 2, first.join(', '));
 
         await writeFile(path.join(dir, 'tsfig.yml'), yaml('two'));
-        assert.match((await ok(['up', '--dry-run'], dir)).stdout, /~ recreate container .*VALUE/);
+        assert.match((await ok(['up', '--dry-run'], dir)).stdout, /~ recreate container .*-web-1 .*VALUE/);
         const recreated = await ok(['up', '-d'], dir);
         assert.doesNotMatch(recreated.stderr, /renew-anon-volumes/, 'warned although the image did not change');
-        assert.equal(await sh(dir, 'web', 'cat /app/node_modules/marker'), 'installed\n', 'not carried over');
-        assert.deepEqual(await volumeNames(), [first]);
+        assert.deepEqual(
+          await both('cat /app/node_modules/marker'),
+          ['installed\n', 'installed\n'],
+          'not carried over',
+        );
+        assert.deepEqual(await volumeNames(), first);
 
-        // The image changes: the carried-over volume hides the new content; tsfig says so and names -V.
+        // The image changes: the carried-over volumes hide the new content; tsfig says so and names -V.
         await build('v2');
         const plan = await ok(['up', '--dry-run'], dir);
         assert.match(plan.stdout, /image changed/);
-        assert.match(plan.stdout, /\/app\/node_modules .*-V\/--renew-anon-volumes/);
+        assert.match(plan.stdout, /service web: .*\/app\/node_modules .*-V\/--renew-anon-volumes/);
         const stale = await ok(['up', '-d'], dir);
-        assert.match(stale.stderr, /\/app\/node_modules/);
-        assert.match(stale.stderr, /-V\/--renew-anon-volumes/);
-        assert.equal(await sh(dir, 'web', 'cat /app/node_modules/version'), 'v1\n');
-        assert.equal(await sh(dir, 'web', 'cat /app/node_modules/marker'), 'installed\n');
+        for (const service of ['web', 'worker']) {
+          assert.match(
+            stale.stderr,
+            new RegExp(
+              `WARN service ${service}: the image changed, but the anonymous volume at /app/node_modules is carried over.*-V/--renew-anon-volumes`,
+            ),
+          );
+        }
+        assert.deepEqual(await both('cat /app/node_modules/version /app/node_modules/marker'), [
+          'v1\ninstalled\n',
+          'v1\ninstalled\n',
+        ]);
+        assert.deepEqual(await volumeNames(), first);
 
         const fresh = await ok(['up', '-d', '-V', '--force-recreate'], dir);
         assert.doesNotMatch(fresh.stderr, /renew-anon-volumes/);
-        assert.equal(await sh(dir, 'web', 'cat /app/node_modules/version'), 'v2\n', '-V did not give a fresh volume');
-        assert.equal(await sh(dir, 'web', 'ls /app/node_modules'), 'version\n');
+        assert.deepEqual(await both('ls /app/node_modules; cat /app/node_modules/version'), [
+          'version\nv2\n',
+          'version\nv2\n',
+        ]);
         const renewed = await volumeNames();
-        assert.equal(renewed.length, 1, `the old anonymous volume is left: ${renewed.join(', ')}`);
-        assert.notEqual(renewed[0], first);
+        assert.equal(renewed.length, 2, `old anonymous volumes are left: ${renewed.join(', ')}`);
+        assert.ok(!renewed.some((volume) => first.includes(volume)), '-V kept an old volume');
       } finally {
         await downAll(dir, name);
         await rm(rootfs, { recursive: true, force: true });
