@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { test } from 'node:test';
-import { eventually, makeTestEngine, REPO, skipUnlessRoot } from '../helpers/engine.js';
+import { test, type TestContext } from 'node:test';
+import { eventually, makeTestEngine, REPO, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -24,11 +24,23 @@ function tmux(socket: string, ...args: string[]): string {
 
 const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 
-test('tsfig up in a terminal shows the TUI; d detaches, restores the terminal and leaves the stack running', async (t) => {
-  if (skipUnlessRoot(t)) return;
+interface TuiTerminal {
+  readonly te: TestEngine;
+  readonly dir: string;
+  /** The visible screen as text. */
+  capture(): string;
+  keys(...keys: string[]): void;
+  /** tmux's `#{alternate_on} #{cursor_flag}`: `0 1` is the main screen with a visible cursor. */
+  modes(): string;
+  /** Polls the screen until `check` returns a value; the error shows the screen. */
+  waitFor<T>(what: string, check: (screen: string) => T | undefined, timeoutMs?: number): Promise<T>;
+}
+
+/** `tsfig --progress tty <args>` in a 120x30 tmux pane on a fresh engine; torn down (down, cleanup) after the test. */
+async function tuiInTmux(t: TestContext, name: string, yaml: string, args: readonly string[]): Promise<TuiTerminal> {
   const te = await makeTestEngine();
-  const socket = `tsfig-tui-${process.pid}`;
-  const dir = path.join(te.dir, 'tuiapp');
+  const socket = `tsfig-tui-${process.pid}-${name}`;
+  const dir = path.join(te.dir, name);
   t.after(async () => {
     try {
       tmux(socket, 'kill-server');
@@ -38,10 +50,50 @@ test('tsfig up in a terminal shows the TUI; d detaches, restores the terminal an
     await te.cli(['down', '-t', '1'], { cwd: dir }).catch(() => undefined);
     await te.cleanup();
   });
-  const port = await freePort();
   await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'tsfig.yml'), yaml);
+  // the script runs the CLI, then reports its exit code and keeps the pane open for inspection
+  const env = ['TSFIG_ROOT', 'TSFIG_RUN_ROOT', 'TSFIG_DNS_FORWARD', 'PATH']
+    .map((variable) => `export ${variable}=${shellQuote(te.env[variable] ?? '')}`)
+    .join('\n');
+  const cli = [process.execPath, path.join(REPO, 'bin', 'tsfig.js'), '--progress', 'tty', ...args].map(shellQuote);
+  const script = path.join(te.dir, `run-${name}.sh`);
   await writeFile(
-    path.join(dir, 'tsfig.yml'),
+    script,
+    `${env}\nunset CI\ncd ${shellQuote(dir)}\n${cli.join(' ')}\necho "TUI-EXIT:$?"\nexec sleep 3600\n`,
+  );
+  tmux(socket, 'new-session', '-d', '-s', 'tui', '-x', '120', '-y', '30', `sh ${shellQuote(script)}`);
+  const capture = () => tmux(socket, 'capture-pane', '-p', '-t', 'tui');
+  return {
+    te,
+    dir,
+    capture,
+    keys: (...keys) => void tmux(socket, 'send-keys', '-t', 'tui', ...keys),
+    modes: () => tmux(socket, 'display-message', '-p', '-t', 'tui', '#{alternate_on} #{cursor_flag}').trim(),
+    waitFor: (what, check, timeoutMs = 60_000) =>
+      eventually(() => check(capture()), timeoutMs).catch((error: unknown) => {
+        throw new Error(`${what}; screen:\n${capture()}`, { cause: error });
+      }),
+  };
+}
+
+async function psStates(term: TuiTerminal): Promise<string[]> {
+  const ps = await term.te.cli(['ps', '-a', '--format', 'json'], { cwd: term.dir });
+  assert.equal(ps.code, 0, ps.stderr);
+  return ps.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { Service: string; State: string })
+    .map((row) => `${row.Service}:${row.State}`)
+    .sort();
+}
+
+test('tsfig up in a terminal shows the TUI; d detaches, restores the terminal and leaves the stack running', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const port = await freePort();
+  const term = await tuiInTmux(
+    t,
+    'tuiapp',
     `services:
   web:
     image: tsfig/busybox:latest
@@ -53,56 +105,72 @@ test('tsfig up in a terminal shows the TUI; d detaches, restores the terminal an
     command: ["sh", "-c", "echo worker says hello; exec sleep 600"]
     init: true
 `,
+    ['up'],
   );
-  // the script runs the CLI, then reports its exit code and keeps the pane open for inspection
-  const env = ['TSFIG_ROOT', 'TSFIG_RUN_ROOT', 'TSFIG_DNS_FORWARD', 'PATH']
-    .map((name) => `export ${name}=${shellQuote(te.env[name] ?? '')}`)
-    .join('\n');
-  const script = path.join(te.dir, 'run-tui.sh');
-  await writeFile(
-    script,
-    `${env}\nunset CI\ncd ${shellQuote(dir)}\n${shellQuote(process.execPath)} ${shellQuote(path.join(REPO, 'bin', 'tsfig.js'))} --progress tty up\necho "TUI-EXIT:$?"\nexec sleep 3600\n`,
+  const screen = await term.waitFor(
+    'the TUI never showed both running rows and their logs',
+    (text) => {
+      const rows = text.split('\n');
+      const web = rows.some((row) => row.includes('web-1') && row.includes('running'));
+      const worker = rows.some((row) => row.includes('worker-1') && row.includes('running'));
+      return web && worker && text.includes('worker says hello') && /web tick \d/.test(text) ? text : undefined;
+    },
+    90_000,
   );
-  tmux(socket, 'new-session', '-d', '-s', 'tui', '-x', '120', '-y', '30', `sh ${shellQuote(script)}`);
-  const capture = () => tmux(socket, 'capture-pane', '-p', '-t', 'tui');
-  const screen = await eventually(() => {
-    const text = capture();
-    const rows = text.split('\n');
-    const web = rows.find((row) => row.includes('web-1') && row.includes('running'));
-    const worker = rows.find((row) => row.includes('worker-1') && row.includes('running'));
-    return web !== undefined && worker !== undefined && text.includes('worker says hello') && /web tick \d/.test(text)
-      ? text
-      : undefined;
-  }, 90_000).catch((error: unknown) => {
-    throw new Error(`the TUI never showed both running rows and their logs; screen:\n${capture()}`, { cause: error });
-  });
   t.diagnostic(`screen:\n${screen}`);
   assert.match(screen, /SERVICE\s+STATE/);
   assert.match(screen, new RegExp(`http://127\\.0\\.0\\.1:${port}`));
-  assert.equal(tmux(socket, 'display-message', '-p', '-t', 'tui', '#{alternate_on}').trim(), '1');
+  assert.equal(term.modes().split(' ')[0], '1', 'the TUI runs on the alternate screen');
 
-  tmux(socket, 'send-keys', '-t', 'tui', 'd');
-  const after = await eventually(() => {
-    const text = capture();
-    return text.includes('TUI-EXIT:') ? text : undefined;
-  }, 30_000).catch((error: unknown) => {
-    throw new Error(`d did not detach; screen:\n${capture()}`, { cause: error });
-  });
+  // ? shows the help, j moves the selection
+  term.keys('?');
+  await term.waitFor('? did not show the help', (text) =>
+    text.includes('detach: leave the stack running') ? true : undefined,
+  );
+  term.keys('?', 'j');
+  await term.waitFor('j did not select worker-1', (text) => (/›worker-1/.test(text) ? true : undefined));
+
+  term.keys('d');
+  const after = await term.waitFor(
+    'd did not detach',
+    (text) => (text.includes('TUI-EXIT:') ? text : undefined),
+    30_000,
+  );
   t.diagnostic(`after detach:\n${after}`);
   assert.match(after, /TUI-EXIT:0/);
   assert.match(after, /Detached from tuiapp/);
-  assert.equal(
-    tmux(socket, 'display-message', '-p', '-t', 'tui', '#{alternate_on} #{cursor_flag}').trim(),
-    '0 1',
-    'the terminal is back on the main screen with a visible cursor',
+  assert.equal(term.modes(), '0 1', 'the terminal is back on the main screen with a visible cursor');
+  assert.deepEqual(await psStates(term), ['web:running', 'worker:running']);
+});
+
+test('Ctrl-C in the TUI stops the stack gracefully; a second Ctrl-C kills what ignores SIGTERM', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const term = await tuiInTmux(
+    t,
+    'stubborn',
+    `services:
+  stubborn:
+    image: tsfig/busybox:latest
+    command: ["sh", "-c", "trap '' TERM; while true; do echo still here; sleep 1; done"]
+    stop_grace_period: 5m
+`,
+    ['up'],
   );
-  const ps = await te.cli(['ps', '--format', 'json'], { cwd: dir });
-  assert.equal(ps.code, 0, ps.stderr);
-  const states = ps.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as { Service: string; State: string })
-    .map((row) => `${row.Service}:${row.State}`)
-    .sort();
-  assert.deepEqual(states, ['web:running', 'worker:running']);
+  await term.waitFor(
+    'the TUI never showed the running row',
+    (text) => (/stubborn-1.*running/.test(text) && text.includes('still here') ? true : undefined),
+    90_000,
+  );
+  term.keys('C-c');
+  await term.waitFor('the first Ctrl-C did not start a graceful stop', (text) =>
+    text.includes('Gracefully stopping') ? true : undefined,
+  );
+  assert.deepEqual(await psStates(term), ['stubborn:running'], 'SIGTERM is ignored: still running');
+  term.keys('C-c');
+  const after = await term.waitFor('the second Ctrl-C did not end the TUI', (text) =>
+    text.includes('TUI-EXIT:') ? text : undefined,
+  );
+  assert.match(after, /TUI-EXIT:130/);
+  assert.equal(term.modes(), '0 1', 'the terminal is back on the main screen with a visible cursor');
+  assert.deepEqual(await psStates(term), ['stubborn:exited']);
 });

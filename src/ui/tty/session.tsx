@@ -142,6 +142,12 @@ class TuiSession {
   }
 
   private onKey = (input: string, key: KeyInfo): void => {
+    // keys typed faster than a read arrive as one chunk ("?j"): each character is a key press
+    const chars = [...input];
+    if (chars.length > 1 && key.ctrl !== true && !input.startsWith('\u001b')) {
+      for (const char of chars) this.onKey(char, {});
+      return;
+    }
     for (const action of keyActions(this.state, input, key)) {
       if (action.kind === 'command') void this.command(action.command);
       else this.dispatch(action);
