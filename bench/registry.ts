@@ -1,0 +1,181 @@
+/**
+ * Registry pull timings (issue 8): the Debian base image (/var/cache/tsfig/debian-bookworm.tar, ~190 MB unpacked)
+ * plus three layers of 8 MiB of random data, pushed to a `docker-registry` (distribution 2.8) run on a free
+ * 127.0.0.1 port, then pulled: cold (a fresh engine root each run) and with every layer present; compared with
+ * `skopeo copy docker://… dir:…` (download and verify only) when skopeo is installed. Targets: cold within 1.2x of
+ * skopeo; under 100 ms when everything is present. Needs root; everything is removed at the end.
+ *
+ *   sudo node --import tsx bench/registry.ts [--runs 3]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { chainIds } from '../engine/images/layer.js';
+import { packDirectory } from '../engine/images/pack.js';
+import { createEngine } from '../engine/index.js';
+import { CredentialStore, RegistryClient, pullImage, pushImage } from '../engine/registry/index.js';
+
+const DEBIAN_TAR = '/var/cache/tsfig/debian-bookworm.tar';
+
+function option(name: string, fallback: string): string {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+function fmt(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: sudo node --import tsx bench/registry.ts');
+  if (!existsSync(DEBIAN_TAR)) throw new Error(`${DEBIAN_TAR} is missing (scripts/setup.sh fetches it)`);
+  const runs = Number(option('--runs', '3'));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsfig-bench-registry-'));
+  const port = await freePort();
+  const domain = `127.0.0.1:${port}`;
+  await fs.writeFile(
+    path.join(dir, 'config.yml'),
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: ${domain}\n`,
+  );
+  const registry = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => registry.once('exit', resolve));
+  const clients: RegistryClient[] = [];
+  const newClient = (): RegistryClient => {
+    const client = new RegistryClient({ credentials: new CredentialStore({ file: path.join(dir, 'none.json') }) });
+    clients.push(client);
+    return client;
+  };
+  try {
+    for (let i = 0; ; i++) {
+      const up = await new Promise<boolean>((resolve) =>
+        http
+          .get(`http://${domain}/v2/`, (res) => {
+            res.resume();
+            resolve(true);
+          })
+          .on('error', () => resolve(false)),
+      );
+      if (up) break;
+      if (i > 300) throw new Error('docker-registry did not start');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    // the image: Debian + 3 layers of random data
+    const source = createEngine({ env: { ...process.env, TSFIG_ROOT: path.join(dir, 'source') } });
+    const base = await source.images.importRootfs({ kind: 'file', path: DEBIAN_TAR });
+    const diffIds = [...base.diffIds];
+    for (let i = 0; i < 3; i++) {
+      const content = path.join(dir, `layer-${i}`);
+      await fs.mkdir(path.join(content, 'data'), { recursive: true });
+      for (let f = 0; f < 8; f++)
+        await fs.writeFile(path.join(content, 'data', `blob-${i}-${f}`), randomBytes(1 << 20));
+      const parent = chainIds(diffIds).at(-1) ?? null;
+      const layer = await source.images.addLayer(packDirectory(content), parent);
+      diffIds.push(layer.diffId);
+    }
+    const config = { ...base.config, rootfs: { type: 'layers' as const, diff_ids: diffIds }, history: [] };
+    const ref = `${domain}/bench/debian:big`;
+    const image = await source.images.addImage(Buffer.from(JSON.stringify(config)), { reference: ref });
+    let t = performance.now();
+    const pushed = await pushImage(newClient(), source.images, ref);
+    const pushMs = performance.now() - t;
+    const unpacked = image.size;
+    let compressed = 0;
+    for (const file of await fs.readdir(path.join(dir, 'source', 'registry', 'blobs'))) {
+      compressed += (await fs.stat(path.join(dir, 'source', 'registry', 'blobs', file))).size;
+    }
+    console.log(
+      `image ${ref}: ${diffIds.length} layers, ${(unpacked / 1e6).toFixed(0)} MB unpacked, ${(compressed / 1e6).toFixed(0)} MB compressed; push (with gzip) ${fmt(pushMs)}`,
+    );
+
+    const cold: number[] = [];
+    const warm: number[] = [];
+    const phases: string[] = [];
+    const downloads: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      const root = path.join(dir, `pull-${run}`);
+      const engine = createEngine({ env: { ...process.env, TSFIG_ROOT: root } });
+      t = performance.now();
+      let downloaded = 0;
+      const result = await pullImage(newClient(), engine.images, ref, {
+        onEvent: (event) => {
+          if (event.type === 'layer' && event.status === 'verified') downloaded = performance.now() - t;
+        },
+      });
+      cold.push(performance.now() - t);
+      downloads.push(downloaded);
+      phases.push(`${fmt(downloaded)} downloading, ${fmt((cold.at(-1) ?? 0) - downloaded)} unpacking`);
+      if (result.digest !== pushed.digest) throw new Error('pulled another digest');
+      for (let i = 0; i < 5; i++) {
+        t = performance.now();
+        const again = await pullImage(newClient(), engine.images, ref);
+        warm.push(performance.now() - t);
+        if (again.downloaded) throw new Error('a warm pull downloaded');
+      }
+      await fs.rm(root, { recursive: true, force: true });
+    }
+    const skopeo: number[] = [];
+    const hasSkopeo = (() => {
+      try {
+        execFileSync('sh', ['-c', 'command -v skopeo'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    if (hasSkopeo) {
+      for (let run = 0; run < runs; run++) {
+        const out = path.join(dir, `skopeo-${run}`);
+        t = performance.now();
+        execFileSync('skopeo', [
+          '--insecure-policy',
+          'copy',
+          '-q',
+          '--src-tls-verify=false',
+          `docker://${ref}`,
+          `dir:${out}`,
+        ]);
+        skopeo.push(performance.now() - t);
+        await fs.rm(out, { recursive: true, force: true });
+      }
+    }
+    console.log(
+      `pull, cold (download + verify + unpack), median of ${runs}: ${fmt(median(cold))}  [${cold.map(fmt).join(', ')}]`,
+    );
+    console.log(`  phases: ${phases.join('; ')}`);
+    console.log(`pull, every layer present, median of ${warm.length}: ${fmt(median(warm))} (target < 100 ms)`);
+    if (hasSkopeo) {
+      console.log(`skopeo copy to dir (download + verify only), median of ${runs}: ${fmt(median(skopeo))}`);
+      console.log(
+        `download + verify (tsfig's part comparable to skopeo's) / skopeo: ${(median(downloads) / median(skopeo)).toFixed(2)}x; whole cold pull / skopeo: ${(median(cold) / median(skopeo)).toFixed(2)}x (target <= 1.2x; the unpack is the store's, as in tsfig image import)`,
+      );
+    } else {
+      console.log('skopeo: not installed (apt-get install skopeo) - no comparison');
+    }
+  } finally {
+    for (const client of clients) client.close();
+    registry.kill('SIGTERM');
+    await exited;
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
