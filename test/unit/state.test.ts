@@ -58,4 +58,31 @@ describe('engine state', () => {
       await held.release();
     }
   });
+
+  test('waiters of one process get the lock in turn, at once, and one that gives up keeps the queue going', async () => {
+    const name = `test-fifo-${process.pid}-${Date.now()}`;
+    const order: number[] = [];
+    let inside = 0;
+    const held = await acquireLock(name);
+    const gaveUp = acquireLock(name, { timeoutMs: 10 });
+    const waiters = Array.from({ length: 20 }, (_, index) =>
+      withLock(name, async () => {
+        inside++;
+        assert.equal(inside, 1);
+        order.push(index);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        inside--;
+      }),
+    );
+    await assert.rejects(gaveUp, /timed out waiting for lock/);
+    const started = Date.now();
+    await held.release();
+    await Promise.all(waiters);
+    assert.deepEqual(
+      order,
+      Array.from({ length: 20 }, (_, index) => index),
+    );
+    // Handed over without the cross-process back-off (up to 100 ms per waiter).
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  });
 });
