@@ -27,7 +27,7 @@ import {
   parseDuration,
 } from './dockerfile.js';
 import { DockerIgnore, readDockerIgnore } from './dockerignore.js';
-import { LayerView, withMergedRootfs } from './rootfs.js';
+import { LayerView, resolveInRoot, withMergedRootfs } from './rootfs.js';
 import { expandWord, expandWords, ShellLexError } from './shell-lex.js';
 import type { TarEntry } from './tar.js';
 
@@ -136,6 +136,14 @@ function setEnv(list: readonly string[], key: string, value: string): string[] {
   const index = list.findIndex((item) => envKey(item) === key);
   if (index < 0) return [...list, entry];
   return list.map((item, i) => (i === index ? entry : item));
+}
+
+/** A `RUN --mount=type=bind` source from the context: its planned files and where they are mounted. */
+interface ContextBind {
+  readonly target: string;
+  readonly isDir: boolean;
+  readonly entries: readonly PlannedEntry[];
+  readonly writable: boolean;
 }
 
 /** One stage: its FROM and the instructions after it. */
@@ -294,8 +302,13 @@ export class Builder {
       for (const instruction of stage.instructions) {
         if (instruction.kind === 'run') {
           for (const mount of instruction.mounts) {
-            if (mount.type !== 'cache' && mount.type !== 'tmpfs') {
-              report(instruction, `RUN --mount=type=${mount.type} is not supported yet (cache and tmpfs are)`);
+            if (mount.type === 'secret' || mount.type === 'ssh') {
+              report(instruction, `RUN --mount=type=${mount.type} is not supported yet (bind, cache and tmpfs are)`);
+            } else if (mount.type === 'bind' && mount.options.from !== undefined) {
+              report(
+                instruction,
+                'RUN --mount=type=bind,from=... is not supported yet (binds from the build context are)',
+              );
             }
           }
         }
@@ -839,29 +852,85 @@ export class Builder {
 
   // ---- RUN ---------------------------------------------------------------------------------------------------
 
-  private prepareRun(
+  private async prepareRun(
     ctx: BuildContext,
     state: StageState,
     instruction: RunInstruction,
     shell: readonly string[],
-  ): { canonical: unknown; execute: () => Promise<BuildImageConfig> } {
+  ): Promise<{ canonical: unknown; execute: () => Promise<BuildImageConfig> }> {
     const argv = commandArgv(this.heredocScript(instruction), shell);
     const envKeys = new Set((state.config.config.Env ?? []).map(envKey));
     const argEnv = [...state.args]
       .filter((entry): entry is [string, string] => entry[1] !== undefined && !envKeys.has(entry[0]))
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([key, value]) => `${key}=${value}`);
-    for (const mount of instruction.mounts) {
-      if (mount.type !== 'cache' && mount.type !== 'tmpfs') {
-        throw this.fail(instruction, `RUN --mount=type=${mount.type} is not supported yet (cache and tmpfs are)`);
-      }
-    }
+    const binds = await this.contextBinds(ctx, state, instruction);
     const createdBy =
       argEnv.length > 0 ? `RUN |${argEnv.length} ${argEnv.join(' ')} ${argv.join(' ')}` : `RUN ${argv.join(' ')}`;
     return {
-      canonical: ['RUN', argv, argEnv, instruction.mounts, instruction.network ?? 'default'],
-      execute: () => this.executeRun(ctx, state, instruction, argv, argEnv, createdBy),
+      canonical: [
+        'RUN',
+        argv,
+        argEnv,
+        instruction.mounts,
+        instruction.network ?? 'default',
+        binds.map((bind) => contentSummary(bind.entries)),
+      ],
+      execute: () => this.executeRun(ctx, state, instruction, argv, argEnv, createdBy, binds),
     };
+  }
+
+  /** `RUN --mount=type=bind` sources in the build context (after .dockerignore), planned like a COPY. */
+  private async contextBinds(
+    ctx: BuildContext,
+    state: StageState,
+    instruction: RunInstruction,
+  ): Promise<ContextBind[]> {
+    const binds: ContextBind[] = [];
+    for (const mount of instruction.mounts) {
+      if (mount.type !== 'bind') continue;
+      const source = mount.options.source ?? mount.options.src ?? '.';
+      const rel = path.posix.normalize(`/${source}`).slice(1);
+      const host = await resolveInRoot(ctx.options.contextDir, rel, true);
+      const stat = await fs.lstat(host).catch(() => undefined);
+      if (stat === undefined || (rel !== '' && ctx.ignore.matches(rel))) {
+        throw this.fail(instruction, `RUN --mount=type=bind: "${source}" not found in the build context`);
+      }
+      const entries = await planCopy({
+        keyword: 'COPY',
+        sources: [rel === '' ? '.' : rel],
+        dest: '/',
+        heredocs: new Map(),
+        owner: undefined,
+        chmod: undefined,
+        checksum: undefined,
+        exclude: undefined,
+        from: { root: ctx.options.contextDir, ignore: ctx.ignore, keepOwners: false },
+        view: new LayerView([]),
+        signal: ctx.options.signal,
+      });
+      const writable = ['rw', 'readwrite'].some((key) => mount.options[key] === 'true');
+      const target = path.posix.resolve(state.config.config.WorkingDir || '/', mount.target);
+      binds.push({ target, isDir: stat.isDirectory(), entries, writable });
+    }
+    return binds;
+  }
+
+  /** Writes planned entries under dir (a private copy: a bind never exposes ignored files, writes are discarded). */
+  private async materialize(entries: readonly PlannedEntry[], dir: string): Promise<void> {
+    for (const entry of entries) {
+      const target = path.join(dir, entry.target);
+      if (entry.type === 'dir') await fs.mkdir(target, { recursive: true });
+      else {
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        if (entry.type === 'symlink') await fs.symlink(entry.linkname ?? '', target);
+        else if (entry.type === 'file' && entry.source !== undefined) {
+          const data = 'data' in entry.source ? entry.source.data : await fs.readFile(entry.source.file);
+          await fs.writeFile(target, data);
+        } else continue;
+      }
+      if (entry.type !== 'symlink') await fs.chmod(target, entry.mode);
+    }
   }
 
   /**
@@ -920,12 +989,22 @@ export class Builder {
     argv: string[],
     argEnv: string[],
     createdBy: string,
+    binds: readonly ContextBind[],
   ): Promise<BuildImageConfig> {
     const runImage = await this.runImage(state.config);
     const imageId = runImage.id;
     const mounts = [];
+    const bindDir = binds.length > 0 ? await fs.mkdtemp(path.join(this.tmpDir, 'bind-')) : undefined;
+    for (const [index, bind] of binds.entries()) {
+      const dir = path.join(bindDir ?? '', String(index));
+      await this.materialize(bind.entries, dir);
+      const source = bind.isDir ? dir : path.join(dir, bind.entries[0]?.target ?? '');
+      const options = bind.writable ? ['rbind', 'rprivate'] : ['rbind', 'rprivate', 'ro'];
+      mounts.push({ destination: bind.target, type: 'bind' as const, source, options });
+    }
     for (const mount of instruction.mounts) {
       const target = path.posix.resolve(state.config.config.WorkingDir || '/', mount.target);
+      if (mount.type === 'bind') continue;
       if (mount.type === 'tmpfs') {
         mounts.push({ destination: target, type: 'tmpfs' as const, source: 'tmpfs', options: ['nosuid', 'nodev'] });
         continue;
@@ -988,6 +1067,7 @@ export class Builder {
       return this.withLayer(state.config, layer.diffId, createdBy);
     } finally {
       await containers.remove(record.id, { force: true }).catch(() => undefined);
+      if (bindDir !== undefined) await fs.rm(bindDir, { recursive: true, force: true });
       ctx.runImages.push(runImage);
     }
   }

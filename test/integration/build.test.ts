@@ -368,7 +368,7 @@ describe('image build (engine Builder)', () => {
       assert.equal(
         error.message,
         [
-          'Dockerfile:3:1: RUN --mount=type=secret is not supported yet (cache and tmpfs are)',
+          'Dockerfile:3:1: RUN --mount=type=secret is not supported yet (bind, cache and tmpfs are)',
           'Dockerfile:4:1: --from=one names the stage it is in',
           'Dockerfile:5:1: invalid --chmod "u+x": use an octal mode such as 0644',
         ].join('\n'),
@@ -532,6 +532,40 @@ describe('image build (engine Builder)', () => {
     await assert.rejects(build, (error: Error) => error.name === 'AbortError');
     assert.ok(Date.now() - started < 20_000, 'the step was stopped, not waited for');
     assert.deepEqual(await te.engine.containers.list({ all: true }), []);
+  });
+
+  test('RUN --mount=type=bind sees the context (minus .dockerignore) read-only, and its content keys the cache', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      '.dockerignore': 'secret.txt\n',
+      'secret.txt': 'hidden\n',
+      'req.txt': 'v1\n',
+      Dockerfile: [
+        'FROM tsfig/busybox:latest',
+        'RUN --mount=type=bind,target=/ctx --mount=type=bind,source=req.txt,target=/req.txt \\',
+        '    cat /ctx/req.txt /req.txt > /got && test ! -e /ctx/secret.txt && echo ignored-not-visible >> /got \\',
+        '    && (touch /ctx/x 2>/dev/null || echo read-only >> /got)',
+        'CMD ["sh", "-c", "cat /got; test ! -e /ctx && test ! -e /req.txt && echo no-stubs"]',
+        '',
+      ].join('\n'),
+    });
+    const builder = new Builder(te.engine);
+    await builder.build({ contextDir: context, tags: ['demo/bind'] });
+    assert.equal((await run(te, 'demo/bind')).output, 'v1\nv1\nignored-not-visible\nread-only\nno-stubs\n');
+    const again = collect();
+    await builder.build({ contextDir: context, tags: ['demo/bind'] }, again.onEvent);
+    assert.deepEqual(
+      stepsOf(again.events).map((step) => step.cached),
+      [false, true, true],
+    );
+    await fs.writeFile(path.join(context, 'req.txt'), 'v2\n');
+    const changed = collect();
+    await builder.build({ contextDir: context, tags: ['demo/bind'] }, changed.onEvent);
+    assert.deepEqual(
+      stepsOf(changed.events).map((step) => step.cached),
+      [false, false, false],
+    );
+    assert.equal((await run(te, 'demo/bind')).output, 'v2\nv2\nignored-not-visible\nread-only\nno-stubs\n');
   });
 
   test('--target builds only the stages it needs; ONBUILD triggers run in the child build', async (t) => {
