@@ -26,7 +26,20 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
     load: async () => (await import('../compose/inspect-commands.js')).registerInspectCommands,
   },
   { names: ['container'], load: async () => (await import('./container.js')).registerContainerCommands },
-  { names: ['image'], load: async () => (await import('./image.js')).registerImageCommands },
+  {
+    names: ['image'],
+    load: async () => {
+      const [{ registerImageCommands }, { registerBuildCommand }] = await Promise.all([
+        import('./image.js'),
+        import('./build.js'),
+      ]);
+      // build adds `image build` and `image history` to the image group, so it comes second.
+      return (program) => {
+        registerImageCommands(program);
+        registerBuildCommand(program);
+      };
+    },
+  },
   { names: ['network'], load: async () => (await import('./network.js')).registerNetworkCommands },
   { names: ['volume'], load: async () => (await import('./volume.js')).registerVolumeCommands },
 ];
