@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { stripVTControlCharacters } from 'node:util';
 import { render } from 'ink-testing-library';
 import { createElement } from 'react';
 import { initialState, reduce, type TuiEvent } from '../../src/ui/tty/state.js';
-import { TuiView, type ViewEnv } from '../../src/ui/tty/views.js';
+import { logPaneText, TuiView, type ViewEnv } from '../../src/ui/tty/views.js';
 
 const env: ViewEnv = { nowMs: Date.parse('2026-01-01T00:02:05Z'), links: false, mode: 'up' };
 
 function screen(events: readonly TuiEvent[], rows = 16): string {
   const state = events.reduce(reduce, initialState('demo', { columns: 100, rows }));
   const view = render(createElement(TuiView, { state, env }));
-  const frame = view.lastFrame() ?? '';
+  const frame = stripVTControlCharacters(view.lastFrame() ?? '');
   view.unmount();
   return frame;
 }
@@ -83,6 +84,21 @@ test('the log pane prefixes lines with their source and the footer names the key
 test('help lists the keys; a typed filter shows in the footer', () => {
   assert.match(screen([observe, { kind: 'help' }], 30), /d {8}detach: leave the stack running/);
   assert.match(screen([observe, { kind: 'filter.edit', text: 'err' }]), /\/err█/);
+});
+
+test('log lines carry their source colour and stderr is red', () => {
+  const state = [
+    observe,
+    {
+      kind: 'logs',
+      lines: [
+        { source: 'web-1', service: 'web', stream: 'stderr', text: 'oops' },
+        { source: 'tsfig', service: '', stream: 'system', text: 'note' },
+      ],
+    },
+  ].reduce(reduce, initialState('demo', { columns: 100, rows: 16 }));
+  const text = logPaneText(state, 5);
+  assert.equal(text, '\u001b[36mweb-1 | \u001b[39m\u001b[91moops\u001b[39m\n\u001b[90mtsfig | \u001b[39mnote');
 });
 
 test('long log lines are cut to the terminal width', () => {

@@ -44,6 +44,9 @@ export function progressOf(command: Command): string {
 
 /** Runs the TUI (loading ink and react now) until detach, a stop, or every container has exited. */
 export async function runTui(options: TuiOptions): Promise<TuiResult> {
+  // React's development build records a performance mark per render and diffs props for its profiler: at 20 frames a
+  // second that costs most of a core. It is chosen when react loads, which is here.
+  process.env.NODE_ENV ??= 'production';
   const { runTuiSession } = await import('./session.js');
   return runTuiSession(options);
 }

@@ -386,6 +386,8 @@ class TuiSession {
         exitOnCtrlC: false,
         patchConsole: false,
         maxFps: 20,
+        // only the lines that changed are rewritten (the status panel is mostly still while logs scroll)
+        incrementalRendering: true,
       });
       this.timers.push(setInterval(() => void this.poll(), POLL_MS));
       this.timers.push(

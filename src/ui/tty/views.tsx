@@ -80,19 +80,38 @@ export function StatusPanel({ state, env }: { state: TuiState; env: ViewEnv }): 
   );
 }
 
-export function LogPane({ state, height }: { state: TuiState; height: number }): ReactElement {
+const SGR: Record<string, number> = {
+  cyan: 36,
+  yellow: 33,
+  green: 32,
+  magenta: 35,
+  blue: 34,
+  redBright: 91,
+  greenBright: 92,
+  yellowBright: 93,
+  gray: 90,
+};
+
+/**
+ * The log pane's text: one string with SGR colours rather than a component per line, so a full pane costs ink one
+ * text node to lay out (the pane is redrawn up to 20 times a second under heavy logging).
+ */
+export function logPaneText(state: TuiState, height: number): string {
   const lines = visibleLogs(state, Math.max(0, height));
   const width = Math.max(...state.rows.map((row) => rowLabel(row).length), 5);
+  return lines
+    .map((line) => {
+      const prefix = `\u001b[${SGR[colorOf(line.source)] ?? 39}m${line.source.padEnd(width)} | \u001b[39m`;
+      const text = clip(line.text, state.columns - width - 3);
+      return line.stream === 'stderr' ? `${prefix}\u001b[91m${text}\u001b[39m` : `${prefix}${text}`;
+    })
+    .join('\n');
+}
+
+export function LogPane({ state, height }: { state: TuiState; height: number }): ReactElement {
   return (
     <Box flexDirection="column" height={Math.max(0, height)} overflow="hidden">
-      {lines.map((line) => (
-        <Text key={line.seq} wrap="truncate">
-          <Text color={colorOf(line.source)}>{`${line.source.padEnd(width)} | `}</Text>
-          <Text color={line.stream === 'stderr' ? 'redBright' : undefined}>
-            {clip(line.text, state.columns - width - 3)}
-          </Text>
-        </Text>
-      ))}
+      <Text wrap="truncate">{logPaneText(state, height)}</Text>
     </Box>
   );
 }
