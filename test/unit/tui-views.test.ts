@@ -87,7 +87,7 @@ test('help lists the keys; a typed filter shows in the footer', () => {
 });
 
 test('log lines carry their source colour and stderr is red', () => {
-  const state = [
+  const events: TuiEvent[] = [
     observe,
     {
       kind: 'logs',
@@ -96,7 +96,8 @@ test('log lines carry their source colour and stderr is red', () => {
         { source: 'tsfig', service: '', stream: 'system', text: 'note' },
       ],
     },
-  ].reduce(reduce, initialState('demo', { columns: 100, rows: 16 }));
+  ];
+  const state = events.reduce(reduce, initialState('demo', { columns: 100, rows: 16 }));
   const text = logPaneText(state, 5);
   assert.equal(text, '\u001b[36mweb-1 | \u001b[39m\u001b[91moops\u001b[39m\n\u001b[90mtsfig | \u001b[39mnote');
 });
