@@ -13,7 +13,7 @@ export { RegistryClient, apiHost, isLoopback } from './client.js';
 export type { RegistryClientOptions } from './client.js';
 export { MEDIA, formatPlatform, parseManifest, parsePlatform, selectPlatform, sha256Digest } from './manifest.js';
 export type { Descriptor, ParsedManifest, Platform } from './manifest.js';
-export { fetchManifest, pullImage, resolveManifest } from './pull.js';
+export { fetchManifest, lastPulled, pullImage, resolveManifest } from './pull.js';
 export type { PullEvent, PullOptions, PullResult } from './pull.js';
 export { blobExists, pushImage, uploadBlob } from './push.js';
 export type { PushEvent, PushOptions, PushResult } from './push.js';

@@ -203,6 +203,29 @@ export async function resolveManifest(
   return { top, manifest, platform: formatPlatform(wanted) };
 }
 
+function pulledFile(store: ImageStore, reference: string): string {
+  const key = createHash('sha256')
+    .update(formatReference(parseReference(reference)))
+    .digest('hex');
+  return path.join(store.paths.root, 'registry', 'pulled', key);
+}
+
+/** When reference was last pulled (checked against its registry) into store; undefined when never. */
+export async function lastPulled(store: ImageStore, reference: string): Promise<Date | undefined> {
+  try {
+    return new Date((await fs.readFile(pulledFile(store, reference), 'utf8')).trim());
+  } catch {
+    return undefined;
+  }
+}
+
+async function recordPull(store: ImageStore, reference: string): Promise<void> {
+  const file = pulledFile(store, reference);
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await fs.writeFile(`${file}.tmp`, new Date().toISOString());
+  await fs.rename(`${file}.tmp`, file);
+}
+
 /** Pulls reference into store. */
 export async function pullImage(
   client: RegistryClient,
@@ -256,6 +279,7 @@ export async function pullImage(
   const existing = await store.resolve(configDesc.digest).catch(() => undefined);
   if (existing !== undefined && present.every(Boolean)) {
     const image = tagRef !== undefined ? await store.addImage(configBytes, { reference: tagRef }) : existing;
+    await recordPull(store, reference).catch(() => undefined);
     emit({ type: 'done', reference: shown, digest: top.digest, id: image.id, status: 'up-to-date' });
     return { image, digest: top.digest, reference: shown, downloaded: false };
   }
@@ -308,6 +332,7 @@ export async function pullImage(
       const blob = { digest: layer.digest, size: layer.size, mediaType: layer.mediaType, diffId: diffIds[i] as string };
       await cache.rememberRemote(blob, `${ref.domain}/${ref.path}`).catch(() => undefined);
     }
+    await recordPull(store, reference).catch(() => undefined);
     emit({ type: 'done', reference: shown, digest: top.digest, id: image.id, status: 'downloaded' });
     return { image, digest: top.digest, reference: shown, downloaded: true };
   } finally {

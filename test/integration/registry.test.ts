@@ -29,6 +29,8 @@ import {
 import { parseReference } from '../../engine/images/reference.js';
 import { Command } from 'commander';
 import { registerRegistryCommands } from '../../src/cli/commands/registry.js';
+import { registerPullPush } from '../../src/cli/compose/pull.js';
+import { addGlobalOptions } from '../../src/cli/global-options.js';
 import { BUSYBOX_TAR, makeTestEngine, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
 
 function which(binary: string): boolean {
@@ -434,6 +436,57 @@ describe('registry', { concurrency: false }, () => {
     assert.equal(await cli(['logout', registry.domain]), `Not logged in to ${registry.domain}\n`);
     await forget(te, ref);
     await assert.rejects(cli(['image', 'pull', ref]), /HTTP 401 pulling/);
+  });
+
+  test('compose: push services with image: and build:, pull all (parallel), --ignore-pull-failures', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await setup(t);
+    const registry = await startRegistry(t, te.dir);
+    const project = path.join(te.dir, 'project');
+    await fs.mkdir(path.join(project, 'app'), { recursive: true });
+    await fs.writeFile(path.join(project, 'app', 'Dockerfile'), 'FROM tsfig/busybox:latest\n');
+    const app = `${registry.domain}/proj/app:1`;
+    const db = `${registry.domain}/proj/db:1`;
+    const compose = (extra = ''): string =>
+      `name: regproj\nservices:\n  app:\n    image: ${app}\n    build: ./app\n    depends_on: [db]\n  db:\n    image: ${db}\n${extra}`;
+    await fs.writeFile(path.join(project, 'compose.yaml'), compose());
+    let stderr = '';
+    const cli = async (args: string[]): Promise<void> => {
+      const program = addGlobalOptions(new Command()).exitOverride();
+      registerPullPush(program, {
+        engine: () => Promise.resolve(te.engine),
+        env: te.env,
+        stderr: { write: (text: string) => (stderr += text) },
+      });
+      await program.parseAsync(['-f', path.join(project, 'compose.yaml'), ...args], { from: 'user' });
+    };
+    await te.engine.images.tag('tsfig/busybox:latest', app);
+    await te.engine.images.tag('tsfig/busybox:latest', db);
+    await cli(['push']);
+    assert.match(stderr, new RegExp(` Pushing ${app.replace(/\./g, '\\.')}\n`));
+    assert.doesNotMatch(stderr, /proj\/db/, 'db has no build: it is not pushed');
+    await pushImage(client(t), te.engine.images, db);
+    await forget(te, app, db, 'tsfig/busybox:latest');
+    stderr = '';
+    await cli(['pull', 'app', '--include-deps']);
+    assert.match(stderr, / app Pulling\n/);
+    assert.match(stderr, / db Pulling\n/);
+    assert.match(stderr, / db Pulled\n/);
+    assert.equal((await te.engine.images.resolve(app)).id, (await te.engine.images.resolve(db)).id);
+    stderr = '';
+    await cli(['pull', '--policy', 'missing']);
+    assert.equal(stderr, '');
+    await cli(['pull', '-q']);
+    assert.equal(stderr, '');
+    // a service whose image is not in the registry
+    await fs.writeFile(
+      path.join(project, 'compose.yaml'),
+      compose(`  ghost:\n    image: ${registry.domain}/proj/ghost:1\n`),
+    );
+    await assert.rejects(cli(['pull', 'ghost']), /HTTP 404 pulling .*proj\/ghost:1/);
+    stderr = '';
+    await cli(['pull', '--ignore-pull-failures']);
+    assert.match(stderr, / ghost Error registry .* answered HTTP 404/);
   });
 
   test('an unreachable registry: an error that says so and how to get the image in', async (t) => {

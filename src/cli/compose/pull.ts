@@ -1,0 +1,256 @@
+/**
+ * The compose side of registries: `tsfig pull [SERVICE...]`, `tsfig push [SERVICE...]`, and the pull_policy
+ * decisions `up` needs (`ensureServiceImages`: what is missing is pulled before the plan runs; `up --pull always`).
+ */
+import type { Command } from 'commander';
+import type { Engine } from '../../../engine/index.js';
+import { isEngineError } from '../../../engine/errors.js';
+import { lastPulled, pullImage, pushImage, registryClientFromEnv } from '../../../engine/registry/index.js';
+import { TsfigError } from '../../errors.js';
+import type { Project, Service } from '../../model/project.js';
+import { openEngine } from '../engine.js';
+import { loadForServices } from './context.js';
+
+export type PullDecision = 'pull' | 'skip' | 'build' | 'missing-never';
+
+const UNIT_MS: Record<string, number> = { w: 7 * 86_400_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 };
+
+/** `every_1d12h` → ms; undefined for anything else. */
+export function policyInterval(policy: string): number | undefined {
+  if (policy === 'daily') return UNIT_MS.d;
+  if (policy === 'weekly') return UNIT_MS.w;
+  const match = /^every_((?:[0-9]+[wdhms])+)$/.exec(policy);
+  if (match === null) return undefined;
+  let total = 0;
+  for (const part of (match[1] ?? '').matchAll(/([0-9]+)([wdhms])/g)) {
+    total += Number(part[1]) * (UNIT_MS[part[2] ?? 's'] ?? 0);
+  }
+  return total;
+}
+
+/**
+ * What to do for a service's image under policy (compose's pull_policy): `always` pulls, `never` uses what is
+ * there (missing-never when absent), `missing`/`if_not_present` pulls when absent, `build` builds, `daily`/
+ * `weekly`/`every_<duration>` pull when absent or when the last pull is older; `refresh` is treated as always.
+ */
+export function pullDecision(
+  policy: string,
+  state: { present: boolean; hasBuild: boolean; lastPulled?: Date | undefined; now?: number },
+): PullDecision {
+  const now = state.now ?? Date.now();
+  switch (policy) {
+    case 'always':
+    case 'refresh':
+      return 'pull';
+    case 'never':
+      return state.present ? 'skip' : 'missing-never';
+    case 'build':
+      return 'build';
+    case 'missing':
+    case 'if_not_present':
+    case '':
+      return state.present ? 'skip' : state.hasBuild ? 'build' : 'pull';
+    default: {
+      const interval = policyInterval(policy);
+      if (interval === undefined) {
+        throw new TsfigError('config', `unknown pull_policy "${policy}"`, {
+          hint: 'use always, never, missing, build, daily, weekly or every_<duration> (e.g. every_12h)',
+        });
+      }
+      if (!state.present) return state.hasBuild ? 'build' : 'pull';
+      const last = state.lastPulled?.getTime();
+      return last === undefined || now - last >= interval ? 'pull' : 'skip';
+    }
+  }
+}
+
+function imageOf(project: Project, service: Service): string {
+  return service.image ?? `${project.name}-${service.name}`;
+}
+
+/** The services and the ones they depend on (depends_on), in name order. */
+function withDependencies(project: Project, names: readonly string[]): string[] {
+  const result = new Set<string>();
+  const visit = (name: string): void => {
+    if (result.has(name)) return;
+    result.add(name);
+    for (const dep of Object.keys(project.services[name]?.depends_on ?? {})) visit(dep);
+  };
+  for (const name of names) visit(name);
+  return [...result].sort();
+}
+
+export interface EnsureOptions {
+  /** `up --pull`: overrides every service's pull_policy. */
+  readonly policy?: string | undefined;
+  readonly services?: readonly string[] | undefined;
+  readonly quiet?: boolean | undefined;
+  readonly ignoreFailures?: boolean | undefined;
+  readonly env?: NodeJS.ProcessEnv | undefined;
+  /** Progress lines. @default stderr */
+  readonly write?: ((line: string) => void) | undefined;
+}
+
+/**
+ * Pulls the images of services as their pull_policy (or options.policy) says, several in parallel, each image
+ * once. Services to build are left to the build. Returns the services whose pull failed (ignored failures).
+ */
+export async function ensureServiceImages(
+  project: Project,
+  engine: Engine,
+  options: EnsureOptions = {},
+): Promise<string[]> {
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const names =
+    options.services !== undefined && options.services.length > 0
+      ? options.services
+      : Object.keys(project.services).sort();
+  const byImage = new Map<string, string[]>();
+  for (const name of names) {
+    const service = project.services[name];
+    if (service === undefined) continue;
+    const image = imageOf(project, service);
+    const present = await engine.images.resolve(image).then(
+      () => true,
+      () => false,
+    );
+    const policy = options.policy ?? service.pull_policy;
+    const decision = pullDecision(policy, {
+      present,
+      hasBuild: service.build !== undefined,
+      lastPulled: present ? await lastPulled(engine.images, image).catch(() => undefined) : undefined,
+    });
+    if (decision === 'missing-never') {
+      throw new TsfigError(
+        'not-found',
+        `image ${image} of service ${name} is not present and its pull_policy is never`,
+        {
+          hint: `get it in first: tsfig image pull ${image}, tsfig image import FILE ${image}, or build it`,
+        },
+      );
+    }
+    if (decision !== 'pull') continue;
+    byImage.set(image, [...(byImage.get(image) ?? []), name]);
+  }
+  const failed: string[] = [];
+  if (byImage.size === 0) return failed;
+  const client = registryClientFromEnv(options.env ?? process.env);
+  try {
+    await Promise.all(
+      [...byImage].map(async ([image, services]) => {
+        const label = services.join(', ');
+        if (options.quiet !== true) write(` ${label} Pulling`);
+        try {
+          const result = await pullImage(client, engine.images, image);
+          if (options.quiet !== true) write(` ${label} ${result.downloaded ? 'Pulled' : 'Up to date'}`);
+        } catch (error) {
+          const hasBuild = services.some((s) => project.services[s]?.build !== undefined);
+          if (options.ignoreFailures === true || hasBuild) {
+            failed.push(...services);
+            write(
+              ` ${label} Error ${isEngineError(error) || error instanceof TsfigError ? error.message : String(error)}`,
+            );
+            return;
+          }
+          throw error;
+        }
+      }),
+    );
+  } finally {
+    client.close();
+  }
+  return failed.sort();
+}
+
+/** Where pull and push write and which engine they use; tests pass their own. */
+export interface PullPushIo {
+  /** @default openEngine() */
+  readonly engine?: () => Promise<Engine>;
+  /** @default process.stderr */
+  readonly stderr?: { write(text: string): unknown };
+  /** @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** `pull [SERVICE...]` and `push [SERVICE...]`. */
+export function registerPullPush(program: Command, io: PullPushIo = {}): void {
+  const err = (text: string): unknown => (io.stderr ?? process.stderr).write(text);
+  const engineOf = io.engine ?? openEngine;
+  const env = io.env ?? process.env;
+  program
+    .command('pull')
+    .description("pull the services' images")
+    .argument('[services...]')
+    .option('--ignore-pull-failures', 'pull what can be pulled and ignore images that cannot')
+    .option('--include-deps', 'also pull the services the named ones depend on')
+    .option('--policy <policy>', 'apply a pull policy: missing or always', 'always')
+    .option('-q, --quiet', 'pull without printing progress')
+    .action(async function (this: Command, services: string[]) {
+      const flags = this.opts<{
+        ignorePullFailures?: boolean;
+        includeDeps?: boolean;
+        policy: string;
+        quiet?: boolean;
+      }>();
+      if (flags.policy !== 'always' && flags.policy !== 'missing') {
+        throw new TsfigError('usage', `invalid --policy "${flags.policy}"`, { hint: 'use missing or always' });
+      }
+      const { project } = loadForServices(this, services);
+      const names = flags.includeDeps === true ? withDependencies(project, services) : services;
+      const wanted = (names.length > 0 ? names : Object.keys(project.services).sort()).filter((name) => {
+        const service = project.services[name];
+        // compose: services to build (pull_policy build) and `never` are not pulled
+        return service !== undefined && service.pull_policy !== 'build' && service.pull_policy !== 'never';
+      });
+      const engine = await engineOf();
+      const failed = await ensureServiceImages(project, engine, {
+        env,
+        write: (line) => err(`${line}\n`),
+        policy: flags.policy,
+        services: wanted,
+        quiet: flags.quiet,
+        ignoreFailures: flags.ignorePullFailures,
+      });
+      const mustBuild = failed.filter((name) => project.services[name]?.build !== undefined);
+      if (mustBuild.length > 0 && flags.quiet !== true) {
+        err(
+          `WARNING: Some service image(s) must be built from source by running:\n    tsfig build ${mustBuild.join(' ')}\n`,
+        );
+      }
+    });
+
+  program
+    .command('push')
+    .description('push the images of services that have image: and build:')
+    .argument('[services...]')
+    .option('--ignore-push-failures', 'push what can be pushed and ignore the others')
+    .option('--include-deps', 'also push the services the named ones depend on')
+    .option('-q, --quiet', 'push without printing progress')
+    .action(async function (this: Command, services: string[]) {
+      const flags = this.opts<{ ignorePushFailures?: boolean; includeDeps?: boolean; quiet?: boolean }>();
+      const { project } = loadForServices(this, services);
+      const names = flags.includeDeps === true ? withDependencies(project, services) : services;
+      const wanted = (names.length > 0 ? names : Object.keys(project.services).sort()).filter((name) => {
+        const service = project.services[name];
+        return service?.image !== undefined && service.build !== undefined;
+      });
+      const images = [...new Set(wanted.map((name) => project.services[name]?.image as string))];
+      if (images.length === 0) return;
+      const engine = await engineOf();
+      const client = registryClientFromEnv(env);
+      try {
+        for (const image of images) {
+          if (flags.quiet !== true) err(` Pushing ${image}\n`);
+          try {
+            const result = await pushImage(client, engine.images, image);
+            if (flags.quiet !== true) err(` ${image} Pushed (${result.digest})\n`);
+          } catch (error) {
+            if (flags.ignorePushFailures !== true) throw error;
+            err(` ${image} Error ${error instanceof Error ? error.message : String(error)}\n`);
+          }
+        }
+      } finally {
+        client.close();
+      }
+    });
+}
