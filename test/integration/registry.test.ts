@@ -19,6 +19,7 @@ import {
   CredentialStore,
   MEDIA,
   RegistryClient,
+  login,
   pullImage,
   pushImage,
   sha256Digest,
@@ -595,6 +596,17 @@ describe('registry', { concurrency: false }, () => {
     assert.equal(pulled.digest, pushed.digest);
     assert.equal((await run(te, ref, ['true'])).code, 0);
     assert.deepEqual(tokens.requests.at(-1), { scope: ['repository:tok/busybox:pull'], account: undefined });
+    // login through the token flow (a token with no scope): checked, then stored
+    const loginFile = path.join(te.dir, 'docker-login', 'config.json');
+    const loginStore = new CredentialStore({ file: loginFile });
+    await assert.rejects(
+      login(client(t), loginStore, registry.domain, { username: 'alice', password: 'nope' }),
+      /cannot get a token/,
+    );
+    await assert.rejects(fs.stat(loginFile), /ENOENT/);
+    await login(client(t), loginStore, registry.domain, { username: 'alice', password: 's3cret' });
+    assert.deepEqual(await loginStore.get(registry.domain), { username: 'alice', password: 's3cret' });
+    assert.deepEqual(tokens.requests.at(-1), { scope: [], account: 'alice' });
     // wrong password: the token server's refusal names the registry
     await store.store(registry.domain, { username: 'alice', password: 'wrong' });
     await assert.rejects(pullImage(client(t, { credentials: store }), te.engine.images, ref), (error: unknown) => {
