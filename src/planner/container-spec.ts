@@ -526,7 +526,6 @@ function healthcheckSpec(service: Service): HealthcheckSpec | undefined {
 const MAPPED_OTHER = new Set(['cpu_shares', 'group_add', 'security_opt', 'mac_address']);
 
 function warnUnsupported(service: Service, warn: Warnings): void {
-  if (service.build !== undefined) warn.key('build', 'is not supported yet: the image must already exist');
   const simple: [string, boolean][] = [
     ['domainname', service.domainname !== undefined],
     ['dns', service.dns.length > 0],

@@ -1,5 +1,6 @@
 import type { Engine } from '../../engine/index.js';
 import type { Project } from '../model/project.js';
+import { serviceImage } from './container-spec.js';
 import type { ObservedContainer, ObservedState } from './observed.js';
 
 export const PROJECT_LABEL = 'io.tsfig.project';
@@ -35,7 +36,8 @@ export async function observe(engine: Engine, projectName: string, project?: Pro
   const volumes = (await engine.volumes.list()).volumes.map((volume) => ({ name: volume.Name, labels: volume.Labels }));
   const images: Record<string, { id: string } | undefined> = {};
   for (const service of Object.values(project?.services ?? {})) {
-    const reference = service.image;
+    // A service with only `build:` runs the image its build is tagged with (`<project>-<service>`).
+    const reference = project === undefined ? service.image : serviceImage(project, service);
     if (reference === undefined || reference in images) continue;
     images[reference] = await engine.images.resolve(reference).then(
       (image) => ({ id: image.id }),

@@ -169,6 +169,45 @@ describe(
       await down(dir);
     });
 
+    test('build: up builds, and after a source change rebuilds and recreates only that service', async () => {
+      const dir = await project(`services:
+  app:
+    build: ./app
+    init: true
+    command: ["sh", "-c", "cat /srv/message; exec sleep 300"]
+  other:
+    image: ${BUSYBOX}
+    init: true
+    command: sleep 300
+`);
+      await mkdir(path.join(dir, 'app'));
+      await writeFile(path.join(dir, 'app', 'Dockerfile'), `FROM ${BUSYBOX}\nCOPY message /srv/message\n`);
+      await writeFile(path.join(dir, 'app', 'message'), 'first\n');
+      const first = await t.cli(['up', '-d'], { cwd: dir });
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /Image project\d+-app {2}Built/);
+      const before = await ps(dir);
+      await eventually(async () =>
+        (await t.cli(['logs', '--no-log-prefix', 'app'], { cwd: dir })).stdout === 'first\n' ? true : undefined,
+      );
+
+      const unchanged = await t.cli(['up', '-d'], { cwd: dir });
+      assert.match(unchanged.stderr, /up to date/);
+
+      await writeFile(path.join(dir, 'app', 'message'), 'second\n');
+      const dry = await t.cli(['up', '-d', '--no-build', '--dry-run'], { cwd: dir });
+      assert.match(dry.stdout, /No changes/, 'with --no-build the old image stays');
+      const changed = await t.cli(['up', '-d'], { cwd: dir });
+      assert.equal(changed.code, 0, changed.stderr);
+      const after = await ps(dir);
+      assert.notEqual(after.find((row) => row.Service === 'app')?.ID, before.find((row) => row.Service === 'app')?.ID);
+      assert.equal(after.find((row) => row.Service === 'other')?.ID, before.find((row) => row.Service === 'other')?.ID);
+      await eventually(async () =>
+        (await t.cli(['logs', '--no-log-prefix', 'app'], { cwd: dir })).stdout === 'second\n' ? true : undefined,
+      );
+      await down(dir);
+    });
+
     test('down leaves no container, network, nft table or process of the project', async () => {
       const dir = await project(`services:
   web:

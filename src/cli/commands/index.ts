@@ -15,6 +15,7 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
     load: async () => (await import('../compose/lifecycle.js')).registerLifecycleCommands,
   },
   { names: ['run'], load: async () => (await import('../compose/run.js')).registerRunCommand },
+  { names: ['build'], load: async () => (await import('../compose/build.js')).registerBuildCommands },
   {
     names: ['create', 'scale', 'events'],
     load: async () => (await import('../compose/more-commands.js')).registerMoreCommands,

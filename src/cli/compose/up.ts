@@ -19,6 +19,7 @@ import { checkServices, loadForServices, projectOptions, serviceContainers } fro
 import { EnginePort } from './engine-port.js';
 import { printLogs } from './logs.js';
 import { preflight } from './preflight.js';
+import { buildServices, withDependencies } from './build.js';
 
 /** Serialises mutations of one project (two `up` at once end with one set of containers); reads never take it. */
 export async function withProjectLock<T>(engine: Engine, projectName: string, fn: () => Promise<T>): Promise<T> {
@@ -120,9 +121,19 @@ export async function converge(
   const engine = await openEngine();
   const applied = await withProjectLock(engine, project.name, async () => {
     if (flags.dryRun !== true) await engine.containers.repairNetworking();
+    if (flags.build !== false && flags.dryRun !== true) {
+      const names = services.length === 0 ? Object.keys(project.services) : services;
+      await buildServices(engine, project, flags.deps ? withDependencies(project, names) : names);
+    }
     const observed = await observe(engine, project.name, project);
     const thePlan = plan(project, observed, options);
     if (flags.dryRun === true) {
+      const built = Object.values(project.services).filter((service) => service.build !== undefined);
+      if (built.length > 0 && flags.build !== false) {
+        process.stderr.write(
+          `note: ${built.map((service) => service.name).join(', ')} would be built first; this plan assumes their current images\n`,
+        );
+      }
       process.stdout.write(flags.format === 'json' ? renderPlanJson(thePlan) : renderPlanText(thePlan));
       return false;
     }
@@ -260,6 +271,8 @@ export function registerUpDown(program: Command): void {
     .option('--no-deps', "don't start linked services")
     .option('--remove-orphans', 'remove containers for services not defined in the project file')
     .option('--no-start', "don't start the services after creating them")
+    .option('--build', 'build images before starting containers (tsfig always does; the layer cache makes it cheap)')
+    .option('--no-build', "don't build images, even if their build context changed")
     .option('--scale <SERVICE=NUM>', 'scale SERVICE to NUM instances', collect)
     .option(
       '-V, --renew-anon-volumes',

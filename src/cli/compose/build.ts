@@ -1,0 +1,143 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { Builder, type BuildEvent } from '../../../engine/build/index.js';
+import type { Engine } from '../../../engine/index.js';
+import type { Project, Service } from '../../model/project.js';
+import { implicitDependencies, serviceImage } from '../../planner/container-spec.js';
+import { dependencyOrder } from '../../planner/reconcile.js';
+import { collect } from '../units.js';
+import { composeContext } from './context.js';
+import { withProjectLock } from './up.js';
+
+export interface ServiceBuildOptions {
+  readonly noCache?: boolean;
+  readonly pull?: boolean;
+  /** Extra `--build-arg KEY=VALUE` entries, over the file's `build.args`. */
+  readonly buildArgs?: readonly string[];
+  /** Print the steps (stderr); otherwise only a line per service. */
+  readonly verbose?: boolean;
+  readonly quiet?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** `build.args` with compose's rule for a key without a value: take it from the environment, else leave it out. */
+function buildArgs(service: Service, extra: readonly string[]): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const [key, value] of Object.entries(service.build?.args ?? {})) {
+    const resolved = value ?? process.env[key];
+    if (resolved !== undefined) args[key] = resolved;
+  }
+  for (const entry of extra) {
+    const index = entry.indexOf('=');
+    const key = index < 0 ? entry : entry.slice(0, index);
+    const value = index < 0 ? process.env[key] : entry.slice(index + 1);
+    if (value !== undefined) args[key] = value;
+  }
+  return args;
+}
+
+function renderEvent(service: string, event: BuildEvent, verbose: boolean): string | undefined {
+  switch (event.kind) {
+    case 'step':
+      return verbose ? `[${service}] Step ${event.step}/${event.total} : ${event.text}` : undefined;
+    case 'cache-hit':
+      return verbose ? `[${service}]  ---> Using cache` : undefined;
+    case 'output':
+      return verbose ? `[${service}] ${event.text.replace(/\n$/, '')}` : undefined;
+    case 'step-done':
+      return undefined;
+    case 'warning':
+      return `WARN [${service}] ${event.message}`;
+  }
+}
+
+/**
+ * Builds the services that have `build:` (in dependency order), tagging each result with the service's image name
+ * (`image:` or `<project>-<service>`) and `build.tags`. The layer cache makes an unchanged context cost only its
+ * hashing, so `up` builds every time and a changed file or Dockerfile is picked up (the plan then says the image
+ * changed).
+ */
+export async function buildServices(
+  engine: Engine,
+  project: Project,
+  names: readonly string[],
+  options: ServiceBuildOptions = {},
+): Promise<void> {
+  const builder = new Builder(engine);
+  for (const name of dependencyOrder(project, names)) {
+    const service = project.services[name];
+    const build = service?.build;
+    if (service === undefined || build === undefined) continue;
+    const started = Date.now();
+    const result = await builder.build(
+      {
+        contextDir: build.context,
+        dockerfile: path.resolve(build.context, build.dockerfile),
+        dockerfileInline: build.dockerfile_inline,
+        buildArgs: buildArgs(service, options.buildArgs ?? []),
+        target: build.target,
+        tags: [serviceImage(project, service), ...build.tags],
+        labels: Object.fromEntries(
+          Object.entries(build.labels).flatMap(([key, value]) => (value === null ? [] : [[key, value]])),
+        ),
+        noCache: options.noCache === true || build.no_cache,
+        pull: options.pull === true || build.pull,
+        signal: options.signal,
+      },
+      (event) => {
+        const line = renderEvent(name, event, options.verbose === true);
+        if (line !== undefined && options.quiet !== true) process.stderr.write(`${line}\n`);
+      },
+    );
+    if (options.quiet !== true) {
+      const cached = result.cachedSteps === result.steps ? ', all steps cached' : '';
+      process.stderr.write(
+        ` Image ${serviceImage(project, service)}  Built (${((Date.now() - started) / 1000).toFixed(1)}s${cached})\n`,
+      );
+    }
+  }
+}
+
+/** The named services and everything they depend on (depends_on, links, volumes_from, network_mode service:). */
+export function withDependencies(project: Project, names: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    const service = project.services[name];
+    if (service === undefined || seen.has(name)) return;
+    seen.add(name);
+    for (const dependency of [...Object.keys(service.depends_on), ...implicitDependencies(service)]) visit(dependency);
+  };
+  for (const name of names) visit(name);
+  return [...seen];
+}
+
+/** `tsfig build [SERVICE...]`. */
+export function registerBuildCommands(program: Command): void {
+  program
+    .command('build')
+    .description('build or rebuild services')
+    .argument('[services...]')
+    .option('--no-cache', 'do not use cache when building the image')
+    .option('--pull', 'always attempt to pull a newer version of the image')
+    .option('--build-arg <KEY=VALUE>', 'set build-time variables for services', collect)
+    .option('-q, --quiet', "don't print anything to stdout")
+    .action(
+      async (
+        services: string[],
+        flags: { cache: boolean; pull?: boolean; buildArg?: string[]; quiet?: boolean },
+        command: Command,
+      ) => {
+        const context = await composeContext(command, services);
+        const names = services.length > 0 ? services : Object.keys(context.project.services);
+        await withProjectLock(context.engine, context.project.name, () =>
+          buildServices(context.engine, context.project, names, {
+            noCache: !flags.cache,
+            pull: flags.pull === true,
+            buildArgs: flags.buildArg ?? [],
+            verbose: true,
+            quiet: flags.quiet === true,
+          }),
+        );
+      },
+    );
+}
