@@ -203,6 +203,20 @@ export class ImageStore {
     await writeJsonAtomic(this.paths.refsFile, sorted);
   }
 
+  /** `repodigests.json`: `{"registry/name@sha256:<manifest digest>": "<image id>"}`, written by pulls. */
+  private get repoDigestsFile(): string {
+    return path.join(this.paths.root, 'repodigests.json');
+  }
+
+  private async readRepoDigests(): Promise<Record<string, string>> {
+    return (await readJson<Record<string, string>>(this.repoDigestsFile)) ?? {};
+  }
+
+  private async writeRepoDigests(map: Record<string, string>): Promise<void> {
+    const sorted = Object.fromEntries(Object.entries(map).sort(([a], [b]) => a.localeCompare(b)));
+    await writeJsonAtomic(this.repoDigestsFile, sorted);
+  }
+
   private async imageIds(): Promise<string[]> {
     let names: string[];
     try {
@@ -281,6 +295,8 @@ export class ImageStore {
       if (parsed !== undefined) {
         if (parsed.digest !== undefined) {
           if (await this.hasImage(parsed.digest)) return { id: parsed.digest, tagKey: undefined };
+          const pulled = (await this.readRepoDigests())[formatReference({ ...parsed, tag: undefined })];
+          if (pulled !== undefined && (await this.hasImage(pulled))) return { id: pulled, tagKey: undefined };
           throw notFound(input);
         }
         const tagKey = formatReference({ ...parsed, tag: parsed.tag ?? DEFAULT_TAG });
@@ -329,7 +345,10 @@ export class ImageStore {
     return {
       Id: image.id,
       RepoTags: [...image.repoTags],
-      RepoDigests: [],
+      RepoDigests: Object.entries(await this.readRepoDigests())
+        .filter(([, target]) => target === image.id)
+        .map(([key]) => familiarize(key))
+        .sort(),
       Parent: '',
       Comment: history.at(-1)?.comment ?? '',
       Created: image.created,
@@ -374,9 +393,18 @@ export class ImageStore {
    */
   async addImage(
     configBytes: Uint8Array,
-    options: { reference?: string | undefined; expectedId?: string | undefined } = {},
+    options: {
+      reference?: string | undefined;
+      expectedId?: string | undefined;
+      /** `NAME@sha256:<manifest digest>` the image was pulled as: it then resolves to the image (RepoDigests). */
+      repoDigest?: string | undefined;
+    } = {},
   ): Promise<ImageRecord> {
     const target = options.reference !== undefined ? parseTagReference(options.reference) : undefined;
+    const pulledAs = options.repoDigest !== undefined ? parseReference(options.repoDigest) : undefined;
+    if (pulledAs !== undefined && pulledAs.digest === undefined) {
+      throw new EngineError('invalid', `"${options.repoDigest}" is not a NAME@DIGEST reference`);
+    }
     const id = sha256(configBytes);
     if (options.expectedId !== undefined && id !== options.expectedId) {
       throw new EngineError('invalid', `image config digest mismatch: expected ${options.expectedId}, got ${id}`, {
@@ -396,7 +424,17 @@ export class ImageStore {
       });
     }
     await this.ensureDirs();
-    await this.locked(() => this.commitImage(configBytes, target !== undefined ? formatReference(target) : undefined));
+    await this.locked(async () => {
+      await this.commitImage(configBytes, target !== undefined ? formatReference(target) : undefined);
+      if (pulledAs !== undefined) {
+        const key = formatReference({ ...pulledAs, tag: undefined });
+        const map = await this.readRepoDigests();
+        if (map[key] !== id) {
+          map[key] = id;
+          await this.writeRepoDigests(map);
+        }
+      }
+    });
     return this.recordOf(id);
   }
 
@@ -510,6 +548,9 @@ export class ImageStore {
       }
     }
     await fs.rm(this.blobPath(id), { force: true });
+    const pulled = await this.readRepoDigests();
+    const kept = Object.fromEntries(Object.entries(pulled).filter(([, target]) => target !== id));
+    if (Object.keys(kept).length !== Object.keys(pulled).length) await this.writeRepoDigests(kept);
     for (const chainId of record.chainIds) {
       if (stillUsed.has(chainId)) continue;
       // layer.json goes first: a crash in between leaves a half layer, which the next commit redoes.

@@ -273,12 +273,13 @@ export async function pullImage(
   }
   const chains = chainIds(diffIds);
   const tagRef = ref.digest === undefined ? formatReference(ref) : undefined;
+  const repoDigest = `${ref.domain}/${ref.path}@${top.digest}`;
 
   const present: boolean[] = [];
   for (const chain of chains) present.push((await store.layer(chain)) !== undefined);
   const existing = await store.resolve(configDesc.digest).catch(() => undefined);
   if (existing !== undefined && present.every(Boolean)) {
-    const image = tagRef !== undefined ? await store.addImage(configBytes, { reference: tagRef }) : existing;
+    const image = await store.addImage(configBytes, { reference: tagRef, repoDigest });
     await recordPull(store, reference).catch(() => undefined);
     emit({ type: 'done', reference: shown, digest: top.digest, id: image.id, status: 'up-to-date' });
     return { image, digest: top.digest, reference: shown, downloaded: false };
@@ -325,7 +326,7 @@ export async function pullImage(
       }
       parent = chains[i] ?? null;
     }
-    const image = await store.addImage(configBytes, { reference: tagRef, expectedId: configDesc.digest });
+    const image = await store.addImage(configBytes, { reference: tagRef, expectedId: configDesc.digest, repoDigest });
     const cache = new BlobCache(store.paths);
     for (let i = 0; i < layers.length; i++) {
       const layer = layers[i] as Descriptor;

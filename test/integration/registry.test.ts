@@ -353,7 +353,10 @@ describe('registry', { concurrency: false }, () => {
     await forget(te, ref);
     const byDigest = await pullImage(c, te.engine.images, `${registry.domain}/test/busybox@${pushed.digest}`);
     assert.equal(byDigest.downloaded, true);
-    assert.equal((await run(te, byDigest.image.id, ['true'])).code, 0);
+    const digestRef = `${registry.domain}/test/busybox@${pushed.digest}`;
+    assert.equal((await run(te, digestRef, ['sh', '-c', 'echo by-digest'])).output.trim(), 'by-digest');
+    assert.deepEqual((await te.engine.images.inspect(digestRef)).RepoDigests, [digestRef]);
+    assert.deepEqual((await te.engine.images.inspect(byDigest.image.id)).RepoTags, []);
 
     // push again: every blob exists; to another repository: mounted, not uploaded
     await te.engine.images.tag(byDigest.image.id, ref);
