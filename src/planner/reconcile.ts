@@ -755,7 +755,7 @@ function readinessDeps(
   return deps;
 }
 
-/** Ops a create of `service` must follow: its networks, volumes, and the containers it mounts from or joins. */
+/** Ops a create of `service` must follow: its networks, volumes, and the containers it mounts from, links to or joins. */
 function createDeps(
   ctx: Context,
   service: Service,
@@ -775,6 +775,11 @@ function createDeps(
   for (const entry of service.volumes_from) {
     if (entry.startsWith('container:')) continue;
     const id = done.creates.get(entry.split(':')[0] ?? entry)?.get(1);
+    if (id !== undefined) deps.push(id);
+  }
+  // links: the create reads the linked container (first replica): its address and environment.
+  for (const link of service.links) {
+    const id = done.creates.get(link.split(':')[0] ?? link)?.get(1);
     if (id !== undefined) deps.push(id);
   }
   if (service.network_mode?.startsWith('service:') === true) {
