@@ -10,9 +10,10 @@ import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { newId, shortId } from '../state/ids.js';
 import { withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
-import type { NetworkManager } from '../network/index.js';
+import type { NetworkManager, NetworkState } from '../network/index.js';
+import { renderHostsFile } from '../network/hosts.js';
 import { resolveCapabilities } from './capabilities.js';
-import { currentBootId, destroyCgroup, isSameProcess, removeEmptyCgroupParent } from './liveness.js';
+import { currentBootId, destroyCgroup, isSameProcess, processStartTime, removeEmptyCgroupParent } from './liveness.js';
 import { readLogs, type LogReadOptions } from './logs.js';
 import { CONTAINER_NAME, randomName } from './names.js';
 import { resolveProcess, type ImageProcessConfig } from './process.js';
@@ -32,6 +33,31 @@ export interface ImageSource {
   resolve(reference: string): Promise<{ id: string; config: { config?: ImageProcessConfig } }>;
   layerDirs(image: { id: string }): readonly string[] | Promise<readonly string[]>;
 }
+
+export interface CreateOptions {
+  /**
+   * Wraps the step that writes the container's (staged) record and may complete its mounts: the caller's lock, held
+   * only around that step (EnginePort resolves volumes under `volumes.withLock` here, so a volume cannot be removed
+   * between being resolved and being referred to by a record). Gets the write step; returns its record.
+   */
+  readonly reserve?: (
+    write: (extraMounts: NonNullable<ContainerSpec['mounts']>) => Promise<ContainerRecord>,
+  ) => Promise<ContainerRecord>;
+  /**
+   * Don't wait for the other containers' /etc/hosts to be rewritten (the new container's own is written before
+   * create returns): the caller awaits flushHosts() once its batch of creates is done (the compose executor).
+   */
+  readonly deferHosts?: boolean;
+}
+
+/** Who is creating a staged container (`<id>.creating/creator.json`): repairNetworking keeps its endpoints. */
+interface Creator {
+  readonly pid: number;
+  readonly start: number;
+  readonly bootId: string;
+}
+
+const CREATING = '.creating';
 
 export interface ExecOptions {
   readonly argv: readonly string[];
@@ -139,8 +165,14 @@ export class ContainerManager {
     return `${this.paths.rootId}:container:${id}`;
   }
 
-  /** Creates a container (nothing runs yet). Name conflicts and bad options fail before anything is written. */
-  async create(spec: ContainerSpec): Promise<ContainerRecord> {
+  /**
+   * Creates a container (nothing runs yet). Name conflicts and bad options fail before anything is written.
+   * The name is reserved under the `container-names` lock by writing the record into `<id>.creating`; networks are
+   * attached outside that lock (parallel creates only serialise on the network lock), and the staged dir is renamed
+   * into place under the lock again. While staged, the container counts as live for repairNetworking (as long as
+   * its creator runs) and as a volume user (volumes/users.ts reads staged records too).
+   */
+  async create(spec: ContainerSpec, options: CreateOptions = {}): Promise<ContainerRecord> {
     const image = await this.images.resolve(spec.image);
     const imageConfig = image.config.config ?? {};
     const id = newId();
@@ -153,54 +185,92 @@ export class ContainerManager {
         hint: 'names use only [a-zA-Z0-9][a-zA-Z0-9_.-]',
       });
     }
-    return withLock(`${this.paths.rootId}:container-names`, async () => {
-      const existing = await this.readRecords();
-      let name = spec.name;
-      if (name !== undefined) {
-        const holder = existing.find((record) => record.name === name);
-        if (holder !== undefined) {
-          throw new EngineError(
-            'conflict',
-            `the container name "${name}" is already in use by container ${shortId(holder.id)}`,
-            {
-              hint: `remove it (tsfig container rm ${name}) or choose another name`,
-            },
-          );
+    const namesLock = `${this.paths.rootId}:container-names`;
+    const staging = `${this.dirOf(id)}${CREATING}`;
+    await this.prepareStaging(staging, hostname, spec);
+    const write = (extraMounts: NonNullable<ContainerSpec['mounts']>): Promise<ContainerRecord> =>
+      withLock(namesLock, async () => {
+        const existing = await this.readRecords({ staged: true });
+        let name = spec.name;
+        if (name !== undefined) {
+          const holder = existing.find((record) => record.name === name);
+          if (holder !== undefined) {
+            throw new EngineError(
+              'conflict',
+              `the container name "${name}" is already in use by container ${shortId(holder.id)}`,
+              {
+                hint: `remove it (tsfig container rm ${name}) or choose another name`,
+              },
+            );
+          }
+        } else {
+          const taken = new Set(existing.map((record) => record.name));
+          do name = randomName();
+          while (taken.has(name));
         }
-      } else {
-        const taken = new Set(existing.map((record) => record.name));
-        do name = randomName();
-        while (taken.has(name));
+        const full: ContainerSpec =
+          options.reserve === undefined ? spec : { ...spec, mounts: [...(spec.mounts ?? []), ...extraMounts] };
+        const record: ContainerRecord = {
+          v: 1,
+          id,
+          name,
+          created: new Date().toISOString(),
+          imageId: image.id,
+          imageRef: spec.image,
+          spec: full,
+          process,
+          hostname,
+          capabilities,
+          stopSignal,
+          stopTimeout: spec.stopTimeout ?? 10,
+          mounts: full.mounts ?? [],
+          labels: spec.labels ?? {},
+        };
+        await writeJsonAtomic(path.join(staging, 'container.json'), record, 0o600);
+        return record;
+      });
+    let record: ContainerRecord;
+    try {
+      record = await (options.reserve ?? ((fn) => fn([])))(write);
+    } catch (error) {
+      await fs.rm(staging, { recursive: true, force: true });
+      throw error;
+    }
+    const networked = (record.spec.networks ?? []).length > 0;
+    try {
+      await this.connect(record, staging);
+      if (networked) await this.writeHostsFile(record, containerFiles(staging).hosts);
+      await withLock(namesLock, () => fs.rename(staging, this.dirOf(id)));
+    } catch (error) {
+      if ((record.spec.networks ?? []).length > 0) {
+        await this.requireNetworks()
+          .removeSandbox(id)
+          .catch(() => undefined);
       }
-      const record: ContainerRecord = {
-        v: 1,
-        id,
-        name,
-        created: new Date().toISOString(),
-        imageId: image.id,
-        imageRef: spec.image,
-        spec,
-        process,
-        hostname,
-        capabilities,
-        stopSignal,
-        stopTimeout: spec.stopTimeout ?? 10,
-        mounts: spec.mounts ?? [],
-        labels: spec.labels ?? {},
-      };
-      await this.writeNewContainer(record, spec);
-      try {
-        await this.connect(record);
-      } catch (error) {
-        await this.removeFiles(record.id);
-        throw error;
-      }
-      return record;
-    });
+      await fs.rm(staging, { recursive: true, force: true });
+      throw error;
+    }
+    if (networked) {
+      const refresh = this.refreshHosts();
+      if (options.deferHosts === true) {
+        refresh.catch(() => undefined); // reported by flushHosts()
+        this.deferredHosts.add(refresh);
+      } else await refresh;
+    }
+    return record;
   }
 
-  /** Attaches a new container to its networks (ports on the first) and writes the hosts files that change. */
-  private async connect(record: ContainerRecord): Promise<void> {
+  private readonly deferredHosts = new Set<Promise<void>>();
+
+  /** Waits for the /etc/hosts rewrites that creates with `deferHosts` started; fails if one failed. */
+  async flushHosts(): Promise<void> {
+    const pending = [...this.deferredHosts];
+    this.deferredHosts.clear();
+    await Promise.all(pending);
+  }
+
+  /** Attaches a new (staged, in `dir`) container to its networks (ports on the first) and writes its resolv.conf. */
+  private async connect(record: ContainerRecord, dir: string): Promise<void> {
     const wanted = record.spec.networks ?? [];
     if (wanted.length === 0) return;
     const networks = this.requireNetworks();
@@ -221,8 +291,7 @@ export class ContainerManager {
     }
     // The embedded resolver on the gateway answers the project's names (and forwards or refuses the rest).
     const resolvConf = await networks.resolvConf(record.id);
-    if (resolvConf !== undefined) await fs.writeFile(containerFiles(this.dirOf(record.id)).resolvConf, resolvConf);
-    await this.refreshHosts();
+    if (resolvConf !== undefined) await fs.writeFile(containerFiles(dir).resolvConf, resolvConf);
   }
 
   private requireNetworks(): NetworkManager {
@@ -233,8 +302,32 @@ export class ContainerManager {
   /**
    * Rewrites, in place, the /etc/hosts of every container attached to a network, so a container started later is
    * resolvable from one started earlier without a restart (the file is bind-mounted, so its inode must stay).
+   * Concurrent calls of this process share one pass that starts after they asked (parallel creates of one `up`
+   * rewrite the files a few times, not once per container); passes of all processes hold the `hosts` lock and read
+   * the network state inside it, so the last pass written is never older than the state.
    */
-  private async refreshHosts(): Promise<void> {
+  private refreshHosts(): Promise<void> {
+    if (this.networks === undefined) return Promise.resolve();
+    if (this.hostsPending !== undefined) return this.hostsPending;
+    const previous = this.hostsRunning ?? Promise.resolve();
+    const pass: Promise<void> = previous
+      .catch(() => undefined)
+      .then(() => {
+        this.hostsPending = undefined;
+        this.hostsRunning = pass;
+        return withLock(`${this.paths.rootId}:hosts`, () => this.writeHostsFiles());
+      })
+      .finally(() => {
+        if (this.hostsRunning === pass) this.hostsRunning = undefined;
+      });
+    this.hostsPending = pass;
+    return pass;
+  }
+
+  private hostsPending: Promise<void> | undefined;
+  private hostsRunning: Promise<void> | undefined;
+
+  private async writeHostsFiles(): Promise<void> {
     if (this.networks === undefined) return;
     const states = await this.networks.list();
     const ids = new Set(states.flatMap((network) => Object.keys(network.endpoints)));
@@ -242,12 +335,18 @@ export class ContainerManager {
       const files = containerFiles(this.dirOf(id));
       const record = await readJson<ContainerRecord>(files.record);
       if (record === undefined) continue;
-      const extra = (record.spec.extraHosts ?? []).map((line) => `${line}\n`).join('');
-      const content = (await this.networks.hostsFile(id)) + extra;
-      await fs.writeFile(files.hosts, content).catch((error: unknown) => {
-        if (!isErrno(error, 'ENOENT')) throw error;
-      });
+      await this.writeHostsFile(record, files.hosts, states);
     }
+  }
+
+  /** Writes one container's /etc/hosts (in place) from the network state. */
+  private async writeHostsFile(record: ContainerRecord, file: string, states?: NetworkState[]): Promise<void> {
+    if (this.networks === undefined) return;
+    const extra = (record.spec.extraHosts ?? []).map((line) => `${line}\n`).join('');
+    const content = renderHostsFile(record.id, states ?? (await this.networks.list())) + extra;
+    await fs.writeFile(file, content).catch((error: unknown) => {
+      if (!isErrno(error, 'ENOENT')) throw error;
+    });
   }
 
   private async removeFiles(id: string): Promise<void> {
@@ -262,29 +361,37 @@ export class ContainerManager {
     await fs.rm(doomed, { recursive: true, force: true });
   }
 
-  private async writeNewContainer(record: ContainerRecord, spec: ContainerSpec): Promise<void> {
-    const dir = this.dirOf(record.id);
-    const files = containerFiles(dir);
+  /**
+   * Makes the container's dir as `staging` (`<id>.creating`) with its creator and files, but not its record (written
+   * under the names lock), for create() to rename into place once attached.
+   */
+  private async prepareStaging(staging: string, hostname: string, spec: ContainerSpec): Promise<void> {
+    const files = containerFiles(staging);
     await fs.mkdir(this.paths.containers, { recursive: true, mode: 0o700 });
-    const staging = `${dir}.creating`;
     try {
       await fs.mkdir(staging, { mode: 0o700 });
+      const creator: Creator = {
+        pid: globalThis.process.pid,
+        start: (await processStartTime(globalThis.process.pid)) ?? 0,
+        bootId: currentBootId(),
+      };
+      // A hint only (no fsync): without it after a crash, the staged dir counts as debris, which it is.
+      await fs.writeFile(path.join(staging, 'creator.json'), JSON.stringify(creator), { mode: 0o600 });
       for (const sub of ['rootfs', 'upper', 'work']) await fs.mkdir(path.join(staging, sub), { mode: 0o755 });
       const network = spec.network ?? 'none';
-      await fs.writeFile(path.join(staging, 'hostname'), `${record.hostname}\n`);
+      await fs.writeFile(path.join(staging, 'hostname'), `${hostname}\n`);
       const hosts = network === 'host' ? readFileSync('/etc/hosts', 'utf8') : hostsContent(spec.extraHosts ?? []);
       await fs.writeFile(path.join(staging, 'hosts'), hosts);
       await fs.writeFile(path.join(staging, 'resolv.conf'), resolvConfContent(network));
       await fs.writeFile(path.join(staging, path.basename(files.log)), '', { mode: 0o640 });
-      await writeJsonAtomic(path.join(staging, 'container.json'), record, 0o600);
-      await fs.rename(staging, dir);
     } catch (error) {
       await fs.rm(staging, { recursive: true, force: true });
       throw error;
     }
   }
 
-  private async readRecords(): Promise<ContainerRecord[]> {
+  /** Records of the containers; with `staged`, also those still being created (`<id>.creating`, under the names lock). */
+  private async readRecords(options: { staged?: boolean } = {}): Promise<ContainerRecord[]> {
     let entries: string[];
     try {
       entries = await fs.readdir(this.paths.containers);
@@ -292,31 +399,66 @@ export class ContainerManager {
       if (isErrno(error, 'ENOENT')) return [];
       throw error;
     }
-    const records: ContainerRecord[] = [];
+    const pattern = options.staged === true ? /^[0-9a-f]{64}(\.creating)?$/ : /^[0-9a-f]{64}$/;
+    const wanted = entries.filter((entry) => pattern.test(entry));
+    const read = await Promise.all(
+      wanted.map((entry) => readJson<ContainerRecord>(path.join(this.paths.containers, entry, 'container.json'))),
+    );
+    return read.filter((record) => record !== undefined);
+  }
+
+  /**
+   * Ids of containers being created by a live process (`<id>.creating` with a running creator). Staged dirs whose
+   * creator died (a crash mid-create) are removed; the caller holds the names lock.
+   */
+  private async creatingIds(): Promise<Set<string>> {
+    const entries = await fs.readdir(this.paths.containers).catch(() => [] as string[]);
+    const ids = new Set<string>();
     for (const entry of entries) {
-      if (!/^[0-9a-f]{64}$/.test(entry)) continue;
-      const record = await readJson<ContainerRecord>(path.join(this.paths.containers, entry, 'container.json'));
-      if (record !== undefined) records.push(record);
+      const match = /^([0-9a-f]{64})\.creating$/.exec(entry);
+      if (match?.[1] === undefined) continue;
+      const staging = path.join(this.paths.containers, entry);
+      const creator = await readJson<Creator>(path.join(staging, 'creator.json')).catch(() => undefined);
+      if (creator === undefined) {
+        // Being prepared (creator.json comes first, right after mkdir), or a crash right then: nothing is attached
+        // before the creator is written, so keeping it live is harmless; it is debris once it is old.
+        const stat = await fs.stat(staging).catch(() => undefined);
+        if (stat !== undefined && Date.now() - stat.mtimeMs > 600_000) {
+          await fs.rm(staging, { recursive: true, force: true });
+        } else ids.add(match[1]);
+        continue;
+      }
+      const alive = creator.bootId === currentBootId() && (await isSameProcess(creator.pid, creator.start));
+      if (alive) ids.add(match[1]);
+      else await fs.rm(staging, { recursive: true, force: true });
     }
-    return records;
+    return ids;
   }
 
   /**
    * Repairs networking after a crash (`kill -9` mid-command): drops endpoints, links and sandboxes of containers that
-   * no longer exist and re-applies the firewall. Holds the lock that create() holds while it attaches, so a container
-   * being created elsewhere is never taken for debris.
+   * no longer exist and re-applies the firewall. Holds the names lock, under which create() stages and renames its
+   * record: a container being created by a live process (staged) counts as live and its endpoints are left to it
+   * (never re-plumbed here); a staged container whose creator died is debris.
    */
   async repairNetworking(): Promise<void> {
     const networks = this.networks;
     if (networks === undefined) return;
     await withLock(`${this.paths.rootId}:container-names`, async () => {
+      const creating = await this.creatingIds();
       const live = new Set((await this.readRecords()).map((record) => record.id));
-      await networks.reconcile({ liveContainers: live });
+      for (const id of creating) live.add(id);
+      await networks.reconcile({ liveContainers: live, busy: creating });
     });
   }
 
   /** Finds a container by full id, unique id prefix, or name. */
   async get(ref: string): Promise<ContainerRecord> {
+    if (/^[0-9a-f]{64}$/.test(ref)) {
+      // A full id (what the orchestrator passes): one file, not every record.
+      const record = await readJson<ContainerRecord>(containerFiles(this.dirOf(ref)).record);
+      if (record !== undefined) return record;
+    }
     const records = await this.readRecords();
     const byName = records.find((record) => record.name === ref || record.id === ref);
     if (byName !== undefined) return byName;

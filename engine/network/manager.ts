@@ -287,16 +287,20 @@ export class NetworkManager {
    */
   async removeSandbox(containerId: string): Promise<void> {
     checkContainerId(containerId);
-    await withLock(this.rootLock, async () => {
+    // The state (and firewall) change under the lock; the container's veths go with its netns after it, outside
+    // the lock (their names are the container's own: nothing else creates them once the endpoints are gone).
+    const veths = await withLock(this.rootLock, async () => {
       const networks = await this.list();
       const attached = networks.filter((n) => n.endpoints[containerId] !== undefined);
-      if (attached.length > 0)
-        await this.dropEndpoints(
-          networks,
-          containerId,
-          attached.map((n) => n.id),
-        );
+      if (attached.length === 0) return [];
+      return this.dropEndpoints(
+        networks,
+        containerId,
+        attached.map((n) => n.id),
+        { deferLinks: true },
+      );
     });
+    await deleteLinks(veths);
     await removeNetns(this.sandboxPath(containerId));
   }
 
@@ -456,8 +460,12 @@ export class NetworkManager {
    * Converges the host to the state after a crash (kill -9 mid-command) or drift: drops endpoints whose sandbox is
    * gone (or whose container is not in liveContainers, when given), recreates missing bridges and veths, deletes
    * this root's links, netns files and iptables rules nothing refers to, and re-applies the nft table.
+   * Endpoints of `busy` containers (being attached by another command right now) are kept as they are: their
+   * veths may not exist yet, and their creator plumbs them.
    */
-  async reconcile(options: { liveContainers?: ReadonlySet<string> } = {}): Promise<ReconcileReport> {
+  async reconcile(
+    options: { liveContainers?: ReadonlySet<string>; busy?: ReadonlySet<string> } = {},
+  ): Promise<ReconcileReport> {
     const report: ReconcileReport = {
       createdBridges: [],
       removedLinks: [],
@@ -490,6 +498,7 @@ export class NetworkManager {
         for (const ep of Object.values(n.endpoints)) {
           const link = byName.get(ep.hostVeth);
           if (link !== undefined && link.master === n.bridge) continue;
+          if (options.busy?.has(ep.containerId) === true) continue;
           await deleteLinks([ep.hostVeth]);
           await ipBatch([`link del ${ep.ifname}`], 'cleanup', ep.sandbox).catch(() => undefined);
           const first = external.find((x) => x.endpoints[ep.containerId] !== undefined);
@@ -731,12 +740,16 @@ export class NetworkManager {
     await this.plumb(network, ep, defaultRoute);
   }
 
-  /** Removes a container's endpoints on the given networks: state first, then registry, firewall and veths. */
+  /**
+   * Removes a container's endpoints on the given networks: state first, then registry, firewall and veths. Returns
+   * the host veths.
+   */
   private async dropEndpoints(
     networks: readonly NetworkState[],
     containerId: string,
     ids: readonly string[],
-  ): Promise<void> {
+    options: { deferLinks?: boolean } = {},
+  ): Promise<string[]> {
     let portsChanged = false;
     const veths: string[] = [];
     const all = [...networks];
@@ -757,7 +770,9 @@ export class NetworkManager {
       await withLock(HOST_LOCK, () => writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(all)));
       await this.applyFirewall(all);
     }
-    await deleteLinks(veths);
+    // deferLinks: the caller deletes them (its host veths) once it has released the lock.
+    if (options.deferLinks !== true) await deleteLinks(veths);
+    return veths;
   }
 
   /** Writes a network's state and this root's registry entry; the caller holds the host lock. */

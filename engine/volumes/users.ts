@@ -12,7 +12,8 @@ interface RecordLike {
 
 /**
  * Volume users read from the container records (`<root>/containers/<id>/container.json`, `mounts[].volumeName`).
- * Tolerant: no containers dir means no users. A record that cannot be parsed counts as a user when its text names the
+ * Containers being created (`<id>.creating`) count: their record is written under the volumes lock, before the lock
+ * is released and before their dir is renamed into place. Tolerant: no containers dir means no users. A record that cannot be parsed counts as a user when its text names the
  * volume (better to refuse a removal than to delete a database).
  */
 export function containerRecordUsers(paths: EnginePaths): UsersOf {
@@ -28,7 +29,7 @@ export function containerRecordUsers(paths: EnginePaths): UsersOf {
     for (const id of ids.sort()) {
       let text: string;
       try {
-        text = await fs.readFile(path.join(paths.containers, id, 'container.json'), 'utf8');
+        text = await readRecordText(paths.containers, id);
       } catch (error) {
         if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) continue;
         throw error;
@@ -49,4 +50,14 @@ export function containerRecordUsers(paths: EnginePaths): UsersOf {
     }
     return users;
   };
+}
+
+/** A record's text; a staged dir renamed into place since the listing is read at its final path. */
+async function readRecordText(containers: string, entry: string): Promise<string> {
+  try {
+    return await fs.readFile(path.join(containers, entry, 'container.json'), 'utf8');
+  } catch (error) {
+    if (!entry.endsWith('.creating') || !isErrno(error, 'ENOENT')) throw error;
+    return fs.readFile(path.join(containers, entry.slice(0, -'.creating'.length), 'container.json'), 'utf8');
+  }
 }

@@ -157,6 +157,7 @@ export async function executePlan(
   const failed: OpFailure[] = [];
   const containerIds: Record<string, string> = {};
   let firstError: unknown;
+  let flushFailed = false;
   const queue = new PQueue({ concurrency: Math.max(1, options.parallel ?? DEFAULT_PARALLEL) });
 
   const release = (op: Operation): void => {
@@ -204,6 +205,14 @@ export async function executePlan(
   for (const op of plan.operations) if (op.dependsOn.length === 0) schedule(op.id);
   await queue.onIdle();
   external?.removeEventListener('abort', onExternalAbort);
+  if (port.flush !== undefined) {
+    try {
+      await port.flush();
+    } catch (error) {
+      if (firstError === undefined) firstError = error;
+      flushFailed = true;
+    }
+  }
 
   const skipped = plan.operations.filter((op) => !started.has(op.id)).map((op) => op.id);
   for (const id of skipped) {
@@ -211,7 +220,7 @@ export async function executePlan(
     if (op !== undefined) sink.emit({ kind: 'op.skipped', op: refOf(op) });
   }
   if (interrupted && firstError === undefined) firstError = external?.reason;
-  const ok = !interrupted && failed.every((failure) => failure.bestEffort) && skipped.length === 0;
+  const ok = !interrupted && !flushFailed && failed.every((failure) => failure.bestEffort) && skipped.length === 0;
   sink.emit({
     kind: 'plan.done',
     project: plan.project,

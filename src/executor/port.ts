@@ -39,4 +39,6 @@ export interface ExecutorPort {
   waitHealthy(spec: ContainerWaitHealthySpec, signal: AbortSignal): Promise<void>;
   /** Resolves with the exit code once the container has exited (the executor fails the op unless it is 0). */
   waitCompleted(spec: ContainerWaitCompletedSpec, signal: AbortSignal): Promise<number>;
+  /** Optional: finishes work the ops deferred (batched host-side updates); awaited once every op has ended. */
+  flush?(): Promise<void>;
 }

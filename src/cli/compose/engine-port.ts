@@ -55,40 +55,72 @@ export class EnginePort implements ExecutorPort {
     await this.engine.volumes.remove(spec.name, { usersOf: containerRecordUsers(this.engine.paths) });
   }
 
-  /** Resolves the service's mounts (creating the volumes docker would) and creates the container; returns its id. */
+  /**
+   * Resolves the service's mounts (creating the volumes docker would) and creates the container; returns its id.
+   * The volumes lock covers only resolving the mounts and writing the record that refers to them (the engine's
+   * `reserve` step), so parallel creates overlap in image lookup and network attach.
+   */
   async createContainer(spec: ContainerCreateSpec): Promise<string> {
+    // Records are written in the order the executor started the creates (dependencies first, as compose creates
+    // them); what comes before and after that step overlaps. The turn passes once the record is written (or failed).
+    const previous = this.recordTurn;
+    let passTurn!: () => void;
+    this.recordTurn = new Promise<void>((resolve) => (passTurn = resolve));
+    try {
+      return await this.create(spec, previous, passTurn);
+    } finally {
+      passTurn();
+    }
+  }
+
+  private recordTurn: Promise<void> = Promise.resolve();
+
+  private async create(spec: ContainerCreateSpec, turn: Promise<void>, passTurn: () => void): Promise<string> {
     const engine = this.engine;
-    return engine.volumes.withLock(async () => {
-      const image = await engine.images.resolve(spec.container.image);
-      const volumesFrom: VolumesFromSource[] = [];
-      for (const source of spec.volumesFrom) {
-        const record = await engine.containers.get(source.container);
-        volumesFrom.push({
-          mounts: record.mounts.map((mount) => ({ ...mount, copy: mount.copy === true })),
-          mode: source.mode,
-        });
-      }
-      const resolved = await resolveMounts(spec.mounts, {
-        volumes: engine.volumes,
-        imageVolumes: Object.keys(image.config.config?.Volumes ?? {}),
-        volumesFrom,
-        volumeLabels: spec.volumeLabels,
+    const image = await engine.images.resolve(spec.container.image);
+    const volumesFrom: VolumesFromSource[] = [];
+    for (const source of spec.volumesFrom) {
+      const record = await engine.containers.get(source.container);
+      volumesFrom.push({
+        mounts: record.mounts.map((mount) => ({ ...mount, copy: mount.copy === true })),
+        mode: source.mode,
       });
-      for (const note of resolved.notes) process.stderr.write(`note: ${spec.name}: ${note}\n`);
-      for (const created of resolved.createdPaths) {
-        process.stderr.write(`note: ${spec.name}: created the missing bind source ${created}\n`);
-      }
-      // The same engine spec the planner compares with (recreate reasons), plus the resolved mounts.
-      const container = toEngineContainerSpec(spec);
-      const links = await this.linkSettings(spec);
-      const record = await engine.containers.create({
+    }
+    // The same engine spec the planner compares with (recreate reasons), plus the links and the resolved mounts.
+    const container = toEngineContainerSpec(spec);
+    const links = await this.linkSettings(spec);
+    const record = await engine.containers.create(
+      {
         ...container,
         env: [...links.env, ...(container.env ?? [])],
         extraHosts: [...(container.extraHosts ?? []), ...links.hosts],
-        mounts: [...(container.mounts ?? []), ...resolved.mounts],
-      });
-      return record.id;
-    });
+      },
+      {
+        // The other containers' /etc/hosts are rewritten in the background; flush() waits for them.
+        deferHosts: true,
+        reserve: async (write) => {
+          await turn;
+          try {
+            return await engine.volumes.withLock(async () => {
+              const resolved = await resolveMounts(spec.mounts, {
+                volumes: engine.volumes,
+                imageVolumes: Object.keys(image.config.config?.Volumes ?? {}),
+                volumesFrom,
+                volumeLabels: spec.volumeLabels,
+              });
+              for (const note of resolved.notes) process.stderr.write(`note: ${spec.name}: ${note}\n`);
+              for (const created of resolved.createdPaths) {
+                process.stderr.write(`note: ${spec.name}: created the missing bind source ${created}\n`);
+              }
+              return write(resolved.mounts);
+            });
+          } finally {
+            passTurn();
+          }
+        },
+      },
+    );
+    return record.id;
   }
 
   /**
@@ -118,6 +150,11 @@ export class EnginePort implements ExecutorPort {
       hosts.push(`${endpoint.ip}\t${link.alias}`);
     }
     return { env, hosts };
+  }
+
+  /** End of the plan: the deferred /etc/hosts rewrites of the creates are done. */
+  async flush(): Promise<void> {
+    await this.engine.containers.flushHosts();
   }
 
   async startContainer(spec: ContainerStartSpec): Promise<void> {

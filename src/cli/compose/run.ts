@@ -106,7 +106,10 @@ export function registerRunCommand(program: Command): void {
           const observed = await observe(engine, project.name, project);
           await applyPlan(engine, plan(project, observed, { services: dependencies, noRecreate: true }), cmd);
         }
-        return new EnginePort(engine).createContainer(spec);
+        const port = new EnginePort(engine);
+        const created = await port.createContainer(spec);
+        await port.flush();
+        return created;
       });
       try {
         await engine.containers.start(id);
