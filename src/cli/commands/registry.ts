@@ -68,6 +68,63 @@ export function pushLine(event: PushEvent): string | undefined {
   }
 }
 
+function megabytes(bytes: number): string {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)}MB` : `${(bytes / 1e3).toFixed(1)}kB`;
+}
+
+/** Docker's `Downloading [=====>     ]  12.3MB/55.1MB`. */
+export function progressBar(current: number, total: number, width = 40): string {
+  const filled = total > 0 ? Math.min(width, Math.floor((current / total) * width)) : 0;
+  const bar = `${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? '>' : ''}${' '.repeat(width - filled)}`;
+  return `[${bar}]  ${megabytes(current)}/${megabytes(total)}`;
+}
+
+/**
+ * A terminal renderer of pull events: one line per layer, redrawn in place (cursor up) as bytes arrive.
+ */
+export class PullProgress {
+  private readonly order: string[] = [];
+  private readonly lines = new Map<string, string>();
+  private drawn = 0;
+  private last = 0;
+
+  private readonly write: (text: string) => unknown;
+
+  constructor(write: (text: string) => unknown) {
+    this.write = write;
+  }
+
+  update(event: PullEvent): void {
+    if (event.type !== 'layer') return;
+    const id = short(event.digest);
+    if (!this.lines.has(id)) this.order.push(id);
+    const text =
+      event.status === 'downloading'
+        ? `Downloading ${progressBar(event.current ?? 0, event.total ?? 0)}`
+        : (
+            {
+              exists: 'Already exists',
+              waiting: 'Waiting',
+              verified: 'Download complete',
+              extracting: 'Extracting',
+              done: 'Pull complete',
+            } as const
+          )[event.status];
+    this.lines.set(id, `${id}: ${text}`);
+    const now = Date.now();
+    if (event.status === 'downloading' && now - this.last < 100) return;
+    this.last = now;
+    this.draw();
+  }
+
+  draw(): void {
+    let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+    for (const id of this.order) text += `\x1b[2K${this.lines.get(id) ?? ''}\n`;
+    this.drawn = this.order.length;
+    this.write(text);
+  }
+}
+
 /** Adds `image pull`, `image push`, `login` and `logout`. */
 export function registerRegistryCommands(program: Command, io: RegistryCommandIo = {}): void {
   const paths = io.paths ?? (() => enginePaths(undefined, io.env ?? process.env));
@@ -95,14 +152,21 @@ export function registerRegistryCommands(program: Command, io: RegistryCommandIo
           if (ref.tag === undefined && ref.digest === undefined) out('Using default tag: latest\n');
           out(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.path}\n`);
         }
+        const tty = io.stdout === undefined && process.stdout.isTTY;
+        const progress = tty ? new PullProgress(out) : undefined;
         const result = await pullImage(client, new ImageStore(paths()), reference, {
           platform: flags.platform,
           onEvent: (event) => {
             if (flags.quiet === true) return;
+            if (progress !== undefined) {
+              progress.update(event);
+              return;
+            }
             const line = pullLine(event);
             if (line !== undefined) out(`${line}\n`);
           },
         });
+        progress?.draw();
         if (flags.quiet !== true) {
           out(`Digest: ${result.digest}\n`);
           out(
