@@ -1,6 +1,9 @@
 import type { EventSink, OpEventRef, TsfigEvent } from '../events/events.js';
 
-/** `--progress`: how status is shown. `tty` falls back to plain until the TUI lands. */
+/**
+ * `--progress`: how status is shown. `tty` (and `auto` on a terminal outside CI: ui/tty `wantsTui`) shows the TUI
+ * for attached `up` and `logs -f`; plan progress stays plain lines.
+ */
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
 
 const WORDS: Record<string, { noun: string; doing: string; done: string }> = {

@@ -7,12 +7,20 @@ import { test } from 'node:test';
 import { eventually, makeTestEngine, REPO, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
 
 /** `tsfig watch` as a child process whose stderr is collected. */
-function startWatch(te: TestEngine, dir: string): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), '--progress', 'plain', 'watch'], {
-    cwd: dir,
-    env: te.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function startWatch(
+  te: TestEngine,
+  dir: string,
+  extra: readonly string[] = [],
+): { child: ChildProcess; output: () => string } {
+  const child = spawn(
+    process.execPath,
+    [path.join(REPO, 'bin', 'tsfig.js'), '--progress', 'plain', 'watch', ...extra],
+    {
+      cwd: dir,
+      env: te.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let text = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
@@ -128,4 +136,68 @@ test('watch syncs saved files into the container, once per burst, and never foll
     30_000,
   );
   assert.notEqual((await inContainer('test', '-e', '/app/scratch.tmp')).exitCode, 0);
+});
+
+test('an edit to a file the Dockerfile copies rebuilds the image once and recreates the service once', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const te = await makeTestEngine();
+  const dir = path.join(te.dir, 'rebuildapp');
+  const children: ChildProcess[] = [];
+  t.after(async () => {
+    for (const child of children) await stopChild(child);
+    await te.cli(['down', '-t', '1'], { cwd: dir }).catch(() => undefined);
+    await te.cleanup();
+  });
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    path.join(dir, 'Dockerfile'),
+    'FROM tsfig/busybox:latest\nCOPY app.txt /app.txt\nCMD ["sleep", "600"]\n',
+  );
+  await writeFile(path.join(dir, 'app.txt'), 'version 1\n');
+  await writeFile(
+    path.join(dir, 'tsfig.yml'),
+    `services:
+  app:
+    build: .
+    init: true
+    develop:
+      watch:
+        - path: ./app.txt
+          action: rebuild
+`,
+  );
+  const built = await te.cli(['image', 'build', '-t', 'rebuildapp-app', dir], { timeoutMs: 120_000 });
+  assert.equal(built.code, 0, built.stderr);
+  const watcher = startWatch(te, dir);
+  children.push(watcher.child);
+  const output = watcher.output;
+  await eventually(() => (output().includes('watch: watching app') ? true : undefined), 90_000).catch(
+    (error: unknown) => {
+      throw new Error(`watch did not start:\n${output()}`, { cause: error });
+    },
+  );
+  const containerId = async () => (await te.cli(['ps', '-q'], { cwd: dir })).stdout.trim();
+  const first = await containerId();
+  assert.notEqual(first, '');
+  for (let index = 0; index < 20; index++) writeFileSync(path.join(dir, 'app.txt'), `version 2 (${index})\n`);
+  const rebuilt = await eventually(() => (/watch: rebuild app in /.test(output()) ? true : undefined), 120_000).catch(
+    (error: unknown) => {
+      throw new Error(`no rebuild:\n${output()}`, { cause: error });
+    },
+  );
+  assert.ok(rebuilt);
+  const second = await containerId();
+  assert.notEqual(second, first, 'the service was recreated');
+  const content = await te.engine.containers.exec(second, { argv: ['cat', '/app.txt'] });
+  assert.equal(content.stdout, 'version 2 (19)\n');
+  // the debounce window has passed: still one rebuild, and the container is the same
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  assert.equal(
+    output()
+      .split('\n')
+      .filter((line) => line.startsWith('watch: rebuild app')).length,
+    1,
+    output(),
+  );
+  assert.equal(await containerId(), second);
 });

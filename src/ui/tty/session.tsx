@@ -6,7 +6,7 @@
 import { writeSync } from 'node:fs';
 import { render, type Instance } from 'ink';
 import type { Engine } from '../../../engine/index.js';
-import type { EventSink, TsfigEvent } from '../../events/events.js';
+import type { TsfigEvent } from '../../events/events.js';
 import type { Project } from '../../model/project.js';
 import { observe } from '../../planner/observe.js';
 import type { ObservedContainer } from '../../planner/observed.js';
@@ -57,22 +57,6 @@ interface Follower {
   readonly controller: AbortController;
   lastTime: string;
   done: boolean;
-}
-
-/** An EventSink that feeds a running TUI (or buffers until one starts). */
-export class TuiEventSink implements EventSink {
-  readonly buffered: TsfigEvent[] = [];
-  private target: ((event: TsfigEvent) => void) | undefined;
-
-  emit(event: TsfigEvent): void {
-    if (this.target === undefined) this.buffered.push(event);
-    else this.target(event);
-  }
-
-  connect(target: (event: TsfigEvent) => void): void {
-    for (const event of this.buffered.splice(0)) target(event);
-    this.target = target;
-  }
 }
 
 class TuiSession {
