@@ -99,12 +99,17 @@ export class BlobCache {
         out.end();
         await once(out, 'close');
       })();
+      written.catch(() => undefined); // awaited below; a failed pack must not leave an unhandled rejection
       const diffDir = path.join(this.layersDir, hexOf(chainId), 'diff');
       try {
         for await (const chunk of upperDirLayer(diffDir, () => false)) {
           tarHash.update(chunk);
           if (!gzip.write(chunk)) await once(gzip, 'drain');
         }
+      } catch (error) {
+        gzip.destroy();
+        out.destroy();
+        throw error;
       } finally {
         gzip.end();
       }
