@@ -77,6 +77,15 @@ export async function fetchManifest(
   tagOrDigest: string,
   what: string,
 ): Promise<FetchedManifest> {
+  if (tagOrDigest.includes(':') && !/^sha256:[0-9a-f]{64}$/.test(tagOrDigest)) {
+    throw new EngineError(
+      'unsupported',
+      `cannot verify the digest ${tagOrDigest} ${what}: tsfig verifies sha256 digests only`,
+      {
+        hint: 'use the sha256 digest of the manifest (NAME@sha256:...)',
+      },
+    );
+  }
   const res = await client.request(ref.domain, ref.path, `/v2/${ref.path}/manifests/${tagOrDigest}`, {
     headers: { Accept: MANIFEST_ACCEPT },
     what,

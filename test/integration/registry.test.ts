@@ -374,6 +374,11 @@ describe('registry', { concurrency: false }, () => {
     );
     assert.match(registry.log(), /blobs\/uploads\/\?mount=sha256%3A[0-9a-f]{64}&from=test%2Fbusybox/);
 
+    // a digest tsfig cannot verify is refused before any request
+    await assert.rejects(
+      pullImage(c, te.engine.images, `${registry.domain}/test/busybox@sha512:${'ab'.repeat(64)}`),
+      (error: unknown) => isEngineError(error, 'unsupported') && /verifies sha256 digests only/.test(error.message),
+    );
     // unknown tag: not-found naming the registry and the status
     await assert.rejects(pullImage(c, te.engine.images, `${registry.domain}/test/busybox:nope`), (error: unknown) => {
       assert.ok(isEngineError(error, 'not-found'));
