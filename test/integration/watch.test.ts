@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -136,6 +136,23 @@ test('watch syncs saved files into the container, once per burst, and never foll
     30_000,
   );
   assert.notEqual((await inContainer('test', '-e', '/app/scratch.tmp')).exitCode, 0);
+
+  // a change to the project file re-plans and applies, as up would
+  const yaml = await readFile(path.join(dir, 'tsfig.yml'), 'utf8');
+  await writeFile(
+    path.join(dir, 'tsfig.yml'),
+    yaml.replace('    init: true\n', '    init: true\n    environment:\n      GREETING: hi\n'),
+  );
+  await eventually(
+    () => (output().includes('watch: project file changed: re-planned and applied') ? true : undefined),
+    90_000,
+  ).catch((error: unknown) => {
+    throw new Error(`no re-plan:\n${output()}`, { cause: error });
+  });
+  const recreated = (await te.cli(['ps', '-q'], { cwd: dir })).stdout.trim();
+  assert.notEqual(recreated, id, 'the changed service was recreated');
+  const env = await te.engine.containers.exec(recreated, { argv: ['sh', '-c', 'echo "$GREETING"'] });
+  assert.equal(env.stdout, 'hi\n');
 });
 
 test('an edit to a file the Dockerfile copies rebuilds the image once and recreates the service once', async (t) => {
