@@ -130,6 +130,12 @@ test('tsfig up in a terminal shows the TUI; d detaches, restores the terminal an
   term.keys('?', 'j');
   await term.waitFor('j did not select worker-1', (text) => (/›worker-1/.test(text) ? true : undefined));
 
+  // r restarts the selected service; its log keeps being followed across the restart
+  term.keys('r');
+  await term.waitFor('r did not restart worker', (text) =>
+    text.includes('Restarted worker in') && text.split('worker says hello').length - 1 >= 2 ? true : undefined,
+  );
+
   term.keys('d');
   const after = await term.waitFor(
     'd did not detach',
