@@ -17,9 +17,9 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A tmux server of its own (`-L`), so the test never touches the user's sessions. */
+/** A tmux server of its own (`-S`, a socket in the test's temp dir), so the test never touches the user's sessions. */
 function tmux(socket: string, ...args: string[]): string {
-  return execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  return execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
 }
 
 const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
@@ -39,7 +39,7 @@ interface TuiTerminal {
 /** `tsfig --progress tty <args>` in a 120x30 tmux pane on a fresh engine; torn down (down, cleanup) after the test. */
 async function tuiInTmux(t: TestContext, name: string, yaml: string, args: readonly string[]): Promise<TuiTerminal> {
   const te = await makeTestEngine();
-  const socket = `tsfig-tui-${process.pid}-${name}`;
+  const socket = path.join(te.dir, `tmux-${name}.sock`);
   const dir = path.join(te.dir, name);
   t.after(async () => {
     try {
