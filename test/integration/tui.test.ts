@@ -30,6 +30,7 @@ interface TuiTerminal {
   /** The visible screen as text. */
   capture(): string;
   keys(...keys: string[]): void;
+  resize(columns: number, rows: number): void;
   /** tmux's `#{alternate_on} #{cursor_flag}`: `0 1` is the main screen with a visible cursor. */
   modes(): string;
   /** Polls the screen until `check` returns a value; the error shows the screen. */
@@ -69,6 +70,8 @@ async function tuiInTmux(t: TestContext, name: string, yaml: string, args: reado
     dir,
     capture,
     keys: (...keys) => void tmux(socket, 'send-keys', '-t', 'tui', ...keys),
+    resize: (columns, rows) =>
+      void tmux(socket, 'resize-window', '-t', 'tui', '-x', String(columns), '-y', String(rows)),
     modes: () => tmux(socket, 'display-message', '-p', '-t', 'tui', '#{alternate_on} #{cursor_flag}').trim(),
     waitFor: (what, check, timeoutMs = 60_000) =>
       eventually(() => check(capture()), timeoutMs).catch((error: unknown) => {
@@ -135,6 +138,13 @@ test('tsfig up in a terminal shows the TUI; d detaches, restores the terminal an
   await term.waitFor('r did not restart worker', (text) =>
     text.includes('Restarted worker in') && text.split('worker says hello').length - 1 >= 2 ? true : undefined,
   );
+
+  // the layout follows the terminal's size
+  term.resize(90, 24);
+  await term.waitFor('the TUI did not follow the resize', (text) => {
+    const separator = text.split('\n').find((line) => line.startsWith('─'));
+    return separator?.length === 90 ? true : undefined;
+  });
 
   term.keys('d');
   const after = await term.waitFor(
