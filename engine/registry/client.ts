@@ -12,6 +12,11 @@ import { EngineError } from '../errors.js';
 import { CredentialStore, parseWwwAuthenticate, type Challenge, type Credentials } from './auth.js';
 
 export interface RegistryClientOptions {
+  /**
+   * Refuse every registry (and token server) that is not on a loopback address, before any name lookup: what the
+   * test suite sets (TSFIG_REGISTRY_LOOPBACK_ONLY=1) so nothing it does leaves the machine. @default false
+   */
+  loopbackOnly?: boolean;
   /** Registries (host[:port]) reachable over plain HTTP besides loopback ones (Docker's `insecure-registries`). */
   insecureRegistries?: readonly string[] | undefined;
   /** Extra trusted CA certificates (PEM), added to Node's roots. */
@@ -100,6 +105,7 @@ export function registryErrorMessage(body: string): string | undefined {
 }
 
 export class RegistryClient {
+  private readonly loopbackOnly: boolean;
   private readonly insecure: Set<string>;
   private readonly credentials: CredentialStore;
   private readonly attempts: number;
@@ -113,6 +119,7 @@ export class RegistryClient {
   private readonly creds = new Map<string, Promise<Credentials | undefined>>();
 
   constructor(options: RegistryClientOptions = {}) {
+    this.loopbackOnly = options.loopbackOnly ?? process.env.TSFIG_REGISTRY_LOOPBACK_ONLY === '1';
     this.insecure = new Set(options.insecureRegistries ?? []);
     this.credentials = options.credentials ?? new CredentialStore();
     this.attempts = options.attempts ?? 4;
@@ -257,6 +264,7 @@ export class RegistryClient {
     scopes: readonly string[],
     what: string,
   ): Promise<string> {
+    this.checkAllowed(new URL(challenge.params.realm ?? `https://${domain}`).host, what);
     const key = this.scopeKey(domain, scopes);
     const cached = this.tokens.get(key);
     if (cached !== undefined && cached.expires > Date.now()) return cached.token;
@@ -350,7 +358,22 @@ export class RegistryClient {
    * transient failures (network errors, 429, 502-504), failing with an error naming the registry, what it was for
    * and the HTTP status.
    */
+  /** With loopbackOnly, a registry or token server elsewhere is refused before anything is sent or looked up. */
+  private checkAllowed(domain: string, what: string): void {
+    if (!this.loopbackOnly || isLoopback(domain)) return;
+    throw new EngineError(
+      'runtime',
+      `registry ${domain} is unreachable ${what}: only loopback registries are allowed`,
+      {
+        hint:
+          'TSFIG_REGISTRY_LOOPBACK_ONLY=1 is set; offline, get the image in without a registry: tsfig image import ' +
+          'FILE NAME, or build it: tsfig build',
+      },
+    );
+  }
+
   async request(domain: string, repo: string, pathOrUrl: string, options: RequestOptions): Promise<RegistryResponse> {
+    this.checkAllowed(domain, options.what);
     const method = options.method ?? 'GET';
     const scopes =
       repo === '' ? [] : [`repository:${repo}:${options.actions ?? 'pull'}`, ...(options.extraScopes ?? [])];

@@ -539,9 +539,6 @@ function warnUnsupported(service: Service, warn: Warnings): void {
     ['platform', service.platform !== undefined],
   ];
   for (const [key, set] of simple) if (set) warn.key(key);
-  if (!['missing', 'never', 'if_not_present'].includes(service.pull_policy)) {
-    warn.key('pull_policy', `"${service.pull_policy}" is not supported yet: images must already exist`);
-  }
   const deploy = service.deploy;
   if (deploy?.mode !== undefined && deploy.mode !== 'replicated')
     warn.key('deploy.mode', `"${deploy.mode}" is not supported yet`);

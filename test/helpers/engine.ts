@@ -52,6 +52,8 @@ export async function makeTestEngine(options: { debian?: boolean } = {}): Promis
     TSFIG_ROOT: path.join(dir, 'root'),
     TSFIG_RUN_ROOT: path.join(dir, 'run'),
     TSFIG_DNS_FORWARD: '0',
+    // Pulls of images a test lacks must fail at once instead of looking up a registry on the internet.
+    TSFIG_REGISTRY_LOOPBACK_ONLY: '1',
   };
   const engine = createEngine({ env });
   await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: 'tsfig/busybox:latest' });

@@ -275,8 +275,10 @@ describe(
       const missing = await project(`services:\n  web:\n    image: nosuch/image:1\n`);
       const image = await t.cli(['up', '-d'], { cwd: missing });
       assert.equal(image.code, 1);
-      assert.match(image.stderr, /image not found locally: nosuch\/image:1 \(service "web"\)/);
-      assert.match(image.stderr, /hint: import or build the image first/);
+      // pull_policy defaults to missing: the pull is refused before any lookup (tests allow loopback registries
+      // only), and the error says how to get an image in offline.
+      assert.match(image.stderr, /nosuch\/image:1/);
+      assert.match(image.stderr, /tsfig image import/);
       assert.deepEqual(await t.engine.networks.list(), [], 'a network was created for a plan that could not run');
       assert.deepEqual(await t.engine.containers.list({ all: true }), []);
     });

@@ -28,19 +28,22 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
   },
   { names: ['container'], load: async () => (await import('./container.js')).registerContainerCommands },
   {
-    names: ['image'],
+    names: ['image', 'login', 'logout'],
     load: async () => {
-      const [{ registerImageCommands }, { registerBuildCommand }] = await Promise.all([
+      const [{ registerImageCommands }, { registerBuildCommand }, { registerRegistryCommands }] = await Promise.all([
         import('./image.js'),
         import('./build.js'),
+        import('./registry.js'),
       ]);
-      // build adds `image build` and `image history` to the image group, so it comes second.
+      // build and the registry add `image build|history|pull|push` to the image group, so they come after it.
       return (program) => {
         registerImageCommands(program);
         registerBuildCommand(program);
+        registerRegistryCommands(program);
       };
     },
   },
+  { names: ['pull', 'push'], load: async () => (await import('../compose/pull.js')).registerPullPush },
   { names: ['network'], load: async () => (await import('./network.js')).registerNetworkCommands },
   { names: ['volume'], load: async () => (await import('./volume.js')).registerVolumeCommands },
 ];

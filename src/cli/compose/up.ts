@@ -20,6 +20,7 @@ import { EnginePort } from './engine-port.js';
 import { printLogs } from './logs.js';
 import { preflight } from './preflight.js';
 import { buildServices, withDependencies } from './build.js';
+import { ensureServiceImages } from './pull.js';
 
 /** Serialises mutations of one project (two `up` at once end with one set of containers); reads never take it. */
 export async function withProjectLock<T>(engine: Engine, projectName: string, fn: () => Promise<T>): Promise<T> {
@@ -73,6 +74,7 @@ export interface UpFlags {
   logPrefix: boolean;
   color: boolean;
   build?: boolean;
+  pull?: string;
   watch?: boolean;
 }
 
@@ -121,9 +123,12 @@ export async function converge(
   const engine = await openEngine();
   const applied = await withProjectLock(engine, project.name, async () => {
     if (flags.dryRun !== true) await engine.containers.repairNetworking();
-    if (flags.build !== false && flags.dryRun !== true) {
+    if (flags.dryRun !== true) {
       const names = services.length === 0 ? Object.keys(project.services) : services;
-      await buildServices(engine, project, flags.deps ? withDependencies(project, names) : names);
+      const selected = flags.deps ? withDependencies(project, names) : names;
+      // Images first: pulled as each service's pull_policy (or --pull) says, built for services with build:.
+      await ensureServiceImages(project, engine, { policy: flags.pull, services: selected });
+      if (flags.build !== false) await buildServices(engine, project, selected);
     }
     const observed = await observe(engine, project.name, project);
     const thePlan = plan(project, observed, options);
@@ -273,6 +278,7 @@ export function registerUpDown(program: Command): void {
     .option('--no-start', "don't start the services after creating them")
     .option('--build', 'build images before starting containers (tsfig always does; the layer cache makes it cheap)')
     .option('--no-build', "don't build images, even if their build context changed")
+    .option('--pull <policy>', 'pull image before running: always, missing, never')
     .option('--scale <SERVICE=NUM>', 'scale SERVICE to NUM instances', collect)
     .option(
       '-V, --renew-anon-volumes',
