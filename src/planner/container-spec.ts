@@ -523,7 +523,8 @@ function healthcheckSpec(service: Service): HealthcheckSpec | undefined {
 // ---------- keys with no effect yet ----------
 
 /** Keys of `other` that are mapped above. */
-const MAPPED_OTHER = new Set(['cpu_shares', 'group_add', 'security_opt', 'mac_address']);
+// Keys of Service.other that tsfig acts on (develop: tsfig watch and up --watch read it), so no warning names them.
+const MAPPED_OTHER = new Set(['cpu_shares', 'group_add', 'security_opt', 'mac_address', 'develop']);
 
 function warnUnsupported(service: Service, warn: Warnings): void {
   const simple: [string, boolean][] = [
