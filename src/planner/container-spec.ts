@@ -522,8 +522,7 @@ function healthcheckSpec(service: Service): HealthcheckSpec | undefined {
 
 // ---------- keys with no effect yet ----------
 
-/** Keys of `other` that are mapped above. */
-// Keys of Service.other that tsfig acts on (develop: tsfig watch and up --watch read it), so no warning names them.
+/** Keys of `other` that are mapped above, or read elsewhere (`develop`: tsfig watch and up --watch). */
 const MAPPED_OTHER = new Set(['cpu_shares', 'group_add', 'security_opt', 'mac_address', 'develop']);
 
 function warnUnsupported(service: Service, warn: Warnings): void {
