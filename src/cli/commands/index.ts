@@ -44,6 +44,7 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
     },
   },
   { names: ['pull', 'push'], load: async () => (await import('../compose/pull.js')).registerPullPush },
+  { names: ['completion'], load: async () => (await import('./completion.js')).registerCompletionCommand },
   { names: ['network'], load: async () => (await import('./network.js')).registerNetworkCommands },
   { names: ['volume'], load: async () => (await import('./volume.js')).registerVolumeCommands },
 ];
