@@ -9,6 +9,7 @@ import type { EnginePaths } from '../state/paths.js';
 import { applyChanges } from './changes.js';
 import { chainIds as computeChainIds, unpackLayer } from './layer.js';
 import { packDirectory } from './pack.js';
+import { TAR_SPLIT_FILE, TarSplitRecorder } from './tarsplit.js';
 import { DEFAULT_TAG, familiarize, formatReference, parseReference, parseTagReference } from './reference.js';
 import type {
   ContainerConfig,
@@ -161,7 +162,9 @@ export class ImageStore {
     try {
       const diff = path.join(tmp, 'diff');
       await fs.mkdir(diff, { mode: 0o755 });
-      const result = await unpackLayer(source, diff, expectedDiffId);
+      const split = new TarSplitRecorder();
+      const result = await unpackLayer(split.tap(source), diff, expectedDiffId);
+      await split.save(path.join(tmp, TAR_SPLIT_FILE)); // so `image save` gives back the exact tar (the DiffID)
       return await this.locked(() => this.commitLayer(tmp, parent, result.diffId, result.size));
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
