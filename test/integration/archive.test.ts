@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -9,6 +10,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { isEngineError } from '../../engine/errors.js';
 import { loadImages, saveImages, type ArchiveFormat } from '../../engine/images/archive.js';
 import { commitContainer, exportContainer } from '../../engine/images/container-archive.js';
+import { Command } from 'commander';
+import { registerArchiveCommands } from '../../src/cli/commands/archive.js';
 import { makeTestEngine, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
 
 // Image archives against a real engine root (as root): save → rm → load round trips in both formats, archives that
@@ -159,7 +162,7 @@ describe('image archives', () => {
 
     // the same layer also renamed to its new digest: the DiffID of the config catches it
     await writeFile(path.join(dir, 'tampered.tar'), tampered);
-    const repacked = await repackWithRenamedLayer(tampered, layer, dir);
+    const repacked = repackWithRenamedLayer(tampered, layer, dir);
     await expectRefused(te, repacked, /does not match the image's DiffID/);
   });
 
@@ -180,8 +183,7 @@ describe('image archives', () => {
 });
 
 /** tar with the layer at `layer` renamed to its (new) content digest, in manifest.json and the blob name. */
-async function repackWithRenamedLayer(tar: Buffer, layer: Member, dir: string): Promise<Buffer> {
-  const { createHash } = await import('node:crypto');
+function repackWithRenamedLayer(tar: Buffer, layer: Member, dir: string): Buffer {
   const data = tar.subarray(layer.data, layer.data + layer.size);
   const newHex = createHash('sha256').update(data).digest('hex');
   const oldHex = layer.name.slice('blobs/sha256/'.length);
@@ -290,5 +292,122 @@ describe('container commit and export', () => {
     assert.equal(content, 'committed\n');
     const mounts = await readFile('/proc/self/mountinfo', 'utf8');
     assert.ok(!mounts.includes(te.dir), 'no mount is left');
+  });
+});
+
+function installed(binary: string): boolean {
+  return ['/usr/bin', '/usr/local/bin', '/usr/sbin'].some((dir) => existsSync(path.join(dir, binary)));
+}
+
+describe('interoperability with skopeo and umoci', () => {
+  test('skopeo and umoci read the layouts tsfig writes; tsfig loads what skopeo writes', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const missing = ['skopeo', 'umoci'].filter((binary) => !installed(binary));
+    if (missing.length > 0) {
+      t.skip(`${missing.join(' and ')} not installed (apt-get install -y skopeo umoci; scripts/setup.sh does)`);
+      return;
+    }
+    const te = await engineFor(t);
+    const dir = await tempDir(t);
+    const image = await te.engine.images.resolve(IMAGE);
+    const oci = path.join(dir, 'oci.tar');
+    const docker = path.join(dir, 'docker.tar');
+    await saveTo(te, [IMAGE], oci, 'oci');
+    await saveTo(te, [IMAGE], docker, 'docker');
+
+    for (const transport of [`oci-archive:${oci}`, `oci-archive:${oci}:latest`, `docker-archive:${docker}`]) {
+      const inspected = JSON.parse(execFileSync('skopeo', ['inspect', transport], { encoding: 'utf8' })) as {
+        Layers: string[];
+        Os: string;
+      };
+      assert.deepEqual(inspected.Layers, image.diffIds, transport);
+      assert.equal(inspected.Os, 'linux');
+      const config = execFileSync('skopeo', ['inspect', '--config', '--raw', transport]);
+      assert.equal(`sha256:${createHash('sha256').update(config).digest('hex')}`, image.id, transport);
+    }
+    const layout = path.join(dir, 'layout');
+    execFileSync('mkdir', [layout]);
+    execFileSync('tar', ['-xf', oci, '-C', layout]);
+    assert.deepEqual(execFileSync('umoci', ['ls', '--layout', layout], { encoding: 'utf8' }).trim().split('\n'), [
+      'latest',
+    ]);
+    const stat = execFileSync('umoci', ['stat', '--image', `${layout}:latest`], { encoding: 'utf8' });
+    assert.ok(stat.includes(image.diffIds[0] ?? '-'), stat);
+
+    // skopeo's own OCI archive, layers gzip-compressed, tagged by ref.name: loaded as the same image
+    const theirs = path.join(dir, 'skopeo.tar');
+    execFileSync(
+      'skopeo',
+      [
+        'copy',
+        '--quiet',
+        '--dest-compress',
+        '--dest-compress-format',
+        'gzip',
+        `oci-archive:${oci}`,
+        `oci-archive:${theirs}:tsfig/from-skopeo:v2`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const loaded = await loadImages(te.engine.images, createReadStream(theirs));
+    assert.deepEqual(loaded, [{ id: image.id, tags: ['tsfig/from-skopeo:v2'] }]);
+    assert.deepEqual(await runIn(te, 'tsfig/from-skopeo:v2', ['echo', 'ok']), { exitCode: 0, stdout: 'ok\n' });
+  });
+});
+
+describe('archive CLI', () => {
+  /** Runs the archive commands in-process against te's root; stdout as text. */
+  async function cli(te: TestEngine, args: string[]): Promise<string> {
+    const saved = {
+      root: process.env.TSFIG_ROOT,
+      run: process.env.TSFIG_RUN_ROOT,
+      write: process.stdout.write.bind(process.stdout),
+    };
+    process.env.TSFIG_ROOT = te.env.TSFIG_ROOT;
+    process.env.TSFIG_RUN_ROOT = te.env.TSFIG_RUN_ROOT;
+    let stdout = '';
+    process.stdout.write = (chunk: string | Uint8Array) => {
+      stdout += chunk.toString();
+      return true;
+    };
+    try {
+      const program = new Command().exitOverride();
+      registerArchiveCommands(program);
+      await program.parseAsync(['node', 'tsfig', ...args]);
+      return stdout;
+    } finally {
+      process.stdout.write = saved.write;
+      if (saved.root === undefined) delete process.env.TSFIG_ROOT;
+      else process.env.TSFIG_ROOT = saved.root;
+      if (saved.run === undefined) delete process.env.TSFIG_RUN_ROOT;
+      else process.env.TSFIG_RUN_ROOT = saved.run;
+    }
+  }
+
+  test('image save -o / load -i, container commit and export -o', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await engineFor(t);
+    const dir = await tempDir(t);
+    const image = await te.engine.images.resolve(IMAGE);
+    const file = path.join(dir, 'saved.tar');
+    await cli(te, ['image', 'save', '--format', 'oci', '-o', file, IMAGE]);
+    assert.deepEqual((await readdir(dir)).sort(), ['saved.tar'], 'no temp file is left next to the output');
+    await te.engine.images.remove(IMAGE);
+    assert.equal(await cli(te, ['image', 'load', '-i', file]), `Loaded image: ${IMAGE}\n`);
+    assert.equal(await cli(te, ['image', 'load', '-q', '-i', file]), '');
+    assert.equal((await te.engine.images.resolve(IMAGE)).id, image.id);
+    await assert.rejects(cli(te, ['image', 'save', '--format', 'zip', '-o', file, IMAGE]), /invalid --format/);
+    await assert.rejects(cli(te, ['image', 'save', '-o', path.join(dir, 'x.tar'), 'no/such:image']), /no such image/);
+    assert.ok(!existsSync(path.join(dir, 'x.tar')));
+
+    const id = await changedContainer(te, t);
+    const committed = (
+      await cli(te, ['container', 'commit', '-c', 'CMD ["cat", "/srv/new.txt"]', '-m', 'cli', id, 'tsfig/cli:1'])
+    ).trim();
+    assert.equal((await te.engine.images.resolve('tsfig/cli:1')).id, committed);
+    assert.deepEqual(await runIn(te, 'tsfig/cli:1', []), { exitCode: 0, stdout: 'committed\n' });
+    const exported = path.join(dir, 'export.tar');
+    await cli(te, ['container', 'export', '-o', exported, id]);
+    assert.equal(execFileSync('tar', ['-xOf', exported, './srv/new.txt'], { encoding: 'utf8' }), 'committed\n');
   });
 });
