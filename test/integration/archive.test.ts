@@ -12,6 +12,9 @@ import { loadImages, saveImages, type ArchiveFormat } from '../../engine/images/
 import { commitContainer, exportContainer } from '../../engine/images/container-archive.js';
 import { Command } from 'commander';
 import { registerArchiveCommands } from '../../src/cli/commands/archive.js';
+import { registerComposeArchiveCommands } from '../../src/cli/compose/archive-commands.js';
+import { registerUpDown } from '../../src/cli/compose/up.js';
+import { addGlobalOptions } from '../../src/cli/global-options.js';
 import { makeTestEngine, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
 
 // Image archives against a real engine root (as root): save → rm → load round trips in both formats, archives that
@@ -355,35 +358,37 @@ describe('interoperability with skopeo and umoci', () => {
   });
 });
 
-describe('archive CLI', () => {
-  /** Runs the archive commands in-process against te's root; stdout as text. */
-  async function cli(te: TestEngine, args: string[]): Promise<string> {
-    const saved = {
-      root: process.env.TSFIG_ROOT,
-      run: process.env.TSFIG_RUN_ROOT,
-      write: process.stdout.write.bind(process.stdout),
-    };
-    process.env.TSFIG_ROOT = te.env.TSFIG_ROOT;
-    process.env.TSFIG_RUN_ROOT = te.env.TSFIG_RUN_ROOT;
-    let stdout = '';
-    process.stdout.write = (chunk: string | Uint8Array) => {
-      stdout += chunk.toString();
-      return true;
-    };
-    try {
-      const program = new Command().exitOverride();
-      registerArchiveCommands(program);
-      await program.parseAsync(['node', 'tsfig', ...args]);
-      return stdout;
-    } finally {
-      process.stdout.write = saved.write;
-      if (saved.root === undefined) delete process.env.TSFIG_ROOT;
-      else process.env.TSFIG_ROOT = saved.root;
-      if (saved.run === undefined) delete process.env.TSFIG_RUN_ROOT;
-      else process.env.TSFIG_RUN_ROOT = saved.run;
-    }
+/** Runs the archive and compose commands in-process against te's root; stdout as text. */
+async function cli(te: TestEngine, args: string[]): Promise<string> {
+  const saved = {
+    root: process.env.TSFIG_ROOT,
+    run: process.env.TSFIG_RUN_ROOT,
+    write: process.stdout.write.bind(process.stdout),
+  };
+  process.env.TSFIG_ROOT = te.env.TSFIG_ROOT;
+  process.env.TSFIG_RUN_ROOT = te.env.TSFIG_RUN_ROOT;
+  let stdout = '';
+  process.stdout.write = (chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  };
+  try {
+    const program = addGlobalOptions(new Command('tsfig').exitOverride().enablePositionalOptions());
+    registerArchiveCommands(program);
+    registerComposeArchiveCommands(program);
+    registerUpDown(program);
+    await program.parseAsync(['node', 'tsfig', ...args]);
+    return stdout;
+  } finally {
+    process.stdout.write = saved.write;
+    if (saved.root === undefined) delete process.env.TSFIG_ROOT;
+    else process.env.TSFIG_ROOT = saved.root;
+    if (saved.run === undefined) delete process.env.TSFIG_RUN_ROOT;
+    else process.env.TSFIG_RUN_ROOT = saved.run;
   }
+}
 
+describe('archive CLI', () => {
   test('image save -o / load -i, container commit and export -o', async (t) => {
     if (skipUnlessRoot(t)) return;
     const te = await engineFor(t);
@@ -411,3 +416,49 @@ describe('archive CLI', () => {
     assert.equal(execFileSync('tar', ['-xOf', exported, './srv/new.txt'], { encoding: 'utf8' }), 'committed\n');
   });
 });
+
+describe('compose commit and export', () => {
+  test('tsfig commit SERVICE and tsfig export SERVICE pick the container by --index', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await engineFor(t);
+    const dir = await tempDir(t);
+    const compose = path.join(dir, 'compose.yaml');
+    await writeFile(
+      compose,
+      [
+        'name: archtest',
+        'services:',
+        '  web:',
+        '    image: tsfig/busybox:latest',
+        '    network_mode: none',
+        '    command: ["sh", "-c", "mkdir -p /srv && echo from-$$(hostname) > /srv/new.txt && exec sleep 3600"]',
+        '',
+      ].join('\n'),
+    );
+    const project = ['--progress', 'quiet', '-f', compose];
+    await cli(te, [...project, 'up', '-d']);
+    t.after(() => cli(te, [...project, 'down', '-t', '0']).catch(() => undefined));
+    const [web] = (await te.engine.containers.list({ all: true })).filter((c) => c.name.includes('web'));
+    assert.ok(web !== undefined);
+    await eventuallyFile(te, web.id);
+
+    const id = (await cli(te, [...project, 'commit', '-m', 'snap', 'web', 'tsfig/web:snap'])).trim();
+    assert.equal((await te.engine.images.resolve('tsfig/web:snap')).id, id);
+    const out = await runIn(te, 'tsfig/web:snap', ['cat', '/srv/new.txt']);
+    assert.equal(out.exitCode, 0);
+    assert.match(out.stdout, /^from-/);
+
+    const file = path.join(dir, 'web.tar');
+    await cli(te, [...project, 'export', '-o', file, 'web']);
+    assert.match(execFileSync('tar', ['-xOf', file, './srv/new.txt'], { encoding: 'utf8' }), /^from-/);
+    await assert.rejects(cli(te, [...project, 'export', '--index', '2', '-o', file, 'web']), /no container number 2/);
+    await assert.rejects(cli(te, [...project, 'commit', 'nosuch']), /no such service/);
+  });
+});
+
+/** Waits until the container wrote /srv/new.txt in its upper dir. */
+async function eventuallyFile(te: TestEngine, id: string): Promise<void> {
+  const file = path.join(te.engine.paths.containers, id, 'upper', 'srv', 'new.txt');
+  for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  assert.ok(existsSync(file), 'the service wrote its file');
+}
