@@ -6,6 +6,7 @@ import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { describe, test, type TestContext } from 'node:test';
 import { isEngineError } from '../../engine/errors.js';
 import { loadImages, saveImages, type ArchiveFormat } from '../../engine/images/archive.js';
@@ -182,6 +183,95 @@ describe('image archives', () => {
     await expectRefused(te, evil, /archive entry "\.\.\/escape" escapes the archive/);
     assert.ok(!existsSync(path.join(te.engine.paths.root, '..', 'escape')));
     assert.ok(!existsSync(path.join(process.cwd(), '..', 'escape')));
+  });
+});
+
+describe('hand-made archives', () => {
+  const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+
+  test('a legacy docker save layout (<id>/layer.tar, <hex>.json, a symlinked layer) and a gzip archive load', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await engineFor(t);
+    const image = await te.engine.images.resolve(IMAGE);
+    const dir = await tempDir(t);
+    const file = path.join(dir, 'busybox.tar');
+    await saveTo(te, [IMAGE], file, 'docker');
+    const tar = await readFile(file);
+    const body = (name: string): Buffer => {
+      const m = members(tar).find((candidate) => candidate.name === name);
+      assert.ok(m !== undefined, name);
+      return tar.subarray(m.data, m.data + m.size);
+    };
+    const config = body(`blobs/sha256/${image.id.slice(7)}`);
+    const layer = body(`blobs/sha256/${(image.diffIds[0] ?? '').slice(7)}`);
+    const symlink = Buffer.alloc(512);
+    symlink.write('other/layer.tar', 0, 'utf8');
+    symlink.write('0000777\0', 100, 'ascii');
+    symlink.write('0000000\0', 108, 'ascii');
+    symlink.write('0000000\0', 116, 'ascii');
+    symlink.write('00000000000\0', 124, 'ascii');
+    symlink.write('00000000000\0', 136, 'ascii');
+    symlink.write('2', 156, 'ascii');
+    symlink.write('../aaaa/layer.tar', 157, 'utf8');
+    symlink.write('ustar\x0000', 257, 'ascii');
+    checksum(symlink);
+    const legacy = Buffer.concat([
+      member('aaaa/layer.tar', layer),
+      symlink,
+      member(`${image.id.slice(7)}.json`, config),
+      member(
+        'manifest.json',
+        Buffer.from(
+          JSON.stringify([
+            { Config: `${image.id.slice(7)}.json`, RepoTags: ['tsfig/legacy:1'], Layers: ['other/layer.tar'] },
+          ]),
+        ),
+      ),
+      Buffer.alloc(1024),
+    ]);
+    assert.deepEqual(await loadImages(te.engine.images, Readable.from([legacy])), [
+      { id: image.id, tags: ['tsfig/legacy:1'] },
+    ]);
+    await te.engine.images.remove('tsfig/legacy:1');
+    await te.engine.images.remove(IMAGE);
+    assert.deepEqual(await loadImages(te.engine.images, Readable.from([gzipSync(tar)])), [
+      { id: image.id, tags: [IMAGE] },
+    ]);
+  });
+
+  test('a layer with an entry climbing out of the root is refused before anything is stored', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await engineFor(t);
+    const layer = Buffer.concat([
+      member('ok.txt', Buffer.from('fine\n')),
+      member('../../evil', Buffer.from('x')),
+      Buffer.alloc(1024),
+    ]);
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] },
+      }),
+    );
+    const archive = Buffer.concat([
+      member(`blobs/sha256/${sha(layer)}`, layer),
+      member(`blobs/sha256/${sha(config)}`, config),
+      member(
+        'manifest.json',
+        Buffer.from(
+          JSON.stringify([
+            {
+              Config: `blobs/sha256/${sha(config)}`,
+              RepoTags: ['tsfig/evil:1'],
+              Layers: [`blobs/sha256/${sha(layer)}`],
+            },
+          ]),
+        ),
+      ),
+      Buffer.alloc(1024),
+    ]);
+    await expectRefused(te, archive, /has an entry that escapes the root: \.\.\/\.\.\/evil/);
   });
 });
 
