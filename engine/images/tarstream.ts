@@ -38,27 +38,6 @@ export class ByteReader {
     this.length = rest.length;
     return result;
   }
-
-  /** Up to n bytes as the chunks arrive (for streaming an entry's data). */
-  async *stream(n: number): AsyncGenerator<Buffer> {
-    let left = n;
-    while (left > 0) {
-      if (this.length === 0) await this.fill(1);
-      if (this.length === 0) throw new Error('unexpected end of tar stream');
-      const chunk = await this.take(Math.min(left, this.length));
-      left -= chunk.length;
-      yield chunk;
-    }
-  }
-
-  /** The rest of the stream. */
-  async *rest(): AsyncGenerator<Buffer> {
-    for (;;) {
-      if (this.length === 0) await this.fill(1);
-      if (this.length === 0) return;
-      yield await this.take(this.length);
-    }
-  }
 }
 
 export type StreamEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
