@@ -17,7 +17,7 @@ packages=(
   nftables iproute2 iptables procps psmisc util-linux  # networking (iptables: Docker coexistence tests), processes, mounts
   python3                                     # test helpers and the examples' tooling
   docker-compose                              # compose 1.29, to compare project file meaning in tests
-  docker-registry skopeo apache2-utils zstd openssl  # registry tests on 127.0.0.1 (htpasswd -B, TLS), zstd layers
+  docker-registry skopeo umoci apache2-utils zstd openssl  # registry/archive tests (127.0.0.1, htpasswd -B, TLS)
   debootstrap busybox-static                  # base images, built locally
   crun runc                                   # benchmark baselines
   tmux                                        # terminal tests

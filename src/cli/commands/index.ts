@@ -28,6 +28,10 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
   },
   { names: ['container'], load: async () => (await import('./container.js')).registerContainerCommands },
   {
+    names: ['commit', 'export'],
+    load: async () => (await import('../compose/archive-commands.js')).registerComposeArchiveCommands,
+  },
+  {
     names: ['image', 'login', 'logout'],
     load: async () => {
       const [{ registerImageCommands }, { registerBuildCommand }, { registerRegistryCommands }] = await Promise.all([
@@ -47,6 +51,8 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
   { names: ['completion'], load: async () => (await import('./completion.js')).registerCompletionCommand },
   { names: ['network'], load: async () => (await import('./network.js')).registerNetworkCommands },
   { names: ['volume'], load: async () => (await import('./volume.js')).registerVolumeCommands },
+  // Last: adds `image save|load` and `container export|commit` to the image and container groups loaded above.
+  { names: ['image', 'container'], load: async () => (await import('./archive.js')).registerArchiveCommands },
 ];
 
 /** Registers the command group argv asks for (every group for help, suggestions and unknown names). */
