@@ -12,13 +12,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import os from 'node:os';
+import os, { loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { chainIds } from '../engine/images/layer.js';
 import { packDirectory } from '../engine/images/pack.js';
 import { createEngine } from '../engine/index.js';
 import { CredentialStore, RegistryClient, pullImage, pushImage } from '../engine/registry/index.js';
+import { updateSection } from './report.js';
 
 const DEBIAN_TAR = '/var/cache/tsfig/debian-bookworm.tar';
 
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
     for (const file of await fs.readdir(path.join(dir, 'source', 'registry', 'blobs'))) {
       compressed += (await fs.stat(path.join(dir, 'source', 'registry', 'blobs', file))).size;
     }
-    console.log(
+    log(
       `image ${ref}: ${diffIds.length} layers, ${(unpacked / 1e6).toFixed(0)} MB unpacked, ${(compressed / 1e6).toFixed(0)} MB compressed; push (with gzip) ${fmt(pushMs)}`,
     );
 
@@ -157,18 +158,18 @@ async function main(): Promise<void> {
         await fs.rm(out, { recursive: true, force: true });
       }
     }
-    console.log(
+    log(
       `pull, cold (download + verify + unpack), median of ${runs}: ${fmt(median(cold))}  [${cold.map(fmt).join(', ')}]`,
     );
-    console.log(`  phases: ${phases.join('; ')}`);
-    console.log(`pull, every layer present, median of ${warm.length}: ${fmt(median(warm))} (target < 100 ms)`);
+    log(`  phases: ${phases.join('; ')}`);
+    log(`pull, every layer present, median of ${warm.length}: ${fmt(median(warm))} (target < 100 ms)`);
     if (hasSkopeo) {
-      console.log(`skopeo copy to dir (download + verify only), median of ${runs}: ${fmt(median(skopeo))}`);
-      console.log(
+      log(`skopeo copy to dir (download + verify only), median of ${runs}: ${fmt(median(skopeo))}`);
+      log(
         `download + verify (tsfig's part comparable to skopeo's) / skopeo: ${(median(downloads) / median(skopeo)).toFixed(2)}x; whole cold pull / skopeo: ${(median(cold) / median(skopeo)).toFixed(2)}x (target <= 1.2x; the unpack is the store's, as in tsfig image import)`,
       );
     } else {
-      console.log('skopeo: not installed (apt-get install skopeo) - no comparison');
+      log('skopeo: not installed (apt-get install skopeo) - no comparison');
     }
   } finally {
     for (const client of clients) client.close();
@@ -178,4 +179,24 @@ async function main(): Promise<void> {
   }
 }
 
+/** Everything printed, for the BENCHMARKS.md section (`--write`). */
+const printed: string[] = [];
+function log(text: string): void {
+  printed.push(text);
+  console.log(text);
+}
+
 await main();
+if (process.argv.includes('--write')) {
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  updateSection(
+    'Registry: pull from a loopback registry',
+    [
+      `Command: \`sudo node --import tsx bench/registry.ts --write\` — commit ${commit}, ${new Date().toISOString().slice(0, 10)}, load average ${loadavg()[0]?.toFixed(1) ?? '?'} at the end.`,
+      '',
+      '```text',
+      ...printed,
+      '```',
+    ].join('\n'),
+  );
+}
