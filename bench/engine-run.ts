@@ -543,12 +543,12 @@ async function removeAllContainers(engine: Engine, cgroupParent: string): Promis
 }
 
 /**
- * The runtime caches compiled seccomp programs host-wide in /run/tsfig/seccomp, keyed among other things by the
+ * The runtime caches compiled seccomp programs host-wide in /var/cache/tsfig/seccomp, keyed among other things by the
  * identity (dev:ino:size:mtime) of its own binary. Entries keyed by the benchmark's private copy were made by this
  * run and by nothing else: they are removed with the rest. Must run while the copy still exists.
  */
 async function removeSeccompCacheEntries(binary: string): Promise<void> {
-  const dir = '/run/tsfig/seccomp';
+  const dir = '/var/cache/tsfig/seccomp';
   if (!existsSync(dir) || !existsSync(binary)) return;
   const st = await fs.stat(binary, { bigint: true });
   const nsec = (st.mtimeNs % 1_000_000_000n).toString().padStart(9, '0');

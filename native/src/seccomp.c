@@ -244,7 +244,7 @@ static int load_filter(scmp_filter_ctx ctx, tsfig_error_t *err)
 
 /* ---- compiled-filter cache -------------------------------------------------------------------------------------
  * Building the filter with libseccomp costs ~17 ms of CPU per container. The program only depends on what the key
- * below names, so it is built once and kept, like crun's .cache/seccomp, in /run/tsfig/seccomp/<key hash>.bpf:
+ * below names, so it is built once and kept, like crun's .cache/seccomp, in /var/cache/tsfig/seccomp/<key hash>.bpf:
  *   header (magic, key length, instruction count, FNV-1a 64 of key and program), the key text itself (compared in
  *   full: a hash collision is a miss, never a wrong filter), padded to 8 bytes, then the sock_filter array.
  * The file is only ever read by tsfig_seccomp_prepare_default, on the host side before the container's root is
@@ -252,7 +252,7 @@ static int load_filter(scmp_filter_ctx ctx, tsfig_error_t *err)
  * tsfig_seccomp_load_default itself never touches a file. Files are written to a temp name and renamed, never
  * fsync'd: a torn file fails the size or checksum test and is rebuilt. Any problem at all means "build it". */
 
-#define CACHE_PARENT "/run/tsfig"
+#define CACHE_PARENT "/var/cache/tsfig"
 #define CACHE_SUBDIR "seccomp"
 #define CACHE_FORMAT 1
 #define CACHE_MAGIC "TSFBPF\0\1"
