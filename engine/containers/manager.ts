@@ -27,6 +27,7 @@ import type {
   LogEntry,
   MonitorStatus,
 } from './types.js';
+import { ensureRunDir, removeEmptyRunRoot } from '../state/run-root.js';
 
 /** What the container manager needs from the image store. */
 export interface ImageSource {
@@ -519,7 +520,7 @@ export class ContainerManager {
     const dirs = this.dirs(record.id);
     const files = containerFiles(dirs.dir);
     const netns = await this.netnsOf(record);
-    await fs.mkdir(dirs.runDir, { recursive: true, mode: 0o700 });
+    await ensureRunDir(dirs.runDir, 0o700);
     await fs.rm(files.status, { force: true });
     await writeFileAtomic(
       files.runtimeConf,
@@ -694,6 +695,7 @@ export class ContainerManager {
     });
     if ((record.spec.networks ?? []).length > 0) await this.refreshHosts();
     await removeEmptyCgroupParent(this.paths.cgroupParent);
+    await removeEmptyRunRoot(this.paths);
     return record;
   }
 

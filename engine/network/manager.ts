@@ -44,6 +44,7 @@ import {
 } from './ports.js';
 import { HOST_LOCK, readRegistry, writeRootEntry, type RootEntry } from './registry.js';
 import type { AttachOptions, Attachment, CreateNetworkOptions, EndpointState, NetworkState } from './types.js';
+import { ensureRunDir, removeEmptyRunRoot } from '../state/run-root.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -254,7 +255,11 @@ export class NetworkManager {
     await withLock(HOST_LOCK, () => writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(remaining)));
     await deleteLinks([network.bridge]);
     await this.applyHost(remaining);
-    if (remaining.length === 0) await this.stopDns();
+    if (remaining.length === 0) {
+      await this.stopDns();
+      await fs.rm(path.join(this.paths.runRoot, 'dns.log'), { force: true });
+      await removeEmptyRunRoot(this.paths);
+    }
   }
 
   // ---------------------------------------------------------------- sandboxes
@@ -266,7 +271,7 @@ export class NetworkManager {
   async createSandbox(containerId: string): Promise<string> {
     checkContainerId(containerId);
     const file = this.sandboxPath(containerId);
-    await fs.mkdir(this.paths.netns, { recursive: true, mode: 0o711 });
+    await ensureRunDir(this.paths.netns, 0o711);
     // Under the root lock so reconcile() never takes a half-made sandbox (file without mount) for debris.
     return withLock(this.rootLock, async () => {
       if ((await mountedPaths(this.paths.netns)).has(file)) return file;

@@ -1,0 +1,27 @@
+import { promises as fs } from 'node:fs';
+import type { EnginePaths } from './paths.js';
+
+/**
+ * Removes this root's runtime dir (/run/tsfig/<root-id>) once nothing lives in it any more: rmdir only succeeds on
+ * empty directories, so a running container's sockets or a sandbox keep it. Called after the last container or
+ * network of the root is removed, so an idle root leaves nothing under /run.
+ */
+/**
+ * mkdir -p that survives a concurrent removeEmptyRunRoot() deleting a parent between two of its steps.
+ */
+export async function ensureRunDir(dir: string, mode: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.mkdir(dir, { recursive: true, mode });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw error;
+    }
+  }
+}
+
+export async function removeEmptyRunRoot(paths: EnginePaths): Promise<void> {
+  for (const dir of [paths.runContainers, paths.netns, paths.runRoot]) {
+    await fs.rmdir(dir).catch(() => undefined);
+  }
+}
