@@ -551,7 +551,7 @@ export class NetworkManager {
     const server = path.join(path.dirname(here), `dns-server${ext}`);
     // From the sources (tsx) the resolver needs the same loader; from dist/ it is plain JS.
     const loader = ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
-    await fs.mkdir(this.paths.runRoot, { recursive: true, mode: 0o711 });
+    await ensureRunDir(this.paths.runRoot, 0o711);
     const log = await fs.open(path.join(this.paths.runRoot, 'dns.log'), 'a');
     try {
       const args = [
@@ -568,6 +568,9 @@ export class NetworkManager {
         const pid = child.pid;
         this.dnsChildren.add(pid);
         child.once('exit', () => this.dnsChildren.delete(pid));
+        // Recorded at once (the resolver rewrites it when ready), so a command in another process that removes the
+        // last network right after this one created it can still find the resolver and stop it.
+        await fs.writeFile(path.join(this.paths.runRoot, 'dns.pid'), `${pid}\n`);
       }
       child.unref();
     } finally {
