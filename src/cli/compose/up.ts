@@ -5,7 +5,8 @@ import type { LoadResult } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
 import { executePlan } from '../../executor/execute.js';
 import type { Project } from '../../model/project.js';
-import { observe } from '../../planner/observe.js';
+import { observe, PROJECT_LABEL } from '../../planner/observe.js';
+import { ANONYMOUS_LABEL, containerRecordUsers } from '../../../engine/volumes/index.js';
 import type { ObservedContainer } from '../../planner/observed.js';
 import type { Plan } from '../../planner/plan.js';
 import { plan, planDown, type PlanOptions } from '../../planner/reconcile.js';
@@ -348,7 +349,22 @@ export function registerUpDown(program: Command): void {
             ...(flags.timeout !== undefined ? { timeoutSeconds: parseCount(flags.timeout, '--timeout') } : {}),
           });
           await applyPlan(engine, thePlan, command);
+          if (flags.volumes === true) await removeProjectAnonymousVolumes(engine, project.name);
         });
       },
     );
+}
+
+/**
+ * `down -v` sweep: anonymous volumes labelled with the project that no container uses any more. Containers removed in
+ * parallel each see the other's record while deciding about a shared volume, so a per-container removal can keep one.
+ */
+async function removeProjectAnonymousVolumes(engine: Engine, projectName: string): Promise<void> {
+  const usersOf = containerRecordUsers(engine.paths);
+  const { volumes } = await engine.volumes.list({
+    filters: { label: [`${PROJECT_LABEL}=${projectName}`, ANONYMOUS_LABEL] },
+  });
+  for (const volume of volumes) {
+    if ((await usersOf(volume.Name)).length === 0) await engine.volumes.remove(volume.Name, { usersOf });
+  }
 }
