@@ -3,6 +3,7 @@
  * layers and re-emits a container's upper dir with Docker's whiteouts; the reader parses GNU tar's output and ADD's
  * local archives. An entry's data is held in memory.
  */
+import { readNumber, readString } from '../images/tar-fields.js';
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 
@@ -162,23 +163,6 @@ export function endOfArchive(): Buffer {
 }
 
 // ---- reading ---------------------------------------------------------------------------------------------------
-
-function readString(block: Buffer, offset: number, length: number): string {
-  const slice = block.subarray(offset, offset + length);
-  const end = slice.indexOf(0);
-  return slice.subarray(0, end < 0 ? length : end).toString('utf8');
-}
-
-function readNumber(block: Buffer, offset: number, length: number): number {
-  const slice = block.subarray(offset, offset + length);
-  if (((slice[0] ?? 0) & 0x80) !== 0) {
-    let value = 0;
-    for (let i = 1; i < slice.length; i++) value = value * 256 + (slice[i] ?? 0);
-    return value;
-  }
-  const text = readString(block, offset, length).trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
 
 function parsePax(data: Buffer): Map<string, Buffer> {
   const records = new Map<string, Buffer>();

@@ -10,6 +10,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
 import { decompressed } from './layer.js';
 import { paddingOf, parsePax } from './tarstream.js';
+import { readNumber, readString } from './tar-fields.js';
 
 export const TAR_SPLIT_FILE = 'tar-split.json.gz';
 
@@ -18,23 +19,6 @@ export type TarSplitSegment = { r: string } | { f: string; s: number };
 
 const BLOCK = 512;
 const MAX_KEPT = 256 * 1024 * 1024;
-
-function readString(block: Buffer, offset: number, length: number): string {
-  const slice = block.subarray(offset, offset + length);
-  const end = slice.indexOf(0);
-  return slice.subarray(0, end < 0 ? length : end).toString('utf8');
-}
-
-function readNumber(block: Buffer, offset: number, length: number): number {
-  const slice = block.subarray(offset, offset + length);
-  if (((slice[0] ?? 0) & 0x80) !== 0) {
-    let value = 0;
-    for (let i = 1; i < slice.length; i++) value = value * 256 + (slice[i] ?? 0);
-    return value;
-  }
-  const text = readString(block, offset, length).trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
 
 /** Parses a tar stream as it passes through and records its tar-split. */
 export class TarSplitRecorder {

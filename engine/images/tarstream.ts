@@ -2,6 +2,7 @@
  * A streaming tar reader and a header writer for image archives: entries' data is never held in memory whole (layer
  * tars are big), and nothing is ever written to disk by an entry's path.
  */
+import { readNumber, readString } from './tar-fields.js';
 
 const BLOCK = 512;
 
@@ -51,26 +52,6 @@ export interface StreamEntryHeader {
   size: number;
   mode: number;
   linkname: string;
-}
-
-function readString(block: Buffer, offset: number, length: number): string {
-  const slice = block.subarray(offset, offset + length);
-  const end = slice.indexOf(0);
-  return slice.subarray(0, end < 0 ? length : end).toString('utf8');
-}
-
-function readNumber(block: Buffer, offset: number, length: number): number {
-  const slice = block.subarray(offset, offset + length);
-  if (((slice[0] ?? 0) & 0x80) !== 0) {
-    let value = 0;
-    for (let i = 1; i < slice.length; i++) value = value * 256 + (slice[i] ?? 0);
-    return value;
-  }
-  const text = readString(block, offset, length).trim();
-  if (text === '') return 0;
-  const value = parseInt(text, 8);
-  if (!Number.isFinite(value)) throw new Error('malformed tar header (a number field is not octal)');
-  return value;
 }
 
 function checksumOk(block: Buffer): boolean {
