@@ -258,7 +258,7 @@ export class NetworkManager {
     if (remaining.length === 0) {
       await this.stopDns();
       await fs.rm(path.join(this.paths.runRoot, 'dns.log'), { force: true });
-      await removeEmptyRunRoot(this.paths);
+      await removeEmptyRunRoot(this.paths, { netns: true });
     }
   }
 
@@ -271,9 +271,10 @@ export class NetworkManager {
   async createSandbox(containerId: string): Promise<string> {
     checkContainerId(containerId);
     const file = this.sandboxPath(containerId);
-    await ensureRunDir(this.paths.netns, 0o711);
-    // Under the root lock so reconcile() never takes a half-made sandbox (file without mount) for debris.
+    // Under the root lock so reconcile() never takes a half-made sandbox (file without mount) for debris, and the
+    // netns dir (removed only under this lock, with the last network) exists until the file is made.
     return withLock(this.rootLock, async () => {
+      await ensureRunDir(this.paths.netns, 0o711);
       if ((await mountedPaths(this.paths.netns)).has(file)) return file;
       await fs.writeFile(file, '', { mode: 0o444 });
       try {

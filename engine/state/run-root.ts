@@ -20,8 +20,9 @@ export async function ensureRunDir(dir: string, mode: number): Promise<void> {
   }
 }
 
-export async function removeEmptyRunRoot(paths: EnginePaths): Promise<void> {
-  for (const dir of [paths.runContainers, paths.netns, paths.runRoot]) {
+export async function removeEmptyRunRoot(paths: EnginePaths, options: { netns?: boolean } = {}): Promise<void> {
+  // The netns dir is removed only by the network manager under its root lock, which createSandbox also holds.
+  for (const dir of [paths.runContainers, ...(options.netns === true ? [paths.netns] : []), paths.runRoot]) {
     await fs.rmdir(dir).catch(() => undefined);
   }
 }
