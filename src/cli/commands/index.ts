@@ -66,6 +66,8 @@ export async function registerCommands(program: Command, argv: readonly string[]
       process.stdout.write(flags.short === true ? `${packageVersion()}\n` : `tsfig version ${packageVersion()}\n`);
     });
   if (name === 'version') return;
+  // `tsfig --version` / `-v` with no command: commander prints it before any command runs, so nothing else loads.
+  if (name === undefined && argv.some((arg) => arg === '--version' || arg === '-v')) return;
   const wanted = GROUPS.filter((group) => name !== undefined && group.names.includes(name));
   for (const group of wanted.length > 0 ? wanted : GROUPS) (await group.load())(program);
 }
