@@ -203,6 +203,18 @@ static int parse_kv(const char *key, const char *v, struct tsfig_conf *c, tsfig_
         tsfig_strv_push(&c->health_cmd, &c->n_health_cmd, v);
         return 0;
     }
+    if (strcmp(key, "exit_cmd") == 0) {
+        if (c->n_exit_cmd == 0 && v[0] != '/')
+            return tsfig_make_error(err, 0, STEP, "`exit_cmd` must start with an absolute path");
+        tsfig_strv_push(&c->exit_cmd, &c->n_exit_cmd, v);
+        return 0;
+    }
+    if (strcmp(key, "exit_env") == 0) {
+        if (strchr(v, '=') == NULL || v[0] == '=')
+            return tsfig_make_error(err, 0, STEP, "invalid exit_env `%s`", v);
+        tsfig_strv_push(&c->exit_env, &c->n_exit_env, v);
+        return 0;
+    }
     if (strcmp(key, "restart") == 0) {
         static const char *const policies[] = {"no", "always", "on-failure", "unless-stopped"};
         for (int i = 0; i < 4; i++)
@@ -420,6 +432,8 @@ void tsfig_conf_free(struct tsfig_conf *c)
     strv_free(c->env, c->n_env);
     strv_free(c->group_add, c->n_group_add);
     strv_free(c->health_cmd, c->n_health_cmd);
+    strv_free(c->exit_cmd, c->n_exit_cmd);
+    strv_free(c->exit_env, c->n_exit_env);
     for (size_t i = 0; i < c->n_mounts; i++) {
         free(c->mounts[i].dest);
         free(c->mounts[i].type);

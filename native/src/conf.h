@@ -52,6 +52,11 @@ struct tsfig_conf {
     char **health_cmd;   /* argv of the check; NULL = none. CMD-SHELL is turned into /bin/sh -c */
     size_t n_health_cmd;
     int64_t health_interval_ms, health_timeout_ms, health_retries, health_start_period_ms, health_start_interval_ms;
+    /* run by the monitor once the container has exited for good (conmon's --exit-command): argv and its whole env */
+    char **exit_cmd;
+    size_t n_exit_cmd;
+    char **exit_env;
+    size_t n_exit_env;
 };
 
 enum { TSFIG_RESTART_NO, TSFIG_RESTART_ALWAYS, TSFIG_RESTART_ON_FAILURE, TSFIG_RESTART_UNLESS_STOPPED };

@@ -1,6 +1,8 @@
-/* `tsfig-runtime exec <dir> [--user U] [--cwd D] [--env K=V]... [--tty] -- ARG...`: run a process inside a
- * running container: join its cgroups and namespaces (through a pidfd), fork into its pid namespace, apply the
- * container's capabilities, no_new_privs and seccomp, and exec. Non-dumpable while it works (CVE-2019-5736). */
+/* `tsfig-runtime exec <dir> [--user U] [--cwd D] [--env K=V]... [--tty | --detach] -- ARG...`: run a process inside
+ * a running container: join its cgroups and namespaces (through a pidfd), fork into its pid namespace, apply the
+ * container's capabilities, no_new_privs and seccomp, and exec. Non-dumpable while it works (CVE-2019-5736).
+ * With --detach, a detached keeper (own session, stdio on /dev/null) joins and execs instead, reports success and
+ * stays to reap the process; the command returns as soon as the process has execve'd. */
 #include "cgroup.h"
 #include "commands.h"
 #include "conf.h"
@@ -11,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -29,7 +32,7 @@ struct exec_opts {
     char **env;
     size_t n_env;
     char **args;
-    int tty;
+    int tty, detach;
 };
 
 static int report_fd(void)
@@ -59,10 +62,16 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, tsfig_error_t 
             if (i + 1 >= argc)
                 break;
             o->args = argv + i + 1;
+            if (o->tty && o->detach)
+                return tsfig_make_error(err, EINVAL, "usage", "`--tty` and `--detach` cannot be combined");
             return 0;
         }
         if (strcmp(a, "--tty") == 0) {
             o->tty = 1;
+            continue;
+        }
+        if (strcmp(a, "--detach") == 0) {
+            o->detach = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -209,6 +218,84 @@ static int open_pty(int *master, int *slave, tsfig_error_t *err)
     return 0;
 }
 
+/* Joins the container and forks the process into it; returns once it has execve'd (child pid in *child), or -1 with
+ * err. With null_fd >= 0 the process gets it as stdin/stdout/stderr. */
+static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, pid_t pid, int null_fd, pid_t *child,
+                              int *master, tsfig_error_t *err)
+{
+    if (tsfig_exec_join(c, pid, err) < 0)
+        return -1;
+    c->args = o->args; /* the process to run replaces the container's command */
+    size_t n_env;
+    char **env = merge_env(c, o, &n_env);
+    int slave = -1, ep[2];
+    *master = -1;
+    if (o->tty && open_pty(master, &slave, err) < 0)
+        return -1;
+    if (pipe2(ep, O_CLOEXEC) < 0)
+        return tsfig_make_error(err, errno, "exec", "create pipe");
+    *child = fork();
+    if (*child < 0)
+        return tsfig_make_error(err, errno, "exec", "fork");
+    if (*child == 0) {
+        close(ep[0]);
+        if (o->tty && (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0
+                       || dup2(slave, 2) < 0)) {
+            tsfig_make_error(err, errno, "tty", "set up the pty");
+            tsfig_child_fail(ep[1], err);
+        }
+        for (int i = 0; null_fd >= 0 && i < 3; i++)
+            if (dup2(null_fd, i) < 0) {
+                tsfig_make_error(err, errno, "exec", "redirect stdio to /dev/null");
+                tsfig_child_fail(ep[1], err);
+            }
+        tsfig_exec_in_container(c, o->user ? o->user : c->user, o->cwd ? o->cwd : c->cwd, env, n_env, ep[1]);
+    }
+    close(ep[1]);
+    if (slave >= 0)
+        close(slave);
+    size_t got = 0;
+    while (got < sizeof *err) {
+        ssize_t n = TEMP_FAILURE_RETRY(read(ep[0], (char *)err + got, sizeof *err - got));
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(ep[0]);
+    if (got == sizeof *err) {
+        waitpid(*child, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* The detached keeper (a child of the command, before it joined anything): own session, so neither the CLI's
+ * terminal nor its death reaches it; joins, starts the process with stdio on /dev/null, writes "k" on ok_fd once it
+ * has execve'd, lets go of every inherited fd and reaps it. Stays in the host pid namespace (invisible from the
+ * container) and in the container's cgroup, so it goes with the container. Errors go to the sync fd as usual. */
+static int run_detached(struct tsfig_conf *c, const struct exec_opts *o, pid_t pid, int ok_fd)
+{
+    tsfig_error_t err = {0};
+    pid_t child;
+    int master;
+    if (setsid() < 0)
+        return tsfig_make_error(&err, errno, "exec", "setsid"), fail(&err);
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0)
+        return tsfig_make_error(&err, errno, "exec", "open `/dev/null`"), fail(&err);
+    if (spawn_in_container(c, o, pid, null_fd, &child, &master, &err) < 0)
+        return fail(&err);
+    for (int i = 0; i < 3; i++)
+        dup2(null_fd, i);
+    close_range(3, (unsigned)ok_fd - 1, 0);
+    close_range((unsigned)ok_fd + 1, ~0U, 0);
+    (void)tsfig_write_all(ok_fd, "k", 1);
+    close(ok_fd);
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
 int tsfig_cmd_exec(int argc, char **argv)
 {
     tsfig_error_t err = {0};
@@ -219,40 +306,35 @@ int tsfig_cmd_exec(int argc, char **argv)
         return fail(&err);
     pid_t pid = container_pid(&c, &err);
     tsfig_seccomp_prepare_for(&c); /* before joining: it reads the host's compiled-filter cache */
-    if (pid < 0 || tsfig_exec_join(&c, pid, &err) < 0)
+    if (pid < 0)
         return fail(&err);
-    c.args = o.args; /* the process to run replaces the container's command */
-    size_t n_env;
-    char **env = merge_env(&c, &o, &n_env);
-    int master = -1, slave = -1, ep[2];
-    if ((o.tty && open_pty(&master, &slave, &err) < 0) || pipe2(ep, O_CLOEXEC) < 0)
-        return fail(err.msg[0] ? &err : (tsfig_make_error(&err, errno, "exec", "create pipe"), &err));
-    pid_t child = fork();
-    if (child < 0)
-        return tsfig_make_error(&err, errno, "exec", "fork"), fail(&err);
-    if (child == 0) {
-        close(ep[0]);
-        if (o.tty && (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0
-                      || dup2(slave, 2) < 0)) {
-            tsfig_make_error(&err, errno, "tty", "set up the pty");
-            tsfig_child_fail(ep[1], &err);
+    if (o.detach) {
+        int rp[2];
+        if (pipe2(rp, O_CLOEXEC) < 0)
+            return tsfig_make_error(&err, errno, "exec", "create pipe"), fail(&err);
+        pid_t keeper = fork();
+        if (keeper < 0)
+            return tsfig_make_error(&err, errno, "exec", "fork"), fail(&err);
+        if (keeper == 0) {
+            close(rp[0]);
+            _exit(run_detached(&c, &o, pid, rp[1]));
         }
-        tsfig_exec_in_container(&c, o.user ? o.user : c.user, o.cwd ? o.cwd : c.cwd, env, n_env, ep[1]);
+        close(rp[1]);
+        char ok = 0;
+        ssize_t n = TEMP_FAILURE_RETRY(read(rp[0], &ok, 1));
+        close(rp[0]);
+        if (n == 1 && ok == 'k')
+            return 0; /* the keeper stays with the process */
+        int status;
+        while (waitpid(keeper, &status, 0) < 0)
+            if (errno != EINTR)
+                return 125;
+        return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 125;
     }
-    close(ep[1]);
-    if (slave >= 0)
-        close(slave);
-    size_t got = 0;
-    while (got < sizeof err) {
-        ssize_t n = TEMP_FAILURE_RETRY(read(ep[0], (char *)&err + got, sizeof err - got));
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    if (got == sizeof err) {
-        waitpid(child, NULL, 0);
+    pid_t child;
+    int master;
+    if (spawn_in_container(&c, &o, pid, -1, &child, &master, &err) < 0)
         return fail(&err);
-    }
     if (o.tty)
         relay(master, child);
     int status;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -391,6 +392,50 @@ static void finish(struct tsfig_monitor *m, int status)
     (void)tsfig_monitor_write_status(m, &err);
 }
 
+/* conmon's --exit-command: once the container has exited for good (final status written, cgroup and sockets gone),
+ * the monitor lets go of its log and sockets and starts exit_cmd (e.g. the engine's `container cleanup --rm ID`) in
+ * its own session, double-forked so it outlives the monitor, with stdio on /dev/null, no other fd, an empty signal
+ * mask, oom_score_adj 0 and exactly exit_env as its environment. The monitor does not wait for it. */
+static void run_exit_command(struct tsfig_monitor *m)
+{
+    const struct tsfig_conf *c = m->c;
+    close_fd(&m->log.fd);
+    close_fd(&m->ctl_fd);
+    close_fd(&m->attach_fd);
+    for (int i = 0; i < 4; i++)
+        close_fd(&m->ctl_clients[i]);
+    if (c->n_exit_cmd == 0)
+        return;
+    pid_t pid = fork();
+    if (pid < 0)
+        return;
+    if (pid > 0) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return;
+    }
+    if (setsid() < 0)
+        _exit(127);
+    pid_t grandchild = fork();
+    if (grandchild != 0)
+        _exit(grandchild < 0 ? 127 : 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    tsfig_error_t err = {0};
+    (void)tsfig_write_file("/proc/self/oom_score_adj", "0", "oom", &err);
+    int null = open("/dev/null", O_RDWR);
+    for (int i = 0; null >= 0 && i < 3; i++)
+        dup2(null, i);
+    close_range(3, ~0U, 0);
+    if (chdir("/") < 0)
+        _exit(127);
+    static char *const no_env[] = {NULL};
+    execve(c->exit_cmd[0], c->exit_cmd, c->exit_env != NULL ? c->exit_env : no_env);
+    _exit(127);
+}
+
 /* Milliseconds until the nearest timer, -1 for none. Timers are data on the monitor: the stop grace period, the idle
  * memory trim, the restart back-off and the healthcheck's (next probe, or the running probe's timeout); their
  * actions run right after poll() in the loop below. */
@@ -484,5 +529,8 @@ int tsfig_monitor_loop(struct tsfig_monitor *m)
             break;
     }
     finish(m, status);
+    if (sigfd >= 0)
+        close(sigfd);
+    run_exit_command(m);
     return 0;
 }
