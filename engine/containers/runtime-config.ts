@@ -29,15 +29,24 @@ function rlimitName(name: string): string {
   return name.toUpperCase().replace(/^RLIMIT_/, '');
 }
 
+/** A command the monitor runs once the container has exited for good (conmon's --exit-command). */
+export interface ExitCommand {
+  /** argv; argv[0] is an absolute path. */
+  readonly argv: readonly string[];
+  /** The command's whole environment (KEY=VALUE). */
+  readonly env: readonly string[];
+}
+
 /**
- * The runtime.conf entries for a container: pure, from its record, its image's layer dirs (topmost first) and the
- * netns decided by the caller (`host`, `new`, or a path).
+ * The runtime.conf entries for a container: pure, from its record, its image's layer dirs (topmost first), the
+ * netns decided by the caller (`host`, `new`, or a path) and the optional exit command (autoRemove).
  */
 export function runtimeConfEntries(
   record: ContainerRecord,
   lowerDirs: readonly string[],
   dirs: ContainerDirs,
   netns: string,
+  exit?: ExitCommand,
 ): ConfEntry[] {
   const files = containerFiles(dirs.dir);
   const spec = record.spec;
@@ -100,6 +109,8 @@ export function runtimeConfEntries(
   entries.push(['stop_signal', record.stopSignal], ['oom_score_adj', 0]);
   entries.push(...policyEntries(spec));
   entries.push(['run_dir', dirs.runDir], ['status', files.status]);
+  for (const arg of exit?.argv ?? []) entries.push(['exit_cmd', arg]);
+  for (const env of exit?.env ?? []) entries.push(['exit_env', env]);
   return entries;
 }
 

@@ -75,6 +75,12 @@ export interface ContainerSpec {
   readonly logMaxFiles?: number;
   /** Restart policy, enforced by the container's monitor (docker --restart). @default no */
   readonly restart?: RestartPolicy;
+  /**
+   * Remove the container (and its anonymous volumes) once it has exited (docker --rm, HostConfig.AutoRemove): its
+   * monitor runs `container cleanup --rm` after the exit, so it works with no CLI around. Refused with a restart
+   * policy other than `no`.
+   */
+  readonly autoRemove?: boolean;
   /** Healthcheck run by the container's monitor; undefined or test `["NONE"]` = none. */
   readonly healthcheck?: Healthcheck;
 }
