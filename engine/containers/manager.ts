@@ -17,6 +17,7 @@ import { currentBootId, destroyCgroup, isSameProcess, processStartTime, removeEm
 import { readLogs, type LogReadOptions } from './logs.js';
 import { CONTAINER_NAME, randomName } from './names.js';
 import { resolveProcess, type ImageProcessConfig } from './process.js';
+import { autoRemoveExitCommand, checkAutoRemove } from './cleanup.js';
 import { containerFiles, runtimeConfEntries, type ContainerDirs } from './runtime-config.js';
 import { signalNumber } from './signals.js';
 import type {
@@ -68,6 +69,8 @@ export interface ExecOptions {
   readonly tty?: boolean;
   /** stdio of the exec'd process: inherit the caller's (CLI) or pipes (tests, programmatic use). */
   readonly stdio?: 'inherit' | 'pipe';
+  /** docker exec -d: return once the process runs; it stays in the container after the caller exits. */
+  readonly detach?: boolean;
 }
 
 export interface ExecResult {
@@ -174,6 +177,7 @@ export class ContainerManager {
    * its creator runs) and as a volume user (volumes/users.ts reads staged records too).
    */
   async create(spec: ContainerSpec, options: CreateOptions = {}): Promise<ContainerRecord> {
+    checkAutoRemove(spec);
     const image = await this.images.resolve(spec.image);
     const imageConfig = image.config.config ?? {};
     const id = newId();
@@ -524,7 +528,15 @@ export class ContainerManager {
     await fs.rm(files.status, { force: true });
     await writeFileAtomic(
       files.runtimeConf,
-      renderRuntimeConf(runtimeConfEntries(record, lowerDirs, dirs, netns)),
+      renderRuntimeConf(
+        runtimeConfEntries(
+          record,
+          lowerDirs,
+          dirs,
+          netns,
+          record.spec.autoRemove === true ? autoRemoveExitCommand(this.paths, record.id) : undefined,
+        ),
+      ),
       0o600,
     );
     const message = await this.runStart(dirs.dir);
@@ -898,7 +910,8 @@ export class ContainerManager {
     if (options.user !== undefined) args.push('--user', options.user);
     if (options.workingDir !== undefined) args.push('--cwd', options.workingDir);
     for (const env of options.env ?? []) args.push('--env', env);
-    if (options.tty === true) args.push('--tty');
+    if (options.detach === true) args.push('--detach');
+    else if (options.tty === true) args.push('--tty');
     args.push('--', ...options.argv);
     const stdio = options.stdio ?? 'pipe';
     return new Promise((resolve, reject) => {
