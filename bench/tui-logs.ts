@@ -4,7 +4,7 @@
  * Measures the CPU time (user+sys, /proc/<pid>/stat) of the tsfig Node process and of the three container monitors
  * over the flood, and checks afterwards that plain `tsfig logs --no-color` has every line of every service, in order.
  *
- *   sudo node --import tsx bench/tui-logs.ts [--seconds 10] [--rate 333] [--no-write]
+ *   sudo node --import tsx bench/tui-logs.ts [--seconds 10] [--rate 333] [--head] [--no-write]
  *
  * The services wait for a file in a bind-mounted dir before printing, so the measured window is the flood and nothing
  * else; each prints in batches every 100 ms, paced on /proc/uptime (absolute deadlines, so the rate does not drift).
@@ -13,7 +13,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +33,9 @@ function option(name: string, fallback: string): string {
 const seconds = Number(option('--seconds', '10'));
 const ratePerService = Number(option('--rate', '333'));
 const write = !process.argv.includes('--no-write');
+/** Build the committed HEAD (git archive + tsc) in the temp dir and run that CLI, not the shared tree's dist/. */
+const head = process.argv.includes('--head');
+let cliPath = path.join(REPO, 'bin', 'tsfig.js');
 const linesPerService = Math.round(seconds * ratePerService);
 const batches = seconds * 10;
 
@@ -95,7 +98,7 @@ function projectYaml(): string {
 }
 
 function cli(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): string {
-  const result = spawnSync(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), ...args], {
+  const result = spawnSync(process.execPath, [cliPath, ...args], {
     cwd,
     env,
     encoding: 'utf8',
@@ -209,6 +212,7 @@ async function main(): Promise<void> {
     TSFIG_REGISTRY_LOOPBACK_ONLY: '1',
     TERM: 'xterm-256color',
   };
+  let built = 'the CLI run is `bin/tsfig.js`, i.e. dist/ as built in the shared tree at the time';
   const engine = createEngine({ env });
   // a private tmux server whose socket lives in the temp dir (removed with it)
   const socket = path.join(dir, 'tmux.sock');
@@ -223,6 +227,24 @@ async function main(): Promise<void> {
   let detachMs = 0;
   const runs: { t0: number; last: number; lines: number }[] = [];
   try {
+    if (head) {
+      const snapshot = path.join(dir, 'head');
+      await mkdir(snapshot);
+      const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
+      execFileSync('bash', ['-c', `git archive HEAD | tar -x -C '${snapshot}'`], { cwd: REPO });
+      await symlink(path.join(REPO, 'node_modules'), path.join(snapshot, 'node_modules'));
+      execFileSync(
+        process.execPath,
+        [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+        {
+          cwd: snapshot,
+          stdio: 'inherit',
+        },
+      );
+      cliPath = path.join(snapshot, 'bin', 'tsfig.js');
+      env.TSFIG_RUNTIME = path.join(REPO, 'native', 'build', 'tsfig-runtime');
+      built = `the CLI run is commit ${commit} built by \`--head\` (git archive + tsc in the temp dir; the native helper of the tree)`;
+    }
     await mkdir(sig, { recursive: true });
     await writeFile(path.join(sig, 'emit.sh'), EMIT_SH);
     await writeFile(path.join(project, 'tsfig.yml'), projectYaml());
@@ -239,7 +261,7 @@ async function main(): Promise<void> {
       '48',
       '-c',
       project,
-      `exec ${process.execPath} ${path.join(REPO, 'bin', 'tsfig.js')} --progress tty up`,
+      `exec ${process.execPath} ${cliPath} --progress tty up`,
     );
     tmuxStarted = true;
     nodePid = Number(tmux('display-message', '-p', '-t', 'bench', '#{pane_pid}').trim());
@@ -330,11 +352,11 @@ async function main(): Promise<void> {
   const totalLost = continuity.reduce((sum, row) => sum + row.lost, 0);
   const row = (label: string, from: Sample, to: Sample) =>
     `| ${label} | ${(to.wall - from.wall).toFixed(2)} | ${(to.node - from.node).toFixed(2)} | ${percent(from, to, 'node').toFixed(1)} | ${(to.nodeChildren - from.nodeChildren).toFixed(2)} | ${(to.monitors - from.monitors).toFixed(2)} | ${percent(from, to, 'monitors').toFixed(1)} |`;
-  const command = `sudo node --import tsx bench/tui-logs.ts --seconds ${seconds} --rate ${ratePerService}`;
+  const command = `sudo node --import tsx bench/tui-logs.ts --seconds ${seconds} --rate ${ratePerService}${head ? ' --head' : ''}`;
   const markdown = [
     `Command (as root, from the repo root): \`${command}\``,
     '',
-    `Commit ${commitLabel()} (the CLI run is \`bin/tsfig.js\`, i.e. dist/ as built in the tree), ${new Date().toISOString()}. Machine: ${machine()}. Load average ${loadBefore} before, ${loadAfter} after (a shared machine: other engineers' work may have run meanwhile).`,
+    `Commit ${commitLabel()} (${built}), ${new Date().toISOString()}. Machine: ${machine()}. Load average ${loadBefore} before, ${loadAfter} after (a shared machine: other engineers' work may have run meanwhile).`,
     '',
     `Set-up: \`tsfig --progress tty up\` (attached, Ink TUI) in a private tmux server (160x48 pane, TERM=xterm-256color, CI unset) on three busybox services (\`init: true\`); each waits for a file in a bind-mounted dir, then prints \`svcN 000000\`... in batches every 100 ms paced on /proc/uptime, ${linesPerService} lines per service (${ratePerService}/s each, ${SERVICES.length * ratePerService}/s in all) for ${seconds} s. CPU is user+sys from /proc/<pid>/stat (clock ticks of ${1000 / CLK_TCK} ms): the tsfig Node process (all its threads), its reaped children, and the three container monitors (\`tsfig-runtime\`, pids from status.json).`,
     '',
