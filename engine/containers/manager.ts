@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { EngineError, isErrno } from '../errors.js';
+import { EngineError, isEngineError, isErrno } from '../errors.js';
 import { renderRuntimeConf } from '../runtime/conf.js';
 import { parseRuntimeMessage, runtimeError } from '../runtime/protocol.js';
 import { runtimeBinary } from '../runtime/binary.js';
@@ -631,7 +631,10 @@ export class ContainerManager {
     } catch (error) {
       if (!isErrno(error, 'ENOENT') && !isErrno(error, 'ECONNREFUSED')) throw error;
     }
-    await this.wait(record.id, { timeoutMs: (timeout + 10) * 1000 });
+    // an autoRemove container may be gone by then (its monitor's cleanup): stopped all the same
+    await this.wait(record.id, { timeoutMs: (timeout + 10) * 1000 }).catch((error: unknown) => {
+      if (!isEngineError(error, 'not-found')) throw error;
+    });
     return record;
   }
 
@@ -673,6 +676,9 @@ export class ContainerManager {
     for (;;) {
       const status = await this.status(record);
       if (status === undefined) {
+        if ((await readJson(containerFiles(this.dirOf(record.id)).record)) === undefined) {
+          throw new EngineError('not-found', `container ${record.name} was removed`);
+        }
         throw new EngineError('conflict', `container ${record.name} has not been started`, {
           hint: `start it with: tsfig container start ${record.name}`,
         });
@@ -894,7 +900,13 @@ export class ContainerManager {
     const record = await this.get(ref);
     const file = containerFiles(this.dirOf(record.id)).log;
     // a restarting container keeps its log: follow until it has really exited
-    yield* readLogs(file, async () => (await this.status(record))?.state === 'exited', options);
+    // (or is gone: an autoRemove container removed by its monitor's cleanup)
+    const done = async () => {
+      const status = await this.status(record);
+      if (status !== undefined) return status.state === 'exited';
+      return (await readJson(containerFiles(this.dirOf(record.id)).record)) === undefined;
+    };
+    yield* readLogs(file, done, options);
   }
 
   /** Runs a process in a running container, in its namespaces and with its security settings. */
