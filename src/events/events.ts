@@ -16,7 +16,76 @@ export interface OpEventRef {
   readonly reason: string;
 }
 
+/**
+ * A layer's state during a pull, in order: `waiting` (queued), `downloading`, `verified` (downloaded and its digest
+ * checked), `extracting`, `done`; `exists` when the store already has it.
+ */
+export type LayerState = 'exists' | 'waiting' | 'downloading' | 'verified' | 'extracting' | 'done';
+
+/** Events of the images `up` pulls and builds before it plans (`src/cli/compose/pull.ts`, `build.ts`). */
+export type ImageEvent =
+  /** One image (pulled once for every service that uses it). */
+  | { readonly kind: 'pull.start'; readonly image: string; readonly services: readonly string[] }
+  /** A layer changed state or downloaded more bytes (the engine reports every 512 KiB). */
+  | {
+      readonly kind: 'pull.progress';
+      readonly image: string;
+      /** The layer's digest without `sha256:`, first 12 hex digits. */
+      readonly layer: string;
+      readonly state: LayerState;
+      /** Bytes downloaded (compressed). */
+      readonly current: number;
+      /** The layer's compressed size. */
+      readonly total: number;
+    }
+  | {
+      readonly kind: 'pull.done';
+      readonly image: string;
+      readonly services: readonly string[];
+      readonly status: 'downloaded' | 'up-to-date';
+    }
+  /** A pull that failed without stopping `up` (the service builds instead, or failures are ignored). */
+  | {
+      readonly kind: 'pull.error';
+      readonly image: string;
+      readonly services: readonly string[];
+      readonly message: string;
+    }
+  | { readonly kind: 'build.start'; readonly service: string; readonly image: string }
+  /** A Dockerfile instruction starts: `[step/total] text`. */
+  | {
+      readonly kind: 'build.step';
+      readonly service: string;
+      readonly step: number;
+      readonly total: number;
+      readonly text: string;
+    }
+  | {
+      readonly kind: 'build.step-done';
+      readonly service: string;
+      readonly step: number;
+      readonly cached: boolean;
+      readonly durationMs: number;
+    }
+  /** Output of a RUN step (one chunk, possibly several lines). */
+  | {
+      readonly kind: 'build.output';
+      readonly service: string;
+      readonly step: number;
+      readonly stream: 'stdout' | 'stderr';
+      readonly text: string;
+    }
+  | {
+      readonly kind: 'build.done';
+      readonly service: string;
+      readonly image: string;
+      readonly steps: number;
+      readonly cachedSteps: number;
+      readonly durationMs: number;
+    };
+
 export type TsfigEvent =
+  | ImageEvent
   | { readonly kind: 'plan.start'; readonly project: string; readonly total: number }
   | { readonly kind: 'op.start'; readonly op: OpEventRef }
   | {

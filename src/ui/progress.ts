@@ -1,8 +1,9 @@
-import type { EventSink, OpEventRef, TsfigEvent } from '../events/events.js';
+import type { EventSink, LayerState, OpEventRef, TsfigEvent } from '../events/events.js';
+import { formatBytes } from './tty/format.js';
 
 /**
  * `--progress`: how status is shown. `tty` (and `auto` on a terminal outside CI: ui/tty `wantsTui`) shows the TUI
- * for attached `up` and `logs -f`; plan progress stays plain lines.
+ * for attached `up` and `logs -f`, from the first pull, build or plan event on (plain lines are for the others).
  */
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
 
@@ -23,9 +24,48 @@ function words(op: OpEventRef) {
   return WORDS[op.kind] ?? { noun: 'Resource', doing: 'Working', done: 'Done' };
 }
 
-/** compose's plain progress lines: ` Container web-1  Started`. */
+/** What an op in flight is doing, in words: `Creating tsfig-web-1`. */
+export function opDoing(op: OpEventRef): string {
+  return `${words(op).doing} ${op.target}`;
+}
+
+const LAYER_WORDS: Record<LayerState, string> = {
+  exists: 'Already exists',
+  waiting: 'Waiting',
+  downloading: 'Downloading',
+  verified: 'Download complete',
+  extracting: 'Extracting',
+  done: 'Pull complete',
+};
+
+/**
+ * compose's plain progress lines: ` Container web-1  Started`, ` web Pulling`, `  3f2a1b9c8d7e Extracting`,
+ * `[web] Step 3/7 : RUN make`. Build output and repeated download progress have no line (LineRenderer prints a
+ * layer's line once per state).
+ */
 export function plainLine(event: TsfigEvent): string | undefined {
   switch (event.kind) {
+    case 'pull.start':
+      return ` ${event.services.join(', ')} Pulling`;
+    case 'pull.progress': {
+      const size = event.state === 'downloading' || event.state === 'waiting' ? ` ${formatBytes(event.total)}` : '';
+      return `  ${event.layer} ${LAYER_WORDS[event.state]}${size}`;
+    }
+    case 'pull.done':
+      return ` ${event.services.join(', ')} ${event.status === 'downloaded' ? 'Pulled' : 'Up to date'}`;
+    case 'pull.error':
+      return ` ${event.services.join(', ')} Error ${event.message}`;
+    case 'build.start':
+      return ` Image ${event.image}  Building`;
+    case 'build.step':
+      return `[${event.service}] Step ${event.step}/${event.total} : ${event.text}`;
+    case 'build.step-done':
+    case 'build.output':
+      return undefined;
+    case 'build.done': {
+      const cached = event.cachedSteps === event.steps ? ', all steps cached' : '';
+      return ` Image ${event.image}  Built (${(event.durationMs / 1000).toFixed(1)}s${cached})`;
+    }
     case 'op.start':
       return ` ${words(event.op).noun} ${event.op.target}  ${words(event.op).doing}`;
     case 'op.done':
@@ -45,6 +85,8 @@ export function plainLine(event: TsfigEvent): string | undefined {
 export class LineRenderer implements EventSink {
   private readonly mode: 'plain' | 'json' | 'quiet';
   private readonly out: NodeJS.WritableStream;
+  /** The last state printed per `image layer`: a layer gets a line when its state changes, not per 512 KiB. */
+  private readonly layers = new Map<string, LayerState>();
 
   constructor(mode: 'plain' | 'json' | 'quiet', out: NodeJS.WritableStream = process.stderr) {
     this.mode = mode;
@@ -58,7 +100,13 @@ export class LineRenderer implements EventSink {
       this.out.write(`${JSON.stringify({ ...data, kind })}\n`);
       return;
     }
-    if (this.mode === 'quiet' && event.kind !== 'warning' && event.kind !== 'op.error') return;
+    if (this.mode === 'quiet' && event.kind !== 'warning' && event.kind !== 'op.error' && event.kind !== 'pull.error')
+      return;
+    if (event.kind === 'pull.progress') {
+      const key = `${event.image} ${event.layer}`;
+      if (this.layers.get(key) === event.state) return;
+      this.layers.set(key, event.state);
+    }
     const line = plainLine(event);
     if (line !== undefined) this.out.write(`${line}\n`);
   }

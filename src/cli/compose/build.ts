@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Builder, type BuildEvent } from '../../../engine/build/index.js';
 import type { Engine } from '../../../engine/index.js';
+import type { EventSink, TsfigEvent } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
 import { implicitDependencies, serviceImage } from '../../planner/container-spec.js';
 import { dependencyOrder } from '../../planner/reconcile.js';
@@ -18,6 +19,11 @@ export interface ServiceBuildOptions {
   readonly verbose?: boolean;
   readonly quiet?: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * Progress as events (`build.*`, warnings) instead of lines on stderr: what `up` renders (plain, JSON or the TUI).
+   * `verbose` and `quiet` then do not apply: the renderer decides.
+   */
+  readonly events?: EventSink;
 }
 
 /** `build.args` with compose's rule for a key without a value: take it from the environment, else leave it out. */
@@ -34,6 +40,32 @@ function buildArgs(service: Service, extra: readonly string[]): Record<string, s
     if (value !== undefined) args[key] = value;
   }
   return args;
+}
+
+/**
+ * The builder's events as the orchestrator's, for one service. A cache hit is remembered in `cachedSteps` and
+ * reported by the step's `build.step-done` (the builder sends that one for every step).
+ */
+export function buildEventOf(service: string, event: BuildEvent, cachedSteps: Set<number>): TsfigEvent | undefined {
+  switch (event.kind) {
+    case 'step':
+      return { kind: 'build.step', service, step: event.step, total: event.total, text: event.text };
+    case 'cache-hit':
+      cachedSteps.add(event.step);
+      return undefined;
+    case 'output':
+      return { kind: 'build.output', service, step: event.step, stream: event.stream, text: event.text };
+    case 'step-done':
+      return {
+        kind: 'build.step-done',
+        service,
+        step: event.step,
+        cached: cachedSteps.has(event.step),
+        durationMs: event.durationMs,
+      };
+    case 'warning':
+      return { kind: 'warning', message: `[${service}] ${event.message}` };
+  }
 }
 
 function renderEvent(service: string, event: BuildEvent, verbose: boolean): string | undefined {
@@ -69,6 +101,10 @@ export async function buildServices(
     const build = service?.build;
     if (service === undefined || build === undefined) continue;
     const started = Date.now();
+    const image = serviceImage(project, service);
+    const { events } = options;
+    const cachedSteps = new Set<number>();
+    events?.emit({ kind: 'build.start', service: name, image });
     const result = await builder.build(
       {
         contextDir: build.context,
@@ -76,7 +112,7 @@ export async function buildServices(
         dockerfileInline: build.dockerfile_inline,
         buildArgs: buildArgs(service, options.buildArgs ?? []),
         target: build.target,
-        tags: [serviceImage(project, service), ...build.tags],
+        tags: [image, ...build.tags],
         labels: Object.fromEntries(
           Object.entries(build.labels).flatMap(([key, value]) => (value === null ? [] : [[key, value]])),
         ),
@@ -85,15 +121,27 @@ export async function buildServices(
         signal: options.signal,
       },
       (event) => {
+        if (events !== undefined) {
+          const converted = buildEventOf(name, event, cachedSteps);
+          if (converted !== undefined) events.emit(converted);
+          return;
+        }
         const line = renderEvent(name, event, options.verbose === true);
         if (line !== undefined && options.quiet !== true) process.stderr.write(`${line}\n`);
       },
     );
-    if (options.quiet !== true) {
+    if (events !== undefined) {
+      events.emit({
+        kind: 'build.done',
+        service: name,
+        image,
+        steps: result.steps,
+        cachedSteps: result.cachedSteps,
+        durationMs: Date.now() - started,
+      });
+    } else if (options.quiet !== true) {
       const cached = result.cachedSteps === result.steps ? ', all steps cached' : '';
-      process.stderr.write(
-        ` Image ${serviceImage(project, service)}  Built (${((Date.now() - started) / 1000).toFixed(1)}s${cached})\n`,
-      );
+      process.stderr.write(` Image ${image}  Built (${((Date.now() - started) / 1000).toFixed(1)}s${cached})\n`);
     }
   }
 }

@@ -5,8 +5,15 @@
 import type { Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
 import { isEngineError } from '../../../engine/errors.js';
-import { lastPulled, pullImage, pushImage, registryClientFromEnv } from '../../../engine/registry/index.js';
+import {
+  lastPulled,
+  pullImage,
+  pushImage,
+  registryClientFromEnv,
+  type PullEvent,
+} from '../../../engine/registry/index.js';
 import { TsfigError } from '../../errors.js';
+import type { EventSink } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
 import { openEngine } from '../engine.js';
 import { loadForServices } from './context.js';
@@ -87,8 +94,27 @@ export interface EnsureOptions {
   readonly quiet?: boolean | undefined;
   readonly ignoreFailures?: boolean | undefined;
   readonly env?: NodeJS.ProcessEnv | undefined;
-  /** Progress lines. @default stderr */
+  /** Progress lines, when there is no `events` sink. @default stderr */
   readonly write?: ((line: string) => void) | undefined;
+  /** Progress as events (`pull.*`, per layer) instead of lines: what `up` renders (plain, JSON or the TUI). */
+  readonly events?: EventSink | undefined;
+}
+
+/** The engine's pull events as the orchestrator's, for one image. */
+function pullEventSink(events: EventSink, image: string): (event: PullEvent) => void {
+  return (event) => {
+    if (event.type !== 'layer') return;
+    const total = event.total ?? 0;
+    const done = event.status === 'exists' || event.status === 'verified' || event.status === 'extracting';
+    events.emit({
+      kind: 'pull.progress',
+      image,
+      layer: event.digest.replace(/^sha256:/, '').slice(0, 12),
+      state: event.status,
+      current: event.current ?? (done || event.status === 'done' ? total : 0),
+      total,
+    });
+  };
 }
 
 /**
@@ -139,17 +165,23 @@ export async function ensureServiceImages(
     await Promise.all(
       [...byImage].map(async ([image, services]) => {
         const label = services.join(', ');
-        if (options.quiet !== true) write(` ${label} Pulling`);
+        const { events } = options;
+        if (events !== undefined) events.emit({ kind: 'pull.start', image, services });
+        else if (options.quiet !== true) write(` ${label} Pulling`);
         try {
-          const result = await pullImage(client, engine.images, image);
-          if (options.quiet !== true) write(` ${label} ${result.downloaded ? 'Pulled' : 'Up to date'}`);
+          const result = await pullImage(client, engine.images, image, {
+            onEvent: events === undefined ? undefined : pullEventSink(events, image),
+          });
+          const status = result.downloaded ? 'downloaded' : 'up-to-date';
+          if (events !== undefined) events.emit({ kind: 'pull.done', image, services, status });
+          else if (options.quiet !== true) write(` ${label} ${result.downloaded ? 'Pulled' : 'Up to date'}`);
         } catch (error) {
           const hasBuild = services.some((s) => project.services[s]?.build !== undefined);
           if (options.ignoreFailures === true || hasBuild) {
             failed.push(...services);
-            write(
-              ` ${label} Error ${isEngineError(error) || error instanceof TsfigError ? error.message : String(error)}`,
-            );
+            const message = isEngineError(error) || error instanceof TsfigError ? error.message : String(error);
+            if (events !== undefined) events.emit({ kind: 'pull.error', image, services, message });
+            else write(` ${label} Error ${message}`);
             return;
           }
           throw error;

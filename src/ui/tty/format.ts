@@ -91,3 +91,17 @@ export function clip(text: string, width: number): string {
   if (width <= 0) return '';
   return chars.length <= width ? chars.join('') : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`;
 }
+
+/** A progress bar `width` cells wide: `████░░░░`; a fraction outside 0..1 (or NaN) is clamped. */
+export function bar(fraction: number, width: number): string {
+  if (width <= 0) return '';
+  const clamped = Number.isFinite(fraction) ? Math.max(0, Math.min(1, fraction)) : 0;
+  const full = Math.floor(clamped * width);
+  return '█'.repeat(full) + '░'.repeat(width - full);
+}
+
+/** `1.2MiB/4.0MiB`; only the total when nothing is known of progress. */
+export function formatTransfer(current: number, total: number): string {
+  if (total <= 0) return formatBytes(current);
+  return `${formatBytes(Math.min(current, total))}/${formatBytes(total)}`;
+}

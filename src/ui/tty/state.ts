@@ -2,7 +2,7 @@
  * The TUI's view model and the pure reducer that builds it from the orchestrator's events, container observations,
  * log batches and key-driven UI actions. Components render a `TuiState` and nothing else.
  */
-import type { TsfigEvent } from '../../events/events.js';
+import type { ImageEvent, LayerState, OpEventRef, TsfigEvent } from '../../events/events.js';
 
 /** Lifecycle of a row, as shown: creating/starting/waiting spin; the rest are the engine's states. */
 export type RowState =
@@ -72,6 +72,53 @@ export interface ContainerObservation {
   readonly memoryBytes?: number | undefined;
 }
 
+/** One layer of an image being pulled. */
+export interface LayerView {
+  readonly id: string;
+  readonly state: LayerState;
+  readonly current: number;
+  readonly total: number;
+}
+
+/** An image being pulled (or pulled) before the plan runs. */
+export interface PullView {
+  readonly image: string;
+  readonly services: readonly string[];
+  readonly status: 'pulling' | 'downloaded' | 'up-to-date' | 'error';
+  /** In the registry's order, bottom layer first. */
+  readonly layers: readonly LayerView[];
+  readonly message: string | undefined;
+}
+
+/** A service's image being built (or built) before the plan runs. */
+export interface BuildView {
+  readonly service: string;
+  readonly image: string;
+  readonly status: 'building' | 'done';
+  /** The current (or last) step: `[step/total] text`; 0 before the first. */
+  readonly step: number;
+  readonly total: number;
+  readonly text: string;
+  readonly stepsDone: number;
+  readonly cachedSteps: number;
+  /** The last lines of the current step's RUN output, at most BUILD_OUTPUT_LINES. */
+  readonly output: readonly string[];
+  readonly durationMs: number | undefined;
+}
+
+/** The plan being applied: counts and the ops in flight. */
+export interface PlanView {
+  readonly total: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly running: readonly OpEventRef[];
+  readonly finished: boolean;
+}
+
+/** RUN output lines kept per build. */
+export const BUILD_OUTPUT_LINES = 3;
+
 /** Everything that changes the view: orchestrator events plus the TUI's own inputs. */
 export type TuiEvent =
   | TsfigEvent
@@ -89,7 +136,9 @@ export type TuiEvent =
   | { readonly kind: 'filter.commit' }
   | { readonly kind: 'help' }
   | { readonly kind: 'status'; readonly message: string }
-  | { readonly kind: 'stopping'; readonly force: boolean };
+  | { readonly kind: 'stopping'; readonly force: boolean }
+  /** Images and plan are done: the TUI follows the running stack (finished pulls and builds leave the screen). */
+  | { readonly kind: 'attached' };
 
 export interface TuiState {
   readonly project: string;
@@ -114,6 +163,12 @@ export interface TuiState {
   /** The last one-line status message (plan progress, an action's result). */
   readonly status: string;
   readonly stopping: 'no' | 'graceful' | 'kill';
+  /** `preparing` while `up` pulls, builds and applies its plan; `attached` once it follows the stack. */
+  readonly phase: 'preparing' | 'attached';
+  readonly pulls: readonly PullView[];
+  readonly builds: readonly BuildView[];
+  /** The plan being applied; undefined before one starts and once it is done and the TUI is attached. */
+  readonly plan: PlanView | undefined;
 }
 
 export function initialState(project: string, options: { columns?: number; rows?: number; logLimit?: number } = {}) {
@@ -133,6 +188,10 @@ export function initialState(project: string, options: { columns?: number; rows?
     terminalRows: options.rows ?? 24,
     status: '',
     stopping: 'no',
+    phase: 'preparing',
+    pulls: [],
+    builds: [],
+    plan: undefined,
   };
   return state;
 }
@@ -293,24 +352,177 @@ function onLogs(state: TuiState, lines: Extract<TuiEvent, { kind: 'logs' }>['lin
   return { ...state, logs, nextSeq: seq };
 }
 
+function onPull(state: TuiState, event: Extract<ImageEvent, { kind: `pull.${string}` }>): TuiState {
+  const index = state.pulls.findIndex((pull) => pull.image === event.image);
+  const before: PullView = state.pulls[index] ?? {
+    image: event.image,
+    services: 'services' in event ? event.services : [],
+    status: 'pulling',
+    layers: [],
+    message: undefined,
+  };
+  let after: PullView;
+  switch (event.kind) {
+    case 'pull.start':
+      after = { ...before, services: event.services, status: 'pulling', message: undefined };
+      break;
+    case 'pull.progress': {
+      const layer: LayerView = { id: event.layer, state: event.state, current: event.current, total: event.total };
+      const at = before.layers.findIndex((existing) => existing.id === event.layer);
+      const layers = at === -1 ? [...before.layers, layer] : before.layers.map((old, i) => (i === at ? layer : old));
+      after = { ...before, layers };
+      break;
+    }
+    case 'pull.done':
+      after = {
+        ...before,
+        status: event.status,
+        layers: before.layers.map((layer) =>
+          layer.state === 'exists' ? layer : { ...layer, state: 'done', current: layer.total },
+        ),
+      };
+      break;
+    case 'pull.error':
+      after = { ...before, status: 'error', message: event.message };
+      break;
+  }
+  const pulls = index === -1 ? [...state.pulls, after] : state.pulls.map((pull, i) => (i === index ? after : pull));
+  const next = { ...state, pulls };
+  if (event.kind !== 'pull.error') return next;
+  const text = `pull of ${event.image} (${event.services.join(', ')}) failed: ${event.message}`;
+  return onLogs(next, [{ source: 'tsfig', service: '', stream: 'system', text }]);
+}
+
+function onBuild(state: TuiState, event: Extract<ImageEvent, { kind: `build.${string}` }>): TuiState {
+  const index = state.builds.findIndex((build) => build.service === event.service);
+  const before: BuildView = state.builds[index] ?? {
+    service: event.service,
+    image: 'image' in event ? event.image : '',
+    status: 'building',
+    step: 0,
+    total: 0,
+    text: '',
+    stepsDone: 0,
+    cachedSteps: 0,
+    output: [],
+    durationMs: undefined,
+  };
+  let after: BuildView;
+  switch (event.kind) {
+    case 'build.start':
+      after = { ...before, image: event.image, status: 'building', step: 0, stepsDone: 0, cachedSteps: 0, output: [] };
+      break;
+    case 'build.step':
+      // the output shown is the current step's
+      after = { ...before, step: event.step, total: event.total, text: event.text, output: [] };
+      break;
+    case 'build.step-done':
+      after = {
+        ...before,
+        stepsDone: Math.max(before.stepsDone, event.step),
+        cachedSteps: before.cachedSteps + (event.cached ? 1 : 0),
+      };
+      break;
+    case 'build.output': {
+      const body = event.text.endsWith('\n') ? event.text.slice(0, -1) : event.text;
+      const lines = body.split('\n').filter((line) => line.trim() !== '');
+      after = { ...before, output: [...before.output, ...lines].slice(-BUILD_OUTPUT_LINES) };
+      break;
+    }
+    case 'build.done':
+      after = {
+        ...before,
+        status: 'done',
+        stepsDone: event.steps,
+        total: event.steps,
+        cachedSteps: event.cachedSteps,
+        durationMs: event.durationMs,
+      };
+      break;
+  }
+  const builds =
+    index === -1 ? [...state.builds, after] : state.builds.map((build, i) => (i === index ? after : build));
+  return { ...state, builds };
+}
+
+/** The plan's counts and ops in flight, from the op events. */
+function onPlanOp(plan: PlanView | undefined, event: TsfigEvent): PlanView | undefined {
+  if (plan === undefined) return undefined;
+  switch (event.kind) {
+    case 'op.start':
+      return { ...plan, running: [...plan.running.filter((op) => op.id !== event.op.id), event.op] };
+    case 'op.done':
+    case 'op.error':
+    case 'op.skipped': {
+      const running = plan.running.filter((op) => op.id !== event.op.id);
+      if (event.kind === 'op.done') return { ...plan, running, done: plan.done + 1 };
+      if (event.kind === 'op.skipped') return { ...plan, running, skipped: plan.skipped + 1 };
+      return event.bestEffort
+        ? { ...plan, running, done: plan.done + 1 }
+        : { ...plan, running, failed: plan.failed + 1 };
+    }
+    case 'plan.start':
+    case 'plan.done':
+    case 'warning':
+    case 'pull.start':
+    case 'pull.progress':
+    case 'pull.done':
+    case 'pull.error':
+    case 'build.start':
+    case 'build.step':
+    case 'build.step-done':
+    case 'build.output':
+    case 'build.done':
+      return plan;
+  }
+}
+
 /** The pure reducer: same state and event, same result; never does I/O. */
 export function reduce(state: TuiState, event: TuiEvent): TuiState {
   switch (event.kind) {
+    case 'pull.start':
+    case 'pull.progress':
+    case 'pull.done':
+    case 'pull.error':
+      return onPull(state, event);
+    case 'build.start':
+    case 'build.step':
+    case 'build.step-done':
+    case 'build.output':
+    case 'build.done':
+      return onBuild(state, event);
     case 'plan.start':
-      return { ...state, project: event.project, status: `Applying ${event.total} change(s)...` };
-    case 'plan.done':
       return {
         ...state,
+        project: event.project,
+        status: `Applying ${event.total} change(s)...`,
+        plan: { total: event.total, done: 0, failed: 0, skipped: 0, running: [], finished: false },
+      };
+    case 'plan.done': {
+      const counts = { done: event.done, failed: event.failed, skipped: event.skipped };
+      const plan = state.plan === undefined ? undefined : { ...state.plan, ...counts, running: [], finished: true };
+      return {
+        ...state,
+        plan: state.phase === 'attached' ? undefined : plan,
         status: event.ok
           ? `Applied ${event.done} change(s)`
           : `Failed: ${event.failed} error(s), ${event.skipped} skipped`,
       };
+    }
     case 'op.start':
     case 'op.done':
     case 'op.error':
-      return onOp(state, event);
+      return onOp({ ...state, plan: onPlanOp(state.plan, event) }, event);
     case 'op.skipped':
-      return state;
+      return { ...state, plan: onPlanOp(state.plan, event) };
+    case 'attached':
+      return {
+        ...state,
+        phase: 'attached',
+        pulls: state.pulls.filter((pull) => pull.status === 'pulling'),
+        builds: state.builds.filter((build) => build.status === 'building'),
+        plan: state.plan?.finished === false ? state.plan : undefined,
+      };
     case 'warning':
       return onLogs({ ...state, status: `WARN ${event.message}` }, [
         { source: 'tsfig', service: '', stream: 'system', text: `WARN ${event.message}` },

@@ -2,6 +2,7 @@
 import { Box, Text } from 'ink';
 import type { ReactElement } from 'react';
 import { clip, colorOf, formatBytes, formatPercent, formatPorts, formatUptime, spinnerFrame } from './format.js';
+import { progressLines, progressPanelLimit, progressPanelText } from './progress-panel.js';
 import { rowLabel, visibleLogs, type ContainerRow, type TuiState } from './state.js';
 
 /** Rendering context that is not state: the clock and whether links are supported. */
@@ -45,10 +46,11 @@ function cell(text: string, width: number): string {
 
 export function StatusPanel({ state, env }: { state: TuiState; env: ViewEnv }): ReactElement {
   const header = COLUMNS.map((column) => cell(column.title, column.width)).join('') + 'PORTS';
+  const none = state.phase === 'preparing' ? 'preparing...' : 'no containers';
   return (
     <Box flexDirection="column">
       <Text bold>{clip(header, state.columns)}</Text>
-      {state.rows.length === 0 ? <Text dimColor>no containers</Text> : null}
+      {state.rows.length === 0 ? <Text dimColor>{none}</Text> : null}
       {state.rows.map((row, index) => {
         const selected = index === state.selected;
         const label = `${selected ? '›' : ' '}${rowLabel(row)}`;
@@ -150,18 +152,26 @@ export function Footer({ state, env }: { state: TuiState; env: ViewEnv }): React
   const keys = env.mode === 'up' ? '? help · d detach · q stop' : '? help · q quit';
   return (
     <Text wrap="truncate">
-      <Text inverse>{` ${state.project} `}</Text>
+      <Text inverse>{` ${state.project === '' ? 'tsfig up' : state.project} `}</Text>
       <Text>{` ${view} · ${keys}`}</Text>
       {state.status === '' ? null : <Text dimColor>{` · ${clip(state.status, state.columns)}`}</Text>}
     </Text>
   );
 }
 
-/** How many terminal rows the log pane gets: what the panel, the separator and the footer leave. */
+/** Pulls, builds and the plan while `up` prepares the stack; nothing once there is nothing to show. */
+export function ProgressPanel({ state }: { state: TuiState }): ReactElement | null {
+  const lines = progressLines(state, progressPanelLimit(state.terminalRows));
+  if (lines.length === 0) return null;
+  return <Text wrap="truncate">{progressPanelText(lines)}</Text>;
+}
+
+/** How many terminal rows the log pane gets: what the panels, the separator and the footer leave. */
 export function logPaneHeight(state: TuiState): number {
   const panel = 1 + Math.max(1, state.rows.length);
+  const progress = progressLines(state, progressPanelLimit(state.terminalRows)).length;
   const help = state.help ? HELP_LINES.length + 3 : 0;
-  return Math.max(0, state.terminalRows - panel - help - 2);
+  return Math.max(0, state.terminalRows - panel - progress - help - 2);
 }
 
 /** The whole screen. */
@@ -169,6 +179,7 @@ export function TuiView({ state, env }: { state: TuiState; env: ViewEnv }): Reac
   return (
     <Box flexDirection="column" width={state.columns} height={state.terminalRows} overflow="hidden">
       <StatusPanel state={state} env={env} />
+      <ProgressPanel state={state} />
       {state.help ? <Help /> : null}
       <Text dimColor>{'─'.repeat(Math.max(0, state.columns))}</Text>
       <LogPane state={state} height={logPaneHeight(state)} />
