@@ -11,8 +11,9 @@ import type { ObservedContainer } from '../../planner/observed.js';
 import type { Plan } from '../../planner/plan.js';
 import { plan, planDown, type PlanOptions } from '../../planner/reconcile.js';
 import { planHasChanges, renderPlanJson, renderPlanText } from '../../planner/render.js';
+import type { EventSink } from '../../events/events.js';
 import { makeRenderer, type ProgressMode } from '../../ui/progress.js';
-import { runTui, wantsTui } from '../../ui/tty/index.js';
+import { runTui, TuiSink, wantsTui } from '../../ui/tty/index.js';
 import { loadProjectFromOptions } from '../commands/config.js';
 import { openEngine } from '../engine.js';
 import { collect, parseCount } from '../units.js';
@@ -37,9 +38,18 @@ export function progressMode(command: Command): ProgressMode {
   return command.optsWithGlobals<{ progress?: ProgressMode }>().progress ?? 'auto';
 }
 
-/** Applies a plan: renders its warnings, runs it, and turns a failure into the error of the op that failed. */
-export async function applyPlan(engine: Engine, thePlan: Plan, command: Command, signal?: AbortSignal): Promise<void> {
-  const renderer = makeRenderer(progressMode(command));
+/**
+ * Applies a plan: renders its warnings, runs it, and turns a failure into the error of the op that failed. Events go
+ * to `events` (the TUI of an attached `up`), else to the `--progress` renderer.
+ */
+export async function applyPlan(
+  engine: Engine,
+  thePlan: Plan,
+  command: Command,
+  signal?: AbortSignal,
+  events?: EventSink,
+): Promise<void> {
+  const renderer = events ?? makeRenderer(progressMode(command));
   for (const warning of thePlan.warnings) renderer.emit({ kind: 'warning', message: warning });
   if (thePlan.operations.length === 0) return;
   const parallel = command.optsWithGlobals<{ parallel?: string }>().parallel;
@@ -112,11 +122,15 @@ export function planOptions(services: readonly string[], flags: UpFlags, project
   };
 }
 
-/** Loads, locks, observes, plans; with --dry-run prints the plan; otherwise checks and applies it. */
+/**
+ * Loads, locks, observes, plans; with --dry-run prints the plan; otherwise checks and applies it. Pulls, builds and
+ * the plan report to `events` (the TUI of an attached `up`), else to the `--progress` renderer.
+ */
 export async function converge(
   command: Command,
   services: readonly string[],
   flags: UpFlags,
+  events?: EventSink,
 ): Promise<{ engine: Engine; load: LoadResult; applied: boolean }> {
   const load = loadForServices(command, services);
   const project = load.project;
@@ -128,8 +142,9 @@ export async function converge(
       const names = services.length === 0 ? Object.keys(project.services) : services;
       const selected = flags.deps ? withDependencies(project, names) : names;
       // Images first: pulled as each service's pull_policy (or --pull) says, built for services with build:.
-      await ensureServiceImages(project, engine, { policy: flags.pull, services: selected });
-      if (flags.build !== false) await buildServices(engine, project, selected);
+      const sink = events ?? makeRenderer(progressMode(command));
+      await ensureServiceImages(project, engine, { policy: flags.pull, services: selected, events: sink });
+      if (flags.build !== false) await buildServices(engine, project, selected, { events: sink });
     }
     const observed = await observe(engine, project.name, project);
     const thePlan = plan(project, observed, options);
@@ -149,7 +164,7 @@ export async function converge(
       return true;
     }
     await preflight(engine, thePlan);
-    await applyPlan(engine, thePlan, command);
+    await applyPlan(engine, thePlan, command, undefined, events);
     return true;
   });
   return { engine, load, applied };
@@ -195,7 +210,9 @@ async function attach(
   services: readonly string[],
   flags: UpFlags,
   command: Command,
+  tui?: TuiSink,
 ): Promise<number> {
+  if (tui !== undefined) return (await tui.attach({ engine, project, services })).exitCode;
   if (!abortFlags(flags) && wantsTui(progressMode(command)))
     return (await runTui({ engine, project, services, mode: 'up' })).exitCode;
   const observed = await observe(engine, project.name, project);
@@ -300,8 +317,14 @@ export function registerUpDown(program: Command): void {
       if (detach && (flags.abortOnContainerExit === true || flags.exitCodeFrom !== undefined)) {
         throw new TsfigError('usage', '--abort-on-container-exit and --exit-code-from cannot be used with --detach');
       }
-      const { engine, load, applied } = await converge(command, services, flags);
-      if (!applied) return;
+      // attached in a terminal: the TUI shows the pulls, builds and plan, then follows the stack
+      const tui = !detach && !abortFlags(flags) && wantsTui(progressMode(command)) ? new TuiSink() : undefined;
+      const converged = await converge(command, services, flags, tui).catch(async (error: unknown) => {
+        await tui?.close();
+        throw error;
+      });
+      const { engine, load, applied } = converged;
+      if (!applied) return void (await tui?.close());
       if (flags.wait === true) {
         const timeout = flags.waitTimeout === undefined ? 600 : parseCount(flags.waitTimeout, '--wait-timeout');
         await waitRunning(engine, load.project, services, timeout * 1000);
@@ -313,7 +336,7 @@ export function registerUpDown(program: Command): void {
           ? (await import('../../watch/command.js')).startWatch(command, services, flags, engine, load.project, files)
           : undefined;
       try {
-        process.exitCode = await attach(engine, load.project, services, flags, command);
+        process.exitCode = await attach(engine, load.project, services, flags, command, tui);
       } finally {
         await watch?.stop();
       }

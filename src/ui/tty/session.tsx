@@ -2,8 +2,15 @@
  * The TUI controller: owns the terminal (alternate screen, raw mode), polls the engine for container state and
  * cgroup stats, follows every container's log (across restarts and recreates), batches what it learns into the pure
  * reducer and redraws at a bounded rate. Every exit path (keys, signals, a crash) restores the terminal.
+ *
+ * A session has two phases. `open` takes the terminal and shows what `up` reports while it prepares the stack
+ * (pulls, builds, the plan: events fed through `feed`); `attach` then follows the stack until detach, a stop or the
+ * end. While preparing, Ctrl-C, q and SIGINT/SIGTERM/SIGHUP restore the terminal and end the process by that signal,
+ * as `up` without the TUI does; d detaches as soon as the stack is up. While the session is open, lines written to
+ * stderr (warnings, notes) go to the log pane instead of over the screen.
  */
 import { writeSync } from 'node:fs';
+import { constants } from 'node:os';
 import { render, type Instance } from 'ink';
 import type { Engine } from '../../../engine/index.js';
 import type { TsfigEvent } from '../../events/events.js';
@@ -31,20 +38,41 @@ const POLL_MS = 1000;
 const ENTER_ALT = '\u001b[?1049h\u001b[H\u001b[2J';
 const LEAVE_ALT = '\u001b[?25h\u001b[?1049l';
 
-/** What the TUI shows and controls. */
-export interface TuiOptions {
+/** The terminal a session takes and how keys behave. */
+export interface TuiScreenOptions {
+  /** Shown in the footer until a plan names the project. */
+  readonly projectName: string;
+  /** `up`: q and Ctrl-C stop the stack; `logs`: they only leave. */
+  readonly mode: 'up' | 'logs';
+  readonly stdout?: NodeJS.WriteStream | undefined;
+  readonly stdin?: NodeJS.ReadStream | undefined;
+}
+
+/** The stack the TUI follows once attached. */
+export interface TuiTarget {
   readonly engine: Engine;
   readonly project: Project;
   /** Only these services (all when empty). */
   readonly services: readonly string[];
+  /** Lines of history per container when following starts (all when undefined). */
+  readonly tail?: number | undefined;
+}
+
+/** What the TUI shows and controls. */
+export interface TuiOptions extends TuiTarget {
   /** `up`: q and Ctrl-C stop the stack; `logs`: they only leave. */
   readonly mode: 'up' | 'logs';
-  /** Lines of history per container when following starts (all when undefined). */
-  readonly tail?: number;
   readonly stdout?: NodeJS.WriteStream;
   readonly stdin?: NodeJS.ReadStream;
   /** Events that arrived before the TUI started (the plan that `up` applied). */
   readonly initialEvents?: readonly TsfigEvent[];
+}
+
+/** An open session: the terminal is taken; `attach` follows the stack, `close` gives the terminal back. */
+export interface TuiHandle {
+  feed(event: TsfigEvent): void;
+  attach(target: TuiTarget): Promise<TuiResult>;
+  close(): void;
 }
 
 /** How the TUI ended: `detached` leaves the stack running; the exit code is the CLI's. */
@@ -61,7 +89,8 @@ interface Follower {
 
 class TuiSession {
   private state: TuiState;
-  private readonly options: TuiOptions;
+  private readonly options: TuiScreenOptions;
+  private target: TuiTarget | undefined;
   private readonly stdout: NodeJS.WriteStream;
   private readonly stdin: NodeJS.ReadStream;
   private instance: Instance | undefined;
@@ -77,17 +106,25 @@ class TuiSession {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly links: boolean;
   private polling = false;
+  /** d pressed while preparing: detach as soon as `attach` is called. */
+  private detachRequested = false;
+  private releaseStderr: (() => void) | undefined;
+  private readonly cleanups: (() => void)[] = [];
 
-  constructor(options: TuiOptions) {
+  constructor(options: TuiScreenOptions) {
     this.options = options;
     this.stdout = options.stdout ?? process.stdout;
     this.stdin = options.stdin ?? process.stdin;
     this.links = supportsHyperlinks(process.env);
-    this.state = initialState(options.project.name, {
+    this.state = initialState(options.projectName, {
       columns: this.stdout.columns ?? 80,
       rows: this.stdout.rows ?? 24,
     });
-    for (const event of options.initialEvents ?? []) this.state = reduce(this.state, event);
+  }
+
+  private get stack(): TuiTarget {
+    if (this.target === undefined) throw new Error('the TUI is not attached to a stack yet');
+    return this.target;
   }
 
   dispatch = (event: TuiEvent): void => {
@@ -139,6 +176,10 @@ class TuiSession {
   };
 
   private async command(command: TuiCommand): Promise<void> {
+    if (this.target === undefined) {
+      this.commandWhilePreparing(command);
+      return;
+    }
     switch (command) {
       case 'detach':
         this.finish({ exitCode: 0, reason: 'detached' });
@@ -158,6 +199,38 @@ class TuiSession {
     }
   }
 
+  /** Before the stack is up there is nothing to stop: leaving ends `up` as a Ctrl-C without the TUI would. */
+  private commandWhilePreparing(command: TuiCommand): void {
+    switch (command) {
+      case 'detach':
+        this.detachRequested = true;
+        this.dispatch({ kind: 'status', message: 'Detaching once the stack is up...' });
+        return;
+      case 'quit':
+      case 'interrupt':
+        this.abortPreparing('SIGINT');
+        return;
+      case 'restart':
+      case 'stop':
+        this.dispatch({ kind: 'status', message: `the stack is not up yet: ${command} works once it is` });
+        return;
+    }
+  }
+
+  /** Gives the terminal back and ends the process by `signal`, as it would end without the TUI. */
+  private abortPreparing(signal: NodeJS.Signals): void {
+    this.restore();
+    this.uninstall();
+    process.stderr.write(
+      `${this.state.project === '' ? 'tsfig' : this.state.project}: up interrupted before the stack was up; ` +
+        'what was already created is kept. ' +
+        'Run tsfig up again to finish, or tsfig down to remove it.\n',
+    );
+    process.kill(process.pid, signal);
+    // another listener of the signal would keep the process alive: end it with the code the signal gives
+    setTimeout(() => process.exit(128 + (constants.signals[signal] ?? 2)), 200).unref();
+  }
+
   private exitCode = 0;
 
   /** First call: graceful stop of every container; a second call kills them. The TUI ends when all have exited. */
@@ -165,7 +238,7 @@ class TuiSession {
     this.interrupts++;
     this.exitCode = exitCode;
     this.dispatch({ kind: 'stopping', force: kill });
-    const { engine } = this.options;
+    const { engine } = this.stack;
     const containers = (await this.containers()).filter((container) => container.running);
     await Promise.all(
       containers.map((container) =>
@@ -180,7 +253,7 @@ class TuiSession {
   private async serviceAction(action: 'restart' | 'stop'): Promise<void> {
     const service = this.state.rows[this.state.selected]?.service;
     if (service === undefined) return;
-    const { engine } = this.options;
+    const { engine } = this.stack;
     const started = Date.now();
     this.dispatch({ kind: 'status', message: `${action === 'stop' ? 'Stopping' : 'Restarting'} ${service}...` });
     const containers = (await this.containers()).filter((container) => container.service === service);
@@ -202,7 +275,7 @@ class TuiSession {
   }
 
   private async containers(): Promise<ObservedContainer[]> {
-    const { engine, project, services } = this.options;
+    const { engine, project, services } = this.stack;
     const observed = await observe(engine, project.name, project);
     return observed.containers
       .filter((container) => !container.oneoff)
@@ -212,7 +285,7 @@ class TuiSession {
   private readonly portCache = new Map<string, number[]>();
 
   private async observeOne(container: ObservedContainer): Promise<ContainerObservation> {
-    const { engine } = this.options;
+    const { engine } = this.stack;
     const state = await engine.containers.state(await engine.containers.get(container.id));
     let ports = this.portCache.get(container.id);
     if (ports === undefined) {
@@ -241,7 +314,7 @@ class TuiSession {
 
   /** One observation: rows, new log followers, and the end of an attached `up` when everything has exited. */
   private async poll(): Promise<void> {
-    if (this.polling || this.restored) return;
+    if (this.polling || this.restored || this.target === undefined) return;
     this.polling = true;
     try {
       const containers = await this.containers();
@@ -285,10 +358,11 @@ class TuiSession {
     const source = rowLabel({ service: observation.service, replica: observation.replica, name: observation.name });
     void (async () => {
       try {
-        for await (const entry of this.options.engine.containers.logs(observation.id, {
+        const { engine, tail } = this.stack;
+        for await (const entry of engine.containers.logs(observation.id, {
           follow: true,
           ...(follower.lastTime !== '' ? { since: follower.lastTime } : {}),
-          ...(existing === undefined && this.options.tail !== undefined ? { tail: this.options.tail } : {}),
+          ...(existing === undefined && tail !== undefined ? { tail } : {}),
           signal: follower.controller.signal,
         })) {
           if (follower.lastTime !== '' && entry.time <= follower.lastTime && existing !== undefined) continue;
@@ -303,7 +377,7 @@ class TuiSession {
     })();
   }
 
-  private addLog(source: string, service: string, stream: 'stdout' | 'stderr', text: string): void {
+  private addLog(source: string, service: string, stream: LogLine['stream'], text: string): void {
     const body = text.endsWith('\n') ? text.slice(0, -1) : text;
     for (const line of body.split('\n')) this.pendingLines.push({ source, service, stream, text: line });
     // beyond what the pane keeps, older pending lines could never be shown
@@ -323,6 +397,8 @@ class TuiSession {
   restore = (): void => {
     if (this.restored) return;
     this.restored = true;
+    this.releaseStderr?.();
+    this.releaseStderr = undefined;
     try {
       this.instance?.unmount();
     } catch {
@@ -340,9 +416,38 @@ class TuiSession {
     }
   };
 
-  async run(): Promise<TuiResult> {
+  /** Lines written to stderr while the screen is ours go to the log pane (they would be drawn over it). */
+  private captureStderr(): void {
+    const stderr = process.stderr;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was, on the same object
+    const original = stderr.write;
+    let partial = '';
+    const write = (chunk: unknown, encoding?: unknown, callback?: unknown): boolean => {
+      const text =
+        typeof chunk === 'string'
+          ? chunk
+          : Buffer.from(chunk as Uint8Array).toString(
+              typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8',
+            );
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) this.addLog('tsfig', '', 'system', line);
+      const done = typeof encoding === 'function' ? encoding : callback;
+      if (typeof done === 'function') process.nextTick(() => (done as () => void)());
+      return true;
+    };
+    stderr.write = write;
+    this.releaseStderr = () => {
+      stderr.write = original;
+      if (partial !== '') stderr.write(`${partial}\n`);
+    };
+  }
+
+  /** Takes the terminal: alternate screen, raw mode, the first frame; signals and crashes restore it. */
+  open(): void {
     const onSignal = (signal: NodeJS.Signals) => {
-      if (this.options.mode === 'logs') this.finish({ exitCode: 130, reason: 'quit' });
+      if (this.target === undefined) this.abortPreparing(signal);
+      else if (this.options.mode === 'logs') this.finish({ exitCode: 130, reason: 'quit' });
       else void this.stopStack(signal === 'SIGINT' && this.interrupts > 0, 130);
     };
     const onCrash = (error: unknown) => {
@@ -360,36 +465,7 @@ class TuiSession {
     process.on('uncaughtException', onCrash);
     process.on('unhandledRejection', onCrash);
     this.stdout.on('resize', onResize);
-    const done = new Promise<TuiResult>((resolve) => (this.finished = resolve));
-    tuiStatus.connect((message) => this.dispatch({ kind: 'status', message }));
-    try {
-      this.stdout.write(ENTER_ALT);
-      this.instance = render(this.element(), {
-        stdout: this.stdout,
-        stdin: this.stdin,
-        exitOnCtrlC: false,
-        patchConsole: false,
-        maxFps: 20,
-        // only the lines that changed are rewritten (the status panel is mostly still while logs scroll)
-        incrementalRendering: true,
-      });
-      this.timers.push(setInterval(() => void this.poll(), POLL_MS));
-      this.timers.push(
-        setInterval(() => {
-          if (this.state.rows.some((row) => ['creating', 'starting', 'waiting', 'stopping'].includes(row.state)))
-            this.dispatch({ kind: 'tick' });
-        }, 100),
-      );
-      // uptime changes every second even when nothing else does
-      this.timers.push(setInterval(() => this.scheduleRender(), 1000));
-      await this.poll();
-      return await done;
-    } finally {
-      for (const timer of this.timers) clearInterval(timer);
-      if (this.renderTimer !== undefined) clearTimeout(this.renderTimer);
-      for (const follower of this.followers.values()) follower.controller.abort();
-      this.restore();
-      tuiStatus.connect(undefined);
+    this.cleanups.push(() => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.off('SIGHUP', onSignal);
@@ -397,18 +473,97 @@ class TuiSession {
       process.off('uncaughtException', onCrash);
       process.off('unhandledRejection', onCrash);
       this.stdout.off('resize', onResize);
+    });
+    tuiStatus.connect((message) => this.dispatch({ kind: 'status', message }));
+    this.cleanups.push(() => tuiStatus.connect(undefined));
+    this.stdout.write(ENTER_ALT);
+    this.captureStderr();
+    this.instance = render(this.element(), {
+      stdout: this.stdout,
+      stdin: this.stdin,
+      exitOnCtrlC: false,
+      patchConsole: false,
+      maxFps: 20,
+      // only the lines that changed are rewritten (the status panel is mostly still while logs scroll)
+      incrementalRendering: true,
+    });
+    this.timers.push(
+      setInterval(() => {
+        const { rows, pulls, builds, plan } = this.state;
+        const busy =
+          rows.some((row) => ['creating', 'starting', 'waiting', 'stopping'].includes(row.state)) ||
+          pulls.some((pull) => pull.status === 'pulling') ||
+          builds.some((build) => build.status === 'building') ||
+          plan?.finished === false;
+        if (busy) this.dispatch({ kind: 'tick' });
+      }, 100),
+    );
+  }
+
+  feed = (event: TsfigEvent): void => this.dispatch(event);
+
+  /** Follows the stack until detach, a stop, or every container has exited; gives the terminal back. */
+  async attach(target: TuiTarget): Promise<TuiResult> {
+    this.target = target;
+    this.state = { ...this.state, project: target.project.name };
+    const done = new Promise<TuiResult>((resolve) => (this.finished = resolve));
+    try {
+      this.dispatch({ kind: 'attached' });
+      if (this.detachRequested) return { exitCode: 0, reason: 'detached' };
+      this.timers.push(setInterval(() => void this.poll(), POLL_MS));
+      // uptime changes every second even when nothing else does
+      this.timers.push(setInterval(() => this.scheduleRender(), 1000));
+      await this.poll();
+      return await done;
+    } finally {
+      this.close();
     }
   }
+
+  /** Stops every timer and follower, gives the terminal back and removes the handlers. Idempotent. */
+  close(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.length = 0;
+    if (this.renderTimer !== undefined) clearTimeout(this.renderTimer);
+    for (const follower of this.followers.values()) follower.controller.abort();
+    this.restore();
+    this.uninstall();
+  }
+
+  private uninstall(): void {
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+  }
+}
+
+/** Takes the terminal for `up` (pulls, builds and the plan show as they happen); `attach` follows the stack after. */
+export function openTuiSession(options: TuiScreenOptions): TuiHandle {
+  const session = new TuiSession(options);
+  session.open();
+  return {
+    feed: session.feed,
+    attach: async (target) => {
+      const result = await session.attach(target);
+      if (result.reason === 'detached') printDetached(target.project.name);
+      return result;
+    },
+    close: () => session.close(),
+  };
+}
+
+function printDetached(name: string): void {
+  process.stderr.write(
+    `Detached from ${name}; it keeps running. Follow it with: tsfig logs -f · stop it with: tsfig down\n`,
+  );
 }
 
 /** Runs the TUI until detach, a stop, or every container has exited. Prints a one-line summary after leaving. */
 export async function runTuiSession(options: TuiOptions): Promise<TuiResult> {
-  const result = await new TuiSession(options).run();
-  const name = options.project.name;
-  if (result.reason === 'detached') {
-    process.stderr.write(
-      `Detached from ${name}; it keeps running. Follow it with: tsfig logs -f · stop it with: tsfig down\n`,
-    );
-  }
-  return result;
+  const handle = openTuiSession({
+    projectName: options.project.name,
+    mode: options.mode,
+    stdout: options.stdout,
+    stdin: options.stdin,
+  });
+  for (const event of options.initialEvents ?? []) handle.feed(event);
+  return handle.attach(options);
 }
