@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineError, isEngineError } from '../errors.js';
+import { withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
 import type { ContainerManager } from './manager.js';
 import type { ExitCommand } from './runtime-config.js';
@@ -12,8 +13,23 @@ import type { ContainerRecord, ContainerSpec } from './types.js';
  * container's runtime.conf carries `<node> <repo>/bin/tsfig.js container cleanup --rm <id>`, which its monitor
  * starts (detached) once the container has exited for good and the monitor has let go of it. The cleanup removes
  * the container only if it is still exited, under the container's lock (removeIfExited), so it is safe next to a
- * user `rm`, an attached `run --rm` removing it too, or a `start` that brought it back.
+ * user `rm`, an attached `run --rm` removing it too, or a `start` that brought it back. An attached `run --rm` holds
+ * the container's auto-remove hold (withAutoRemoveHold) from its start until it has read the exit code and removed the
+ * container itself; the cleanup waits for that hold, so it never takes the exit code away from a CLI still there,
+ * and the kernel releases the hold of a CLI killed -9, so the cleanup then does the removal.
  */
+
+function holdName(paths: EnginePaths, id: string): string {
+  return `${paths.rootId}:auto-remove-hold:${id}`;
+}
+
+/** Runs fn (start, attach, wait, remove) holding the container's auto-remove hold: see above. */
+export function withAutoRemoveHold<T>(paths: EnginePaths, id: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(holdName(paths, id), fn);
+}
+
+/** The cleanup may wait this long for an attached CLI to finish with the container (it drains the last logs). */
+const HOLD_WAIT_MS = 24 * 3600_000;
 
 /** docker: "Conflicting options: --restart and --rm". Checked before anything is created. */
 export function checkAutoRemove(spec: ContainerSpec): void {
@@ -65,11 +81,17 @@ export async function removeIfExited(containers: ContainerManager, id: string): 
     throw error;
   }
   if (record.spec.autoRemove !== true) return undefined;
-  try {
-    return await containers.remove(record.id);
-  } catch (error) {
-    // not-found: removed in between; conflict: running again (a start took the lock first)
-    if (isEngineError(error, 'not-found') || isEngineError(error, 'conflict')) return undefined;
-    throw error;
-  }
+  return withLock(
+    holdName(containers.paths, record.id),
+    async () => {
+      try {
+        return await containers.remove(record.id);
+      } catch (error) {
+        // not-found: removed in between; conflict: running again (a start took the container's lock first)
+        if (isEngineError(error, 'not-found') || isEngineError(error, 'conflict')) return undefined;
+        throw error;
+      }
+    },
+    { timeoutMs: HOLD_WAIT_MS },
+  );
 }

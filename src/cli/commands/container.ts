@@ -4,7 +4,10 @@ import { Option } from 'commander';
 import type { ContainerManager } from '../../../engine/containers/manager.js';
 import type { Engine } from '../../../engine/index.js';
 import type { ContainerMount, ContainerSpec, Ulimit } from '../../../engine/containers/types.js';
+import { removeIfExited, withAutoRemoveHold } from '../../../engine/containers/cleanup.js';
+import { isEngineError } from '../../../engine/errors.js';
 import { shortId } from '../../../engine/state/ids.js';
+import { containerRecordUsers } from '../../../engine/volumes/index.js';
 import { TsfigError } from '../../errors.js';
 import { attachStdin } from '../attach.js';
 import { openEngine } from '../engine.js';
@@ -277,9 +280,7 @@ export function specFromFlags(
   const sysctls = Object.fromEntries((flags.sysctl ?? []).map((entry) => splitKeyValue(entry, '--sysctl')));
   const pidsLimit = flags.pidsLimit === undefined ? undefined : parseCount(flags.pidsLimit, '--pids-limit');
   const healthcheck = healthFromFlags(flags);
-  if (flags.rm === true && flags.restart !== undefined && flags.restart !== 'no') {
-    throw new TsfigError('usage', 'conflicting options: --restart and --rm');
-  }
+  checkRmRestart(flags);
   return {
     image,
     ...(command.length > 0 ? { cmd: [...command] } : {}),
@@ -315,11 +316,32 @@ export function specFromFlags(
     ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
     ...parseLogOpts(flags.logOpt ?? []),
     ...(flags.restart !== undefined ? { restart: parseRestart(flags.restart) } : {}),
+    ...(flags.rm === true ? { autoRemove: true } : {}),
     ...(healthcheck !== undefined ? { healthcheck } : {}),
   };
 }
 
+/** docker: "Conflicting options: --restart and --rm" (the engine refuses it too), before anything is created. */
+function checkRmRestart(flags: CreateFlags): void {
+  if (flags.rm === true && flags.restart !== undefined && parseRestart(flags.restart).name !== 'no') {
+    throw new TsfigError('usage', 'conflicting options: --restart and --rm', {
+      hint: 'a container removed when it exits cannot be restarted by a policy: drop --restart or --rm',
+    });
+  }
+}
+
+/** `--rm`: remove the container unless it is gone already (its monitor's cleanup may have been first). */
+async function removeIfPresent(engine: Engine, id: string): Promise<void> {
+  try {
+    const record = await engine.containers.remove(id, { force: true });
+    await engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(engine.paths) });
+  } catch (error) {
+    if (!isEngineError(error, 'not-found')) throw error;
+  }
+}
+
 async function createFromFlags(engine: Engine, image: string, command: readonly string[], flags: CreateFlags) {
+  checkRmRestart(flags);
   // One lock around both, so a concurrent `volume prune` cannot remove the volumes made for this container.
   return engine.volumes.withLock(async () => {
     const mounts = await resolveCliMounts(engine, image, flags);
@@ -374,26 +396,28 @@ function registerRun(group: Command): void {
       .helpOption('--help', 'display help for command')
       .passThroughOptions(),
   ).action(async (image: string, command: string[], flags: CreateFlags & { detach?: boolean }) => {
-    if (flags.detach === true && flags.rm === true) {
-      throw new TsfigError('usage', '--rm with --detach is not supported yet: nothing would remove the container', {
-        hint: 'run attached with --rm, or detached and remove it later with tsfig container rm',
-      });
-    }
+    checkRmRestart(flags);
     const engine = await openEngine();
     const record = await createFromFlags(engine, image, command, flags);
-    try {
-      await engine.containers.start(record.id);
-    } catch (error) {
-      if (flags.rm === true) await engine.containers.remove(record.id, { force: true });
-      throw error;
-    }
-    if (flags.detach === true) {
-      process.stdout.write(`${record.id}\n`);
-      return;
-    }
-    const exitCode = await runAttached(engine.containers, record.id, flags);
-    if (flags.rm === true) await engine.containers.remove(record.id, { force: true });
-    process.exitCode = exitCode;
+    const attachedRm = flags.rm === true && flags.detach !== true;
+    // attached --rm: this CLI reads the exit code and removes the container, its monitor's cleanup waits for it
+    // (and does the removal alone if this CLI is killed); docker's CLI also returns once the container is gone
+    const hold = <T>(fn: () => Promise<T>) => (attachedRm ? withAutoRemoveHold(engine.paths, record.id, fn) : fn());
+    await hold(async () => {
+      try {
+        await engine.containers.start(record.id);
+      } catch (error) {
+        if (flags.rm === true) await removeIfPresent(engine, record.id);
+        throw error;
+      }
+      if (flags.detach === true) {
+        process.stdout.write(`${record.id}\n`);
+        return;
+      }
+      const exitCode = await runAttached(engine.containers, record.id, flags);
+      if (flags.rm === true) await removeIfPresent(engine, record.id);
+      process.exitCode = exitCode;
+    });
   });
 }
 
@@ -420,11 +444,18 @@ function registerLifecycle(group: Command): void {
     .action(async (refs: string[], flags: { attach?: boolean }) => {
       const engine = await openEngine();
       for (const ref of refs) {
-        const record = await engine.containers.start(ref);
         if (flags.attach === true && refs.length === 1) {
-          process.exitCode = await runAttached(engine.containers, record.id, {});
+          const record = await engine.containers.get(ref);
+          const attach = async () => {
+            await engine.containers.start(record.id);
+            process.exitCode = await runAttached(engine.containers, record.id, {});
+            if (record.spec.autoRemove === true) await removeIfPresent(engine, record.id);
+          };
+          // created with --rm: as attached `run --rm` (the exit code is read before the removal)
+          await (record.spec.autoRemove === true ? withAutoRemoveHold(engine.paths, record.id, attach) : attach());
           return;
         }
+        await engine.containers.start(ref);
         process.stdout.write(`${ref}\n`);
       }
     });
@@ -467,6 +498,21 @@ function registerLifecycle(group: Command): void {
       for (const ref of refs) {
         await engine.containers.remove(ref, { force: flags.force === true });
         process.stdout.write(`${ref}\n`);
+      }
+    });
+
+  // Internal: the exit command of an autoRemove container (`run --rm`), started by its monitor once it has exited
+  // (podman's `container cleanup --rm`). Removes it and its anonymous volumes if it is still exited; silent.
+  group
+    .command('cleanup', { hidden: true })
+    .description('remove an exited --rm container (run by its monitor)')
+    .argument('<container>')
+    .requiredOption('--rm', 'remove the container')
+    .action(async (ref: string) => {
+      const engine = await openEngine();
+      const record = await removeIfExited(engine.containers, ref);
+      if (record !== undefined) {
+        await engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(engine.paths) });
       }
     });
 
@@ -619,21 +665,32 @@ function registerInspection(group: Command): void {
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-i, --interactive', 'keep STDIN open')
     .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('-d, --detach', 'detached mode: run the command in the background')
     .passThroughOptions()
     .action(
       async (
         ref: string,
         command: string[],
-        flags: { env?: string[]; user?: string; workdir?: string; tty?: boolean; interactive?: boolean },
+        flags: {
+          env?: string[];
+          user?: string;
+          workdir?: string;
+          tty?: boolean;
+          interactive?: boolean;
+          detach?: boolean;
+        },
       ) => {
         const engine = await openEngine();
+        const detach = flags.detach === true;
         const result = await engine.containers.exec(ref, {
           argv: command,
           env: (flags.env ?? []).map(expandEnv).filter((entry): entry is string => entry !== undefined),
           ...(flags.user !== undefined ? { user: flags.user } : {}),
           ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
-          tty: flags.tty === true,
-          stdio: 'inherit',
+          // docker exec -d: no stdio, back at once; the process stays after this command
+          tty: flags.tty === true && !detach,
+          stdio: detach ? 'pipe' : 'inherit',
+          detach,
         });
         process.exitCode = result.exitCode;
       },

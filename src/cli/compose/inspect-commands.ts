@@ -156,18 +156,16 @@ export function registerInspectCommands(program: Command): void {
             hint: `start it with: tsfig up -d ${service}`,
           });
         }
-        if (flags.detach === true) {
-          throw new TsfigError('usage', 'exec --detach is not supported yet', {
-            hint: 'run the command in the foreground',
-          });
-        }
+        const detach = flags.detach === true;
         const result = await context.engine.containers.exec(container.id, {
           argv,
           env: flags.env ?? [],
           ...(flags.user !== undefined ? { user: flags.user } : {}),
           ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
-          tty: flags.tty && process.stdin.isTTY === true && process.stdout.isTTY === true,
-          stdio: 'inherit',
+          // -d: no stdio, back at once (exit 0 once the process runs); it stays after this command, as docker's
+          tty: !detach && flags.tty && process.stdin.isTTY === true && process.stdout.isTTY === true,
+          stdio: detach ? 'pipe' : 'inherit',
+          detach,
         });
         process.exitCode = result.exitCode;
       },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import type { Engine } from '../../../engine/index.js';
+import { withAutoRemoveHold } from '../../../engine/containers/cleanup.js';
+import { isEngineError, type Engine } from '../../../engine/index.js';
 import { parsePortSpec } from '../../../engine/network/ports.js';
 import { containerRecordUsers, parseVolumeFlag } from '../../../engine/volumes/index.js';
 import { TsfigError } from '../../errors.js';
@@ -62,6 +63,8 @@ export function oneOffSpec(
       ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
       tty,
       openStdin: flags.interactive === true || tty,
+      // removed by its monitor once it exits, even detached or with this CLI gone (and by this CLI when attached)
+      ...(flags.rm === true ? { autoRemove: true } : {}),
     },
     mounts: [...base.mounts, ...(flags.volume ?? []).map((spec) => parseVolumeFlag(spec))],
     ports: flags.servicePorts === true ? base.ports : (flags.publish ?? []).map(parsePortSpec),
@@ -111,32 +114,47 @@ export function registerRunCommand(program: Command): void {
         await port.flush();
         return created;
       });
-      try {
-        await engine.containers.start(id);
-      } catch (error) {
+      // attached --rm: this CLI reads the exit code and removes the container; its monitor's cleanup waits for it
+      // (and removes it alone if this CLI is killed)
+      const attachedRm = flags.rm === true && flags.detach !== true;
+      const hold = (fn: () => Promise<void>) => (attachedRm ? withAutoRemoveHold(engine.paths, id, fn) : fn());
+      await hold(async () => {
+        try {
+          await engine.containers.start(id);
+        } catch (error) {
+          if (flags.rm === true) await removeWithAnonymousVolumes(engine, id);
+          throw error;
+        }
+        if (flags.detach === true) {
+          process.stdout.write(`${name}\n`);
+          return;
+        }
+        const detachStdin =
+          spec.container.openStdin === true ? attachStdin(engine.paths, id, spec.container.tty === true) : undefined;
+        try {
+          const observed = await observe(engine, project.name, project);
+          const self = observed.containers.filter((container) => container.id === id);
+          await printLogs(engine, self, { follow: true, timestamps: false, color: false, prefix: false });
+          process.exitCode = await engine.containers.wait(id);
+        } finally {
+          detachStdin?.();
+        }
         if (flags.rm === true) await removeWithAnonymousVolumes(engine, id);
-        throw error;
-      }
-      if (flags.detach === true) {
-        process.stdout.write(`${name}\n`);
-        return;
-      }
-      const detachStdin =
-        spec.container.openStdin === true ? attachStdin(engine.paths, id, spec.container.tty === true) : undefined;
-      try {
-        const observed = await observe(engine, project.name, project);
-        const self = observed.containers.filter((container) => container.id === id);
-        await printLogs(engine, self, { follow: true, timestamps: false, color: false, prefix: false });
-        process.exitCode = await engine.containers.wait(id);
-      } finally {
-        detachStdin?.();
-      }
-      if (flags.rm === true) await removeWithAnonymousVolumes(engine, id);
+      });
     });
 }
 
-/** `run --rm`: the one-off container goes, and with it the anonymous volumes no other container uses. */
+/**
+ * `run --rm`: the one-off container goes, and with it the anonymous volumes no other container uses; unless its
+ * monitor's cleanup (which does the same) was first.
+ */
 async function removeWithAnonymousVolumes(engine: Engine, id: string): Promise<void> {
-  const record = await engine.containers.remove(id, { force: true });
+  let record;
+  try {
+    record = await engine.containers.remove(id, { force: true });
+  } catch (error) {
+    if (isEngineError(error, 'not-found')) return;
+    throw error;
+  }
   await engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(engine.paths) });
 }
