@@ -5,11 +5,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { shortId } from '../../engine/state/ids.js';
 import { REPO, eventually, isRoot, makeTestEngine, type TestEngine } from '../helpers/engine.js';
+import { makeBusyboxRootfs } from '../helpers/rootfs.js';
+import { destroy, leftoverCgroups, makeContainer, start, waitExited } from '../helpers/runtime-conf.js';
 
 const BUSYBOX = 'tsfig/busybox:latest';
 /** Generous: the cleanup is a node process started after the exit; nothing here measures how fast it is. */
@@ -253,3 +256,80 @@ describe(
     });
   },
 );
+
+describe("the monitor's exit command (tsfig-runtime, root)", { skip: isRoot ? false : 'needs root' }, () => {
+  let lowerBase = '';
+  let lower = '';
+
+  before(async () => {
+    lowerBase = await mkdtemp(path.join(tmpdir(), 'tsfar-lower-'));
+    lower = path.join(lowerBase, 'diff');
+    await mkdir(lower);
+    await makeBusyboxRootfs(lower);
+  });
+  after(async () => {
+    await rm(lowerBase, { recursive: true, force: true });
+    assert.deepEqual(await leftoverCgroups('tsf-test'), [], 'cgroups left behind');
+  });
+
+  test('runs once, after the last run of a restart policy, with the final status written and only exit_env', async (t) => {
+    const outDir = await mkdtemp(path.join(tmpdir(), 'tsfar-out-'));
+    t.after(() => rm(outDir, { recursive: true, force: true }));
+    const out = path.join(outDir, 'out');
+    const script =
+      'echo "run mark=$MARK home=${HOME-unset} sync=${_TSFIG_SYNC_FD-unset}" >> "$OUT"; ' +
+      'while read -r line; do echo "$line"; done < "$STATUS" >> "$OUT"; ls /proc/self/fd >> "$OUT"';
+    const tc = await makeContainer(lower, {
+      args: ['sh', '-c', 'exit 3'],
+      extra: [
+        ['restart', 'on-failure'],
+        ['restart_max', 1],
+        ['exit_cmd', '/bin/sh'],
+        ['exit_cmd', '-c'],
+        ['exit_cmd', script],
+        ['exit_env', 'PATH=/usr/bin:/bin'],
+        ['exit_env', 'MARK=x y'],
+        ['exit_env', `OUT=${out}`],
+      ],
+    });
+    // the status path is only known now: a second writeConf would repeat keys, so the script reads it from env
+    const conf = await readFile(path.join(tc.dir, 'runtime.conf'), 'utf8');
+    await writeFile(path.join(tc.dir, 'runtime.conf'), `${conf}exit_env STATUS=${tc.status}\n`);
+    t.after(() => destroy(tc));
+    const result = await start(tc);
+    assert.equal(result.code, 0, JSON.stringify(result.messages));
+    await waitExited(tc);
+    const text = await eventually(async () => {
+      const content = await readFile(out, 'utf8').catch(() => '');
+      return content.includes('restartCount') && /^\d+$/m.test(content) ? content : undefined;
+    }, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a second run (a bug) would append
+    const again = await readFile(out, 'utf8');
+    assert.equal(again, text);
+    assert.equal(text.match(/^run /gm)?.length, 1, text);
+    assert.match(text, /^run mark=x y home=unset sync=unset$/m);
+    const status = JSON.parse(text.split('\n')[1] ?? '') as { state: string; exitCode: number; restartCount: number };
+    assert.equal(status.state, 'exited');
+    assert.equal(status.exitCode, 3);
+    assert.equal(status.restartCount, 1);
+    // stdio and the fd ls opens for itself: nothing of the monitor's
+    const fds = text
+      .split('\n')
+      .filter((line) => /^\d+$/.test(line))
+      .map(Number);
+    assert.ok(
+      fds.every((fd) => fd <= 3),
+      `inherited fds: ${fds.join(' ')}`,
+    );
+    assert.ok(!existsSync(path.join(tc.runDir, 'ctl')), 'ctl socket left behind');
+  });
+
+  test('a relative exit_cmd is a parse error before anything starts', async (t) => {
+    const tc = await makeContainer(lower, { args: ['true'], extra: [['exit_cmd', 'sh']] });
+    t.after(() => destroy(tc));
+    const result = await start(tc);
+    assert.equal(result.code, 125);
+    assert.equal(result.messages[0]?.step, 'parse config');
+    assert.match(String(result.messages[0]?.message), /exit_cmd/);
+  });
+});
