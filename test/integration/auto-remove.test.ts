@@ -17,6 +17,8 @@ import { destroy, leftoverCgroups, makeContainer, start, waitExited } from '../h
 const BUSYBOX = 'tsfig/busybox:latest';
 /** Generous: the cleanup is a node process started after the exit; nothing here measures how fast it is. */
 const GONE_MS = 60_000;
+/** A command that runs until the test creates `<dir>/go` (no race between reading the container and its exit). */
+const WAIT_GO = (dir: string) => `until [ -e ${dir}/go ]; do sleep 0.05; done`;
 
 describe(
   'auto-remove and exec -d (root)',
@@ -96,10 +98,11 @@ describe(
         BUSYBOX,
         'sh',
         '-c',
-        'touch /data/x; sleep 1',
+        WAIT_GO('/data'),
       );
       assert.match(id, /^[0-9a-f]{64}$/);
       const record = await t.engine.containers.get(id);
+      await cli('container', 'exec', id, 'touch', '/data/go');
       assert.equal(record.spec.autoRemove, true);
       const volume = record.mounts.find((mount) => mount.anonymous === true)?.volumeName;
       assert.ok(volume !== undefined);
@@ -118,7 +121,10 @@ describe(
     test('attached run --rm whose CLI is killed -9: the monitor still removes the container', async () => {
       const child = spawn(
         process.execPath,
-        [path.join(REPO, 'bin', 'tsfig.js'), 'container', 'run', '--rm', '--name', 'killed-cli', BUSYBOX, 'sleep', '2'],
+        [
+          path.join(REPO, 'bin', 'tsfig.js'),
+          ...['container', 'run', '--rm', '--name', 'killed-cli', BUSYBOX, 'sh', '-c', WAIT_GO('/tmp')],
+        ],
         { env: t.env, stdio: 'ignore' },
       );
       const exited = new Promise((resolve) => child.on('close', resolve));
@@ -129,6 +135,7 @@ describe(
       child.kill('SIGKILL');
       await exited;
       assert.ok((await containerIds()).includes(id), 'the container outlives its CLI while it runs');
+      await cli('container', 'exec', id, 'touch', '/tmp/go');
       await assertRemoved(id);
     });
 
@@ -236,10 +243,11 @@ describe(
         const dir = await project(
           `services:\n  job:\n    image: ${BUSYBOX}\n    network_mode: none\n    volumes:\n      - /scratch\n`,
         );
-        const run = await t.cli(['run', '-d', '--rm', 'job', 'sh', '-c', 'sleep 1'], { cwd: dir });
+        const run = await t.cli(['run', '-d', '--rm', 'job', 'sh', '-c', WAIT_GO('/scratch')], { cwd: dir });
         assert.equal(run.code, 0, run.stderr);
         const name = run.stdout.trim();
         const record = await t.engine.containers.get(name);
+        await cli('container', 'exec', name, 'touch', '/scratch/go');
         assert.equal(record.spec.autoRemove, true);
         await assertRemoved(record.id);
         const volume = record.mounts.find((mount) => mount.anonymous === true)?.volumeName;
