@@ -279,21 +279,20 @@ export class ContainerManager {
     const wanted = record.spec.networks ?? [];
     if (wanted.length === 0) return;
     const networks = this.requireNetworks();
-    await networks.createSandbox(record.id);
-    try {
-      for (const [index, network] of wanted.entries()) {
-        await networks.attach(record.id, network.name, {
+    // One batched operation (sandbox + every attachment): parallel creates share the network lock and its processes.
+    await networks.connect(
+      record.id,
+      wanted.map((network, index) => ({
+        network: network.name,
+        options: {
           ip: network.ip,
           aliases: network.aliases,
           containerName: record.name,
           hostname: record.hostname,
           ports: index === 0 ? (record.spec.ports ?? []) : [],
-        });
-      }
-    } catch (error) {
-      await networks.removeSandbox(record.id).catch(() => undefined);
-      throw error;
-    }
+        },
+      })),
+    );
     // The embedded resolver on the gateway answers the project's names (and forwards or refuses the rest).
     const resolvConf = await networks.resolvConf(record.id);
     if (resolvConf !== undefined) await fs.writeFile(containerFiles(dir).resolvConf, resolvConf);

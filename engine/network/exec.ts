@@ -42,58 +42,6 @@ export async function run(file: string, args: readonly string[], input?: string,
   return result.stdout;
 }
 
-/** A started command waiting for its input: `run` feeds it and waits; `abort` kills it. */
-export interface PendingCommand {
-  run(input: string): Promise<void>;
-  abort(): void;
-}
-
-/**
- * Starts a command now and feeds it later: process creation (milliseconds on a busy host) overlaps with whatever
- * must happen first. `ip -batch -` reads and executes line by line, so it can be started before the devices its
- * lines name exist. Output is ignored; a non-zero exit throws with stderr.
- */
-export function startQuiet(file: string, args: readonly string[], what: string): PendingCommand {
-  const child = spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-  const err: Buffer[] = [];
-  child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-  child.stdin.on('error', () => undefined);
-  const done = new Promise<void>((resolve, reject) => {
-    child.on('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'ENOENT' ? new EngineError('unsupported', `${file} is not installed`) : error),
-    );
-    child.on('exit', (code) => {
-      if (code === 0) {
-        child.stderr.destroy();
-        resolve();
-        return;
-      }
-      child.on('close', () => {
-        const detail = Buffer.concat(err).toString().trim().split('\n').slice(0, 6).join('; ');
-        reject(new EngineError('runtime', `${what}: ${detail || `exit code ${code ?? 'signal'}`}`));
-      });
-    });
-  });
-  done.catch(() => undefined);
-  return {
-    run(input: string): Promise<void> {
-      child.stdin.end(input);
-      return done;
-    },
-    abort(): void {
-      child.stdin.destroy();
-      child.kill('SIGKILL');
-    },
-  };
-}
-
-/** `ip -batch -` started now, in the host netns or (via nsenter) in the one bind-mounted at netnsPath. */
-export function startIpBatch(what: string, netnsPath?: string): PendingCommand {
-  return netnsPath === undefined
-    ? startQuiet('ip', ['-batch', '-'], what)
-    : startQuiet('nsenter', [`--net=${netnsPath}`, 'ip', '-batch', '-'], what);
-}
-
 /**
  * Runs a command whose output is not needed: resolves as soon as it exits 0 (without waiting for its pipes to
  * close, which costs milliseconds per process on slow hosts); on failure waits for stderr and throws.

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,7 +10,9 @@ import { newId } from '../state/ids.js';
 import { acquireLock, withLock } from '../state/lock.js';
 import { DEFAULT_RUN_BASE, type EnginePaths } from '../state/paths.js';
 import { dnsLockName, renderResolvConf } from './dns.js';
-import { execCommand, ipBatch, ipJson, run, startIpBatch } from './exec.js';
+import { execCommand, ipBatch, ipJson } from './exec.js';
+import { Batcher, type Settled } from './batch.js';
+import { runtimeBinary } from '../runtime/binary.js';
 import { renderHostsFile } from './hosts.js';
 import { syncIptables } from './iptables.js';
 import {
@@ -68,6 +71,38 @@ export interface ReconcileReport {
   readonly droppedEndpoints: string[];
   readonly removedSandboxes: string[];
   readonly iptables: string[];
+  /** Whether the firewall was re-applied, or left as the host already had it. */
+  firewall: 'applied' | 'unchanged';
+}
+
+/** One attach() call waiting for its batch. */
+interface AttachRequest {
+  readonly containerId: string;
+  readonly networkName: string;
+  readonly options: AttachOptions;
+  readonly requests: readonly PortRequest[];
+  readonly sandbox: string;
+}
+
+/** What applyHost() last applied (run dir: gone with a reboot, as the firewall is). */
+interface HostFingerprint {
+  /** sha256 of the rendered nft transaction. */
+  readonly ruleset: string;
+  /** Which iptables filter tables existed, and the subnets synced into them. */
+  readonly iptables: string;
+}
+
+/** One connect() call waiting for its batch: a sandbox and its attachments, in order. */
+interface ConnectRequest {
+  readonly containerId: string;
+  readonly requests: readonly AttachRequest[];
+}
+
+/** A veth pair to make: the endpoint's host end on the network's bridge, its container end in the sandbox. */
+interface PlumbJob {
+  readonly network: NetworkState;
+  readonly ep: EndpointState;
+  readonly defaultRoute: boolean;
 }
 
 interface LinkInfo {
@@ -90,6 +125,10 @@ export class NetworkManager {
   private readonly dns: false | { forward: boolean; upstreams: readonly string[] };
   /** Resolver processes this instance started (killed by stopDns even before they wrote their pid file). */
   private readonly dnsChildren = new Set<number>();
+  private readonly sandboxBatch = new Batcher<string, string>((ids) => this.createSandboxes(ids));
+  private readonly attachBatch = new Batcher<AttachRequest, Attachment>((items) => this.attachAll(items));
+  private readonly removalBatch = new Batcher<string, void>((ids) => this.removeSandboxes(ids));
+  private readonly connectBatch = new Batcher<ConnectRequest, Attachment[]>((items) => this.connectAll(items));
 
   constructor(paths: EnginePaths, options: NetworkManagerOptions = {}) {
     this.paths = paths;
@@ -270,20 +309,38 @@ export class NetworkManager {
    */
   async createSandbox(containerId: string): Promise<string> {
     checkContainerId(containerId);
-    const file = this.sandboxPath(containerId);
-    // Under the root lock so reconcile() never takes a half-made sandbox (file without mount) for debris, and the
-    // netns dir (removed only under this lock, with the last network) exists until the file is made.
-    return withLock(this.rootLock, async () => {
-      await ensureRunDir(this.paths.netns, 0o711);
-      if ((await mountedPaths(this.paths.netns)).has(file)) return file;
-      await fs.writeFile(file, '', { mode: 0o444 });
-      try {
-        await run('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up'], undefined, `create sandbox ${file}`);
-      } catch (error) {
+    return this.sandboxBatch.submit(containerId);
+  }
+
+  /**
+   * The sandboxes of a batch of createSandbox() calls: one `tsfig-runtime netns create` for all of them. Under the
+   * root lock so reconcile() never takes a half-made sandbox (file without mount) for debris, and the netns dir
+   * (removed only under this lock, with the last network) exists until the files are made.
+   */
+  private async createSandboxes(ids: readonly string[]): Promise<Settled<string>[]> {
+    return withLock(this.rootLock, () => this.makeSandboxes(ids));
+  }
+
+  /** createSandboxes() under the root lock, which the caller holds. */
+  private async makeSandboxes(ids: readonly string[]): Promise<Settled<string>[]> {
+    await ensureRunDir(this.paths.netns, 0o711);
+    const mounted = await mountedPaths(this.paths.netns);
+    const files = [...new Set(ids.map((id) => this.sandboxPath(id)))].filter((file) => !mounted.has(file));
+    const failed = new Map<string, EngineError>();
+    if (files.length > 0) {
+      await Promise.all(files.map((file) => fs.writeFile(file, '', { mode: 0o444 })));
+      const outcome = await runtimeBatch(['netns', 'create', ...files], '', files.length, 'create sandbox');
+      for (const [index, file] of files.entries()) {
+        const error = outcome[index];
+        if (error === undefined) continue;
+        failed.set(file, error);
         await fs.rm(file, { force: true });
-        throw error;
       }
-      return file;
+    }
+    return ids.map((id): Settled<string> => {
+      const file = this.sandboxPath(id);
+      const error = failed.get(file);
+      return error === undefined ? { ok: true, value: file } : { ok: false, error };
     });
   }
 
@@ -293,21 +350,20 @@ export class NetworkManager {
    */
   async removeSandbox(containerId: string): Promise<void> {
     checkContainerId(containerId);
-    // The state (and firewall) change under the lock; the container's veths go with its netns after it, outside
-    // the lock (their names are the container's own: nothing else creates them once the endpoints are gone).
-    const veths = await withLock(this.rootLock, async () => {
-      const networks = await this.list();
-      const attached = networks.filter((n) => n.endpoints[containerId] !== undefined);
-      if (attached.length === 0) return [];
-      return this.dropEndpoints(
-        networks,
-        containerId,
-        attached.map((n) => n.id),
-        { deferLinks: true },
-      );
-    });
+    await this.removalBatch.submit(containerId);
+  }
+
+  /**
+   * The removals of a batch of removeSandbox() calls: the state (and firewall) change once under the lock; the
+   * containers' veths (one `ip -batch`) and netns (one `umount`) go after it, outside the lock (their names are the
+   * containers' own: nothing else creates them once the endpoints are gone).
+   */
+  private async removeSandboxes(ids: readonly string[]): Promise<Settled<void>[]> {
+    const leaving = new Set(ids);
+    const veths = await withLock(this.rootLock, async () => this.dropContainers(await this.list(), leaving));
     await deleteLinks(veths);
-    await removeNetns(this.sandboxPath(containerId));
+    await removeNetns([...leaving].map((id) => this.sandboxPath(id)));
+    return ids.map(() => ({ ok: true, value: undefined }));
   }
 
   // ---------------------------------------------------------------- endpoints
@@ -328,72 +384,181 @@ export class NetworkManager {
         hint: 'create it first with createSandbox()',
       });
     }
-    return withLock(this.rootLock, async () => {
-      const networks = await this.list();
-      const network = findNetwork(networks, networkName);
-      if (network.endpoints[containerId] !== undefined) {
-        throw new EngineError(
-          'conflict',
-          `container ${containerId.slice(0, 12)} is already attached to network "${network.name}"`,
-        );
-      }
-      if (requests.length > 0 && network.internal) {
-        throw new EngineError('invalid', `cannot publish ports on internal network "${network.name}"`);
-      }
-      const subnet = parseCidr(network.subnet);
-      const gateway = parseIpv4(network.gateway);
-      if (subnet === undefined || gateway === undefined)
-        throw new EngineError('internal', `corrupt state of network "${network.name}"`);
-      const used = new Set(Object.values(network.endpoints).map((ep) => parseIpv4(ep.ip) ?? 0));
-      const ip = allocateAddress(subnet, gateway, used, options.ip);
-      const mine = networks.flatMap((n) =>
-        n.endpoints[containerId] !== undefined ? [{ n, ep: n.endpoints[containerId] }] : [],
-      );
-      const endpoint: EndpointState = {
-        containerId,
-        containerName: options.containerName,
-        hostname: options.hostname,
-        aliases: [...(options.aliases ?? [])],
-        ip: formatIpv4(ip),
-        mac: (options.macAddress ?? macForIp(ip)).toLowerCase(),
-        hostVeth: vethName(this.paths.hostPrefix, containerId, network.id),
-        ifname: nextIfname(mine.map((x) => x.ep?.ifname ?? '')),
-        sandbox,
-        ports: [],
-      };
-      let updated = withEndpoint(network, endpoint);
-      const all = networks.map((n) => (n.id === network.id ? updated : n));
-      if (requests.length > 0) {
-        // Chosen and recorded under one host lock, so another root never picks the same host port.
-        await this.allocatePorts(all, requests, async (ports) => {
-          updated = withEndpoint(network, { ...endpoint, ports });
-          all.splice(
-            all.findIndex((n) => n.id === network.id),
-            1,
-            updated,
-          );
-          await this.saveState(updated, all);
-        });
-      } else {
-        await writeJsonAtomic(this.stateFile(network.id), updated);
-      }
-      const defaultRoute = !network.internal && !mine.some((x) => !x.n.internal);
+    return this.attachBatch.submit({ containerId, networkName, options, requests, sandbox });
+  }
+
+  /**
+   * The attachments of a batch of attach() calls, under one root lock: addresses and ports are chosen and the
+   * state written item by item (an item that fails validation fails alone), then every veth is made by one host
+   * `ip -batch` and configured in its sandbox by one `tsfig-runtime netns config`, and the firewall is applied once.
+   */
+  private async attachAll(items: readonly AttachRequest[]): Promise<Settled<Attachment>[]> {
+    return withLock(this.rootLock, () => this.attachLocked(items));
+  }
+
+  /** attachAll() under the root lock, which the caller holds. */
+  private async attachLocked(items: readonly AttachRequest[]): Promise<Settled<Attachment>[]> {
+    let all = await this.list();
+    const results: Settled<Attachment>[] = [];
+    const plumbing: { index: number; job: PlumbJob; ports: boolean }[] = [];
+    const unsaved = new Set<string>();
+    for (const [index, item] of items.entries()) {
       try {
-        await this.plumbRepairing(updated, updated.endpoints[containerId] ?? endpoint, defaultRoute, all);
-        if (requests.length > 0) await this.applyFirewall(all);
+        const prepared = await this.prepareEndpoint(all, item, unsaved);
+        all = prepared.all;
+        plumbing.push({ index, job: prepared.job, ports: item.requests.length > 0 });
       } catch (error) {
-        await this.dropEndpoints(all, containerId, [network.id]).catch(() => undefined);
-        throw error;
+        results[index] = { ok: false, error };
       }
-      const final = updated.endpoints[containerId] ?? endpoint;
-      return {
-        ip: final.ip,
-        gateway: network.gateway,
-        prefixLen: subnet.prefixLen,
-        mac: final.mac,
-        interfaceName: final.ifname,
-        ports: final.ports,
+    }
+    // State first (reconcile converges the host to it after a crash), then the host objects.
+    for (const id of unsaved) {
+      const network = all.find((n) => n.id === id);
+      if (network !== undefined) await writeJsonAtomic(this.stateFile(id), network);
+    }
+    const errors = await this.plumbMany(
+      plumbing.map((p) => p.job),
+      all,
+    );
+    const failed = plumbing.filter((_, i) => errors[i] !== undefined);
+    let firewallError: unknown;
+    if (plumbing.some((p, i) => p.ports && errors[i] === undefined)) {
+      await this.applyFirewall(all).catch((error: unknown) => (firewallError = error));
+    }
+    const dropped = [
+      ...failed.map((p) => ({ p, error: errors[plumbing.indexOf(p)] })),
+      ...(firewallError === undefined ? [] : plumbing.filter((p, i) => p.ports && errors[i] === undefined)).map(
+        (p) => ({ p, error: firewallError }),
+      ),
+    ];
+    for (const { p } of dropped) {
+      await this.dropEndpoints(await this.list(), p.job.ep.containerId, [p.job.network.id]).catch(() => undefined);
+    }
+    for (const { p, error } of dropped) results[p.index] = { ok: false, error };
+    for (const p of plumbing) {
+      if (results[p.index] !== undefined) continue;
+      const { network, ep } = p.job;
+      const subnet = parseCidr(network.subnet);
+      results[p.index] = {
+        ok: true,
+        value: {
+          ip: ep.ip,
+          gateway: network.gateway,
+          prefixLen: subnet?.prefixLen ?? 16,
+          mac: ep.mac,
+          interfaceName: ep.ifname,
+          ports: ep.ports,
+        },
       };
+    }
+    return results;
+  }
+
+  /**
+   * Validates one attach request against the current state and adds its endpoint: address, interface name, host
+   * ports (chosen and recorded under the host lock, so another root never picks the same port). A network whose new
+   * state is not written yet is added to `unsaved`.
+   */
+  private async prepareEndpoint(
+    networks: readonly NetworkState[],
+    item: AttachRequest,
+    unsaved: Set<string>,
+  ): Promise<{ all: NetworkState[]; job: PlumbJob }> {
+    const { containerId, options, requests } = item;
+    const network = findNetwork(networks, item.networkName);
+    if (network.endpoints[containerId] !== undefined) {
+      throw new EngineError(
+        'conflict',
+        `container ${containerId.slice(0, 12)} is already attached to network "${network.name}"`,
+      );
+    }
+    if (requests.length > 0 && network.internal) {
+      throw new EngineError('invalid', `cannot publish ports on internal network "${network.name}"`);
+    }
+    const subnet = parseCidr(network.subnet);
+    const gateway = parseIpv4(network.gateway);
+    if (subnet === undefined || gateway === undefined)
+      throw new EngineError('internal', `corrupt state of network "${network.name}"`);
+    const used = new Set(Object.values(network.endpoints).map((ep) => parseIpv4(ep.ip) ?? 0));
+    const ip = allocateAddress(subnet, gateway, used, options.ip);
+    const mine = networks.flatMap((n) =>
+      n.endpoints[containerId] !== undefined ? [{ n, ep: n.endpoints[containerId] }] : [],
+    );
+    let endpoint: EndpointState = {
+      containerId,
+      containerName: options.containerName,
+      hostname: options.hostname,
+      aliases: [...(options.aliases ?? [])],
+      ip: formatIpv4(ip),
+      mac: (options.macAddress ?? macForIp(ip)).toLowerCase(),
+      hostVeth: vethName(this.paths.hostPrefix, containerId, network.id),
+      ifname: nextIfname(mine.map((x) => x.ep?.ifname ?? '')),
+      sandbox: item.sandbox,
+      ports: [],
+    };
+    let all = networks.map((n) => (n.id === network.id ? withEndpoint(network, endpoint) : n));
+    if (requests.length > 0) {
+      await this.allocatePorts(all, requests, async (ports) => {
+        endpoint = { ...endpoint, ports };
+        all = networks.map((n) => (n.id === network.id ? withEndpoint(network, endpoint) : n));
+        const updated = all.find((n) => n.id === network.id) ?? network;
+        await this.saveState(updated, all);
+        unsaved.delete(network.id);
+      });
+    } else {
+      unsaved.add(network.id);
+    }
+    const defaultRoute = !network.internal && !mine.some((x) => !x.n.internal);
+    return { all, job: { network, ep: endpoint, defaultRoute } };
+  }
+
+  /**
+   * createSandbox() and attach() to each network in order, as one operation: concurrent connects share one root
+   * lock, one `netns create`, one host `ip -batch` and one `netns config`. On any failure the container is left
+   * with no sandbox and no endpoint. Returns the attachments in the order asked.
+   */
+  async connect(
+    containerId: string,
+    attachments: readonly { readonly network: string; readonly options?: AttachOptions }[],
+  ): Promise<Attachment[]> {
+    checkContainerId(containerId);
+    const requests = attachments.map(({ network, options = {} }): AttachRequest => {
+      if (options.macAddress !== undefined && !isValidMac(options.macAddress)) {
+        throw new EngineError('invalid', `invalid mac address "${options.macAddress}"`);
+      }
+      const ports = (options.ports ?? []).flatMap((spec) => expandPortSpec(parsePortSpec(spec)));
+      return { containerId, networkName: network, options, requests: ports, sandbox: this.sandboxPath(containerId) };
+    });
+    return this.connectBatch.submit({ containerId, requests });
+  }
+
+  /** The connects of a batch, under one root lock. */
+  private async connectAll(items: readonly ConnectRequest[]): Promise<Settled<Attachment[]>[]> {
+    return withLock(this.rootLock, async () => {
+      const sandboxes = await this.makeSandboxes(items.map((item) => item.containerId));
+      const results: Settled<Attachment[]>[] = items.map((_, index) => {
+        const sandbox = sandboxes[index];
+        return sandbox?.ok === false ? sandbox : { ok: true, value: [] };
+      });
+      const flat = items.flatMap((item, index) =>
+        results[index]?.ok === true ? item.requests.map((request) => ({ index, request })) : [],
+      );
+      const attached = await this.attachLocked(flat.map((x) => x.request));
+      for (const [position, { index }] of flat.entries()) {
+        const result = results[index];
+        const outcome = attached[position];
+        if (result?.ok !== true || outcome === undefined) continue;
+        if (outcome.ok) result.value.push(outcome.value);
+        else results[index] = outcome;
+      }
+      // A container whose sandbox or any attachment failed keeps nothing: its other endpoints and its sandbox go.
+      const failed = new Set(items.filter((_, index) => results[index]?.ok !== true).map((item) => item.containerId));
+      if (failed.size > 0) {
+        const veths = await this.dropContainers(await this.list(), failed);
+        await deleteLinks(veths);
+        await removeNetns([...failed].map((id) => this.sandboxPath(id)));
+      }
+      return results;
     });
   }
 
@@ -459,7 +624,14 @@ export class NetworkManager {
 
   /** Replaces this root's nft table from the state (deletes it when there are no networks). */
   async applyFirewall(networks?: readonly NetworkState[]): Promise<void> {
-    await applyRuleset(this.renderFirewall(networks ?? (await this.list())));
+    const all = networks ?? (await this.list());
+    const text = this.renderFirewall(all);
+    await applyRuleset(text);
+    // Keeps reconcile's fingerprint current (the iptables part depends on the networks only, not on endpoints).
+    const fingerprint = await readJson<HostFingerprint>(this.fingerprintFile);
+    if (fingerprint !== undefined) {
+      await this.writeFingerprint(all, { ...fingerprint, ruleset: createHash('sha256').update(text).digest('hex') });
+    }
   }
 
   /**
@@ -479,12 +651,14 @@ export class NetworkManager {
       droppedEndpoints: [],
       removedSandboxes: [],
       iptables: [],
+      firewall: 'applied',
     };
     await withLock(this.rootLock, async () => {
       const live = options.liveContainers;
       const mounted = await mountedPaths(this.paths.netns);
       let networks = await this.list();
       networks = await this.dropDeadEndpoints(networks, mounted, live, report);
+      const tables = listNftTables();
       const links = await this.ownLinks();
       const byName = new Map(links.map((l) => [l.ifname, l]));
       for (const n of networks) {
@@ -508,13 +682,27 @@ export class NetworkManager {
           await deleteLinks([ep.hostVeth]);
           await ipBatch([`link del ${ep.ifname}`], 'cleanup', ep.sandbox).catch(() => undefined);
           const first = external.find((x) => x.endpoints[ep.containerId] !== undefined);
-          await this.plumb(n, ep, !n.internal && first?.id === n.id);
+          await this.plumbOne({ network: n, ep, defaultRoute: !n.internal && first?.id === n.id });
           report.replumbed.push(ep.hostVeth);
         }
       }
       report.removedSandboxes.push(...(await this.removeDeadSandboxes(mounted, networks, live)));
-      await withLock(HOST_LOCK, () => writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(networks)));
-      report.iptables.push(...(await this.applyHost(networks)));
+      const changed =
+        report.droppedEndpoints.length +
+          report.createdBridges.length +
+          report.removedLinks.length +
+          report.replumbed.length +
+          report.removedSandboxes.length >
+        0;
+      // Nothing to repair and the host's firewall is what this state last applied (our table present, the same
+      // ruleset, the same iptables filter tables and subnets): skip the re-apply, the costliest part of a command
+      // that changes nothing. Drift inside the table is not detected; a missing table (a flushed ruleset) is.
+      if (!changed && (await this.hostMatches(networks, await tables))) {
+        report.firewall = 'unchanged';
+      } else {
+        await withLock(HOST_LOCK, () => writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(networks)));
+        report.iptables.push(...(await this.applyHost(networks)));
+      }
       if (networks.length > 0) await this.ensureDns();
       else await this.stopDns();
     });
@@ -648,9 +836,9 @@ export class NetworkManager {
       const file = path.join(this.paths.netns, name);
       const dead = !mounted.has(file) || (live !== undefined && !live.has(name) && !inUse.has(file));
       if (!dead) continue;
-      await removeNetns(file);
       removed.push(name);
     }
+    await removeNetns(removed.map((name) => path.join(this.paths.netns, name)));
     return removed;
   }
 
@@ -658,10 +846,43 @@ export class NetworkManager {
   private async applyHost(networks: readonly NetworkState[]): Promise<string[]> {
     if (networks.length > 0) await enableForwarding();
     await this.applyFirewall(networks);
-    return syncIptables(
-      this.paths.rootId,
-      networks.map((n) => n.subnet),
-    );
+    const subnets = networks.map((n) => n.subnet);
+    const changes = await syncIptables(this.paths.rootId, subnets);
+    const filters = await filterTables(await listNftTables());
+    await this.writeFingerprint(networks, {
+      ruleset: this.rulesetDigest(networks),
+      iptables: `${filters} ${subnets.join(',')}`,
+    });
+    return changes;
+  }
+
+  /** Whether the host has what applyHost() last applied for these networks (see reconcile). */
+  private async hostMatches(networks: readonly NetworkState[], tables: string | undefined): Promise<boolean> {
+    if (tables === undefined) return false;
+    const present = new RegExp(`^table ip ${this.tableName}$`, 'm').test(tables);
+    if (present !== networks.length > 0) return false;
+    const fingerprint = await readJson<HostFingerprint>(this.fingerprintFile);
+    if (fingerprint === undefined) return false;
+    const iptables = `${await filterTables(tables)} ${networks.map((n) => n.subnet).join(',')}`;
+    return fingerprint.ruleset === this.rulesetDigest(networks) && fingerprint.iptables === iptables;
+  }
+
+  private get fingerprintFile(): string {
+    return path.join(this.paths.runRoot, 'firewall.json');
+  }
+
+  private rulesetDigest(networks: readonly NetworkState[]): string {
+    return createHash('sha256').update(this.renderFirewall(networks)).digest('hex');
+  }
+
+  /** Records what was applied; with no network left there is nothing to record (an idle root leaves no run dir). */
+  private async writeFingerprint(networks: readonly NetworkState[], fingerprint: HostFingerprint): Promise<void> {
+    if (networks.length === 0) {
+      await fs.rm(this.fingerprintFile, { force: true });
+      return;
+    }
+    await ensureRunDir(this.paths.runRoot, 0o711);
+    await writeJsonAtomic(this.fingerprintFile, fingerprint);
   }
 
   private async setupBridge(network: NetworkState): Promise<void> {
@@ -681,51 +902,82 @@ export class NetworkManager {
     await fs.writeFile(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '1');
   }
 
-  private async plumb(network: NetworkState, ep: EndpointState, defaultRoute: boolean): Promise<void> {
+  /**
+   * Makes and configures the veths of the jobs: one host `ip -batch` for every pair (the container ends go straight
+   * into their sandboxes), then one `tsfig-runtime netns config` for the container ends. Returns one error (or
+   * undefined) per job. When the host batch fails (it stops at its first failing line: a missing bridge after a
+   * reboot wiped /run, say), each job is undone and retried alone, repairing the bridge if that is what failed.
+   */
+  private async plumbMany(jobs: readonly PlumbJob[], all: readonly NetworkState[]): Promise<unknown[]> {
+    if (jobs.length === 0) return [];
     const mtu = await this.hostMtu();
-    const prefixLen = parseCidr(network.subnet)?.prefixLen ?? 16;
-    const id = ep.containerId.slice(0, 12);
-    // Both processes start now; the one in the sandbox gets its lines once the veth exists there.
-    const inSandbox = startIpBatch(`configure ${ep.ifname} of container ${id}`, ep.sandbox);
-    const onHost = startIpBatch(`connect container ${id} to network "${network.name}"`);
+    const alias = linkAlias(this.paths.rootId);
+    const hostLines = jobs.flatMap(({ network, ep }) => [
+      `link add ${ep.hostVeth} mtu ${mtu} type veth peer name ${ep.ifname} mtu ${mtu} address ${ep.mac} netns ${ep.sandbox}`,
+      `link set ${ep.hostVeth} alias ${alias}`,
+      `link set ${ep.hostVeth} master ${network.bridge} up`,
+      // Hairpin: with br_netfilter a DNATed frame may go back out the port it came in (a container reaching its
+      // own published port), which a bridge only does with hairpin mode on (Docker sets it too).
+      `link set ${ep.hostVeth} type bridge_slave hairpin on`,
+    ]);
+    const what =
+      jobs.length === 1
+        ? `connect container ${jobs[0]?.ep.containerId.slice(0, 12) ?? ''} to network "${jobs[0]?.network.name ?? ''}"`
+        : `connect ${jobs.length} containers to their networks`;
     try {
-      await onHost.run(
-        [
-          `link add ${ep.hostVeth} mtu ${mtu} type veth peer name ${ep.ifname} mtu ${mtu} address ${ep.mac} netns ${ep.sandbox}`,
-          `link set ${ep.hostVeth} alias ${linkAlias(this.paths.rootId)}`,
-          `link set ${ep.hostVeth} master ${network.bridge} up`,
-          // Hairpin: with br_netfilter a DNATed frame may go back out the port it came in (a container reaching
-          // its own published port), which a bridge only does with hairpin mode on (Docker sets it too).
-          `link set ${ep.hostVeth} type bridge_slave hairpin on`,
-          '',
-        ].join('\n'),
-      );
-    } catch (error) {
-      inSandbox.abort();
+      await ipBatch(hostLines, what);
+    } catch {
+      await deleteLinks(jobs.map((job) => job.ep.hostVeth));
+      const errors: unknown[] = [];
+      for (const job of jobs) {
+        errors.push(
+          await this.plumbRepairing(job, all).then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+        );
+      }
+      return errors;
+    }
+    return this.configureSandboxes(jobs);
+  }
+
+  /** The container ends of made veths: address, up, default route; one error (or undefined) per job. */
+  private async configureSandboxes(jobs: readonly PlumbJob[]): Promise<(EngineError | undefined)[]> {
+    const lines = jobs.map(({ network, ep, defaultRoute }) => {
+      const prefixLen = parseCidr(network.subnet)?.prefixLen ?? 16;
+      return `${ep.sandbox} ${ep.ifname} ${ep.ip} ${prefixLen} ${defaultRoute ? network.gateway : '-'}\n`;
+    });
+    return runtimeBatch(['netns', 'config'], lines.join(''), jobs.length, 'configure container interface');
+  }
+
+  /** One job alone: host side, then sandbox side; an error throws. */
+  private async plumbOne(job: PlumbJob): Promise<void> {
+    const { network, ep } = job;
+    await ipBatch(
+      [
+        `link add ${ep.hostVeth} mtu ${await this.hostMtu()} type veth peer name ${ep.ifname} mtu ${await this.hostMtu()} address ${ep.mac} netns ${ep.sandbox}`,
+        `link set ${ep.hostVeth} alias ${linkAlias(this.paths.rootId)}`,
+        `link set ${ep.hostVeth} master ${network.bridge} up`,
+        `link set ${ep.hostVeth} type bridge_slave hairpin on`,
+      ],
+      `connect container ${ep.containerId.slice(0, 12)} to network "${network.name}"`,
+    );
+    const [error] = await this.configureSandboxes([job]);
+    if (error !== undefined) {
+      await deleteLinks([ep.hostVeth]);
       throw error;
     }
-    await inSandbox.run(
-      [
-        `addr add ${ep.ip}/${prefixLen} dev ${ep.ifname}`,
-        `link set ${ep.ifname} up`,
-        ...(defaultRoute ? [`route replace default via ${network.gateway} dev ${ep.ifname}`] : []),
-        '',
-      ].join('\n'),
-    );
   }
 
   /**
-   * plumb(), and when it fails because the bridge is gone (a reboot wiped /run and the links, the state survived;
+   * plumbOne(), and when it fails because the bridge is gone (a reboot wiped /run and the links, the state survived;
    * or someone deleted it), recreates the bridge and the firewall and tries once more.
    */
-  private async plumbRepairing(
-    network: NetworkState,
-    ep: EndpointState,
-    defaultRoute: boolean,
-    all: readonly NetworkState[],
-  ): Promise<void> {
+  private async plumbRepairing(job: PlumbJob, all: readonly NetworkState[]): Promise<void> {
+    const { network, ep } = job;
     try {
-      await this.plumb(network, ep, defaultRoute);
+      await this.plumbOne(job);
       return;
     } catch (error) {
       const result = await execCommand('ip', ['link', 'show', 'dev', network.bridge]);
@@ -746,7 +998,7 @@ export class NetworkManager {
     }
     await this.applyHost(all);
     await this.ensureDns();
-    await this.plumb(network, ep, defaultRoute);
+    await this.plumbOne(job);
   }
 
   /**
@@ -781,6 +1033,29 @@ export class NetworkManager {
     }
     // deferLinks: the caller deletes them (its host veths) once it has released the lock.
     if (options.deferLinks !== true) await deleteLinks(veths);
+    return veths;
+  }
+
+  /**
+   * Removes every endpoint of the leaving containers: each changed network's state written once, then the registry
+   * and firewall once if ports went with them. Returns the host veths, for the caller to delete after the lock.
+   */
+  private async dropContainers(networks: readonly NetworkState[], leaving: ReadonlySet<string>): Promise<string[]> {
+    const veths: string[] = [];
+    let portsChanged = false;
+    const all = networks.map((network) => {
+      const gone = Object.values(network.endpoints).filter((ep) => leaving.has(ep.containerId));
+      if (gone.length === 0) return network;
+      veths.push(...gone.map((ep) => ep.hostVeth));
+      if (gone.some((ep) => ep.ports.length > 0)) portsChanged = true;
+      const endpoints = Object.fromEntries(Object.entries(network.endpoints).filter(([id]) => !leaving.has(id)));
+      return { ...network, endpoints };
+    });
+    await Promise.all(all.filter((n, i) => n !== networks[i]).map((n) => writeJsonAtomic(this.stateFile(n.id), n)));
+    if (portsChanged) {
+      await withLock(HOST_LOCK, () => writeRootEntry(this.hostRunDir, this.paths.rootId, this.rootEntry(all)));
+      await this.applyFirewall(all);
+    }
     return veths;
   }
 
@@ -1000,18 +1275,59 @@ async function mountedPaths(dir: string): Promise<Set<string>> {
   return result;
 }
 
-async function removeNetns(file: string): Promise<void> {
-  const result = await execCommand('umount', ['--lazy', file]);
-  if (result.code !== 0 && !/not mounted|no mount point|not found/i.test(result.stderr)) {
-    throw new EngineError('runtime', `unmount sandbox ${file}: ${result.stderr.trim()}`);
+/** Unmounts (lazily: a container process may still hold one) and deletes sandbox files; absent ones are fine. */
+async function removeNetns(files: readonly string[]): Promise<void> {
+  if (files.length === 0) return;
+  const mounted = await mountedPaths(path.dirname(files[0] ?? '/'));
+  const targets = files.filter((file) => mounted.has(file));
+  if (targets.length > 0) {
+    const result = await execCommand('umount', ['--lazy', ...targets]);
+    if (result.code !== 0 && !/not mounted|no mount point|not found/i.test(result.stderr)) {
+      throw new EngineError('runtime', `unmount sandbox: ${result.stderr.trim()}`);
+    }
   }
-  await fs.rm(file, { force: true });
+  await Promise.all(files.map((file) => fs.rm(file, { force: true })));
+}
+
+/**
+ * Runs a batch subcommand of the native runtime (`netns create|config`), which prints one line per item: `ok` or
+ * `error <message>`. Returns one EngineError (or undefined) per item; a runtime that cannot run fails every item.
+ */
+async function runtimeBatch(
+  args: readonly string[],
+  input: string,
+  count: number,
+  what: string,
+): Promise<(EngineError | undefined)[]> {
+  const result = await execCommand(runtimeBinary(), args, input);
+  const lines = result.stdout.split('\n');
+  return Array.from({ length: count }, (_, index) => {
+    const line = lines[index] ?? '';
+    if (line === 'ok') return undefined;
+    const detail = line.startsWith('error ')
+      ? line.slice('error '.length)
+      : result.stderr.trim() || `exit code ${result.code}`;
+    return new EngineError('runtime', `${what}: ${detail}`);
+  });
 }
 
 async function deleteLinks(names: readonly string[]): Promise<void> {
   if (names.length === 0) return;
   // -force: keep going past links that are already gone (their sandbox was destroyed with them).
   await execCommand('ip', ['-force', '-batch', '-'], `${names.map((n) => `link del ${n}`).join('\n')}\n`);
+}
+
+/** `nft list tables ip`, or undefined when it cannot be listed. */
+async function listNftTables(): Promise<string | undefined> {
+  const result = await execCommand('nft', ['list', 'tables', 'ip']).catch(() => undefined);
+  return result?.code === 0 ? result.stdout : undefined;
+}
+
+/** Which iptables filter tables exist (nft-backed and legacy): what decides the coexistence rules. */
+async function filterTables(nftTables: string | undefined): Promise<string> {
+  const nft = /^table ip filter$/m.test(nftTables ?? '');
+  const legacy = /^filter$/m.test(await fs.readFile('/proc/net/ip_tables_names', 'utf8').catch(() => ''));
+  return `nft=${nft} legacy=${legacy}`;
 }
 
 async function enableForwarding(): Promise<void> {

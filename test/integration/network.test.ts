@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -222,6 +222,11 @@ async function setup(t: TestContext, options: NetworkManagerOptions = { dns: { f
     },
   };
   return env;
+}
+
+function spawnResult(file: string, args: readonly string[], input = ''): { status: number | null; stdout: string } {
+  const result = spawnSync(file, [...args], { input, encoding: 'utf8' });
+  return { status: result.status, stdout: result.stdout };
 }
 
 function cid(name: string): string {
@@ -542,6 +547,106 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
     await manager.removeSandbox(a);
     await manager.remove('crash');
     assert.doesNotMatch(await sh('nft', ['list', 'tables']), new RegExp(`tsf${paths.rootId}`));
+  });
+
+  test('connect: concurrent connects each get their endpoints; a failing one leaves nothing of its own', async (t) => {
+    const env = await setup(t);
+    const { manager, paths } = env;
+    await manager.create('front');
+    await manager.create('back', { internal: true });
+    const ids = Array.from({ length: 8 }, (_, i) => cid(`c${i}`));
+    const bad = cid('bad');
+    const outcomes = await Promise.allSettled([
+      ...ids.map((id, i) =>
+        manager.connect(id, [
+          { network: 'front', options: { aliases: [`svc${i}`], ports: i === 0 ? ['127.0.0.1::7070'] : [] } },
+          { network: 'back' },
+        ]),
+      ),
+      // In the same batch: its second network does not exist, so its first endpoint and its sandbox must go.
+      manager.connect(bad, [{ network: 'front' }, { network: 'nowhere' }]),
+    ]);
+    const failed = outcomes.at(-1);
+    assert.equal(failed?.status, 'rejected');
+    assert.match(String(failed.reason), /network "nowhere" not found/);
+    const attachments = outcomes.slice(0, -1).map((o) => {
+      assert.equal(o.status, 'fulfilled');
+      return o.value;
+    });
+    assert.deepEqual(
+      attachments.map((a) => a.map((x) => x.interfaceName)),
+      ids.map(() => ['eth0', 'eth1']),
+    );
+    const front = await manager.inspect('front');
+    assert.deepEqual(Object.keys(front.endpoints).sort(), [...ids].sort());
+    assert.equal(new Set(attachments.map((a) => a[0]?.ip)).size, ids.length);
+    assert.ok(!(await readdir(paths.netns)).includes(bad), 'the failed container kept its sandbox');
+    // Each sandbox: its addresses, the default route via the first (external) network only, and lo up.
+    const ns0 = manager.sandboxPath(ids[0] ?? '');
+    const addrs = await sh('nsenter', [`--net=${ns0}`, 'ip', '-4', '-o', 'addr', 'show']);
+    assert.match(addrs, new RegExp(`eth0\\s+inet ${(attachments[0]?.[0]?.ip ?? '').replace(/\./g, '\\.')}/`));
+    assert.match(addrs, /lo\s+inet 127\.0\.0\.1/);
+    assert.match(await sh('nsenter', [`--net=${ns0}`, 'ip', 'route', 'show', 'default']), /via \S+ dev eth0/);
+    // Traffic between two of them over the internal network, and the published port from 127.0.0.1.
+    const ns1 = manager.sandboxPath(ids[1] ?? '');
+    await env.server(ns0, 7070);
+    assert.equal(await env.ask(ns1, 'tcp', attachments[0]?.[1]?.ip ?? '', 7070), attachments[1]?.[1]?.ip);
+    assert.ok(await env.ask(undefined, 'tcp', '127.0.0.1', attachments[0]?.[0]?.ports[0]?.hostPort ?? 0));
+    await Promise.all(ids.map((id) => manager.removeSandbox(id)));
+    assert.deepEqual(Object.keys((await manager.inspect('front')).endpoints), []);
+    assert.deepEqual(await readdir(paths.netns), []);
+  });
+
+  test('tsfig-runtime netns: one line per item, a failing item does not stop the others', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-netns-'));
+    const good = path.join(dir, 'good');
+    const missing = path.join(dir, 'missing');
+    t.after(async () => {
+      await tryRun('umount', ['--lazy', good]);
+      await rm(dir, { recursive: true, force: true });
+    });
+    await writeFile(good, '');
+    const runtime = path.join(REPO, 'native', 'build', 'tsfig-runtime');
+    const created = spawnResult(runtime, ['netns', 'create', missing, good, 'relative']);
+    assert.equal(created.status, 1);
+    assert.deepEqual(
+      created.stdout.split('\n').map((line) => line.split(' ')[0]),
+      ['error', 'ok', 'error', ''],
+    );
+    assert.match(await sh('nsenter', [`--net=${good}`, 'ip', '-o', 'link', 'show', 'lo']), /[<,]UP[,>]/);
+    await sh('nsenter', [`--net=${good}`, 'ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
+    const input = [`${good} eth0 10.123.4.5 24 10.123.4.1`, `${missing} eth0 10.123.4.6 24 -`, 'garbage', ''].join(
+      '\n',
+    );
+    const configured = spawnResult(runtime, ['netns', 'config'], input);
+    assert.equal(configured.status, 1);
+    assert.deepEqual(
+      configured.stdout.split('\n').map((line) => line.split(' ')[0]),
+      ['ok', 'error', 'error', ''],
+    );
+    assert.match(await sh('nsenter', [`--net=${good}`, 'ip', '-4', '-o', 'addr', 'show', 'eth0']), /10\.123\.4\.5\/24/);
+    assert.match(
+      await sh('nsenter', [`--net=${good}`, 'ip', 'route', 'show', 'default']),
+      /via 10\.123\.4\.1 dev eth0/,
+    );
+    assert.equal(spawnResult(runtime, ['netns', 'bogus']).status, 2);
+  });
+
+  test('reconcile leaves an unchanged firewall alone and re-applies a missing table', async (t) => {
+    const env = await setup(t);
+    const { manager, paths } = env;
+    await manager.create('quiet');
+    const a = cid('a');
+    await manager.connect(a, [{ network: 'quiet', options: { ports: ['127.0.0.1::8081'] } }]);
+    assert.equal((await manager.reconcile()).firewall, 'unchanged');
+    await sh('nft', ['delete', 'table', 'ip', `tsf${paths.rootId}`]);
+    assert.equal((await manager.reconcile()).firewall, 'applied');
+    assert.match(await sh('nft', ['list', 'tables']), new RegExp(`table ip tsf${paths.rootId}`));
+    assert.equal((await manager.reconcile()).firewall, 'unchanged');
+    // A repair (a dead sandbox) re-applies too.
+    await writeFile(path.join(paths.netns, 'halfmade'), '');
+    assert.equal((await manager.reconcile()).firewall, 'applied');
+    await manager.removeSandbox(a);
   });
 
   test('kill -9 in the middle of attaches and detaches: reconcile converges the host to the state', async (t) => {
