@@ -12,7 +12,7 @@ echo "== typecheck" >&2; npx tsc --noEmit
 echo "== lint" >&2; npx eslint .
 echo "== format" >&2; npx prettier --check . >/dev/null
 echo "== native (warnings are errors)" >&2; make -s -C native clean && make -s -C native
-echo "== build" >&2; npx tsc -p tsconfig.build.json
+echo "== build" >&2; npx tsc -p tsconfig.build.json && node scripts/bundle.js
 
 files=(test/unit/*.test.ts)
 if [ "$(id -u)" = 0 ]; then
