@@ -864,9 +864,12 @@ export class NetworkManager {
     if (tables === undefined) return false;
     const present = new RegExp(`^table ip ${this.tableName}$`, 'm').test(tables);
     if (present !== networks.length > 0) return false;
+    const filters = await filterTables(tables);
+    // No network, no table and no iptables filter table (where a crash could have left rules): nothing to apply.
+    if (networks.length === 0 && filters === 'nft=false legacy=false') return true;
     const fingerprint = await readJson<HostFingerprint>(this.fingerprintFile);
     if (fingerprint === undefined) return false;
-    const iptables = `${await filterTables(tables)} ${networks.map((n) => n.subnet).join(',')}`;
+    const iptables = `${filters} ${networks.map((n) => n.subnet).join(',')}`;
     return fingerprint.ruleset === this.rulesetDigest(networks) && fingerprint.iptables === iptables;
   }
 
