@@ -1,14 +1,34 @@
+import path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { enginePaths } from '../../engine/state/paths.js';
 import schema from './compose-spec.json' with { type: 'json' };
-// Compiled ahead of time (scripts/gen-compose-validator.js): no ajv and no schema compilation at run time.
+// Compiled ahead of time (scripts/gen-compose-validator.js): no ajv and no schema compilation at run time. In the
+// bundle (scripts/bundle.js) this import is a stub that loads the validator on its first call only.
 import validateCompose from './compose-spec.validate.js';
 import { suggestion } from './diagnostics.js';
 import type { DiagnosticBag, Position } from './diagnostics.js';
 import { locationOf } from './parse.js';
+import { documentKey, fileValidationCache } from './validation-cache.js';
+import type { ValidationCache } from './validation-cache.js';
 import { scalarText } from './values.js';
+
+/** The validator's identity (a hash of compose-spec.validate.ts), defined by scripts/bundle.js in the bundle only. */
+declare const TSFIG_VALIDATOR_ID: string | undefined;
 
 function validator(): ValidateFunction {
   return validateCompose as unknown as ValidateFunction;
+}
+
+let defaultCache: ValidationCache | undefined;
+
+/**
+ * The cache of accepted documents (validation-cache.ts) of the bundled CLI: `<TSFIG_ROOT>/cache/compose-validated`.
+ * Unused from the sources and the tsc output, which have no validator identity to key it with.
+ */
+function validationCache(): { id: string; cache: ValidationCache } | undefined {
+  if (typeof TSFIG_VALIDATOR_ID !== 'string') return undefined;
+  defaultCache ??= fileValidationCache(path.join(enginePaths().root, 'cache', 'compose-validated'));
+  return { id: TSFIG_VALIDATOR_ID, cache: defaultCache };
 }
 
 /** Top-level keys of the Compose Specification. */
@@ -18,8 +38,14 @@ export const serviceKeys: readonly string[] = Object.keys(schema.definitions.ser
 
 /** Validates a merged project (plain values with recorded positions) against the vendored Compose Specification. */
 export function validateSchema(root: unknown, bag: DiagnosticBag, fallback: Position): void {
+  const cached = validationCache();
+  const key = cached === undefined ? undefined : documentKey(cached.id, root);
+  if (key !== undefined && cached?.cache.has(key) === true) return;
   const validate = validator();
-  if (validate(root)) return;
+  if (validate(root)) {
+    if (key !== undefined) cached?.cache.add(key);
+    return;
+  }
   for (const error of reduceErrors(validate.errors ?? [])) report(error, root, bag, fallback);
 }
 
