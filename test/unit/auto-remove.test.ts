@@ -5,33 +5,15 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { autoRemoveExitCommand, checkAutoRemove } from '../../engine/containers/cleanup.js';
 import { runtimeConfEntries } from '../../engine/containers/runtime-config.js';
-import type { ContainerRecord } from '../../engine/containers/types.js';
 import { isEngineError } from '../../engine/errors.js';
 import { renderRuntimeConf } from '../../engine/runtime/conf.js';
 import { enginePaths } from '../../engine/state/paths.js';
 import { specFromFlags } from '../../src/cli/commands/container.js';
 import { TsfigError } from '../../src/errors.js';
+import { RECORD_ID, containerRecord } from '../helpers/records.js';
 
-const ID = 'a'.repeat(64);
-
-function record(autoRemove: boolean): ContainerRecord {
-  return {
-    v: 1,
-    id: ID,
-    name: 'web',
-    created: '2026-01-01T00:00:00.000Z',
-    imageId: 'sha256:' + 'b'.repeat(64),
-    imageRef: 'tsfig/busybox',
-    spec: { image: 'tsfig/busybox', autoRemove },
-    process: { argv: ['sleep', '1'], env: ['PATH=/bin'], cwd: '/', user: '' },
-    hostname: 'aaaaaaaaaaaa',
-    capabilities: [],
-    stopSignal: 15,
-    stopTimeout: 10,
-    mounts: [],
-    labels: {},
-  };
-}
+const ID = RECORD_ID;
+const record = (autoRemove: boolean) => containerRecord({ autoRemove });
 
 describe('auto-remove', () => {
   test('--rm sets autoRemove; with a restart policy other than no it is a usage error', () => {

@@ -2,29 +2,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runtimeConfEntries } from '../../engine/containers/runtime-config.js';
-import type { ContainerRecord, ContainerSpec } from '../../engine/containers/types.js';
+import type { ContainerSpec } from '../../engine/containers/types.js';
 import { renderRuntimeConf } from '../../engine/runtime/conf.js';
 import { specFromFlags } from '../../src/cli/commands/container.js';
+import { containerRecord } from '../helpers/records.js';
 
 function confLines(spec: Omit<ContainerSpec, 'image'>): string[] {
-  const record: ContainerRecord = {
-    v: 1,
-    id: 'a'.repeat(64),
-    name: 'web',
-    created: '2026-01-01T00:00:00.000Z',
-    imageId: 'sha256:' + 'b'.repeat(64),
-    imageRef: 'tsfig/busybox',
-    spec: { image: 'tsfig/busybox', ...spec },
-    process: { argv: ['sleep', '1'], env: ['PATH=/bin'], cwd: '/', user: '' },
-    hostname: 'aaaaaaaaaaaa',
-    capabilities: [],
-    stopSignal: 15,
-    stopTimeout: 10,
-    mounts: [],
-    labels: {},
-  };
   const text = renderRuntimeConf(
-    runtimeConfEntries(record, ['/l/1/diff'], { dir: '/c', runDir: '/r', cgroup: 'tsf-x/aaaa' }, 'new'),
+    runtimeConfEntries(containerRecord(spec), ['/l/1/diff'], { dir: '/c', runDir: '/r', cgroup: 'tsf-x/aaaa' }, 'new'),
   );
   return text.split('\n').filter((line) => /^(restart|health_)/.test(line));
 }
