@@ -2,12 +2,12 @@
 // Bundles the CLI and the embedded DNS resolver with esbuild into dist/bundle/, which bin/tsfig.js runs: a few ESM
 // files per command instead of ~200 modules (and yaml's and commander's CommonJS files) to resolve, read and compile
 // on every start. The command groups of src/cli/commands/index.ts stay lazy import()s: with code splitting each
-// group is its own chunk, so `ps` loads neither the TUI nor the builder. All chunks and dns-server.js sit directly
-// in dist/bundle/, which is where NetworkManager.ensureDns looks for the resolver (beside its own module); the native
-// helper and bin/tsfig.js are found upwards from there as from dist/src/. The compose-spec validator (0.6 MB) is a
-// CommonJS file loaded on its first call only, so a command whose project validated before (the validation cache,
-// src/config/validation-cache.ts) does not even compile it. Run by `npm run build` and the install script;
-// bin/tsfig.js falls back to the tsc output (dist/src/) when there is no bundle or tsc built after it.
+// group is its own chunk, so `ps` loads neither the TUI nor the builder. The chunks and dns-server.js (the resolver,
+// one file) sit directly in dist/bundle/, which is where NetworkManager.ensureDns looks for the resolver (beside its
+// own module); the native helper and bin/tsfig.js are found upwards from there as from dist/src/. The compose-spec
+// validator (0.6 MB) is a CommonJS file loaded on its first call only, so a command whose project validated before
+// (the validation cache, src/config/validation-cache.ts) does not even compile it. Run by `npm run build` and the
+// install script; bin/tsfig.js falls back to the tsc output (dist/src/) when there is no bundle or tsc built after it.
 //   node scripts/bundle.js [--metafile]
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,10 +22,10 @@ const validatorSource = path.join(repo, 'src', 'config', 'compose-spec.validate.
 const validatorFile = 'compose-spec.validate.cjs';
 
 /**
- * Packages bundled in: the ones every command or `up` loads. The others (ink, react, chokidar: only in lazy chunks)
- * stay imports of node_modules, as they are in the sources.
+ * Packages bundled in (with what they import): the ones every command or `up` loads. The others (ink, react,
+ * chokidar: only in lazy chunks) stay imports of node_modules, as they are in the sources.
  */
-const BUNDLED_PACKAGES = ['commander', 'yaml', 'ajv', 'fast-deep-equal', 'p-queue', 'eventemitter3'];
+const BUNDLED_PACKAGES = ['commander', 'yaml', 'ajv', 'p-queue'];
 
 /** @type {import('esbuild').Plugin} */
 const packagesPlugin = {
@@ -33,6 +33,7 @@ const packagesPlugin = {
   setup(build) {
     build.onResolve({ filter: /^[^./]/ }, (args) => {
       if (args.path.startsWith('node:')) return { path: args.path, external: true };
+      if (args.importer.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
       const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
       return BUNDLED_PACKAGES.includes(name ?? '') ? undefined : { path: args.path, external: true };
     });
@@ -82,7 +83,7 @@ const common = /** @type {const} */ ({
 });
 const result = await build({
   ...common,
-  entryPoints: { bin: 'src/cli/bin.ts', 'dns-server': 'engine/network/dns-server.ts' },
+  entryPoints: { bin: 'src/cli/bin.ts' },
   outdir,
   splitting: true,
   format: 'esm',
@@ -96,6 +97,13 @@ const result = await build({
     TSFIG_VALIDATOR_ID: JSON.stringify(validatorId),
   },
   metafile: process.argv.includes('--metafile'),
+});
+// The resolver is its own process (started with the first network, while `up` runs): one file, nothing shared.
+await build({
+  ...common,
+  entryPoints: { 'dns-server': 'engine/network/dns-server.ts' },
+  outdir,
+  format: 'esm',
 });
 await build({
   ...common,
