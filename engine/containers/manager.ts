@@ -6,6 +6,7 @@ import { EngineError, isEngineError, isErrno } from '../errors.js';
 import { renderRuntimeConf } from '../runtime/conf.js';
 import { parseRuntimeMessage, runtimeError } from '../runtime/protocol.js';
 import { runtimeBinary } from '../runtime/binary.js';
+import { spawnCommand } from '../runtime/spawner.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { newId, shortId } from '../state/ids.js';
 import { withLock } from '../state/lock.js';
@@ -559,37 +560,23 @@ export class ContainerManager {
     }
   }
 
-  private runStart(dir: string): Promise<ReturnType<typeof parseRuntimeMessage>> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(runtimeBinary(), ['start', dir], {
-        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-        env: { ...process.env, _TSFIG_SYNC_FD: '3' },
-      });
-      let sync = '';
-      let stderr = '';
-      (child.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8');
-      (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: string) => (sync += chunk));
-      child.stderr?.setEncoding('utf8');
-      child.stderr?.on('data', (chunk: string) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        const line = sync.split('\n').find((candidate) => candidate.trim() !== '');
-        if (line === undefined) {
-          reject(
-            new EngineError(
-              'runtime',
-              `the native runtime exited (${code}) without reporting: ${stderr.trim() || 'no output'}`,
-            ),
-          );
-          return;
-        }
-        try {
-          resolve(parseRuntimeMessage(line));
-        } catch (error) {
-          reject(error instanceof Error ? error : new Error(String(error)));
-        }
-      });
+  /** `tsfig-runtime start DIR`, forked by the spawner (engine/runtime/spawner.ts); its report comes on fd 3. */
+  private async runStart(dir: string): Promise<ReturnType<typeof parseRuntimeMessage>> {
+    const result = await spawnCommand(runtimeBinary(), ['start', dir], {
+      env: { ...process.env, _TSFIG_SYNC_FD: '3' },
+      fd3: true,
     });
+    const line = result.fd3
+      .toString()
+      .split('\n')
+      .find((candidate) => candidate.trim() !== '');
+    if (line === undefined) {
+      throw new EngineError(
+        'runtime',
+        `the native runtime exited (${result.code}) without reporting: ${result.stderr.toString().trim() || 'no output'}`,
+      );
+    }
+    return parseRuntimeMessage(line);
   }
 
   /** The runtime's `netns` value: a fresh one, the host's, the container's sandbox, or another container's. */

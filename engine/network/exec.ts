@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { EngineError } from '../errors.js';
+import { notInstalled, spawnCommand } from '../runtime/spawner.js';
 
 export interface ExecResult {
   readonly code: number;
@@ -7,29 +7,18 @@ export interface ExecResult {
   readonly stderr: string;
 }
 
-/** Runs a command with optional stdin; never throws for a non-zero exit (see run). */
-export function execCommand(file: string, args: readonly string[], input?: string): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') {
-        reject(
-          new EngineError('unsupported', `${file} is not installed`, {
-            hint: 'install iproute2, nftables and util-linux',
-          }),
-        );
-      } else reject(error);
+/**
+ * Runs a command with optional stdin; never throws for a non-zero exit (see run). Forked by the runtime's spawner
+ * (engine/runtime/spawner.ts), not by this process.
+ */
+export async function execCommand(file: string, args: readonly string[], input?: string): Promise<ExecResult> {
+  const result = await spawnCommand(file, args, { input: input ?? '' });
+  if (notInstalled(result)) {
+    throw new EngineError('unsupported', `${file} is not installed`, {
+      hint: 'install iproute2, nftables and util-linux',
     });
-    child.on('close', (code) =>
-      resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
-    );
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input ?? '');
-  });
+  }
+  return { code: result.code, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
 
 /** Runs a command and throws an EngineError naming what failed when it exits non-zero. */
@@ -42,32 +31,12 @@ export async function run(file: string, args: readonly string[], input?: string,
   return result.stdout;
 }
 
-/**
- * Runs a command whose output is not needed: resolves as soon as it exits 0 (without waiting for its pipes to
- * close, which costs milliseconds per process on slow hosts); on failure waits for stderr and throws.
- */
-export function runQuiet(file: string, args: readonly string[], input: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    const err: Buffer[] = [];
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    child.on('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'ENOENT' ? new EngineError('unsupported', `${file} is not installed`) : error),
-    );
-    child.on('exit', (code) => {
-      if (code === 0) {
-        child.stderr.destroy();
-        resolve();
-        return;
-      }
-      child.on('close', () => {
-        const detail = Buffer.concat(err).toString().trim().split('\n').slice(0, 6).join('; ');
-        reject(new EngineError('runtime', `${what}: ${detail || `exit code ${code ?? 'signal'}`}`));
-      });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
+/** Runs a command whose output is not needed; on failure throws with its stderr. */
+export async function runQuiet(file: string, args: readonly string[], input: string, what: string): Promise<void> {
+  const result = await execCommand(file, args, input);
+  if (result.code === 0) return;
+  const detail = result.stderr.trim().split('\n').slice(0, 6).join('; ');
+  throw new EngineError('runtime', `${what}: ${detail || `exit code ${result.code}`}`);
 }
 
 /** `ip -batch -` with the given lines, in the host's netns or (via nsenter) in the one bind-mounted at netnsPath. */

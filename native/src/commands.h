@@ -6,5 +6,6 @@ int tsfig_cmd_start(int argc, char **argv);
 int tsfig_cmd_exec(int argc, char **argv);
 int tsfig_cmd_unpack(int argc, char **argv);
 int tsfig_cmd_netns(int argc, char **argv);
+int tsfig_cmd_spawner(int argc, char **argv);
 
 #endif

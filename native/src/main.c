@@ -21,6 +21,8 @@ int main(int argc, char **argv)
         return tsfig_cmd_unpack(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "netns") == 0)
         return tsfig_cmd_netns(argc - 1, argv + 1);
-    fprintf(stderr, "usage: tsfig-runtime version | start DIR | exec DIR [OPTIONS] -- ARG... | unpack DIR | netns create FILE... | netns config\n");
+    if (argc >= 2 && strcmp(argv[1], "spawner") == 0)
+        return tsfig_cmd_spawner(argc - 1, argv + 1);
+    fprintf(stderr, "usage: tsfig-runtime version | start DIR | exec DIR [OPTIONS] -- ARG... | unpack DIR | netns create FILE... | netns config | spawner\n");
     return 2;
 }
