@@ -45,11 +45,11 @@ async function logFiles(file: string): Promise<string[]> {
   return [...rotated.reverse(), file];
 }
 
-async function readWhole(file: string): Promise<string> {
+async function readWhole(file: string): Promise<Buffer> {
   try {
-    return await fs.readFile(file, 'utf8');
+    return await fs.readFile(file);
   } catch (error) {
-    if (isErrno(error, 'ENOENT')) return '';
+    if (isErrno(error, 'ENOENT')) return Buffer.alloc(0);
     throw error;
   }
 }
@@ -81,8 +81,14 @@ export async function* readLogs(
   options: LogReadOptions = {},
 ): AsyncGenerator<LogEntry> {
   let existing: LogEntry[] = [];
+  // Following continues from the byte after the last complete line read here: a line the monitor appends between
+  // this read and the first poll is read by the poll, never skipped (the current file's size is not what was read).
+  let offset = 0;
   for (const part of await logFiles(file)) {
-    for (const line of (await readWhole(part)).split('\n')) {
+    const content = await readWhole(part);
+    const end = part === file ? content.lastIndexOf(0x0a) + 1 : content.length;
+    if (part === file) offset = end;
+    for (const line of content.subarray(0, end).toString('utf8').split('\n')) {
       const entry = parseLine(line);
       if (entry !== undefined && inRange(entry, options)) existing.push(entry);
     }
@@ -92,14 +98,19 @@ export async function* readLogs(
   yield* existing;
   if (options.follow !== true) return;
 
-  let offset = (await fs.stat(file).catch(() => ({ size: 0 }))).size;
   let wake: (() => void) | undefined;
   let drained = false;
+  let stopping = false;
   const watcher = watch(file, { persistent: false }, () => wake?.());
   watcher.on('error', () => wake?.());
+  options.signal?.addEventListener('abort', () => wake?.(), { once: true });
   try {
     for (;;) {
-      if (options.signal?.aborted === true) return;
+      // Aborted: what is already in the file is still read (the lines of a container that just exited), then stop.
+      if (options.signal?.aborted === true) {
+        if (stopping) return;
+        stopping = true;
+      }
       const size = (await fs.stat(file).catch(() => ({ size: 0 }))).size;
       if (size < offset) offset = 0; // rotated: the current file starts again
       if (size > offset) {
@@ -120,6 +131,7 @@ export async function* readLogs(
         drained = true;
         continue;
       }
+      if (stopping) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 250);
         wake = () => {
