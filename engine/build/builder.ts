@@ -9,11 +9,12 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { EngineError, isErrno } from '../errors.js';
+import { EngineError, isEngineError, isErrno } from '../errors.js';
 import type { Engine } from '../index.js';
 import { chainIds, containerImageUsers, type ContainerConfig, type HistoryEntry } from '../images/index.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
 import { entriesLayer, upperDirLayer } from './capture.js';
+import { abortable, BUILD_CREATOR_LABEL, BUILD_LABEL, creatorLabel, ownedTmpDir, sweepBuildDebris } from './debris.js';
 import { contentSummary, planCopy, type CopySourceRoot, type PlannedEntry } from './copy.js';
 import {
   parseDockerfile,
@@ -266,6 +267,10 @@ export class Builder {
     this.preflight(ctx, name);
     const needed = this.neededStages(ctx, target);
     ctx.total = stages.filter((stage) => needed.has(stage.index)).reduce((n, s) => n + 1 + s.instructions.length, 0);
+    // debris of builds killed outright (their RUN containers, temp dirs) goes before this one starts
+    await sweepBuildDebris(this.engine).catch((error: unknown) =>
+      this.warn(ctx, `cannot remove what an interrupted build left: ${(error as Error).message}`),
+    );
     let imageId: string;
     try {
       for (const stage of stages) {
@@ -276,6 +281,7 @@ export class Builder {
       if (final === undefined) throw new EngineError('internal', 'the target stage was not built');
       const unused = Object.keys(buildArgs).filter((key) => !ctx.consumed.has(key));
       if (unused.length > 0) this.warn(ctx, `one or more build-args [${unused.sort().join(' ')}] were not consumed`);
+      options.signal?.throwIfAborted(); // an interrupted build tags nothing
       imageId = await this.commitFinal(ctx, final);
     } finally {
       for (const image of ctx.runImages) if (!ctx.anchors.has(image.id)) await this.dropRunImage(image);
@@ -982,6 +988,11 @@ export class Builder {
       .map((chainId) => path.join(this.engine.paths.layers, chainId.replace(/^sha256:/, ''), 'diff'));
   }
 
+  /**
+   * Runs a RUN step in a container and makes its upper dir a layer. The signal is honoured throughout: before the
+   * container starts, while it runs (it is killed and no longer followed) and while its layer is packed; whatever
+   * ends the step, the container (monitor, cgroup, mounts, upper dir) and the private copies of bind mounts go.
+   */
   private async executeRun(
     ctx: BuildContext,
     state: StageState,
@@ -991,67 +1002,78 @@ export class Builder {
     createdBy: string,
     binds: readonly ContextBind[],
   ): Promise<BuildImageConfig> {
+    const signal = ctx.options.signal;
+    signal?.throwIfAborted();
     const runImage = await this.runImage(state.config);
+    ctx.runImages.push(runImage);
     const imageId = runImage.id;
-    const mounts = [];
-    const bindDir = binds.length > 0 ? await fs.mkdtemp(path.join(this.tmpDir, 'bind-')) : undefined;
-    for (const [index, bind] of binds.entries()) {
-      const dir = path.join(bindDir ?? '', String(index));
-      await this.materialize(bind.entries, dir);
-      const source = bind.isDir ? dir : path.join(dir, bind.entries[0]?.target ?? '');
-      const options = bind.writable ? ['rbind', 'rprivate'] : ['rbind', 'rprivate', 'ro'];
-      mounts.push({ destination: bind.target, type: 'bind' as const, source, options });
-    }
-    for (const mount of instruction.mounts) {
-      const target = path.posix.resolve(state.config.config.WorkingDir || '/', mount.target);
-      if (mount.type === 'bind') continue;
-      if (mount.type === 'tmpfs') {
-        mounts.push({ destination: target, type: 'tmpfs' as const, source: 'tmpfs', options: ['nosuid', 'nodev'] });
-        continue;
-      }
-      const id = mount.options.id ?? target;
-      const source = path.join(this.cacheDir, 'mounts', sha256(id).slice(0, 32));
-      await fs.mkdir(source, { recursive: true, mode: 0o755 });
-      mounts.push({ destination: target, type: 'bind' as const, source, options: ['rbind', 'rprivate'] });
-    }
     const containers = this.engine.containers;
-    const record = await containers.create({
-      image: imageId,
-      cmd: argv,
-      entrypoint: [],
-      env: argEnv,
-      user: state.config.config.User ?? '',
-      workingDir: state.config.config.WorkingDir || '/',
-      network: instruction.network === 'host' ? 'host' : 'none',
-      mounts,
-      labels: { 'io.tsfig.build': 'true' },
-    });
-    const stepText = `step ${ctx.step}/${ctx.total} (${instruction.original})`;
+    let bindDir: string | undefined;
+    let containerId: string | undefined;
     try {
+      const mounts = [];
+      if (binds.length > 0) bindDir = await ownedTmpDir(this.tmpDir, 'bind');
+      for (const [index, bind] of binds.entries()) {
+        const dir = path.join(bindDir ?? '', String(index));
+        await this.materialize(bind.entries, dir);
+        const source = bind.isDir ? dir : path.join(dir, bind.entries[0]?.target ?? '');
+        const options = bind.writable ? ['rbind', 'rprivate'] : ['rbind', 'rprivate', 'ro'];
+        mounts.push({ destination: bind.target, type: 'bind' as const, source, options });
+      }
+      for (const mount of instruction.mounts) {
+        const target = path.posix.resolve(state.config.config.WorkingDir || '/', mount.target);
+        if (mount.type === 'bind') continue;
+        if (mount.type === 'tmpfs') {
+          mounts.push({ destination: target, type: 'tmpfs' as const, source: 'tmpfs', options: ['nosuid', 'nodev'] });
+          continue;
+        }
+        const id = mount.options.id ?? target;
+        const source = path.join(this.cacheDir, 'mounts', sha256(id).slice(0, 32));
+        await fs.mkdir(source, { recursive: true, mode: 0o755 });
+        mounts.push({ destination: target, type: 'bind' as const, source, options: ['rbind', 'rprivate'] });
+      }
+      signal?.throwIfAborted();
+      const record = await containers.create({
+        image: imageId,
+        cmd: argv,
+        entrypoint: [],
+        env: argEnv,
+        user: state.config.config.User ?? '',
+        workingDir: state.config.config.WorkingDir || '/',
+        network: instruction.network === 'host' ? 'host' : 'none',
+        mounts,
+        // the creator lets a later build remove this container if this process is killed outright (debris.ts)
+        labels: { [BUILD_LABEL]: 'true', [BUILD_CREATOR_LABEL]: await creatorLabel() },
+      });
+      containerId = record.id;
+      const stepText = `step ${ctx.step}/${ctx.total} (${instruction.original})`;
       const tail: string[] = [];
       let exitCode: number;
+      const onAbort = (): void => void containers.kill(record.id).catch(() => undefined);
       try {
+        signal?.throwIfAborted();
         await containers.start(record.id);
-        const signal = ctx.options.signal;
-        const onAbort = (): void => void containers.kill(record.id).catch(() => undefined);
         signal?.addEventListener('abort', onAbort, { once: true });
         if (signal?.aborted === true) onAbort();
-        for await (const entry of containers.logs(record.id, { follow: true })) {
+        // on abort the log stops being followed at once; the container is killed and removed below
+        for await (const entry of containers.logs(record.id, { follow: true, ...(signal ? { signal } : {}) })) {
           for (const line of entry.text.replace(/\n$/, '').split('\n')) {
             tail.push(line);
             if (tail.length > OUTPUT_TAIL) tail.shift();
           }
           ctx.onEvent({ kind: 'output', step: ctx.step, stream: entry.stream, text: entry.text });
         }
-        signal?.removeEventListener('abort', onAbort);
         signal?.throwIfAborted();
-        exitCode = await containers.wait(record.id);
+        exitCode = await containers.wait(record.id, signal ? { signal } : {});
       } catch (error) {
-        if (error instanceof EngineError && error.exitCode !== undefined) {
+        if (error instanceof EngineError && error.exitCode !== undefined && signal?.aborted !== true) {
           throw new BuildStepError(stepText, error.exitCode, [...tail, error.message]);
         }
         throw error;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
       }
+      signal?.throwIfAborted();
       if (exitCode !== 0) throw new BuildStepError(stepText, exitCode, tail);
       const upper = path.join(this.engine.paths.containers, record.id, 'upper');
       const stubs = await this.mountStubs(
@@ -1061,14 +1083,33 @@ export class Builder {
       );
       const parent = chainIds(state.config.rootfs.diff_ids).at(-1) ?? null;
       const layer = await this.engine.images.addLayer(
-        upperDirLayer(upper, (entry: TarEntry) => stubs.has(entry.name)),
+        abortable(
+          upperDirLayer(upper, (entry: TarEntry) => stubs.has(entry.name)),
+          signal,
+        ),
         parent,
       );
       return this.withLayer(state.config, layer.diffId, createdBy);
     } finally {
-      await containers.remove(record.id, { force: true }).catch(() => undefined);
+      if (containerId !== undefined) await this.removeRunContainer(containerId);
       if (bindDir !== undefined) await fs.rm(bindDir, { recursive: true, force: true });
-      ctx.runImages.push(runImage);
+    }
+  }
+
+  /**
+   * Removes a RUN container, killing it first if it runs (its monitor then removes its cgroup; the removal takes the
+   * mounts and the upper dir). A removal that fails is tried again once: a left-over container would be swept only
+   * when this process is gone.
+   */
+  private async removeRunContainer(id: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.engine.containers.remove(id, { force: true });
+        return;
+      } catch (error) {
+        if (isEngineError(error, 'not-found') || attempt >= 1) return;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
     }
   }
 
@@ -1158,14 +1199,14 @@ export class Builder {
         execute: () =>
           withMergedRootfs(this.layerDirs(source.diffIds), this.tmpDir, async (root) => {
             const entries = await plan({ root, ignore: undefined, keepOwners: true });
-            return this.commitCopy(state, view, entries, owner, createdBy);
+            return this.commitCopy(state, view, entries, owner, createdBy, ctx.options.signal);
           }),
       };
     }
     const entries = await plan({ root: ctx.options.contextDir, ignore: ctx.ignore, keepOwners: false });
     return {
       canonical: [keyword, sources, dest, owner, chmod, checksum, contentSummary(entries)],
-      execute: () => this.commitCopy(state, view, entries, owner, createdBy),
+      execute: () => this.commitCopy(state, view, entries, owner, createdBy, ctx.options.signal),
     };
   }
 
@@ -1246,6 +1287,7 @@ export class Builder {
     entries: readonly PlannedEntry[],
     owner: { uid: number; gid: number } | undefined,
     createdBy: string,
+    signal: AbortSignal | undefined,
   ): Promise<BuildImageConfig> {
     const written = new Set(entries.map((entry) => entry.target));
     const parents = new Map<string, TarEntry>();
@@ -1292,7 +1334,7 @@ export class Builder {
       }
     }
     const parent = chainIds(state.config.rootfs.diff_ids).at(-1) ?? null;
-    const layer = await this.engine.images.addLayer(entriesLayer(all()), parent);
+    const layer = await this.engine.images.addLayer(abortable(entriesLayer(all()), signal), parent);
     return this.withLayer(state.config, layer.diffId, createdBy);
   }
 

@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError, isErrno } from '../errors.js';
+import { ownedTmpDir } from './debris.js';
 
 function parts(rel: string): string[] {
   return rel.split('/').filter((part) => part !== '' && part !== '.');
@@ -135,8 +136,8 @@ export async function withMergedRootfs<T>(
   tmpDir: string,
   fn: (root: string) => Promise<T>,
 ): Promise<T> {
-  await fs.mkdir(tmpDir, { recursive: true, mode: 0o700 });
-  const work = await fs.mkdtemp(path.join(tmpDir, 'from-'));
+  // named after this process: if it is killed outright, the next build removes the dir (debris.ts)
+  const work = await ownedTmpDir(tmpDir, 'from');
   const mountpoint = path.join(work, 'merged');
   const empty = path.join(work, 'empty');
   await fs.mkdir(mountpoint);

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
+import { abortable, ownedTmpDir, sweepTmpDirs } from '../build/debris.js';
 import { EngineError } from '../errors.js';
 import { chainIds } from '../images/layer.js';
 import {
@@ -51,6 +52,11 @@ export interface PullOptions {
   onEvent?: ((event: PullEvent) => void) | undefined;
   /** Layers downloaded at once. @default 3 */
   concurrency?: number | undefined;
+  /**
+   * Stops the pull between requests and layers and inside downloads; the pull then rejects with the signal's reason,
+   * its temp files deleted. Layers already unpacked stay in the store (the next pull reuses them); no image is added.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface PullResult {
@@ -122,12 +128,14 @@ export async function downloadBlob(
   file: string,
   what: string,
   onBytes?: (current: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   const hash = createHash('sha256');
   let received = 0;
   let resumes = 0;
   try {
     for (;;) {
+      signal?.throwIfAborted();
       const headers: Record<string, string> = {};
       if (received > 0) headers.Range = `bytes=${received}-`;
       const res = await client.request(ref.domain, ref.path, `/v2/${ref.path}/blobs/${desc.digest}`, {
@@ -135,14 +143,22 @@ export async function downloadBlob(
         ok: [200, 206],
         what,
       });
+      if (signal?.aborted === true) {
+        res.body.destroy();
+        signal.throwIfAborted();
+      }
       if (received > 0 && res.status !== 206) {
         // no range support: start again
         received = 0;
         hash.destroy();
-        return await downloadBlob(client, ref, desc, file, what, onBytes);
+        res.body.destroy();
+        return await downloadBlob(client, ref, desc, file, what, onBytes, signal);
       }
       const out = createWriteStream(file, { flags: received > 0 ? 'a' : 'w', mode: 0o600 });
       let broken: unknown;
+      // an abort ends the transfer at once (the loop below then rethrows the reason)
+      const onAbort = (): void => void res.body.destroy();
+      signal?.addEventListener('abort', onAbort, { once: true });
       try {
         for await (const chunk of res.body) {
           const buf = chunk as Buffer;
@@ -165,9 +181,11 @@ export async function downloadBlob(
         if (error instanceof EngineError) throw error;
         broken = error;
       } finally {
+        signal?.removeEventListener('abort', onAbort);
         out.end();
         await once(out, 'close').catch(() => undefined);
       }
+      signal?.throwIfAborted();
       if (broken === undefined) break;
       if (++resumes > 3) {
         throw new EngineError(
@@ -176,7 +194,7 @@ export async function downloadBlob(
           { hint: 'the network or the registry is failing; try again (nothing was stored)', cause: broken },
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** resumes));
+      await sleep(100 * 2 ** resumes, signal);
     }
     const digest = `sha256:${hash.digest('hex')}`;
     if (received !== desc.size || digest !== desc.digest) {
@@ -190,6 +208,22 @@ export async function downloadBlob(
     await fs.rm(file, { force: true });
     throw error;
   }
+}
+
+/** Waits ms, or rejects with the signal's reason once it is aborted. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Resolves reference to a single-platform manifest: { manifest, digest pulled, platform chosen }. */
@@ -247,7 +281,13 @@ export async function pullImage(
   const shown = familiarReference(ref);
   const what = `pulling ${formatReference(ref)}`;
   const emit = options.onEvent ?? (() => undefined);
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const tmpBase = path.join(store.paths.root, 'tmp');
+  // downloads of pulls killed outright (their process is gone) are not resumed: remove them
+  await sweepTmpDirs(tmpBase, ['pull']).catch(() => undefined);
   const { top, manifest, platform } = await resolveManifest(client, ref, { platform: options.platform, what });
+  signal?.throwIfAborted();
   emit({ type: 'resolved', reference: shown, digest: top.digest, platform });
   if (manifest.parsed.kind !== 'manifest') throw new EngineError('internal', 'not a manifest');
   const { config: configDesc, layers } = manifest.parsed;
@@ -263,6 +303,7 @@ export async function pullImage(
   // config: small, verified in memory
   const configRes = await client.request(ref.domain, ref.path, `/v2/${ref.path}/blobs/${configDesc.digest}`, { what });
   const configBytes = await configRes.bytes(16 * 1024 * 1024);
+  signal?.throwIfAborted();
   if (configBytes.length !== configDesc.size || sha256Digest(configBytes) !== configDesc.digest) {
     throw new EngineError(
       'invalid',
@@ -288,15 +329,15 @@ export async function pullImage(
   for (const chain of chains) present.push((await store.layer(chain)) !== undefined);
   const existing = await store.resolve(configDesc.digest).catch(() => undefined);
   if (existing !== undefined && present.every(Boolean)) {
+    signal?.throwIfAborted();
     const image = await store.addImage(configBytes, { reference: tagRef, repoDigest });
     await recordPull(store, reference).catch(() => undefined);
     emit({ type: 'done', reference: shown, digest: top.digest, id: image.id, status: 'up-to-date' });
     return { image, digest: top.digest, reference: shown, downloaded: false };
   }
 
-  const tmpBase = path.join(store.paths.root, 'tmp');
-  await fs.mkdir(tmpBase, { recursive: true, mode: 0o700 });
-  const tmp = await fs.mkdtemp(path.join(tmpBase, 'pull-'));
+  // named after this process, so that the next pull removes it if this one is killed outright
+  const tmp = await ownedTmpDir(tmpBase, 'pull');
   try {
     const missing = layers.map((layer, i) => ({ layer, i })).filter(({ i }) => present[i] !== true);
     for (const { layer, i } of layers.map((layer, i) => ({ layer, i }))) {
@@ -309,14 +350,23 @@ export async function pullImage(
     }
     const files = new Map<number, string>();
     await boundedAll(missing, options.concurrency ?? 3, async ({ layer, i }) => {
+      signal?.throwIfAborted();
       const file = path.join(tmp, `${i}`);
       let last = 0;
-      await downloadBlob(client, ref, layer, file, what, (current, total) => {
-        if (current - last >= 512 * 1024 || current === total) {
-          last = current;
-          emit({ type: 'layer', digest: layer.digest, status: 'downloading', current, total });
-        }
-      });
+      await downloadBlob(
+        client,
+        ref,
+        layer,
+        file,
+        what,
+        (current, total) => {
+          if (current - last >= 512 * 1024 || current === total) {
+            last = current;
+            emit({ type: 'layer', digest: layer.digest, status: 'downloading', current, total });
+          }
+        },
+        signal,
+      );
       emit({ type: 'layer', digest: layer.digest, status: 'verified', current: layer.size, total: layer.size });
       files.set(i, file);
     });
@@ -326,15 +376,18 @@ export async function pullImage(
       const layer = layers[i] as Descriptor;
       const file = files.get(i);
       if (file !== undefined) {
+        signal?.throwIfAborted();
         emit({ type: 'layer', digest: layer.digest, status: 'extracting', total: layer.size });
         const raw = createReadStream(file, { highWaterMark: 1024 * 1024 });
         const source = layerCompression(layer.mediaType) === 'zstd' ? zstdDecompress(raw) : raw;
-        await store.addLayer(source, parent, diffIds[i]);
+        // an abort stops the unpacking (the store removes its half-made layer); finished layers are kept
+        await store.addLayer(abortable(source, signal), parent, diffIds[i]);
         await fs.rm(file, { force: true });
         emit({ type: 'layer', digest: layer.digest, status: 'done', total: layer.size });
       }
       parent = chains[i] ?? null;
     }
+    signal?.throwIfAborted(); // no image (nor tag) for an interrupted pull
     const image = await store.addImage(configBytes, { reference: tagRef, expectedId: configDesc.digest, repoDigest });
     const cache = new BlobCache(store.paths);
     for (let i = 0; i < layers.length; i++) {
