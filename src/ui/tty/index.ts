@@ -39,6 +39,14 @@ export class StatusFeed {
 /** The feed every TUI of this process shows. */
 export const tuiStatus = new StatusFeed();
 
+/**
+ * Work that stops itself cleanly on SIGINT/SIGTERM/SIGHUP (the pulls and builds of `up`: they remove what they
+ * started, then end with 128+signal) counts itself here while it runs, with its own signal listeners. A session
+ * that is still preparing then gives the terminal back and leaves the ending to that work (q and Ctrl-C become a
+ * SIGINT for it) instead of ending the process by the signal.
+ */
+export const cleanInterrupts = { owners: 0 };
+
 /** `--progress` of a command (global option), defaulting to auto. */
 export function progressOf(command: Command): string {
   return command.optsWithGlobals<{ progress?: string }>().progress ?? 'auto';

@@ -18,7 +18,7 @@ import type { Project } from '../../model/project.js';
 import { observe } from '../../planner/observe.js';
 import type { ObservedContainer } from '../../planner/observed.js';
 import { App } from './app.js';
-import { tuiStatus } from './index.js';
+import { cleanInterrupts, tuiStatus } from './index.js';
 import { readCgroupStats } from './cgroup.js';
 import { formatDuration, supportsHyperlinks } from './format.js';
 import { keyActions, type KeyInfo, type TuiCommand } from './keys.js';
@@ -142,6 +142,8 @@ class TuiSession {
   }
 
   private flush(): void {
+    // a frame due after the terminal was given back would mount ink again (raw mode on, stdin held)
+    if (this.restored) return;
     if (this.pendingLines.length > 0) {
       const lines = this.pendingLines;
       this.pendingLines = [];
@@ -208,7 +210,7 @@ class TuiSession {
         return;
       case 'quit':
       case 'interrupt':
-        this.abortPreparing('SIGINT');
+        this.abortPreparing('SIGINT', true);
         return;
       case 'restart':
       case 'stop':
@@ -218,7 +220,7 @@ class TuiSession {
   }
 
   /** Gives the terminal back and ends the process by `signal`, as it would end without the TUI. */
-  private abortPreparing(signal: NodeJS.Signals): void {
+  private abortPreparing(signal: NodeJS.Signals, fromKey = false): void {
     this.restore();
     this.uninstall();
     process.stderr.write(
@@ -226,6 +228,11 @@ class TuiSession {
         'what was already created is kept. ' +
         'Run tsfig up again to finish, or tsfig down to remove it.\n',
     );
+    if (cleanInterrupts.owners > 0) {
+      // pulls or builds stop themselves (their listener got the signal) and end the process once cleaned up
+      if (fromKey) process.kill(process.pid, signal);
+      return;
+    }
     process.kill(process.pid, signal);
     // another listener of the signal would keep the process alive: end it with the code the signal gives
     setTimeout(() => process.exit(128 + (constants.signals[signal] ?? 2)), 200).unref();
