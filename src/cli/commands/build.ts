@@ -6,6 +6,7 @@ import { chainIds } from '../../../engine/images/index.js';
 import type { Engine } from '../../../engine/index.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
+import { interruptible } from '../interrupt.js';
 import { humanDuration, humanSize } from '../table.js';
 
 /** Where the build commands read and write; tests pass their own. */
@@ -203,9 +204,14 @@ export function registerBuildCommand(program: Command, io: BuildCommandIo = {}):
         readStdin: io.readStdin ?? (() => readFileSync(0, 'utf8')),
       });
       const builder = new Builder(await engine());
-      const result = await builder.build(options, (event) => {
-        if (flags.quiet !== true || event.kind === 'warning') err(renderBuildEvent(event));
-      });
+      // Ctrl-C / SIGTERM: the RUN step's container is killed and removed, then the command ends with 130 / 143
+      const result = await interruptible(
+        { what: 'the build', hint: 'build again to finish it: the steps that completed are cached' },
+        (signal) =>
+          builder.build({ ...options, signal }, (event) => {
+            if (flags.quiet !== true || event.kind === 'warning') err(renderBuildEvent(event));
+          }),
+      );
       if (flags.quiet !== true) {
         err(`Successfully built ${shortId(result.imageId)}\n`);
         for (const tag of result.tags) err(`Successfully tagged ${tag}\n`);

@@ -1,5 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { sweepBuildDebris } from '../../../engine/build/debris.js';
+import { ContainerManager } from '../../../engine/containers/manager.js';
 import {
   containerImageUsers,
   ImageStore,
@@ -183,6 +185,14 @@ export function registerImageCommands(program: Command, io: ImageCommandIo = {})
         });
       }
       const imageStore = store();
+      // RUN containers of builds killed outright hold their step's image: they go first
+      const debris = await sweepBuildDebris({
+        paths: imageStore.paths,
+        containers: new ContainerManager(imageStore.paths, imageStore),
+      });
+      if (debris.containers.length > 0) {
+        (io.stderr ?? process.stderr).write(`${debris.containers.length} container(s) of interrupted builds removed\n`);
+      }
       const deleted = await imageStore.prune({ isInUse: containerImageUsers(imageStore.paths) });
       out(deleted.map((id) => `Deleted: ${id}\n`).join(''));
       (io.stderr ?? process.stderr).write(`${deleted.length} dangling image(s) removed\n`);

@@ -21,6 +21,7 @@ import { familiarReference, parseReference } from '../../../engine/images/refere
 import { enginePaths } from '../../../engine/state/paths.js';
 import type { EnginePaths } from '../../../engine/state/paths.js';
 import { TsfigError } from '../../errors.js';
+import { interruptible } from '../interrupt.js';
 
 export interface RegistryCommandIo {
   /** @default enginePaths() (TSFIG_ROOT) */
@@ -154,18 +155,27 @@ export function registerRegistryCommands(program: Command, io: RegistryCommandIo
         }
         const tty = io.stdout === undefined && process.stdout.isTTY;
         const progress = tty ? new PullProgress(out) : undefined;
-        const result = await pullImage(client, new ImageStore(paths()), reference, {
-          platform: flags.platform,
-          onEvent: (event) => {
-            if (flags.quiet === true) return;
-            if (progress !== undefined) {
-              progress.update(event);
-              return;
-            }
-            const line = pullLine(event);
-            if (line !== undefined) out(`${line}\n`);
+        // Ctrl-C / SIGTERM: the downloads stop and their temp files go, then 130 / 143
+        const result = await interruptible(
+          {
+            what: `the pull of ${shown}`,
+            hint: `pull again to finish: tsfig image pull ${reference} (the layers already unpacked are kept)`,
           },
-        });
+          (signal) =>
+            pullImage(client, new ImageStore(paths()), reference, {
+              platform: flags.platform,
+              signal,
+              onEvent: (event) => {
+                if (flags.quiet === true) return;
+                if (progress !== undefined) {
+                  progress.update(event);
+                  return;
+                }
+                const line = pullLine(event);
+                if (line !== undefined) out(`${line}\n`);
+              },
+            }),
+        );
         progress?.draw();
         if (flags.quiet !== true) {
           out(`Digest: ${result.digest}\n`);

@@ -6,6 +6,7 @@ import type { EventSink, TsfigEvent } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
 import { implicitDependencies, serviceImage } from '../../planner/container-spec.js';
 import { dependencyOrder } from '../../planner/reconcile.js';
+import { interruptible } from '../interrupt.js';
 import { collect } from '../units.js';
 import { composeContext } from './context.js';
 import { withProjectLock } from './up.js';
@@ -97,6 +98,7 @@ export async function buildServices(
 ): Promise<void> {
   const builder = new Builder(engine);
   for (const name of dependencyOrder(project, names)) {
+    options.signal?.throwIfAborted();
     const service = project.services[name];
     const build = service?.build;
     if (service === undefined || build === undefined) continue;
@@ -178,13 +180,19 @@ export function registerBuildCommands(program: Command): void {
         const context = await composeContext(command, services);
         const names = services.length > 0 ? services : Object.keys(context.project.services);
         await withProjectLock(context.engine, context.project.name, () =>
-          buildServices(context.engine, context.project, names, {
-            noCache: !flags.cache,
-            pull: flags.pull === true,
-            buildArgs: flags.buildArg ?? [],
-            verbose: true,
-            quiet: flags.quiet === true,
-          }),
+          // Ctrl-C / SIGTERM: the running RUN step's container is killed and removed, then 130 / 143
+          interruptible(
+            { what: 'the build', hint: 'run tsfig build again to finish it: the steps that completed are cached' },
+            (signal) =>
+              buildServices(context.engine, context.project, names, {
+                noCache: !flags.cache,
+                pull: flags.pull === true,
+                buildArgs: flags.buildArg ?? [],
+                verbose: true,
+                quiet: flags.quiet === true,
+                signal,
+              }),
+          ),
         );
       },
     );

@@ -16,6 +16,7 @@ import { TsfigError } from '../../errors.js';
 import type { EventSink } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
 import { openEngine } from '../engine.js';
+import { interruptible } from '../interrupt.js';
 import { loadForServices } from './context.js';
 
 export type PullDecision = 'pull' | 'skip' | 'build' | 'missing-never';
@@ -98,6 +99,8 @@ export interface EnsureOptions {
   readonly write?: ((line: string) => void) | undefined;
   /** Progress as events (`pull.*`, per layer) instead of lines: what `up` renders (plain, JSON or the TUI). */
   readonly events?: EventSink | undefined;
+  /** Stops every pull (their downloads are deleted); the call then rejects, whatever ignoreFailures says. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** The engine's pull events as the orchestrator's, for one image. */
@@ -160,9 +163,11 @@ export async function ensureServiceImages(
   }
   const failed: string[] = [];
   if (byImage.size === 0) return failed;
+  options.signal?.throwIfAborted();
   const client = registryClientFromEnv(options.env ?? process.env);
   try {
-    await Promise.all(
+    // settled, not all: an interrupted or failed pull must not close the client under the others' cleanup
+    const results = await Promise.allSettled(
       [...byImage].map(async ([image, services]) => {
         const label = services.join(', ');
         const { events } = options;
@@ -171,11 +176,13 @@ export async function ensureServiceImages(
         try {
           const result = await pullImage(client, engine.images, image, {
             onEvent: events === undefined ? undefined : pullEventSink(events, image),
+            signal: options.signal,
           });
           const status = result.downloaded ? 'downloaded' : 'up-to-date';
           if (events !== undefined) events.emit({ kind: 'pull.done', image, services, status });
           else if (options.quiet !== true) write(` ${label} ${result.downloaded ? 'Pulled' : 'Up to date'}`);
         } catch (error) {
+          if (options.signal?.aborted === true) throw error;
           const hasBuild = services.some((s) => project.services[s]?.build !== undefined);
           if (options.ignoreFailures === true || hasBuild) {
             failed.push(...services);
@@ -188,6 +195,8 @@ export async function ensureServiceImages(
         }
       }),
     );
+    options.signal?.throwIfAborted();
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
   } finally {
     client.close();
   }
@@ -235,14 +244,20 @@ export function registerPullPush(program: Command, io: PullPushIo = {}): void {
         return service !== undefined && service.pull_policy !== 'build' && service.pull_policy !== 'never';
       });
       const engine = await engineOf();
-      const failed = await ensureServiceImages(project, engine, {
-        env,
-        write: (line) => err(`${line}\n`),
-        policy: flags.policy,
-        services: wanted,
-        quiet: flags.quiet,
-        ignoreFailures: flags.ignorePullFailures,
-      });
+      // Ctrl-C / SIGTERM: the downloads stop and their temp files go, then 130 / 143
+      const failed = await interruptible(
+        { what: 'the pull', hint: 'run tsfig pull again to finish it (the layers already unpacked are kept)' },
+        (signal) =>
+          ensureServiceImages(project, engine, {
+            env,
+            write: (line) => err(`${line}\n`),
+            policy: flags.policy,
+            services: wanted,
+            quiet: flags.quiet,
+            ignoreFailures: flags.ignorePullFailures,
+            signal,
+          }),
+      );
       const mustBuild = failed.filter((name) => project.services[name]?.build !== undefined);
       if (mustBuild.length > 0 && flags.quiet !== true) {
         err(
