@@ -16,6 +16,7 @@ import { makeRenderer, type ProgressMode } from '../../ui/progress.js';
 import { runTui, TuiSink, wantsTui } from '../../ui/tty/index.js';
 import { loadProjectFromOptions } from '../commands/config.js';
 import { openEngine } from '../engine.js';
+import { interruptible } from '../interrupt.js';
 import { collect, parseCount } from '../units.js';
 import { checkServices, loadForServices, projectOptions, serviceContainers } from './context.js';
 import { EnginePort } from './engine-port.js';
@@ -142,9 +143,20 @@ export async function converge(
       const names = services.length === 0 ? Object.keys(project.services) : services;
       const selected = flags.deps ? withDependencies(project, names) : names;
       // Images first: pulled as each service's pull_policy (or --pull) says, built for services with build:.
+      // Ctrl-C / SIGTERM meanwhile stops them cleanly (a RUN step's container is removed), then 130 / 143.
       const sink = events ?? makeRenderer(progressMode(command));
-      await ensureServiceImages(project, engine, { policy: flags.pull, services: selected, events: sink });
-      if (flags.build !== false) await buildServices(engine, project, selected, { events: sink });
+      await interruptible(
+        {
+          what: 'up',
+          hint:
+            'run tsfig up again to continue (completed build steps and pulled layers are kept), ' +
+            'or tsfig down to remove what the project already runs',
+        },
+        async (signal) => {
+          await ensureServiceImages(project, engine, { policy: flags.pull, services: selected, events: sink, signal });
+          if (flags.build !== false) await buildServices(engine, project, selected, { events: sink, signal });
+        },
+      );
     }
     const observed = await observe(engine, project.name, project);
     const thePlan = plan(project, observed, options);
