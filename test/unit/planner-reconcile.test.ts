@@ -83,6 +83,16 @@ function withImages(observed: ObservedState, images: Record<string, string>): Ob
   return { ...observed, images: { ...observed.images, ...extra } };
 }
 
+/** web and db (webAndDb) running as created, then db's environment changed: the plan must recreate db. */
+function dbRecreated(web: Partial<Parameters<typeof service>[1]> = {}) {
+  const services = webAndDb(web);
+  const before = project([services.web, services.db], { volumes: ['data'] });
+  const containers = [runningContainer(before, services.web), runningContainer(before, services.db)];
+  const changedDb = { ...services.db, environment: { POSTGRES_PASSWORD: 'changed' } };
+  const after = project([services.web, changedDb], { volumes: ['data'] });
+  return { after, observed: withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID }) };
+}
+
 function up(p: Parameters<typeof plan>[0], observed: ObservedState, options: PlanOptions = {}): Plan {
   return plan(p, observed, options);
 }
@@ -187,20 +197,12 @@ test('--remove-orphans stops and removes the orphan containers', () => {
 });
 
 test('a recreated dependency leaves its running dependents alone by default', () => {
-  const { web, db } = webAndDb();
-  const before = project([web, db], { volumes: ['data'] });
-  const containers = [runningContainer(before, web), runningContainer(before, db)];
-  const after = project([web, { ...db, environment: { POSTGRES_PASSWORD: 'changed' } }], { volumes: ['data'] });
-  const observed = withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
+  const { after, observed } = dbRecreated();
   assertGolden('dependency-recreated', up(after, observed));
 });
 
 test('--always-recreate-deps recreates the dependents of a recreated dependency, dependents stopped first', () => {
-  const { web, db } = webAndDb();
-  const before = project([web, db], { volumes: ['data'] });
-  const containers = [runningContainer(before, web), runningContainer(before, db)];
-  const after = project([web, { ...db, environment: { POSTGRES_PASSWORD: 'changed' } }], { volumes: ['data'] });
-  const observed = withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
+  const { after, observed } = dbRecreated();
   assertGolden('dependency-recreated-always', up(after, observed, { alwaysRecreateDeps: true }));
 });
 
@@ -594,13 +596,9 @@ test('a container waiting for its restart policy is neither started by up nor re
 });
 
 test('depends_on restart: true restarts a running dependent around its recreated dependency', () => {
-  const { web, db } = webAndDb({
+  const { after, observed } = dbRecreated({
     depends_on: { db: { condition: 'service_started', required: true, restart: true } },
   });
-  const before = project([web, db], { volumes: ['data'] });
-  const containers = [runningContainer(before, web), runningContainer(before, db)];
-  const after = project([web, { ...db, environment: { POSTGRES_PASSWORD: 'changed' } }], { volumes: ['data'] });
-  const observed = withImages(observedUp(after, containers), { 'postgres:16': DEFAULT_IMAGE_ID });
   assertGolden('dependency-recreated-restart', up(after, observed));
 });
 
