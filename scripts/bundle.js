@@ -10,14 +10,16 @@
 // install script; bin/tsfig.js falls back to the tsc output (dist/src/) when there is no bundle or tsc built after it.
 //   node scripts/bundle.js [--metafile]
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = path.join(repo, 'dist', 'bundle');
+const target = path.join(repo, 'dist', 'bundle');
+// Built beside it, then swapped in: a CLI starting meanwhile (the tree is shared) finds a whole bundle or none.
+const outdir = `${target}.${process.pid}.tmp`;
 const validatorSource = path.join(repo, 'src', 'config', 'compose-spec.validate.ts');
 const validatorFile = 'compose-spec.validate.cjs';
 
@@ -68,9 +70,6 @@ const lazyValidatorPlugin = {
 };
 
 const pkg = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8'));
-// Identifies the validator for the validation cache: a different validator never trusts what another one accepted.
-const validatorId = createHash('sha256').update(readFileSync(validatorSource)).digest('hex');
-
 rmSync(outdir, { recursive: true, force: true });
 const common = /** @type {const} */ ({
   absWorkingDir: repo,
@@ -81,6 +80,18 @@ const common = /** @type {const} */ ({
   legalComments: 'none',
   logLevel: 'warning',
 });
+
+await build({
+  ...common,
+  entryPoints: [validatorSource],
+  outfile: path.join(outdir, validatorFile),
+  format: 'cjs',
+});
+// Identifies the validator for the validation cache (src/config/validation-cache.ts): a hash of the very file that
+// validates, so a different validator (schema, generator or ajv helper) never trusts what another one accepted.
+const validatorId = createHash('sha256')
+  .update(readFileSync(path.join(outdir, validatorFile)))
+  .digest('hex');
 const result = await build({
   ...common,
   entryPoints: { bin: 'src/cli/bin.ts' },
@@ -105,10 +116,8 @@ await build({
   outdir,
   format: 'esm',
 });
-await build({
-  ...common,
-  entryPoints: [validatorSource],
-  outfile: path.join(outdir, validatorFile),
-  format: 'cjs',
-});
 if (result.metafile !== undefined) writeFileSync(path.join(outdir, 'meta.json'), JSON.stringify(result.metafile));
+const old = `${target}.${process.pid}.old`;
+if (existsSync(target)) renameSync(target, old);
+renameSync(outdir, target);
+rmSync(old, { recursive: true, force: true });
