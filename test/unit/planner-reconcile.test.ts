@@ -525,17 +525,19 @@ test('--scale of an unknown service or a bad count is a usage error', () => {
   assert.throws(() => up(p, observedEmpty(p), { scale: { web: -1 } }), /whole number/);
 });
 
+/** A healthcheck `CMD true` with every timing left to the defaults. */
+const CMD_TRUE_HEALTHCHECK = {
+  test: ['CMD', 'true'],
+  interval: undefined,
+  timeout: undefined,
+  retries: undefined,
+  start_period: undefined,
+  start_interval: undefined,
+  disable: false,
+};
+
 test('up --wait adds a health wait with the timeout for every container that has a healthcheck', () => {
-  const healthcheck = {
-    test: ['CMD', 'true'],
-    interval: undefined,
-    timeout: undefined,
-    retries: undefined,
-    start_period: undefined,
-    start_interval: undefined,
-    disable: false,
-  };
-  const db = service('db', { healthcheck, scale: 2 });
+  const db = service('db', { healthcheck: CMD_TRUE_HEALTHCHECK, scale: 2 });
   const web = service('web');
   const p = project([web, db]);
   const result = up(p, observedUp(p, [runningContainer(p, db, 1), runningContainer(p, web)]), {
@@ -553,17 +555,7 @@ test('up --wait adds a health wait with the timeout for every container that has
 });
 
 test('up --wait on an up-to-date project still reads as no changes', () => {
-  const db = service('db', {
-    healthcheck: {
-      test: ['CMD', 'true'],
-      interval: undefined,
-      timeout: undefined,
-      retries: undefined,
-      start_period: undefined,
-      start_interval: undefined,
-      disable: false,
-    },
-  });
+  const db = service('db', { healthcheck: CMD_TRUE_HEALTHCHECK });
   const p = project([db]);
   const result = up(p, observedUp(p, [runningContainer(p, db)]), { wait: true });
   assert.equal(planHasChanges(result), false);
