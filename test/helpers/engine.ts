@@ -1,6 +1,7 @@
-import { execFileSync, spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -43,18 +44,44 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** A fresh engine root in a temp dir, with the busybox base image imported as tsfig/busybox:latest. */
-export async function makeTestEngine(options: { debian?: boolean } = {}): Promise<TestEngine> {
-  const dir = await mkdtemp('/tmp/tsfig-it-');
-  // TSFIG_DNS_FORWARD=0: the embedded resolver answers NXDOMAIN for every name outside the test's containers.
-  const env = {
-    ...process.env,
+/**
+ * The environment of an engine rooted in dir (state in dir/root, run files in dir/run) that reaches nothing outside
+ * the host: the embedded resolver answers NXDOMAIN for every name outside the engine's containers, and pulls of images
+ * it lacks fail at once instead of looking up a registry on the internet.
+ */
+export function engineEnv(dir: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    ...base,
     TSFIG_ROOT: path.join(dir, 'root'),
     TSFIG_RUN_ROOT: path.join(dir, 'run'),
     TSFIG_DNS_FORWARD: '0',
-    // Pulls of images a test lacks must fail at once instead of looking up a registry on the internet.
     TSFIG_REGISTRY_LOOPBACK_ONLY: '1',
   };
+}
+
+/**
+ * Force-removes every container of engine, then every network: networks own host objects (bridges, nft table,
+ * registry entries), so they go before their state does. A network that cannot be removed throws, unless
+ * ignoreNetworkErrors (a benchmark's clean-up, which goes on to remove the rest).
+ */
+export async function removeEngineObjects(
+  engine: Engine,
+  options: { ignoreNetworkErrors?: boolean } = {},
+): Promise<void> {
+  for (const summary of await engine.containers.list({ all: true })) {
+    await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
+  }
+  for (const network of await engine.networks.list()) {
+    const removed = engine.networks.remove(network.name);
+    await (options.ignoreNetworkErrors === true ? removed.catch(() => undefined) : removed);
+  }
+  await engine.networks.reconcile().catch(() => undefined);
+}
+
+/** A fresh engine root in a temp dir, with the busybox base image imported as tsfig/busybox:latest. */
+export async function makeTestEngine(options: { debian?: boolean } = {}): Promise<TestEngine> {
+  const dir = await mkdtemp('/tmp/tsfig-it-');
+  const env = engineEnv(dir);
   const engine = createEngine({ env });
   await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: 'tsfig/busybox:latest' });
   if (options.debian === true) {
@@ -62,12 +89,7 @@ export async function makeTestEngine(options: { debian?: boolean } = {}): Promis
   }
   const cli = (args: readonly string[], cliOptions: CliOptions = {}) => runCli(args, env, cliOptions);
   const cleanup = async () => {
-    for (const summary of await engine.containers.list({ all: true })) {
-      await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
-    }
-    // Networks own host objects (bridges, nft table, registry entries): remove them before their state goes.
-    for (const network of await engine.networks.list()) await engine.networks.remove(network.name);
-    await engine.networks.reconcile().catch(() => undefined);
+    await removeEngineObjects(engine);
     await rm(dir, { recursive: true, force: true });
   };
   return { engine, dir, env, cli, cleanup };
@@ -89,6 +111,33 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, options:
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal === null ? 0 : 9), stdout, stderr }));
   });
+}
+
+/** The CLI (bin/tsfig.js) as a running child process, stdin closed, its stdout and stderr collected together. */
+export function spawnCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  options: { cwd?: string } = {},
+): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), ...args], {
+    env,
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  return { child, output: () => text };
+}
+
+/** Stops child as Ctrl-C would (SIGINT), with SIGKILL after killAfterMs; resolves once it has exited. */
+export async function stopChild(child: ChildProcess, killAfterMs = 20_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Polls check until it returns a value other than undefined, or fails after timeoutMs. */
@@ -127,4 +176,36 @@ export function leftovers(marker: string): string[] {
 export function cgroupFile(controller: string, cgroup: string, file: string): string | undefined {
   const full = path.join('/sys/fs/cgroup', controller, cgroup, file);
   return existsSync(full) ? readFileSync(full, 'utf8').trim() : undefined;
+}
+
+/**
+ * What a suite checks after cleaning up its engine: `interfaces`, no host interface carries the engine's host prefix;
+ * `root`, no cgroup, mount or process names the engine's root id; `dir`, none names its temp dir or its cgroup parent.
+ */
+export type LeftoverCheck = 'interfaces' | 'root' | 'dir';
+
+/** Cleans up t (a suite's engine, in its after()), then asserts that it left nothing of the given kind on the host. */
+export async function cleanupAndCheck(t: TestEngine, check: LeftoverCheck): Promise<void> {
+  const { hostPrefix, rootId, cgroupParent } = t.engine.paths;
+  await t.cleanup();
+  if (check === 'interfaces') {
+    const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
+    assert.ok(!links.includes(hostPrefix), 'interfaces were left behind');
+  } else if (check === 'root') {
+    assert.deepEqual(leftovers(rootId), [], 'cgroups, mounts or processes were left behind');
+  } else {
+    assert.deepEqual(
+      [...leftovers(t.dir), ...leftovers(cgroupParent)],
+      [],
+      'the suite left cgroups, mounts or processes behind',
+    );
+  }
+}
+
+/** A fresh project directory t.dir/name holding tsfig.yml with the given text; returns the directory. */
+export async function writeProject(t: TestEngine, name: string, yaml: string): Promise<string> {
+  const dir = path.join(t.dir, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'tsfig.yml'), yaml);
+  return dir;
 }

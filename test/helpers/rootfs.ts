@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, symlink, writeFile, copyFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile, copyFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /** Debian's busybox-static, installed by scripts/setup.sh. */
@@ -37,4 +38,16 @@ export async function makeBusyboxRootfs(dir: string): Promise<void> {
     'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
   );
   await writeFile(path.join(dir, 'etc', 'group'), 'root:x:0:\ndaemon:x:1:\nusers:x:100:nobody\nnogroup:x:65534:\n');
+}
+
+/**
+ * A busybox root filesystem laid out as an image layer's lower dir: `lower` is <tmp>/<prefix>XXXXXX/diff, and `base`
+ * (its parent) is what to remove when done.
+ */
+export async function makeBusyboxLower(prefix: string): Promise<{ base: string; lower: string }> {
+  const base = await mkdtemp(path.join(tmpdir(), prefix));
+  const lower = path.join(base, 'diff');
+  await mkdir(lower);
+  await makeBusyboxRootfs(lower);
+  return { base, lower };
 }

@@ -4,6 +4,7 @@ import { DEFAULT_CAPABILITIES } from '../../engine/containers/capabilities.js';
  * runtime.conf (native/PROTOCOL.md), start it, talk to its ctl socket, wait for its status, and tear everything down
  * (monitor, processes, cgroup dirs, temp dirs) even when a test fails half-way.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,7 +12,9 @@ import { mkdir, mkdtemp, readFile, readdir, rm, rmdir, symlink, writeFile } from
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { makeBusyboxLower } from './rootfs.js';
 
 export const RUNTIME = fileURLToPath(new URL('../../native/build/tsfig-runtime', import.meta.url));
 export const CGROUP_V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer'];
@@ -306,6 +309,22 @@ export async function leftoverCgroups(prefix: string): Promise<string[]> {
     for (const n of names) if (n.startsWith(prefix)) found.push(`${c}/${n}`);
   }
   return found;
+}
+
+/**
+ * Registers hooks of the current suite: before its tests, a busybox lower dir for its containers (makeBusyboxLower);
+ * after them, that dir goes and no `tsf-test` cgroup may be left behind. Read `.lower` inside the tests.
+ */
+export function suiteBusyboxLower(prefix: string): { readonly lower: string } {
+  const rootfs = { base: '', lower: '' };
+  before(async () => {
+    Object.assign(rootfs, await makeBusyboxLower(prefix));
+  });
+  after(async () => {
+    await rm(rootfs.base, { recursive: true, force: true });
+    assert.deepEqual(await leftoverCgroups('tsf-test'), [], 'cgroups left behind');
+  });
+  return rootfs;
 }
 
 /** Reads a hard limit of this process from /proc/self/limits ("Max open files" ...). */

@@ -5,14 +5,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { shortId } from '../../engine/state/ids.js';
-import { REPO, eventually, isRoot, makeTestEngine, type TestEngine } from '../helpers/engine.js';
-import { makeBusyboxRootfs } from '../helpers/rootfs.js';
-import { destroy, leftoverCgroups, makeContainer, start, waitExited } from '../helpers/runtime-conf.js';
+import {
+  REPO,
+  cleanupAndCheck,
+  eventually,
+  isRoot,
+  makeTestEngine,
+  writeProject,
+  type TestEngine,
+} from '../helpers/engine.js';
+import { destroy, makeContainer, start, suiteBusyboxLower, waitExited } from '../helpers/runtime-conf.js';
 
 const BUSYBOX = 'tsfig/busybox:latest';
 /** Generous: the cleanup is a node process started after the exit; nothing here measures how fast it is. */
@@ -30,12 +37,7 @@ describe(
     before(async () => {
       t = await makeTestEngine();
     });
-    after(async () => {
-      const prefix = t.engine.paths.hostPrefix;
-      await t.cleanup();
-      const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
-      assert.ok(!links.includes(prefix), 'interfaces were left behind');
-    });
+    after(() => cleanupAndCheck(t, 'interfaces'));
 
     async function cli(...args: string[]): Promise<string> {
       const result = await t.cli(args);
@@ -215,12 +217,7 @@ describe(
     });
 
     describe('compose', () => {
-      async function project(yaml: string): Promise<string> {
-        const dir = path.join(t.dir, `rmproject${++projects}`);
-        await mkdir(dir, { recursive: true });
-        await writeFile(path.join(dir, 'tsfig.yml'), yaml);
-        return dir;
-      }
+      const project = (yaml: string) => writeProject(t, `rmproject${++projects}`, yaml);
 
       test('exec -d SERVICE: visible in top and exec ps after the CLI returned', async () => {
         const dir = await project(`services:\n  web:\n    image: ${BUSYBOX}\n    command: sleep 300\n`);
@@ -266,19 +263,7 @@ describe(
 );
 
 describe("the monitor's exit command (tsfig-runtime, root)", { skip: isRoot ? false : 'needs root' }, () => {
-  let lowerBase = '';
-  let lower = '';
-
-  before(async () => {
-    lowerBase = await mkdtemp(path.join(tmpdir(), 'tsfar-lower-'));
-    lower = path.join(lowerBase, 'diff');
-    await mkdir(lower);
-    await makeBusyboxRootfs(lower);
-  });
-  after(async () => {
-    await rm(lowerBase, { recursive: true, force: true });
-    assert.deepEqual(await leftoverCgroups('tsf-test'), [], 'cgroups left behind');
-  });
+  const rootfs = suiteBusyboxLower('tsfar-lower-');
 
   test('runs once, after the last run of a restart policy, with the final status written and only exit_env', async (t) => {
     const outDir = await mkdtemp(path.join(tmpdir(), 'tsfar-out-'));
@@ -287,7 +272,7 @@ describe("the monitor's exit command (tsfig-runtime, root)", { skip: isRoot ? fa
     const script =
       'echo "run mark=$MARK home=${HOME-unset} sync=${_TSFIG_SYNC_FD-unset}" >> "$OUT"; ' +
       'while read -r line; do echo "$line"; done < "$STATUS" >> "$OUT"; ls /proc/self/fd >> "$OUT"';
-    const tc = await makeContainer(lower, {
+    const tc = await makeContainer(rootfs.lower, {
       args: ['sh', '-c', 'exit 3'],
       extra: [
         ['restart', 'on-failure'],
@@ -333,7 +318,7 @@ describe("the monitor's exit command (tsfig-runtime, root)", { skip: isRoot ? fa
   });
 
   test('a relative exit_cmd is a parse error before anything starts', async (t) => {
-    const tc = await makeContainer(lower, { args: ['true'], extra: [['exit_cmd', 'sh']] });
+    const tc = await makeContainer(rootfs.lower, { args: ['true'], extra: [['exit_cmd', 'sh']] });
     t.after(() => destroy(tc));
     const result = await start(tc);
     assert.equal(result.code, 125);

@@ -3,7 +3,15 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { eventually, isRoot, leftovers, makeTestEngine, type CliResult, type TestEngine } from '../helpers/engine.js';
+import {
+  cleanupAndCheck,
+  eventually,
+  isRoot,
+  makeTestEngine,
+  writeProject,
+  type CliResult,
+  type TestEngine,
+} from '../helpers/engine.js';
 import { makeBusyboxRootfs } from '../helpers/rootfs.js';
 
 const BUSYBOX = 'tsfig/busybox:latest';
@@ -25,19 +33,12 @@ describe(
     before(async () => {
       t = await makeTestEngine();
     });
-    after(async () => {
-      const rootId = t.engine.paths.rootId;
-      await t.cleanup();
-      assert.deepEqual(leftovers(rootId), [], 'cgroups, mounts or processes were left behind');
-    });
+    after(() => cleanupAndCheck(t, 'root'));
 
     /** A fresh project directory holding tsfig.yml with the given text; returns the directory and project name. */
     async function project(yaml: string): Promise<{ dir: string; name: string }> {
       const name = `vproject${++projects}`;
-      const dir = path.join(t.dir, name);
-      await mkdir(dir, { recursive: true });
-      await writeFile(path.join(dir, 'tsfig.yml'), yaml);
-      return { dir, name };
+      return { dir: await writeProject(t, name, yaml), name };
     }
 
     async function ok(args: string[], dir: string, env?: Record<string, string>): Promise<CliResult> {

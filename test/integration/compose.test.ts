@@ -4,7 +4,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { eventually, isRoot, makeTestEngine, type TestEngine } from '../helpers/engine.js';
+import {
+  cleanupAndCheck,
+  eventually,
+  isRoot,
+  makeTestEngine,
+  writeProject,
+  type TestEngine,
+} from '../helpers/engine.js';
 
 const BUSYBOX = 'tsfig/busybox:latest';
 
@@ -28,20 +35,10 @@ describe(
     before(async () => {
       t = await makeTestEngine();
     });
-    after(async () => {
-      const prefix = t.engine.paths.hostPrefix;
-      await t.cleanup();
-      const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
-      assert.ok(!links.includes(prefix), 'interfaces were left behind');
-    });
+    after(() => cleanupAndCheck(t, 'interfaces'));
 
     /** A fresh project directory holding tsfig.yml with the given text. */
-    async function project(yaml: string): Promise<string> {
-      const dir = path.join(t.dir, `project${++projects}`);
-      await mkdir(dir, { recursive: true });
-      await writeFile(path.join(dir, 'tsfig.yml'), yaml);
-      return dir;
-    }
+    const project = (yaml: string) => writeProject(t, `project${++projects}`, yaml);
 
     async function ps(dir: string, ...args: string[]): Promise<PsRow[]> {
       const result = await t.cli(['ps', '-a', '--format', 'json', ...args], { cwd: dir });

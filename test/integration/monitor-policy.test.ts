@@ -5,21 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, afterEach, before, describe, test, type TestContext } from 'node:test';
-import { eventually, isRoot, leftovers, makeTestEngine, type TestEngine } from '../helpers/engine.js';
-import { makeBusyboxRootfs } from '../helpers/rootfs.js';
+import { cleanupAndCheck, eventually, isRoot, leftovers, makeTestEngine, type TestEngine } from '../helpers/engine.js';
 import {
   cgroupDirs,
   ctl,
   destroy,
-  leftoverCgroups,
   makeContainer,
   processAlive,
   readLog,
   start,
+  suiteBusyboxLower,
   waitExited,
   type ConfLine,
   type TestContainer,
@@ -71,23 +69,10 @@ function cmdline(pid: number): string {
 }
 
 describe('monitor restart policy and healthcheck: runtime.conf (root)', { skip }, () => {
-  let lowerBase = '';
-  let lower = '';
-
-  before(async () => {
-    lowerBase = await mkdtemp(path.join(tmpdir(), 'tsfmp-lower-'));
-    lower = path.join(lowerBase, 'diff');
-    await mkdir(lower);
-    await makeBusyboxRootfs(lower);
-  });
-
-  after(async () => {
-    await rm(lowerBase, { recursive: true, force: true });
-    assert.deepEqual(await leftoverCgroups('tsf-test'), [], 'cgroups left behind');
-  });
+  const rootfs = suiteBusyboxLower('tsfmp-lower-');
 
   async function started(t: TestContext, args: string[], extra: ConfLine[]): Promise<TestContainer> {
-    const tc = await makeContainer(lower, { args, extra });
+    const tc = await makeContainer(rootfs.lower, { args, extra });
     t.after(() => destroy(tc));
     const result = await start(tc);
     assert.equal(result.code, 0, JSON.stringify(result.messages));
@@ -396,7 +381,7 @@ describe('monitor restart policy and healthcheck: runtime.conf (root)', { skip }
       ],
       [['health_retries', -1]],
     ] as ConfLine[][]) {
-      const tc = await makeContainer(lower, { args: ['true'], extra });
+      const tc = await makeContainer(rootfs.lower, { args: ['true'], extra });
       t.after(() => destroy(tc));
       const result = await start(tc);
       assert.equal(result.code, 125);
@@ -412,16 +397,7 @@ describe('monitor restart policy and healthcheck: engine and CLI (root)', { skip
     t = await makeTestEngine();
   });
 
-  after(async () => {
-    const marker = t.dir;
-    const cgroupParent = t.engine.paths.cgroupParent;
-    await t.cleanup();
-    assert.deepEqual(
-      [...leftovers(marker), ...leftovers(cgroupParent)],
-      [],
-      'the suite left cgroups, mounts or processes behind',
-    );
-  });
+  after(() => cleanupAndCheck(t, 'dir'));
 
   // every test leaves no container behind, also when it fails half-way
   afterEach(async () => {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { makeBusyboxRootfs } from '../helpers/rootfs.js';
+import { makeBusyboxLower } from '../helpers/rootfs.js';
 import {
   RUNTIME,
   cgroupDirs,
@@ -48,10 +48,7 @@ describe('tsfig-runtime', { skip }, () => {
   let lowerBase = '';
 
   before(async () => {
-    lowerBase = await mkdtemp(path.join(tmpdir(), 'tsfrt-lower-'));
-    lower = path.join(lowerBase, 'diff');
-    await mkdir(lower);
-    await makeBusyboxRootfs(lower);
+    ({ base: lowerBase, lower } = await makeBusyboxLower('tsfrt-lower-'));
     await mkdir(path.join(lower, 'data', 'sub'), { recursive: true });
     await writeFile(path.join(lower, 'data', 'sub', 'file'), 'from image\n', { mode: 0o640 });
     await symlink('/etc/shadow-on-host', path.join(lower, 'data', 'escape'));

@@ -1,51 +1,43 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
-import { eventually, makeTestEngine, REPO, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
+import { test, type TestContext } from 'node:test';
+import { eventually, makeTestEngine, skipUnlessRoot, spawnCli, stopChild, type TestEngine } from '../helpers/engine.js';
 
-/** `tsfig watch` as a child process whose stderr is collected. */
-function startWatch(
-  te: TestEngine,
-  dir: string,
-  extra: readonly string[] = [],
-): { child: ChildProcess; output: () => string } {
-  const child = spawn(
-    process.execPath,
-    [path.join(REPO, 'bin', 'tsfig.js'), '--progress', 'plain', 'watch', ...extra],
-    {
-      cwd: dir,
-      env: te.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let text = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-  return { child, output: () => text };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGINT');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-test('watch syncs saved files into the container, once per burst, and never follows a symlink out of the tree', async (t) => {
-  if (skipUnlessRoot(t)) return;
+/**
+ * A test engine and its project directory te.dir/name; `watch` starts `tsfig watch` there as a child process whose
+ * stdout and stderr are collected. After the test its watch processes are stopped, the project is taken down and
+ * the engine removed.
+ */
+async function watchProject(
+  t: TestContext,
+  name: string,
+): Promise<{
+  te: TestEngine;
+  dir: string;
+  watch: (extra?: readonly string[]) => { child: ChildProcess; output: () => string };
+}> {
   const te = await makeTestEngine();
-  const dir = path.join(te.dir, 'watchapp');
+  const dir = path.join(te.dir, name);
   const children: ChildProcess[] = [];
   t.after(async () => {
     for (const child of children) await stopChild(child);
     await te.cli(['down', '-t', '1'], { cwd: dir }).catch(() => undefined);
     await te.cleanup();
   });
+  const watch = (extra: readonly string[] = []) => {
+    const watcher = spawnCli(['--progress', 'plain', 'watch', ...extra], te.env, { cwd: dir });
+    children.push(watcher.child);
+    return watcher;
+  };
+  return { te, dir, watch };
+}
+
+test('watch syncs saved files into the container, once per burst, and never follows a symlink out of the tree', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const { te, dir, watch } = await watchProject(t, 'watchapp');
   await mkdir(path.join(dir, 'src'), { recursive: true });
   await mkdir(path.join(te.dir, 'outside'), { recursive: true });
   await writeFile(path.join(te.dir, 'outside', 'secret.txt'), 'TOP SECRET\n');
@@ -65,8 +57,7 @@ test('watch syncs saved files into the container, once per burst, and never foll
           ignore: ["*.tmp"]
 `,
   );
-  const watcher = startWatch(te, dir);
-  children.push(watcher.child);
+  const watcher = watch();
   const output = watcher.output;
   await eventually(() => (output().includes('watch: watching app') ? true : undefined), 90_000).catch(
     (error: unknown) => {
@@ -157,14 +148,7 @@ test('watch syncs saved files into the container, once per burst, and never foll
 
 test('an edit to a file the Dockerfile copies rebuilds the image once and recreates the service once', async (t) => {
   if (skipUnlessRoot(t)) return;
-  const te = await makeTestEngine();
-  const dir = path.join(te.dir, 'rebuildapp');
-  const children: ChildProcess[] = [];
-  t.after(async () => {
-    for (const child of children) await stopChild(child);
-    await te.cli(['down', '-t', '1'], { cwd: dir }).catch(() => undefined);
-    await te.cleanup();
-  });
+  const { te, dir, watch } = await watchProject(t, 'rebuildapp');
   await mkdir(dir, { recursive: true });
   await writeFile(
     path.join(dir, 'Dockerfile'),
@@ -185,8 +169,7 @@ test('an edit to a file the Dockerfile copies rebuilds the image once and recrea
   );
   const built = await te.cli(['image', 'build', '-t', 'rebuildapp-app', dir], { timeoutMs: 120_000 });
   assert.equal(built.code, 0, built.stderr);
-  const watcher = startWatch(te, dir);
-  children.push(watcher.child);
+  const watcher = watch();
   const output = watcher.output;
   await eventually(() => (output().includes('watch: watching app') ? true : undefined), 90_000).catch(
     (error: unknown) => {
