@@ -8,7 +8,7 @@
 // validator (0.6 MB) is a CommonJS file loaded on its first call only, so a command whose project validated before
 // (the validation cache, src/config/validation-cache.ts) does not even compile it. Run by `npm run build` and the
 // install script; bin/tsfig.js falls back to the tsc output (dist/src/) when there is no bundle or tsc built after it.
-//   node scripts/bundle.js [--metafile]
+//   node scripts/bundle.js [--metafile] [--outdir DIR]
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,7 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const target = path.join(repo, 'dist', 'bundle');
+const outdirFlag = process.argv.indexOf('--outdir');
+/** dist/bundle/, or --outdir (a private build: bin/tsfig.js beside its dist/, as bench/ makes). */
+const target = outdirFlag > 0 ? path.resolve(process.argv[outdirFlag + 1] ?? '') : path.join(repo, 'dist', 'bundle');
 // Built beside it, then swapped in: a CLI starting meanwhile (the tree is shared) finds a whole bundle or none.
 const outdir = `${target}.${process.pid}.tmp`;
 const validatorSource = path.join(repo, 'src', 'config', 'compose-spec.validate.ts');
