@@ -274,8 +274,15 @@ export class ContainerManager {
   async flushHosts(): Promise<void> {
     const pending = [...this.deferredHosts];
     this.deferredHosts.clear();
+    if (this.hostsDirty) {
+      this.hostsDirty = false;
+      pending.push(this.refreshHosts());
+    }
     await Promise.all(pending);
   }
+
+  /** A removal with `deferHosts` happened since the last flushHosts(). */
+  private hostsDirty = false;
 
   /** Attaches a new (staged, in `dir`) container to its networks (ports on the first) and writes its resolv.conf. */
   private async connect(record: ContainerRecord, dir: string): Promise<void> {
@@ -692,7 +699,12 @@ export class ContainerManager {
   }
 
   /** Removes a container. A running one needs force (it is killed first). */
-  async remove(ref: string, options: { force?: boolean } = {}): Promise<ContainerRecord> {
+  /**
+   * Removes a container (stopping it first with `force`). With `deferHosts`, the other containers' /etc/hosts are
+   * not rewritten now but by the next flushHosts() (one pass for a whole `down`, instead of one per burst of
+   * removals rewriting files of containers about to go too).
+   */
+  async remove(ref: string, options: { force?: boolean; deferHosts?: boolean } = {}): Promise<ContainerRecord> {
     const record = await this.get(ref);
     await withLock(this.lockName(record.id), async () => {
       const status = await this.status(record);
@@ -710,7 +722,10 @@ export class ContainerManager {
       }
       await this.removeFiles(record.id);
     });
-    if ((record.spec.networks ?? []).length > 0) await this.refreshHosts();
+    if ((record.spec.networks ?? []).length > 0) {
+      if (options.deferHosts === true) this.hostsDirty = true;
+      else await this.refreshHosts();
+    }
     await removeEmptyCgroupParent(this.paths.cgroupParent);
     await removeEmptyRunRoot(this.paths);
     return record;

@@ -110,11 +110,16 @@ describe(
         (await ps(dir)).map((row) => row.Name.replace(/^project\d+-/, '')),
         ['worker-1', 'worker-2', 'worker-3'],
       );
+      const hosts = async () =>
+        (await t.cli(['exec', '-T', 'worker', 'cat', '/etc/hosts'], { cwd: dir })).stdout.match(/worker-\d/g)?.sort();
+      assert.deepEqual(await hosts(), ['worker-1', 'worker-2', 'worker-3']);
       assert.equal((await t.cli(['up', '-d', '--scale', 'worker=1'], { cwd: dir })).code, 0);
       assert.deepEqual(
         (await ps(dir)).map((row) => row.Name.replace(/^project\d+-/, '')),
         ['worker-1'],
       );
+      // The removed replicas are gone from the remaining container's /etc/hosts when `up` returns.
+      assert.deepEqual(await hosts(), ['worker-1']);
       await down(dir);
     });
 

@@ -166,7 +166,8 @@ export class EnginePort implements ExecutorPort {
   }
 
   async removeContainer(spec: ContainerRemoveSpec): Promise<void> {
-    const record = await this.engine.containers.remove(spec.container, { force: true });
+    // The other containers' /etc/hosts are rewritten once, by flush() at the end of the plan.
+    const record = await this.engine.containers.remove(spec.container, { force: true, deferHosts: true });
     if (spec.volumes) {
       await this.engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(this.engine.paths) });
     }
