@@ -7,21 +7,13 @@
  *   sudo node --import tsx bench/build.ts [--runs 10] [--report]
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Builder } from '../engine/build/builder.js';
-import { createEngine } from '../engine/index.js';
+import { BUSYBOX_TAR, DEBIAN_TAR, benchEngine, nearestRank, option, requireRoot } from './harness.js';
 import { REPO, updateSection } from './report.js';
 
-const BUSYBOX_TAR = '/var/cache/tsfig/busybox.tar';
-const DEBIAN_TAR = '/var/cache/tsfig/debian-bookworm.tar';
 const TARGET_MS = 300;
-
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(name);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-}
 
 const runs = Number(option('--runs', '10'));
 const report = process.argv.includes('--report');
@@ -57,19 +49,12 @@ EXPOSE \${PORT}
 CMD ["cat", "app.py"]
 `;
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
-
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root: builds start containers');
-  const dir = await mkdtemp('/tmp/tsfig-bench-build-');
-  const env = { ...process.env, TSFIG_ROOT: path.join(dir, 'root'), TSFIG_RUN_ROOT: path.join(dir, 'run') };
-  const engine = createEngine({ env });
+  requireRoot('run as root: builds start containers');
+  const bench = await benchEngine('build');
   try {
-    await engine.images.importRootfs({ kind: 'file', path: debian ? DEBIAN_TAR : BUSYBOX_TAR }, { reference: base });
-    const builder = new Builder(engine);
+    await bench.importImage(debian ? DEBIAN_TAR : BUSYBOX_TAR, base);
+    const builder = new Builder(bench.engine);
     const options = { contextDir: context, dockerfileInline: dockerfile, tags: ['bench/app:latest'] };
     let started = performance.now();
     const cold = await builder.build(options);
@@ -84,7 +69,7 @@ async function main(): Promise<void> {
         throw new Error(`rebuild ${i + 1} was not fully cached (${again.cachedSteps}/${again.steps} steps)`);
       }
     }
-    const cachedMedian = median(cached);
+    const cachedMedian = nearestRank(cached, 0.5); // the upper median for an even count, as in earlier sections
     const lines = [
       `base ${base}, ${cold.steps} steps, context ${path.relative(REPO, context)}`,
       `cold build            ${coldMs.toFixed(0)} ms`,
@@ -104,10 +89,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    for (const summary of await engine.containers.list({ all: true })) {
-      await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
-    }
-    await rm(dir, { recursive: true, force: true });
+    await bench.cleanup();
   }
 }
 

@@ -7,19 +7,21 @@
  *   sudo node --import tsx bench/compose-up.ts [--sizes 1,10,50] [--runs 3]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createEngine } from '../engine/index.js';
-import { REPO, updateSection } from './report.js';
-
-const BUSYBOX_TAR = '/var/cache/tsfig/busybox.tar';
-
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(name);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-}
+import {
+  BUSYBOX_TAR,
+  benchEngine,
+  dirtyPaths,
+  ensureBaseImage,
+  headCommit,
+  median,
+  option,
+  requireRoot,
+  runCli,
+} from './harness.js';
+import { updateSection } from './report.js';
 
 const sizes = option('--sizes', '1,10,50').split(',').map(Number);
 const runs = Number(option('--runs', '3'));
@@ -32,23 +34,7 @@ function projectYaml(count: number): string {
   return `services:\n${services.join('')}`;
 }
 
-function cli(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): { ms: number; stdout: string } {
-  const started = performance.now();
-  const result = spawnSync(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), ...args], {
-    cwd,
-    env,
-    encoding: 'utf8',
-  });
-  const ms = performance.now() - started;
-  if (result.status !== 0) throw new Error(`tsfig ${args.join(' ')} failed: ${result.stderr}`);
-  return { ms, stdout: result.stdout };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
+const cli = (args: readonly string[], cwd: string, env: NodeJS.ProcessEnv) => runCli(args, { cwd, env });
 
 function dockerComposeStatus(): string {
   const compose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
@@ -59,16 +45,14 @@ function dockerComposeStatus(): string {
 }
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root');
-  if (!existsSync(BUSYBOX_TAR))
-    execFileSync('bash', [path.join(REPO, 'scripts', 'base-images.sh')], { stdio: 'inherit' });
-  const dir = await mkdtemp('/tmp/tsfig-bench-compose-');
-  const env = { ...process.env, TSFIG_ROOT: path.join(dir, 'root'), TSFIG_RUN_ROOT: path.join(dir, 'run') };
-  const engine = createEngine({ env });
+  requireRoot();
+  ensureBaseImage(BUSYBOX_TAR);
+  const bench = await benchEngine('compose');
+  const { dir, env } = bench;
   const samples: Record<string, number[]> = {};
   const record = (key: string, ms: number) => (samples[key] ??= []).push(ms);
   try {
-    await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: 'tsfig/busybox:latest' });
+    await bench.importImage(BUSYBOX_TAR, 'tsfig/busybox:latest');
     for (const size of sizes) {
       const project = path.join(dir, `p${size}`);
       await mkdir(project);
@@ -85,16 +69,10 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const summary of await engine.containers.list({ all: true })) {
-      await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
-    }
-    for (const network of await engine.networks.list())
-      await engine.networks.remove(network.name).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await bench.cleanup();
   }
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
-  const dirty =
-    execFileSync('git', ['status', '--porcelain'], { cwd: REPO, encoding: 'utf8' }).trim() !== '' ? '+dirty' : '';
+  const commit = headCommit();
+  const dirty = dirtyPaths().length > 0 ? '+dirty' : '';
   const rows = Object.entries(samples).map(
     ([key, values]) =>
       `| ${key} | ${median(values).toFixed(0)} | ${Math.min(...values).toFixed(0)} | ${Math.max(...values).toFixed(0)} | ${values.map((v) => v.toFixed(0)).join(', ')} |`,

@@ -26,6 +26,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import type { Engine } from '../engine/index.js';
+import { dirtyPaths, headCommit, loadavg, stats, type Stats } from './harness.js';
 import { REPO, updateSection } from './report.js';
 
 const SECTION = 'Engine core: container run';
@@ -222,39 +223,6 @@ function run(cmd: string, args: readonly string[], cwd?: string): string {
 
 // ---- statistics ------------------------------------------------------------------------------------------------
 
-interface Stats {
-  n: number;
-  median: number;
-  p10: number;
-  p90: number;
-  min: number;
-  max: number;
-  mean: number;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  const a = sorted[lo] ?? NaN;
-  const b = sorted[hi] ?? NaN;
-  return a + (b - a) * (pos - lo);
-}
-
-function stats(samples: readonly number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    n: sorted.length,
-    median: quantile(sorted, 0.5),
-    p10: quantile(sorted, 0.1),
-    p90: quantile(sorted, 0.9),
-    min: sorted[0] ?? NaN,
-    max: sorted[sorted.length - 1] ?? NaN,
-    mean: sorted.reduce((sum, x) => sum + x, 0) / (sorted.length || 1),
-  };
-}
-
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 
@@ -311,11 +279,8 @@ async function roundRobin(all: Series[], rounds: number, warmup: number, label: 
 // ---- machine and tree facts ------------------------------------------------------------------------------------
 
 function gitCommit(): { commit: string; dirtyPaths: string[] } {
-  const head = run('git', ['rev-parse', '--short', 'HEAD'], REPO).trim();
-  const dirty = run('git', ['status', '--porcelain'], REPO)
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => line.slice(3));
+  const head = headCommit();
+  const dirty = dirtyPaths();
   return { commit: dirty.length > 0 ? `${head}+dirty` : head, dirtyPaths: dirty };
 }
 
@@ -343,10 +308,7 @@ function machine(): Record<string, string | undefined> {
     node: process.version,
     cgroups,
     tmpFs: firstLine('stat', ['-f', '-c', '%T', os.tmpdir()]),
-    loadBefore: os
-      .loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' '),
+    loadBefore: loadavg(),
   };
 }
 
@@ -1494,10 +1456,7 @@ async function main(): Promise<void> {
   const profile =
     native !== undefined ? await profileNative(native.base, tsfig.env, options.profileRuns, tmp) : undefined;
   checkStopping();
-  facts.loadAfter = os
-    .loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
+  facts.loadAfter = loadavg();
   for (const s of all) {
     if (s.failures.length > 0)
       notes.push(`${s.key}: ${s.failures.length} failed sample(s), first: ${s.failures[0] ?? ''}`);

@@ -5,23 +5,18 @@
  *   node --import tsx bench/network.ts            # print
  *   node --import tsx bench/network.ts --write    # also replace the "engine networking" section of BENCHMARKS.md
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { NetworkManager } from '../engine/network/index.js';
 import { enginePaths } from '../engine/state/paths.js';
+import { headCommit, nearestRank, stats as allStats } from './harness.js';
 import { updateSection } from './report.js';
 
+/** Nearest-rank median and p90 (no interpolation, as in earlier sections), mean and max. */
 function stats(samples: readonly number[]): { median: number; mean: number; p90: number; max: number } {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return {
-    median: at(0.5),
-    mean: sorted.reduce((s, x) => s + x, 0) / Math.max(1, sorted.length),
-    p90: at(0.9),
-    max: sorted.at(-1) ?? 0,
-  };
+  const { mean, max } = allStats(samples);
+  return { median: nearestRank(samples, 0.5), mean, p90: nearestRank(samples, 0.9), max };
 }
 
 const ms = (x: number): string => `${x.toFixed(1)} ms`;
@@ -86,7 +81,7 @@ async function main(): Promise<void> {
     for (const id of ids) await manager.removeSandbox(id);
     await manager.remove('ports');
 
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const commit = headCommit();
     const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
     const r = stats(renderTimes);
     const ap = stats(applyTimes);

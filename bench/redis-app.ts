@@ -11,51 +11,38 @@
  * reads, from the engine, when redis started, when its first health check passed and when web started, to show where
  * the time goes. Everything (containers, network, temp dirs) is removed at the end, also on failure.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createEngine, type Engine } from '../engine/index.js';
+import type { Engine } from '../engine/index.js';
+import {
+  CLI,
+  DEBIAN_TAR,
+  benchEngine,
+  commitLabel,
+  downQuietly,
+  ensureBaseImage,
+  freePort,
+  loadavg,
+  machine,
+  median,
+  option,
+  requireRoot,
+  runCli,
+  sleep,
+} from './harness.js';
 import { REPO, updateSection } from './report.js';
 
 const SECTION = 'Example: redis-app up until the web port answers';
-const DEBIAN_TAR = '/var/cache/tsfig/debian-bookworm.tar';
 const EXAMPLE = path.join(REPO, 'examples', 'redis-app');
 const PROJECT = 'benchredis';
-
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(name);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-}
 
 const runs = Number(option('--runs', '5'));
 const write = !process.argv.includes('--no-write');
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function cli(args: readonly string[], env: NodeJS.ProcessEnv): number {
-  const started = performance.now();
-  const result = spawnSync(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), '-p', PROJECT, ...args], {
-    cwd: EXAMPLE,
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  if (result.status !== 0) throw new Error(`tsfig ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
-  return performance.now() - started;
-}
+/** Runs `tsfig -p PROJECT ...args` in the example; returns how long it took (ms). */
+const cli = (args: readonly string[], env: NodeJS.ProcessEnv): number =>
+  runCli(['-p', PROJECT, ...args], { cwd: EXAMPLE, env }).ms;
 
 /** The body of GET url, or undefined when nothing answers yet. */
 async function get(url: string): Promise<string | undefined> {
@@ -89,11 +76,11 @@ interface Inspect {
 async function upSample(kind: 'cold' | 'warm', engine: Engine, env: NodeJS.ProcessEnv, url: string): Promise<Sample> {
   const wallStart = Date.now();
   const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    [path.join(REPO, 'bin', 'tsfig.js'), '-p', PROJECT, '--progress', 'quiet', 'up', '-d'],
-    { cwd: EXAMPLE, env, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child = spawn(process.execPath, [CLI, '-p', PROJECT, '--progress', 'quiet', 'up', '-d'], {
+    cwd: EXAMPLE,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   let cliMs: number | undefined;
@@ -142,52 +129,20 @@ async function upSample(kind: 'cold' | 'warm', engine: Engine, env: NodeJS.Proce
   }
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
-
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus.length} CPUs (${cpus[0]?.model.trim() ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${os.release()}, node ${process.version}`;
-}
-
-function commitLabel(): string {
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-    cwd: REPO,
-    encoding: 'utf8',
-  }).trim();
-  return dirty === '' ? commit : `${commit}+dirty (uncommitted edits in the shared tree)`;
-}
-
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root');
-  if (!existsSync(DEBIAN_TAR))
-    execFileSync('bash', [path.join(REPO, 'scripts', 'base-images.sh')], { stdio: 'inherit' });
+  requireRoot();
+  ensureBaseImage(DEBIAN_TAR);
   const loadBefore = loadavg();
-  const dir = await mkdtemp('/tmp/tsfig-bench-redis-');
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TSFIG_ROOT: path.join(dir, 'root'),
-    TSFIG_RUN_ROOT: path.join(dir, 'run'),
-    TSFIG_DNS_FORWARD: '0',
-    TSFIG_REGISTRY_LOOPBACK_ONLY: '1',
-    WEB_PORT: String(port),
-  };
-  const engine = createEngine({ env });
+  const bench = await benchEngine('redis', { WEB_PORT: String(port) });
+  const { engine, env } = bench;
   const url = `http://127.0.0.1:${port}/`;
   const samples: Sample[] = [];
   const downs: number[] = [];
   const stops: number[] = [];
   let importMs = 0;
   try {
-    const importStart = performance.now();
-    await engine.images.importRootfs({ kind: 'file', path: DEBIAN_TAR }, { reference: 'tsfig/debian:bookworm' });
-    importMs = performance.now() - importStart;
+    importMs = await bench.importImage(DEBIAN_TAR, 'tsfig/debian:bookworm');
     for (let run = 0; run < runs; run++) {
       samples.push(await upSample('cold', engine, env, url));
       stops.push(cli(['--progress', 'quiet', 'stop'], env));
@@ -195,17 +150,8 @@ async function main(): Promise<void> {
       downs.push(cli(['--progress', 'quiet', 'down'], env));
     }
   } finally {
-    try {
-      cli(['--progress', 'quiet', 'down', '-t', '1'], env);
-    } catch (error) {
-      process.stderr.write(`down failed: ${String(error)}\n`);
-    }
-    for (const summary of await engine.containers.list({ all: true }))
-      await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
-    for (const network of await engine.networks.list())
-      await engine.networks.remove(network.name).catch(() => undefined);
-    await engine.networks.reconcile().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    downQuietly({ cwd: EXAMPLE, env }, ['-p', PROJECT]);
+    await bench.cleanup();
   }
   const loadAfter = loadavg();
 

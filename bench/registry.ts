@@ -11,7 +11,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import os, { loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,34 +18,18 @@ import { chainIds } from '../engine/images/layer.js';
 import { packDirectory } from '../engine/images/pack.js';
 import { createEngine } from '../engine/index.js';
 import { CredentialStore, RegistryClient, pullImage, pushImage } from '../engine/registry/index.js';
+import { DEBIAN_TAR, freePort, headCommit, nearestRank, option, requireRoot } from './harness.js';
 import { updateSection } from './report.js';
 
-const DEBIAN_TAR = '/var/cache/tsfig/debian-bookworm.tar';
-
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(name);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
+/** The upper median for an even count, as in earlier sections. */
+const median = (values: number[]): number => nearestRank(values, 0.5);
 
 function fmt(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root: sudo node --import tsx bench/registry.ts');
+  requireRoot('run as root: sudo node --import tsx bench/registry.ts');
   if (!existsSync(DEBIAN_TAR)) throw new Error(`${DEBIAN_TAR} is missing (scripts/setup.sh fetches it)`);
   const runs = Number(option('--runs', '3'));
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsfig-bench-registry-'));
@@ -188,7 +171,7 @@ function log(text: string): void {
 
 await main();
 if (process.argv.includes('--write')) {
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  const commit = headCommit();
   updateSection(
     'Registry: pull from a loopback registry',
     [

@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeBusyboxRootfs } from '../test/helpers/rootfs.js';
 import { DOCKER_CAPS, destroy, makeContainer, type TestContainer } from '../test/helpers/runtime-conf.js';
+import { dirtyPaths, headCommit, loadavg, stats } from './harness.js';
 import { REPO, updateSection } from './report.js';
 
 const SECTION = 'Container start: where the time goes';
@@ -75,35 +76,6 @@ function parseOptions(argv: readonly string[]): Options {
 
 function run(cmd: string, args: readonly string[], cwd?: string, input?: string): string {
   return execFileSync(cmd, args, { encoding: 'utf8', cwd, input, stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-interface Stats {
-  n: number;
-  median: number;
-  p10: number;
-  p90: number;
-  min: number;
-  max: number;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = sorted[Math.floor(pos)] ?? NaN;
-  const hi = sorted[Math.ceil(pos)] ?? NaN;
-  return lo + (hi - lo) * (pos - Math.floor(pos));
-}
-
-function stats(samples: readonly number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  return {
-    n: s.length,
-    median: quantile(s, 0.5),
-    p10: quantile(s, 0.1),
-    p90: quantile(s, 0.9),
-    min: s[0] ?? NaN,
-    max: s.at(-1) ?? NaN,
-  };
 }
 
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
@@ -534,10 +506,8 @@ function leftovers(): string[] {
 }
 
 function commitInfo(): string {
-  const head = run('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']).trim();
-  const dirty = run('git', ['-C', REPO, 'status', '--porcelain', '--', 'native/src', 'bench/start-profile.ts'])
-    .split('\n')
-    .filter((l) => l.trim() !== '').length;
+  const head = headCommit();
+  const dirty = dirtyPaths({ paths: ['native/src', 'bench/start-profile.ts'] }).length;
   return dirty > 0 ? `${head}+dirty (${dirty} uncommitted paths under native/src)` : head;
 }
 
@@ -567,7 +537,7 @@ async function main(): Promise<void> {
   }
   const o = parseOptions(process.argv.slice(2));
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'tsfig-start-profile-'));
-  const loadBefore = os.loadavg().map((x) => x.toFixed(2));
+  const loadBefore = loadavg();
   try {
     lower = path.join(tmp, 'busybox');
     mkdirSync(lower);
@@ -619,7 +589,7 @@ async function main(): Promise<void> {
     for (const r of o.phases > 0 ? runtimes : []) {
       phases.push({ label: r.label, rows: await profilePhases(r.label, r.path, o.phases, tmp) });
     }
-    const loadAfter = os.loadavg().map((x) => x.toFixed(2));
+    const loadAfter = loadavg();
     const left = leftovers();
 
     const crunCache = existsSync('/run/crun/.cache/seccomp')
@@ -632,7 +602,7 @@ async function main(): Promise<void> {
       '',
       `Commit \`${commitInfo()}\`, ${new Date().toISOString().slice(0, 19)}Z. Machine: ${os.cpus().length} CPUs ` +
         `(${os.cpus()[0]?.model.trim() ?? '?'}), kernel ${os.release()}, ${run('crun', ['--version']).split('\n')[0]}, ` +
-        `node ${process.version}; load average ${loadBefore.join(' ')} before, ${loadAfter.join(' ')} after ` +
+        `node ${process.version}; load average ${loadBefore} before, ${loadAfter} after ` +
         '(a shared machine: other work ran at the same time, so absolute figures are noisy; the rows were ' +
         'interleaved round-robin so the noise hits them alike).',
       '',

@@ -11,35 +11,43 @@
  * Everything lives in a temp dir (engine root, run root, project); the tmux server, the CLI, the containers and the
  * network are removed at the end, also on failure.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createEngine, type Engine } from '../engine/index.js';
+import type { Engine } from '../engine/index.js';
+import {
+  BUSYBOX_TAR,
+  CLI,
+  benchEngine,
+  commitLabel,
+  downQuietly,
+  ensureBaseImage,
+  headCommit,
+  loadavg,
+  machine,
+  option,
+  requireRoot,
+  runCli,
+  sleep,
+  until,
+} from './harness.js';
 import { REPO, updateSection } from './report.js';
 
 const SECTION = 'TUI: attached up under a log flood';
-const BUSYBOX_TAR = '/var/cache/tsfig/busybox.tar';
 const SERVICES = ['svc1', 'svc2', 'svc3'] as const;
 const TARGET_PERCENT = 30;
-
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(name);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-}
 
 const seconds = Number(option('--seconds', '10'));
 const ratePerService = Number(option('--rate', '333'));
 const write = !process.argv.includes('--no-write');
 /** Build the committed HEAD (git archive + tsc) in the temp dir and run that CLI, not the shared tree's dist/. */
 const head = process.argv.includes('--head');
-let cliPath = path.join(REPO, 'bin', 'tsfig.js');
+let cliPath = CLI;
 const linesPerService = Math.round(seconds * ratePerService);
 const batches = seconds * 10;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 /** user+sys CPU seconds of one process (all its threads), and of its reaped children. */
@@ -64,8 +72,6 @@ function exited(pid: number): boolean {
     return true;
   }
 }
-
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 /**
  * The emitter each service runs: waits for /sig/go, then prints batch k (lines up to (k+1)*N/batches) at
@@ -97,31 +103,8 @@ function projectYaml(): string {
   return `name: tuibench\nservices:\n${services.join('')}`;
 }
 
-function cli(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): string {
-  const result = spawnSync(process.execPath, [cliPath, ...args], {
-    cwd,
-    env,
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-    timeout: 120_000,
-  });
-  if (result.status !== 0) throw new Error(`tsfig ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
-  return result.stdout;
-}
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined> | T | undefined,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const cli = (args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): string =>
+  runCli(args, { cwd, env, bin: cliPath, maxBuffer: 256 * 1024 * 1024 }).stdout;
 
 interface Sample {
   wall: number;
@@ -180,40 +163,17 @@ async function achievedRates(engine: Engine, ids: Record<string, string>): Promi
   return rates;
 }
 
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus.length} CPUs (${cpus[0]?.model.trim() ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${os.release()}, node ${process.version}`;
-}
-
-function commitLabel(): string {
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-    cwd: REPO,
-    encoding: 'utf8',
-  }).trim();
-  return dirty === '' ? commit : `${commit}+dirty (uncommitted edits in the shared tree)`;
-}
-
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root');
-  if (!existsSync(BUSYBOX_TAR))
-    execFileSync('bash', [path.join(REPO, 'scripts', 'base-images.sh')], { stdio: 'inherit' });
+  requireRoot();
+  ensureBaseImage(BUSYBOX_TAR);
   const loadBefore = loadavg();
-  const dir = await mkdtemp('/tmp/tsfig-bench-tui-');
-  const project = path.join(dir, 'project');
-  const sig = path.join(project, 'sig');
   const { CI: _ci, ...inherited } = process.env;
   void _ci;
-  const env: NodeJS.ProcessEnv = {
-    ...inherited,
-    TSFIG_ROOT: path.join(dir, 'root'),
-    TSFIG_RUN_ROOT: path.join(dir, 'run'),
-    TSFIG_DNS_FORWARD: '0',
-    TSFIG_REGISTRY_LOOPBACK_ONLY: '1',
-    TERM: 'xterm-256color',
-  };
+  const bench = await benchEngine('tui', { TERM: 'xterm-256color' }, inherited);
+  const { dir, engine, env } = bench;
+  const project = path.join(dir, 'project');
+  const sig = path.join(project, 'sig');
   let built = 'the CLI run is `bin/tsfig.js`, i.e. dist/ as built in the shared tree at the time';
-  const engine = createEngine({ env });
   // a private tmux server whose socket lives in the temp dir (removed with it)
   const socket = path.join(dir, 'tmux.sock');
   const tmux = (...args: string[]) =>
@@ -230,7 +190,7 @@ async function main(): Promise<void> {
     if (head) {
       const snapshot = path.join(dir, 'head');
       await mkdir(snapshot);
-      const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
+      const commit = headCommit();
       execFileSync('bash', ['-c', `git archive HEAD | tar -x -C '${snapshot}'`], { cwd: REPO });
       await symlink(path.join(REPO, 'node_modules'), path.join(snapshot, 'node_modules'));
       execFileSync(
@@ -248,7 +208,7 @@ async function main(): Promise<void> {
     await mkdir(sig, { recursive: true });
     await writeFile(path.join(sig, 'emit.sh'), EMIT_SH);
     await writeFile(path.join(project, 'tsfig.yml'), projectYaml());
-    await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: 'tsfig/busybox:latest' });
+    await bench.importImage(BUSYBOX_TAR, 'tsfig/busybox:latest');
 
     tmux(
       'new-session',
@@ -329,17 +289,8 @@ async function main(): Promise<void> {
       }
     }
     if (nodePid > 0 && cpuOf(nodePid) !== undefined) process.kill(nodePid, 'SIGKILL');
-    try {
-      cli(['--progress', 'quiet', 'down', '-t', '1'], project, env);
-    } catch (error) {
-      process.stderr.write(`down failed: ${String(error)}\n`);
-    }
-    for (const summary of await engine.containers.list({ all: true }))
-      await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
-    for (const network of await engine.networks.list())
-      await engine.networks.remove(network.name).catch(() => undefined);
-    await engine.networks.reconcile().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    downQuietly({ cwd: project, env, bin: cliPath });
+    await bench.cleanup();
   }
   const loadAfter = loadavg();
 

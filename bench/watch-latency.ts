@@ -12,25 +12,33 @@
  * debounce (chokidar, 300 ms quiet period) and the action itself. Everything lives in a temp dir; the watch process,
  * containers and network are removed at the end, also on failure.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createEngine, type Engine } from '../engine/index.js';
-import { REPO, updateSection } from './report.js';
+import type { Engine } from '../engine/index.js';
+import { spawnCli, stopChild } from '../test/helpers/engine.js';
+import {
+  BUSYBOX_TAR,
+  benchEngine,
+  commitLabel,
+  downQuietly,
+  ensureBaseImage,
+  loadavg,
+  machine,
+  option,
+  quantile,
+  requireRoot,
+  runCli,
+  sleep,
+  until,
+} from './harness.js';
+import { updateSection } from './report.js';
 
 const SECTION = 'Watch: sync and restart latency';
-const BUSYBOX_TAR = '/var/cache/tsfig/busybox.tar';
 const PROJECT = 'watchbench';
 const TARGET_MS = 1000;
 const POLL_MS = 2;
-
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(name);
-  return index >= 0 ? (process.argv[index + 1] ?? fallback) : fallback;
-}
 
 const syncSamples = Number(option('--samples', '20'));
 const restartSamples = Number(option('--restarts', '5'));
@@ -38,9 +46,6 @@ const pauseMs = Number(option('--pause', '1000'));
 const burstRounds = Number(option('--bursts', '5'));
 const BURST_WRITES = 6;
 const write = !process.argv.includes('--no-write');
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const PROJECT_YAML = `name: ${PROJECT}
 services:
@@ -63,36 +68,6 @@ services:
           action: restart
 `;
 
-function cli(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): string {
-  const result = spawnSync(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), ...args], {
-    cwd,
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  if (result.status !== 0) throw new Error(`tsfig ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
-  return result.stdout;
-}
-
-async function until<T>(what: string, timeoutMs: number, everyMs: number, check: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const at = (sorted.length - 1) * q;
-  const low = Math.floor(at);
-  const high = Math.ceil(at);
-  return (sorted[low] ?? 0) + ((sorted[high] ?? 0) - (sorted[low] ?? 0)) * (at - low);
-}
-
 /** `in 123ms` / `in 1.2s` at the end of a watch report line, in ms. */
 function reportedMs(line: string): number | undefined {
   const match = / in ([\d.]+)\s*(ms|s)$/.exec(line.trim());
@@ -105,51 +80,20 @@ interface Row {
   action: number | undefined;
 }
 
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus.length} CPUs (${cpus[0]?.model.trim() ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, kernel ${os.release()}, node ${process.version}`;
-}
-
-function commitLabel(): string {
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-    cwd: REPO,
-    encoding: 'utf8',
-  }).trim();
-  return dirty === '' ? commit : `${commit}+dirty (uncommitted edits in the shared tree)`;
-}
-
 async function containerState(engine: Engine, name: string): Promise<{ pid: number; running: boolean }> {
   const inspect = (await engine.containers.inspect(name)) as { State: { Pid: number; Status: string } };
   return { pid: inspect.State.Pid, running: inspect.State.Status === 'running' };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGINT');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root');
-  if (!existsSync(BUSYBOX_TAR))
-    execFileSync('bash', [path.join(REPO, 'scripts', 'base-images.sh')], { stdio: 'inherit' });
+  requireRoot();
+  ensureBaseImage(BUSYBOX_TAR);
   const loadBefore = loadavg();
-  const dir = await mkdtemp('/tmp/tsfig-bench-watch-');
-  const project = path.join(dir, 'project');
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TSFIG_ROOT: path.join(dir, 'root'),
-    TSFIG_RUN_ROOT: path.join(dir, 'run'),
-    TSFIG_DNS_FORWARD: '0',
-    TSFIG_REGISTRY_LOOPBACK_ONLY: '1',
-  };
-  const engine = createEngine({ env });
-  let watcher: ChildProcess | undefined;
-  let output = '';
+  const bench = await benchEngine('watch');
+  const { engine, env } = bench;
+  const project = path.join(bench.dir, 'project');
+  let watcher: ReturnType<typeof spawnCli> | undefined;
+  const output = () => watcher?.output() ?? '';
   const sync: Row[] = [];
   const restart: Row[] = [];
   let pollCpuPercent = 0;
@@ -159,18 +103,15 @@ async function main(): Promise<void> {
     await mkdir(path.join(project, 'trigger'), { recursive: true });
     await writeFile(path.join(project, 'src', 'probe.txt'), 'initial\n');
     await writeFile(path.join(project, 'tsfig.yml'), PROJECT_YAML);
-    await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: 'tsfig/busybox:latest' });
-    cli(['--progress', 'quiet', 'up', '-d'], project, env);
+    await bench.importImage(BUSYBOX_TAR, 'tsfig/busybox:latest');
+    runCli(['--progress', 'quiet', 'up', '-d'], { cwd: project, env });
 
-    watcher = spawn(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), '--progress', 'plain', 'watch', '--no-up'], {
-      cwd: project,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    watcher.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    watcher.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    await until('watch to start', 60_000, 20, () => (output.includes('watch: watching') ? true : undefined));
-    const reports = (prefix: string) => output.split('\n').filter((line) => line.startsWith(prefix));
+    watcher = spawnCli(['--progress', 'plain', 'watch', '--no-up'], env, { cwd: project });
+    await until('watch to start', 60_000, () => (output().includes('watch: watching') ? true : undefined));
+    const reports = (prefix: string) =>
+      output()
+        .split('\n')
+        .filter((line) => line.startsWith(prefix));
 
     const app = await containerState(engine, `${PROJECT}-app-1`);
     const probe = `/proc/${app.pid}/root/app/probe.txt`;
@@ -190,12 +131,12 @@ async function main(): Promise<void> {
       const cpu = process.cpuUsage();
       const started = performance.now();
       await writeFile(path.join(project, 'src', 'probe.txt'), content);
-      await until(`sample ${index} in the container`, 30_000, POLL_MS, () => (read() === content ? true : undefined));
+      await until(`sample ${index} in the container`, 30_000, () => (read() === content ? true : undefined), POLL_MS);
       const total = performance.now() - started;
       const used = process.cpuUsage(cpu);
       pollCpu += (used.user + used.system) / 1000;
       pollWall += total;
-      const line = await until('the watch report', 10_000, 5, () => reports('watch: sync app')[before]).catch(
+      const line = await until('the watch report', 10_000, () => reports('watch: sync app')[before], 5).catch(
         () => undefined,
       );
       sync.push({ total, action: line === undefined ? undefined : reportedMs(line) });
@@ -220,8 +161,11 @@ async function main(): Promise<void> {
       }
       const started = performance.now();
       const last = content;
-      await until(`burst ${round}'s last write in the container`, 30_000, POLL_MS, () =>
-        read() === last ? true : undefined,
+      await until(
+        `burst ${round}'s last write in the container`,
+        30_000,
+        () => (read() === last ? true : undefined),
+        POLL_MS,
       );
       bursts.push({ ms: performance.now() - started, gaps });
       await sleep(pauseMs);
@@ -240,28 +184,19 @@ async function main(): Promise<void> {
         await sleep(10);
       }
       const total = performance.now() - started;
-      const line = await until('the watch report', 10_000, 5, () => reports('watch: restart restarter')[before]).catch(
+      const line = await until('the watch report', 10_000, () => reports('watch: restart restarter')[before], 5).catch(
         () => undefined,
       );
       restart.push({ total, action: line === undefined ? undefined : reportedMs(line) });
       await sleep(pauseMs);
     }
   } catch (error) {
-    process.stderr.write(`watch output so far:\n${output}\n`);
+    process.stderr.write(`watch output so far:\n${output()}\n`);
     throw error;
   } finally {
-    if (watcher !== undefined) await stopChild(watcher);
-    try {
-      cli(['--progress', 'quiet', 'down', '-t', '1'], project, env);
-    } catch (error) {
-      process.stderr.write(`down failed: ${String(error)}\n`);
-    }
-    for (const summary of await engine.containers.list({ all: true }))
-      await engine.containers.remove(summary.id, { force: true }).catch(() => undefined);
-    for (const network of await engine.networks.list())
-      await engine.networks.remove(network.name).catch(() => undefined);
-    await engine.networks.reconcile().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    if (watcher !== undefined) await stopChild(watcher.child, 15_000);
+    downQuietly({ cwd: project, env });
+    await bench.cleanup();
   }
   const loadAfter = loadavg();
 
