@@ -1,50 +1,12 @@
 /**
  * A RUN step's change as a layer: the container's overlay upper dir written as a tar with Docker's whiteouts
  * (overlay's 0:0 character device → `.wh.NAME`, `trusted.overlay.opaque=y` → `.wh..wh..opq`), overlay's own xattrs
- * dropped, and the mount stubs the runtime made (empty `/etc/hosts`...) left out. GNU tar reads the dir because it
- * reads xattrs, hard links and devices, which Node cannot; entries are sorted so the same change gives the same DiffID.
+ * dropped, and the mount stubs the runtime made (empty `/etc/hosts`...) left out. GNU tar reads the dir
+ * (packDirectory) because it reads xattrs, hard links and devices, which Node cannot; entries are sorted so the same
+ * change gives the same DiffID.
  */
-import { spawn } from 'node:child_process';
-import { EngineError } from '../errors.js';
+import { packDirectory } from '../images/pack.js';
 import { encodeEntry, endOfArchive, readTar, type TarEntry } from './tar.js';
-
-async function* tarOfDir(dir: string): AsyncGenerator<Buffer> {
-  const child = spawn(
-    'tar',
-    [
-      '--create',
-      '--file=-',
-      '--directory',
-      dir,
-      '--numeric-owner',
-      '--xattrs',
-      '--xattrs-include=*',
-      '--sort=name',
-      '--format=posix',
-      '--pax-option=delete=atime,delete=ctime',
-      '.',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', resolve);
-  });
-  exited.catch(() => undefined);
-  let finished = false;
-  try {
-    for await (const chunk of child.stdout) yield chunk as Buffer;
-    finished = true;
-  } finally {
-    if (!finished) child.kill('SIGKILL');
-  }
-  const code = await exited.catch((error: unknown) => {
-    throw new EngineError('runtime', `cannot run tar: ${(error as Error).message}`, { hint: 'install GNU tar' });
-  });
-  if (code !== 0) throw new EngineError('runtime', `cannot pack ${dir}: ${stderr.trim() || `tar exited ${code}`}`);
-}
 
 function withoutOverlayXattrs(entry: TarEntry): { entry: TarEntry; opaque: boolean } {
   const xattrs = entry.xattrs;
@@ -65,7 +27,7 @@ function whiteoutName(name: string, base: string): string {
  * (it is left out).
  */
 export async function* upperDirLayer(upper: string, isStub: (entry: TarEntry) => boolean): AsyncGenerator<Buffer> {
-  for await (const raw of readTar(tarOfDir(upper))) {
+  for await (const raw of readTar(packDirectory(upper))) {
     if (raw.name === '' || raw.name === '.') continue;
     if (isStub(raw)) continue;
     if (raw.type === 'char' && raw.devmajor === 0 && raw.devminor === 0) {
