@@ -40,23 +40,26 @@ function assertGoldenText(fileName: string, actual: string): void {
 }
 
 /** The classic Fig stack: web depends on db, db keeps its data in a named volume. */
+/** A service's `volumes:` entry of type volume: the named volume source (or an anonymous one) at target. */
+function volumeEntry(source: string | undefined, target: string): ServiceVolume {
+  return {
+    type: 'volume',
+    source,
+    target,
+    read_only: false,
+    consistency: undefined,
+    bind: undefined,
+    volume: { nocopy: false, subpath: undefined },
+    tmpfs: undefined,
+    image: undefined,
+  };
+}
+
 function webAndDb(web: Partial<Parameters<typeof service>[1]> = {}, db: Partial<Parameters<typeof service>[1]> = {}) {
   const dbService = service('db', {
     image: 'postgres:16',
     environment: { POSTGRES_PASSWORD: 'secret' },
-    volumes: [
-      {
-        type: 'volume',
-        source: 'data',
-        target: '/var/lib/postgresql/data',
-        read_only: false,
-        consistency: undefined,
-        bind: undefined,
-        volume: { nocopy: false, subpath: undefined },
-        tmpfs: undefined,
-        image: undefined,
-      },
-    ],
+    volumes: [volumeEntry('data', '/var/lib/postgresql/data')],
     ...db,
   });
   const webService = service('web', {
@@ -286,19 +289,7 @@ test('--force-recreate recreates unchanged containers; --no-recreate only starts
 
 test('a recreated container takes over the anonymous volumes of the old one, unless renewed', () => {
   const web = service('web', {
-    volumes: [
-      {
-        type: 'volume',
-        source: undefined,
-        target: '/app/node_modules',
-        read_only: false,
-        consistency: undefined,
-        bind: undefined,
-        volume: { nocopy: false, subpath: undefined },
-        tmpfs: undefined,
-        image: undefined,
-      },
-    ],
+    volumes: anonymousVolume('/app/node_modules'),
   });
   const p = project([web]);
   const old = runningContainer(p, web, 1, {
@@ -334,19 +325,7 @@ test('a recreated container takes over the anonymous volumes of the old one, unl
 
 /** A service volume entry for an anonymous volume at target. */
 function anonymousVolume(target: string): ServiceVolume[] {
-  return [
-    {
-      type: 'volume',
-      source: undefined,
-      target,
-      read_only: false,
-      consistency: undefined,
-      bind: undefined,
-      volume: { nocopy: false, subpath: undefined },
-      tmpfs: undefined,
-      image: undefined,
-    },
-  ];
+  return [volumeEntry(undefined, target)];
 }
 
 test('a changed image with carried-over anonymous volumes warns (stale node_modules) and names -V', () => {
