@@ -3,7 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createEngine, type Engine } from '../../engine/index.js';
 
@@ -12,6 +12,9 @@ export const BUSYBOX_TAR = '/var/cache/tsfig/busybox.tar';
 export const DEBIAN_TAR = '/var/cache/tsfig/debian-bookworm.tar';
 
 export const isRoot = process.getuid?.() === 0;
+
+/** The `skip` option of a describe() whose tests need root. */
+export const NEEDS_ROOT = isRoot ? false : 'needs root (run: sudo npm run test:integration)';
 
 /** Integration tests need root; as root (CI) they never skip. */
 export function skipUnlessRoot(t: TestContext): boolean {
@@ -200,6 +203,35 @@ export async function cleanupAndCheck(t: TestEngine, check: LeftoverCheck): Prom
       'the suite left cgroups, mounts or processes behind',
     );
   }
+}
+
+/**
+ * Registers hooks of the current suite: makeTestEngine() before its tests, cleanupAndCheck(check) after them. Returns
+ * the suite's engine, usable inside its tests and hooks.
+ */
+export function suiteEngine(check: LeftoverCheck): TestEngine {
+  let made: TestEngine | undefined;
+  const current = (): TestEngine => {
+    if (made === undefined) throw new Error('the suite engine is made in before(): use it inside tests and hooks');
+    return made;
+  };
+  before(async () => {
+    made = await makeTestEngine();
+  });
+  after(() => cleanupAndCheck(current(), check));
+  return {
+    get engine() {
+      return current().engine;
+    },
+    get dir() {
+      return current().dir;
+    },
+    get env() {
+      return current().env;
+    },
+    cli: (args, options) => current().cli(args, options),
+    cleanup: () => current().cleanup(),
+  };
 }
 
 /** A fresh project directory t.dir/name holding tsfig.yml with the given text; returns the directory. */
