@@ -156,35 +156,26 @@ async function main(): Promise<void> {
   const loadAfter = loadavg();
 
   const fmt = (value: number) => (Number.isNaN(value) ? '-' : value.toFixed(0));
+  /** A table row: the state (cold, warm or none), what was timed, then median, min, max and every sample. */
+  const line = (kind: string, label: string, values: readonly number[]) =>
+    `${kind === '' ? '| |' : `| ${kind} |`} ${label} | ${fmt(median(values))} | ${fmt(Math.min(...values))} | ${fmt(Math.max(...values))} | ${values.map(fmt).join(', ')} |`;
+  const timed: readonly [label: string, key: keyof Omit<Sample, 'kind' | 'body'>][] = [
+    ['**first 200 answer on 127.0.0.1**', 'answer'],
+    ['`up -d` CLI exit', 'cli'],
+    ['redis started', 'redisStarted'],
+    ['redis first passing health check', 'redisHealthy'],
+    ['web started', 'webStarted'],
+  ];
   const rows = (['cold', 'warm'] as const).flatMap((kind) => {
     const of = samples.filter((sample) => sample.kind === kind);
-    const line = (label: string, values: readonly number[]) =>
-      `| ${kind} | ${label} | ${fmt(median(values))} | ${fmt(Math.min(...values))} | ${fmt(Math.max(...values))} | ${values.map(fmt).join(', ')} |`;
-    return [
+    return timed.map(([label, key]) =>
       line(
-        '**first 200 answer on 127.0.0.1**',
-        of.map((sample) => sample.answer),
+        kind,
+        label,
+        of.map((sample) => sample[key]),
       ),
-      line(
-        '`up -d` CLI exit',
-        of.map((sample) => sample.cli),
-      ),
-      line(
-        'redis started',
-        of.map((sample) => sample.redisStarted),
-      ),
-      line(
-        'redis first passing health check',
-        of.map((sample) => sample.redisHealthy),
-      ),
-      line(
-        'web started',
-        of.map((sample) => sample.webStarted),
-      ),
-    ];
+    );
   });
-  const line = (label: string, values: readonly number[]) =>
-    `| | ${label} | ${fmt(median(values))} | ${fmt(Math.min(...values))} | ${fmt(Math.max(...values))} | ${values.map(fmt).join(', ')} |`;
   const markdown = [
     `Command (as root, from the repo root): \`sudo node --import tsx bench/redis-app.ts --runs ${runs}\``,
     '',
@@ -195,8 +186,8 @@ async function main(): Promise<void> {
     '| state | from the CLI spawn to (ms) | median | min | max | samples |',
     '| --- | --- | ---: | ---: | ---: | --- |',
     ...rows,
-    line('`stop` (both services)', stops),
-    line('`down` (both services + network)', downs),
+    line('', '`stop` (both services)', stops),
+    line('', '`down` (both services + network)', downs),
     '',
     `The last answer of the run: "${samples[samples.length - 1]?.body ?? ''}".`,
   ].join('\n');
