@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { Builder, type BuildEvent } from '../../../engine/build/index.js';
+import type { BuildEvent } from '../../../engine/build/index.js';
 import type { Engine } from '../../../engine/index.js';
 import type { EventSink, TsfigEvent } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
@@ -96,6 +96,9 @@ export async function buildServices(
   names: readonly string[],
   options: ServiceBuildOptions = {},
 ): Promise<void> {
+  // The builder (and what it imports) loads only when a service has something to build: not on every `up`.
+  if (!names.some((name) => project.services[name]?.build !== undefined)) return;
+  const { Builder } = await import('../../../engine/build/index.js');
   const builder = new Builder(engine);
   for (const name of dependencyOrder(project, names)) {
     options.signal?.throwIfAborted();

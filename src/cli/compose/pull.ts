@@ -5,13 +5,7 @@
 import type { Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
 import { isEngineError } from '../../../engine/errors.js';
-import {
-  lastPulled,
-  pullImage,
-  pushImage,
-  registryClientFromEnv,
-  type PullEvent,
-} from '../../../engine/registry/index.js';
+import type { PullEvent } from '../../../engine/registry/index.js';
 import { TsfigError } from '../../errors.js';
 import type { EventSink } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
@@ -20,6 +14,9 @@ import { interruptible } from '../interrupt.js';
 import { loadForServices } from './context.js';
 
 export type PullDecision = 'pull' | 'skip' | 'build' | 'missing-never';
+
+/** The registry client (http, tls, zlib...) loads only when something is pulled or pushed, not on every `up`. */
+const registry = () => import('../../../engine/registry/index.js');
 
 const UNIT_MS: Record<string, number> = { w: 7 * 86_400_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 };
 
@@ -135,19 +132,30 @@ export async function ensureServiceImages(
       ? options.services
       : Object.keys(project.services).sort();
   const byImage = new Map<string, string[]>();
+  // Looked up once per image (50 services of one image are one lookup).
+  const presence = new Map<string, Promise<boolean>>();
   for (const name of names) {
     const service = project.services[name];
     if (service === undefined) continue;
     const image = imageOf(project, service);
-    const present = await engine.images.resolve(image).then(
-      () => true,
-      () => false,
-    );
+    if (!presence.has(image)) {
+      presence.set(
+        image,
+        engine.images.resolve(image).then(
+          () => true,
+          () => false,
+        ),
+      );
+    }
+    const present = (await presence.get(image)) === true;
     const policy = options.policy ?? service.pull_policy;
     const decision = pullDecision(policy, {
       present,
       hasBuild: service.build !== undefined,
-      lastPulled: present ? await lastPulled(engine.images, image).catch(() => undefined) : undefined,
+      lastPulled:
+        present && policy !== undefined && policyInterval(policy) !== undefined
+          ? await (await registry()).lastPulled(engine.images, image).catch(() => undefined)
+          : undefined,
     });
     if (decision === 'missing-never') {
       throw new TsfigError(
@@ -164,6 +172,7 @@ export async function ensureServiceImages(
   const failed: string[] = [];
   if (byImage.size === 0) return failed;
   options.signal?.throwIfAborted();
+  const { pullImage, registryClientFromEnv } = await registry();
   const client = registryClientFromEnv(options.env ?? process.env);
   try {
     // settled, not all: an interrupted or failed pull must not close the client under the others' cleanup
@@ -284,6 +293,7 @@ export function registerPullPush(program: Command, io: PullPushIo = {}): void {
       const images = [...new Set(wanted.map((name) => project.services[name]?.image as string))];
       if (images.length === 0) return;
       const engine = await engineOf();
+      const { pushImage, registryClientFromEnv } = await registry();
       const client = registryClientFromEnv(env);
       try {
         for (const image of images) {
