@@ -5,6 +5,7 @@ import type { ContainerManager } from '../../../engine/containers/manager.js';
 import type { Engine } from '../../../engine/index.js';
 import type { ContainerMount, ContainerSpec, Ulimit } from '../../../engine/containers/types.js';
 import { removeIfExited, withAutoRemoveHold } from '../../../engine/containers/cleanup.js';
+import { isFrozen } from '../../../engine/containers/cgroup-state.js';
 import { isEngineError } from '../../../engine/errors.js';
 import { shortId } from '../../../engine/state/ids.js';
 import { containerRecordUsers } from '../../../engine/volumes/index.js';
@@ -15,6 +16,7 @@ import { renderTable, relativeTime } from '../table.js';
 import { collect, parseBytes, parseCount, parseCpus } from '../units.js';
 import { parseDuration } from '../../config/values.js';
 import { resolveCliMounts } from './mount-flags.js';
+import { registerContainerVerbs } from './container-verbs.js';
 
 /** Options shared by `container run` and `container create`, with docker's names. */
 interface CreateFlags {
@@ -526,14 +528,17 @@ function registerLifecycle(group: Command): void {
     });
 }
 
-function statusText(state: {
-  status: string;
-  exitCode: number;
-  startedAt: string;
-  finishedAt: string;
-  health?: { status: string };
-}): string {
-  const health = state.health === undefined ? '' : ` (${state.health.status})`;
+function statusText(
+  state: {
+    status: string;
+    exitCode: number;
+    startedAt: string;
+    finishedAt: string;
+    health?: { status: string };
+  },
+  paused = false,
+): string {
+  const health = paused ? ' (Paused)' : state.health === undefined ? '' : ` (${state.health.status})`;
   if (state.status === 'running') return `Up ${relativeTime(state.startedAt, false)}${health}`;
   if (state.status === 'restarting') return `Restarting (${state.exitCode}) ${relativeTime(state.finishedAt)}`;
   if (state.status === 'exited') return `Exited (${state.exitCode}) ${relativeTime(state.finishedAt)}`;
@@ -582,6 +587,10 @@ function registerInspection(group: Command): void {
         for (const summary of list) process.stdout.write(`${JSON.stringify(summary)}\n`);
         return;
       }
+      const paused = new Set<string>();
+      for (const summary of list) {
+        if (summary.state.status === 'running' && (await isFrozen(engine.paths, summary.id))) paused.add(summary.id);
+      }
       const rows = list.map((summary) => [
         flags.trunc ? shortId(summary.id) : summary.id,
         summary.image,
@@ -589,7 +598,7 @@ function registerInspection(group: Command): void {
           flags.trunc && summary.command.length > 20 ? `${summary.command.slice(0, 19)}…` : summary.command,
         ),
         relativeTime(summary.created),
-        statusText(summary.state),
+        statusText(summary.state, paused.has(summary.id)),
         summary.name,
       ]);
       process.stdout.write(renderTable(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], rows));
@@ -703,4 +712,5 @@ export function registerContainerCommands(program: Command): void {
   registerRun(group);
   registerLifecycle(group);
   registerInspection(group);
+  registerContainerVerbs(group);
 }

@@ -1,0 +1,546 @@
+/**
+ * `docker cp` against the embedded engine: files between a container's filesystem and the host (or a tar stream).
+ *
+ * Where the container's files are read and written:
+ * - a running container: its own root as the kernel shows it, `/proc/<pid>/root` (its overlay, volumes and tmpfs
+ *   included), with the container frozen for the copy (as docker does since CVE-2018-15664), so nothing in it can
+ *   swap a checked directory for a symlink while the copy walks it; the pid is checked to be in the container's cgroup
+ *   and in a mount namespace other than this process's, before and after freezing;
+ * - a stopped or created container: its overlay (image layers under its upper dir) mounted in a private mount
+ *   namespace held by a helper process (as `export`/`commit` read it: read-only for reading, with the container's
+ *   upper and work dirs for writing, so copy-up and whiteouts are the kernel's), under the container's lock so it
+ *   cannot start meanwhile.
+ * Confinement, in both directions: a path in the container is resolved component by component inside its root
+ * (resolveInRoot: an absolute symlink restarts at the container's root, `..` stops there), never by the kernel from
+ * the host's root; trees are walked with lstat and never through a symlink (symlinks are copied as symlinks); files
+ * are opened with O_NOFOLLOW and written under a fresh name (O_EXCL) then renamed over the target, so an existing
+ * symlink at the target is replaced, never written through; directories that are symlinks or other files in the
+ * destination are replaced by directories, as tar does. A tar stream's entries may not leave the destination (`..`).
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { ownedTmpDir } from '../build/debris.js';
+import { resolveInRoot, withMergedRootfs } from '../build/rootfs.js';
+import { encodeEntry, endOfArchive, readTar, type TarEntry } from '../build/tar.js';
+import { EngineError, isErrno } from '../errors.js';
+import type { Engine } from '../index.js';
+import { readJson } from '../state/atomic.js';
+import { withLock } from '../state/lock.js';
+import { containerPids, isFrozen } from './cgroup-state.js';
+import { containerFiles } from './runtime-config.js';
+import type { ContainerRecord, MonitorStatus } from './types.js';
+
+export interface CopyOptions {
+  /** -L: follow a symlink given as the source path (symlinks inside a copied tree are always copied as symlinks). */
+  readonly followLink?: boolean;
+  /** -a: keep uid/gid of the source (otherwise what is written belongs to the user running the copy: root). */
+  readonly archive?: boolean;
+  /** Entries that cannot be written (devices, fifos, sockets) are skipped and reported here. */
+  readonly onWarning?: (message: string) => void;
+}
+
+export type HostEnd = { readonly kind: 'path'; readonly path: string } | { readonly kind: 'tar' };
+
+// ---- the container's root -------------------------------------------------------------------------------------
+
+async function mountNamespace(pid: number | 'self'): Promise<string | undefined> {
+  return fs.readlink(`/proc/${pid}/ns/mnt`).catch(() => undefined);
+}
+
+/** The pid is the container's init: in its cgroup and in a mount namespace of its own. */
+async function checkContainerPid(engine: Engine, record: ContainerRecord, pid: number): Promise<void> {
+  const own = await mountNamespace('self');
+  const theirs = await mountNamespace(pid);
+  if (!(await containerPids(engine.paths, record.id)).includes(pid) || theirs === undefined || theirs === own) {
+    throw new EngineError('conflict', `container ${record.name} stopped while copying`, { hint: 'try again' });
+  }
+}
+
+async function withRunningRoot<T>(
+  engine: Engine,
+  record: ContainerRecord,
+  pid: number,
+  fn: (root: string) => Promise<T>,
+): Promise<T> {
+  await checkContainerPid(engine, record, pid);
+  const paused = await isFrozen(engine.paths, record.id);
+  if (!paused) await engine.containers.freeze(record.id, true);
+  try {
+    await checkContainerPid(engine, record, pid);
+    return await fn(`/proc/${pid}/root`);
+  } finally {
+    if (!paused) await engine.containers.freeze(record.id, false).catch(() => undefined);
+  }
+}
+
+/** The container's overlay, writable (its upper and work dirs), mounted in a private mount namespace of a helper. */
+async function withWritableOverlay<T>(
+  layers: readonly string[],
+  upper: string,
+  work: string,
+  tmpDir: string,
+  fn: (root: string) => Promise<T>,
+): Promise<T> {
+  // `from-`: the prefix whose dirs the build's debris sweep removes when their process died
+  const dir = await ownedTmpDir(tmpDir, 'from');
+  const mountpoint = path.join(dir, 'merged');
+  await fs.mkdir(mountpoint);
+  const options = `lowerdir=${layers.join(':')},upperdir=${upper},workdir=${work}`;
+  const child = spawn(
+    'unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      'mount -t overlay overlay -o "$1" "$2" && echo ready && read _',
+      'sh',
+      options,
+      mountpoint,
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (text: string) => {
+        if (text.includes('ready')) resolve();
+      });
+      child.once('error', reject);
+      child.once('close', (code) =>
+        reject(
+          new EngineError(
+            'runtime',
+            `cannot mount the container's root filesystem: ${stderr.trim() || `exit ${code}`}`,
+          ),
+        ),
+      );
+    });
+    return await fn(path.join(`/proc/${child.pid}/root`, mountpoint));
+  } finally {
+    child.stdin.end();
+    child.kill('SIGTERM');
+    await exited;
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs fn with the container's root directory (see the top of this file), writable or not. */
+async function withContainerRoot<T>(
+  engine: Engine,
+  ref: string,
+  writable: boolean,
+  fn: (root: string, record: ContainerRecord) => Promise<T>,
+): Promise<T> {
+  const record = await engine.containers.get(ref);
+  const state = await engine.containers.state(record);
+  if (state.status === 'restarting') {
+    throw new EngineError('conflict', `container ${record.name} is restarting`, { hint: 'try again once it runs' });
+  }
+  if (state.status === 'running' && state.pid > 0) {
+    return withRunningRoot(engine, record, state.pid, (root) => fn(root, record));
+  }
+  // the container's lock (ContainerManager's lock name): a start waits until the copy is done
+  return withLock(`${engine.paths.rootId}:container:${record.id}`, async () => {
+    const files = containerFiles(path.join(engine.paths.containers, record.id));
+    const status = await readJson<MonitorStatus>(files.status);
+    if (status !== undefined && status.state !== 'exited') {
+      throw new EngineError('conflict', `container ${record.name} was started while copying`, { hint: 'try again' });
+    }
+    const upper = await fs.stat(files.upper).catch(() => undefined);
+    if (upper?.isDirectory() !== true) {
+      throw new EngineError('not-found', `container ${record.name} has no filesystem (${files.upper} is missing)`);
+    }
+    const layers = engine.images.layerDirs(await engine.images.resolve(record.imageId));
+    const tmp = path.join(engine.paths.root, 'tmp');
+    if (!writable) return withMergedRootfs([files.upper, ...layers], tmp, (root) => fn(root, record));
+    await fs.mkdir(files.work, { recursive: true });
+    return withWritableOverlay(layers, files.upper, files.work, tmp, (root) => fn(root, record));
+  });
+}
+
+// ---- trees as entries -----------------------------------------------------------------------------------------
+
+function entryName(top: string, rel: string): string {
+  return rel === '' ? top : top === '' ? rel : `${top}/${rel}`;
+}
+
+/**
+ * The entries of the tree at hostPath (named top, then top/...), read with lstat and never through a symlink;
+ * files are opened with O_NOFOLLOW. follow: the top itself may be a symlink to follow (it was resolved already
+ * for a container path).
+ */
+async function* walkTree(
+  hostPath: string,
+  top: string,
+  follow: boolean,
+  onWarning: (message: string) => void,
+): AsyncGenerator<TarEntry> {
+  const seen = new Map<string, string>();
+  async function* visit(full: string, rel: string, stat: Stats): AsyncGenerator<TarEntry> {
+    const name = entryName(top, rel);
+    const base = {
+      name,
+      mode: stat.mode & 0o7777,
+      uid: stat.uid,
+      gid: stat.gid,
+      mtime: Math.floor(stat.mtimeMs / 1000),
+    };
+    if (stat.isDirectory()) {
+      yield { ...base, type: 'dir' };
+      for (const child of (await fs.readdir(full)).sort()) {
+        const childPath = path.join(full, child);
+        const childStat = await fs.lstat(childPath).catch(() => undefined);
+        if (childStat !== undefined) yield* visit(childPath, rel === '' ? child : `${rel}/${child}`, childStat);
+      }
+    } else if (stat.isSymbolicLink()) {
+      yield { ...base, type: 'symlink', linkname: await fs.readlink(full) };
+    } else if (stat.isFile()) {
+      const key = `${stat.dev}:${stat.ino}`;
+      const first = stat.nlink > 1 ? seen.get(key) : undefined;
+      if (first !== undefined) {
+        yield { ...base, type: 'hardlink', linkname: first };
+        return;
+      }
+      if (stat.nlink > 1) seen.set(key, name);
+      const handle = await fs.open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        if (!(await handle.stat()).isFile()) throw new EngineError('conflict', `${name} changed while copying`);
+        yield { ...base, type: 'file', data: await handle.readFile() };
+      } finally {
+        await handle.close();
+      }
+    } else if (stat.isCharacterDevice() || stat.isBlockDevice() || stat.isFIFO()) {
+      const type = stat.isFIFO() ? 'fifo' : stat.isCharacterDevice() ? 'char' : 'block';
+      const devmajor = Math.floor(stat.rdev / 256) & 0xfff;
+      const devminor = (stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00);
+      yield { ...base, type, devmajor, devminor };
+    } else {
+      onWarning(`skipped ${name}: a socket cannot be copied`);
+    }
+  }
+  const stat = await (follow ? fs.stat(hostPath) : fs.lstat(hostPath));
+  yield* visit(hostPath, '', stat);
+}
+
+/** A tar entry's name as path parts; refuses absolute-escaping `..` (the entry would leave the destination). */
+function nameParts(name: string): string[] {
+  const parts = name.split('/').filter((part) => part !== '' && part !== '.');
+  if (parts.includes('..')) {
+    throw new EngineError('invalid', `refusing the archive entry "${name}": it leaves the destination`);
+  }
+  return parts;
+}
+
+/**
+ * Writes entries into base (an existing directory) without ever following a symlink below base: parent directories
+ * that are missing, symlinks or files are made (or replaced by) real directories; files and symlinks are made under
+ * a temporary name and renamed over their target.
+ */
+class TreeWriter {
+  private readonly dirs: { full: string; entry: TarEntry }[] = [];
+  bytes = 0;
+
+  private readonly base: string;
+  private readonly options: CopyOptions;
+
+  constructor(base: string, options: CopyOptions) {
+    this.base = base;
+    this.options = options;
+  }
+
+  private async ensureDirs(parts: readonly string[]): Promise<string> {
+    let current = this.base;
+    for (const part of parts) {
+      current = path.join(current, part);
+      const stat = await fs.lstat(current).catch(() => undefined);
+      if (stat?.isDirectory() === true) continue;
+      if (stat !== undefined) await fs.rm(current, { force: true });
+      await fs.mkdir(current, { mode: 0o755 });
+    }
+    return current;
+  }
+
+  private temp(dir: string): string {
+    return path.join(dir, `.tsfig-cp-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** An existing file below base, reached without symlinks (a hard link's target). */
+  private async existingFile(parts: readonly string[]): Promise<string> {
+    let current = this.base;
+    for (const [index, part] of parts.entries()) {
+      current = path.join(current, part);
+      const stat = await fs.lstat(current).catch(() => undefined);
+      const ok = index === parts.length - 1 ? stat?.isFile() === true : stat?.isDirectory() === true;
+      if (!ok) throw new EngineError('invalid', `hard link target ${parts.join('/')} is not a file in the copy`);
+    }
+    return current;
+  }
+
+  async write(entry: TarEntry): Promise<void> {
+    const parts = nameParts(entry.name);
+    if (parts.length === 0) return; // the destination itself
+    const parent = await this.ensureDirs(parts.slice(0, -1));
+    const target = path.join(parent, parts.at(-1) ?? '');
+    const existing = await fs.lstat(target).catch(() => undefined);
+    if (entry.type === 'dir') {
+      if (existing?.isDirectory() !== true) {
+        if (existing !== undefined) await fs.rm(target, { force: true });
+        await fs.mkdir(target, { mode: 0o700 });
+      }
+      this.dirs.push({ full: target, entry });
+      return;
+    }
+    if (entry.type === 'char' || entry.type === 'block' || entry.type === 'fifo') {
+      this.options.onWarning?.(`skipped ${entry.name}: a ${entry.type} device or fifo cannot be copied`);
+      return;
+    }
+    if (existing?.isDirectory() === true) {
+      throw new EngineError('conflict', `cannot overwrite directory ${entry.name} with a non-directory`);
+    }
+    const temp = this.temp(parent);
+    try {
+      if (entry.type === 'symlink') {
+        await fs.symlink(entry.linkname ?? '', temp);
+        if (this.options.archive === true) await fs.lchown(temp, entry.uid, entry.gid);
+        await fs.lutimes(temp, entry.mtime, entry.mtime);
+      } else if (entry.type === 'hardlink') {
+        await fs.link(await this.existingFile(nameParts(entry.linkname ?? '')), temp);
+      } else {
+        const data = entry.data ?? Buffer.alloc(0);
+        const handle = await fs.open(
+          temp,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          0o600,
+        );
+        try {
+          await handle.writeFile(data);
+          if (this.options.archive === true) await handle.chown(entry.uid, entry.gid);
+          await handle.chmod(entry.mode);
+          await handle.utimes(entry.mtime, entry.mtime);
+        } finally {
+          await handle.close();
+        }
+        this.bytes += data.length;
+      }
+      await fs.rename(temp, target);
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  /** Modes, owners and times of the directories, once their contents are written (deepest first). */
+  async finish(): Promise<void> {
+    for (const { full, entry } of this.dirs.reverse()) {
+      if (this.options.archive === true) await fs.lchown(full, entry.uid, entry.gid);
+      await fs.chmod(full, entry.mode);
+      await fs.utimes(full, entry.mtime, entry.mtime);
+    }
+  }
+}
+
+/** Renames the top component of each entry (and of hard link targets): '' drops the top entry (contents only). */
+function renamed(entries: AsyncIterable<TarEntry>, from: string, to: string): AsyncGenerator<TarEntry> {
+  const rename = (name: string): string | undefined => {
+    const parts = nameParts(name);
+    const fromParts = nameParts(from);
+    if (fromParts.some((part, index) => parts[index] !== part)) return name;
+    const rest = parts.slice(fromParts.length).join('/');
+    if (to === '') return rest === '' ? undefined : rest;
+    return rest === '' ? to : `${to}/${rest}`;
+  };
+  return (async function* () {
+    for await (const entry of entries) {
+      const name = rename(entry.name);
+      if (name === undefined) continue;
+      const linkname = entry.type === 'hardlink' && entry.linkname !== undefined ? rename(entry.linkname) : undefined;
+      yield { ...entry, name, ...(linkname !== undefined ? { linkname } : {}) };
+    }
+  })();
+}
+
+async function writeTar(entries: AsyncIterable<TarEntry>, out: Writable): Promise<number> {
+  let bytes = 0;
+  const put = async (chunk: Buffer): Promise<void> => {
+    if (out.destroyed) throw new EngineError('runtime', 'the output was closed while copying');
+    if (!out.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          out.off('drain', done);
+          out.off('close', done);
+          resolve();
+        };
+        out.on('drain', done);
+        out.on('close', done);
+      });
+    }
+  };
+  for await (const entry of entries) {
+    bytes += entry.data?.length ?? 0;
+    await put(encodeEntry(entry));
+  }
+  await put(endOfArchive());
+  return bytes;
+}
+
+// ---- docker's rules -------------------------------------------------------------------------------------------
+
+/** `dir/.`: the directory's contents, not the directory. */
+function contentsOnly(given: string): boolean {
+  return given === '.' || given.endsWith('/.');
+}
+
+function endsWithSeparator(given: string): boolean {
+  return given.endsWith('/') || contentsOnly(given);
+}
+
+/** The name a copied source gets: its base name as given ('' for a root). */
+function topName(given: string): string {
+  return path.posix.basename(path.posix.normalize(given.replace(/\/+\.?$/, '') || '/'));
+}
+
+interface Destination {
+  /** Where the (resolved) destination is on this host; its components are real directories. */
+  readonly full: string;
+  readonly given: string;
+  readonly stat: Stats | undefined;
+  readonly parentIsDir: boolean;
+}
+
+/**
+ * Copies the tree at source (an lstat-walked path named by the given source path) to destination, following docker
+ * cp's rules: into an existing directory under its own name (its contents with `SRC/.`), as the destination's name
+ * when that does not exist (its parent must), over an existing file (a file only).
+ */
+async function copyTree(
+  source: { full: string; given: string; stat: Stats; follow: boolean },
+  dest: Destination,
+  options: CopyOptions,
+): Promise<number> {
+  const srcIsDir = source.stat.isDirectory();
+  const top = topName(source.given);
+  const warn = options.onWarning ?? (() => undefined);
+  const entries = walkTree(source.full, top, source.follow, warn);
+  let base: string;
+  let stream: AsyncIterable<TarEntry>;
+  if (dest.stat?.isDirectory() === true) {
+    base = dest.full;
+    stream = srcIsDir && (contentsOnly(source.given) || top === '') ? renamed(entries, top, '') : entries;
+  } else if (dest.stat !== undefined) {
+    if (srcIsDir) throw new EngineError('invalid', `cannot copy a directory to a file: ${dest.given}`);
+    base = path.dirname(dest.full);
+    stream = renamed(entries, top, path.basename(dest.full));
+  } else {
+    if (!srcIsDir && dest.given.endsWith('/')) {
+      throw new EngineError('not-found', `destination directory ${dest.given} does not exist`, {
+        hint: 'create it first, or drop the trailing / to copy to a file of that name',
+      });
+    }
+    if (!dest.parentIsDir) {
+      throw new EngineError('not-found', `the parent directory of ${dest.given} does not exist`);
+    }
+    base = path.dirname(dest.full);
+    stream = renamed(entries, top, path.basename(dest.full));
+  }
+  const writer = new TreeWriter(base, options);
+  for await (const entry of stream) await writer.write(entry);
+  await writer.finish();
+  return writer.bytes;
+}
+
+/** A path inside the container, resolved inside its root; the destination's parent must be a real directory. */
+async function containerDestination(root: string, given: string): Promise<Destination> {
+  const full = await resolveInRoot(root, given, true);
+  // the root itself may be /proc/PID/root, a link to follow; below it, nothing is followed
+  const lookup = (candidate: string) => (candidate === root ? fs.stat(candidate) : fs.lstat(candidate));
+  const stat = await lookup(full).catch(() => undefined);
+  const parent = full === root ? undefined : await lookup(path.dirname(full)).catch(() => undefined);
+  return { full, given, stat, parentIsDir: full === root || parent?.isDirectory() === true };
+}
+
+async function containerSource(
+  root: string,
+  record: ContainerRecord,
+  given: string,
+  options: CopyOptions,
+): Promise<{ full: string; given: string; stat: Stats; follow: boolean }> {
+  const full = await resolveInRoot(root, given, options.followLink === true || endsWithSeparator(given));
+  const stat = await (full === root ? fs.stat(full) : fs.lstat(full)).catch(() => undefined);
+  if (stat === undefined) {
+    throw new EngineError('not-found', `could not find the file ${given} in container ${record.name}`);
+  }
+  if (endsWithSeparator(given) && !stat.isDirectory()) {
+    throw new EngineError('invalid', `${given} in container ${record.name} is not a directory`);
+  }
+  return { full, given, stat, follow: full === root };
+}
+
+/** `cp CONTAINER:SRC DEST|-`: returns the bytes of file content copied. */
+export async function copyFromContainer(
+  engine: Engine,
+  ref: string,
+  srcPath: string,
+  dest: HostEnd,
+  options: CopyOptions & { readonly out?: Writable } = {},
+): Promise<number> {
+  return withContainerRoot(engine, ref, false, async (root, record) => {
+    const source = await containerSource(root, record, srcPath, options);
+    if (dest.kind === 'tar') {
+      if (options.out === undefined) throw new EngineError('internal', 'no output for the tar stream');
+      const top = topName(srcPath) || '.';
+      return writeTar(walkTree(source.full, top, source.follow, options.onWarning ?? (() => undefined)), options.out);
+    }
+    const full = path.resolve(dest.path);
+    const stat = await fs.stat(full).catch((error: unknown) => {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    });
+    const parent = await fs.stat(path.dirname(full)).catch(() => undefined);
+    return copyTree(source, { full, given: dest.path, stat, parentIsDir: parent?.isDirectory() === true }, options);
+  });
+}
+
+/** `cp SRC|- CONTAINER:DEST`: returns the bytes of file content copied. */
+export async function copyToContainer(
+  engine: Engine,
+  ref: string,
+  src: HostEnd,
+  destPath: string,
+  options: CopyOptions & { readonly input?: AsyncIterable<Uint8Array> } = {},
+): Promise<number> {
+  let source: { full: string; given: string; stat: Stats; follow: boolean } | undefined;
+  if (src.kind === 'path') {
+    // checked before the container is touched
+    const full = path.resolve(src.path);
+    const follow = options.followLink === true || endsWithSeparator(src.path);
+    const stat = await (follow ? fs.stat(full) : fs.lstat(full)).catch(() => undefined);
+    if (stat === undefined) throw new EngineError('not-found', `could not find the file ${src.path} on the host`);
+    if (endsWithSeparator(src.path) && !stat.isDirectory()) {
+      throw new EngineError('invalid', `${src.path} is not a directory`);
+    }
+    source = { full, given: src.path, stat, follow };
+  }
+  return withContainerRoot(engine, ref, true, async (root, record) => {
+    const dest = await containerDestination(root, destPath);
+    if (source !== undefined) return copyTree(source, dest, options);
+    if (dest.stat?.isDirectory() !== true) {
+      throw new EngineError('invalid', `destination ${destPath} in container ${record.name} must be a directory`, {
+        hint: 'a tar stream is extracted into an existing directory',
+      });
+    }
+    if (options.input === undefined) throw new EngineError('internal', 'no input for the tar stream');
+    const writer = new TreeWriter(dest.full, options);
+    for await (const entry of readTar(options.input)) await writer.write(entry);
+    await writer.finish();
+    return writer.bytes;
+  });
+}
