@@ -436,7 +436,7 @@ async function copyTree(
     base = dest.full;
     stream = srcIsDir && (contentsOnly(source.given) || top === '') ? renamed(entries, top, '') : entries;
   } else if (dest.stat !== undefined) {
-    if (srcIsDir) throw new EngineError('invalid', `cannot copy a directory to a file: ${dest.given}`);
+    if (srcIsDir) throw new EngineError('conflict', `cannot copy a directory to a file: ${dest.given}`);
     base = path.dirname(dest.full);
     stream = renamed(entries, top, path.basename(dest.full));
   } else {
@@ -479,7 +479,7 @@ async function containerSource(
     throw new EngineError('not-found', `could not find the file ${given} in container ${record.name}`);
   }
   if (endsWithSeparator(given) && !stat.isDirectory()) {
-    throw new EngineError('invalid', `${given} in container ${record.name} is not a directory`);
+    throw new EngineError('conflict', `${given} in container ${record.name} is not a directory`);
   }
   return { full, given, stat, follow: full === root };
 }
@@ -525,7 +525,7 @@ export async function copyToContainer(
     const stat = await (follow ? fs.stat(full) : fs.lstat(full)).catch(() => undefined);
     if (stat === undefined) throw new EngineError('not-found', `could not find the file ${src.path} on the host`);
     if (endsWithSeparator(src.path) && !stat.isDirectory()) {
-      throw new EngineError('invalid', `${src.path} is not a directory`);
+      throw new EngineError('conflict', `${src.path} is not a directory`);
     }
     source = { full, given: src.path, stat, follow };
   }
@@ -533,7 +533,7 @@ export async function copyToContainer(
     const dest = await containerDestination(root, destPath);
     if (source !== undefined) return copyTree(source, dest, options);
     if (dest.stat?.isDirectory() !== true) {
-      throw new EngineError('invalid', `destination ${destPath} in container ${record.name} must be a directory`, {
+      throw new EngineError('conflict', `destination ${destPath} in container ${record.name} must be a directory`, {
         hint: 'a tar stream is extracted into an existing directory',
       });
     }
