@@ -29,7 +29,6 @@ import { encodeEntry, endOfArchive, readTar, type TarEntry } from '../build/tar.
 import { EngineError, isErrno } from '../errors.js';
 import type { Engine } from '../index.js';
 import { readJson } from '../state/atomic.js';
-import { withLock } from '../state/lock.js';
 import { containerPids, isFrozen } from './cgroup-state.js';
 import { containerFiles } from './runtime-config.js';
 import type { ContainerRecord, MonitorStatus } from './types.js';
@@ -148,8 +147,8 @@ async function withContainerRoot<T>(
   if (state.status === 'running' && state.pid > 0) {
     return withRunningRoot(engine, record, state.pid, (root) => fn(root, record));
   }
-  // the container's lock (ContainerManager's lock name): a start waits until the copy is done
-  return withLock(`${engine.paths.rootId}:container:${record.id}`, async () => {
+  // the container's lock: a start waits until the copy is done
+  return engine.containers.withContainerLock(record.id, async () => {
     const files = containerFiles(path.join(engine.paths.containers, record.id));
     const status = await readJson<MonitorStatus>(files.status);
     if (status !== undefined && status.state !== 'exited') {

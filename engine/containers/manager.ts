@@ -172,6 +172,11 @@ export class ContainerManager {
     return `${this.paths.rootId}:container:${id}`;
   }
 
+  /** Runs fn under the container's lock, the one start/stop/remove take: nothing starts or removes it meanwhile. */
+  withContainerLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(this.lockName(id), fn);
+  }
+
   /**
    * Creates a container (nothing runs yet). Name conflicts and bad options fail before anything is written.
    * The name is reserved under the `container-names` lock by writing the record into `<id>.creating`; networks are
