@@ -20,42 +20,48 @@ export interface PsRow {
 
 /** Rows as `docker compose ps --format json` gives them (one object per container). */
 export async function psRows(engine: Engine, containers: readonly ObservedContainer[]): Promise<PsRow[]> {
-  const rows: PsRow[] = [];
-  for (const container of containers) {
-    const record = await engine.containers.get(container.id);
-    const state = await engine.containers.state(record);
-    const ports = await engine.containers.ports(container.id);
-    const health = state.health?.status ?? '';
-    const status =
-      state.status === 'running'
-        ? `Up ${relativeTime(state.startedAt, false)}${health !== '' ? ` (${health})` : ''}`
-        : state.status === 'restarting'
-          ? `Restarting (${state.exitCode}) ${relativeTime(state.finishedAt)}`
-          : state.status === 'exited'
-            ? `Exited (${state.exitCode}) ${relativeTime(state.finishedAt)}`
-            : 'Created';
-    rows.push({
-      ID: container.id,
-      Name: container.name,
-      Image: record.imageRef,
-      Command: record.process.argv.join(' '),
-      Project: container.project,
-      Service: container.service,
-      Created: record.created,
-      State: state.status,
-      Status: status,
-      Health: health,
-      ExitCode: state.exitCode,
-      RestartCount: state.restartCount,
-      Publishers: ports.map((port) => ({
-        URL: port.hostIp === '' ? '0.0.0.0' : port.hostIp,
-        TargetPort: port.containerPort,
-        PublishedPort: port.hostPort,
-        Protocol: port.proto,
-      })),
-    });
-  }
-  return rows;
+  // One read of the networks for every container's published ports; the containers are read in parallel.
+  const networks = containers.length === 0 ? [] : await engine.networks.list();
+  return Promise.all(containers.map((container) => psRow(engine, container, networks)));
+}
+
+async function psRow(
+  engine: Engine,
+  container: ObservedContainer,
+  networks: Awaited<ReturnType<Engine['networks']['list']>>,
+): Promise<PsRow> {
+  const record = await engine.containers.get(container.id);
+  const state = await engine.containers.state(record);
+  const ports = networks.flatMap((network) => network.endpoints[container.id]?.ports ?? []);
+  const health = state.health?.status ?? '';
+  const status =
+    state.status === 'running'
+      ? `Up ${relativeTime(state.startedAt, false)}${health !== '' ? ` (${health})` : ''}`
+      : state.status === 'restarting'
+        ? `Restarting (${state.exitCode}) ${relativeTime(state.finishedAt)}`
+        : state.status === 'exited'
+          ? `Exited (${state.exitCode}) ${relativeTime(state.finishedAt)}`
+          : 'Created';
+  return {
+    ID: container.id,
+    Name: container.name,
+    Image: record.imageRef,
+    Command: record.process.argv.join(' '),
+    Project: container.project,
+    Service: container.service,
+    Created: record.created,
+    State: state.status,
+    Status: status,
+    Health: health,
+    ExitCode: state.exitCode,
+    RestartCount: state.restartCount,
+    Publishers: ports.map((port) => ({
+      URL: port.hostIp === '' ? '0.0.0.0' : port.hostIp,
+      TargetPort: port.containerPort,
+      PublishedPort: port.hostPort,
+      Protocol: port.proto,
+    })),
+  };
 }
 
 export function renderPsTable(rows: readonly PsRow[]): string {
