@@ -196,8 +196,17 @@ export class ImageStore {
 
   // ---- images and refs ---------------------------------------------------------------------------------------
 
+  /** refs.json as last read, with the identity of the file it came from (atomic writes replace the inode). */
+  private refsCache: { readonly key: string; readonly refs: Readonly<Record<string, string>> } | undefined;
+
   private async readRefs(): Promise<Record<string, string>> {
-    return (await readJson<Record<string, string>>(this.paths.refsFile)) ?? {};
+    const stat = await fs.stat(this.paths.refsFile).catch(() => undefined);
+    if (stat === undefined) return {};
+    const key = `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+    if (this.refsCache?.key !== key) {
+      this.refsCache = { key, refs: (await readJson<Record<string, string>>(this.paths.refsFile)) ?? {} };
+    }
+    return { ...this.refsCache.refs };
   }
 
   private async writeRefs(refs: Record<string, string>): Promise<void> {
@@ -261,19 +270,37 @@ export class ImageStore {
     return id;
   }
 
+  /**
+   * What an image's config says, by id: content-addressed, so it never changes while the image exists (recordOf
+   * checks it still does). An `up` resolved the same image three times per container.
+   */
+  private readonly configs = new Map<
+    string,
+    { config: ImageConfigFile; diffIds: string[]; chainIds: string[]; size: number }
+  >();
+
   private async recordOf(id: string, refs?: Record<string, string>): Promise<ImageRecord> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.blobPath(id), 'utf8');
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) throw notFound(id);
-      throw error;
+    let known = this.configs.get(id);
+    if (known !== undefined && !(await pathExists(this.blobPath(id)))) {
+      this.configs.delete(id);
+      known = undefined;
     }
-    const config = JSON.parse(text) as ImageConfigFile;
-    const diffIds = config.rootfs.diff_ids;
-    const chainIds = computeChainIds(diffIds);
-    let size = 0;
-    for (const chainId of chainIds) size += (await this.layer(chainId))?.size ?? 0;
+    if (known === undefined) {
+      let text: string;
+      try {
+        text = await fs.readFile(this.blobPath(id), 'utf8');
+      } catch (error) {
+        if (isErrno(error, 'ENOENT')) throw notFound(id);
+        throw error;
+      }
+      const config = JSON.parse(text) as ImageConfigFile;
+      const chainIds = computeChainIds(config.rootfs.diff_ids);
+      let size = 0;
+      for (const chainId of chainIds) size += (await this.layer(chainId))?.size ?? 0;
+      known = { config, diffIds: config.rootfs.diff_ids, chainIds, size };
+      this.configs.set(id, known);
+    }
+    const { config, diffIds, chainIds, size } = known;
     const allRefs = refs ?? (await this.readRefs());
     const repoTags = Object.entries(allRefs)
       .filter(([, target]) => target === id)
@@ -309,6 +336,10 @@ export class ImageStore {
     }
     if (idMatch !== null) {
       const prefix = idMatch[1] ?? '';
+      // A full id (what containers record) is one lookup, not a listing of every image.
+      if (prefix.length === 64 && (await this.hasImage(`sha256:${prefix}`))) {
+        return { id: `sha256:${prefix}`, tagKey: undefined };
+      }
       const matches = (await this.imageIds()).filter((id) => hexOf(id).startsWith(prefix));
       if (matches.length === 1 && matches[0] !== undefined) return { id: matches[0], tagKey: undefined };
       if (matches.length > 1) {
