@@ -93,4 +93,17 @@ describe('image store bookkeeping', () => {
     await assert.rejects(store.tag('app:2', 'Bad'), /must be lowercase/);
     await assert.rejects(store.tag('nothing', 'x'), (error: unknown) => isEngineError(error, 'not-found'));
   });
+
+  test('a store sees tags moved and images removed by another process (another store on the same root)', async () => {
+    const store = await newStore();
+    const other = new ImageStore(store.paths);
+    const one = await store.addImage(configBytes(11), { reference: 'svc:latest' });
+    const two = await store.addImage(configBytes(12), { reference: 'svc:next' });
+    assert.equal((await store.resolve('svc')).id, one.id);
+    assert.equal((await store.resolve(one.id)).id, one.id);
+    await other.tag('svc:next', 'svc:latest');
+    assert.equal((await store.resolve('svc')).id, two.id);
+    await other.remove(one.id, { force: true });
+    await assert.rejects(store.resolve(one.id), (error: unknown) => isEngineError(error, 'not-found'));
+  });
 });
