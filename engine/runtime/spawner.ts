@@ -75,8 +75,12 @@ class Spawner {
     };
     child.on('error', fail);
     child.on('exit', (code, signal) => {
+      // Killed from outside: what it was running is lost, but the next command starts a new spawner.
       this.child = undefined;
-      if (this.pending.size > 0) fail(new Error(`the spawner exited (${signal ?? code ?? '?'}) with commands pending`));
+      this.buffer = Buffer.alloc(0);
+      const error = new Error(`the spawner exited (${signal ?? code ?? '?'}) with commands pending`);
+      for (const waiting of this.pending.values()) waiting.reject(error);
+      this.pending.clear();
     });
     this.ref(false);
     return child;

@@ -121,7 +121,9 @@ static void start_child(struct child *c, char **argv, char **envp, int want_fd3,
     if (pid == 0) {
         /* Child: stdin from pipe 0's read end, outputs to the write ends; everything else is close-on-exec. */
         sigprocmask(SIG_SETMASK, oldmask, NULL);
-        signal(SIGPIPE, SIG_DFL);
+        static const int reset[] = { SIGPIPE, SIGINT, SIGQUIT, SIGHUP, SIGTERM };
+        for (size_t i = 0; i < sizeof reset / sizeof reset[0]; i++)
+            signal(reset[i], SIG_DFL);
         int targets[MAX_PIPES] = { pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1] };
         for (int i = 0; i < MAX_PIPES; i++) {
             if (targets[i] < 0)
@@ -278,7 +280,14 @@ int tsfig_cmd_spawner(int argc, char **argv)
         for (int fd = 3; fd < 1024; fd++)
             close(fd);
     }
+    /* The terminal's Ctrl-C (or a SIGTERM/SIGHUP to the CLI's group) must not take the spawner away while the CLI
+     * cleans up after it: the CLI decides, and the spawner ends with the CLI (EOF on stdin). Its commands get the
+     * default dispositions back, so they react to those signals as they would have as the CLI's own children. */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     sigset_t mask, oldmask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);

@@ -50,3 +50,44 @@ test('many commands at once, large outputs and inputs, each answer to its caller
     assert.equal(result.stdout.length, big.length + i * 1000);
   });
 });
+
+/** The spawner process of this test process (a child running `tsfig-runtime spawner`). */
+async function spawnerPid(): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const children = (await readFile(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8')).trim().split(/\s+/);
+  for (const pid of children.map(Number)) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').includes('spawner')) return pid;
+  }
+  throw new Error('no spawner child');
+}
+
+test('Ctrl-C (SIGINT) to the process group does not take the spawner away; a killed one is replaced', async () => {
+  await spawnCommand('true', []);
+  const pid = await spawnerPid();
+  process.kill(pid, 'SIGINT');
+  process.kill(pid, 'SIGTERM');
+  const after = await spawnCommand('sh', ['-c', 'echo still here']);
+  assert.equal(after.stdout.toString(), 'still here\n');
+  assert.equal(await spawnerPid(), pid);
+  // Its commands get the default dispositions back: a SIGINT ends them.
+  const interrupted = await spawnCommand('sh', ['-c', 'kill -INT $$; sleep 5']);
+  assert.equal(interrupted.signal, 2);
+  process.kill(pid, 'SIGKILL');
+  const { access } = await import('node:fs/promises');
+  // Reaped (and its exit seen by this process) once /proc no longer has it.
+  for (
+    let i = 0;
+    i < 500 &&
+    (await access(`/proc/${pid}`).then(
+      () => true,
+      () => false,
+    ));
+    i++
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const replaced = await spawnCommand('sh', ['-c', 'echo new']);
+  assert.equal(replaced.stdout.toString(), 'new\n');
+  assert.notEqual(await spawnerPid(), pid);
+});
