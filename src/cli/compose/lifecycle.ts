@@ -1,11 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { shortId } from '../../../engine/state/ids.js';
 import { TsfigError } from '../../errors.js';
 import type { ObservedContainer } from '../../planner/observed.js';
 import { dependencyOrder } from '../../planner/reconcile.js';
+import { containerTop } from '../commands/container-verbs.js';
 import { renderTable } from '../table.js';
 import { parseCount } from '../units.js';
 import { composeContext, serviceContainers, type ComposeContext } from './context.js';
@@ -186,31 +184,11 @@ export function registerLifecycleCommands(program: Command): void {
     .action(async (services: string[], _flags: unknown, command: Command) => {
       const context = await composeContext(command, services);
       for (const container of serviceContainers(context.observed, services).filter((candidate) => candidate.running)) {
-        const cgroup = path.join(
-          '/sys/fs/cgroup/pids',
-          context.engine.paths.cgroupParent,
-          shortId(container.id),
-          'cgroup.procs',
-        );
-        let pids: string[];
-        try {
-          pids = readFileSync(cgroup, 'utf8').split('\n').filter(Boolean);
-        } catch {
-          pids = [];
-        }
+        // docker top's logic (the container's cgroup, v1 or v2), with compose's columns.
+        const record = await context.engine.containers.get(container.id);
+        const { rows } = await containerTop(context.engine, record, ['-eo', 'uid,pid,ppid,c,stime,tty,time,cmd']);
         process.stdout.write(`${container.name}\n`);
-        if (pids.length === 0) continue;
-        const ps = execFileSync('ps', ['-o', 'uid,pid,ppid,c,stime,tty,time,cmd', '-p', pids.join(',')], {
-          encoding: 'utf8',
-        });
-        const rows = ps
-          .trim()
-          .split('\n')
-          .slice(1)
-          .map((line) => {
-            const parts = line.trim().split(/\s+/);
-            return [...parts.slice(0, 7), parts.slice(7).join(' ')];
-          });
+        if (rows.length === 0) continue;
         process.stdout.write(`${renderTable(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'], rows)}\n`);
       }
     });
