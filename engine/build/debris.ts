@@ -100,6 +100,8 @@ export async function sweepBuildDebris(engine: {
   readonly paths: { readonly root: string };
 }): Promise<BuildDebris> {
   const containers: string[] = [];
+  // A RUN container whose build was killed while creating it is still staged: not a record yet.
+  await engine.containers.sweepStaged();
   for (const { record, state } of await engine.containers.listRecords({ [BUILD_LABEL]: 'true' })) {
     const value = record.labels[BUILD_CREATOR_LABEL];
     const creator = value !== undefined ? parseCreator(value) : undefined;

@@ -466,6 +466,14 @@ export class ContainerManager {
   }
 
   /**
+   * Removes containers staged (`<id>.creating`) by a creating process that died: a `kill -9` mid-create. What builds
+   * call before they start; a sandbox such a container had goes with the next repairNetworking.
+   */
+  async sweepStaged(): Promise<void> {
+    await withLock(`${this.paths.rootId}:container-names`, () => this.creatingIds());
+  }
+
+  /**
    * Repairs networking after a crash (`kill -9` mid-command): drops endpoints, links and sandboxes of containers that
    * no longer exist and re-applies the firewall. Holds the names lock, under which create() stages and renames its
    * record: a container being created by a live process (staged) counts as live and its endpoints are left to it

@@ -5,10 +5,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ContainerSpec } from '../../engine/containers/types.js';
 import { EngineError } from '../../engine/errors.js';
+import { processStartTime } from '../../engine/containers/liveness.js';
 import { shortId } from '../../engine/state/ids.js';
 import { cgroupFile, eventually, isRoot, leftovers, makeTestEngine, REPO, type TestEngine } from '../helpers/engine.js';
 
 const IMAGE = 'tsfig/busybox:latest';
+
+function randomHex(): string {
+  return Array.from({ length: 64 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+}
 
 describe(
   'engine containers (root)',
@@ -103,6 +108,25 @@ describe(
         assert.equal(existsSync(path.join(t.engine.paths.layers, layer, 'diff', 'etc', 'written')), false);
       }
       await t.engine.containers.remove(record.id);
+    });
+
+    test('a container staged by a creator that died (kill -9 mid-create) is swept; one of a live creator is kept', async () => {
+      const { mkdir, writeFile } = await import('node:fs/promises');
+      const stage = async (pid: number, start: number) => {
+        const dir = path.join(t.engine.paths.containers, `${randomHex()}.creating`);
+        await mkdir(path.join(dir, 'upper'), { recursive: true });
+        const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+        await writeFile(path.join(dir, 'creator.json'), JSON.stringify({ pid, start, bootId }));
+        return dir;
+      };
+      // A pid that cannot be running (above pid_max), and this process with its real start time.
+      const dead = await stage(4_194_305, 1);
+      const live = await stage(process.pid, (await processStartTime(process.pid)) ?? 0);
+      await t.engine.containers.sweepStaged();
+      assert.equal(existsSync(dead), false, "the dead creator's staged container is still there");
+      assert.equal(existsSync(live), true, "a live creator's staged container was swept");
+      const { rm } = await import('node:fs/promises');
+      await rm(live, { recursive: true, force: true });
     });
 
     test('exit codes pass through, 126 and 127 as docker run', async () => {
