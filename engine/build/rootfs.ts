@@ -150,6 +150,27 @@ export async function withMergedRootfs<T>(
     }
   }
   const lower = [...diffDirs, empty].join(':');
+  try {
+    return await withPrivateOverlay(`ro,lowerdir=${lower}`, mountpoint, fn, {
+      what: "the stage's root filesystem",
+      hint: 'COPY --from needs root (mount namespaces and overlayfs)',
+    });
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs fn with an overlay (mount options given) mounted on mountpoint in a private mount namespace held by a helper
+ * process, read through /proc/<pid>/root: the mount is never visible on the host and vanishes with the helper, even
+ * if tsfig dies.
+ */
+export async function withPrivateOverlay<T>(
+  options: string,
+  mountpoint: string,
+  fn: (root: string) => Promise<T>,
+  describe: { readonly what: string; readonly hint?: string },
+): Promise<T> {
   const child = spawn(
     'unshare',
     [
@@ -159,9 +180,9 @@ export async function withMergedRootfs<T>(
       '--',
       'sh',
       '-c',
-      'mount -t overlay overlay -o "ro,lowerdir=$1" "$2" && echo ready && read _',
+      'mount -t overlay overlay -o "$1" "$2" && echo ready && read _',
       'sh',
-      lower,
+      options,
       mountpoint,
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
@@ -177,9 +198,11 @@ export async function withMergedRootfs<T>(
       child.once('error', reject);
       child.once('close', (code) =>
         reject(
-          new EngineError('runtime', `cannot mount the stage's root filesystem: ${stderr.trim() || `exit ${code}`}`, {
-            hint: 'COPY --from needs root (mount namespaces and overlayfs)',
-          }),
+          new EngineError(
+            'runtime',
+            `cannot mount ${describe.what}: ${stderr.trim() || `exit ${code}`}`,
+            describe.hint !== undefined ? { hint: describe.hint } : {},
+          ),
         ),
       );
     });
@@ -188,6 +211,5 @@ export async function withMergedRootfs<T>(
     child.stdin.end();
     child.kill('SIGTERM');
     await exited;
-    await fs.rm(work, { recursive: true, force: true });
   }
 }

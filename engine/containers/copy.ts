@@ -20,11 +20,10 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { ownedTmpDir } from '../build/debris.js';
-import { resolveInRoot, withMergedRootfs } from '../build/rootfs.js';
+import { resolveInRoot, withMergedRootfs, withPrivateOverlay } from '../build/rootfs.js';
 import { encodeEntry, endOfArchive, readTar, type TarEntry } from '../build/tar.js';
 import { EngineError, isErrno } from '../errors.js';
 import type { Engine } from '../index.js';
@@ -89,45 +88,9 @@ async function withWritableOverlay<T>(
   const mountpoint = path.join(dir, 'merged');
   await fs.mkdir(mountpoint);
   const options = `lowerdir=${layers.join(':')},upperdir=${upper},workdir=${work}`;
-  const child = spawn(
-    'unshare',
-    [
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      'mount -t overlay overlay -o "$1" "$2" && echo ready && read _',
-      'sh',
-      options,
-      mountpoint,
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.setEncoding('utf8').on('data', (text: string) => {
-        if (text.includes('ready')) resolve();
-      });
-      child.once('error', reject);
-      child.once('close', (code) =>
-        reject(
-          new EngineError(
-            'runtime',
-            `cannot mount the container's root filesystem: ${stderr.trim() || `exit ${code}`}`,
-          ),
-        ),
-      );
-    });
-    return await fn(path.join(`/proc/${child.pid}/root`, mountpoint));
+    return await withPrivateOverlay(options, mountpoint, fn, { what: "the container's root filesystem" });
   } finally {
-    child.stdin.end();
-    child.kill('SIGTERM');
-    await exited;
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
