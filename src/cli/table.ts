@@ -11,16 +11,31 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), ...rows.map(line)].map((text) => `${text}\n`).join('');
 }
 
-/** Docker's size format (go-units HumanSizeWithPrecision, 3 significant digits, decimal units): `4.26MB`. */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** go-units' scaling: divide by base while it fits, print `precision` significant digits and the unit. */
+function scaledSize(bytes: number, base: number, units: readonly string[], precision: number): string {
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= base && unit < units.length - 1) {
+    value /= base;
     unit++;
   }
-  return `${Number(value.toPrecision(3))}${units[unit] ?? ''}`;
+  return `${Number(value.toPrecision(precision))}${units[unit] ?? ''}`;
+}
+
+/**
+ * Docker's size format (go-units HumanSizeWithPrecision, decimal units): `4.26MB` with the default 3 significant
+ * digits (image sizes); `12.29kB` with 4 (HumanSize: the space `prune` reclaims).
+ */
+export function humanSize(bytes: number, precision = 3): string {
+  return scaledSize(bytes, 1000, DECIMAL_UNITS, precision);
+}
+
+/** go-units BytesSize (binary units, 4 significant digits), as docker stats prints memory: `1.52MiB`. */
+export function bytesSize(bytes: number): string {
+  return scaledSize(bytes, 1024, BINARY_UNITS, 4);
 }
 
 /** Docker's relative time (go-units HumanDuration): `About a minute`, `3 hours`, `2 weeks`. */

@@ -19,34 +19,10 @@ import { shortId } from '../../../engine/state/ids.js';
 import { readCgroupStats } from '../../ui/tty/cgroup.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
-import { humanSize, renderTable } from '../table.js';
+import { bytesSize, humanSize, renderTable } from '../table.js';
 import { collect, parseCount } from '../units.js';
 
 const execFileAsync = promisify(execFile);
-
-/** go-units HumanSize (4 significant digits, decimal units), as docker prints reclaimed space: `12.29kB`. */
-export function humanSize4(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${Number(value.toPrecision(4))}${units[unit] ?? ''}`;
-}
-
-/** go-units BytesSize (binary units, 4 significant digits), as docker stats prints memory: `1.52MiB`. */
-export function bytesSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number(value.toPrecision(4))}${units[unit] ?? ''}`;
-}
 
 function timeoutFlag(flags: { time?: string; timeout?: string }): number | undefined {
   const value = flags.time ?? flags.timeout;
@@ -298,7 +274,7 @@ function registerPrune(group: Command): void {
         reclaimed += size;
       }
       if (deleted.length > 0) process.stdout.write(`Deleted Containers:\n${deleted.map((id) => `${id}\n`).join('')}\n`);
-      process.stdout.write(`Total reclaimed space: ${humanSize4(reclaimed)}\n`);
+      process.stdout.write(`Total reclaimed space: ${humanSize(reclaimed, 4)}\n`);
     });
 }
 
