@@ -343,6 +343,21 @@ export class ContainerManager {
     return pass;
   }
 
+  /**
+   * `network connect`/`disconnect`: rewrites the /etc/hosts of every container on a network after its endpoints
+   * changed, and of the containers in `also` (one just disconnected from its last network is on none of them).
+   */
+  async refreshNetworkHosts(also: readonly string[] = []): Promise<void> {
+    await this.refreshHosts();
+    for (const id of also) {
+      const files = containerFiles(this.dirOf(id));
+      const record = await readJson<ContainerRecord>(files.record);
+      if (record !== undefined) {
+        await withLock(`${this.paths.rootId}:hosts`, () => this.writeHostsFile(record, files.hosts));
+      }
+    }
+  }
+
   private hostsPending: Promise<void> | undefined;
   private hostsRunning: Promise<void> | undefined;
 
