@@ -53,7 +53,7 @@ const GROUPS: Record<string, readonly string[]> = {
     'wait',
   ],
   image: ['build', 'history', 'import', 'inspect', 'load', 'ls', 'prune', 'pull', 'push', 'rm', 'save', 'tag'],
-  network: ['create', 'inspect', 'ls', 'prune', 'rm'],
+  network: ['connect', 'create', 'disconnect', 'inspect', 'ls', 'prune', 'rm'],
   volume: ['create', 'inspect', 'ls', 'prune', 'rm'],
 };
 

@@ -1,4 +1,8 @@
 import type { Command } from 'commander';
+import { ContainerManager } from '../../../engine/containers/manager.js';
+import type { ContainerRecord } from '../../../engine/containers/types.js';
+import { isEngineError } from '../../../engine/errors.js';
+import { ImageStore } from '../../../engine/images/store.js';
 import { NetworkManager, type NetworkState } from '../../../engine/network/index.js';
 import { enginePaths, type EnginePaths } from '../../../engine/state/paths.js';
 import { TsfigError } from '../../errors.js';
@@ -110,11 +114,45 @@ function filterNetworks(networks: readonly NetworkState[], filters: readonly str
   );
 }
 
-/** `tsfig network create|ls|inspect|rm|prune` (engine-level, Docker's flags and output). */
+/**
+ * Why a container cannot be connected to another network, in docker's words (daemon/container_operations.go);
+ * undefined when it can: it has a network sandbox, which a container on tsfig networks keeps from create to rm.
+ */
+export function connectRefusal(record: ContainerRecord): string | undefined {
+  if ((record.spec.networks ?? []).length > 0) return undefined;
+  const mode = record.spec.network ?? 'none';
+  if (mode === 'host') return 'container cannot be disconnected from host network or connected to host network';
+  if (mode.startsWith('container:')) {
+    return 'container sharing network namespace with another container or host cannot be connected to any other network';
+  }
+  return 'container cannot be connected to multiple networks with one of the networks in private (none) mode';
+}
+
+/** The endpoint ids of a network matching a container reference (name, id or id prefix): `disconnect -f`. */
+function endpointsOf(network: NetworkState, ref: string): string[] {
+  return Object.values(network.endpoints)
+    .filter(
+      (ep) =>
+        ep.containerName === ref ||
+        ep.containerId === ref ||
+        (/^[0-9a-f]+$/.test(ref) && ep.containerId.startsWith(ref)),
+    )
+    .map((ep) => ep.containerId);
+}
+
+/** `tsfig network create|ls|inspect|rm|prune|connect|disconnect` (engine-level, Docker's flags and output). */
 export function registerNetworkCommands(program: Command, io: NetworkCommandIo = {}): void {
   const out = io.stdout ?? process.stdout;
   const err = io.stderr ?? process.stderr;
-  const manager = () => new NetworkManager((io.paths ?? (() => enginePaths()))());
+  const paths = (): EnginePaths => (io.paths ?? (() => enginePaths()))();
+  // As createEngine: TSFIG_DNS_FORWARD=0 makes the embedded resolver answer NXDOMAIN for names it does not know.
+  const forward = !['0', 'false', 'no'].includes((process.env.TSFIG_DNS_FORWARD ?? '').toLowerCase());
+  const manager = () => new NetworkManager(paths(), { dns: { forward } });
+  /** The container manager over the same network manager (connect/disconnect resolve containers, rewrite hosts). */
+  const containersOf = (networks: NetworkManager): ContainerManager => {
+    const p = paths();
+    return new ContainerManager(p, new ImageStore(p), networks);
+  };
   /** Mutating commands first repair what an interrupted command may have left (kill -9 mid-setup). */
   const repaired = async (): Promise<NetworkManager> => {
     const m = manager();
@@ -238,5 +276,71 @@ export function registerNetworkCommands(program: Command, io: NetworkCommandIo =
       const keep = new Set(filterNetworks(await m.list(), flags.filter ?? []).map((n) => n.id));
       const removed = await m.prune((n) => keep.has(n.id));
       if (removed.length > 0) out.write(`Deleted Networks:\n${removed.map((name) => `${name}\n`).join('')}`);
+    });
+
+  network
+    .command('connect')
+    .description('connect a container to a network')
+    .argument('<network>', 'network name or id')
+    .argument('<container>', 'container name or id')
+    .option('--ip <address>', 'IPv4 address of the container on the network')
+    .option('--alias <name>', 'add a network-scoped alias for the container', collect)
+    .action(async (networkRef: string, containerRef: string, flags: { ip?: string; alias?: string[] }) => {
+      const networks = manager();
+      const containers = containersOf(networks);
+      const record = await containers.get(containerRef);
+      const target = await networks.inspect(networkRef);
+      const refusal = connectRefusal(record);
+      if (refusal !== undefined) throw new TsfigError('conflict', refusal);
+      if (target.endpoints[record.id] !== undefined) {
+        throw new TsfigError('conflict', `endpoint with name ${record.name} already exists in network ${target.name}`);
+      }
+      await networks.attach(record.id, target.id, {
+        ip: flags.ip,
+        aliases: flags.alias ?? [],
+        containerName: record.name,
+        hostname: record.hostname,
+      });
+      // The embedded resolver reads the network state live; /etc/hosts files are snapshots to rewrite.
+      await containers.refreshNetworkHosts([record.id]);
+    });
+
+  network
+    .command('disconnect')
+    .description('disconnect a container from a network')
+    .argument('<network>', 'network name or id')
+    .argument('<container>', 'container name or id')
+    .option('-f, --force', 'force the container to disconnect from a network (also one that no longer exists)')
+    .action(async (networkRef: string, containerRef: string, flags: { force?: boolean }) => {
+      const networks = manager();
+      const containers = containersOf(networks);
+      let record: ContainerRecord | undefined;
+      try {
+        record = await containers.get(containerRef);
+      } catch (error) {
+        if (flags.force !== true || !isEngineError(error) || error.kind !== 'not-found') throw error;
+      }
+      const target = await networks.inspect(networkRef);
+      let ids: string[];
+      if (record !== undefined) {
+        if (target.endpoints[record.id] === undefined) {
+          throw new TsfigError('conflict', `container ${record.name} is not connected to network ${target.name}`);
+        }
+        ids = [record.id];
+      } else {
+        // docker's force: the container is gone, its endpoint on the network is not.
+        ids = endpointsOf(target, containerRef);
+        if (ids.length === 0) {
+          throw new TsfigError('not-found', `container ${containerRef} is not connected to network ${target.name}`);
+        }
+        if (ids.length > 1) {
+          throw new TsfigError(
+            'conflict',
+            `container id prefix "${containerRef}" is ambiguous in network ${target.name}`,
+          );
+        }
+      }
+      for (const id of ids) await networks.detach(id, target.id);
+      await containers.refreshNetworkHosts(ids);
     });
 }
