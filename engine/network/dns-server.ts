@@ -72,20 +72,20 @@ async function main(): Promise<void> {
   });
   upstream.on('error', (error) => log(`upstream socket: ${error.message}`));
 
-  const answer = (message: Buffer, gateway: string, reply: (answer: Buffer) => void): void => {
+  const answer = (message: Buffer, gateway: string, client: string, reply: (answer: Buffer) => void): void => {
     const query = parseQuery(message);
     if (query === undefined) {
       reply(formatError(message));
       return;
     }
     if (query.type === TYPE_PTR) {
-      const target = reverseLookup(networks, gateway, query.name);
+      const target = reverseLookup(networks, gateway, query.name, client);
       if (target !== undefined) {
         reply(buildPtrAnswer(query, target));
         return;
       }
     }
-    const found = lookup(networks, gateway, query.name);
+    const found = lookup(networks, gateway, query.name, client);
     if (found !== undefined) {
       // Known container names: A records; other types get an empty NOERROR (IPv4-only networks).
       reply(buildAnswer(query, query.type === TYPE_A ? found : []));
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
           while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
             const message = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
             buffered = buffered.subarray(2 + message.length);
-            answer(Buffer.from(message), gateway, (out) => {
+            answer(Buffer.from(message), gateway, socket.remoteAddress ?? '', (out) => {
               const length = Buffer.alloc(2);
               length.writeUInt16BE(out.length, 0);
               if (!socket.destroyed) socket.write(Buffer.concat([length, out]));
@@ -138,7 +138,9 @@ async function main(): Promise<void> {
       udp.bind(53, gateway, () => {
         udp.off('error', fail);
         udp.on('error', (error) => log(`udp ${gateway}: ${error.message}`));
-        udp.on('message', (message, peer) => answer(message, gateway, (out) => udp.send(out, peer.port, peer.address)));
+        udp.on('message', (message, peer) =>
+          answer(message, gateway, peer.address, (out) => udp.send(out, peer.port, peer.address)),
+        );
         tcp.once('error', fail);
         tcp.listen({ port: 53, host: gateway }, () => {
           tcp.off('error', fail);
@@ -159,38 +161,51 @@ async function main(): Promise<void> {
   };
 
   let syncing = false;
+  let again = false;
   const sync = async (): Promise<void> => {
-    if (syncing) return;
+    // A change seen while a pass reads the state is not dropped: the pass runs once more when it ends (it could have
+    // read the file before the change), instead of waiting for the next poll.
+    if (syncing) {
+      again = true;
+      return;
+    }
     syncing = true;
     try {
-      const files = await fs.readdir(paths.networks).catch(() => [] as string[]);
-      const loaded: NetworkState[] = [];
-      for (const file of files) {
-        if (file.startsWith('.') || !file.endsWith('.json')) continue;
-        const state = await readJson<NetworkState>(path.join(paths.networks, file)).catch(() => undefined);
-        if (state !== undefined) loaded.push(state);
-      }
-      networks = loaded;
-      const gateways = new Set(loaded.map((n) => n.gateway));
-      for (const [gateway, l] of listeners) {
-        if (gateways.has(gateway)) continue;
-        l.udp.close();
-        l.tcp.close();
-        listeners.delete(gateway);
-      }
-      for (const gateway of gateways) {
-        if (listeners.has(gateway)) continue;
-        const l = await listen(gateway);
-        if (l !== undefined) listeners.set(gateway, l);
-      }
-      if (loaded.length > 0) emptySince = undefined;
-      else emptySince ??= Date.now();
-      if (emptySince !== undefined && Date.now() - emptySince > 3000) {
-        log('no network left; exiting');
-        stop(0);
+      await syncOnce();
+      while (again) {
+        again = false;
+        await syncOnce();
       }
     } finally {
       syncing = false;
+    }
+  };
+  const syncOnce = async (): Promise<void> => {
+    const files = await fs.readdir(paths.networks).catch(() => [] as string[]);
+    const loaded: NetworkState[] = [];
+    for (const file of files) {
+      if (file.startsWith('.') || !file.endsWith('.json')) continue;
+      const state = await readJson<NetworkState>(path.join(paths.networks, file)).catch(() => undefined);
+      if (state !== undefined) loaded.push(state);
+    }
+    networks = loaded;
+    const gateways = new Set(loaded.map((n) => n.gateway));
+    for (const [gateway, l] of listeners) {
+      if (gateways.has(gateway)) continue;
+      l.udp.close();
+      l.tcp.close();
+      listeners.delete(gateway);
+    }
+    for (const gateway of gateways) {
+      if (listeners.has(gateway)) continue;
+      const l = await listen(gateway);
+      if (l !== undefined) listeners.set(gateway, l);
+    }
+    if (loaded.length > 0) emptySince = undefined;
+    else emptySince ??= Date.now();
+    if (emptySince !== undefined && Date.now() - emptySince > 3000) {
+      log('no network left; exiting');
+      stop(0);
     }
   };
 

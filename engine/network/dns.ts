@@ -103,17 +103,23 @@ export function buildPtrAnswer(query: DnsQuery, target: string): Buffer {
 }
 
 /**
- * The container name for a reverse query (`2.0.18.172.in-addr.arpa`) of an address on the network whose gateway
- * received it; undefined otherwise (forward it).
+ * The container name for a reverse query (`2.0.18.172.in-addr.arpa`) of an address on the networks a query from
+ * client to gateway is answered from (see scope); undefined otherwise (forward it).
  */
-export function reverseLookup(networks: readonly NetworkState[], gateway: string, name: string): string | undefined {
+export function reverseLookup(
+  networks: readonly NetworkState[],
+  gateway: string,
+  name: string,
+  client?: string,
+): string | undefined {
   const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\.in-addr\.arpa\.?$/.exec(name.toLowerCase());
   if (match === null) return undefined;
   const ip = [match[4], match[3], match[2], match[1]].join('.');
-  const network = networks.find((n) => n.gateway === gateway);
-  const ep = Object.values(network?.endpoints ?? {}).find((e) => e.ip === ip);
-  if (ep === undefined) return undefined;
-  return ep.containerName ?? ep.hostname ?? ep.containerId.slice(0, 12);
+  for (const network of scope(networks, gateway, client)) {
+    const ep = Object.values(network.endpoints).find((e) => e.ip === ip);
+    if (ep !== undefined) return ep.containerName ?? ep.hostname ?? ep.containerId.slice(0, 12);
+  }
+  return undefined;
 }
 
 /** FORMERR for a message that is not a query we understand (echoes its id when there is one). */
@@ -132,17 +138,36 @@ function endpointNames(ep: NetworkState['endpoints'][string]): string[] {
 }
 
 /**
- * Addresses of a name on the network whose gateway received the query; every replica of a scaled service
- * (same alias) is returned. undefined when the name is not a container of that network (forward it).
+ * The networks a query is answered from: the one whose gateway received it, then (as Docker's resolver does) every
+ * other network the asking container (found by its address on the first) is attached to.
  */
-export function lookup(networks: readonly NetworkState[], gateway: string, name: string): string[] | undefined {
-  const network = networks.find((n) => n.gateway === gateway);
-  if (network === undefined) return undefined;
+function scope(networks: readonly NetworkState[], gateway: string, client: string | undefined): NetworkState[] {
+  const first = networks.find((n) => n.gateway === gateway);
+  if (first === undefined) return [];
+  const asker = Object.values(first.endpoints).find((ep) => ep.ip === client)?.containerId;
+  if (asker === undefined) return [first];
+  return [first, ...networks.filter((n) => n !== first && n.endpoints[asker] !== undefined)];
+}
+
+/**
+ * Addresses of a name for a query that reached gateway from client: on the gateway's network first, else on the
+ * asking container's other networks; every replica of a scaled service (same alias) is returned. undefined when
+ * the name is not a container of those networks (forward it).
+ */
+export function lookup(
+  networks: readonly NetworkState[],
+  gateway: string,
+  name: string,
+  client?: string,
+): string[] | undefined {
   const wanted = name.replace(/\.$/, '').toLowerCase();
-  const found = Object.values(network.endpoints)
-    .filter((ep) => endpointNames(ep).includes(wanted))
-    .map((ep) => ep.ip);
-  return found.length > 0 ? [...new Set(found)] : undefined;
+  for (const network of scope(networks, gateway, client)) {
+    const found = Object.values(network.endpoints)
+      .filter((ep) => endpointNames(ep).includes(wanted))
+      .map((ep) => ep.ip);
+    if (found.length > 0) return [...new Set(found)];
+  }
+  return undefined;
 }
 
 /** Upstream resolvers from resolv.conf text (the resolver runs in the host's netns, so 127.0.0.53 is fine). */

@@ -107,6 +107,11 @@ describe('network connect / disconnect (root)', { skip: isRoot ? false : 'needs 
       ],
     });
     assert.equal(fetched.stdout, 'hello-from-server\nhello-from-server\n', fetched.stderr);
+    // Its resolver (on its first network's gateway) answers names of the network it just joined too, as Docker's does.
+    assert.match(
+      await lookupUntil(t, 'roamer', 'server', true),
+      new RegExp(`Address: ${serverIp.replaceAll('.', '\\.')}`),
+    );
     // The other side: the embedded resolver answers the new name and alias at once, and /etc/hosts lists it.
     for (const name of ['roamer', 'rover']) {
       assert.match(await lookupUntil(t, 'server', name, true), new RegExp(`Address: ${fixed.replaceAll('.', '\\.')}`));

@@ -91,6 +91,28 @@ describe('embedded DNS wire format', () => {
     assert.equal(lookup(networks, '172.19.0.1', 'web'), undefined);
   });
 
+  test("a container resolves names of every network it is on, its queried network's first; others do not", () => {
+    const networks = [
+      network('172.18.0.1', [
+        endpoint('aaaaaaaaaaaaaaaa', '172.18.0.2', 'p-app-1', ['app']),
+        endpoint('bbbbbbbbbbbbbbbb', '172.18.0.3', 'p-web-1', ['web']),
+      ]),
+      network('172.19.0.1', [
+        endpoint('aaaaaaaaaaaaaaaa', '172.19.0.2', 'p-app-1', ['app']),
+        endpoint('cccccccccccccccc', '172.19.0.3', 'p-db-1', ['db', 'web']),
+      ]),
+    ];
+    // app (on both) asks through its first network's gateway: db is on its second network.
+    assert.deepEqual(lookup(networks, '172.18.0.1', 'db', '172.18.0.2'), ['172.19.0.3']);
+    assert.equal(reverseLookup(networks, '172.18.0.1', '3.0.19.172.in-addr.arpa', '172.18.0.2'), 'p-db-1');
+    // The network the query came in on wins for a name on both.
+    assert.deepEqual(lookup(networks, '172.18.0.1', 'web', '172.18.0.2'), ['172.18.0.3']);
+    // web is only on the first network: db stays out of its reach, and so does an unknown client.
+    assert.equal(lookup(networks, '172.18.0.1', 'db', '172.18.0.3'), undefined);
+    assert.equal(lookup(networks, '172.18.0.1', 'db', '10.9.9.9'), undefined);
+    assert.equal(lookup(networks, '172.18.0.1', 'db'), undefined);
+  });
+
   test('reverse lookups name the container; the PTR answer has golden bytes', () => {
     const networks = [network('172.18.0.1', [endpoint('aaaaaaaaaaaaaaaa', '172.18.0.2', 'p-web-1', ['web'])])];
     assert.equal(reverseLookup(networks, '172.18.0.1', '2.0.18.172.in-addr.arpa'), 'p-web-1');
