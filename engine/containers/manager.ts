@@ -354,6 +354,9 @@ export class ContainerManager {
       const record = await readJson<ContainerRecord>(files.record);
       if (record !== undefined) {
         await withLock(`${this.paths.rootId}:hosts`, () => this.writeHostsFile(record, files.hosts));
+        // Its resolver is the one of its first remaining network (written in place: the file is bind-mounted).
+        const resolvConf = await this.networks?.resolvConf(id);
+        if (resolvConf !== undefined) await fs.writeFile(files.resolvConf, resolvConf);
       }
     }
   }

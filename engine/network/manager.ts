@@ -577,6 +577,18 @@ export class NetworkManager {
         );
       }
       await this.dropEndpoints(networks, containerId, [network.id]);
+      // The default route went with the endpoint if it was the container's first external one: it moves to the next
+      // external network, as Docker's sandbox does (resolvConf() likewise names the next network's resolver).
+      const holder = (list: readonly NetworkState[]) => defaultRouteHolder(list, containerId);
+      const before = holder(networks);
+      if (before?.n.id !== network.id) return;
+      const next = holder(networks.filter((n) => n.id !== network.id));
+      if (next === undefined) return;
+      await ipBatch(
+        [`route replace default via ${next.n.gateway} dev ${next.ep.ifname}`],
+        `move the default route of container ${containerId.slice(0, 12)} to network "${next.n.name}"`,
+        next.ep.sandbox,
+      );
     });
   }
 
@@ -1197,6 +1209,19 @@ function findNetwork(networks: readonly NetworkState[], nameOrId: string): Netwo
   throw new EngineError('not-found', `network "${nameOrId}" not found`, {
     hint: 'list networks with: tsfig network ls',
   });
+}
+
+/** The container's endpoint that carries its default route: on its external network with the lowest interface. */
+function defaultRouteHolder(
+  networks: readonly NetworkState[],
+  containerId: string,
+): { n: NetworkState; ep: EndpointState } | undefined {
+  return networks
+    .flatMap((n) => {
+      const ep = n.endpoints[containerId];
+      return ep !== undefined && !n.internal ? [{ n, ep }] : [];
+    })
+    .sort((a, b) => a.ep.ifname.localeCompare(b.ep.ifname, 'en', { numeric: true }))[0];
 }
 
 function withEndpoint(network: NetworkState, ep: EndpointState): NetworkState {

@@ -189,6 +189,34 @@ describe('network connect / disconnect (root)', { skip: isRoot ? false : 'needs 
     );
   });
 
+  test("disconnecting a container's first network moves its default route and its resolver to the next", async () => {
+    const hopper = await t.engine.containers.create({
+      image: IMAGE,
+      name: 'hopper',
+      networks: [{ name: 'one' }, { name: 'two' }],
+      cmd: ['sleep', '300'],
+    });
+    await t.engine.containers.start(hopper.id);
+    const [one, two] = [await t.engine.networks.inspect('one'), await t.engine.networks.inspect('two')];
+    const route = async () =>
+      (await t.engine.containers.exec('hopper', { argv: ['ip', 'route', 'show', 'default'] })).stdout.trim();
+    const resolver = async () =>
+      (await t.engine.containers.exec('hopper', { argv: ['cat', '/etc/resolv.conf'] })).stdout.match(
+        /^nameserver (\S+)/m,
+      )?.[1];
+    assert.match(await route(), new RegExp(`^default via ${one.gateway.replaceAll('.', '\\.')} dev eth0`));
+    assert.equal(await resolver(), one.gateway);
+    const result = await t.cli(['network', 'disconnect', 'one', 'hopper']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(await route(), new RegExp(`^default via ${two.gateway.replaceAll('.', '\\.')} dev eth1`));
+    assert.equal(await resolver(), two.gateway);
+    assert.match(
+      await lookupUntil(t, 'hopper', 'server', true),
+      new RegExp(`Address: ${serverIp.replaceAll('.', '\\.')}`),
+    );
+    await t.engine.containers.remove(hopper.id, { force: true });
+  });
+
   test('disconnect -f drops the endpoint of a container that is gone', async () => {
     const ghost = await t.engine.containers.create({
       image: IMAGE,
