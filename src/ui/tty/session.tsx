@@ -465,20 +465,18 @@ class TuiSession {
       process.exit(1);
     };
     const onResize = () => this.dispatch({ kind: 'resize', columns: this.stdout.columns, rows: this.stdout.rows });
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.on('SIGHUP', onSignal);
-    process.on('exit', this.restore);
-    process.on('uncaughtException', onCrash);
-    process.on('unhandledRejection', onCrash);
+    const handlers: [string, (value: NodeJS.Signals) => void][] = [
+      ['SIGINT', onSignal],
+      ['SIGTERM', onSignal],
+      ['SIGHUP', onSignal],
+      ['exit', this.restore],
+      ['uncaughtException', onCrash],
+      ['unhandledRejection', onCrash],
+    ];
+    for (const [event, handler] of handlers) process.on(event, handler);
     this.stdout.on('resize', onResize);
     this.cleanups.push(() => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGHUP', onSignal);
-      process.off('exit', this.restore);
-      process.off('uncaughtException', onCrash);
-      process.off('unhandledRejection', onCrash);
+      for (const [event, handler] of handlers) process.off(event, handler);
       this.stdout.off('resize', onResize);
     });
     tuiStatus.connect((message) => this.dispatch({ kind: 'status', message }));
