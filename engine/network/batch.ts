@@ -56,12 +56,3 @@ export class Batcher<T, R> {
     }
   }
 }
-
-/** Runs fn for one item and captures its outcome. */
-export async function settle<R>(fn: () => Promise<R>): Promise<Settled<R>> {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (error) {
-    return { ok: false, error };
-  }
-}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Batcher, settle, type Settled } from '../../engine/network/batch.js';
+import { Batcher, type Settled } from '../../engine/network/batch.js';
 
 test('calls made while a batch runs go together in the next one, each with its own result', async () => {
   const batches: number[][] = [];
@@ -39,10 +39,4 @@ test('calls in the same turn share the first batch; a throwing run fails only it
   await assert.rejects(boom, /run failed/);
   assert.equal(await batcher.submit('c'), 'c');
   assert.deepEqual(batches, [['a', 'boom'], ['c']]);
-});
-
-test('settle captures a value or an error', async () => {
-  assert.deepEqual(await settle(() => Promise.resolve(5)), { ok: true, value: 5 });
-  const failed = await settle(() => Promise.reject(new Error('x')));
-  assert.equal(failed.ok, false);
 });
