@@ -5,7 +5,7 @@ import { collect, parseCount } from '../units.js';
 import { composeContext, serviceContainers } from './context.js';
 import { printLogs } from './logs.js';
 import { progressOf, runTui, wantsTui } from '../../ui/tty/index.js';
-import { psRows, renderPsTable } from './ps.js';
+import { psRows, renderPsTable, selectPsContainers } from './ps.js';
 import { PROJECT_LABEL } from '../../planner/observe.js';
 import { renderTable } from '../table.js';
 
@@ -18,19 +18,28 @@ export function registerInspectCommands(program: Command): void {
     .option('-a, --all', 'show all stopped containers')
     .option('-q, --quiet', 'only display ids')
     .option('--services', 'display services')
-    .option('--status <status>', 'filter services by status (created, running, exited)', collect)
+    .option('--status <status>', 'filter services by status (created, running, exited, restarting...)', collect)
+    .option('--filter <KEY=VAL>', 'filter services by a property (status=<state>, source=image|build)', collect)
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(
       async (
         services: string[],
-        flags: { all?: boolean; quiet?: boolean; services?: boolean; status?: string[]; format: string },
+        flags: {
+          all?: boolean;
+          quiet?: boolean;
+          services?: boolean;
+          status?: string[];
+          filter?: string[];
+          format: string;
+        },
         command: Command,
       ) => {
         const context = await composeContext(command, services);
-        const statuses = flags.status ?? [];
-        const containers = serviceContainers(context.observed, services).filter((container) =>
-          statuses.length > 0 ? statuses.includes(container.status) : flags.all === true || container.running,
-        );
+        const containers = selectPsContainers(context.project, context.observed, services, {
+          all: flags.all === true,
+          status: flags.status ?? [],
+          filters: flags.filter ?? [],
+        });
         if (flags.services === true) {
           for (const service of [...new Set(containers.map((container) => container.service))])
             process.stdout.write(`${service}\n`);

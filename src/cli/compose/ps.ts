@@ -1,6 +1,70 @@
 import type { Engine } from '../../../engine/index.js';
-import type { ObservedContainer } from '../../planner/observed.js';
+import { TsfigError } from '../../errors.js';
+import type { Project } from '../../model/project.js';
+import type { ObservedContainer, ObservedState } from '../../planner/observed.js';
 import { relativeTime, renderTable } from '../table.js';
+import { serviceContainers } from './context.js';
+
+/** What `ps` selects on: `-a`, `--status` (repeatable) and `--filter KEY=VAL` (repeatable). */
+export interface PsSelection {
+  readonly all: boolean;
+  readonly status: readonly string[];
+  readonly filters: readonly string[];
+}
+
+/** compose v2's states (`ps --status`), and v1's `stopped` (any container that is not running). */
+const STATUSES = ['paused', 'restarting', 'removing', 'running', 'dead', 'created', 'exited', 'stopped'];
+
+/**
+ * The containers `ps` lists, as compose v2 selects them: running service containers; `-a` adds the stopped ones and
+ * the one-off containers of `run`; a status (`--status X` or `--filter status=X`) lists every container in that
+ * state, one-offs included. `--filter source=image|build` (compose v1) keeps the services that have an `image:` or a
+ * `build:`. A service's one-offs come after its numbered containers. Another filter, or a value compose does not know, is a usage error that changes nothing.
+ */
+export function selectPsContainers(
+  project: Project,
+  observed: ObservedState,
+  services: readonly string[],
+  selection: PsSelection,
+): ObservedContainer[] {
+  const statuses = [...selection.status];
+  const sources: string[] = [];
+  for (const filter of selection.filters) {
+    const eq = filter.indexOf('=');
+    if (eq <= 0) throw new TsfigError('usage', `--filter ${filter}: arguments to --filter should be in form KEY=VAL`);
+    const key = filter.slice(0, eq);
+    const value = filter.slice(eq + 1);
+    if (key === 'status') statuses.push(value);
+    else if (key === 'source') {
+      if (value !== 'image' && value !== 'build')
+        throw new TsfigError('usage', `--filter source=${value}: invalid value for the source filter`, {
+          hint: 'use source=image or source=build',
+        });
+      sources.push(value);
+    } else
+      throw new TsfigError('usage', `--filter ${filter}: unknown filter ${key}`, {
+        hint: 'ps filters on status=<state> or source=image|build',
+      });
+  }
+  for (const status of statuses) {
+    if (!STATUSES.includes(status))
+      throw new TsfigError('usage', `invalid status: ${status}`, {
+        hint: `a status is one of: ${STATUSES.join(', ')}`,
+      });
+  }
+  const matches = (container: ObservedContainer, status: string): boolean =>
+    status === 'stopped' ? !container.running : container.status === status;
+  const sourceOf = (container: ObservedContainer): string | undefined => {
+    const service = project.services[container.service] ?? project.disabled_services[container.service];
+    return service === undefined ? undefined : service.build !== undefined ? 'build' : 'image';
+  };
+  return serviceContainers(observed, services, { includeOneoff: selection.all || statuses.length > 0 })
+    .filter((container) =>
+      statuses.length > 0 ? statuses.some((status) => matches(container, status)) : selection.all || container.running,
+    )
+    .filter((container) => sources.length === 0 || sources.includes(sourceOf(container) ?? ''))
+    .sort((a, b) => a.service.localeCompare(b.service) || Number(a.oneoff) - Number(b.oneoff));
+}
 
 export interface PsRow {
   readonly ID: string;
@@ -32,7 +96,8 @@ async function psRow(
 ): Promise<PsRow> {
   const record = await engine.containers.get(container.id);
   const state = await engine.containers.state(record);
-  const ports = networks.flatMap((network) => network.endpoints[container.id]?.ports ?? []);
+  // docker lists the published ports of running containers only (a stopped one keeps its endpoint here, not its ports).
+  const ports = state.running ? networks.flatMap((network) => network.endpoints[container.id]?.ports ?? []) : [];
   const health = state.health?.status ?? '';
   const status =
     state.status === 'running'
