@@ -32,6 +32,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The second local user that test/security's "other local user" probes run as (setpriv), never logged in.
+id -u tsfig-probe >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin tsfig-probe
+
 # Node dependencies plus the native build and TypeScript build (npm's install script runs both).
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.tsfig-lock-sum 2>/dev/null)" != "$lock_sum" ]; then

@@ -68,7 +68,12 @@ export interface ExecOptions {
   readonly user?: string;
   readonly workingDir?: string;
   readonly tty?: boolean;
-  /** stdio of the exec'd process: inherit the caller's (CLI) or pipes (tests, programmatic use). */
+  /** docker exec -i: relay the caller's stdin to the process (default true); without it the process reads EOF. */
+  readonly interactive?: boolean;
+  /**
+   * The caller's stdio ('inherit', the CLI) or pipes (tests, programmatic use). Either way the process gets pipes or,
+   * with tty, a new pty that the native helper relays: never an fd of the caller's terminal.
+   */
   readonly stdio?: 'inherit' | 'pipe';
   /** docker exec -d: return once the process runs; it stays in the container after the caller exits. */
   readonly detach?: boolean;
@@ -969,6 +974,7 @@ export class ContainerManager {
     for (const env of options.env ?? []) args.push('--env', env);
     if (options.detach === true) args.push('--detach');
     else if (options.tty === true) args.push('--tty');
+    if (options.interactive === false && options.detach !== true) args.push('--no-stdin');
     args.push('--', ...options.argv);
     const stdio = options.stdio ?? 'pipe';
     return new Promise((resolve, reject) => {

@@ -32,7 +32,7 @@ struct exec_opts {
     char **env;
     size_t n_env;
     char **args;
-    int tty, detach;
+    int tty, detach, no_stdin;
 };
 
 static int report_fd(void)
@@ -72,6 +72,10 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, tsfig_error_t 
         }
         if (strcmp(a, "--detach") == 0) {
             o->detach = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-stdin") == 0) {
+            o->no_stdin = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -206,6 +210,94 @@ static void relay(int master, pid_t child)
     (void)child;
 }
 
+static volatile sig_atomic_t forward_pid;
+
+static void forward_signal(int sig)
+{
+    if (forward_pid > 0)
+        kill((pid_t)forward_pid, sig);
+}
+
+/* Relays the caller's stdin to the process's stdin pipe and its stdout/stderr pipes to ours until both are closed or,
+ * once the process has exited, nothing more is pending. Signals that would stop the caller (Ctrl-C reaches this
+ * helper's process group, no longer the process) are passed on to the process. */
+static void relay_pipes(int pipes[3], pid_t child, int no_stdin)
+{
+    forward_pid = child;
+    struct sigaction sa = {.sa_handler = forward_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaction(sigs[i], &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    int in = no_stdin ? -1 : STDIN_FILENO, exited = pidfd < 0;
+    if (no_stdin) {
+        close(pipes[0]);
+        pipes[0] = -1;
+    }
+    if (pipes[0] >= 0)
+        fcntl(pipes[0], F_SETFL, O_NONBLOCK); /* never blocks the relay of its output (a `cat` would deadlock) */
+    char buf[65536], inbuf[65536];
+    size_t pending = 0, off = 0;
+    while (pipes[1] >= 0 || pipes[2] >= 0) {
+        struct pollfd p[5] = {{.fd = pending == 0 ? in : -1, .events = POLLIN},
+                              {.fd = pipes[1], .events = POLLIN},
+                              {.fd = pipes[2], .events = POLLIN},
+                              {.fd = exited ? -1 : pidfd, .events = POLLIN},
+                              {.fd = pending > 0 ? pipes[0] : -1, .events = POLLOUT}};
+        int n = poll(p, 5, exited ? 50 : -1);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n == 0 && exited)
+            break; /* exited and nothing pending: a background process still holding the pipes is not waited for */
+        if (n < 0)
+            continue;
+        if (p[3].revents)
+            exited = 1;
+        if (p[0].revents) {
+            ssize_t r = read(in, inbuf, sizeof inbuf);
+            if (r > 0) {
+                pending = (size_t)r;
+                off = 0;
+            } else {
+                in = -1;
+                close(pipes[0]); /* EOF for the process */
+                pipes[0] = -1;
+            }
+        }
+        if (pending > 0 && (p[4].revents || p[0].revents)) {
+            ssize_t w = write(pipes[0], inbuf + off, pending);
+            if (w > 0) {
+                off += (size_t)w;
+                pending -= (size_t)w;
+            } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+                pending = 0;
+                in = -1;
+                close(pipes[0]);
+                pipes[0] = -1;
+            }
+        }
+        for (int i = 1; i < 3; i++) {
+            if (!p[i].revents)
+                continue;
+            ssize_t r = read(pipes[i], buf, sizeof buf);
+            if (r <= 0) {
+                close(pipes[i]);
+                pipes[i] = -1;
+            } else {
+                (void)tsfig_write_all(i, buf, (size_t)r);
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        if (pipes[i] >= 0)
+            close(pipes[i]);
+    if (pidfd >= 0)
+        close(pidfd);
+}
+
 static int open_pty(int *master, int *slave, tsfig_error_t *err)
 {
     char name[64];
@@ -221,17 +313,22 @@ static int open_pty(int *master, int *slave, tsfig_error_t *err)
 /* Joins the container and forks the process into it; returns once it has execve'd (child pid in *child), or -1 with
  * err. With null_fd >= 0 the process gets it as stdin/stdout/stderr. */
 static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, pid_t pid, int null_fd, pid_t *child,
-                              int *master, tsfig_error_t *err)
+                              int *master, int *pipes, tsfig_error_t *err)
 {
     if (tsfig_exec_join(c, pid, err) < 0)
         return -1;
     c->args = o->args; /* the process to run replaces the container's command */
     size_t n_env;
     char **env = merge_env(c, o, &n_env);
-    int slave = -1, ep[2];
+    int slave = -1, ep[2], io[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     *master = -1;
     if (o->tty && open_pty(master, &slave, err) < 0)
         return -1;
+    /* Foreground without a tty: the process gets pipes (relayed by this helper on the host side), never an fd of
+     * the caller's own stdio, which may be the operator's terminal (TIOCSTI, /dev/tty). */
+    for (int i = 0; pipes != NULL && i < 3; i++)
+        if (pipe2(io[i], O_CLOEXEC) < 0)
+            return tsfig_make_error(err, errno, "exec", "create stdio pipes");
     if (pipe2(ep, O_CLOEXEC) < 0)
         return tsfig_make_error(err, errno, "exec", "create pipe");
     *child = fork();
@@ -239,11 +336,21 @@ static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, p
         return tsfig_make_error(err, errno, "exec", "fork");
     if (*child == 0) {
         close(ep[0]);
-        if (o->tty && (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0
+        /* Its own session in every case: no controlling terminal of the caller's (opening /dev/tty fails). */
+        if (setsid() < 0) {
+            tsfig_make_error(err, errno, "exec", "setsid");
+            tsfig_child_fail(ep[1], err);
+        }
+        if (o->tty && (ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0
                        || dup2(slave, 2) < 0)) {
             tsfig_make_error(err, errno, "tty", "set up the pty");
             tsfig_child_fail(ep[1], err);
         }
+        for (int i = 0; pipes != NULL && i < 3; i++)
+            if (dup2(io[i][i == 0 ? 0 : 1], i) < 0) {
+                tsfig_make_error(err, errno, "exec", "set up the stdio pipes");
+                tsfig_child_fail(ep[1], err);
+            }
         for (int i = 0; null_fd >= 0 && i < 3; i++)
             if (dup2(null_fd, i) < 0) {
                 tsfig_make_error(err, errno, "exec", "redirect stdio to /dev/null");
@@ -254,6 +361,10 @@ static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, p
     close(ep[1]);
     if (slave >= 0)
         close(slave);
+    for (int i = 0; pipes != NULL && i < 3; i++) {
+        close(io[i][i == 0 ? 0 : 1]);
+        pipes[i] = io[i][i == 0 ? 1 : 0];
+    }
     size_t got = 0;
     while (got < sizeof *err) {
         ssize_t n = TEMP_FAILURE_RETRY(read(ep[0], (char *)err + got, sizeof *err - got));
@@ -283,7 +394,7 @@ static int run_detached(struct tsfig_conf *c, const struct exec_opts *o, pid_t p
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd < 0)
         return tsfig_make_error(&err, errno, "exec", "open `/dev/null`"), fail(&err);
-    if (spawn_in_container(c, o, pid, null_fd, &child, &master, &err) < 0)
+    if (spawn_in_container(c, o, pid, null_fd, &child, &master, NULL, &err) < 0)
         return fail(&err);
     for (int i = 0; i < 3; i++)
         dup2(null_fd, i);
@@ -332,11 +443,13 @@ int tsfig_cmd_exec(int argc, char **argv)
         return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 125;
     }
     pid_t child;
-    int master;
-    if (spawn_in_container(&c, &o, pid, -1, &child, &master, &err) < 0)
+    int master, pipes[3] = {-1, -1, -1};
+    if (spawn_in_container(&c, &o, pid, -1, &child, &master, o.tty ? NULL : pipes, &err) < 0)
         return fail(&err);
     if (o.tty)
         relay(master, child);
+    else
+        relay_pipes(pipes, child, o.no_stdin);
     int status;
     while (waitpid(child, &status, 0) < 0)
         if (errno != EINTR)

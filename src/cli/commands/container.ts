@@ -698,6 +698,7 @@ function registerInspection(group: Command): void {
           ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
           // docker exec -d: no stdio, back at once; the process stays after this command
           tty: flags.tty === true && !detach,
+          interactive: flags.interactive === true,
           stdio: detach ? 'pipe' : 'inherit',
           detach,
         });
