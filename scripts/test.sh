@@ -13,6 +13,7 @@ echo "== lint" >&2; npx eslint .
 echo "== format" >&2; npx prettier --check . >/dev/null
 echo "== native (warnings are errors)" >&2; make -s -C native clean && make -s -C native
 echo "== build" >&2; npx tsc -p tsconfig.build.json && node scripts/bundle.js
+echo "== install (npm pack + npm install -g in a scratch prefix)" >&2; bash scripts/test-install.sh --built
 
 files=(test/unit/*.test.ts)
 if [ "$(id -u)" = 0 ]; then
