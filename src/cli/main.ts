@@ -36,11 +36,32 @@ function printError(error: unknown, debug: boolean): number {
     if (debug && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
     return error.exitCode ?? exitCodeOfKind(error.kind);
   }
+  const denied = permissionDenied(error);
+  if (denied !== undefined) {
+    process.stderr.write(`error: ${denied}\n`);
+    process.stderr.write(
+      "hint: tsfig's engine and its state (/var/lib/tsfig, or TSFIG_ROOT) need root: run it as root (sudo tsfig ...)\n",
+    );
+    if (debug && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
+    return ExitCode.permission;
+  }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(
     `internal error: this is a bug in tsfig ${packageVersion()}; please report it with the output below\n${detail}\n`,
   );
   return ExitCode.failure;
+}
+
+/**
+ * A permission error from the file system (EACCES, EPERM, EROFS) that no command turned into a TsfigError: the user's,
+ * not a bug (an ordinary user running a command that writes the root-owned state), so no stack trace.
+ */
+export function permissionDenied(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { code, syscall, path } = error as NodeJS.ErrnoException;
+  if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') return undefined;
+  const what = code === 'EROFS' ? 'read-only file system' : 'permission denied';
+  return path === undefined ? `${what} (${syscall ?? code})` : `${what}: ${syscall ?? 'open'} ${path}`;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildProgram } from '../../src/cli/main.js';
+import { buildProgram, permissionDenied } from '../../src/cli/main.js';
 
 test('every command group registers, alone and all together (help loads them all)', async () => {
   const all = await buildProgram([]);
@@ -17,4 +17,16 @@ test('every command group registers, alone and all together (help loads them all
     const program = await buildProgram(argv);
     assert.ok(program.commands.length > 0, argv.join(' '));
   }
+});
+
+test('a permission error from the file system is a user error (exit 77, no stack), other errors stay bugs', () => {
+  const eacces = Object.assign(new Error("EACCES: permission denied, mkdir '/var/lib/tsfig'"), {
+    code: 'EACCES',
+    syscall: 'mkdir',
+    path: '/var/lib/tsfig',
+  });
+  assert.equal(permissionDenied(eacces), 'permission denied: mkdir /var/lib/tsfig');
+  assert.equal(permissionDenied(Object.assign(new Error('x'), { code: 'EROFS' })), 'read-only file system (EROFS)');
+  assert.equal(permissionDenied(Object.assign(new Error('x'), { code: 'ENOENT', path: '/x' })), undefined);
+  assert.equal(permissionDenied(new TypeError('x is undefined')), undefined);
 });
