@@ -27,7 +27,19 @@ const SERVICE_VERBS = [
   'wait',
   'watch',
 ];
-const OTHER_VERBS = ['config', 'container', 'down', 'image', 'login', 'logout', 'ls', 'network', 'version', 'volume'];
+const OTHER_VERBS = [
+  'config',
+  'container',
+  'down',
+  'image',
+  'kube',
+  'login',
+  'logout',
+  'ls',
+  'network',
+  'version',
+  'volume',
+];
 const GROUPS: Record<string, readonly string[]> = {
   container: [
     'commit',
@@ -52,6 +64,7 @@ const GROUPS: Record<string, readonly string[]> = {
     'unpause',
     'wait',
   ],
+  kube: ['generate', 'play'],
   image: ['build', 'history', 'import', 'inspect', 'load', 'ls', 'prune', 'pull', 'push', 'rm', 'save', 'tag'],
   network: ['connect', 'create', 'disconnect', 'inspect', 'ls', 'prune', 'rm'],
   volume: ['create', 'inspect', 'ls', 'prune', 'rm'],

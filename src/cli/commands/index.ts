@@ -51,6 +51,7 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
   { names: ['completion'], load: async () => (await import('./completion.js')).registerCompletionCommand },
   { names: ['network'], load: async () => (await import('./network.js')).registerNetworkCommands },
   { names: ['volume'], load: async () => (await import('./volume.js')).registerVolumeCommands },
+  { names: ['kube'], load: async () => (await import('./kube.js')).registerKubeCommands },
   // Last: adds `image save|load` and `container export|commit` to the image and container groups loaded above.
   { names: ['image', 'container'], load: async () => (await import('./archive.js')).registerArchiveCommands },
 ];
