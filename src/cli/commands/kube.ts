@@ -2,16 +2,28 @@
  * `tsfig kube generate`: the project as Kubernetes manifests (src/kube/generate.ts).
  * `tsfig kube play FILE... [--down]`: Kubernetes YAML run on tsfig's engine (src/kube/play.ts).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
+import { LineCounter, parseAllDocuments, stringify } from 'yaml';
 import { ConfigError, formatDiagnostics } from '../../config/diagnostics.js';
+import { loadProject } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
-import { generate, type ServiceType } from '../../kube/generate.js';
+import { generate, kubeName, type ServiceType } from '../../kube/generate.js';
+import type { KubeObject } from '../../kube/objects.js';
+import { translate, type SourceObject } from '../../kube/play.js';
 import { positionIndex } from '../../kube/positions.js';
 import { renderFiles, renderStream } from '../../kube/render.js';
 import { KUBERNETES_VERSION, validateObjects } from '../../kube/validate.js';
-import { loadForServices } from '../compose/context.js';
+import { observe } from '../../planner/observe.js';
+import { plan, planDown } from '../../planner/reconcile.js';
+import { renderPlanText } from '../../planner/render.js';
+import { loadForServices, projectOptions } from '../compose/context.js';
+import { preflight } from '../compose/preflight.js';
+import { ensureServiceImages } from '../compose/pull.js';
+import { applyPlan, withProjectLock } from '../compose/up.js';
+import { openEngine } from '../engine.js';
 import { addProjectOptions } from '../global-options.js';
 
 interface GenerateFlags {
@@ -53,6 +65,151 @@ export function registerKubeCommands(program: Command): void {
   addProjectOptions(gen);
   gen.action(async (services: string[], _flags: GenerateFlags, command: Command) => {
     await runGenerate(command, services, command.opts<GenerateFlags>());
+  });
+  kube
+    .command('play')
+    .description('run the Pods, Deployments, StatefulSets, Jobs, Services, ConfigMaps, Secrets and PVCs of YAML files')
+    .argument('<file...>', 'Kubernetes YAML files (- for stdin)')
+    .option('--down', 'stop and remove what a play of the same files created (containers, networks, volumes)')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option(
+      '-p, --project-name <name>',
+      "project name (default: the objects' app.kubernetes.io/part-of, else the first file's name)",
+    )
+    .action(async (files: string[], flags: PlayFlags, command: Command) => {
+      await runPlay(command, files, flags);
+    });
+}
+
+interface PlayFlags {
+  readonly down?: boolean;
+  readonly dryRun?: boolean;
+  readonly projectName?: string;
+}
+
+/** Reads the YAML documents of `files`; a syntax error is a config error at its file:line:col. */
+function readSources(files: readonly string[]): SourceObject[] {
+  const out: SourceObject[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new TsfigError(
+        code === 'ENOENT' ? 'not-found' : code === 'EACCES' ? 'permission' : 'usage',
+        `${file}: ${(error as Error).message}`,
+      );
+    }
+    const lines = new LineCounter();
+    for (const doc of parseAllDocuments(text, { lineCounter: lines, version: '1.1' })) {
+      const problem = doc.errors[0];
+      if (problem !== undefined) {
+        const at = lines.linePos(problem.pos[0]);
+        throw new TsfigError('config', `${file}:${at.line}:${at.col}: ${problem.message.split('\n')[0] ?? ''}`);
+      }
+      const value: unknown = doc.toJS();
+      if (value === null || value === undefined) continue;
+      const line = lines.linePos(doc.contents?.range[0] ?? 0).line;
+      if (typeof value !== 'object' || Array.isArray(value) || typeof (value as { kind?: unknown }).kind !== 'string')
+        throw new TsfigError('config', `${file}:${line}:1: not a Kubernetes object (no kind)`);
+      const object = value as Record<string, unknown>;
+      const items =
+        object.kind === 'List' && Array.isArray(object.items) ? (object.items as Record<string, unknown>[]) : [object];
+      for (const item of items) out.push({ object: item, file, line });
+    }
+  }
+  return out;
+}
+
+/** The project name of a play: -p, else the workloads' app.kubernetes.io/part-of, else the first file's name. */
+function playProjectName(files: readonly string[], sources: readonly SourceObject[], flag: string | undefined): string {
+  if (flag !== undefined) return flag;
+  const partOf = new Set(
+    sources
+      .map(
+        (s) =>
+          (s.object.metadata as { labels?: Record<string, string> } | undefined)?.labels?.['app.kubernetes.io/part-of'],
+      )
+      .filter((v): v is string => v !== undefined),
+  );
+  if (partOf.size === 1) return [...partOf][0] ?? 'kube';
+  const first = files[0] === undefined || files[0] === '-' ? 'kube' : path.basename(files[0]).replace(/\.[^.]*$/, '');
+  return kubeName(first);
+}
+
+async function runPlay(command: Command, files: readonly string[], flags: PlayFlags): Promise<void> {
+  const sources = readSources(files);
+  const problems = await validateObjects(
+    sources
+      .filter((s) =>
+        ['Pod', 'Deployment', 'StatefulSet', 'Job', 'Service', 'ConfigMap', 'Secret', 'PersistentVolumeClaim'].includes(
+          String(s.object.kind),
+        ),
+      )
+      .map((s) => s.object as unknown as KubeObject),
+  );
+  if (problems.length > 0)
+    throw new TsfigError(
+      'config',
+      `objects do not match the Kubernetes ${KUBERNETES_VERSION} schema:\n${problems.map((p) => `  ${p.object}: ${p.messages.join('; ')}`).join('\n')}`,
+    );
+  const name = playProjectName(files, sources, flags.projectName ?? projectOptions(command).projectName);
+  const engine = await openEngine();
+  const dir = path.join(engine.paths.root, 'kube', kubeName(name));
+  const result = translate(sources, path.join(dir, 'files'));
+  for (const warning of result.warnings) process.stderr.write(`WARN ${warning}\n`);
+  await withProjectLock(engine, kubeName(name), async () => {
+    // The compose document is written under the state root, so `--down` (and tsfig -p NAME ps/logs) find it.
+    // A dry run writes the document to a temporary directory instead, and removes it.
+    const docDir = flags.dryRun === true ? mkdtempSync(path.join(tmpdir(), 'tsfig-kube-')) : dir;
+    if (flags.dryRun !== true) {
+      mkdirSync(path.join(engine.paths.root, 'kube'), { recursive: true, mode: 0o700 });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    }
+    const composeFile = path.join(docDir, 'compose.yaml');
+    writeFileSync(
+      composeFile,
+      stringify({ name: kubeName(name), ...result.compose }, { version: '1.1', lineWidth: 0 }),
+    );
+    let loaded;
+    try {
+      loaded = loadProject({ files: [composeFile], cwd: docDir, env: {}, interpolate: false });
+    } finally {
+      if (flags.dryRun === true) rmSync(docDir, { recursive: true, force: true });
+    }
+    const { project } = loaded;
+    if (flags.down === true) {
+      const observed = await observe(engine, project.name, project);
+      const thePlan = planDown(project, observed, { volumes: true });
+      if (flags.dryRun === true) {
+        process.stdout.write(renderPlanText(thePlan));
+        return;
+      }
+      await engine.containers.repairNetworking();
+      await applyPlan(engine, thePlan, command);
+      rmSync(dir, { recursive: true, force: true });
+      return;
+    }
+    if (flags.dryRun !== true) {
+      rmSync(path.join(dir, 'files'), { recursive: true, force: true });
+      for (const [file, { content, mode }] of result.files) {
+        const target = path.join(dir, 'files', file);
+        mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
+        writeFileSync(target, content, { mode });
+        chmodSync(target, mode);
+      }
+      await engine.containers.repairNetworking();
+      await ensureServiceImages(project, engine, {});
+    }
+    const observed = await observe(engine, project.name, project);
+    const thePlan = plan(project, observed, {});
+    if (flags.dryRun === true) {
+      process.stdout.write(renderPlanText(thePlan));
+      return;
+    }
+    await preflight(engine, thePlan);
+    await applyPlan(engine, thePlan, command);
   });
 }
 
