@@ -30,6 +30,7 @@ import type {
   MonitorStatus,
 } from './types.js';
 import { ensureRunDir, removeEmptyRunRoot } from '../state/run-root.js';
+import { writeContainerFiles, type ContainerFile } from '../volumes/files.js';
 
 /** What the container manager needs from the image store. */
 export interface ImageSource {
@@ -205,7 +206,7 @@ export class ContainerManager {
     }
     const namesLock = `${this.paths.rootId}:container-names`;
     const staging = `${this.dirOf(id)}${CREATING}`;
-    await this.prepareStaging(staging, hostname, spec);
+    const recordedFiles = await this.prepareStaging(staging, hostname, spec);
     const write = (extraMounts: NonNullable<ContainerSpec['mounts']>): Promise<ContainerRecord> =>
       withLock(namesLock, async () => {
         const existing = await this.readRecords({ staged: true });
@@ -226,8 +227,13 @@ export class ContainerManager {
           do name = randomName();
           while (taken.has(name));
         }
-        const full: ContainerSpec =
-          options.reserve === undefined ? spec : { ...spec, mounts: [...(spec.mounts ?? []), ...extraMounts] };
+        const mounts = options.reserve === undefined ? spec.mounts : [...(spec.mounts ?? []), ...extraMounts];
+        // The files' content stays out of the record (their digest is kept).
+        const full: ContainerSpec = {
+          ...spec,
+          ...(mounts !== undefined ? { mounts } : {}),
+          ...(spec.files !== undefined ? { files: recordedFiles } : {}),
+        };
         const record: ContainerRecord = {
           v: 1,
           id,
@@ -407,7 +413,8 @@ export class ContainerManager {
    * Makes the container's dir as `staging` (`<id>.creating`) with its creator and files, but not its record (written
    * under the names lock), for create() to rename into place once attached.
    */
-  private async prepareStaging(staging: string, hostname: string, spec: ContainerSpec): Promise<void> {
+  /** Makes the staged dir and the files the container gets; returns those files as its record keeps them. */
+  private async prepareStaging(staging: string, hostname: string, spec: ContainerSpec): Promise<ContainerFile[]> {
     const files = containerFiles(staging);
     await fs.mkdir(this.paths.containers, { recursive: true, mode: 0o700 });
     try {
@@ -426,6 +433,7 @@ export class ContainerManager {
       await fs.writeFile(path.join(staging, 'hosts'), hosts);
       await fs.writeFile(path.join(staging, 'resolv.conf'), resolvConfContent(network));
       await fs.writeFile(path.join(staging, path.basename(files.log)), '', { mode: 0o640 });
+      return await writeContainerFiles(staging, spec.files ?? []);
     } catch (error) {
       await fs.rm(staging, { recursive: true, force: true });
       throw error;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { ConfEntry } from '../runtime/conf.js';
+import { containerFileMounts } from '../volumes/files.js';
 import type { ContainerRecord } from './types.js';
 
 /** Where a container's files live. */
@@ -72,6 +73,11 @@ export function runtimeConfEntries(
     entries.push(['mount', mount.destination], ['mount.type', mount.type], ['mount.source', mount.source]);
     entries.push(['mount.options', mount.options.join(',')]);
     if (mount.copy === true) entries.push(['mount.copy', true]);
+  }
+  // The files the engine wrote (secrets, configs): after the user's mounts, so a tmpfs on /run keeps /run/secrets.
+  for (const file of containerFileMounts(dirs.dir, spec.files ?? [])) {
+    entries.push(['mount', file.destination], ['mount.type', 'bind'], ['mount.source', file.source]);
+    entries.push(['mount.options', file.options.join(',')]);
   }
   const userDestinations = new Set(record.mounts.map((mount) => mount.destination));
   const systemMounts: Array<[string, string]> = [

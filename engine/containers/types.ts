@@ -1,3 +1,5 @@
+import type { ContainerFile } from '../volumes/files.js';
+
 /** A mount as the runtime receives it (engine/volumes resolves user specs into these). */
 export interface ContainerMount {
   readonly destination: string;
@@ -56,6 +58,11 @@ export interface ContainerSpec {
   readonly ulimits?: readonly Ulimit[];
   readonly sysctls?: Readonly<Record<string, string>>;
   readonly mounts?: readonly ContainerMount[];
+  /**
+   * Files the engine writes (root-only, in the container's dir) and binds read-only into the container: compose's
+   * secrets and configs. The record keeps their digest, never their content.
+   */
+  readonly files?: readonly ContainerFile[];
   /**
    * `none` (own netns with lo only), `host`, `container:<name|id>` (join another container's network namespace), or
    * ignored when networks is given. @default none

@@ -19,6 +19,7 @@ import type {
   Ulimit,
   Volume,
 } from '../model/project.js';
+import { FileContent } from '../../engine/volumes/files.js';
 import { volumeNameProblem } from '../../engine/volumes/options.js';
 import { suggestion } from './diagnostics.js';
 import type { DiagnosticBag, Position } from './diagnostics.js';
@@ -709,22 +710,47 @@ function normalizeServiceSecrets(
   value: unknown,
   ctx: Ctx,
   where: string,
-  kind: 'secrets' | 'configs',
+  kind: 'secrets' | 'configs' | 'build',
 ): ServiceSecret[] {
   if (!Array.isArray(value)) return [];
   return value.map((item, index): ServiceSecret => {
     const raw: RawMap = isRawMap(item) ? item : { source: item };
+    const here = `${where}[${index}]`;
     const source = str(raw.source) ?? '';
-    let target = str(raw.target) ?? (kind === 'secrets' ? source : `/${source}`);
-    if (kind === 'secrets' && !target.startsWith('/')) target = `/run/secrets/${target}`;
+    // compose: secrets default to and resolve relative targets under /run/secrets, configs under /; a build
+    // secret's target is the id its Dockerfile mounts it by.
+    const base = kind === 'secrets' ? '/run/secrets' : '/';
+    const written = str(raw.target) ?? source;
+    const target =
+      kind === 'build' ? written : path.posix.normalize(written.startsWith('/') ? written : `${base}/${written}`);
+    if (kind !== 'build') checkFileTarget(ctx, here, raw, target);
     return {
       source,
       target,
-      uid: str(raw.uid),
-      gid: str(raw.gid),
-      mode: isRawMap(item) ? optional(ctx, `${where}[${index}]`, item, 'mode', parseMode) : undefined,
+      uid: isRawMap(item) ? optional(ctx, here, item, 'uid', parseNumericId) : undefined,
+      gid: isRawMap(item) ? optional(ctx, here, item, 'gid', parseNumericId) : undefined,
+      mode: isRawMap(item) ? optional(ctx, here, item, 'mode', parseMode) : undefined,
     };
   });
+}
+
+/** A secret's or config's container path: a file, not /, not under /proc (the runtime's). */
+function checkFileTarget(ctx: Ctx, here: string, raw: RawMap, target: string): void {
+  const clean = path.posix.normalize(target);
+  if (clean !== '/' && clean !== '/proc' && !clean.startsWith('/proc/') && !clean.endsWith('/')) return;
+  ctx.bag.error(
+    `${here}.target: ${JSON.stringify(target)} cannot be a secret's or config's path`,
+    at(ctx, raw, 'target'),
+  );
+}
+
+/** A secret's or config's uid/gid: a number, as compose requires (it is set on the file, not looked up). */
+function parseNumericId(value: unknown): string {
+  const text = scalarText(value);
+  if (!/^\d+$/.test(text) || Number(text) > 0xfffffffe) {
+    throw new ValueError(`${JSON.stringify(value)} is not a numeric user or group id`);
+  }
+  return String(Number(text));
 }
 
 function normalizeDevices(value: unknown, ctx: Ctx, where: string): Service['devices'] {
@@ -813,7 +839,7 @@ function normalizeBuild(value: unknown, ctx: Ctx, where: string): Build {
     ssh: isRawMap(raw.ssh)
       ? Object.entries(raw.ssh).map(([k, v]) => (v === null ? k : `${k}=${String(v as string)}`))
       : strList(raw.ssh),
-    secrets: normalizeServiceSecrets(raw.secrets, ctx, `${here}.secrets`, 'secrets'),
+    secrets: normalizeServiceSecrets(raw.secrets, ctx, `${here}.secrets`, 'build'),
     tags: strList(raw.tags),
     platforms: strList(raw.platforms),
     additional_contexts: stringMap(raw.additional_contexts, 'additional_contexts'),
@@ -917,6 +943,7 @@ function normalizeSecrets(value: unknown, ctx: Ctx, section: 'secrets' | 'config
     const v: RawMap = isRawMap(raw[key]) ? raw[key] : {};
     const ext = externalOf(v.external);
     const sources = ['file', 'environment', 'content'].filter((k) => v[k] !== undefined);
+    const file = v.file === undefined ? undefined : hostPath(ctx, scalarText(v.file));
     if (!ext.external && sources.length === 0) {
       ctx.bag.error(
         `${section}.${key}: needs one of file, environment${section === 'configs' ? ', content' : ''} or external`,
@@ -926,8 +953,9 @@ function normalizeSecrets(value: unknown, ctx: Ctx, section: 'secrets' | 'config
     out[key] = {
       key,
       name: str(v.name) ?? ext.name ?? (ext.external ? key : `${ctx.projectName}_${key}`),
-      file: v.file === undefined ? undefined : hostPath(ctx, scalarText(v.file)),
+      file,
       environment: str(v.environment),
+      value: valueOf(ctx, v, file),
       content: str(v.content),
       external: ext.external,
       labels: labelMap(v.labels),
@@ -937,6 +965,20 @@ function normalizeSecrets(value: unknown, ctx: Ctx, section: 'secrets' | 'config
     };
   }
   return out;
+}
+
+/**
+ * What a container gets from an `environment:` source (the variable's value, from the shell or .env, as compose's
+ * project environment), a `content:` one, or a `file:` (read when a container is created); never printed
+ * (`FileContent` shows a digest or the path at most).
+ */
+function valueOf(ctx: Ctx, v: RawMap, file: string | undefined): FileContent | undefined {
+  if (file !== undefined) return FileContent.fromFile(file);
+  const content = str(v.content);
+  if (content !== undefined) return FileContent.of(content);
+  const variable = str(v.environment);
+  const text = variable === undefined ? undefined : ctx.lookup?.(variable);
+  return text === undefined ? undefined : FileContent.of(text);
 }
 
 // ---------- semantic checks ----------

@@ -155,7 +155,13 @@ function convert(node: YamlNode | null | undefined, ctx: ConvertContext): unknow
 
 function convertUntagged(node: YamlNode, ctx: ConvertContext): unknown {
   if (isAlias(node)) return convertAlias(node, ctx);
-  if (isScalar(node)) return node.value ?? null;
+  if (isScalar(node)) {
+    // `0440` is octal, as compose reads it (go-yaml's YAML 1.1 integers): file modes are written that way.
+    if (node.type === 'PLAIN' && typeof node.source === 'string' && /^0[0-7]+$/.test(node.source)) {
+      return parseInt(node.source, 8);
+    }
+    return node.value ?? null;
+  }
   if (isSeq(node)) {
     const out: unknown[] = [];
     const location: ContainerLocation = { self: positionAt(ctx, node.range?.[0]), keys: new Map(), values: new Map() };

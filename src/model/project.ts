@@ -6,6 +6,8 @@
  * those the engine does not act on yet. Units: durations are milliseconds, sizes are bytes, paths are absolute.
  */
 
+import type { FileContent } from '../../engine/volumes/files.js';
+
 /** A mapping of strings; a null value means "declared without a value" (e.g. `environment: [FOO]` with FOO unset). */
 export type StringMap = Readonly<Record<string, string | null>>;
 
@@ -143,8 +145,12 @@ export interface ServiceNetwork {
 
 export interface ServiceSecret {
   readonly source: string;
-  /** For secrets, absolute or relative to /run/secrets; for configs, absolute (default `/<source>`). */
+  /**
+   * Absolute: for secrets `/run/secrets/<target or source>`, for configs `/<source>` by default. For a build secret,
+   * the id a Dockerfile's `RUN --mount=type=secret,id=` names (default: the source).
+   */
   readonly target: string;
+  /** Numeric. */
   readonly uid: string | undefined;
   readonly gid: string | undefined;
   readonly mode: number | undefined;
@@ -312,8 +318,14 @@ export interface SecretOrConfig {
   readonly name: string;
   /** Absolute path. */
   readonly file: string | undefined;
+  /** The name of the variable that holds the value (its value is in `value`). */
   readonly environment: string | undefined;
   readonly content: string | undefined;
+  /**
+   * What a container gets for an `environment` source (the variable's value from the shell or .env; undefined when
+   * unset) or a `content` one. Never printed: `tsfig config`, plans and JSON show nothing or a digest of it.
+   */
+  readonly value: FileContent | undefined;
   readonly external: boolean;
   readonly labels: Readonly<Record<string, string>>;
   readonly driver: string | undefined;

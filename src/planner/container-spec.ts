@@ -4,7 +4,9 @@
  */
 import type { ContainerSpec, Ulimit } from '../../engine/containers/types.js';
 import type { PortSpec } from '../../engine/network/ports.js';
+import type { ContainerFile } from '../../engine/volumes/files.js';
 import type { MountSpec, Propagation, TmpfsMountSpec } from '../../engine/volumes/mounts.js';
+import { TsfigError } from '../errors.js';
 import type { Project, Service, ServiceVolume } from '../model/project.js';
 import type {
   ContainerCreateSpec,
@@ -77,6 +79,8 @@ export function serviceContainerSpec(
 ): ServiceContainer {
   const warn = new Warnings(service.name);
   const name = containerName(project, service, number);
+  const mounts = mountSpecs(project, service, warn);
+  const files = secretFiles(project, service, mounts, warn);
   const container: ContainerSpec = {
     name,
     image: serviceImage(project, service),
@@ -85,13 +89,14 @@ export function serviceContainerSpec(
     ...resourceFields(service, warn),
     ...securityFields(service, warn),
     ...logFields(service, warn),
+    ...(files.length > 0 ? { files } : {}),
   };
   const spec: ContainerCreateSpec = {
     name,
     service: service.name,
     number,
     container,
-    mounts: mountSpecs(project, service, warn),
+    mounts,
     volumesFrom: volumesFromSpecs(project, service),
     volumeLabels: { [Label.Project]: project.name },
     network: networkMode(project, service, warn),
@@ -368,6 +373,75 @@ function tmpfsFromString(entry: string, origin: string): TmpfsMountSpec {
   };
 }
 
+// ---------- secrets and configs ----------
+
+/**
+ * `secrets:` and `configs:` of a service, as compose v2 gives them: a `file:` source is bound read-only from the host
+ * (added to `mounts`); an `environment:` or `content:` source, or a file with uid/gid/mode (which compose ignores
+ * for binds), becomes a file the engine writes root-only in the container's dir and binds read-only, owned by
+ * uid:gid (default 0:0) with the mode (default 0444). A volume on the same target wins (compose).
+ */
+function secretFiles(project: Project, service: Service, mounts: MountSpec[], warn: Warnings): ContainerFile[] {
+  const files: ContainerFile[] = [];
+  const taken = new Set(mounts.map((mount) => mount.target));
+  for (const kind of ['secrets', 'configs'] as const) {
+    service[kind].forEach((ref, index) => {
+      const origin = `service "${service.name}" ${kind}[${index}]`;
+      const what = kind === 'secrets' ? 'secret' : 'config';
+      const declared = project[kind][ref.source];
+      if (declared === undefined) return; // the loader reported it
+      const where = `${kind}.${ref.source}`;
+      if (declared.external) {
+        throw new TsfigError('config', `${where}: external ${kind} live in a swarm cluster, which tsfig does not run`, {
+          hint: `declare it with file: or environment: instead (used by service "${service.name}")`,
+        });
+      }
+      for (const key of ['driver', 'template_driver'] as const) {
+        if (declared[key] !== undefined) {
+          throw new TsfigError('config', `${where}.${key} is not supported (as in docker compose: no swarm)`);
+        }
+      }
+      const target = ref.target;
+      if (taken.has(target)) {
+        warn.key(kind, `[${index}] (${target}) is hidden by a volume mounted at the same path`);
+        return;
+      }
+      taken.add(target);
+      const owned = ref.uid !== undefined || ref.gid !== undefined || ref.mode !== undefined;
+      if (declared.file !== undefined && !owned) {
+        mounts.push({
+          type: 'bind',
+          source: declared.file,
+          target,
+          readonly: true,
+          propagation: 'rprivate',
+          createHostPath: false,
+          origin: `${origin} (${what} file)`,
+          notes: [],
+        });
+        return;
+      }
+      const content = declared.value;
+      if (content === undefined) {
+        throw new TsfigError(
+          'config',
+          `environment variable "${declared.environment ?? ''}" required by ${what} "${ref.source}" is not set`,
+          { hint: `set it in the shell or in the project's .env file (used by service "${service.name}")` },
+        );
+      }
+      files.push({
+        destination: target,
+        uid: Number(ref.uid ?? 0),
+        gid: Number(ref.gid ?? 0),
+        mode: ref.mode ?? 0o444,
+        content,
+        origin,
+      });
+    });
+  }
+  return files;
+}
+
 function volumesFromSpecs(project: Project, service: Service): VolumesFromSpec[] {
   return service.volumes_from.map((entry) => {
     const parts = entry.split(':');
@@ -533,8 +607,6 @@ function warnUnsupported(service: Service, warn: Warnings): void {
     ['dns_opt', service.dns_opt.length > 0],
     ['external_links', service.external_links.length > 0],
     ['devices', service.devices.length > 0],
-    ['secrets', service.secrets.length > 0],
-    ['configs', service.configs.length > 0],
     ['annotations', Object.keys(service.annotations).length > 0],
     ['platform', service.platform !== undefined],
   ];

@@ -269,7 +269,6 @@ test('restart policies and healthchecks are passed on for the monitor', () => {
 test('every key the engine cannot honour yet is named in a warning', () => {
   const web = service('web', {
     dns: ['1.1.1.1'],
-    secrets: [{ source: 's', target: '/run/secrets/s', uid: undefined, gid: undefined, mode: undefined }],
     logging: { driver: 'syslog', options: { tag: 'x' } },
     network_mode: 'bridge',
     other: { ipc: 'host', security_opt: ['apparmor=x'] },
@@ -281,7 +280,6 @@ test('every key the engine cannot honour yet is named in a warning', () => {
     'services.web.logging.options.tag is not supported yet and is ignored',
     'services.web.network_mode "bridge" is not supported yet: the container gets no network',
     'services.web.dns is not supported yet and is ignored',
-    'services.web.secrets is not supported yet and is ignored',
     'services.web.ipc is not supported yet and is ignored',
   ]);
 });
