@@ -42,4 +42,8 @@ if [ "$(id -u)" = 0 ]; then
     exit 1
   fi
 fi
+if [ "$(id -u)" = 0 ]; then
+  # Compose conformance (test/conformance): tsfig against the observations docker-compose recorded.
+  echo "== conformance" >&2; node --import tsx test/conformance/run.ts --no-report || status=$?
+fi
 exit "$status"
