@@ -29,7 +29,7 @@ function expectationOf(name: string): Expectation | undefined {
 interface E2eEntry {
   readonly test: string;
   readonly file: string;
-  readonly status: 'ported' | 'n/a';
+  readonly status: 'ported' | 'n/a' | 'todo';
   readonly scenario?: string;
   readonly why?: string;
 }
@@ -52,7 +52,7 @@ function e2eSection(results: readonly ScenarioResult[]): string[] {
     `docker/compose \`pkg/e2e\` at ${doc.commit.slice(0, 12)} has ${doc.total} \`Test...\` functions. ` +
       `${ported.length} are ported as scenarios (intent sentence and link kept in each scenario.yaml), ` +
       `${passing.length} of them pass on tsfig; ${notApplicable.length} do not apply; ` +
-      `${doc.total - ported.length - notApplicable.length} are not classified yet.`,
+      `${doc.total - ported.length - notApplicable.length} use features tsfig has but are not ported yet.`,
     '',
     '| why they do not apply | tests |',
     '| --- | --- |',

@@ -172,8 +172,13 @@ function parseStep(raw: Raw, where: string): Step {
 export function loadScenario(dir: string): Scenario {
   const name = path.basename(dir);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`scenario name ${name}: only a-z, 0-9 and -`);
-  const raw = parse(readFileSync(path.join(dir, 'scenario.yaml'), 'utf8')) as Raw;
   const where = `${name}/scenario.yaml`;
+  let raw: Raw;
+  try {
+    raw = parse(readFileSync(path.join(dir, 'scenario.yaml'), 'utf8')) as Raw;
+  } catch (error) {
+    throw new Error(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+  }
   if (typeof raw.intent !== 'string') throw new Error(`${where}: intent is required`);
   if (!Array.isArray(raw.steps) || raw.steps.length === 0) throw new Error(`${where}: steps are required`);
   return {
