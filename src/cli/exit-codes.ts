@@ -13,6 +13,8 @@ export const ExitCode = {
   notFound: 127,
   interrupted: 130,
 } as const;
+/** What a verb returns: one of the codes above, or a container's own exit code (`run`, `up --exit-code-from`). */
+export type ExitCode = number;
 
 export function exitCodeOfKind(kind: ErrorKind | EngineErrorKind): number {
   switch (kind) {
@@ -30,4 +32,25 @@ export function exitCodeOfKind(kind: ErrorKind | EngineErrorKind): number {
     case 'internal':
       return ExitCode.failure;
   }
+}
+
+/**
+ * A command action's result, kept for `main.ts` (the only place that turns it into the process's exit code): actions
+ * return through commander, which drops their value, so they leave it here, on the program.
+ */
+const results = new WeakMap<object, number>();
+
+function rootOf(command: { parent: unknown }): object {
+  let root = command;
+  while (root.parent !== null && root.parent !== undefined) root = root.parent as { parent: unknown };
+  return root;
+}
+
+export function setExitCode(command: { parent: unknown }, code: ExitCode): void {
+  results.set(rootOf(command), code);
+}
+
+/** The exit code an action left on this program (0 when none did). */
+export function exitCodeOf(program: object): ExitCode {
+  return results.get(program) ?? ExitCode.ok;
 }

@@ -3,7 +3,7 @@ import { isEngineError } from '../../engine/errors.js';
 import { TsfigError } from '../errors.js';
 import { registerCommands } from './commands/index.js';
 import { addGlobalOptions } from './global-options.js';
-import { ExitCode, exitCodeOfKind } from './exit-codes.js';
+import { ExitCode, exitCodeOf, exitCodeOfKind } from './exit-codes.js';
 import { packageVersion } from './version.js';
 
 /** The only place that reads argv, prints errors and sets the exit code. */
@@ -68,7 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     const program = await buildProgram(argv);
     await program.parseAsync([...argv], { from: 'user' });
-    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+    return exitCodeOf(program);
   } catch (error) {
     return printError(error, argv.includes('--debug'));
   }

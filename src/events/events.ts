@@ -107,6 +107,8 @@ export type TsfigEvent =
   /** The op never started because the plan was aborted (a failure, or Ctrl-C). */
   | { readonly kind: 'op.skipped'; readonly op: OpEventRef }
   | { readonly kind: 'warning'; readonly message: string }
+  /** Something the user should know that is not a problem (a bind source created, a volume kept in use). */
+  | { readonly kind: 'note'; readonly message: string }
   | {
       readonly kind: 'plan.done';
       readonly project: string;

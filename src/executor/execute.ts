@@ -50,7 +50,8 @@ function assertNever(value: never): never {
 }
 
 function targetOf(op: Operation): string {
-  return 'name' in op.spec ? op.spec.name : op.resource;
+  if ('name' in op.spec) return op.spec.name;
+  return 'image' in op.spec ? op.spec.image : op.resource;
 }
 
 function refOf(op: Operation): OpEventRef {
@@ -102,6 +103,27 @@ async function runOp(op: Operation, port: ExecutorPort, signal: AbortSignal): Pr
       }
       return { exitCode };
     }
+    case OpKind.ContainerWaitRunning:
+      await port.waitRunning(op.spec, signal);
+      return {};
+    case OpKind.ContainerKill:
+      await port.killContainer(op.spec, signal);
+      return {};
+    case OpKind.ContainerPause:
+      await port.pauseContainer(op.spec, true, signal);
+      return {};
+    case OpKind.ContainerUnpause:
+      await port.pauseContainer(op.spec, false, signal);
+      return {};
+    case OpKind.ImagePull:
+      await port.pullImage(op.spec, signal);
+      return {};
+    case OpKind.ImageBuild:
+      await port.buildImage(op.spec, signal);
+      return {};
+    case OpKind.ImageRemove:
+      await port.removeImage(op.spec, signal);
+      return {};
     default:
       return assertNever(op);
   }

@@ -12,6 +12,12 @@ import type {
   ContainerStopSpec,
   ContainerWaitCompletedSpec,
   ContainerWaitHealthySpec,
+  ContainerWaitRunningSpec,
+  ContainerKillSpec,
+  ContainerPauseSpec,
+  ImageBuildSpec,
+  ImagePullSpec,
+  ImageRemoveSpec,
   NetworkCreateSpec,
   NetworkRemoveSpec,
   VolumeCreateSpec,
@@ -39,6 +45,18 @@ export interface ExecutorPort {
   waitHealthy(spec: ContainerWaitHealthySpec, signal: AbortSignal): Promise<void>;
   /** Resolves with the exit code once the container has exited (the executor fails the op unless it is 0). */
   waitCompleted(spec: ContainerWaitCompletedSpec, signal: AbortSignal): Promise<number>;
+  /** Resolves once the container runs (or exited 0); rejects when it exited otherwise or the timeout passes. */
+  waitRunning(spec: ContainerWaitRunningSpec, signal: AbortSignal): Promise<void>;
+  /** Sends `spec.signal` to a running container. */
+  killContainer(spec: ContainerKillSpec, signal: AbortSignal): Promise<void>;
+  /** Freezes (`paused`) or thaws the container's processes. */
+  pauseContainer(spec: ContainerPauseSpec, paused: boolean, signal: AbortSignal): Promise<void>;
+  /** Pulls `spec.image` into the image store, reporting `pull.*` events. */
+  pullImage(spec: ImagePullSpec, signal: AbortSignal): Promise<void>;
+  /** Builds a service's image and tags it, reporting `build.*` events. */
+  buildImage(spec: ImageBuildSpec, signal: AbortSignal): Promise<void>;
+  /** Removes the reference `spec.image` (the image goes with its last reference). */
+  removeImage(spec: ImageRemoveSpec, signal: AbortSignal): Promise<void>;
   /** Optional: finishes work the ops deferred (batched host-side updates); awaited once every op has ended. */
   flush?(): Promise<void>;
 }

@@ -23,6 +23,19 @@ export const OpKind = {
   ContainerWaitHealthy: 'container.wait-healthy',
   /** Wait until the container exits; fails unless it exited 0 (depends_on `service_completed_successfully`). */
   ContainerWaitCompleted: 'container.wait-completed',
+  /** `up --wait` for a service without a healthcheck: running, or exited 0; fails when it exited otherwise. */
+  ContainerWaitRunning: 'container.wait-running',
+  /** Send a signal (`kill -s`). */
+  ContainerKill: 'container.kill',
+  /** Freeze / thaw the container's processes (`pause`, `unpause`). */
+  ContainerPause: 'container.pause',
+  ContainerUnpause: 'container.unpause',
+  /** Pull an image from its registry (pull_policy, `--pull`). */
+  ImagePull: 'image.pull',
+  /** Build a service's image (`build:`). */
+  ImageBuild: 'image.build',
+  /** Remove an image (`down --rmi`). */
+  ImageRemove: 'image.remove',
 } as const;
 export type OpKind = (typeof OpKind)[keyof typeof OpKind];
 
@@ -58,6 +71,41 @@ export interface VolumeCreateSpec {
 
 export interface VolumeRemoveSpec {
   readonly name: string;
+  /**
+   * An anonymous volume swept by `down -v`: left in place (with a note) while a container outside the plan still
+   * uses it. Named volumes are always removed (the engine refuses one in use).
+   */
+  readonly unusedOnly?: boolean;
+}
+
+export interface ImagePullSpec {
+  /** The reference to pull (`redis:7`). */
+  readonly image: string;
+  /** The services that use it (for messages). */
+  readonly services: readonly string[];
+}
+
+export interface ImageBuildSpec {
+  readonly service: string;
+  /** The service's image name the result is tagged with (`image:` or `<project>-<service>`), then `tags`. */
+  readonly image: string;
+  readonly tags: readonly string[];
+  /** Absolute build context directory. */
+  readonly context: string;
+  /** Absolute Dockerfile path (unused with dockerfileInline). */
+  readonly dockerfile: string;
+  readonly dockerfileInline: string | undefined;
+  /** Build arguments, resolved (a key without a value took the environment's, or was left out). */
+  readonly args: Readonly<Record<string, string>>;
+  readonly target: string | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly noCache: boolean;
+  readonly pull: boolean;
+}
+
+export interface ImageRemoveSpec {
+  /** The reference to untag / remove. */
+  readonly image: string;
 }
 
 /** One network to join, in attach order (priority, then key). */
@@ -172,6 +220,18 @@ export interface ContainerWaitCompletedSpec extends ContainerRef {
   readonly required: boolean;
 }
 
+export interface ContainerWaitRunningSpec extends ContainerRef {
+  /** undefined = no limit. */
+  readonly timeoutMs: number | undefined;
+}
+
+export interface ContainerKillSpec extends ContainerRef {
+  /** `SIGKILL`, `SIGHUP`, `9`... as given. */
+  readonly signal: string;
+}
+
+export type ContainerPauseSpec = ContainerRef;
+
 /** The spec type of each op kind. */
 export interface OpSpecs {
   'network.create': NetworkCreateSpec;
@@ -184,6 +244,13 @@ export interface OpSpecs {
   'container.remove': ContainerRemoveSpec;
   'container.wait-healthy': ContainerWaitHealthySpec;
   'container.wait-completed': ContainerWaitCompletedSpec;
+  'container.wait-running': ContainerWaitRunningSpec;
+  'container.kill': ContainerKillSpec;
+  'container.pause': ContainerPauseSpec;
+  'container.unpause': ContainerPauseSpec;
+  'image.pull': ImagePullSpec;
+  'image.build': ImageBuildSpec;
+  'image.remove': ImageRemoveSpec;
 }
 
 interface OperationBase {
@@ -221,7 +288,19 @@ export interface Plan {
 }
 
 /** The user-visible action a group stands for (renderers only). */
-export type PlanAction = 'create' | 'recreate' | 'start' | 'restart' | 'stop' | 'remove' | 'wait';
+export type PlanAction =
+  | 'create'
+  | 'recreate'
+  | 'start'
+  | 'restart'
+  | 'stop'
+  | 'remove'
+  | 'wait'
+  | 'kill'
+  | 'pause'
+  | 'unpause'
+  | 'pull'
+  | 'build';
 
 const ACTIONS: readonly string[] = [
   'create',
@@ -231,7 +310,28 @@ const ACTIONS: readonly string[] = [
   'stop',
   'remove',
   'wait',
+  'kill',
+  'pause',
+  'unpause',
+  'pull',
+  'build',
 ] satisfies PlanAction[];
+
+/**
+ * Two plans run one after the other, as one plan: `second`'s ids are shifted past `first`'s and its roots wait for
+ * every op of `first` (an image phase, then the containers; infrastructure and dependencies, then a one-off's start).
+ */
+export function sequencePlans(first: Plan, second: Plan): Plan {
+  const offset = first.operations.length;
+  const all = first.operations.map((op) => op.id);
+  const shifted = second.operations.map((op) => ({
+    ...op,
+    id: op.id + offset,
+    dependsOn: op.dependsOn.length === 0 ? all : op.dependsOn.map((dep) => dep + offset),
+  }));
+  const warnings = [...first.warnings, ...second.warnings.filter((w) => !first.warnings.includes(w))];
+  return { version: 1, project: first.project, operations: [...first.operations, ...shifted], warnings };
+}
 
 /** Splits `group` into its action; undefined for ops outside a group. */
 export function groupAction(op: Operation): PlanAction | undefined {

@@ -48,6 +48,17 @@ export interface PlanOptions {
   readonly wait?: boolean;
   /** `--wait-timeout` in milliseconds for those waits; undefined = no limit. */
   readonly waitTimeoutMs?: number;
+  /**
+   * Images the image phase will pull or build (planImages): not an error when missing (`--dry-run`, which plans the
+   * containers before the images exist).
+   */
+  readonly pendingImages?: readonly string[];
+  /**
+   * `run`: a one-off container of `service` after its networks, volumes and (unless noDeps) its dependencies,
+   * which are converged as `up` would (the caller sets noRecreate, as compose's run does); the service's own
+   * containers are left alone. `start`: start it in the plan too (`run -d`; an attached run starts it itself).
+   */
+  readonly oneOff?: { readonly spec: ContainerCreateSpec; readonly start: boolean };
 }
 
 export interface DownOptions {
@@ -57,7 +68,12 @@ export interface DownOptions {
   readonly volumes?: boolean;
   /** Stop timeout in seconds (`-t`); default: each service's stop_grace_period (10 s for orphans). */
   readonly timeoutSeconds?: number;
+  /** `--rmi`: images to remove once the containers are gone (planner/images.ts imagesToRemove). */
+  readonly images?: readonly string[];
 }
+
+/** The label engine/volumes puts on anonymous volumes. */
+const ANONYMOUS_LABEL = 'io.tsfig.anonymous';
 
 /** Default stop timeout for containers whose service is not in the project. */
 const DEFAULT_STOP_SECONDS = 10;
@@ -93,16 +109,16 @@ class PlanBuilder {
 
 // ---------- dependency graph ----------
 
-type Condition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+export type Condition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
 
-interface Dependency {
+export interface Dependency {
   readonly service: string;
   readonly condition: Condition;
   readonly required: boolean;
 }
 
 /** What a service needs first: depends_on (with its condition) plus links, volumes_from, network_mode service:X. */
-function dependenciesOf(project: Project, service: Service): Dependency[] {
+export function dependenciesOf(project: Project, service: Service): Dependency[] {
   const out = new Map<string, Dependency>();
   for (const name of Object.keys(service.depends_on).sort()) {
     const dep = service.depends_on[name];
@@ -143,7 +159,7 @@ export function dependencyOrder(project: Project, names: Iterable<string>): stri
 }
 
 /** The services `up` converges: the selection plus, unless noDeps, everything it depends on. */
-function servicesInScope(project: Project, options: PlanOptions): Set<string> {
+export function servicesInScope(project: Project, options: PlanOptions): Set<string> {
   const selected = options.services ?? [];
   if (selected.length === 0) return new Set(Object.keys(project.services));
   const unknown = selected.filter((name) => project.services[name] === undefined);
@@ -293,7 +309,7 @@ function planService(ctx: Context, service: Service, mine: readonly ObservedCont
 }
 
 /** Running, or between two runs of its restart policy: the monitor owns it, `up` need not start it. */
-function isActive(c: ObservedContainer): boolean {
+export function isActive(c: ObservedContainer): boolean {
   return c.running || c.status === 'restarting';
 }
 
@@ -528,10 +544,12 @@ function planVolumes(b: PlanBuilder, ctx: Context, scope: readonly string[]): Ma
 
 function assertImagesPresent(ctx: Context, plans: readonly ServicePlan[]): void {
   const missing: string[] = [];
+  const pending = new Set(ctx.options.pendingImages ?? []);
   for (const { service, slots } of plans) {
     if (!slots.some((s) => s.create !== undefined)) continue;
     const image = serviceImage(ctx.project, service);
-    if (ctx.observed.images[image] === undefined) missing.push(`${image} (service "${service.name}")`);
+    if (ctx.observed.images[image] === undefined && !pending.has(image))
+      missing.push(`${image} (service "${service.name}")`);
   }
   if (missing.length === 0) return;
   throw new TsfigError('not-found', `image not found locally: ${missing.join(', ')}`, {
@@ -539,9 +557,19 @@ function assertImagesPresent(ctx: Context, plans: readonly ServicePlan[]): void 
   });
 }
 
+function assertOneOffImage(ctx: Context, name: string): void {
+  const service = ctx.project.services[name];
+  if (service === undefined) return;
+  const image = serviceImage(ctx.project, service);
+  if (ctx.observed.images[image] !== undefined || (ctx.options.pendingImages ?? []).includes(image)) return;
+  throw new TsfigError('not-found', `image not found locally: ${image} (service "${name}")`, {
+    hint: 'import or build the image first (tsfig image ls lists the local ones)',
+  });
+}
+
 // ---------- stops and removals ----------
 
-function stopTimeout(ctx: { options: { timeoutSeconds?: number } }, service: Service | undefined): number {
+export function stopTimeout(ctx: { options: { timeoutSeconds?: number } }, service: Service | undefined): number {
   if (ctx.options.timeoutSeconds !== undefined) return ctx.options.timeoutSeconds;
   return service !== undefined ? Math.ceil(service.stop_grace_period / 1000) : DEFAULT_STOP_SECONDS;
 }
@@ -796,7 +824,7 @@ function planStarts(
   networks: Map<string, number>,
   volumes: Map<string, number>,
   removed: Map<string, number>,
-): void {
+): Started {
   const byName = new Map(plans.map((p) => [p.service.name, p]));
   const done: Started = { starts: new Map(), creates: new Map(), waits: new Map() };
   const noStart = ctx.options.noStart === true;
@@ -830,6 +858,41 @@ function planStarts(
     done.creates.set(name, creates);
   }
   if (ctx.options.wait === true && !noStart) planWaitForAll(b, ctx, plans, done);
+  return done;
+}
+
+/** `run`: the one-off container after its networks, volumes and dependencies (started, healthy, completed). */
+function planOneOff(
+  b: PlanBuilder,
+  ctx: Context,
+  plans: readonly ServicePlan[],
+  networks: Map<string, number>,
+  volumes: Map<string, number>,
+  done: Started,
+): void {
+  const oneOff = ctx.options.oneOff;
+  if (oneOff === undefined) return;
+  const service = ctx.project.services[oneOff.spec.service];
+  if (service === undefined) throw new TsfigError('usage', `no such service: ${oneOff.spec.service}`);
+  const byName = new Map(plans.map((p) => [p.service.name, p]));
+  const ready = readinessDeps(b, ctx, service, byName, done);
+  const deps = [...createDeps(ctx, service, networks, volumes, done), ...ready];
+  const resource = `service:${service.name}:run`;
+  const ref = { container: oneOff.spec.name, name: oneOff.spec.name };
+  const create = b.add(OpKind.ContainerCreate, resource, 'one-off container (run)', oneOff.spec, deps, {
+    group: `create:${resource}`,
+  });
+  if (oneOff.start) {
+    b.add(OpKind.ContainerStart, resource, 'one-off container (run -d)', ref, [create], { group: `start:${resource}` });
+  }
+}
+
+/** The services a one-off container needs first: its dependencies and theirs (none with noDeps). */
+function oneOffScope(project: Project, service: string, options: PlanOptions): Set<string> {
+  const definition = project.services[service];
+  if (definition === undefined || options.noDeps === true) return new Set();
+  const direct = dependenciesOf(project, definition).map((dep) => dep.service);
+  return direct.length === 0 ? new Set() : servicesInScope(project, { services: direct });
 }
 
 function hasHealthcheck(service: Service): boolean {
@@ -837,20 +900,24 @@ function hasHealthcheck(service: Service): boolean {
   return check !== undefined && !check.disable && check.test?.[0] !== 'NONE';
 }
 
-/** `up --wait`: one health wait per container of each service with a healthcheck, after its start. */
+/**
+ * `up --wait`: after its start, each container of a service with a healthcheck is waited for until healthy, the
+ * others until running (or exited 0, as a one-shot service does).
+ */
 function planWaitForAll(b: PlanBuilder, ctx: Context, plans: readonly ServicePlan[], done: Started): void {
   for (const plan of plans) {
-    if (!hasHealthcheck(plan.service)) continue;
+    const healthy = hasHealthcheck(plan.service);
     for (let number = 1; number <= plan.scale; number++) {
       const ref = containerRefOf(ctx, plan, plan.service, number);
       const start = done.starts.get(plan.service.name)?.get(number);
-      b.add(
-        OpKind.ContainerWaitHealthy,
-        `service:${plan.service.name}:${number}`,
-        'up --wait',
-        { ...ref, timeoutMs: ctx.options.waitTimeoutMs, required: true },
-        start !== undefined ? [start] : [],
-      );
+      const resource = `service:${plan.service.name}:${number}`;
+      const deps = start !== undefined ? [start] : [];
+      const timeoutMs = ctx.options.waitTimeoutMs;
+      if (healthy) {
+        b.add(OpKind.ContainerWaitHealthy, resource, 'up --wait', { ...ref, timeoutMs, required: true }, deps);
+      } else {
+        b.add(OpKind.ContainerWaitRunning, resource, 'up --wait', { ...ref, timeoutMs }, deps);
+      }
     }
   }
 }
@@ -872,7 +939,11 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
     }
   }
   const b = new PlanBuilder();
-  const scope = dependencyOrder(project, servicesInScope(project, options));
+  const oneOff = options.oneOff?.spec.service;
+  const scope = dependencyOrder(
+    project,
+    oneOff === undefined ? servicesInScope(project, options) : oneOffScope(project, oneOff, options),
+  );
   const selected = new Set(options.services ?? []);
   const ctx: Context = {
     project,
@@ -901,10 +972,13 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
   for (const warning of ctx.warnings) b.warn(warning);
   const orphans = orphansOf(project, containers, false);
   if (orphans.length > 0 && options.removeOrphans !== true) b.warn(orphanWarning(orphans));
-  const networks = planNetworks(b, ctx, scope);
-  const volumes = planVolumes(b, ctx, scope);
+  const infrastructure = oneOff === undefined ? scope : [...scope, oneOff];
+  if (oneOff !== undefined) assertOneOffImage(ctx, oneOff);
+  const networks = planNetworks(b, ctx, infrastructure);
+  const volumes = planVolumes(b, ctx, infrastructure);
   const removed = planRemovals(b, ctx, plans, options.removeOrphans === true ? orphans : []);
-  planStarts(b, ctx, plans, networks, volumes, removed);
+  const done = planStarts(b, ctx, plans, networks, volumes, removed);
+  planOneOff(b, ctx, plans, networks, volumes, done);
   return b.build(project.name);
 }
 
@@ -921,13 +995,21 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
   const removes: number[] = [];
   const stopsByService = new Map<string, number[]>();
   const removeVolumes = options.volumes === true;
+  // With -v the anonymous volumes are swept once every container is gone (below): two containers sharing one and
+  // removed in parallel would each see the other still using it.
+  const ctxVolumes = false;
   const reason = 'project down';
   if (options.removeOrphans === true) {
     for (const c of orphans) {
       const group = `remove:service:${c.service}:${c.number}`;
       const orphanReason = `orphan: service ${c.service} is not in the project`;
       removes.push(
-        addRemoval(b, ctx, { container: c, service: undefined, reason: orphanReason, group, removeVolumes }, [])[1],
+        addRemoval(
+          b,
+          ctx,
+          { container: c, service: undefined, reason: orphanReason, group, removeVolumes: ctxVolumes },
+          [],
+        )[1],
       );
     }
   }
@@ -940,7 +1022,7 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
       const [stop, remove] = addRemoval(
         b,
         ctx,
-        { container: c, service: allServices[name], reason, group, removeVolumes },
+        { container: c, service: allServices[name], reason, group, removeVolumes: ctxVolumes },
         stopDeps,
       );
       if (stop !== undefined) stops.push(stop);
@@ -958,8 +1040,47 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
         group: `remove:volume:${key}`,
       });
     }
+    planDownAnonymousVolumes(b, project, observed, containers, options.removeOrphans === true ? [] : orphans, removes);
+  }
+  for (const image of options.images ?? []) {
+    b.add(OpKind.ImageRemove, `image:${image}`, 'down --rmi', { image }, removes, { group: `remove:image:${image}` });
   }
   return b.build(project.name);
+}
+
+/**
+ * `down -v`: the anonymous volumes of the project (labelled with it, or mounted by its removed containers), once
+ * every container is gone; one still used by a container outside the plan is kept.
+ */
+function planDownAnonymousVolumes(
+  b: PlanBuilder,
+  project: Project,
+  observed: ObservedState,
+  containers: readonly ObservedContainer[],
+  kept: readonly ObservedContainer[],
+  removes: readonly number[],
+): void {
+  const names = new Set<string>();
+  for (const volume of observed.volumes) {
+    if (volume.labels[Label.Project] === project.name && volume.labels[ANONYMOUS_LABEL] !== undefined) {
+      names.add(volume.name);
+    }
+  }
+  const keptIds = new Set(kept.map((c) => c.id));
+  for (const c of containers) {
+    if (keptIds.has(c.id)) continue;
+    for (const mount of c.mounts) if (mount.anonymous && mount.volumeName !== undefined) names.add(mount.volumeName);
+  }
+  for (const name of [...names].sort()) {
+    b.add(
+      OpKind.VolumeRemove,
+      `volume:${name}`,
+      'project down: anonymous volume',
+      { name, unusedOnly: true },
+      removes,
+      { group: `remove:volume:${name}` },
+    );
+  }
 }
 
 /** Declared non-external networks that exist, plus networks labelled with the project (removed from the file). */

@@ -12,6 +12,11 @@ const SYMBOL: Readonly<Record<PlanAction, string>> = {
   stop: '.',
   remove: '-',
   wait: '=',
+  kill: '!',
+  pause: '|',
+  unpause: '>',
+  pull: 'v',
+  build: '*',
 };
 
 /** What an op is about, as the user names it: `container tsfig-web-1`, `network tsfig_default`. */
@@ -29,13 +34,26 @@ function objectOf(op: Operation): string {
     case OpKind.ContainerRemove:
     case OpKind.ContainerWaitHealthy:
     case OpKind.ContainerWaitCompleted:
+    case OpKind.ContainerWaitRunning:
+    case OpKind.ContainerKill:
+    case OpKind.ContainerPause:
+    case OpKind.ContainerUnpause:
       return `container ${op.spec.name}`;
+    case OpKind.ImagePull:
+    case OpKind.ImageBuild:
+    case OpKind.ImageRemove:
+      return `image ${op.spec.image}`;
   }
 }
 
 function waitLine(op: Operation): string {
   const name = objectOf(op).replace(/^container /, '');
-  const what = op.kind === OpKind.ContainerWaitHealthy ? 'is healthy' : 'has completed successfully';
+  const what =
+    op.kind === OpKind.ContainerWaitHealthy
+      ? 'is healthy'
+      : op.kind === OpKind.ContainerWaitRunning
+        ? 'is running'
+        : 'has completed successfully';
   return `${SYMBOL.wait} wait until ${name} ${what} (${op.reason})`;
 }
 
@@ -57,7 +75,7 @@ function lines(plan: Plan): Line[] {
   plan.operations.forEach((op, index) => {
     const action = groupAction(op);
     if (op.group === undefined || action === undefined) {
-      const isWait = op.kind === OpKind.ContainerWaitHealthy || op.kind === OpKind.ContainerWaitCompleted;
+      const isWait = isWaitOp(op);
       out.push({ action: isWait ? 'wait' : undefined, text: isWait ? waitLine(op) : `  ${op.kind} ${objectOf(op)}` });
       return;
     }
@@ -75,8 +93,14 @@ const NO_CHANGES = 'No changes. The project is up to date.';
 
 /** Whether the plan changes anything (terraform's `PlanEmpty`, inverted); waits alone change nothing. */
 export function planHasChanges(plan: Plan): boolean {
-  return plan.operations.some(
-    (op) => op.kind !== OpKind.ContainerWaitHealthy && op.kind !== OpKind.ContainerWaitCompleted,
+  return plan.operations.some((op) => !isWaitOp(op));
+}
+
+function isWaitOp(op: Operation): boolean {
+  return (
+    op.kind === OpKind.ContainerWaitHealthy ||
+    op.kind === OpKind.ContainerWaitCompleted ||
+    op.kind === OpKind.ContainerWaitRunning
   );
 }
 
@@ -89,7 +113,7 @@ export function renderPlanText(plan: Plan): string {
     const waits = all.map((line) => line.text);
     return [...warnings, ...gap, ...waits, ...(waits.length > 0 ? [''] : []), NO_CHANGES, ''].join('\n');
   }
-  const optional = (['start', 'restart'] as const)
+  const optional = (['start', 'restart', 'stop', 'kill', 'pause', 'unpause', 'pull', 'build'] as const)
     .map((action) => [count(all, action), action] as const)
     .filter(([n]) => n > 0)
     .map(([n, action]) => `, ${n} to ${action}`)

@@ -18,6 +18,13 @@ const WORDS: Record<string, { noun: string; doing: string; done: string }> = {
   'container.remove': { noun: 'Container', doing: 'Removing', done: 'Removed' },
   'container.wait-healthy': { noun: 'Container', doing: 'Waiting', done: 'Healthy' },
   'container.wait-completed': { noun: 'Container', doing: 'Waiting', done: 'Exited' },
+  'container.wait-running': { noun: 'Container', doing: 'Waiting', done: 'Running' },
+  'container.kill': { noun: 'Container', doing: 'Killing', done: 'Killed' },
+  'container.pause': { noun: 'Container', doing: 'Pausing', done: 'Paused' },
+  'container.unpause': { noun: 'Container', doing: 'Unpausing', done: 'Unpaused' },
+  'image.pull': { noun: 'Image', doing: 'Pulling', done: 'Pulled' },
+  'image.build': { noun: 'Image', doing: 'Building', done: 'Built' },
+  'image.remove': { noun: 'Image', doing: 'Removing', done: 'Removed' },
 };
 
 function words(op: OpEventRef) {
@@ -78,6 +85,8 @@ export function plainLine(event: TsfigEvent): string | undefined {
       return undefined;
     case 'warning':
       return `WARN ${event.message}`;
+    case 'note':
+      return `note: ${event.message}`;
   }
 }
 

@@ -1,69 +1,60 @@
-/** CLI glue for watch: `tsfig watch [SERVICE...]` and `tsfig up --watch`. */
+/**
+ * CLI glue for watch: `tsfig watch [SERVICE...]` and `tsfig up --watch`. Re-plans are `up`'s function
+ * (src/compose/up.ts converge) called with Options; restarts are `restart`'s (a plan of stops and starts).
+ */
 import type { Command } from 'commander';
-import type { Engine } from '../../engine/index.js';
-import { loadForServices } from '../cli/compose/context.js';
-import { converge, type UpFlags } from '../cli/compose/up.js';
-import { openEngine } from '../cli/engine.js';
+import { loadForServices, verbContext } from '../cli/compose/context.js';
+import type { ComposeContext } from '../compose/context.js';
+import * as restart from '../compose/restart.js';
+import { converge, type UpOptions } from '../compose/up.js';
 import { TsfigError } from '../errors.js';
 import type { Project } from '../model/project.js';
+import { makeRenderer } from '../ui/progress.js';
 import { tuiStatus } from '../ui/tty/index.js';
 import { watchProject } from './watch.js';
 
-/** `up`'s flags with every default, as `tsfig watch` converges. */
-export const DEFAULT_UP_FLAGS: UpFlags = {
-  format: 'text',
-  recreate: true,
-  deps: true,
-  start: true,
-  logPrefix: true,
-  color: true,
-  detach: true,
-};
-
-function rootOf(command: Command): Command {
-  let root = command;
-  while (root.parent !== null) root = root.parent;
-  return root;
-}
-
 /** While a TUI owns the terminal, the plan's progress lines must not scribble over it: only warnings and errors. */
-async function quietWhileTui<T>(command: Command, fn: () => Promise<T>): Promise<T> {
-  if (!tuiStatus.connected) return fn();
-  const root = rootOf(command);
-  const before: unknown = root.getOptionValue('progress');
-  root.setOptionValue('progress', 'quiet');
-  try {
-    return await fn();
-  } finally {
-    root.setOptionValue('progress', before);
-  }
+function quietWhileTui(ctx: ComposeContext): ComposeContext {
+  if (!tuiStatus.connected) return ctx;
+  return { ...ctx, events: makeRenderer('quiet'), stderr: { write: (text: string) => tuiStatus.emit(text.trimEnd()) } };
 }
 
-function replanner(command: Command, flags: UpFlags) {
-  return async (services: readonly string[], options: { forceRecreate: boolean }): Promise<Project> =>
-    quietWhileTui(command, async () => {
-      const result = await converge(command, services, { ...flags, forceRecreate: options.forceRecreate });
-      return result.load.project;
-    });
+/**
+ * What a watch action runs: `up` again for the named services (after a rebuild, recreating them) with the project
+ * loaded again by `reload`, and `restart` for one service.
+ */
+function actions(ctx: ComposeContext, options: UpOptions, reload: () => Project) {
+  return {
+    replan: async (services: readonly string[], { forceRecreate }: { forceRecreate: boolean }): Promise<Project> => {
+      const project = reload();
+      const plan = { ...options.plan, forceRecreate };
+      await converge(quietWhileTui(ctx), { ...options, project, services, plan, detach: true, dryRun: false });
+      return project;
+    },
+    restart: async (service: string): Promise<void> => {
+      await restart.run(quietWhileTui(ctx), { project: reload(), services: [service] });
+    },
+  };
 }
 
 /** Starts watching in the background (for `up --watch`); `stop` ends it. Failures are reported, never thrown. */
 export function startWatch(
-  command: Command,
+  ctx: ComposeContext,
   services: readonly string[],
-  flags: UpFlags,
-  engine: Engine,
-  project: Project,
+  options: UpOptions,
   projectFiles: readonly string[],
+  reload: () => Project = () => options.project,
 ): { stop(): Promise<void> } {
+  const engine = ctx.port.engine;
+  if (engine === undefined) throw new TsfigError('internal', 'watch needs the engine');
   const controller = new AbortController();
   const running = watchProject({
     engine,
-    project,
+    project: options.project,
     projectFiles,
     services,
     report: (message) => tuiStatus.emit(message),
-    replan: replanner(command, { ...flags, detach: true }),
+    ...actions(ctx, options, reload),
     signal: controller.signal,
   }).catch((error: unknown) => tuiStatus.emit(`watch: ${error instanceof Error ? error.message : String(error)}`));
   return {
@@ -81,14 +72,13 @@ export function registerWatchCommand(program: Command): void {
     .argument('[services...]')
     .option('--no-up', 'do not converge the project before watching')
     .action(async (services: string[], flags: { up: boolean }, command: Command) => {
-      let engine: Engine;
-      let load;
-      if (flags.up) {
-        ({ engine, load } = await converge(command, services, DEFAULT_UP_FLAGS));
-      } else {
-        load = loadForServices(command, services);
-        engine = await openEngine();
-      }
+      const load = loadForServices(command, services);
+      const ctx = await verbContext(command);
+      // `up -d` with every default
+      const options: UpOptions = { project: load.project, services, plan: {}, detach: true };
+      if (flags.up) await converge(ctx, options);
+      const engine = ctx.port.engine;
+      if (engine === undefined) throw new TsfigError('internal', 'watch needs the engine');
       const controller = new AbortController();
       const onSignal = () => controller.abort();
       process.on('SIGINT', onSignal);
@@ -99,8 +89,8 @@ export function registerWatchCommand(program: Command): void {
           project: load.project,
           projectFiles: [...load.sources.keys()],
           services,
-          report: (message) => process.stderr.write(`${message}\n`),
-          replan: replanner(command, DEFAULT_UP_FLAGS),
+          report: (message) => ctx.stderr.write(`${message}\n`),
+          ...actions(ctx, options, () => loadForServices(command, services).project),
           signal: controller.signal,
         });
       } catch (error) {

@@ -7,9 +7,8 @@ import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type { Engine } from '../../engine/index.js';
-import { Builder, DockerIgnore, readDockerIgnore } from '../../engine/build/index.js';
+import { DockerIgnore, readDockerIgnore } from '../../engine/build/index.js';
 import type { Project } from '../model/project.js';
-import { serviceImage } from '../planner/container-spec.js';
 import { observe } from '../planner/observe.js';
 import type { ObservedContainer } from '../planner/observed.js';
 import { formatDuration } from '../ui/tty/format.js';
@@ -35,6 +34,8 @@ export interface WatchOptions {
    * rebuild). Returns the project it loaded.
    */
   readonly replan: (services: readonly string[], options: { forceRecreate: boolean }) => Promise<Project>;
+  /** The `restart` code path (a plan of stops and starts) for one service's containers. */
+  readonly restart: (service: string) => Promise<void>;
   readonly signal: AbortSignal;
   /** Quiet period of the debounce. @default 300 */
   readonly quietMs?: number;
@@ -46,11 +47,6 @@ interface RuleMatcher {
   readonly include: DockerIgnore | undefined;
   /** The build context's .dockerignore, applied to paths inside the context. */
   readonly context: { readonly dir: string; readonly ignore: DockerIgnore } | undefined;
-}
-
-/** A string map without its unset (null) entries. */
-function definedOnly(map: Readonly<Record<string, string | null>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(map).filter((entry): entry is [string, string] => entry[1] !== null));
 }
 
 const slash = (value: string) => value.split(path.sep).join('/');
@@ -163,11 +159,7 @@ class Watcher {
   }
 
   private async restart(service: string): Promise<void> {
-    const { engine } = this.options;
-    for (const container of await this.containers(service)) {
-      if (container.running) await engine.containers.stop(container.id);
-      await engine.containers.start(container.id);
-    }
+    await this.options.restart(service);
   }
 
   private async exec(rule: WatchRule): Promise<void> {
@@ -184,23 +176,11 @@ class Watcher {
     }
   }
 
+  /** The image phase of `up` builds it (a plan op), then the service is recreated from it. */
   private async rebuild(service: string): Promise<void> {
-    const definition = this.project.services[service];
-    const build = definition?.build;
-    if (definition === undefined || build === undefined) {
+    if (this.project.services[service]?.build === undefined) {
       throw new Error(`cannot rebuild ${service}: it has no build section (use action: restart or sync)`);
     }
-    await new Builder(this.options.engine).build({
-      contextDir: build.context,
-      dockerfile: build.dockerfile,
-      dockerfileInline: build.dockerfile_inline,
-      buildArgs: definedOnly(build.args),
-      target: build.target,
-      labels: definedOnly(build.labels),
-      noCache: false,
-      tags: [serviceImage(this.project, definition), ...build.tags],
-      signal: this.options.signal,
-    });
     this.project = await this.options.replan([service], { forceRecreate: true });
   }
 

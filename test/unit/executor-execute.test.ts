@@ -63,6 +63,14 @@ class RecordingPort implements ExecutorPort {
     await this.call('waitCompleted', spec.container, signal);
     return this.exitCodes.get(spec.container) ?? 0;
   };
+  waitRunning = (spec: { container: string }, signal: AbortSignal) => this.call('waitRunning', spec.container, signal);
+  killContainer = (spec: { container: string }, signal: AbortSignal) =>
+    this.call('killContainer', spec.container, signal);
+  pauseContainer = (spec: { container: string }, paused: boolean, signal: AbortSignal) =>
+    this.call(paused ? 'pauseContainer' : 'unpauseContainer', spec.container, signal);
+  pullImage = (spec: { image: string }, signal: AbortSignal) => this.call('pullImage', spec.image, signal);
+  buildImage = (spec: { image: string }, signal: AbortSignal) => this.call('buildImage', spec.image, signal);
+  removeImage = (spec: { image: string }, signal: AbortSignal) => this.call('removeImage', spec.image, signal);
 }
 
 const started = { condition: 'service_started', required: true, restart: false } as const;
@@ -194,11 +202,11 @@ test('a required service_completed_successfully dependency that fails stops its 
 });
 
 test('an unknown op kind is an internal error, not a silent no-op', async () => {
-  const bogus = { ...wideplan(1).operations[0], kind: 'image.build' } as unknown as Operation;
+  const bogus = { ...wideplan(1).operations[0], kind: 'image.squash' } as unknown as Operation;
   const p: Plan = { version: 1, project: 'p', operations: [bogus], warnings: [] };
   const result = await executePlan(p, new RecordingPort(), new RecordingSink());
   assert.equal(result.ok, false);
-  assert.match(String(result.error), /unknown operation kind "image.build"/);
+  assert.match(String(result.error), /unknown operation kind "image.squash"/);
 });
 
 test('an aborted signal starts nothing and marks the run interrupted', async () => {

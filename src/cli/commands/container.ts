@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setExitCode } from '../exit-codes.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { ContainerManager } from '../../../engine/containers/manager.js';
@@ -397,7 +398,7 @@ function registerRun(group: Command): void {
       .option('-d, --detach', 'run the container in the background and print its id')
       .helpOption('--help', 'display help for command')
       .passThroughOptions(),
-  ).action(async (image: string, command: string[], flags: CreateFlags & { detach?: boolean }) => {
+  ).action(async (image: string, command: string[], flags: CreateFlags & { detach?: boolean }, cmd: Command) => {
     checkRmRestart(flags);
     const engine = await openEngine();
     const record = await createFromFlags(engine, image, command, flags);
@@ -418,7 +419,7 @@ function registerRun(group: Command): void {
       }
       const exitCode = await runAttached(engine.containers, record.id, flags);
       if (flags.rm === true) await removeIfPresent(engine, record.id);
-      process.exitCode = exitCode;
+      setExitCode(cmd, exitCode);
     });
   });
 }
@@ -443,14 +444,14 @@ function registerLifecycle(group: Command): void {
     .description('start one or more stopped containers')
     .argument('<container...>')
     .option('-a, --attach', 'attach STDOUT/STDERR and forward signals')
-    .action(async (refs: string[], flags: { attach?: boolean }) => {
+    .action(async (refs: string[], flags: { attach?: boolean }, cmd: Command) => {
       const engine = await openEngine();
       for (const ref of refs) {
         if (flags.attach === true && refs.length === 1) {
           const record = await engine.containers.get(ref);
           const attach = async () => {
             await engine.containers.start(record.id);
-            process.exitCode = await runAttached(engine.containers, record.id, {});
+            setExitCode(cmd, await runAttached(engine.containers, record.id, {}));
             if (record.spec.autoRemove === true) await removeIfPresent(engine, record.id);
           };
           // created with --rm: as attached `run --rm` (the exit code is read before the removal)
@@ -688,6 +689,7 @@ function registerInspection(group: Command): void {
           interactive?: boolean;
           detach?: boolean;
         },
+        cmd: Command,
       ) => {
         const engine = await openEngine();
         const detach = flags.detach === true;
@@ -702,7 +704,7 @@ function registerInspection(group: Command): void {
           stdio: detach ? 'pipe' : 'inherit',
           detach,
         });
-        process.exitCode = result.exitCode;
+        setExitCode(cmd, result.exitCode);
       },
     );
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { setExitCode } from '../exit-codes.js';
 import { isEngineError } from '../../../engine/errors.js';
 import type { EnginePaths } from '../../../engine/state/paths.js';
 import { enginePaths } from '../../../engine/state/paths.js';
@@ -114,7 +115,7 @@ export function registerVolumeCommands(program: Command, io: VolumeCommandIo = {
     .command('inspect')
     .description('display detailed information on one or more volumes')
     .argument('<name...>', 'volume names')
-    .action(async (names: string[]) => {
+    .action(async (names: string[], _flags: unknown, cmd: Command) => {
       const volumes = store();
       const found: VolumeInfo[] = [];
       let failed: unknown;
@@ -128,7 +129,7 @@ export function registerVolumeCommands(program: Command, io: VolumeCommandIo = {
         }
       }
       out.write(`${JSON.stringify(found, null, 4)}\n`);
-      if (failed !== undefined) process.exitCode = 1;
+      if (failed !== undefined) setExitCode(cmd, 1);
     });
 
   volume
@@ -137,7 +138,7 @@ export function registerVolumeCommands(program: Command, io: VolumeCommandIo = {
     .description('remove one or more volumes (never one in use)')
     .argument('<name...>', 'volume names')
     .option('-f, --force', 'no error for volumes that do not exist')
-    .action(async (names: string[], flags: { force?: boolean }) => {
+    .action(async (names: string[], flags: { force?: boolean }, cmd: Command) => {
       const volumes = store();
       const users = usersOf();
       let failed: unknown;
@@ -150,7 +151,7 @@ export function registerVolumeCommands(program: Command, io: VolumeCommandIo = {
           failed = error;
         }
       }
-      if (failed !== undefined) process.exitCode = 1;
+      if (failed !== undefined) setExitCode(cmd, 1);
     });
 
   volume

@@ -2,10 +2,12 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { BuildEvent } from '../../../engine/build/index.js';
 import type { Engine } from '../../../engine/index.js';
-import type { EventSink, TsfigEvent } from '../../events/events.js';
-import type { Project, Service } from '../../model/project.js';
-import { implicitDependencies, serviceImage } from '../../planner/container-spec.js';
-import { dependencyOrder } from '../../planner/reconcile.js';
+import { buildEventOf } from '../../compose/engine-port.js';
+import type { EventSink } from '../../events/events.js';
+import { resolveBuildArgs } from '../../planner/images.js';
+import type { Project } from '../../model/project.js';
+import { serviceImage } from '../../planner/container-spec.js';
+import { dependencyOrder, servicesInScope } from '../../planner/reconcile.js';
 import { interruptible } from '../interrupt.js';
 import { collect } from '../units.js';
 import { composeContext } from './context.js';
@@ -27,47 +29,7 @@ export interface ServiceBuildOptions {
   readonly events?: EventSink;
 }
 
-/** `build.args` with compose's rule for a key without a value: take it from the environment, else leave it out. */
-function buildArgs(service: Service, extra: readonly string[]): Record<string, string> {
-  const args: Record<string, string> = {};
-  for (const [key, value] of Object.entries(service.build?.args ?? {})) {
-    const resolved = value ?? process.env[key];
-    if (resolved !== undefined) args[key] = resolved;
-  }
-  for (const entry of extra) {
-    const index = entry.indexOf('=');
-    const key = index < 0 ? entry : entry.slice(0, index);
-    const value = index < 0 ? process.env[key] : entry.slice(index + 1);
-    if (value !== undefined) args[key] = value;
-  }
-  return args;
-}
-
-/**
- * The builder's events as the orchestrator's, for one service. A cache hit is remembered in `cachedSteps` and
- * reported by the step's `build.step-done` (the builder sends that one for every step).
- */
-export function buildEventOf(service: string, event: BuildEvent, cachedSteps: Set<number>): TsfigEvent | undefined {
-  switch (event.kind) {
-    case 'step':
-      return { kind: 'build.step', service, step: event.step, total: event.total, text: event.text };
-    case 'cache-hit':
-      cachedSteps.add(event.step);
-      return undefined;
-    case 'output':
-      return { kind: 'build.output', service, step: event.step, stream: event.stream, text: event.text };
-    case 'step-done':
-      return {
-        kind: 'build.step-done',
-        service,
-        step: event.step,
-        cached: cachedSteps.has(event.step),
-        durationMs: event.durationMs,
-      };
-    case 'warning':
-      return { kind: 'warning', message: `[${service}] ${event.message}` };
-  }
-}
+export { buildEventOf } from '../../compose/engine-port.js';
 
 function renderEvent(service: string, event: BuildEvent, verbose: boolean): string | undefined {
   switch (event.kind) {
@@ -115,7 +77,7 @@ export async function buildServices(
         contextDir: build.context,
         dockerfile: path.resolve(build.context, build.dockerfile),
         dockerfileInline: build.dockerfile_inline,
-        buildArgs: buildArgs(service, options.buildArgs ?? []),
+        buildArgs: resolveBuildArgs(service, process.env, options.buildArgs ?? []),
         target: build.target,
         tags: [image, ...build.tags],
         labels: Object.fromEntries(
@@ -153,15 +115,7 @@ export async function buildServices(
 
 /** The named services and everything they depend on (depends_on, links, volumes_from, network_mode service:). */
 export function withDependencies(project: Project, names: readonly string[]): string[] {
-  const seen = new Set<string>();
-  const visit = (name: string) => {
-    const service = project.services[name];
-    if (service === undefined || seen.has(name)) return;
-    seen.add(name);
-    for (const dependency of [...Object.keys(service.depends_on), ...implicitDependencies(service)]) visit(dependency);
-  };
-  for (const name of names) visit(name);
-  return [...seen];
+  return names.length === 0 ? [] : [...servicesInScope(project, { services: names })];
 }
 
 /** `tsfig build [SERVICE...]`. */

@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
+import type { ComposeContext as VerbContext } from '../../compose/context.js';
+import { EnginePort } from '../../compose/engine-port.js';
+import type { EventSink } from '../../events/events.js';
+import { makeRenderer, type ProgressMode } from '../../ui/progress.js';
+import { interruptible } from '../interrupt.js';
+import { parseCount } from '../units.js';
 import type { LoadResult } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
 import type { Project } from '../../model/project.js';
@@ -31,7 +37,44 @@ export function loadForServices(command: Command, services: readonly string[]): 
     const all = loadProjectFromOptions(projectOptions(command), { warn: () => undefined });
     checkServices(all.project, services);
   }
-  return loadProjectFromOptions(projectOptions(command), { services });
+  const json = progressMode(command) === 'json';
+  // with --progress json every line on stderr is a JSON object: the project's warnings are events too
+  const warn = (text: string) => makeRenderer('json').emit({ kind: 'warning', message: text.trimEnd() });
+  return loadProjectFromOptions(projectOptions(command), { services, ...(json ? { warn } : {}) });
+}
+
+export function progressMode(command: Command): ProgressMode {
+  return command.optsWithGlobals<{ progress?: ProgressMode }>().progress ?? 'auto';
+}
+
+/**
+ * The context a compose verb runs in (src/compose/context.ts): the engine behind the executor's port, the
+ * `--progress` renderer (or `events`, the TUI of an attached `up`), the process's streams, clock and environment.
+ * With `--progress json` the status lines a verb writes on stderr become JSON `note` events.
+ */
+export async function verbContext(command: Command, events?: EventSink): Promise<VerbContext> {
+  const engine = await openEngine();
+  const mode = progressMode(command);
+  const sink = events ?? makeRenderer(mode);
+  const parallel = command.optsWithGlobals<{ parallel?: string }>().parallel;
+  return {
+    port: new EnginePort(engine, sink),
+    events: sink,
+    stdout: process.stdout,
+    stderr:
+      mode === 'json'
+        ? { write: (text: string) => sink.emit({ kind: 'note', message: text.trimEnd() }) }
+        : process.stderr,
+    clock: Date.now,
+    env: process.env,
+    parallel: parallel === undefined ? undefined : Math.max(1, parseCount(parallel, '--parallel')),
+    interruptible: (what, hint, work) => interruptible({ what, hint }, work),
+  };
+}
+
+/** `-t, --timeout` in seconds, when given. */
+export function timeoutOf(flags: { timeout?: string }): number | undefined {
+  return flags.timeout === undefined ? undefined : parseCount(flags.timeout, '--timeout');
 }
 
 /** Loads the project (exit 65 when invalid) and opens the engine; services named must exist. */

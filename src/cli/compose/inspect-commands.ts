@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { setExitCode } from '../exit-codes.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
 import { collect, parseCount } from '../units.js';
@@ -93,7 +94,7 @@ export function registerInspectCommands(program: Command): void {
         const tail = flags.tail === 'all' ? undefined : parseCount(flags.tail, '--tail');
         if (flags.follow === true && index === undefined && wantsTui(progressOf(command))) {
           const tui = { engine: context.engine, project: context.project, services, mode: 'logs' as const };
-          process.exitCode = (await runTui({ ...tui, ...(tail !== undefined ? { tail } : {}) })).exitCode;
+          setExitCode(command, (await runTui({ ...tui, ...(tail !== undefined ? { tail } : {}) })).exitCode);
           return;
         }
         await printLogs(context.engine, containers, {
@@ -176,7 +177,7 @@ export function registerInspectCommands(program: Command): void {
           stdio: detach ? 'pipe' : 'inherit',
           detach,
         });
-        process.exitCode = result.exitCode;
+        setExitCode(command, result.exitCode);
       },
     );
 

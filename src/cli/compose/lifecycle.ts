@@ -1,67 +1,27 @@
 import type { Command } from 'commander';
 import { shortId } from '../../../engine/state/ids.js';
-import { TsfigError } from '../../errors.js';
-import type { ObservedContainer } from '../../planner/observed.js';
-import { dependencyOrder } from '../../planner/reconcile.js';
+import * as kill from '../../compose/kill.js';
+import * as pause from '../../compose/pause.js';
+import * as restart from '../../compose/restart.js';
+import * as rm from '../../compose/rm.js';
+import * as start from '../../compose/start.js';
+import * as stop from '../../compose/stop.js';
+import { setExitCode } from '../exit-codes.js';
 import { containerTop } from '../commands/container-verbs.js';
 import { renderTable } from '../table.js';
-import { parseCount } from '../units.js';
-import { composeContext, serviceContainers, type ComposeContext } from './context.js';
-import { withProjectLock } from './up.js';
-
-function progress(verb: string, container: ObservedContainer): void {
-  process.stderr.write(` Container ${container.name}  ${verb}\n`);
-}
-
-/** The project's containers of the given services (all when none), in dependency order (reversed for stopping). */
-function ordered(context: ComposeContext, services: readonly string[], reverse = false): ObservedContainer[] {
-  const containers = serviceContainers(context.observed, services);
-  const order = dependencyOrder(context.project, new Set(containers.map((container) => container.service)));
-  const rank = (service: string) => {
-    const index = order.indexOf(service);
-    return index < 0 ? order.length : index;
-  };
-  const sorted = [...containers].sort((a, b) => rank(a.service) - rank(b.service) || a.number - b.number);
-  return reverse ? sorted.reverse() : sorted;
-}
-
-async function stopContainers(context: ComposeContext, containers: readonly ObservedContainer[], timeout?: number) {
-  for (const container of containers) {
-    if (!container.running) continue;
-    progress('Stopping', container);
-    const service = context.project.services[container.service];
-    const seconds = timeout ?? Math.round((service?.stop_grace_period ?? 10_000) / 1000);
-    await context.engine.containers.stop(container.id, seconds);
-    progress('Stopped', container);
-  }
-}
-
-async function startContainers(context: ComposeContext, containers: readonly ObservedContainer[]) {
-  if (containers.length === 0) {
-    throw new TsfigError('not-found', 'no containers to start', { hint: 'create them with: tsfig up -d' });
-  }
-  for (const container of containers) {
-    progress('Starting', container);
-    await context.engine.containers.start(container.id);
-    progress('Started', container);
-  }
-}
-
-function timeoutOf(flags: { timeout?: string }): number | undefined {
-  return flags.timeout === undefined ? undefined : parseCount(flags.timeout, '--timeout');
-}
+import { composeContext, loadForServices, serviceContainers, timeoutOf, verbContext } from './context.js';
 
 /** `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause`, `wait`, `top`, `images`. */
 export function registerLifecycleCommands(program: Command): void {
+  const verb = (command: Command) => verbContext(command);
   program
     .command('start')
     .description('start services')
     .argument('[services...]')
-    .action(async (services: string[], _flags: unknown, command: Command) => {
-      const context = await composeContext(command, services);
-      await withProjectLock(context.engine, context.project.name, () =>
-        startContainers(context, ordered(context, services)),
-      );
+    .option('--dry-run', 'print the plan and change nothing')
+    .action(async (services: string[], flags: { dryRun?: boolean }, command: Command) => {
+      const { project } = loadForServices(command, services);
+      setExitCode(command, await start.run(await verb(command), { project, services, dryRun: flags.dryRun === true }));
     });
 
   program
@@ -69,11 +29,11 @@ export function registerLifecycleCommands(program: Command): void {
     .description('stop services')
     .argument('[services...]')
     .option('-t, --timeout <seconds>', 'specify a shutdown timeout in seconds')
-    .action(async (services: string[], flags: { timeout?: string }, command: Command) => {
-      const context = await composeContext(command, services);
-      await withProjectLock(context.engine, context.project.name, () =>
-        stopContainers(context, ordered(context, services, true), timeoutOf(flags)),
-      );
+    .option('--dry-run', 'print the plan and change nothing')
+    .action(async (services: string[], flags: { timeout?: string; dryRun?: boolean }, command: Command) => {
+      const { project } = loadForServices(command, services);
+      const options = { project, services, timeoutSeconds: timeoutOf(flags), dryRun: flags.dryRun === true };
+      setExitCode(command, await stop.run(await verb(command), options));
     });
 
   program
@@ -82,12 +42,11 @@ export function registerLifecycleCommands(program: Command): void {
     .argument('[services...]')
     .option('-t, --timeout <seconds>', 'specify a shutdown timeout in seconds')
     .option('--no-deps', "don't restart dependent services")
-    .action(async (services: string[], flags: { timeout?: string }, command: Command) => {
-      const context = await composeContext(command, services);
-      await withProjectLock(context.engine, context.project.name, async () => {
-        await stopContainers(context, ordered(context, services, true), timeoutOf(flags));
-        await startContainers(context, ordered(context, services));
-      });
+    .option('--dry-run', 'print the plan and change nothing')
+    .action(async (services: string[], flags: { timeout?: string; dryRun?: boolean }, command: Command) => {
+      const { project } = loadForServices(command, services);
+      const options = { project, services, timeoutSeconds: timeoutOf(flags), dryRun: flags.dryRun === true };
+      setExitCode(command, await restart.run(await verb(command), options));
     });
 
   program
@@ -96,12 +55,11 @@ export function registerLifecycleCommands(program: Command): void {
     .argument('[services...]')
     .option('-s, --signal <signal>', 'SIGNAL to send to the container', 'SIGKILL')
     .option('--remove-orphans', 'remove containers for services not defined in the project file')
-    .action(async (services: string[], flags: { signal: string }, command: Command) => {
-      const context = await composeContext(command, services);
-      for (const container of ordered(context, services, true).filter((candidate) => candidate.running)) {
-        await context.engine.containers.kill(container.id, flags.signal);
-        progress('Killed', container);
-      }
+    .option('--dry-run', 'print the plan and change nothing')
+    .action(async (services: string[], flags: { signal: string; dryRun?: boolean }, command: Command) => {
+      const { project } = loadForServices(command, services);
+      const options = { project, services, signal: flags.signal, dryRun: flags.dryRun === true };
+      setExitCode(command, await kill.run(await verb(command), options));
     });
 
   program
@@ -111,55 +69,39 @@ export function registerLifecycleCommands(program: Command): void {
     .option('-f, --force', "don't ask to confirm removal")
     .option('-s, --stop', 'stop the containers, if required, before removing')
     .option('-v, --volumes', 'remove any anonymous volumes attached to containers')
+    .option('--dry-run', 'print the plan and change nothing')
     .action(
-      async (services: string[], flags: { force?: boolean; stop?: boolean; volumes?: boolean }, command: Command) => {
-        const context = await composeContext(command, services);
-        await withProjectLock(context.engine, context.project.name, async () => {
-          const containers = ordered(context, services, true);
-          if (flags.stop === true) await stopContainers(context, containers);
-          const removable = flags.stop === true ? containers : containers.filter((container) => !container.running);
-          if (removable.length === 0) {
-            process.stderr.write('No stopped containers\n');
-            return;
-          }
-          if (flags.force !== true) {
-            throw new TsfigError(
-              'usage',
-              `refusing to remove ${removable.map((c) => c.name).join(', ')} without --force`,
-              {
-                hint: 'confirm with: tsfig rm -f',
-              },
-            );
-          }
-          for (const container of removable) {
-            progress('Removing', container);
-            const record = await context.engine.containers.remove(container.id, { force: flags.stop === true });
-            if (flags.volumes === true) {
-              const { containerRecordUsers } = await import('../../../engine/volumes/index.js');
-              await context.engine.volumes.removeAnonymous(record.mounts, {
-                usersOf: containerRecordUsers(context.engine.paths),
-              });
-            }
-            progress('Removed', container);
-          }
-        });
+      async (
+        services: string[],
+        flags: { force?: boolean; stop?: boolean; volumes?: boolean; dryRun?: boolean },
+        command: Command,
+      ) => {
+        const { project } = loadForServices(command, services);
+        const options = {
+          project,
+          services,
+          force: flags.force === true,
+          stop: flags.stop === true,
+          volumes: flags.volumes === true,
+          dryRun: flags.dryRun === true,
+        };
+        setExitCode(command, await rm.run(await verb(command), options));
       },
     );
 
-  for (const [name, frozen] of [
+  for (const [name, paused] of [
     ['pause', true],
     ['unpause', false],
   ] as const) {
     program
       .command(name)
-      .description(frozen ? 'pause services' : 'unpause services')
+      .description(paused ? 'pause services' : 'unpause services')
       .argument('[services...]')
-      .action(async (services: string[], _flags: unknown, command: Command) => {
-        const context = await composeContext(command, services);
-        for (const container of ordered(context, services).filter((candidate) => candidate.running)) {
-          await context.engine.containers.freeze(container.id, frozen);
-          progress(frozen ? 'Paused' : 'Unpaused', container);
-        }
+      .option('--dry-run', 'print the plan and change nothing')
+      .action(async (services: string[], flags: { dryRun?: boolean }, command: Command) => {
+        const { project } = loadForServices(command, services);
+        const options = { project, services, paused, dryRun: flags.dryRun === true };
+        setExitCode(command, await pause.run(await verb(command), options));
       });
   }
 
@@ -174,7 +116,7 @@ export function registerLifecycleCommands(program: Command): void {
         last = await context.engine.containers.wait(container.id);
         process.stdout.write(`${last}\n`);
       }
-      process.exitCode = last;
+      setExitCode(command, last);
     });
 
   program

@@ -2,14 +2,12 @@ import type { Command } from 'commander';
 import { TsfigError } from '../../errors.js';
 import { observe } from '../../planner/observe.js';
 import type { ObservedContainer } from '../../planner/observed.js';
+import * as create from '../../compose/create.js';
+import * as scale from '../../compose/scale.js';
+import { setExitCode } from '../exit-codes.js';
 import { collect } from '../units.js';
-import { composeContext } from './context.js';
-import { converge, type UpFlags } from './up.js';
-
-/** The flags `up` would get for `create` and `scale`: everything default, then the given overrides. */
-function upFlags(overrides: Partial<UpFlags>): UpFlags {
-  return { format: 'text', recreate: true, deps: true, start: true, logPrefix: true, color: true, ...overrides };
-}
+import { composeContext, loadForServices, verbContext } from './context.js';
+import { parseScale } from './up.js';
 
 interface ContainerEvent {
   readonly time: string;
@@ -59,21 +57,56 @@ export function registerMoreCommands(program: Command): void {
     .option('--no-recreate', "if containers already exist, don't recreate them")
     .option('--remove-orphans', 'remove containers for services not defined in the project file')
     .option('--scale <SERVICE=NUM>', 'scale SERVICE to NUM instances', collect)
-    .action(async (services: string[], flags: Partial<UpFlags>, command: Command) => {
-      await converge(command, services, upFlags({ ...flags, start: false, detach: true }));
-    });
+    .option('--no-build', "don't build an image, even if it's missing")
+    .option('--pull <policy>', 'pull image before running: always, missing, never')
+    .option('--dry-run', 'print the plan and change nothing')
+    .action(
+      async (
+        services: string[],
+        flags: {
+          forceRecreate?: boolean;
+          recreate: boolean;
+          removeOrphans?: boolean;
+          scale?: string[];
+          build: boolean;
+          pull?: string;
+          dryRun?: boolean;
+        },
+        command: Command,
+      ) => {
+        if (flags.forceRecreate === true && !flags.recreate) {
+          throw new TsfigError('usage', '--force-recreate and --no-recreate are incompatible');
+        }
+        const { project } = loadForServices(command, services);
+        const options: create.CreateOptions = {
+          project,
+          services,
+          forceRecreate: flags.forceRecreate === true,
+          noRecreate: !flags.recreate,
+          removeOrphans: flags.removeOrphans === true,
+          scale: parseScale(flags.scale ?? [], project),
+          build: flags.build,
+          pull: flags.pull,
+          dryRun: flags.dryRun === true,
+        };
+        setExitCode(command, await create.run(await verbContext(command), options));
+      },
+    );
 
   program
     .command('scale')
     .description('scale services')
     .argument('<SERVICE=REPLICAS...>')
     .option('--no-deps', "don't start linked services")
-    .action(async (entries: string[], flags: { deps: boolean }, command: Command) => {
+    .option('--dry-run', 'print the plan and change nothing')
+    .action(async (entries: string[], flags: { deps: boolean; dryRun?: boolean }, command: Command) => {
       const services = entries.map((entry) => entry.split('=')[0] ?? entry);
       if (entries.some((entry) => !/^[^=]+=\d+$/.test(entry))) {
         throw new TsfigError('usage', 'scale takes SERVICE=REPLICAS arguments', { hint: 'e.g. tsfig scale web=3' });
       }
-      await converge(command, services, upFlags({ scale: entries, recreate: false, deps: flags.deps, detach: true }));
+      const { project } = loadForServices(command, services);
+      const options = { project, scale: parseScale(entries, project), deps: flags.deps, dryRun: flags.dryRun === true };
+      setExitCode(command, await scale.run(await verbContext(command), options));
     });
 
   program

@@ -5,84 +5,41 @@
 import type { Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
 import { isEngineError } from '../../../engine/errors.js';
-import type { PullEvent } from '../../../engine/registry/index.js';
 import { TsfigError } from '../../errors.js';
 import type { EventSink } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
 import { openEngine } from '../engine.js';
 import { interruptible } from '../interrupt.js';
 import { loadForServices } from './context.js';
+import { pullDecision as decide, policyInterval, type PullDecision } from '../../planner/images.js';
+import { pullEventSink } from '../../compose/engine-port.js';
+import { servicesInScope } from '../../planner/reconcile.js';
 
-export type PullDecision = 'pull' | 'skip' | 'build' | 'missing-never';
+export { policyInterval };
 
 /** The registry client (http, tls, zlib...) loads only when something is pulled or pushed, not on every `up`. */
 const registry = () => import('../../../engine/registry/index.js');
 
-const UNIT_MS: Record<string, number> = { w: 7 * 86_400_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 };
-
-/** `every_1d12h` → ms; undefined for anything else. */
-export function policyInterval(policy: string): number | undefined {
-  if (policy === 'daily') return UNIT_MS.d;
-  if (policy === 'weekly') return UNIT_MS.w;
-  const match = /^every_((?:[0-9]+[wdhms])+)$/.exec(policy);
-  if (match === null) return undefined;
-  let total = 0;
-  for (const part of (match[1] ?? '').matchAll(/([0-9]+)([wdhms])/g)) {
-    total += Number(part[1]) * (UNIT_MS[part[2] ?? 's'] ?? 0);
-  }
-  return total;
-}
-
-/**
- * What to do for a service's image under policy (compose's pull_policy): `always` pulls, `never` uses what is
- * there (missing-never when absent), `missing`/`if_not_present` pulls when absent, `build` builds, `daily`/
- * `weekly`/`every_<duration>` pull when absent or when the last pull is older; `refresh` is treated as always.
- */
+/** planner/images.ts pullDecision with the last pull as a Date and the clock defaulting to now. */
 export function pullDecision(
   policy: string,
   state: { present: boolean; hasBuild: boolean; lastPulled?: Date | undefined; now?: number },
 ): PullDecision {
-  const now = state.now ?? Date.now();
-  switch (policy) {
-    case 'always':
-    case 'refresh':
-      return 'pull';
-    case 'never':
-      return state.present ? 'skip' : 'missing-never';
-    case 'build':
-      return 'build';
-    case 'missing':
-    case 'if_not_present':
-    case '':
-      return state.present ? 'skip' : state.hasBuild ? 'build' : 'pull';
-    default: {
-      const interval = policyInterval(policy);
-      if (interval === undefined) {
-        throw new TsfigError('config', `unknown pull_policy "${policy}"`, {
-          hint: 'use always, never, missing, build, daily, weekly or every_<duration> (e.g. every_12h)',
-        });
-      }
-      if (!state.present) return state.hasBuild ? 'build' : 'pull';
-      const last = state.lastPulled?.getTime();
-      return last === undefined || now - last >= interval ? 'pull' : 'skip';
-    }
-  }
+  return decide(policy, {
+    present: state.present,
+    hasBuild: state.hasBuild,
+    lastPulledMs: state.lastPulled?.getTime(),
+    now: state.now ?? Date.now(),
+  });
 }
 
 function imageOf(project: Project, service: Service): string {
   return service.image ?? `${project.name}-${service.name}`;
 }
 
-/** The services and the ones they depend on (depends_on), in name order. */
-function withDependencies(project: Project, names: readonly string[]): string[] {
-  const result = new Set<string>();
-  const visit = (name: string): void => {
-    if (result.has(name)) return;
-    result.add(name);
-    for (const dep of Object.keys(project.services[name]?.depends_on ?? {})) visit(dep);
-  };
-  for (const name of names) visit(name);
-  return [...result].sort();
+/** The services and the ones they depend on, in name order. */
+function withDependenciesByName(project: Project, names: readonly string[]): string[] {
+  return names.length === 0 ? [] : [...servicesInScope(project, { services: names })].sort();
 }
 
 export interface EnsureOptions {
@@ -98,23 +55,6 @@ export interface EnsureOptions {
   readonly events?: EventSink | undefined;
   /** Stops every pull (their downloads are deleted); the call then rejects, whatever ignoreFailures says. */
   readonly signal?: AbortSignal | undefined;
-}
-
-/** The engine's pull events as the orchestrator's, for one image. */
-function pullEventSink(events: EventSink, image: string): (event: PullEvent) => void {
-  return (event) => {
-    if (event.type !== 'layer') return;
-    const total = event.total ?? 0;
-    const done = event.status === 'exists' || event.status === 'verified' || event.status === 'extracting';
-    events.emit({
-      kind: 'pull.progress',
-      image,
-      layer: event.digest.replace(/^sha256:/, '').slice(0, 12),
-      state: event.status,
-      current: event.current ?? (done || event.status === 'done' ? total : 0),
-      total,
-    });
-  };
 }
 
 /**
@@ -246,7 +186,7 @@ export function registerPullPush(program: Command, io: PullPushIo = {}): void {
         throw new TsfigError('usage', `invalid --policy "${flags.policy}"`, { hint: 'use missing or always' });
       }
       const { project } = loadForServices(this, services);
-      const names = flags.includeDeps === true ? withDependencies(project, services) : services;
+      const names = flags.includeDeps === true ? withDependenciesByName(project, services) : services;
       const wanted = (names.length > 0 ? names : Object.keys(project.services).sort()).filter((name) => {
         const service = project.services[name];
         // compose: services to build (pull_policy build) and `never` are not pulled
@@ -285,7 +225,7 @@ export function registerPullPush(program: Command, io: PullPushIo = {}): void {
     .action(async function (this: Command, services: string[]) {
       const flags = this.opts<{ ignorePushFailures?: boolean; includeDeps?: boolean; quiet?: boolean }>();
       const { project } = loadForServices(this, services);
-      const names = flags.includeDeps === true ? withDependencies(project, services) : services;
+      const names = flags.includeDeps === true ? withDependenciesByName(project, services) : services;
       const wanted = (names.length > 0 ? names : Object.keys(project.services).sort()).filter((name) => {
         const service = project.services[name];
         return service?.image !== undefined && service.build !== undefined;

@@ -464,6 +464,7 @@ function onPlanOp(plan: PlanView | undefined, event: TsfigEvent): PlanView | und
     case 'plan.start':
     case 'plan.done':
     case 'warning':
+    case 'note':
     case 'pull.start':
     case 'pull.progress':
     case 'pull.done':
@@ -527,6 +528,8 @@ export function reduce(state: TuiState, event: TuiEvent): TuiState {
       return onLogs({ ...state, status: `WARN ${event.message}` }, [
         { source: 'tsfig', service: '', stream: 'system', text: `WARN ${event.message}` },
       ]);
+    case 'note':
+      return onLogs(state, [{ source: 'tsfig', service: '', stream: 'system', text: `note: ${event.message}` }]);
     case 'observe':
       return onObserve(state, event);
     case 'logs':

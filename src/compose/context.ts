@@ -1,0 +1,69 @@
+/**
+ * What every compose verb (`src/compose/<verb>.ts`) runs with: `run(ctx, options): Promise<ExitCode>`. The CLI
+ * (src/cli/compose/*) turns flags into the verb's Options and builds the context over the real engine
+ * (`ComposeEngine`); unit tests pass a recording port instead. No verb reads argv, prints with console or sets the
+ * exit code: it writes to the context's streams, reports through its event sink and returns the code.
+ */
+import type { Engine } from '../../engine/index.js';
+import type { EventSink } from '../events/events.js';
+import type { ExecutorPort } from '../executor/port.js';
+import type { Project } from '../model/project.js';
+import type { ObservedContainer, ObservedState } from '../planner/observed.js';
+import type { Plan } from '../planner/plan.js';
+
+/** The engine as the compose verbs see it: the executor's port plus the reads and holds around a plan. */
+export interface ComposePort extends ExecutorPort {
+  /** One snapshot of the engine's state for the project (planner/observe.ts). */
+  observe(project: Project): Promise<ObservedState>;
+  /** Serialises the mutations of one project (two `up` at once end with one set of containers). */
+  lockProject<T>(project: string, fn: () => Promise<T>): Promise<T>;
+  /** Finishes or undoes what a killed command left in the networking (before a plan that changes it). */
+  repair(): Promise<void>;
+  /** Refuses a plan that would fail half-way (held host ports, missing bind sources), before anything changes. */
+  preflight(plan: Plan): Promise<void>;
+  /** Runs fn holding a one-off's auto-remove hold: its monitor's cleanup waits for this CLI (attached `run --rm`). */
+  holdAutoRemove<T>(id: string, fn: () => Promise<T>): Promise<T>;
+  /** Waits for the container to exit; its exit code. */
+  waitExit(id: string, signal?: AbortSignal): Promise<number>;
+  /** Copies the containers' logs to `out` until they exit (attached `run` and `up`). */
+  followLogs(
+    containers: readonly ObservedContainer[],
+    options: { prefix: boolean; timestamps: boolean; color: boolean; signal?: AbortSignal },
+  ): Promise<void>;
+  /** Connects this process's stdin to the container's; returns the detach function. */
+  attachStdin(id: string, tty: boolean): () => void;
+  /** The engine itself, for the attached views (the TUI, logs with signals); undefined in tests. */
+  readonly engine: Engine | undefined;
+}
+
+/** Runs work that pulls or builds with a signal the first Ctrl-C aborts (src/cli/interrupt.ts in the CLI). */
+export type Interruptible = <T>(what: string, hint: string, work: (signal: AbortSignal) => Promise<T>) => Promise<T>;
+
+export interface ComposeContext {
+  readonly port: ComposePort;
+  /** Progress of plans, pulls and builds (the `--progress` renderer, or the TUI of an attached `up`). */
+  readonly events: EventSink;
+  /** Data: `--dry-run` plans, `run -d`'s container name. */
+  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean };
+  /** Status lines that are not events (`Project x is up to date`). */
+  readonly stderr: { write(text: string): unknown };
+  /** Milliseconds since the epoch (pull policies, deadlines). */
+  readonly clock: () => number;
+  /** The environment (build args without a value). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** `--parallel`: ops at once; undefined = the executor's default. */
+  readonly parallel?: number | undefined;
+  readonly interruptible: Interruptible;
+}
+
+/** The project's service containers (no one-offs), optionally of some services, ordered by service then number. */
+export function serviceContainers(
+  observed: ObservedState,
+  services: readonly string[] = [],
+  options: { includeOneoff?: boolean } = {},
+): ObservedContainer[] {
+  return observed.containers
+    .filter((container) => options.includeOneoff === true || !container.oneoff)
+    .filter((container) => services.length === 0 || services.includes(container.service))
+    .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number || a.name.localeCompare(b.name));
+}

@@ -1,0 +1,37 @@
+/** `down`: stop and remove the project's containers, then its networks; `-v` its volumes, `--rmi` its images. */
+import { ExitCode } from '../cli/exit-codes.js';
+import type { Project } from '../model/project.js';
+import { imagesToRemove } from '../planner/images.js';
+import { planDown } from '../planner/reconcile.js';
+import { applyPlan, printPlan } from './apply.js';
+import type { ComposeContext } from './context.js';
+
+export interface DownOptions {
+  readonly project: Project;
+  /** `-v`: named volumes declared in the project and the anonymous volumes of its containers. */
+  readonly volumes?: boolean;
+  readonly removeOrphans?: boolean;
+  /** `-t` in seconds. */
+  readonly timeoutSeconds?: number | undefined;
+  /** `--rmi local|all`: local = the images built under their default name (no `image:`), all = every service's. */
+  readonly rmi?: 'local' | 'all' | undefined;
+  readonly dryRun?: boolean;
+  readonly format?: 'text' | 'json';
+}
+
+export async function run(ctx: ComposeContext, options: DownOptions): Promise<ExitCode> {
+  const { project } = options;
+  await ctx.port.lockProject(project.name, async () => {
+    if (options.dryRun !== true) await ctx.port.repair();
+    const observed = await ctx.port.observe(project);
+    const thePlan = planDown(project, observed, {
+      volumes: options.volumes === true,
+      removeOrphans: options.removeOrphans === true,
+      ...(options.timeoutSeconds !== undefined ? { timeoutSeconds: options.timeoutSeconds } : {}),
+      ...(options.rmi !== undefined ? { images: imagesToRemove(project, observed, options.rmi) } : {}),
+    });
+    if (options.dryRun === true) return printPlan(ctx, thePlan, options.format);
+    await applyPlan(ctx, thePlan);
+  });
+  return ExitCode.ok;
+}

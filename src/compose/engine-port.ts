@@ -1,0 +1,406 @@
+import type { BuildEvent } from '../../engine/build/index.js';
+import { withAutoRemoveHold } from '../../engine/containers/cleanup.js';
+import type { Engine } from '../../engine/index.js';
+import { linkEnv } from '../../engine/network/links.js';
+import type { PullEvent, RegistryClient } from '../../engine/registry/index.js';
+import { acquireLock } from '../../engine/state/lock.js';
+import { containerRecordUsers, resolveMounts, type VolumesFromSource } from '../../engine/volumes/index.js';
+import { attachStdin } from '../cli/attach.js';
+import { printLogs } from '../cli/compose/logs.js';
+import { preflight } from '../cli/compose/preflight.js';
+import { TsfigError } from '../errors.js';
+import type { EventSink, TsfigEvent } from '../events/events.js';
+import type { Project } from '../model/project.js';
+import { toEngineContainerSpec } from '../planner/container-spec.js';
+import { observe } from '../planner/observe.js';
+import type { ObservedContainer, ObservedState } from '../planner/observed.js';
+import type {
+  ContainerCreateSpec,
+  ContainerKillSpec,
+  ContainerPauseSpec,
+  ContainerRemoveSpec,
+  ContainerStartSpec,
+  ContainerStopSpec,
+  ContainerWaitCompletedSpec,
+  ContainerWaitHealthySpec,
+  ContainerWaitRunningSpec,
+  ImageBuildSpec,
+  ImagePullSpec,
+  ImageRemoveSpec,
+  NetworkCreateSpec,
+  NetworkRemoveSpec,
+  Plan,
+  VolumeCreateSpec,
+  VolumeRemoveSpec,
+} from '../planner/plan.js';
+import type { ComposePort } from './context.js';
+
+/** The registry client (http, tls, zlib...) loads only when something is pulled, not on every `up`. */
+const registry = () => import('../../engine/registry/index.js');
+
+/**
+ * The builder's events as the orchestrator's, for one service. A cache hit is remembered in `cachedSteps` and
+ * reported by the step's `build.step-done` (the builder sends that one for every step).
+ */
+export function buildEventOf(service: string, event: BuildEvent, cachedSteps: Set<number>): TsfigEvent | undefined {
+  switch (event.kind) {
+    case 'step':
+      return { kind: 'build.step', service, step: event.step, total: event.total, text: event.text };
+    case 'cache-hit':
+      cachedSteps.add(event.step);
+      return undefined;
+    case 'output':
+      return { kind: 'build.output', service, step: event.step, stream: event.stream, text: event.text };
+    case 'step-done':
+      return {
+        kind: 'build.step-done',
+        service,
+        step: event.step,
+        cached: cachedSteps.has(event.step),
+        durationMs: event.durationMs,
+      };
+    case 'warning':
+      return { kind: 'warning', message: `[${service}] ${event.message}` };
+  }
+}
+
+/** The engine's pull events as the orchestrator's, for one image. */
+export function pullEventSink(events: EventSink, image: string): (event: PullEvent) => void {
+  return (event) => {
+    if (event.type !== 'layer') return;
+    const total = event.total ?? 0;
+    const done = event.status === 'exists' || event.status === 'verified' || event.status === 'extracting';
+    events.emit({
+      kind: 'pull.progress',
+      image,
+      layer: event.digest.replace(/^sha256:/, '').slice(0, 12),
+      state: event.status,
+      current: event.current ?? (done || event.status === 'done' ? total : 0),
+      total,
+    });
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The executor's port onto the real engine: one method per operation kind, each one engine call (or the few calls
+ * that make one compose step, such as resolving a container's mounts before creating it). No decisions here.
+ */
+export class EnginePort implements ComposePort {
+  readonly engine: Engine;
+  private readonly events: EventSink;
+  private readonly env: NodeJS.ProcessEnv;
+  private client: RegistryClient | undefined;
+
+  constructor(engine: Engine, events: EventSink, env: NodeJS.ProcessEnv = process.env) {
+    this.engine = engine;
+    this.events = events;
+    this.env = env;
+  }
+
+  private note(message: string): void {
+    this.events.emit({ kind: 'note', message });
+  }
+
+  observe(project: Project): Promise<ObservedState> {
+    return observe(this.engine, project.name, project);
+  }
+
+  async lockProject<T>(project: string, fn: () => Promise<T>): Promise<T> {
+    const lock = await acquireLock(`${this.engine.paths.rootId}:project:${project}`, { timeoutMs: 600_000 });
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async repair(): Promise<void> {
+    await this.engine.containers.repairNetworking();
+  }
+
+  preflight(plan: Plan): Promise<void> {
+    return preflight(this.engine, plan);
+  }
+
+  holdAutoRemove<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return withAutoRemoveHold(this.engine.paths, id, fn);
+  }
+
+  waitExit(id: string, signal?: AbortSignal): Promise<number> {
+    return this.engine.containers.wait(id, signal === undefined ? {} : { signal });
+  }
+
+  followLogs(
+    containers: readonly ObservedContainer[],
+    options: { prefix: boolean; timestamps: boolean; color: boolean; signal?: AbortSignal },
+  ): Promise<void> {
+    return printLogs(this.engine, containers, { follow: true, ...options });
+  }
+
+  attachStdin(id: string, tty: boolean): () => void {
+    return attachStdin(this.engine.paths, id, tty);
+  }
+
+  async createNetwork(spec: NetworkCreateSpec): Promise<void> {
+    await this.engine.networks.create(spec.name, {
+      internal: spec.internal,
+      labels: spec.labels,
+      ...(spec.subnet !== undefined ? { subnet: spec.subnet } : {}),
+      ...(spec.gateway !== undefined ? { gateway: spec.gateway } : {}),
+    });
+  }
+
+  async removeNetwork(spec: NetworkRemoveSpec): Promise<void> {
+    await this.engine.networks.remove(spec.name);
+  }
+
+  /** The planner decided the driver (it warns that another driver is created as local). */
+  async createVolume(spec: VolumeCreateSpec): Promise<void> {
+    await this.engine.volumes.create(spec.name, { driverOpts: spec.driverOpts, labels: spec.labels });
+  }
+
+  async removeVolume(spec: VolumeRemoveSpec): Promise<void> {
+    const usersOf = containerRecordUsers(this.engine.paths);
+    if (spec.unusedOnly === true) {
+      const users = await usersOf(spec.name);
+      if (users.length > 0) return this.note(`volume ${spec.name} is kept: it is in use by ${users.join(', ')}`);
+      if (!(await this.engine.volumes.list()).volumes.some((volume) => volume.Name === spec.name)) return;
+    }
+    await this.engine.volumes.remove(spec.name, { usersOf });
+  }
+
+  /**
+   * Resolves the service's mounts (creating the volumes docker would) and creates the container; returns its id.
+   * The volumes lock covers only resolving the mounts and writing the record that refers to them (the engine's
+   * `reserve` step), so parallel creates overlap in image lookup and network attach.
+   */
+  async createContainer(spec: ContainerCreateSpec): Promise<string> {
+    // Records are written in the order the executor started the creates (dependencies first, as compose creates
+    // them); what comes before and after that step overlaps. The turn passes once the record is written (or failed).
+    const previous = this.recordTurn;
+    let passTurn!: () => void;
+    this.recordTurn = new Promise<void>((resolve) => (passTurn = resolve));
+    try {
+      return await this.create(spec, previous, passTurn);
+    } finally {
+      passTurn();
+    }
+  }
+
+  private recordTurn: Promise<void> = Promise.resolve();
+
+  private async create(spec: ContainerCreateSpec, turn: Promise<void>, passTurn: () => void): Promise<string> {
+    const engine = this.engine;
+    const image = await engine.images.resolve(spec.container.image);
+    const volumesFrom: VolumesFromSource[] = [];
+    for (const source of spec.volumesFrom) {
+      const record = await engine.containers.get(source.container);
+      volumesFrom.push({
+        mounts: record.mounts.map((mount) => ({ ...mount, copy: mount.copy === true })),
+        mode: source.mode,
+      });
+    }
+    // The same engine spec the planner compares with (recreate reasons), plus the links and the resolved mounts.
+    const container = toEngineContainerSpec(spec);
+    const links = await this.linkSettings(spec);
+    const record = await engine.containers.create(
+      {
+        ...container,
+        env: [...links.env, ...(container.env ?? [])],
+        extraHosts: [...(container.extraHosts ?? []), ...links.hosts],
+      },
+      {
+        // The other containers' /etc/hosts are rewritten in the background; flush() waits for them.
+        deferHosts: true,
+        reserve: async (write) => {
+          await turn;
+          try {
+            return await engine.volumes.withLock(async () => {
+              const resolved = await resolveMounts(spec.mounts, {
+                volumes: engine.volumes,
+                imageVolumes: Object.keys(image.config.config?.Volumes ?? {}),
+                volumesFrom,
+                volumeLabels: spec.volumeLabels,
+              });
+              for (const note of resolved.notes) this.note(`${spec.name}: ${note}`);
+              for (const created of resolved.createdPaths) {
+                this.note(`${spec.name}: created the missing bind source ${created}`);
+              }
+              return write(resolved.mounts);
+            });
+          } finally {
+            passTurn();
+          }
+        },
+      },
+    );
+    return record.id;
+  }
+
+  /**
+   * Fig-style links: for each linked container, its address on a network both share as an /etc/hosts line under the
+   * alias, and Docker's link variables (`DB_PORT_5432_TCP_ADDR`...; the container's own environment wins).
+   */
+  private async linkSettings(spec: ContainerCreateSpec): Promise<{ env: string[]; hosts: string[] }> {
+    const env: string[] = [];
+    const hosts: string[] = [];
+    if (spec.links === undefined || spec.links.length === 0) return { env, hosts };
+    const joined = new Set(spec.network.mode === 'networks' ? spec.network.networks.map((n) => n.network) : []);
+    const networks = await this.engine.networks.list();
+    for (const link of spec.links) {
+      const target = await this.engine.containers.get(link.container);
+      const endpoint = networks
+        .filter((network) => joined.has(network.name))
+        .map((network) => network.endpoints[target.id])
+        .find((candidate) => candidate !== undefined);
+      if (endpoint === undefined) continue;
+      const image = await this.engine.images.resolve(target.imageId);
+      const exposedPorts = Object.keys(image.config.config?.ExposedPorts ?? {}).map((key) => {
+        const [port = '0', proto = 'tcp'] = key.split('/');
+        return { port: Number(port), proto };
+      });
+      const ownEnv = target.process.env.filter((entry) => !/^(PATH|HOME|HOSTNAME)=/.test(entry));
+      env.push(...linkEnv({ name: `/${spec.name}/${link.alias}`, ip: endpoint.ip, exposedPorts, env: ownEnv }));
+      hosts.push(`${endpoint.ip}\t${link.alias}`);
+    }
+    return { env, hosts };
+  }
+
+  /** End of the plan: the deferred /etc/hosts rewrites of the creates are done; the registry client is closed. */
+  async flush(): Promise<void> {
+    this.client?.close();
+    this.client = undefined;
+    await this.engine.containers.flushHosts();
+  }
+
+  async startContainer(spec: ContainerStartSpec): Promise<void> {
+    await this.engine.containers.start(spec.container);
+  }
+
+  async stopContainer(spec: ContainerStopSpec): Promise<void> {
+    await this.engine.containers.stop(spec.container, spec.timeoutSeconds);
+  }
+
+  async removeContainer(spec: ContainerRemoveSpec): Promise<void> {
+    // The other containers' /etc/hosts are rewritten once, by flush() at the end of the plan.
+    const record = await this.engine.containers.remove(spec.container, { force: true, deferHosts: true });
+    if (spec.volumes) {
+      await this.engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(this.engine.paths) });
+    }
+  }
+
+  /** Waits until the container's monitor reports it healthy; fails when it is unhealthy or exits. */
+  async waitHealthy(spec: ContainerWaitHealthySpec, signal: AbortSignal): Promise<void> {
+    const deadline = spec.timeoutMs === undefined ? Infinity : Date.now() + spec.timeoutMs;
+    let delay = 20;
+    for (;;) {
+      signal.throwIfAborted();
+      const record = await this.engine.containers.get(spec.container);
+      const state = await this.engine.containers.state(record);
+      const health = state.health?.status;
+      if (health === 'healthy') return;
+      if (health === undefined) {
+        throw new TsfigError('runtime', `container ${spec.name} has no healthcheck`, {
+          hint: 'add a healthcheck to the service, or use condition: service_started',
+        });
+      }
+      if (health === 'unhealthy')
+        throw new TsfigError('runtime', `dependency failed to start: container ${spec.name} is unhealthy`);
+      if (!state.running) {
+        throw new TsfigError(
+          'runtime',
+          `dependency failed to start: container ${spec.name} exited (${state.exitCode})`,
+        );
+      }
+      if (Date.now() > deadline)
+        throw new TsfigError('runtime', `timed out waiting for container ${spec.name} to be healthy`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 250);
+    }
+  }
+
+  /** Waits until the container exits and returns its exit code (the executor fails the op unless it is 0). */
+  async waitCompleted(spec: ContainerWaitCompletedSpec, signal: AbortSignal): Promise<number> {
+    return this.engine.containers.wait(spec.container, { signal });
+  }
+
+  async waitRunning(spec: ContainerWaitRunningSpec, signal: AbortSignal): Promise<void> {
+    const deadline = spec.timeoutMs === undefined ? Infinity : Date.now() + spec.timeoutMs;
+    for (;;) {
+      signal.throwIfAborted();
+      const state = await this.engine.containers.state(await this.engine.containers.get(spec.container));
+      if (state.running) return;
+      if (state.status === 'exited' && state.exitCode === 0) return;
+      if (state.status === 'exited')
+        throw new TsfigError('runtime', `container ${spec.name} exited (${state.exitCode})`);
+      if (Date.now() > deadline) throw new TsfigError('runtime', `timed out waiting for container ${spec.name} to run`);
+      await sleep(100);
+    }
+  }
+
+  async killContainer(spec: ContainerKillSpec): Promise<void> {
+    await this.engine.containers.kill(spec.container, spec.signal);
+  }
+
+  async pauseContainer(spec: ContainerPauseSpec, paused: boolean): Promise<void> {
+    await this.engine.containers.freeze(spec.container, paused);
+  }
+
+  async pullImage(spec: ImagePullSpec, signal: AbortSignal): Promise<void> {
+    const { pullImage, registryClientFromEnv } = await registry();
+    this.client ??= registryClientFromEnv(this.env);
+    const { image, services } = spec;
+    this.events.emit({ kind: 'pull.start', image, services });
+    try {
+      const result = await pullImage(this.client, this.engine.images, image, {
+        onEvent: pullEventSink(this.events, image),
+        signal,
+      });
+      this.events.emit({ kind: 'pull.done', image, services, status: result.downloaded ? 'downloaded' : 'up-to-date' });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!signal.aborted) this.events.emit({ kind: 'pull.error', image, services, message });
+      throw error;
+    }
+  }
+
+  async buildImage(spec: ImageBuildSpec, signal: AbortSignal): Promise<void> {
+    // The builder (and what it imports) loads only when a service has something to build: not on every `up`.
+    const { Builder } = await import('../../engine/build/index.js');
+    const started = Date.now();
+    const cachedSteps = new Set<number>();
+    this.events.emit({ kind: 'build.start', service: spec.service, image: spec.image });
+    const result = await new Builder(this.engine).build(
+      {
+        contextDir: spec.context,
+        dockerfile: spec.dockerfile,
+        dockerfileInline: spec.dockerfileInline,
+        buildArgs: { ...spec.args },
+        target: spec.target,
+        tags: [spec.image, ...spec.tags],
+        labels: { ...spec.labels },
+        noCache: spec.noCache,
+        pull: spec.pull,
+        signal,
+      },
+      (event) => {
+        const converted = buildEventOf(spec.service, event, cachedSteps);
+        if (converted !== undefined) this.events.emit(converted);
+      },
+    );
+    this.events.emit({
+      kind: 'build.done',
+      service: spec.service,
+      image: spec.image,
+      steps: result.steps,
+      cachedSteps: result.cachedSteps,
+      durationMs: Date.now() - started,
+    });
+  }
+
+  async removeImage(spec: ImageRemoveSpec): Promise<void> {
+    await this.engine.images.remove(spec.image);
+  }
+}

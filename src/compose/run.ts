@@ -1,0 +1,208 @@
+/**
+ * `run SERVICE [COMMAND...]`: a one-off container of a service. One plan makes the project's networks and the
+ * service's volumes, converges its dependencies (as `up --no-recreate` would, unless `--no-deps`) and creates the
+ * container; `-d` starts it in the same plan. Attached, the start, the wait and (`--rm`) the removal are plans of
+ * their own, run while this CLI holds the container's auto-remove hold; the exit code is the container's.
+ */
+import { randomBytes } from 'node:crypto';
+import { parsePortSpec } from '../../engine/network/ports.js';
+import { parseVolumeFlag } from '../../engine/volumes/index.js';
+import { ExitCode } from '../cli/exit-codes.js';
+import { TsfigError } from '../errors.js';
+import { nullSink } from '../events/events.js';
+import type { Project } from '../model/project.js';
+import { Label, serviceContainerSpec } from '../planner/container-spec.js';
+import { serviceConfigHash } from '../planner/hash.js';
+import { imagesProduced, planImages } from '../planner/images.js';
+import { OpKind, sequencePlans, type ContainerCreateSpec, type Plan } from '../planner/plan.js';
+import { plan as planContainers, servicesInScope } from '../planner/reconcile.js';
+import { applyPlan, printPlan } from './apply.js';
+import type { ComposeContext } from './context.js';
+
+export interface RunOptions {
+  readonly project: Project;
+  readonly service: string;
+  /** The command (overrides the service's); empty = the service's. */
+  readonly command: readonly string[];
+  readonly detach?: boolean;
+  readonly rm?: boolean;
+  /** `--name`; default `<project>-<service>-run-<12 hex>`. */
+  readonly name?: string | undefined;
+  readonly entrypoint?: string | undefined;
+  /** `-e KEY=VAL` entries, after the service's environment. */
+  readonly env?: readonly string[];
+  /** `-l KEY=VAL` entries. */
+  readonly labels?: readonly string[];
+  readonly user?: string | undefined;
+  readonly workdir?: string | undefined;
+  /** `-p` specs (the service's ports are not published unless servicePorts). */
+  readonly publish?: readonly string[];
+  readonly servicePorts?: boolean;
+  /** `-v` specs. */
+  readonly volumes?: readonly string[];
+  /** `--no-deps`: false. @default true */
+  readonly deps?: boolean;
+  /** A TTY for the container (the CLI decides: `-T` not given, stdin a terminal, not detached). */
+  readonly tty?: boolean;
+  readonly interactive?: boolean;
+  /** `--build`: build the image even when present; `--pull POLICY`. */
+  readonly build?: boolean;
+  readonly pull?: string | undefined;
+  readonly dryRun?: boolean;
+  readonly format?: 'text' | 'json';
+}
+
+function keyValues(entries: readonly string[] = []): Record<string, string> {
+  return Object.fromEntries(
+    entries.map((entry) => {
+      const index = entry.indexOf('=');
+      return index < 0 ? [entry, ''] : [entry.slice(0, index), entry.slice(index + 1)];
+    }),
+  );
+}
+
+/** The one-off container's spec: the service's, with `run`'s overrides (compose's rules: no ports, no restart). */
+export function oneOffSpec(base: ContainerCreateSpec, name: string, options: RunOptions): ContainerCreateSpec {
+  const tty = options.tty === true && options.detach !== true;
+  return {
+    ...base,
+    name,
+    container: {
+      ...base.container,
+      name,
+      labels: {
+        ...base.container.labels,
+        ...keyValues(options.labels),
+        [Label.Oneoff]: 'True',
+        [Label.ContainerNumber]: '1',
+      },
+      ...(options.command.length > 0 ? { cmd: [...options.command] } : {}),
+      ...(options.entrypoint !== undefined
+        ? { entrypoint: options.entrypoint === '' ? [] : [options.entrypoint] }
+        : {}),
+      env: [...(base.container.env ?? []), ...(options.env ?? [])],
+      ...(options.user !== undefined ? { user: options.user } : {}),
+      ...(options.workdir !== undefined ? { workingDir: options.workdir } : {}),
+      tty,
+      openStdin: options.interactive === true || tty,
+      // removed by its monitor once it exits, even detached or with this CLI gone (and by this CLI when attached)
+      ...(options.rm === true ? { autoRemove: true } : {}),
+    },
+    mounts: [...base.mounts, ...(options.volumes ?? []).map((spec) => parseVolumeFlag(spec))],
+    ports: options.servicePorts === true ? base.ports : (options.publish ?? []).map(parsePortSpec),
+    restart: { name: 'no', maxRetries: undefined },
+  };
+}
+
+/** The plan of one container op (attached run: its start, its removal). */
+function single(project: string, op: Plan['operations'][number]): Plan {
+  return { version: 1, project, operations: [op], warnings: [] };
+}
+
+export async function run(ctx: ComposeContext, options: RunOptions): Promise<ExitCode> {
+  const { project } = options;
+  const service = project.services[options.service];
+  if (service === undefined) throw new TsfigError('usage', `no such service: ${options.service}`);
+  const name = options.name ?? `${project.name}-${service.name}-run-${randomBytes(6).toString('hex')}`;
+  const base = serviceContainerSpec(project, service, 1, { configHash: serviceConfigHash(service) }).spec;
+  const spec = oneOffSpec(base, name, options);
+  const detach = options.detach === true;
+  const noDeps = options.deps === false;
+  const planOptions = { oneOff: { spec, start: detach }, noRecreate: true, noDeps };
+  const created = await ctx.port.lockProject(project.name, async () => {
+    if (options.dryRun !== true) await ctx.port.repair();
+    const before = await ctx.port.observe(project);
+    const scope = noDeps ? new Set<string>() : servicesInScope(project, { services: [service.name] });
+    const images = planImages(project, before, {
+      services: [...new Set([service.name, ...scope])],
+      pull: options.pull,
+      build: options.build === true ? true : 'missing',
+      env: ctx.env,
+      now: ctx.clock(),
+    });
+    if (options.dryRun === true) {
+      const pendingImages = imagesProduced(images);
+      printPlan(
+        ctx,
+        sequencePlans(images, planContainers(project, before, { ...planOptions, pendingImages })),
+        options.format,
+      );
+      return undefined;
+    }
+    let observed = before;
+    if (images.operations.length > 0) {
+      await ctx.interruptible('run', 'run it again to continue', (signal) => applyPlan(ctx, images, signal));
+      observed = await ctx.port.observe(project);
+    }
+    const thePlan = planContainers(project, observed, planOptions);
+    await ctx.port.preflight(thePlan);
+    const result = await applyPlan(ctx, thePlan);
+    const id = result.containerIds[name];
+    if (id === undefined) throw new TsfigError('internal', `the plan did not create ${name}`);
+    return id;
+  });
+  if (created === undefined) return ExitCode.ok;
+  if (detach) {
+    ctx.stdout.write(`${name}\n`);
+    return ExitCode.ok;
+  }
+  return attached(ctx, options, spec, created);
+}
+
+/**
+ * Attached: this CLI starts the container, copies its output, reads its exit code and (`--rm`) removes it, holding
+ * the auto-remove hold so that its monitor's cleanup waits (and removes it alone if this CLI is killed).
+ */
+async function attached(
+  ctx: ComposeContext,
+  options: RunOptions,
+  spec: ContainerCreateSpec,
+  id: string,
+): Promise<ExitCode> {
+  const project = options.project.name;
+  const resource = `service:${spec.service}:run`;
+  const ref = { container: id, name: spec.name };
+  const remove = single(project, {
+    id: 1,
+    kind: OpKind.ContainerRemove,
+    resource,
+    reason: 'run --rm: the one-off container exited',
+    dependsOn: [],
+    group: `remove:${resource}`,
+    spec: { ...ref, volumes: true },
+  });
+  const removeIfThere = async () => {
+    const observed = await ctx.port.observe(options.project);
+    if (observed.containers.some((c) => c.id === id)) await applyPlan({ ...ctx, events: nullSink }, remove);
+  };
+  const work = async (): Promise<ExitCode> => {
+    const start = single(project, {
+      id: 1,
+      kind: OpKind.ContainerStart,
+      resource,
+      reason: 'one-off container (run)',
+      dependsOn: [],
+      group: `start:${resource}`,
+      spec: ref,
+    });
+    try {
+      await applyPlan({ ...ctx, events: nullSink }, start);
+    } catch (error) {
+      if (options.rm === true) await removeIfThere();
+      throw error;
+    }
+    const detachStdin =
+      spec.container.openStdin === true ? ctx.port.attachStdin(id, spec.container.tty === true) : undefined;
+    let code: number;
+    try {
+      const self = (await ctx.port.observe(options.project)).containers.filter((c) => c.id === id);
+      await ctx.port.followLogs(self, { timestamps: false, color: false, prefix: false });
+      code = await ctx.port.waitExit(id);
+    } finally {
+      detachStdin?.();
+    }
+    if (options.rm === true) await removeIfThere();
+    return code;
+  };
+  return options.rm === true ? ctx.port.holdAutoRemove(id, work) : work();
+}

@@ -1,0 +1,22 @@
+/** `start`: the project's stopped containers, dependencies first. */
+import { ExitCode } from '../cli/exit-codes.js';
+import { TsfigError } from '../errors.js';
+import type { Project } from '../model/project.js';
+import { planStart, selectedContainers } from '../planner/lifecycle.js';
+import { planAndApply, type VerbPlanOptions } from './apply.js';
+import type { ComposeContext } from './context.js';
+
+export interface StartOptions extends VerbPlanOptions {
+  readonly project: Project;
+  readonly services: readonly string[];
+}
+
+export async function run(ctx: ComposeContext, options: StartOptions): Promise<ExitCode> {
+  await planAndApply(ctx, options.project, options, (observed) => {
+    if (selectedContainers(options.project, observed, options.services).length === 0) {
+      throw new TsfigError('not-found', 'no containers to start', { hint: 'create them with: tsfig up -d' });
+    }
+    return planStart(options.project, observed, { services: options.services });
+  });
+  return ExitCode.ok;
+}

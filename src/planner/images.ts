@@ -1,0 +1,228 @@
+/**
+ * The image phase of `up`, `create` and `run` (pure): which images to pull (compose's pull_policy, `--pull`) and which
+ * services to build, as plan operations with reasons. It runs before the container plan is made, because whether a
+ * container is recreated depends on the image a build produces; `--dry-run` shows both phases as one plan.
+ */
+import { TsfigError } from '../errors.js';
+import type { Project, Service } from '../model/project.js';
+import { serviceImage } from './container-spec.js';
+import type { ObservedState } from './observed.js';
+import { OpKind, type ImageBuildSpec, type Operation, type Plan } from './plan.js';
+import { dependencyOrder } from './reconcile.js';
+
+export type PullDecision = 'pull' | 'skip' | 'build' | 'missing-never';
+
+const UNIT_MS: Record<string, number> = { w: 7 * 86_400_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 };
+
+/** `every_1d12h` → ms; undefined for anything else. */
+export function policyInterval(policy: string): number | undefined {
+  if (policy === 'daily') return UNIT_MS.d;
+  if (policy === 'weekly') return UNIT_MS.w;
+  const match = /^every_((?:[0-9]+[wdhms])+)$/.exec(policy);
+  if (match === null) return undefined;
+  let total = 0;
+  for (const part of (match[1] ?? '').matchAll(/([0-9]+)([wdhms])/g)) {
+    total += Number(part[1]) * (UNIT_MS[part[2] ?? 's'] ?? 0);
+  }
+  return total;
+}
+
+/**
+ * What to do for a service's image under policy (compose's pull_policy): `always` pulls, `never` uses what is
+ * there (missing-never when absent), `missing`/`if_not_present` pulls when absent, `build` builds, `daily`/
+ * `weekly`/`every_<duration>` pull when absent or when the last pull is older; `refresh` is treated as always.
+ * `now` is the caller's clock (ms since the epoch).
+ */
+export function pullDecision(
+  policy: string,
+  state: { present: boolean; hasBuild: boolean; lastPulledMs?: number | undefined; now: number },
+): PullDecision {
+  switch (policy) {
+    case 'always':
+    case 'refresh':
+      return 'pull';
+    case 'never':
+      return state.present ? 'skip' : 'missing-never';
+    case 'build':
+      return 'build';
+    case 'missing':
+    case 'if_not_present':
+    case '':
+      return state.present ? 'skip' : state.hasBuild ? 'build' : 'pull';
+    default: {
+      const interval = policyInterval(policy);
+      if (interval === undefined) {
+        throw new TsfigError('config', `unknown pull_policy "${policy}"`, {
+          hint: 'use always, never, missing, build, daily, weekly or every_<duration> (e.g. every_12h)',
+        });
+      }
+      if (!state.present) return state.hasBuild ? 'build' : 'pull';
+      const last = state.lastPulledMs;
+      return last === undefined || state.now - last >= interval ? 'pull' : 'skip';
+    }
+  }
+}
+
+export interface ImagePlanOptions {
+  /** The services whose images are needed (the container plan's scope); all when empty. */
+  readonly services?: readonly string[];
+  /** `--pull`: overrides every service's pull_policy. */
+  readonly pull?: string | undefined;
+  /**
+   * true (`up`): build every service with `build:` (the layer cache makes an unchanged one cheap); `missing`
+   * (`run`): only those whose image is not there yet; false (`--no-build`): none. @default true
+   */
+  readonly build?: boolean | 'missing';
+  /** The environment build args without a value are taken from (compose's rule). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The clock for interval pull policies (ms since the epoch). */
+  readonly now: number;
+  /** When each image was last pulled (ms), for interval policies; from observe. */
+  readonly lastPulled?: Readonly<Record<string, number | undefined>>;
+}
+
+/** `build.args` with compose's rule for a key without a value: take it from the environment, else leave it out. */
+export function resolveBuildArgs(
+  service: Service,
+  env: Readonly<Record<string, string | undefined>>,
+  extra: readonly string[] = [],
+): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const [key, value] of Object.entries(service.build?.args ?? {})) {
+    const resolved = value ?? env[key];
+    if (resolved !== undefined) args[key] = resolved;
+  }
+  for (const entry of extra) {
+    const index = entry.indexOf('=');
+    const key = index < 0 ? entry : entry.slice(0, index);
+    const value = index < 0 ? env[key] : entry.slice(index + 1);
+    if (value !== undefined) args[key] = value;
+  }
+  return args;
+}
+
+/** The build operation's spec for a service with `build:`. */
+export function buildSpecOf(
+  project: Project,
+  service: Service,
+  env: Readonly<Record<string, string | undefined>>,
+  overrides: { noCache?: boolean; pull?: boolean; buildArgs?: readonly string[] } = {},
+): ImageBuildSpec {
+  const build = service.build;
+  if (build === undefined) throw new TsfigError('internal', `service ${service.name} has no build section`);
+  const dockerfile = build.dockerfile.startsWith('/') ? build.dockerfile : `${build.context}/${build.dockerfile}`;
+  return {
+    service: service.name,
+    image: serviceImage(project, service),
+    tags: [...build.tags],
+    context: build.context,
+    dockerfile,
+    dockerfileInline: build.dockerfile_inline,
+    args: resolveBuildArgs(service, env, overrides.buildArgs ?? []),
+    target: build.target,
+    labels: Object.fromEntries(
+      Object.entries(build.labels).flatMap(([key, value]) => (value === null ? [] : [[key, value]])),
+    ),
+    noCache: overrides.noCache === true || build.no_cache,
+    pull: overrides.pull === true || build.pull,
+  };
+}
+
+/**
+ * Pulls (one per image, for every service that uses it) then builds (one after the other, dependencies first).
+ * A pull for an image a service can also build is best effort: the build follows anyway.
+ */
+export function planImages(project: Project, observed: ObservedState, options: ImagePlanOptions): Plan {
+  const selected = options.services ?? [];
+  const names = dependencyOrder(project, selected.length > 0 ? selected : Object.keys(project.services));
+  const operations: Operation[] = [];
+  const pulls = new Map<string, { services: string[]; reason: string; bestEffort: boolean }>();
+  for (const name of names) {
+    const service = project.services[name];
+    if (service === undefined) continue;
+    const image = serviceImage(project, service);
+    const present = observed.images[image] !== undefined;
+    const policy = options.pull ?? service.pull_policy;
+    const decision = pullDecision(policy, {
+      present,
+      hasBuild: service.build !== undefined,
+      lastPulledMs: options.lastPulled?.[image],
+      now: options.now,
+    });
+    if (decision === 'missing-never') {
+      throw new TsfigError(
+        'not-found',
+        `image ${image} of service ${name} is not present and its pull_policy is never`,
+        {
+          hint: `get it in first: tsfig image pull ${image}, tsfig image import FILE ${image}, or build it`,
+        },
+      );
+    }
+    if (decision !== 'pull') continue;
+    const entry = pulls.get(image);
+    const why = present ? `pull_policy ${policy === '' ? 'missing' : policy}` : 'not present locally';
+    if (entry === undefined) {
+      pulls.set(image, { services: [name], reason: why, bestEffort: service.build !== undefined });
+    } else {
+      entry.services.push(name);
+      entry.bestEffort &&= service.build !== undefined;
+    }
+  }
+  for (const [image, { services, reason, bestEffort }] of pulls) {
+    operations.push({
+      id: operations.length + 1,
+      kind: OpKind.ImagePull,
+      resource: `image:${image}`,
+      reason: `${reason} (${services.join(', ')})`,
+      dependsOn: [],
+      group: `pull:image:${image}`,
+      ...(bestEffort ? { bestEffort: true } : {}),
+      spec: { image, services },
+    });
+  }
+  if (options.build !== false) {
+    const pullIds = operations.map((op) => op.id);
+    let previous: number | undefined;
+    for (const name of names) {
+      const service = project.services[name];
+      if (service?.build === undefined) continue;
+      const spec = buildSpecOf(project, service, options.env ?? {});
+      const id = operations.length + 1;
+      const present = observed.images[spec.image] !== undefined;
+      if (present && options.build === 'missing') continue;
+      operations.push({
+        id,
+        kind: OpKind.ImageBuild,
+        resource: `service:${name}`,
+        reason: present ? 'build: (the layer cache keeps unchanged steps)' : 'build: (image not built yet)',
+        dependsOn: previous === undefined ? pullIds : [previous],
+        group: `build:image:${spec.image}`,
+        spec,
+      });
+      previous = id;
+    }
+  }
+  return { version: 1, project: project.name, operations, warnings: [] };
+}
+
+/** The images an image plan will produce (pulled or built): the container plan may assume they are there. */
+export function imagesProduced(images: Plan): string[] {
+  return images.operations.flatMap((op) =>
+    op.kind === OpKind.ImagePull || op.kind === OpKind.ImageBuild ? [op.spec.image] : [],
+  );
+}
+
+/**
+ * `down --rmi`: `local` removes the images compose built under their default name (services with `build:` and no
+ * `image:`), `all` every image the services use. Only images present are planned; each once.
+ */
+export function imagesToRemove(project: Project, observed: ObservedState, mode: 'local' | 'all'): string[] {
+  const out = new Set<string>();
+  const services = [...Object.values(project.services), ...Object.values(project.disabled_services)];
+  for (const service of services.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (mode === 'local' && service.image !== undefined) continue;
+    const image = serviceImage(project, service);
+    if (observed.images[image] !== undefined) out.add(image);
+  }
+  return [...out];
+}

@@ -1,0 +1,235 @@
+/**
+ * Plans of the verbs that act on existing containers (pure, like reconcile.ts): `start`, `stop`, `restart`, `kill`,
+ * `rm`, `pause`, `unpause`. Each takes the project's service containers (no one-offs) of the named services (all
+ * when none) and orders them by the dependency graph: starts dependencies first, stops dependents first.
+ */
+import type { Project, Service } from '../model/project.js';
+import type { ObservedContainer, ObservedState } from './observed.js';
+import { OpKind, type Operation, type OpSpecs, type Plan } from './plan.js';
+import { dependenciesOf, dependencyOrder, isActive, stopTimeout } from './reconcile.js';
+
+export interface LifecycleOptions {
+  /** Services named on the command line; empty = every service that has containers. */
+  readonly services?: readonly string[];
+  /** `-t`: stop timeout in seconds; default each service's stop_grace_period. */
+  readonly timeoutSeconds?: number;
+}
+
+class Builder {
+  readonly operations: Operation[] = [];
+
+  add<K extends keyof OpSpecs>(
+    kind: K,
+    c: ObservedContainer,
+    reason: string,
+    spec: OpSpecs[K],
+    dependsOn: readonly number[],
+    action: string,
+  ): number {
+    const id = this.operations.length + 1;
+    const resource = `service:${c.service}:${c.number}`;
+    const deps = [...new Set(dependsOn)].sort((a, b) => a - b);
+    this.operations.push({
+      id,
+      kind,
+      resource,
+      reason,
+      dependsOn: deps,
+      group: `${action}:${resource}`,
+      spec,
+    } as Operation);
+    return id;
+  }
+
+  build(project: string): Plan {
+    return { version: 1, project, operations: this.operations, warnings: [] };
+  }
+}
+
+/** The service containers of the selection, by service (dependency order), then number. */
+export function selectedContainers(
+  project: Project,
+  observed: ObservedState,
+  services: readonly string[] = [],
+): ObservedContainer[] {
+  const containers = observed.containers.filter(
+    (c) => !c.oneoff && (services.length === 0 || services.includes(c.service)),
+  );
+  const order = dependencyOrder(
+    { ...project, services: { ...project.disabled_services, ...project.services } },
+    [...new Set(containers.map((c) => c.service))].filter((name) => serviceOf(project, name) !== undefined),
+  );
+  const rank = (service: string) => {
+    const index = order.indexOf(service);
+    return index < 0 ? order.length : index;
+  };
+  return [...containers].sort(
+    (a, b) => rank(a.service) - rank(b.service) || a.number - b.number || (a.name < b.name ? -1 : 1),
+  );
+}
+
+function serviceOf(project: Project, name: string): Service | undefined {
+  return project.services[name] ?? project.disabled_services[name];
+}
+
+/** Services that depend on `name` (reverse edges), among those present. */
+function dependents(project: Project, name: string, present: ReadonlySet<string>): string[] {
+  return [...present].filter((other) => {
+    const service = serviceOf(project, other);
+    return service !== undefined && dependenciesOf(project, service).some((dep) => dep.service === name);
+  });
+}
+
+function ref(c: ObservedContainer) {
+  return { container: c.id, name: c.name };
+}
+
+/**
+ * Stops of the running containers, dependents first: a container's stop waits for the stops of the services that
+ * depend on it. Returns the stop op of each container id.
+ */
+function addStops(
+  b: Builder,
+  project: Project,
+  containers: readonly ObservedContainer[],
+  options: LifecycleOptions,
+  reason: string,
+  action: string,
+): Map<string, number> {
+  const present = new Set(containers.map((c) => c.service));
+  const byService = new Map<string, number[]>();
+  const ids = new Map<string, number>();
+  for (const c of [...containers].reverse()) {
+    if (!isActive(c)) continue;
+    const after = dependents(project, c.service, present).flatMap((name) => byService.get(name) ?? []);
+    const spec = { ...ref(c), timeoutSeconds: stopTimeout({ options }, serviceOf(project, c.service)) };
+    const id = b.add(OpKind.ContainerStop, c, reason, spec, after, action);
+    byService.set(c.service, [...(byService.get(c.service) ?? []), id]);
+    ids.set(c.id, id);
+  }
+  return ids;
+}
+
+/**
+ * Starts, dependencies first: a container's start waits for the starts of the services it depends on, and for its
+ * own stop in `after` (restart).
+ */
+function addStarts(
+  b: Builder,
+  project: Project,
+  containers: readonly ObservedContainer[],
+  reason: (c: ObservedContainer) => string,
+  action: string,
+  after: ReadonlyMap<string, number> = new Map(),
+): void {
+  const byService = new Map<string, number[]>();
+  for (const c of containers) {
+    const service = serviceOf(project, c.service);
+    const deps = service === undefined ? [] : dependenciesOf(project, service).map((dep) => dep.service);
+    const first = deps.flatMap((name) => byService.get(name) ?? []);
+    const stop = after.get(c.id);
+    const id = b.add(
+      OpKind.ContainerStart,
+      c,
+      reason(c),
+      ref(c),
+      stop === undefined ? first : [...first, stop],
+      action,
+    );
+    byService.set(c.service, [...(byService.get(c.service) ?? []), id]);
+  }
+}
+
+/** `start`: the stopped containers, dependencies first. */
+export function planStart(project: Project, observed: ObservedState, options: LifecycleOptions = {}): Plan {
+  const b = new Builder();
+  const stopped = selectedContainers(project, observed, options.services).filter((c) => !isActive(c));
+  addStarts(b, project, stopped, (c) => (c.status === 'created' ? 'created, not started' : 'stopped'), 'start');
+  return b.build(project.name);
+}
+
+/** `stop`: the running containers, dependents first. */
+export function planStop(project: Project, observed: ObservedState, options: LifecycleOptions = {}): Plan {
+  const b = new Builder();
+  addStops(b, project, selectedContainers(project, observed, options.services), options, 'stop', 'stop');
+  return b.build(project.name);
+}
+
+/** `restart`: every container of the selection (running ones are stopped first), then started in order. */
+export function planRestart(project: Project, observed: ObservedState, options: LifecycleOptions = {}): Plan {
+  const b = new Builder();
+  const containers = selectedContainers(project, observed, options.services);
+  const stops = addStops(b, project, containers, options, 'restart', 'restart');
+  addStarts(b, project, containers, () => 'restart', 'restart', stops);
+  return b.build(project.name);
+}
+
+/** `kill -s SIGNAL`: the running containers, all at once. */
+export function planKill(
+  project: Project,
+  observed: ObservedState,
+  options: LifecycleOptions & { readonly signal: string },
+): Plan {
+  const b = new Builder();
+  for (const c of [...selectedContainers(project, observed, options.services)].reverse()) {
+    if (!c.running) continue;
+    b.add(OpKind.ContainerKill, c, `kill -s ${options.signal}`, { ...ref(c), signal: options.signal }, [], 'kill');
+  }
+  return b.build(project.name);
+}
+
+/** `pause` (running, not yet paused) / `unpause` containers, all at once. */
+export function planPause(
+  project: Project,
+  observed: ObservedState,
+  options: LifecycleOptions & { readonly paused: boolean },
+): Plan {
+  const b = new Builder();
+  const kind = options.paused ? OpKind.ContainerPause : OpKind.ContainerUnpause;
+  const action = options.paused ? 'pause' : 'unpause';
+  for (const c of selectedContainers(project, observed, options.services)) {
+    if (!c.running) continue;
+    b.add(kind, c, action, ref(c), [], action);
+  }
+  return b.build(project.name);
+}
+
+export interface RmOptions extends LifecycleOptions {
+  /** `-s`: stop running containers first (otherwise only stopped ones are removed). */
+  readonly stop?: boolean;
+  /** `-v`: remove their anonymous volumes too. */
+  readonly volumes?: boolean;
+}
+
+/** The containers `rm` would remove (stopped ones; all with `--stop`), dependents first. */
+export function removableContainers(
+  project: Project,
+  observed: ObservedState,
+  options: RmOptions = {},
+): ObservedContainer[] {
+  return [...selectedContainers(project, observed, options.services)]
+    .reverse()
+    .filter((c) => options.stop === true || !isActive(c));
+}
+
+/** `rm`: stopped containers (with `--stop`, running ones after their stop), and with `-v` their anonymous volumes. */
+export function planRm(project: Project, observed: ObservedState, options: RmOptions = {}): Plan {
+  const b = new Builder();
+  const removable = removableContainers(project, observed, options);
+  const stops =
+    options.stop === true
+      ? addStops(b, project, [...removable].reverse(), options, 'rm --stop', 'remove')
+      : new Map<string, number>();
+  for (const c of removable) {
+    const stop = stops.get(c.id);
+    b.add(
+      OpKind.ContainerRemove,
+      c,
+      c.running ? 'rm --stop' : `stopped (exit ${c.exitCode})`,
+      { ...ref(c), volumes: options.volumes === true },
+      stop === undefined ? [] : [stop],
+      'remove',
+    );
+  }
+  return b.build(project.name);
+}

@@ -1,0 +1,135 @@
+/**
+ * A ComposePort (src/compose/context.ts) that records every engine call instead of making it, over a fixed observed
+ * state: what the compose verbs' unit tests run against (no root, no engine).
+ */
+import type { ComposeContext, ComposePort } from '../../src/compose/context.js';
+import { RecordingSink } from '../../src/events/events.js';
+import type { Project } from '../../src/model/project.js';
+import type { ObservedContainer, ObservedState } from '../../src/planner/observed.js';
+import type { Plan } from '../../src/planner/plan.js';
+
+export class RecordingPort implements ComposePort {
+  readonly engine = undefined;
+  /** `method target`, in call order. */
+  readonly calls: string[] = [];
+  /** The exit code waitExit returns. */
+  exitCode = 0;
+  /** Locks taken, by project. */
+  readonly locks: string[] = [];
+  observed: ObservedState;
+
+  constructor(observed: ObservedState) {
+    this.observed = observed;
+  }
+
+  private record(method: string, target: string): Promise<void> {
+    this.calls.push(`${method} ${target}`);
+    return Promise.resolve();
+  }
+
+  observe(_project: Project): Promise<ObservedState> {
+    return Promise.resolve(this.observed);
+  }
+  async lockProject<T>(project: string, fn: () => Promise<T>): Promise<T> {
+    this.locks.push(project);
+    return fn();
+  }
+  repair = () => Promise.resolve();
+  preflight = (_plan: Plan) => Promise.resolve();
+  holdAutoRemove<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.calls.push(`holdAutoRemove ${id}`);
+    return fn();
+  }
+  waitExit = async (id: string) => {
+    await this.record('waitExit', id);
+    return this.exitCode;
+  };
+  followLogs = (containers: readonly ObservedContainer[]) =>
+    this.record('followLogs', containers.map((c) => c.name).join(','));
+  attachStdin = (id: string) => {
+    this.calls.push(`attachStdin ${id}`);
+    return () => undefined;
+  };
+
+  createNetwork = (spec: { name: string }) => this.record('createNetwork', spec.name);
+  removeNetwork = (spec: { name: string }) => this.record('removeNetwork', spec.name);
+  createVolume = (spec: { name: string }) => this.record('createVolume', spec.name);
+  removeVolume = (spec: { name: string }) => this.record('removeVolume', spec.name);
+  createContainer = async (spec: { name: string }) => {
+    await this.record('createContainer', spec.name);
+    const id = `id-${spec.name}`;
+    // the one-off is observed once created (attached run reads its logs)
+    this.observed = {
+      ...this.observed,
+      containers: [...this.observed.containers, { ...placeholder, id, name: spec.name }],
+    };
+    return id;
+  };
+  startContainer = (spec: { container: string }) => this.record('startContainer', spec.container);
+  stopContainer = (spec: { container: string }) => this.record('stopContainer', spec.container);
+  removeContainer = (spec: { container: string }) => this.record('removeContainer', spec.container);
+  waitHealthy = (spec: { container: string }) => this.record('waitHealthy', spec.container);
+  waitCompleted = async (spec: { container: string }) => {
+    await this.record('waitCompleted', spec.container);
+    return 0;
+  };
+  waitRunning = (spec: { container: string }) => this.record('waitRunning', spec.container);
+  killContainer = (spec: { container: string; signal: string }) =>
+    this.record('killContainer', `${spec.container} ${spec.signal}`);
+  pauseContainer = (spec: { container: string }, paused: boolean) =>
+    this.record(paused ? 'pauseContainer' : 'unpauseContainer', spec.container);
+  pullImage = (spec: { image: string }) => this.record('pullImage', spec.image);
+  buildImage = (spec: { image: string }) => this.record('buildImage', spec.image);
+  removeImage = (spec: { image: string }) => this.record('removeImage', spec.image);
+}
+
+const placeholder: ObservedContainer = {
+  id: '',
+  name: '',
+  project: '',
+  service: '',
+  number: 1,
+  oneoff: true,
+  configHash: undefined,
+  running: false,
+  status: 'created',
+  exitCode: 0,
+  imageId: '',
+  labels: {},
+  created: '2026-01-01T00:00:00.000Z',
+  mounts: [],
+};
+
+/** Text written to a fake stream. */
+export class Buffer {
+  text = '';
+  write(chunk: string): boolean {
+    this.text += chunk;
+    return true;
+  }
+}
+
+/** A verb context over a recording port: events recorded, streams buffered, a fixed clock, an empty environment. */
+export function recordingContext(observed: ObservedState): {
+  ctx: ComposeContext;
+  port: RecordingPort;
+  events: RecordingSink;
+  stdout: Buffer;
+  stderr: Buffer;
+} {
+  const port = new RecordingPort(observed);
+  const events = new RecordingSink();
+  const stdout = new Buffer();
+  const stderr = new Buffer();
+  const ctx: ComposeContext = {
+    port,
+    events,
+    stdout,
+    stderr,
+    clock: () => Date.parse('2026-12-07T00:00:00Z'),
+    env: {},
+    parallel: 1,
+    interruptible: (_what, _hint, work) => work(new AbortController().signal),
+  };
+  return { ctx, port, events, stdout, stderr };
+}
