@@ -52,8 +52,8 @@ export function progressMode(command: Command): ProgressMode {
  * `--progress` renderer (or `events`, the TUI of an attached `up`), the process's streams, clock and environment.
  * With `--progress json` the status lines a verb writes on stderr become JSON `note` events.
  */
-export async function verbContext(command: Command, events?: EventSink): Promise<VerbContext> {
-  const engine = await openEngine();
+export async function verbContext(command: Command, events?: EventSink, opened?: Engine): Promise<VerbContext> {
+  const engine = opened ?? (await openEngine());
   const mode = progressMode(command);
   const sink = events ?? makeRenderer(mode);
   const parallel = command.optsWithGlobals<{ parallel?: string }>().parallel;
