@@ -795,7 +795,7 @@ function secretMounts(ctx: Context, service: Service, parts: PodParts, kind: 'se
       {
         key,
         path: path.basename(ref.target),
-        ...(ref.mode !== undefined ? { mode: parseInt(String(ref.mode), 8) } : {}),
+        ...(ref.mode !== undefined ? { mode: ref.mode } : {}), // already a number (0440 in YAML is octal)
       },
     ];
     parts.volumes.push(
