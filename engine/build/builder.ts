@@ -31,6 +31,7 @@ import { DockerIgnore, readDockerIgnore } from './dockerignore.js';
 import { LayerView, resolveInRoot, withMergedRootfs } from './rootfs.js';
 import { expandWord, expandWords, ShellLexError } from './shell-lex.js';
 import type { TarEntry } from './tar.js';
+import { MAX_ID, userSpecProblem } from '../containers/user-spec.js';
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -682,6 +683,8 @@ export class Builder {
       }
       case 'user': {
         const value = word(instruction.value);
+        const problem = userSpecProblem(value);
+        if (problem !== undefined) throw this.fail(instruction, `USER: ${problem}`);
         return this.metadata(state, instruction, (c) => (c.User = value), ['USER', value]);
       }
       case 'stopsignal': {
@@ -1270,6 +1273,13 @@ export class Builder {
           throw this.fail(instruction, `--chown: unknown group "${group}" in the image's /etc/group`);
         gid = Number(entry[2]);
       }
+    }
+    for (const [kind, id] of [
+      ['user', uid],
+      ['group', gid ?? uid],
+    ] as const) {
+      if (!Number.isInteger(id) || id < 0 || id > MAX_ID)
+        throw this.fail(instruction, `--chown: ${kind} id ${String(id)} is out of range (0 to ${MAX_ID})`);
     }
     return { uid, gid: gid ?? uid };
   }

@@ -18,6 +18,7 @@ import { currentBootId, destroyCgroup, isSameProcess, processStartTime, removeEm
 import { readLogs, type LogReadOptions } from './logs.js';
 import { CONTAINER_NAME, randomName } from './names.js';
 import { resolveProcess, type ImageProcessConfig } from './process.js';
+import { userSpecProblem } from './user-spec.js';
 import { autoRemoveExitCommand, checkAutoRemove } from './cleanup.js';
 import { containerFiles, runtimeConfEntries, type ContainerDirs } from './runtime-config.js';
 import { signalNumber } from './signals.js';
@@ -197,6 +198,12 @@ export class ContainerManager {
     const id = newId();
     const hostname = spec.hostname ?? id.slice(0, 12);
     const process = resolveProcess(imageConfig, spec, spec.image, hostname);
+    const userProblem = userSpecProblem(process.user);
+    if (userProblem !== undefined) {
+      throw new EngineError('invalid', `invalid user "${process.user}": ${userProblem}`, {
+        hint: "use a user name or a uid in 0..2147483647 (-u, user:, or the image's USER)",
+      });
+    }
     const capabilities = resolveCapabilities(spec);
     const stopSignal = signalNumber(spec.stopSignal ?? imageConfig.StopSignal ?? 'SIGTERM', '--stop-signal');
     if (spec.name !== undefined && !CONTAINER_NAME.test(spec.name)) {
@@ -974,6 +981,12 @@ export class ContainerManager {
     if (status?.state !== 'running') {
       throw new EngineError('conflict', `container ${record.name} is not running`, {
         hint: `start it first: tsfig container start ${record.name}`,
+      });
+    }
+    const userProblem = options.user === undefined ? undefined : userSpecProblem(options.user);
+    if (userProblem !== undefined) {
+      throw new EngineError('invalid', `invalid user "${options.user ?? ''}": ${userProblem}`, {
+        hint: 'use a user name or a uid in 0..2147483647',
       });
     }
     const args = ['exec', this.dirOf(record.id)];

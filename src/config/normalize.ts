@@ -19,6 +19,7 @@ import type {
   Ulimit,
   Volume,
 } from '../model/project.js';
+import { userSpecProblem } from '../../engine/containers/user-spec.js';
 import { FileContent } from '../../engine/volumes/files.js';
 import { volumeNameProblem } from '../../engine/volumes/options.js';
 import { suggestion } from './diagnostics.js';
@@ -316,7 +317,12 @@ function normalizeService(name: string, s: RawMap, ctx: Ctx): Service {
     hostname: str(s.hostname),
     domainname: str(s.domainname),
     working_dir: str(s.working_dir),
-    user: str(s.user),
+    user: optional(ctx, where, s, 'user', (value) => {
+      const user = str(value);
+      const problem = user === undefined ? undefined : userSpecProblem(user);
+      if (problem !== undefined) throw new ValueError(`user: ${problem}`, 'use a user name or a uid in 0..2147483647');
+      return user;
+    }),
     labels: labelMap(s.labels),
     annotations: labelMap(s.annotations),
     profiles: strList(s.profiles),

@@ -18,6 +18,7 @@ import { collect, parseBytes, parseCount, parseCpus } from '../units.js';
 import { parseDuration } from '../../config/values.js';
 import { resolveCliMounts } from './mount-flags.js';
 import { registerContainerVerbs } from './container-verbs.js';
+import { userSpecProblem } from '../../../engine/containers/user-spec.js';
 
 /** Options shared by `container run` and `container create`, with docker's names. */
 interface CreateFlags {
@@ -284,6 +285,7 @@ export function specFromFlags(
   const pidsLimit = flags.pidsLimit === undefined ? undefined : parseCount(flags.pidsLimit, '--pids-limit');
   const healthcheck = healthFromFlags(flags);
   checkRmRestart(flags);
+  checkUserFlag(flags.user);
   return {
     image,
     ...(command.length > 0 ? { cmd: [...command] } : {}),
@@ -691,6 +693,7 @@ function registerInspection(group: Command): void {
         },
         cmd: Command,
       ) => {
+        checkUserFlag(flags.user);
         const engine = await openEngine();
         const detach = flags.detach === true;
         const result = await engine.containers.exec(ref, {
@@ -707,6 +710,16 @@ function registerInspection(group: Command): void {
         setExitCode(cmd, result.exitCode);
       },
     );
+}
+
+/** -u/--user: ids beyond 0..2147483647 are refused before anything runs (4294967295 would be "unchanged": root). */
+function checkUserFlag(user: string | undefined): void {
+  const problem = user === undefined ? undefined : userSpecProblem(user);
+  if (problem !== undefined) {
+    throw new TsfigError('usage', `invalid --user "${user ?? ''}": ${problem}`, {
+      hint: 'use a user name or a uid in 0..2147483647',
+    });
+  }
 }
 
 /** `tsfig container ...`: docker's container commands against the embedded engine. */
