@@ -7,6 +7,7 @@ import { ImageStore } from './images/store.js';
 import { NetworkManager } from './network/index.js';
 import { enginePaths, type EnginePaths } from './state/paths.js';
 import { VolumeStore } from './volumes/index.js';
+import { secureStateRoot } from './state/permissions.js';
 
 export interface Engine {
   readonly paths: EnginePaths;
@@ -29,10 +30,13 @@ export interface EngineOptions {
 
 export function createEngine(options: EngineOptions = {}): Engine {
   const paths = enginePaths(options.root, options.env ?? process.env);
+  secureStateRoot(paths);
   const images = new ImageStore(paths);
   const env = options.env ?? process.env;
   const forward = !['0', 'false', 'no'].includes((env.TSFIG_DNS_FORWARD ?? '').toLowerCase());
-  const networks = new NetworkManager(paths, { dns: options.dns ?? { forward } });
+  // TSFIG_DNS_UPSTREAMS (IP:PORT,...): the resolvers names are forwarded to instead of the host's (tests use a local one)
+  const upstreams = (env.TSFIG_DNS_UPSTREAMS ?? '').split(',').filter((entry) => entry !== '');
+  const networks = new NetworkManager(paths, { dns: options.dns ?? { forward, upstreams } });
   const containers = new ContainerManager(paths, images, networks);
   const volumes = new VolumeStore(paths);
   return { paths, images, containers, volumes, networks };

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type { EnginePaths } from './paths.js';
 
 /**
@@ -10,9 +11,15 @@ import type { EnginePaths } from './paths.js';
  * mkdir -p that survives a concurrent removeEmptyRunRoot() deleting a parent between two of its steps.
  */
 export async function ensureRunDir(dir: string, mode: number): Promise<void> {
+  // Root only, whatever the caller asks and whatever the umask: sockets, netns files and pid files live here.
+  const narrowed = mode & 0o700;
   for (let attempt = 0; ; attempt++) {
     try {
-      await fs.mkdir(dir, { recursive: true, mode });
+      const first = await fs.mkdir(dir, { recursive: true, mode: narrowed });
+      for (let created = first === undefined ? undefined : dir; created !== undefined;) {
+        await fs.chmod(created, narrowed);
+        created = first !== undefined && created !== first ? path.dirname(created) : undefined;
+      }
       return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw error;

@@ -23,7 +23,19 @@ export function asProbe(
   const { uid, gid } = probeUser();
   const result = spawnSync(
     'setpriv',
-    [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--inh-caps=-all', '--', ...argv],
+    // through sh: setpriv's own execvp still resolves the path with root's capabilities; the shell's does not
+    [
+      `--reuid=${uid}`,
+      `--regid=${gid}`,
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--',
+      '/bin/sh',
+      '-c',
+      'exec "$@"',
+      'sh',
+      ...argv,
+    ],
     { encoding: 'utf8', input: options.input ?? '', timeout: options.timeoutMs ?? 30_000 },
   );
   return { code: result.status ?? 128, stdout: result.stdout, stderr: result.stderr };
