@@ -4,6 +4,7 @@
  * It holds the lock `tsfig-dns-<rootId>` for its whole life (that lock is how others know it runs) and exits by
  * itself once its root has had no network for a few seconds, so it can never outlive its networks for long.
  */
+import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import { promises as fs, watch } from 'node:fs';
 import net from 'node:net';
@@ -24,6 +25,9 @@ import {
   RCODE_SERVFAIL,
   TYPE_A,
   upstreams,
+  isUpstreamReply,
+  mayForward,
+  type DnsQuery,
 } from './dns.js';
 import type { NetworkState } from './types.js';
 
@@ -60,12 +64,21 @@ async function main(): Promise<void> {
     return { host, port: Number(port) };
   });
   const upstream = dgram.createSocket('udp4');
-  const pending = new Map<number, { reply: (answer: Buffer) => void; original: number; timer: NodeJS.Timeout }>();
-  upstream.on('message', (message) => {
+  interface Pending {
+    readonly reply: (answer: Buffer) => void;
+    readonly original: number;
+    readonly timer: NodeJS.Timeout;
+    readonly query: DnsQuery;
+    readonly server: { readonly host: string; readonly port: number };
+  }
+  const pending = new Map<number, Pending>();
+  upstream.on('message', (message, from) => {
     if (message.length < 2) return;
-    const entry = pending.get(message.readUInt16BE(0));
-    if (entry === undefined) return;
-    pending.delete(message.readUInt16BE(0));
+    const id = message.readUInt16BE(0);
+    const entry = pending.get(id);
+    // only the server asked, from its address and port, with the id and the question sent (else: forged, dropped)
+    if (entry === undefined || !isUpstreamReply(message, from, entry.server, id, entry.query)) return;
+    pending.delete(id);
     clearTimeout(entry.timer);
     message.writeUInt16BE(entry.original, 0);
     entry.reply(message);
@@ -92,11 +105,16 @@ async function main(): Promise<void> {
       return;
     }
     const server = servers[0];
-    if (!forward || server === undefined || pending.size >= 1024) {
-      reply(buildAnswer(query, [], forward && server !== undefined ? RCODE_SERVFAIL : RCODE_NXDOMAIN, !forward));
+    if (!forward || !mayForward(networks, gateway)) {
+      // an internal network's containers get project names only: nothing leaves through DNS (CVE-2024-29018)
+      reply(buildAnswer(query, [], RCODE_NXDOMAIN, true));
       return;
     }
-    let id = Math.floor(Math.random() * 65536);
+    if (server === undefined || pending.size >= 1024) {
+      reply(buildAnswer(query, [], RCODE_SERVFAIL, false));
+      return;
+    }
+    let id = randomInt(65536); // unpredictable: a forged reply must guess it
     while (pending.has(id)) id = (id + 1) % 65536;
     const copy = Buffer.from(message);
     copy.writeUInt16BE(id, 0);
@@ -104,7 +122,7 @@ async function main(): Promise<void> {
       pending.delete(id);
       reply(buildAnswer(query, [], RCODE_SERVFAIL, false));
     }, 5000);
-    pending.set(id, { reply, original: query.id, timer });
+    pending.set(id, { reply, original: query.id, timer, query, server });
     upstream.send(copy, server.port, server.host);
   };
 

@@ -28,9 +28,50 @@ export interface DnsQuery {
 
 /** Parses a query with exactly one question; undefined when it is not one (answer FORMERR). */
 export function parseQuery(message: Buffer): DnsQuery | undefined {
+  if (message.length < 12 || (message.readUInt16BE(2) & 0x8000) !== 0) return undefined;
+  return parseMessage(message);
+}
+
+/**
+ * Whether reply, received on the forwarding socket, answers the query forwarded with id to server: from the server's
+ * own address and port, a response (QR set) with that id and exactly the same question (name compared without case,
+ * type, class). Anything else is dropped: another process on the host or a container could otherwise race the real
+ * answer with a forged one.
+ */
+export function isUpstreamReply(
+  reply: Buffer,
+  from: { readonly address: string; readonly port: number },
+  server: { readonly host: string; readonly port: number },
+  id: number,
+  query: DnsQuery,
+): boolean {
+  if (from.address !== server.host || from.port !== server.port) return false;
+  if (reply.length < 12 || (reply.readUInt16BE(2) & 0x8000) === 0) return false;
+  const parsed = parseMessage(reply);
+  return (
+    parsed !== undefined &&
+    parsed.id === id &&
+    parsed.name === query.name &&
+    parsed.type === query.type &&
+    parsed.qclass === query.qclass
+  );
+}
+
+/**
+ * Whether a name outside the engine's containers may be forwarded for a query that reached gateway: never for an
+ * `internal` network (docker's --internal; CVE-2024-29018: its containers would reach the outside through DNS), nor
+ * for an address that is no network's gateway.
+ */
+export function mayForward(networks: readonly NetworkState[], gateway: string): boolean {
+  const owners = networks.filter((network) => network.gateway === gateway);
+  return owners.length > 0 && owners.every((network) => !network.internal);
+}
+
+/** The header and the one question of a message (query or response). */
+function parseMessage(message: Buffer): DnsQuery | undefined {
   if (message.length < 12) return undefined;
   const flags = message.readUInt16BE(2);
-  if ((flags & 0x8000) !== 0 || message.readUInt16BE(4) !== 1) return undefined;
+  if (message.readUInt16BE(4) !== 1) return undefined;
   const labels: string[] = [];
   let offset = 12;
   for (;;) {
