@@ -51,6 +51,8 @@ export interface BuildOptions {
   readonly noCache?: boolean | undefined;
   /** Accepted for compatibility; there is no registry client yet, base images are local. @default false */
   readonly pull?: boolean | undefined;
+  /** Entitlements granted (BuildKit's `--allow`): `network.host` lets `RUN --network=host` run. @default none */
+  readonly allow?: readonly string[] | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -1007,6 +1009,14 @@ export class Builder {
   ): Promise<BuildImageConfig> {
     const signal = ctx.options.signal;
     signal?.throwIfAborted();
+    if (instruction.network === 'host' && !(ctx.options.allow ?? []).includes('network.host')) {
+      // a Dockerfile from someone else must not reach the host's network unless the operator says so (BuildKit)
+      throw this.fail(
+        instruction,
+        'RUN --network=host needs the network.host entitlement',
+        'pass --allow network.host to grant it',
+      );
+    }
     const runImage = await this.runImage(state.config);
     ctx.runImages.push(runImage);
     const imageId = runImage.id;

@@ -37,6 +37,7 @@ export interface BuildFlags {
   readonly label?: string[];
   readonly quiet?: boolean;
   readonly pull?: boolean;
+  readonly allow?: string[];
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -85,6 +86,14 @@ export function buildOptionsFromFlags(
     labels: keyValues('--label', flags.label ?? [], undefined),
     noCache: !flags.cache,
     pull: flags.pull === true,
+    allow: (flags.allow ?? []).map((entitlement) => {
+      if (entitlement !== 'network.host') {
+        throw new TsfigError('usage', `--allow: unknown entitlement "${entitlement}"`, {
+          hint: 'use --allow network.host',
+        });
+      }
+      return entitlement;
+    }),
   };
 }
 
@@ -196,6 +205,7 @@ export function registerBuildCommand(program: Command, io: BuildCommandIo = {}):
     .option('--no-cache', 'do not use the layer cache')
     .option('--label <key=value>', 'set a label on the image (repeatable)', collect)
     .option('--pull', 'accepted; base images come from the local store')
+    .option('--allow <entitlement>', 'grant an entitlement to the build: network.host (RUN --network=host)', collect)
     .option('-q, --quiet', 'print only the image id')
     .action(async (contextArg: string, flags: BuildFlags) => {
       const options = buildOptionsFromFlags(contextArg, flags, {
