@@ -86,14 +86,18 @@ export function buildOptionsFromFlags(
     labels: keyValues('--label', flags.label ?? [], undefined),
     noCache: !flags.cache,
     pull: flags.pull === true,
-    allow: (flags.allow ?? []).map((entitlement) => {
-      if (entitlement !== 'network.host') {
-        throw new TsfigError('usage', `--allow: unknown entitlement "${entitlement}"`, {
-          hint: 'use --allow network.host',
-        });
-      }
-      return entitlement;
-    }),
+    ...(flags.allow !== undefined
+      ? {
+          allow: flags.allow.map((entitlement) => {
+            if (entitlement !== 'network.host') {
+              throw new TsfigError('usage', `--allow: unknown entitlement "${entitlement}"`, {
+                hint: 'use --allow network.host',
+              });
+            }
+            return entitlement;
+          }),
+        }
+      : {}),
   };
 }
 
