@@ -7,14 +7,14 @@ import { renderRuntimeConf } from '../runtime/conf.js';
 import { parseRuntimeMessage, runtimeError } from '../runtime/protocol.js';
 import { runtimeBinary } from '../runtime/binary.js';
 import { spawnCommand } from '../runtime/spawner.js';
-import { readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
+import { pathExists, readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { newId, shortId } from '../state/ids.js';
-import { withLock } from '../state/lock.js';
+import { acquireLock, withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
 import type { NetworkManager, NetworkState } from '../network/index.js';
 import { renderHostsFile } from '../network/hosts.js';
 import { resolveCapabilities } from './capabilities.js';
-import { currentBootId, destroyCgroup, isSameProcess, processStartTime, removeEmptyCgroupParent } from './liveness.js';
+import { currentBootId, destroyCgroup, isSameProcess, removeEmptyCgroupParent } from './liveness.js';
 import { readLogs, type LogReadOptions } from './logs.js';
 import { CONTAINER_NAME, randomName } from './names.js';
 import { resolveProcess, type ImageProcessConfig } from './process.js';
@@ -22,6 +22,15 @@ import { userSpecProblem } from './user-spec.js';
 import { autoRemoveExitCommand, checkAutoRemove } from './cleanup.js';
 import { containerFiles, runtimeConfEntries, type ContainerDirs } from './runtime-config.js';
 import { signalNumber } from './signals.js';
+import {
+  containerLockName,
+  CREATING,
+  creatingLockName,
+  creatorAlive,
+  finishRemovals,
+  REMOVING,
+  sweepContainerDebris,
+} from './staging.js';
 import type {
   ContainerRecord,
   ContainerSpec,
@@ -54,15 +63,6 @@ export interface CreateOptions {
    */
   readonly deferHosts?: boolean;
 }
-
-/** Who is creating a staged container (`<id>.creating/creator.json`): repairNetworking keeps its endpoints. */
-interface Creator {
-  readonly pid: number;
-  readonly start: number;
-  readonly bootId: string;
-}
-
-const CREATING = '.creating';
 
 export interface ExecOptions {
   readonly argv: readonly string[];
@@ -176,7 +176,7 @@ export class ContainerManager {
   }
 
   private lockName(id: string): string {
-    return `${this.paths.rootId}:container:${id}`;
+    return containerLockName(this.paths, id);
   }
 
   /** Runs fn under the container's lock, the one start/stop/remove take: nothing starts or removes it meanwhile. */
@@ -213,14 +213,14 @@ export class ContainerManager {
     }
     const namesLock = `${this.paths.rootId}:container-names`;
     const staging = `${this.dirOf(id)}${CREATING}`;
-    const recordedFiles = await this.prepareStaging(staging, hostname, spec);
+    let recordedFiles: ContainerFile[] = []; // set by prepareStaging, under the creating lock below
     const write = (extraMounts: NonNullable<ContainerSpec['mounts']>): Promise<ContainerRecord> =>
       withLock(namesLock, async () => {
         const existing = await this.readRecords({ staged: true });
         let name = spec.name;
         if (name !== undefined) {
           const holder = existing.find((record) => record.name === name);
-          if (holder !== undefined) {
+          if (holder !== undefined && (await this.holdsName(holder.id))) {
             throw new EngineError(
               'conflict',
               `the container name "${name}" is already in use by container ${shortId(holder.id)}`,
@@ -260,27 +260,22 @@ export class ContainerManager {
         await writeJsonAtomic(path.join(staging, 'container.json'), record, 0o600);
         return record;
       });
+    // Held while the staged dir exists: a later command that finds it with this lock free rolls it back (staging.ts).
+    const creating = await acquireLock(creatingLockName(this.paths, id));
     let record: ContainerRecord;
     try {
-      record = await (options.reserve ?? ((fn) => fn([])))(write);
-    } catch (error) {
-      await fs.rm(staging, { recursive: true, force: true });
-      throw error;
+      recordedFiles = await this.prepareStaging(staging, hostname, spec);
+      try {
+        record = await (options.reserve ?? ((fn) => fn([])))(write);
+      } catch (error) {
+        await fs.rm(staging, { recursive: true, force: true });
+        throw error;
+      }
+      await this.placeStaged(record, staging, namesLock);
+    } finally {
+      await creating.release();
     }
     const networked = (record.spec.networks ?? []).length > 0;
-    try {
-      await this.connect(record, staging);
-      if (networked) await this.writeHostsFile(record, containerFiles(staging).hosts);
-      await withLock(namesLock, () => fs.rename(staging, this.dirOf(id)));
-    } catch (error) {
-      if ((record.spec.networks ?? []).length > 0) {
-        await this.requireNetworks()
-          .removeSandbox(id)
-          .catch(() => undefined);
-      }
-      await fs.rm(staging, { recursive: true, force: true });
-      throw error;
-    }
     if (networked) {
       const refresh = this.refreshHosts();
       if (options.deferHosts === true) {
@@ -289,6 +284,35 @@ export class ContainerManager {
       } else await refresh;
     }
     return record;
+  }
+
+  /**
+   * Whether container `id`, found holding a name, still does: it exists, or is staged by a live creator. A stage of
+   * a dead creator is rolled back here (the caller holds the names lock), so its name is free again.
+   */
+  private async holdsName(id: string): Promise<boolean> {
+    if (await pathExists(this.dirOf(id))) return true;
+    if (await creatorAlive(this.paths, id)) return true;
+    await fs.rm(`${this.dirOf(id)}${CREATING}`, { recursive: true, force: true });
+    return false;
+  }
+
+  /** Attaches a staged container and renames it into place; on failure, its sandbox and staged dir go. */
+  private async placeStaged(record: ContainerRecord, staging: string, namesLock: string): Promise<void> {
+    const networked = (record.spec.networks ?? []).length > 0;
+    try {
+      await this.connect(record, staging);
+      if (networked) await this.writeHostsFile(record, containerFiles(staging).hosts);
+      await withLock(namesLock, () => fs.rename(staging, this.dirOf(record.id)));
+    } catch (error) {
+      if (networked) {
+        await this.requireNetworks()
+          .removeSandbox(record.id)
+          .catch(() => undefined);
+      }
+      await fs.rm(staging, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   private readonly deferredHosts = new Set<Promise<void>>();
@@ -409,7 +433,7 @@ export class ContainerManager {
     await destroyCgroup(dirs.cgroup);
     await fs.rm(dirs.runDir, { recursive: true, force: true });
     // Rename first so a crash mid-delete never leaves a half container that still looks complete.
-    const doomed = `${dirs.dir}.removing`;
+    const doomed = `${dirs.dir}${REMOVING}`;
     await fs.rename(dirs.dir, doomed).catch((error: unknown) => {
       if (!isErrno(error, 'ENOENT')) throw error;
     });
@@ -417,7 +441,7 @@ export class ContainerManager {
   }
 
   /**
-   * Makes the container's dir as `staging` (`<id>.creating`) with its creator and files, but not its record (written
+   * Makes the container's dir as `staging` (`<id>.creating`) with its files, but not its record (written
    * under the names lock), for create() to rename into place once attached.
    */
   /** Makes the staged dir and the files the container gets; returns those files as its record keeps them. */
@@ -426,13 +450,6 @@ export class ContainerManager {
     await fs.mkdir(this.paths.containers, { recursive: true, mode: 0o700 });
     try {
       await fs.mkdir(staging, { mode: 0o700 });
-      const creator: Creator = {
-        pid: globalThis.process.pid,
-        start: (await processStartTime(globalThis.process.pid)) ?? 0,
-        bootId: currentBootId(),
-      };
-      // A hint only (no fsync): without it after a crash, the staged dir counts as debris, which it is.
-      await fs.writeFile(path.join(staging, 'creator.json'), JSON.stringify(creator), { mode: 0o600 });
       for (const sub of ['rootfs', 'upper', 'work']) await fs.mkdir(path.join(staging, sub), { mode: 0o755 });
       const network = spec.network ?? 'none';
       await fs.writeFile(path.join(staging, 'hostname'), `${hostname}\n`);
@@ -456,6 +473,8 @@ export class ContainerManager {
       if (isErrno(error, 'ENOENT')) return [];
       throw error;
     }
+    // A removal whose remover died is finished here: the next command that reads containers does it.
+    if (entries.some((entry) => entry.endsWith(REMOVING))) await finishRemovals(this.paths, entries);
     const pattern = options.staged === true ? /^[0-9a-f]{64}(\.creating)?$/ : /^[0-9a-f]{64}$/;
     const wanted = entries.filter((entry) => pattern.test(entry));
     // A record is written once, when its container is created, and ids are never reused: a dir entry read once is
@@ -476,31 +495,12 @@ export class ContainerManager {
   }
 
   /**
-   * Ids of containers being created by a live process (`<id>.creating` with a running creator). Staged dirs whose
-   * creator died (a crash mid-create) are removed; the caller holds the names lock.
+   * Ids of containers being created by a live process (`<id>.creating` whose creator holds its creating lock). Staged
+   * dirs whose creator died (a crash mid-create) are rolled back and removals a crash interrupted are finished; the
+   * caller holds the names lock.
    */
   private async creatingIds(): Promise<Set<string>> {
-    const entries = await fs.readdir(this.paths.containers).catch(() => [] as string[]);
-    const ids = new Set<string>();
-    for (const entry of entries) {
-      const match = /^([0-9a-f]{64})\.creating$/.exec(entry);
-      if (match?.[1] === undefined) continue;
-      const staging = path.join(this.paths.containers, entry);
-      const creator = await readJson<Creator>(path.join(staging, 'creator.json')).catch(() => undefined);
-      if (creator === undefined) {
-        // Being prepared (creator.json comes first, right after mkdir), or a crash right then: nothing is attached
-        // before the creator is written, so keeping it live is harmless; it is debris once it is old.
-        const stat = await fs.stat(staging).catch(() => undefined);
-        if (stat !== undefined && Date.now() - stat.mtimeMs > 600_000) {
-          await fs.rm(staging, { recursive: true, force: true });
-        } else ids.add(match[1]);
-        continue;
-      }
-      const alive = creator.bootId === currentBootId() && (await isSameProcess(creator.pid, creator.start));
-      if (alive) ids.add(match[1]);
-      else await fs.rm(staging, { recursive: true, force: true });
-    }
-    return ids;
+    return (await sweepContainerDebris(this.paths)).creating;
   }
 
   /**

@@ -3,21 +3,17 @@ import path from 'node:path';
 import { isErrno } from '../errors.js';
 import type { EnginePaths } from '../state/paths.js';
 import type { IsInUse } from './store.js';
+import { liveContainerEntries } from '../containers/staging.js';
 
 /**
  * Image users read from the container records (`<root>/containers/<dir>/container.json`, `imageId`), including
- * containers still being created (`<id>.creating`). A record that cannot be parsed counts as a user when its text
+ * containers still being created by a live process (`<id>.creating`); never a stage of a dead creator or a half-removed
+ * container (`<id>.removing`: engine/containers/staging.ts). A record that cannot be parsed counts as a user when its text
  * names the image: better to refuse a removal than to pull layers from under a container.
  */
 export function containerImageUsers(paths: EnginePaths): IsInUse {
   return async (imageId: string) => {
-    let dirs: string[];
-    try {
-      dirs = await fs.readdir(paths.containers);
-    } catch (error) {
-      if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) return [];
-      throw error;
-    }
+    const dirs = await liveContainerEntries(paths);
     const users: string[] = [];
     for (const dir of dirs.sort()) {
       let text: string;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { isErrno } from '../errors.js';
 import type { EnginePaths } from '../state/paths.js';
 import type { UsersOf } from './store.js';
+import { finishRemovals, liveContainerEntries } from '../containers/staging.js';
 
 interface RecordLike {
   readonly id?: unknown;
@@ -12,19 +13,20 @@ interface RecordLike {
 
 /**
  * Volume users read from the container records (`<root>/containers/<id>/container.json`, `mounts[].volumeName`).
- * Containers being created (`<id>.creating`) count: their record is written under the volumes lock, before the lock
- * is released and before their dir is renamed into place. Tolerant: no containers dir means no users. A record that cannot be parsed counts as a user when its text names the
+ * Containers being created by a live process (`<id>.creating`) count: their record is written under the volumes lock,
+ * before the lock is released and before their dir is renamed into place. A stage of a dead creator and a half-removed
+ * container (`<id>.removing`) never count (engine/containers/staging.ts); the first call finishes such removals.
+ * Tolerant: no containers dir means no users. A record that cannot be parsed counts as a user when its text names the
  * volume (better to refuse a removal than to delete a database).
  */
 export function containerRecordUsers(paths: EnginePaths): UsersOf {
+  let swept = false;
   return async (volumeName: string) => {
-    let ids: string[];
-    try {
-      ids = await fs.readdir(paths.containers);
-    } catch (error) {
-      if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) return [];
-      throw error;
+    if (!swept) {
+      swept = true;
+      await finishRemovals(paths);
     }
+    const ids = await liveContainerEntries(paths);
     const users: string[] = [];
     for (const id of ids.sort()) {
       let text: string;

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ContainerSpec } from '../../engine/containers/types.js';
 import { EngineError } from '../../engine/errors.js';
-import { processStartTime } from '../../engine/containers/liveness.js';
+import { creatingLockName } from '../../engine/containers/staging.js';
+import { acquireLock } from '../../engine/state/lock.js';
 import { shortId } from '../../engine/state/ids.js';
 import { cgroupFile, eventually, isRoot, leftovers, makeTestEngine, REPO, type TestEngine } from '../helpers/engine.js';
 
@@ -111,22 +112,25 @@ describe(
     });
 
     test('a container staged by a creator that died (kill -9 mid-create) is swept; one of a live creator is kept', async () => {
-      const { mkdir, writeFile } = await import('node:fs/promises');
-      const stage = async (pid: number, start: number) => {
-        const dir = path.join(t.engine.paths.containers, `${randomHex()}.creating`);
+      const { mkdir, rm } = await import('node:fs/promises');
+      const stage = async () => {
+        const id = randomHex();
+        const dir = path.join(t.engine.paths.containers, `${id}.creating`);
         await mkdir(path.join(dir, 'upper'), { recursive: true });
-        const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-        await writeFile(path.join(dir, 'creator.json'), JSON.stringify({ pid, start, bootId }));
-        return dir;
+        return { id, dir };
       };
-      // A pid that cannot be running (above pid_max), and this process with its real start time.
-      const dead = await stage(4_194_305, 1);
-      const live = await stage(process.pid, (await processStartTime(process.pid)) ?? 0);
-      await t.engine.containers.sweepStaged();
-      assert.equal(existsSync(dead), false, "the dead creator's staged container is still there");
-      assert.equal(existsSync(live), true, "a live creator's staged container was swept");
-      const { rm } = await import('node:fs/promises');
-      await rm(live, { recursive: true, force: true });
+      // A creator holds the container's creating lock while its stage exists; the kernel drops it when it dies.
+      const dead = await stage();
+      const live = await stage();
+      const lock = await acquireLock(creatingLockName(t.engine.paths, live.id));
+      try {
+        await t.engine.containers.sweepStaged();
+      } finally {
+        await lock.release();
+      }
+      assert.equal(existsSync(dead.dir), false, "the dead creator's staged container is still there");
+      assert.equal(existsSync(live.dir), true, "a live creator's staged container was swept");
+      await rm(live.dir, { recursive: true, force: true });
     });
 
     test('exit codes pass through, 126 and 127 as docker run', async () => {

@@ -153,10 +153,13 @@ export function registerNetworkCommands(program: Command, io: NetworkCommandIo =
     const p = paths();
     return new ContainerManager(p, new ImageStore(p), networks);
   };
-  /** Mutating commands first repair what an interrupted command may have left (kill -9 mid-setup). */
+  /**
+   * Mutating commands first repair what an interrupted command may have left (kill -9 mid-setup): endpoints of
+   * containers that are gone or were staged by a creator that died do not keep a network in use.
+   */
   const repaired = async (): Promise<NetworkManager> => {
     const m = manager();
-    await m.reconcile();
+    await containersOf(m).repairNetworking();
     return m;
   };
 

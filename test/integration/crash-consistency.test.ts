@@ -1,0 +1,145 @@
+/**
+ * Issue #20: a `kill -9` of the CLI's process group at any moment leaves only states the next command finishes or
+ * undoes. The two cases the issue found: a `down` killed while removing containers left `containers/<id>.removing`
+ * dirs that kept a named volume "in use" forever; an `up` killed while creating left `<id>.creating` dirs that the
+ * final `down -v` did not remove.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { NEEDS_ROOT, REPO, suiteEngine, writeProject } from '../helpers/engine.js';
+
+const BUSYBOX = 'tsfig/busybox:latest';
+
+/** Staged and half-removed container dirs left in the engine's containers/ dir. */
+function debris(containers: string): string[] {
+  try {
+    return readdirSync(containers).filter((entry) => /\.(creating|removing)$/.test(entry));
+  } catch {
+    return [];
+  }
+}
+
+/** True when pid has exited (gone, or a zombie its parent has not reaped yet). */
+function exitedProcess(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Runs the CLI as the leader of its own process group and kills the whole group with SIGKILL as soon as `when()`
+ * (polled synchronously, so the kill lands within microseconds) is true; resolves with what `when` saw then, or
+ * undefined when the command ended before.
+ */
+async function killGroupWhen(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  when: () => string | undefined,
+  timeoutMs = 30_000,
+): Promise<string | undefined> {
+  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), ...args], {
+    env,
+    cwd,
+    stdio: 'ignore',
+    detached: true,
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const pid = child.pid ?? 0;
+  const deadline = Date.now() + timeoutMs;
+  let seen: string | undefined;
+  for (let round = 0; Date.now() < deadline; round++) {
+    seen = when();
+    if (seen !== undefined || (round % 64 === 0 && exitedProcess(pid))) break;
+  }
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  await exited;
+  return seen;
+}
+
+describe('kill -9 of the CLI leaves nothing that blocks a later command (root)', { skip: NEEDS_ROOT }, () => {
+  const t = suiteEngine('interfaces');
+
+  const services = (count: number) =>
+    Array.from(
+      { length: count },
+      (_, index) => `  s${index}:
+    image: ${BUSYBOX}
+    init: true
+    command: ["sh", "-c", "mkdir -p /junk && cd /junk && i=0; while [ $$i -lt 1500 ]; do : > f$$i; i=$$((i+1)); done; touch /ready; exec sleep 600"]
+    volumes: ["keep:/keep"]
+`,
+    ).join('');
+
+  test('a down killed while removing containers: down -v still removes the named volume', async () => {
+    const dir = await writeProject(t, 'crashdown', `services:\n${services(6)}volumes:\n  keep: {}\n`);
+    const containers = path.join(t.env.TSFIG_ROOT ?? '', 'containers');
+    const up = await t.cli(['up', '-d'], { cwd: dir });
+    assert.equal(up.code, 0, up.stderr);
+    const token = `token-${Date.now()}`;
+    const write = await t.cli(['exec', '-T', 's0', 'sh', '-c', `echo ${token} > /keep/token`], { cwd: dir });
+    assert.equal(write.code, 0, write.stderr);
+    // Every container has its 1500 files in its upper dir: removing one takes long enough to be caught.
+    for (let index = 0; index < 6; index++) {
+      for (let tries = 0; ; tries++) {
+        const ready = await t.cli(['exec', '-T', `s${index}`, 'test', '-e', '/ready'], { cwd: dir });
+        if (ready.code === 0) break;
+        assert.ok(tries < 200, `s${index} never got ready`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    const seen = await killGroupWhen(['down', '-t', '0'], t.env, dir, () =>
+      debris(containers).find((entry) => entry.endsWith('.removing')),
+    );
+    assert.ok(seen !== undefined, 'the down ended before a container was half removed');
+    assert.ok(
+      debris(containers).some((entry) => entry.endsWith('.removing')),
+      'the kill left no half-removed dir',
+    );
+
+    // The half-removed containers are no users of the volume: its data survives a plain up/down, and down -v removes it.
+    const again = await t.cli(['up', '-d'], { cwd: dir });
+    assert.equal(again.code, 0, again.stderr);
+    const read = await t.cli(['exec', '-T', 's1', 'cat', '/keep/token'], { cwd: dir });
+    assert.equal(read.stdout.trim(), token, read.stderr);
+    const down = await t.cli(['down', '-v', '-t', '0'], { cwd: dir });
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(debris(containers), []);
+    const volumes = await t.cli(['volume', 'ls', '-q']);
+    assert.doesNotMatch(volumes.stdout, /crashdown_keep/);
+  });
+
+  test('an up killed while creating containers: down -v leaves no staged container', async () => {
+    const plain = Array.from(
+      { length: 8 },
+      (_, index) => `  p${index}:\n    image: ${BUSYBOX}\n    init: true\n    command: sleep 600\n`,
+    ).join('');
+    const dir = await writeProject(t, 'crashup', `services:\n${plain}${services(1)}volumes:\n  keep: {}\n`);
+    const containers = path.join(t.env.TSFIG_ROOT ?? '', 'containers');
+    const staged = (): string | undefined => debris(containers).find((entry) => entry.endsWith('.creating'));
+    // Killed as soon as a staged dir appears (before its files are all there), twice, then once a record is written.
+    const recorded = (): string | undefined =>
+      debris(containers).find((entry) => existsSync(path.join(containers, entry, 'container.json')));
+    let left = 0;
+    for (const when of [staged, staged, recorded]) {
+      await killGroupWhen(['up', '-d'], t.env, dir, when);
+      left += debris(containers).filter((entry) => entry.endsWith('.creating')).length;
+    }
+    assert.ok(left > 0, 'no kill left a staged container');
+    const down = await t.cli(['down', '-v', '-t', '0'], { cwd: dir });
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(debris(containers), []);
+    const volumes = await t.cli(['volume', 'ls', '-q']);
+    assert.doesNotMatch(volumes.stdout, /crashup_keep/);
+  });
+});
