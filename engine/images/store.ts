@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { processStartTime } from '../containers/liveness.js';
 import { EngineError, isErrno } from '../errors.js';
 import { pathExists, readJson, syncDir, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { withLock } from '../state/lock.js';
@@ -642,6 +643,72 @@ export class ImageStore {
       await fs.rm(path.join(dir, 'layer.json'), { force: true });
       await fs.rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * What crashes leave in the store (`system check`): half-made layers (no layer.json; commits hold the lock, so only
+   * a crash leaves one), layers no image uses (a crash between deleting an image and its layers; spared while a pull
+   * or build of a live process may be adding layers before their image), blobs no image marker refers to (a crash
+   * between a config blob and its marker, or during a delete), and temp entries of dead processes. With repair they
+   * are deleted, under the store lock.
+   */
+  async checkUnreferenced(options: {
+    readonly repair: boolean;
+    readonly busy: boolean;
+  }): Promise<{ kind: 'layer' | 'blob' | 'tmp'; name: string; problem: string }[]> {
+    return this.locked(async () => {
+      const found: { kind: 'layer' | 'blob' | 'tmp'; name: string; problem: string }[] = [];
+      const used = new Set<string>();
+      const markers = new Set<string>();
+      for (const id of await this.imageIds()) {
+        markers.add(hexOf(id));
+        try {
+          for (const chainId of (await this.recordOf(id, {})).chainIds) used.add(hexOf(chainId));
+        } catch (error) {
+          if (!(error instanceof EngineError && error.kind === 'not-found')) throw error;
+        }
+      }
+      for (const name of await fs.readdir(this.paths.layers).catch(() => [] as string[])) {
+        if (!/^[0-9a-f]{64}$/.test(name)) continue;
+        const dir = path.join(this.paths.layers, name);
+        const marker = await fs.lstat(path.join(dir, 'layer.json')).catch(() => undefined);
+        let problem: string | undefined;
+        if (marker === undefined) problem = 'half-made layer (no layer.json)';
+        else if (!used.has(name) && !options.busy && Date.now() - marker.mtimeMs > 60_000) {
+          problem = 'layer no image uses';
+        }
+        if (problem === undefined) continue;
+        found.push({ kind: 'layer', name, problem });
+        if (options.repair) {
+          await fs.rm(path.join(dir, 'layer.json'), { force: true });
+          await fs.rm(dir, { recursive: true, force: true });
+        }
+      }
+      for (const name of await fs.readdir(this.paths.blobs).catch(() => [] as string[])) {
+        if (markers.has(name)) continue;
+        const stat = await fs.lstat(path.join(this.paths.blobs, name)).catch(() => undefined);
+        if (stat === undefined || (!/^[0-9a-f]{64}$/.test(name) && Date.now() - stat.mtimeMs < STALE_TMP_MS)) continue;
+        found.push({
+          kind: 'blob',
+          name,
+          problem: /^[0-9a-f]{64}$/.test(name) ? 'blob no image refers to' : 'temp file of an interrupted write',
+        });
+        if (options.repair) await fs.rm(path.join(this.paths.blobs, name), { force: true });
+      }
+      for (const name of await fs.readdir(this.tmpDir).catch(() => [] as string[])) {
+        const owner = /^[a-z]+-(\d+)\.(\d+)-/.exec(name);
+        const stat = await fs.lstat(path.join(this.tmpDir, name)).catch(() => undefined);
+        if (stat === undefined) continue;
+        const dead =
+          owner !== null
+            ? (await processStartTime(Number(owner[1]))) !== Number(owner[2])
+            : Date.now() - stat.mtimeMs > STALE_TMP_MS;
+        if (!dead) continue;
+        found.push({ kind: 'tmp', name, problem: 'temp dir of a process that is gone' });
+        if (options.repair) await fs.rm(path.join(this.tmpDir, name), { recursive: true, force: true });
+      }
+      return found;
+    });
   }
 
   private async removeStaleTmp(): Promise<void> {

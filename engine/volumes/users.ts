@@ -19,8 +19,8 @@ interface RecordLike {
  * Tolerant: no containers dir means no users. A record that cannot be parsed counts as a user when its text names the
  * volume (better to refuse a removal than to delete a database).
  */
-export function containerRecordUsers(paths: EnginePaths): UsersOf {
-  let swept = false;
+export function containerRecordUsers(paths: EnginePaths, options: { readonly finish?: boolean } = {}): UsersOf {
+  let swept = options.finish === false;
   return async (volumeName: string) => {
     if (!swept) {
       swept = true;
