@@ -197,7 +197,7 @@ describe('tsfig system check (root)', { skip: NEEDS_ROOT }, () => {
     );
     const volumes = (await t.engine.volumes.list()).volumes.map((volume) => volume.Name);
     assert.deepEqual(volumes, ['halfmade']);
-    await t.engine.volumes.remove('halfmade', { usersOf: async () => [] });
+    await t.engine.volumes.remove('halfmade', { usersOf: () => Promise.resolve([]) });
     await t.engine.containers.remove(deadMonitor.id, { force: true });
     assert.equal((await check()).code, 0);
   });
