@@ -31,6 +31,7 @@ const OTHER_VERBS = [
   'config',
   'container',
   'down',
+  'graph',
   'image',
   'kube',
   'login',

@@ -22,6 +22,7 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
   },
   { names: ['watch'], load: async () => (await import('../../watch/command.js')).registerWatchCommand },
   { names: ['config'], load: async () => (await import('./config.js')).registerConfigCommand },
+  { names: ['graph'], load: async () => (await import('./graph.js')).registerGraphCommand },
   {
     names: ['ps', 'logs', 'port', 'exec', 'ls'],
     load: async () => (await import('../compose/inspect-commands.js')).registerInspectCommands,
