@@ -8,6 +8,8 @@ import { RegistryClient, type RegistryClientOptions } from './client.js';
 
 export { CredentialStore, DOCKER_HUB_AUTH_KEY, authKey, dockerConfigPath, parseWwwAuthenticate } from './auth.js';
 export type { Challenge, Credentials, DockerConfigFile } from './auth.js';
+export { EMPTY_JSON_MEDIA_TYPE, pullArtifact, pushArtifact } from './artifact.js';
+export type { ArtifactLayer, PulledArtifact, PushArtifactOptions, PushArtifactResult } from './artifact.js';
 export { BlobCache } from './blobcache.js';
 export { RegistryClient, apiHost, isLoopback } from './client.js';
 export type { RegistryClientOptions } from './client.js';

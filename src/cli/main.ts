@@ -67,6 +67,11 @@ export function permissionDenied(error: unknown): string | undefined {
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     const program = await buildProgram(argv);
+    // `-f oci://...`: the (synchronous) loader reads published projects from the cache this fills first.
+    if (argv.some((arg) => arg.includes('oci://'))) {
+      const { fetchRemoteProjectFiles, ociFileArguments } = await import('../config/oci.js');
+      await fetchRemoteProjectFiles(ociFileArguments(argv));
+    }
     await program.parseAsync([...argv], { from: 'user' });
     return exitCodeOf(program);
   } catch (error) {

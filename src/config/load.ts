@@ -9,6 +9,7 @@ import { interpolateTree } from './interpolate.js';
 import type { Lookup } from './interpolate.js';
 import { mergeFiles, stripTags } from './merge.js';
 import { normalizeProject, resolveHostPath } from './normalize.js';
+import { OCI_PREFIX, remoteProjectFiles } from './oci.js';
 import { isRawMap, locationOf, maxFileBytes, parseYaml, setLocation } from './parse.js';
 import type { RawMap } from './parse.js';
 import { topLevelKeys, validateSchema } from './schema.js';
@@ -77,7 +78,9 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
   let dotenv = readEnvironmentFiles(envFiles, explicitDir ?? cwd, cwd, shell, bag);
   const fromEnv = (name: string): string | undefined => shell[name] ?? dotenv.get(name);
   const files = findProjectFiles(options.files ?? [], cwd, fromEnv, bag);
-  const projectDirectory = explicitDir ?? path.dirname(files[0] ?? path.join(cwd, 'x'));
+  // A project read from a registry (-f oci://...) has its directory where the command runs, as in compose.
+  const remoteFirst = options.files?.[0]?.startsWith(OCI_PREFIX) === true;
+  const projectDirectory = explicitDir ?? (remoteFirst ? cwd : path.dirname(files[0] ?? path.join(cwd, 'x')));
   if (envFiles.length === 0 && projectDirectory !== (explicitDir ?? cwd)) {
     dotenv = readEnvironmentFiles(undefined, projectDirectory, cwd, shell, bag);
   }
@@ -175,8 +178,22 @@ function readEnvironmentFiles(
   return values;
 }
 
+/** The local copies of a published project (fetched by the CLI before loading: see oci.ts). */
+function remoteFiles(reference: string): readonly string[] {
+  const files = remoteProjectFiles(reference);
+  if (files === undefined) {
+    throw new TsfigError('usage', `${reference}: the project was not fetched from its registry`, {
+      hint: 'give oci:// files with -f on the command line',
+    });
+  }
+  return files;
+}
+
 function findProjectFiles(flags: readonly string[], cwd: string, fromEnv: Lookup, bag: DiagnosticBag): string[] {
-  if (flags.length > 0) return flags.map((f) => path.resolve(cwd, f === '-' ? stdinName : f));
+  if (flags.length > 0)
+    return flags.flatMap((f) =>
+      f.startsWith(OCI_PREFIX) ? remoteFiles(f) : [path.resolve(cwd, f === '-' ? stdinName : f)],
+    );
   const variable = fromEnv('TSFIG_FILE') ?? fromEnv('COMPOSE_FILE');
   if (variable !== undefined && variable !== '') {
     const separator = fromEnv('COMPOSE_PATH_SEPARATOR') ?? path.delimiter;

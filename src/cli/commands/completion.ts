@@ -38,6 +38,7 @@ const OTHER_VERBS = [
   'logout',
   'ls',
   'network',
+  'publish',
   'version',
   'volume',
 ];

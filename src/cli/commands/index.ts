@@ -22,6 +22,7 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
   },
   { names: ['watch'], load: async () => (await import('../../watch/command.js')).registerWatchCommand },
   { names: ['config'], load: async () => (await import('./config.js')).registerConfigCommand },
+  { names: ['publish'], load: async () => (await import('../compose/publish.js')).registerPublishCommand },
   { names: ['graph'], load: async () => (await import('./graph.js')).registerGraphCommand },
   {
     names: ['ps', 'logs', 'port', 'exec', 'ls'],
