@@ -272,6 +272,21 @@ static void freeze(const struct tsfig_conf *c, const char *state)
         (void)tsfig_write_file(p, state, "cgroup freezer", &ignored);
 }
 
+/* Resumes a paused (frozen) container so that a signal sent to it is delivered: a frozen task keeps a SIGKILL pending
+ * for ever, and its cgroup can then never be removed (Docker resumes a paused container it stops or kills too). */
+void tsfig_cgroup_thaw(const struct tsfig_conf *c)
+{
+    if (!tsfig_cgroup_is_v2()) {
+        freeze(c, "THAWED");
+        return;
+    }
+    char p[PATH_MAX];
+    tsfig_error_t ignored = {0};
+    tsfig_fmt(p, sizeof p, TSFIG_CGROUP_ROOT "/%s/cgroup.freeze", c->cgroup);
+    if (access(p, F_OK) == 0)
+        (void)tsfig_write_file(p, "0", "cgroup freezer", &ignored);
+}
+
 void tsfig_cgroup_kill_all(const struct tsfig_conf *c)
 {
     int v1 = !tsfig_cgroup_is_v2();

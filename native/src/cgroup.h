@@ -21,6 +21,7 @@ int tsfig_cgroup_join_self(const struct tsfig_conf *c, tsfig_error_t *err);
 int tsfig_cgroup_signal_all(const struct tsfig_conf *c, int sig);
 /* SIGKILLs every process until the cgroup is empty (bounded wait). */
 void tsfig_cgroup_kill_all(const struct tsfig_conf *c);
+void tsfig_cgroup_thaw(const struct tsfig_conf *c);
 /* How many processes of the cgroup the kernel OOM-killed so far (0: none; the counter spans restarts). */
 int tsfig_cgroup_oom_killed(const struct tsfig_conf *c);
 /* Removes the cgroup dirs and any now-empty parents up to the hierarchy root. */

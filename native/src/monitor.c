@@ -157,6 +157,7 @@ static void kill_everything(struct tsfig_monitor *m)
         return;
     kill(m->pid, SIGKILL);
     tsfig_cgroup_signal_all(m->c, SIGKILL);
+    tsfig_cgroup_thaw(m->c); /* a paused container: the kill is delivered on thaw */
 }
 
 /* One ctl command; policy (timeouts, signals) comes from the caller. */
@@ -179,14 +180,18 @@ static void ctl_command(struct tsfig_monitor *m, int fd, char *line)
             kill_everything(m);
         } else {
             kill(m->pid, m->c->stop_signal);
+            tsfig_cgroup_thaw(m->c); /* stopping a paused container resumes it so it gets the signal (Docker's) */
             m->kill_deadline_ms = now_ms() + a * 1000;
         }
         reply(fd, "ok\n");
     } else if (sscanf(line, "kill %ld", &a) == 1 && a > 0 && a < NSIG) {
-        if (kill(m->pid, (int)a) < 0)
+        if (kill(m->pid, (int)a) < 0) {
             dprintf(fd, "error kill `%d`: %s\n", (int)m->pid, strerror(errno));
-        else
+        } else {
+            if (a == SIGKILL) /* paused: delivered only once resumed (other signals wait for unpause, as Docker's) */
+                tsfig_cgroup_thaw(m->c);
             reply(fd, "ok\n");
+        }
     } else if (sscanf(line, "resize %ld %ld", &a, &b) == 2 && a > 0 && b > 0 && a < 65536 && b < 65536) {
         struct winsize ws = {.ws_row = (unsigned short)a, .ws_col = (unsigned short)b};
         if (m->tty_master < 0)
