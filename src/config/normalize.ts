@@ -165,6 +165,24 @@ function labelMap(value: unknown): Record<string, string> {
   return out;
 }
 
+/** `label_file:` (compose 2.32): KEY=VALUE lines, no interpolation; later files win, `labels:` wins over all. */
+function labelFiles(service: RawMap, ctx: Ctx, where: string): Record<string, string> {
+  const value = service.label_file;
+  const out: Record<string, string> = {};
+  const list = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
+  list.forEach((entry, index) => {
+    const file = hostPath(ctx, scalarText(entry));
+    const text = ctx.readEnvFile(file);
+    if (text === undefined) {
+      const position = Array.isArray(value) ? at(ctx, value, index) : at(ctx, service, 'label_file');
+      ctx.bag.error(`${where}.label_file: file ${file} does not exist`, position);
+      return;
+    }
+    for (const [key, label] of parseDotenv(text, () => undefined).values) out[key] = label;
+  });
+  return out;
+}
+
 function plainStringMap(value: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isRawMap(value)) return out;
@@ -195,6 +213,7 @@ function hostPath(ctx: Ctx, file: string): string {
 // ---------- services ----------
 
 const handledKeys = new Set([
+  'label_file',
   'image',
   'build',
   'command',
@@ -323,7 +342,7 @@ function normalizeService(name: string, s: RawMap, ctx: Ctx): Service {
       if (problem !== undefined) throw new ValueError(`user: ${problem}`, 'use a user name or a uid in 0..2147483647');
       return user;
     }),
-    labels: labelMap(s.labels),
+    labels: { ...labelFiles(s, ctx, where), ...labelMap(s.labels) },
     annotations: labelMap(s.annotations),
     profiles: strList(s.profiles),
     scale: scaleValue ?? deploy?.replicas ?? 1,

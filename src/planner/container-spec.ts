@@ -471,7 +471,10 @@ function networkMode(project: Project, service: Service, warn: Warnings): Networ
 }
 
 function attachments(project: Project, service: Service, warn: Warnings): NetworkAttachmentSpec[] {
+  // The first network gives the default route: the highest gw_priority (docker 28), then priority, then the name.
   const keys = Object.keys(service.networks).sort((a, b) => {
+    const byGateway = (service.networks[b]?.gw_priority ?? 0) - (service.networks[a]?.gw_priority ?? 0);
+    if (byGateway !== 0) return byGateway;
     const byPriority = (service.networks[b]?.priority ?? 0) - (service.networks[a]?.priority ?? 0);
     return byPriority !== 0 ? byPriority : a < b ? -1 : a > b ? 1 : 0;
   });
@@ -483,7 +486,6 @@ function attachments(project: Project, service: Service, warn: Warnings): Networ
     if ((config?.link_local_ips.length ?? 0) > 0) warn.key(`${where}.link_local_ips`);
     if (Object.keys(config?.driver_opts ?? {}).length > 0) warn.key(`${where}.driver_opts`);
     if (config?.interface_name !== undefined) warn.key(`${where}.interface_name`);
-    if (config?.gw_priority !== undefined) warn.key(`${where}.gw_priority`);
     const aliases = [...new Set([service.name, ...(config?.aliases ?? [])])];
     const mac = config?.mac_address ?? (index === 0 ? serviceMac : undefined);
     if (mac !== undefined) warn.key(config?.mac_address !== undefined ? `${where}.mac_address` : 'mac_address');

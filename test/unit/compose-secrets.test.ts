@@ -185,3 +185,42 @@ configs:
     );
   });
 });
+
+describe('label_file and gw_priority', () => {
+  test('label_file: KEY=VALUE files, later files win, labels: wins over all; a missing file is an error', () => {
+    const project = write(
+      'labels',
+      `services:
+  app:
+    image: busybox
+    label_file: [./a.labels, ./b.labels]
+    labels:
+      c: from-labels
+    networks:
+      back: {}
+      front:
+        gw_priority: 10
+networks:
+  front: {}
+  back: {}
+`,
+    );
+    writeFileSync(path.join(project, 'a.labels'), 'a=1\nb=from-a\n# comment\nc=from-a\n');
+    writeFileSync(path.join(project, 'b.labels'), 'b=from-b\n');
+    const loaded = loadProject({ cwd: project, env: {} }).project;
+    const app = loaded.services.app;
+    assert.ok(app !== undefined);
+    assert.deepEqual(app.labels, { a: '1', b: 'from-b', c: 'from-labels' });
+    const { spec, warnings } = serviceContainerSpec(loaded, app, 1, { configHash: 'h' });
+    assert.deepEqual(warnings, []);
+    assert.equal(spec.container.labels?.b, 'from-b');
+    // gw_priority: the network with the highest one is attached first (it gives the default route)
+    assert.ok(spec.network.mode === 'networks');
+    assert.deepEqual(
+      spec.network.networks.map((n) => n.network),
+      [`${loaded.name}_front`, `${loaded.name}_back`],
+    );
+    rmSync(path.join(project, 'b.labels'));
+    assert.throws(() => loadProject({ cwd: project, env: {} }), /label_file: file .*b\.labels does not exist/);
+  });
+});
