@@ -4,8 +4,10 @@
  * recreate; shm_size; link variables of exposed ports; env_file of services not in play.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, test } from 'node:test';
-import { NEEDS_ROOT, suiteEngine, writeProject } from '../helpers/engine.js';
+import { NEEDS_ROOT, eventually, spawnCli, stopChild, suiteEngine, writeProject } from '../helpers/engine.js';
 
 const BUSYBOX = 'tsfig/busybox:latest';
 
@@ -64,6 +66,68 @@ describe('compose divergences (root)', { skip: NEEDS_ROOT }, () => {
       assert.equal(exited?.State, 'exited');
       assert.deepEqual(exited?.Publishers, []);
       assert.doesNotMatch(await ok(dir, 'ps', '-a'), /->80\/tcp/);
+    } finally {
+      await ok(dir, 'down', '-v', '-t', '1');
+    }
+  });
+
+  test('logs --since/--until take durations and RFC3339 times (docker GetTimestamp)', async () => {
+    const dir = await project(`services:
+  talk:
+    image: ${BUSYBOX}
+    command: ["sh", "-c", "echo early; sleep 10; echo late; sleep 300"]
+    init: true
+`);
+    try {
+      await ok(dir, 'up', '-d');
+      const lines = await eventually(async () => {
+        const out = await ok(dir, 'logs', '-t', '--no-log-prefix');
+        return /late/.test(out) ? out.trim().split('\n') : undefined;
+      }, 60_000);
+      const early = Date.parse(lines[0]?.split(' ')[0] ?? '');
+      assert.ok(!Number.isNaN(early), lines.join('\n'));
+      // A cut 3 s after "early" (7 s before "late"), as a duration before now and as an RFC3339 time.
+      const ago = `${Math.round((Date.now() - early) / 1000) - 3}s`;
+      assert.equal(await ok(dir, 'logs', '--no-log-prefix', '--until', ago), 'early\n');
+      assert.equal(await ok(dir, 'logs', '--no-log-prefix', '--since', ago), 'late\n');
+      const cut = new Date(early + 3000).toISOString().replace('Z', '+00:00');
+      assert.equal(await ok(dir, 'logs', '--no-log-prefix', '--since', cut), 'late\n');
+      assert.equal(await ok(dir, 'logs', '--no-log-prefix', '--since', '1h'), 'early\nlate\n');
+      assert.equal(await ok(dir, 'logs', '--no-log-prefix', '--until', '1h'), '');
+      const bad = await t.cli(['logs', '--since', 'yesterday'], { cwd: dir });
+      assert.equal(bad.code, 64, bad.stderr);
+      assert.match(bad.stderr, /--since yesterday/);
+    } finally {
+      await ok(dir, 'down', '-v', '-t', '1');
+    }
+  });
+
+  test('logs -f follows the container that up -d recreates, and ends after down', async () => {
+    const yaml = (value: string) => `services:
+  app:
+    image: ${BUSYBOX}
+    command: ["sh", "-c", "echo start $$V; sleep 300"]
+    init: true
+    environment:
+      V: ${value}
+`;
+    const dir = await project(yaml('one'));
+    try {
+      // nothing to follow yet: ends at once, as compose does
+      assert.equal(await ok(dir, 'logs', '-f'), '');
+      await ok(dir, 'up', '-d');
+      const logs = spawnCli(['logs', '-f'], t.env, { cwd: dir });
+      try {
+        await eventually(() => (/start one/.test(logs.output()) ? true : undefined), 30_000);
+        await writeFile(path.join(dir, 'tsfig.yml'), yaml('two'));
+        await ok(dir, 'up', '-d');
+        await eventually(() => (/app-1 +\| start two/.test(logs.output()) ? true : undefined), 30_000);
+        await ok(dir, 'down', '-t', '1');
+        await eventually(() => (logs.child.exitCode !== null ? true : undefined), 30_000);
+        assert.equal(logs.child.exitCode, 0, logs.output());
+      } finally {
+        await stopChild(logs.child);
+      }
     } finally {
       await ok(dir, 'down', '-v', '-t', '1');
     }

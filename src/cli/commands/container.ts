@@ -19,6 +19,7 @@ import { parseDuration } from '../../config/values.js';
 import { resolveCliMounts } from './mount-flags.js';
 import { registerContainerVerbs } from './container-verbs.js';
 import { userSpecProblem } from '../../../engine/containers/user-spec.js';
+import { parseLogTime } from '../log-time.js';
 
 /** Options shared by `container run` and `container create`, with docker's names. */
 interface CreateFlags {
@@ -648,8 +649,8 @@ function registerInspection(group: Command): void {
     .option('-f, --follow', 'follow log output')
     .option('-n, --tail <lines>', 'number of lines to show from the end of the logs', 'all')
     .option('-t, --timestamps', 'show timestamps')
-    .option('--since <timestamp>', 'show logs since timestamp (RFC3339)')
-    .option('--until <timestamp>', 'show logs before timestamp (RFC3339)')
+    .option('--since <timestamp>', 'show logs since timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m)')
+    .option('--until <timestamp>', 'show logs before a timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m)')
     .action(
       async (
         ref: string,
@@ -661,8 +662,8 @@ function registerInspection(group: Command): void {
           follow: flags.follow === true,
           ...(tail !== undefined ? { tail } : {}),
           timestamps: flags.timestamps === true,
-          ...(flags.since !== undefined ? { since: flags.since } : {}),
-          ...(flags.until !== undefined ? { until: flags.until } : {}),
+          ...(flags.since !== undefined ? { since: parseLogTime(flags.since, '--since') } : {}),
+          ...(flags.until !== undefined ? { until: parseLogTime(flags.until, '--until') } : {}),
         });
       },
     );

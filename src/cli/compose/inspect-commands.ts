@@ -4,10 +4,11 @@ import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
 import { collect, parseCount } from '../units.js';
 import { composeContext, serviceContainers } from './context.js';
+import { parseLogTime } from '../log-time.js';
 import { printLogs } from './logs.js';
 import { progressOf, runTui, wantsTui } from '../../ui/tty/index.js';
 import { psRows, renderPsTable, selectPsContainers } from './ps.js';
-import { PROJECT_LABEL } from '../../planner/observe.js';
+import { observe, PROJECT_LABEL } from '../../planner/observe.js';
 import { renderTable } from '../table.js';
 
 /** `ps`, `logs`, `port`, `exec`, `ls`: compose verbs that read or join what is running. */
@@ -66,8 +67,8 @@ export function registerInspectCommands(program: Command): void {
     .option('-f, --follow', 'follow log output')
     .option('-n, --tail <lines>', 'number of lines to show from the end of the logs for each container', 'all')
     .option('-t, --timestamps', 'show timestamps')
-    .option('--since <timestamp>', 'show logs since timestamp (RFC3339)')
-    .option('--until <timestamp>', 'show logs before a timestamp (RFC3339)')
+    .option('--since <timestamp>', 'show logs since timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m)')
+    .option('--until <timestamp>', 'show logs before a timestamp (e.g. 2026-01-02T13:23:37Z) or relative (e.g. 42m)')
     .option('--no-color', 'produce monochrome output')
     .option('--no-log-prefix', "don't print prefix in logs")
     .option('--index <n>', 'index of the container if the service has multiple replicas')
@@ -101,10 +102,14 @@ export function registerInspectCommands(program: Command): void {
           follow: flags.follow === true,
           ...(tail !== undefined ? { tail } : {}),
           timestamps: flags.timestamps === true,
-          ...(flags.since !== undefined ? { since: flags.since } : {}),
-          ...(flags.until !== undefined ? { until: flags.until } : {}),
+          ...(flags.since !== undefined ? { since: parseLogTime(flags.since, '--since') } : {}),
+          ...(flags.until !== undefined ? { until: parseLogTime(flags.until, '--until') } : {}),
           color: flags.color && process.stdout.isTTY === true && process.env.NO_COLOR === undefined,
           prefix: flags.logPrefix,
+          discover: async () =>
+            serviceContainers(await observe(context.engine, context.project.name), services).filter(
+              (container) => index === undefined || container.number === index,
+            ),
         });
       },
     );
