@@ -32,6 +32,31 @@ export function parseDuration(value: unknown): number {
   return Math.round(total * 1000) / 1000;
 }
 
+/**
+ * Milliseconds as Go prints a time.Duration (what `docker compose config` prints): `10s`, `1m30s`, `1h0m0s`,
+ * `1.5s`, `500ms`, `0s`. parseDuration reads it back to the same number.
+ */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  const sign = ms < 0 ? '-' : '';
+  const ns = Math.round(Math.abs(ms) * 1e6);
+  const fraction = (value: number, unit: number) => {
+    const whole = Math.floor(value / unit);
+    const rest = value % unit;
+    if (rest === 0) return String(whole);
+    return `${whole}.${String(rest)
+      .padStart(String(unit).length - 1, '0')
+      .replace(/0+$/, '')}`;
+  };
+  if (ns < 1000) return `${sign}${ns}ns`;
+  if (ns < 1e6) return `${sign}${fraction(ns, 1000)}µs`;
+  if (ns < 1e9) return `${sign}${fraction(ns, 1e6)}ms`;
+  const hours = Math.floor(ns / 3.6e12);
+  const minutes = Math.floor((ns % 3.6e12) / 6e10);
+  const seconds = fraction(ns % 6e10, 1e9);
+  return `${sign}${hours > 0 ? `${hours}h` : ''}${hours > 0 || minutes > 0 ? `${minutes}m` : ''}${seconds}s`;
+}
+
 const sizeUnits: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
 /** A size (`512m`, `1g`, `1.5GB`, `100000`) in bytes; units are binary, as docker's RAMInBytes. */

@@ -2,6 +2,7 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { formatDiagnostics, suggestion } from '../../config/diagnostics.js';
+import { formatDuration } from '../../config/values.js';
 import { loadProject } from '../../config/load.js';
 import type { LoadResult } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
@@ -27,6 +28,8 @@ export interface ProjectLoadExtras {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Where warnings go. @default stderr */
   readonly warn?: (text: string) => void;
+  /** Missing env files are no error (a load that only reads the service names). */
+  readonly lenientEnvFiles?: boolean;
 }
 
 export { addProjectOptions };
@@ -41,6 +44,7 @@ export function loadProjectFromOptions(options: ProjectOptions, extras: ProjectL
     envFiles: options.envFile ?? [],
     profiles: options.profile ?? [],
     services: extras.services ?? [],
+    ...(extras.lenientEnvFiles === true ? { lenientEnvFiles: true } : {}),
     interpolate: extras.interpolate ?? true,
     cwd,
     env: extras.env ?? process.env,
@@ -109,8 +113,22 @@ export function runConfig(
     );
   }
   if (options.hash !== undefined) return lines(hashes(project, options.hash));
-  const view = renderProject(project, serviceNames);
-  return options.format === 'json'
+  return configText(project, serviceNames, options.format === 'json' ? 'json' : 'yaml', options.interpolate);
+}
+
+/**
+ * The project as `tsfig config` prints it (YAML or JSON), which loads back to the same project: interpolated values
+ * have their `$` written `$$` (as compose v2 prints them), so that loading the output does not interpolate again.
+ */
+export function configText(
+  project: Project,
+  only: readonly string[],
+  format: 'yaml' | 'json',
+  interpolated = true,
+): string {
+  const rendered = renderProject(project, only);
+  const view = interpolated ? (escapeDollars(rendered) as Record<string, unknown>) : rendered;
+  return format === 'json'
     ? `${JSON.stringify(view, null, 2)}\n`
     : stringify(view, { sortMapEntries: true, lineWidth: 0, version: '1.1' });
 }
@@ -151,7 +169,11 @@ export function renderProject(project: Project, only: readonly string[] = []): R
   for (const name of Object.keys(project.services).sort()) {
     if (only.length > 0 && !only.includes(name)) continue;
     const { other, extensions, name: _name, ...service } = project.services[name] as Service;
-    services[name] = clean({ ...service, ...other, ...extensions });
+    // A dependency that is not required on a service disabled by its profiles is not printed (compose drops it).
+    const dependsOn = Object.fromEntries(
+      Object.entries(service.depends_on).filter(([dep, spec]) => spec.required || dep in project.services),
+    );
+    services[name] = clean({ ...withDurations({ ...service, depends_on: dependsOn }), ...other, ...extensions });
   }
   const resource = (map: Readonly<Record<string, unknown>>) => {
     const out: Record<string, unknown> = {};
@@ -173,6 +195,57 @@ export function renderProject(project: Project, only: readonly string[] = []): R
       ...project.extensions,
     }) ?? {}
   );
+}
+
+/** The service's durations (milliseconds in the model) as compose prints and reads them: `10s`, `1m30s`. */
+function withDurations(service: Omit<Service, 'other' | 'extensions' | 'name'>): Record<string, unknown> {
+  const duration = (ms: number | undefined) => (ms === undefined ? undefined : formatDuration(ms));
+  const healthcheck = service.healthcheck;
+  return {
+    ...service,
+    stop_grace_period: duration(service.stop_grace_period),
+    healthcheck:
+      healthcheck === undefined
+        ? undefined
+        : {
+            ...healthcheck,
+            interval: duration(healthcheck.interval),
+            timeout: duration(healthcheck.timeout),
+            start_period: duration(healthcheck.start_period),
+            start_interval: duration(healthcheck.start_interval),
+          },
+    deploy: service.deploy === undefined ? undefined : deployView(service.deploy),
+  };
+}
+
+/** Every string value (not the keys, which compose does not interpolate) with `$` written `$$`. */
+/** deploy: durations as `5s`, memory as a string of bytes (the schema takes only a string there). */
+function deployView(deploy: NonNullable<Service['deploy']>): Record<string, unknown> {
+  const policy = deploy.restart_policy;
+  const memory = <T extends { readonly memory: number | undefined }>(limits: T | undefined) =>
+    limits === undefined
+      ? undefined
+      : { ...limits, memory: limits.memory === undefined ? undefined : String(limits.memory) };
+  return {
+    ...deploy,
+    resources: { limits: memory(deploy.resources.limits), reservations: memory(deploy.resources.reservations) },
+    restart_policy:
+      policy === undefined
+        ? undefined
+        : {
+            ...policy,
+            delay: policy.delay === undefined ? undefined : formatDuration(policy.delay),
+            window: policy.window === undefined ? undefined : formatDuration(policy.window),
+          },
+  };
+}
+
+function escapeDollars(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('$', '$$$$');
+  if (Array.isArray(value)) return value.map(escapeDollars);
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, escapeDollars(item)]));
+  return value;
 }
 
 function clean(value: unknown): Record<string, unknown> | undefined {
