@@ -28,6 +28,9 @@ export interface LoadOptions {
   readonly profiles?: readonly string[];
   /** Services named on the command line: they and their dependencies are enabled whatever their profiles. */
   readonly services?: readonly string[];
+  /** A missing env file is no error for any service (only the names are read). @default false: an error for the
+   * services in play (those named and their dependencies, or all when none is named). */
+  readonly lenientEnvFiles?: boolean;
   /** @default true */
   readonly interpolate?: boolean;
   /** @default process.cwd() */
@@ -126,6 +129,7 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
     home: shell.HOME,
     activeProfiles: profiles.map((p) => p.trim()),
     requestedServices: options.services ?? [],
+    lenientEnvFiles: options.lenientEnvFiles === true,
     bag,
     fallback,
   });

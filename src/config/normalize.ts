@@ -54,17 +54,21 @@ export interface NormalizeOptions {
   readonly activeProfiles: readonly string[];
   /** Services named on the command line: enabled whatever their profiles, with their dependencies. */
   readonly requestedServices: readonly string[];
+  /** Missing env files are not errors, whatever service they belong to (a load that only reads the names). */
+  readonly lenientEnvFiles?: boolean;
   readonly bag: DiagnosticBag;
   readonly fallback: Position;
 }
 
 interface Ctx extends NormalizeOptions {
   readonly raw: RawMap;
+  /** A missing env file is an error only for a service in play: the reports wait here, by `services.<name>`. */
+  readonly missingEnvFiles: Map<string, (() => void)[]>;
 }
 
 /** Turns a validated, merged compose tree into the typed, frozen `Project`; semantic problems go into the bag. */
 export function normalizeProject(raw: RawMap, options: NormalizeOptions): Project {
-  const ctx: Ctx = { ...options, raw };
+  const ctx: Ctx = { ...options, raw, missingEnvFiles: new Map() };
   const rawServices = isRawMap(raw.services) ? raw.services : {};
   const all: Record<string, Service> = {};
   for (const name of Object.keys(rawServices).sort()) {
@@ -76,6 +80,9 @@ export function normalizeProject(raw: RawMap, options: NormalizeOptions): Projec
   const configs = normalizeSecrets(raw.configs, ctx, 'configs');
   checkServices(all, raw, ctx, { volumes, secrets, configs });
   const { enabled, disabled, profiles } = applyProfiles(all, ctx);
+  if (ctx.lenientEnvFiles !== true)
+    for (const name of inPlay(all, enabled, ctx))
+      for (const report of ctx.missingEnvFiles.get(`services.${name}`) ?? []) report();
   const networks = normalizeNetworks(raw.networks, ctx, enabled);
   const project: Project = {
     name: ctx.projectName,
@@ -412,11 +419,15 @@ function normalizeEnvFiles(value: unknown, ctx: Ctx, where: string): LoadedEnvFi
     const text = ctx.readEnvFile(file.path);
     if (text === undefined) {
       if (file.required) {
-        ctx.bag.error(
-          `${where}.env_file: file ${file.path} does not exist`,
-          at(ctx, container, index),
-          'create it, or mark it optional with {path: ..., required: false}',
+        const reports = ctx.missingEnvFiles.get(where) ?? [];
+        reports.push(() =>
+          ctx.bag.error(
+            `${where}.env_file: file ${file.path} does not exist`,
+            at(ctx, container, index),
+            'create it, or mark it optional with {path: ..., required: false}',
+          ),
         );
+        ctx.missingEnvFiles.set(where, reports);
       }
       out.push({ file, values: new Map() });
       return;
@@ -1157,6 +1168,23 @@ function dependenciesOf(service: Service): string[] {
     if (mode?.startsWith('service:')) out.add(mode.slice('service:'.length));
   }
   return [...out];
+}
+
+/**
+ * The services a command works on, whose env files must exist (compose v2): those named on the command line and
+ * their dependencies, or every enabled service when none is named.
+ */
+function inPlay(all: Record<string, Service>, enabled: Record<string, Service>, ctx: Ctx): string[] {
+  if (ctx.requestedServices.length === 0) return Object.keys(enabled);
+  const seen = new Set<string>();
+  const queue = ctx.requestedServices.filter((name) => name in all);
+  while (queue.length > 0) {
+    const name = queue.pop() as string;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    queue.push(...dependenciesOf(all[name] as Service).filter((dep) => dep in all));
+  }
+  return [...seen];
 }
 
 function applyProfiles(

@@ -34,7 +34,7 @@ export function projectOptions(command: Command): ProjectOptions {
  */
 export function loadForServices(command: Command, services: readonly string[]): LoadResult {
   if (services.length > 0) {
-    const all = loadProjectFromOptions(projectOptions(command), { warn: () => undefined });
+    const all = loadProjectFromOptions(projectOptions(command), { warn: () => undefined, lenientEnvFiles: true });
     checkServices(all.project, services);
   }
   const json = progressMode(command) === 'json';
