@@ -903,6 +903,7 @@ export class ContainerManager {
         MemorySwap: record.spec.memorySwap ?? 0,
         NanoCpus: record.spec.nanoCpus ?? 0,
         PidsLimit: record.spec.pidsLimit ?? 0,
+        ShmSize: record.spec.shmSize ?? 67_108_864,
         Init: record.spec.init === true,
         RestartPolicy: {
           Name: record.spec.restart?.name ?? 'no',

@@ -105,6 +105,7 @@ export function runtimeConfEntries(
   for (const [key, value] of Object.entries(spec.sysctls ?? {})) entries.push(['sysctl', `${key} ${value}`]);
   entries.push(['cgroup', dirs.cgroup]);
   entries.push(['memory', spec.memory ?? 0], ['memory_swap', spec.memorySwap ?? 0], ['pids', spec.pidsLimit ?? 0]);
+  if (spec.shmSize !== undefined && spec.shmSize > 0) entries.push(['shm_size', spec.shmSize]);
   if (spec.nanoCpus !== undefined && spec.nanoCpus > 0) {
     const period = 100_000;
     entries.push(['cpu_quota', Math.round((spec.nanoCpus / 1e9) * period)], ['cpu_period', period]);

@@ -52,6 +52,8 @@ export interface ContainerSpec {
   /** Memory + swap limit in bytes (-1 unlimited). */
   readonly memorySwap?: number;
   readonly pidsLimit?: number;
+  /** Size of the /dev/shm tmpfs in bytes (docker's ShmSize); default 64 MiB. */
+  readonly shmSize?: number;
   /** CPUs in billionths (docker's NanoCpus): --cpus 1.5 = 1.5e9. */
   readonly nanoCpus?: number;
   readonly cpuShares?: number;

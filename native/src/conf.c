@@ -174,6 +174,7 @@ static int parse_kv(const char *key, const char *v, struct tsfig_conf *c, tsfig_
         int64_t min;
     } nums[] = {
         {"memory", &c->memory, 0},         {"memory_swap", &c->memory_swap, -1}, {"pids", &c->pids, 0},
+        {"shm_size", &c->shm_size, 0},
         {"cpu_quota", &c->cpu_quota, -1},  {"cpu_period", &c->cpu_period, 0},    {"cpu_shares", &c->cpu_shares, 0},
         {"log_max_size", &c->log_max_size, 0}, {"log_max_files", &c->log_max_files, 1},
         {"restart_max", &c->restart_max, 0},   {"health_interval_ms", &c->health_interval_ms, 0},

@@ -44,6 +44,7 @@ struct tsfig_conf {
     size_t n_sysctls;
     int readonly, privileged, seccomp_default, no_new_privs, init, tty, stdin_;
     int64_t memory, memory_swap, pids, cpu_quota, cpu_period, cpu_shares;
+    int64_t shm_size; /* bytes of the /dev/shm tmpfs; 0 = docker's default, 64 MiB */
     int64_t log_max_size, log_max_files;
     int stop_signal, oom_score_adj;
     /* restart policy and healthcheck, enforced by the monitor (monitor.c, health.c) */

@@ -293,7 +293,7 @@ static int make_devices(int rootfd, tsfig_error_t *err)
     return 0;
 }
 
-static int mount_dev(int rootfd, tsfig_error_t *err)
+static int mount_dev(const struct tsfig_conf *c, int rootfd, tsfig_error_t *err)
 {
     if (mount_in_root(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", err) < 0)
         return -1;
@@ -302,8 +302,12 @@ static int mount_dev(int rootfd, tsfig_error_t *err)
     if (mount_in_root(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
                       "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0)
         return -1;
-    if (mount_in_root(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k",
-                      err) < 0)
+    char shm[64];
+    if (c->shm_size > 0)
+        tsfig_fmt(shm, sizeof shm, "mode=1777,size=%lld", (long long)c->shm_size);
+    else
+        tsfig_fmt(shm, sizeof shm, "mode=1777,size=65536k");
+    if (mount_in_root(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm, err) < 0)
         return -1;
     return mount_in_root(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
 }
@@ -425,7 +429,7 @@ int tsfig_mounts_setup(const struct tsfig_conf *c, tsfig_error_t *err)
         if (mount_fd("proc", procfd, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, "/proc", err) < 0)
             return -1;
     }
-    if (mount_dev(rootfd, err) < 0 || mount_sys(c, rootfd, err) < 0)
+    if (mount_dev(c, rootfd, err) < 0 || mount_sys(c, rootfd, err) < 0)
         return -1;
     for (size_t i = 0; i < c->n_mounts; i++)
         if (user_mount(rootfd, &c->mounts[i], err) < 0)

@@ -211,7 +211,6 @@ function resourceFields(service: Service, warn: Warnings): Partial<ContainerSpec
     .map((name) => ({ name, soft: service.ulimits[name]?.soft ?? 0, hard: service.ulimits[name]?.hard ?? 0 }));
   const cpuShares = numberOf(service.other.cpu_shares);
   if (service.mem_reservation !== undefined) warn.key('mem_reservation');
-  if (service.shm_size !== undefined) warn.key('shm_size');
   if (service.deploy?.resources.reservations !== undefined) warn.key('deploy.resources.reservations');
   return {
     ...(memory !== undefined ? { memory } : {}),
@@ -219,6 +218,7 @@ function resourceFields(service: Service, warn: Warnings): Partial<ContainerSpec
     ...(cpus !== undefined ? { nanoCpus: Math.round(cpus * 1e9) } : {}),
     ...(cpuShares !== undefined ? { cpuShares } : {}),
     ...(pids !== undefined ? { pidsLimit: pids } : {}),
+    ...(service.shm_size !== undefined ? { shmSize: service.shm_size } : {}),
     ...(ulimits.length > 0 ? { ulimits } : {}),
     ...(Object.keys(service.sysctls).length > 0 ? { sysctls: { ...service.sysctls } } : {}),
   };

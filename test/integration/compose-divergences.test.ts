@@ -132,4 +132,29 @@ describe('compose divergences (root)', { skip: NEEDS_ROOT }, () => {
       await ok(dir, 'down', '-v', '-t', '1');
     }
   });
+
+  test('up -d a works when another service env_file is missing; naming that service is an error naming the file', async () => {
+    const dir = await project(`services:
+  a:
+    image: ${BUSYBOX}
+    command: sleep 300
+    init: true
+    shm_size: 128m
+  b:
+    image: ${BUSYBOX}
+    env_file: missing.env
+`);
+    try {
+      await ok(dir, 'up', '-d', 'a');
+      // shm_size sizes /dev/shm (docker's default is 64 MiB)
+      const df = await ok(dir, 'exec', '-T', 'a', 'df', '-k', '/dev/shm');
+      assert.match(df, /^shm\s+131072\s/m, df);
+      const refused = await t.cli(['up', '-d', 'b'], { cwd: dir });
+      assert.equal(refused.code, 65, refused.stderr);
+      assert.match(refused.stderr, /services\.b\.env_file: file .*missing\.env does not exist/);
+    } finally {
+      await writeFile(path.join(dir, 'missing.env'), '');
+      await ok(dir, 'down', '-v', '-t', '1');
+    }
+  });
 });
