@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scratch=$(mktemp -d /tmp/tsfig-install.XXXXXX)
+chmod 755 "$scratch" # the installed CLI is run by an ordinary user too (mktemp makes it 0700)
 export TSFIG_ROOT="$scratch/root"
 cleanup() {
   if [ -x "$scratch/prefix/bin/tsfig" ] && [ -d "$TSFIG_ROOT" ]; then
