@@ -229,7 +229,10 @@ describe('seccomp: Docker default profile', { skip: isRoot ? false : 'needs root
   });
 
   test('the i386 and x32 ABIs are covered by the filter, not killed', { skip: !isX64 && 'x86_64 only' }, () => {
-    if (run('i386-getpid', 'none').ret >= 0) {
+    // A kernel without IA32 emulation (ia32_emulation=0) answers int 0x80 with SIGSEGV even with no filter: then
+    // there is no i386 ABI to cover.
+    const native = spawnSync(probe, ['i386-getpid', 'none'], { encoding: 'utf8', timeout: 20_000 });
+    if (native.signal !== 'SIGSEGV' && run('i386-getpid', 'none').ret >= 0) {
       assertAllowed('i386-getpid');
       assertFiltered('i386-keyctl', EPERM);
     }
