@@ -10,7 +10,7 @@ import type { LoadResult } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
 import type { Project } from '../../model/project.js';
 import { observe } from '../../planner/observe.js';
-import type { ObservedContainer, ObservedState } from '../../planner/observed.js';
+import type { ObservedState } from '../../planner/observed.js';
 import { loadProjectFromOptions, type ProjectOptions } from '../commands/config.js';
 import { openEngine } from '../engine.js';
 
@@ -98,14 +98,5 @@ export function checkServices(project: Project, services: readonly string[]): vo
   }
 }
 
-/** The project's service containers (no one-offs), optionally of some services, ordered by service then number. */
-export function serviceContainers(
-  observed: ObservedState,
-  services: readonly string[] = [],
-  options: { includeOneoff?: boolean } = {},
-): ObservedContainer[] {
-  return observed.containers
-    .filter((container) => options.includeOneoff === true || !container.oneoff)
-    .filter((container) => services.length === 0 || services.includes(container.service))
-    .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number || a.name.localeCompare(b.name));
-}
+/** The project's service containers: one definition, in the compose layer. */
+export { serviceContainers } from '../../compose/context.js';
