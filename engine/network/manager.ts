@@ -782,15 +782,13 @@ export class NetworkManager {
     }
   }
 
-  /** Stops the resolver (SIGTERM) and waits until it is gone. */
+  /**
+   * Stops the resolver (SIGTERM) and waits until it is gone. Its processes are found by their command line, not only
+   * by dns.pid: two commands that start a resolver at the same moment both write the file, and the one that loses the
+   * lock (and exits) may write last, leaving the running resolver unnamed.
+   */
   async stopDns(): Promise<void> {
-    const pids = new Set(this.dnsChildren);
-    const text = await fs.readFile(path.join(this.paths.runRoot, 'dns.pid'), 'utf8').catch(() => '');
-    const fromFile = Number(text.trim());
-    if (Number.isInteger(fromFile) && fromFile > 0) {
-      const cmdline = await fs.readFile(`/proc/${fromFile}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes('dns-server') && cmdline.includes(this.paths.root)) pids.add(fromFile);
-    }
+    const pids = new Set([...this.dnsChildren, ...(await resolverPids(this.paths.root))]);
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGTERM');
@@ -1384,6 +1382,19 @@ async function filterTables(nftTables: string | undefined): Promise<string> {
 async function enableForwarding(): Promise<void> {
   const file = '/proc/sys/net/ipv4/ip_forward';
   if ((await fs.readFile(file, 'utf8')).trim() !== '1') await fs.writeFile(file, '1');
+}
+
+/** The resolver processes of the engine root `root`: `node [loader] …/dns-server.{js,ts} <root> …`. */
+async function resolverPids(root: string): Promise<number[]> {
+  const entries = await fs.readdir('/proc').catch(() => [] as string[]);
+  const found: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = (await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    const at = argv.findIndex((a) => /[/\\]dns-server\.[cm]?[jt]s$/.test(a));
+    if (at >= 0 && argv[at + 1] === root) found.push(Number(entry));
+  }
+  return found;
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 import { mountsUnder, VolumeStore } from '../../engine/volumes/store.js';
 import { containerRecordUsers } from '../../engine/volumes/users.js';
 import { registerVolumeCommands } from '../../src/cli/commands/volume.js';
+import { exitCodeOf } from '../../src/cli/exit-codes.js';
 import { leftovers, makeTestEngine, type TestEngine } from '../helpers/engine.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -40,16 +41,11 @@ async function cli(
     stderr: { write: (text: string) => (err += text) },
     confirm: () => Promise.resolve(confirm),
   });
-  const before = process.exitCode;
-  process.exitCode = undefined;
   try {
     await program.parseAsync(args, { from: 'user' });
-    const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-    return { out, err, code };
+    return { out, err, code: exitCodeOf(program) };
   } catch (error) {
     return { out, err, code: 1, error };
-  } finally {
-    process.exitCode = before;
   }
 }
 
