@@ -301,6 +301,13 @@ export class EnginePort implements ComposePort {
       const state = await this.engine.containers.state(record);
       const health = state.health?.status;
       if (health === 'healthy') return;
+      // as compose: an exited container is named with its exit code (its health turns unhealthy when it exits)
+      if (!state.running) {
+        throw new TsfigError(
+          'runtime',
+          `dependency failed to start: container ${spec.name} exited (${state.exitCode})`,
+        );
+      }
       if (health === undefined) {
         throw new TsfigError('runtime', `container ${spec.name} has no healthcheck`, {
           hint: 'add a healthcheck to the service, or use condition: service_started',
@@ -308,12 +315,6 @@ export class EnginePort implements ComposePort {
       }
       if (health === 'unhealthy')
         throw new TsfigError('runtime', `dependency failed to start: container ${spec.name} is unhealthy`);
-      if (!state.running) {
-        throw new TsfigError(
-          'runtime',
-          `dependency failed to start: container ${spec.name} exited (${state.exitCode})`,
-        );
-      }
       if (Date.now() > deadline)
         throw new TsfigError('runtime', `timed out waiting for container ${spec.name} to be healthy`);
       await new Promise((resolve) => setTimeout(resolve, delay));

@@ -9,6 +9,10 @@ import type { ComposeContext } from './context.js';
 export interface StartOptions extends VerbPlanOptions {
   readonly project: Project;
   readonly services: readonly string[];
+  /** `--wait`: return once the services run, healthy where they have a healthcheck. */
+  readonly wait?: boolean;
+  /** `--wait-timeout` in seconds; undefined = no limit. */
+  readonly waitTimeoutSeconds?: number | undefined;
 }
 
 export async function run(ctx: ComposeContext, options: StartOptions): Promise<ExitCode> {
@@ -16,7 +20,12 @@ export async function run(ctx: ComposeContext, options: StartOptions): Promise<E
     if (selectedContainers(options.project, observed, options.services).length === 0) {
       throw new TsfigError('not-found', 'no containers to start', { hint: 'create them with: tsfig up -d' });
     }
-    return planStart(options.project, observed, { services: options.services });
+    const { services, wait, waitTimeoutSeconds } = options;
+    return planStart(options.project, observed, {
+      services,
+      ...(wait === true ? { wait } : {}),
+      ...(waitTimeoutSeconds !== undefined ? { waitTimeoutMs: waitTimeoutSeconds * 1000 } : {}),
+    });
   });
   return ExitCode.ok;
 }

@@ -6,13 +6,23 @@
 import type { Project, Service } from '../model/project.js';
 import type { ObservedContainer, ObservedState } from './observed.js';
 import { OpKind, type Operation, type OpSpecs, type Plan } from './plan.js';
-import { dependenciesOf, dependencyOrder, isActive, stopTimeout } from './reconcile.js';
+import { dependenciesOf, dependencyOrder, hasHealthcheck, isActive, stopTimeout } from './reconcile.js';
 
 export interface LifecycleOptions {
   /** Services named on the command line; empty = every service that has containers. */
   readonly services?: readonly string[];
   /** `-t`: stop timeout in seconds; default each service's stop_grace_period. */
   readonly timeoutSeconds?: number;
+}
+
+export interface StartOptions extends LifecycleOptions {
+  /**
+   * `start --wait` (compose 5.0): then wait until every container of the selection runs, healthy when its service
+   * has a healthcheck (exited 0 counts as done for one without), as `up --wait` does.
+   */
+  readonly wait?: boolean;
+  /** `--wait-timeout` in milliseconds; undefined = no limit. */
+  readonly waitTimeoutMs?: number;
 }
 
 class Builder {
@@ -121,7 +131,8 @@ function addStarts(
   reason: (c: ObservedContainer) => string,
   action: string,
   after: ReadonlyMap<string, number> = new Map(),
-): void {
+): Map<string, number> {
+  const ids = new Map<string, number>();
   const byService = new Map<string, number[]>();
   for (const c of containers) {
     const service = serviceOf(project, c.service);
@@ -137,14 +148,36 @@ function addStarts(
       action,
     );
     byService.set(c.service, [...(byService.get(c.service) ?? []), id]);
+    ids.set(c.id, id);
   }
+  return ids;
 }
 
-/** `start`: the stopped containers, dependencies first. */
-export function planStart(project: Project, observed: ObservedState, options: LifecycleOptions = {}): Plan {
+/** `start`: the stopped containers, dependencies first; with `wait`, every selected container is then waited for. */
+export function planStart(project: Project, observed: ObservedState, options: StartOptions = {}): Plan {
   const b = new Builder();
-  const stopped = selectedContainers(project, observed, options.services).filter((c) => !isActive(c));
-  addStarts(b, project, stopped, (c) => (c.status === 'created' ? 'created, not started' : 'stopped'), 'start');
+  const selected = selectedContainers(project, observed, options.services);
+  const stopped = selected.filter((c) => !isActive(c));
+  const starts = addStarts(
+    b,
+    project,
+    stopped,
+    (c) => (c.status === 'created' ? 'created, not started' : 'stopped'),
+    'start',
+  );
+  if (options.wait === true) {
+    const timeoutMs = options.waitTimeoutMs;
+    for (const c of selected) {
+      const service = serviceOf(project, c.service);
+      const start = starts.get(c.id);
+      const deps = start === undefined ? [] : [start];
+      if (service !== undefined && hasHealthcheck(service)) {
+        b.add(OpKind.ContainerWaitHealthy, c, 'start --wait', { ...ref(c), timeoutMs, required: true }, deps, 'wait');
+      } else {
+        b.add(OpKind.ContainerWaitRunning, c, 'start --wait', { ...ref(c), timeoutMs }, deps, 'wait');
+      }
+    }
+  }
   return b.build(project.name);
 }
 

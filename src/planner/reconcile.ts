@@ -895,7 +895,8 @@ function oneOffScope(project: Project, service: string, options: PlanOptions): S
   return direct.length === 0 ? new Set() : servicesInScope(project, { services: direct });
 }
 
-function hasHealthcheck(service: Service): boolean {
+/** The service has a healthcheck that runs (not disabled, not NONE): `--wait` waits for it to be healthy. */
+export function hasHealthcheck(service: Service): boolean {
   const check = service.healthcheck;
   return check !== undefined && !check.disable && check.test?.[0] !== 'NONE';
 }

@@ -271,6 +271,27 @@ test('start: a fresh project has nothing to start (not-found); stopped ones star
   assert.deepEqual(up2.port.calls, [], 'running containers are not started again');
 });
 
+test('start --wait: the starts, then a wait for every selected container (healthy with a healthcheck)', async () => {
+  const check = { test: ['CMD', 'true'], disable: false } as const;
+  const none = { interval: undefined, timeout: undefined, retries: undefined, start_period: undefined };
+  const p = stack({ healthcheck: { ...check, ...none, start_interval: undefined } });
+  const stopped = observedUp(p, [
+    runningContainer(p, p.services.db as Service),
+    stoppedContainer(p, p.services.app as Service),
+  ]);
+  const { ctx, port } = recordingContext(stopped);
+  assert.equal(await start.run(ctx, { project: p, services: [], wait: true, waitTimeoutSeconds: 5 }), 0);
+  // db already runs: only waited for; app is started, then waited for until healthy
+  assert.deepEqual(port.calls, [
+    'startContainer id-tsfig-app-1',
+    'waitRunning id-tsfig-db-1',
+    'waitHealthy id-tsfig-app-1',
+  ]);
+  const plain = recordingContext(stopped);
+  await start.run(plain.ctx, { project: p, services: [] });
+  assert.deepEqual(plain.port.calls, ['startContainer id-tsfig-app-1'], 'without --wait nothing is waited for');
+});
+
 test('stop and restart: dependents stopped first, started last; a fresh project is a no-op', async () => {
   const p = stack();
   const none = recordingContext(fresh(p));

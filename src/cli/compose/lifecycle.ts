@@ -9,6 +9,7 @@ import * as stop from '../../compose/stop.js';
 import { setExitCode } from '../exit-codes.js';
 import { containerTop } from '../commands/container-verbs.js';
 import { renderTable } from '../table.js';
+import { parseCount } from '../units.js';
 import { composeContext, loadForServices, serviceContainers, timeoutOf, verbContext } from './context.js';
 
 /** `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause`, `wait`, `top`, `images`. */
@@ -18,11 +19,27 @@ export function registerLifecycleCommands(program: Command): void {
     .command('start')
     .description('start services')
     .argument('[services...]')
+    .option('--wait', 'wait for services to be running|healthy')
+    .option('--wait-timeout <seconds>', 'maximum duration to wait for the project to be running|healthy')
     .option('--dry-run', 'print the plan and change nothing')
-    .action(async (services: string[], flags: { dryRun?: boolean }, command: Command) => {
-      const { project } = loadForServices(command, services);
-      setExitCode(command, await start.run(await verb(command), { project, services, dryRun: flags.dryRun === true }));
-    });
+    .action(
+      async (
+        services: string[],
+        flags: { wait?: boolean; waitTimeout?: string; dryRun?: boolean },
+        command: Command,
+      ) => {
+        const { project } = loadForServices(command, services);
+        const options = {
+          project,
+          services,
+          wait: flags.wait === true,
+          waitTimeoutSeconds:
+            flags.waitTimeout === undefined ? undefined : parseCount(flags.waitTimeout, '--wait-timeout'),
+          dryRun: flags.dryRun === true,
+        };
+        setExitCode(command, await start.run(await verb(command), options));
+      },
+    );
 
   program
     .command('stop')
