@@ -37,6 +37,21 @@ export default tseslint.config(
     },
   },
   {
+    // The exit code is the value main() returns (src/cli/exit-codes.ts: setExitCode on the command); only the entry
+    // point sets process.exitCode. An action that set it directly was ignored (system check exited 0 on findings).
+    files: ['src/**/*.ts', 'engine/**/*.ts'],
+    ignores: ['src/cli/bin.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "AssignmentExpression[left.object.name='process'][left.property.name='exitCode']",
+          message: 'return an exit code or call setExitCode(command, code) (src/cli/exit-codes.ts) instead',
+        },
+      ],
+    },
+  },
+  {
     // The engine is a library: it never imports the orchestrator and never prints.
     files: ['engine/**/*.ts'],
     rules: {

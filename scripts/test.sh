@@ -21,9 +21,7 @@ if [ "$(id -u)" = 0 ]; then
   # test/chaos (the kill -9 soak of issue #20) is run by `npm run chaos`, not here: its short run failed once in CI
   # (a converging `down` exited 137 in cycle 2) and is being investigated.
   for file in test/integration/*.test.ts; do
-    # system-check.test.ts (issue #20's `system check`) failed on the final fresh-clone run (exit 0 where it planted
-    # inconsistencies), not yet understood: run it by hand until it is fixed.
-    case "$file" in test/integration/zz-no-leaks.test.ts | test/integration/system-check.test.ts) continue ;; esac
+    case "$file" in test/integration/zz-no-leaks.test.ts) continue ;; esac
     files+=("$file")
   done
   files+=(test/security/*.test.ts test/integration/zz-no-leaks.test.ts)

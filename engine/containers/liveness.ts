@@ -10,7 +10,7 @@ export function currentBootId(): string {
   return bootIdCache;
 }
 
-/** Field 22 (starttime) of /proc/<pid>/stat, or undefined when the process is gone. */
+/** Field 22 (starttime) of /proc/<pid>/stat, or undefined when the process is gone (or a zombie). */
 export async function processStartTime(pid: number): Promise<number | undefined> {
   let stat: string;
   try {
@@ -21,6 +21,9 @@ export async function processStartTime(pid: number): Promise<number | undefined>
   }
   // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // A zombie (Z) or dying (X) process has exited: it only waits for its parent (here often the host's init, which
+  // may reap it seconds later) to collect its status. It counts as gone.
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
   const startTime = rest[19];
   return startTime === undefined ? undefined : Number(startTime);
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createEngine } from '../../../engine/index.js';
 import { checkSystem, type Finding } from '../../../engine/system/check.js';
 import { TsfigError } from '../../errors.js';
+import { setExitCode } from '../exit-codes.js';
 import { renderTable } from '../table.js';
 
 /** Where the system commands write; tests pass their own. */
@@ -26,7 +27,7 @@ export function registerSystemCommands(program: Command, io: SystemCommandIo = {
     )
     .option('--repair', 'fix what was found (finish or undo what the interrupted command was doing)')
     .option('--format <format>', 'output format: table or json')
-    .action(async (flags: { repair?: boolean; format?: string }) => {
+    .action(async (flags: { repair?: boolean; format?: string }, cmd: Command) => {
       const format = flags.format ?? 'table';
       if (format !== 'table' && format !== 'json') {
         throw new TsfigError('usage', `unsupported --format ${JSON.stringify(format)} (table or json)`);
@@ -47,6 +48,6 @@ export function registerSystemCommands(program: Command, io: SystemCommandIo = {
         });
         out.write(renderTable(header, rows));
       }
-      if (findings.length > 0) process.exitCode = 1;
+      if (findings.length > 0) setExitCode(cmd, 1);
     });
 }
