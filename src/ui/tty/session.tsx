@@ -223,16 +223,17 @@ class TuiSession {
   private abortPreparing(signal: NodeJS.Signals, fromKey = false): void {
     this.restore();
     this.uninstall();
+    if (cleanInterrupts.owners > 0) {
+      // pulls or builds stop themselves (their listener got the signal), say what they removed and what to do next,
+      // and end the process once cleaned up
+      if (fromKey) process.kill(process.pid, signal);
+      return;
+    }
     process.stderr.write(
       `${this.state.project === '' ? 'tsfig' : this.state.project}: up interrupted before the stack was up; ` +
         'what was already created is kept. ' +
         'Run tsfig up again to finish, or tsfig down to remove it.\n',
     );
-    if (cleanInterrupts.owners > 0) {
-      // pulls or builds stop themselves (their listener got the signal) and end the process once cleaned up
-      if (fromKey) process.kill(process.pid, signal);
-      return;
-    }
     process.kill(process.pid, signal);
     // another listener of the signal would keep the process alive: end it with the code the signal gives
     setTimeout(() => process.exit(128 + (constants.signals[signal] ?? 2)), 200).unref();
