@@ -595,6 +595,7 @@ export class ContainerManager {
     const dirs = this.dirs(record.id);
     const files = containerFiles(dirs.dir);
     const netns = await this.netnsOf(record);
+    await this.ensureSandbox(record);
     await ensureRunDir(dirs.runDir, 0o700);
     await fs.rm(files.status, { force: true });
     await writeFileAtomic(
@@ -616,6 +617,22 @@ export class ContainerManager {
       await fs.rm(dirs.runDir, { recursive: true, force: true });
       throw runtimeError(message, `cannot start container ${record.name}`, startHint(message.step));
     }
+  }
+
+  /**
+   * Makes a networked container's sandbox again when it is missing: a `kill -9` of a `down` between the sandbox's
+   * removal and the record's (the next `up` starts the container again), or a reboot (netns files live under the
+   * run root). Its stale endpoints go first, then it is attached as at create.
+   */
+  private async ensureSandbox(record: ContainerRecord): Promise<void> {
+    if ((record.spec.networks ?? []).length === 0) return;
+    const networks = this.requireNetworks();
+    if (await networks.hasSandbox(record.id)) return;
+    await networks.removeSandbox(record.id);
+    const dir = this.dirOf(record.id);
+    await this.connect(record, dir);
+    await this.writeHostsFile(record, containerFiles(dir).hosts);
+    await this.refreshHosts();
   }
 
   /** `tsfig-runtime start DIR`, forked by the spawner (engine/runtime/spawner.ts); its report comes on fd 3. */
@@ -705,7 +722,21 @@ export class ContainerManager {
       });
     }
     await this.control(record, `kill ${number}`);
+    // As Docker does for SIGKILL: return once the process is gone (exited, or restarted by its restart policy), so a
+    // `kill` followed by `rm` or `ps` sees it stopped.
+    if (number === 9) await this.waitProcessGone(record, status.pid, 10_000);
     return record;
+  }
+
+  private async waitProcessGone(record: ContainerRecord, pid: number | undefined, timeoutMs: number): Promise<void> {
+    const file = containerFiles(this.dirOf(record.id)).status;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const now = await readJson<MonitorStatus>(file);
+      if (now === undefined || now.state !== 'running' || now.pid !== pid) return;
+      if (!(await isSameProcess(now.monitor, now.monitorStart))) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   /** Pauses (freezes) or resumes every process of a running container through its freezer cgroup. */

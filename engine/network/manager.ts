@@ -157,6 +157,11 @@ export class NetworkManager {
     return path.join(this.paths.netns, containerId);
   }
 
+  /** True when the container's sandbox is there (its netns file mounted). */
+  async hasSandbox(containerId: string): Promise<boolean> {
+    return (await mountedPaths(this.paths.netns)).has(this.sandboxPath(containerId));
+  }
+
   // ---------------------------------------------------------------- networks
 
   /** Every network of this root, sorted by name. */

@@ -81,6 +81,34 @@ describe('kill -9 of the CLI leaves nothing that blocks a later command (root)',
 `,
     ).join('');
 
+  test('a container whose sandbox a killed down removed (or a reboot lost) gets it again when it starts', async () => {
+    const dir = await writeProject(
+      t,
+      'crashsandbox',
+      `services:\n  web:\n    image: ${BUSYBOX}\n    init: true\n    command: sleep 600\n  peer:\n    image: ${BUSYBOX}\n    init: true\n    command: sleep 600\n`,
+    );
+    try {
+      assert.equal((await t.cli(['up', '-d'], { cwd: dir })).code, 0);
+      assert.equal((await t.cli(['stop', '-t', '0', 'web'], { cwd: dir })).code, 0);
+      const id = (await t.cli(['ps', '-a', '-q', 'web'], { cwd: dir })).stdout.trim();
+      const [record] = (await t.engine.containers.list({ all: true })).filter((c) => c.id.startsWith(id));
+      assert.ok(record !== undefined, `no container ${id}`);
+      // What a down killed between the sandbox's removal and the record's leaves (remove(): removeSandbox, then files).
+      await t.engine.networks.removeSandbox(record.id);
+      assert.equal(await t.engine.networks.hasSandbox(record.id), false);
+      const again = await t.cli(['up', '-d'], { cwd: dir });
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(await t.engine.networks.hasSandbox(record.id), true);
+      // Attached again: an address on eth0, and the other service reaches it by name.
+      const addr = await t.cli(['exec', '-T', 'web', 'ip', '-4', '-o', 'addr', 'show', 'eth0'], { cwd: dir });
+      assert.match(addr.stdout, /inet \d+\.\d+\.\d+\.\d+/, addr.stderr);
+      const ping = await t.cli(['exec', '-T', 'peer', 'ping', '-c', '1', '-W', '2', 'web'], { cwd: dir });
+      assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+    } finally {
+      await t.cli(['down', '-t', '0'], { cwd: dir });
+    }
+  });
+
   test('a down killed while removing containers: down -v still removes the named volume', async () => {
     const dir = await writeProject(t, 'crashdown', `services:\n${services(6)}volumes:\n  keep: {}\n`);
     const containers = path.join(t.env.TSFIG_ROOT ?? '', 'containers');
