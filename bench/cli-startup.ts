@@ -1,0 +1,233 @@
+/**
+ * CLI start-up (issue 18): what a short command costs beside Node's own start-up, all rows interleaved in one run
+ * (order rotated each round). Rows: `node -e 0` (the floor), `tsfig --version`, `tsfig ps` of a running 50-service
+ * project, `tsfig container run --rm tsfig/busybox true`, and where the time of `ps` goes: Node importing ps's
+ * modules and nothing else.
+ *
+ *   sudo node --import tsx bench/cli-startup.ts [--runs 15] [--warmup 2] [--services 50] [--bin LABEL=bin/tsfig.js]...
+ *        [--write]
+ *
+ * --bin LABEL=PATH  a CLI entry point to time (repeatable; default: this tree's bin/tsfig.js): e.g. another worktree's
+ *                   bin/tsfig.js as "before". Every CLI runs against the same engine root.
+ * --write           replace the section "CLI start-up" of BENCHMARKS.md
+ *
+ * Each sample runs under `bash -c` so that both the wall time (EPOCHREALTIME around the command, bash's own start
+ * outside it) and the CPU time of the command (user + system of bash's children, `times`) are known: on a shared
+ * 2-core machine the CPU time is the steadier figure, and the ratios are given for both.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  BUSYBOX_TAR,
+  CLI,
+  benchEngine,
+  commitLabel,
+  downQuietly,
+  ensureBaseImage,
+  loadavg,
+  machine,
+  median,
+  option,
+  requireRoot,
+  runCli,
+  stats,
+} from './harness.js';
+import { updateSection } from './report.js';
+
+const SECTION = 'CLI start-up';
+const runs = Number(option('--runs', '15'));
+const warmup = Number(option('--warmup', '2'));
+const services = Number(option('--services', '50'));
+
+/** The CLIs to time: --bin LABEL=PATH (repeatable), or this tree's bin/tsfig.js. */
+function bins(): { label: string; path: string }[] {
+  const found: { label: string; path: string }[] = [];
+  process.argv.forEach((arg, index) => {
+    if (arg !== '--bin') return;
+    const match = /^([\w.+-]+)=(.+)$/.exec(process.argv[index + 1] ?? '');
+    if (match?.[1] === undefined || match[2] === undefined) throw new Error('--bin needs LABEL=PATH');
+    found.push({ label: match[1], path: path.resolve(match[2]) });
+  });
+  return found.length > 0 ? found : [{ label: '', path: CLI }];
+}
+
+interface Sample {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** bash prints `times` as two lines (its own, then its children's): `0m0.012s 0m0.004s`. */
+function childCpuMs(times: string): number {
+  const lines = times.trim().split('\n');
+  const children = lines[lines.length - 1] ?? '';
+  const parts = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60_000 + Number(m[2]) * 1000);
+  if (parts.length !== 2) throw new Error(`cannot read bash's times: ${times}`);
+  return (parts[0] ?? 0) + (parts[1] ?? 0);
+}
+
+/**
+ * Runs argv under bash (stdout and stderr to /dev/null); its wall time from EPOCHREALTIME just before and after it
+ * and its CPU time from bash's `times`. Throws unless it exits 0.
+ */
+function timed(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Sample {
+  const script =
+    's=$EPOCHREALTIME; "$@" >/dev/null 2>/tmp/.tsfig-bench-startup.err; r=$?; e=$EPOCHREALTIME; ' +
+    'echo "wall $s $e"; times; exit $r';
+  const result = spawnSync('bash', ['-c', script, 'bash', ...argv], { env, cwd, encoding: 'utf8' });
+  if (result.status !== 0) {
+    const err = existsSync('/tmp/.tsfig-bench-startup.err')
+      ? readFileSync('/tmp/.tsfig-bench-startup.err', 'utf8')
+      : '';
+    throw new Error(`${argv.join(' ')} failed (${result.status}): ${err}${result.stderr}`);
+  }
+  const [wallLine = '', ...rest] = result.stdout.trim().split('\n');
+  const [, start = 'NaN', end = 'NaN'] = wallLine.split(' ');
+  return { wallMs: (Number(end) - Number(start)) * 1000, cpuMs: childCpuMs(rest.join('\n')) };
+}
+
+/** The chunk of dist/bundle/ that registers `ps` (its name is content-hashed), from the entry chunk's imports. */
+function psChunk(bin: string): string | undefined {
+  const entry = path.join(path.dirname(bin), '..', 'dist', 'bundle', 'bin.js');
+  if (!existsSync(entry)) return undefined;
+  const name = /"\.\/(inspect-commands-[\w]+\.js)"/.exec(readFileSync(entry, 'utf8'))?.[1];
+  return name === undefined ? undefined : path.join(path.dirname(entry), name);
+}
+
+const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const ratio = (x: number, floor: number): string => (Number.isFinite(x / floor) ? `${(x / floor).toFixed(2)}x` : 'n/a');
+
+async function main(): Promise<void> {
+  requireRoot();
+  ensureBaseImage(BUSYBOX_TAR);
+  const clis = bins();
+  const bench = await benchEngine('startup');
+  const { dir, env } = bench;
+  const project = path.join(dir, 'p');
+  const rows: { key: string; label: string; argv: string[]; cwd: string }[] = [
+    { key: 'node', label: '`node -e 0` (floor)', argv: [process.execPath, '-e', '0'], cwd: dir },
+  ];
+  for (const cli of clis) {
+    const tag = cli.label === '' ? '' : ` (${cli.label})`;
+    const prefix = cli.label === '' ? '' : `${cli.label}:`;
+    const node = [process.execPath, cli.path];
+    rows.push(
+      { key: `${prefix}version`, label: `\`tsfig --version\`${tag}`, argv: [...node, '--version'], cwd: dir },
+      {
+        key: `${prefix}ps`,
+        label: `\`tsfig ps\`, ${services} services running${tag}`,
+        argv: [...node, 'ps'],
+        cwd: project,
+      },
+      {
+        key: `${prefix}run`,
+        label: `\`tsfig container run --rm tsfig/busybox true\`${tag}`,
+        argv: [...node, 'container', 'run', '--rm', 'tsfig/busybox', 'true'],
+        cwd: dir,
+      },
+    );
+    const chunk = psChunk(cli.path);
+    if (chunk !== undefined) {
+      rows.push({
+        key: `${prefix}ps-modules`,
+        label: `import ps's modules only (\`node -e "import(…)"\`)${tag}`,
+        argv: [process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(chunk)})`],
+        cwd: dir,
+      });
+    }
+  }
+  const samples = new Map<string, Sample[]>(rows.map((row) => [row.key, []]));
+  const loadBefore = loadavg();
+  try {
+    await bench.importImage(BUSYBOX_TAR, 'tsfig/busybox:latest');
+    await mkdir(project);
+    const yaml = Array.from(
+      { length: services },
+      (_, index) => `  s${index + 1}:\n    image: tsfig/busybox:latest\n    command: sleep 3600\n    init: true\n`,
+    );
+    await writeFile(path.join(project, 'tsfig.yml'), `services:\n${yaml.join('')}`);
+    runCli(['--progress', 'quiet', 'up', '-d'], { cwd: project, env, bin: clis[0]?.path ?? CLI });
+    for (let round = 0; round < warmup + runs; round++) {
+      const shift = round % rows.length;
+      for (const row of [...rows.slice(shift), ...rows.slice(0, shift)]) {
+        const sample = timed(row.argv, env, row.cwd);
+        if (round >= warmup) samples.get(row.key)?.push(sample);
+      }
+    }
+  } finally {
+    downQuietly({ cwd: project, env, bin: clis[0]?.path ?? CLI });
+    await bench.cleanup();
+  }
+  const loadAfter = loadavg();
+  const floor = samples.get('node') ?? [];
+  const floorWall = median(floor.map((s) => s.wallMs));
+  const floorCpu = median(floor.map((s) => s.cpuMs));
+  const table = rows.map((row) => {
+    const list = samples.get(row.key) ?? [];
+    const wall = stats(list.map((s) => s.wallMs));
+    const cpu = median(list.map((s) => s.cpuMs));
+    return `| ${row.label} | ${f0(wall.median)} | ${f0(wall.p10)} | ${f0(wall.p90)} | ${ratio(wall.median, floorWall)} | ${f0(cpu)} | ${ratio(cpu, floorCpu)} |`;
+  });
+  const medianOf = (key: string, what: keyof Sample): number => median((samples.get(key) ?? []).map((s) => s[what]));
+  const targets = clis.flatMap((cli) => {
+    const prefix = cli.label === '' ? '' : `${cli.label}:`;
+    const tag = cli.label === '' ? '' : ` (${cli.label})`;
+    const lines = (
+      [
+        ['version', '`tsfig --version`', 1.1],
+        ['ps', `\`ps\` of ${services} services`, 1.5],
+        ['run', '`container run --rm true`', 1.5],
+      ] as const
+    ).map(([key, what, target]) => {
+      const wall = medianOf(`${prefix}${key}`, 'wallMs') / floorWall;
+      const cpu = medianOf(`${prefix}${key}`, 'cpuMs') / floorCpu;
+      const verdict = (x: number): string => (x <= target ? '**met**' : '**not met**');
+      return `- ${what}${tag}: target <= ${target}x \`node -e 0\`: wall ${wall.toFixed(2)}x ${verdict(wall)}, CPU ${cpu.toFixed(2)}x ${verdict(cpu)}.`;
+    });
+    const modules = medianOf(`${prefix}ps-modules`, 'cpuMs');
+    const ps = medianOf(`${prefix}ps`, 'cpuMs');
+    if (Number.isFinite(modules)) {
+      lines.push(
+        `- where \`ps\`'s CPU time goes${tag}: Node's start-up ${f0(floorCpu)} ms, importing ps's modules ${f0(modules - floorCpu)} ms more, the command itself (project load, engine reads, output) ${f0(ps - modules)} ms.`,
+      );
+    }
+    return lines;
+  });
+  const raw = rows.flatMap((row) => {
+    const list = samples.get(row.key) ?? [];
+    return [
+      `${row.key} wall: ${list.map((s) => f1(s.wallMs)).join(' ')}`,
+      `${row.key} cpu: ${list.map((s) => f1(s.cpuMs)).join(' ')}`,
+    ];
+  });
+  const markdown = [
+    `Command (as root, repo root): \`node --import tsx bench/cli-startup.ts --runs ${runs} --warmup ${warmup} --services ${services}${clis
+      .filter((cli) => cli.label !== '')
+      .map((cli) => ` --bin ${cli.label}=${path.relative(process.cwd(), cli.path)}`)
+      .join('')} --write\``,
+    '',
+    `Commit \`${commitLabel()}\`, ${new Date().toISOString().slice(0, 19)}Z. Machine: ${machine()}; load average ${loadBefore} before, ${loadAfter} after (a shared machine: other work ran meanwhile; the rows were interleaved round-robin, order rotated each round, so the noise hits them alike).`,
+    '',
+    `${runs} runs per row after ${warmup} warm-up rounds. Wall: ms from just before to just after the command (bash's EPOCHREALTIME); CPU: user + system ms of the command (bash's \`times\`). \`ps\` lists a running ${services}-service project (busybox, \`sleep 3600\`, \`init: true\`) from its directory; every CLI uses the same temporary engine root.`,
+    '',
+    '| what | wall median | p10 | p90 | / node | CPU median | / node |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...table,
+    '',
+    ...targets,
+    '',
+    '<details><summary>Raw samples (ms, in run order)</summary>',
+    '',
+    '```',
+    ...raw,
+    '```',
+    '',
+    '</details>',
+  ].join('\n');
+  if (process.argv.includes('--write')) updateSection(SECTION, markdown);
+  process.stdout.write(`${markdown}\n`);
+}
+
+await main();
