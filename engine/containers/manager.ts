@@ -79,6 +79,8 @@ export interface ExecOptions {
   readonly stdio?: 'inherit' | 'pipe';
   /** docker exec -d: return once the process runs; it stays in the container after the caller exits. */
   readonly detach?: boolean;
+  /** docker exec --privileged: every capability for this process (the container's seccomp profile stays). */
+  readonly privileged?: boolean;
 }
 
 export interface ExecResult {
@@ -992,6 +994,20 @@ export class ContainerManager {
     return result;
   }
 
+  /**
+   * Appends lines to the container's json-file log, as if the container had written them: the output of a lifecycle
+   * hook (compose shows it with the service's logs). One O_APPEND write per call, so the monitor's lines stay whole.
+   */
+  async appendLog(ref: string, entries: readonly { stream: 'stdout' | 'stderr'; text: string }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const record = await this.get(ref);
+    const time = new Date().toISOString();
+    const data = entries
+      .map((entry) => `${JSON.stringify({ log: `${entry.text}\n`, stream: entry.stream, time })}\n`)
+      .join('');
+    await fs.appendFile(containerFiles(this.dirOf(record.id)).log, data);
+  }
+
   /** The container's log entries; with follow, until the container has exited. */
   async *logs(ref: string, options: LogReadOptions = {}): AsyncGenerator<LogEntry> {
     const record = await this.get(ref);
@@ -1025,6 +1041,7 @@ export class ContainerManager {
     if (options.user !== undefined) args.push('--user', options.user);
     if (options.workingDir !== undefined) args.push('--cwd', options.workingDir);
     for (const env of options.env ?? []) args.push('--env', env);
+    if (options.privileged === true) args.push('--privileged');
     if (options.detach === true) args.push('--detach');
     else if (options.tty === true) args.push('--tty');
     if (options.interactive === false && options.detach !== true) args.push('--no-stdin');

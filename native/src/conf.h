@@ -38,6 +38,7 @@ struct tsfig_conf {
     struct tsfig_mount *mounts;
     size_t n_mounts;
     uint64_t caps; /* bit N = capability N */
+    uint64_t exec_extra_caps; /* exec --privileged: added to caps for that process only (seccomp keeps caps) */
     struct tsfig_rlimit *rlimits;
     size_t n_rlimits;
     struct tsfig_sysctl *sysctls;

@@ -312,7 +312,7 @@ static int drop_privileges(const struct tsfig_conf *c, const struct tsfig_ids *i
         return -1;
     if (close_range(3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         return tsfig_make_error(err, errno, "close fds", "close_range");
-    if (tsfig_caps_apply(c->caps, ids, err) < 0)
+    if (tsfig_caps_apply(c->caps | c->exec_extra_caps, ids, err) < 0)
         return -1;
     if (enter_cwd(cwd, 0, err) < 0)
         return -1;

@@ -32,7 +32,7 @@ struct exec_opts {
     char **env;
     size_t n_env;
     char **args;
-    int tty, detach, no_stdin;
+    int tty, detach, no_stdin, privileged;
 };
 
 static int report_fd(void)
@@ -76,6 +76,10 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, tsfig_error_t 
         }
         if (strcmp(a, "--no-stdin") == 0) {
             o->no_stdin = 1;
+            continue;
+        }
+        if (strcmp(a, "--privileged") == 0) {
+            o->privileged = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -417,6 +421,10 @@ int tsfig_cmd_exec(int argc, char **argv)
         return fail(&err);
     pid_t pid = container_pid(&c, &err);
     tsfig_seccomp_prepare_for(&c); /* before joining: it reads the host's compiled-filter cache */
+    /* docker exec --privileged: every capability for this process; the container's seccomp profile (built for the
+     * container's own capabilities) and no_new_privs stay, as with runc exec */
+    if (o.privileged)
+        c.exec_extra_caps = tsfig_caps_all();
     if (pid < 0)
         return fail(&err);
     if (o.detach) {

@@ -16,8 +16,10 @@ import { observe } from '../planner/observe.js';
 import type { ObservedContainer, ObservedState } from '../planner/observed.js';
 import type {
   ContainerCreateSpec,
+  ContainerHookSpec,
   ContainerKillSpec,
   ContainerPauseSpec,
+  ContainerPreStartSpec,
   ContainerRemoveSpec,
   ContainerStartSpec,
   ContainerStopSpec,
@@ -404,4 +406,52 @@ export class EnginePort implements ComposePort {
   async removeImage(spec: ImageRemoveSpec): Promise<void> {
     await this.engine.images.remove(spec.image);
   }
+
+  /** A post_start/pre_stop hook: an exec in the container; its output is appended to the container's log. */
+  async runHook(spec: ContainerHookSpec): Promise<{ exitCode: number; output: string }> {
+    const result = await this.engine.containers.exec(spec.container, {
+      argv: spec.command,
+      env: spec.environment,
+      interactive: false,
+      privileged: spec.privileged,
+      ...(spec.user !== undefined ? { user: spec.user } : {}),
+      ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
+    });
+    await this.engine.containers.appendLog(spec.container, hookLogEntries(result.stdout, result.stderr));
+    return { exitCode: result.exitCode, output: result.stderr.trim() !== '' ? result.stderr : result.stdout };
+  }
+
+  /**
+   * A pre_start hook: a one-off container with the volumes of `spec.volumesFrom` (created, not started), run to
+   * its exit and removed whatever its exit (its output stays in the service container's log and in the error).
+   */
+  async runPreStart(spec: ContainerPreStartSpec, signal: AbortSignal): Promise<{ exitCode: number; output: string }> {
+    const stale = await this.engine.containers.get(spec.create.name).catch(() => undefined);
+    if (stale !== undefined) await this.engine.containers.remove(stale.id, { force: true, deferHosts: true });
+    const id = await this.createContainer(spec.create);
+    try {
+      await this.engine.containers.start(id);
+      const exitCode = await this.engine.containers.wait(id, { signal });
+      let stdout = '';
+      let stderr = '';
+      for await (const entry of this.engine.containers.logs(id)) {
+        if (entry.stream === 'stderr') stderr += entry.text;
+        else stdout += entry.text;
+      }
+      await this.engine.containers.appendLog(spec.volumesFrom.container, hookLogEntries(stdout, stderr));
+      return { exitCode, output: stderr.trim() !== '' ? stderr : stdout };
+    } finally {
+      const record = await this.engine.containers.remove(id, { force: true, deferHosts: true });
+      await this.engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(this.engine.paths) });
+    }
+  }
+}
+
+/** A hook's output as log lines of the container (stdout lines, then stderr lines). */
+function hookLogEntries(stdout: string, stderr: string): Array<{ stream: 'stdout' | 'stderr'; text: string }> {
+  const lines = (text: string) => (text === '' ? [] : text.replace(/\n$/, '').split('\n'));
+  return [
+    ...lines(stdout).map((text) => ({ stream: 'stdout' as const, text })),
+    ...lines(stderr).map((text) => ({ stream: 'stderr' as const, text })),
+  ];
 }

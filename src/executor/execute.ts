@@ -67,6 +67,13 @@ interface OpOutcome {
   readonly exitCode?: number;
 }
 
+/** A hook's non-zero exit, named with its exit code and the end of its output (stderr first), as compose says it. */
+function hookFailure(what: string, service: string, index: number, exitCode: number, output: string): TsfigError {
+  const tail = output.trim().split('\n').slice(-10).join('\n').slice(-2048);
+  const message = `service "${service}" ${what} #${index + 1} exited with status ${exitCode}`;
+  return new TsfigError('runtime', tail === '' ? message : `${message}: ${tail}`);
+}
+
 /** The one engine call an op stands for. */
 async function runOp(op: Operation, port: ExecutorPort, signal: AbortSignal): Promise<OpOutcome> {
   switch (op.kind) {
@@ -124,6 +131,16 @@ async function runOp(op: Operation, port: ExecutorPort, signal: AbortSignal): Pr
     case OpKind.ImageRemove:
       await port.removeImage(op.spec, signal);
       return {};
+    case OpKind.ContainerHook: {
+      const { exitCode, output } = await port.runHook(op.spec, signal);
+      if (exitCode !== 0) throw hookFailure(`${op.spec.phase} hook`, op.spec.service, op.spec.index, exitCode, output);
+      return { exitCode };
+    }
+    case OpKind.ContainerPreStart: {
+      const { exitCode, output } = await port.runPreStart(op.spec, signal);
+      if (exitCode !== 0) throw hookFailure('pre_start hook', op.spec.service, op.spec.index, exitCode, output);
+      return { exitCode };
+    }
     default:
       return assertNever(op);
   }

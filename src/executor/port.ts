@@ -7,6 +7,8 @@
  */
 import type {
   ContainerCreateSpec,
+  ContainerHookSpec,
+  ContainerPreStartSpec,
   ContainerRemoveSpec,
   ContainerStartSpec,
   ContainerStopSpec,
@@ -57,6 +59,16 @@ export interface ExecutorPort {
   buildImage(spec: ImageBuildSpec, signal: AbortSignal): Promise<void>;
   /** Removes the reference `spec.image` (the image goes with its last reference). */
   removeImage(spec: ImageRemoveSpec, signal: AbortSignal): Promise<void>;
+  /**
+   * Runs a post_start/pre_stop hook in the running container (an exec); its output goes to the container's log.
+   * Resolves with the exit code and the output (stderr first when there is some), for the executor's message.
+   */
+  runHook(spec: ContainerHookSpec, signal: AbortSignal): Promise<{ exitCode: number; output: string }>;
+  /**
+   * Creates the pre_start one-off container (sharing `spec.volumesFrom`'s volumes), runs it to its exit, removes it,
+   * and resolves with its exit code and output; its output also goes to the service container's log.
+   */
+  runPreStart(spec: ContainerPreStartSpec, signal: AbortSignal): Promise<{ exitCode: number; output: string }>;
   /** Optional: finishes work the ops deferred (batched host-side updates); awaited once every op has ended. */
   flush?(): Promise<void>;
 }

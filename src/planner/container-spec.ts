@@ -599,7 +599,16 @@ function healthcheckSpec(service: Service): HealthcheckSpec | undefined {
 // ---------- keys with no effect yet ----------
 
 /** Keys of `other` that are mapped above, or read elsewhere (`develop`: tsfig watch and up --watch). */
-const MAPPED_OTHER = new Set(['cpu_shares', 'group_add', 'security_opt', 'mac_address', 'develop']);
+const MAPPED_OTHER = new Set([
+  'cpu_shares',
+  'group_add',
+  'security_opt',
+  'mac_address',
+  'develop',
+  'post_start',
+  'pre_stop',
+  'pre_start',
+]);
 
 function warnUnsupported(service: Service, warn: Warnings): void {
   const simple: [string, boolean][] = [

@@ -4,6 +4,7 @@
  * when none) and orders them by the dependency graph: starts dependencies first, stops dependents first.
  */
 import type { Project, Service } from '../model/project.js';
+import { hookSpec, hooksCanRun, serviceHooks } from './hooks.js';
 import type { ObservedContainer, ObservedState } from './observed.js';
 import { OpKind, type Operation, type OpSpecs, type Plan } from './plan.js';
 import { dependenciesOf, dependencyOrder, hasHealthcheck, isActive, stopTimeout } from './reconcile.js';
@@ -94,6 +95,36 @@ function ref(c: ObservedContainer) {
   return { container: c.id, name: c.name };
 }
 
+/** The service's pre_stop hooks (one after the other) before the stop of `c`; returns what the stop waits for. */
+function addPreStopHooks(
+  b: Builder,
+  project: Project,
+  c: ObservedContainer,
+  deps: readonly number[],
+  action: string,
+): readonly number[] {
+  const service = serviceOf(project, c.service);
+  if (service === undefined || !hooksCanRun(c)) return deps;
+  let last = deps;
+  serviceHooks(service, 'pre_stop').forEach((hook, index) => {
+    const spec = hookSpec(service, ref(c), 'pre_stop', index, hook);
+    last = [b.add(OpKind.ContainerHook, c, `pre_stop hook #${index + 1}`, spec, last, action)];
+  });
+  return last;
+}
+
+/** The service's post_start hooks after the start op `start` of `c`; returns the last op (the start when none). */
+function addPostStartHooks(b: Builder, project: Project, c: ObservedContainer, start: number, action: string): number {
+  const service = serviceOf(project, c.service);
+  if (service === undefined) return start;
+  let last = start;
+  serviceHooks(service, 'post_start').forEach((hook, index) => {
+    const spec = hookSpec(service, ref(c), 'post_start', index, hook);
+    last = b.add(OpKind.ContainerHook, c, `post_start hook #${index + 1}`, spec, [last], action);
+  });
+  return last;
+}
+
 /**
  * Stops of the running containers, dependents first: a container's stop waits for the stops of the services that
  * depend on it. Returns the stop op of each container id.
@@ -113,7 +144,7 @@ function addStops(
     if (!isActive(c)) continue;
     const after = dependents(project, c.service, present).flatMap((name) => byService.get(name) ?? []);
     const spec = { ...ref(c), timeoutSeconds: stopTimeout({ options }, serviceOf(project, c.service)) };
-    const id = b.add(OpKind.ContainerStop, c, reason, spec, after, action);
+    const id = b.add(OpKind.ContainerStop, c, reason, spec, addPreStopHooks(b, project, c, after, action), action);
     byService.set(c.service, [...(byService.get(c.service) ?? []), id]);
     ids.set(c.id, id);
   }
@@ -121,8 +152,8 @@ function addStops(
 }
 
 /**
- * Starts, dependencies first: a container's start waits for the starts of the services it depends on, and for its
- * own stop in `after` (restart).
+ * Starts, dependencies first: a container's start waits for the starts of the services it depends on (their
+ * post_start hooks included), and for its own stop in `after` (restart). Returns the last op of each container id.
  */
 function addStarts(
   b: Builder,
@@ -139,7 +170,7 @@ function addStarts(
     const deps = service === undefined ? [] : dependenciesOf(project, service).map((dep) => dep.service);
     const first = deps.flatMap((name) => byService.get(name) ?? []);
     const stop = after.get(c.id);
-    const id = b.add(
+    const start = b.add(
       OpKind.ContainerStart,
       c,
       reason(c),
@@ -147,6 +178,7 @@ function addStarts(
       stop === undefined ? first : [...first, stop],
       action,
     );
+    const id = addPostStartHooks(b, project, c, start, action);
     byService.set(c.service, [...(byService.get(c.service) ?? []), id]);
     ids.set(c.id, id);
   }

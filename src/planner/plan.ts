@@ -36,6 +36,10 @@ export const OpKind = {
   ImageBuild: 'image.build',
   /** Remove an image (`down --rmi`). */
   ImageRemove: 'image.remove',
+  /** A `post_start` or `pre_stop` hook: one exec in the running container; a non-zero exit fails the op. */
+  ContainerHook: 'container.hook',
+  /** A `pre_start` hook: a one-off container sharing the first replica's volumes, run to completion (exit 0). */
+  ContainerPreStart: 'container.pre-start',
 } as const;
 export type OpKind = (typeof OpKind)[keyof typeof OpKind];
 
@@ -232,6 +236,28 @@ export interface ContainerKillSpec extends ContainerRef {
 
 export type ContainerPauseSpec = ContainerRef;
 
+export interface ContainerHookSpec extends ContainerRef {
+  readonly service: string;
+  readonly phase: 'post_start' | 'pre_stop';
+  /** Position of the hook in its list (for messages). */
+  readonly index: number;
+  readonly command: readonly string[];
+  readonly user: string | undefined;
+  readonly workingDir: string | undefined;
+  readonly environment: readonly string[];
+  /** `privileged: true`: the exec gets every capability (docker exec --privileged). */
+  readonly privileged: boolean;
+}
+
+export interface ContainerPreStartSpec {
+  readonly service: string;
+  readonly index: number;
+  /** The one-off container: the service's image or the hook's, its command, env, user, working dir. */
+  readonly create: ContainerCreateSpec;
+  /** The service container whose volumes the hook shares (it exists, not started, when the op runs). */
+  readonly volumesFrom: ContainerRef;
+}
+
 /** The spec type of each op kind. */
 export interface OpSpecs {
   'network.create': NetworkCreateSpec;
@@ -251,6 +277,8 @@ export interface OpSpecs {
   'image.pull': ImagePullSpec;
   'image.build': ImageBuildSpec;
   'image.remove': ImageRemoveSpec;
+  'container.hook': ContainerHookSpec;
+  'container.pre-start': ContainerPreStartSpec;
 }
 
 interface OperationBase {

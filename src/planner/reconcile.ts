@@ -15,6 +15,7 @@ import {
   serviceImage,
   type ServiceContainer,
 } from './container-spec.js';
+import { hookSpec, hooksCanRun, preStartSpec, serviceHooks } from './hooks.js';
 import { describeChanges } from './diff.js';
 import { serviceConfigHash } from './hash.js';
 import type { ObservedContainer, ObservedState } from './observed.js';
@@ -593,7 +594,26 @@ function addStop(
   deps: readonly number[],
 ): number {
   const spec = { container: c.id, name: c.name, timeoutSeconds: stopTimeout(ctx, service) };
-  return b.add(OpKind.ContainerStop, `service:${c.service}:${c.number}`, reason, spec, deps, { group });
+  const hooks = addPreStopHooks(b, c, service, group, deps);
+  return b.add(OpKind.ContainerStop, `service:${c.service}:${c.number}`, reason, spec, hooks, { group });
+}
+
+/** The service's pre_stop hooks, one after the other, in a running container; returns what the stop waits for. */
+function addPreStopHooks(
+  b: PlanBuilder,
+  c: ObservedContainer,
+  service: Service | undefined,
+  group: string,
+  deps: readonly number[],
+): readonly number[] {
+  if (service === undefined || !hooksCanRun(c)) return deps;
+  let last = deps;
+  serviceHooks(service, 'pre_stop').forEach((hook, index) => {
+    const spec = hookSpec(service, { container: c.id, name: c.name }, 'pre_stop', index, hook);
+    const reason = `pre_stop hook #${index + 1}`;
+    last = [b.add(OpKind.ContainerHook, `service:${c.service}:${c.number}`, reason, spec, last, { group })];
+  });
+  return last;
 }
 
 /** Stop (when running) then remove; the stop waits for `stopDeps`. Returns [stop id | undefined, remove id]. */
@@ -613,7 +633,7 @@ function addRemoval(
         resource,
         removal.reason,
         { ...ref, timeoutSeconds: stopTimeout(ctx, removal.service) },
-        stopDeps,
+        addPreStopHooks(b, c, removal.service, removal.group, stopDeps),
         extra,
       )
     : undefined;
@@ -834,6 +854,10 @@ function planStarts(
     const creates = new Map<number, number>();
     const willStart = !noStart && plan.slots.some((s) => s.action !== 'noop');
     const ready = willStart ? readinessDeps(b, ctx, plan.service, byName, done) : [];
+    // pre_start: once per service, when none of its containers runs (compose 5.3), after the first one exists
+    const preStart =
+      willStart && plan.slots.every((s) => s.action !== 'noop') ? serviceHooks(plan.service, 'pre_start') : [];
+    let gate: readonly number[] = [];
     const baseCreateDeps = createDeps(ctx, plan.service, networks, volumes, done);
     for (const slot of plan.slots) {
       if (slot.action === 'noop') continue;
@@ -851,8 +875,21 @@ function planStarts(
       const stopped =
         slot.action === 'restart' && slot.existing !== undefined ? removed.get(slot.existing.id) : undefined;
       const first = created ?? stopped;
-      const deps = first !== undefined ? [first, ...ready] : ready;
-      starts.set(slot.number, b.add(OpKind.ContainerStart, resource, slot.reason, ref, deps, { group }));
+      let deps = first !== undefined ? [first, ...ready] : ready;
+      if (preStart.length > 0 && gate.length === 0) {
+        preStart.forEach((hook, index) => {
+          const spec = preStartSpec(ctx.project, plan.service, index, hook, ref);
+          const reason = `pre_start hook #${index + 1}`;
+          deps = [b.add(OpKind.ContainerPreStart, resource, reason, spec, deps, { group })];
+        });
+        gate = deps;
+      }
+      let last = b.add(OpKind.ContainerStart, resource, slot.reason, ref, [...new Set([...deps, ...gate])], { group });
+      serviceHooks(plan.service, 'post_start').forEach((hook, index) => {
+        const spec = hookSpec(plan.service, ref, 'post_start', index, hook);
+        last = b.add(OpKind.ContainerHook, resource, `post_start hook #${index + 1}`, spec, [last], { group });
+      });
+      starts.set(slot.number, last);
     }
     done.starts.set(name, starts);
     done.creates.set(name, creates);

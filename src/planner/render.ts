@@ -43,6 +43,10 @@ function objectOf(op: Operation): string {
     case OpKind.ImageBuild:
     case OpKind.ImageRemove:
       return `image ${op.spec.image}`;
+    case OpKind.ContainerHook:
+      return `container ${op.spec.name}`;
+    case OpKind.ContainerPreStart:
+      return `container ${op.spec.create.name}`;
   }
 }
 

@@ -81,6 +81,16 @@ export class RecordingPort implements ComposePort {
   pullImage = (spec: { image: string }) => this.record('pullImage', spec.image);
   buildImage = (spec: { image: string }) => this.record('buildImage', spec.image);
   removeImage = (spec: { image: string }) => this.record('removeImage', spec.image);
+  /** Exit codes of hooks, by container (post_start/pre_stop) or one-off name (pre_start); default 0. */
+  readonly hookExitCodes = new Map<string, number>();
+  runHook = async (spec: { container: string; phase: string }) => {
+    await this.record(`runHook ${spec.phase}`, spec.container);
+    return { exitCode: this.hookExitCodes.get(spec.container) ?? 0, output: 'hook output' };
+  };
+  runPreStart = async (spec: { create: { name: string } }) => {
+    await this.record('runPreStart', spec.create.name);
+    return { exitCode: this.hookExitCodes.get(spec.create.name) ?? 0, output: 'pre_start output' };
+  };
 }
 
 const placeholder: ObservedContainer = {

@@ -58,6 +58,14 @@ class RecordingPort implements ExecutorPort {
     this.call('stopContainer', spec.container, signal);
   removeContainer = (spec: { container: string }, signal: AbortSignal) =>
     this.call('removeContainer', spec.container, signal);
+  runHook = async (spec: { container: string }, signal: AbortSignal) => {
+    await this.call('runHook', spec.container, signal);
+    return { exitCode: this.exitCodes.get(spec.container) ?? 0, output: 'hook output' };
+  };
+  runPreStart = async (spec: { create: { name: string } }, signal: AbortSignal) => {
+    await this.call('runPreStart', spec.create.name, signal);
+    return { exitCode: this.exitCodes.get(spec.create.name) ?? 0, output: 'pre_start output' };
+  };
   waitHealthy = (spec: { container: string }, signal: AbortSignal) => this.call('waitHealthy', spec.container, signal);
   waitCompleted = async (spec: { container: string }, signal: AbortSignal) => {
     await this.call('waitCompleted', spec.container, signal);
