@@ -11,6 +11,7 @@ export default tseslint.config(
       'coverage/**',
       'test/fixtures/**',
       'src/config/compose-spec.validate.ts',
+      '.dependency-cruiser.cjs',
     ],
   },
   js.configs.recommended,

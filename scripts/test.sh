@@ -10,6 +10,7 @@ fi
 
 echo "== typecheck" >&2; npx tsc --noEmit
 echo "== lint" >&2; npx eslint .
+echo "== dependency rules (layers, cycles: .dependency-cruiser.cjs)" >&2; npm run -s lint:deps
 echo "== format" >&2; npx prettier --check . >/dev/null
 echo "== native (warnings are errors)" >&2; make -s -C native clean && make -s -C native
 echo "== build" >&2; npx tsc -p tsconfig.build.json && node scripts/bundle.js
