@@ -915,12 +915,15 @@ export class NetworkManager {
         `link add ${br} address ${macForIp(gateway)} type bridge`,
         `link set ${br} alias ${linkAlias(this.paths.rootId)}`,
         `addr replace ${network.gateway}/${prefixLen} dev ${br}`,
-        `link set ${br} up`,
       ],
       `create bridge ${br} of network "${network.name}"`,
     );
+    // Networks are IPv4 only. Before the bridge is up: it must never take an address or a default route from router
+    // advertisements that a container (it has NET_RAW) sends onto it (CVE-2020-13401 class).
+    await noIpv6([br]);
     // Needed to DNAT locally generated traffic for 127.0.0.1 to a container; the nft table guards it.
     await fs.writeFile(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '1');
+    await ipBatch([`link set ${br} up`], `bring up bridge ${br} of network "${network.name}"`);
   }
 
   /**
@@ -947,6 +950,7 @@ export class NetworkManager {
         : `connect ${jobs.length} containers to their networks`;
     try {
       await ipBatch(hostLines, what);
+      await noIpv6(jobs.map((job) => job.ep.hostVeth));
     } catch {
       await deleteLinks(jobs.map((job) => job.ep.hostVeth));
       const errors: unknown[] = [];
@@ -984,6 +988,7 @@ export class NetworkManager {
       ],
       `connect container ${ep.containerId.slice(0, 12)} to network "${network.name}"`,
     );
+    await noIpv6([ep.hostVeth]);
     const [error] = await this.configureSandboxes([job]);
     if (error !== undefined) {
       await deleteLinks([ep.hostVeth]);
@@ -1387,6 +1392,25 @@ async function filterTables(nftTables: string | undefined): Promise<string> {
 async function enableForwarding(): Promise<void> {
   const file = '/proc/sys/net/ipv4/ip_forward';
   if ((await fs.readFile(file, 'utf8')).trim() !== '1') await fs.writeFile(file, '1');
+}
+
+/**
+ * Turns IPv6 off on host interfaces of a network (its bridge, the host ends of its veths): `disable_ipv6=1` and
+ * `accept_ra=0`. A kernel without IPv6 has no such files: nothing to turn off then.
+ */
+async function noIpv6(ifnames: readonly string[]): Promise<void> {
+  await Promise.all(
+    ifnames.flatMap((name) =>
+      [
+        ['accept_ra', '0'],
+        ['disable_ipv6', '1'],
+      ].map(([key, value]) =>
+        fs.writeFile(`/proc/sys/net/ipv6/conf/${name}/${key ?? ''}`, value ?? '').catch((error: unknown) => {
+          if (!isErrno(error, 'ENOENT')) throw error;
+        }),
+      ),
+    ),
+  );
 }
 
 /** The resolver processes of the engine root `root`: `node [loader] …/dns-server.{js,ts} <root> …`. */

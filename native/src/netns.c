@@ -3,9 +3,10 @@
  * under its network lock; `up` of 50 services spawned 100 of them one after the other.
  *
  *   netns create FILE...   for each FILE (an existing empty file): a new network namespace bind-mounted on it
- *                          (as `ip netns add` does) with `lo` up.
- *   netns config           reads lines `NETNS IFNAME ADDRESS PREFIXLEN GATEWAY|-` from stdin; in NETNS: sets the
- *                          IPv4 address of IFNAME, brings it up and, with a gateway, makes it the default route.
+ *                          (as `ip netns add` does) with `lo` up, and IPv6 off for the interfaces made in it later.
+ *   netns config           reads lines `NETNS IFNAME ADDRESS PREFIXLEN GATEWAY|-` from stdin; in NETNS: turns IPv6
+ *                          off on IFNAME (no router advertisements), sets its IPv4 address, brings it up and, with a
+ *                          gateway, makes it the default route.
  *
  * One line per item on stdout, in order: `ok` or `error <message>`. An item's failure does not stop the others;
  * the exit code is 0 when every item succeeded, 1 otherwise, 2 for a usage error. */
@@ -63,6 +64,34 @@ static void put_in_addr(struct sockaddr *sa, in_addr_t addr)
     memcpy(sa, &sin, sizeof sin);
 }
 
+/* Writes value to a file of /proc/sys/net of the calling process's network namespace. A kernel without IPv6 has no
+ * such file: nothing to turn off then. */
+static int write_net_sysctl(const char *file, const char *value)
+{
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    ssize_t n = write(fd, value, strlen(value));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+/* Networks are IPv4 only: an interface of a sandbox does no IPv6, so it neither configures itself from router
+ * advertisements another container sends (it has NET_RAW) nor sends any (CVE-2020-13401 class). lo keeps ::1. */
+static int no_ipv6(const char *ifname, char *why)
+{
+    char file[128];
+    snprintf(file, sizeof file, "/proc/sys/net/ipv6/conf/%s/accept_ra", ifname);
+    if (write_net_sysctl(file, "0") < 0)
+        return fail(why, "turn off router advertisements on", ifname);
+    snprintf(file, sizeof file, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+    if (write_net_sysctl(file, "1") < 0)
+        return fail(why, "turn off IPv6 on", ifname);
+    return 0;
+}
+
 static int create_one(const char *file, char *why)
 {
     if (file[0] != '/') {
@@ -85,6 +114,11 @@ static int create_one(const char *file, char *why)
         return fail(why, "bring lo up in", file);
     }
     close(sock);
+    /* Interfaces made in this namespace later (the containers' veth ends) start with IPv6 off. */
+    if (no_ipv6("default", why) < 0) {
+        umount2(file, MNT_DETACH);
+        return -1;
+    }
     return 0;
 }
 
@@ -127,6 +161,8 @@ static int config_one(const char *netns, const char *ifname, const char *address
         if (ioctl(sock, SIOCSIFNETMASK, &ifr) < 0)
             rc = fail(why, "set the netmask of", ifname);
     }
+    if (rc == 0 && no_ipv6(ifname, why) < 0)
+        rc = -1;
     if (rc == 0 && link_up(sock, ifname) < 0)
         rc = fail(why, "bring up", ifname);
     if (rc == 0 && strcmp(gateway, "-") != 0) {
