@@ -369,5 +369,8 @@ void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char
         do_exec(c, envp, err_fd);
     }
     close(err_fd);
+    /* PID 1 keeps only the container's stdio: every other fd it inherited from the monitor (log, control and attach
+     * sockets, pipes) is the host's, not the container's. */
+    tsfig_close_from(3);
     tsfig_minit_run(pid);
 }

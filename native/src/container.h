@@ -38,6 +38,8 @@ __attribute__((noreturn)) void tsfig_child_fail(int fd, tsfig_error_t *err);
 
 /* minit.c: PID 1 that runs `child` (a forked pid), forwards signals, reaps zombies; exits with child's status. */
 __attribute__((noreturn)) void tsfig_minit_run(pid_t child);
+/* Closes every fd from lowest up (close_range, or one by one where the kernel has none). */
+void tsfig_close_from(int lowest);
 
 /* Sends/receives one fd over a unix socket. */
 int tsfig_send_fd(int sock, int fd);
