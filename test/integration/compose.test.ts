@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -276,8 +277,19 @@ describe('compose commands (root)', { skip: NEEDS_ROOT }, () => {
     restart: on-failure:3
 `);
     assert.equal((await t.cli(['up', '-d'], { cwd: dir })).code, 0);
-    const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
-    assert.ok(!processes.includes('bin/tsfig.js'), 'a tsfig CLI process is still alive');
+    // A CLI of this test's engine root (other runs on the machine have roots of their own).
+    const mine = `TSFIG_ROOT=${t.env.TSFIG_ROOT ?? ''}\0`;
+    const clis = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((pid) => {
+        try {
+          const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          return args.includes('bin/tsfig.js') && readFileSync(`/proc/${pid}/environ`, 'utf8').includes(mine);
+        } catch {
+          return false;
+        }
+      });
+    assert.deepEqual(clis, [], 'a tsfig CLI process is still alive');
     const row = await eventually(async () => {
       const [flaky] = await ps(dir);
       return flaky !== undefined && flaky.State === 'exited' && flaky.RestartCount === 3 ? flaky : undefined;
