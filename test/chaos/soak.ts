@@ -158,6 +158,23 @@ async function killAfter(
   return killed;
 }
 
+/** `pid args` of the processes whose command line or environment names the dir (the soak's root), for a hang. */
+function processesOf(dir: string): string {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (args.includes(dir) || readFileSync(`/proc/${entry}/environ`, 'utf8').includes(dir)) {
+        found.push(`${entry} ${args.slice(0, 160)}`);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found.join('; ') || 'none';
+}
+
 interface Stack {
   readonly dir: string;
   readonly project: string;
@@ -181,9 +198,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     runCli(args, env, { cwd, timeoutMs: 180_000 });
   /** A plain command that must succeed; a failure is counted, not thrown. */
   const must = async (what: string, args: readonly string[], cwd?: string): Promise<CliResult> => {
+    const began = Date.now();
     const result = await cli(args, cwd);
     if (result.code !== 0) {
-      const line = `${what}: tsfig ${args.join(' ')} exited ${result.code}: ${result.stderr.trim().slice(-400)}`;
+      // A command that hung was killed by runCli's timeout: say so, with what ran of this root then (a lock holder).
+      const hung =
+        Date.now() - began >= 179_000
+          ? ` (timed out after ${Math.round((Date.now() - began) / 1000)} s; processes of this root: ${processesOf(work)})`
+          : '';
+      const line = `${what}: tsfig ${args.join(' ')} exited ${result.code}${hung}: ${result.stderr.trim().slice(-400)}`;
       convergenceFailures.push(line);
       log(`FAIL ${line}`);
     }
