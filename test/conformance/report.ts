@@ -69,7 +69,62 @@ function e2eSection(results: readonly ScenarioResult[]): string[] {
   ];
 }
 
-export function writeReport(results: readonly ScenarioResult[], target: string, totalMs: number): void {
+const REPORT = path.join(REPO, 'docs', 'conformance.md');
+
+/** What the report on disk says of each scenario, its last run line, and the scenarios re-run alone since. */
+interface PreviousReport {
+  readonly rows: ReadonlyMap<string, { status: ScenarioResult['status']; ms: number }>;
+  readonly lastRun: string | undefined;
+  readonly rerun: readonly string[];
+}
+
+function previousReport(): PreviousReport {
+  const text = existsSync(REPORT) ? readFileSync(REPORT, 'utf8') : '';
+  const rows = new Map<string, { status: ScenarioResult['status']; ms: number }>();
+  for (const line of text.split('\n')) {
+    const cells = /^\| ([a-z0-9-]+) \|.*\| (pass|known divergence|\*\*FAIL\*\*) \| (\d+) \|$/.exec(line);
+    if (cells === null) continue;
+    const status = cells[2] === 'pass' ? 'pass' : cells[2] === 'known divergence' ? 'known' : 'fail';
+    rows.set(cells[1]!, { status, ms: Number(cells[3]) });
+  }
+  const lastRun = /^Last (?:full )?run: (.*?): \*\*/m.exec(text)?.[1];
+  const rerun = /^Re-run alone since: (.*)\.$/m.exec(text)?.[1]?.split(', ') ?? [];
+  return { rows, lastRun, rerun };
+}
+
+/**
+ * `--only a,b --update-report`: the results of the scenarios just run, and for the others what the report on disk
+ * says (a scenario it does not list counts as failed, not run); the report names the scenarios re-run alone.
+ */
+export function updateReport(results: readonly ScenarioResult[], all: readonly Scenario[], target: string): void {
+  const previous = previousReport();
+  const ran = new Map(results.map((result) => [result.scenario.name, result]));
+  const merged = all.map((scenario): ScenarioResult => {
+    const fresh = ran.get(scenario.name);
+    if (fresh !== undefined) return fresh;
+    const row = previous.rows.get(scenario.name);
+    return row === undefined
+      ? { scenario, status: 'fail', ms: 0, detail: 'not run since it was added (run it with --only)' }
+      : { scenario, ...row };
+  });
+  const rerun = [...new Set([...previous.rerun, ...ran.keys()])].sort();
+  writeReport(
+    merged,
+    target,
+    merged.reduce((sum, result) => sum + result.ms, 0),
+    {
+      lastFullRun: previous.lastRun,
+      rerun,
+    },
+  );
+}
+
+export function writeReport(
+  results: readonly ScenarioResult[],
+  target: string,
+  totalMs: number,
+  partial?: { readonly lastFullRun: string | undefined; readonly rerun: readonly string[] },
+): void {
   const passed = results.filter((result) => result.status === 'pass').length;
   const known = results.filter((result) => result.status === 'known');
   const failed = results.filter((result) => result.status === 'fail');
@@ -86,8 +141,14 @@ export function writeReport(results: readonly ScenarioResult[], target: string, 
     '(docs/compatibility.md). A known divergence is a tsfig bug whose fix has not landed: it is run and reported here,',
     'not counted as a CI failure.',
     '',
-    `Last run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${target}: **${passed} of ${results.length} pass**, ` +
-      `${known.length} known divergence(s), ${failed.length} failure(s), ${(totalMs / 1000).toFixed(1)} s in all.`,
+    partial === undefined
+      ? `Last run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${target}: **${passed} of ${results.length} pass**, ` +
+        `${known.length} known divergence(s), ${failed.length} failure(s), ${(totalMs / 1000).toFixed(1)} s in all.`
+      : `Last full run: ${partial.lastFullRun ?? 'none'}: **${passed} of ${results.length} pass**, ` +
+        `${known.length} known divergence(s), ${failed.length} failure(s), counting the scenarios re-run alone since ` +
+        `(\`--only ... --update-report\`, last ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${target}; ` +
+        `${(totalMs / 1000).toFixed(1)} s of scenario time in all).`,
+    ...(partial === undefined ? [] : [`Re-run alone since: ${partial.rerun.join(', ')}.`]),
     `Oracle(s) of the recorded expectations: ${[...oracles].join('; ')}.`,
     '',
     '| scenario | intent | oracle | tsfig | ms |',
@@ -130,5 +191,5 @@ export function writeReport(results: readonly ScenarioResult[], target: string, 
       : []),
     ...e2eSection(results),
   ];
-  writeFileSync(path.join(REPO, 'docs', 'conformance.md'), `${lines.join('\n')}\n`);
+  writeFileSync(REPORT, `${lines.join('\n')}\n`);
 }
