@@ -37,3 +37,15 @@ export function parseCpus(value: string): number {
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/** `-e NAME` takes NAME's value from the caller's environment (dropped when unset), as docker and compose do. */
+export function expandEnv(entry: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (entry.includes('=')) return entry;
+  const value = env[entry];
+  return value === undefined ? undefined : `${entry}=${value}`;
+}
+
+/** The `-e` entries of a command with their values resolved (expandEnv), unset names dropped. */
+export function expandEnvFlags(entries: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+  return (entries ?? []).map((entry) => expandEnv(entry, env)).filter((entry): entry is string => entry !== undefined);
+}

@@ -20,13 +20,15 @@ const escapes: Record<string, string> = { n: '\n', r: '\r', t: '\t', '\\': '\\',
 /**
  * Parses a dotenv file as compose does: `KEY=value`, optional `export `, `#` comments, single quotes (literal),
  * double quotes (escapes, may span lines), unquoted values trimmed with a ` #comment` stripped; `${VAR}` in
- * unquoted and double-quoted values is expanded from earlier lines, then `lookup`. A bare `KEY` takes its value
- * from `lookup` and is skipped when unset.
+ * unquoted and double-quoted values is expanded from `options.first` (the shell environment, for the project's
+ * `.env` and `--env-file`, as compose v2 does), then earlier lines, then `lookup`. A bare `KEY` takes its value from
+ * `options.first`, then `lookup`, and is skipped when unset.
  */
-export function parseDotenv(text: string, lookup: Lookup): DotenvResult {
+export function parseDotenv(text: string, lookup: Lookup, options: { first?: Lookup } = {}): DotenvResult {
   const values = new Map<string, string>();
   const problems: DotenvProblem[] = [];
-  const scoped: Lookup = (name) => values.get(name) ?? lookup(name);
+  const first: Lookup = options.first ?? (() => undefined);
+  const scoped: Lookup = (name) => first(name) ?? values.get(name) ?? lookup(name);
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
   for (let index = 0; index < lines.length; index++) {
     const lineNumber = index + 1;
@@ -44,7 +46,7 @@ export function parseDotenv(text: string, lookup: Lookup): DotenvResult {
     }
     let rest = line.slice(key.length).replace(/^[ \t]+/, '');
     if (rest === '' || rest.startsWith('#')) {
-      const inherited = lookup(key);
+      const inherited = first(key) ?? lookup(key);
       if (inherited !== undefined) values.set(key, inherited);
       continue;
     }

@@ -173,7 +173,8 @@ function readEnvironmentFiles(
       continue;
     }
     bag.sources.set(file, text);
-    const parsed = parseDotenv(text, (name) => shell[name] ?? values.get(name));
+    // a variable inside a value: the shell's first, then this file's earlier lines, then earlier files' (compose v2)
+    const parsed = parseDotenv(text, (name) => values.get(name), { first: (name) => shell[name] });
     for (const problem of parsed.problems) {
       bag.error(problem.message, { file, line: problem.line, column: problem.column });
     }

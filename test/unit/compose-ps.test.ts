@@ -19,11 +19,15 @@ const observed = observedUp(p, [
   runningContainer(p, app),
   { ...oneoff, id: 'id-run', name: 'tsfig-once-run-1a2b', number: 0, oneoff: true },
 ]);
-const names = (selection: { all?: boolean; status?: string[]; filters?: string[] }, services: string[] = []) =>
+const names = (
+  selection: { all?: boolean; status?: string[]; filters?: string[]; paused?: Set<string> },
+  services: string[] = [],
+) =>
   selectPsContainers(p, observed, services, {
     all: selection.all ?? false,
     status: selection.status ?? [],
     filters: selection.filters ?? [],
+    ...(selection.paused !== undefined ? { paused: selection.paused } : {}),
   }).map((container) => container.name);
 
 test('ps lists running service containers; -a adds stopped ones and the one-offs of run (compose v2)', () => {
@@ -39,6 +43,16 @@ test('ps --filter status=X selects like --status X; stopped (compose v1) is any 
   assert.deepEqual(names({ filters: ['status=stopped'] }), ['tsfig-once-1', 'tsfig-once-run-1a2b']);
   assert.deepEqual(names({ filters: ['status=created'] }), []);
   assert.deepEqual(names({ filters: ['status=running', 'status=exited'] }).length, 4);
+});
+
+test('ps --filter status=paused lists the frozen containers, which status=running no longer lists (compose v2)', () => {
+  const redisId = observed.containers.find((container) => container.name === 'tsfig-redis-1')!.id;
+  const paused = new Set([redisId]);
+  assert.deepEqual(names({ filters: ['status=paused'], paused }), ['tsfig-redis-1']);
+  assert.deepEqual(names({ status: ['running'], paused }), ['tsfig-app-1']);
+  assert.deepEqual(names({ filters: ['status=paused'] }), []);
+  // a paused container is still up: plain ps lists it
+  assert.deepEqual(names({ paused }), ['tsfig-app-1', 'tsfig-redis-1']);
 });
 
 test('ps --filter source=image|build keeps the services with an image or a build', () => {

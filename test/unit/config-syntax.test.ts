@@ -66,6 +66,18 @@ describe('interpolation', () => {
 });
 
 describe('dotenv', () => {
+  test('the project .env: the shell environment wins inside values over earlier lines (compose v2)', () => {
+    const text = 'WHEREAMI=EnvFile\nIMAGE=default_env:${WHEREAMI}\nOTHER=${UNSET:-dflt}/${EARLIER}\nBARE\n';
+    const shell: Record<string, string> = { WHEREAMI: 'shell', BARE: 'from-shell' };
+    const earlier = (name: string) => (name === 'EARLIER' ? 'earlier-file' : undefined);
+    const { values } = parseDotenv(text, earlier, { first: (name) => shell[name] });
+    assert.equal(values.get('IMAGE'), 'default_env:shell');
+    assert.equal(values.get('OTHER'), 'dflt/earlier-file');
+    assert.equal(values.get('BARE'), 'from-shell');
+    // without the shell, the file's own earlier line
+    assert.equal(parseDotenv(text, earlier).values.get('IMAGE'), 'default_env:EnvFile');
+  });
+
   test('reads compose dotenv syntax', () => {
     const text = [
       '# comment',

@@ -14,7 +14,7 @@ import { TsfigError } from '../../errors.js';
 import { attachStdin } from '../attach.js';
 import { openEngine } from '../engine.js';
 import { renderTable, relativeTime } from '../table.js';
-import { collect, parseBytes, parseCount, parseCpus } from '../units.js';
+import { collect, expandEnv, expandEnvFlags, parseBytes, parseCount, parseCpus } from '../units.js';
 import { parseDuration } from '../../config/values.js';
 import { resolveCliMounts } from './mount-flags.js';
 import { registerContainerVerbs } from './container-verbs.js';
@@ -191,15 +191,8 @@ export function readEnvFile(file: string): string[] {
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'))
-    .map(expandEnv)
+    .map((entry) => expandEnv(entry))
     .filter((entry): entry is string => entry !== undefined);
-}
-
-/** `-e NAME` takes NAME's value from the caller's environment (dropped when unset), as docker does. */
-function expandEnv(entry: string): string | undefined {
-  if (entry.includes('=')) return entry;
-  const value = process.env[entry];
-  return value === undefined ? undefined : `${entry}=${value}`;
 }
 
 /** `--add-host name:ip` → an /etc/hosts line. */
@@ -278,7 +271,7 @@ export function specFromFlags(
         ],
         ports: [...(flags.publish ?? []), ...(flags.publishAll === true ? (exposedPorts ?? []) : [])],
       };
-  const env = [...(flags.envFile ?? []).flatMap(readEnvFile), ...(flags.env ?? []).map(expandEnv)].filter(
+  const env = [...(flags.envFile ?? []).flatMap(readEnvFile), ...expandEnvFlags(flags.env)].filter(
     (entry): entry is string => entry !== undefined,
   );
   const labels = Object.fromEntries((flags.label ?? []).map((entry) => splitKeyValue(entry, '--label')));
@@ -699,7 +692,7 @@ function registerInspection(group: Command): void {
         const detach = flags.detach === true;
         const result = await engine.containers.exec(ref, {
           argv: command,
-          env: (flags.env ?? []).map(expandEnv).filter((entry): entry is string => entry !== undefined),
+          env: expandEnvFlags(flags.env),
           ...(flags.user !== undefined ? { user: flags.user } : {}),
           ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
           // docker exec -d: no stdio, back at once; the process stays after this command

@@ -1,13 +1,14 @@
 import { Option, type Command } from 'commander';
+import { isFrozen } from '../../../engine/index.js';
 import { setExitCode } from '../exit-codes.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
-import { collect, parseCount } from '../units.js';
+import { collect, expandEnvFlags, parseCount } from '../units.js';
 import { composeContext, serviceContainers } from './context.js';
 import { parseLogTime } from '../log-time.js';
 import { printLogs } from './logs.js';
 import { progressOf, runTui, wantsTui } from '../../ui/tty/index.js';
-import { psRows, renderPsTable, selectPsContainers } from './ps.js';
+import { pausedContainers, psRows, renderPsTable, selectPsContainers } from './ps.js';
 import { observe, PROJECT_LABEL } from '../../planner/observe.js';
 import { renderTable } from '../table.js';
 
@@ -37,10 +38,12 @@ export function registerInspectCommands(program: Command): void {
         command: Command,
       ) => {
         const context = await composeContext(command, services);
+        const paused = await pausedContainers(context.engine, context.observed.containers);
         const containers = selectPsContainers(context.project, context.observed, services, {
           all: flags.all === true,
           status: flags.status ?? [],
           filters: flags.filter ?? [],
+          paused,
         });
         if (flags.services === true) {
           for (const service of [...new Set(containers.map((container) => container.service))])
@@ -51,7 +54,7 @@ export function registerInspectCommands(program: Command): void {
           for (const container of containers) process.stdout.write(`${container.id}\n`);
           return;
         }
-        const rows = await psRows(context.engine, containers);
+        const rows = await psRows(context.engine, containers, paused);
         if (flags.format === 'json') {
           for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
           return;
@@ -163,18 +166,27 @@ export function registerInspectCommands(program: Command): void {
       ) => {
         const context = await composeContext(command, [service]);
         const index = parseCount(flags.index, '--index');
-        const container = serviceContainers(context.observed, [service]).find(
-          (candidate) => candidate.number === index && candidate.running,
-        );
+        // the service's container; with none running, a running one-off of it (compose v2's exec does the same)
+        const candidates = serviceContainers(context.observed, [service], { includeOneoff: true });
+        const container =
+          candidates.find((candidate) => !candidate.oneoff && candidate.number === index && candidate.running) ??
+          (index === 1 ? candidates.find((candidate) => candidate.oneoff && candidate.running) : undefined);
         if (container === undefined) {
           throw new TsfigError('not-found', `service "${service}" is not running`, {
             hint: `start it with: tsfig up -d ${service}`,
           });
         }
+        // a process cannot join a frozen cgroup: it would hang until unpause (docker refuses too)
+        if (await isFrozen(context.engine.paths, container.id)) {
+          throw new TsfigError('conflict', `container ${container.name} is paused`, {
+            hint: `unpause it first: tsfig unpause ${service}`,
+          });
+        }
         const detach = flags.detach === true;
         const result = await context.engine.containers.exec(container.id, {
           argv,
-          env: flags.env ?? [],
+          // -e NAME: the value from this command's environment, dropped when unset (compose v2, docker exec)
+          env: expandEnvFlags(flags.env),
           ...(flags.user !== undefined ? { user: flags.user } : {}),
           ...(flags.workdir !== undefined ? { workingDir: flags.workdir } : {}),
           // -d: no stdio, back at once (exit 0 once the process runs); it stays after this command, as docker's

@@ -1,4 +1,4 @@
-import type { Engine } from '../../../engine/index.js';
+import { isFrozen, type Engine } from '../../../engine/index.js';
 import { TsfigError } from '../../errors.js';
 import type { Project } from '../../model/project.js';
 import type { ObservedContainer, ObservedState } from '../../planner/observed.js';
@@ -10,6 +10,18 @@ export interface PsSelection {
   readonly all: boolean;
   readonly status: readonly string[];
   readonly filters: readonly string[];
+  /** The ids of the running containers that `pause` froze: their state is `paused`, not `running` (docker's). */
+  readonly paused?: ReadonlySet<string>;
+}
+
+/** The ids of the containers among these that are running but frozen by `pause` (read from their cgroups). */
+export async function pausedContainers(
+  engine: Engine,
+  containers: readonly ObservedContainer[],
+): Promise<ReadonlySet<string>> {
+  const running = containers.filter((container) => container.running);
+  const frozen = await Promise.all(running.map((container) => isFrozen(engine.paths, container.id)));
+  return new Set(running.filter((_, index) => frozen[index]).map((container) => container.id));
 }
 
 /** compose v2's states (`ps --status`), and v1's `stopped` (any container that is not running). */
@@ -52,8 +64,10 @@ export function selectPsContainers(
         hint: `a status is one of: ${STATUSES.join(', ')}`,
       });
   }
+  const stateOf = (container: ObservedContainer): string =>
+    selection.paused?.has(container.id) === true ? 'paused' : container.status;
   const matches = (container: ObservedContainer, status: string): boolean =>
-    status === 'stopped' ? !container.running : container.status === status;
+    status === 'stopped' ? !container.running : stateOf(container) === status;
   const sourceOf = (container: ObservedContainer): string | undefined => {
     const service = project.services[container.service] ?? project.disabled_services[container.service];
     return service === undefined ? undefined : service.build !== undefined ? 'build' : 'image';
@@ -83,16 +97,21 @@ export interface PsRow {
 }
 
 /** Rows as `docker compose ps --format json` gives them (one object per container). */
-export async function psRows(engine: Engine, containers: readonly ObservedContainer[]): Promise<PsRow[]> {
+export async function psRows(
+  engine: Engine,
+  containers: readonly ObservedContainer[],
+  paused: ReadonlySet<string> = new Set(),
+): Promise<PsRow[]> {
   // One read of the networks for every container's published ports; the containers are read in parallel.
   const networks = containers.length === 0 ? [] : await engine.networks.list();
-  return Promise.all(containers.map((container) => psRow(engine, container, networks)));
+  return Promise.all(containers.map((container) => psRow(engine, container, networks, paused.has(container.id))));
 }
 
 async function psRow(
   engine: Engine,
   container: ObservedContainer,
   networks: Awaited<ReturnType<Engine['networks']['list']>>,
+  paused: boolean,
 ): Promise<PsRow> {
   const record = await engine.containers.get(container.id);
   const state = await engine.containers.state(record);
@@ -101,7 +120,7 @@ async function psRow(
   const health = state.health?.status ?? '';
   const status =
     state.status === 'running'
-      ? `Up ${relativeTime(state.startedAt, false)}${health !== '' ? ` (${health})` : ''}`
+      ? `Up ${relativeTime(state.startedAt, false)}${paused ? ' (Paused)' : health !== '' ? ` (${health})` : ''}`
       : state.status === 'restarting'
         ? `Restarting (${state.exitCode}) ${relativeTime(state.finishedAt)}`
         : state.status === 'exited'
@@ -115,7 +134,7 @@ async function psRow(
     Project: container.project,
     Service: container.service,
     Created: record.created,
-    State: state.status,
+    State: paused && state.running ? 'paused' : state.status,
     Status: status,
     Health: health,
     ExitCode: state.exitCode,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import * as run from '../../compose/run.js';
 import { setExitCode } from '../exit-codes.js';
-import { collect } from '../units.js';
+import { collect, expandEnvFlags } from '../units.js';
 import { loadForServices, verbContext } from './context.js';
 
 interface RunFlags {
@@ -25,7 +25,10 @@ interface RunFlags {
   dryRun?: boolean;
 }
 
-/** `run`'s Options from its flags: a TTY when not `-T`, not detached and stdin is a terminal (compose's rule). */
+/**
+ * `run`'s Options from its flags: a TTY when not `-T`, not detached and stdin is a terminal (compose's rule); `-e NAME`
+ * valued from this command's environment.
+ */
 export function runOptions(
   project: run.RunOptions['project'],
   service: string,
@@ -41,7 +44,7 @@ export function runOptions(
     rm: flags.rm === true,
     name: flags.name,
     entrypoint: flags.entrypoint,
-    env: flags.env ?? [],
+    env: expandEnvFlags(flags.env),
     labels: flags.label ?? [],
     user: flags.user,
     workdir: flags.workdir,
@@ -50,7 +53,9 @@ export function runOptions(
     volumes: flags.volume ?? [],
     deps: flags.deps,
     tty: flags.TTY && stdinIsTTY && flags.detach !== true,
-    interactive: flags.interactive === true,
+    // compose run keeps stdin open by default (-i is implied; -T only drops the tty), detached too (`run -d svc cat`
+    // keeps running)
+    interactive: true,
     build: flags.build === true,
     pull: flags.pull,
     dryRun: flags.dryRun === true,
@@ -76,7 +81,7 @@ export function registerRunCommand(program: Command): void {
     .option('-v, --volume <spec>', 'bind mount a volume', collect)
     .option('--no-deps', "don't start linked services")
     .option('-T, --no-TTY', 'disable pseudo-TTY allocation (default: auto-detected)')
-    .option('-i, --interactive', 'keep STDIN open even if not attached')
+    .option('-i, --interactive', 'keep STDIN open even if not attached (default: true, as compose)')
     .option('--build', 'build the image before starting the container (even when it is there)')
     .option('--pull <policy>', 'pull image before running: always, missing, never')
     .option('--dry-run', 'print the plan and change nothing')

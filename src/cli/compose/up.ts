@@ -94,7 +94,8 @@ export function planOptions(flags: UpFlags, project: Project): up.UpOptions['pla
 
 /** `up`'s Options from its flags (the project already loaded). */
 export function upOptions(project: Project, services: readonly string[], flags: UpFlags): up.UpOptions {
-  const detach = flags.detach === true || flags.wait === true;
+  // --no-start creates and returns: nothing runs to attach to (compose v2)
+  const detach = flags.detach === true || flags.wait === true || flags.start === false;
   return {
     project,
     services,
@@ -157,7 +158,7 @@ export function registerUpDown(program: Command): void {
       const load = loadForServices(command, services);
       const options = upOptions(load.project, services, flags);
       // attached in a terminal: the TUI shows the pulls, builds and plan, then follows the stack
-      const terminal = !detach && flags.dryRun !== true && !abortsOnExit(options.attach ?? {});
+      const terminal = options.detach !== true && flags.dryRun !== true && !abortsOnExit(options.attach ?? {});
       const tui = terminal && wantsTui(progressMode(command)) ? new TuiSink() : undefined;
       try {
         const ctx = await verbContext(command, tui);
