@@ -179,7 +179,7 @@ async function main(): Promise<void> {
           // A project per run: a network dockerd failed to remove (see dockerDown) never meets the next run.
           const name = `tsfigscale${size}r${round}`;
           dockerProjects.push({ dir: dockerDir, project: name });
-          const compose = ['-p', name, '--no-ansi'];
+          const compose = ['-p', name, '--ansi', 'never'];
           const dc = (args: readonly string[]): Timed =>
             run('docker-compose', [...compose, ...args], { cwd: dockerDir, env: daemon.env });
           record(docker, 'up -d', size, dc(['up', '-d']).ms);
@@ -251,7 +251,7 @@ async function main(): Promise<void> {
       ? `${dockerd?.label ?? ''}, a private dockerd started by the bench (bench/dockerd.ts: own roots and socket, \`--iptables=false --ip-masq=false\`, its own bridge), the same busybox root filesystem (\`docker import\`). For each size and run, tsfig's four steps and docker-compose's ran one after the other (which went first swapped every run).${stale.count > 0 ? ` ${stale.count} of docker-compose's \`down\`s left their network behind after three attempts (dockerd: "has active endpoints"); their time is counted.` : ''}`
       : `docker-compose: ${missing ?? 'not run'}, so no ratio is reported in this run.`,
     '',
-    `Medians of ${runs} runs, ms from spawn to exit (Node's or Python's start-up included); \`up -d\` with \`--progress quiet\` on tsfig, \`--no-ansi\` on docker-compose. That every container runs is checked after \`up -d\`, untimed.`,
+    `Medians of ${runs} runs, ms from spawn to exit (Node's or Python's start-up included); \`up -d\` with \`--progress quiet\` on tsfig, \`--ansi never\` on docker-compose (with COMPOSE_HTTP_TIMEOUT=600: on a loaded machine dockerd took longer than the default 60 s to answer a \`down\` of 50). That every container runs is checked after \`up -d\`, untimed.`,
     '',
     '| step | services | tsfig ms | docker-compose ms | docker-compose / tsfig |',
     '| --- | ---: | ---: | ---: | ---: |',

@@ -94,6 +94,8 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
     DOCKER_CONFIG: dockerConfig,
     DOCKER_BUILDKIT: '0',
     COMPOSE_DOCKER_CLI_BUILD: '0',
+    // A loaded machine's dockerd can take longer than docker-compose's default 60 s to answer a stop of many.
+    COMPOSE_HTTP_TIMEOUT: '600',
   };
   const stop = async (): Promise<void> => {
     if (daemon.exitCode === null) {
