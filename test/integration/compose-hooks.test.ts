@@ -171,6 +171,9 @@ volumes:
       - command: ["sh", "-c", "grep CapEff /proc/self/status > /out/privileged"]
         privileged: true
       - command: ["sh", "-c", "grep CapEff /proc/self/status > /out/plain"]
+      # the container's seccomp profile stays (built for its own capabilities): mount is refused despite CAP_SYS_ADMIN
+      - command: ["sh", "-c", "mount -t tmpfs hook /tmp 2>/out/mount-err; echo $$? > /out/mount"]
+        privileged: true
 `,
     );
     try {
@@ -182,6 +185,8 @@ volumes:
       const plain = await eventually(async () => (await lines(path.join(out, 'plain')))[0]);
       assert.equal(privileged, host);
       assert.notEqual(plain, host, 'an ordinary hook has the container’s (docker default) capabilities only');
+      const mount = await eventually(async () => (await lines(path.join(out, 'mount')))[0]);
+      assert.notEqual(mount, '0', 'a privileged hook escaped the container’s seccomp profile (mount succeeded)');
     } finally {
       await t.cli(['down', '-v', '-t', '0'], { cwd: dir });
     }
