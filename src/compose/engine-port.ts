@@ -259,7 +259,9 @@ export class EnginePort implements ComposePort {
         .find((candidate) => candidate !== undefined);
       if (endpoint === undefined) continue;
       const image = await this.engine.images.resolve(target.imageId);
-      const exposedPorts = Object.keys(image.config.config?.ExposedPorts ?? {}).map((key) => {
+      // the image's exposed ports and the linked service's expose/ports, once each
+      const keys = new Set([...Object.keys(image.config.config?.ExposedPorts ?? {}), ...(link.exposedPorts ?? [])]);
+      const exposedPorts = [...keys].map((key) => {
         const [port = '0', proto = 'tcp'] = key.split('/');
         return { port: Number(port), proto };
       });

@@ -47,11 +47,30 @@ export function firstContainerName(project: Project, serviceName: string): strin
 function linkSpecs(project: Project, service: Service): { links?: LinkSpec[] } {
   if (service.links.length === 0) return {};
   return {
-    links: service.links.map((link) => {
+    // compose v2 links each under its alias, `<service>-<n>` and `<project>-<service>-<n>` (convergence.go getLinks)
+    links: service.links.flatMap((link) => {
       const [target = link, alias] = link.split(':');
-      return { container: firstContainerName(project, target), alias: alias ?? target };
+      const linked = project.services[target] ?? project.disabled_services[target];
+      const exposedPorts = linked === undefined ? [] : serviceExposedPorts(linked);
+      const container = firstContainerName(project, target);
+      const aliases = [...new Set([alias ?? target, `${target}-1`, `${project.name}-${target}-1`])];
+      return aliases.map((name) => ({ container, alias: name, ...(exposedPorts.length > 0 ? { exposedPorts } : {}) }));
     }),
   };
+}
+
+/** A service's `expose` (ranges expanded) and `ports` targets as `PORT/proto`, as Docker's container config has them. */
+export function serviceExposedPorts(service: Service): string[] {
+  const out = new Set<string>();
+  for (const entry of service.expose) {
+    const [range = '', proto = 'tcp'] = entry.split('/');
+    const [first = NaN, last = first] = range.split('-').map(Number);
+    for (let port = first; Number.isInteger(port) && port <= last && port - first < 65536; port++) {
+      out.add(`${port}/${proto}`);
+    }
+  }
+  for (const port of service.ports) out.add(`${port.target}/${port.protocol}`);
+  return [...out];
 }
 
 /** The image a service's containers run: `image`, else the name a build would have tagged (`<project>-<service>`). */

@@ -161,6 +161,11 @@ export interface LinkSpec {
   readonly container: string;
   /** The name it is known by in this container. */
   readonly alias: string;
+  /**
+   * The linked service's `expose` and `ports` targets (`5432/tcp`), which Docker's link variables list with the
+   * image's exposed ports.
+   */
+  readonly exposedPorts?: readonly string[];
 }
 
 export interface ContainerCreateSpec {

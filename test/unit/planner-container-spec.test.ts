@@ -326,3 +326,23 @@ test('engine containers map to observed containers through their labels; unlabel
   });
   assert.equal(toObservedContainer({ ...record, labels: {} }, state), undefined);
 });
+
+test('a link carries the linked service expose (ranges expanded) and ports targets, under its three aliases', () => {
+  const db = service('db', {
+    expose: ['5432', '7000-7001/udp'],
+    ports: [{ target: 8080, published: '18080', host_ip: undefined, protocol: 'tcp' }] as never,
+  });
+  const web = service('web', { links: ['db', 'cache:redis'] });
+  const p = project([web, db, service('cache')]);
+  const { spec } = serviceContainerSpec(p, web, 1, { configHash: 'abc' });
+  const exposedPorts = ['5432/tcp', '7000/udp', '7001/udp', '8080/tcp'];
+  // each under its alias, <service>-1 and <project>-<service>-1, as compose v2 links them
+  assert.deepEqual(spec.links, [
+    { container: 'tsfig-db-1', alias: 'db', exposedPorts },
+    { container: 'tsfig-db-1', alias: 'db-1', exposedPorts },
+    { container: 'tsfig-db-1', alias: 'tsfig-db-1', exposedPorts },
+    { container: 'tsfig-cache-1', alias: 'redis' },
+    { container: 'tsfig-cache-1', alias: 'cache-1' },
+    { container: 'tsfig-cache-1', alias: 'tsfig-cache-1' },
+  ]);
+});
