@@ -13,7 +13,9 @@
  *
  * Each sample runs under `bash -c` so that both the wall time (EPOCHREALTIME around the command, bash's own start
  * outside it) and the CPU time of the command (user + system of bash's children, `times`) are known: on a shared
- * 2-core machine the CPU time is the steadier figure, and the ratios are given for both.
+ * 2-core machine the CPU time is often the steadier figure, and the ratios are given for both. (On a virtual machine
+ * whose host is overcommitted, the guest counts the time its vCPU was descheduled as the task's: then CPU times grow
+ * with the load too.)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -58,7 +60,7 @@ interface Sample {
   cpuMs: number;
 }
 
-/** bash prints `times` as two lines (its own, then its children's): `0m0.012s 0m0.004s`. */
+/** The children's user + system ms of one `times` output (bash prints its own line, then its children's). */
 function childCpuMs(times: string): number {
   const lines = times.trim().split('\n');
   const children = lines[lines.length - 1] ?? '';
@@ -72,10 +74,15 @@ function childCpuMs(times: string): number {
  * and its CPU time from bash's `times`. Throws unless it exits 0.
  */
 function timed(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Sample {
+  // `times` before and after: the difference is the command's alone, whatever bash ran before it.
   const script =
-    's=$EPOCHREALTIME; "$@" >/dev/null 2>/tmp/.tsfig-bench-startup.err; r=$?; e=$EPOCHREALTIME; ' +
-    'echo "wall $s $e"; times; exit $r';
-  const result = spawnSync('bash', ['-c', script, 'bash', ...argv], { env, cwd, encoding: 'utf8' });
+    'times >/tmp/.tsfig-bench-startup.t0; s=$EPOCHREALTIME; "$@" >/dev/null 2>/tmp/.tsfig-bench-startup.err; r=$?; ' +
+    'e=$EPOCHREALTIME; echo "wall $s $e"; cat /tmp/.tsfig-bench-startup.t0; echo --; times; exit $r';
+  const result = spawnSync('bash', ['--norc', '--noprofile', '-c', script, 'bash', ...argv], {
+    env: { ...env, BASH_ENV: '', ENV: '' },
+    cwd,
+    encoding: 'utf8',
+  });
   if (result.status !== 0) {
     const err = existsSync('/tmp/.tsfig-bench-startup.err')
       ? readFileSync('/tmp/.tsfig-bench-startup.err', 'utf8')
@@ -84,7 +91,8 @@ function timed(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Sa
   }
   const [wallLine = '', ...rest] = result.stdout.trim().split('\n');
   const [, start = 'NaN', end = 'NaN'] = wallLine.split(' ');
-  return { wallMs: (Number(end) - Number(start)) * 1000, cpuMs: childCpuMs(rest.join('\n')) };
+  const [before = '', after = ''] = rest.join('\n').split('\n--\n');
+  return { wallMs: (Number(end) - Number(start)) * 1000, cpuMs: childCpuMs(after) - childCpuMs(before) };
 }
 
 /** The chunk of dist/bundle/ that registers `ps` (its name is content-hashed), from the entry chunk's imports. */

@@ -135,7 +135,11 @@ async function main(): Promise<void> {
   const tsfigProjects: string[] = [];
   cleanups.push(() => {
     for (const project of tsfigProjects) {
-      spawnSync(process.execPath, [CLI, '--progress', 'quiet', 'down', '-t', '0'], { cwd: project, env });
+      spawnSync(process.execPath, [CLI, '--progress', 'quiet', 'down', '-t', '0'], {
+        cwd: project,
+        env,
+        timeout: 300_000,
+      });
     }
   });
   try {
@@ -150,7 +154,7 @@ async function main(): Promise<void> {
     cleanups.push(() => {
       for (const { dir: cwd, project } of dockerProjects) {
         if (dockerd !== undefined)
-          spawnSync('docker-compose', ['-p', project, 'down', '-t', '0'], { cwd, env: dockerd.env });
+          spawnSync('docker-compose', ['-p', project, 'down', '-t', '0'], { cwd, env: dockerd.env, timeout: 300_000 });
       }
     });
     for (const size of sizes) {
