@@ -138,7 +138,11 @@ export async function syncOps(
 }
 
 /** Every path under `root` (not following symlinks), for initial_sync. */
-export async function walk(root: string, keep: (hostPath: string) => boolean): Promise<string[]> {
+export async function walk(
+  root: string,
+  keep: (hostPath: string) => boolean,
+  descend: (hostPath: string) => boolean = keep,
+): Promise<string[]> {
   const stat = await lstat(root).catch(() => undefined);
   if (stat === undefined) return [];
   if (!stat.isDirectory()) return [root];
@@ -146,9 +150,9 @@ export async function walk(root: string, keep: (hostPath: string) => boolean): P
   const visit = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
-      if (!keep(full)) continue;
-      result.push(full);
-      if (entry.isDirectory()) await visit(full);
+      // a directory that is not kept itself may hold files that are (include: ["**/*.js"])
+      if (keep(full)) result.push(full);
+      if (entry.isDirectory() && descend(full)) await visit(full);
     }
   };
   await visit(root);

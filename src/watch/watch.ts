@@ -51,21 +51,37 @@ interface RuleMatcher {
 
 const slash = (value: string) => value.split(path.sep).join('/');
 
+/** True when the path is ignored: the default ignores, the rule's `ignore`, the build context's .dockerignore. */
+function ignored(matcher: RuleMatcher, hostPath: string): boolean {
+  const relative = path.relative(matcher.rule.path, hostPath);
+  if (relative === '') return false;
+  if (matcher.ignore.matches(slash(relative))) return true;
+  if (matcher.context !== undefined) {
+    const inContext = path.relative(matcher.context.dir, hostPath);
+    if (!inContext.startsWith('..') && !path.isAbsolute(inContext) && inContext !== '') {
+      if (matcher.context.ignore.matches(slash(inContext))) return true;
+    }
+  }
+  return false;
+}
+
 /** True when the changed path counts for this rule (inside its path, not ignored, included). */
 export function matches(matcher: RuleMatcher, hostPath: string): boolean {
   const { rule } = matcher;
   const relative = path.relative(rule.path, hostPath);
   if (relative.startsWith('..') || path.isAbsolute(relative)) return false;
   if (relative === '') return true;
-  if (matcher.ignore.matches(slash(relative))) return false;
-  if (matcher.include !== undefined && !matcher.include.matches(slash(relative))) return false;
-  if (matcher.context !== undefined) {
-    const inContext = path.relative(matcher.context.dir, hostPath);
-    if (!inContext.startsWith('..') && !path.isAbsolute(inContext) && inContext !== '') {
-      if (matcher.context.ignore.matches(slash(inContext))) return false;
-    }
-  }
-  return true;
+  if (ignored(matcher, hostPath)) return false;
+  return matcher.include === undefined || matcher.include.matches(slash(relative));
+}
+
+/** True when hostPath is (inside) a bind mount of the service: the container sees it already (compose skips it). */
+function boundIntoService(project: Project, service: string, hostPath: string): boolean {
+  return (project.services[service]?.volumes ?? []).some((volume) => {
+    if (volume.type !== 'bind' || volume.source === undefined) return false;
+    const relative = path.relative(volume.source, hostPath);
+    return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+  });
 }
 
 async function matcherOf(rule: WatchRule, project: Project): Promise<RuleMatcher> {
@@ -239,7 +255,13 @@ class Watcher {
   private async initialSync(): Promise<void> {
     for (const matcher of this.matchers) {
       if (!matcher.rule.initialSync || !matcher.rule.action.startsWith('sync')) continue;
-      const paths = await walk(matcher.rule.path, (hostPath) => matches(matcher, hostPath));
+      const { rule } = matcher;
+      const bound = (hostPath: string) => boundIntoService(this.project, rule.service, hostPath);
+      const paths = await walk(
+        rule.path,
+        (hostPath) => matches(matcher, hostPath) && !bound(hostPath),
+        (dir) => !ignored(matcher, dir) && !bound(dir),
+      );
       this.enqueue(matcher.rule.service, async () => {
         const started = Date.now();
         const detail = await this.sync(matcher.rule, paths);
