@@ -45,3 +45,4 @@ export function createEngine(options: EngineOptions = {}): Engine {
 export { EngineError, isEngineError } from './errors.js';
 export type { EnginePaths } from './state/paths.js';
 export { isFrozen } from './containers/cgroup-state.js';
+export { copyFromContainer, copyToContainer } from './containers/copy.js';

@@ -20,6 +20,7 @@ const SERVICE_VERBS = [
   'run',
   'scale',
   'start',
+  'stats',
   'stop',
   'top',
   'unpause',
@@ -30,6 +31,7 @@ const SERVICE_VERBS = [
 const OTHER_VERBS = [
   'config',
   'container',
+  'cp',
   'down',
   'graph',
   'image',

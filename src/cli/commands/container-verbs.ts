@@ -311,7 +311,7 @@ async function netIo(pid: number): Promise<{ rx: number; tx: number } | undefine
 }
 
 /** One stats row per container: CPU % over sampleMs (two cgroup readings), memory, pids, net and block I/O. */
-async function statsRows(
+export async function statsRows(
   engine: Engine,
   targets: readonly { record: ContainerRecord; state: ContainerState; ref: string }[],
   sampleMs: number,
@@ -352,7 +352,7 @@ async function statsRows(
   );
 }
 
-function renderStats(rows: readonly StatsRow[], format: string): string {
+export function renderStats(rows: readonly StatsRow[], format: string): string {
   if (format === 'json') return rows.map((row) => `${JSON.stringify(row)}\n`).join('');
   return renderTable(
     ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'],

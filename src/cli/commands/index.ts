@@ -20,6 +20,10 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
     names: ['create', 'scale', 'events'],
     load: async () => (await import('../compose/more-commands.js')).registerMoreCommands,
   },
+  {
+    names: ['cp', 'stats', 'attach'],
+    load: async () => (await import('../compose/extra-verbs.js')).registerExtraVerbs,
+  },
   { names: ['watch'], load: async () => (await import('../../watch/command.js')).registerWatchCommand },
   { names: ['config'], load: async () => (await import('./config.js')).registerConfigCommand },
   { names: ['publish'], load: async () => (await import('../compose/publish.js')).registerPublishCommand },
