@@ -17,6 +17,8 @@ export interface DownOptions {
   readonly rmi?: 'local' | 'all' | undefined;
   readonly dryRun?: boolean;
   readonly format?: 'text' | 'json';
+  /** `down SERVICE...`: only these services' containers (compose v2); empty = the whole project. */
+  readonly services?: readonly string[];
 }
 
 export async function run(ctx: ComposeContext, options: DownOptions): Promise<ExitCode> {
@@ -24,11 +26,18 @@ export async function run(ctx: ComposeContext, options: DownOptions): Promise<Ex
   await ctx.port.lockProject(project.name, async () => {
     if (options.dryRun !== true) await ctx.port.repair();
     const observed = await ctx.port.observe(project);
+    const services = options.services ?? [];
+    // --rmi of a scoped down: the images of the named services only
+    const imagesOf =
+      services.length === 0
+        ? project
+        : { ...project, services: Object.fromEntries(services.map((name) => [name, project.services[name]!])) };
     const thePlan = planDown(project, observed, {
+      ...(services.length > 0 ? { services } : {}),
       volumes: options.volumes === true,
       removeOrphans: options.removeOrphans === true,
       ...(options.timeoutSeconds !== undefined ? { timeoutSeconds: options.timeoutSeconds } : {}),
-      ...(options.rmi !== undefined ? { images: imagesToRemove(project, observed, options.rmi) } : {}),
+      ...(options.rmi !== undefined ? { images: imagesToRemove(imagesOf, observed, options.rmi) } : {}),
     });
     if (options.dryRun === true) return printPlan(ctx, thePlan, options.format);
     await applyPlan(ctx, thePlan);

@@ -71,6 +71,11 @@ export interface DownOptions {
   readonly timeoutSeconds?: number;
   /** `--rmi`: images to remove once the containers are gone (planner/images.ts imagesToRemove). */
   readonly images?: readonly string[];
+  /**
+   * `down SERVICE...` (compose v2): only these services' containers (and with -v their anonymous volumes); no
+   * orphans, networks or named volumes, which the other services may still use. Empty or absent: the whole project.
+   */
+  readonly services?: readonly string[];
 }
 
 /** The label engine/volumes puts on anonymous volumes. */
@@ -1024,8 +1029,11 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
 export function planDown(project: Project, observed: ObservedState, options: DownOptions = {}): Plan {
   const b = new PlanBuilder();
   const ctx = { options };
-  const containers = projectContainers(project.name, observed);
-  const orphans = orphansOf(project, containers, true);
+  const scoped = options.services !== undefined && options.services.length > 0;
+  const containers = projectContainers(project.name, observed).filter(
+    (c) => !scoped || options.services!.includes(c.service),
+  );
+  const orphans = scoped ? [] : orphansOf(project, containers, true);
   if (orphans.length > 0 && options.removeOrphans !== true) b.warn(orphanWarning(orphans));
   const allServices = { ...project.disabled_services, ...project.services };
   const order = dependencyOrder({ ...project, services: allServices }, Object.keys(allServices));
@@ -1068,9 +1076,9 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
     }
     stopsByService.set(name, stops);
   }
-  planDownNetworks(b, project, observed, removes);
+  if (!scoped) planDownNetworks(b, project, observed, removes);
   if (removeVolumes) {
-    for (const key of Object.keys(project.volumes).sort()) {
+    for (const key of scoped ? [] : Object.keys(project.volumes).sort()) {
       const volume = project.volumes[key];
       if (volume === undefined || volume.external) continue;
       if (!observed.volumes.some((v) => v.name === volume.name)) continue;
@@ -1078,7 +1086,16 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
         group: `remove:volume:${key}`,
       });
     }
-    planDownAnonymousVolumes(b, project, observed, containers, options.removeOrphans === true ? [] : orphans, removes);
+    const ofProject = scoped ? containers : undefined;
+    planDownAnonymousVolumes(
+      b,
+      project,
+      observed,
+      containers,
+      options.removeOrphans === true ? [] : orphans,
+      removes,
+      ofProject,
+    );
   }
   for (const image of options.images ?? []) {
     b.add(OpKind.ImageRemove, `image:${image}`, 'down --rmi', { image }, removes, { group: `remove:image:${image}` });
@@ -1097,9 +1114,10 @@ function planDownAnonymousVolumes(
   containers: readonly ObservedContainer[],
   kept: readonly ObservedContainer[],
   removes: readonly number[],
+  only?: readonly ObservedContainer[],
 ): void {
   const names = new Set<string>();
-  for (const volume of observed.volumes) {
+  for (const volume of only !== undefined ? [] : observed.volumes) {
     if (volume.labels[Label.Project] === project.name && volume.labels[ANONYMOUS_LABEL] !== undefined) {
       names.add(volume.name);
     }

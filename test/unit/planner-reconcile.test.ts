@@ -390,6 +390,16 @@ test('down keeps orphans unless asked and removes networks still labelled with t
   assertGolden('down-remove-orphans', planDown(after, observed, { removeOrphans: true }));
 });
 
+test("down SERVICE removes only that service's containers: no other container, network or named volume", () => {
+  const { web, db } = webAndDb();
+  const p = project([web, db], { volumes: ['data'] });
+  const observed = observedUp(p, [runningContainer(p, web), runningContainer(p, db)]);
+  const scoped = planDown(p, observed, { services: ['web'], volumes: true, removeOrphans: true });
+  const touched = scoped.operations.map((op) => `${op.kind} ${op.resource}`);
+  assert.ok(touched.length > 0 && touched.every((text) => text.includes('web')), touched.join('\n'));
+  assert.ok(!touched.some((text) => /network|volume:data/.test(text)), touched.join('\n'));
+});
+
 test('down of a project with nothing running plans nothing', () => {
   const p = project([service('web')]);
   assert.equal(renderPlanText(planDown(p, observedEmpty(p))), 'No changes. The project is up to date.\n');

@@ -179,7 +179,8 @@ export function registerUpDown(program: Command): void {
 
   program
     .command('down')
-    .description('stop and remove containers and networks')
+    .description('stop and remove containers and networks (of the named services only, when given)')
+    .argument('[services...]')
     .option(
       '-v, --volumes',
       'remove named volumes declared in the project file and anonymous volumes of its containers',
@@ -190,6 +191,7 @@ export function registerUpDown(program: Command): void {
     .option('--dry-run', 'print the plan and change nothing')
     .action(
       async (
+        services: string[],
         flags: { volumes?: boolean; removeOrphans?: boolean; timeout?: string; rmi?: string; dryRun?: boolean },
         command: Command,
       ) => {
@@ -199,9 +201,16 @@ export function registerUpDown(program: Command): void {
           });
         }
         const load = loadProjectFromOptions(projectOptions(command));
+        const unknown = services.filter((name) => load.project.services[name] === undefined);
+        if (unknown.length > 0) {
+          throw new TsfigError('usage', `no such service: ${unknown.join(', ')}`, {
+            hint: `services: ${Object.keys(load.project.services).sort().join(', ')}`,
+          });
+        }
         const ctx = await verbContext(command);
         const code = await down.run(ctx, {
           project: load.project,
+          services,
           volumes: flags.volumes === true,
           removeOrphans: flags.removeOrphans === true,
           timeoutSeconds: timeoutOf(flags),
