@@ -3,8 +3,8 @@ import type { ContainerFile } from '../volumes/files.js';
 /** A mount as the runtime receives it (engine/volumes resolves user specs into these). */
 export interface ContainerMount {
   readonly destination: string;
-  readonly type: 'bind' | 'tmpfs';
-  /** Host path for binds; ignored for tmpfs. */
+  readonly type: 'bind' | 'tmpfs' | 'overlay';
+  /** Host path for binds; ignored for tmpfs; the `lowerdir=` value for overlay (an image mounted read-only). */
   readonly source: string;
   readonly options: readonly string[];
   /** Populate an empty source from the image content at destination on first use (Docker's volume copy-up). */
@@ -12,6 +12,8 @@ export interface ContainerMount {
   /** The named or anonymous volume behind this mount, if any. */
   readonly volumeName?: string;
   readonly anonymous?: boolean;
+  /** The image behind an overlay or image bind mount (compose `type: image`). */
+  readonly imageId?: string;
 }
 
 export interface Ulimit {

@@ -23,14 +23,15 @@ export function containerImageUsers(paths: EnginePaths): IsInUse {
         if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) continue;
         throw error;
       }
-      let record: { name?: unknown; imageId?: unknown };
+      let record: { name?: unknown; imageId?: unknown; mounts?: { imageId?: unknown }[] };
       try {
-        record = JSON.parse(text) as { name?: unknown; imageId?: unknown };
+        record = JSON.parse(text) as typeof record;
       } catch {
         if (text.includes(imageId)) users.push(dir);
         continue;
       }
-      if (record.imageId === imageId)
+      // Its own image, or an image it mounts (compose `type: image`).
+      if (record.imageId === imageId || (record.mounts ?? []).some((mount) => mount.imageId === imageId))
         users.push(typeof record.name === 'string' && record.name !== '' ? record.name : dir);
     }
     return users;

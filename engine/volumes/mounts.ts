@@ -23,8 +23,12 @@ import { assertBindDevice, type VolumeInfo, type VolumeStore } from './store.js'
 export interface ResolvedMount {
   /** Absolute, normalised path inside the container. */
   readonly destination: string;
-  readonly type: 'bind' | 'tmpfs';
-  /** Host path (real path, symlinks resolved on the host) for binds; `tmpfs` for tmpfs. */
+  /** overlay: an image's layers, read-only (compose `type: image`). */
+  readonly type: 'bind' | 'tmpfs' | 'overlay';
+  /**
+   * Host path (real path, symlinks resolved on the host) for binds; `tmpfs` for tmpfs; for overlay the `lowerdir=`
+   * value (escaped layer dirs, top layer first).
+   */
   readonly source: string;
   /** `rbind`, a propagation, `ro`; for tmpfs `ro`, `noexec`, `nosuid`, `nodev`, `size=N`, `mode=0NNN`, ... */
   readonly options: readonly string[];
@@ -34,6 +38,8 @@ export interface ResolvedMount {
   readonly volumeName?: string;
   /** Set (true) when that volume is anonymous. */
   readonly anonymous?: boolean;
+  /** The image mounted (compose `type: image`): it counts as a user of that image. */
+  readonly imageId?: string;
 }
 
 export type Propagation = 'private' | 'rprivate' | 'shared' | 'rshared' | 'slave' | 'rslave';
@@ -75,8 +81,49 @@ export interface TmpfsMountSpec extends MountSpecBase {
   readonly tmpfs: TmpfsOptions;
 }
 
+/** An image's file system, read-only (compose `volumes: - type: image`, Docker's `--mount type=image`). */
+export interface ImageMountSpec extends MountSpecBase {
+  readonly type: 'image';
+  /** Image reference or id. */
+  readonly source: string;
+}
+
 /** What a container asks for, parsed and validated (no host access). Compose builds these directly. */
-export type MountSpec = BindMountSpec | VolumeMountSpec | TmpfsMountSpec;
+export type MountSpec = BindMountSpec | VolumeMountSpec | TmpfsMountSpec | ImageMountSpec;
+
+/** An image as a mount needs it: its id and its layer dirs, lowest first. */
+export interface MountableImage {
+  readonly id: string;
+  readonly layers: readonly string[];
+}
+
+/** Escapes `\`, `:` and `,` in a path for an overlay `lowerdir=` list. */
+function overlayPath(dir: string): string {
+  return dir.replace(/[\\:,]/g, (c) => `\\${c}`);
+}
+
+/** The read-only mount of an image's layers: one layer is a bind of its dir, more an overlay of them. */
+function imageMount(destination: string, image: MountableImage): ResolvedMount {
+  const [only] = image.layers;
+  if (image.layers.length === 1 && only !== undefined) {
+    return {
+      destination,
+      type: 'bind',
+      source: only,
+      options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'],
+      copy: false,
+      imageId: image.id,
+    };
+  }
+  return {
+    destination,
+    type: 'overlay',
+    source: [...image.layers].reverse().map(overlayPath).join(':'),
+    options: ['ro', 'nosuid', 'nodev'],
+    copy: false,
+    imageId: image.id,
+  };
+}
 
 export interface ParseMountOptions {
   /** Directory relative bind sources (`./src`) are resolved against. @default process.cwd() */
@@ -474,6 +521,8 @@ export interface ResolveMountsOptions {
   readonly createMissingVolumes?: boolean;
   /** Labels given to the volumes created here (e.g. compose's project labels, so `down -v` finds them). */
   readonly volumeLabels?: Readonly<Record<string, string>>;
+  /** Finds an image for an `image` mount (throws not-found when it is missing). */
+  readonly image?: (ref: string) => Promise<MountableImage>;
 }
 
 export interface ResolveMountsResult {
@@ -637,6 +686,13 @@ export async function resolveMounts(
           const backing = parseLocalDriverOptions(driverOpts);
           if (backing.kind === 'bind') await assertBindDevice(backing.device ?? '');
           plans.set(spec.target, { kind: 'volume', spec, ...(existing !== undefined ? { existing } : {}) });
+          break;
+        }
+        case 'image': {
+          if (options.image === undefined) throw invalid(spec.origin, 'image mounts are not available here');
+          const image = await options.image(spec.source);
+          if (image.layers.length === 0) throw invalid(spec.origin, `image ${spec.source} has no layers to mount`);
+          plans.set(spec.target, { kind: 'ready', mount: imageMount(spec.target, image) });
           break;
         }
         case 'tmpfs':

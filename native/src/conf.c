@@ -131,7 +131,7 @@ static int parse_mount_key(const char *key, const char *v, struct tsfig_conf *c,
         return tsfig_make_error(err, 0, STEP, "`%s` before any `mount`", key);
     struct tsfig_mount *m = &c->mounts[c->n_mounts - 1];
     if (strcmp(key, "mount.type") == 0) {
-        if (strcmp(v, "bind") != 0 && strcmp(v, "tmpfs") != 0)
+        if (strcmp(v, "bind") != 0 && strcmp(v, "tmpfs") != 0 && strcmp(v, "overlay") != 0)
             return tsfig_make_error(err, 0, STEP, "unsupported mount type `%s`", v);
         return set_str(&m->type, key, v, err);
     }

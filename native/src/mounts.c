@@ -256,6 +256,16 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
     if (is_bind) {
         if (mount_fd(m->source, fd, NULL, MS_BIND | (flags & MS_REC), NULL, m->dest, err) < 0)
             return -1;
+    } else if (strcmp(m->type, "overlay") == 0) {
+        /* An image mounted as a volume (compose `type: image`): its layers as read-only lower dirs, no upper dir.
+         * The source is the `lowerdir=` value, already escaped by the engine, top layer first. */
+        char lower[4096];
+        if (tsfig_fmt(lower, sizeof lower, "lowerdir=%s", m->source) < 0) {
+            errno = ENAMETOOLONG;
+            return tsfig_make_error(err, errno, step, "mount `%s`: too many layers", m->dest);
+        }
+        if (mount_fd("overlay", fd, "overlay", (flags & ~MS_REC) | MS_RDONLY, lower, m->dest, err) < 0)
+            return -1;
     } else if (mount_fd("tmpfs", fd, "tmpfs", flags & ~MS_REC, data, m->dest, err) < 0) {
         return -1;
     }

@@ -225,6 +225,10 @@ export class EnginePort implements ComposePort {
                 imageVolumes: Object.keys(image.config.config?.Volumes ?? {}),
                 volumesFrom,
                 volumeLabels: spec.volumeLabels,
+                image: async (ref) => {
+                  const mounted = await engine.images.resolve(ref);
+                  return { id: mounted.id, layers: [...engine.images.layerDirs(mounted)].reverse() };
+                },
               });
               for (const note of resolved.notes) this.note(`${spec.name}: ${note}`);
               for (const created of resolved.createdPaths) {

@@ -344,8 +344,18 @@ function serviceMount(
           data: [],
         },
       };
+    case 'image': {
+      if (volume.source === undefined || volume.source === '') {
+        warn.key('volumes', `type "image" (${volume.target}) names no image (source) and is ignored`);
+        return undefined;
+      }
+      if (volume.image?.subpath !== undefined) {
+        warn.key('volumes', `image.subpath (${volume.target}) is not supported yet: the whole image is mounted`);
+      }
+      // Read-only whatever read_only says, as compose and Docker mount it.
+      return { ...base, readonly: true, notes: [], type: 'image', source: volume.source };
+    }
     case 'npipe':
-    case 'image':
     case 'cluster':
       warn.key('volumes', `type "${volume.type}" (${volume.target}) is not supported yet and is ignored`);
       return undefined;

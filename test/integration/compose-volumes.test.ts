@@ -530,4 +530,53 @@ volumes:
     const volumesDir = t.engine.paths.volumes;
     assert.deepEqual(existsSync(volumesDir) ? readdirSync(volumesDir) : [], []);
   });
+  test('type: image mounts another image read-only (one layer: a bind, more: an overlay); the image is in use meanwhile', async () => {
+    const { dir } = await project(`services:
+  data:
+    build: ./data
+    image: imgvol-data:1
+    profiles: ["build"]
+  app:
+    image: ${BUSYBOX}
+    command: sleep 600
+    init: true
+    volumes:
+      - type: image
+        source: imgvol-data:1
+        target: /mnt/data
+      - type: image
+        source: ${BUSYBOX}
+        target: /mnt/bb
+`);
+    await mkdir(path.join(dir, 'data'), { recursive: true });
+    await writeFile(
+      path.join(dir, 'data', 'Dockerfile'),
+      `FROM ${BUSYBOX}\nRUN mkdir /payload && echo hello from the image > /payload/msg\n`,
+    );
+    try {
+      await ok(['--profile', 'build', 'build', 'data'], dir);
+      await ok(['up', '-d', 'app'], dir);
+      // Two layers (busybox, the RUN): an overlay of both; its files and the base image's are there.
+      const read = await ok(['exec', '-T', 'app', 'cat', '/mnt/data/payload/msg'], dir);
+      assert.equal(read.stdout, 'hello from the image\n');
+      assert.equal((await ok(['exec', '-T', 'app', 'test', '-x', '/mnt/data/bin/busybox'], dir)).code, 0);
+      const mounts = await ok(['exec', '-T', 'app', 'cat', '/proc/mounts'], dir);
+      assert.match(mounts.stdout, /^overlay \/mnt\/data overlay ro,/m);
+      assert.match(mounts.stdout, / \/mnt\/bb \S+ ro,/m);
+      // Read-only, both.
+      for (const target of ['/mnt/data/payload/msg', '/mnt/bb/new']) {
+        const write = await t.cli(['exec', '-T', 'app', 'sh', '-c', `echo x > ${target}`], { cwd: dir });
+        assert.notEqual(write.code, 0, `${target} was writable`);
+        assert.match(write.stderr + write.stdout, /Read-only file system/);
+      }
+      // The mounted image is in use while the container exists.
+      const rm = await t.cli(['image', 'rm', 'imgvol-data:1'], { cwd: dir });
+      assert.notEqual(rm.code, 0);
+      assert.match(rm.stderr, /in use by container/);
+    } finally {
+      await t.cli(['down', '-t', '0'], { cwd: dir });
+      await t.cli(['image', 'rm', 'imgvol-data:1'], { cwd: dir });
+    }
+    assert.equal((await t.cli(['image', 'inspect', 'imgvol-data:1'], { cwd: dir })).code !== 0, true);
+  });
 });
