@@ -1,8 +1,5 @@
-// The layering ARCHITECTURE.md describes, checked on every lint (npm run lint:deps, in scripts/test.sh):
-// src/ (compose) -> engine/ (library) -> native/ (a process boundary, not imported). Known violations of the
-// engine-entry rule (deep imports that predate it) are listed in .dependency-cruiser-known-violations.json and
-// reported as warnings; a new one is an error. Regenerate that list only when removing entries from it:
-//   npx depcruise src engine --output-type baseline > .dependency-cruiser-known-violations.json
+// The layering ARCHITECTURE.md describes, checked in CI (npm run lint:deps, in scripts/test.sh):
+// src/ (compose) -> engine/ (library) -> native/ (a process boundary, not imported).
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [

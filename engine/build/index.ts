@@ -20,3 +20,4 @@ export {
   type ParseResult,
 } from './dockerfile.js';
 export { DockerIgnore, readDockerIgnore } from './dockerignore.js';
+export { sweepBuildDebris } from './debris.js';

@@ -21,3 +21,6 @@ export {
 export { applyChanges, CHANGE_INSTRUCTIONS } from './changes.js';
 export { chainIds, detectCompression } from './layer.js';
 export { containerImageUsers } from './users.js';
+export { loadImages, saveImages } from './archive.js';
+export type { ArchiveFormat } from './archive.js';
+export { commitContainer, exportContainer } from './container-archive.js';

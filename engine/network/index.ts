@@ -13,3 +13,4 @@ export { renderHostsFile } from './hosts.js';
 export { renderRuleset, type FirewallNetwork } from './nft.js';
 export { linkEnv, type ExposedPort, type LinkEnvOptions } from './links.js';
 export { renderResolvConf } from './dns.js';
+export { describeHolder, findPortHolder, readHostSockets } from './ports.js';

@@ -30,3 +30,5 @@ export {
 } from './mounts.js';
 export { ANONYMOUS_LABEL, volumeNameProblem, parseTmpfsOptions } from './options.js';
 export { containerRecordUsers } from './users.js';
+export { FileContent } from './files.js';
+export type { ContainerFile } from './files.js';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import path from 'node:path';
-import { shortId } from '../../engine/state/ids.js';
-import type { EnginePaths } from '../../engine/state/paths.js';
+import { shortId } from '../../engine/state/index.js';
+import type { EnginePaths } from '../../engine/state/index.js';
 
 /**
  * Copies this process's stdin to a container's attach socket (`-i`); with a pty (`-t`) the terminal is put in raw

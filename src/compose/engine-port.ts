@@ -1,9 +1,9 @@
 import type { BuildEvent } from '../../engine/build/index.js';
-import { withAutoRemoveHold } from '../../engine/containers/cleanup.js';
+import { withAutoRemoveHold } from '../../engine/containers/index.js';
 import { isFrozen, type Engine } from '../../engine/index.js';
-import { linkEnv } from '../../engine/network/links.js';
+import { linkEnv } from '../../engine/network/index.js';
 import type { PullEvent, RegistryClient } from '../../engine/registry/index.js';
-import { acquireLock } from '../../engine/state/lock.js';
+import { acquireLock } from '../../engine/state/index.js';
 import { containerRecordUsers, resolveMounts, type VolumesFromSource } from '../../engine/volumes/index.js';
 import { attachStdin } from '../cli/attach.js';
 import { printLogs } from '../cli/compose/logs.js';

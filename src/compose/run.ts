@@ -5,7 +5,7 @@
  * their own, run while this CLI holds the container's auto-remove hold; the exit code is the container's.
  */
 import { randomBytes } from 'node:crypto';
-import { parsePortSpec } from '../../engine/network/ports.js';
+import { parsePortSpec } from '../../engine/network/index.js';
 import { parseVolumeFlag } from '../../engine/volumes/index.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { TsfigError } from '../errors.js';

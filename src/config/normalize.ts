@@ -19,9 +19,9 @@ import type {
   Ulimit,
   Volume,
 } from '../model/project.js';
-import { userSpecProblem } from '../../engine/containers/user-spec.js';
-import { FileContent } from '../../engine/volumes/files.js';
-import { volumeNameProblem } from '../../engine/volumes/options.js';
+import { userSpecProblem } from '../../engine/containers/index.js';
+import { FileContent } from '../../engine/volumes/index.js';
+import { volumeNameProblem } from '../../engine/volumes/index.js';
 import { suggestion } from './diagnostics.js';
 import type { DiagnosticBag, Position } from './diagnostics.js';
 import { parseDotenv } from './dotenv.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { enginePaths } from '../../engine/state/paths.js';
+import { enginePaths } from '../../engine/state/index.js';
 import schema from './compose-spec.json' with { type: 'json' };
 // Compiled ahead of time (scripts/gen-compose-validator.js): no ajv and no schema compilation at run time. In the
 // bundle (scripts/bundle.js) this import is a stub that loads the validator on its first call only.

@@ -6,7 +6,7 @@
  * those the engine does not act on yet. Units: durations are milliseconds, sizes are bytes, paths are absolute.
  */
 
-import type { FileContent } from '../../engine/volumes/files.js';
+import type { FileContent } from '../../engine/volumes/index.js';
 
 /** A mapping of strings; a null value means "declared without a value" (e.g. `environment: [FOO]` with FOO unset). */
 export type StringMap = Readonly<Record<string, string | null>>;

@@ -2,10 +2,10 @@
  * Compose service → engine container spec (pure). Also the names and labels tsfig gives what it creates, so that
  * observation and planning agree on them.
  */
-import type { ContainerSpec, Ulimit } from '../../engine/containers/types.js';
-import type { PortSpec } from '../../engine/network/ports.js';
-import type { ContainerFile } from '../../engine/volumes/files.js';
-import type { MountSpec, Propagation, TmpfsMountSpec } from '../../engine/volumes/mounts.js';
+import type { ContainerSpec, Ulimit } from '../../engine/containers/index.js';
+import type { PortSpec } from '../../engine/network/index.js';
+import type { ContainerFile } from '../../engine/volumes/index.js';
+import type { MountSpec, Propagation, TmpfsMountSpec } from '../../engine/volumes/index.js';
 import { TsfigError } from '../errors.js';
 import type { Project, Service, ServiceVolume } from '../model/project.js';
 import type {

@@ -2,7 +2,7 @@
  * Human reasons for a recreate ("environment.FOO changed"), from the spec an existing container was created with and
  * the spec it would get now (pure). Only for display: the recreate decision is the config hash.
  */
-import type { ContainerSpec } from '../../engine/containers/types.js';
+import type { ContainerSpec } from '../../engine/containers/index.js';
 import { toEngineContainerSpec } from './container-spec.js';
 import { canonicalJson } from './hash.js';
 import type { ContainerCreateSpec } from './plan.js';

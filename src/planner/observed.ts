@@ -7,7 +7,7 @@ import type {
   ContainerSpec,
   ContainerState,
   ContainerStateName,
-} from '../../engine/containers/types.js';
+} from '../../engine/containers/index.js';
 import { Label } from './container-spec.js';
 
 /** A mount of an observed container, as its record holds it (only what the planner needs). */

@@ -5,9 +5,9 @@
  * Invariant: an operation carries, in `spec`, everything its engine call needs. `reason` and `group` are for humans
  * and renderers only; the executor must never read them.
  */
-import type { ContainerSpec } from '../../engine/containers/types.js';
-import type { PortSpec } from '../../engine/network/ports.js';
-import type { MountSpec } from '../../engine/volumes/mounts.js';
+import type { ContainerSpec } from '../../engine/containers/index.js';
+import type { PortSpec } from '../../engine/network/index.js';
+import type { MountSpec } from '../../engine/volumes/index.js';
 
 /** Each value maps to one engine call (one ExecutorPort method). Values are explicit strings, never positions. */
 export const OpKind = {

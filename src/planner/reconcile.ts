@@ -4,7 +4,7 @@
  * Pure and synchronous: no I/O, no clock, no randomness; every map is iterated in sorted or dependency order, so
  * the same inputs always give the same plan, byte for byte. Orphans are warned about and removed only when asked.
  */
-import type { MountSpec } from '../../engine/volumes/mounts.js';
+import type { MountSpec } from '../../engine/volumes/index.js';
 import { TsfigError } from '../errors.js';
 import type { Project, Service } from '../model/project.js';
 import {

@@ -10,12 +10,12 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { withAutoRemoveHold } from '../../../engine/containers/cleanup.js';
-import { blockIo, containerPids, isFrozen, pidsCurrent } from '../../../engine/containers/cgroup-state.js';
-import type { ContainerRecord, ContainerState } from '../../../engine/containers/types.js';
+import { withAutoRemoveHold } from '../../../engine/containers/index.js';
+import { blockIo, containerPids, isFrozen, pidsCurrent } from '../../../engine/containers/index.js';
+import type { ContainerRecord, ContainerState } from '../../../engine/containers/index.js';
 import { isEngineError } from '../../../engine/errors.js';
 import type { Engine } from '../../../engine/index.js';
-import { shortId } from '../../../engine/state/ids.js';
+import { shortId } from '../../../engine/state/index.js';
 import { readCgroupStats } from '../../ui/tty/cgroup.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
@@ -437,7 +437,7 @@ function registerCp(group: Command): void {
         }
         if (source.path === '') throw new TsfigError('usage', 'source can not be empty');
         if (dest.path === '') throw new TsfigError('usage', 'destination can not be empty');
-        const { copyFromContainer, copyToContainer } = await import('../../../engine/containers/copy.js');
+        const { copyFromContainer, copyToContainer } = await import('../../../engine/containers/index.js');
         const options = {
           archive: flags.archive === true,
           followLink: flags.followLink === true,

@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { setExitCode } from '../exit-codes.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { ContainerManager } from '../../../engine/containers/manager.js';
+import type { ContainerManager } from '../../../engine/containers/index.js';
 import type { Engine } from '../../../engine/index.js';
-import type { ContainerMount, ContainerSpec, Ulimit } from '../../../engine/containers/types.js';
-import { removeIfExited, withAutoRemoveHold } from '../../../engine/containers/cleanup.js';
-import { isFrozen } from '../../../engine/containers/cgroup-state.js';
+import type { ContainerMount, ContainerSpec, Ulimit } from '../../../engine/containers/index.js';
+import { removeIfExited, withAutoRemoveHold } from '../../../engine/containers/index.js';
+import { isFrozen } from '../../../engine/containers/index.js';
 import { isEngineError } from '../../../engine/errors.js';
-import { shortId } from '../../../engine/state/ids.js';
+import { shortId } from '../../../engine/state/index.js';
 import { containerRecordUsers } from '../../../engine/volumes/index.js';
 import { TsfigError } from '../../errors.js';
 import { attachStdin } from '../attach.js';
@@ -18,7 +18,7 @@ import { collect, expandEnv, expandEnvFlags, parseBytes, parseCount, parseCpus }
 import { parseDuration } from '../../config/values.js';
 import { resolveCliMounts } from './mount-flags.js';
 import { registerContainerVerbs } from './container-verbs.js';
-import { userSpecProblem } from '../../../engine/containers/user-spec.js';
+import { userSpecProblem } from '../../../engine/containers/index.js';
 import { parseLogTime } from '../log-time.js';
 
 /** Options shared by `container run` and `container create`, with docker's names. */

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { sweepBuildDebris } from '../../../engine/build/debris.js';
-import { ContainerManager } from '../../../engine/containers/manager.js';
+import { sweepBuildDebris } from '../../../engine/build/index.js';
+import { ContainerManager } from '../../../engine/containers/index.js';
 import {
   containerImageUsers,
   ImageStore,
@@ -9,8 +9,8 @@ import {
   type ImportSource,
   type RemoveAction,
 } from '../../../engine/images/index.js';
-import type { EnginePaths } from '../../../engine/state/paths.js';
-import { enginePaths } from '../../../engine/state/paths.js';
+import type { EnginePaths } from '../../../engine/state/index.js';
+import { enginePaths } from '../../../engine/state/index.js';
 import { TsfigError } from '../../errors.js';
 import { humanDuration, humanSize, renderTable } from '../table.js';
 import { collect } from '../units.js';

@@ -1,5 +1,5 @@
 import type { Engine } from '../../../engine/index.js';
-import type { ContainerMount } from '../../../engine/containers/types.js';
+import type { ContainerMount } from '../../../engine/containers/index.js';
 import {
   parseMountFlag,
   parseTmpfsFlag,

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { ContainerManager } from '../../../engine/containers/manager.js';
-import type { ContainerRecord } from '../../../engine/containers/types.js';
+import { ContainerManager } from '../../../engine/containers/index.js';
+import type { ContainerRecord } from '../../../engine/containers/index.js';
 import { isEngineError } from '../../../engine/errors.js';
-import { ImageStore } from '../../../engine/images/store.js';
+import { ImageStore } from '../../../engine/images/index.js';
 import { NetworkManager, type NetworkState } from '../../../engine/network/index.js';
-import { enginePaths, type EnginePaths } from '../../../engine/state/paths.js';
+import { enginePaths, type EnginePaths } from '../../../engine/state/index.js';
 import { TsfigError } from '../../errors.js';
 import { askOnStdin } from '../prompt.js';
 import { renderTable } from '../table.js';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ImageStore } from '../../../engine/images/store.js';
+import { ImageStore } from '../../../engine/images/index.js';
 import {
   CredentialStore,
   login,
@@ -17,9 +17,9 @@ import {
   type PullEvent,
   type PushEvent,
 } from '../../../engine/registry/index.js';
-import { familiarReference, parseReference } from '../../../engine/images/reference.js';
-import { enginePaths } from '../../../engine/state/paths.js';
-import type { EnginePaths } from '../../../engine/state/paths.js';
+import { familiarReference, parseReference } from '../../../engine/images/index.js';
+import { enginePaths } from '../../../engine/state/index.js';
+import type { EnginePaths } from '../../../engine/state/index.js';
 import { TsfigError } from '../../errors.js';
 import { interruptible } from '../interrupt.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createEngine } from '../../../engine/index.js';
-import { checkSystem, type Finding } from '../../../engine/system/check.js';
+import { checkSystem, type Finding } from '../../../engine/system/index.js';
 import { TsfigError } from '../../errors.js';
 import { setExitCode } from '../exit-codes.js';
 import { renderTable } from '../table.js';

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { setExitCode } from '../exit-codes.js';
 import { isEngineError } from '../../../engine/errors.js';
-import type { EnginePaths } from '../../../engine/state/paths.js';
-import { enginePaths } from '../../../engine/state/paths.js';
-import { VolumeStore, parseFilterArgs, type VolumeInfo } from '../../../engine/volumes/store.js';
-import { containerRecordUsers } from '../../../engine/volumes/users.js';
+import type { EnginePaths } from '../../../engine/state/index.js';
+import { enginePaths } from '../../../engine/state/index.js';
+import { VolumeStore, parseFilterArgs, type VolumeInfo } from '../../../engine/volumes/index.js';
+import { containerRecordUsers } from '../../../engine/volumes/index.js';
 import { TsfigError } from '../../errors.js';
 import { askOnStdin } from '../prompt.js';
 import { humanSize, renderTable } from '../table.js';

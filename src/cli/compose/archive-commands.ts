@@ -3,7 +3,7 @@
  * container number --index (default 1).
  */
 import type { Command } from 'commander';
-import { commitContainer, exportContainer } from '../../../engine/images/container-archive.js';
+import { commitContainer, exportContainer } from '../../../engine/images/index.js';
 import { TsfigError } from '../../errors.js';
 import type { ObservedContainer } from '../../planner/observed.js';
 import { writeBinary } from '../commands/archive.js';

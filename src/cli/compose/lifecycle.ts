@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { shortId } from '../../../engine/state/ids.js';
+import { shortId } from '../../../engine/state/index.js';
 import * as kill from '../../compose/kill.js';
 import * as pause from '../../compose/pause.js';
 import * as restart from '../../compose/restart.js';

@@ -1,5 +1,5 @@
 import type { Engine } from '../../../engine/index.js';
-import type { LogEntry } from '../../../engine/containers/types.js';
+import type { LogEntry } from '../../../engine/containers/index.js';
 import type { ObservedContainer } from '../../planner/observed.js';
 
 const COLORS = [36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96];

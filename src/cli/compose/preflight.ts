@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Engine } from '../../../engine/index.js';
-import { describeHolder, findPortHolder, readHostSockets } from '../../../engine/network/ports.js';
+import { describeHolder, findPortHolder, readHostSockets } from '../../../engine/network/index.js';
 import { TsfigError } from '../../errors.js';
 import type { Plan } from '../../planner/plan.js';
 

@@ -1,7 +1,7 @@
 /** `tsfig up` and `tsfig down`: flags → Options for src/compose/up.ts and down.ts (gh's NewCmdX + runX). */
 import { Option, type Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
-import { acquireLock } from '../../../engine/state/lock.js';
+import { acquireLock } from '../../../engine/state/index.js';
 import { applyPlan as apply } from '../../compose/apply.js';
 import { abortsOnExit } from '../../compose/attach.js';
 import * as down from '../../compose/down.js';

@@ -1,7 +1,7 @@
 /** CPU and memory use of a container, read from its cgroup (v1 memory/cpuacct controllers, or v2). */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { shortId } from '../../../engine/state/ids.js';
+import { shortId } from '../../../engine/state/index.js';
 
 export interface CgroupStats {
   /** Cumulative CPU time in ns. */

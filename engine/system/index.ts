@@ -1,0 +1,3 @@
+/** engine/system: what the orchestrator (src/) uses of it; src/ imports this module, not its files. */
+export { checkSystem } from './check.js';
+export type { Finding } from './check.js';
