@@ -25,10 +25,13 @@ export interface ComposePort extends ExecutorPort {
   holdAutoRemove<T>(id: string, fn: () => Promise<T>): Promise<T>;
   /** Waits for the container to exit; its exit code. */
   waitExit(id: string, signal?: AbortSignal): Promise<number>;
-  /** Copies the containers' logs to `out` until they exit (attached `run` and `up`). */
+  /**
+   * Copies the containers' logs to `out` until they exit (attached `run` and `up`); with splitStreams their stderr goes
+   * to this process's stderr.
+   */
   followLogs(
     containers: readonly ObservedContainer[],
-    options: { prefix: boolean; timestamps: boolean; color: boolean; signal?: AbortSignal },
+    options: { prefix: boolean; timestamps: boolean; color: boolean; signal?: AbortSignal; splitStreams?: boolean },
   ): Promise<void>;
   /** Connects this process's stdin to the container's; returns the detach function. */
   attachStdin(id: string, tty: boolean): () => void;

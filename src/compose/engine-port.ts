@@ -136,7 +136,7 @@ export class EnginePort implements ComposePort {
 
   followLogs(
     containers: readonly ObservedContainer[],
-    options: { prefix: boolean; timestamps: boolean; color: boolean; signal?: AbortSignal },
+    options: { prefix: boolean; timestamps: boolean; color: boolean; signal?: AbortSignal; splitStreams?: boolean },
   ): Promise<void> {
     return printLogs(this.engine, containers, { follow: true, ...options });
   }

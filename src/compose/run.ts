@@ -196,7 +196,8 @@ async function attached(
     let code: number;
     try {
       const self = (await ctx.port.observe(options.project)).containers.filter((c) => c.id === id);
-      await ctx.port.followLogs(self, { timestamps: false, color: false, prefix: false });
+      // stdout to stdout, stderr to stderr, as an attached `docker compose run` (docker attach) keeps them
+      await ctx.port.followLogs(self, { timestamps: false, color: false, prefix: false, splitStreams: true });
       code = await ctx.port.waitExit(id);
     } finally {
       detachStdin?.();

@@ -128,6 +128,13 @@ describe('compose commands (root)', { skip: NEEDS_ROOT }, () => {
 
     const run = await t.cli(['run', '--rm', '-T', 'tester', 'sh', '-c', 'exit 5'], { cwd: dir });
     assert.equal(run.code, 5, run.stderr);
+    // An attached run keeps the container's streams apart, as docker compose run does.
+    const streams = await t.cli(['run', '--rm', '-T', 'tester', 'sh', '-c', 'echo to-out; echo to-err >&2'], {
+      cwd: dir,
+    });
+    assert.equal(streams.code, 0, streams.stderr);
+    assert.equal(streams.stdout, 'to-out\n');
+    assert.match(streams.stderr, /^to-err$/m);
     const oneoffs = (await t.engine.containers.list({ all: true })).filter(
       (c) => c.labels['io.tsfig.oneoff'] === 'True',
     );

@@ -13,6 +13,8 @@ export interface LogPrintOptions {
   readonly color: boolean;
   readonly prefix: boolean;
   readonly signal?: AbortSignal;
+  /** The containers' stderr to this process's stderr (an attached `run`, as docker attach does); else all to stdout. */
+  readonly splitStreams?: boolean;
   /**
    * With follow: the project's containers now (of the services shown). Polled while following, so that a container
    * created later (recreated by `up`, scaled up) or started again (`restart`) is followed too, as compose v2 does.
@@ -92,7 +94,8 @@ export async function printLogs(
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
       })) {
         lastTime.set(container.id, entry.time);
-        process.stdout.write(formatLogLine(entry, shown, options.timestamps));
+        const out = options.splitStreams === true && entry.stream === 'stderr' ? process.stderr : process.stdout;
+        out.write(formatLogLine(entry, shown, options.timestamps));
       }
     })()
       // A container removed while it is followed (recreated, `down`) ends its stream; other errors are errors.
