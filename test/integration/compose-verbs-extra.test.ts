@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { NEEDS_ROOT, suiteEngine, writeProject } from '../helpers/engine.js';
+import { NEEDS_ROOT, eventually, spawnCli, stopChild, suiteEngine, writeProject } from '../helpers/engine.js';
 
 const BUSYBOX = 'tsfig/busybox:latest';
 
@@ -98,6 +98,154 @@ describe('compose cp, stats, attach (root)', { skip: NEEDS_ROOT }, () => {
       assert.equal(await readFile(path.join(host, 'g-back'), 'utf8'), 'hello from the host\n');
     } finally {
       await t.cli(['down', '-v', '-t', '0', '--remove-orphans'], { cwd: dir });
+    }
+  });
+
+  test("stats shows the project's containers only: --no-stream, json, templates, -a, --no-trunc; services narrow it", async () => {
+    const dir = await writeProject(
+      t,
+      'stats',
+      `services:
+  busy:
+    image: ${BUSYBOX}
+    init: true
+    command: ["sh", "-c", "while true; do :; done"]
+  calm:
+    image: ${BUSYBOX}
+    init: true
+    command: ["sleep", "300"]
+  done:
+    image: ${BUSYBOX}
+    command: ["true"]
+`,
+    );
+    const other = await writeProject(
+      t,
+      'stats-other',
+      `services:
+  stranger:
+    image: ${BUSYBOX}
+    init: true
+    command: ["sleep", "300"]
+`,
+    );
+    try {
+      const up = await t.cli(['up', '-d'], { cwd: dir });
+      assert.equal(up.code, 0, up.stderr);
+      const upOther = await t.cli(['up', '-d'], { cwd: other });
+      assert.equal(upOther.code, 0, upOther.stderr);
+      await eventually(async () => {
+        const ps = await t.cli(['ps', '-a', '--format', 'json'], { cwd: dir });
+        return ps.stdout.includes('exited') ? true : undefined;
+      });
+
+      const table = await t.cli(['stats', '--no-stream'], { cwd: dir });
+      assert.equal(table.code, 0, table.stderr);
+      const lines = table.stdout.trimEnd().split('\n');
+      assert.match(
+        lines[0] ?? '',
+        /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/,
+      );
+      const names = lines
+        .slice(1)
+        .map((line) => line.split(/\s+/)[1])
+        .sort();
+      assert.deepEqual(names, ['stats-busy-1', 'stats-calm-1'], 'running containers of this project only');
+
+      const json = await t.cli(['stats', '--no-stream', '--format', 'json'], { cwd: dir });
+      assert.equal(json.code, 0, json.stderr);
+      const rows = json.stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, string>);
+      const busy = rows.find((row) => row.Name === 'stats-busy-1');
+      assert.ok(busy !== undefined, json.stdout);
+      assert.ok(Number.parseFloat(busy.CPUPerc ?? '') > 10, `a busy loop uses CPU: ${busy.CPUPerc}`);
+      assert.equal(busy.ID?.length, 12);
+      const calm = rows.find((row) => row.Name === 'stats-calm-1');
+      assert.ok(Number.parseFloat(calm?.CPUPerc ?? '100') < 10, `sleep uses no CPU: ${calm?.CPUPerc}`);
+
+      const all = await t.cli(['stats', '-a', '--no-stream', '--no-trunc', '--format', '{{.Name}} {{.ID}}'], {
+        cwd: dir,
+      });
+      assert.equal(all.code, 0, all.stderr);
+      const allRows = all.stdout.trimEnd().split('\n').sort();
+      assert.deepEqual(
+        allRows.map((row) => row.split(' ')[0]),
+        ['stats-busy-1', 'stats-calm-1', 'stats-done-1'],
+      );
+      for (const row of allRows) assert.match(row, / [0-9a-f]{64}$/, '--no-trunc: the whole id');
+
+      const one = await t.cli(['stats', '--no-stream', '--format', 'table {{.Name}}\\t{{.PIDs}}', 'calm'], {
+        cwd: dir,
+      });
+      assert.equal(one.code, 0, one.stderr);
+      assert.match(one.stdout, /^NAME\s+PIDS\nstats-calm-1\s+2\n$/);
+
+      const bad = await t.cli(['stats', '--no-stream', '--format', '{{.Nope}}'], { cwd: dir });
+      assert.equal(bad.code, 64, bad.stderr);
+      assert.match(bad.stderr, /--format: no field "Nope"/);
+      const unknown = await t.cli(['stats', '--no-stream', 'nosuch'], { cwd: dir });
+      assert.equal(unknown.code, 64, unknown.stderr);
+      assert.match(unknown.stderr, /no such service: nosuch/);
+
+      // streaming: a new table each second until interrupted
+      const stream = spawnCli(['stats', '--format', '{{.Name}}', 'calm'], t.env, { cwd: dir });
+      try {
+        await eventually(() => (stream.output().split('stats-calm-1').length > 2 ? true : undefined), 20_000);
+      } finally {
+        await stopChild(stream.child);
+      }
+    } finally {
+      await t.cli(['down', '-v', '-t', '0'], { cwd: other });
+      await t.cli(['down', '-v', '-t', '0'], { cwd: dir });
+    }
+  });
+
+  test('attach joins a running service: its output from now on, stdin to the container, the exit code; --no-stdin; a stopped one is refused', async () => {
+    const dir = await writeProject(
+      t,
+      'attach',
+      `services:
+  echo:
+    image: ${BUSYBOX}
+    stdin_open: true
+    command: ["sh", "-c", "echo ready; while read line; do echo got:$$line; done; echo stdin-closed; exit 3"]
+  ticker:
+    image: ${BUSYBOX}
+    init: true
+    command: ["sh", "-c", "echo old-line; sleep 1; i=0; while true; do i=$$((i+1)); echo tick-$$i; sleep 0.2; done"]
+`,
+    );
+    try {
+      const up = await t.cli(['up', '-d'], { cwd: dir });
+      assert.equal(up.code, 0, up.stderr);
+      await eventually(async () =>
+        (await t.cli(['logs', 'echo'], { cwd: dir })).stdout.includes('ready') ? true : undefined,
+      );
+      // stdin reaches the container; its end closes the container's stdin; attach returns the container's exit code
+      const attached = await t.cli(['attach', 'echo'], { cwd: dir, input: 'hello\nworld\n', timeoutMs: 30_000 });
+      assert.equal(attached.code, 3, attached.stderr);
+      assert.equal(attached.stdout, 'got:hello\ngot:world\nstdin-closed\n', 'only the output since the attach');
+
+      // --no-stdin: output only (from now on: not the line written before), detached by Ctrl-C with --sig-proxy=false
+      const follow = spawnCli(['attach', '--no-stdin', '--sig-proxy=false', 'ticker'], t.env, { cwd: dir });
+      try {
+        await eventually(() => (/tick-\d+\n.*tick-\d+/s.test(follow.output()) ? true : undefined), 20_000);
+      } finally {
+        await stopChild(follow.child);
+      }
+      assert.doesNotMatch(follow.output(), /old-line/, 'attach replayed the log');
+      const ps = await t.cli(['ps', '--format', 'json', 'ticker'], { cwd: dir });
+      assert.match(ps.stdout, /running/, 'Ctrl-C without --sig-proxy stopped the container');
+
+      const stopped = await t.cli(['attach', 'echo'], { cwd: dir });
+      assert.notEqual(stopped.code, 0);
+      assert.match(stopped.stderr, /you cannot attach to a stopped container/);
+      const unknown = await t.cli(['attach', 'nosuch'], { cwd: dir });
+      assert.equal(unknown.code, 64, unknown.stderr);
+    } finally {
+      await t.cli(['down', '-v', '-t', '0'], { cwd: dir });
     }
   });
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { renderStatsTemplate } from '../../src/cli/compose/extra-verbs.js';
 import type { StatsRow } from '../../src/cli/commands/container-verbs.js';
+import { detachScanner, parseDetachKeys, parseSigProxy } from '../../src/cli/attach-session.js';
 import { copyTargets } from '../../src/compose/cp.js';
 import { TsfigError } from '../../src/errors.js';
 import { observedUp, project, runningContainer, service, stoppedContainer } from '../helpers/project.js';
@@ -61,4 +62,17 @@ test('stats --format templates: fields, json, table with docker headers; unknown
   );
   assert.throws(() => renderStatsTemplate([row], '{{.Nope}}'), /--format: no field "Nope"/);
   assert.throws(() => renderStatsTemplate([row], '{{range .}}x{{end}}'), /--format: unsupported template/);
+});
+
+test('attach: detach keys are parsed as docker does and held back from the container', () => {
+  assert.deepEqual(parseDetachKeys('ctrl-p,ctrl-q'), [16, 17]);
+  assert.deepEqual(parseDetachKeys('a,ctrl-@'), [97, 0]);
+  assert.throws(() => parseDetachKeys('ctrl-1'), /--detach-keys: invalid key "ctrl-1"/);
+  const scan = detachScanner([16, 17]);
+  assert.deepEqual(scan(Buffer.from('ab\x10')), { forward: Buffer.from('ab'), detach: false });
+  assert.deepEqual(scan(Buffer.from('c')), { forward: Buffer.from('\x10c'), detach: false });
+  assert.deepEqual(scan(Buffer.from('x\x10\x11y')), { forward: Buffer.from('x'), detach: true });
+  assert.equal(parseSigProxy('false'), false);
+  assert.equal(parseSigProxy(true), true);
+  assert.throws(() => parseSigProxy('maybe'), /--sig-proxy/);
 });

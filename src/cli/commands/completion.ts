@@ -3,6 +3,7 @@ import { TsfigError } from '../../errors.js';
 
 /** Compose verbs that take service names, completed from `tsfig config --services`. */
 const SERVICE_VERBS = [
+  'attach',
   'build',
   'create',
   'events',
@@ -46,6 +47,7 @@ const OTHER_VERBS = [
 ];
 const GROUPS: Record<string, readonly string[]> = {
   container: [
+    'attach',
     'commit',
     'cp',
     'create',

@@ -18,6 +18,7 @@ import { collect, expandEnv, expandEnvFlags, parseBytes, parseCount, parseCpus }
 import { parseDuration } from '../../config/values.js';
 import { resolveCliMounts } from './mount-flags.js';
 import { registerContainerVerbs } from './container-verbs.js';
+import { registerContainerAttach } from '../attach-session.js';
 import { userSpecProblem } from '../../../engine/containers/index.js';
 import { parseLogTime } from '../log-time.js';
 
@@ -723,4 +724,5 @@ export function registerContainerCommands(program: Command): void {
   registerLifecycle(group);
   registerInspection(group);
   registerContainerVerbs(group);
+  registerContainerAttach(group);
 }
