@@ -72,6 +72,9 @@ export async function attachSession(engine: Engine, ref: string, options: Attach
     });
   }
   const tty = record.spec.tty === true;
+  // the lines from now on: a time bound taken before stdin is connected (a tail of 0 taken later missed the output of
+  // a container that answered the first input before the reader had started); the log's times have 9 digits
+  const since = new Date().toISOString().replace('Z', '000000Z');
   const detached = new AbortController();
   const cleanups: (() => void)[] = [];
   if (options.sigProxy !== false && !tty) {
@@ -113,7 +116,7 @@ export async function attachSession(engine: Engine, ref: string, options: Attach
     });
   }
   try {
-    for await (const entry of engine.containers.logs(record.id, { follow: true, tail: 0, signal: detached.signal })) {
+    for await (const entry of engine.containers.logs(record.id, { follow: true, since, signal: detached.signal })) {
       (entry.stream === 'stderr' ? process.stderr : process.stdout).write(entry.text);
     }
     if (detached.signal.aborted) {
