@@ -1,5 +1,6 @@
 /**
- * Golden tests of `tsfig kube generate` over the three examples and every valid config fixture: the warnings and
+ * Golden tests of `tsfig kube generate` over the three examples, every valid config fixture and every conformance
+ * project (test/conformance/scenarios): the warnings and
  * errors (with file:line:col) and the manifests, in test/golden/kube/<name>.yaml, with absolute paths written
  * `<dir>`. Every generated object must also match the Kubernetes schema (kubernetes-models, v1.33.0). Regenerate
  * with UPDATE_GOLDEN=1 and review the diff before committing.
@@ -21,6 +22,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.join(here, '..', '..');
 const goldenDir = path.join(repo, 'test', 'golden', 'kube');
 const fixtures = path.join(repo, 'test', 'fixtures', 'config', 'valid');
+const scenarios = path.join(repo, 'test', 'conformance', 'scenarios');
+/** Conformance projects that do not load as a whole with their default files, and why. */
+const UNLOADABLE: Record<string, string> = {
+  'e2e-name-conflict': 'two services share a container_name, which tsfig refuses (a known divergence)',
+  'env-file-other-missing': "its point is a service's missing env_file, which generating every service must read",
+  'merge-files': 'its files are given with -f in the scenario',
+};
 const update = process.env.UPDATE_GOLDEN === '1';
 
 interface Case {
@@ -57,6 +65,14 @@ const cases: Case[] = [
       dir: path.join(fixtures, name),
       load: fixtureLoad(path.join(fixtures, name)),
     })),
+  // The conformance projects (test/conformance/scenarios): compose files written for docker-compose.
+  ...readdirSync(scenarios)
+    .filter((name) => !(name in UNLOADABLE))
+    .sort()
+    .map((name) => {
+      const dir = path.join(scenarios, name);
+      return { name: `conformance-${name}`, dir, load: { cwd: dir, env: { HOME: '/home/user' } } };
+    }),
   {
     name: 'fixture-volumes-syntaxes-pvc',
     dir: path.join(fixtures, 'volumes-syntaxes'),
