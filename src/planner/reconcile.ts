@@ -1031,7 +1031,7 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
   const ctx = { options };
   const scoped = options.services !== undefined && options.services.length > 0;
   const containers = projectContainers(project.name, observed).filter(
-    (c) => !scoped || options.services!.includes(c.service),
+    (c) => !scoped || options.services.includes(c.service),
   );
   const orphans = scoped ? [] : orphansOf(project, containers, true);
   if (orphans.length > 0 && options.removeOrphans !== true) b.warn(orphanWarning(orphans));
