@@ -20,6 +20,7 @@ import { CONTAINER_NAME, randomName } from './names.js';
 import { resolveProcess, type ImageProcessConfig } from './process.js';
 import { userSpecProblem } from './user-spec.js';
 import { autoRemoveExitCommand, checkAutoRemove } from './cleanup.js';
+import { isFrozen } from './cgroup-state.js';
 import { containerFiles, runtimeConfEntries, type ContainerDirs } from './runtime-config.js';
 import { signalNumber } from './signals.js';
 import {
@@ -1034,6 +1035,12 @@ export class ContainerManager {
     if (status?.state !== 'running') {
       throw new EngineError('conflict', `container ${record.name} is not running`, {
         hint: `start it first: tsfig container start ${record.name}`,
+      });
+    }
+    // Docker refuses too: a process joining a frozen cgroup freezes at once, and the exec would hang in state D.
+    if (await isFrozen(this.paths, record.id)) {
+      throw new EngineError('conflict', `container ${record.name} is paused`, {
+        hint: `unpause it first: tsfig container unpause ${record.name}`,
       });
     }
     const userProblem = options.user === undefined ? undefined : userSpecProblem(options.user);

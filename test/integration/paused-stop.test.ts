@@ -24,6 +24,22 @@ describe('paused containers stop, die and go (root)', { skip: NEEDS_ROOT }, () =
     return path.join('/sys/fs/cgroup/freezer', t.engine.paths.cgroupParent, id.slice(0, 12));
   }
 
+  test('exec into a paused container is refused at once (it hung in state D), and works after unpause', async () => {
+    const name = 'paused-exec';
+    await cli('container', 'run', '-d', '--name', name, BUSYBOX, 'sleep', '600');
+    try {
+      await cli('container', 'pause', name);
+      const refused = await t.cli(['container', 'exec', name, 'true'], { timeoutMs: 20_000 });
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /container paused-exec is paused/);
+      assert.match(refused.stderr, /unpause it first/);
+      await cli('container', 'unpause', name);
+      assert.equal(await cli('container', 'exec', name, 'echo', 'ok'), 'ok');
+    } finally {
+      await t.cli(['container', 'rm', '-f', name]);
+    }
+  });
+
   for (const [verb, args] of [
     ['rm -f', ['container', 'rm', '-f']],
     ['stop', ['container', 'stop', '-t', '1']],
