@@ -67,9 +67,14 @@ function longSleep(): string {
   return `sleep ${600 + Math.floor(Math.random() * 300)}`;
 }
 
-/** The running RUN container of a build (label io.tsfig.build), once its command runs. */
-async function runningBuildContainer(te: TestEngine, cli?: RunningCli): Promise<string> {
+/**
+ * The running RUN container of a build whose command is `sleep` (the test's unique `sleep N`), once that command runs
+ * on the host: an earlier RUN of the same Dockerfile also runs in a container, and interrupting that one instead would
+ * test something else (its step is then not cached).
+ */
+async function runningBuildContainer(te: TestEngine, sleep: string, cli?: RunningCli): Promise<string> {
   return eventually(async () => {
+    if (hostProcesses(sleep).length === 0) return undefined;
     const [running] = await te.engine.containers.list({ labels: { 'io.tsfig.build': 'true' } });
     return running?.id;
   }, 90_000).catch((error: unknown) => {
@@ -150,7 +155,7 @@ describe('interrupting builds', { concurrency: false }, () => {
         'app/Dockerfile': `FROM tsfig/busybox:latest\nRUN echo step one > /one\nRUN echo started && ${sleep}\n`,
       });
       const cli = startCli(te, ['build'], dir);
-      await runningBuildContainer(te, cli);
+      await runningBuildContainer(te, sleep, cli);
       cli.child.kill(signal);
       assert.equal(await exitOf(cli), code, cli.stderr());
       t.diagnostic(cli.stderr());
@@ -169,7 +174,7 @@ describe('interrupting builds', { concurrency: false }, () => {
       'ctx/Dockerfile': `FROM tsfig/busybox:latest\nRUN echo cached > /cached\nRUN echo started && ${sleep}\n`,
     });
     const cli = startCli(te, ['image', 'build', '-t', 'demo/interrupted', 'ctx'], dir);
-    await runningBuildContainer(te, cli);
+    await runningBuildContainer(te, sleep, cli);
     cli.child.kill('SIGINT');
     assert.equal(await exitOf(cli), 130, cli.stderr());
     assert.match(cli.stderr(), /Interrupted \(SIGINT\): stopping the build/);
@@ -195,7 +200,7 @@ describe('interrupting builds', { concurrency: false }, () => {
         'app/Dockerfile': `FROM tsfig/busybox:latest\nRUN echo started && ${sleep}\n`,
       });
       const cli = startCli(te, ['--progress', 'plain', 'up'], dir);
-      await runningBuildContainer(te, cli);
+      await runningBuildContainer(te, sleep, cli);
       cli.child.kill(signal);
       assert.equal(await exitOf(cli), code, cli.stderr());
       t.diagnostic(cli.stderr());
@@ -219,7 +224,7 @@ describe('interrupting builds', { concurrency: false }, () => {
       'quick/Dockerfile': 'FROM tsfig/busybox:latest\nRUN echo quick > /quick\n',
     });
     const killed = startCli(te, ['image', 'build', 'orphan'], dir);
-    const orphan = await runningBuildContainer(te, killed);
+    const orphan = await runningBuildContainer(te, orphanSleep, killed);
     killed.child.kill('SIGKILL');
     assert.equal(await exitOf(killed), 137);
     // the monitor outlives the CLI: the step keeps running, nobody will remove it
@@ -258,7 +263,7 @@ describe('interrupting builds', { concurrency: false }, () => {
       'ctx/Dockerfile': `FROM tsfig/busybox:latest\nRUN echo started && ${sleep}\n`,
     });
     const killed = startCli(te, ['image', 'build', 'ctx'], dir);
-    await runningBuildContainer(te, killed);
+    await runningBuildContainer(te, sleep, killed);
     killed.child.kill('SIGKILL');
     await exitOf(killed);
     const images = (await te.engine.images.list()).length;
@@ -305,7 +310,7 @@ test('q in the TUI while up builds: the terminal is restored, the RUN container 
   );
   tmux(socket, 'new-session', '-d', '-s', 'tui', '-x', '120', '-y', '30', `sh ${quote(script)}`);
   const capture = () => tmux(socket, 'capture-pane', '-p', '-t', 'tui');
-  await runningBuildContainer(te);
+  await runningBuildContainer(te, sleep);
   await eventually(() => (/Building app/.test(capture()) ? true : undefined), 60_000).catch((error: unknown) => {
     throw new Error(`the TUI never showed the build; screen:\n${capture()}`, { cause: error });
   });
