@@ -26,11 +26,18 @@ export interface EngineOptions {
    * unless `forward: false` (or TSFIG_DNS_FORWARD=0), which answers NXDOMAIN: tests never look up outside names.
    */
   readonly dns?: false | { forward?: boolean; upstreams?: readonly string[] };
+  /**
+   * Create the state root when it is missing. `false` for commands that only act on what exists: a container's exit
+   * command (auto-remove cleanup) may run after its root was removed (a test's temp root, a `rm -rf` of the state),
+   * and re-creating the root there would leave an empty directory nobody owns; with the root gone there is nothing
+   * to clean. @default true
+   */
+  readonly createRoot?: boolean;
 }
 
 export function createEngine(options: EngineOptions = {}): Engine {
   const paths = enginePaths(options.root, options.env ?? process.env);
-  secureStateRoot(paths);
+  secureStateRoot(paths, { create: options.createRoot !== false });
   const images = new ImageStore(paths);
   const env = options.env ?? process.env;
   const forward = !['0', 'false', 'no'].includes((env.TSFIG_DNS_FORWARD ?? '').toLowerCase());

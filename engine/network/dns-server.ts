@@ -229,7 +229,12 @@ async function main(): Promise<void> {
 
   process.on('SIGTERM', () => stop(0));
   process.on('SIGINT', () => stop(0));
-  await fs.mkdir(paths.networks, { recursive: true });
+  // Not mkdir -p: a resolver starting late, after its root was removed (a test's temp root), must not re-create it.
+  try {
+    await fs.mkdir(paths.networks);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
   watch(paths.networks, () => void sync()).on('error', () => undefined);
   // Also poll: a bridge gets its address after the state is written (EADDRNOTAVAIL until then).
   setInterval(() => void sync(), 1000);

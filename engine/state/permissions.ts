@@ -9,17 +9,19 @@ export const STATE_DIR_MODE = 0o700;
 const STATE_DIRS = ['blobs', 'layers', 'images', 'containers', 'volumes', 'networks', 'tmp', 'cache'];
 
 /**
- * Creates the state root 0700 if missing and narrows it and the engine's directories under it to 0700 (never wider:
+ * Creates the state root 0700 if missing (unless `create: false`) and narrows it and the engine's directories under it to 0700 (never wider:
  * a container's files in a volume or a layer, setuid binaries and device nodes included, must not be reachable by
  * another local user; CVE-2021-41091). Called whenever an engine is opened, so it holds whichever command created a
  * directory first and whatever its umask was. Not root (a command that only prints help): nothing to do.
  */
-export function secureStateRoot(paths: EnginePaths): void {
+export function secureStateRoot(paths: EnginePaths, options: { create?: boolean } = {}): void {
   if (process.getuid?.() !== 0) return;
-  try {
-    fs.mkdirSync(paths.root, { recursive: true, mode: STATE_DIR_MODE });
-  } catch {
-    return; // reported by the command that writes there
+  if (options.create !== false) {
+    try {
+      fs.mkdirSync(paths.root, { recursive: true, mode: STATE_DIR_MODE });
+    } catch {
+      return; // reported by the command that writes there
+    }
   }
   for (const dir of [paths.root, ...STATE_DIRS.map((name) => path.join(paths.root, name))]) narrow(dir);
   for (const dir of [paths.runRoot, paths.runContainers, paths.netns]) narrow(dir);

@@ -13,6 +13,9 @@ export const DEBIAN_TAR = '/var/cache/tsfig/debian-bookworm.tar';
 
 export const isRoot = process.getuid?.() === 0;
 
+/** The prefix of makeTestEngine's temp dirs; test/integration/zz-no-leaks fails on any left after the suite. */
+export const TEST_DIR_PREFIX = '/tmp/tsfig-it-';
+
 /** The `skip` option of a describe() whose tests need root. */
 export const NEEDS_ROOT = isRoot ? false : 'needs root (run: sudo npm run test:integration)';
 
@@ -83,7 +86,7 @@ export async function removeEngineObjects(
 
 /** A fresh engine root in a temp dir, with the busybox base image imported as tsfig/busybox:latest. */
 export async function makeTestEngine(options: { debian?: boolean } = {}): Promise<TestEngine> {
-  const dir = await mkdtemp('/tmp/tsfig-it-');
+  const dir = await mkdtemp(TEST_DIR_PREFIX);
   const env = engineEnv(dir);
   const engine = createEngine({ env });
   await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: 'tsfig/busybox:latest' });
@@ -173,6 +176,31 @@ export function leftovers(marker: string): string[] {
   for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) if (line.includes(marker)) found.push(line);
   const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
   for (const line of ps.split('\n')) if (line.includes(marker) && !line.includes('ps -eo')) found.push(line.trim());
+  return found;
+}
+
+/**
+ * Processes that name dir in their arguments or in their environment (TSFIG_ROOT=dir/root...): a detached process of
+ * a test root, such as a container's exit command (`container cleanup --rm`, which names its root only in its env).
+ * As `pid args` lines; this process is left out.
+ */
+export function processesOf(dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (
+        args.includes(dir) ||
+        env.split('\0').some((entry) => /^TSFIG_(RUN_)?ROOT=/.test(entry) && entry.includes(dir))
+      ) {
+        found.push(`${pid} ${args}`);
+      }
+    } catch {
+      // gone, or a kernel thread
+    }
+  }
   return found;
 }
 

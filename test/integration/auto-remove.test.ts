@@ -3,14 +3,23 @@
  * does for podman) and `exec -d`, through the CLI against a test root.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { shortId } from '../../engine/state/ids.js';
-import { REPO, NEEDS_ROOT, eventually, isRoot, suiteEngine, writeProject } from '../helpers/engine.js';
+import {
+  REPO,
+  NEEDS_ROOT,
+  eventually,
+  isRoot,
+  makeTestEngine,
+  processesOf,
+  suiteEngine,
+  writeProject,
+} from '../helpers/engine.js';
 import { destroy, makeContainer, start, suiteBusyboxLower, waitExited } from '../helpers/runtime-conf.js';
 
 const BUSYBOX = 'tsfig/busybox:latest';
@@ -241,6 +250,47 @@ describe('auto-remove and exec -d (root)', { skip: NEEDS_ROOT }, () => {
       const down = await t.cli(['down', '-v'], { cwd: dir });
       assert.equal(down.code, 0, down.stderr);
     });
+  });
+});
+
+describe('auto-remove after its root is gone (root)', { skip: NEEDS_ROOT }, () => {
+  // issue #20: an empty /tmp/tsfig-it-*/root appeared after a CI run. Its creator was the exit command of a --rm
+  // container removed by its test's clean-up: the monitor starts `container cleanup --rm`, a node process that opened
+  // the engine (mkdir -p of the state root) after the test had removed the whole temp dir.
+  test("the exit command of a --rm container that runs after its test's root was removed does not re-create it", async () => {
+    const te = await makeTestEngine();
+    let cleaned = false;
+    try {
+      const run = await te.cli(['container', 'run', '-d', '--rm', BUSYBOX, 'sleep', '300']);
+      assert.equal(run.code, 0, run.stderr);
+      const id = run.stdout.trim();
+      const conf = await readFile(path.join(te.engine.paths.containers, id, 'runtime.conf'), 'utf8');
+      const argv = [...conf.matchAll(/^exit_cmd (.*)$/gm)].map((match) => match[1] ?? '');
+      const env = [...conf.matchAll(/^exit_env (.*)$/gm)].map((match) => match[1] ?? '');
+      assert.deepEqual(argv.slice(-3), ['cleanup', '--rm', id]);
+      await te.cleanup(); // removes the container (its monitor starts the exit command) and the whole temp dir
+      cleaned = true;
+      // the exit command once more, surely after the removal (the monitor's may have run before or after it)
+      const [command, ...args] = argv;
+      assert.ok(command !== undefined);
+      const late = spawnSync(command, args, {
+        env: Object.fromEntries(
+          env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+        ),
+        encoding: 'utf8',
+        timeout: GONE_MS,
+      });
+      assert.equal(late.status, 0, late.stderr);
+      assert.equal(late.stderr, '');
+      await eventually(() => (processesOf(te.dir).length === 0 ? true : undefined), GONE_MS);
+      assert.ok(
+        !existsSync(te.dir),
+        `${te.dir} was created again: ${existsSync(te.dir) ? readdirSync(te.dir).join(' ') : ''}`,
+      );
+    } finally {
+      if (!cleaned) await te.cleanup();
+      await rm(te.dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -3,7 +3,7 @@ import { setExitCode } from '../exit-codes.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { ContainerManager } from '../../../engine/containers/index.js';
-import type { Engine } from '../../../engine/index.js';
+import { createEngine, type Engine } from '../../../engine/index.js';
 import type { ContainerMount, ContainerSpec, Ulimit } from '../../../engine/containers/index.js';
 import { removeIfExited, withAutoRemoveHold } from '../../../engine/containers/index.js';
 import { isFrozen } from '../../../engine/containers/index.js';
@@ -509,7 +509,9 @@ function registerLifecycle(group: Command): void {
     .argument('<container>')
     .requiredOption('--rm', 'remove the container')
     .action(async (ref: string) => {
-      const engine = await openEngine();
+      // Not openEngine(): this runs detached after the container's exit, possibly after its root was removed (a
+      // test's temp root), and must not create the root again; a missing root holds nothing to clean (not-found).
+      const engine = createEngine({ createRoot: false });
       const record = await removeIfExited(engine.containers, ref);
       if (record !== undefined) {
         await engine.volumes.removeAnonymous(record.mounts, { usersOf: containerRecordUsers(engine.paths) });
