@@ -1,4 +1,6 @@
-import { EngineError } from '../errors.js';
+import { promises as fs } from 'node:fs';
+import { EngineError, isErrno } from '../errors.js';
+import { rootlessNetns } from '../rootless/env.js';
 import { notInstalled, spawnCommand } from '../runtime/spawner.js';
 
 export interface ExecResult {
@@ -49,4 +51,23 @@ export async function ipBatch(lines: readonly string[], what: string, netnsPath?
 
 export async function ipJson<T>(args: readonly string[]): Promise<T> {
   return JSON.parse((await run('ip', ['-j', ...args])) || '[]') as T;
+}
+
+/**
+ * Sets a network sysctl (`/proc/sys/net/...`, per network namespace: the writer's) when it is not set already; a
+ * file that does not exist (a kernel without IPv6) is left alone. Rootless, through the spawner: this process is in
+ * the host's network namespace, the bridges are in the session's.
+ */
+export async function setNetSysctl(file: string, value: string): Promise<void> {
+  if (rootlessNetns() !== undefined) {
+    const script = '[ -e "$1" ] || exit 0; [ "$(cat "$1")" = "$2" ] || printf %s "$2" > "$1"';
+    await runQuiet('sh', ['-c', script, 'sh', file, value], '', `set ${file}`);
+    return;
+  }
+  const current = await fs.readFile(file, 'utf8').catch((error: unknown) => {
+    if (isErrno(error, 'ENOENT')) return undefined;
+    throw error;
+  });
+  if (current === undefined || current.trim() === value) return;
+  await fs.writeFile(file, value);
 }

@@ -1,6 +1,9 @@
+import { isRootless, rootlessNetns, rootlessRuntimeDir } from '../rootless/env.js';
+import { syncHostForwards } from '../rootless/ports.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +13,7 @@ import { newId } from '../state/ids.js';
 import { acquireLock, withLock } from '../state/lock.js';
 import { DEFAULT_RUN_BASE, type EnginePaths } from '../state/paths.js';
 import { dnsLockName, renderResolvConf } from './dns.js';
-import { execCommand, ipBatch, ipJson } from './exec.js';
+import { execCommand, ipBatch, ipJson, setNetSysctl } from './exec.js';
 import { Batcher, type Settled } from './batch.js';
 import { runtimeBinary } from '../runtime/binary.js';
 import { renderHostsFile } from './hosts.js';
@@ -132,7 +135,8 @@ export class NetworkManager {
 
   constructor(paths: EnginePaths, options: NetworkManagerOptions = {}) {
     this.paths = paths;
-    this.hostRunDir = options.hostRunDir ?? DEFAULT_RUN_BASE;
+    // rootless: what the user's roots share is the session's (its namespace has their bridges)
+    this.hostRunDir = options.hostRunDir ?? (isRootless() ? rootlessRuntimeDir() : undefined) ?? DEFAULT_RUN_BASE;
     this.dns =
       options.dns === false
         ? false
@@ -639,7 +643,7 @@ export class NetworkManager {
 
   /** The nft transaction for the given networks (what applyFirewall sends). */
   renderFirewall(networks: readonly NetworkState[]): string {
-    return renderRuleset(this.tableName, networks.map(firewallNetwork));
+    return renderRuleset(this.tableName, networks.map(firewallNetwork), { rootless: isRootless() });
   }
 
   /** Replaces this root's nft table from the state (deletes it when there are no networks). */
@@ -647,6 +651,15 @@ export class NetworkManager {
     const all = networks ?? (await this.list());
     const text = this.renderFirewall(all);
     await applyRuleset(text);
+    if (isRootless()) {
+      // the host side of the published ports: slirp4netns's forwards into the session's namespace
+      const forwards = ownPorts(all, this.paths.rootId).map((p) => ({
+        proto: p.proto,
+        hostIp: p.hostIp,
+        hostPort: p.hostPort,
+      }));
+      await syncHostForwards(this.paths.runRoot, forwards);
+    }
     // Keeps reconcile's fingerprint current (the iptables part depends on the networks only, not on endpoints).
     const fingerprint = await readJson<HostFingerprint>(this.fingerprintFile);
     if (fingerprint !== undefined) {
@@ -771,7 +784,15 @@ export class NetworkManager {
         ...(this.dns.forward ? [] : ['--no-forward']),
         ...this.dns.upstreams.map((u) => `--upstream=${u}`),
       ];
-      const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd] });
+      // rootless: the resolver listens on the bridges' gateways, in the session's network namespace
+      const netns = rootlessNetns();
+      const child =
+        netns === undefined
+          ? spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd] })
+          : spawn('nsenter', [`--net=${netns}`, '--', process.execPath, ...args], {
+              detached: true,
+              stdio: ['ignore', log.fd, log.fd],
+            });
       child.on('error', () => undefined);
       if (child.pid !== undefined) {
         const pid = child.pid;
@@ -922,7 +943,7 @@ export class NetworkManager {
     // advertisements that a container (it has NET_RAW) sends onto it (CVE-2020-13401 class).
     await noIpv6([br]);
     // Needed to DNAT locally generated traffic for 127.0.0.1 to a container; the nft table guards it.
-    await fs.writeFile(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '1');
+    await setNetSysctl(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, '1');
     await ipBatch([`link set ${br} up`], `bring up bridge ${br} of network "${network.name}"`);
   }
 
@@ -1294,8 +1315,12 @@ async function pickPort(
 async function checkHostAddresses(requests: readonly PortRequest[]): Promise<void> {
   const specific = requests.filter((r) => r.hostIp !== '' && !r.hostIp.startsWith('127.'));
   if (specific.length === 0) return;
-  const links = await ipJson<HostAddress[]>(['-4', 'addr', 'show']);
-  const local = new Set(links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local)));
+  // rootless: this process is in the host's network namespace, ip (through the spawner) in the session's
+  const local = isRootless()
+    ? new Set(Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)))
+    : new Set(
+        (await ipJson<HostAddress[]>(['-4', 'addr', 'show'])).flatMap((l) => (l.addr_info ?? []).map((a) => a.local)),
+      );
   const missing = specific.find((r) => !local.has(r.hostIp));
   if (missing !== undefined) {
     throw new EngineError('invalid', `cannot publish on ${missing.hostIp}: not an address of this host`, {
@@ -1390,8 +1415,7 @@ async function filterTables(nftTables: string | undefined): Promise<string> {
 }
 
 async function enableForwarding(): Promise<void> {
-  const file = '/proc/sys/net/ipv4/ip_forward';
-  if ((await fs.readFile(file, 'utf8')).trim() !== '1') await fs.writeFile(file, '1');
+  await setNetSysctl('/proc/sys/net/ipv4/ip_forward', '1');
 }
 
 /**
@@ -1404,11 +1428,7 @@ async function noIpv6(ifnames: readonly string[]): Promise<void> {
       [
         ['accept_ra', '0'],
         ['disable_ipv6', '1'],
-      ].map(([key, value]) =>
-        fs.writeFile(`/proc/sys/net/ipv6/conf/${name}/${key ?? ''}`, value ?? '').catch((error: unknown) => {
-          if (!isErrno(error, 'ENOENT')) throw error;
-        }),
-      ),
+      ].map(([key, value]) => setNetSysctl(`/proc/sys/net/ipv6/conf/${name}/${key ?? ''}`, value ?? '')),
     ),
   );
 }

@@ -52,8 +52,14 @@ function bridgeChains(n: FirewallNetwork): string[] {
  * into a bridge, masquerade of the subnet leaving through other interfaces, per-bridge forward chains that accept
  * established, intra-network and DNATed traffic and drop the rest (which isolates networks from each other), and a
  * raw-prerouting guard against direct access to container addresses and to 127.0.0.1-published ports.
+ * Rootless (engine/rootless/ports.ts), slirp4netns binds the host address and every published port arrives at
+ * 10.0.2.100 in the session's namespace: the DNAT rules then match the port only.
  */
-export function renderRuleset(table: string, networks: readonly FirewallNetwork[]): string {
+export function renderRuleset(
+  table: string,
+  networks: readonly FirewallNetwork[],
+  options: { rootless?: boolean } = {},
+): string {
   const head = [`table ip ${table} {}`, `delete table ip ${table}`];
   if (networks.length === 0) return `${head.join('\n')}\n`;
   const sorted = [...networks].sort((a, b) => a.bridge.localeCompare(b.bridge));
@@ -111,7 +117,7 @@ export function renderRuleset(table: string, networks: readonly FirewallNetwork[
     '\tchain published {',
     ...ports.map(
       (p) =>
-        `\t\t${p.hostIp === '' ? '' : `ip daddr ${p.hostIp} `}${p.proto} dport ${p.hostPort} dnat to ${p.ip}:${p.containerPort}`,
+        `\t\t${p.hostIp === '' || options.rootless === true ? '' : `ip daddr ${p.hostIp} `}${p.proto} dport ${p.hostPort} dnat to ${p.ip}:${p.containerPort}`,
     ),
     '\t}',
     '',

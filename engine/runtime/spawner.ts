@@ -1,3 +1,4 @@
+import { rootlessNetns } from '../rootless/env.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { runtimeBinary } from './binary.js';
 
@@ -64,7 +65,14 @@ class Spawner {
 
   private start(): ChildProcess {
     if (this.child !== undefined) return this.child;
-    const child = spawn(runtimeBinary(), ['spawner'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // Rootless: what it forks (ip, nft, container starts) belongs in the session's network namespace, where the
+    // bridges are; this process stays in the host's (engine/rootless/session.ts).
+    const netns = rootlessNetns();
+    const [file, args] =
+      netns === undefined
+        ? [runtimeBinary(), ['spawner']]
+        : ['nsenter', [`--net=${netns}`, '--', runtimeBinary(), 'spawner']];
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child = child;
     child.stdout?.on('data', (chunk: Buffer) => this.receive(chunk));
     child.stdin?.on('error', () => undefined);

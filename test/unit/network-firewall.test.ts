@@ -115,6 +115,28 @@ describe('nft ruleset', () => {
     assert.equal(text, GOLDEN);
   });
 
+  test('rootless: the DNAT rules match the port only (slirp4netns binds the host address, traffic arrives at 10.0.2.100)', () => {
+    const network = {
+      bridge: 'tsf1234baaaaaaa',
+      subnet: '172.18.0.0/16',
+      gateway: '172.18.0.1',
+      internal: false,
+      endpoints: [
+        {
+          ip: '172.18.0.2',
+          ports: [{ proto: 'tcp' as const, hostIp: '127.0.0.1', hostPort: 8081, containerPort: 81 }],
+        },
+      ],
+    };
+    assert.match(
+      renderRuleset('tsf1234', [network]),
+      /\tip daddr 127\.0\.0\.1 tcp dport 8081 dnat to 172\.18\.0\.2:81\n/,
+    );
+    const rootless = renderRuleset('tsf1234', [network], { rootless: true });
+    assert.match(rootless, /\ttcp dport 8081 dnat to 172\.18\.0\.2:81\n/);
+    assert.doesNotMatch(rootless, /ip daddr 127\.0\.0\.1 tcp dport 8081 dnat/);
+  });
+
   test('no networks renders only the deletion of the table', () => {
     assert.equal(renderRuleset('tsf1234', []), 'table ip tsf1234 {}\ndelete table ip tsf1234\n');
   });
