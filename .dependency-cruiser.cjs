@@ -38,6 +38,16 @@ module.exports = {
       to: { path: '^engine/', pathNot: ['^engine/index\\.ts$', '^engine/[^/]+/index\\.ts$', '^engine/errors\\.ts$'] },
     },
     {
+      name: 'application-knows-no-cli',
+      severity: 'error',
+      comment:
+        'The compose verbs (src/compose), the executor and the planner are used by the CLI, never the other way: what ' +
+        'they need of the terminal (following logs, stdin, signals) the CLI passes in (ComposeContext.terminal), and ' +
+        'the exit codes live in src/exit-code.ts. src/watch is a command of its own and builds its context in the CLI.',
+      from: { path: '^src/(compose|executor|planner)/' },
+      to: { path: '^src/cli/' },
+    },
+    {
       name: 'no-test-code-in-product',
       severity: 'error',
       from: { path: '^(src|engine)/' },

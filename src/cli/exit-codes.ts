@@ -1,20 +1,9 @@
 import type { EngineErrorKind } from '../../engine/errors.js';
 import type { ErrorKind } from '../errors.js';
 
-/** Exit codes, documented in docs/exit-codes.md. */
-export const ExitCode = {
-  ok: 0,
-  failure: 1,
-  usage: 64,
-  config: 65,
-  permission: 77,
-  runtimeFailure: 125,
-  notExecutable: 126,
-  notFound: 127,
-  interrupted: 130,
-} as const;
-/** What a verb returns: one of the codes above, or a container's own exit code (`run`, `up --exit-code-from`). */
-export type ExitCode = number;
+import { ExitCode } from '../exit-code.js';
+
+export { ExitCode };
 
 export function exitCodeOfKind(kind: ErrorKind | EngineErrorKind): number {
   switch (kind) {

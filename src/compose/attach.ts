@@ -94,7 +94,7 @@ export async function attach(
   });
   try {
     await Promise.all([
-      ctx.port.followLogs(containers, {
+      ctx.terminal.followLogs(containers, {
         timestamps: options.timestamps === true,
         color: options.color === true,
         prefix: options.logPrefix !== false,

@@ -25,18 +25,30 @@ export interface ComposePort extends ExecutorPort {
   holdAutoRemove<T>(id: string, fn: () => Promise<T>): Promise<T>;
   /** Waits for the container to exit; its exit code. */
   waitExit(id: string, signal?: AbortSignal): Promise<number>;
-  /**
-   * Copies the containers' logs to `out` until they exit (attached `run` and `up`); with splitStreams their stderr goes
-   * to this process's stderr.
-   */
-  followLogs(
-    containers: readonly ObservedContainer[],
-    options: { prefix: boolean; timestamps: boolean; color: boolean; signal?: AbortSignal; splitStreams?: boolean },
-  ): Promise<void>;
-  /** Connects this process's stdin to the container's; returns the detach function. */
-  attachStdin(id: string, tty: boolean): () => void;
   /** The engine itself, for the attached views (the TUI, logs with signals); undefined in tests. */
   readonly engine: Engine | undefined;
+}
+
+/** How the attached verbs follow containers' logs: one line prefix per container, timestamps, colours. */
+export interface FollowOptions {
+  readonly prefix: boolean;
+  readonly timestamps: boolean;
+  readonly color: boolean;
+  readonly signal?: AbortSignal;
+  /** The containers' stderr to this process's stderr (attached `run`); otherwise everything goes to stdout. */
+  readonly splitStreams?: boolean;
+}
+
+/**
+ * The terminal side of the attached verbs (`run`, attached `up`), given by the CLI (`cliTerminal`,
+ * src/cli/compose/context.ts): the verbs decide when to follow logs or connect stdin, the CLI owns how it is done on
+ * this process's streams. The application layer never imports src/cli (a dependency rule).
+ */
+export interface ComposeTerminal {
+  /** Copies the containers' logs to this process's output until they exit (or the signal aborts). */
+  followLogs(containers: readonly ObservedContainer[], options: FollowOptions): Promise<void>;
+  /** Connects this process's stdin to the container's; returns the detach function. */
+  attachStdin(id: string, tty: boolean): () => void;
 }
 
 /** Runs work that pulls or builds with a signal the first Ctrl-C aborts (src/cli/interrupt.ts in the CLI). */
@@ -44,6 +56,8 @@ export type Interruptible = <T>(what: string, hint: string, work: (signal: Abort
 
 export interface ComposeContext {
   readonly port: ComposePort;
+  /** Logs and stdin of attached verbs on this process's terminal (recorded in tests). */
+  readonly terminal: ComposeTerminal;
   /** Progress of plans, pulls and builds (the `--progress` renderer, or the TUI of an attached `up`). */
   readonly events: EventSink;
   /** Data: `--dry-run` plans, `run -d`'s container name. */

@@ -5,8 +5,8 @@
  * that names it, before anything is copied.
  */
 import { Readable, type Writable } from 'node:stream';
-import { humanSize } from '../cli/table.js';
-import { ExitCode } from '../cli/exit-codes.js';
+import { humanSize } from '../ui/size.js';
+import { ExitCode } from '../exit-code.js';
 import { TsfigError } from '../errors.js';
 import type { Project } from '../model/project.js';
 import type { ObservedContainer, ObservedState } from '../planner/observed.js';

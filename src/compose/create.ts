@@ -1,5 +1,5 @@
 /** `create`: `up --no-start -d` (networks, volumes, images and containers; nothing is started). */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import type { ComposeContext } from './context.js';
 import { converge, type UpOptions } from './up.js';

@@ -1,5 +1,5 @@
 /** `down`: stop and remove the project's containers, then its networks; `-v` its volumes, `--rmi` its images. */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import { imagesToRemove } from '../planner/images.js';
 import { planDown } from '../planner/reconcile.js';

@@ -5,15 +5,13 @@ import { linkEnv } from '../../engine/network/index.js';
 import type { PullEvent, RegistryClient } from '../../engine/registry/index.js';
 import { acquireLock } from '../../engine/state/index.js';
 import { containerRecordUsers, resolveMounts, type VolumesFromSource } from '../../engine/volumes/index.js';
-import { attachStdin } from '../cli/attach.js';
-import { printLogs } from '../cli/compose/logs.js';
-import { preflight } from '../cli/compose/preflight.js';
+import { preflight } from './preflight.js';
 import { TsfigError } from '../errors.js';
 import type { EventSink, TsfigEvent } from '../events/events.js';
 import type { Project } from '../model/project.js';
 import { toEngineContainerSpec } from '../planner/container-spec.js';
 import { observe } from '../planner/observe.js';
-import type { ObservedContainer, ObservedState } from '../planner/observed.js';
+import type { ObservedState } from '../planner/observed.js';
 import type {
   ContainerCreateSpec,
   ContainerHookSpec,
@@ -132,17 +130,6 @@ export class EnginePort implements ComposePort {
 
   waitExit(id: string, signal?: AbortSignal): Promise<number> {
     return this.engine.containers.wait(id, signal === undefined ? {} : { signal });
-  }
-
-  followLogs(
-    containers: readonly ObservedContainer[],
-    options: { prefix: boolean; timestamps: boolean; color: boolean; signal?: AbortSignal; splitStreams?: boolean },
-  ): Promise<void> {
-    return printLogs(this.engine, containers, { follow: true, ...options });
-  }
-
-  attachStdin(id: string, tty: boolean): () => void {
-    return attachStdin(this.engine.paths, id, tty);
   }
 
   async createNetwork(spec: NetworkCreateSpec): Promise<void> {

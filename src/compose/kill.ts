@@ -1,5 +1,5 @@
 /** `kill [-s SIGNAL]`: signal the project's running containers, all at once. */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import { planKill } from '../planner/lifecycle.js';
 import { planAndApply, type VerbPlanOptions } from './apply.js';

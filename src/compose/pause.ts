@@ -1,5 +1,5 @@
 /** `pause` / `unpause`: freeze or thaw the processes of the project's running containers. */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import { planPause } from '../planner/lifecycle.js';
 import { planAndApply, type VerbPlanOptions } from './apply.js';

@@ -1,5 +1,5 @@
 /** `restart`: stop (dependents first) and start again (dependencies first) the project's containers. */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import { planRestart } from '../planner/lifecycle.js';
 import { planAndApply, type VerbPlanOptions } from './apply.js';

@@ -1,5 +1,5 @@
 /** `rm`: remove the project's stopped containers (`-s`: stop them first; `-v`: with their anonymous volumes). */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import { TsfigError } from '../errors.js';
 import type { Project } from '../model/project.js';
 import { planRm, removableContainers } from '../planner/lifecycle.js';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { parsePortSpec } from '../../engine/network/index.js';
 import { parseVolumeFlag } from '../../engine/volumes/index.js';
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import { TsfigError } from '../errors.js';
 import { nullSink } from '../events/events.js';
 import type { Project } from '../model/project.js';
@@ -192,12 +192,12 @@ async function attached(
       throw error;
     }
     const detachStdin =
-      spec.container.openStdin === true ? ctx.port.attachStdin(id, spec.container.tty === true) : undefined;
+      spec.container.openStdin === true ? ctx.terminal.attachStdin(id, spec.container.tty === true) : undefined;
     let code: number;
     try {
       const self = (await ctx.port.observe(options.project)).containers.filter((c) => c.id === id);
       // stdout to stdout, stderr to stderr, as an attached `docker compose run` (docker attach) keeps them
-      await ctx.port.followLogs(self, { timestamps: false, color: false, prefix: false, splitStreams: true });
+      await ctx.terminal.followLogs(self, { timestamps: false, color: false, prefix: false, splitStreams: true });
       code = await ctx.port.waitExit(id);
     } finally {
       detachStdin?.();

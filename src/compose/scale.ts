@@ -1,5 +1,5 @@
 /** `scale SERVICE=N...`: `up -d --no-recreate --scale` for the named services (and their dependencies). */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import type { ComposeContext } from './context.js';
 import { converge } from './up.js';

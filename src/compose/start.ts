@@ -1,5 +1,5 @@
 /** `start`: the project's stopped containers, dependencies first. */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import { TsfigError } from '../errors.js';
 import type { Project } from '../model/project.js';
 import { planStart, selectedContainers } from '../planner/lifecycle.js';

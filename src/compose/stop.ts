@@ -1,5 +1,5 @@
 /** `stop`: the project's running containers, dependents first. */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import { planStop } from '../planner/lifecycle.js';
 import { planAndApply, type VerbPlanOptions } from './apply.js';

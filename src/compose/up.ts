@@ -3,7 +3,7 @@
  * (pulls, builds) and run that plan, observe again, plan the containers and run that plan; attached, follow the
  * containers until they exit. Every decision is the planner's; this file only sequences the phases.
  */
-import { ExitCode } from '../cli/exit-codes.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import { imagesProduced, planImages } from '../planner/images.js';
 import { OpKind, sequencePlans, type Plan } from '../planner/plan.js';

@@ -2,13 +2,14 @@
  * A ComposePort (src/compose/context.ts) that records every engine call instead of making it, over a fixed observed
  * state: what the compose verbs' unit tests run against (no root, no engine).
  */
-import type { ComposeContext, ComposePort } from '../../src/compose/context.js';
+import type { ComposeContext, ComposePort, ComposeTerminal } from '../../src/compose/context.js';
 import { RecordingSink } from '../../src/events/events.js';
 import type { Project } from '../../src/model/project.js';
 import type { ObservedContainer, ObservedState } from '../../src/planner/observed.js';
 import type { Plan } from '../../src/planner/plan.js';
 
-export class RecordingPort implements ComposePort {
+/** Also the context's terminal: followLogs and attachStdin are recorded in the same call list. */
+export class RecordingPort implements ComposePort, ComposeTerminal {
   readonly engine = undefined;
   /** `method target`, in call order. */
   readonly calls: string[] = [];
@@ -133,6 +134,7 @@ export function recordingContext(observed: ObservedState): {
   const stderr = new Buffer();
   const ctx: ComposeContext = {
     port,
+    terminal: port,
     events,
     stdout,
     stderr,

@@ -20,7 +20,7 @@ import { observe } from '../../planner/observe.js';
 import { plan, planDown } from '../../planner/reconcile.js';
 import { renderPlanText } from '../../planner/render.js';
 import { loadForServices, projectOptions } from '../compose/context.js';
-import { preflight } from '../compose/preflight.js';
+import { preflight } from '../../compose/preflight.js';
 import { ensureServiceImages } from '../compose/pull.js';
 import { applyPlan, withProjectLock } from '../compose/up.js';
 import { openEngine } from '../engine.js';

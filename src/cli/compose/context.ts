@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
-import type { ComposeContext as VerbContext } from '../../compose/context.js';
+import type { ComposeTerminal, ComposeContext as VerbContext } from '../../compose/context.js';
 import { EnginePort } from '../../compose/engine-port.js';
 import type { EventSink } from '../../events/events.js';
 import { makeRenderer, type ProgressMode } from '../../ui/progress.js';
+import { attachStdin } from '../attach.js';
 import { interruptible } from '../interrupt.js';
+import { printLogs } from './logs.js';
 import { parseCount } from '../units.js';
 import type { LoadResult } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
@@ -59,6 +61,7 @@ export async function verbContext(command: Command, events?: EventSink, opened?:
   const parallel = command.optsWithGlobals<{ parallel?: string }>().parallel;
   return {
     port: new EnginePort(engine, sink),
+    terminal: cliTerminal(engine),
     events: sink,
     stdout: process.stdout,
     stderr:
@@ -69,6 +72,14 @@ export async function verbContext(command: Command, events?: EventSink, opened?:
     env: process.env,
     parallel: parallel === undefined ? undefined : Math.max(1, parseCount(parallel, '--parallel')),
     interruptible: (what, hint, work) => interruptible({ what, hint }, work),
+  };
+}
+
+/** The attached verbs' terminal: logs by printLogs (./logs.ts), stdin by the monitor's attach socket (../attach.ts). */
+export function cliTerminal(engine: Engine): ComposeTerminal {
+  return {
+    followLogs: (containers, options) => printLogs(engine, containers, { follow: true, ...options }),
+    attachStdin: (id, tty) => attachStdin(engine.paths, id, tty),
   };
 }
 

@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
-import type { Engine } from '../../../engine/index.js';
-import { describeHolder, findPortHolder, readHostSockets } from '../../../engine/network/index.js';
-import { TsfigError } from '../../errors.js';
-import type { Plan } from '../../planner/plan.js';
+import type { Engine } from '../../engine/index.js';
+import { describeHolder, findPortHolder, readHostSockets } from '../../engine/network/index.js';
+import { TsfigError } from '../errors.js';
+import type { Plan } from '../planner/plan.js';
 
 /** True when path exists (a dangling symlink counts as missing, as the bind mount would). */
 async function pathExists(file: string): Promise<boolean> {
