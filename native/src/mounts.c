@@ -447,43 +447,92 @@ int tsfig_mounts_setup(const struct tsfig_conf *c, tsfig_error_t *err)
     return pivot(c->rootfs, err);
 }
 
-static int mask_path(int rootfd, const char *path, tsfig_error_t *err)
+/* Binds the object of the O_PATH fd src onto the object of the O_PATH fd dst with the new mount API: neither is looked
+ * up again by path, so what is bound, and where, are the inodes that were checked (CVE-2021-30465 and CVE-2025-31133
+ * both swapped a path between a check and the mount that re-resolved it). attrs (MOUNT_ATTR_*) are set on the detached
+ * copy before it is attached, recursively: there is no window where it is mounted without them. */
+static int bind_checked(int src, int dst, uint64_t attrs)
+{
+    cleanup_close int tree = (int)syscall(SYS_open_tree, src, "",
+                                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (tree < 0)
+        return -1;
+    struct mount_attr attr = {.attr_set = attrs};
+    if (attrs && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+        return -1;
+    return (int)syscall(SYS_move_mount, tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+/* An O_PATH fd of path inside the root, the last component not followed (nor any magic link): the object the caller
+ * checks and then mounts on. A symlink there is refused: under /proc and /sys there is none unless a volume put it. */
+static int open_target(int rootfd, const char *path, const char *step, struct stat *st, tsfig_error_t *err)
+{
+    int fd = tsfig_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    if (fd < 0)
+        return errno == ENOENT ? -2 : tsfig_make_error(err, errno, step, "open `%s`", path);
+    if (fstat(fd, st) < 0) {
+        int e = errno;
+        close(fd);
+        return tsfig_make_error(err, e, step, "stat `%s`", path);
+    }
+    if (S_ISLNK(st->st_mode)) {
+        close(fd);
+        return tsfig_make_error(err, ELOOP, step, "`%s` is a symbolic link", path);
+    }
+    return fd;
+}
+
+/* The container's /dev/null, opened once and checked to be the null character device itself, not a symlink to one
+ * (nor a magic link such as /proc/self/fd/0, the monitor's /dev/null of the host): masks bind this fd. */
+static int open_null(int rootfd, tsfig_error_t *err)
+{
+    struct stat st;
+    int fd = open_target(rootfd, "/dev/null", "mask", &st, err);
+    if (fd == -2) {
+        errno = ENOENT;
+        return tsfig_make_error(err, errno, "mask", "open `/dev/null`");
+    }
+    if (fd < 0)
+        return -1;
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+        close(fd);
+        return tsfig_make_error(err, EINVAL, "mask", "`/dev/null` is not the null device");
+    }
+    return fd;
+}
+
+static int mask_path(int rootfd, int nullfd, const char *path, tsfig_error_t *err)
 {
     char step[128], p[64];
     tsfig_fmt(step, sizeof step, "mask %s", path);
-    cleanup_close int fd = tsfig_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
     struct stat st;
+    cleanup_close int fd = open_target(rootfd, path, step, &st, err);
+    if (fd == -2)
+        return 0;
     if (fd < 0)
-        return errno == ENOENT ? 0 : tsfig_make_error(err, errno, step, "open `%s`", path);
-    if (fstat(fd, &st) < 0)
-        return tsfig_make_error(err, errno, step, "stat `%s`", path);
+        return -1;
     if (S_ISDIR(st.st_mode)) {
         if (mount("tmpfs", tsfig_fd_path(p, sizeof p, fd), "tmpfs", MS_RDONLY, "nr_inodes=1") < 0)
             return tsfig_make_error(err, errno, step, "mask `%s`", path);
         return 0;
     }
-    struct stat null;
-    if (stat("/dev/null", &null) < 0 || !S_ISCHR(null.st_mode) || null.st_rdev != makedev(1, 3))
-        return tsfig_make_error(err, errno ? errno : EINVAL, step, "`/dev/null` is not the null device");
-    if (mount("/dev/null", tsfig_fd_path(p, sizeof p, fd), NULL, MS_BIND, NULL) < 0)
+    if (bind_checked(nullfd, fd, 0) < 0)
         return tsfig_make_error(err, errno, step, "mask `%s`", path);
     return 0;
 }
 
 static int readonly_path(int rootfd, const char *path, tsfig_error_t *err)
 {
-    char step[128], p[64];
+    char step[128];
     tsfig_fmt(step, sizeof step, "readonly %s", path);
-    cleanup_close int fd = tsfig_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
+    struct stat st;
+    cleanup_close int fd = open_target(rootfd, path, step, &st, err);
+    if (fd == -2)
+        return 0;
     if (fd < 0)
-        return errno == ENOENT ? 0 : tsfig_make_error(err, errno, step, "open `%s`", path);
-    if (mount(tsfig_fd_path(p, sizeof p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
-        return tsfig_make_error(err, errno, step, "bind `%s`", path);
-    cleanup_close int top = tsfig_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0);
-    if (top < 0)
-        return tsfig_make_error(err, errno, step, "reopen `%s`", path);
-    unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-    if (mount(NULL, tsfig_fd_path(p, sizeof p, top), NULL, f, NULL) < 0)
+        return -1;
+    uint64_t attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (bind_checked(fd, fd, attrs) < 0)
         return tsfig_make_error(err, errno, step, "remount `%s` read-only", path);
     return 0;
 }
@@ -500,14 +549,17 @@ int tsfig_mounts_finalize(const struct tsfig_conf *c, tsfig_error_t *err)
     for (int i = 0; readonly_paths[i]; i++)
         if (readonly_path(rootfd, readonly_paths[i], err) < 0)
             return -1;
+    cleanup_close int nullfd = open_null(rootfd, err);
+    if (nullfd < 0)
+        return -1;
     for (int i = 0; masked_paths[i]; i++)
-        if (mask_path(rootfd, masked_paths[i], err) < 0)
+        if (mask_path(rootfd, nullfd, masked_paths[i], err) < 0)
             return -1;
     glob_t g;
     if (glob("/sys/devices/system/cpu/cpu*/thermal_throttle", GLOB_NOSORT, NULL, &g) == 0) {
         int rc = 0;
         for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++)
-            rc = mask_path(rootfd, g.gl_pathv[i], err);
+            rc = mask_path(rootfd, nullfd, g.gl_pathv[i], err);
         globfree(&g);
         if (rc < 0)
             return -1;
