@@ -3,6 +3,7 @@
 # Idempotent: each step is skipped when its result is already there.
 #   scripts/setup.sh          install everything, then run the main example
 #   scripts/setup.sh --deps   install everything, run nothing
+#   scripts/setup.sh --user NAME   also make NAME ready for rootless tsfig (a subordinate id range; see README)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ packages=(
   debootstrap busybox-static                  # base images, built locally
   crun runc                                   # benchmark baselines
   tmux                                        # terminal tests
+  uidmap slirp4netns                          # rootless mode: newuidmap/newgidmap, published ports and outside traffic
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -34,6 +36,16 @@ fi
 
 # The second local user that test/security's "other local user" probes run as (setpriv), never logged in.
 id -u tsfig-probe >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin tsfig-probe
+
+# slirp4netns opens /dev/net/tun as the user: Debian's udev makes it 0666, a machine without udev leaves it 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then chmod 0666 /dev/net/tun; fi
+
+user=
+if [ "${1:-}" = --user ]; then
+  user=${2:?usage: scripts/setup.sh --user NAME}
+  shift 2
+fi
+if [ -n "$user" ]; then bash scripts/rootless-user.sh "$user"; fi
 
 # Node dependencies plus the native build and TypeScript build (npm's install script runs both).
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)

@@ -2,3 +2,5 @@
 export { ensureSession, inUserNamespace, joinArgs, rootlessDirs, sessionEnv, stopSession } from './session.js';
 export { isRootless, rootlessNetns, ROOTLESS_ENV } from './env.js';
 export type { RootlessDirs, RootlessSession } from './session.js';
+export { modeInfo } from './info.js';
+export type { ModeInfo } from './info.js';

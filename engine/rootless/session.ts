@@ -54,9 +54,15 @@ export function rootlessDirs(env: NodeJS.ProcessEnv = process.env, uid = process
   const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : os.homedir();
   const data = env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : undefined;
   const runtime = env.XDG_RUNTIME_DIR !== undefined && env.XDG_RUNTIME_DIR !== '' ? env.XDG_RUNTIME_DIR : undefined;
+  // inside the session uid is 0: the launcher passed the session's dir
+  const inside = env.TSFIG_ROOTLESS_RUNTIME !== undefined && env.TSFIG_ROOTLESS_RUNTIME !== '';
   return {
     dataRoot: path.join(data ?? path.join(home, '.local', 'share'), 'tsfig'),
-    runtimeDir: runtime !== undefined ? path.join(runtime, 'tsfig') : path.join(os.tmpdir(), `tsfig-${uid}`),
+    runtimeDir: inside
+      ? (env.TSFIG_ROOTLESS_RUNTIME ?? '')
+      : runtime !== undefined
+        ? path.join(runtime, 'tsfig')
+        : path.join(os.tmpdir(), `tsfig-${uid}`),
   };
 }
 
@@ -143,7 +149,7 @@ async function withUserLock<T>(file: string, body: () => Promise<T>): Promise<T>
   }
 }
 
-async function readSession(file: string): Promise<RootlessSession | undefined> {
+export async function readSessionFile(file: string): Promise<RootlessSession | undefined> {
   try {
     return JSON.parse(await fs.readFile(file, 'utf8')) as RootlessSession;
   } catch (error) {
@@ -281,14 +287,17 @@ async function alive(entry: { pid: number; start: number } | undefined): Promise
  * its namespaces, mounts and bridges with it; what the state still records is converged by the next commands.
  */
 export async function ensureSession(dirs: RootlessDirs = rootlessDirs()): Promise<RootlessSession> {
+  // nothing is created for a user rootless mode cannot serve (no subordinate ids, no uidmap): one clear error
+  const existing = await fs.lstat(dirs.runtimeDir).catch(() => undefined);
+  if (existing === undefined) preflight();
   await ownDir(dirs.runtimeDir);
   const file = path.join(dirs.runtimeDir, 'holder.json');
-  const current = await readSession(file);
+  const current = await readSessionFile(file);
   if (current !== undefined && (await alive({ pid: current.holderPid, start: current.holderStart }))) {
     if (current.slirp === undefined || (await alive(current.slirp))) return current;
   }
   return withUserLock(path.join(dirs.runtimeDir, 'holder.lock'), async () => {
-    const again = await readSession(file);
+    const again = await readSessionFile(file);
     let holder: { pid: number; start: number } | undefined =
       again !== undefined ? { pid: again.holderPid, start: again.holderStart } : undefined;
     if (!(await alive(holder))) {
@@ -345,9 +354,25 @@ export function joinArgs(session: RootlessSession, cwd: string): string[] {
  */
 export async function stopSession(dirs: RootlessDirs = rootlessDirs()): Promise<boolean> {
   const file = path.join(dirs.runtimeDir, 'holder.json');
-  const session = await readSession(file);
+  const session = await readSessionFile(file);
   if (session === undefined) return false;
   let stopped = false;
+  if (await alive({ pid: session.holderPid, start: session.holderStart })) {
+    // what else runs in the session's user namespace (monitors, containers, resolvers), but this command
+    const userns = await fs.readlink(`/proc/${session.holderPid}/ns/user`).catch(() => undefined);
+    const spared = new Set([process.pid, process.ppid, session.holderPid]);
+    for (const entry of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(entry) || spared.has(Number(entry))) continue;
+      const ns = await fs.readlink(`/proc/${entry}/ns/user`).catch(() => undefined);
+      if (userns !== undefined && ns === userns) {
+        try {
+          process.kill(Number(entry), 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  }
   for (const entry of [session.slirp, { pid: session.holderPid, start: session.holderStart }]) {
     if (entry === undefined || !(await alive(entry))) continue;
     process.kill(entry.pid, 'SIGKILL');

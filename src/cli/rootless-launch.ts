@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { ensureSession, joinArgs, rootlessDirs, sessionEnv } from '../../engine/rootless/index.js';
 import { isEngineError } from '../../engine/errors.js';
+import { exitCodeOfKind } from './exit-codes.js';
 
 const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
 
@@ -18,7 +19,7 @@ export async function launchRootless(argv: readonly string[]): Promise<number> {
     if (!isEngineError(error)) throw error;
     process.stderr.write(`error: ${error.message}\n`);
     if (error.hint !== undefined) process.stderr.write(`hint: ${error.hint}\n`);
-    return 126;
+    return exitCodeOfKind(error.kind);
   }
   const entry = process.argv[1] ?? '';
   const child = spawn(

@@ -58,7 +58,7 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
   { names: ['network'], load: async () => (await import('./network.js')).registerNetworkCommands },
   { names: ['volume'], load: async () => (await import('./volume.js')).registerVolumeCommands },
   { names: ['kube'], load: async () => (await import('./kube.js')).registerKubeCommands },
-  { names: ['system'], load: async () => (await import('./system.js')).registerSystemCommands },
+  { names: ['system', 'info'], load: async () => (await import('./system.js')).registerSystemCommands },
   // Last: adds `image save|load` and `container export|commit` to the image and container groups loaded above.
   { names: ['image', 'container'], load: async () => (await import('./archive.js')).registerArchiveCommands },
 ];
