@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EngineError, isEngineError } from '../errors.js';
 import { withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
@@ -10,9 +8,9 @@ import type { ContainerRecord, ContainerSpec } from './types.js';
 
 /**
  * Auto-removal (`run --rm`, `run -d --rm`) without a daemon, as podman does with conmon's `--exit-command`: the
- * container's runtime.conf carries `<node> <repo>/bin/tsfig.js container cleanup --rm <id>`, which its monitor
- * starts (detached) once the container has exited for good and the monitor has let go of it. The cleanup removes
- * the container only if it is still exited, under the container's lock (removeIfExited), so it is safe next to a
+ * container's runtime.conf carries the caller's autoRemoveCommand and the id (tsfig's CLI gives `<node> <its
+ * bin/tsfig.js> container cleanup --rm`), which its monitor starts (detached) once the container has exited for good
+ * and the monitor has let go of it. The cleanup removes the container only if it is still exited, under the container's lock (removeIfExited), so it is safe next to a
  * user `rm`, an attached `run --rm` removing it too, or a `start` that brought it back. An attached `run --rm` holds
  * the container's auto-remove hold (withAutoRemoveHold) from its start until it has read the exit code and removed the
  * container itself; the cleanup waits for that hold, so it never takes the exit code away from a CLI still there,
@@ -31,34 +29,39 @@ export function withAutoRemoveHold<T>(paths: EnginePaths, id: string, fn: () => 
 /** The cleanup may wait this long for an attached CLI to finish with the container (it drains the last logs). */
 const HOLD_WAIT_MS = 24 * 3600_000;
 
-/** docker: "Conflicting options: --restart and --rm". Checked before anything is created. */
+/**
+ * docker: "Conflicting options: --restart and --rm"; and the command that removes it must be given (absolute argv[0]:
+ * the monitor runs it with a minimal environment). Checked before anything is created.
+ */
 export function checkAutoRemove(spec: ContainerSpec): void {
-  if (spec.autoRemove === true && spec.restart !== undefined && spec.restart.name !== 'no') {
+  if (spec.autoRemove !== true) return;
+  if (spec.restart !== undefined && spec.restart.name !== 'no') {
     throw new EngineError('invalid', 'conflicting options: --restart and --rm', {
       hint: 'a container removed when it exits cannot be restarted by a policy: drop one of them',
     });
   }
-}
-
-/** The CLI entry point of this installation: the first `bin/tsfig.js` above this module (source or dist/). */
-function cliEntry(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = path.join(dir, 'bin', 'tsfig.js');
-    if (existsSync(candidate)) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new EngineError('internal', 'cannot find bin/tsfig.js for the auto-remove command');
-    dir = parent;
+  const command = spec.autoRemoveCommand ?? [];
+  if (command[0] === undefined || !path.isAbsolute(command[0])) {
+    throw new EngineError(
+      'invalid',
+      'autoRemove needs autoRemoveCommand, an absolute command that removes the container',
+      {
+        hint: "tsfig's CLI passes `<node> bin/tsfig.js container cleanup --rm` (removeIfExited)",
+      },
+    );
   }
 }
 
-let cachedEntry: string | undefined;
-
-/** The exit command of an autoRemove container: the cleanup against this engine root, with a minimal env. */
-export function autoRemoveExitCommand(paths: EnginePaths, id: string): ExitCommand {
-  cachedEntry ??= cliEntry();
+/**
+ * The exit command of an autoRemove container: the caller's autoRemoveCommand with the id appended, against this
+ * engine root, with a minimal environment. None for a container without autoRemove (or a record made before the
+ * command was recorded: its attached CLI still removes it).
+ */
+export function autoRemoveExitCommand(paths: EnginePaths, record: ContainerRecord): ExitCommand | undefined {
+  const command = record.spec.autoRemoveCommand;
+  if (record.spec.autoRemove !== true || command === undefined || command.length === 0) return undefined;
   return {
-    argv: [process.execPath, cachedEntry, 'container', 'cleanup', '--rm', id],
+    argv: [...command, record.id],
     env: [
       `PATH=${process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}`,
       `TSFIG_ROOT=${paths.root}`,

@@ -603,15 +603,7 @@ export class ContainerManager {
     await fs.rm(files.status, { force: true });
     await writeFileAtomic(
       files.runtimeConf,
-      renderRuntimeConf(
-        runtimeConfEntries(
-          record,
-          lowerDirs,
-          dirs,
-          netns,
-          record.spec.autoRemove === true ? autoRemoveExitCommand(this.paths, record.id) : undefined,
-        ),
-      ),
+      renderRuntimeConf(runtimeConfEntries(record, lowerDirs, dirs, netns, autoRemoveExitCommand(this.paths, record))),
       0o600,
     );
     const message = await this.runStart(dirs.dir);

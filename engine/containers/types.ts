@@ -88,10 +88,17 @@ export interface ContainerSpec {
   readonly restart?: RestartPolicy;
   /**
    * Remove the container (and its anonymous volumes) once it has exited (docker --rm, HostConfig.AutoRemove): its
-   * monitor runs `container cleanup --rm` after the exit, so it works with no CLI around. Refused with a restart
-   * policy other than `no`.
+   * monitor runs `autoRemoveCommand` after the exit, so it works with no CLI around. Refused with a restart policy
+   * other than `no`, and without `autoRemoveCommand`.
    */
   readonly autoRemove?: boolean;
+  /**
+   * With autoRemove: the command that removes the container, which its monitor starts (detached) once it has exited
+   * for good (conmon's --exit-command), with the container's id appended and TSFIG_ROOT/TSFIG_RUN_ROOT set to this
+   * engine's. The caller gives it (tsfig's CLI: `<node> <its bin/tsfig.js> container cleanup --rm`, which calls
+   * removeIfExited): the engine does not know who runs it. argv[0] is an absolute path.
+   */
+  readonly autoRemoveCommand?: readonly string[];
   /** Healthcheck run by the container's monitor; undefined or test `["NONE"]` = none. */
   readonly healthcheck?: Healthcheck;
 }

@@ -92,11 +92,22 @@ export class EnginePort implements ComposePort {
   private readonly events: EventSink;
   private readonly env: NodeJS.ProcessEnv;
   private client: RegistryClient | undefined;
+  private readonly autoRemoveCommand: readonly string[] | undefined;
 
-  constructor(engine: Engine, events: EventSink, env: NodeJS.ProcessEnv = process.env) {
+  /**
+   * options.autoRemoveCommand: what the monitor of a one-off created with `--rm` runs to remove it (the CLI's
+   * `container cleanup --rm`, engine ContainerSpec.autoRemoveCommand); without it such a create is refused.
+   */
+  constructor(
+    engine: Engine,
+    events: EventSink,
+    env: NodeJS.ProcessEnv = process.env,
+    options: { autoRemoveCommand?: readonly string[] } = {},
+  ) {
     this.engine = engine;
     this.events = events;
     this.env = env;
+    this.autoRemoveCommand = options.autoRemoveCommand;
   }
 
   private note(message: string): void {
@@ -199,6 +210,9 @@ export class EnginePort implements ComposePort {
         ...container,
         env: [...links.env, ...(container.env ?? [])],
         extraHosts: [...(container.extraHosts ?? []), ...links.hosts],
+        ...(container.autoRemove === true && this.autoRemoveCommand !== undefined
+          ? { autoRemoveCommand: this.autoRemoveCommand }
+          : {}),
       },
       {
         // The other containers' /etc/hosts are rewritten in the background; flush() waits for them.

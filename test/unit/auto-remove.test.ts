@@ -8,6 +8,7 @@ import { runtimeConfEntries } from '../../engine/containers/runtime-config.js';
 import { isEngineError } from '../../engine/errors.js';
 import { renderRuntimeConf } from '../../engine/runtime/conf.js';
 import { enginePaths } from '../../engine/state/paths.js';
+import { autoRemoveCommand } from '../../src/cli/cleanup-command.js';
 import { specFromFlags } from '../../src/cli/commands/container.js';
 import { TsfigError } from '../../src/errors.js';
 import { RECORD_ID, containerRecord } from '../helpers/records.js';
@@ -31,28 +32,48 @@ describe('auto-remove', () => {
     }
   });
 
-  test('the engine refuses autoRemove with a restart policy', () => {
-    checkAutoRemove({ image: 'i', autoRemove: true });
-    checkAutoRemove({ image: 'i', autoRemove: true, restart: { name: 'no' } });
+  test('the engine refuses autoRemove with a restart policy, or without an absolute autoRemoveCommand', () => {
+    const command = ['/usr/bin/node', '/x/bin/tsfig.js', 'container', 'cleanup', '--rm'];
+    checkAutoRemove({ image: 'i', autoRemove: true, autoRemoveCommand: command });
+    checkAutoRemove({ image: 'i', autoRemove: true, autoRemoveCommand: command, restart: { name: 'no' } });
     checkAutoRemove({ image: 'i', restart: { name: 'always' } });
     assert.throws(
-      () => checkAutoRemove({ image: 'i', autoRemove: true, restart: { name: 'on-failure', maxRetries: 1 } }),
-      (error: unknown) => isEngineError(error, 'invalid'),
+      () =>
+        checkAutoRemove({
+          image: 'i',
+          autoRemove: true,
+          autoRemoveCommand: command,
+          restart: { name: 'on-failure', maxRetries: 1 },
+        }),
+      (error: unknown) => isEngineError(error, 'invalid') && /--restart and --rm/.test(error.message),
     );
+    for (const autoRemoveCommand of [undefined, [], ['node', 'x']]) {
+      assert.throws(
+        () => checkAutoRemove({ image: 'i', autoRemove: true, ...(autoRemoveCommand ? { autoRemoveCommand } : {}) }),
+        (error: unknown) => isEngineError(error, 'invalid') && /autoRemoveCommand/.test(error.message),
+      );
+    }
   });
 
-  test('the exit command runs this installation’s CLI against the same root, with a minimal environment', () => {
+  test("the CLI's autoRemoveCommand runs this installation's CLI; the engine appends the id and its root", () => {
+    const command = autoRemoveCommand();
+    assert.equal(command[0], process.execPath);
+    assert.ok(path.isAbsolute(command[1] ?? '') && existsSync(command[1] ?? ''), command[1]);
+    assert.equal(path.basename(command[1] ?? ''), 'tsfig.js');
+    assert.deepEqual(command.slice(2), ['container', 'cleanup', '--rm']);
     const paths = enginePaths('/tmp/some-root', { TSFIG_RUN_ROOT: '/tmp/some-run' });
-    const exit = autoRemoveExitCommand(paths, ID);
-    assert.equal(exit.argv[0], process.execPath);
-    assert.ok(path.isAbsolute(exit.argv[1] ?? '') && existsSync(exit.argv[1] ?? ''), exit.argv[1]);
-    assert.equal(path.basename(exit.argv[1] ?? ''), 'tsfig.js');
-    assert.deepEqual(exit.argv.slice(2), ['container', 'cleanup', '--rm', ID]);
+    const made = (spec: { autoRemove?: boolean; autoRemoveCommand?: readonly string[] }) =>
+      autoRemoveExitCommand(paths, containerRecord(spec));
+    const exit = made({ autoRemove: true, autoRemoveCommand: command });
+    assert.deepEqual(exit?.argv, [...command, ID]);
     assert.deepEqual(
-      exit.env.filter((entry) => !entry.startsWith('PATH=')),
+      exit?.env.filter((entry) => !entry.startsWith('PATH=')),
       ['TSFIG_ROOT=/tmp/some-root', 'TSFIG_RUN_ROOT=/tmp/some-run'],
     );
-    assert.ok(exit.env.some((entry) => entry.startsWith('PATH=')));
+    assert.ok(exit?.env.some((entry) => entry.startsWith('PATH=')));
+    // no exit command without autoRemove, nor for a record made before the command was recorded
+    assert.equal(made({ autoRemoveCommand: command }), undefined);
+    assert.equal(made({ autoRemove: true }), undefined);
   });
 
   test('runtime.conf carries exit_cmd and exit_env only when given', () => {

@@ -12,6 +12,7 @@ import { shortId } from '../../../engine/state/index.js';
 import { containerRecordUsers } from '../../../engine/volumes/index.js';
 import { TsfigError } from '../../errors.js';
 import { attachStdin } from '../attach.js';
+import { autoRemoveCommand } from '../cleanup-command.js';
 import { openEngine } from '../engine.js';
 import { renderTable, relativeTime } from '../table.js';
 import { collect, expandEnv, expandEnvFlags, parseBytes, parseCount, parseCpus } from '../units.js';
@@ -346,7 +347,11 @@ async function createFromFlags(engine: Engine, image: string, command: readonly 
   return engine.volumes.withLock(async () => {
     const mounts = await resolveCliMounts(engine, image, flags);
     const exposed = Object.keys((await engine.images.resolve(image)).config.config?.ExposedPorts ?? {});
-    return engine.containers.create(specFromFlags(image, command, flags, mounts, exposed));
+    const spec = specFromFlags(image, command, flags, mounts, exposed);
+    // --rm: the monitor runs this CLI's `container cleanup --rm` once the container has exited
+    return engine.containers.create(
+      spec.autoRemove === true ? { ...spec, autoRemoveCommand: autoRemoveCommand() } : spec,
+    );
   });
 }
 

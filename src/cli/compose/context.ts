@@ -5,6 +5,7 @@ import { EnginePort } from '../../compose/engine-port.js';
 import type { EventSink } from '../../events/events.js';
 import { makeRenderer, type ProgressMode } from '../../ui/progress.js';
 import { attachStdin } from '../attach.js';
+import { autoRemoveCommand } from '../cleanup-command.js';
 import { interruptible } from '../interrupt.js';
 import { printLogs } from './logs.js';
 import { parseCount } from '../units.js';
@@ -60,7 +61,7 @@ export async function verbContext(command: Command, events?: EventSink, opened?:
   const sink = events ?? makeRenderer(mode);
   const parallel = command.optsWithGlobals<{ parallel?: string }>().parallel;
   return {
-    port: new EnginePort(engine, sink),
+    port: new EnginePort(engine, sink, process.env, { autoRemoveCommand: autoRemoveCommand() }),
     terminal: cliTerminal(engine),
     events: sink,
     stdout: process.stdout,
