@@ -49,6 +49,11 @@ export interface ComposeTerminal {
   followLogs(containers: readonly ObservedContainer[], options: FollowOptions): Promise<void>;
   /** Connects this process's stdin to the container's; returns the detach function. */
   attachStdin(id: string, tty: boolean): () => void;
+  /**
+   * Until the returned function is called, SIGINT, SIGTERM and SIGHUP do not end this process: each one is passed to
+   * forward (an attached one-off without a tty hands them to its container, docker's sig-proxy).
+   */
+  onSignals(forward: (signal: string) => void): () => void;
 }
 
 /** Runs work that pulls or builds with a signal the first Ctrl-C aborts (src/cli/interrupt.ts in the CLI). */

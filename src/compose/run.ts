@@ -193,6 +193,24 @@ async function attached(
     }
     const detachStdin =
       spec.container.openStdin === true ? ctx.terminal.attachStdin(id, spec.container.tty === true) : undefined;
+    // Without a tty, SIGINT/SIGTERM/SIGHUP of this CLI go to the container (docker compose run's signal proxy), which
+    // decides whether it ends; this CLI stays to read its exit code. With a tty, Ctrl-C is a key on its stdin.
+    const stopForwarding =
+      spec.container.tty === true
+        ? undefined
+        : ctx.terminal.onSignals((signal) => {
+            const kill = single(project, {
+              id: 1,
+              kind: OpKind.ContainerKill,
+              resource,
+              reason: `run: ${signal} forwarded to the one-off container`,
+              dependsOn: [],
+              group: `kill:${resource}`,
+              spec: { ...ref, signal },
+            });
+            // the container may be exiting already: nothing to forward to then
+            applyPlan({ ...ctx, events: nullSink }, kill).catch(() => undefined);
+          });
     let code: number;
     try {
       const self = (await ctx.port.observe(options.project)).containers.filter((c) => c.id === id);
@@ -200,6 +218,7 @@ async function attached(
       await ctx.terminal.followLogs(self, { timestamps: false, color: false, prefix: false, splitStreams: true });
       code = await ctx.port.waitExit(id);
     } finally {
+      stopForwarding?.();
       detachStdin?.();
     }
     if (options.rm === true) await removeIfThere();

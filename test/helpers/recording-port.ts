@@ -51,6 +51,16 @@ export class RecordingPort implements ComposePort, ComposeTerminal {
     this.calls.push(`attachStdin ${id}`);
     return () => undefined;
   };
+  /** The handler of onSignals while one is installed (a test calls it as a signal would). */
+  signalHandler: ((signal: string) => void) | undefined;
+  onSignals = (forward: (signal: string) => void) => {
+    this.calls.push('onSignals');
+    this.signalHandler = forward;
+    return () => {
+      this.calls.push('offSignals');
+      this.signalHandler = undefined;
+    };
+  };
 
   createNetwork = (spec: { name: string }) => this.record('createNetwork', spec.name);
   removeNetwork = (spec: { name: string }) => this.record('removeNetwork', spec.name);

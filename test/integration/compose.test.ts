@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { NEEDS_ROOT, eventually, suiteEngine, writeProject } from '../helpers/engine.js';
+import { NEEDS_ROOT, eventually, spawnCli, suiteEngine, writeProject } from '../helpers/engine.js';
 
 const BUSYBOX = 'tsfig/busybox:latest';
 
@@ -140,6 +140,28 @@ describe('compose commands (root)', { skip: NEEDS_ROOT }, () => {
     );
     assert.deepEqual(oneoffs, [], 'run --rm left its container');
     await down(dir);
+  });
+
+  test('run without a tty passes SIGTERM to the container (docker compose run does) and exits with its code', async () => {
+    const dir = await project(`services:\n  app:\n    image: ${BUSYBOX}\n    network_mode: none\n`);
+    // `sleep & wait`: a trap runs only once a foreground command has finished, `wait` is interrupted
+    const script = 'trap "echo got TERM; exit 3" TERM; echo ready; sleep 100 & wait';
+    const { child, output } = spawnCli(['run', '--rm', '-T', 'app', 'sh', '-c', script], t.env, { cwd: dir });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await eventually(() => (output().includes('ready') ? true : undefined), 30_000);
+      child.kill('SIGTERM');
+      // without forwarding the CLI died of the TERM (143 seen by a shell) and the container slept on
+      assert.equal(await exited, 3, output());
+      assert.match(output(), /got TERM/);
+      const oneoffs = (await t.engine.containers.list({ all: true })).filter(
+        (c) => c.labels['io.tsfig.oneoff'] === 'True',
+      );
+      assert.deepEqual(oneoffs, [], 'run --rm left its container');
+    } finally {
+      child.kill('SIGKILL');
+      await down(dir);
+    }
   });
 
   test('links: the linked service is reachable under its alias, with Fig-style variables', async () => {

@@ -193,10 +193,37 @@ test('run --rm: a never-up project gets its network, the dependency, then the on
     'createContainer one',
     'holdAutoRemove id-one',
     'startContainer id-one',
+    'onSignals',
     'followLogs one',
     'waitExit id-one',
+    'offSignals',
     'removeContainer id-one',
   ]);
+});
+
+test('run attached without a tty: a signal to the CLI is forwarded to the container (kill), whose exit code is kept', async () => {
+  const p = stack();
+  const { ctx, port } = recordingContext(running(p));
+  port.waitExit = async (id: string) => {
+    port.signalHandler?.('SIGTERM'); // as the CLI's SIGTERM handler would, while it waits for the exit
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    port.calls.push(`waitExit ${id}`);
+    return 3;
+  };
+  const code = await run.run(ctx, { project: p, service: 'app', command: [], deps: false, rm: true, name: 'sig' });
+  assert.equal(code, 3);
+  assert.deepEqual(port.calls.slice(port.calls.indexOf('onSignals')), [
+    'onSignals',
+    'followLogs sig',
+    'killContainer id-sig SIGTERM',
+    'waitExit id-sig',
+    'offSignals',
+    'removeContainer id-sig',
+  ]);
+  // with a tty the keys reach the container on its stdin: no signal handler is installed
+  const tty = recordingContext(running(p));
+  await run.run(tty.ctx, { project: p, service: 'app', command: [], deps: false, tty: true, name: 'tty' });
+  assert.ok(!tty.port.calls.includes('onSignals'), tty.port.calls.join('\n'));
 });
 
 test('run: a service with no dependencies still gets its network; --no-deps skips them; -d starts in the plan', async () => {

@@ -76,11 +76,21 @@ export async function verbContext(command: Command, events?: EventSink, opened?:
   };
 }
 
+/** The signals an attached one-off passes to its container (as `attach --sig-proxy`, src/cli/attach-session.ts). */
+const PROXIED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 /** The attached verbs' terminal: logs by printLogs (./logs.ts), stdin by the monitor's attach socket (../attach.ts). */
 export function cliTerminal(engine: Engine): ComposeTerminal {
   return {
     followLogs: (containers, options) => printLogs(engine, containers, { follow: true, ...options }),
     attachStdin: (id, tty) => attachStdin(engine.paths, id, tty),
+    onSignals: (forward) => {
+      const handler = (signal: NodeJS.Signals) => forward(signal);
+      for (const signal of PROXIED_SIGNALS) process.on(signal, handler);
+      return () => {
+        for (const signal of PROXIED_SIGNALS) process.off(signal, handler);
+      };
+    },
   };
 }
 
