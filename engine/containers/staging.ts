@@ -7,7 +7,7 @@
  * - `<id>.removing`: renamed by remove() under the container's lock once the container's cgroup, run dir and sandbox
  *   are gone: only the files are left to delete. Lock free: its remover died; the removal is finished.
  *
- * Locks are abstract sockets (engine/state/lock.ts): the kernel drops them with their process, so a probe never
+ * Locks are listening sockets (engine/state/lock.ts): the kernel closes them with their process, so a probe never
  * mistakes a dead process for a live one (pids are reused, a zombie still has a /proc entry; a socket has neither).
  * Neither form is a container: it is never listed, named, or counted as a user of a volume, image or network.
  */

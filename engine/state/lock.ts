@@ -1,12 +1,30 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EngineError } from '../errors.js';
+import { EngineError, isErrno } from '../errors.js';
+import { isRootless, rootlessRuntimeDir } from '../rootless/env.js';
+import { DEFAULT_RUN_BASE } from './paths.js';
 
 /**
- * A host-wide exclusive lock held by this process: a listening socket in the abstract unix namespace. The kernel
- * releases it when the process dies, however it dies, so a crash (or `kill -9`) never leaves a stale lock behind.
- * Abstract sockets belong to the network namespace; tsfig always runs in the host's.
+ * A host-wide exclusive lock held by this process: a hard link, named after the lock, to a unix socket this process
+ * listens on, in a directory only this uid can enter (`/run/tsfig/locks`, 0700). The kernel closes the socket when
+ * the process dies, however it dies, so a crash (or `kill -9`) never leaves a lock held: the links refuse connections
+ * from then on, and the next taker removes them.
+ *
+ * Locks were abstract sockets (`\0tsfig-lock-<hash>`), which any local user (or a `--network host` container) could
+ * bind first, stalling tsfig or, for `tsfig-dns-<root>`, making it believe its resolver ran (issue #15). A name in a
+ * root-only directory cannot be taken by another uid, and unlike an abstract name it is the same lock in every
+ * network namespace (the rootless resolver runs in the session's).
+ *
+ * Layout: each process listens on one socket, `.p.<token>` (created as `.t.<token>` and renamed once listening, so a
+ * `.p.` file that refuses connections is a dead process's). Taking lock L links it as `<hash(L)>.<token>.<n>` and
+ * then lists the directory: another `<hash(L)>.*` that accepts a connection means L is held, or that two takers met;
+ * either way this one steps back (unlinks its entry) and tries again after a pause (the later of two takers is sure
+ * to see the earlier, so two never both keep it). Entries are never reused (unique tokens), so removing one found
+ * dead can never remove a live one.
  */
 export interface Lock {
   readonly name: string;
@@ -19,21 +37,137 @@ export interface LockOptions {
   signal?: AbortSignal;
 }
 
-function socketName(name: string): string {
-  const digest = createHash('sha256').update(name).digest('hex').slice(0, 40);
-  return `\0tsfig-lock-${digest}`;
+/** sun_path holds 108 bytes with its NUL. */
+const SUN_PATH_MAX = 107;
+
+/**
+ * The locks directory: in the rootless session's runtime dir when rootless (what the user's roots share), under the
+ * run base as root, else a per-uid dir under the temp dir (the unit tests of an unprivileged user).
+ */
+export function lockDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  const base = isRootless(env) ? rootlessRuntimeDir(env) : undefined;
+  if (base !== undefined) return path.join(base, 'locks');
+  const uid = process.geteuid?.() ?? 0;
+  return uid === 0 ? path.join(DEFAULT_RUN_BASE, 'locks') : path.join(os.tmpdir(), `tsfig-locks-${uid}`);
 }
 
-function tryListen(address: string): Promise<net.Server | undefined> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') resolve(undefined);
-      else reject(error);
-    });
-    server.listen(address, () => resolve(server));
+function unsafeDir(dir: string, why: string): EngineError {
+  return new EngineError('permission', `refusing the lock directory ${dir}: ${why}`, {
+    hint: `another user could take tsfig's locks there; remove it (as root) and run the command again`,
   });
+}
+
+/** Creates the locks directory 0700 and checks it and its parent: real directories, writable by this uid only. */
+async function prepareDir(dir: string): Promise<void> {
+  const uid = process.geteuid?.() ?? 0;
+  const parent = path.dirname(dir);
+  await fs.mkdir(parent, { recursive: true, mode: 0o711 });
+  const up = await fs.lstat(parent);
+  if (!up.isDirectory()) throw unsafeDir(dir, `${parent} is not a directory`);
+  if ((up.uid !== uid && up.uid !== 0) || (up.mode & 0o022) !== 0) {
+    throw unsafeDir(dir, `${parent} is writable by another user`);
+  }
+  await fs.mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
+    if (!isErrno(error, 'EEXIST')) throw error;
+  });
+  const st = await fs.lstat(dir);
+  if (!st.isDirectory()) throw unsafeDir(dir, 'it is not a directory');
+  if (st.uid !== uid) throw unsafeDir(dir, `it belongs to uid ${st.uid}`);
+  if ((st.mode & 0o077) !== 0) await fs.chmod(dir, 0o700);
+}
+
+/** Whether the socket file accepts connections; a dead one (its process closed it or died) is removed. */
+function probe(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(file);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      socket.destroy();
+      if (error.code === 'ECONNREFUSED') {
+        // unique names: this file can only ever be the dead socket it is now
+        void fs.unlink(file).then(
+          () => resolve(false),
+          () => resolve(false),
+        );
+      } else {
+        // ENOENT: released meanwhile; anything else (EAGAIN: a full backlog) is a live holder
+        resolve(error.code !== 'ENOENT');
+      }
+    });
+  });
+}
+
+/** This process's socket: the directory, and the path every entry it takes is a hard link of. */
+interface Holder {
+  readonly dir: string;
+  readonly socket: string;
+  readonly token: string;
+}
+
+let holder: Promise<Holder> | undefined;
+let entries = 0;
+
+async function startHolder(): Promise<Holder> {
+  const dir = lockDirectory();
+  await prepareDir(dir);
+  const token = `${process.pid.toString(36)}-${randomBytes(6).toString('hex')}`;
+  const socket = path.join(dir, `.p.${token}`);
+  if (socket.length + 40 > SUN_PATH_MAX) {
+    throw new EngineError('internal', `lock socket paths under ${dir} would be longer than ${SUN_PATH_MAX} bytes`);
+  }
+  const temporary = path.join(dir, `.t.${token}`);
+  const server = net.createServer((connection) => connection.destroy());
+  server.unref();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(temporary, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await fs.rename(temporary, socket);
+  process.once('exit', () => {
+    try {
+      unlinkSync(socket);
+    } catch {
+      // already gone
+    }
+  });
+  // the sockets of processes that died since (their entries go when their locks are next taken)
+  for (const entry of await fs.readdir(dir)) {
+    if (entry.startsWith('.p.') && entry !== `.p.${token}`) void probe(path.join(dir, entry));
+  }
+  return { dir, socket, token };
+}
+
+function currentHolder(): Promise<Holder> {
+  if (holder === undefined) {
+    holder = startHolder();
+    holder.catch(() => (holder = undefined));
+  }
+  return holder;
+}
+
+function entryPrefix(name: string): string {
+  return `${createHash('sha256').update(name).digest('hex').slice(0, 32)}.`;
+}
+
+/** One try at the lock (see Lock): its release when taken, undefined when held by another or met another taker. */
+async function tryTake(name: string): Promise<(() => Promise<void>) | undefined> {
+  const { dir, socket, token } = await currentHolder();
+  const prefix = entryPrefix(name);
+  const entry = `${prefix}${token}.${(entries++).toString(36)}`;
+  const file = path.join(dir, entry);
+  await fs.link(socket, file);
+  const release = (): Promise<void> => fs.unlink(file).catch(() => undefined);
+  const others = (await fs.readdir(dir)).filter((other) => other.startsWith(prefix) && other !== entry);
+  const live = await Promise.all(others.map((other) => probe(path.join(dir, other))));
+  if (!live.includes(true)) return release;
+  await release();
+  return undefined;
 }
 
 /**
@@ -42,6 +176,9 @@ function tryListen(address: string): Promise<net.Server | undefined> {
  * creates) each slept up to 100 ms between attempts and the lock sat free between holders.
  */
 const localQueues = new Map<string, Promise<void>>();
+
+/** Entries a release kept for the next waiter of this process (see acquireLock), per lock name. */
+const handedOver = new Map<string, () => Promise<void>>();
 
 /** Resolves when `turn` does; rejects at the deadline or on abort (the turn is then given up by the caller). */
 function awaitTurn(
@@ -81,7 +218,6 @@ function awaitTurn(
 
 /** Acquires the named lock, waiting (with back-off) while another process holds it. */
 export async function acquireLock(name: string, options: LockOptions = {}): Promise<Lock> {
-  const address = socketName(name);
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
   const previous = localQueues.get(name) ?? Promise.resolve();
   let passTurn!: () => void;
@@ -90,19 +226,27 @@ export async function acquireLock(name: string, options: LockOptions = {}): Prom
   localQueues.set(name, tail);
   const done = (): void => {
     passTurn();
-    if (localQueues.get(name) === tail) localQueues.delete(name);
+    if (localQueues.get(name) !== tail) return;
+    localQueues.delete(name);
+    // the last of the queue gave up: the entry kept for it is released
+    const kept = handedOver.get(name);
+    handedOver.delete(name);
+    void kept?.();
   };
   try {
     await awaitTurn(previous, name, deadline, options.signal);
     let delay = 2;
     for (;;) {
       options.signal?.throwIfAborted();
-      const server = await tryListen(address);
-      if (server !== undefined) {
+      const release = handedOver.get(name) ?? (await tryTake(name));
+      handedOver.delete(name);
+      if (release !== undefined) {
         return {
           name,
           release: async () => {
-            await new Promise<void>((resolve) => server.close(() => resolve()));
+            // a waiter of this process is next: it gets the entry as it is, without unlinking and linking again
+            if (localQueues.get(name) !== tail) handedOver.set(name, release);
+            else await release();
             done();
           },
         };
@@ -112,7 +256,8 @@ export async function acquireLock(name: string, options: LockOptions = {}): Prom
           hint: 'another tsfig command is still working on the same objects; wait for it or stop it',
         });
       }
-      await sleep(delay);
+      // randomised: two takers that met both stepped back, and one of them must get in first next time
+      await sleep(delay * (0.5 + Math.random()));
       delay = Math.min(delay * 2, 100);
     }
   } catch (error) {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { acquireLock, withLock } from '../../engine/state/lock.js';
+import { acquireLock, lockDirectory, withLock } from '../../engine/state/lock.js';
 import { readJson, writeJsonAtomic } from '../../engine/state/atomic.js';
 import { enginePaths, rootIdOf } from '../../engine/state/paths.js';
 
@@ -84,5 +86,73 @@ describe('engine state', () => {
     );
     // Handed over without the cross-process back-off (up to 100 ms per waiter).
     assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  });
+
+  /** A child process (tsx) running script with the lock module imported as `lock`; resolves with its stdout. */
+  function child(script: string): { done: Promise<string>; kill: () => void; line: Promise<string> } {
+    const module = new URL('../../engine/state/lock.ts', import.meta.url).href;
+    const proc = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const lock = await import(${JSON.stringify(module)});\n${script}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    let firstLine!: (line: string) => void;
+    const line = new Promise<string>((resolve) => (firstLine = resolve));
+    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      if (out.includes('\n')) firstLine(out.split('\n')[0] ?? '');
+    });
+    const done = new Promise<string>((resolve) => proc.on('close', () => resolve(out)));
+    return { done, kill: () => proc.kill('SIGKILL'), line };
+  }
+
+  test('a lock held by a process killed with -9 is free at once, and its socket file goes', async () => {
+    const name = `test-kill-${process.pid}-${Date.now()}`;
+    const prefix = `${createHash('sha256').update(name).digest('hex').slice(0, 32)}.`;
+    const holder = child(
+      `await lock.acquireLock(${JSON.stringify(name)}); console.log('held'); setInterval(() => {}, 1000);`,
+    );
+    assert.equal(await holder.line, 'held');
+    await assert.rejects(acquireLock(name, { timeoutMs: 50 }), /timed out waiting for lock/);
+    holder.kill();
+    await holder.done;
+    const mine = (await readdir(lockDirectory())).filter((entry) => entry.startsWith(prefix));
+    assert.equal(mine.length, 1, 'the dead holder left its socket file');
+    const lock = await acquireLock(name, { timeoutMs: 2000 });
+    await lock.release();
+    assert.deepEqual(
+      (await readdir(lockDirectory())).filter((entry) => entry.startsWith(prefix)),
+      [],
+      'the dead entry was removed, the released one too',
+    );
+  });
+
+  test('processes taking one lock at the same time are never inside together', async () => {
+    const name = `test-mutex-${process.pid}-${Date.now()}`;
+    const script = `
+      const { appendFileSync } = await import('node:fs');
+      for (let i = 0; i < 15; i++) {
+        await lock.withLock(${JSON.stringify(name)}, async () => {
+          process.stdout.write('in\\n');
+          await new Promise((r) => setTimeout(r, 2));
+          process.stdout.write('out\\n');
+        });
+      }`;
+    const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-lock-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'log');
+    const shared = script.replaceAll('process.stdout.write(', `appendFileSync(${JSON.stringify(log)}, `);
+    const children = Array.from({ length: 3 }, () => child(shared));
+    await Promise.all(children.map((c) => c.done));
+    const lines = (await readFile(log, 'utf8')).trim().split('\n');
+    assert.equal(lines.length, 90);
+    for (let i = 0; i < lines.length; i += 2) assert.deepEqual(lines.slice(i, i + 2), ['in', 'out'], `line ${i}`);
   });
 });
