@@ -52,4 +52,5 @@ export function createEngine(options: EngineOptions = {}): Engine {
 export { EngineError, isEngineError } from './errors.js';
 export type { EnginePaths } from './state/paths.js';
 export { isFrozen } from './containers/cgroup-state.js';
+export { cgroupsAvailable, isRootless } from './system/rootless.js';
 export { copyFromContainer, copyToContainer } from './containers/copy.js';

@@ -1,18 +1,26 @@
 /**
  * A RUN step's change as a layer: the container's overlay upper dir written as a tar with Docker's whiteouts
- * (overlay's 0:0 character device → `.wh.NAME`, `trusted.overlay.opaque=y` → `.wh..wh..opq`), overlay's own xattrs
+ * (overlay's 0:0 character device → `.wh.NAME`, `trusted.overlay.opaque=y`, rootless `user.overlay.opaque=y`, →
+ * `.wh..wh..opq`), overlay's own xattrs
  * dropped, and the mount stubs the runtime made (empty `/etc/hosts`...) left out. GNU tar reads the dir
  * (packDirectory) because it reads xattrs, hard links and devices, which Node cannot; entries are sorted so the same
  * change gives the same DiffID.
  */
 import { packDirectory } from '../images/pack.js';
+import { overlayXattrPrefix } from '../system/rootless.js';
 import { encodeEntry, endOfArchive, readTar, type TarEntry } from './tar.js';
 
-function withoutOverlayXattrs(entry: TarEntry): { entry: TarEntry; opaque: boolean } {
+/** Overlay's own xattrs (under `prefix`: trusted.overlay., or user.overlay. rootless) out, opacity noted. */
+export function withoutOverlayXattrs(
+  entry: TarEntry,
+  prefix: string = overlayXattrPrefix(),
+): { entry: TarEntry; opaque: boolean } {
   const xattrs = entry.xattrs;
   if (xattrs === undefined) return { entry, opaque: false };
-  const opaque = xattrs['trusted.overlay.opaque']?.toString() === 'y';
-  const kept = Object.fromEntries(Object.entries(xattrs).filter(([key]) => !key.startsWith('trusted.overlay.')));
+  const opaque = xattrs[`${prefix}opaque`]?.toString() === 'y';
+  const kept = Object.fromEntries(
+    Object.entries(xattrs).filter(([key]) => !key.startsWith('trusted.overlay.') && !key.startsWith(prefix)),
+  );
   const { xattrs: _dropped, ...rest } = entry;
   return { entry: Object.keys(kept).length > 0 ? { ...rest, xattrs: kept } : rest, opaque };
 }

@@ -1,11 +1,14 @@
 /**
  * Reading a running container's cgroup from outside the ContainerManager: its processes and whether its freezer
- * has it paused (cgroup v1 controllers or the v2 unified tree). Used by `container pause|unpause|top|cp`.
+ * has it paused (cgroup v1 controllers or the v2 unified tree). Used by `container pause|unpause|top|cp`. Where
+ * containers have no cgroups (rootless on cgroup v1), its processes are its pid namespace's and it is never paused.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { EnginePaths } from '../state/paths.js';
 import { shortId } from '../state/ids.js';
+import { cgroupsAvailable } from '../system/rootless.js';
+import { isSameProcess } from './liveness.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
@@ -21,8 +24,50 @@ async function readText(file: string): Promise<string | undefined> {
   }
 }
 
-/** The pids in the container's cgroup (empty when it has none or is not running). */
+/**
+ * The container's PID 1 from its monitor's status.json: only while that monitor still runs and is its parent, so a
+ * pid the kernel gave to another process since is never taken for the container's.
+ */
+async function initPid(paths: EnginePaths, id: string): Promise<number | undefined> {
+  let status: { state?: string; pid?: number; monitor?: number; monitorStart?: number };
+  try {
+    status = JSON.parse((await readText(path.join(paths.containers, id, 'status.json'))) ?? 'null') as typeof status;
+  } catch {
+    return undefined;
+  }
+  const { pid, monitor, monitorStart } = status ?? {};
+  if (status?.state !== 'running' || pid === undefined || pid <= 0 || monitor === undefined) return undefined;
+  if (monitorStart === undefined || !(await isSameProcess(monitor, monitorStart))) return undefined;
+  const parent = /^PPid:\s*(\d+)$/m.exec((await readText(`/proc/${pid}/status`)) ?? '');
+  return Number(parent?.[1]) === monitor ? pid : undefined;
+}
+
+async function pidNamespace(pid: number | 'self'): Promise<string | undefined> {
+  return fs.readlink(`/proc/${pid}/ns/pid`).catch(() => undefined);
+}
+
+/**
+ * Every process in the pid namespace whose init is `pid`, found by scanning /proc (what a cgroup's cgroup.procs
+ * gives where there is no cgroup): its processes and the ones exec'd into it. Empty when `pid` is in this process's
+ * own pid namespace (then it is not a container's init).
+ */
+export async function pidNamespaceMembers(pid: number): Promise<number[]> {
+  const ns = await pidNamespace(pid);
+  if (ns === undefined || ns === (await pidNamespace('self'))) return [];
+  const entries = (await fs.readdir('/proc')).filter((entry) => /^\d+$/.test(entry)).map(Number);
+  const spaces = await Promise.all(entries.map((entry) => pidNamespace(entry)));
+  return entries.filter((_, index) => spaces[index] === ns).sort((a, b) => a - b);
+}
+
+/**
+ * The pids of a running container (empty when it is not running): its cgroup's, or, where containers have no
+ * cgroups (rootless on cgroup v1), its pid namespace's.
+ */
 export async function containerPids(paths: EnginePaths, id: string): Promise<number[]> {
+  if (!cgroupsAvailable()) {
+    const init = await initPid(paths, id);
+    return init === undefined ? [] : pidNamespaceMembers(init);
+  }
   const text =
     (await readText(path.join(CGROUP_ROOT, 'pids', leaf(paths, id), 'cgroup.procs'))) ??
     (await readText(path.join(CGROUP_ROOT, leaf(paths, id), 'cgroup.procs'))) ??
@@ -34,16 +79,21 @@ export async function containerPids(paths: EnginePaths, id: string): Promise<num
     .filter((pid) => Number.isInteger(pid) && pid > 0);
 }
 
-/** Whether the container's freezer cgroup has it frozen (`pause`). */
+/** Whether the container's freezer cgroup has it frozen (`pause`); never without cgroups. */
 export async function isFrozen(paths: EnginePaths, id: string): Promise<boolean> {
+  if (!cgroupsAvailable()) return false;
   const v1 = await readText(path.join(CGROUP_ROOT, 'freezer', leaf(paths, id), 'freezer.state'));
   if (v1 !== undefined) return v1.trim() !== 'THAWED';
   const v2 = await readText(path.join(CGROUP_ROOT, leaf(paths, id), 'cgroup.freeze'));
   return v2 !== undefined && v2.trim() === '1';
 }
 
-/** The number of tasks in the container's pids cgroup (`pids.current`), undefined when unreadable. */
+/**
+ * The number of tasks in the container's pids cgroup (`pids.current`), undefined when unreadable; without cgroups,
+ * the number of processes in its pid namespace.
+ */
 export async function pidsCurrent(paths: EnginePaths, id: string): Promise<number | undefined> {
+  if (!cgroupsAvailable()) return (await containerPids(paths, id)).length;
   const text =
     (await readText(path.join(CGROUP_ROOT, 'pids', leaf(paths, id), 'pids.current'))) ??
     (await readText(path.join(CGROUP_ROOT, leaf(paths, id), 'pids.current')));
@@ -51,8 +101,12 @@ export async function pidsCurrent(paths: EnginePaths, id: string): Promise<numbe
   return text === undefined || !Number.isFinite(value) ? undefined : value;
 }
 
-/** Bytes read and written by the container's processes (v1 blkio or v2 io.stat), undefined when unreadable. */
+/**
+ * Bytes read and written by the container's processes (v1 blkio or v2 io.stat), undefined when unreadable or the
+ * container has no cgroup.
+ */
 export async function blockIo(paths: EnginePaths, id: string): Promise<{ read: number; write: number } | undefined> {
+  if (!cgroupsAvailable()) return undefined;
   const v1 = await readText(path.join(CGROUP_ROOT, 'blkio', leaf(paths, id), 'blkio.throttle.io_service_bytes'));
   if (v1 !== undefined) {
     let read = 0;

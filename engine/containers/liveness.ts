@@ -1,6 +1,7 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
+import { cgroupsAvailable } from '../system/rootless.js';
 
 let bootIdCache: string | undefined;
 
@@ -39,8 +40,12 @@ export async function isSameProcess(pid: number, startTime: number): Promise<boo
 
 const CGROUP_V1_ROOT = '/sys/fs/cgroup';
 
-/** The cgroup directories of a container on this host (v1: one per hierarchy; v2: one). */
+/**
+ * The cgroup directories of a container on this host (v1: one per hierarchy; v2: one; none where containers have
+ * no cgroups, rootless on cgroup v1).
+ */
 export async function cgroupDirs(cgroup: string): Promise<string[]> {
+  if (!cgroupsAvailable()) return [];
   let entries: string[];
   try {
     await fs.access(path.join(CGROUP_V1_ROOT, 'cgroup.controllers'));
@@ -51,7 +56,11 @@ export async function cgroupDirs(cgroup: string): Promise<string[]> {
   return entries.map((entry) => path.join(CGROUP_V1_ROOT, entry, cgroup));
 }
 
-/** Kills every process left in a container's cgroups and removes the directories. Idempotent. */
+/**
+ * Kills every process left in a container's cgroups and removes the directories. Idempotent. Without cgroups there
+ * is nothing to do: the container's processes die with its pid namespace's init, which dies with its monitor
+ * (native: the parent-death signal of a container without a cgroup).
+ */
 export async function destroyCgroup(cgroup: string): Promise<void> {
   const dirs = await cgroupDirs(cgroup);
   for (let attempt = 0; attempt < 50; attempt++) {

@@ -21,6 +21,8 @@ import { resolveProcess, type ImageProcessConfig } from './process.js';
 import { userSpecProblem } from './user-spec.js';
 import { autoRemoveExitCommand, checkAutoRemove } from './cleanup.js';
 import { isFrozen } from './cgroup-state.js';
+import { ignoredLimitsWarning } from './limits.js';
+import { cgroupsAvailable, containerOomScoreAdj, noCgroupsReason } from '../system/rootless.js';
 import { containerFiles, runtimeConfEntries, type ContainerDirs } from './runtime-config.js';
 import { signalNumber } from './signals.js';
 import {
@@ -63,6 +65,11 @@ export interface CreateOptions {
    * create returns): the caller awaits flushHosts() once its batch of creates is done (the compose executor).
    */
   readonly deferHosts?: boolean;
+  /**
+   * Told what the container was created without that its spec asked for (docker's create `Warnings`): resource
+   * limits where containers have no cgroups (rootless on cgroup v1). Called once the container exists.
+   */
+  readonly onWarning?: (message: string) => void;
 }
 
 export interface ExecOptions {
@@ -174,7 +181,8 @@ export class ContainerManager {
     return {
       dir: this.dirOf(id),
       runDir: path.join(this.paths.runContainers, shortId(id)),
-      cgroup: `${this.paths.cgroupParent}/${shortId(id)}`,
+      // rootless without writable cgroups: none at all (native/PROTOCOL.md `cgroup none`)
+      cgroup: cgroupsAvailable() ? `${this.paths.cgroupParent}/${shortId(id)}` : 'none',
     };
   }
 
@@ -286,6 +294,8 @@ export class ContainerManager {
         this.deferredHosts.add(refresh);
       } else await refresh;
     }
+    const warning = ignoredLimitsWarning(record.spec);
+    if (warning !== undefined) options.onWarning?.(warning);
     return record;
   }
 
@@ -603,7 +613,16 @@ export class ContainerManager {
     await fs.rm(files.status, { force: true });
     await writeFileAtomic(
       files.runtimeConf,
-      renderRuntimeConf(runtimeConfEntries(record, lowerDirs, dirs, netns, autoRemoveExitCommand(this.paths, record))),
+      renderRuntimeConf(
+        runtimeConfEntries(
+          record,
+          lowerDirs,
+          dirs,
+          netns,
+          autoRemoveExitCommand(this.paths, record),
+          containerOomScoreAdj(),
+        ),
+      ),
       0o600,
     );
     const message = await this.runStart(dirs.dir);
@@ -734,12 +753,27 @@ export class ContainerManager {
     }
   }
 
+  /**
+   * Refuses pause and unpause where containers have no freezer: rootless without cgroups (podman: "pause is not
+   * supported for cgroupv1 rootless containers"). Callers that check the paused state first call it before that.
+   */
+  checkFreezable(record: ContainerRecord, verb: 'pause' | 'unpause'): void {
+    if (cgroupsAvailable()) return;
+    throw new EngineError(
+      'unsupported',
+      `cannot ${verb} container ${record.name}: pause is not supported for rootless containers on ` +
+        `${noCgroupsReason()} (no freezer cgroup)`,
+      { hint: `stop the container instead (tsfig container stop ${record.name}), or run tsfig as root` },
+    );
+  }
+
   /** Pauses (freezes) or resumes every process of a running container through its freezer cgroup. */
   async freeze(ref: string, frozen: boolean): Promise<ContainerRecord> {
     const record = await this.get(ref);
     if ((await this.status(record))?.state !== 'running') {
       throw new EngineError('conflict', `container ${record.name} is not running`);
     }
+    this.checkFreezable(record, frozen ? 'pause' : 'unpause');
     const cgroup = this.dirs(record.id).cgroup;
     const v1 = path.join('/sys/fs/cgroup/freezer', cgroup, 'freezer.state');
     const v2 = path.join('/sys/fs/cgroup', cgroup, 'cgroup.freeze');

@@ -7,6 +7,7 @@ import type { ContainerRecord } from './types.js';
 export interface ContainerDirs {
   readonly dir: string;
   readonly runDir: string;
+  /** The cgroup path under each hierarchy's root, or `none` (rootless without writable cgroups). */
   readonly cgroup: string;
 }
 
@@ -40,7 +41,8 @@ export interface ExitCommand {
 
 /**
  * The runtime.conf entries for a container: pure, from its record, its image's layer dirs (topmost first), the
- * netns decided by the caller (`host`, `new`, or a path) and the optional exit command (autoRemove).
+ * netns decided by the caller (`host`, `new`, or a path), the optional exit command (autoRemove) and the
+ * oom_score_adj (0, or rootless the engine's own: see containerOomScoreAdj).
  */
 export function runtimeConfEntries(
   record: ContainerRecord,
@@ -48,6 +50,7 @@ export function runtimeConfEntries(
   dirs: ContainerDirs,
   netns: string,
   exit?: ExitCommand,
+  oomScoreAdj = 0,
 ): ConfEntry[] {
   const files = containerFiles(dirs.dir);
   const spec = record.spec;
@@ -113,7 +116,7 @@ export function runtimeConfEntries(
   entries.push(['cpu_shares', spec.cpuShares ?? 0]);
   entries.push(['init', spec.init === true], ['tty', spec.tty === true], ['stdin', spec.openStdin === true]);
   entries.push(['log', files.log], ['log_max_size', spec.logMaxSize ?? 0], ['log_max_files', spec.logMaxFiles ?? 1]);
-  entries.push(['stop_signal', record.stopSignal], ['oom_score_adj', 0]);
+  entries.push(['stop_signal', record.stopSignal], ['oom_score_adj', oomScoreAdj]);
   entries.push(...policyEntries(spec));
   entries.push(['run_dir', dirs.runDir], ['status', files.status]);
   for (const arg of exit?.argv ?? []) entries.push(['exit_cmd', arg]);

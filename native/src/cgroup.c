@@ -33,6 +33,11 @@ int tsfig_cgroup_is_v2(void)
     return v2;
 }
 
+int tsfig_cgroup_enabled(const struct tsfig_conf *c)
+{
+    return c->cgroup != NULL && strcmp(c->cgroup, "none") != 0;
+}
+
 static void v1_path(char *buf, size_t cap, const char *ctrl, const char *key, const char *file)
 {
     tsfig_fmt(buf, cap, TSFIG_CGROUP_ROOT "/%s/%s%s%s", ctrl, key, file ? "/" : "", file ? file : "");
@@ -168,6 +173,8 @@ static int check_unused(const struct tsfig_conf *c, tsfig_error_t *err)
 
 int tsfig_cgroup_create(const struct tsfig_conf *c, tsfig_error_t *err)
 {
+    if (!tsfig_cgroup_enabled(c))
+        return 0;
     if (tsfig_cgroup_is_v2())
         return tsfig_cgroup2_create(c, err);
     if (check_unused(c, err) < 0)
@@ -193,6 +200,8 @@ fail:
 static int each_dir(const struct tsfig_conf *c, char dirs[][PATH_MAX], int max)
 {
     int n = 0;
+    if (!tsfig_cgroup_enabled(c))
+        return 0;
     if (tsfig_cgroup_is_v2()) {
         tsfig_fmt(dirs[n++], PATH_MAX, TSFIG_CGROUP_ROOT "/%s", c->cgroup);
         return n;
@@ -218,6 +227,8 @@ static long own_threads(void)
 static int join(const struct tsfig_conf *c, pid_t pid, int self, tsfig_error_t *err)
 {
     char dirs[8][PATH_MAX], p[PATH_MAX + 16], v[32];
+    if (!tsfig_cgroup_enabled(c))
+        return 0;
     int n = each_dir(c, dirs, 8);
     /* Writing a pid to cgroup.procs takes the kernel's global threadgroup lock for writing, which waits for an RCU
      * grace period (~14 ms here). Moving the calling thread itself through v1 `tasks` ("0") skips that lock
@@ -267,6 +278,8 @@ static void freeze(const struct tsfig_conf *c, const char *state)
 {
     char p[PATH_MAX];
     tsfig_error_t ignored = {0};
+    if (!tsfig_cgroup_enabled(c))
+        return;
     v1_path(p, sizeof p, "freezer", c->cgroup, "freezer.state");
     if (access(p, F_OK) == 0)
         (void)tsfig_write_file(p, state, "cgroup freezer", &ignored);
@@ -276,6 +289,8 @@ static void freeze(const struct tsfig_conf *c, const char *state)
  * for ever, and its cgroup can then never be removed (Docker resumes a paused container it stops or kills too). */
 void tsfig_cgroup_thaw(const struct tsfig_conf *c)
 {
+    if (!tsfig_cgroup_enabled(c))
+        return;
     if (!tsfig_cgroup_is_v2()) {
         freeze(c, "THAWED");
         return;
@@ -289,6 +304,8 @@ void tsfig_cgroup_thaw(const struct tsfig_conf *c)
 
 void tsfig_cgroup_kill_all(const struct tsfig_conf *c)
 {
+    if (!tsfig_cgroup_enabled(c))
+        return;
     int v1 = !tsfig_cgroup_is_v2();
     for (int i = 0; i < 500; i++) {
         /* frozen, nothing can fork while the list is read; SIGKILL is delivered on thaw */
@@ -307,6 +324,8 @@ void tsfig_cgroup_kill_all(const struct tsfig_conf *c)
 int tsfig_cgroup_oom_killed(const struct tsfig_conf *c)
 {
     char p[PATH_MAX], buf[1024];
+    if (!tsfig_cgroup_enabled(c))
+        return 0;
     if (tsfig_cgroup_is_v2())
         tsfig_fmt(p, sizeof p, TSFIG_CGROUP_ROOT "/%s/memory.events", c->cgroup);
     else

@@ -10,6 +10,9 @@
 #define TSFIG_CGROUP_ROOT "/sys/fs/cgroup"
 
 int tsfig_cgroup_is_v2(void);
+/* 0 when runtime.conf says `cgroup none` (rootless without writable cgroups): every function below is then a no-op
+ * (signal_all and kill_all signal nothing; the pid namespace's init dying takes the other processes with it). */
+int tsfig_cgroup_enabled(const struct tsfig_conf *c);
 /* Creates the cgroup dirs and writes every limit; on failure removes what it created. */
 int tsfig_cgroup_create(const struct tsfig_conf *c, tsfig_error_t *err);
 /* Moves pid into the container's cgroups. */

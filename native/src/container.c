@@ -230,7 +230,7 @@ void tsfig_container_main(const struct tsfig_conf *c, struct tsfig_child_fds *f)
         tsfig_child_fail(f->err, &err);
     if (f->tty_sock >= 0)
         close(f->tty_sock);
-    tsfig_exec_command(c, c->user, c->cwd, c->env, c->n_env, c->init, f->err);
+    tsfig_exec_command(c, c->user, c->cwd, c->env, c->n_env, TSFIG_EXEC_MAIN | (c->init ? TSFIG_EXEC_INIT : 0), f->err);
 }
 
 static int enter_cwd(const char *cwd, int create, tsfig_error_t *err)
@@ -323,7 +323,15 @@ static int drop_privileges(const struct tsfig_conf *c, const struct tsfig_ids *i
     return 0;
 }
 
-static void do_exec(const struct tsfig_conf *c, char **envp, int err_fd)
+/* The parent-death signal the container's PID 1 keeps: without a cgroup nothing else could find and kill the
+ * container once its monitor is gone (kill -9, OOM), so it dies with the monitor and its pid namespace with it. Set
+ * after the last credential change (which clears it); an execve that gains privileges (setuid) clears it too. */
+static int main_pdeathsig(const struct tsfig_conf *c, int flags)
+{
+    return (flags & TSFIG_EXEC_MAIN) && !tsfig_cgroup_enabled(c) ? SIGKILL : 0;
+}
+
+static void do_exec(const struct tsfig_conf *c, char **envp, int pdeathsig, int err_fd)
 {
     tsfig_error_t err = {0};
     char path[PATH_MAX];
@@ -333,7 +341,7 @@ static void do_exec(const struct tsfig_conf *c, char **envp, int err_fd)
             search = *e + 5;
     if (lookup(c->args[0], search ? search : DEFAULT_PATH, path, sizeof path, &err) < 0)
         tsfig_child_fail(err_fd, &err);
-    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0);
     execve(path, c->args, envp);
     int e = errno;
     tsfig_make_error(&err, e, "exec", "exec `%s`", c->args[0]);
@@ -342,7 +350,7 @@ static void do_exec(const struct tsfig_conf *c, char **envp, int err_fd)
 }
 
 void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char *cwd, char **env, size_t n_env,
-                        int with_init, int err_fd)
+                        int flags, int err_fd)
 {
     tsfig_error_t err = {0};
     struct tsfig_ids ids;
@@ -353,9 +361,9 @@ void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char
     char **envp = build_env(env, n_env, ids.home);
     if (drop_privileges(c, &ids, cwd, &err) < 0)
         tsfig_child_fail(err_fd, &err);
-    if (!with_init)
-        do_exec(c, envp, err_fd);
-    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    if (!(flags & TSFIG_EXEC_INIT))
+        do_exec(c, envp, main_pdeathsig(c, flags), err_fd);
+    prctl(PR_SET_PDEATHSIG, main_pdeathsig(c, flags), 0, 0, 0);
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
@@ -366,7 +374,7 @@ void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char
     }
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
-        do_exec(c, envp, err_fd);
+        do_exec(c, envp, 0, err_fd);
     }
     close(err_fd);
     /* PID 1 keeps only the container's stdio: every other fd it inherited from the monitor (log, control and attach

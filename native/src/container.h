@@ -18,10 +18,15 @@ struct tsfig_child_fds {
 /* Never returns: execve()s the command or reports on fds->err and exits. */
 __attribute__((noreturn)) void tsfig_container_main(const struct tsfig_conf *c, struct tsfig_child_fds *fds);
 
+/* tsfig_exec_command flags: run the minimal init as this process (docker run --init); this is the container's PID 1
+ * (not an exec'd process): without a cgroup it keeps SIGKILL as its parent-death signal. */
+#define TSFIG_EXEC_INIT 1
+#define TSFIG_EXEC_MAIN 2
+
 /* Shared with exec: resolve user, apply caps/NNP/seccomp (in the right order), look up argv[0], execve.
- * err_fd receives a tsfig_error_t on failure. With init, runs the minimal init as this process. */
+ * err_fd receives a tsfig_error_t on failure. flags: TSFIG_EXEC_*. */
 __attribute__((noreturn)) void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char *cwd,
-                                                  char **env, size_t n_env, int with_init, int err_fd);
+                                                  char **env, size_t n_env, int flags, int err_fd);
 
 /* exec.c, shared by `exec` and the monitor's healthcheck: join the cgroups and namespaces of the running container
  * whose PID 1 is pid (setns through a pidfd; the next fork() lands in its pid namespace) ... */

@@ -193,6 +193,8 @@ __attribute__((noreturn)) static void probe_main(const struct tsfig_monitor *m, 
 static int paused(const struct tsfig_conf *c)
 {
     char path[PATH_MAX], buf[32];
+    if (!tsfig_cgroup_enabled(c))
+        return 0; /* no freezer: never paused */
     if (tsfig_cgroup_is_v2())
         tsfig_fmt(path, sizeof path, TSFIG_CGROUP_ROOT "/%s/cgroup.freeze", c->cgroup);
     else

@@ -120,6 +120,19 @@ static int ovl_append(char *buf, size_t cap, size_t *len, const char *s)
     return 0;
 }
 
+/* Rootless, overlayfs keeps its own attributes (opaque dirs, whiteouts of renamed dirs) in user.overlay.* xattrs:
+ * it cannot set trusted.* there, and without this it fails every rmdir-then-mkdir of a lower dir (EIO). */
+static int ovl_userxattr(char *buf, size_t cap, size_t *len)
+{
+    if (!tsfig_in_userns())
+        return 0;
+    if (*len + sizeof ",userxattr" > cap)
+        return -1;
+    memcpy(buf + *len, ",userxattr", sizeof ",userxattr");
+    *len += sizeof ",userxattr" - 1;
+    return 0;
+}
+
 static int overlay_data(const struct tsfig_conf *c, size_t skip, char *buf, size_t cap)
 {
     size_t len = 0;
@@ -142,7 +155,7 @@ static int overlay_data(const struct tsfig_conf *c, size_t skip, char *buf, size
         if (ovl_append(buf, cap, &len, parts[i][1] + skip) < 0)
             return -1;
     }
-    return 0;
+    return ovl_userxattr(buf, cap, &len);
 }
 
 /* Longest common directory prefix of every overlay dir, with trailing '/'. */
@@ -260,7 +273,7 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
         /* An image mounted as a volume (compose `type: image`): its layers as read-only lower dirs, no upper dir.
          * The source is the `lowerdir=` value, already escaped by the engine, top layer first. */
         char lower[4096];
-        if (tsfig_fmt(lower, sizeof lower, "lowerdir=%s", m->source) < 0) {
+        if (tsfig_fmt(lower, sizeof lower, "lowerdir=%s%s", m->source, tsfig_in_userns() ? ",userxattr" : "") < 0) {
             errno = ENAMETOOLONG;
             return tsfig_make_error(err, errno, step, "mount `%s`: too many layers", m->dest);
         }
@@ -280,6 +293,28 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
     return 0;
 }
 
+/* In a user namespace mknod is refused (EPERM), as the kernel allows device nodes only to the initial namespace's
+ * CAP_MKNOD: the host's node is bind-mounted onto an empty file instead (runc and crun do the same rootless). The
+ * source is opened without following links and checked to be the expected character device before it is bound, so
+ * the container never gets anything else under that name. */
+static int bind_device(int dev, const char *name, dev_t want, tsfig_error_t *err)
+{
+    char host[64], src[64], dst[64];
+    struct stat st;
+    tsfig_fmt(host, sizeof host, "/dev/%s", name);
+    cleanup_close int from = TEMP_FAILURE_RETRY(open(host, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (from < 0 || fstat(from, &st) < 0)
+        return tsfig_make_error(err, errno, "mount /dev", "open the host's `%s`", host);
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != want)
+        return tsfig_make_error(err, EINVAL, "mount /dev", "the host's `%s` is not the expected device", host);
+    cleanup_close int to = TEMP_FAILURE_RETRY(openat(dev, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (to < 0)
+        return tsfig_make_error(err, errno, "mount /dev", "create mount point `/dev/%s`", name);
+    if (mount(tsfig_fd_path(src, sizeof src, from), tsfig_fd_path(dst, sizeof dst, to), NULL, MS_BIND, NULL) < 0)
+        return tsfig_make_error(err, errno, "mount /dev", "bind the host's `%s`", host);
+    return 0;
+}
+
 static int make_devices(int rootfd, tsfig_error_t *err)
 {
     cleanup_close int dev = tsfig_open_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
@@ -288,11 +323,19 @@ static int make_devices(int rootfd, tsfig_error_t *err)
     for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
         dev_t want = makedev(devices[i].maj, devices[i].min);
         struct stat st;
-        if (mknodat(dev, devices[i].name, S_IFCHR | devices[i].mode, want) < 0)
-            return tsfig_make_error(err, errno, "mknod", "mknod `/dev/%s`", devices[i].name);
+        int bound = 0;
+        if (mknodat(dev, devices[i].name, S_IFCHR | devices[i].mode, want) < 0) {
+            if (errno != EPERM)
+                return tsfig_make_error(err, errno, "mknod", "mknod `/dev/%s`", devices[i].name);
+            if (bind_device(dev, devices[i].name, want, err) < 0)
+                return -1;
+            bound = 1;
+        }
+        errno = 0;
         if (fstatat(dev, devices[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != want)
             return tsfig_make_error(err, errno ? errno : EINVAL, "mknod", "verify `/dev/%s`", devices[i].name);
-        if (fchmodat(dev, devices[i].name, devices[i].mode, 0) < 0)
+        /* a bound node keeps the host's mode (0666 for these); its owner is the host's root, unmapped here */
+        if (!bound && fchmodat(dev, devices[i].name, devices[i].mode, 0) < 0)
             return tsfig_make_error(err, errno, "mknod", "chmod `/dev/%s`", devices[i].name);
     }
     for (size_t i = 0; i < sizeof dev_links / sizeof dev_links[0]; i++)

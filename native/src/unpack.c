@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "error.h"
 #include "tar.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,12 +34,6 @@
 #define OPAQUE_MARKER ".wh..wh..opq"
 #define WHITEOUT_PREFIX ".wh."
 #define WHITEOUT_META_PREFIX ".wh..wh."
-
-static inline void cleanup_freep(void *p)
-{
-    free(*(void **)p);
-}
-#define cleanup_free __attribute__((cleanup(cleanup_freep)))
 
 typedef struct dir_time {
     char *path;
@@ -202,11 +197,13 @@ static int remove_at(int parentfd, const char *name, tsfig_error_t *err)
     return 0;
 }
 
-/* trusted.overlay.* would let a layer steer overlayfs (redirects, metacopy, opacity); only whiteout conversion sets
- * them. Xattrs the filesystem does not support are skipped, as Docker does. */
+/* trusted.overlay.* (and rootless, where overlay is mounted with userxattr, user.overlay.*) would let a layer steer
+ * overlayfs (redirects, metacopy, opacity); only whiteout conversion sets them. Xattrs the filesystem does not
+ * support are skipped, as Docker does. */
 static bool xattr_allowed(const char *name)
 {
-    return strncmp(name, "trusted.overlay.", 16) != 0;
+    const char *own = tsfig_overlay_xattr_prefix();
+    return strncmp(name, "trusted.overlay.", 16) != 0 && strncmp(name, own, strlen(own)) != 0;
 }
 
 static int set_xattrs_fd(int fd, const tsfig_tar_entry_t *e, tsfig_error_t *err)
@@ -377,8 +374,10 @@ static int convert_whiteout(unpack_ctx_t *ctx, const char *parent, const char *l
         cleanup_close int dfd = open_dir(ctx->rootfd, parent, true, O_RDONLY, e->name, err);
         if (dfd < 0)
             return -1;
-        if (fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
-            return tsfig_make_error(err, errno, "unpack", "set xattr `trusted.overlay.opaque` on `/%s`", parent);
+        char opaque[32];
+        tsfig_fmt(opaque, sizeof opaque, "%sopaque", tsfig_overlay_xattr_prefix());
+        if (fsetxattr(dfd, opaque, "y", 1, 0) < 0)
+            return tsfig_make_error(err, errno, "unpack", "set xattr `%s` on `/%s`", opaque, parent);
         return 0;
     }
     if (strncmp(leaf, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX)) == 0)
@@ -487,6 +486,7 @@ static int confine(const char *dir, tsfig_error_t *err)
     if (!empty)
         return tsfig_make_error(err, ENOTEMPTY, "unpack", "target `%s`", real);
 
+    (void)tsfig_in_userns(); /* decided while /proc is still reachable: whiteouts need it after the chroot */
     if (unshare(CLONE_NEWNS) < 0)
         return tsfig_make_error(err, errno, "unpack", "unshare the mount namespace");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)

@@ -311,3 +311,25 @@ void tsfig_trim_memory(void)
     if (stack_lo != 0 && sp > stack_lo)
         (void)madvise((void *)stack_lo, sp - stack_lo, MADV_DONTNEED);
 }
+
+int tsfig_in_userns(void)
+{
+    static int in = -1;
+    if (in < 0) {
+        char buf[256];
+        unsigned long long inside, outside, count;
+        char extra;
+        ssize_t n = tsfig_read_small("/proc/self/uid_map", buf, sizeof buf);
+        if (n < 0)
+            in = 0; /* no uid_map: a kernel without user namespaces */
+        else
+            in = !(sscanf(buf, " %llu %llu %llu %c", &inside, &outside, &count, &extra) == 3 && inside == 0
+                   && outside == 0 && count == 4294967295ULL);
+    }
+    return in;
+}
+
+const char *tsfig_overlay_xattr_prefix(void)
+{
+    return tsfig_in_userns() ? "user.overlay." : "trusted.overlay.";
+}

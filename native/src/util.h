@@ -46,6 +46,13 @@ void tsfig_now_rfc3339(char *buf, size_t cap);
 
 
 
+/* Whether this process runs in a user namespace other than the host's (rootless): its uid_map is not the identity
+ * map of every id (`0 0 4294967295`). The rule of engine/system/rootless.ts isRootless(); cached. */
+int tsfig_in_userns(void);
+/* The xattr prefix of overlayfs's own attributes (opaque dirs...): `trusted.overlay.` on the host, `user.overlay.`
+ * in a user namespace, where overlay is mounted with `userxattr` (trusted.* needs the host's CAP_SYS_ADMIN). */
+const char *tsfig_overlay_xattr_prefix(void);
+
 /* snprintf that reports truncation: returns 0, or -1 with errno ENAMETOOLONG (buf then holds a truncated string). */
 int tsfig_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -114,6 +114,18 @@ export class EnginePort implements ComposePort {
     this.events.emit({ kind: 'note', message });
   }
 
+  private readonly warned = new Set<string>();
+
+  /**
+   * An engine warning, given once per command whatever the number of containers it concerns (rootless without
+   * cgroups: every service with limits gets the same one).
+   */
+  private warnOnce(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.events.emit({ kind: 'warning', message });
+  }
+
   observe(project: Project): Promise<ObservedState> {
     return observe(this.engine, project.name, project);
   }
@@ -217,6 +229,7 @@ export class EnginePort implements ComposePort {
       {
         // The other containers' /etc/hosts are rewritten in the background; flush() waits for them.
         deferHosts: true,
+        onWarning: (message) => this.warnOnce(message),
         reserve: async (write) => {
           await turn;
           try {

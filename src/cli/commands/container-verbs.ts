@@ -15,6 +15,7 @@ import { blockIo, containerPids, isFrozen, pidsCurrent } from '../../../engine/c
 import type { ContainerRecord, ContainerState } from '../../../engine/containers/index.js';
 import { isEngineError } from '../../../engine/errors.js';
 import type { Engine } from '../../../engine/index.js';
+import { cgroupsAvailable, noCgroupsReason } from '../../../engine/system/index.js';
 import { shortId } from '../../../engine/state/index.js';
 import { readCgroupStats } from '../../ui/tty/cgroup.js';
 import { TsfigError } from '../../errors.js';
@@ -83,6 +84,7 @@ function registerPause(group: Command): void {
               hint: `start it first: tsfig container start ${record.name}`,
             });
           }
+          engine.containers.checkFreezable(record, name);
           const paused = await isFrozen(engine.paths, record.id);
           if (frozen && paused) throw new TsfigError('conflict', `container ${record.name} is already paused`);
           if (!frozen && !paused) throw new TsfigError('conflict', `container ${record.name} is not paused`);
@@ -310,13 +312,29 @@ async function netIo(pid: number): Promise<{ rx: number; tx: number } | undefine
   }
 }
 
-/** One stats row per container: CPU % over sampleMs (two cgroup readings), memory, pids, net and block I/O. */
+/**
+ * The one warning `stats` gives where containers have no cgroups (rootless on cgroup v1): CPU, memory and block I/O
+ * are then shown as `--`, not as a misleading 0. Undefined where they are measured.
+ */
+export function statsWarning(): string | undefined {
+  if (cgroupsAvailable()) return undefined;
+  return (
+    `CPU, memory and block I/O are not available: rootless containers run without cgroups on this host ` +
+    `(${noCgroupsReason()})`
+  );
+}
+
+/**
+ * One stats row per container: CPU % over sampleMs (two cgroup readings), memory, pids, net and block I/O; `--` for
+ * what only a cgroup measures where a running container has none.
+ */
 export async function statsRows(
   engine: Engine,
   targets: readonly { record: ContainerRecord; state: ContainerState; ref: string }[],
   sampleMs: number,
 ): Promise<StatsRow[]> {
   const parent = engine.paths.cgroupParent;
+  const measured = cgroupsAvailable();
   const first = await Promise.all(targets.map(({ record }) => readCgroupStats(parent, record.id)));
   const started = process.hrtime.bigint();
   if (targets.some(({ state }) => state.running)) await new Promise((resolve) => setTimeout(resolve, sampleMs));
@@ -337,6 +355,19 @@ export async function statsRows(
       const net = running && state.pid > 0 ? await netIo(state.pid) : undefined;
       const block = running ? await blockIo(engine.paths, record.id) : undefined;
       const pids = running ? ((await pidsCurrent(engine.paths, record.id)) ?? 0) : 0;
+      if (running && !measured) {
+        return {
+          BlockIO: '--',
+          CPUPerc: '--',
+          Container: ref,
+          ID: shortId(record.id),
+          MemPerc: '--',
+          MemUsage: '-- / --',
+          Name: record.name,
+          NetIO: `${humanSize(net?.rx ?? 0)} / ${humanSize(net?.tx ?? 0)}`,
+          PIDs: String(pids),
+        };
+      }
       return {
         BlockIO: `${humanSize(block?.read ?? 0)} / ${humanSize(block?.write ?? 0)}`,
         CPUPerc: `${Math.max(0, cpu).toFixed(2)}%`,
@@ -383,6 +414,8 @@ function registerStats(group: Command): void {
           .sort((a, b) => b.record.created.localeCompare(a.record.created))
           .map(({ record, state }) => ({ record, state, ref: shortId(record.id) }));
       };
+      const warning = statsWarning();
+      if (warning !== undefined) process.stderr.write(`WARNING: ${warning}\n`);
       if (!flags.stream) {
         process.stdout.write(renderStats(await statsRows(engine, await targets(), 1000), flags.format));
         return;

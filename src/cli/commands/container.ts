@@ -348,9 +348,15 @@ async function createFromFlags(engine: Engine, image: string, command: readonly 
     const mounts = await resolveCliMounts(engine, image, flags);
     const exposed = Object.keys((await engine.images.resolve(image)).config.config?.ExposedPorts ?? {});
     const spec = specFromFlags(image, command, flags, mounts, exposed);
-    // --rm: the monitor runs this CLI's `container cleanup --rm` once the container has exited
+    // --rm: the monitor runs this CLI's `container cleanup --rm` once the container has exited; warnings are printed
+    // as docker prints its create's Warnings (rootless: limits ignored without cgroups)
     return engine.containers.create(
       spec.autoRemove === true ? { ...spec, autoRemoveCommand: autoRemoveCommand() } : spec,
+      {
+        onWarning: (message) =>
+          process.stderr.write(`WARNING: ${message}
+`),
+      },
     );
   });
 }

@@ -6,7 +6,7 @@ import * as cp from '../../compose/cp.js';
 import { serviceContainers } from '../../compose/context.js';
 import { TsfigError } from '../../errors.js';
 import { observe } from '../../planner/observe.js';
-import { renderStats, splitCpArg, statsRows, type StatsRow } from '../commands/container-verbs.js';
+import { renderStats, splitCpArg, statsRows, statsWarning, type StatsRow } from '../commands/container-verbs.js';
 import { attachSession, parseSigProxy } from '../attach-session.js';
 import { setExitCode } from '../exit-codes.js';
 import { renderTable } from '../table.js';
@@ -174,6 +174,8 @@ function registerStats(program: Command): void {
             flags.trunc ? row : { ...row, ID: list[index]?.record.id ?? row.ID },
           );
         };
+        const warning = statsWarning();
+        if (warning !== undefined) process.stderr.write(`WARNING: ${warning}\n`);
         if (!flags.stream) {
           process.stdout.write(formatStats(await rows(), flags.format));
           return;
