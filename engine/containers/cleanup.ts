@@ -66,6 +66,10 @@ export function autoRemoveExitCommand(paths: EnginePaths, record: ContainerRecor
       `PATH=${process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}`,
       `TSFIG_ROOT=${paths.root}`,
       `TSFIG_RUN_ROOT=${paths.runRoot}`,
+      // rootless: the session the command runs in (engine/rootless/env.ts: its network namespace, the roots' registry)
+      ...Object.entries(process.env)
+        .filter(([key, value]) => key.startsWith('TSFIG_ROOTLESS') && value !== undefined)
+        .map(([key, value]) => `${key}=${value ?? ''}`),
     ],
   };
 }

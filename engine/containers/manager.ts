@@ -6,7 +6,7 @@ import { EngineError, isEngineError, isErrno } from '../errors.js';
 import { renderRuntimeConf } from '../runtime/conf.js';
 import { parseRuntimeMessage, runtimeError } from '../runtime/protocol.js';
 import { runtimeBinary } from '../runtime/binary.js';
-import { spawnCommand } from '../runtime/spawner.js';
+import { spawnCommandHere } from '../runtime/spawner.js';
 import { pathExists, readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { newId, shortId } from '../state/ids.js';
 import { acquireLock, withLock } from '../state/lock.js';
@@ -649,9 +649,12 @@ export class ContainerManager {
     await this.refreshHosts();
   }
 
-  /** `tsfig-runtime start DIR`, forked by the spawner (engine/runtime/spawner.ts); its report comes on fd 3. */
+  /**
+   * `tsfig-runtime start DIR`, forked by the spawner (engine/runtime/spawner.ts) in this process's network namespace
+   * (spawnCommandHere: rootless, the monitor and its exit command share the CLI's locks); its report comes on fd 3.
+   */
   private async runStart(dir: string): Promise<ReturnType<typeof parseRuntimeMessage>> {
-    const result = await spawnCommand(runtimeBinary(), ['start', dir], {
+    const result = await spawnCommandHere(runtimeBinary(), ['start', dir], {
       env: { ...process.env, _TSFIG_SYNC_FD: '3' },
       fd3: true,
     });

@@ -38,11 +38,17 @@ const ENOENT = 2;
  * exits when this process does (EOF on its stdin), after finishing what it runs.
  */
 class Spawner {
+  /** Whether what it forks runs in the rootless session's network namespace (when there is a session). */
+  private readonly inSession: boolean;
   private child: ChildProcess | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private buffer: Buffer = Buffer.alloc(0);
   private broken: Error | undefined;
+
+  constructor(inSession: boolean) {
+    this.inSession = inSession;
+  }
 
   run(file: string, args: readonly string[], options: SpawnOptions = {}): Promise<SpawnResult> {
     if (this.broken !== undefined) return Promise.reject(this.broken);
@@ -67,7 +73,7 @@ class Spawner {
     if (this.child !== undefined) return this.child;
     // Rootless: what it forks (ip, nft, container starts) belongs in the session's network namespace, where the
     // bridges are; this process stays in the host's (engine/rootless/session.ts).
-    const netns = rootlessNetns();
+    const netns = this.inSession ? rootlessNetns() : undefined;
     const [file, args] =
       netns === undefined
         ? [runtimeBinary(), ['spawner']]
@@ -150,8 +156,26 @@ let shared: Spawner | undefined;
  * itself fails; a command that cannot be executed resolves with `errno` set (ENOENT when it is not installed).
  */
 export function spawnCommand(file: string, args: readonly string[], options: SpawnOptions = {}): Promise<SpawnResult> {
-  shared ??= new Spawner();
+  shared ??= new Spawner(true);
   return shared.run(file, args, options);
+}
+
+let here: Spawner | undefined;
+
+/**
+ * spawnCommand, but the command stays in this process's network namespace even in a rootless session: a container's
+ * monitor (`tsfig-runtime start`), so that the processes it starts later (its exit command, `container cleanup --rm`)
+ * take the engine's locks, abstract unix sockets and so per network namespace, where the CLI takes them. The
+ * container itself gets its own network namespace, or joins its sandbox's by path, from there.
+ */
+export function spawnCommandHere(
+  file: string,
+  args: readonly string[],
+  options: SpawnOptions = {},
+): Promise<SpawnResult> {
+  if (rootlessNetns() === undefined) return spawnCommand(file, args, options);
+  here ??= new Spawner(false);
+  return here.run(file, args, options);
 }
 
 /** Whether a result means "the command is not installed". */
