@@ -59,8 +59,16 @@ export interface RootlessUser {
   cleanup(): Promise<void>;
 }
 
+export interface RootlessUserOptions {
+  /**
+   * Every command starts from a process with this oom_score_adj, set by root so that it is also the floor the user
+   * may not go below, as in a systemd user session (user@.service: OOMScoreAdjust=100). @default unchanged
+   */
+  readonly oomScoreAdj?: number;
+}
+
 /** A fresh rootless user environment for one test (the user is shared; HOME and the session are the test's own). */
-export function rootlessUser(name = ROOTLESS_USER): RootlessUser {
+export function rootlessUser(name = ROOTLESS_USER, options: RootlessUserOptions = {}): RootlessUser {
   const { uid, gid } = ensureRootlessUser(name);
   const home = mkdtempSync('/tmp/tsfig-it-rlhome-');
   const runtimeDir = path.join(home, 'run');
@@ -70,6 +78,7 @@ export function rootlessUser(name = ROOTLESS_USER): RootlessUser {
   chmodSync(runtimeDir, 0o700);
   chmodSync(home, 0o755);
   const cli = path.join(rootlessTree(), 'bin', 'tsfig.js');
+  const oom = options.oomScoreAdj;
   const run = (file: string, args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
     new Promise<RootlessResult>((resolve, reject) => {
       const env = [
@@ -80,9 +89,12 @@ export function rootlessUser(name = ROOTLESS_USER): RootlessUser {
         'TSFIG_DNS_FORWARD=0',
         ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
       ];
+      const argv = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', 'env', '-i', ...env, file, ...args];
       const child = spawn(
-        'setpriv',
-        [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', 'env', '-i', ...env, file, ...args],
+        oom === undefined ? 'setpriv' : 'sh',
+        oom === undefined
+          ? argv.slice(1)
+          : ['-c', `echo ${oom} > /proc/self/oom_score_adj && exec "$@"`, 'sh', ...argv],
         { cwd: options.cwd ?? project, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let stdout = '';
