@@ -1,7 +1,8 @@
 /** What `tsfig info` reports of the mode this command runs in: root or rootless, and what each part of it has. */
-import { promises as fs, constants as fsConstants } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { EnginePaths } from '../state/paths.js';
+import { cgroupsAvailable, cgroupVersion } from '../system/rootless.js';
 import { isRootless } from './env.js';
 import { readSessionFile, rootlessDirs } from './session.js';
 
@@ -21,19 +22,10 @@ export interface ModeInfo {
   };
 }
 
-async function writable(dir: string): Promise<boolean> {
-  return fs.access(dir, fsConstants.W_OK).then(
-    () => true,
-    () => false,
-  );
-}
-
 export async function modeInfo(paths: EnginePaths, env: NodeJS.ProcessEnv = process.env): Promise<ModeInfo> {
-  const v2 = await fs.access('/sys/fs/cgroup/cgroup.controllers').then(
-    () => true,
-    () => false,
-  );
-  const usable = v2 ? await writable('/sys/fs/cgroup') : await writable('/sys/fs/cgroup/memory');
+  // the engine's own decision (containers without cgroups when it is false), not a second guess of it
+  const version = cgroupVersion();
+  const usable = cgroupsAvailable();
   const uidMap = (await fs.readFile('/proc/self/uid_map', 'utf8').catch(() => ''))
     .split('\n')
     .map((line) => line.trim().split(/\s+/).join(' '))
@@ -42,7 +34,7 @@ export async function modeInfo(paths: EnginePaths, env: NodeJS.ProcessEnv = proc
     stateRoot: paths.root,
     runRoot: paths.runRoot,
     uidMap,
-    cgroups: { version: v2 ? 2 : 1, usable } as const,
+    cgroups: { version, usable },
   };
   if (!isRootless(env)) return { mode: 'root', ...base };
   const dirs = rootlessDirs(env);
