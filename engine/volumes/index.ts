@@ -29,6 +29,6 @@ export {
   type VolumesFromSource,
 } from './mounts.js';
 export { ANONYMOUS_LABEL, volumeNameProblem, parseTmpfsOptions } from './options.js';
-export { containerRecordUsers } from './users.js';
+export { containerRecordUsers, volumeUsers } from './users.js';
 export { FileContent } from './files.js';
 export type { ContainerFile } from './files.js';

@@ -26,32 +26,55 @@ export function containerRecordUsers(paths: EnginePaths, options: { readonly fin
       swept = true;
       await finishRemovals(paths);
     }
-    const ids = await liveContainerEntries(paths);
-    const users: string[] = [];
-    for (const id of ids.sort()) {
-      let text: string;
-      try {
-        text = await readRecordText(paths.containers, id);
-      } catch (error) {
-        if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) continue;
-        throw error;
-      }
-      let record: RecordLike;
-      try {
-        record = JSON.parse(text) as RecordLike;
-      } catch {
-        if (text.includes(JSON.stringify(volumeName))) users.push(id);
-        continue;
-      }
-      const mounts = Array.isArray(record.mounts) ? (record.mounts as unknown[]) : [];
-      const uses = mounts.some(
-        (mount) =>
-          typeof mount === 'object' && mount !== null && (mount as { volumeName?: unknown }).volumeName === volumeName,
-      );
-      if (uses) users.push(typeof record.name === 'string' && record.name !== '' ? record.name : id);
-    }
-    return users;
+    return (await readUsers(paths, [volumeName]))[volumeName] ?? [];
   };
+}
+
+/**
+ * The users of each of volumeNames (as containerRecordUsers counts them), reading every record once: what
+ * `down -v` plans with (an anonymous volume used by a container outside the plan is kept). Finishes half-done
+ * removals first.
+ */
+export async function volumeUsers(
+  paths: EnginePaths,
+  volumeNames: readonly string[],
+): Promise<Record<string, string[]>> {
+  await finishRemovals(paths);
+  return readUsers(paths, volumeNames);
+}
+
+async function readUsers(paths: EnginePaths, volumeNames: readonly string[]): Promise<Record<string, string[]>> {
+  const users: Record<string, string[]> = Object.fromEntries(volumeNames.map((name) => [name, []]));
+  const wanted = new Set(volumeNames);
+  const ids = await liveContainerEntries(paths);
+  for (const id of ids.sort()) {
+    let text: string;
+    try {
+      text = await readRecordText(paths.containers, id);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) continue;
+      throw error;
+    }
+    let record: RecordLike;
+    try {
+      record = JSON.parse(text) as RecordLike;
+    } catch {
+      for (const name of volumeNames) if (text.includes(JSON.stringify(name))) users[name]?.push(id);
+      continue;
+    }
+    const mounts = Array.isArray(record.mounts) ? (record.mounts as unknown[]) : [];
+    const user = typeof record.name === 'string' && record.name !== '' ? record.name : id;
+    const used = new Set<string>();
+    for (const mount of mounts) {
+      const name =
+        typeof mount === 'object' && mount !== null ? (mount as { volumeName?: unknown }).volumeName : undefined;
+      if (typeof name === 'string' && wanted.has(name) && !used.has(name)) {
+        used.add(name);
+        users[name]?.push(user);
+      }
+    }
+  }
+  return users;
 }
 
 /** A record's text; a staged dir renamed into place since the listing is read at its final path. */

@@ -25,6 +25,8 @@ export interface ComposePort extends ExecutorPort {
   holdAutoRemove<T>(id: string, fn: () => Promise<T>): Promise<T>;
   /** Waits for the container to exit; its exit code. */
   waitExit(id: string, signal?: AbortSignal): Promise<number>;
+  /** The containers (names, any project) that use each of the volumes: what `down -v` plans with. */
+  volumeUsers(names: readonly string[]): Promise<Readonly<Record<string, readonly string[]>>>;
   /** The engine itself, for the attached views (the TUI, logs with signals); undefined in tests. */
   readonly engine: Engine | undefined;
 }

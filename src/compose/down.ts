@@ -26,6 +26,9 @@ export async function run(ctx: ComposeContext, options: DownOptions): Promise<Ex
   await ctx.port.lockProject(project.name, async () => {
     if (options.dryRun !== true) await ctx.port.repair();
     const observed = await ctx.port.observe(project);
+    // -v: which containers use the volumes, so the plan keeps an anonymous volume another container still uses
+    const volumeUsers =
+      options.volumes === true ? await ctx.port.volumeUsers(observed.volumes.map((volume) => volume.name)) : undefined;
     const services = options.services ?? [];
     // --rmi of a scoped down: the images of the named services only
     const imagesOf =
@@ -35,6 +38,7 @@ export async function run(ctx: ComposeContext, options: DownOptions): Promise<Ex
     const thePlan = planDown(project, observed, {
       ...(services.length > 0 ? { services } : {}),
       volumes: options.volumes === true,
+      ...(volumeUsers !== undefined ? { volumeUsers } : {}),
       removeOrphans: options.removeOrphans === true,
       ...(options.timeoutSeconds !== undefined ? { timeoutSeconds: options.timeoutSeconds } : {}),
       ...(options.rmi !== undefined ? { images: imagesToRemove(imagesOf, observed, options.rmi) } : {}),

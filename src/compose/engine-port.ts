@@ -4,7 +4,12 @@ import { isFrozen, type Engine } from '../../engine/index.js';
 import { linkEnv } from '../../engine/network/index.js';
 import type { PullEvent, RegistryClient } from '../../engine/registry/index.js';
 import { acquireLock } from '../../engine/state/index.js';
-import { containerRecordUsers, resolveMounts, type VolumesFromSource } from '../../engine/volumes/index.js';
+import {
+  containerRecordUsers,
+  resolveMounts,
+  volumeUsers,
+  type VolumesFromSource,
+} from '../../engine/volumes/index.js';
 import { preflight } from './preflight.js';
 import { TsfigError } from '../errors.js';
 import type { EventSink, TsfigEvent } from '../events/events.js';
@@ -173,14 +178,13 @@ export class EnginePort implements ComposePort {
     await this.engine.volumes.create(spec.name, { driverOpts: spec.driverOpts, labels: spec.labels });
   }
 
+  /** down -v planned it only for a volume nothing outside the plan uses; the engine refuses one in use. */
   async removeVolume(spec: VolumeRemoveSpec): Promise<void> {
-    const usersOf = containerRecordUsers(this.engine.paths);
-    if (spec.unusedOnly === true) {
-      const users = await usersOf(spec.name);
-      if (users.length > 0) return this.note(`volume ${spec.name} is kept: it is in use by ${users.join(', ')}`);
-      if (!(await this.engine.volumes.list()).volumes.some((volume) => volume.Name === spec.name)) return;
-    }
-    await this.engine.volumes.remove(spec.name, { usersOf });
+    await this.engine.volumes.remove(spec.name, { usersOf: containerRecordUsers(this.engine.paths) });
+  }
+
+  volumeUsers(names: readonly string[]): Promise<Record<string, string[]>> {
+    return volumeUsers(this.engine.paths, names);
   }
 
   /**

@@ -73,13 +73,12 @@ export interface VolumeCreateSpec {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/**
+ * Removes the volume. `down -v` plans it for an anonymous volume only when no container outside the plan uses it
+ * (DownOptions.volumeUsers; otherwise a warning says it is kept); the engine still refuses a volume in use.
+ */
 export interface VolumeRemoveSpec {
   readonly name: string;
-  /**
-   * An anonymous volume swept by `down -v`: left in place (with a note) while a container outside the plan still
-   * uses it. Named volumes are always removed (the engine refuses one in use).
-   */
-  readonly unusedOnly?: boolean;
 }
 
 export interface ImagePullSpec {

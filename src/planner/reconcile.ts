@@ -76,6 +76,12 @@ export interface DownOptions {
    * orphans, networks or named volumes, which the other services may still use. Empty or absent: the whole project.
    */
   readonly services?: readonly string[];
+  /**
+   * With `volumes`: the containers (names, of any project) that use each observed volume (engine/volumes
+   * volumeUsers). An anonymous volume used by a container this plan does not remove is kept, with a warning; one
+   * missing here counts as unused.
+   */
+  readonly volumeUsers?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The label engine/volumes puts on anonymous volumes. */
@@ -1094,6 +1100,7 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
       containers,
       options.removeOrphans === true ? [] : orphans,
       removes,
+      options.volumeUsers ?? {},
       ofProject,
     );
   }
@@ -1104,8 +1111,9 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
 }
 
 /**
- * `down -v`: the anonymous volumes of the project (labelled with it, or mounted by its removed containers), once
- * every container is gone; one still used by a container outside the plan is kept.
+ * `down -v`: the anonymous volumes of the project (labelled with it, or mounted by its removed containers) that
+ * exist, once every container is gone; one still used by a container outside the plan (`users`, the whole host's) is
+ * kept, with a warning naming its users.
  */
 function planDownAnonymousVolumes(
   b: PlanBuilder,
@@ -1114,6 +1122,7 @@ function planDownAnonymousVolumes(
   containers: readonly ObservedContainer[],
   kept: readonly ObservedContainer[],
   removes: readonly number[],
+  users: Readonly<Record<string, readonly string[]>>,
   only?: readonly ObservedContainer[],
 ): void {
   const names = new Set<string>();
@@ -1127,15 +1136,18 @@ function planDownAnonymousVolumes(
     if (keptIds.has(c.id)) continue;
     for (const mount of c.mounts) if (mount.anonymous && mount.volumeName !== undefined) names.add(mount.volumeName);
   }
+  const removed = new Set(containers.filter((c) => !keptIds.has(c.id)).flatMap((c) => [c.name, c.id]));
+  const present = new Set(observed.volumes.map((volume) => volume.name));
   for (const name of [...names].sort()) {
-    b.add(
-      OpKind.VolumeRemove,
-      `volume:${name}`,
-      'project down: anonymous volume',
-      { name, unusedOnly: true },
-      removes,
-      { group: `remove:volume:${name}` },
-    );
+    if (!present.has(name)) continue;
+    const others = (users[name] ?? []).filter((user) => !removed.has(user));
+    if (others.length > 0) {
+      b.warn(`volume ${name} is kept: it is in use by ${others.join(', ')}`);
+      continue;
+    }
+    b.add(OpKind.VolumeRemove, `volume:${name}`, 'project down: anonymous volume', { name }, removes, {
+      group: `remove:volume:${name}`,
+    });
   }
 }
 

@@ -45,6 +45,10 @@ export class RecordingPort implements ComposePort, ComposeTerminal {
     await this.record('waitExit', id);
     return this.exitCode;
   };
+  /** What volumeUsers answers: the containers using each volume (none by default). */
+  readonly users: Record<string, string[]> = {};
+  volumeUsers = (names: readonly string[]) =>
+    Promise.resolve(Object.fromEntries(names.map((name) => [name, this.users[name] ?? []])));
   followLogs = (containers: readonly ObservedContainer[]) =>
     this.record('followLogs', containers.map((c) => c.name).join(','));
   attachStdin = (id: string) => {

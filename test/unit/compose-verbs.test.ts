@@ -152,6 +152,28 @@ test('down: fresh does nothing; running stops dependents first, removes, then th
   ]);
 });
 
+test('down -v keeps an anonymous volume another container uses (a plan warning), removes one only its own use', async () => {
+  const base = project([service('db', { networks: net }), service('web', { networks: net })]);
+  const observed = running(base);
+  const anon = (name: string) => [{ destination: '/x', volumeName: name, anonymous: true }];
+  const state: ObservedState = {
+    ...observed,
+    containers: observed.containers.map((c) => ({ ...c, mounts: anon(c.service === 'db' ? 'shared' : 'own') })),
+    volumes: [...observed.volumes, { name: 'shared', labels: {} }, { name: 'own', labels: {} }],
+  };
+  const { ctx, port, events } = recordingContext(state);
+  // `shared` is also mounted by a container of another project (volumes_from); `own` by the project's web only
+  port.users.shared = ['tsfig-db-1', 'other-backup-1'];
+  port.users.own = ['tsfig-web-1'];
+  await down.run(ctx, { project: base, volumes: true });
+  assert.ok(port.calls.includes('removeVolume own'), port.calls.join('\n'));
+  assert.ok(!port.calls.includes('removeVolume shared'), port.calls.join('\n'));
+  assert.deepEqual(
+    events.events.filter((event) => event.kind === 'warning').map((event) => event.message),
+    ['volume shared is kept: it is in use by other-backup-1'],
+  );
+});
+
 test('down -v --rmi local: volumes (named and anonymous) and the built image go in the plan', async () => {
   const base = project(
     [service('db', { networks: net }), service('app', { image: undefined, build: buildOf('/srv/app'), networks: net })],
@@ -163,6 +185,7 @@ test('down -v --rmi local: volumes (named and anonymous) and the built image go 
     containers: observed.containers.map((c) =>
       c.service === 'db' ? { ...c, mounts: [{ destination: '/x', volumeName: 'anon1', anonymous: true }] } : c,
     ),
+    volumes: [...observed.volumes, { name: 'anon1', labels: {} }],
   };
   const { ctx, port, stdout } = recordingContext(withAnon);
   assert.equal(await down.run(ctx, { project: base, volumes: true, rmi: 'local', dryRun: true }), 0);
