@@ -1,14 +1,30 @@
 /* tsfig-runtime: the native helper of tsfig's engine. See native/PROTOCOL.md. */
 #include "commands.h"
 #include "error.h"
+#include "sealed.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #define TSFIG_RUNTIME_VERSION "0.1.0"
 
+const char *tsfig_self_path;
+
+/* The commands that enter a container (start: the monitor and the container's init; exec) and the spawner, whose
+ * sealed copy the commands it starts share, run from a sealed memfd (sealed.c) before they do anything else. */
+static int needs_sealed_exe(const char *command)
+{
+    return strcmp(command, "start") == 0 || strcmp(command, "exec") == 0 || strcmp(command, "spawner") == 0;
+}
+
 int main(int argc, char **argv)
 {
+    tsfig_self_path = argv[0];
+    if (argc >= 2 && needs_sealed_exe(argv[1]) && tsfig_reexec_sealed(argv) < 0) {
+        fprintf(stderr, "tsfig-runtime: re-execute from a sealed copy of the runtime: %s\n", strerror(errno));
+        return 125;
+    }
     if (argc >= 2 && strcmp(argv[1], "version") == 0) {
         printf("tsfig-runtime %s protocol %d\n", TSFIG_RUNTIME_VERSION, TSFIG_PROTOCOL_VERSION);
         return 0;

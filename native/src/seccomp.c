@@ -343,6 +343,25 @@ static int file_identity(const char *path, char *buf, size_t cap)
                      st.st_mtim.tv_nsec);
 }
 
+/* The runtime binary's identity. Run from its sealed copy (sealed.c), /proc/self/exe is a memfd of its own per copy:
+ * the copy's name carries the identity of the file it was copied from, which is what the cache keys on. */
+static int exe_identity(char *buf, size_t cap)
+{
+    static const char prefix[] = "/memfd:tsfig-runtime:";
+    char link[256];
+    ssize_t n = readlink("/proc/self/exe", link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = '\0';
+        if (strncmp(link, prefix, sizeof prefix - 1) == 0) {
+            char *end = strstr(link, " (deleted)");
+            if (end != NULL)
+                *end = '\0';
+            return fmt(buf, cap, "%s", link + sizeof prefix - 1);
+        }
+    }
+    return file_identity("/proc/self/exe", buf, cap);
+}
+
 static int find_libseccomp(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -362,7 +381,7 @@ static int cache_key(uint64_t caps, int no_new_privs, char *key, size_t cap)
     const char *lib_path = NULL;
     const struct scmp_version *v = seccomp_version();
     dl_iterate_phdr(find_libseccomp, &lib_path);
-    if (v == NULL || uname(&u) < 0 || file_identity("/proc/self/exe", exe, sizeof exe) < 0
+    if (v == NULL || uname(&u) < 0 || exe_identity(exe, sizeof exe) < 0
         || file_identity(lib_path, lib, sizeof lib) < 0)
         return -1;
     return fmt(key, cap,

@@ -14,6 +14,7 @@
  * A child is complete when it has exited and its pipes are closed. On EOF of stdin the spawner finishes the
  * children it has and exits. Its own fds are close-on-exec; children get exactly fds 0, 1, 2 (and 3). */
 #include "commands.h"
+#include "sealed.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +25,11 @@
 #include <string.h>
 #include <linux/close_range.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define MAX_PIPES 4 /* stdin (write end), stdout, stderr, fd 3 */
 
@@ -45,6 +49,9 @@ struct child {
 };
 
 static struct child *children;
+
+/* The spawner's own sealed copy of the runtime (sealed.c), or -1: requests for the runtime itself run from it. */
+static int self_exe = -1;
 
 static int buf_add(struct buf *b, const void *data, size_t n)
 {
@@ -137,7 +144,9 @@ static void start_child(struct child *c, char **argv, char **envp, int want_fd3,
         for (int i = 0; i < MAX_PIPES; i++)
             if (targets[i] >= 0 && dup2(targets[i], i) < 0)
                 _exit(127);
-        if (envp != NULL)
+        if (self_exe >= 0 && tsfig_self_path != NULL && strcmp(argv[0], tsfig_self_path) == 0)
+            syscall(SYS_execveat, self_exe, "", argv, envp != NULL ? envp : environ, AT_EMPTY_PATH);
+        else if (envp != NULL)
             execvpe(argv[0], argv, envp);
         else
             execvp(argv[0], argv);
@@ -298,6 +307,8 @@ int tsfig_cmd_spawner(int argc, char **argv)
         return 1;
     }
     fcntl(STDIN_FILENO, F_SETFD, FD_CLOEXEC);
+    if (tsfig_exe_sealed())
+        self_exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     fcntl(STDOUT_FILENO, F_SETFD, FD_CLOEXEC);
     struct buf in = { 0 };
     int input_open = 1;
