@@ -6,7 +6,7 @@ export function openEngine(): Promise<Engine> {
   if (process.getuid?.() !== 0) {
     return Promise.reject(
       new TsfigError('permission', "tsfig's engine needs root: it creates namespaces, mounts and cgroups", {
-        hint: 'run it with sudo',
+        hint: 'run it as an ordinary user (rootless mode: needs a range in /etc/subuid), or as root',
       }),
     );
   }

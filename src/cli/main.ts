@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isEngineError } from '../../engine/errors.js';
+import { isRootless } from '../../engine/rootless/index.js';
 import { TsfigError } from '../errors.js';
 import { registerCommands } from './commands/index.js';
 import { addGlobalOptions } from './global-options.js';
@@ -40,7 +41,9 @@ function printError(error: unknown, debug: boolean): number {
   if (denied !== undefined) {
     process.stderr.write(`error: ${denied}\n`);
     process.stderr.write(
-      "hint: tsfig's engine and its state (/var/lib/tsfig, or TSFIG_ROOT) need root: run it as root (sudo tsfig ...)\n",
+      isRootless()
+        ? 'hint: rootless, tsfig runs as you (and your subordinate ids): the file is not yours, or TSFIG_ROOT points at a root-owned state\n'
+        : "hint: tsfig's engine and its state (/var/lib/tsfig, or TSFIG_ROOT) need root: run it as root (sudo tsfig ...)\n",
     );
     if (debug && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
     return ExitCode.permission;
