@@ -339,8 +339,13 @@ static int make_node(int parentfd, const char *leaf, const tsfig_tar_entry_t *e,
 {
     mode_t type = e->type == '3' ? S_IFCHR : e->type == '4' ? S_IFBLK : S_IFIFO;
     dev_t dev = e->type == '6' ? 0 : makedev(e->devmajor, e->devminor);
-    if (mknodat(parentfd, leaf, type | 0600, dev) < 0)
+    if (mknodat(parentfd, leaf, type | 0600, dev) < 0) {
+        /* Rootless: a user namespace may not make device nodes. They are left out, as Docker's and podman's
+         * unpackers do in a user namespace: a container's /dev is a tmpfs of its own anyway. */
+        if (errno == EPERM && type != S_IFIFO && dev != 0 && tsfig_in_userns())
+            return 0;
         return tsfig_make_error(err, errno, "unpack", "mknod `%s`", e->name);
+    }
     if (fchownat(parentfd, leaf, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
         return tsfig_make_error(err, errno, "unpack", "chown `%s`", e->name);
     /* The node was just made with mknodat (which never follows); check before chmod, which would follow. */
