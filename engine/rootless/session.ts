@@ -40,16 +40,6 @@ export interface RootlessSession {
   readonly slirpProblem?: string | undefined;
 }
 
-/** Whether this process runs in a user namespace other than the host's (tsfig's rootless mode, or unshare -U). */
-export function inUserNamespace(): boolean {
-  try {
-    const map = spawnSync('cat', ['/proc/self/uid_map'], { encoding: 'utf8' }).stdout ?? '';
-    return !/^\s*0\s+0\s+4294967295\s*$/.test(map);
-  } catch {
-    return false;
-  }
-}
-
 export function rootlessDirs(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): RootlessDirs {
   const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : os.homedir();
   const data = env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : undefined;
