@@ -3,9 +3,10 @@
  * has it paused (cgroup v1 controllers or the v2 unified tree). Used by `container pause|unpause|top|cp`. Where
  * containers have no cgroups (rootless on cgroup v1), its processes are its pid namespace's and it is never paused.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { EnginePaths } from '../state/paths.js';
+import { EngineError } from '../errors.js';
 import { shortId } from '../state/ids.js';
 import { cgroupsAvailable } from '../system/rootless.js';
 import { isSameProcess } from './liveness.js';
@@ -57,6 +58,60 @@ export async function pidNamespaceMembers(pid: number): Promise<number[]> {
   const entries = (await fs.readdir('/proc')).filter((entry) => /^\d+$/.test(entry)).map(Number);
   const spaces = await Promise.all(entries.map((entry) => pidNamespace(entry)));
   return entries.filter((_, index) => spaces[index] === ns).sort((a, b) => a - b);
+}
+
+/** The state letter of /proc/<pid>/stat (`R`, `S`, `T`...), undefined when the process is gone. */
+function processState(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The freezer's stand-in where a container has no cgroup (rootless on cgroup v1): SIGSTOP to every process of the
+ * pid namespace whose init is `init`, scanning again until a scan finds every process stopped (a child forked meanwhile
+ * is found by the next scan; a stopped process forks nothing). Processes that were stopped already (job control) are
+ * left as they are. Resolves with a function that sends SIGCONT to exactly the processes it stopped. Fails (nothing
+ * left stopped) when the container has gone or keeps forking faster than it can be stopped.
+ */
+export async function stopPidNamespace(init: number, what: string): Promise<() => void> {
+  const stopped = new Set<number>();
+  const resume = (): void => {
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+  };
+  try {
+    for (let round = 0; round < 200; round++) {
+      const members = await pidNamespaceMembers(init);
+      if (!members.includes(init)) throw new EngineError('conflict', `${what} stopped`, { hint: 'try again' });
+      let settled = true;
+      for (const pid of members) {
+        const state = processState(pid);
+        if (state === undefined || state === 'Z' || state === 'X') continue;
+        if (!stopped.has(pid) && (state === 'T' || state === 't')) continue; // stopped by someone else: stays so
+        if (!stopped.has(pid)) {
+          process.kill(pid, 'SIGSTOP');
+          stopped.add(pid);
+        }
+        if (state !== 'T' && state !== 't') settled = false; // sent, not stopped yet: look again
+      }
+      if (settled) return resume;
+      await new Promise((resolve) => setTimeout(resolve, round < 10 ? 1 : 10));
+    }
+    throw new EngineError('conflict', `${what} could not be stopped: its processes keep forking`, {
+      hint: 'stop the container to copy, or try again',
+    });
+  } catch (error) {
+    resume();
+    throw error;
+  }
 }
 
 /**

@@ -4,8 +4,9 @@
  * Where the container's files are read and written:
  * - a running container: its own root as the kernel shows it, `/proc/<pid>/root` (its overlay, volumes and tmpfs
  *   included), with the container frozen for the copy (as docker does since CVE-2018-15664), so nothing in it can
- *   swap a checked directory for a symlink while the copy walks it; the pid is checked to be in the container's cgroup
- *   and in a mount namespace other than this process's, before and after freezing;
+ *   swap a checked directory for a symlink while the copy walks it (without a cgroup, rootless: every process of its
+ *   pid namespace stopped with SIGSTOP instead, stopPidNamespace); the pid is checked to be in the container's cgroup
+ *   (or pid namespace) and in a mount namespace other than this process's, before and after freezing;
  * - a stopped or created container: its overlay (image layers under its upper dir) mounted in a private mount
  *   namespace held by a helper process (as `export`/`commit` read it: read-only for reading, with the container's
  *   upper and work dirs for writing, so copy-up and whiteouts are the kernel's), under the container's lock so it
@@ -28,7 +29,8 @@ import { encodeEntry, endOfArchive, readTar, type TarEntry } from '../build/tar.
 import { EngineError, isErrno } from '../errors.js';
 import type { Engine } from '../index.js';
 import { readJson } from '../state/atomic.js';
-import { containerPids, isFrozen } from './cgroup-state.js';
+import { containerPids, isFrozen, stopPidNamespace } from './cgroup-state.js';
+import { cgroupsAvailable } from '../system/rootless.js';
 import { containerFiles } from './runtime-config.js';
 import type { ContainerRecord, MonitorStatus } from './types.js';
 
@@ -65,6 +67,16 @@ async function withRunningRoot<T>(
   fn: (root: string) => Promise<T>,
 ): Promise<T> {
   await checkContainerPid(engine, record, pid);
+  if (!cgroupsAvailable()) {
+    // no freezer (rootless without cgroups): every process of the container stopped by signal instead
+    const resume = await stopPidNamespace(pid, `container ${record.name}`);
+    try {
+      await checkContainerPid(engine, record, pid);
+      return await fn(`/proc/${pid}/root`);
+    } finally {
+      resume();
+    }
+  }
   const paused = await isFrozen(engine.paths, record.id);
   if (!paused) await engine.containers.freeze(record.id, true);
   try {

@@ -6,12 +6,12 @@
  * has no CPU or memory figures, top and the kill of every process go through the container's pid namespace.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { BUSYBOX_TAR, NEEDS_ROOT } from '../helpers/engine.js';
-import { rootlessUser, type RootlessUser } from '../helpers/rootless-cli.js';
+import { rootlessTree, rootlessUser, type RootlessUser } from '../helpers/rootless-cli.js';
 
 const USER_OOM_SCORE_ADJ = 100;
 
@@ -255,6 +255,60 @@ describe('rootless: tsfig as an ordinary user (issue #16)', { skip: NEEDS_ROOT }
       ['--', '-- / --', '--', '--', '2'],
     );
     assert.equal((await user.tsfig(['container', 'rm', '-f', 'busy'])).code, 0);
+  });
+
+  test('cp with a running container: its processes are stopped while it copies (no freezer), resumed after', async () => {
+    const run = await user.tsfig([
+      ...['container', 'run', '-d', '--name', 'cpy', 'tsfig/busybox:latest'],
+      ...['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.01; done'],
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const { pid } = await initPid(user, 'cpy');
+    const out = path.join(user.home, 'passwd-out');
+    const copied = await user.tsfig(['container', 'cp', 'cpy:/etc/passwd', out]);
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.match(await fs.readFile(out, 'utf8'), /^root:/);
+    // a tar stream on stdin keeps the copy going until it ends: meanwhile every process is stopped
+    const members = () => [...namespaceMembers(pid).keys()];
+    const states = () => members().map((member) => readFileSync(`/proc/${member}/stat`, 'utf8').split(') ')[1]?.[0]);
+    const env = [`HOME=${user.home}`, `USER=${user.name}`, `XDG_RUNTIME_DIR=${user.runtimeDir}`, 'PATH=/usr/bin:/bin'];
+    const cli = path.join(rootlessTree(), 'bin', 'tsfig.js');
+    const gid = execFileSync('id', ['-g', user.name], { encoding: 'utf8' }).trim();
+    const child = spawn(
+      'setpriv',
+      [
+        `--reuid=${user.uid}`,
+        `--regid=${gid}`,
+        '--init-groups',
+        'env',
+        '-i',
+        ...env,
+        process.execPath,
+        cli,
+        'container',
+        'cp',
+        '-',
+        'cpy:/tmp',
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    child.stdin.write(''); // keep it open
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? 128)));
+    assert.ok(
+      await eventually(() => states().length > 0 && states().every((state) => state === 'T')),
+      `not stopped during the copy: ${states().join(',')} ${stderr}`,
+    );
+    child.stdin.end(execFileSync('tar', ['-C', path.dirname(out), '-c', path.basename(out)]));
+    assert.equal(await exited, 0, stderr);
+    assert.ok(await eventually(() => states().every((state) => state !== 'T')), `still stopped: ${states().join(',')}`);
+    const counter = async () => Number((await user.tsfig(['container', 'exec', 'cpy', 'cat', '/tmp/n'])).stdout.trim());
+    const before = await counter();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok((await counter()) > before, 'the container does not run again after the copy');
+    const landed = await user.tsfig(['container', 'exec', 'cpy', 'head', '-1', '/tmp/passwd-out']);
+    assert.match(landed.stdout, /^root:/);
   });
 
   test('nothing is left behind: no mounts in the session, no processes, no dirs', async () => {
