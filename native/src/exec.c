@@ -355,8 +355,14 @@ static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, p
                 tsfig_make_error(err, errno, "exec", "set up the stdio pipes");
                 tsfig_child_fail(ep[1], err);
             }
-        for (int i = 0; null_fd >= 0 && i < 3; i++)
-            if (dup2(null_fd, i) < 0) {
+        /* the container's /dev/null, not null_fd (the host's: its mode and owner are not the container's to change) */
+        int own_null = null_fd >= 0 ? tsfig_open_own_null() : -1;
+        if (null_fd >= 0 && own_null < 0) {
+            tsfig_make_error(err, errno, "exec", "open the container's `/dev/null`");
+            tsfig_child_fail(ep[1], err);
+        }
+        for (int i = 0; own_null >= 0 && i < 3; i++)
+            if (dup2(own_null, i) < 0) {
                 tsfig_make_error(err, errno, "exec", "redirect stdio to /dev/null");
                 tsfig_child_fail(ep[1], err);
             }

@@ -580,8 +580,41 @@ static int readonly_path(int rootfd, const char *path, tsfig_error_t *err)
     return 0;
 }
 
+/* Without -i the container's stdin is the monitor's, the host's /dev/null: through it a container's root could chmod
+ * or chown the host's node (`chmod 0640 /proc/self/fd/0` took /dev/null away from every other user). Any stdio fd on
+ * a null device other than the container's own moves to the container's own; with none usable (a volume over /dev)
+ * stdin becomes an empty pipe (reads see end of file, as from /dev/null). */
+static int own_stdio_null(tsfig_error_t *err)
+{
+    cleanup_close int own = tsfig_open_own_null();
+    struct stat mine, st;
+    if (own >= 0 && fstat(own, &mine) < 0)
+        return tsfig_make_error(err, errno, "stdio", "stat `/dev/null`");
+    for (int fd = 0; fd < 3; fd++) {
+        if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+            continue;
+        if (own >= 0 && st.st_dev == mine.st_dev && st.st_ino == mine.st_ino)
+            continue;
+        if (own >= 0) {
+            if (dup2(own, fd) < 0)
+                return tsfig_make_error(err, errno, "stdio", "move fd %d to the container's `/dev/null`", fd);
+            continue;
+        }
+        int p[2];
+        if (fd != 0)
+            return tsfig_make_error(err, ENODEV, "stdio", "the container has no usable `/dev/null` for fd %d", fd);
+        if (pipe2(p, 0) < 0 || dup2(p[0], 0) < 0)
+            return tsfig_make_error(err, errno, "stdio", "replace stdin");
+        close(p[0]);
+        close(p[1]);
+    }
+    return 0;
+}
+
 int tsfig_mounts_finalize(const struct tsfig_conf *c, tsfig_error_t *err)
 {
+    if (own_stdio_null(err) < 0)
+        return -1;
     if (c->readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
         return tsfig_make_error(err, errno, "readonly rootfs", "remount `/` read-only");
     if (c->privileged)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,6 +138,22 @@ int tsfig_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
         if (fd >= 0 || errno != EAGAIN || attempt >= 1000)
             return fd;
     }
+}
+
+int tsfig_open_own_null(void)
+{
+    int root = TEMP_FAILURE_RETRY(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (root < 0)
+        return -1;
+    int fd = tsfig_open_in_root(root, "/dev/null", O_RDWR | O_NOFOLLOW | O_NOCTTY, 0);
+    close(root);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))) {
+        close(fd);
+        errno = ENODEV;
+        return -1;
+    }
+    return fd;
 }
 
 static int split_parent(const char *path, char *parent, size_t cap, const char **base)

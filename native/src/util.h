@@ -31,6 +31,10 @@ int tsfig_mkdir_p(const char *path, mode_t mode);
 
 /* openat2(RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS) of path inside rootfd. Returns fd or -1 with errno. */
 int tsfig_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
+/* The null device of the current root (a container's, once joined or pivoted into), opened O_RDWR without following
+ * a symlink or a magic link and checked to be the 1:3 character device: the container's own, never an fd of the
+ * host's /dev/null (whose mode and owner a container's root could change through it). Returns fd or -1 with errno. */
+int tsfig_open_own_null(void);
 /* Like mkdir -p inside rootfd without leaving it. Returns an O_PATH fd of the final dir or -1 with errno. */
 int tsfig_mkdir_in_root(int rootfd, const char *path, mode_t mode);
 /* Ensures path exists inside rootfd as a dir (is_dir) or an empty file; returns an O_PATH fd on it. */
