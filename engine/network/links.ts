@@ -10,7 +10,7 @@ export interface LinkEnvOptions {
   /** Address of the linked container. */
   readonly ip: string;
   readonly exposedPorts: readonly ExposedPort[];
-  /** The linked container's environment (`KEY=value`); HOME and PATH are left out. */
+  /** The linked container's environment (`KEY=value`); HOME, PATH and HOSTNAME are left out. */
   readonly env?: readonly string[];
 }
 
@@ -61,7 +61,8 @@ export function linkEnv(options: LinkEnvOptions): string[] {
     const eq = entry.indexOf('=');
     if (eq < 0) continue;
     const key = entry.slice(0, eq);
-    if (key === 'HOME' || key === 'PATH') continue;
+    // docker's Config.Env has no HOSTNAME (the runtime sets it); a tsfig container's process env does
+    if (key === 'HOME' || key === 'PATH' || key === 'HOSTNAME') continue;
     env.push(`${alias}_ENV_${key}=${entry.slice(eq + 1)}`);
   }
   return env;

@@ -264,31 +264,29 @@ export class EnginePort implements ComposePort {
   }
 
   /**
-   * Fig-style links: for each linked container, its address on a network both share as an /etc/hosts line under the
-   * alias, and Docker's link variables (`DB_PORT_5432_TCP_ADDR`...; the container's own environment wins).
+   * Fig-style links, as the planner laid them out (LinkSpec: the linked container, the alias, the networks both
+   * join): the linked container's address on the first of those networks it is attached to, as an /etc/hosts line
+   * under the alias, and Docker's link variables (engine linkEnv) over its image's exposed ports and the service's.
    */
   private async linkSettings(spec: ContainerCreateSpec): Promise<{ env: string[]; hosts: string[] }> {
     const env: string[] = [];
     const hosts: string[] = [];
     if (spec.links === undefined || spec.links.length === 0) return { env, hosts };
-    const joined = new Set(spec.network.mode === 'networks' ? spec.network.networks.map((n) => n.network) : []);
     const networks = await this.engine.networks.list();
     for (const link of spec.links) {
       const target = await this.engine.containers.get(link.container);
-      const endpoint = networks
-        .filter((network) => joined.has(network.name))
-        .map((network) => network.endpoints[target.id])
+      const endpoint = link.networks
+        .map((name) => networks.find((network) => network.name === name)?.endpoints[target.id])
         .find((candidate) => candidate !== undefined);
       if (endpoint === undefined) continue;
       const image = await this.engine.images.resolve(target.imageId);
-      // the image's exposed ports and the linked service's expose/ports, once each
       const keys = new Set([...Object.keys(image.config.config?.ExposedPorts ?? {}), ...(link.exposedPorts ?? [])]);
       const exposedPorts = [...keys].map((key) => {
         const [port = '0', proto = 'tcp'] = key.split('/');
         return { port: Number(port), proto };
       });
-      const ownEnv = target.process.env.filter((entry) => !/^(PATH|HOME|HOSTNAME)=/.test(entry));
-      env.push(...linkEnv({ name: `/${spec.name}/${link.alias}`, ip: endpoint.ip, exposedPorts, env: ownEnv }));
+      const name = `/${spec.name}/${link.alias}`;
+      env.push(...linkEnv({ name, ip: endpoint.ip, exposedPorts, env: target.process.env }));
       hosts.push(`${endpoint.ip}\t${link.alias}`);
     }
     return { env, hosts };

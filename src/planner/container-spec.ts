@@ -54,7 +54,18 @@ function linkSpecs(project: Project, service: Service): { links?: LinkSpec[] } {
       const exposedPorts = linked === undefined ? [] : serviceExposedPorts(linked);
       const container = firstContainerName(project, target);
       const aliases = [...new Set([alias ?? target, `${target}-1`, `${project.name}-${target}-1`])];
-      return aliases.map((name) => ({ container, alias: name, ...(exposedPorts.length > 0 ? { exposedPorts } : {}) }));
+      // where the linked container is reached: the networks both services join, in this one's order (none: no link)
+      const own = service.network_mode === undefined ? networkKeys(service) : [];
+      const theirs = linked === undefined || linked.network_mode !== undefined ? [] : Object.keys(linked.networks);
+      const networks = own
+        .filter((key) => theirs.includes(key))
+        .map((key) => project.networks[key]?.name ?? `${project.name}_${key}`);
+      return aliases.map((name) => ({
+        container,
+        alias: name,
+        networks,
+        ...(exposedPorts.length > 0 ? { exposedPorts } : {}),
+      }));
     }),
   };
 }
@@ -499,14 +510,18 @@ function networkMode(project: Project, service: Service, warn: Warnings): Networ
   return { mode: 'networks', networks: attachments(project, service, warn) };
 }
 
-function attachments(project: Project, service: Service, warn: Warnings): NetworkAttachmentSpec[] {
-  // The first network gives the default route: the highest gw_priority (docker 28), then priority, then the name.
-  const keys = Object.keys(service.networks).sort((a, b) => {
+/** The service's network keys, the default route's first: the highest gw_priority (docker 28), then priority, then the name. */
+function networkKeys(service: Service): string[] {
+  return Object.keys(service.networks).sort((a, b) => {
     const byGateway = (service.networks[b]?.gw_priority ?? 0) - (service.networks[a]?.gw_priority ?? 0);
     if (byGateway !== 0) return byGateway;
     const byPriority = (service.networks[b]?.priority ?? 0) - (service.networks[a]?.priority ?? 0);
     return byPriority !== 0 ? byPriority : a < b ? -1 : a > b ? 1 : 0;
   });
+}
+
+function attachments(project: Project, service: Service, warn: Warnings): NetworkAttachmentSpec[] {
+  const keys = networkKeys(service);
   const serviceMac = typeof service.other.mac_address === 'string' ? service.other.mac_address : undefined;
   return keys.map((key, index) => {
     const config = service.networks[key];

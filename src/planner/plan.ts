@@ -161,6 +161,11 @@ export interface LinkSpec {
   /** The name it is known by in this container. */
   readonly alias: string;
   /**
+   * The networks (engine names) both containers join, in this container's order: the linked container's address on
+   * the first it is attached to goes into the link's host entry and variables. Empty: it cannot be reached, no link.
+   */
+  readonly networks: readonly string[];
+  /**
    * The linked service's `expose` and `ports` targets (`5432/tcp`), which Docker's link variables list with the
    * image's exposed ports.
    */

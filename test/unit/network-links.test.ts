@@ -9,7 +9,7 @@ describe('fig-style link environment', () => {
         name: '/web/redis',
         ip: '172.17.0.4',
         exposedPorts: [{ port: 6379, proto: 'tcp' }],
-        env: ['PATH=/usr/bin', 'REDIS_VERSION=7.2', 'HOME=/root', 'EMPTY='],
+        env: ['PATH=/usr/bin', 'REDIS_VERSION=7.2', 'HOME=/root', 'HOSTNAME=4f1a2b3c4d5e', 'EMPTY='],
       }),
       [
         'REDIS_PORT=tcp://172.17.0.4:6379',

@@ -337,12 +337,24 @@ test('a link carries the linked service expose (ranges expanded) and ports targe
   const { spec } = serviceContainerSpec(p, web, 1, { configHash: 'abc' });
   const exposedPorts = ['5432/tcp', '7000/udp', '7001/udp', '8080/tcp'];
   // each under its alias, <service>-1 and <project>-<service>-1, as compose v2 links them
+  const networks = ['tsfig_default'];
   assert.deepEqual(spec.links, [
-    { container: 'tsfig-db-1', alias: 'db', exposedPorts },
-    { container: 'tsfig-db-1', alias: 'db-1', exposedPorts },
-    { container: 'tsfig-db-1', alias: 'tsfig-db-1', exposedPorts },
-    { container: 'tsfig-cache-1', alias: 'redis' },
-    { container: 'tsfig-cache-1', alias: 'cache-1' },
-    { container: 'tsfig-cache-1', alias: 'tsfig-cache-1' },
+    { container: 'tsfig-db-1', alias: 'db', networks, exposedPorts },
+    { container: 'tsfig-db-1', alias: 'db-1', networks, exposedPorts },
+    { container: 'tsfig-db-1', alias: 'tsfig-db-1', networks, exposedPorts },
+    { container: 'tsfig-cache-1', alias: 'redis', networks },
+    { container: 'tsfig-cache-1', alias: 'cache-1', networks },
+    { container: 'tsfig-cache-1', alias: 'tsfig-cache-1', networks },
   ]);
+});
+
+test('a link is reached on the networks both services join, in the linking one order; none shared, none', () => {
+  const net = (...keys: string[]) => Object.fromEntries(keys.map((key) => [key, undefined])) as never;
+  const web = service('web', { links: ['db', 'alone'], networks: net('front', 'back', 'mid') });
+  const db = service('db', { networks: net('mid', 'back') });
+  const alone = service('alone', { networks: net('front2') });
+  const p = project([web, db, alone]);
+  const { spec } = serviceContainerSpec(p, web, 1, { configHash: 'abc' });
+  assert.deepEqual(spec.links?.find((link) => link.alias === 'db')?.networks, ['tsfig_back', 'tsfig_mid']);
+  assert.deepEqual(spec.links?.find((link) => link.alias === 'alone')?.networks, []);
 });
