@@ -1,4 +1,4 @@
-import { isRootless, rootlessNetns, rootlessRuntimeDir } from '../rootless/env.js';
+import { inRootlessSession, rootlessNetns, rootlessRuntimeDir } from '../rootless/env.js';
 import { syncHostForwards } from '../rootless/ports.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -136,7 +136,8 @@ export class NetworkManager {
   constructor(paths: EnginePaths, options: NetworkManagerOptions = {}) {
     this.paths = paths;
     // rootless: what the user's roots share is the session's (its namespace has their bridges)
-    this.hostRunDir = options.hostRunDir ?? (isRootless() ? rootlessRuntimeDir() : undefined) ?? DEFAULT_RUN_BASE;
+    this.hostRunDir =
+      options.hostRunDir ?? (inRootlessSession() ? rootlessRuntimeDir() : undefined) ?? DEFAULT_RUN_BASE;
     this.dns =
       options.dns === false
         ? false
@@ -643,7 +644,7 @@ export class NetworkManager {
 
   /** The nft transaction for the given networks (what applyFirewall sends). */
   renderFirewall(networks: readonly NetworkState[]): string {
-    return renderRuleset(this.tableName, networks.map(firewallNetwork), { rootless: isRootless() });
+    return renderRuleset(this.tableName, networks.map(firewallNetwork), { rootless: inRootlessSession() });
   }
 
   /** Replaces this root's nft table from the state (deletes it when there are no networks). */
@@ -651,7 +652,7 @@ export class NetworkManager {
     const all = networks ?? (await this.list());
     const text = this.renderFirewall(all);
     await applyRuleset(text);
-    if (isRootless()) {
+    if (inRootlessSession()) {
       // the host side of the published ports: slirp4netns's forwards into the session's namespace
       const forwards = ownPorts(all, this.paths.rootId).map((p) => ({
         proto: p.proto,
@@ -1316,7 +1317,7 @@ async function checkHostAddresses(requests: readonly PortRequest[]): Promise<voi
   const specific = requests.filter((r) => r.hostIp !== '' && !r.hostIp.startsWith('127.'));
   if (specific.length === 0) return;
   // rootless: this process is in the host's network namespace, ip (through the spawner) in the session's
-  const local = isRootless()
+  const local = inRootlessSession()
     ? new Set(Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address)))
     : new Set(
         (await ipJson<HostAddress[]>(['-4', 'addr', 'show'])).flatMap((l) => (l.addr_info ?? []).map((a) => a.local)),

@@ -8,16 +8,16 @@ export const ROOTLESS_NETNS_ENV = 'TSFIG_ROOTLESS_NETNS';
 export const ROOTLESS_PORTS_ENV = 'TSFIG_ROOTLESS_PORTS';
 
 /** Whether this command is tsfig's rootless mode (inside the user's namespaces). */
-export function isRootless(env: NodeJS.ProcessEnv = process.env): boolean {
+export function inRootlessSession(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[ROOTLESS_ENV] === '1';
 }
 
 /** The rootless network namespace to fork network work into, when rootless. */
 export function rootlessNetns(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return isRootless(env) ? env[ROOTLESS_NETNS_ENV] : undefined;
+  return inRootlessSession(env) ? env[ROOTLESS_NETNS_ENV] : undefined;
 }
 
 /** The session's runtime dir (what the user's engine roots share), when rootless. */
 export function rootlessRuntimeDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return isRootless(env) ? env.TSFIG_ROOTLESS_RUNTIME : undefined;
+  return inRootlessSession(env) ? env.TSFIG_ROOTLESS_RUNTIME : undefined;
 }

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { EnginePaths } from '../state/paths.js';
 import { cgroupsAvailable, cgroupVersion } from '../system/rootless.js';
-import { isRootless } from './env.js';
+import { inRootlessSession } from './env.js';
 import { readSessionFile, rootlessDirs } from './session.js';
 
 export interface ModeInfo {
@@ -36,7 +36,7 @@ export async function modeInfo(paths: EnginePaths, env: NodeJS.ProcessEnv = proc
     uidMap,
     cgroups: { version, usable },
   };
-  if (!isRootless(env)) return { mode: 'root', ...base };
+  if (!inRootlessSession(env)) return { mode: 'root', ...base };
   const dirs = rootlessDirs(env);
   const session = await readSessionFile(path.join(dirs.runtimeDir, 'holder.json'));
   const network =

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError, isErrno } from '../errors.js';
-import { isRootless, rootlessRuntimeDir } from '../rootless/env.js';
+import { inRootlessSession, rootlessRuntimeDir } from '../rootless/env.js';
 import { DEFAULT_RUN_BASE } from './paths.js';
 
 /**
@@ -45,7 +45,7 @@ const SUN_PATH_MAX = 107;
  * run base as root, else a per-uid dir under the temp dir (the unit tests of an unprivileged user).
  */
 export function lockDirectory(env: NodeJS.ProcessEnv = process.env): string {
-  const base = isRootless(env) ? rootlessRuntimeDir(env) : undefined;
+  const base = inRootlessSession(env) ? rootlessRuntimeDir(env) : undefined;
   if (base !== undefined) return path.join(base, 'locks');
   const uid = process.geteuid?.() ?? 0;
   return uid === 0 ? path.join(DEFAULT_RUN_BASE, 'locks') : path.join(os.tmpdir(), `tsfig-locks-${uid}`);

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isEngineError } from '../../engine/errors.js';
-import { isRootless } from '../../engine/rootless/index.js';
+import { inRootlessSession } from '../../engine/rootless/index.js';
 import { TsfigError } from '../errors.js';
 import { registerCommands } from './commands/index.js';
 import { addGlobalOptions } from './global-options.js';
@@ -41,7 +41,7 @@ function printError(error: unknown, debug: boolean): number {
   if (denied !== undefined) {
     process.stderr.write(`error: ${denied}\n`);
     process.stderr.write(
-      isRootless()
+      inRootlessSession()
         ? 'hint: rootless, tsfig runs as you (and your subordinate ids): the file is not yours, or TSFIG_ROOT points at a root-owned state\n'
         : "hint: tsfig's engine and its state (/var/lib/tsfig, or TSFIG_ROOT) need root: run it as root (sudo tsfig ...)\n",
     );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isRootless, rootlessDirs, rootlessNetns, sessionEnv } from '../../engine/rootless/index.js';
+import { inRootlessSession, rootlessDirs, rootlessNetns, sessionEnv } from '../../engine/rootless/index.js';
 
 describe('rootless session paths', () => {
   test('XDG dirs when set, ~/.local/share and /tmp/tsfig-<uid> otherwise', () => {
@@ -24,10 +24,10 @@ describe('rootless session paths', () => {
     assert.equal(env.TSFIG_ROOT, dirs.dataRoot);
     assert.match(env.TSFIG_RUN_ROOT ?? '', /^\/run\/user\/1000\/tsfig\/[0-9a-f]{8}$/);
     assert.equal(env.TSFIG_ROOTLESS_PORTS, '/run/user/1000/tsfig/s');
-    assert.equal(isRootless(env), true);
+    assert.equal(inRootlessSession(env), true);
     assert.equal(rootlessNetns(env), '/proc/42/ns/net');
     assert.equal(sessionEnv(session, dirs, { TSFIG_ROOT: '/x' }).TSFIG_ROOT, '/x');
-    assert.equal(isRootless({}), false);
+    assert.equal(inRootlessSession({}), false);
     assert.equal(rootlessNetns({ TSFIG_ROOTLESS_NETNS: '/proc/1/ns/net' }), undefined);
   });
 });

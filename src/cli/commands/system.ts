@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createEngine } from '../../../engine/index.js';
 import { checkSystem, type Finding } from '../../../engine/system/index.js';
-import { isRootless, modeInfo, stopSession, type ModeInfo } from '../../../engine/rootless/index.js';
+import { inRootlessSession, modeInfo, stopSession, type ModeInfo } from '../../../engine/rootless/index.js';
 import { enginePaths } from '../../../engine/state/index.js';
 import { TsfigError } from '../../errors.js';
 import { setExitCode } from '../exit-codes.js';
@@ -71,7 +71,7 @@ export function registerSystemCommands(program: Command, io: SystemCommandIo = {
     )
     .option('--force', 'also kill the containers that still run')
     .action(async (flags: { force?: boolean }) => {
-      if (!isRootless()) {
+      if (!inRootlessSession()) {
         out.write('root mode: there is no session to end\n');
         return;
       }
