@@ -64,7 +64,8 @@ async function prepareDir(dir: string): Promise<void> {
   await fs.mkdir(parent, { recursive: true, mode: 0o711 });
   const up = await fs.lstat(parent);
   if (!up.isDirectory()) throw unsafeDir(dir, `${parent} is not a directory`);
-  if ((up.uid !== uid && up.uid !== 0) || (up.mode & 0o022) !== 0) {
+  // writable by others only with the sticky bit (/tmp): then they cannot rename or remove what is ours in it
+  if ((up.uid !== uid && up.uid !== 0) || ((up.mode & 0o022) !== 0 && (up.mode & 0o1000) === 0)) {
     throw unsafeDir(dir, `${parent} is writable by another user`);
   }
   await fs.mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
