@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError, isErrno } from '../errors.js';
+import { isRootless } from '../system/rootless.js';
 import { ownedTmpDir } from './debris.js';
 
 function parts(rel: string): string[] {
@@ -163,14 +164,16 @@ export async function withMergedRootfs<T>(
 /**
  * Runs fn with an overlay (mount options given) mounted on mountpoint in a private mount namespace held by a helper
  * process, read through /proc/<pid>/root: the mount is never visible on the host and vanishes with the helper, even
- * if tsfig dies.
+ * if tsfig dies. Rootless with `userxattr`, as the runtime mounts containers: the layers' opaque dirs are marked with
+ * user.overlay.* there, which overlay reads only with it (without, a removed-and-remade dir showed its old files).
  */
 export async function withPrivateOverlay<T>(
-  options: string,
+  mountOptions: string,
   mountpoint: string,
   fn: (root: string) => Promise<T>,
   describe: { readonly what: string; readonly hint?: string },
 ): Promise<T> {
+  const options = isRootless() ? `${mountOptions},userxattr` : mountOptions;
   const child = spawn(
     'unshare',
     [

@@ -311,6 +311,35 @@ describe('rootless: tsfig as an ordinary user (issue #16)', { skip: NEEDS_ROOT }
     assert.match(landed.stdout, /^root:/);
   });
 
+  test('an opaque dir of a built layer hides the layers below in a container, an export and a cp', async () => {
+    const context = path.join(user.project, 'opaque');
+    await fs.mkdir(context);
+    await fs.writeFile(
+      path.join(context, 'Dockerfile'),
+      'FROM tsfig/busybox:latest\nRUN rm -rf /var && mkdir /var && touch /var/new\n',
+    );
+    const built = await user.tsfig(['image', 'build', '-t', 'opaque', context], { cwd: context });
+    assert.equal(built.code, 0, built.stderr);
+    // busybox's /var has tmp/; the RUN's layer marks /var opaque (user.overlay.opaque rootless)
+    const ls = await user.tsfig(['container', 'run', '--rm', 'opaque', 'ls', '-A', '/var']);
+    assert.equal(ls.stdout, 'new\n', ls.stderr);
+    const created = await user.tsfig(['container', 'create', '--name', 'opq', 'opaque', 'true']);
+    assert.equal(created.code, 0, created.stderr);
+    const tar = path.join(user.home, 'opq.tar');
+    const exported = await user.tsfig(['container', 'export', '-o', tar, 'opq']);
+    assert.equal(exported.code, 0, exported.stderr);
+    const entries = (tar_: string) =>
+      execFileSync('tar', ['tf', tar_], { encoding: 'utf8' })
+        .split('\n')
+        .filter((entry) => /^(\.\/)?var\//.test(entry))
+        .map((entry) => entry.replace(/^\.\//, ''))
+        .sort();
+    assert.deepEqual(entries(tar), ['var/', 'var/new']);
+    const copied = await user.tsfig(['container', 'cp', 'opq:/var', path.join(user.home, 'var-out')]);
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.deepEqual(await fs.readdir(path.join(user.home, 'var-out')), ['new']);
+  });
+
   test('nothing is left behind: no mounts in the session, no processes, no dirs', async () => {
     const session = JSON.parse(readFileSync(path.join(user.runtimeDir, 'tsfig', 'holder.json'), 'utf8')) as {
       holderPid: number;
