@@ -90,9 +90,22 @@ export async function syncHostForwards(
     }
     await request(socket, { execute: 'remove_hostfwd', arguments: { id } });
   }
+  // read in the host's network namespace, where this process is and where slirp4netns binds
+  const unprivileged = Number(
+    (await fs.readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').catch(() => '1024')).trim(),
+  );
   try {
     for (const [key, forward] of want) {
       if (kept[key] !== undefined) continue;
+      if (forward.hostPort < unprivileged) {
+        throw new EngineError(
+          'permission',
+          `cannot publish host port ${forward.hostPort} rootless: ports below ${unprivileged} (sysctl net.ipv4.ip_unprivileged_port_start) need root`,
+          {
+            hint: `use a host port from ${unprivileged} up (e.g. "${forward.hostPort + 8000}:..."), or as root: sysctl net.ipv4.ip_unprivileged_port_start=${forward.hostPort}`,
+          },
+        );
+      }
       const added = await request<{ id: number }>(socket, {
         execute: 'add_hostfwd',
         arguments: {
@@ -106,10 +119,7 @@ export async function syncHostForwards(
           'conflict',
           `cannot publish ${forward.hostIp || '0.0.0.0'}:${forward.hostPort}/${forward.proto} on the host: ${(error as Error).message}`,
           {
-            hint:
-              forward.hostPort < 1024
-                ? 'ports below net.ipv4.ip_unprivileged_port_start (sysctl) need root; use a higher host port'
-                : 'is another program using it?',
+            hint: 'another program (or another user) may be using that port: pick another host port',
           },
         );
       });

@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { NEEDS_ROOT } from '../helpers/engine.js';
+import { BUSYBOX_TAR, NEEDS_ROOT, eventually } from '../helpers/engine.js';
 import { rootlessTree, rootlessUser, type RootlessUser } from '../helpers/rootless-cli.js';
 
 function holder(user: RootlessUser): { holderPid: number; slirp?: { pid: number } } {
@@ -131,5 +132,79 @@ describe('rootless session', { skip: NEEDS_ROOT, concurrency: false }, () => {
     assert.equal(result.code, 77, result.stderr);
     assert.match(result.stderr, /is not a directory of yours/);
     assert.equal(existsSync(path.join(dir, 'holder.json')), false);
+  });
+
+  test('compose up rootless: names between services, a published port reached from the host, a port below 1024 refused', async (t) => {
+    const user = rootlessUser();
+    t.after(() => user.cleanup());
+    const free = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    writeFileSync(
+      path.join(user.project, 'compose.yaml'),
+      [
+        'services:',
+        '  web:',
+        '    image: tsfig/busybox:latest',
+        "    command: sh -c 'mkdir -p /www && echo hello-rootless > /www/index.html && httpd -f -p 8080 -h /www'",
+        `    ports: ["127.0.0.1:${free}:8080"]`,
+        '  client:',
+        '    image: tsfig/busybox:latest',
+        "    command: sh -c 'until wget -qO- http://web:8080/; do sleep 0.2; done; sleep 300'",
+        '',
+      ].join('\n'),
+    );
+    execFileSync('chown', [`${user.uid}`, path.join(user.project, 'compose.yaml')]);
+    assert.equal((await user.tsfig(['image', 'import', BUSYBOX_TAR, 'tsfig/busybox:latest'])).code, 0);
+    const up = await user.tsfig(['--progress', 'plain', 'up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    // from the host (this test runs as root, outside the session) through slirp4netns and the DNAT rule
+    const body = await eventually(
+      () =>
+        new Promise<string | undefined>((resolve) => {
+          const socket = net.connect(free, '127.0.0.1');
+          let data = '';
+          socket.on('data', (chunk) => (data += chunk.toString()));
+          socket.on('error', () => resolve(undefined));
+          socket.on('end', () => resolve(data.includes('hello-rootless') ? data : undefined));
+          socket.on('connect', () => socket.end('GET / HTTP/1.0\r\n\r\n'));
+        }),
+      30_000,
+    );
+    assert.match(body, /hello-rootless/);
+    // the client found web by its name through the session's resolver
+    const logs = await eventually(async () => {
+      const result = await user.tsfig(['logs', 'client']);
+      return result.stdout.includes('hello-rootless') ? result.stdout : undefined;
+    }, 30_000);
+    assert.match(logs, /hello-rootless/);
+    const down = await user.tsfig(['down', '-t', '0']);
+    assert.equal(down.code, 0, down.stderr);
+    // the forward went with the container: nothing listens on the host port any more
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(free, '127.0.0.1');
+      socket.on('error', () => resolve(true));
+      socket.on('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+    });
+    assert.equal(refused, true, 'the host port is released after down');
+
+    writeFileSync(
+      path.join(user.project, 'compose.yaml'),
+      'services:\n  low:\n    image: tsfig/busybox:latest\n    command: sleep 100\n    ports: ["127.0.0.1:81:80"]\n',
+    );
+    const low = await user.tsfig(['up', '-d']);
+    assert.equal(low.code, 77, low.stderr);
+    assert.match(
+      low.stderr,
+      /^error: cannot publish host port 81 rootless: ports below \d+ \(sysctl net\.ipv4\.ip_unprivileged_port_start\) need root$/m,
+    );
+    assert.doesNotMatch(low.stderr, /internal error|\n\s+at /);
+    assert.equal((await user.tsfig(['down', '-t', '0'])).code, 0);
   });
 });
