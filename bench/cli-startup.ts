@@ -22,16 +22,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  benchEngine,
   BUSYBOX_TAR,
   CLI,
-  benchEngine,
   commitLabel,
   downQuietly,
   ensureBaseImage,
+  f0,
+  f1,
   loadavg,
   machine,
   median,
   option,
+  ratio,
+  rawSamplesBlock,
   requireRoot,
   runCli,
   stats,
@@ -102,10 +106,6 @@ function psChunk(bin: string): string | undefined {
   const name = /"\.\/(inspect-commands-[\w]+\.js)"/.exec(readFileSync(entry, 'utf8'))?.[1];
   return name === undefined ? undefined : path.join(path.dirname(entry), name);
 }
-
-const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
-const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
-const ratio = (x: number, floor: number): string => (Number.isFinite(x / floor) ? `${(x / floor).toFixed(2)}x` : 'n/a');
 
 async function main(): Promise<void> {
   requireRoot();
@@ -226,13 +226,7 @@ async function main(): Promise<void> {
     '',
     ...targets,
     '',
-    '<details><summary>Raw samples (ms, in run order)</summary>',
-    '',
-    '```',
-    ...raw,
-    '```',
-    '',
-    '</details>',
+    ...rawSamplesBlock(raw),
   ].join('\n');
   if (process.argv.includes('--write')) updateSection(SECTION, markdown);
   process.stdout.write(`${markdown}\n`);

@@ -17,15 +17,18 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startPrivateDockerd, dockerdMissing, type PrivateDockerd } from './dockerd.js';
 import {
+  benchEngine,
   BUSYBOX_TAR,
   CLI,
-  benchEngine,
   commitLabel,
   ensureBaseImage,
+  f0,
+  f1,
   loadavg,
   machine,
   median,
   option,
+  rawSamplesBlock,
   requireRoot,
 } from './harness.js';
 import { updateSection } from './report.js';
@@ -94,9 +97,6 @@ function dockerDown(compose: readonly string[], cwd: string, env: NodeJS.Process
     }
   }
 }
-
-const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
-const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 
 async function main(): Promise<void> {
   requireRoot();
@@ -269,13 +269,7 @@ async function main(): Promise<void> {
     '',
     `Peak RSS of the tsfig CLI during \`up -d\` (GNU time's maximum resident set size, median): ${sizes.map((size) => `${size} services ${f1(median(rss[size] ?? []) / 1024)} MiB`).join(', ')}.`,
     '',
-    '<details><summary>Raw samples (ms, in run order)</summary>',
-    '',
-    '```',
-    ...raw,
-    '```',
-    '',
-    '</details>',
+    ...rawSamplesBlock(raw),
   ].join('\n');
   if (process.argv.includes('--write')) updateSection(SECTION, markdown);
   process.stdout.write(`${markdown}\n`);

@@ -1,132 +1,21 @@
 /**
- * A private dockerd for the benchmarks that compare with docker-compose, started as the conformance oracle starts its
- * own (test/conformance/run.ts): its own data root, exec root, pid file and unix socket, no firewall changes
- * (--iptables=false --ip-masq=false), a default bridge of its own and an address pool away from tsfig's and the
- * oracle's, and a proxy that refuses everything so that no pull can leave the host. stop() stops it and removes
- * everything it made (mounts left under its roots, the bridge, the directories).
+ * The private dockerd of the benchmarks that compare with docker-compose: the conformance oracle's
+ * (test/helpers/dockerd.ts), on a bridge and an address pool of its own so that both can run at once.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { startPrivateDockerd as start, type PrivateDockerd } from '../test/helpers/dockerd.js';
 
-export interface PrivateDockerd {
-  /** The environment docker and docker-compose need to reach it (DOCKER_HOST, DOCKER_CONFIG). */
-  readonly env: NodeJS.ProcessEnv;
-  /** `docker-compose X on dockerd Y`. */
-  readonly label: string;
-  stop(): Promise<void>;
-}
+export { dockerdMissing, type PrivateDockerd } from '../test/helpers/dockerd.js';
 
-const BRIDGE = 'tsfbenchbr0';
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Why no private dockerd can run here (docker.io or docker-compose missing), or undefined when one can. */
-export function dockerdMissing(): string | undefined {
-  for (const tool of ['dockerd', 'docker', 'docker-compose']) {
-    if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error !== undefined) {
-      return `${tool} is not installed (Debian's docker.io and docker-compose)`;
-    }
-  }
-  return undefined;
-}
-
-function mustRun(file: string, args: readonly string[], env?: NodeJS.ProcessEnv): string {
-  const result = spawnSync(file, [...args], { encoding: 'utf8', env, timeout: 300_000 });
-  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${result.stderr || String(result.error)}`);
-  return result.stdout;
-}
-
-/** Environment without the caller's DOCKER_*, COMPOSE_* and TSFIG_* settings. */
-function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(COMPOSE_|DOCKER_|TSFIG_)/.test(key)) continue;
-    env[key] = value;
-  }
-  env.PATH = `/usr/sbin:/usr/bin:/sbin:/bin:${process.env.PATH ?? ''}`;
-  return env;
-}
-
-/** Starts the private dockerd and waits until it answers (30 s at most). */
-export async function startPrivateDockerd(): Promise<PrivateDockerd> {
-  const data = await mkdtemp('/var/tmp/tsfig-bench-dockerd-');
-  const execRoot = await mkdtemp('/tmp/tbd-');
-  const socket = path.join(execRoot, 'docker.sock');
-  const dockerConfig = path.join(data, 'config');
-  mkdirSync(dockerConfig);
-  spawnSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
-  mustRun('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
-  mustRun('ip', ['addr', 'add', '10.234.0.1/24', 'dev', BRIDGE]);
-  mustRun('ip', ['link', 'set', BRIDGE, 'up']);
-  const daemon = spawn(
-    'dockerd',
-    [
-      '--data-root',
-      path.join(data, 'root'),
-      '--exec-root',
-      execRoot,
-      '--pidfile',
-      path.join(execRoot, 'dockerd.pid'),
-      '-H',
-      `unix://${socket}`,
-      '--iptables=false',
-      '--ip6tables=false',
-      '--ip-masq=false',
-      '--ip-forward=false',
-      '--bridge',
-      BRIDGE,
-      '--default-address-pool',
-      'base=10.235.0.0/16,size=24',
-      '--storage-driver',
-      'overlay2',
-    ],
-    {
-      env: { ...baseEnv(), HTTP_PROXY: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let daemonLog = '';
-  daemon.stderr.on('data', (chunk: Buffer) => (daemonLog = (daemonLog + chunk.toString()).slice(-100_000)));
-  const env: NodeJS.ProcessEnv = {
-    ...baseEnv(),
-    DOCKER_HOST: `unix://${socket}`,
-    DOCKER_CONFIG: dockerConfig,
-    DOCKER_BUILDKIT: '0',
-    COMPOSE_DOCKER_CLI_BUILD: '0',
+/** Starts the benchmarks' dockerd and waits until it answers (30 s at most). */
+export function startPrivateDockerd(): Promise<PrivateDockerd> {
+  return start({
+    dataPrefix: '/var/tmp/tsfig-bench-dockerd-',
+    execPrefix: '/tmp/tbd-',
+    bridge: 'tsfbenchbr0',
+    bridgeAddress: '10.234.0.1/24',
+    addressPool: '10.235.0.0/16',
+    stopWaitMs: 15_000,
     // A loaded machine's dockerd can take longer than docker-compose's default 60 s to answer a stop of many.
-    COMPOSE_HTTP_TIMEOUT: '600',
-  };
-  const stop = async (): Promise<void> => {
-    if (daemon.exitCode === null) {
-      daemon.kill('SIGTERM');
-      for (let i = 0; i < 150 && daemon.exitCode === null; i++) await sleep(100);
-      if (daemon.exitCode === null) daemon.kill('SIGKILL');
-    }
-    writeFileSync(path.join(data, 'dockerd.log'), daemonLog);
-    // Mounts dockerd may have left (overlay, netns, shm) under its roots, deepest first, then the files.
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' ')[4] ?? '')
-      .filter((mount) => mount.startsWith(data) || mount.startsWith(execRoot))
-      .sort((a, b) => b.length - a.length);
-    for (const mount of mounts) spawnSync('umount', ['-l', mount]);
-    spawnSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
-    await rm(execRoot, { recursive: true, force: true });
-    await rm(data, { recursive: true, force: true });
-  };
-  try {
-    for (let i = 0; ; i++) {
-      if (daemon.exitCode !== null) throw new Error(`dockerd exited: ${daemonLog.slice(-2000)}`);
-      if (spawnSync('docker', ['version'], { env, stdio: 'ignore' }).status === 0) break;
-      if (i > 300) throw new Error(`dockerd did not answer in 30 s: ${daemonLog.slice(-2000)}`);
-      await sleep(100);
-    }
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  const dockerVersion = mustRun('docker', ['version', '--format', '{{.Server.Version}}'], env).trim();
-  const composeVersion = mustRun('docker-compose', ['version', '--short'], env).trim();
-  return { env, label: `docker-compose ${composeVersion} on dockerd ${dockerVersion}`, stop };
+    env: { COMPOSE_HTTP_TIMEOUT: '600' },
+  });
 }

@@ -26,7 +26,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import type { Engine } from '../engine/index.js';
-import { dirtyPaths, headCommit, loadavg, stats, type Stats } from './harness.js';
+import { dirtyPaths, f1, f2, headCommit, loadavg, stats, type Stats } from './harness.js';
 import { REPO, updateSection } from './report.js';
 
 const SECTION = 'Engine core: container run';
@@ -222,9 +222,6 @@ function run(cmd: string, args: readonly string[], cwd?: string): string {
 }
 
 // ---- statistics ------------------------------------------------------------------------------------------------
-
-const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
-const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 
 // ---- series ----------------------------------------------------------------------------------------------------
 

@@ -110,6 +110,22 @@ export function stats(samples: readonly number[]): Stats {
   };
 }
 
+// ---- report text -----------------------------------------------------------------------------------------------
+
+/** x with 0, 1 or 2 decimals; `n/a` when it is not a finite number (a series without samples). */
+export const f0 = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+export const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+export const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+/** x / base as `1.23x`; `n/a` when that is not a finite number. */
+export const ratio = (x: number, base: number): string =>
+  Number.isFinite(x / base) ? `${(x / base).toFixed(2)}x` : 'n/a';
+
+/** The collapsed raw-samples block that ends a report section: lines in a fenced block inside <details>. */
+export function rawSamplesBlock(lines: readonly string[]): string[] {
+  return ['<details><summary>Raw samples (ms, in run order)</summary>', '', '```', ...lines, '```', '', '</details>'];
+}
+
 // ---- machine and tree facts ------------------------------------------------------------------------------------
 
 /** The three load averages, as /proc/loadavg has them (`0.52 0.48 0.50`). */

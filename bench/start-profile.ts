@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeBusyboxRootfs } from '../test/helpers/rootfs.js';
 import { DOCKER_CAPS, destroy, makeContainer, type TestContainer } from '../test/helpers/runtime-conf.js';
-import { dirtyPaths, headCommit, loadavg, stats } from './harness.js';
+import { dirtyPaths, f1, headCommit, loadavg, stats } from './harness.js';
 import { REPO, updateSection } from './report.js';
 
 const SECTION = 'Container start: where the time goes';
@@ -77,8 +77,6 @@ function parseOptions(argv: readonly string[]): Options {
 function run(cmd: string, args: readonly string[], cwd?: string, input?: string): string {
   return execFileSync(cmd, args, { encoding: 'utf8', cwd, input, stdio: ['pipe', 'pipe', 'pipe'] });
 }
-
-const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 
 /** Spawns cmd; resolves with spawn→first line on fd 3 (if asked) and spawn→exit, in ms. */
 function timedSpawn(

@@ -27,6 +27,7 @@ import {
 } from './scenario.js';
 import { updateReport, writeReport, type ScenarioResult } from './report.js';
 import { createEngine } from '../../engine/index.js';
+import { dockerBaseEnv, mustRun, startPrivateDockerd } from '../helpers/dockerd.js';
 import { removeEngineObjects } from '../helpers/engine.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -120,12 +121,6 @@ interface Target {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function mustRun(file: string, args: readonly string[], env?: NodeJS.ProcessEnv): string {
-  const result = spawnSync(file, [...args], { encoding: 'utf8', env, timeout: 300_000 });
-  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')}: ${result.stderr || result.error}`);
-  return result.stdout;
-}
-
 /** Force-removes the containers, networks and volumes labelled with a compose project, through docker's verbs. */
 async function resetProject(project: string, run: (args: string[]) => Promise<string>): Promise<void> {
   const label = `label=com.docker.compose.project=${project}`;
@@ -139,20 +134,10 @@ async function resetProject(project: string, run: (args: string[]) => Promise<st
 }
 
 /** Base environment of every command: no proxies, no user config, nothing from the caller's compose variables. */
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(COMPOSE_|DOCKER_|TSFIG_)/.test(key)) continue;
-    env[key] = value;
-  }
-  env.PATH = `/usr/sbin:/usr/bin:/sbin:/bin:${process.env.PATH ?? ''}`;
-  return env;
-}
-
 async function tsfigTarget(): Promise<Target> {
   const dir = await mkdtemp('/tmp/tsfig-conformance-');
   const env = {
-    ...baseEnv(),
+    ...dockerBaseEnv(),
     TSFIG_ROOT: path.join(dir, 'root'),
     TSFIG_RUN_ROOT: path.join(dir, 'run'),
     TSFIG_DNS_FORWARD: '0',
@@ -197,94 +182,28 @@ async function tsfigTarget(): Promise<Target> {
 }
 
 /**
- * dockerd 20.10 started for the oracle: its own data root, exec root, pid file and socket, no firewall changes, no
- * default bridge, addresses away from tsfig's pool, and a proxy that refuses everything (no pull can leave the host).
+ * dockerd 20.10 started for the oracle (test/helpers/dockerd.ts): its own roots and socket, no firewall changes, its
+ * own default bridge (Fig v1 files use it), addresses away from tsfig's pool, no pull can leave the host; the base
+ * images imported once it answers.
  */
 async function oracleTarget(): Promise<Target> {
-  const data = await mkdtemp('/var/tmp/tsfig-conformance-dockerd-');
-  const execRoot = await mkdtemp('/tmp/tcd-');
-  const socket = path.join(execRoot, 'docker.sock');
-  const pidfile = path.join(execRoot, 'dockerd.pid');
-  const dockerConfig = path.join(data, 'config');
-  mkdirSync(dockerConfig);
-  const log = path.join(data, 'dockerd.log');
-  // The default bridge (Fig v1 files use it) is a bridge of our own, not docker0, which another dockerd may hold.
-  spawnSync('ip', ['link', 'del', ORACLE_BRIDGE], { stdio: 'ignore' });
-  mustRun('ip', ['link', 'add', ORACLE_BRIDGE, 'type', 'bridge']);
-  mustRun('ip', ['addr', 'add', '10.232.0.1/24', 'dev', ORACLE_BRIDGE]);
-  mustRun('ip', ['link', 'set', ORACLE_BRIDGE, 'up']);
-  const daemon = spawn(
-    'dockerd',
-    [
-      '--data-root',
-      path.join(data, 'root'),
-      '--exec-root',
-      execRoot,
-      '--pidfile',
-      pidfile,
-      '-H',
-      `unix://${socket}`,
-      '--iptables=false',
-      '--ip6tables=false',
-      '--ip-masq=false',
-      '--ip-forward=false',
-      '--bridge',
-      ORACLE_BRIDGE,
-      '--default-address-pool',
-      'base=10.231.0.0/16,size=24',
-      '--storage-driver',
-      'overlay2',
-    ],
+  const dockerd = await startPrivateDockerd(
     {
-      env: { ...baseEnv(), HTTP_PROXY: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      dataPrefix: '/var/tmp/tsfig-conformance-dockerd-',
+      execPrefix: '/tmp/tcd-',
+      bridge: ORACLE_BRIDGE,
+      bridgeAddress: '10.232.0.1/24',
+      addressPool: '10.231.0.0/16',
+    },
+    (env) => {
+      for (const [reference, tar] of Object.entries(IMAGES)) mustRun('docker', ['import', tar, reference], env);
     },
   );
-  let daemonLog = '';
-  daemon.stderr.on('data', (chunk: Buffer) => (daemonLog += chunk.toString()));
-  const env: Record<string, string> = {
-    ...baseEnv(),
-    DOCKER_HOST: `unix://${socket}`,
-    DOCKER_CONFIG: dockerConfig,
-    DOCKER_BUILDKIT: '0',
-    COMPOSE_DOCKER_CLI_BUILD: '0',
-  };
-  const stop = async () => {
-    if (daemon.exitCode === null) {
-      daemon.kill('SIGTERM');
-      for (let i = 0; i < 100 && daemon.exitCode === null; i++) await sleep(100);
-      if (daemon.exitCode === null) daemon.kill('SIGKILL');
-    }
-    writeFileSync(log, daemonLog);
-    // Mounts dockerd may have left (overlay, netns, shm) under its roots, deepest first, then the files.
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((line) => line.split(' ')[4] ?? '')
-      .filter((mount) => mount.startsWith(data) || mount.startsWith(execRoot))
-      .sort((a, b) => b.length - a.length);
-    for (const mount of mounts) spawnSync('umount', ['-l', mount]);
-    spawnSync('ip', ['link', 'del', ORACLE_BRIDGE], { stdio: 'ignore' });
-    await rm(execRoot, { recursive: true, force: true });
-    await rm(data, { recursive: true, force: true });
-  };
-  try {
-    for (let i = 0; ; i++) {
-      if (daemon.exitCode !== null) throw new Error(`dockerd exited: ${daemonLog.slice(-2000)}`);
-      if (spawnSync('docker', ['version'], { env }).status === 0) break;
-      if (i > 300) throw new Error(`dockerd did not answer in 30 s: ${daemonLog.slice(-2000)}`);
-      await sleep(100);
-    }
-    for (const [reference, tar] of Object.entries(IMAGES)) mustRun('docker', ['import', tar, reference], env);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  const dockerVersion = mustRun('docker', ['version', '--format', '{{.Server.Version}}'], env).trim();
-  const composeVersion = mustRun('docker-compose', ['version', '--short'], env).trim();
+  const env = dockerd.env;
   const reset = (project: string) =>
     resetProject(project, (args) => Promise.resolve(spawnSync('docker', args, { env, encoding: 'utf8' }).stdout ?? ''));
   return {
-    label: `docker-compose ${composeVersion} on dockerd ${dockerVersion}`,
+    label: dockerd.label,
     shellEnv: { ...env, COMPOSE: 'docker-compose --ansi never', ENGINE: 'docker' },
     compose: (args, cwd, extra, input, timeoutMs) =>
       exec('docker-compose', ['--ansi', 'never', ...args], {
@@ -295,7 +214,7 @@ async function oracleTarget(): Promise<Target> {
       }),
     reset,
     async close() {
-      await stop();
+      await dockerd.stop();
     },
   };
 }
