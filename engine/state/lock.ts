@@ -157,12 +157,19 @@ function entryPrefix(name: string): string {
 }
 
 /** One try at the lock (see Lock): its release when taken, undefined when held by another or met another taker. */
-async function tryTake(name: string): Promise<(() => Promise<void>) | undefined> {
+async function tryTake(name: string, again = true): Promise<(() => Promise<void>) | undefined> {
   const { dir, socket, token } = await currentHolder();
   const prefix = entryPrefix(name);
   const entry = `${prefix}${token}.${(entries++).toString(36)}`;
   const file = path.join(dir, entry);
-  await fs.link(socket, file);
+  try {
+    await fs.link(socket, file);
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT') || !again) throw error;
+    // our socket's file (or the directory) was removed from outside: listen again
+    holder = undefined;
+    return tryTake(name, false);
+  }
   const release = (): Promise<void> => fs.unlink(file).catch(() => undefined);
   const others = (await fs.readdir(dir)).filter((other) => other.startsWith(prefix) && other !== entry);
   const live = await Promise.all(others.map((other) => probe(path.join(dir, other))));

@@ -155,4 +155,14 @@ describe('engine state', () => {
     assert.equal(lines.length, 90);
     for (let i = 0; i < lines.length; i += 2) assert.deepEqual(lines.slice(i, i + 2), ['in', 'out'], `line ${i}`);
   });
+
+  test("a lock is still taken after this process's socket file was removed from outside", async () => {
+    await withLock(`test-warm-${process.pid}`, () => Promise.resolve());
+    const own = `.p.${process.pid.toString(36)}-`;
+    for (const entry of await readdir(lockDirectory())) {
+      if (entry.startsWith(own)) await rm(path.join(lockDirectory(), entry));
+    }
+    const lock = await acquireLock(`test-relisten-${process.pid}`, { timeoutMs: 2000 });
+    await lock.release();
+  });
 });
