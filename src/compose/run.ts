@@ -5,6 +5,7 @@
  * their own, run while this CLI holds the container's auto-remove hold; the exit code is the container's.
  */
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { parsePortSpec } from '../../engine/network/index.js';
 import { parseVolumeFlag } from '../../engine/volumes/index.js';
 import { ExitCode } from '../exit-code.js';
@@ -194,11 +195,22 @@ async function attached(
     const detachStdin =
       spec.container.openStdin === true ? ctx.terminal.attachStdin(id, spec.container.tty === true) : undefined;
     // Without a tty, SIGINT/SIGTERM/SIGHUP of this CLI go to the container (docker compose run's signal proxy), which
-    // decides whether it ends; this CLI stays to read its exit code. With a tty, Ctrl-C is a key on its stdin.
+    // decides whether it ends; this CLI stays to read its exit code. With a tty, Ctrl-C is a key on its stdin. A
+    // second signal is not forwarded: this CLI stops following and exits 128+N, the container runs on (a PID 1
+    // without a handler ignores SIGINT and SIGTERM, and the user must be able to get the terminal back); with --rm
+    // its exit command removes it once it exits.
+    const abandoned = new AbortController();
+    let received: string | undefined;
     const stopForwarding =
       spec.container.tty === true
         ? undefined
         : ctx.terminal.onSignals((signal) => {
+            if (received !== undefined) {
+              received = signal;
+              abandoned.abort();
+              return;
+            }
+            received = signal;
             const kill = single(project, {
               id: 1,
               kind: OpKind.ContainerKill,
@@ -212,14 +224,29 @@ async function attached(
             applyPlan({ ...ctx, events: nullSink }, kill).catch(() => undefined);
           });
     let code: number;
+    let left = false;
     try {
       const self = (await ctx.port.observe(options.project)).containers.filter((c) => c.id === id);
       // stdout to stdout, stderr to stderr, as an attached `docker compose run` (docker attach) keeps them
-      await ctx.terminal.followLogs(self, { timestamps: false, color: false, prefix: false, splitStreams: true });
-      code = await ctx.port.waitExit(id);
+      await ctx.terminal.followLogs(self, {
+        timestamps: false,
+        color: false,
+        prefix: false,
+        splitStreams: true,
+        signal: abandoned.signal,
+      });
+      code = await ctx.port.waitExit(id, abandoned.signal);
+    } catch (error) {
+      if (!abandoned.signal.aborted) throw error;
+      left = true;
+      code = 128 + (osConstants.signals[received as NodeJS.Signals] ?? 0);
     } finally {
       stopForwarding?.();
       detachStdin?.();
+    }
+    if (left) {
+      ctx.stderr.write(`${spec.name} keeps running: this CLI stopped following it after a second ${received}\n`);
+      return code;
     }
     if (options.rm === true) await removeIfThere();
     return code;

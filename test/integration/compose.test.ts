@@ -164,6 +164,34 @@ describe('compose commands (root)', { skip: NEEDS_ROOT }, () => {
     }
   });
 
+  test('run without a tty: a second signal gets the terminal back (128+N) and leaves the container running', async () => {
+    const dir = await project(`services:\n  app:\n    image: ${BUSYBOX}\n    network_mode: none\n`);
+    // sleep as PID 1 has no handler: the kernel drops the forwarded TERM
+    const { child, output } = spawnCli(['run', '--rm', '-T', 'app', 'sh', '-c', 'echo ready; exec sleep 100'], t.env, {
+      cwd: dir,
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const oneoffs = async () =>
+      (await t.engine.containers.list({ all: true })).filter((c) => c.labels['io.tsfig.oneoff'] === 'True');
+    try {
+      await eventually(() => (output().includes('ready') ? true : undefined), 30_000);
+      child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(child.exitCode, null, `the CLI ended at the first TERM: ${output()}`);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 143, output());
+      assert.match(output(), /keeps running/);
+      assert.deepEqual(
+        (await oneoffs()).map((c) => c.state.running),
+        [true],
+      );
+    } finally {
+      child.kill('SIGKILL');
+      await down(dir);
+    }
+    assert.deepEqual(await oneoffs(), [], 'down left the one-off');
+  });
+
   test('links: the linked service is reachable under its alias, with Fig-style variables', async () => {
     const dir = await project(`services:
   db:

@@ -243,6 +243,25 @@ test('run attached without a tty: a signal to the CLI is forwarded to the contai
     'offSignals',
     'removeContainer id-sig',
   ]);
+  // a second signal is not forwarded: run stops following and returns 128+N, the container is left to its --rm
+  const twice = recordingContext(running(p));
+  twice.port.waitExit = (_id: string, signal?: AbortSignal) => {
+    twice.port.signalHandler?.('SIGINT');
+    twice.port.signalHandler?.('SIGTERM');
+    return new Promise<number>((_resolve, reject) => {
+      const fail = () => reject(new Error('aborted'));
+      if (signal?.aborted === true) fail();
+      signal?.addEventListener('abort', fail);
+    });
+  };
+  const left = await run.run(twice.ctx, { project: p, service: 'app', command: [], deps: false, rm: true, name: 'x' });
+  assert.equal(left, 143);
+  assert.deepEqual(
+    twice.port.calls.filter((call) => call.startsWith('killContainer')),
+    ['killContainer id-x SIGINT'],
+  );
+  assert.ok(!twice.port.calls.includes('removeContainer id-x'), twice.port.calls.join('\n'));
+  assert.match(twice.stderr.text, /x keeps running: .* second SIGTERM/);
   // with a tty the keys reach the container on its stdin: no signal handler is installed
   const tty = recordingContext(running(p));
   await run.run(tty.ctx, { project: p, service: 'app', command: [], deps: false, tty: true, name: 'tty' });
