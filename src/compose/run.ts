@@ -12,7 +12,7 @@ import { ExitCode } from '../exit-code.js';
 import { TsfigError } from '../errors.js';
 import { nullSink } from '../events/events.js';
 import type { Project } from '../model/project.js';
-import { Label, serviceContainerSpec } from '../planner/container-spec.js';
+import { Label, serviceContainerSpec, withComposeLabels } from '../planner/container-spec.js';
 import { serviceConfigHash } from '../planner/hash.js';
 import { imagesProduced, planImages } from '../planner/images.js';
 import { OpKind, sequencePlans, type ContainerCreateSpec, type Plan } from '../planner/plan.js';
@@ -71,12 +71,12 @@ export function oneOffSpec(base: ContainerCreateSpec, name: string, options: Run
     container: {
       ...base.container,
       name,
-      labels: {
+      labels: withComposeLabels({
         ...base.container.labels,
         ...keyValues(options.labels),
         [Label.Oneoff]: 'True',
         [Label.ContainerNumber]: '1',
-      },
+      }),
       ...(options.command.length > 0 ? { cmd: [...options.command] } : {}),
       ...(options.entrypoint !== undefined
         ? { entrypoint: options.entrypoint === '' ? [] : [options.entrypoint] }

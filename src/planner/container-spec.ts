@@ -32,6 +32,19 @@ export const Label = {
   Volume: 'io.tsfig.volume',
 } as const;
 
+/**
+ * labels plus compose's own name for each of tsfig's (`io.tsfig.X` → `com.docker.compose.X`): scripts written for
+ * compose select a project's containers, networks and volumes by `label=com.docker.compose.project=NAME`. tsfig
+ * reads only its own.
+ */
+export function withComposeLabels(labels: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = { ...labels };
+  for (const [key, value] of Object.entries(labels)) {
+    if (key.startsWith('io.tsfig.')) out[`com.docker.compose.${key.slice('io.tsfig.'.length)}`] = value;
+  }
+  return out;
+}
+
 /** `<project>-<service>-<n>`, or `container_name`. */
 export function containerName(project: Project, service: Service, number: number): string {
   return service.container_name ?? `${project.name}-${service.name}-${number}`;
@@ -128,7 +141,7 @@ export function serviceContainerSpec(
     container,
     mounts,
     volumesFrom: volumesFromSpecs(project, service),
-    volumeLabels: { [Label.Project]: project.name },
+    volumeLabels: withComposeLabels({ [Label.Project]: project.name }),
     network: networkMode(project, service, warn),
     ports: portSpecs(service, warn),
     inheritAnonymousFrom: undefined,
@@ -184,7 +197,7 @@ export function implicitDependencies(service: Service): string[] {
 }
 
 function containerLabels(project: Project, service: Service, number: number, hash: string): Record<string, string> {
-  return {
+  return withComposeLabels({
     ...service.labels,
     [Label.Project]: project.name,
     [Label.Service]: service.name,
@@ -194,7 +207,7 @@ function containerLabels(project: Project, service: Service, number: number, has
     [Label.ConfigFiles]: project.config_files.join(','),
     [Label.WorkingDir]: project.project_directory,
     [Label.DependsOn]: dependsOnLabel(service),
-  };
+  });
 }
 
 // ---------- process, resources, security, logging ----------

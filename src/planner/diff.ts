@@ -72,7 +72,12 @@ function mapChanges(prefix: string, before: Map<string, string>, after: Map<stri
 }
 
 function userLabels(labels: Readonly<Record<string, string>> | undefined): Map<string, string> {
-  return new Map(Object.entries(labels ?? {}).filter(([key]) => !key.startsWith('io.tsfig.')));
+  // tsfig's labels and their compose mirrors (withComposeLabels) are not the user's
+  return new Map(
+    Object.entries(labels ?? {}).filter(
+      ([key]) => !key.startsWith('io.tsfig.') && !key.startsWith('com.docker.compose.'),
+    ),
+  );
 }
 
 /** Network attachments by network name: added, removed, or changed aliases/address. */

@@ -11,7 +11,7 @@
 import { shellSplit } from '../config/values.js';
 import { TsfigError } from '../errors.js';
 import type { Project, Service } from '../model/project.js';
-import { Label, containerName, serviceContainerSpec } from './container-spec.js';
+import { Label, containerName, serviceContainerSpec, withComposeLabels } from './container-spec.js';
 import type { ObservedContainer } from './observed.js';
 import type { ContainerHookSpec, ContainerPreStartSpec, ContainerRef } from './plan.js';
 
@@ -136,12 +136,12 @@ export function preStartSpec(
         ...(hook.user !== undefined ? { user: hook.user } : {}),
         ...(hook.workingDir !== undefined ? { workingDir: hook.workingDir } : {}),
         ...(hook.privileged ? { privileged: true } : {}),
-        labels: {
+        labels: withComposeLabels({
           [Label.Project]: project.name,
           [Label.Service]: service.name,
           [Label.Oneoff]: 'True',
           'io.tsfig.hook': 'pre_start',
-        },
+        }),
       },
       mounts: [],
       volumesFrom: [{ container: volumesFrom.container, mode: 'rw' }],

@@ -13,6 +13,7 @@ import {
   implicitDependencies,
   serviceContainerSpec,
   serviceImage,
+  withComposeLabels,
   type ServiceContainer,
 } from './container-spec.js';
 import { hookSpec, hooksCanRun, preStartSpec, serviceHooks } from './hooks.js';
@@ -485,7 +486,7 @@ function planNetworks(b: PlanBuilder, ctx: Context, scope: readonly string[]): M
     if (network.ipam?.driver !== undefined && network.ipam.driver !== 'default') {
       b.warn(`networks.${key}.ipam.driver "${network.ipam.driver}" is not supported yet and is ignored`);
     }
-    const labels = { ...network.labels, [Label.Project]: ctx.project.name, [Label.Network]: key };
+    const labels = withComposeLabels({ ...network.labels, [Label.Project]: ctx.project.name, [Label.Network]: key });
     const spec = { name: network.name, driver: 'bridge' as const, internal: network.internal, labels };
     const id = b.add(
       OpKind.NetworkCreate,
@@ -539,7 +540,7 @@ function planVolumes(b: PlanBuilder, ctx: Context, scope: readonly string[]): Ma
     if (volume.driver !== undefined && volume.driver !== 'local') {
       b.warn(`volumes.${key}.driver "${volume.driver}" is not supported yet: a local volume is created`);
     }
-    const labels = { ...volume.labels, [Label.Project]: ctx.project.name, [Label.Volume]: key };
+    const labels = withComposeLabels({ ...volume.labels, [Label.Project]: ctx.project.name, [Label.Volume]: key });
     const spec = { name: volume.name, driver: volume.driver, driverOpts: { ...volume.driver_opts }, labels };
     ids.set(
       key,

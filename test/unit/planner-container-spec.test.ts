@@ -26,10 +26,10 @@ test('containers are named <project>-<service>-<n> unless container_name is set'
   assert.equal(containerName(p, service('web', { container_name: 'front' }), 1), 'front');
 });
 
-test('the container carries compose v2 labels with the io.tsfig prefix, over the user labels', () => {
+test("the container carries compose v2 labels with the io.tsfig prefix and compose's own, over the user labels", () => {
   const db = service('db');
   const web = service('web', {
-    labels: { team: 'a', 'io.tsfig.project': 'spoofed' },
+    labels: { team: 'a', 'io.tsfig.project': 'spoofed', 'com.docker.compose.project': 'spoofed' },
     depends_on: { db: { condition: 'service_healthy', required: true, restart: true } },
     links: ['cache:redis'],
   });
@@ -45,6 +45,15 @@ test('the container carries compose v2 labels with the io.tsfig prefix, over the
     'io.tsfig.project.config_files': '/srv/app/tsfig.yaml',
     'io.tsfig.project.working_dir': '/srv/app',
     'io.tsfig.depends_on': 'cache:service_started:false,db:service_healthy:true',
+    // what scripts written for compose filter on (docker ps --filter label=com.docker.compose.project=tsfig)
+    'com.docker.compose.project': 'tsfig',
+    'com.docker.compose.service': 'web',
+    'com.docker.compose.container-number': '3',
+    'com.docker.compose.config-hash': 'abc',
+    'com.docker.compose.oneoff': 'False',
+    'com.docker.compose.project.config_files': '/srv/app/tsfig.yaml',
+    'com.docker.compose.project.working_dir': '/srv/app',
+    'com.docker.compose.depends_on': 'cache:service_started:false,db:service_healthy:true',
   });
   assert.equal(dependsOnLabel(service('x')), '');
 });
@@ -186,7 +195,7 @@ test('service volumes become mount specs: binds, project volumes by host name, a
     { container: 'tsfig-db-1', mode: 'ro' },
     { container: 'legacy', mode: 'rw' },
   ]);
-  assert.deepEqual(spec.volumeLabels, { 'io.tsfig.project': 'tsfig' });
+  assert.deepEqual(spec.volumeLabels, { 'io.tsfig.project': 'tsfig', 'com.docker.compose.project': 'tsfig' });
 });
 
 test('networks are joined by host name in priority order, with the service name as an alias', () => {
