@@ -257,18 +257,26 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
     if (tsfig_mount_options(m->options, &flags, &prop, data, sizeof data, err) < 0)
         return -1;
     int is_bind = strcmp(m->type, "bind") == 0, is_dir = 1;
+    cleanup_close int src = -1;
     if (is_bind) {
         struct stat st;
-        if (stat(m->source, &st) < 0)
+        src = TEMP_FAILURE_RETRY(open(m->source, O_PATH | O_CLOEXEC));
+        if (src < 0 || fstat(src, &st) < 0)
             return tsfig_make_error(err, errno, step, "stat bind source `%s`", m->source);
         is_dir = S_ISDIR(st.st_mode);
     }
     cleanup_close int fd = tsfig_ensure_in_root(rootfd, m->dest, is_dir);
     if (fd < 0)
         return tsfig_make_error(err, errno, step, "create mount point `%s`", m->dest);
+    /* A bind is a detached copy moved onto the mount point fd; that copy's fd is then what gets its propagation and
+     * options. Looking the destination up again instead let a container sharing the volume that holds it rename the
+     * mount point in between, so that the read-only remount landed on another mount (CVE-2021-30465 shape). */
+    cleanup_close int tree = -1;
     if (is_bind) {
-        if (mount_fd(m->source, fd, NULL, MS_BIND | (flags & MS_REC), NULL, m->dest, err) < 0)
-            return -1;
+        tree = (int)syscall(SYS_open_tree, src, "",
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | ((flags & MS_REC) ? AT_RECURSIVE : 0));
+        if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            return tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
     } else if (strcmp(m->type, "overlay") == 0) {
         /* An image mounted as a volume (compose `type: image`): its layers as read-only lower dirs, no upper dir.
          * The source is the `lowerdir=` value, already escaped by the engine, top layer first. */
@@ -282,7 +290,7 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
     } else if (mount_fd("tmpfs", fd, "tmpfs", flags & ~MS_REC, data, m->dest, err) < 0) {
         return -1;
     }
-    cleanup_close int top = tsfig_open_in_root(rootfd, m->dest, O_PATH, 0);
+    cleanup_close int top = is_bind ? fcntl(tree, F_DUPFD_CLOEXEC, 3) : tsfig_open_in_root(rootfd, m->dest, O_PATH, 0);
     if (top < 0)
         return tsfig_make_error(err, errno, step, "reopen `%s`", m->dest);
     if (mount(NULL, tsfig_fd_path(p, sizeof p, top), NULL, prop ? prop : (MS_PRIVATE | MS_REC), NULL) < 0)
