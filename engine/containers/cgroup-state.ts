@@ -78,7 +78,10 @@ function processState(pid: number): string | undefined {
  */
 export async function stopPidNamespace(init: number, what: string): Promise<() => void> {
   const stopped = new Set<number>();
+  let watch: NodeJS.Timeout | undefined;
   const resume = (): void => {
+    clearInterval(watch);
+    watch = undefined; // a scan still running stops nothing more (checked before each SIGSTOP)
     for (const pid of stopped) {
       try {
         process.kill(pid, 'SIGCONT');
@@ -102,7 +105,29 @@ export async function stopPidNamespace(init: number, what: string): Promise<() =
         }
         if (state !== 'T' && state !== 't') settled = false; // sent, not stopped yet: look again
       }
-      if (settled) return resume;
+      if (settled) {
+        // until resumed, a process that joins the namespace (an exec, a health probe decided just before) is stopped
+        // too; the monitor starts no probe while PID 1 is stopped (native/src/health.c)
+        let scanning = false;
+        watch = setInterval(() => {
+          if (scanning) return;
+          scanning = true;
+          void pidNamespaceMembers(init)
+            .then((members) => {
+              for (const pid of members) {
+                if (stopped.has(pid) || watch === undefined) continue;
+                const state = processState(pid);
+                if (state === undefined || state === 'Z' || state === 'X' || state === 'T' || state === 't') continue;
+                process.kill(pid, 'SIGSTOP');
+                stopped.add(pid);
+              }
+            })
+            .catch(() => undefined)
+            .finally(() => (scanning = false));
+        }, 5);
+        watch.unref();
+        return resume;
+      }
       await new Promise((resolve) => setTimeout(resolve, round < 10 ? 1 : 10));
     }
     throw new EngineError('conflict', `${what} could not be stopped: its processes keep forking`, {

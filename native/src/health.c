@@ -189,12 +189,21 @@ __attribute__((noreturn)) static void probe_main(const struct tsfig_monitor *m, 
     _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 }
 
-/* A paused container (freezer) is not probed: the probe would be frozen with it and then count as a timeout. */
-static int paused(const struct tsfig_conf *c)
+/* A paused container (freezer) is not probed: the probe would be frozen with it and then count as a timeout. Without
+ * a cgroup (rootless) there is no pause, but `cp` stops every process of the container by signal while it copies
+ * (engine/containers/cgroup-state.ts stopPidNamespace): a probe (the image's command) must not run meanwhile either,
+ * so a PID 1 in state T counts as paused. */
+static int paused(const struct tsfig_monitor *m)
 {
-    char path[PATH_MAX], buf[32];
-    if (!tsfig_cgroup_enabled(c))
-        return 0; /* no freezer: never paused */
+    const struct tsfig_conf *c = m->c;
+    char path[PATH_MAX], buf[1024];
+    if (!tsfig_cgroup_enabled(c)) {
+        tsfig_fmt(path, sizeof path, "/proc/%d/stat", (int)m->pid);
+        if (tsfig_read_small(path, buf, sizeof buf) <= 0)
+            return 0;
+        const char *state = strrchr(buf, ')');
+        return state != NULL && (state[1] == ' ') && (state[2] == 'T' || state[2] == 't');
+    }
     if (tsfig_cgroup_is_v2())
         tsfig_fmt(path, sizeof path, TSFIG_CGROUP_ROOT "/%s/cgroup.freeze", c->cgroup);
     else
@@ -216,7 +225,7 @@ void tsfig_health_tick(struct tsfig_monitor *m, long long now)
     }
     if (h.next_ms == 0 || now < h.next_ms || m->state != TSFIG_STATE_RUNNING)
         return;
-    if (paused(m->c)) {
+    if (paused(m)) {
         h.next_ms = now + interval(m, now);
         return;
     }

@@ -259,7 +259,8 @@ describe('rootless: tsfig as an ordinary user (issue #16)', { skip: NEEDS_ROOT }
 
   test('cp with a running container: its processes are stopped while it copies (no freezer), resumed after', async () => {
     const run = await user.tsfig([
-      ...['container', 'run', '-d', '--name', 'cpy', 'tsfig/busybox:latest'],
+      ...['container', 'run', '-d', '--name', 'cpy', '--health-cmd', 'echo probe >> /tmp/probes'],
+      ...['--health-interval', '50ms', 'tsfig/busybox:latest'],
       ...['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.01; done'],
     ]);
     assert.equal(run.code, 0, run.stderr);
@@ -270,7 +271,14 @@ describe('rootless: tsfig as an ordinary user (issue #16)', { skip: NEEDS_ROOT }
     assert.match(await fs.readFile(out, 'utf8'), /^root:/);
     // a tar stream on stdin keeps the copy going until it ends: meanwhile every process is stopped
     const members = () => [...namespaceMembers(pid).keys()];
-    const states = () => members().map((member) => readFileSync(`/proc/${member}/stat`, 'utf8').split(') ')[1]?.[0]);
+    const stateOf = (member: number) => {
+      try {
+        return readFileSync(`/proc/${member}/stat`, 'utf8').split(') ')[1]?.[0];
+      } catch {
+        return undefined; // gone meanwhile
+      }
+    };
+    const states = () => members().flatMap((member) => stateOf(member) ?? []);
     const env = [`HOME=${user.home}`, `USER=${user.name}`, `XDG_RUNTIME_DIR=${user.runtimeDir}`, 'PATH=/usr/bin:/bin'];
     const cli = path.join(rootlessTree(), 'bin', 'tsfig.js');
     const gid = execFileSync('id', ['-g', user.name], { encoding: 'utf8' }).trim();
@@ -300,7 +308,24 @@ describe('rootless: tsfig as an ordinary user (issue #16)', { skip: NEEDS_ROOT }
       await eventually(() => states().length > 0 && states().every((state) => state === 'T')),
       `not stopped during the copy: ${states().join(',')} ${stderr}`,
     );
-    child.stdin.end(execFileSync('tar', ['-C', path.dirname(out), '-c', path.basename(out)]));
+    // what joins meanwhile is stopped too (an exec waits for the end of the copy), and no health probe (the image's
+    // command) runs
+    const probes = () => readFileSync(`/proc/${pid}/root/tmp/probes`, 'utf8').split('\n').length;
+    const probed = probes();
+    const running = members().length;
+    const exec = user.tsfig(['container', 'exec', '-d', 'cpy', 'sh', '-c', 'while :; do :; done']);
+    try {
+      assert.ok(
+        await eventually(() => members().length > running && states().every((state) => state === 'T')),
+        `an exec'd process runs during the copy: ${states().join(',')}`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(probes(), probed, 'health probes ran during the copy');
+    } finally {
+      if (child.exitCode === null)
+        child.stdin.end(execFileSync('tar', ['-C', path.dirname(out), '-c', path.basename(out)]));
+    }
+    assert.equal((await exec).code, 0);
     assert.equal(await exited, 0, stderr);
     assert.ok(await eventually(() => states().every((state) => state !== 'T')), `still stopped: ${states().join(',')}`);
     const counter = async () => Number((await user.tsfig(['container', 'exec', 'cpy', 'cat', '/tmp/n'])).stdout.trim());
