@@ -7,8 +7,8 @@
  *
  *   node --import tsx bench/rootless.ts [--services 10] [--runs 5] [--write]   (as root)
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -23,10 +23,10 @@ import {
   requireRoot,
   runCli,
 } from './harness.js';
-import { REPO, updateSection } from './report.js';
+import { updateSection } from './report.js';
+import { ROOTLESS_USER, rootlessUser } from '../test/helpers/rootless-cli.js';
 
 const SECTION = 'Rootless: up -d and down of 10 services, root and rootless';
-const USER = 'tsfig-rl';
 const services = Number(option('--services', '10'));
 const runs = Number(option('--runs', '5'));
 
@@ -40,44 +40,16 @@ function projectYaml(count: number): string {
 
 requireRoot('run as root: it creates the rootless user and compares with root mode');
 ensureBaseImage(BUSYBOX_TAR);
-execFileSync('bash', [path.join(REPO, 'scripts', 'rootless-user.sh'), USER]);
-const home = execFileSync('sh', ['-c', `eval echo ~${USER}`], { encoding: 'utf8' }).trim();
+// the ordinary user, a readable copy of the CLI, a HOME and session of this run's own (the tests' helper)
+const user = rootlessUser();
+writeFileSync(path.join(user.project, 'compose.yaml'), projectYaml(services));
+execFileSync('chown', [String(user.uid), path.join(user.project, 'compose.yaml')]);
 
-// The user runs a copy of the built CLI it can read (the tree may be under a root-only dir).
-const tree = mkdtempSync('/tmp/tsfig-bench-rl-');
-chmodSync(tree, 0o755);
-for (const part of ['package.json', 'bin', 'dist/bundle', 'native/build/tsfig-runtime']) {
-  cpSync(path.join(REPO, part), path.join(tree, part), { recursive: true });
-}
-const project = path.join(tree, 'project');
-execFileSync('mkdir', ['-p', project]);
-writeFileSync(path.join(project, 'compose.yaml'), projectYaml(services));
-execFileSync('chmod', ['-R', 'a+rX', tree]);
-execFileSync('chown', ['-R', `${USER}:`, project]);
-
-function asUser(args: readonly string[]): number {
+async function asUser(args: readonly string[]): Promise<number> {
   const started = performance.now();
-  const result = spawnSync(
-    'setpriv',
-    [
-      `--reuid=${USER}`,
-      `--regid=${USER}`,
-      '--init-groups',
-      'env',
-      '-i',
-      `HOME=${home}`,
-      `USER=${USER}`,
-      `PATH=${process.env.PATH ?? ''}`,
-      'TSFIG_DNS_FORWARD=0',
-      process.execPath,
-      path.join(tree, 'bin', 'tsfig.js'),
-      ...args,
-    ],
-    { cwd: project, encoding: 'utf8', timeout: 120_000 },
-  );
+  const result = await user.tsfig(args);
   const ms = performance.now() - started;
-  if (result.status !== 0)
-    throw new Error(`rootless tsfig ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
+  if (result.code !== 0) throw new Error(`rootless tsfig ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
   return ms;
 }
 
@@ -94,9 +66,8 @@ try {
   const rootProject = path.join(root.dir, 'project');
   execFileSync('mkdir', ['-p', rootProject]);
   writeFileSync(path.join(rootProject, 'compose.yaml'), projectYaml(services));
-  asUser(['system', 'shutdown', '--force']);
-  sessionStartMs = asUser(['info']);
-  asUser(['image', 'import', BUSYBOX_TAR, 'tsfig/busybox:latest']);
+  sessionStartMs = await asUser(['info']);
+  await asUser(['image', 'import', BUSYBOX_TAR, 'tsfig/busybox:latest']);
   for (let run = 0; run < runs; run++) {
     const order = run % 2 === 0 ? ['root', 'rootless'] : ['rootless', 'root'];
     for (const mode of order) {
@@ -107,21 +78,17 @@ try {
         if (ps.length !== services) throw new Error(`root: ${ps.length} of ${services} running`);
         samples['root down']?.push(runCli(['--progress', 'quiet', 'down', '-t', '1'], opts).ms);
       } else {
-        samples['rootless up -d']?.push(asUser(['--progress', 'quiet', 'up', '-d']));
-        samples['rootless down']?.push(asUser(['--progress', 'quiet', 'down', '-t', '1']));
+        samples['rootless up -d']?.push(await asUser(['--progress', 'quiet', 'up', '-d']));
+        samples['rootless down']?.push(await asUser(['--progress', 'quiet', 'down', '-t', '1']));
       }
     }
   }
 } finally {
-  try {
-    asUser(['--progress', 'quiet', 'down', '-t', '1']);
-    asUser(['image', 'rm', 'tsfig/busybox:latest']);
-    asUser(['system', 'shutdown', '--force']);
-  } catch (error) {
+  await asUser(['--progress', 'quiet', 'down', '-t', '1']).catch((error: unknown) => {
     process.stderr.write(`rootless clean-up: ${String(error)}\n`);
-  }
+  });
+  await user.cleanup();
   await root.cleanup();
-  rmSync(tree, { recursive: true, force: true });
 }
 
 const fmt = (ms: number) => `${Math.round(ms)} ms`;
@@ -131,7 +98,7 @@ const row = (step: string) => {
   return `| ${step} | ${fmt(r)} | ${fmt(l)} | ${(l / r).toFixed(2)}x | ${(samples[`rootless ${step}`] ?? []).map((v) => Math.round(v)).join(', ')} |`;
 };
 const markdown = [
-  `${services} busybox services, ${runs} runs each, alternating; medians from spawn to exit. Commit ${commitLabel()}, ${machine()}, load ${loadavg()}. Script: \`node --import tsx bench/rootless.ts\` (as root; the rootless side runs as ${USER}).`,
+  `${services} busybox services, ${runs} runs each, alternating; medians from spawn to exit. Commit ${commitLabel()}, ${machine()}, load ${loadavg()}. Script: \`node --import tsx bench/rootless.ts\` (as root; the rootless side runs as ${ROOTLESS_USER}).`,
   '',
   '| step | root | rootless | rootless/root | rootless samples (ms) |',
   '| --- | --- | --- | --- | --- |',
