@@ -1029,7 +1029,6 @@ function checkServices(all: Record<string, Service>, raw: RawMap, ctx: Ctx, decl
   const rawServices = isRawMap(raw.services) ? raw.services : {};
   const names = Object.keys(all);
   const networkNames = Object.keys(isRawMap(raw.networks) ? raw.networks : {});
-  const containerNames = new Map<string, string>();
   const edges = new Map<string, { to: string; position: Position }[]>();
   for (const service of Object.values(all)) {
     const s = rawServices[service.name] as RawMap;
@@ -1099,22 +1098,13 @@ function checkServices(all: Record<string, Service>, raw: RawMap, ctx: Ctx, decl
         );
       });
     }
-    if (service.container_name !== undefined) {
-      const other = containerNames.get(service.container_name);
-      if (other !== undefined) {
-        ctx.bag.error(
-          `${where}.container_name: "${service.container_name}" is already used by service "${other}"`,
-          at(ctx, s, 'container_name'),
-        );
-      }
-      containerNames.set(service.container_name, service.name);
-      if (service.scale > 1) {
-        ctx.bag.error(
-          `${where}: container_name "${service.container_name}" cannot be used with scale ${service.scale}`,
-          keyAt(ctx, s, 'container_name'),
-          'container names are unique: remove container_name, or set the scale to 1',
-        );
-      }
+    // Two services sharing a container_name are refused by the planner, only when one up/create/run selects both.
+    if (service.container_name !== undefined && service.scale > 1) {
+      ctx.bag.error(
+        `${where}: container_name "${service.container_name}" cannot be used with scale ${service.scale}`,
+        keyAt(ctx, s, 'container_name'),
+        'container names are unique: remove container_name, or set the scale to 1',
+      );
     }
     if (service.scale > 1) {
       service.ports.forEach((port, index) => {

@@ -972,6 +972,32 @@ function planWaitForAll(b: PlanBuilder, ctx: Context, plans: readonly ServicePla
   }
 }
 
+/**
+ * Two services of the plan's scope that set the same container_name cannot both have their container (compose v2
+ * fails such an `up` on the daemon's name conflict). Checked here, not at load, so `down`, `ps` or an `up` of one of
+ * them still work. A service scaled to 0 creates nothing and takes no name.
+ */
+function assertUniqueContainerNames(project: Project, options: PlanOptions, scope: readonly string[]): void {
+  const owners = new Map<string, string>();
+  for (const name of scope) {
+    const service = project.services[name];
+    if (service?.container_name === undefined) continue;
+    if ((options.scale?.[name] ?? service.scale) === 0) continue;
+    const other = owners.get(service.container_name);
+    if (other === undefined) {
+      owners.set(service.container_name, name);
+      continue;
+    }
+    throw new TsfigError(
+      'conflict',
+      `services "${other}" and "${name}" both set container_name "${service.container_name}": only one of them can have its container`,
+      {
+        hint: `give services.${other}.container_name and services.${name}.container_name different values, or start one of the services at a time (up ${other})`,
+      },
+    );
+  }
+}
+
 // ---------- entry points ----------
 
 /** Decides what `up` (and `create`, `start`-like commands) must do. Throws TsfigError on impossible requests. */
@@ -994,6 +1020,7 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
     project,
     oneOff === undefined ? servicesInScope(project, options) : oneOffScope(project, oneOff, options),
   );
+  assertUniqueContainerNames(project, options, scope);
   const selected = new Set(options.services ?? []);
   const ctx: Context = {
     project,

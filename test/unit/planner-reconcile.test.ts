@@ -372,6 +372,30 @@ test("a recreated volumes_from user does not take over its source container's vo
   assert.ok(!result.warnings.some((text) => text.includes('/data')), result.warnings.join('\n'));
 });
 
+test('two services sharing a container_name are refused only when one up selects both (compose v2)', () => {
+  const a = service('test', { container_name: 'fixed' });
+  const b = service('another', { container_name: 'fixed' });
+  const p = project([a, b]);
+  assert.throws(
+    () => up(p, observedEmpty(p)),
+    (error: unknown) =>
+      error instanceof TsfigError &&
+      error.kind === 'conflict' &&
+      error.message.includes('services "another" and "test" both set container_name "fixed"'),
+  );
+  for (const name of ['test', 'another']) {
+    const result = up(p, observedEmpty(p), { services: [name] });
+    const creates = result.operations.filter((op) => op.kind === OpKind.ContainerCreate);
+    assert.deepEqual(
+      creates.map((op) => (op.kind === OpKind.ContainerCreate ? op.spec.name : '')),
+      ['fixed'],
+    );
+  }
+  assert.equal(up(p, observedEmpty(p), { scale: { another: 0 } }).operations.length > 0, true, 'scale 0 takes no name');
+  const down = planDown(p, observedUp(p, [runningContainer(p, a)]));
+  assert.ok(down.operations.some((op) => op.kind === OpKind.ContainerRemove));
+});
+
 test('down removes containers dependents first, then networks; -v also removes volumes', () => {
   const { web, db } = webAndDb();
   const p = project([web, db], { volumes: ['data'] });
