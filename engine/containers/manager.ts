@@ -651,7 +651,7 @@ export class ContainerManager {
 
   /**
    * `tsfig-runtime start DIR`, forked by the spawner (engine/runtime/spawner.ts) in this process's network namespace
-   * (spawnCommandHere: rootless, the monitor and its exit command share the CLI's locks); its report comes on fd 3.
+   * (spawnCommandHere: rootless, the monitor and its exit command run where the CLI does); its report comes on fd 3.
    */
   private async runStart(dir: string): Promise<ReturnType<typeof parseRuntimeMessage>> {
     const result = await spawnCommandHere(runtimeBinary(), ['start', dir], {

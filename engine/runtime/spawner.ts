@@ -164,9 +164,9 @@ let here: Spawner | undefined;
 
 /**
  * spawnCommand, but the command stays in this process's network namespace even in a rootless session: a container's
- * monitor (`tsfig-runtime start`), so that the processes it starts later (its exit command, `container cleanup --rm`)
- * take the engine's locks, abstract unix sockets and so per network namespace, where the CLI takes them. The
- * container itself gets its own network namespace, or joins its sandbox's by path, from there.
+ * monitor (`tsfig-runtime start`), so that it and what it starts later (its exit command, `container cleanup --rm`)
+ * run where the CLI runs, and `network_mode: host` is the host's network (as with podman rootless), not the
+ * session's. The container itself gets its own network namespace, or joins its sandbox's by path, from there.
  */
 export function spawnCommandHere(
   file: string,
