@@ -998,6 +998,38 @@ function assertUniqueContainerNames(project: Project, options: PlanOptions, scop
   }
 }
 
+/**
+ * A service that takes volumes (`volumes_from: [db]`) or the network namespace (`network_mode: service:db`) of
+ * another needs a container of it: one this plan converges (the donor is in scope) or one that exists already,
+ * running or not. With `--no-deps`, or a donor behind a disabled profile, neither may hold: compose v2 refuses
+ * ("cannot share volume with service db: container missing") rather than keep or start the user without it.
+ */
+function assertDonorsPresent(project: Project, observed: ObservedState, services: readonly string[]): void {
+  const inScope = new Set(services);
+  const hasContainer = new Set(
+    projectContainers(project.name, observed)
+      .filter((c) => !c.oneoff)
+      .map((c) => c.service),
+  );
+  for (const name of services) {
+    const service = project.services[name];
+    if (service === undefined) continue;
+    const donors: [string, string][] = [];
+    for (const entry of service.volumes_from) {
+      if (!entry.startsWith('container:')) donors.push([entry.split(':')[0] ?? entry, 'volume']);
+    }
+    if (service.network_mode?.startsWith('service:') === true) {
+      donors.push([service.network_mode.slice('service:'.length), 'network namespace']);
+    }
+    for (const [donor, what] of donors) {
+      if (inScope.has(donor) || hasContainer.has(donor)) continue;
+      throw new TsfigError('not-found', `cannot share ${what} with service ${donor}: container missing`, {
+        hint: `service "${name}" needs a container of "${donor}": run up ${donor} (or up without --no-deps) first`,
+      });
+    }
+  }
+}
+
 // ---------- entry points ----------
 
 /** Decides what `up` (and `create`, `start`-like commands) must do. Throws TsfigError on impossible requests. */
@@ -1021,6 +1053,7 @@ export function plan(project: Project, observed: ObservedState, options: PlanOpt
     oneOff === undefined ? servicesInScope(project, options) : oneOffScope(project, oneOff, options),
   );
   assertUniqueContainerNames(project, options, scope);
+  assertDonorsPresent(project, observed, oneOff === undefined ? scope : [...scope, oneOff]);
   const selected = new Set(options.services ?? []);
   const ctx: Context = {
     project,

@@ -372,6 +372,29 @@ test("a recreated volumes_from user does not take over its source container's vo
   assert.ok(!result.warnings.some((text) => text.includes('/data')), result.warnings.join('\n'));
 });
 
+test('up --no-deps of a volumes_from or network_mode user whose donor container is gone is refused (compose v2)', () => {
+  const db = service('db', { volumes: anonymousVolume('/var/data') });
+  const app = service('app', { volumes_from: ['db'] });
+  const net = service('net', { network_mode: 'service:db' });
+  const p = project([db, app, net]);
+  const withoutDb = observedUp(p, [runningContainer(p, app), runningContainer(p, net)]);
+  const refused = (names: string[], what: string) =>
+    assert.throws(
+      () => up(p, withoutDb, { services: names, noDeps: true }),
+      (error: unknown) =>
+        error instanceof TsfigError &&
+        error.kind === 'not-found' &&
+        error.message === `cannot share ${what} with service db: container missing`,
+    );
+  refused(['app'], 'volume');
+  refused(['net'], 'network namespace');
+  // The donor's container, even stopped, is enough; so is the donor converged by the same plan.
+  const stoppedDb = observedUp(p, [stoppedContainer(p, db), runningContainer(p, app), runningContainer(p, net)]);
+  assert.deepEqual(up(p, stoppedDb, { services: ['app'], noDeps: true }).operations, []);
+  assert.ok(up(p, withoutDb, { services: ['app'] }).operations.length > 0);
+  assert.ok(up(p, withoutDb, { services: ['app', 'db'], noDeps: true }).operations.length > 0);
+});
+
 test('two services sharing a container_name are refused only when one up selects both (compose v2)', () => {
   const a = service('test', { container_name: 'fixed' });
   const b = service('another', { container_name: 'fixed' });
