@@ -56,6 +56,13 @@ export function firstContainerName(project: Project, serviceName: string): strin
   return service !== undefined ? containerName(project, service, 1) : `${project.name}-${serviceName}-1`;
 }
 
+/** The host names of the networks a service's containers join, in its order (the default bridge for network_mode: bridge). */
+function networkNames(project: Project, service: Service): string[] {
+  if (service.network_mode === 'bridge') return [DEFAULT_BRIDGE_NETWORK];
+  if (service.network_mode !== undefined) return [];
+  return networkKeys(service).map((key) => project.networks[key]?.name ?? `${project.name}_${key}`);
+}
+
 /** `links: [svc, svc:alias]` → the linked containers and their aliases (only when there are links). */
 function linkSpecs(project: Project, service: Service): { links?: LinkSpec[] } {
   if (service.links.length === 0) return {};
@@ -68,11 +75,8 @@ function linkSpecs(project: Project, service: Service): { links?: LinkSpec[] } {
       const container = firstContainerName(project, target);
       const aliases = [...new Set([alias ?? target, `${target}-1`, `${project.name}-${target}-1`])];
       // where the linked container is reached: the networks both services join, in this one's order (none: no link)
-      const own = service.network_mode === undefined ? networkKeys(service) : [];
-      const theirs = linked === undefined || linked.network_mode !== undefined ? [] : Object.keys(linked.networks);
-      const networks = own
-        .filter((key) => theirs.includes(key))
-        .map((key) => project.networks[key]?.name ?? `${project.name}_${key}`);
+      const theirs = linked === undefined ? [] : networkNames(project, linked);
+      const networks = networkNames(project, service).filter((name) => theirs.includes(name));
       return aliases.map((name) => ({
         container,
         alias: name,
@@ -508,6 +512,9 @@ function volumesFromSpecs(project: Project, service: Service): VolumesFromSpec[]
 
 // ---------- network ----------
 
+/** The engine-wide network of `network_mode: bridge` (docker's default bridge), created on first use, never by down. */
+export const DEFAULT_BRIDGE_NETWORK = 'bridge';
+
 function networkMode(project: Project, service: Service, warn: Warnings): NetworkModeSpec {
   const mode = service.network_mode;
   if (mode === 'host') return { mode: 'host' };
@@ -516,6 +523,11 @@ function networkMode(project: Project, service: Service, warn: Warnings): Networ
     return { mode: 'container', container: firstContainerName(project, mode.slice('service:'.length)) };
   }
   if (mode?.startsWith('container:') === true) return { mode: 'container', container: mode.slice('container:'.length) };
+  if (mode === 'bridge') {
+    // Docker's default bridge: one engine-wide network, no project's, no aliases (links are how its containers meet).
+    const bridge = { network: DEFAULT_BRIDGE_NETWORK, aliases: [], ipv4Address: undefined, macAddress: undefined };
+    return { mode: 'networks', networks: [bridge] };
+  }
   if (mode !== undefined) {
     warn.key('network_mode', `"${mode}" is not supported yet: the container gets no network`);
     return { mode: 'none' };

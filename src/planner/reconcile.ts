@@ -8,6 +8,7 @@ import type { MountSpec } from '../../engine/volumes/index.js';
 import { TsfigError } from '../errors.js';
 import type { Project, Service } from '../model/project.js';
 import {
+  DEFAULT_BRIDGE_NETWORK,
   Label,
   containerName,
   implicitDependencies,
@@ -498,12 +499,32 @@ function planNetworks(b: PlanBuilder, ctx: Context, scope: readonly string[]): M
     );
     ids.set(key, id);
   }
+  planDefaultBridge(b, ctx, scope, ids);
   if (missingExternal.length > 0) {
     throw new TsfigError('not-found', `external network not found: ${missingExternal.join(', ')}`, {
       hint: `create it first (tsfig network create ${missingExternal[0]}) or remove external: true`,
     });
   }
   return ids;
+}
+
+/** The key of the default bridge's create in planNetworks' map (not a compose network key: those cannot hold a ':'). */
+const DEFAULT_BRIDGE_KEY = 'network_mode:bridge';
+
+/** `network_mode: bridge`: the engine-wide bridge network is created when missing, without a project label. */
+function planDefaultBridge(b: PlanBuilder, ctx: Context, scope: readonly string[], ids: Map<string, number>): void {
+  if (!scope.some((name) => ctx.project.services[name]?.network_mode === 'bridge')) return;
+  if (ctx.observed.networks.some((n) => n.name === DEFAULT_BRIDGE_NETWORK)) return;
+  const spec = { name: DEFAULT_BRIDGE_NETWORK, driver: 'bridge' as const, internal: false, labels: {} };
+  const id = b.add(
+    OpKind.NetworkCreate,
+    `network:${DEFAULT_BRIDGE_NETWORK}`,
+    'default bridge network (network_mode: bridge)',
+    { ...spec, subnet: undefined, gateway: undefined },
+    [],
+    { group: `create:network:${DEFAULT_BRIDGE_KEY}` },
+  );
+  ids.set(DEFAULT_BRIDGE_KEY, id);
 }
 
 function volumeKeysOf(project: Project, service: Service): string[] {
@@ -824,7 +845,9 @@ function createDeps(
   done: Started,
 ): number[] {
   const deps: number[] = [];
-  for (const key of Object.keys(service.networks)) {
+  const networkKeys = Object.keys(service.networks);
+  if (service.network_mode === 'bridge') networkKeys.push(DEFAULT_BRIDGE_KEY);
+  for (const key of networkKeys) {
     const id = networks.get(key);
     if (id !== undefined) deps.push(id);
   }

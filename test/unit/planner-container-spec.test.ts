@@ -216,9 +216,9 @@ test('networks are joined by host name in priority order, with the service name 
   });
 });
 
-test('network_mode maps to host, none, or another container by name', () => {
+test('network_mode maps to host, none, another container by name, or the default bridge', () => {
   const p = project([service('vpn')]);
-  const modes = ['host', 'none', 'service:vpn', 'container:abc'].map(
+  const modes = ['host', 'none', 'service:vpn', 'container:abc', 'bridge'].map(
     (mode) => serviceContainerSpec(p, service('web', { network_mode: mode }), 1, { configHash: 'h' }).spec.network,
   );
   assert.deepEqual(modes, [
@@ -226,6 +226,7 @@ test('network_mode maps to host, none, or another container by name', () => {
     { mode: 'none' },
     { mode: 'container', container: 'tsfig-vpn-1' },
     { mode: 'container', container: 'abc' },
+    { mode: 'networks', networks: [{ network: 'bridge', aliases: [], ipv4Address: undefined, macAddress: undefined }] },
   ]);
 });
 
@@ -279,7 +280,7 @@ test('every key the engine cannot honour yet is named in a warning', () => {
   const web = service('web', {
     dns: ['1.1.1.1'],
     logging: { driver: 'syslog', options: { tag: 'x' } },
-    network_mode: 'bridge',
+    network_mode: 'ns:/run/netns/other',
     other: { ipc: 'host', security_opt: ['apparmor=x'] },
   });
   const { warnings } = serviceContainerSpec(project([web]), web, 1, { configHash: 'h' });
@@ -287,7 +288,7 @@ test('every key the engine cannot honour yet is named in a warning', () => {
     'services.web.security_opt "apparmor=x" is not supported yet and is ignored',
     'services.web.logging.driver "syslog" is not supported yet: json-file is used',
     'services.web.logging.options.tag is not supported yet and is ignored',
-    'services.web.network_mode "bridge" is not supported yet: the container gets no network',
+    'services.web.network_mode "ns:/run/netns/other" is not supported yet: the container gets no network',
     'services.web.dns is not supported yet and is ignored',
     'services.web.ipc is not supported yet and is ignored',
   ]);

@@ -395,6 +395,35 @@ test('up --no-deps of a volumes_from or network_mode user whose donor container 
   assert.ok(up(p, withoutDb, { services: ['app', 'db'], noDeps: true }).operations.length > 0);
 });
 
+test('network_mode: bridge joins the engine-wide default bridge, created once when missing and never removed by down', () => {
+  const one = service('one', { network_mode: 'bridge' });
+  const two = service('two', { network_mode: 'bridge', links: ['one'] });
+  const p = project([one, two]);
+  const result = up(p, observedEmpty(p));
+  const creates = result.operations.filter((op) => op.kind === OpKind.NetworkCreate);
+  assert.deepEqual(
+    creates.map((op) => (op.kind === OpKind.NetworkCreate ? [op.spec.name, op.spec.labels] : [])),
+    [['bridge', {}]],
+  );
+  const containers = result.operations.filter((op) => op.kind === OpKind.ContainerCreate);
+  for (const op of containers) {
+    assert.ok(op.kind === OpKind.ContainerCreate);
+    assert.deepEqual(op.spec.network, {
+      mode: 'networks',
+      networks: [{ network: 'bridge', aliases: [], ipv4Address: undefined, macAddress: undefined }],
+    });
+    assert.ok(op.dependsOn.includes(creates[0]?.id ?? -1), `${op.spec.name} waits for the bridge`);
+  }
+  const link = containers.find((op) => op.kind === OpKind.ContainerCreate && op.spec.name.endsWith('two-1'));
+  assert.ok(link?.kind === OpKind.ContainerCreate);
+  assert.deepEqual([...new Set(link.spec.links?.map((l) => l.networks.join(',')))], ['bridge']);
+  const existing = { ...observedEmpty(p), networks: [{ name: 'bridge', labels: {} }] };
+  assert.ok(!up(p, existing).operations.some((op) => op.kind === OpKind.NetworkCreate));
+  const running = observedUp(p, [runningContainer(p, one), runningContainer(p, two)]);
+  const down = planDown(p, { ...running, networks: [...running.networks, { name: 'bridge', labels: {} }] });
+  assert.ok(!down.operations.some((op) => op.kind === OpKind.NetworkRemove && op.spec.name === 'bridge'));
+});
+
 test('two services sharing a container_name are refused only when one up selects both (compose v2)', () => {
   const a = service('test', { container_name: 'fixed' });
   const b = service('another', { container_name: 'fixed' });
