@@ -1,6 +1,6 @@
 import type { BuildEvent } from '../../engine/build/index.js';
 import { withAutoRemoveHold } from '../../engine/containers/index.js';
-import { isFrozen, type Engine } from '../../engine/index.js';
+import { isEngineError, isFrozen, type Engine } from '../../engine/index.js';
 import { linkEnv } from '../../engine/network/index.js';
 import type { PullEvent, RegistryClient } from '../../engine/registry/index.js';
 import { acquireLock } from '../../engine/state/index.js';
@@ -161,12 +161,18 @@ export class EnginePort implements ComposePort {
   }
 
   async createNetwork(spec: NetworkCreateSpec): Promise<void> {
-    await this.engine.networks.create(spec.name, {
-      internal: spec.internal,
-      labels: spec.labels,
-      ...(spec.subnet !== undefined ? { subnet: spec.subnet } : {}),
-      ...(spec.gateway !== undefined ? { gateway: spec.gateway } : {}),
-    });
+    try {
+      await this.engine.networks.create(spec.name, {
+        internal: spec.internal,
+        labels: spec.labels,
+        ...(spec.subnet !== undefined ? { subnet: spec.subnet } : {}),
+        ...(spec.gateway !== undefined ? { gateway: spec.gateway } : {}),
+      });
+    } catch (error) {
+      // the default bridge: another project's up made it between our observe and this create
+      if (spec.shared === true && isEngineError(error, 'conflict')) return;
+      throw error;
+    }
   }
 
   async removeNetwork(spec: NetworkRemoveSpec): Promise<void> {

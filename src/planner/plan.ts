@@ -57,6 +57,8 @@ export interface NetworkCreateSpec {
   readonly gateway: string | undefined;
   /** `io.tsfig.project`, `io.tsfig.network` and the user's labels. */
   readonly labels: Readonly<Record<string, string>>;
+  /** Engine-wide (the default `bridge`): one another project created meanwhile is the same network, not a conflict. */
+  readonly shared?: boolean;
 }
 
 export interface NetworkRemoveSpec {

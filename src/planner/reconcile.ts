@@ -520,7 +520,7 @@ function planDefaultBridge(b: PlanBuilder, ctx: Context, scope: readonly string[
     OpKind.NetworkCreate,
     `network:${DEFAULT_BRIDGE_NETWORK}`,
     'default bridge network (network_mode: bridge)',
-    { ...spec, subnet: undefined, gateway: undefined },
+    { ...spec, subnet: undefined, gateway: undefined, shared: true },
     [],
     { group: `create:network:${DEFAULT_BRIDGE_KEY}` },
   );
