@@ -128,6 +128,8 @@ export class NetworkManager {
   private readonly dns: false | { forward: boolean; upstreams: readonly string[] };
   /** Resolver processes this instance started (killed by stopDns even before they wrote their pid file). */
   private readonly dnsChildren = new Set<number>();
+  /** The resolver start under way in this process (ensureDns). */
+  private dnsStart: Promise<void> | undefined;
   private readonly sandboxBatch = new Batcher<string, string>((ids) => this.createSandboxes(ids));
   private readonly attachBatch = new Batcher<AttachRequest, Attachment>((items) => this.attachAll(items));
   private readonly removalBatch = new Batcher<string, void>((ids) => this.removeSandboxes(ids));
@@ -766,9 +768,19 @@ export class NetworkManager {
     }
   }
 
-  /** Starts the resolver unless it runs; does not wait for it (it binds each gateway as soon as it can). */
-  async ensureDns(): Promise<void> {
-    if (this.dns === false || (await this.dnsRunning())) return;
+  /**
+   * Starts the resolver unless it runs; does not wait for it (it binds each gateway as soon as it can). One resolver
+   * per command: networks created in parallel (up of a project with two) each get here before the first
+   * resolver is ready; a second one would lose the resolver's lock and exit, its pid left in dns.pid. Concurrent calls
+   * share one start, later ones see the child this command started (alive: starting or running).
+   */
+  ensureDns(): Promise<void> {
+    this.dnsStart ??= this.startDns().finally(() => (this.dnsStart = undefined));
+    return this.dnsStart;
+  }
+
+  private async startDns(): Promise<void> {
+    if (this.dns === false || this.dnsChildren.size > 0 || (await this.dnsRunning())) return;
     const here = fileURLToPath(import.meta.url);
     const ext = path.extname(here);
     const server = path.join(path.dirname(here), `dns-server${ext}`);
