@@ -90,6 +90,7 @@ if [ "$(id -u)" = 0 ]; then
   fi
   as_user "$scratch/prefix/bin/tsfig" down
   as_user "$scratch/prefix/bin/tsfig" system shutdown
+  [ ! -e "/tmp/tsfig-$(id -u "$rl_user")" ] || { echo "test-install: the session's runtime dir is left after shutdown" >&2; exit 1; }
   left=$(ps -u "$rl_user" -o pid=,stat=,args= | awk '$2 !~ /^Z/' || true)
   [ -z "$left" ] || { echo "test-install: processes of $rl_user left after shutdown: $left" >&2; exit 1; }
   echo "# rootless: redis + app as $rl_user (up -d --wait, 2 visits, logs, down, shutdown): ok"

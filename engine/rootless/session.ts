@@ -339,8 +339,8 @@ export function joinArgs(session: RootlessSession, cwd: string): string[] {
 }
 
 /**
- * Ends the session: slirp4netns and the holder (with them the namespaces, and every container still in them).
- * Returns whether there was one.
+ * Ends the session: slirp4netns and the holder (with them the namespaces, and every container still in them), then
+ * removes its runtime dir. Returns whether there was one.
  */
 export async function stopSession(dirs: RootlessDirs = rootlessDirs()): Promise<boolean> {
   const file = path.join(dirs.runtimeDir, 'holder.json');
@@ -369,7 +369,7 @@ export async function stopSession(dirs: RootlessDirs = rootlessDirs()): Promise<
     stopped = true;
     await waitFor('the end of the session', async () => ((await alive(entry)) ? undefined : true));
   }
-  await fs.rm(file, { force: true });
-  if (session.slirp !== undefined) await fs.rm(session.slirp.apiSocket, { force: true });
+  // the session's runtime files (run roots, forwards, locks, logs) end with it; the state root stays
+  await fs.rm(dirs.runtimeDir, { recursive: true, force: true });
   return stopped;
 }

@@ -75,7 +75,7 @@ describe('rootless session', { skip: NEEDS_ROOT, concurrency: false }, () => {
     assert.match(shutdown.stdout, /session ended/);
     assert.ok(!alive(holderPid));
     if (slirp !== undefined) assert.ok(!alive(slirp.pid));
-    assert.equal(existsSync(path.join(user.runtimeDir, 'tsfig', 'holder.json')), false);
+    assert.equal(existsSync(path.join(user.runtimeDir, 'tsfig')), false, 'no $XDG_RUNTIME_DIR/tsfig left');
   });
 
   test('a user without a subordinate range gets one clear error (exit 77) and nothing is created', () => {
