@@ -25,7 +25,6 @@ const fixtures = path.join(repo, 'test', 'fixtures', 'config', 'valid');
 const scenarios = path.join(repo, 'test', 'conformance', 'scenarios');
 /** Conformance projects that do not load as a whole with their default files, and why. */
 const UNLOADABLE: Record<string, string> = {
-  'e2e-name-conflict': 'two services share a container_name, which tsfig refuses (a known divergence)',
   'env-file-other-missing': "its point is a service's missing env_file, which generating every service must read",
   'merge-files': 'its files are given with -f in the scenario',
 };
