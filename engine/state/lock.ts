@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs, unlinkSync } from 'node:fs';
+import { promises as fs, rmdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,36 +111,62 @@ interface Holder {
 let holder: Promise<Holder> | undefined;
 let entries = 0;
 
-async function startHolder(): Promise<Holder> {
-  const dir = lockDirectory();
-  await prepareDir(dir);
-  const token = `${process.pid.toString(36)}-${randomBytes(6).toString('hex')}`;
-  const socket = path.join(dir, `.p.${token}`);
-  if (socket.length + 40 > SUN_PATH_MAX) {
-    throw new EngineError('internal', `lock socket paths under ${dir} would be longer than ${SUN_PATH_MAX} bytes`);
-  }
-  const temporary = path.join(dir, `.t.${token}`);
-  const server = net.createServer((connection) => connection.destroy());
-  server.unref();
-  await new Promise<void>((resolve, reject) => {
+/** Entry files this process holds now: its exit removes them (a lock held at exit is released, not left behind). */
+const held = new Set<string>();
+
+/** Listens on `temporary`; ENOENT when the directory was removed meanwhile (the last process's exit removes it). */
+function listen(server: net.Server, temporary: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(temporary, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  await fs.rename(temporary, socket);
-  process.once('exit', () => {
+}
+
+async function startHolder(): Promise<Holder> {
+  const dir = lockDirectory();
+  const token = `${process.pid.toString(36)}-${randomBytes(6).toString('hex')}`;
+  const socket = path.join(dir, `.p.${token}`);
+  if (socket.length + 40 > SUN_PATH_MAX) {
+    throw new EngineError('internal', `lock socket paths under ${dir} would be longer than ${SUN_PATH_MAX} bytes`);
+  }
+  const temporary = path.join(dir, `.t.${token}`);
+  for (let attempt = 0; ; attempt++) {
+    await prepareDir(dir);
+    const server = net.createServer((connection) => connection.destroy());
+    server.unref();
     try {
-      unlinkSync(socket);
+      await listen(server, temporary);
+      await fs.rename(temporary, socket);
+      break;
+    } catch (error) {
+      // another process's exit removed the (then empty) directory between our mkdir and listen: make it again
+      server.close();
+      if (!isErrno(error, 'ENOENT') || attempt >= 5) throw error;
+    }
+  }
+  process.once('exit', () => {
+    // what this process still holds goes with it, then its socket, then the directory if nothing else is in it
+    for (const file of [...held, socket]) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      rmdirSync(dir);
     } catch {
-      // already gone
+      // other processes' entries, or gone
     }
   });
-  // the sockets of processes that died since (their entries go when their locks are next taken)
-  for (const entry of await fs.readdir(dir)) {
-    if (entry.startsWith('.p.') && entry !== `.p.${token}`) void probe(path.join(dir, entry));
-  }
+  // what processes that died since left (kill -9 skips their exit): their sockets and the entries they held
+  const others = (await fs.readdir(dir)).filter(
+    (entry) => !entry.startsWith('.t.') && !entry.endsWith(`.${token}`) && !entry.includes(`.${token}.`),
+  );
+  await Promise.all(others.map((entry) => probe(path.join(dir, entry))));
   return { dir, socket, token };
 }
 
@@ -170,7 +196,11 @@ async function tryTake(name: string, again = true): Promise<(() => Promise<void>
     holder = undefined;
     return tryTake(name, false);
   }
-  const release = (): Promise<void> => fs.unlink(file).catch(() => undefined);
+  held.add(file);
+  const release = (): Promise<void> => {
+    held.delete(file);
+    return fs.unlink(file).catch(() => undefined);
+  };
   const others = (await fs.readdir(dir)).filter((other) => other.startsWith(prefix) && other !== entry);
   const live = await Promise.all(others.map((other) => probe(path.join(dir, other))));
   if (!live.includes(true)) return release;

@@ -134,6 +134,43 @@ describe('engine state', () => {
     );
   });
 
+  test('a process that exits holding a lock leaves nothing: its entry and socket go, and the directory when empty', async () => {
+    const name = `test-exit-${process.pid}-${Date.now()}`;
+    const prefix = `${createHash('sha256').update(name).digest('hex').slice(0, 32)}.`;
+    const exiting = child(`await lock.acquireLock(${JSON.stringify(name)}); console.log('held'); process.exit(0);`);
+    assert.equal(await exiting.line, 'held');
+    await exiting.done;
+    const left = await readdir(lockDirectory()).catch(() => [] as string[]);
+    assert.deepEqual(
+      left.filter((entry) => entry.startsWith(prefix)),
+      [],
+      'the entry of the lock it held at exit is gone',
+    );
+  });
+
+  test('a new process sweeps what a process killed with -9 left: its socket and the entries of every lock it held', async () => {
+    const names = [1, 2, 3].map((n) => `test-sweep-${process.pid}-${Date.now()}-${n}`);
+    const prefixes = names.map((name) => `${createHash('sha256').update(name).digest('hex').slice(0, 32)}.`);
+    const holder = child(
+      `for (const n of ${JSON.stringify(names)}) await lock.acquireLock(n); console.log('held'); setInterval(() => {}, 1000);`,
+    );
+    assert.equal(await holder.line, 'held');
+    holder.kill();
+    await holder.done;
+    const dead = (await readdir(lockDirectory())).filter((entry) => prefixes.some((p) => entry.startsWith(p)));
+    assert.equal(dead.length, 3, 'kill -9 skipped its exit: its entries are still there');
+    // another process's first lock sweeps them, whatever lock it takes
+    const sweeper = child(`await lock.withLock('test-other-${process.pid}', async () => {}); console.log('done');`);
+    assert.equal(await sweeper.line, 'done');
+    await sweeper.done;
+    assert.deepEqual(
+      (await readdir(lockDirectory()).catch(() => [] as string[])).filter((entry) =>
+        prefixes.some((p) => entry.startsWith(p)),
+      ),
+      [],
+    );
+  });
+
   test('processes taking one lock at the same time are never inside together', async () => {
     const name = `test-mutex-${process.pid}-${Date.now()}`;
     const script = `
