@@ -770,6 +770,11 @@ export class ContainerManager {
     );
   }
 
+  /** Whether the container's processes are frozen (`pause`); never without cgroups. */
+  isPaused(id: string): Promise<boolean> {
+    return isFrozen(this.paths, id);
+  }
+
   /** Pauses (freezes) or resumes every process of a running container through its freezer cgroup. */
   async freeze(ref: string, frozen: boolean): Promise<ContainerRecord> {
     const record = await this.get(ref);

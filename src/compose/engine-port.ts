@@ -1,6 +1,6 @@
 import type { BuildEvent } from '../../engine/build/index.js';
 import { withAutoRemoveHold } from '../../engine/containers/index.js';
-import { isEngineError, isFrozen, type Engine } from '../../engine/index.js';
+import { isEngineError, type Engine } from '../../engine/index.js';
 import { linkEnv } from '../../engine/network/index.js';
 import type { PullEvent, RegistryClient } from '../../engine/registry/index.js';
 import { acquireLock } from '../../engine/state/index.js';
@@ -376,10 +376,6 @@ export class EnginePort implements ComposePort {
   }
 
   async pauseContainer(spec: ContainerPauseSpec, paused: boolean): Promise<void> {
-    // pausing a paused container fails, as docker's pause does (compose v2 reports it)
-    if (paused && (await isFrozen(this.engine.paths, spec.container))) {
-      throw new TsfigError('conflict', `container ${spec.name} is already paused`);
-    }
     await this.engine.containers.freeze(spec.container, paused);
   }
 

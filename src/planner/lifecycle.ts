@@ -3,6 +3,7 @@
  * `rm`, `pause`, `unpause`. Each takes the project's service containers (no one-offs) of the named services (all
  * when none) and orders them by the dependency graph: starts dependencies first, stops dependents first.
  */
+import { TsfigError } from '../errors.js';
 import type { Project, Service } from '../model/project.js';
 import { hookSpec, hooksCanRun, serviceHooks } from './hooks.js';
 import type { ObservedContainer, ObservedState } from './observed.js';
@@ -243,7 +244,10 @@ export function planKill(
   return b.build(project.name);
 }
 
-/** `pause` (running, not yet paused) / `unpause` containers, all at once. */
+/**
+ * `pause`: the running containers, all at once; one already paused refuses the whole plan, as compose v2's pause
+ * fails ("already paused"). `unpause`: the paused ones (nothing to do for the others).
+ */
 export function planPause(
   project: Project,
   observed: ObservedState,
@@ -252,8 +256,16 @@ export function planPause(
   const b = new Builder();
   const kind = options.paused ? OpKind.ContainerPause : OpKind.ContainerUnpause;
   const action = options.paused ? 'pause' : 'unpause';
-  for (const c of selectedContainers(project, observed, options.services)) {
-    if (!c.running) continue;
+  const selected = selectedContainers(project, observed, options.services).filter((c) => c.running);
+  const already = options.paused ? selected.filter((c) => c.paused) : [];
+  if (already.length > 0) {
+    const names = already.map((c) => c.name).join(', ');
+    throw new TsfigError('conflict', `container ${names} ${already.length === 1 ? 'is' : 'are'} already paused`, {
+      hint: `unpause first: tsfig unpause ${[...new Set(already.map((c) => c.service))].join(' ')}`,
+    });
+  }
+  for (const c of selected) {
+    if (!options.paused && !c.paused) continue;
     b.add(kind, c, action, ref(c), [], action);
   }
   return b.build(project.name);

@@ -1,7 +1,7 @@
 import type { Engine } from '../../engine/index.js';
 import type { Project } from '../model/project.js';
 import { serviceImage } from './container-spec.js';
-import type { ObservedContainer, ObservedState } from './observed.js';
+import { toObservedContainer, type ObservedContainer, type ObservedState } from './observed.js';
 
 export const PROJECT_LABEL = 'io.tsfig.project';
 
@@ -11,27 +11,13 @@ export const PROJECT_LABEL = 'io.tsfig.project';
  */
 export async function observe(engine: Engine, projectName: string, project?: Project): Promise<ObservedState> {
   const records = await engine.containers.listRecords({ [PROJECT_LABEL]: projectName });
-  const containers: ObservedContainer[] = records.map(({ record, state }) => ({
-    id: record.id,
-    name: record.name,
-    project: record.labels[PROJECT_LABEL] ?? projectName,
-    service: record.labels['io.tsfig.service'] ?? '',
-    number: Number(record.labels['io.tsfig.container-number'] ?? '0') || 0,
-    oneoff: record.labels['io.tsfig.oneoff'] === 'True',
-    configHash: record.labels['io.tsfig.config-hash'],
-    running: state.running,
-    status: state.status,
-    exitCode: state.exitCode,
-    imageId: record.imageId,
-    labels: record.labels,
-    created: record.created,
-    mounts: record.mounts.map((mount) => ({
-      destination: mount.destination,
-      volumeName: mount.volumeName,
-      anonymous: mount.anonymous === true,
-    })),
-    spec: record.spec,
-  }));
+  const containers: ObservedContainer[] = [];
+  for (const { record, state } of records) {
+    // paused is read only for running containers (a frozen cgroup is the only trace of a pause)
+    const paused = state.running && (await engine.containers.isPaused(record.id));
+    const container = toObservedContainer(record, state, paused);
+    if (container !== undefined) containers.push(container);
+  }
   const networks = (await engine.networks.list()).map((network) => ({ name: network.name, labels: network.labels }));
   const volumes = (await engine.volumes.list()).volumes.map((volume) => ({ name: volume.Name, labels: volume.Labels }));
   const images: Record<string, { id: string } | undefined> = {};

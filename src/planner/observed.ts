@@ -34,6 +34,8 @@ export interface ObservedContainer {
   /** Label `io.tsfig.config-hash`; undefined when absent. */
   readonly configHash: string | undefined;
   readonly running: boolean;
+  /** Running with its processes frozen (`pause`): observed from its cgroup's freezer. */
+  readonly paused: boolean;
   /** `restarting`: exited and waiting for its restart policy's back-off (the monitor restarts it). */
   readonly status: ContainerStateName;
   readonly exitCode: number;
@@ -81,6 +83,7 @@ export interface ObservedState {
 export function toObservedContainer(
   record: Pick<ContainerRecord, 'id' | 'name' | 'created' | 'imageId' | 'labels' | 'mounts' | 'spec'>,
   state: Pick<ContainerState, 'status' | 'running' | 'exitCode'>,
+  paused = false,
 ): ObservedContainer | undefined {
   const labels = record.labels;
   const project = labels[Label.Project];
@@ -95,6 +98,7 @@ export function toObservedContainer(
     oneoff: labels[Label.Oneoff] === 'True',
     configHash: labels[Label.ConfigHash],
     running: state.running,
+    paused: state.running && paused,
     status: state.status,
     exitCode: state.exitCode,
     imageId: record.imageId,

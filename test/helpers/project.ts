@@ -172,6 +172,7 @@ export function runningContainer(
     oneoff: false,
     configHash: hash,
     running: true,
+    paused: false,
     status: 'running',
     exitCode: 0,
     imageId: DEFAULT_IMAGE_ID,

@@ -117,6 +117,7 @@ const placeholder: ObservedContainer = {
   oneoff: true,
   configHash: undefined,
   running: false,
+  paused: false,
   status: 'created',
   exitCode: 0,
   imageId: '',

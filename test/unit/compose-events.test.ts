@@ -13,6 +13,7 @@ function container(id: string, running: boolean): ObservedContainer {
     oneoff: false,
     configHash: undefined,
     running,
+    paused: false,
     status: running ? 'running' : 'exited',
     exitCode: 0,
     imageId: 'sha256:abc',

@@ -391,12 +391,33 @@ test('kill, pause, unpause: running containers only; nothing on a fresh project'
   const { project: c, observed } = changed();
   const pz = recordingContext(observed);
   assert.equal(await pause.run(pz.ctx, { project: c, services: [], paused: true }), 0);
-  await pause.run(pz.ctx, { project: c, services: ['db'], paused: false });
-  assert.deepEqual(pz.port.calls, [
-    'pauseContainer id-tsfig-db-1',
-    'pauseContainer id-tsfig-app-1',
-    'unpauseContainer id-tsfig-db-1',
+  assert.deepEqual(pz.port.calls, ['pauseContainer id-tsfig-db-1', 'pauseContainer id-tsfig-app-1']);
+  // unpause: only what is paused (db here); a running, not paused container is left alone
+  const dbPaused = observedUp(p, [
+    runningContainer(p, p.services.db as Service, 1, { paused: true }),
+    runningContainer(p, p.services.app as Service),
   ]);
+  const uz = recordingContext(dbPaused);
+  assert.equal(await pause.run(uz.ctx, { project: p, services: [], paused: false }), 0);
+  assert.deepEqual(uz.port.calls, ['unpauseContainer id-tsfig-db-1']);
+});
+
+test('pause: a service already paused refuses the whole plan before anything is paused (compose v2 fails too)', async () => {
+  const p = stack();
+  const dbPaused = observedUp(p, [
+    runningContainer(p, p.services.db as Service, 1, { paused: true }),
+    runningContainer(p, p.services.app as Service),
+  ]);
+  const { ctx, port } = recordingContext(dbPaused);
+  await assert.rejects(
+    pause.run(ctx, { project: p, services: [], paused: true }),
+    (error: unknown) =>
+      error instanceof TsfigError && error.kind === 'conflict' && /tsfig-db-1 is already paused/.test(error.message),
+  );
+  assert.deepEqual(port.calls, [], 'app is not paused either');
+  const app = recordingContext(dbPaused);
+  assert.equal(await pause.run(app.ctx, { project: p, services: ['app'], paused: true }), 0);
+  assert.deepEqual(app.port.calls, ['pauseContainer id-tsfig-app-1']);
 });
 
 test('rm: stopped containers only, -f required, -s stops first, -v with volumes', async () => {

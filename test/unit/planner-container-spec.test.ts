@@ -323,6 +323,7 @@ test('engine containers map to observed containers through their labels; unlabel
     oneoff: false,
     configHash: 'h',
     running: false,
+    paused: false,
     status: 'exited',
     exitCode: 2,
     imageId: 'sha256:abc',
