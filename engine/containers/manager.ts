@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import { promises as fs, readFileSync, watch, type FSWatcher } from 'node:fs';
 import net from 'node:net';
@@ -44,6 +45,9 @@ import type {
 } from './types.js';
 import { ensureRunDir, removeEmptyRunRoot } from '../state/run-root.js';
 import { writeContainerFiles, type ContainerFile } from '../volumes/files.js';
+
+/** The container locks the current async context holds (ContainerManager.withContainerLock). */
+const heldContainerLocks = new AsyncLocalStorage<ReadonlySet<string>>();
 
 /** What the container manager needs from the image store. */
 export interface ImageSource {
@@ -190,9 +194,17 @@ export class ContainerManager {
     return containerLockName(this.paths, id);
   }
 
-  /** Runs fn under the container's lock, the one start/stop/remove take: nothing starts or removes it meanwhile. */
+  /**
+   * Runs fn under the container's lock, the one start/stop/remove take: nothing starts or removes it meanwhile.
+   * Reentrant within fn's async context (heldContainerLocks): status() takes this lock to repair a container whose
+   * monitor died, and start/remove/cp call it holding the lock already; taking it again waited for itself until the
+   * lock timeout (`rm -f` of a container whose monitor was killed stalled 120 s, then failed).
+   */
   withContainerLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    return withLock(this.lockName(id), fn);
+    const name = this.lockName(id);
+    const held = heldContainerLocks.getStore();
+    if (held?.has(name) === true) return fn();
+    return withLock(name, () => heldContainerLocks.run(new Set([...(held ?? []), name]), fn));
   }
 
   /**
@@ -569,7 +581,7 @@ export class ContainerManager {
     const status = await readJson<MonitorStatus>(file);
     if (status === undefined || status.state === 'exited') return status;
     if (status.bootId === currentBootId() && (await isSameProcess(status.monitor, status.monitorStart))) return status;
-    return withLock(this.lockName(record.id), async () => {
+    return this.withContainerLock(record.id, async () => {
       const again = await readJson<MonitorStatus>(file);
       if (again === undefined || again.state === 'exited') return again;
       if (again.bootId === currentBootId() && (await isSameProcess(again.monitor, again.monitorStart))) return again;
@@ -594,7 +606,7 @@ export class ContainerManager {
   /** Starts a created or exited container; a running one is left alone. */
   async start(ref: string): Promise<ContainerRecord> {
     const record = await this.get(ref);
-    await withLock(this.lockName(record.id), async () => {
+    await this.withContainerLock(record.id, async () => {
       const status = await this.status(record);
       if (status?.state === 'running' || status?.state === 'restarting') return;
       await this.startLocked(record);
@@ -830,7 +842,7 @@ export class ContainerManager {
    */
   async remove(ref: string, options: { force?: boolean; deferHosts?: boolean } = {}): Promise<ContainerRecord> {
     const record = await this.get(ref);
-    await withLock(this.lockName(record.id), async () => {
+    await this.withContainerLock(record.id, async () => {
       const status = await this.status(record);
       if (status !== undefined && status.state !== 'exited') {
         if (options.force !== true) {

@@ -81,6 +81,36 @@ describe('kill -9 of the CLI leaves nothing that blocks a later command (root)',
 `,
     ).join('');
 
+  test('start and rm -f of a container whose monitor was killed -9 do not wait for their own lock', async () => {
+    for (const verb of ['start', 'rm']) {
+      const name = `monitorless-${verb}`;
+      const run = await t.cli(['container', 'run', '-d', '--network', 'none', '--name', name, BUSYBOX, 'sleep', '600']);
+      assert.equal(run.code, 0, run.stderr);
+      const id = run.stdout.trim();
+      const status = JSON.parse(readFileSync(path.join(t.engine.paths.containers, id, 'status.json'), 'utf8')) as {
+        monitor: number;
+      };
+      process.kill(status.monitor, 'SIGKILL');
+      for (let tries = 0; !exitedProcess(status.monitor); tries++) {
+        assert.ok(tries < 1000, 'the monitor did not die');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // status.json still says running: the first command to read it repairs it under the container's lock, which
+      // start and rm hold already (they waited for themselves until the lock's 120 s timeout, then failed)
+      const began = Date.now();
+      const result = await t.cli(verb === 'rm' ? ['container', 'rm', '-f', name] : ['container', 'start', name]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(Date.now() - began < 30_000, `${verb} took ${Date.now() - began} ms`);
+      if (verb === 'start') {
+        const inspect = await t.cli(['container', 'inspect', name]);
+        const [state] = JSON.parse(inspect.stdout) as { State: { Status: string } }[];
+        assert.equal(state?.State.Status, 'running', inspect.stderr);
+        assert.equal((await t.cli(['container', 'rm', '-f', name])).code, 0);
+      }
+      assert.equal((await t.cli(['container', 'ls', '-a', '-q'])).stdout.trim(), '');
+    }
+  });
+
   test('a container whose sandbox a killed down removed (or a reboot lost) gets it again when it starts', async () => {
     const dir = await writeProject(
       t,
