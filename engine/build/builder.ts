@@ -32,6 +32,7 @@ import { LayerView, resolveInRoot, withMergedRootfs } from './rootfs.js';
 import { expandWord, expandWords, ShellLexError } from './shell-lex.js';
 import type { TarEntry } from './tar.js';
 import { MAX_ID, userSpecProblem } from '../containers/user-spec.js';
+import type { ContainerFile, FileContent } from '../volumes/files.js';
 
 export interface BuildOptions {
   /** The build context directory. */
@@ -53,6 +54,11 @@ export interface BuildOptions {
   readonly pull?: boolean | undefined;
   /** Entitlements granted (BuildKit's `--allow`): `network.host` lets `RUN --network=host` run. @default none */
   readonly allow?: readonly string[] | undefined;
+  /**
+   * Build secrets by id, for `RUN --mount=type=secret`: each is put, for the RUN that mounts it only, in a root-only
+   * file of the RUN's container (removed with it), never in a layer, the config, the cache key or the output.
+   */
+  readonly secrets?: Readonly<Record<string, FileContent>> | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -269,6 +275,7 @@ export class Builder {
     const target = this.targetStage(ctx, options.target);
     this.preflight(ctx, name);
     const needed = this.neededStages(ctx, target);
+    this.checkSecrets(ctx, name, needed);
     ctx.total = stages.filter((stage) => needed.has(stage.index)).reduce((n, s) => n + 1 + s.instructions.length, 0);
     // debris of builds killed outright (their RUN containers, temp dirs) goes before this one starts
     await sweepBuildDebris(this.engine).catch((error: unknown) =>
@@ -311,8 +318,8 @@ export class Builder {
       for (const instruction of stage.instructions) {
         if (instruction.kind === 'run') {
           for (const mount of instruction.mounts) {
-            if (mount.type === 'secret' || mount.type === 'ssh') {
-              report(instruction, `RUN --mount=type=${mount.type} is not supported yet (bind, cache and tmpfs are)`);
+            if (mount.type === 'ssh') {
+              report(instruction, 'RUN --mount=type=ssh is not supported yet (bind, cache, tmpfs and secret are)');
             } else if (mount.type === 'bind' && mount.options.from !== undefined) {
               report(
                 instruction,
@@ -349,6 +356,34 @@ export class Builder {
     if (problems.length > 0) {
       throw new EngineError('invalid', problems.join('\n'), {
         hint: 'fix the Dockerfile lines above; nothing was built',
+      });
+    }
+  }
+
+  /**
+   * The secrets the RUNs of the stages to build mount: a required one not given fails the build before anything runs
+   * (BuildKit fails at that step); one not required and not given is not mounted (BuildKit), with a warning.
+   */
+  private checkSecrets(ctx: BuildContext, file: string, needed: ReadonlySet<number>): void {
+    const problems: string[] = [];
+    const given = ctx.options.secrets ?? {};
+    for (const stage of ctx.stages) {
+      if (!needed.has(stage.index)) continue;
+      for (const instruction of stage.instructions) {
+        if (instruction.kind !== 'run') continue;
+        for (const mount of instruction.mounts) {
+          const secret = mount.secret;
+          if (secret === undefined || Object.hasOwn(given, secret.id)) continue;
+          const where = `${file}:${instruction.line}:${instruction.column}`;
+          if (secret.required) problems.push(`${where}: secret ${secret.id}: not found`);
+          else this.warn(ctx, `${where}: secret ${secret.id} not given: nothing is mounted for it (required=false)`);
+        }
+      }
+    }
+    if (problems.length > 0) {
+      const ids = [...new Set(problems.map((problem) => /secret (\S+): not found$/.exec(problem)?.[1] ?? ''))];
+      throw new EngineError('not-found', problems.join('\n'), {
+        hint: `give ${ids.map((id) => `--secret id=${id},src=FILE (or env=VARIABLE)`).join(', ')}, or in compose build.secrets; nothing was built`,
       });
     }
   }
@@ -1033,9 +1068,10 @@ export class Builder {
         const options = bind.writable ? ['rbind', 'rprivate'] : ['rbind', 'rprivate', 'ro'];
         mounts.push({ destination: bind.target, type: 'bind' as const, source, options });
       }
+      const files = this.secretFiles(ctx, state, instruction);
       for (const mount of instruction.mounts) {
         const target = path.posix.resolve(state.config.config.WorkingDir || '/', mount.target);
-        if (mount.type === 'bind') continue;
+        if (mount.type === 'bind' || mount.type === 'secret') continue;
         if (mount.type === 'tmpfs') {
           mounts.push({ destination: target, type: 'tmpfs' as const, source: 'tmpfs', options: ['nosuid', 'nodev'] });
           continue;
@@ -1055,6 +1091,7 @@ export class Builder {
         workingDir: state.config.config.WorkingDir || '/',
         network: instruction.network === 'host' ? 'host' : 'none',
         mounts,
+        ...(files.length > 0 ? { files } : {}),
         // the creator lets a later build remove this container if this process is killed outright (debris.ts)
         labels: { [BUILD_LABEL]: 'true', [BUILD_CREATOR_LABEL]: await creatorLabel() },
       });
@@ -1089,11 +1126,10 @@ export class Builder {
       signal?.throwIfAborted();
       if (exitCode !== 0) throw new BuildStepError(stepText, exitCode, tail);
       const upper = path.join(this.engine.paths.containers, record.id, 'upper');
-      const stubs = await this.mountStubs(
-        upper,
-        state.config.rootfs.diff_ids,
-        mounts.map((m) => m.destination),
-      );
+      const stubs = await this.mountStubs(upper, state.config.rootfs.diff_ids, [
+        ...mounts.map((m) => m.destination),
+        ...files.flatMap((file) => (file.destination === '' ? [] : [file.destination])),
+      ]);
       const parent = chainIds(state.config.rootfs.diff_ids).at(-1) ?? null;
       const layer = await this.engine.images.addLayer(
         abortable(
@@ -1107,6 +1143,30 @@ export class Builder {
       if (containerId !== undefined) await this.removeRunContainer(containerId);
       if (bindDir !== undefined) await fs.rm(bindDir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The RUN's secret mounts as files of its container (written root-only into the container's dir, bound read-only,
+   * removed with the container; `env=` read by the native helper from that file): only the secrets given.
+   */
+  private secretFiles(ctx: BuildContext, state: StageState, instruction: RunInstruction): ContainerFile[] {
+    const files: ContainerFile[] = [];
+    for (const mount of instruction.mounts) {
+      const secret = mount.secret;
+      const content = secret !== undefined ? ctx.options.secrets?.[secret.id] : undefined;
+      if (secret === undefined || content === undefined) continue;
+      files.push({
+        destination:
+          secret.target !== undefined ? path.posix.resolve(state.config.config.WorkingDir || '/', secret.target) : '',
+        ...(secret.env !== undefined ? { env: secret.env } : {}),
+        uid: secret.uid,
+        gid: secret.gid,
+        mode: secret.mode,
+        content,
+        origin: `Dockerfile:${instruction.line}:${instruction.column}: secret ${secret.id}`,
+      });
+    }
+    return files;
   }
 
   /**
@@ -1126,7 +1186,11 @@ export class Builder {
     }
   }
 
-  /** Mount points the runtime created in the upper dir (empty, absent from the image): left out of the layer. */
+  /**
+   * Mount points the runtime created in the upper dir (absent from the image: empty files, and directories holding
+   * nothing but such stubs, the parents made for a mount's target included, as BuildKit's mount stub cleaner):
+   * left out of the layer.
+   */
   private async mountStubs(
     upper: string,
     diffIds: readonly string[],
@@ -1134,12 +1198,21 @@ export class Builder {
   ): Promise<Set<string>> {
     const view = new LayerView(this.layerDirs(diffIds));
     const stubs = new Set<string>();
-    for (const candidate of [...STUB_FILES, ...targets.map((target) => target.replace(/^\/+/, ''))]) {
+    const candidates = new Set<string>(STUB_FILES);
+    for (const target of targets) {
+      for (let rel = target.replace(/^\/+/, ''); rel !== '.' && rel !== ''; rel = path.posix.dirname(rel)) {
+        candidates.add(rel);
+      }
+    }
+    // deepest first: a parent is a stub when everything in it is
+    const ordered = [...candidates].sort((a, b) => b.split('/').length - a.split('/').length);
+    for (const candidate of ordered) {
       const stat = await fs.lstat(path.join(upper, candidate)).catch(() => undefined);
       if (stat === undefined) continue;
       const empty = stat.isFile()
         ? stat.size === 0
-        : stat.isDirectory() && (await fs.readdir(path.join(upper, candidate))).length === 0;
+        : stat.isDirectory() &&
+          (await fs.readdir(path.join(upper, candidate))).every((child) => stubs.has(`${candidate}/${child}`));
       if (empty && (await view.lookup(`/${candidate}`)) === undefined) stubs.add(candidate);
     }
     return stubs;

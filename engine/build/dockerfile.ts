@@ -5,6 +5,7 @@
  * Variables are not substituted here: the builder does it step by step (shell-lex.ts), because ARG and ENV values
  * change along the file.
  */
+import path from 'node:path';
 import { EngineError } from '../errors.js';
 
 /** A 1-based position in the Dockerfile. */
@@ -40,6 +41,23 @@ export interface RunMount {
   readonly type: 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
   readonly target: string;
   readonly options: Readonly<Record<string, string>>;
+  /** type=secret: the options resolved with BuildKit's defaults. */
+  readonly secret?: SecretMount;
+}
+
+/** A `RUN --mount=type=secret`: which secret, where, whose. */
+export interface SecretMount {
+  readonly id: string;
+  /** Where its file is mounted (target, else `/run/secrets/<id>`); absent when only `env` is asked. */
+  readonly target?: string;
+  /** The environment variable of the RUN that holds it. */
+  readonly env?: string;
+  /** @default false (BuildKit): a secret not given is then not mounted */
+  readonly required: boolean;
+  /** @default 0o400 */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 export interface KeyValue {
@@ -222,6 +240,20 @@ function distance(a: string, b: string): number {
   return row[b.length] ?? 0;
 }
 
+/** The closest of candidates within a distance of 2 (1 for short words). */
+function suggestFrom(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = distance(word, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= (word.length <= 3 ? 1 : 2) ? best : undefined;
+}
+
 /** The closest instruction name within a distance of 2 (1 for short names). */
 export function suggestInstruction(word: string): string | undefined {
   const upper = word.toUpperCase();
@@ -284,6 +316,8 @@ function fields(text: string): string[] {
 
 interface Flags {
   readonly values: Map<string, string | boolean | string[]>;
+  /** The column of each value of a list flag, in order (errors in a `--mount` point at it). */
+  readonly columns: Map<string, number[]>;
 }
 
 interface Line {
@@ -317,6 +351,7 @@ function flagWord(text: string): { word: string; length: number } | undefined {
 function parseFlags(keyword: string, line: Line): { flags: Flags; rest: string } {
   const allowed = FLAGS[keyword] ?? {};
   const values = new Map<string, string | boolean | string[]>();
+  const columns = new Map<string, number[]>();
   let rest = line.rest;
   let offset = 0;
   for (;;) {
@@ -344,12 +379,13 @@ function parseFlags(keyword: string, line: Line): { flags: Flags; rest: string }
     if (type === 'list') {
       const list = values.get(name);
       values.set(name, [...(Array.isArray(list) ? list : []), value]);
+      columns.set(name, [...(columns.get(name) ?? []), column]);
       continue;
     }
     if (values.has(name)) throw new ParseError(`duplicate flag specified: --${name}`, column);
     values.set(name, value);
   }
-  return { flags: { values }, rest: rest.trim() };
+  return { flags: { values, columns }, rest: rest.trim() };
 }
 
 function flagString(flags: Flags, name: string): string | undefined {
@@ -392,23 +428,105 @@ function parseKeyValues(keyword: string, rest: string, escape: string): KeyValue
   });
 }
 
-function parseMount(spec: string): RunMount {
+const MOUNT_KEYS = [
+  'type',
+  'from',
+  'source',
+  'src',
+  'target',
+  'dst',
+  'destination',
+  'readonly',
+  'ro',
+  'rw',
+  'readwrite',
+  'id',
+  'sharing',
+  'required',
+  'mode',
+  'uid',
+  'gid',
+  'size',
+  'env',
+];
+
+/** strconv.ParseBool's spellings. */
+function mountBool(key: string, value: string, column: number | undefined): boolean {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value)) return false;
+  throw new ParseError(`invalid value for ${key}: ${value}`, column);
+}
+
+/**
+ * One `--mount` value (BuildKit's parseMount and validateMount, with its messages): keys checked, `required` only for
+ * secret and ssh, `mode` (octal) `uid` `gid` (decimal) only for secret, ssh and cache; a secret's id is `id` (or
+ * `source`), else the base name of `target`; its file is at `target`, else `/run/secrets/<id>` unless only `env`
+ * is asked.
+ */
+function parseMount(spec: string, column: number | undefined): RunMount {
   const options: Record<string, string> = {};
   for (const part of spec.split(',')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).toLowerCase();
+    if (!MOUNT_KEYS.includes(key)) {
+      const hint = suggestFrom(key, MOUNT_KEYS);
+      throw new ParseError(
+        `unexpected key '${key}' in '${part}'${hint !== undefined ? ` (did you mean ${hint}?)` : ''}`,
+        column,
+      );
+    }
     options[key] = eq < 0 ? 'true' : part.slice(eq + 1);
   }
   const type = options.type ?? 'bind';
   if (!['bind', 'cache', 'tmpfs', 'secret', 'ssh'].includes(type)) {
-    throw new ParseError(`unsupported mount type "${type}"`);
+    throw new ParseError(`unsupported mount type "${type}"`, column);
   }
   const target = options.target ?? options.dst ?? options.destination ?? '';
   if (target === '' && type !== 'secret' && type !== 'ssh') {
-    throw new ParseError(`mount type=${type} needs a target (--mount=type=${type},target=/path)`);
+    throw new ParseError(`mount type=${type} needs a target (--mount=type=${type},target=/path)`, column);
   }
-  return { type: type as RunMount['type'], target, options };
+  const fileInfo = type === 'secret' || type === 'ssh' || type === 'cache';
+  for (const key of ['mode', 'uid', 'gid'] as const) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (!fileInfo) throw new ParseError(`${key} not allowed for "${type}" type mounts`, column);
+    const valid =
+      key === 'mode' ? /^[0-7]{1,11}$/.test(value) : /^\d{1,10}$/.test(value) && Number(value) <= 0xffffffff;
+    if (!valid) throw new ParseError(`invalid value ${value} for ${key}`, column);
+  }
+  if (options.required !== undefined && type !== 'secret' && type !== 'ssh') {
+    throw new ParseError(`unexpected key 'required' for mount type '${type}'`, column);
+  }
+  if (options.env !== undefined && type !== 'secret') {
+    throw new ParseError(`unexpected key 'env' for mount type '${type}'`, column);
+  }
+  const mount = { type: type as RunMount['type'], target, options };
+  if (type !== 'secret') return mount;
+  if (options.from !== undefined) throw new ParseError('secret mount should not have a from', column);
+  if (options.sharing !== undefined) throw new ParseError('secret mount should not define sharing', column);
+  const source = options.source ?? options.src;
+  if (source !== undefined && options.id !== undefined) throw new ParseError("both source and id can't be set", column);
+  const env = options.env;
+  if (env !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(env)) {
+    throw new ParseError(`invalid value ${env} for env: a variable name ([A-Za-z_][A-Za-z0-9_]*)`, column);
+  }
+  const id = options.id ?? source ?? (target !== '' ? path.posix.basename(target) : '');
+  if (id === '') throw new ParseError('invalid secret mount. one of id, source, target required', column);
+  const required = options.required !== undefined && mountBool('required', options.required, column);
+  const file = target !== '' ? target : env === undefined ? `/run/secrets/${id}` : undefined;
+  return {
+    ...mount,
+    secret: {
+      id,
+      ...(file !== undefined ? { target: file } : {}),
+      ...(env !== undefined ? { env } : {}),
+      required,
+      mode: options.mode !== undefined ? parseInt(options.mode, 8) : 0o400,
+      uid: options.uid !== undefined ? Number(options.uid) : 0,
+      gid: options.gid !== undefined ? Number(options.gid) : 0,
+    },
+  };
 }
 
 /** Heredoc words in an instruction's arguments (buildkit reHeredoc), in order. */
@@ -536,7 +654,7 @@ function parseRun(flags: Flags, rest: string, heredocs: Heredoc[]): Omit<RunInst
   return {
     kind: 'run',
     command: script,
-    mounts: flagList(flags, 'mount').map(parseMount),
+    mounts: flagList(flags, 'mount').map((spec, index) => parseMount(spec, flags.columns.get('mount')?.[index])),
     ...(network !== undefined ? { network: network as RunInstruction['network'] & string } : {}),
     ...(security !== undefined ? { security: security as RunInstruction['security'] & string } : {}),
     heredocs,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { ConfEntry } from '../runtime/conf.js';
-import { containerFileMounts } from '../volumes/files.js';
+import { containerFileEnv, containerFileMounts } from '../volumes/files.js';
 import type { ContainerRecord } from './types.js';
 
 /** Where a container's files live. */
@@ -54,6 +54,8 @@ export function runtimeConfEntries(
 ): ConfEntry[] {
   const files = containerFiles(dirs.dir);
   const spec = record.spec;
+  const fileEnv = containerFileEnv(dirs.dir, spec.files ?? []);
+  const fileEnvKeys = new Set(fileEnv.map((entry) => entry.slice(0, entry.indexOf('='))));
   const entries: ConfEntry[] = [
     ['id', record.id],
     ['name', record.name],
@@ -64,7 +66,10 @@ export function runtimeConfEntries(
     ['readonly', spec.readonlyRootfs === true],
     ['hostname', record.hostname],
     ...record.process.argv.map((arg): ConfEntry => ['arg', arg]),
-    ...record.process.env.map((env): ConfEntry => ['env', env]),
+    ...record.process.env
+      .filter((env) => !fileEnvKeys.has(env.slice(0, env.indexOf('=') < 0 ? env.length : env.indexOf('='))))
+      .map((env): ConfEntry => ['env', env]),
+    ...fileEnv.map((env): ConfEntry => ['env_file', env]),
     ['cwd', record.process.cwd],
     ['user', record.process.user],
     ...(spec.groupAdd ?? []).map((group): ConfEntry => ['group_add', group]),

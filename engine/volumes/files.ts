@@ -68,8 +68,14 @@ function sha256(bytes: Uint8Array): string {
  * configs). The record keeps where, whose and which mode, and the content's sha256, never the content.
  */
 export interface ContainerFile {
-  /** Absolute, normalised path inside the container. */
+  /** Absolute, normalised path inside the container; empty: not mounted (only `env`). */
   readonly destination: string;
+  /**
+   * An environment variable of the container's process set to the content (a build secret's `env=`): the native
+   * helper reads it from the root-only file (runtime.conf `env_file`), so the value is in neither the record nor
+   * runtime.conf.
+   */
+  readonly env?: string;
   readonly uid: number;
   readonly gid: number;
   /** Permission bits. */
@@ -117,7 +123,14 @@ export async function writeContainerFiles(
     } finally {
       await handle.close();
     }
-    out.push({ destination: file.destination, uid: file.uid, gid: file.gid, mode: file.mode, sha256: sha256(bytes) });
+    out.push({
+      destination: file.destination,
+      ...(file.env !== undefined ? { env: file.env } : {}),
+      uid: file.uid,
+      gid: file.gid,
+      mode: file.mode,
+      sha256: sha256(bytes),
+    });
   }
   return out;
 }
@@ -127,9 +140,22 @@ export function containerFileMounts(
   containerDir: string,
   files: readonly ContainerFile[],
 ): { destination: string; source: string; options: string[] }[] {
-  return files.map((file, index) => ({
-    destination: file.destination,
-    source: containerFilePath(containerDir, index),
-    options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'],
-  }));
+  return files.flatMap((file, index) =>
+    file.destination === ''
+      ? []
+      : [
+          {
+            destination: file.destination,
+            source: containerFilePath(containerDir, index),
+            options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'],
+          },
+        ],
+  );
+}
+
+/** The environment variables a container's files set (runtime.conf `env_file KEY=PATH`). */
+export function containerFileEnv(containerDir: string, files: readonly ContainerFile[]): string[] {
+  return files.flatMap((file, index) =>
+    file.env === undefined ? [] : [`${file.env}=${containerFilePath(containerDir, index)}`],
+  );
 }

@@ -200,6 +200,32 @@ static int parse_kv(const char *key, const char *v, struct tsfig_conf *c, tsfig_
         tsfig_strv_push(&c->env, &c->n_env, v);
         return 0;
     }
+    if (strcmp(key, "env_file") == 0) {
+        /* KEY=PATH: KEY set to the file's content (a build secret's env=), so the value is in no file the engine
+         * keeps but its root-only copy; read here, wiped from the buffers after use. */
+        const char *eq = strchr(v, '=');
+        if (eq == NULL || eq == v || eq[1] != '/')
+            return tsfig_make_error(err, 0, STEP, "invalid env_file `%s`: expected KEY=/absolute/path", v);
+        size_t len = 0;
+        char *data = tsfig_read_all(eq + 1, &len);
+        if (data == NULL)
+            return tsfig_make_error(err, errno, STEP, "cannot read env_file `%s`", eq + 1);
+        if (strlen(data) != len) {
+            explicit_bzero(data, len);
+            free(data);
+            return tsfig_make_error(err, 0, STEP, "env_file `%s` holds a NUL byte", eq + 1);
+        }
+        size_t kl = (size_t)(eq - v) + 1;
+        char *entry = tsfig_xrealloc(NULL, kl + len + 1);
+        memcpy(entry, v, kl);
+        memcpy(entry + kl, data, len + 1);
+        tsfig_strv_push(&c->env, &c->n_env, entry);
+        explicit_bzero(entry, kl + len);
+        explicit_bzero(data, len);
+        free(entry);
+        free(data);
+        return 0;
+    }
     if (strcmp(key, "health_cmd") == 0) {
         tsfig_strv_push(&c->health_cmd, &c->n_health_cmd, v);
         return 0;

@@ -357,7 +357,7 @@ describe('image build (engine Builder)', () => {
       Dockerfile: [
         'FROM tsfig/busybox:latest AS one',
         'RUN echo would run',
-        'RUN --mount=type=secret,id=token true',
+        'RUN --mount=type=ssh true',
         'COPY --from=one /etc /etc2',
         'COPY --chmod=u+x a /a',
         '',
@@ -368,7 +368,7 @@ describe('image build (engine Builder)', () => {
       assert.equal(
         error.message,
         [
-          'Dockerfile:3:1: RUN --mount=type=secret is not supported yet (bind, cache and tmpfs are)',
+          'Dockerfile:3:1: RUN --mount=type=ssh is not supported yet (bind, cache, tmpfs and secret are)',
           'Dockerfile:4:1: --from=one names the stage it is in',
           'Dockerfile:5:1: invalid --chmod "u+x": use an octal mode such as 0644',
         ].join('\n'),

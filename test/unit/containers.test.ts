@@ -141,6 +141,44 @@ describe('runtime.conf', () => {
   });
 });
 
+describe('runtime.conf of engine-written files', () => {
+  test('a file with env is an env_file entry (path only) replacing that variable; one without a destination is not mounted', () => {
+    const record: ContainerRecord = {
+      v: 1,
+      id: 'a'.repeat(64),
+      name: 'run',
+      created: '2026-01-01T00:00:00.000Z',
+      imageId: 'sha256:' + 'b'.repeat(64),
+      imageRef: 'tsfig/busybox',
+      spec: {
+        image: 'tsfig/busybox',
+        files: [
+          { destination: '/run/secrets/pw', uid: 0, gid: 0, mode: 0o400, sha256: 'c'.repeat(64) },
+          { destination: '', env: 'TOKEN', uid: 0, gid: 0, mode: 0o400, sha256: 'd'.repeat(64) },
+        ],
+      },
+      process: { argv: ['true'], env: ['PATH=/bin', 'TOKEN=from-the-image'], cwd: '/', user: '' },
+      hostname: 'aaaaaaaaaaaa',
+      capabilities: [],
+      stopSignal: 15,
+      stopTimeout: 10,
+      mounts: [],
+      labels: {},
+    };
+    const lines = renderRuntimeConf(
+      runtimeConfEntries(record, ['/l/1/diff'], { dir: '/c', runDir: '/r', cgroup: 'tsf-x/aaaa' }, 'new'),
+    ).split('\n');
+    assert.deepEqual(
+      lines.filter((line) => /^(env|env_file) /.test(line)),
+      ['env PATH=/bin', 'env_file TOKEN=/c/files/1'],
+    );
+    assert.deepEqual(
+      lines.filter((line) => line.startsWith('mount.source /c/files/')),
+      ['mount.source /c/files/0'],
+    );
+  });
+});
+
 describe('runtime protocol', () => {
   test('messages are parsed and errors keep step, errno and exit code', () => {
     assert.deepEqual(parseRuntimeMessage('{"v":1,"type":"started","pid":5,"monitor":4}'), {

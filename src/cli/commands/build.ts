@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Builder, type BuildEvent, type BuildOptions } from '../../../engine/build/index.js';
 import { chainIds } from '../../../engine/images/index.js';
+import { FileContent } from '../../../engine/volumes/index.js';
 import type { Engine } from '../../../engine/index.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
@@ -38,6 +39,7 @@ export interface BuildFlags {
   readonly quiet?: boolean;
   readonly pull?: boolean;
   readonly allow?: string[];
+  readonly secret?: string[];
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -60,6 +62,66 @@ function keyValues(
     else if (env === undefined) result[key] = '';
   }
   return result;
+}
+
+/**
+ * `--secret id=ID[,src=PATH|,env=VARIABLE][,type=file|env]` (docker buildx): the file (relative to the working
+ * directory, read when a RUN mounts it) or the variable's value; with neither, the variable named ID if it is set,
+ * else the file named ID. The value is never printed.
+ */
+export function parseSecretFlag(
+  value: string,
+  io: { cwd: string; env: NodeJS.ProcessEnv },
+): { id: string; content: FileContent } {
+  const fields: Record<string, string> = {};
+  for (const field of value.split(',')) {
+    const eq = field.indexOf('=');
+    const key = (eq < 0 ? field : field.slice(0, eq)).trim().toLowerCase();
+    if (eq < 0 || !['type', 'id', 'src', 'source', 'env'].includes(key)) {
+      throw new TsfigError('usage', `--secret: unexpected key '${key}' in '${field}'`, {
+        hint: 'use --secret id=ID,src=FILE or --secret id=ID,env=VARIABLE',
+      });
+    }
+    fields[key === 'source' ? 'src' : key] = field.slice(eq + 1);
+  }
+  const type = fields.type;
+  if (type !== undefined && type !== 'file' && type !== 'env') {
+    throw new TsfigError('usage', `--secret: unsupported secret type "${type}"`, { hint: 'use type=file or type=env' });
+  }
+  let src = fields.src;
+  let env = fields.env;
+  if (type === 'env' && env === undefined) [env, src] = [src, undefined];
+  const id = fields.id ?? (src !== undefined ? path.basename(src) : env);
+  if (id === undefined || id === '') {
+    throw new TsfigError('usage', `--secret ${value}: no id`, { hint: 'use --secret id=ID,src=FILE' });
+  }
+  if (src !== undefined && env !== undefined) {
+    throw new TsfigError('usage', `--secret ${value}: give src or env, not both`);
+  }
+  const fromEnv = (name: string): FileContent | undefined =>
+    io.env[name] !== undefined ? FileContent.of(io.env[name] ?? '') : undefined;
+  if (env !== undefined) {
+    const content = fromEnv(env);
+    if (content === undefined) {
+      throw new TsfigError('usage', `--secret id=${id}: environment variable "${env}" is not set`);
+    }
+    return { id, content };
+  }
+  if (src === undefined && type !== 'file') {
+    const content = fromEnv(id);
+    if (content !== undefined) return { id, content };
+  }
+  const file = path.resolve(io.cwd, src ?? id);
+  let stat;
+  try {
+    stat = statSync(file);
+  } catch {
+    throw new TsfigError('usage', `--secret id=${id}: file ${file} does not exist`, {
+      hint: src === undefined ? `no environment variable ${id} either; give src=FILE or env=VARIABLE` : undefined,
+    });
+  }
+  if (!stat.isFile()) throw new TsfigError('usage', `--secret id=${id}: ${file} is not a file`);
+  return { id, content: FileContent.fromFile(file) };
 }
 
 /**
@@ -86,6 +148,16 @@ export function buildOptionsFromFlags(
     labels: keyValues('--label', flags.label ?? [], undefined),
     noCache: !flags.cache,
     pull: flags.pull === true,
+    ...(flags.secret !== undefined
+      ? {
+          secrets: Object.fromEntries(
+            flags.secret.map((value) => {
+              const { id, content } = parseSecretFlag(value, io);
+              return [id, content];
+            }),
+          ),
+        }
+      : {}),
     ...(flags.allow !== undefined
       ? {
           allow: flags.allow.map((entitlement) => {
@@ -210,6 +282,11 @@ export function registerBuildCommand(program: Command, io: BuildCommandIo = {}):
     .option('--label <key=value>', 'set a label on the image (repeatable)', collect)
     .option('--pull', 'accepted; base images come from the local store')
     .option('--allow <entitlement>', 'grant an entitlement to the build: network.host (RUN --network=host)', collect)
+    .option(
+      '--secret <id=ID,src=FILE|env=VAR>',
+      'a secret for RUN --mount=type=secret (repeatable; never stored in the image)',
+      collect,
+    )
     .option('-q, --quiet', 'print only the image id')
     .action(async (contextArg: string, flags: BuildFlags) => {
       const options = buildOptionsFromFlags(contextArg, flags, {
