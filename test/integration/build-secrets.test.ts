@@ -189,7 +189,7 @@ describe('build secrets (RUN --mount=type=secret, tsfig image build --secret)', 
       child.on('close', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : constants.signals[signal]))),
     );
     // while the step runs, its copy of the secret is in the container's root-only dir
-    await eventually(async () => (stderr.includes('Step 2/2') ? true : undefined), 60_000);
+    await eventually(() => (stderr.includes('Step 2/2') ? true : undefined), 60_000);
     const filesDir = await eventually(async () => {
       for (const id of await containerDirs(te)) {
         const dir = path.join(te.dir, 'root', 'containers', id, 'files');
