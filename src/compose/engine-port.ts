@@ -272,7 +272,7 @@ export class EnginePort implements ComposePort {
   /**
    * Fig-style links, as the planner laid them out (LinkSpec: the linked container, the alias, the networks both
    * join): the linked container's address on the first of those networks it is attached to, as an /etc/hosts line
-   * under the alias, and Docker's link variables (engine linkEnv) over its image's exposed ports and the service's.
+   * under the alias, and Docker's link variables (engine linkEnv) over the ports the planner listed.
    */
   private async linkSettings(spec: ContainerCreateSpec): Promise<{ env: string[]; hosts: string[] }> {
     const env: string[] = [];
@@ -285,9 +285,7 @@ export class EnginePort implements ComposePort {
         .map((name) => networks.find((network) => network.name === name)?.endpoints[target.id])
         .find((candidate) => candidate !== undefined);
       if (endpoint === undefined) continue;
-      const image = await this.engine.images.resolve(target.imageId);
-      const keys = new Set([...Object.keys(image.config.config?.ExposedPorts ?? {}), ...(link.exposedPorts ?? [])]);
-      const exposedPorts = [...keys].map((key) => {
+      const exposedPorts = (link.exposedPorts ?? []).map((key) => {
         const [port = '0', proto = 'tcp'] = key.split('/');
         return { port: Number(port), proto };
       });

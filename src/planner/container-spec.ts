@@ -64,14 +64,23 @@ function networkNames(project: Project, service: Service): string[] {
 }
 
 /** `links: [svc, svc:alias]` → the linked containers and their aliases (only when there are links). */
-function linkSpecs(project: Project, service: Service): { links?: LinkSpec[] } {
+function linkSpecs(project: Project, service: Service, images: ImagePorts): { links?: LinkSpec[] } {
   if (service.links.length === 0) return {};
   return {
     // compose v2 links each under its alias, `<service>-<n>` and `<project>-<service>-<n>` (convergence.go getLinks)
     links: service.links.flatMap((link) => {
       const [target = link, alias] = link.split(':');
       const linked = project.services[target] ?? project.disabled_services[target];
-      const exposedPorts = linked === undefined ? [] : serviceExposedPorts(linked);
+      // Docker's link variables list the linked image's exposed ports, then the service's expose and ports targets
+      const exposedPorts =
+        linked === undefined
+          ? []
+          : [
+              ...new Set([
+                ...(images?.[serviceImage(project, linked)]?.exposedPorts ?? []),
+                ...serviceExposedPorts(linked),
+              ]),
+            ];
       const container = firstContainerName(project, target);
       const aliases = [...new Set([alias ?? target, `${target}-1`, `${project.name}-${target}-1`])];
       // where the linked container is reached: the networks both services join, in this one's order (none: no link)
@@ -106,9 +115,14 @@ export function serviceImage(project: Project, service: Service): string {
   return service.image ?? `${project.name}-${service.name}`;
 }
 
+/** The observed images (ObservedState.images) as far as links need them: each one's exposed ports. */
+type ImagePorts = Readonly<Record<string, { readonly exposedPorts?: readonly string[] } | undefined>> | undefined;
+
 export interface ServiceContainerOptions {
   /** Value of the `io.tsfig.config-hash` label (hash.ts `serviceConfigHash`). */
   readonly configHash: string;
+  /** The observed images: a linked service's image's exposed ports go into the link (LinkSpec.exposedPorts). */
+  readonly images?: ImagePorts;
 }
 
 export interface ServiceContainer {
@@ -151,7 +165,7 @@ export function serviceContainerSpec(
     inheritAnonymousFrom: undefined,
     restart: restartPolicy(service, warn),
     healthcheck: healthcheckSpec(service),
-    ...linkSpecs(project, service),
+    ...linkSpecs(project, service, options.images),
   };
   warnUnsupported(service, warn);
   return { spec, warnings: warn.list };

@@ -11,7 +11,13 @@
 import { shellSplit } from '../config/values.js';
 import { TsfigError } from '../errors.js';
 import type { Project, Service } from '../model/project.js';
-import { Label, containerName, serviceContainerSpec, withComposeLabels } from './container-spec.js';
+import {
+  Label,
+  containerName,
+  serviceContainerSpec,
+  withComposeLabels,
+  type ServiceContainerOptions,
+} from './container-spec.js';
 import type { ObservedContainer } from './observed.js';
 import type { ContainerHookSpec, ContainerPreStartSpec, ContainerRef } from './plan.js';
 
@@ -116,8 +122,9 @@ export function preStartSpec(
   index: number,
   hook: HookSpec,
   volumesFrom: ContainerRef,
+  images?: ServiceContainerOptions['images'],
 ): ContainerPreStartSpec {
-  const base = serviceContainerSpec(project, service, 1, { configHash: '' }).spec;
+  const base = serviceContainerSpec(project, service, 1, { configHash: '', images }).spec;
   const name = `${containerName(project, service, 1)}-pre-start-${index + 1}`;
   const { entrypoint: _entrypoint, user: _user, workingDir: _workingDir, ...container } = base.container;
   return {

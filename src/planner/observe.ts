@@ -1,7 +1,7 @@
 import type { Engine } from '../../engine/index.js';
 import type { Project } from '../model/project.js';
 import { serviceImage } from './container-spec.js';
-import { toObservedContainer, type ObservedContainer, type ObservedState } from './observed.js';
+import { toObservedContainer, type ObservedContainer, type ObservedImage, type ObservedState } from './observed.js';
 
 export const PROJECT_LABEL = 'io.tsfig.project';
 
@@ -20,13 +20,16 @@ export async function observe(engine: Engine, projectName: string, project?: Pro
   }
   const networks = (await engine.networks.list()).map((network) => ({ name: network.name, labels: network.labels }));
   const volumes = (await engine.volumes.list()).volumes.map((volume) => ({ name: volume.Name, labels: volume.Labels }));
-  const images: Record<string, { id: string } | undefined> = {};
-  for (const service of Object.values(project?.services ?? {})) {
+  const images: Record<string, ObservedImage | undefined> = {};
+  // the services' images, and those of disabled services that a service links to (their ports are in its variables)
+  const linked = new Set(Object.values(project?.services ?? {}).flatMap((s) => s.links.map((l) => l.split(':')[0])));
+  const disabled = Object.values(project?.disabled_services ?? {}).filter((s) => linked.has(s.name));
+  for (const service of [...Object.values(project?.services ?? {}), ...disabled]) {
     // A service with only `build:` runs the image its build is tagged with (`<project>-<service>`).
     const reference = project === undefined ? service.image : serviceImage(project, service);
     if (reference === undefined || reference in images) continue;
     images[reference] = await engine.images.resolve(reference).then(
-      (image) => ({ id: image.id }),
+      (image) => ({ id: image.id, exposedPorts: Object.keys(image.config.config?.ExposedPorts ?? {}) }),
       () => undefined,
     );
   }

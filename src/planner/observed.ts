@@ -62,6 +62,13 @@ export interface ObservedVolume {
   readonly labels: Readonly<Record<string, string>>;
 }
 
+/** A local image, as the planner needs it. */
+export interface ObservedImage {
+  readonly id: string;
+  /** Its config's `ExposedPorts` keys (`5432/tcp`): what Docker's link variables list with the service's ports. */
+  readonly exposedPorts?: readonly string[];
+}
+
 export interface ObservedState {
   /** Every container labelled with this project (one-offs included), in any order. */
   readonly containers: readonly ObservedContainer[];
@@ -73,7 +80,7 @@ export interface ObservedState {
    * Local images, keyed by each service's `image` string exactly as written in the project. A key whose value is
    * undefined (or a missing key) means the image is not present locally.
    */
-  readonly images: Readonly<Record<string, { readonly id: string } | undefined>>;
+  readonly images: Readonly<Record<string, ObservedImage | undefined>>;
 }
 
 /**

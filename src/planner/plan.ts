@@ -168,8 +168,8 @@ export interface LinkSpec {
    */
   readonly networks: readonly string[];
   /**
-   * The linked service's `expose` and `ports` targets (`5432/tcp`), which Docker's link variables list with the
-   * image's exposed ports.
+   * The ports Docker's link variables list (`5432/tcp`): the linked service's image's exposed ports (observed), then
+   * its `expose` and `ports` targets.
    */
   readonly exposedPorts?: readonly string[];
 }

@@ -293,7 +293,8 @@ function planService(ctx: Context, service: Service, mine: readonly ObservedCont
   const slots: Slot[] = [];
   for (let number = 1; number <= scale; number++) {
     const existing = bySlot.get(number);
-    const desired = (): ServiceContainer => serviceContainerSpec(ctx.project, service, number, { configHash: hash });
+    const desired = (): ServiceContainer =>
+      serviceContainerSpec(ctx.project, service, number, { configHash: hash, images: ctx.observed.images });
     if (existing === undefined) {
       const reason =
         mine.length === 0 ? 'new service' : number > maxObserved ? `scaled up to ${scale}` : 'container missing';
@@ -913,7 +914,7 @@ function planStarts(
       let deps = first !== undefined ? [first, ...ready] : ready;
       if (preStart.length > 0 && gate.length === 0) {
         preStart.forEach((hook, index) => {
-          const spec = preStartSpec(ctx.project, plan.service, index, hook, ref);
+          const spec = preStartSpec(ctx.project, plan.service, index, hook, ref, ctx.observed.images);
           const reason = `pre_start hook #${index + 1}`;
           deps = [b.add(OpKind.ContainerPreStart, resource, reason, spec, deps, { group })];
         });

@@ -195,7 +195,7 @@ describe('compose commands (root)', { skip: NEEDS_ROOT }, () => {
   test('links: the linked service is reachable under its alias, with Fig-style variables', async () => {
     const dir = await project(`services:
   db:
-    image: ${BUSYBOX}
+    build: ./db
     command: sh -c 'echo from-db > /tmp/index.html; exec httpd -f -p 80 -h /tmp'
     environment:
       SECRET: s3
@@ -204,10 +204,15 @@ describe('compose commands (root)', { skip: NEEDS_ROOT }, () => {
     links: ["db:database"]
     command: sh -c 'env | grep ^DATABASE_ | sort; wget -q -O - http://database/index.html'
 `);
+    // the image exposes 80: the planner lists it for the link variables (observed image config)
+    await mkdir(path.join(dir, 'db'));
+    await writeFile(path.join(dir, 'db', 'Dockerfile'), `FROM ${BUSYBOX}\nEXPOSE 80\n`);
     const up = await t.cli(['up', '--exit-code-from', 'app', '--no-log-prefix', '--no-color'], { cwd: dir });
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stdout, new RegExp(`^DATABASE_NAME=/project${projects}-app-1/database$`, 'm'));
     assert.match(up.stdout, /^DATABASE_ENV_SECRET=s3$/m);
+    assert.match(up.stdout, /^DATABASE_PORT=tcp:\/\/[\d.]+:80$/m);
+    assert.match(up.stdout, /^DATABASE_PORT_80_TCP_PORT=80$/m);
     assert.match(up.stdout, /^from-db$/m);
     await down(dir);
   });

@@ -424,6 +424,26 @@ test('network_mode: bridge joins the engine-wide default bridge, created once wh
   assert.ok(!down.operations.some((op) => op.kind === OpKind.NetworkRemove && op.spec.name === 'bridge'));
 });
 
+test("a link lists the linked image's exposed ports (observed), then the service's expose, with no engine call", () => {
+  const db = service('db', { image: 'postgres:16', expose: ['9000'] });
+  const app = service('app', { links: ['db:database'] });
+  const p = project([db, app]);
+  const observed = observedEmpty(p);
+  const withPorts: ObservedState = {
+    ...observed,
+    images: { ...observed.images, 'postgres:16': { id: 'sha256:pg', exposedPorts: ['5432/tcp'] } },
+  };
+  const linksOf = (result: Plan) =>
+    result.operations.flatMap((op) =>
+      op.kind === OpKind.ContainerCreate && op.spec.service === 'app' ? (op.spec.links ?? []) : [],
+    );
+  const links = linksOf(up(p, withPorts));
+  assert.ok(links.length > 0);
+  for (const link of links) assert.deepEqual(link.exposedPorts, ['5432/tcp', '9000/tcp']);
+  // an image that exposes nothing: the service's own ports only
+  for (const link of linksOf(up(p, observed))) assert.deepEqual(link.exposedPorts, ['9000/tcp']);
+});
+
 test('two services sharing a container_name are refused only when one up selects both (compose v2)', () => {
   const a = service('test', { container_name: 'fixed' });
   const b = service('another', { container_name: 'fixed' });
