@@ -67,6 +67,11 @@ export interface ComposeContext {
   readonly terminal: ComposeTerminal;
   /** Progress of plans, pulls and builds (the `--progress` renderer, or the TUI of an attached `up`). */
   readonly events: EventSink;
+  /**
+   * `--progress json`: every event is wanted, even those of the plans an attached `run` applies while the
+   * container's output is on the terminal (in the line modes their status lines are left out).
+   */
+  readonly jsonProgress?: boolean;
   /** Data: `--dry-run` plans, `run -d`'s container name. */
   readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean };
   /** Status lines that are not events (`Project x is up to date`). */

@@ -10,8 +10,9 @@ import { parsePortSpec } from '../../engine/network/index.js';
 import { parseVolumeFlag } from '../../engine/volumes/index.js';
 import { ExitCode } from '../exit-code.js';
 import { TsfigError } from '../errors.js';
-import { nullSink } from '../events/events.js';
+import type { EventSink } from '../events/events.js';
 import type { Project } from '../model/project.js';
+import type { ObservedState } from '../planner/observed.js';
 import { Label, serviceContainerSpec, withComposeLabels } from '../planner/container-spec.js';
 import { serviceConfigHash } from '../planner/hash.js';
 import { imagesProduced, planImages } from '../planner/images.js';
@@ -95,6 +96,20 @@ export function oneOffSpec(base: ContainerCreateSpec, name: string, options: Run
   };
 }
 
+/**
+ * Where the plans of an attached one-off report (its start, the signals forwarded to it, its removal): the
+ * context's sink. With `--progress json` every event goes there, as for any plan; in the line modes a status line
+ * would fall between the container's own output, so only warnings and notes do (compose's attached run shows none).
+ */
+function attachedEvents(ctx: ComposeContext): EventSink {
+  if (ctx.jsonProgress === true) return ctx.events;
+  return {
+    emit: (event) => {
+      if (event.kind === 'warning' || event.kind === 'note') ctx.events.emit(event);
+    },
+  };
+}
+
 /** The plan of one container op (attached run: its start, its removal). */
 function single(project: string, op: Plan['operations'][number]): Plan {
   return { version: 1, project, operations: [op], warnings: [] };
@@ -105,11 +120,21 @@ export async function run(ctx: ComposeContext, options: RunOptions): Promise<Exi
   const service = project.services[options.service];
   if (service === undefined) throw new TsfigError('usage', `no such service: ${options.service}`);
   const name = options.name ?? `${project.name}-${service.name}-run-${randomBytes(6).toString('hex')}`;
-  const base = serviceContainerSpec(project, service, 1, { configHash: serviceConfigHash(service) }).spec;
-  const spec = oneOffSpec(base, name, options);
   const detach = options.detach === true;
   const noDeps = options.deps === false;
-  const planOptions = { oneOff: { spec, start: detach }, noRecreate: true, noDeps };
+  // the service's spec with run's overrides; its links list the observed images' exposed ports
+  const specFrom = (observed: ObservedState) =>
+    oneOffSpec(
+      serviceContainerSpec(project, service, 1, { configHash: serviceConfigHash(service), images: observed.images })
+        .spec,
+      name,
+      options,
+    );
+  const planOptions = (observed: ObservedState) => ({
+    oneOff: { spec: specFrom(observed), start: detach },
+    noRecreate: true,
+    noDeps,
+  });
   const created = await ctx.port.lockProject(project.name, async () => {
     if (options.dryRun !== true) await ctx.port.repair();
     const before = await ctx.port.observe(project);
@@ -125,7 +150,7 @@ export async function run(ctx: ComposeContext, options: RunOptions): Promise<Exi
       const pendingImages = imagesProduced(images);
       printPlan(
         ctx,
-        sequencePlans(images, planContainers(project, before, { ...planOptions, pendingImages })),
+        sequencePlans(images, planContainers(project, before, { ...planOptions(before), pendingImages })),
         options.format,
       );
       return undefined;
@@ -135,19 +160,20 @@ export async function run(ctx: ComposeContext, options: RunOptions): Promise<Exi
       await ctx.interruptible('run', 'run it again to continue', (signal) => applyPlan(ctx, images, signal));
       observed = await ctx.port.observe(project);
     }
-    const thePlan = planContainers(project, observed, planOptions);
+    const oneOff = planOptions(observed);
+    const thePlan = planContainers(project, observed, oneOff);
     await ctx.port.preflight(thePlan);
     const result = await applyPlan(ctx, thePlan);
     const id = result.containerIds[name];
     if (id === undefined) throw new TsfigError('internal', `the plan did not create ${name}`);
-    return id;
+    return { id, spec: oneOff.oneOff.spec };
   });
   if (created === undefined) return ExitCode.ok;
   if (detach) {
     ctx.stdout.write(`${name}\n`);
     return ExitCode.ok;
   }
-  return attached(ctx, options, spec, created);
+  return attached(ctx, options, created.spec, created.id);
 }
 
 /**
@@ -162,6 +188,7 @@ async function attached(
 ): Promise<ExitCode> {
   const project = options.project.name;
   const resource = `service:${spec.service}:run`;
+  const quiet = { ...ctx, events: attachedEvents(ctx) };
   const ref = { container: id, name: spec.name };
   const remove = single(project, {
     id: 1,
@@ -174,7 +201,7 @@ async function attached(
   });
   const removeIfThere = async () => {
     const observed = await ctx.port.observe(options.project);
-    if (observed.containers.some((c) => c.id === id)) await applyPlan({ ...ctx, events: nullSink }, remove);
+    if (observed.containers.some((c) => c.id === id)) await applyPlan(quiet, remove);
   };
   const work = async (): Promise<ExitCode> => {
     const start = single(project, {
@@ -187,7 +214,7 @@ async function attached(
       spec: ref,
     });
     try {
-      await applyPlan({ ...ctx, events: nullSink }, start);
+      await applyPlan(quiet, start);
     } catch (error) {
       if (options.rm === true) await removeIfThere();
       throw error;
@@ -221,7 +248,7 @@ async function attached(
               spec: { ...ref, signal },
             });
             // the container may be exiting already: nothing to forward to then
-            applyPlan({ ...ctx, events: nullSink }, kill).catch(() => undefined);
+            applyPlan(quiet, kill).catch(() => undefined);
           });
     let code: number;
     let left = false;

@@ -224,6 +224,22 @@ test('run --rm: a never-up project gets its network, the dependency, then the on
   ]);
 });
 
+test("run attached: the one-off's start and removal report to the context's sink with --progress json, not in line modes", async () => {
+  const p = project([service('solo', { networks: net })]);
+  const kinds = (events: readonly { kind: string; op?: { target: string } }[]) =>
+    events.filter((e) => e.kind === 'op.done' && e.op?.target === 'one').length;
+  const json = recordingContext(running(p));
+  await run.run(
+    { ...json.ctx, jsonProgress: true },
+    { project: p, service: 'solo', command: [], rm: true, name: 'one' },
+  );
+  // create (the project's plan), then start and remove (the attached plans)
+  assert.equal(kinds(json.events.events), 3, JSON.stringify(json.events.events));
+  const plain = recordingContext(running(p));
+  await run.run(plain.ctx, { project: p, service: 'solo', command: [], rm: true, name: 'one' });
+  assert.equal(kinds(plain.events.events), 1, "only the create: no status line between the container's output");
+});
+
 test('run attached without a tty: a signal to the CLI is forwarded to the container (kill), whose exit code is kept', async () => {
   const p = stack();
   const { ctx, port } = recordingContext(running(p));

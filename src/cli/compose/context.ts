@@ -64,6 +64,7 @@ export async function verbContext(command: Command, events?: EventSink, opened?:
     port: new EnginePort(engine, sink, process.env, { autoRemoveCommand: autoRemoveCommand() }),
     terminal: cliTerminal(engine),
     events: sink,
+    jsonProgress: mode === 'json',
     stdout: process.stdout,
     stderr:
       mode === 'json'
