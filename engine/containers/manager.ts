@@ -49,6 +49,16 @@ import { writeContainerFiles, type ContainerFile } from '../volumes/files.js';
 /** The container locks the current async context holds (ContainerManager.withContainerLock). */
 const heldContainerLocks = new AsyncLocalStorage<ReadonlySet<string>>();
 
+/** How long a monitor may take to answer a control command (it answers in milliseconds; see control()). */
+const CONTROL_TIMEOUT_MS = 10_000;
+
+/** A monitor that accepted a control command and did not answer it in time. */
+class MonitorTimeout extends EngineError {
+  constructor(message: string) {
+    super('runtime', message, { hint: 'its process may be stopped (SIGSTOP) or stuck' });
+  }
+}
+
 /** What the container manager needs from the image store. */
 export interface ImageSource {
   resolve(reference: string): Promise<{ id: string; config: { config?: ImageProcessConfig } }>;
@@ -703,23 +713,58 @@ export class ContainerManager {
     throw new EngineError('invalid', `unknown network mode "${mode}"`, { hint: 'use none, host or container:NAME' });
   }
 
-  /** Sends one command to the container's monitor over its control socket. */
+  /**
+   * Sends one command to the container's monitor over its control socket. A monitor that accepts but does not answer
+   * within CONTROL_TIMEOUT_MS (stopped, or stuck) fails it with a MonitorTimeout: the wait was unbounded, and a
+   * `down` whose monitor never answered hung for ever.
+   */
   private async control(record: ContainerRecord, command: string): Promise<void> {
     const socketPath = path.join(this.dirs(record.id).runDir, 'ctl');
     const reply = await new Promise<string>((resolve, reject) => {
       const socket = net.createConnection(socketPath);
       let data = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(
+          new MonitorTimeout(
+            `container ${record.name}: its monitor did not answer "${command}" within ${CONTROL_TIMEOUT_MS / 1000} s`,
+          ),
+        );
+      }, CONTROL_TIMEOUT_MS);
       socket.setEncoding('utf8');
       socket.on('connect', () => socket.write(`${command}\n`));
       socket.on('data', (chunk: string) => {
         data += chunk;
         if (data.includes('\n')) socket.end();
       });
-      socket.on('error', reject);
-      socket.on('close', () => resolve(data.trim()));
+      socket.on('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(data.trim());
+      });
     });
     if (reply.startsWith('error')) {
       throw new EngineError('runtime', `container ${record.name}: ${reply.slice('error'.length).trim()}`);
+    }
+  }
+
+  /**
+   * Stop and rm -f when the monitor does not answer: SIGKILL to it (only while it is the process that wrote
+   * status.json); the next read of the status repairs the container (its cgroup killed, marked exited).
+   */
+  private async killUnresponsiveMonitor(record: ContainerRecord): Promise<void> {
+    const status = await readJson<MonitorStatus>(containerFiles(this.dirOf(record.id)).status);
+    if (status === undefined || !(await isSameProcess(status.monitor, status.monitorStart))) return;
+    try {
+      process.kill(status.monitor, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+    for (let waited = 0; waited < 5000 && (await isSameProcess(status.monitor, status.monitorStart)); waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
@@ -732,7 +777,8 @@ export class ContainerManager {
     try {
       await this.control(record, `stop ${timeout}`);
     } catch (error) {
-      if (!isErrno(error, 'ENOENT') && !isErrno(error, 'ECONNREFUSED')) throw error;
+      if (error instanceof MonitorTimeout) await this.killUnresponsiveMonitor(record);
+      else if (!isErrno(error, 'ENOENT') && !isErrno(error, 'ECONNREFUSED')) throw error;
     }
     // an autoRemove container may be gone by then (its monitor's cleanup): stopped all the same
     await this.wait(record.id, { timeoutMs: (timeout + 10) * 1000 }).catch((error: unknown) => {
@@ -850,7 +896,9 @@ export class ContainerManager {
             hint: `stop it first (tsfig container stop ${record.name}) or use --force`,
           });
         }
-        await this.control(record, 'kill 9').catch(() => undefined);
+        await this.control(record, 'kill 9').catch(async (error: unknown) => {
+          if (error instanceof MonitorTimeout) await this.killUnresponsiveMonitor(record);
+        });
         await this.waitExitedUnlocked(record, 10_000);
       }
       if ((record.spec.networks ?? []).length > 0) {

@@ -111,6 +111,41 @@ describe('kill -9 of the CLI leaves nothing that blocks a later command (root)',
     }
   });
 
+  test('stop and rm -f of a container whose monitor does not answer end: the monitor is killed, not waited for', async () => {
+    for (const verb of ['stop', 'rm']) {
+      const name = `unanswering-${verb}`;
+      const run = await t.cli(['container', 'run', '-d', '--network', 'none', '--name', name, BUSYBOX, 'sleep', '600']);
+      assert.equal(run.code, 0, run.stderr);
+      const id = run.stdout.trim();
+      const status = JSON.parse(readFileSync(path.join(t.engine.paths.containers, id, 'status.json'), 'utf8')) as {
+        monitor: number;
+        pid: number;
+      };
+      // a stopped monitor accepts on its control socket (the kernel queues the connection) and never answers
+      process.kill(status.monitor, 'SIGSTOP');
+      try {
+        const began = Date.now();
+        const result = await t.cli(
+          verb === 'rm' ? ['container', 'rm', '-f', name] : ['container', 'stop', '-t', '0', name],
+        );
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(Date.now() - began < 45_000, `${verb} took ${Date.now() - began} ms`);
+        assert.ok(exitedProcess(status.monitor), 'the monitor still runs');
+        assert.ok(exitedProcess(status.pid), 'the container still runs');
+        if (verb === 'stop') {
+          const inspect = await t.cli(['container', 'inspect', name]);
+          const [state] = JSON.parse(inspect.stdout) as { State: { Status: string } }[];
+          assert.equal(state?.State.Status, 'exited', inspect.stderr);
+          assert.equal((await t.cli(['container', 'rm', name])).code, 0);
+        }
+        assert.equal((await t.cli(['container', 'ls', '-a', '-q'])).stdout.trim(), '');
+      } finally {
+        if (!exitedProcess(status.monitor)) process.kill(status.monitor, 'SIGKILL');
+        await t.cli(['container', 'rm', '-f', name]);
+      }
+    }
+  });
+
   test('a container whose sandbox a killed down removed (or a reboot lost) gets it again when it starts', async () => {
     const dir = await writeProject(
       t,
