@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createEngine } from '../../engine/index.js';
+import { lockDirectory } from '../../engine/state/lock.js';
 import { engineEnv, removeEngineObjects, REPO, runCli, BUSYBOX_TAR, type CliResult } from '../helpers/engine.js';
 
 export const OPERATIONS = ['up', 'down', 'run', 'build', 'pull', 'volume-rm', 'network-rm', 'monitor'] as const;
@@ -158,16 +159,32 @@ async function killAfter(
   return killed;
 }
 
-/** `pid args` of the processes whose command line or environment names the dir (the soak's root), for a hang. */
+/**
+ * The processes whose command line or environment names the dir (the soak's root), for a hang: `pid state wchan
+ * args`, and how many lock entries (engine/state/lock.ts: `<hash>.<pid base 36>-<random>.<n>`) each holds.
+ */
 function processesOf(dir: string): string {
+  const entries = (() => {
+    try {
+      return readdirSync(lockDirectory());
+    } catch {
+      return [];
+    }
+  })();
   const found: string[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      if (args.includes(dir) || readFileSync(`/proc/${entry}/environ`, 'utf8').includes(dir)) {
-        found.push(`${entry} ${args.slice(0, 160)}`);
-      }
+      if (!args.includes(dir) && !readFileSync(`/proc/${entry}/environ`, 'utf8').includes(dir)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      const wchan = readFileSync(`/proc/${entry}/wchan`, 'utf8').trim() || '-';
+      const token = `.${Number(entry).toString(36)}-`;
+      const locks = entries.filter((name) => !name.startsWith('.') && name.includes(token)).length;
+      found.push(
+        `${entry} ${state} ${wchan} ${args.slice(0, 160)}${locks > 0 ? ` [holds ${locks} lock entries]` : ''}`,
+      );
     } catch {
       // gone meanwhile
     }
@@ -370,6 +387,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
               kills.monitor++;
             } catch {
               // exited meanwhile
+            }
+            // The fault is a dead monitor: the plain command comes after its death. kill() only queues the signal; on
+            // a loaded machine the monitor can still run when `up` reads it (then alive, rightly left alone), and the
+            // `ps` after would find it dead: a failure of the harness, not of the command.
+            for (let waited = 0; !exited(status.monitor) && waited < 10_000; waited += 10) {
+              await new Promise((resolve) => setTimeout(resolve, 10));
             }
           }
           await converged(label);
