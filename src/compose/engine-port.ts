@@ -412,6 +412,7 @@ export class EnginePort implements ComposePort {
         labels: { ...spec.labels },
         noCache: spec.noCache,
         pull: spec.pull,
+        secrets: spec.secrets,
         signal,
       },
       (event) => {

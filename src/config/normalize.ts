@@ -1098,6 +1098,15 @@ function checkServices(all: Record<string, Service>, raw: RawMap, ctx: Ctx, decl
         );
       });
     }
+    const rawBuild = isRawMap(s.build) ? s.build : {};
+    (service.build?.secrets ?? []).forEach((ref, index) => {
+      if (ref.source in declared.secrets) return;
+      ctx.bag.error(
+        `${where}.build.secrets[${index}]: secret "${ref.source}" is not declared in the top-level secrets section`,
+        at(ctx, rawBuild.secrets, index),
+        suggestion(ref.source, Object.keys(declared.secrets)),
+      );
+    });
     // Two services sharing a container_name are refused by the planner, only when one up/create/run selects both.
     if (service.container_name !== undefined && service.scale > 1) {
       ctx.bag.error(

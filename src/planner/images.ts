@@ -4,6 +4,7 @@
  * container is recreated depends on the image a build produces; `--dry-run` shows both phases as one plan.
  */
 import { TsfigError } from '../errors.js';
+import type { FileContent } from '../../engine/volumes/index.js';
 import type { Project, Service } from '../model/project.js';
 import { serviceImage } from './container-spec.js';
 import type { ObservedState } from './observed.js';
@@ -101,6 +102,34 @@ export function resolveBuildArgs(
   return args;
 }
 
+/**
+ * `build.secrets` of a service by id (the long syntax's `target`, else the source), from the top-level `secrets:`
+ * (`file:` read when the RUN that mounts it starts, `environment:` the variable's value); an external secret or an
+ * unset variable fails the plan, as for a service's secrets.
+ */
+export function buildSecretsOf(project: Project, service: Service): Record<string, FileContent> {
+  const secrets: Record<string, FileContent> = {};
+  (service.build?.secrets ?? []).forEach((ref, index) => {
+    const declared = project.secrets[ref.source];
+    if (declared === undefined) return; // the loader reported it
+    const where = `secrets.${ref.source}`;
+    if (declared.external) {
+      throw new TsfigError('config', `${where}: external secrets live in a swarm cluster, which tsfig does not run`, {
+        hint: `declare it with file: or environment: instead (used by service "${service.name}" build.secrets[${index}])`,
+      });
+    }
+    if (declared.value === undefined) {
+      throw new TsfigError(
+        'config',
+        `environment variable "${declared.environment ?? ''}" required by secret "${ref.source}" is not set`,
+        { hint: `set it in the shell or in the project's .env file (used by service "${service.name}" build.secrets)` },
+      );
+    }
+    secrets[ref.target] = declared.value;
+  });
+  return secrets;
+}
+
 /** The build operation's spec for a service with `build:`. */
 export function buildSpecOf(
   project: Project,
@@ -125,6 +154,7 @@ export function buildSpecOf(
     ),
     noCache: overrides.noCache === true || build.no_cache,
     pull: overrides.pull === true || build.pull,
+    secrets: buildSecretsOf(project, service),
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import type { ContainerSpec } from '../../engine/containers/index.js';
 import type { PortSpec } from '../../engine/network/index.js';
-import type { MountSpec } from '../../engine/volumes/index.js';
+import type { FileContent, MountSpec } from '../../engine/volumes/index.js';
 
 /** Each value maps to one engine call (one ExecutorPort method). Values are explicit strings, never positions. */
 export const OpKind = {
@@ -106,6 +106,8 @@ export interface ImageBuildSpec {
   readonly labels: Readonly<Record<string, string>>;
   readonly noCache: boolean;
   readonly pull: boolean;
+  /** `build.secrets` by the id a Dockerfile mounts them with (JSON shows a file path or a digest, never a value). */
+  readonly secrets: Readonly<Record<string, FileContent>>;
 }
 
 export interface ImageRemoveSpec {

@@ -3,6 +3,7 @@
  * owner and mode, and where their values must never appear (inspect, the record, the image, `config`, the logs).
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -146,5 +147,82 @@ secrets:
     assert.match(result.stderr, /secrets\.ext: external secrets live in a swarm cluster/);
     assert.deepEqual(await t.engine.containers.list({ all: true }), []);
     assert.deepEqual(await t.engine.networks.list(), []);
+  });
+
+  test('build.secrets: a file and an environment secret mounted by RUN --mount=type=secret, in no image, output or state', async () => {
+    const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+    const dir = await writeProject(
+      t,
+      'buildsecrets',
+      `services:
+  app:
+    build:
+      context: .
+      secrets:
+        - filepw
+        - source: pw
+          target: token
+    image: buildsecrets/app:1
+    command: ["sh", "-c", "cat /built; test -e /run/secrets && echo stub-left || echo no-stub"]
+secrets:
+  pw:
+    environment: BUILD_PW
+  filepw:
+    file: ./filepw.txt
+`,
+    );
+    await writeFile(
+      path.join(dir, 'Dockerfile'),
+      [
+        `FROM ${BUSYBOX}`,
+        `RUN --mount=type=secret,id=filepw test "$(sha256sum < /run/secrets/filepw | cut -c1-64)" = ${sha(FILE_SECRET)} && echo file-ok > /built`,
+        `RUN --mount=type=secret,id=token,env=TOKEN,required=true test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = ${sha(SECRET)} && echo env-ok >> /built`,
+        '',
+      ].join('\n'),
+    );
+    await writeFile(path.join(dir, 'filepw.txt'), FILE_SECRET, { mode: 0o600 });
+    const env = { BUILD_PW: SECRET };
+    try {
+      const build = await ok(['build'], dir, env);
+      assert.ok(
+        !(build.stdout + build.stderr).includes(SECRET) && !(build.stdout + build.stderr).includes(FILE_SECRET),
+      );
+      const up = await ok(['--progress', 'json', 'up', '--build', '-d'], dir, env);
+      assert.ok(!(up.stdout + up.stderr).includes(SECRET), 'up printed the secret');
+      const run = await ok(['run', '--rm', 'app'], dir, env);
+      assert.equal(run.stdout, 'file-ok\nenv-ok\nno-stub\n');
+      for (const file of filesUnder(t.engine.paths.root)) {
+        const bytes = readFileSync(file);
+        assert.ok(!bytes.includes(SECRET) && !bytes.includes(FILE_SECRET), `${file} holds a build secret`);
+      }
+      const plan = await ok(['up', '--dry-run', '--format', 'json', '--build', '-d', '--force-recreate'], dir, env);
+      assert.ok(!(plan.stdout + plan.stderr).includes(SECRET));
+
+      // the variable unset: a clear error naming it, nothing built
+      const missing = await t.cli(['build'], { cwd: dir });
+      assert.equal(missing.code, 65, missing.stderr);
+      assert.match(missing.stderr, /environment variable "BUILD_PW" required by secret "pw" is not set/);
+    } finally {
+      await ok(['down', '--rmi', 'all', '-t', '0'], dir, env);
+    }
+  });
+
+  test('build.secrets naming an undeclared secret is refused at its file:line:col', async () => {
+    const dir = await writeProject(
+      t,
+      'buildsecrets2',
+      `services:
+  app:
+    build:
+      context: .
+      secrets: [nope]
+secrets:
+  pw:
+    environment: BUILD_PW
+`,
+    );
+    const result = await t.cli(['build'], { cwd: dir });
+    assert.equal(result.code, 65, result.stderr);
+    assert.match(result.stderr, /:5:17: error: services\.app\.build\.secrets\[0\]: secret "nope" is not declared/);
   });
 });

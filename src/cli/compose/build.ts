@@ -4,7 +4,7 @@ import type { BuildEvent } from '../../../engine/build/index.js';
 import type { Engine } from '../../../engine/index.js';
 import { buildEventOf } from '../../compose/engine-port.js';
 import type { EventSink } from '../../events/events.js';
-import { resolveBuildArgs } from '../../planner/images.js';
+import { buildSecretsOf, resolveBuildArgs } from '../../planner/images.js';
 import type { Project } from '../../model/project.js';
 import { serviceImage } from '../../planner/container-spec.js';
 import { dependencyOrder, servicesInScope } from '../../planner/reconcile.js';
@@ -85,6 +85,7 @@ export async function buildServices(
         ),
         noCache: options.noCache === true || build.no_cache,
         pull: options.pull === true || build.pull,
+        secrets: buildSecretsOf(project, service),
         signal: options.signal,
       },
       (event) => {
