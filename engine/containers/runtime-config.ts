@@ -81,6 +81,7 @@ export function runtimeConfEntries(
     entries.push(['mount', mount.destination], ['mount.type', mount.type], ['mount.source', mount.source]);
     entries.push(['mount.options', mount.options.join(',')]);
     if (mount.copy === true) entries.push(['mount.copy', true]);
+    if (mount.subpath !== undefined) entries.push(['mount.subpath', mount.subpath]);
   }
   // The files the engine wrote (secrets, configs): after the user's mounts, so a tmpfs on /run keeps /run/secrets.
   for (const file of containerFileMounts(dirs.dir, spec.files ?? [])) {

@@ -9,6 +9,8 @@ export interface ContainerMount {
   readonly options: readonly string[];
   /** Populate an empty source from the image content at destination on first use (Docker's volume copy-up). */
   readonly copy?: boolean;
+  /** Only this relative path inside the source is mounted (runtime.conf `mount.subpath`). */
+  readonly subpath?: string;
   /** The named or anonymous volume behind this mount, if any. */
   readonly volumeName?: string;
   readonly anonymous?: boolean;

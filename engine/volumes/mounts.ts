@@ -34,6 +34,11 @@ export interface ResolvedMount {
   readonly options: readonly string[];
   /** Populate the volume from the image's content at destination when it is empty (Docker's copy-up). */
   readonly copy: boolean;
+  /**
+   * Only this path inside the source is mounted (compose `volume.subpath`, `image.subpath`): relative, normalised;
+   * the native helper opens it beneath the source following no symlink (native/PROTOCOL.md `mount.subpath`).
+   */
+  readonly subpath?: string;
   /** The named or anonymous volume behind this mount. */
   readonly volumeName?: string;
   /** Set (true) when that volume is anonymous. */
@@ -71,6 +76,8 @@ export interface VolumeMountSpec extends MountSpecBase {
   readonly source?: string;
   /** Do not copy the image's content into an empty volume. */
   readonly nocopy: boolean;
+  /** Mount only this path inside the volume (compose `volume.subpath`, `--mount volume-subpath=`). */
+  readonly subpath?: string;
   /** For a volume created by this mount (`--mount volume-label=`, `volume-opt=`). */
   readonly labels?: Readonly<Record<string, string>>;
   readonly driverOpts?: Readonly<Record<string, string>>;
@@ -86,6 +93,8 @@ export interface ImageMountSpec extends MountSpecBase {
   readonly type: 'image';
   /** Image reference or id. */
   readonly source: string;
+  /** Mount only this path inside the image (compose `image.subpath`). */
+  readonly subpath?: string;
 }
 
 /** What a container asks for, parsed and validated (no host access). Compose builds these directly. */
@@ -103,8 +112,9 @@ function overlayPath(dir: string): string {
 }
 
 /** The read-only mount of an image's layers: one layer is a bind of its dir, more an overlay of them. */
-function imageMount(destination: string, image: MountableImage): ResolvedMount {
+function imageMount(destination: string, image: MountableImage, subpath: string | undefined): ResolvedMount {
   const [only] = image.layers;
+  const sub = subpath !== undefined ? { subpath } : {};
   if (image.layers.length === 1 && only !== undefined) {
     return {
       destination,
@@ -112,6 +122,7 @@ function imageMount(destination: string, image: MountableImage): ResolvedMount {
       source: only,
       options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'],
       copy: false,
+      ...sub,
       imageId: image.id,
     };
   }
@@ -121,8 +132,22 @@ function imageMount(destination: string, image: MountableImage): ResolvedMount {
     source: [...image.layers].reverse().map(overlayPath).join(':'),
     options: ['ro', 'nosuid', 'nodev'],
     copy: false,
+    ...sub,
     imageId: image.id,
   };
+}
+
+/**
+ * A subpath as moby accepts it: relative and inside its source (`a/b`, `./a`; not `/a`, `..`, `a/../..`), returned
+ * normalised. Whether it exists, and that no component is a symlink, is checked when the container starts (the
+ * source's content may change until then).
+ */
+export function checkSubpath(what: string, subpath: string, of: 'volume' | 'image'): string {
+  const clean = path.posix.normalize(subpath).replace(/\/+$/, '');
+  if (subpath === '' || subpath.startsWith('/') || clean === '..' || clean.startsWith('../')) {
+    throw invalid(what, `subpath must be a relative path within the ${of}: ${JSON.stringify(subpath)}`);
+  }
+  return clean;
 }
 
 export interface ParseMountOptions {
@@ -324,17 +349,12 @@ const MOUNT_KEYS = [
   'volume-label',
   'volume-driver',
   'volume-opt',
+  'volume-subpath',
   'tmpfs-size',
   'tmpfs-mode',
 ];
 const BOOL_KEYS = ['readonly', 'ro', 'volume-nocopy'];
-const UNSUPPORTED_KEYS = [
-  'bind-recursive',
-  'bind-nonrecursive',
-  'bind-create-mountpoint',
-  'volume-subpath',
-  'image-subpath',
-];
+const UNSUPPORTED_KEYS = ['bind-recursive', 'bind-nonrecursive', 'bind-create-mountpoint', 'image-subpath'];
 
 /**
  * Parses a `--mount` spec: `type=bind|volume|tmpfs` (default volume), `source`/`src`, `target`/`destination`/`dst`,
@@ -350,6 +370,7 @@ export function parseMountFlag(spec: string, options: ParseMountOptions = {}): M
   let readonly = false;
   let propagation: Propagation | undefined;
   let nocopy: boolean | undefined;
+  let subpath: string | undefined;
   const labels: Record<string, string> = {};
   const driverOpts: Record<string, string> = {};
   let tmpfsSize: string | undefined;
@@ -399,6 +420,9 @@ export function parseMountFlag(spec: string, options: ParseMountOptions = {}): M
         break;
       case 'volume-nocopy':
         nocopy = parseBool(value, key, what);
+        break;
+      case 'volume-subpath':
+        subpath = checkSubpath(what, text, 'volume');
         break;
       case 'volume-label':
       case 'volume-opt': {
@@ -482,6 +506,7 @@ export function parseMountFlag(spec: string, options: ParseMountOptions = {}): M
         target: cleanTarget,
         readonly,
         nocopy: nocopy === true,
+        ...(subpath !== undefined ? { subpath } : {}),
         ...(Object.keys(labels).length > 0 ? { labels } : {}),
         ...(Object.keys(driverOpts).length > 0 ? { driverOpts } : {}),
         origin: what,
@@ -565,13 +590,22 @@ export async function volumeMount(
   destination: string,
   readonly: boolean,
   nocopy: boolean,
+  subpath?: string,
 ): Promise<ResolvedMount> {
   const backing = parseLocalDriverOptions(volume.Options);
+  // a subpath mount never populates the volume (the subpath must exist already, as in Docker)
   const tail = {
-    copy: !nocopy,
+    copy: !nocopy && subpath === undefined,
+    ...(subpath !== undefined ? { subpath } : {}),
     volumeName: volume.Name,
     ...(volume.Labels[ANONYMOUS_LABEL] !== undefined ? { anonymous: true } : {}),
   };
+  if (subpath !== undefined && backing.kind === 'tmpfs') {
+    throw new EngineError(
+      'invalid',
+      `volume ${volume.Name} is a tmpfs: it starts empty, so subpath ${subpath} cannot exist`,
+    );
+  }
   switch (backing.kind) {
     case 'tmpfs':
       // The runtime copies only into bind mounts: a tmpfs-backed volume starts empty (Docker would copy into it).
@@ -682,6 +716,7 @@ export async function resolveMounts(
               });
             }
           }
+          if (spec.subpath !== undefined) checkSubpath(spec.origin, spec.subpath, 'volume');
           const driverOpts = existing?.Options ?? spec.driverOpts ?? {};
           const backing = parseLocalDriverOptions(driverOpts);
           if (backing.kind === 'bind') await assertBindDevice(backing.device ?? '');
@@ -692,7 +727,8 @@ export async function resolveMounts(
           if (options.image === undefined) throw invalid(spec.origin, 'image mounts are not available here');
           const image = await options.image(spec.source);
           if (image.layers.length === 0) throw invalid(spec.origin, `image ${spec.source} has no layers to mount`);
-          plans.set(spec.target, { kind: 'ready', mount: imageMount(spec.target, image) });
+          const subpath = spec.subpath !== undefined ? checkSubpath(spec.origin, spec.subpath, 'image') : undefined;
+          plans.set(spec.target, { kind: 'ready', mount: imageMount(spec.target, image, subpath) });
           break;
         }
         case 'tmpfs':
@@ -751,7 +787,9 @@ export async function resolveMounts(
               });
               createdVolumes.push(volume.Name);
             }
-            mounts.push(await volumeMount(volume, destination, plan.spec.readonly, plan.spec.nocopy));
+            mounts.push(
+              await volumeMount(volume, destination, plan.spec.readonly, plan.spec.nocopy, plan.spec.subpath),
+            );
             break;
           }
           case 'image': {

@@ -141,6 +141,20 @@ static int parse_mount_key(const char *key, const char *v, struct tsfig_conf *c,
         return set_str(&m->options, key, v, err);
     if (strcmp(key, "mount.copy") == 0)
         return parse_bool(key, v, &m->copy, err);
+    if (strcmp(key, "mount.subpath") == 0) {
+        /* relative, no empty, `.` or `..` component: the engine checked it already; openat2 enforces it anyway */
+        int bad = v[0] == '\0' || v[0] == '/';
+        for (const char *p = v; !bad && *p;) {
+            size_t l = strcspn(p, "/");
+            bad = l == 0 || (l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.');
+            p += l;
+            if (*p == '/')
+                p++, bad = bad || *p == '\0';
+        }
+        if (bad)
+            return tsfig_make_error(err, 0, STEP, "invalid mount.subpath `%s`: a relative path inside the source", v);
+        return set_str(&m->subpath, key, v, err);
+    }
     return tsfig_make_error(err, 0, STEP, "unknown key `%s`", key);
 }
 
@@ -373,6 +387,10 @@ static int validate(struct tsfig_conf *c, tsfig_error_t *err)
             return tsfig_make_error(err, 0, STEP, "bind mount `%s` needs an absolute `mount.source`", m->dest);
         if (m->copy && strcmp(m->type, "bind") != 0)
             return tsfig_make_error(err, 0, STEP, "`mount.copy` only applies to bind mounts (`%s`)", m->dest);
+        if (m->subpath != NULL && strcmp(m->type, "tmpfs") == 0)
+            return tsfig_make_error(err, 0, STEP, "`mount.subpath` does not apply to tmpfs mounts (`%s`)", m->dest);
+        if (m->subpath != NULL && m->copy)
+            return tsfig_make_error(err, 0, STEP, "`mount.copy` cannot go with `mount.subpath` (`%s`)", m->dest);
     }
     if (c->cwd == NULL)
         c->cwd = tsfig_xstrdup("/");
@@ -466,6 +484,7 @@ void tsfig_conf_free(struct tsfig_conf *c)
         free(c->mounts[i].type);
         free(c->mounts[i].source);
         free(c->mounts[i].options);
+        free(c->mounts[i].subpath);
     }
     free(c->mounts);
     for (size_t i = 0; i < c->n_sysctls; i++) {

@@ -12,6 +12,7 @@ struct tsfig_mount {
     char *source;
     char *options;
     int copy;      /* mount.copy: populate an empty bind source from the rootfs */
+    char *subpath; /* mount.subpath: mount only this path inside the source (no symlink followed) */
 };
 
 struct tsfig_rlimit {

@@ -8,6 +8,7 @@
 #include <glob.h>
 #include <limits.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -249,6 +250,29 @@ static int populate_volume(int rootfd, const struct tsfig_mount *m, tsfig_error_
     return 0;
 }
 
+/* The object at subpath beneath the directory fd base, as an O_PATH fd, as moby's safepath does for volume subpaths:
+ * no symlink is followed (the volume's content is the container's: `sub -> /` must not reach the host) and nothing
+ * outside base is reached. The object is pinned by the fd, so a later swap of a component changes nothing. Messages
+ * as moby's (`cannot access path ...`, `path concatenation escapes the base directory ...`). */
+static int open_subpath(int base, const char *what, const char *subpath, const char *step, tsfig_error_t *err)
+{
+    struct open_how how = {
+        .flags = O_PATH | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    for (int attempt = 0;; attempt++) {
+        int fd = (int)TEMP_FAILURE_RETRY(syscall(SYS_openat2, base, subpath, &how, sizeof how));
+        if (fd >= 0)
+            return fd;
+        if (errno == EAGAIN && attempt < 1000)
+            continue;
+        if (errno == EXDEV)
+            return tsfig_make_error(err, 0, step, "path concatenation escapes the base directory, base: %s, subpath: %s",
+                                    what, subpath);
+        return tsfig_make_error(err, errno, step, "cannot access path %s/%s", what, subpath);
+    }
+}
+
 static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *err)
 {
     unsigned long flags, prop;
@@ -263,6 +287,15 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
         src = TEMP_FAILURE_RETRY(open(m->source, O_PATH | O_CLOEXEC));
         if (src < 0 || fstat(src, &st) < 0)
             return tsfig_make_error(err, errno, step, "stat bind source `%s`", m->source);
+        if (m->subpath != NULL) {
+            int sub = open_subpath(src, m->source, m->subpath, step, err);
+            if (sub < 0)
+                return -1;
+            close(src);
+            src = sub;
+            if (fstat(src, &st) < 0)
+                return tsfig_make_error(err, errno, step, "stat `%s/%s`", m->source, m->subpath);
+        }
         is_dir = S_ISDIR(st.st_mode);
     }
     cleanup_close int fd = tsfig_ensure_in_root(rootfd, m->dest, is_dir);
@@ -287,10 +320,33 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
         }
         if (mount_fd("overlay", fd, "overlay", (flags & ~MS_REC) | MS_RDONLY, lower, m->dest, err) < 0)
             return -1;
+        if (m->subpath != NULL) {
+            /* Only a directory of the image (`image.subpath`): a clone of it replaces the whole image's overlay,
+             * which is detached once the clone is taken. */
+            cleanup_close int whole = tsfig_open_in_root(rootfd, m->dest, O_PATH | O_DIRECTORY, 0);
+            if (whole < 0)
+                return tsfig_make_error(err, errno, step, "reopen `%s`", m->dest);
+            cleanup_close int sub = open_subpath(whole, "<image>", m->subpath, step, err);
+            if (sub < 0)
+                return -1;
+            struct stat st;
+            if (fstat(sub, &st) < 0)
+                return tsfig_make_error(err, errno, step, "stat `%s`", m->subpath);
+            if (!S_ISDIR(st.st_mode))
+                return tsfig_make_error(err, ENOTDIR, step, "image subpath %s of a multi-layer image must be a directory",
+                                        m->subpath);
+            tree = (int)syscall(SYS_open_tree, sub, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+            if (tree < 0)
+                return tsfig_make_error(err, errno, step, "clone `%s`", m->subpath);
+            if (umount2(tsfig_fd_path(p, sizeof p, whole), MNT_DETACH) < 0)
+                return tsfig_make_error(err, errno, step, "detach the image at `%s`", m->dest);
+            if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
+        }
     } else if (mount_fd("tmpfs", fd, "tmpfs", flags & ~MS_REC, data, m->dest, err) < 0) {
         return -1;
     }
-    cleanup_close int top = is_bind ? fcntl(tree, F_DUPFD_CLOEXEC, 3) : tsfig_open_in_root(rootfd, m->dest, O_PATH, 0);
+    cleanup_close int top = tree >= 0 ? fcntl(tree, F_DUPFD_CLOEXEC, 3) : tsfig_open_in_root(rootfd, m->dest, O_PATH, 0);
     if (top < 0)
         return tsfig_make_error(err, errno, step, "reopen `%s`", m->dest);
     if (mount(NULL, tsfig_fd_path(p, sizeof p, top), NULL, prop ? prop : (MS_PRIVATE | MS_REC), NULL) < 0)

@@ -560,7 +560,7 @@ function normalizeServiceVolumes(value: unknown, ctx: Ctx, where: string): Servi
       volume: volume
         ? {
             nocopy: optional(ctx, `${here}.volume`, volume, 'nocopy', parseBoolean) ?? false,
-            subpath: str(volume.subpath),
+            subpath: subpathOf(ctx, `${here}.volume`, volume, 'volume'),
           }
         : undefined,
       tmpfs: tmpfs
@@ -569,10 +569,24 @@ function normalizeServiceVolumes(value: unknown, ctx: Ctx, where: string): Servi
             mode: optional(ctx, `${here}.tmpfs`, tmpfs, 'mode', parseMode),
           }
         : undefined,
-      image: image ? { subpath: str(image.subpath) } : undefined,
+      image: image ? { subpath: subpathOf(ctx, `${here}.image`, image, 'image') } : undefined,
     });
   });
   return out;
+}
+
+/** `volume.subpath` / `image.subpath`: relative and inside the source (as moby refuses it otherwise), at its line. */
+function subpathOf(ctx: Ctx, here: string, raw: RawMap, of: 'volume' | 'image'): string | undefined {
+  const subpath = str(raw.subpath);
+  if (subpath === undefined) return undefined;
+  const clean = path.posix.normalize(subpath).replace(/\/+$/, '');
+  if (subpath === '' || subpath.startsWith('/') || clean === '..' || clean.startsWith('../')) {
+    ctx.bag.error(
+      `${here}.subpath: ${JSON.stringify(subpath)}: subpath must be a relative path within the ${of}`,
+      at(ctx, raw, 'subpath'),
+    );
+  }
+  return subpath;
 }
 
 function parseMode(value: unknown): number {

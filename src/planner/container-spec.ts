@@ -367,11 +367,11 @@ function serviceMount(
       };
     }
     case 'volume': {
-      if (volume.volume?.subpath !== undefined) warn.key('volumes', `subpath (${volume.target}) is not supported yet`);
       const nocopy = volume.volume?.nocopy ?? false;
-      if (volume.source === undefined) return { ...base, notes: [], type: 'volume', nocopy };
+      const subpath = volume.volume?.subpath !== undefined ? { subpath: volume.volume.subpath } : {};
+      if (volume.source === undefined) return { ...base, notes: [], type: 'volume', nocopy, ...subpath };
       const declared = project.volumes[volume.source];
-      return { ...base, notes: [], type: 'volume', source: declared?.name ?? volume.source, nocopy };
+      return { ...base, notes: [], type: 'volume', source: declared?.name ?? volume.source, nocopy, ...subpath };
     }
     case 'tmpfs':
       return {
@@ -391,11 +391,15 @@ function serviceMount(
         warn.key('volumes', `type "image" (${volume.target}) names no image (source) and is ignored`);
         return undefined;
       }
-      if (volume.image?.subpath !== undefined) {
-        warn.key('volumes', `image.subpath (${volume.target}) is not supported yet: the whole image is mounted`);
-      }
       // Read-only whatever read_only says, as compose and Docker mount it.
-      return { ...base, readonly: true, notes: [], type: 'image', source: volume.source };
+      return {
+        ...base,
+        readonly: true,
+        notes: [],
+        type: 'image',
+        source: volume.source,
+        ...(volume.image?.subpath !== undefined ? { subpath: volume.image.subpath } : {}),
+      };
     }
     case 'npipe':
     case 'cluster':

@@ -579,4 +579,120 @@ volumes:
     }
     assert.equal((await t.cli(['image', 'inspect', 'imgvol-data:1'], { cwd: dir })).code !== 0, true);
   });
+
+  test('volume.subpath and image.subpath mount only that path; a symlink planted by a container is refused (attack)', async () => {
+    const sub = (source: string, subpath: string, kind = 'volume'): string =>
+      `    volumes:\n      - type: ${kind}\n        source: ${source}\n        target: /mnt\n        ${kind}:\n          subpath: ${subpath}\n`;
+    const { dir } = await project(`services:
+  planter:
+    image: ${BUSYBOX}
+    command: ["sh", "-c", "mkdir -p /data/real/deep && echo inside > /data/real/f && ln -s / /data/evil && ln -s /etc /data/evil2 && ln -s real /data/rel && echo planted"]
+    volumes: [data:/data]
+  reader:
+    image: ${BUSYBOX}
+    command: ["sh", "-c", "ls /mnt; cat /mnt/f"]
+${sub('data', 'real')}  attacker:
+    image: ${BUSYBOX}
+    command: ["sh", "-c", "ls /mnt; cat /mnt/etc/hostname /mnt/passwd"]
+${sub('data', 'evil')}  attacker2:
+    image: ${BUSYBOX}
+    command: ["cat", "/mnt/passwd"]
+${sub('data', 'evil2')}  attacker3:
+    image: ${BUSYBOX}
+    command: ["ls", "/mnt"]
+${sub('data', 'rel/deep')}  missing:
+    image: ${BUSYBOX}
+    command: ["true"]
+${sub('data', 'nope')}  layered:
+    build: ./img
+    image: subpath-img:1
+    profiles: ["build"]
+  imgsub:
+    image: ${BUSYBOX}
+    command: ["sh", "-c", "ls /mnt; cat /mnt/msg; grep -c root /mnt2/passwd"]
+    volumes:
+      - type: image
+        source: subpath-img:1
+        target: /mnt
+        image:
+          subpath: payload
+      - type: image
+        source: ${BUSYBOX}
+        target: /mnt2
+        image:
+          subpath: etc
+  imgevil:
+    image: ${BUSYBOX}
+    command: ["ls", "/mnt"]
+${sub(`subpath-img:1`, 'payload/up', 'image')}volumes:
+  data:
+`);
+    await mkdir(path.join(dir, 'img'), { recursive: true });
+    await writeFile(
+      path.join(dir, 'img', 'Dockerfile'),
+      `FROM ${BUSYBOX}\nRUN mkdir /payload && echo from the image > /payload/msg && ln -s / /payload/up\n`,
+    );
+    try {
+      assert.equal((await ok(['run', '--rm', 'planter'], dir)).stdout, 'planted\n');
+      // only the subpath: its files, not the volume's other entries
+      assert.equal((await ok(['run', '--rm', 'reader'], dir)).stdout, 'deep\nf\ninside\n');
+      // the attack: a symlink the first container planted in the volume, named as the subpath, must not give the
+      // second one the host's / or /etc; refused as moby's safepath refuses any symlink in a subpath
+      for (const [service, link] of [
+        ['attacker', 'evil'],
+        ['attacker2', 'evil2'],
+        ['attacker3', 'rel/deep'],
+      ] as const) {
+        const result = await t.cli(['run', '--rm', service], { cwd: dir });
+        assert.notEqual(result.code, 0, `${service} ran:\n${result.stdout}`);
+        assert.match(
+          result.stderr,
+          new RegExp(`cannot access path \\S+/_data/${link}: Too many levels of symbolic links`),
+        );
+        assert.doesNotMatch(result.stdout, /root:x:0:0/);
+      }
+      const missing = await t.cli(['run', '--rm', 'missing'], { cwd: dir });
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /cannot access path \S+\/_data\/nope: No such file or directory/);
+
+      // image.subpath: of a built two-layer image (an overlay) and of busybox (one layer, a bind)
+      await ok(['--profile', 'build', 'build', 'layered'], dir);
+      assert.equal((await ok(['run', '--rm', 'imgsub'], dir)).stdout, 'msg\nup\nfrom the image\n1\n');
+      const evil = await t.cli(['run', '--rm', 'imgevil'], { cwd: dir });
+      assert.notEqual(evil.code, 0, evil.stdout);
+      assert.match(evil.stderr, /cannot access path <image>\/payload\/up: Too many levels of symbolic links/);
+      assert.deepEqual(
+        readFileSync('/proc/mounts', 'utf8')
+          .split('\n')
+          .filter((line) => line.includes(t.dir)),
+        [],
+        'no mount left on the host',
+      );
+    } finally {
+      await t.cli(['down', '-v', '-t', '0', '--remove-orphans'], { cwd: dir });
+      await t.cli(['image', 'rm', `subpath-img:1`], { cwd: dir });
+    }
+  });
+
+  test('a subpath outside its volume is refused at its file:line:col, before anything is created', async () => {
+    const { dir } = await project(`services:
+  app:
+    image: ${BUSYBOX}
+    volumes:
+      - type: volume
+        source: data
+        target: /mnt
+        volume:
+          subpath: ../../etc
+volumes:
+  data:
+`);
+    const result = await t.cli(['up', '-d'], { cwd: dir });
+    assert.equal(result.code, 65, result.stderr);
+    assert.match(
+      result.stderr,
+      /:9:20: error: services\.app\.volumes\[0\]\.volume\.subpath: "\.\.\/\.\.\/etc": subpath must be a relative path within the volume/,
+    );
+    assert.deepEqual(await t.engine.containers.list({ all: true }), []);
+  });
 });

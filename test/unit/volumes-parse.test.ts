@@ -186,7 +186,16 @@ describe('--mount specs', () => {
       () => parseMountFlag('type=volume,target=/a,volume-opt=type=nfs,volume-opt=device=x', base),
       'not supported',
     );
-    rejects(() => parseMountFlag('type=volume,target=/a,volume-subpath=x', base), 'volume-subpath is not supported');
+    rejects(
+      () => parseMountFlag('type=volume,src=vol,target=/a,volume-subpath=../x', base),
+      'subpath must be a relative path within the volume: "../x"',
+    );
+    rejects(() => parseMountFlag('type=volume,src=vol,target=/a,volume-subpath=/x', base), 'a relative path');
+    rejects(() => parseMountFlag('type=bind,src=/h,target=/a,volume-subpath=x', base), 'volume-subpath');
+    assert.equal(
+      (parseMountFlag('type=volume,src=vol,target=/a,volume-subpath=./x/y/', base) as { subpath?: string }).subpath,
+      'x/y',
+    );
     rejects(() => parseMountFlag('type=volume,target=relative', base), 'must be absolute');
     rejects(() => parseMountFlag('type=volume,"target=/a', base), 'unterminated double quote');
   });
