@@ -9,6 +9,11 @@ const DEFAULTS = [
   'ff02::2\tip6-allrouters',
 ];
 
+/** /etc/hosts of a container before it joins networks: the usual loopback lines, then `extra` (`--add-host`). */
+export function renderStaticHosts(extra: readonly string[]): string {
+  return [...DEFAULTS, ...extra, ''].join('\n');
+}
+
 function unique(names: readonly (string | undefined)[]): string[] {
   return [...new Set(names.filter((n): n is string => n !== undefined && n !== ''))];
 }
