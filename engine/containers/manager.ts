@@ -13,7 +13,8 @@ import { newId, shortId } from '../state/ids.js';
 import { acquireLock, withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
 import type { NetworkManager, NetworkState } from '../network/index.js';
-import { renderHostsFile } from '../network/hosts.js';
+import { renderHostsFile, renderStaticHosts } from '../network/hosts.js';
+import { inspectJson } from './inspect.js';
 import { resolveCapabilities } from './capabilities.js';
 import { currentBootId, destroyCgroup, isSameProcess, removeEmptyCgroupParent } from './liveness.js';
 import { readLogs, type LogReadOptions } from './logs.js';
@@ -140,19 +141,6 @@ function stateOf(status: MonitorStatus | undefined): ContainerState {
       ? { health: { status: status.health.status, failingStreak: status.health.failingStreak } }
       : {}),
   };
-}
-
-function hostsContent(extra: readonly string[]): string {
-  return [
-    '127.0.0.1\tlocalhost',
-    '::1\tlocalhost ip6-localhost ip6-loopback',
-    'fe00::0\tip6-localnet',
-    'ff00::0\tip6-mcastprefix',
-    'ff02::1\tip6-allnodes',
-    'ff02::2\tip6-allrouters',
-    ...extra,
-    '',
-  ].join('\n');
 }
 
 /** The host's resolv.conf without loopback nameservers (unreachable from a container's own netns), as docker does. */
@@ -488,7 +476,7 @@ export class ContainerManager {
       for (const sub of ['rootfs', 'upper', 'work']) await fs.mkdir(path.join(staging, sub), { mode: 0o755 });
       const network = spec.network ?? 'none';
       await fs.writeFile(path.join(staging, 'hostname'), `${hostname}\n`);
-      const hosts = network === 'host' ? readFileSync('/etc/hosts', 'utf8') : hostsContent(spec.extraHosts ?? []);
+      const hosts = network === 'host' ? readFileSync('/etc/hosts', 'utf8') : renderStaticHosts(spec.extraHosts ?? []);
       await fs.writeFile(path.join(staging, 'hosts'), hosts);
       await fs.writeFile(path.join(staging, 'resolv.conf'), resolvConfContent(network));
       await fs.writeFile(path.join(staging, path.basename(files.log)), '', { mode: 0o640 });
@@ -967,121 +955,12 @@ export class ContainerManager {
     return summaries.sort((a, b) => b.created.localeCompare(a.created));
   }
 
-  /** docker inspect's shape, for the fields tsfig has. */
+  /** docker inspect's shape, for the fields tsfig has (inspect.ts). */
   async inspect(ref: string): Promise<Record<string, unknown>> {
     const record = await this.get(ref);
     const status = await this.status(record);
-    const state = stateOf(status);
-    const dirs = this.dirs(record.id);
-    const files = containerFiles(dirs.dir);
-    const health = status?.health;
-    return {
-      Id: record.id,
-      Name: `/${record.name}`,
-      Created: record.created,
-      Path: record.process.argv[0],
-      Args: record.process.argv.slice(1),
-      State: {
-        Status: state.status,
-        Running: state.running,
-        Restarting: state.status === 'restarting',
-        Pid: state.pid,
-        ExitCode: state.exitCode,
-        OOMKilled: state.oomKilled,
-        Error: state.error,
-        StartedAt: state.startedAt,
-        FinishedAt: state.finishedAt,
-        ...(health !== undefined
-          ? {
-              Health: {
-                Status: health.status,
-                FailingStreak: health.failingStreak,
-                Log: health.log.map((entry) => ({
-                  Start: entry.start,
-                  End: entry.end,
-                  ExitCode: entry.exitCode,
-                  Output: entry.output,
-                })),
-              },
-            }
-          : {}),
-      },
-      RestartCount: state.restartCount,
-      Image: record.imageId,
-      LogPath: files.log,
-      HostnamePath: files.hostname,
-      HostsPath: files.hosts,
-      ResolvConfPath: files.resolvConf,
-      Config: {
-        Hostname: record.hostname,
-        User: record.process.user,
-        Env: record.process.env,
-        Cmd: record.spec.cmd ?? null,
-        Entrypoint: record.spec.entrypoint ?? null,
-        Image: record.imageRef,
-        WorkingDir: record.process.cwd,
-        Labels: record.labels,
-        Tty: record.spec.tty === true,
-        OpenStdin: record.spec.openStdin === true,
-        StopSignal: String(record.stopSignal),
-        StopTimeout: record.stopTimeout,
-      },
-      HostConfig: {
-        NetworkMode: (record.spec.networks ?? [])[0]?.name ?? record.spec.network ?? 'none',
-        Privileged: record.spec.privileged === true,
-        ReadonlyRootfs: record.spec.readonlyRootfs === true,
-        CapAdd: record.spec.capAdd ?? null,
-        CapDrop: record.spec.capDrop ?? null,
-        Memory: record.spec.memory ?? 0,
-        MemorySwap: record.spec.memorySwap ?? 0,
-        NanoCpus: record.spec.nanoCpus ?? 0,
-        PidsLimit: record.spec.pidsLimit ?? 0,
-        ShmSize: record.spec.shmSize ?? 67_108_864,
-        Init: record.spec.init === true,
-        RestartPolicy: {
-          Name: record.spec.restart?.name ?? 'no',
-          MaximumRetryCount: record.spec.restart?.maxRetries ?? 0,
-        },
-        CgroupParent: this.paths.cgroupParent,
-      },
-      Mounts: record.mounts.map((mount) => ({
-        Type: mount.volumeName !== undefined ? 'volume' : mount.type,
-        Name: mount.volumeName,
-        Source: mount.source,
-        Destination: mount.destination,
-        RW: !mount.options.includes('ro'),
-      })),
-      NetworkSettings: await this.networkSettings(record),
-      GraphDriver: { Name: 'overlay', Data: { UpperDir: files.upper, WorkDir: files.work } },
-      Capabilities: record.capabilities,
-    };
-  }
-
-  /** docker inspect's NetworkSettings: per-network addresses and the published ports. */
-  private async networkSettings(record: ContainerRecord): Promise<Record<string, unknown>> {
-    const networks: Record<string, unknown> = {};
-    const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
-    for (const network of this.networks === undefined ? [] : await this.networks.list()) {
-      const endpoint = network.endpoints[record.id];
-      if (endpoint === undefined) continue;
-      networks[network.name] = {
-        NetworkID: network.id,
-        IPAddress: endpoint.ip,
-        IPPrefixLen: Number(network.subnet.split('/')[1]),
-        Gateway: network.gateway,
-        MacAddress: endpoint.mac,
-        Aliases: endpoint.aliases,
-        DNSNames: [record.name, ...endpoint.aliases, record.hostname],
-      };
-      for (const port of endpoint.ports) {
-        const key = `${port.containerPort}/${port.proto}`;
-        (ports[key] ??= []).push({
-          HostIp: port.hostIp === '' ? '0.0.0.0' : port.hostIp,
-          HostPort: String(port.hostPort),
-        });
-      }
-    }
-    return { Networks: networks, Ports: ports, SandboxKey: path.join(this.paths.netns, record.id) };
+    const networks = this.networks === undefined ? [] : await this.networks.list();
+    return inspectJson(this.paths, record, stateOf(status), status, networks);
   }
 
   /** Published ports of a container, as `port` prints them. */
