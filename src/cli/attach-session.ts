@@ -136,29 +136,36 @@ export function parseSigProxy(value: string | boolean): boolean {
   throw new TsfigError('usage', `--sig-proxy: expected true or false, got "${String(value)}"`);
 }
 
-/** `tsfig container attach CONTAINER`. */
-export function registerContainerAttach(group: Command): void {
-  group
-    .command('attach')
-    .description('attach local standard input, output, and error streams to a running container')
-    .argument('<container>')
+/** The flags `container attach` and compose's `attach` share (docker's). */
+export interface AttachFlags {
+  stdin: boolean;
+  sigProxy: string | boolean;
+  detachKeys: string;
+}
+
+/** Adds the shared attach flags to a command. */
+export function withAttachFlags(command: Command): Command {
+  return command
     .option('--no-stdin', 'do not attach STDIN')
     .option('--sig-proxy [bool]', 'proxy all received signals to the process', 'true')
-    .option('--detach-keys <keys>', 'override the key sequence for detaching from a container', 'ctrl-p,ctrl-q')
-    .action(
-      async (
-        ref: string,
-        flags: { stdin: boolean; sigProxy: string | boolean; detachKeys: string },
-        command: Command,
-      ) => {
-        const { openEngine } = await import('./engine.js');
-        const code = await attachSession(await openEngine(), ref, {
-          noStdin: !flags.stdin,
-          sigProxy: parseSigProxy(flags.sigProxy),
-          detachKeys: flags.detachKeys,
-          what: `container ${ref}`,
-        });
-        setExitCode(command, code);
-      },
-    );
+    .option('--detach-keys <keys>', 'override the key sequence for detaching from a container', 'ctrl-p,ctrl-q');
+}
+
+/** The session's options from the shared attach flags. */
+export function attachOptionsOf(flags: AttachFlags, what: string): AttachSessionOptions {
+  return { noStdin: !flags.stdin, sigProxy: parseSigProxy(flags.sigProxy), detachKeys: flags.detachKeys, what };
+}
+
+/** `tsfig container attach CONTAINER`. */
+export function registerContainerAttach(group: Command): void {
+  withAttachFlags(
+    group
+      .command('attach')
+      .description('attach local standard input, output, and error streams to a running container')
+      .argument('<container>'),
+  ).action(async (ref: string, flags: AttachFlags, command: Command) => {
+    const { openEngine } = await import('./engine.js');
+    const code = await attachSession(await openEngine(), ref, attachOptionsOf(flags, `container ${ref}`));
+    setExitCode(command, code);
+  });
 }

@@ -67,65 +67,78 @@ async function collectStream(input: AsyncIterable<Uint8Array>): Promise<Uint8Arr
   return chunks;
 }
 
+/** How one copy treats links, owners and warnings (engine copyFromContainer / copyToContainer options). */
+export interface CopyFlags {
+  readonly archive: boolean;
+  readonly followLink: boolean;
+  readonly onWarning: (message: string) => void;
+}
+
+/**
+ * One copy between a container and the host, as `container cp` and compose's `cp` make it: `hostPath` `-` is a tar
+ * stream (written to `out`, or read from `input`). Returns the bytes copied; undefined for a tar stream.
+ */
+export async function copyOne(
+  engine: NonNullable<ComposeContext['port']['engine']>,
+  container: string,
+  direction: 'from' | 'to',
+  containerPath: string,
+  hostPath: string,
+  flags: CopyFlags & { readonly out?: Writable; readonly input?: Readable | AsyncIterable<Uint8Array> },
+): Promise<number | undefined> {
+  const { copyFromContainer, copyToContainer } = await import('../../engine/index.js');
+  const { out, input, ...options } = flags;
+  if (direction === 'from') {
+    if (hostPath !== '-') {
+      return copyFromContainer(engine, container, containerPath, { kind: 'path', path: hostPath }, options);
+    }
+    if (out === undefined) throw new TsfigError('internal', 'no output for the tar stream');
+    await copyFromContainer(engine, container, containerPath, { kind: 'tar' }, { ...options, out });
+    return undefined;
+  }
+  if (hostPath !== '-') {
+    return copyToContainer(engine, container, { kind: 'path', path: hostPath }, containerPath, options);
+  }
+  await copyToContainer(engine, container, { kind: 'tar' }, containerPath, {
+    ...options,
+    input: input instanceof Readable ? input : Readable.from(input ?? []),
+  });
+  return undefined;
+}
+
 export async function run(ctx: ComposeContext, options: CpOptions): Promise<ExitCode> {
   const engine = ctx.port.engine;
   if (engine === undefined) throw new TsfigError('internal', 'cp needs the engine');
   const targets = copyTargets(await ctx.port.observe(options.project), options);
-  const { copyFromContainer, copyToContainer } = await import('../../engine/index.js');
-  const copyOptions = {
+  const flags: CopyFlags = {
     archive: options.archive === true,
     followLink: options.followLink === true,
     onWarning: (message: string) => ctx.stderr.write(`warning: ${message}\n`),
   };
+  const { containerPath, hostPath } = options;
   if (options.direction === 'from') {
     const [container] = targets;
     if (container === undefined) return ExitCode.failure;
-    if (options.hostPath === '-') {
-      if (options.output === undefined) throw new TsfigError('internal', 'no output for the tar stream');
-      await copyFromContainer(
-        engine,
-        container.id,
-        options.containerPath,
-        { kind: 'tar' },
-        {
-          ...copyOptions,
-          out: options.output,
-        },
-      );
-      return ExitCode.ok;
+    const bytes = await copyOne(engine, container.id, 'from', containerPath, hostPath, {
+      ...flags,
+      ...(options.output !== undefined ? { out: options.output } : {}),
+    });
+    if (bytes !== undefined) {
+      ctx.stderr.write(`${container.name} copied ${humanSize(bytes)} from ${containerPath} to ${hostPath}\n`);
     }
-    const bytes = await copyFromContainer(
-      engine,
-      container.id,
-      options.containerPath,
-      { kind: 'path', path: options.hostPath },
-      copyOptions,
-    );
-    ctx.stderr.write(
-      `${container.name} copied ${humanSize(bytes)} from ${options.containerPath} to ${options.hostPath}\n`,
-    );
     return ExitCode.ok;
   }
   // a tar stream on stdin is read once, then given to every target
-  const tar = options.hostPath === '-' ? await collectStream(options.input ?? Readable.from([])) : undefined;
+  const tar = hostPath === '-' ? await collectStream(options.input ?? Readable.from([])) : undefined;
   for (const container of targets) {
-    if (tar !== undefined) {
-      await copyToContainer(engine, container.id, { kind: 'tar' }, options.containerPath, {
-        ...copyOptions,
-        input: Readable.from(tar),
-      });
-      ctx.stderr.write(`${container.name} copied a tar stream to ${options.containerPath}\n`);
-      continue;
-    }
-    const bytes = await copyToContainer(
-      engine,
-      container.id,
-      { kind: 'path', path: options.hostPath },
-      options.containerPath,
-      copyOptions,
-    );
+    const bytes = await copyOne(engine, container.id, 'to', containerPath, hostPath, {
+      ...flags,
+      ...(tar !== undefined ? { input: Readable.from(tar) } : {}),
+    });
     ctx.stderr.write(
-      `${container.name} copied ${humanSize(bytes)} from ${options.hostPath} to ${options.containerPath}\n`,
+      bytes === undefined
+        ? `${container.name} copied a tar stream to ${containerPath}\n`
+        : `${container.name} copied ${humanSize(bytes)} from ${hostPath} to ${containerPath}\n`,
     );
   }
   return ExitCode.ok;

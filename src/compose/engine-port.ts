@@ -89,6 +89,19 @@ export function pullEventSink(events: EventSink, image: string): (event: PullEve
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * The project lock (`<root-id>:project:<name>`): serialises the mutations of one project, those of the compose verbs
+ * (`EnginePort.lockProject`) and those outside them (`tsfig build`, `kube play`).
+ */
+export async function withProjectLock<T>(engine: Engine, project: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock(`${engine.paths.rootId}:project:${project}`, { timeoutMs: 600_000 });
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
  * The executor's port onto the real engine: one method per operation kind, each one engine call (or the few calls
  * that make one compose step, such as resolving a container's mounts before creating it). No decisions here.
  */
@@ -135,13 +148,8 @@ export class EnginePort implements ComposePort {
     return observe(this.engine, project.name, project);
   }
 
-  async lockProject<T>(project: string, fn: () => Promise<T>): Promise<T> {
-    const lock = await acquireLock(`${this.engine.paths.rootId}:project:${project}`, { timeoutMs: 600_000 });
-    try {
-      return await fn();
-    } finally {
-      await lock.release();
-    }
+  lockProject<T>(project: string, fn: () => Promise<T>): Promise<T> {
+    return withProjectLock(this.engine, project, fn);
   }
 
   async repair(): Promise<void> {

@@ -110,6 +110,11 @@ export function serviceExposedPorts(service: Service): string[] {
   return [...out];
 }
 
+/** A service's `stop_grace_period` in whole seconds (rounded up), what the engine and the stop ops take. */
+export function stopGraceSeconds(service: Service): number {
+  return Math.ceil(service.stop_grace_period / 1000);
+}
+
 /** The image a service's containers run: `image`, else the name a build would have tagged (`<project>-<service>`). */
 export function serviceImage(project: Project, service: Service): string {
   return service.image ?? `${project.name}-${service.name}`;
@@ -245,7 +250,7 @@ function processFields(service: Service, warn: Warnings): Partial<ContainerSpec>
     ...(service.stdin_open ? { openStdin: true } : {}),
     ...(service.init !== undefined ? { init: service.init } : {}),
     ...(service.stop_signal !== undefined ? { stopSignal: service.stop_signal } : {}),
-    stopTimeout: Math.ceil(service.stop_grace_period / 1000),
+    stopTimeout: stopGraceSeconds(service),
     ...extraHostsField(service, warn),
   };
 }

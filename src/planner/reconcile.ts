@@ -14,6 +14,7 @@ import {
   implicitDependencies,
   serviceContainerSpec,
   serviceImage,
+  stopGraceSeconds,
   withComposeLabels,
   type ServiceContainer,
 } from './container-spec.js';
@@ -606,7 +607,7 @@ function assertOneOffImage(ctx: Context, name: string): void {
 
 export function stopTimeout(ctx: { options: { timeoutSeconds?: number } }, service: Service | undefined): number {
   if (ctx.options.timeoutSeconds !== undefined) return ctx.options.timeoutSeconds;
-  return service !== undefined ? Math.ceil(service.stop_grace_period / 1000) : DEFAULT_STOP_SECONDS;
+  return service !== undefined ? stopGraceSeconds(service) : DEFAULT_STOP_SECONDS;
 }
 
 interface Removal {

@@ -213,3 +213,21 @@ function imagesOf(p: Project): Record<string, { id: string }> {
   for (const s of Object.values(p.services)) out[serviceImage(p, s)] = { id: DEFAULT_IMAGE_ID };
   return out;
 }
+
+/** db, and app depending on it (service_started); both on the default network: the compose verbs' test project. */
+export function dependentPair(appOverrides: Partial<Service> = {}): Project {
+  const net = { default: defaultServiceNetwork() };
+  const started = { condition: 'service_started', required: true, restart: false } as const;
+  return project([
+    service('db', { networks: net }),
+    service('app', { networks: net, depends_on: { db: started }, ...appOverrides }),
+  ]);
+}
+
+/** Every service of `p` with one running container, as `up` leaves it. */
+export function observedRunning(p: Project): ObservedState {
+  return observedUp(
+    p,
+    Object.values(p.services).map((s) => runningContainer(p, s)),
+  );
+}

@@ -18,35 +18,13 @@ import * as stop from '../../src/compose/stop.js';
 import * as up from '../../src/compose/up.js';
 import type { ComposeContext } from '../../src/compose/context.js';
 import { TsfigError } from '../../src/errors.js';
-import type { Project, Service } from '../../src/model/project.js';
+import type { Project } from '../../src/model/project.js';
 import type { ObservedState } from '../../src/planner/observed.js';
-import {
-  defaultServiceNetwork,
-  observedEmpty,
-  observedUp,
-  project,
-  runningContainer,
-  service,
-} from '../helpers/project.js';
+import { dependentPair, observedEmpty, observedRunning } from '../helpers/project.js';
 import { recordingContext } from '../helpers/recording-port.js';
 
-const started = { condition: 'service_started', required: true, restart: false } as const;
-const net = { default: defaultServiceNetwork() };
-
-/** db, and app depending on it; both on the default network. */
-function stack(appOverrides: Partial<Service> = {}): Project {
-  return project([
-    service('db', { networks: net }),
-    service('app', { networks: net, depends_on: { db: started }, ...appOverrides }),
-  ]);
-}
-
-function runningState(p: Project): ObservedState {
-  return observedUp(
-    p,
-    Object.values(p.services).map((s) => runningContainer(p, s)),
-  );
-}
+const stack = dependentPair;
+const runningState = observedRunning;
 
 const states: Record<'fresh' | 'running' | 'changed', { project: Project; observed: ObservedState }> = {
   fresh: { project: stack(), observed: observedEmpty(stack()) },

@@ -20,7 +20,9 @@ import type { Project, Service } from '../../src/model/project.js';
 import type { ObservedState } from '../../src/planner/observed.js';
 import { LineRenderer } from '../../src/ui/progress.js';
 import {
+  dependentPair,
   observedEmpty,
+  observedRunning,
   observedUp,
   project,
   runningContainer,
@@ -30,23 +32,12 @@ import {
 } from '../helpers/project.js';
 import { Buffer, recordingContext } from '../helpers/recording-port.js';
 
-const started = { condition: 'service_started', required: true, restart: false } as const;
 const net = { default: defaultServiceNetwork() };
 
 /** db, and app depending on it; both on the default network. */
-function stack(appOverrides: Partial<Service> = {}): Project {
-  return project([
-    service('db', { networks: net }),
-    service('app', { networks: net, depends_on: { db: started }, ...appOverrides }),
-  ]);
-}
-
+const stack = dependentPair;
 const fresh = (p: Project): ObservedState => observedEmpty(p);
-const running = (p: Project): ObservedState =>
-  observedUp(
-    p,
-    Object.values(p.services).map((s) => runningContainer(p, s)),
-  );
+const running = observedRunning;
 /** Running as `stack()` left it, but the project now sets app's environment. */
 function changed(): { project: Project; observed: ObservedState } {
   const before = stack();

@@ -19,6 +19,7 @@ import { cgroupsAvailable, noCgroupsReason } from '../../../engine/system/index.
 import { shortId } from '../../../engine/state/index.js';
 import { readCgroupStats } from '../../ui/tty/cgroup.js';
 import { TsfigError } from '../../errors.js';
+import { copyOne } from '../../compose/cp.js';
 import { openEngine } from '../engine.js';
 import { bytesSize, humanSize, renderTable } from '../table.js';
 import { collect, parseCount } from '../units.js';
@@ -470,7 +471,6 @@ function registerCp(group: Command): void {
         }
         if (source.path === '') throw new TsfigError('usage', 'source can not be empty');
         if (dest.path === '') throw new TsfigError('usage', 'destination can not be empty');
-        const { copyFromContainer, copyToContainer } = await import('../../../engine/containers/index.js');
         const options = {
           archive: flags.archive === true,
           followLink: flags.followLink === true,
@@ -478,44 +478,34 @@ function registerCp(group: Command): void {
         };
         const engine = await openEngine();
         if (source.container !== undefined) {
-          if (dest.path === '-') {
-            if (process.stdout.isTTY === true) {
-              throw new TsfigError('usage', 'refusing to write a tar stream to a terminal', {
-                hint: 'redirect the output (> FILE, | tar x)',
-              });
-            }
-            await copyFromContainer(
-              engine,
-              source.container,
-              source.path,
-              { kind: 'tar' },
-              { ...options, out: process.stdout },
-            );
+          if (dest.path === '-' && process.stdout.isTTY === true) {
+            throw new TsfigError('usage', 'refusing to write a tar stream to a terminal', {
+              hint: 'redirect the output (> FILE, | tar x)',
+            });
+          }
+          const bytes = await copyOne(engine, source.container, 'from', source.path, dest.path, {
+            ...options,
+            out: process.stdout,
+          });
+          if (bytes === undefined) {
             if (process.stdout.writableNeedDrain) await once(process.stdout, 'drain');
             return;
           }
-          const bytes = await copyFromContainer(
-            engine,
-            source.container,
-            source.path,
-            { kind: 'path', path: dest.path },
-            options,
-          );
           if (flags.quiet !== true) process.stderr.write(`Successfully copied ${humanSize(bytes)} to ${dest.path}\n`);
           return;
         }
-        const container = dest.container ?? '';
-        if (source.path === '-') {
-          if (process.stdin.isTTY === true) {
-            throw new TsfigError('usage', 'requested a tar stream from stdin, but stdin is a terminal', {
-              hint: 'pipe a tar stream in: tar c DIR | tsfig container cp - CONTAINER:DEST',
-            });
-          }
-          await copyToContainer(engine, container, { kind: 'tar' }, dest.path, { ...options, input: process.stdin });
-          return;
+        if (source.path === '-' && process.stdin.isTTY === true) {
+          throw new TsfigError('usage', 'requested a tar stream from stdin, but stdin is a terminal', {
+            hint: 'pipe a tar stream in: tar c DIR | tsfig container cp - CONTAINER:DEST',
+          });
         }
-        const bytes = await copyToContainer(engine, container, { kind: 'path', path: source.path }, dest.path, options);
-        if (flags.quiet !== true) process.stderr.write(`Successfully copied ${humanSize(bytes)} to ${destArg}\n`);
+        const bytes = await copyOne(engine, dest.container ?? '', 'to', dest.path, source.path, {
+          ...options,
+          input: process.stdin,
+        });
+        if (bytes !== undefined && flags.quiet !== true) {
+          process.stderr.write(`Successfully copied ${humanSize(bytes)} to ${destArg}\n`);
+        }
       },
     );
 }

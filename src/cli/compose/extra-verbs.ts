@@ -7,7 +7,7 @@ import { serviceContainers } from '../../compose/context.js';
 import { TsfigError } from '../../errors.js';
 import { observe } from '../../planner/observe.js';
 import { renderStats, splitCpArg, statsRows, statsWarning, type StatsRow } from '../commands/container-verbs.js';
-import { attachSession, parseSigProxy } from '../attach-session.js';
+import { attachOptionsOf, attachSession, withAttachFlags, type AttachFlags } from '../attach-session.js';
 import { setExitCode } from '../exit-codes.js';
 import { renderTable } from '../table.js';
 import { parseCount } from '../units.js';
@@ -192,39 +192,25 @@ function registerStats(program: Command): void {
 // ---- attach ---------------------------------------------------------------------------------------------------
 
 function registerAttach(program: Command): void {
-  program
-    .command('attach')
-    .description("attach local standard input, output, and error streams to a service's running container")
-    .argument('<service>')
-    .option('--index <n>', 'index of the container if the service has multiple replicas', '1')
-    .option('--no-stdin', 'do not attach STDIN')
-    .option('--sig-proxy [bool]', 'proxy all received signals to the process', 'true')
-    .option('--detach-keys <keys>', 'override the key sequence for detaching from a container', 'ctrl-p,ctrl-q')
-    .action(
-      async (
-        service: string,
-        flags: { index: string; stdin: boolean; sigProxy: string | boolean; detachKeys: string },
-        command: Command,
-      ) => {
-        const index = parseCount(flags.index, '--index');
-        const context = await composeContext(command, [service]);
-        const container = serviceContainers(context.observed, [service]).find(
-          (candidate) => candidate.number === index,
-        );
-        if (container === undefined) {
-          throw new TsfigError('not-found', `no container found for service "${service}" with index ${index}`, {
-            hint: `create it first: tsfig up -d ${service}`,
-          });
-        }
-        const code = await attachSession(context.engine, container.id, {
-          noStdin: !flags.stdin,
-          sigProxy: parseSigProxy(flags.sigProxy),
-          detachKeys: flags.detachKeys,
-          what: `service "${service}" (${container.name})`,
-        });
-        setExitCode(command, code);
-      },
-    );
+  withAttachFlags(
+    program
+      .command('attach')
+      .description("attach local standard input, output, and error streams to a service's running container")
+      .argument('<service>')
+      .option('--index <n>', 'index of the container if the service has multiple replicas', '1'),
+  ).action(async (service: string, flags: AttachFlags & { index: string }, command: Command) => {
+    const index = parseCount(flags.index, '--index');
+    const context = await composeContext(command, [service]);
+    const container = serviceContainers(context.observed, [service]).find((candidate) => candidate.number === index);
+    if (container === undefined) {
+      throw new TsfigError('not-found', `no container found for service "${service}" with index ${index}`, {
+        hint: `create it first: tsfig up -d ${service}`,
+      });
+    }
+    const what = `service "${service}" (${container.name})`;
+    const code = await attachSession(context.engine, container.id, attachOptionsOf(flags, what));
+    setExitCode(command, code);
+  });
 }
 
 /** `cp`, `stats` and `attach` at the top level. */

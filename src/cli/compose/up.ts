@@ -1,7 +1,6 @@
 /** `tsfig up` and `tsfig down`: flags → Options for src/compose/up.ts and down.ts (gh's NewCmdX + runX). */
 import { Option, type Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
-import { acquireLock } from '../../../engine/state/index.js';
 import { applyPlan as apply } from '../../compose/apply.js';
 import { abortsOnExit } from '../../compose/attach.js';
 import * as down from '../../compose/down.js';
@@ -21,15 +20,8 @@ export async function applyPlan(engine: Engine, thePlan: Plan, command: Command)
   await apply(await verbContext(command, undefined, engine), thePlan);
 }
 
-/** Serialises mutations of one project outside the compose verbs (`tsfig build`). */
-export async function withProjectLock<T>(engine: Engine, projectName: string, fn: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(`${engine.paths.rootId}:project:${projectName}`, { timeoutMs: 600_000 });
-  try {
-    return await fn();
-  } finally {
-    await lock.release();
-  }
-}
+/** Serialises mutations of one project outside the compose verbs (`tsfig build`, `kube play`). */
+export { withProjectLock } from '../../compose/engine-port.js';
 
 export interface UpFlags {
   detach?: boolean;
