@@ -918,14 +918,14 @@ export class ContainerManager {
   async listRecords(
     labels: Readonly<Record<string, string | undefined>> = {},
   ): Promise<{ record: ContainerRecord; state: ContainerState }[]> {
-    const result = [];
-    for (const record of await this.readRecords()) {
-      const matches = Object.entries(labels).every(([key, value]) =>
+    const matching = (await this.readRecords()).filter((record) =>
+      Object.entries(labels).every(([key, value]) =>
         value === undefined ? key in record.labels : record.labels[key] === value,
-      );
-      if (matches) result.push({ record, state: await this.state(record) });
-    }
-    return result;
+      ),
+    );
+    // The statuses in parallel (a file each; a dead monitor's repair takes that container's own lock).
+    const states = await Promise.all(matching.map((record) => this.state(record)));
+    return matching.map((record, index) => ({ record, state: states[index] as ContainerState }));
   }
 
   async list(

@@ -87,7 +87,7 @@ export interface ComposeContext {
 
 /** The project's service containers (no one-offs), optionally of some services, ordered by service then number. */
 export function serviceContainers(
-  observed: ObservedState,
+  observed: Pick<ObservedState, 'containers'>,
   services: readonly string[] = [],
   options: { includeOneoff?: boolean } = {},
 ): ObservedContainer[] {

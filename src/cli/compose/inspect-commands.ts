@@ -4,12 +4,12 @@ import { setExitCode } from '../exit-codes.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
 import { collect, expandEnvFlags, parseCount } from '../units.js';
-import { composeContext, serviceContainers } from './context.js';
+import { composeContext, loadForServices, serviceContainers } from './context.js';
 import { parseLogTime } from '../log-time.js';
 import { printLogs } from './logs.js';
 import { progressOf, runTui, wantsTui } from '../../ui/tty/index.js';
-import { pausedContainers, psRows, renderPsTable, selectPsContainers } from './ps.js';
-import { observe, PROJECT_LABEL } from '../../planner/observe.js';
+import { psRows, renderPsTable, selectPsContainers } from './ps.js';
+import { observe, observeContainers, PROJECT_LABEL } from '../../planner/observe.js';
 import { renderTable } from '../table.js';
 
 /** `ps`, `logs`, `port`, `exec`, `ls`: compose verbs that read or join what is running. */
@@ -37,9 +37,13 @@ export function registerInspectCommands(program: Command): void {
         },
         command: Command,
       ) => {
-        const context = await composeContext(command, services);
-        const paused = await pausedContainers(context.engine, context.observed.containers);
-        const containers = selectPsContainers(context.project, context.observed, services, {
+        // Only the project's containers, each record and status read once (not observe's networks, volumes, images).
+        const { project } = loadForServices(command, services);
+        const engine = await openEngine();
+        const listed = await observeContainers(engine, project.name);
+        const observed = { containers: listed.map(({ container }) => container) };
+        const paused = new Set(observed.containers.filter((container) => container.paused).map(({ id }) => id));
+        const containers = selectPsContainers(project, observed, services, {
           all: flags.all === true,
           status: flags.status ?? [],
           filters: flags.filter ?? [],
@@ -54,7 +58,7 @@ export function registerInspectCommands(program: Command): void {
           for (const container of containers) process.stdout.write(`${container.id}\n`);
           return;
         }
-        const rows = await psRows(context.engine, containers, paused);
+        const rows = await psRows(engine, containers, listed, paused);
         if (flags.format === 'json') {
           for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
           return;

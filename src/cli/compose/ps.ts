@@ -1,4 +1,5 @@
-import { isFrozen, type Engine } from '../../../engine/index.js';
+import type { ContainerRecord, ContainerState } from '../../../engine/containers/index.js';
+import type { Engine } from '../../../engine/index.js';
 import { TsfigError } from '../../errors.js';
 import type { Project } from '../../model/project.js';
 import type { ObservedContainer, ObservedState } from '../../planner/observed.js';
@@ -14,16 +15,6 @@ export interface PsSelection {
   readonly paused?: ReadonlySet<string>;
 }
 
-/** The ids of the containers among these that are running but frozen by `pause` (read from their cgroups). */
-export async function pausedContainers(
-  engine: Engine,
-  containers: readonly ObservedContainer[],
-): Promise<ReadonlySet<string>> {
-  const running = containers.filter((container) => container.running);
-  const frozen = await Promise.all(running.map((container) => isFrozen(engine.paths, container.id)));
-  return new Set(running.filter((_, index) => frozen[index]).map((container) => container.id));
-}
-
 /** compose v2's states (`ps --status`), and v1's `stopped` (any container that is not running). */
 const STATUSES = ['paused', 'restarting', 'removing', 'running', 'dead', 'created', 'exited', 'stopped'];
 
@@ -35,7 +26,7 @@ const STATUSES = ['paused', 'restarting', 'removing', 'running', 'dead', 'create
  */
 export function selectPsContainers(
   project: Project,
-  observed: ObservedState,
+  observed: Pick<ObservedState, 'containers'>,
   services: readonly string[],
   selection: PsSelection,
 ): ObservedContainer[] {
@@ -96,25 +87,36 @@ export interface PsRow {
   readonly Publishers: readonly { URL: string; TargetPort: number; PublishedPort: number; Protocol: string }[];
 }
 
-/** Rows as `docker compose ps --format json` gives them (one object per container). */
+/**
+ * Rows as `docker compose ps --format json` gives them (one object per container), from the records and states the
+ * containers were observed from (`observeContainers`: nothing read twice).
+ */
 export async function psRows(
   engine: Engine,
   containers: readonly ObservedContainer[],
+  observed: readonly { readonly record: ContainerRecord; readonly state: ContainerState }[],
   paused: ReadonlySet<string> = new Set(),
 ): Promise<PsRow[]> {
-  // One read of the networks for every container's published ports; the containers are read in parallel.
+  // One read of the networks for every container's published ports.
   const networks = containers.length === 0 ? [] : await engine.networks.list();
-  return Promise.all(containers.map((container) => psRow(engine, container, networks, paused.has(container.id))));
+  const byId = new Map(observed.map((entry) => [entry.record.id, entry]));
+  return Promise.all(
+    containers.map(async (container) => {
+      const entry = byId.get(container.id);
+      const record = entry?.record ?? (await engine.containers.get(container.id));
+      const state = entry?.state ?? (await engine.containers.state(record));
+      return psRow(container, record, state, networks, paused.has(container.id));
+    }),
+  );
 }
 
-async function psRow(
-  engine: Engine,
+function psRow(
   container: ObservedContainer,
+  record: ContainerRecord,
+  state: ContainerState,
   networks: Awaited<ReturnType<Engine['networks']['list']>>,
   paused: boolean,
-): Promise<PsRow> {
-  const record = await engine.containers.get(container.id);
-  const state = await engine.containers.state(record);
+): PsRow {
   // docker lists the published ports of running containers only (a stopped one keeps its endpoint here, not its ports).
   const ports = state.running ? networks.flatMap((network) => network.endpoints[container.id]?.ports ?? []) : [];
   const health = state.health?.status ?? '';
