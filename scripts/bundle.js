@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// Bundles the CLI and the embedded DNS resolver with esbuild into dist/bundle/, which bin/tsfig.js runs: a few ESM
-// files per command instead of ~200 modules (and yaml's and commander's CommonJS files) to resolve, read and compile
-// on every start. The command groups of src/cli/commands/index.ts stay lazy import()s: with code splitting each
-// group is its own chunk, so `ps` loads neither the TUI nor the builder. The chunks and dns-server.js (the resolver,
-// one file) sit directly in dist/bundle/, which is where NetworkManager.ensureDns looks for the resolver (beside its
-// own module); the native helper and bin/tsfig.js are found upwards from there as from dist/src/. The compose-spec
-// validator (0.6 MB) is a CommonJS file loaded on its first call only, so a command whose project validated before
-// (the validation cache, src/config/validation-cache.ts) does not even compile it. Run by `npm run build` and the
-// install script; bin/tsfig.js falls back to the tsc output (dist/src/) when there is no bundle or tsc built after it.
+// Bundles the CLI and the embedded DNS resolver with esbuild into dist/bundle/. bin/tsfig.js runs cli.cjs: the whole
+// CLI in one CommonJS file, which it compiles with V8's code cache (issue 18; the command groups in it are still
+// initialised only when their command runs, so `ps` runs neither the TUI's nor the builder's modules). bin.js and its
+// chunks are the same CLI as ES modules with code splitting (each command group its own chunk): what bin/tsfig.js ran
+// before, kept for bench/ and scripts that import it. dns-server.js (the resolver, one file) sits directly in
+// dist/bundle/, which is where NetworkManager.ensureDns looks for it (beside its own module); the native helper and
+// bin/tsfig.js are found upwards from there as from dist/src/. The compose-spec validator (0.6 MB) is a CommonJS file
+// loaded on its first call only, so a command whose project validated before (the validation cache,
+// src/config/validation-cache.ts) does not even compile it. Run by `npm run build` and the install script;
+// bin/tsfig.js falls back to the tsc output (dist/src/) when there is no bundle or tsc built after it.
 //   node scripts/bundle.js [--metafile] [--outdir DIR]
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -111,6 +112,77 @@ const result = await build({
   },
   metafile: process.argv.includes('--metafile'),
 });
+// The CommonJS build that bin/tsfig.js runs: the whole CLI in one file, so that bin/tsfig.js can compile it with V8's
+// code cache (vm.Script cachedData; Node 20 has none for ES modules) instead of parsing and compiling ~1 MB of modules
+// on every start (issue 18). Command groups are still initialised only when their command runs (esbuild keeps
+// import()ed modules lazy). Packages that are not bundled are require()d, except:
+// - import()s of them (kubernetes-models): a module compiled by vm.Script cannot import() (Node 20 needs
+//   --experimental-vm-modules), so they become require()s;
+// - ES-module-only ones (ink): imported by bin/tsfig.js's __tsfigImport before the TUI's modules load (loadSession,
+//   src/ui/tty/index.ts), and handed to them from that map.
+const ESM_ONLY_PACKAGES = ['ink'];
+/** @type {import('esbuild').Plugin} */
+const commonjsPackagesPlugin = {
+  name: 'tsfig-commonjs-packages',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:') || args.importer.includes(`${path.sep}node_modules${path.sep}`))
+        return undefined;
+      const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
+      if (BUNDLED_PACKAGES.includes(name ?? '')) return undefined;
+      if (ESM_ONLY_PACKAGES.includes(name ?? '')) return { path: args.path, namespace: 'tsfig-esm-only' };
+      if (args.kind === 'dynamic-import') return { path: args.path, namespace: 'tsfig-require' };
+      return undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'tsfig-esm-only' }, (args) => ({
+      loader: 'js',
+      contents: `module.exports = __tsfigEsmOnly(${JSON.stringify(args.path)});`,
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'tsfig-require' }, (args) => ({
+      loader: 'js',
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+    }));
+    const tuiEntry = path.join(repo, 'src', 'ui', 'tty', 'index.ts');
+    build.onLoad({ filter: /[/\\]src[/\\]ui[/\\]tty[/\\]index\.ts$/ }, (args) => {
+      if (args.path !== tuiEntry) return undefined;
+      const source = readFileSync(args.path, 'utf8');
+      const load = "  return import('./session.js');";
+      if (!source.includes(load)) throw new Error(`${args.path}: loadSession's import('./session.js') not found`);
+      const preload = ESM_ONLY_PACKAGES.map((name) => `  await __tsfigLoadEsm(${JSON.stringify(name)});\n`).join('');
+      return { loader: 'ts', contents: source.replace(load, `${preload}${load}`) };
+    });
+  },
+};
+const cli = await build({
+  ...common,
+  entryPoints: ['src/cli/start.ts'],
+  outfile: path.join(outdir, 'cli.cjs'),
+  format: 'cjs',
+  write: false,
+  plugins: [lazyValidatorPlugin, commonjsPackagesPlugin, packagesPlugin],
+  banner: {
+    js: [
+      "const __tsfigImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+      "const __tsfigImportMetaResolve = (specifier) => require('node:url').pathToFileURL(require.resolve(specifier)).href;",
+      'const __tsfigEsm = new Map();',
+      "const __tsfigImportEsm = typeof __tsfigImport === 'function' ? __tsfigImport : (specifier) => import(specifier);",
+      'async function __tsfigLoadEsm(name) {',
+      '  if (!__tsfigEsm.has(name)) __tsfigEsm.set(name, await __tsfigImportEsm(name));',
+      '}',
+      'function __tsfigEsmOnly(name) {',
+      '  if (!__tsfigEsm.has(name)) throw new Error(`${name} is an ES module: __tsfigLoadEsm(${name}) first`);',
+      '  return __tsfigEsm.get(name);',
+      '}',
+    ].join('\n'),
+  },
+  define: {
+    TSFIG_BUNDLED_VERSION: JSON.stringify(String(pkg.version)),
+    TSFIG_VALIDATOR_ID: JSON.stringify(validatorId),
+    'import.meta.url': '__tsfigImportMetaUrl',
+    'import.meta.resolve': '__tsfigImportMetaResolve',
+  },
+});
+writeFileSync(path.join(outdir, 'cli.cjs'), cli.outputFiles?.[0]?.contents ?? '');
 // The resolver is its own process (started with the first network, while `up` runs): one file, nothing shared.
 await build({
   ...common,

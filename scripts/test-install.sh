@@ -17,7 +17,8 @@ cleanup() {
   if [ -n "$rl_dir" ]; then
     as_user "$scratch/prefix/bin/tsfig" system shutdown --force >/dev/null 2>&1 || true
     pkill -KILL -u "$rl_user" 2>/dev/null || true
-    rm -rf "$rl_dir" "$(eval echo "~$rl_user")/.local/share/tsfig" "/tmp/tsfig-$(id -u "$rl_user")"
+    rm -rf "$rl_dir" "$(eval echo "~$rl_user")/.local/share/tsfig" "$(eval echo "~$rl_user")/.cache/tsfig" \
+      "/tmp/tsfig-$(id -u "$rl_user")"
   fi
   if [ -x "$scratch/prefix/bin/tsfig" ] && [ -d "$TSFIG_ROOT" ]; then
     "$scratch/prefix/bin/tsfig" container prune -f >/dev/null 2>&1 || true
