@@ -1,8 +1,10 @@
 /**
  * CLI start-up (issue 18): what a short command costs beside Node's own start-up, all rows interleaved in one run
  * (order rotated each round). Rows: `node -e 0` (the floor), `tsfig --version`, `tsfig ps` of a running 50-service
- * project, `tsfig container run --rm tsfig/busybox true`, and where the time of `ps` goes: Node importing ps's
- * modules and nothing else.
+ * project, `tsfig container run --rm tsfig/busybox true`, where the time of `ps` goes (Node loading the CLI with
+ * ps's code cache and running nothing: bin/tsfig.js's loadCli), and the same `container run` as an ordinary user
+ * (rootless: the command starts, joins the user's session and starts again in it; scripts/rootless-user.sh's
+ * tsfig-rl, its own HOME, session and state, the tests' helper test/helpers/rootless-cli.ts).
  *
  *   sudo node --import tsx bench/cli-startup.ts [--runs 15] [--warmup 2] [--services 50] [--bin LABEL=bin/tsfig.js]...
  *        [--write]
@@ -41,6 +43,7 @@ import {
   stats,
 } from './harness.js';
 import { updateSection } from './report.js';
+import { ensureRootlessUser, rootlessTree, rootlessUser } from '../test/helpers/rootless-cli.js';
 
 const SECTION = 'CLI start-up';
 const runs = Number(option('--runs', '15'));
@@ -99,12 +102,23 @@ function timed(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Sa
   return { wallMs: (Number(end) - Number(start)) * 1000, cpuMs: childCpuMs(after) - childCpuMs(before) };
 }
 
-/** The chunk of dist/bundle/ that registers `ps` (its name is content-hashed), from the entry chunk's imports. */
-function psChunk(bin: string): string | undefined {
+/**
+ * The command that loads the CLI the way `bin` runs `ps` and runs nothing (bin/tsfig.js's loadCli: read, compile with
+ * ps's code cache, the bundle's top level); for a tree built before dist/bundle/cli.cjs, importing the chunk of
+ * dist/bundle/ that registers `ps`.
+ */
+function psModules(bin: string): string[] | undefined {
+  const cli = path.join(path.dirname(bin), '..', 'dist', 'bundle', 'cli.cjs');
+  if (existsSync(cli)) {
+    const script = `const b = require(${JSON.stringify(bin)}); b.loadCli(b.cliFile, 'ps');`;
+    return [process.execPath, '-e', script];
+  }
   const entry = path.join(path.dirname(bin), '..', 'dist', 'bundle', 'bin.js');
   if (!existsSync(entry)) return undefined;
   const name = /"\.\/(inspect-commands-[\w]+\.js)"/.exec(readFileSync(entry, 'utf8'))?.[1];
-  return name === undefined ? undefined : path.join(path.dirname(entry), name);
+  if (name === undefined) return undefined;
+  const chunk = path.join(path.dirname(entry), name);
+  return [process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(chunk)})`];
 }
 
 async function main(): Promise<void> {
@@ -136,16 +150,47 @@ async function main(): Promise<void> {
         cwd: dir,
       },
     );
-    const chunk = psChunk(cli.path);
-    if (chunk !== undefined) {
+    const modules = psModules(cli.path);
+    if (modules !== undefined) {
       rows.push({
         key: `${prefix}ps-modules`,
-        label: `import ps's modules only (\`node -e "import(…)"\`)${tag}`,
-        argv: [process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(chunk)})`],
+        label: `load the CLI as for \`ps\`, run nothing (\`node -e "…loadCli(…)"\`)${tag}`,
+        argv: modules,
         cwd: dir,
       });
     }
   }
+  // An ordinary user's `container run`: its argv runs under setpriv with the user's whole environment (env -i).
+  const user = rootlessUser();
+  const userCli = path.join(rootlessTree(), 'bin', 'tsfig.js');
+  const userEnv = [
+    `HOME=${user.home}`,
+    `USER=${user.name}`,
+    `XDG_RUNTIME_DIR=${user.runtimeDir}`,
+    `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+    'TSFIG_DNS_FORWARD=0',
+  ];
+  rows.push({
+    key: 'rootless-run',
+    label: '`tsfig container run --rm tsfig/busybox true` as an ordinary user (rootless)',
+    argv: [
+      'setpriv',
+      `--reuid=${user.uid}`,
+      `--regid=${ensureRootlessUser(user.name).gid}`,
+      '--init-groups',
+      'env',
+      '-i',
+      ...userEnv,
+      process.execPath,
+      userCli,
+      'container',
+      'run',
+      '--rm',
+      'tsfig/busybox',
+      'true',
+    ],
+    cwd: user.project,
+  });
   const samples = new Map<string, Sample[]>(rows.map((row) => [row.key, []]));
   const loadBefore = loadavg();
   try {
@@ -157,6 +202,12 @@ async function main(): Promise<void> {
     );
     await writeFile(path.join(project, 'tsfig.yml'), `services:\n${yaml.join('')}`);
     runCli(['--progress', 'quiet', 'up', '-d'], { cwd: project, env, bin: clis[0]?.path ?? CLI });
+    // the user's session and image (the session's first start is not timed)
+    for (const args of [['info'], ['image', 'import', BUSYBOX_TAR, 'tsfig/busybox:latest']]) {
+      const result = await user.tsfig(args);
+      if (result.code !== 0)
+        throw new Error(`rootless tsfig ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+    }
     for (let round = 0; round < warmup + runs; round++) {
       const shift = round % rows.length;
       for (const row of [...rows.slice(shift), ...rows.slice(0, shift)]) {
@@ -167,6 +218,7 @@ async function main(): Promise<void> {
   } finally {
     downQuietly({ cwd: project, env, bin: clis[0]?.path ?? CLI });
     await bench.cleanup();
+    await user.cleanup();
   }
   const loadAfter = loadavg();
   const floor = samples.get('node') ?? [];
@@ -198,11 +250,15 @@ async function main(): Promise<void> {
     const ps = medianOf(`${prefix}ps`, 'cpuMs');
     if (Number.isFinite(modules)) {
       lines.push(
-        `- where \`ps\`'s CPU time goes${tag}: Node's start-up ${f0(floorCpu)} ms, importing ps's modules ${f0(modules - floorCpu)} ms more, the command itself (project load, engine reads, output) ${f0(ps - modules)} ms.`,
+        `- where \`ps\`'s CPU time goes${tag}: Node's start-up ${f0(floorCpu)} ms, loading the CLI (read, compile with the code cache, the bundle's top level) ${f0(modules - floorCpu)} ms more, the command itself (its modules' set-up, project load, engine reads, output) ${f0(ps - modules)} ms.`,
       );
     }
     return lines;
   });
+  const rootless = medianOf('rootless-run', 'cpuMs');
+  targets.push(
+    `- \`container run --rm true\` as an ordinary user (rootless, no target of its own): wall ${(medianOf('rootless-run', 'wallMs') / floorWall).toFixed(2)}x, CPU ${(rootless / floorCpu).toFixed(2)}x \`node -e 0\`, ${(rootless / medianOf(clis[0]?.label === '' || clis[0] === undefined ? 'run' : `${clis[0].label}:run`, 'cpuMs')).toFixed(2)}x root's: the command starts twice (the launcher, then again in the user's session, src/cli/rootless-launch.ts).`,
+  );
   const raw = rows.flatMap((row) => {
     const list = samples.get(row.key) ?? [];
     return [
