@@ -20,7 +20,7 @@
  * with the load too.)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -113,11 +113,15 @@ function psModules(bin: string): string[] | undefined {
     const script = `const b = require(${JSON.stringify(bin)}); b.loadCli(b.cliFile, 'ps');`;
     return [process.execPath, '-e', script];
   }
-  const entry = path.join(path.dirname(bin), '..', 'dist', 'bundle', 'bin.js');
-  if (!existsSync(entry)) return undefined;
-  const name = /"\.\/(inspect-commands-[\w]+\.js)"/.exec(readFileSync(entry, 'utf8'))?.[1];
+  const bundle = path.join(path.dirname(bin), '..', 'dist', 'bundle');
+  if (!existsSync(bundle)) return undefined;
+  // the chunk that imports it: bin.js, or the main chunk bin.js imports
+  const name = readdirSync(bundle)
+    .filter((file) => file === 'bin.js' || file.startsWith('main-'))
+    .map((file) => /"\.\/(inspect-commands-[\w]+\.js)"/.exec(readFileSync(path.join(bundle, file), 'utf8'))?.[1])
+    .find((found) => found !== undefined);
   if (name === undefined) return undefined;
-  const chunk = path.join(path.dirname(entry), name);
+  const chunk = path.join(bundle, name);
   return [process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(chunk)})`];
 }
 
