@@ -9,6 +9,7 @@ export interface ImageProcessConfig {
   readonly WorkingDir?: string;
   readonly User?: string;
   readonly StopSignal?: string;
+  readonly ExposedPorts?: Readonly<Record<string, unknown>> | null;
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -18,14 +19,19 @@ function envKey(entry: string): string {
   return index < 0 ? entry : entry.slice(0, index);
 }
 
-/** Image env, then the caller's entries by key (a later KEY replaces an earlier one), PATH and HOSTNAME defaulted. */
+/**
+ * Image env, then the caller's entries by key (a later KEY=VALUE replaces an earlier one), PATH and HOSTNAME
+ * defaulted. A caller's bare `KEY` (no `=`: `-e KEY` or compose's `environment: [KEY]` with KEY unset) removes KEY,
+ * as dockerd's ReplaceOrAppendEnvValues does, so the image's value does not leak through.
+ */
 export function mergeEnv(imageEnv: readonly string[], extra: readonly string[], hostname: string): string[] {
   const merged = new Map<string, string>();
   merged.set('PATH', `PATH=${DEFAULT_PATH}`);
   merged.set('HOSTNAME', `HOSTNAME=${hostname}`);
-  for (const entry of [...imageEnv, ...extra]) {
-    if (!entry.includes('=')) continue; // `-e NAME` with NAME unset on the host is dropped, as docker does
-    merged.set(envKey(entry), entry);
+  for (const entry of imageEnv) if (entry.includes('=')) merged.set(envKey(entry), entry);
+  for (const entry of extra) {
+    if (entry.includes('=')) merged.set(envKey(entry), entry);
+    else if (entry !== 'PATH' && entry !== 'HOSTNAME') merged.delete(entry);
   }
   return [...merged.values()];
 }

@@ -63,6 +63,16 @@ describe('container process', () => {
     assert.ok(mergeEnv([], [], 'h').includes('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'));
   });
 
+  test('env: a bare KEY removes the image value (dockerd ReplaceOrAppendEnvValues); PATH and HOSTNAME stay', () => {
+    assert.deepEqual(mergeEnv(['EMPTY=not_empty', 'A=1'], ['EMPTY', 'PATH', 'HOSTNAME', 'NEVER'], 'h1'), [
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'HOSTNAME=h1',
+      'A=1',
+    ]);
+    // a later KEY=VALUE sets it again
+    assert.ok(mergeEnv(['A=1'], ['A', 'A=2'], 'h').includes('A=2'));
+  });
+
   test('working directory must be absolute; user comes from the image unless given', () => {
     assert.throws(() => resolveProcess(image, { image: 'x', workingDir: 'rel' }, 'x', 'h'), /not an absolute path/);
     const process = resolveProcess({ ...image, User: 'daemon', WorkingDir: '/srv' }, { image: 'x' }, 'x', 'h');
