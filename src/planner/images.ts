@@ -167,11 +167,24 @@ export function planImages(project: Project, observed: ObservedState, options: I
   const names = dependencyOrder(project, selected.length > 0 ? selected : Object.keys(project.services));
   const operations: Operation[] = [];
   const pulls = new Map<string, { services: string[]; reason: string; bestEffort: boolean }>();
+  // An image another service of the project builds is that build's, not a registry's (compose's
+  // isServiceImageToBuild): it is never pulled, and a missing one is built by that service.
+  const builders = new Map<string, string>();
+  for (const service of Object.values(project.services)) {
+    const image = serviceImage(project, service);
+    if (service.build !== undefined && !builders.has(image)) builders.set(image, service.name);
+  }
+  const extraBuilds = new Set<string>();
   for (const name of names) {
     const service = project.services[name];
     if (service === undefined) continue;
     const image = serviceImage(project, service);
     const present = observed.images[image] !== undefined;
+    const builder = service.build === undefined ? builders.get(image) : undefined;
+    if (builder !== undefined) {
+      if (!present) extraBuilds.add(builder);
+      continue;
+    }
     const policy = options.pull ?? service.pull_policy;
     const decision = pullDecision(policy, {
       present,
@@ -213,13 +226,18 @@ export function planImages(project: Project, observed: ObservedState, options: I
   if (options.build !== false) {
     const pullIds = operations.map((op) => op.id);
     let previous: number | undefined;
-    for (const name of names) {
+    const buildNames =
+      extraBuilds.size === 0 ? names : dependencyOrder(project, [...new Set([...names, ...extraBuilds])]);
+    for (const name of buildNames) {
       const service = project.services[name];
       if (service?.build === undefined) continue;
       const spec = buildSpecOf(project, service, options.env ?? {});
       const id = operations.length + 1;
       const present = observed.images[spec.image] !== undefined;
-      if (present && options.build === 'missing') continue;
+      // pull_policy: build builds on every up, as in compose
+      if (present && options.build === 'missing' && service.pull_policy !== 'build') continue;
+      // a service outside the selection is built only because a selected one runs its image
+      if (!names.includes(name) && present) continue;
       operations.push({
         id,
         kind: OpKind.ImageBuild,
@@ -232,7 +250,36 @@ export function planImages(project: Project, observed: ObservedState, options: I
       previous = id;
     }
   }
-  return { version: 1, project: project.name, operations, warnings: [] };
+  const warnings = operations.flatMap((op) =>
+    op.kind === OpKind.ImageBuild ? ignoredBuildKeys(project.services[op.spec.service]) : [],
+  );
+  return { version: 1, project: project.name, operations, warnings };
+}
+
+/**
+ * The `build:` keys the builder does not do yet (docs/compatibility.md), one warning each when a service that is
+ * built sets them: the build goes on without them.
+ */
+export function ignoredBuildKeys(service: Service | undefined): string[] {
+  const build = service?.build;
+  if (service === undefined || build === undefined) return [];
+  const set: [string, boolean][] = [
+    ['additional_contexts', Object.keys(build.additional_contexts).length > 0],
+    ['ssh', build.ssh.length > 0],
+    ['cache_from', build.cache_from.length > 0],
+    ['cache_to', build.cache_to.length > 0],
+    ['platforms', build.platforms.length > 0],
+    ['network', build.network !== undefined],
+    ['shm_size', build.shm_size !== undefined],
+    ['extra_hosts', Object.keys(build.extra_hosts).length > 0],
+    ['isolation', build.isolation !== undefined],
+    ['privileged', build.privileged],
+    ['ulimits', Object.keys(build.ulimits).length > 0],
+    ['entitlements', build.entitlements.length > 0],
+  ];
+  return set
+    .filter(([, present]) => present)
+    .map(([key]) => `services.${service.name}.build.${key} is not supported yet and is ignored`);
 }
 
 /** The images an image plan will produce (pulled or built): the container plan may assume they are there. */
