@@ -50,6 +50,11 @@ export interface LoadResult {
   readonly warnings: readonly Diagnostic[];
   /** File texts by absolute path, for printing diagnostics with excerpts. */
   readonly sources: ReadonlyMap<string, string>;
+  /**
+   * The project's environment: the shell's variables over those of the .env (or --env-file) files. `run -e NAME`
+   * takes NAME's value from it, as compose v2 does (e2e TestEnvPriority).
+   */
+  readonly environment: Readonly<Record<string, string | undefined>>;
 }
 
 /** File names searched in each directory, in order of preference. */
@@ -80,12 +85,19 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
       : (shell.TSFIG_ENV_FILES ?? shell.COMPOSE_ENV_FILES ?? '').split(',').filter((f) => f.trim() !== '');
   let dotenv = readEnvironmentFiles(envFiles, explicitDir ?? cwd, cwd, shell, bag);
   const fromEnv = (name: string): string | undefined => shell[name] ?? dotenv.get(name);
-  const files = findProjectFiles(options.files ?? [], cwd, fromEnv, bag);
+  // without -f or COMPOSE_FILE the file is searched from the project directory when one is given (compose v2:
+  // `--project-directory DIR config` reads DIR's compose file)
+  const files = findProjectFiles(options.files ?? [], cwd, fromEnv, bag, explicitDir);
   // A project read from a registry (-f oci://...) has its directory where the command runs, as in compose.
   const remoteFirst = options.files?.[0]?.startsWith(OCI_PREFIX) === true;
   const projectDirectory = explicitDir ?? (remoteFirst ? cwd : path.dirname(files[0] ?? path.join(cwd, 'x')));
   if (envFiles.length === 0 && projectDirectory !== (explicitDir ?? cwd)) {
-    dotenv = readEnvironmentFiles(undefined, projectDirectory, cwd, shell, bag);
+    // compose v2 reads the working directory's .env first (it may choose the files: COMPOSE_FILE), then the project
+    // directory's, which adds what is not set yet (compose-go's second WithDotEnv; e2e TestComposeFileSetByDotEnv,
+    // TestNestedDotEnv)
+    const first = dotenv;
+    const more = readEnvironmentFiles(undefined, projectDirectory, cwd, shell, bag, first);
+    dotenv = new Map([...more, ...first]);
   }
   // The spec exposes the project name to interpolation as COMPOSE_PROJECT_NAME; computed only when a file asks.
   let nameForInterpolation: string | undefined;
@@ -134,7 +146,12 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
     fallback,
   });
   if (bag.hasErrors()) throw new ConfigError(bag.items, bag.sources, cwd);
-  return { project, warnings: bag.warnings, sources: bag.sources };
+  return {
+    project,
+    warnings: bag.warnings,
+    sources: bag.sources,
+    environment: { ...Object.fromEntries(dotenv), ...shell },
+  };
 }
 
 /** The literal top-level `name:` of the last file that has one (before interpolation, which may need it). */
@@ -155,13 +172,17 @@ function readTextFile(file: string): string | undefined {
   }
 }
 
-/** `.env` in `directory`, or the `--env-file` files (relative to cwd) in order, later ones winning. */
+/**
+ * `.env` in `directory`, or the `--env-file` files (relative to cwd) in order, later ones winning. `inherited`: what
+ * an earlier .env set, seen by this file's `${VAR}`s right after the shell's.
+ */
 function readEnvironmentFiles(
   envFiles: readonly string[] | undefined,
   directory: string,
   cwd: string,
   shell: Readonly<Record<string, string | undefined>>,
   bag: DiagnosticBag,
+  inherited: ReadonlyMap<string, string> = new Map(),
 ): Map<string, string> {
   const values = new Map<string, string>();
   const explicit = envFiles !== undefined && envFiles.length > 0;
@@ -174,7 +195,9 @@ function readEnvironmentFiles(
     }
     bag.sources.set(file, text);
     // a variable inside a value: the shell's first, then this file's earlier lines, then earlier files' (compose v2)
-    const parsed = parseDotenv(text, (name) => values.get(name), { first: (name) => shell[name] });
+    const parsed = parseDotenv(text, (name) => values.get(name), {
+      first: (name) => shell[name] ?? inherited.get(name),
+    });
     for (const problem of parsed.problems) {
       bag.error(problem.message, { file, line: problem.line, column: problem.column });
     }
@@ -194,7 +217,13 @@ function remoteFiles(reference: string): readonly string[] {
   return files;
 }
 
-function findProjectFiles(flags: readonly string[], cwd: string, fromEnv: Lookup, bag: DiagnosticBag): string[] {
+function findProjectFiles(
+  flags: readonly string[],
+  cwd: string,
+  fromEnv: Lookup,
+  bag: DiagnosticBag,
+  searchFrom = cwd,
+): string[] {
   if (flags.length > 0)
     return flags.flatMap((f) =>
       f.startsWith(OCI_PREFIX) ? remoteFiles(f) : [path.resolve(cwd, f === '-' ? stdinName : f)],
@@ -207,7 +236,7 @@ function findProjectFiles(flags: readonly string[], cwd: string, fromEnv: Lookup
       .filter((f) => f !== '')
       .map((f) => path.resolve(cwd, f));
   }
-  for (let dir = cwd; ; dir = path.dirname(dir)) {
+  for (let dir = searchFrom; ; dir = path.dirname(dir)) {
     const found = projectFileNames.filter((name) => existsSync(path.join(dir, name)));
     const first = found[0];
     if (first !== undefined) {
@@ -222,7 +251,7 @@ function findProjectFiles(flags: readonly string[], cwd: string, fromEnv: Lookup
     }
     if (path.dirname(dir) === dir) break;
   }
-  throw new TsfigError('not-found', `no project file found in ${cwd} or its parent directories`, {
+  throw new TsfigError('not-found', `no project file found in ${searchFrom} or its parent directories`, {
     hint: `create compose.yaml (or ${projectFileNames.join(', ')}), or pass -f FILE`,
   });
 }

@@ -27,7 +27,7 @@ interface RunFlags {
 
 /**
  * `run`'s Options from its flags: a TTY when not `-T`, not detached and stdin is a terminal (compose's rule); `-e NAME`
- * valued from this command's environment.
+ * valued from the project's environment (the shell, then .env or --env-file; left out when none sets it).
  */
 export function runOptions(
   project: run.RunOptions['project'],
@@ -35,6 +35,7 @@ export function runOptions(
   command: readonly string[],
   flags: RunFlags,
   stdinIsTTY: boolean = process.stdin.isTTY === true,
+  environment: NodeJS.ProcessEnv = process.env,
 ): run.RunOptions {
   return {
     project,
@@ -44,7 +45,7 @@ export function runOptions(
     rm: flags.rm === true,
     name: flags.name,
     entrypoint: flags.entrypoint,
-    env: expandEnvFlags(flags.env),
+    env: expandEnvFlags(flags.env, environment),
     labels: flags.label ?? [],
     user: flags.user,
     workdir: flags.workdir,
@@ -87,8 +88,11 @@ export function registerRunCommand(program: Command): void {
     .option('--dry-run', 'print the plan and change nothing')
     .passThroughOptions()
     .action(async (service: string, command: string[], flags: RunFlags, cmd: Command) => {
-      const { project } = loadForServices(cmd, [service]);
+      const { project, environment } = loadForServices(cmd, [service]);
       const ctx = await verbContext(cmd);
-      setExitCode(cmd, await run.run(ctx, runOptions(project, service, command, flags)));
+      setExitCode(
+        cmd,
+        await run.run(ctx, runOptions(project, service, command, flags, process.stdin.isTTY === true, environment)),
+      );
     });
 }
