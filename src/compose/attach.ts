@@ -24,6 +24,8 @@ export interface AttachOptions {
   readonly tui?: TuiSink | undefined;
   /** Run the TUI now (a terminal, no abort flags) when there is no `tui` yet. */
   readonly runTui?: boolean;
+  /** Show output from this time on (ISO 8601; the start of `up`), as compose attaches without the logs so far. */
+  readonly since?: string | undefined;
 }
 
 export function abortsOnExit(options: AttachOptions): boolean {
@@ -98,6 +100,9 @@ export async function attach(
         timestamps: options.timestamps === true,
         color: options.color === true,
         prefix: options.logPrefix !== false,
+        // a container's stderr lines to stderr, as compose v2's attached up (e2e TestStdoutStderr)
+        splitStreams: true,
+        ...(options.since !== undefined ? { since: options.since } : {}),
         signal: controller.signal,
       }),
       Promise.all(watchers),

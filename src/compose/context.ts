@@ -39,6 +39,8 @@ export interface FollowOptions {
   readonly signal?: AbortSignal;
   /** The containers' stderr to this process's stderr (attached `run`); otherwise everything goes to stdout. */
   readonly splitStreams?: boolean;
+  /** Only what was logged from this time on (ISO 8601): an attached `up` shows no output of earlier runs. */
+  readonly since?: string;
 }
 
 /**

@@ -11,7 +11,7 @@ export interface CreateOptions {
   readonly noRecreate?: boolean;
   readonly removeOrphans?: boolean;
   readonly scale?: Readonly<Record<string, number>>;
-  readonly build?: boolean;
+  readonly build?: boolean | 'missing';
   readonly pull?: string | undefined;
   readonly dryRun?: boolean;
 }

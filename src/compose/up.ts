@@ -19,8 +19,12 @@ export interface UpOptions {
   readonly services: readonly string[];
   /** How the containers are converged (planner/reconcile.ts PlanOptions, without services). */
   readonly plan: Omit<PlanOptions, 'services' | 'pendingImages' | 'oneOff' | 'wait' | 'waitTimeoutMs'>;
-  /** `--no-build`: false. @default true */
-  readonly build?: boolean;
+  /**
+   * `--build`: true (build every service with `build:`, the layer cache keeping unchanged steps); `--no-build`:
+   * false; by default (`missing`) only the images not there yet, and those of `pull_policy: build` (compose v2: an
+   * unchanged `up` rebuilds nothing; e2e TestLocalComposeBuild). @default 'missing'
+   */
+  readonly build?: boolean | 'missing';
   /** `--pull POLICY`: overrides every service's pull_policy. */
   readonly pull?: string | undefined;
   /** Print the plan (images and containers) and change nothing. */
@@ -51,7 +55,7 @@ function imagePlan(ctx: ComposeContext, options: UpOptions, observed: Parameters
   return planImages(options.project, observed, {
     services: [...scope],
     pull: options.pull,
-    build: options.build !== false,
+    build: options.build ?? 'missing',
     env: ctx.env,
     now: ctx.clock(),
   });
@@ -88,7 +92,7 @@ export async function converge(ctx: ComposeContext, options: UpOptions): Promise
                 'image the build produces only once it is built (a changed image recreates them)',
             ]
           : [];
-      const full = sequencePlans({ ...images, warnings: caveat }, containers);
+      const full = sequencePlans({ ...images, warnings: [...images.warnings, ...caveat] }, containers);
       printPlan(ctx, full, options.format);
       return { applied: false, plan: full };
     }
@@ -112,11 +116,13 @@ export async function converge(ctx: ComposeContext, options: UpOptions): Promise
 
 /** `tsfig up`: converge, then (attached) follow the containers; the exit code of the attached session. */
 export async function run(ctx: ComposeContext, options: UpOptions): Promise<ExitCode> {
+  // what containers logged before this up (an earlier run of an exited container) is not shown again
+  const began = new Date(ctx.clock()).toISOString();
   const converged = await converge(ctx, options);
   if (!converged.applied || options.detach === true || options.wait === true) return ExitCode.ok;
   const during = options.whileAttached?.(options.project);
   try {
-    return await attach(ctx, options.project, options.services, options.attach ?? {});
+    return await attach(ctx, options.project, options.services, { since: began, ...options.attach });
   } finally {
     await during?.stop();
   }

@@ -28,7 +28,17 @@ function actions(ctx: ComposeContext, options: UpOptions, reload: () => Project)
     replan: async (services: readonly string[], { forceRecreate }: { forceRecreate: boolean }): Promise<Project> => {
       const project = reload();
       const plan = { ...options.plan, forceRecreate };
-      await converge(quietWhileTui(ctx), { ...options, project, services, plan, detach: true, dryRun: false });
+      // a rebuild action builds again (the layer cache keeps the unchanged steps); a changed project file builds
+      // what is missing
+      await converge(quietWhileTui(ctx), {
+        ...options,
+        project,
+        services,
+        plan,
+        build: forceRecreate ? true : (options.build ?? 'missing'),
+        detach: true,
+        dryRun: false,
+      });
       return project;
     },
     restart: async (service: string): Promise<void> => {

@@ -217,7 +217,7 @@ describe('compose commands (root)', { skip: NEEDS_ROOT }, () => {
     await down(dir);
   });
 
-  test('build: up builds, and after a source change rebuilds and recreates only that service', async () => {
+  test('build: up builds, an unchanged up does not, and up --build after a source change rebuilds and recreates only that service', async () => {
     const dir = await project(`services:
   app:
     build: ./app
@@ -245,7 +245,10 @@ describe('compose commands (root)', { skip: NEEDS_ROOT }, () => {
     await writeFile(path.join(dir, 'app', 'message'), 'second\n');
     const dry = await t.cli(['up', '-d', '--no-build', '--dry-run'], { cwd: dir });
     assert.match(dry.stdout, /No changes/, 'with --no-build the old image stays');
-    const changed = await t.cli(['up', '-d'], { cwd: dir });
+    // compose v2: the image is there, so a plain up builds nothing (e2e TestLocalComposeBuild)
+    const plain = await t.cli(['up', '-d', '--dry-run'], { cwd: dir });
+    assert.match(plain.stdout, /No changes/, 'a plain up rebuilt an image that is there');
+    const changed = await t.cli(['up', '-d', '--build'], { cwd: dir });
     assert.equal(changed.code, 0, changed.stderr);
     const after = await ps(dir);
     assert.notEqual(after.find((row) => row.Service === 'app')?.ID, before.find((row) => row.Service === 'app')?.ID);

@@ -112,6 +112,23 @@ test('up -d: builds and pulls are plan operations before the containers', async 
   assert.ok(port.calls.includes('createContainer tsfig-app-1'));
 });
 
+// compose v2 (e2e TestLocalComposeBuild "no rebuild when up again"): an up builds only the missing images
+test('up: an image already built is not built again unless --build (or pull_policy: build)', async () => {
+  const app = service('app', { image: undefined, networks: net, build: buildOf('/srv/app') });
+  const p = project([app]);
+  const present = { ...fresh(p), images: { 'tsfig-app': { id: 'sha256:a' } } };
+  const plain = recordingContext(present);
+  assert.equal(await up.run(plain.ctx, { project: p, services: [], plan: {}, detach: true }), 0);
+  assert.ok(!plain.port.calls.some((call) => call.startsWith('buildImage')), plain.port.calls.join('\n'));
+  const forced = recordingContext(present);
+  assert.equal(await up.run(forced.ctx, { project: p, services: [], plan: {}, detach: true, build: true }), 0);
+  assert.ok(forced.port.calls.includes('buildImage tsfig-app'));
+  const always = project([{ ...app, pull_policy: 'build' }]);
+  const policy = recordingContext({ ...present, images: { 'tsfig-app': { id: 'sha256:a' } } });
+  assert.equal(await up.run(policy.ctx, { project: always, services: [], plan: {}, detach: true }), 0);
+  assert.ok(policy.port.calls.includes('buildImage tsfig-app'));
+});
+
 test('up --wait: waits are plan operations (running, or healthy with a healthcheck)', async () => {
   const p = stack();
   const { ctx, port } = recordingContext(running(p));
@@ -385,6 +402,20 @@ test('stop and restart: dependents stopped first, started last; a fresh project 
     'startContainer id-tsfig-db-1',
     'startContainer id-tsfig-app-1',
   ]);
+});
+
+// compose v2 acts on project.ServiceNames(): a container of another file of the project (an orphan here) is left
+// alone by a stop without service names (e2e TestStartStopMultipleFiles)
+test('stop without services: the project file services only, not an orphan of another file', async () => {
+  const p = stack();
+  const other = project([service('other', { networks: net })]);
+  const observed = observedUp(p, [
+    ...Object.values(p.services).map((s) => runningContainer(p, s)),
+    runningContainer(p, other.services.other as Service),
+  ]);
+  const s = recordingContext(observed);
+  assert.equal(await stop.run(s.ctx, { project: p, services: [] }), 0);
+  assert.deepEqual(s.port.calls, ['stopContainer id-tsfig-app-1', 'stopContainer id-tsfig-db-1']);
 });
 
 test('kill, pause, unpause: running containers only; nothing on a fresh project', async () => {

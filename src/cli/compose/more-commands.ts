@@ -57,6 +57,7 @@ export function registerMoreCommands(program: Command): void {
     .option('--no-recreate', "if containers already exist, don't recreate them")
     .option('--remove-orphans', 'remove containers for services not defined in the project file')
     .option('--scale <SERVICE=NUM>', 'scale SERVICE to NUM instances', collect)
+    .option('--build', 'build images before creating containers (by default only the missing ones are built)')
     .option('--no-build', "don't build an image, even if it's missing")
     .option('--pull <policy>', 'pull image before running: always, missing, never')
     .option('--dry-run', 'print the plan and change nothing')
@@ -68,7 +69,7 @@ export function registerMoreCommands(program: Command): void {
           recreate: boolean;
           removeOrphans?: boolean;
           scale?: string[];
-          build: boolean;
+          build?: boolean;
           pull?: string;
           dryRun?: boolean;
         },
@@ -85,7 +86,7 @@ export function registerMoreCommands(program: Command): void {
           noRecreate: !flags.recreate,
           removeOrphans: flags.removeOrphans === true,
           scale: parseScale(flags.scale ?? [], project),
-          build: flags.build,
+          build: flags.build ?? 'missing',
           pull: flags.pull,
           dryRun: flags.dryRun === true,
         };

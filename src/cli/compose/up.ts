@@ -92,7 +92,7 @@ export function upOptions(project: Project, services: readonly string[], flags: 
     project,
     services,
     plan: planOptions(flags, project),
-    build: flags.build !== false,
+    build: flags.build ?? 'missing',
     pull: flags.pull,
     dryRun: flags.dryRun === true,
     format: flags.format,
@@ -124,7 +124,7 @@ export function registerUpDown(program: Command): void {
     .option('--no-deps', "don't start linked services")
     .option('--remove-orphans', 'remove containers for services not defined in the project file')
     .option('--no-start', "don't start the services after creating them")
-    .option('--build', 'build images before starting containers (tsfig always does; the layer cache makes it cheap)')
+    .option('--build', 'build images before starting containers (by default only the missing ones are built)')
     .option('--no-build', "don't build images, even if their build context changed")
     .option('--pull <policy>', 'pull image before running: always, missing, never')
     .option('--scale <SERVICE=NUM>', 'scale SERVICE to NUM instances', collect)
