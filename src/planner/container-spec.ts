@@ -236,10 +236,12 @@ function containerLabels(project: Project, service: Service, number: number, has
 // ---------- process, resources, security, logging ----------
 
 function processFields(service: Service, warn: Warnings): Partial<ContainerSpec> {
-  const env = Object.entries(service.environment)
-    .filter((entry): entry is [string, string] => entry[1] !== null)
-    .map(([key, value]) => `${key}=${value}`);
+  // a variable declared without a value and not set (`environment: [KEY]`) is passed bare: the engine then removes
+  // the image's KEY, as compose v2 and dockerd do
+  const env = Object.entries(service.environment).map(([key, value]) => (value === null ? key : `${key}=${value}`));
+  const exposedPorts = serviceExposedPorts(service);
   return {
+    ...(exposedPorts.length > 0 ? { exposedPorts } : {}),
     ...(service.command !== undefined ? { cmd: [...service.command] } : {}),
     ...(service.entrypoint !== undefined ? { entrypoint: [...service.entrypoint] } : {}),
     ...(env.length > 0 ? { env } : {}),

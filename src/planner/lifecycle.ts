@@ -58,14 +58,19 @@ class Builder {
   }
 }
 
-/** The service containers of the selection, by service (dependency order), then number. */
+/**
+ * The service containers of the selection, by service (dependency order), then number. No services named: those of
+ * the project's services (compose v2's `project.ServiceNames()`), so an orphan, or a service of another file of the
+ * project, is left alone (e2e TestStartStopMultipleFiles).
+ */
 export function selectedContainers(
   project: Project,
   observed: ObservedState,
   services: readonly string[] = [],
 ): ObservedContainer[] {
   const containers = observed.containers.filter(
-    (c) => !c.oneoff && (services.length === 0 || services.includes(c.service)),
+    (c) =>
+      !c.oneoff && (services.length === 0 ? project.services[c.service] !== undefined : services.includes(c.service)),
   );
   const order = dependencyOrder(
     { ...project, services: { ...project.disabled_services, ...project.services } },

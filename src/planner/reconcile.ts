@@ -283,19 +283,39 @@ function scaleOf(ctx: Context, service: Service): number {
 function planService(ctx: Context, service: Service, mine: readonly ObservedContainer[]): ServicePlan {
   const scale = scaleOf(ctx, service);
   const hash = serviceConfigHash(service);
-  const bySlot = new Map<number, ObservedContainer>();
+  const desiredOf = (number: number) => (): ServiceContainer =>
+    serviceContainerSpec(ctx.project, service, number, { configHash: hash, images: ctx.observed.images });
+  // One container per number (a duplicate is an extra). With more than the scale, compose v2 keeps the up-to-date
+  // ones, lowest numbers first, and removes the obsolete ones (reconcile.go sortContainers; e2e
+  // TestScaleDownNoRecreate: after a rebuild, scaling down keeps the fresh #3 and #4 rather than recreating #1, #2).
+  const unique: ObservedContainer[] = [];
   const extras: ObservedContainer[] = [];
-  for (const c of mine) {
-    if (c.number >= 1 && c.number <= scale && !bySlot.has(c.number)) bySlot.set(c.number, c);
+  for (const c of [...mine].sort(byNumberThenAge)) {
+    if (c.number >= 1 && !unique.some((u) => u.number === c.number)) unique.push(c);
     else extras.push(c);
   }
+  let kept = unique;
+  if (unique.length > scale) {
+    const stale = new Set(
+      unique.filter((c) => whyRecreate(ctx, service, c, hash, desiredOf(c.number)) !== undefined).map((c) => c.id),
+    );
+    const ranked = [...unique].sort(
+      (a, b) => Number(stale.has(a.id)) - Number(stale.has(b.id)) || byNumberThenAge(a, b),
+    );
+    kept = ranked.slice(0, scale);
+    extras.push(...ranked.slice(scale));
+  }
   extras.sort((a, b) => -byNumberThenAge(a, b));
+  const bySlot = new Map(kept.map((c) => [c.number, c]));
+  // the kept containers' numbers, then the lowest free ones for the containers to create
+  const numbers = kept.map((c) => c.number);
+  for (let number = 1; numbers.length < scale; number++) if (!bySlot.has(number)) numbers.push(number);
+  numbers.sort((a, b) => a - b);
   const maxObserved = Math.max(0, ...mine.map((c) => c.number));
   const slots: Slot[] = [];
-  for (let number = 1; number <= scale; number++) {
+  for (const number of numbers) {
     const existing = bySlot.get(number);
-    const desired = (): ServiceContainer =>
-      serviceContainerSpec(ctx.project, service, number, { configHash: hash, images: ctx.observed.images });
+    const desired = desiredOf(number);
     if (existing === undefined) {
       const reason =
         mine.length === 0 ? 'new service' : number > maxObserved ? `scaled up to ${scale}` : 'container missing';
@@ -503,7 +523,9 @@ function planNetworks(b: PlanBuilder, ctx: Context, scope: readonly string[]): M
   }
   planDefaultBridge(b, ctx, scope, ids);
   if (missingExternal.length > 0) {
-    throw new TsfigError('not-found', `external network not found: ${missingExternal.join(', ')}`, {
+    // compose v2's words (create.go), which scripts grep for
+    const what = missingExternal.map((name) => `network ${name} declared as external, but could not be found`);
+    throw new TsfigError('not-found', what.join('; '), {
       hint: `create it first (tsfig network create ${missingExternal[0]}) or remove external: true`,
     });
   }
@@ -751,7 +773,8 @@ function planRemovals(
       removed.set(slot.existing.id, remove);
     }
     for (const c of plan.extras) {
-      const reason = c.number > plan.scale ? `scaled down to ${plan.scale}` : `duplicate of ${name} number ${c.number}`;
+      const duplicate = plan.slots.some((slot) => slot.existing !== undefined && slot.existing.number === c.number);
+      const reason = duplicate ? `duplicate of ${name} number ${c.number}` : `scaled down to ${plan.scale}`;
       const group = `remove:service:${name}:${c.number}`;
       const [stop] = addRemoval(
         b,
@@ -821,7 +844,7 @@ function readinessDeps(
       continue;
     }
     const kind = dep.condition === 'service_healthy' ? OpKind.ContainerWaitHealthy : OpKind.ContainerWaitCompleted;
-    for (let number = 1; number <= depPlan.scale; number++) {
+    for (const { number } of depPlan.slots) {
       const ref = containerRefOf(ctx, depPlan, depPlan.service, number);
       const key = `${kind}:${ref.name}:${dep.required}`;
       let id = done.waits.get(key);
@@ -982,7 +1005,7 @@ export function hasHealthcheck(service: Service): boolean {
 function planWaitForAll(b: PlanBuilder, ctx: Context, plans: readonly ServicePlan[], done: Started): void {
   for (const plan of plans) {
     const healthy = hasHealthcheck(plan.service);
-    for (let number = 1; number <= plan.scale; number++) {
+    for (const { number } of plan.slots) {
       const ref = containerRefOf(ctx, plan, plan.service, number);
       const start = done.starts.get(plan.service.name)?.get(number);
       const resource = `service:${plan.service.name}:${number}`;
@@ -1168,7 +1191,10 @@ export function planDown(project: Project, observed: ObservedState, options: Dow
     }
     stopsByService.set(name, stops);
   }
-  if (!scoped) planDownNetworks(b, project, observed, removes);
+  if (!scoped) {
+    const kept = options.removeOrphans === true ? [] : orphans;
+    planDownNetworks(b, project, observed, removes, kept);
+  }
   if (removeVolumes) {
     for (const key of scoped ? [] : Object.keys(project.volumes).sort()) {
       const volume = project.volumes[key];
@@ -1237,8 +1263,18 @@ function planDownAnonymousVolumes(
   }
 }
 
-/** Declared non-external networks that exist, plus networks labelled with the project (removed from the file). */
-function planDownNetworks(b: PlanBuilder, project: Project, observed: ObservedState, removes: readonly number[]): void {
+/**
+ * Declared non-external networks that exist, plus networks labelled with the project (removed from the file). A
+ * network a kept container (an orphan without --remove-orphans: e.g. a service of another file of the project) is
+ * attached to stays, with compose v2's warning ("Resource is still in use"), instead of failing the down.
+ */
+function planDownNetworks(
+  b: PlanBuilder,
+  project: Project,
+  observed: ObservedState,
+  removes: readonly number[],
+  kept: readonly ObservedContainer[],
+): void {
   const byName = new Map<string, string>();
   for (const network of Object.values(project.networks)) {
     if (!network.external && observed.networks.some((n) => n.name === network.name))
@@ -1251,6 +1287,11 @@ function planDownNetworks(b: PlanBuilder, project: Project, observed: ObservedSt
   }
   for (const name of [...byName.keys()].sort()) {
     const key = byName.get(name) ?? name;
+    const users = kept.filter((c) => c.spec?.networks?.some((attachment) => attachment.name === name));
+    if (users.length > 0) {
+      b.warn(`network ${name} is kept: it is still in use by ${users.map((c) => c.name).join(', ')}`);
+      continue;
+    }
     b.add(OpKind.NetworkRemove, `network:${key}`, 'project down', { name }, removes, {
       group: `remove:network:${key}`,
     });

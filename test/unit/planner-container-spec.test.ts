@@ -58,7 +58,7 @@ test("the container carries compose v2 labels with the io.tsfig prefix and compo
   assert.equal(dependsOnLabel(service('x')), '');
 });
 
-test('process settings map to the engine spec; variables without a value are dropped', () => {
+test('process settings map to the engine spec; a variable without a value is passed bare (it unsets the image value)', () => {
   const web = service('web', {
     command: ['serve', '--port', '80'],
     entrypoint: ['/init'],
@@ -80,7 +80,7 @@ test('process settings map to the engine spec; variables without a value are dro
     image: 'busybox:latest',
     cmd: ['serve', '--port', '80'],
     entrypoint: ['/init'],
-    env: ['A=1', 'EMPTY='],
+    env: ['A=1', 'EMPTY=', 'UNSET'],
     workingDir: '/app',
     user: '1000:1000',
     hostname: 'web-host',

@@ -540,7 +540,7 @@ test('an external network that does not exist is an error', () => {
     ...base,
     networks: { default: { ...base.networks.default!, external: true, name: 'shared' } },
   };
-  assert.throws(() => up(p, observedEmpty(p)), /external network not found: shared/);
+  assert.throws(() => up(p, observedEmpty(p)), /network shared declared as external, but could not be found/);
 });
 
 test('plans are deterministic whatever order the engine lists things in', () => {
@@ -699,4 +699,50 @@ test('recreate reasons name changed ports, networks and restart policies', () =>
   });
   const after = project([changed], { networks: ['back'] });
   assertGolden('changed-ports-networks', up(after, observedUp(after, [runningContainer(before, web)])));
+});
+
+// compose v2's down leaves a network a remaining container uses ("Resource is still in use") instead of failing
+// (e2e TestStartStopMultipleFiles: `-f other.yaml down` while the other file's containers run)
+test('down keeps a network an orphan it keeps is attached to, with a warning', () => {
+  const web = service('web', { networks: { default: defaultServiceNetwork() } });
+  const other = service('other', { networks: { default: defaultServiceNetwork() } });
+  const before = project([web, other]);
+  const after = project([web]);
+  const orphan = runningContainer(before, other);
+  const attached = { ...orphan, spec: { image: 'busybox', networks: [{ name: 'tsfig_default' }] } };
+  const kept = planDown(after, observedUp(before, [runningContainer(after, web), attached]));
+  assert.ok(!kept.operations.some((op) => op.kind === OpKind.NetworkRemove));
+  assert.ok(kept.warnings.some((w) => /network tsfig_default is kept: it is still in use by tsfig-other-1/.test(w)));
+  const all = planDown(after, observedUp(before, [runningContainer(after, web), attached]), { removeOrphans: true });
+  assert.ok(all.operations.some((op) => op.kind === OpKind.NetworkRemove));
+});
+
+// compose v2 (reconcile.go sortContainers; e2e TestScaleDownNoRecreate): scaling down keeps the up-to-date
+// containers and removes the obsolete ones, whatever their numbers
+test('scale down keeps the up-to-date replicas (#3, #4) and removes the obsolete ones (#1, #2)', () => {
+  const web = service('web');
+  const p = project([web]);
+  const old = { imageId: 'sha256:old' };
+  const observed = observedUp(p, [
+    runningContainer(p, web, 1, old),
+    runningContainer(p, web, 2, old),
+    runningContainer(p, web, 3),
+    runningContainer(p, web, 4),
+  ]);
+  const result = up(p, observed, { scale: { web: 2 } });
+  const touched = result.operations.map((op) => `${op.kind} ${op.resource}`);
+  assert.deepEqual(touched.filter((t) => t.startsWith(OpKind.ContainerRemove)).sort(), [
+    `${OpKind.ContainerRemove} service:web:1`,
+    `${OpKind.ContainerRemove} service:web:2`,
+  ]);
+  assert.ok(!touched.some((t) => t.startsWith(OpKind.ContainerCreate)), touched.join('\n'));
+  // --no-recreate: nothing is obsolete, the lowest numbers stay
+  const keep = up(p, observed, { scale: { web: 2 }, noRecreate: true });
+  assert.deepEqual(
+    keep.operations
+      .filter((op) => op.kind === OpKind.ContainerRemove)
+      .map((op) => op.resource)
+      .sort(),
+    ['service:web:3', 'service:web:4'],
+  );
 });
