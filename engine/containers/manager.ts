@@ -257,8 +257,10 @@ export class ContainerManager {
         }
         const mounts = options.reserve === undefined ? spec.mounts : [...(spec.mounts ?? []), ...extraMounts];
         // The files' content stays out of the record (their digest is kept).
+        const exposedPorts = mergeExposedPorts(spec.exposedPorts, imageConfig.ExposedPorts ?? undefined);
         const full: ContainerSpec = {
           ...spec,
+          ...(exposedPorts.length > 0 ? { exposedPorts } : {}),
           ...(mounts !== undefined ? { mounts } : {}),
           ...(spec.files !== undefined ? { files: recordedFiles } : {}),
         };
@@ -1114,4 +1116,14 @@ function watchDir(dir: string, signal?: AbortSignal): { next(delayMs: number): P
       wake?.();
     },
   };
+}
+
+/** The spec's and the image's exposed ports (`PORT/proto`), each once, by port number then protocol. */
+export function mergeExposedPorts(
+  own: readonly string[] | undefined,
+  image: Readonly<Record<string, unknown>> | undefined,
+): string[] {
+  const all = new Set([...(own ?? []), ...Object.keys(image ?? {})].map((p) => (p.includes('/') ? p : `${p}/tcp`)));
+  const key = (p: string) => Number.parseInt(p, 10);
+  return [...all].sort((a, b) => key(a) - key(b) || (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -78,6 +78,11 @@ export interface ContainerSpec {
   readonly networks?: readonly NetworkAttachment[];
   /** docker `-p` specs, published on the first network. */
   readonly ports?: readonly string[];
+  /**
+   * Ports the container exposes, `PORT/proto` (docker's Config.ExposedPorts: `--expose`, compose `expose:`/`ports:`
+   * targets); create adds the image's. Listed by `ps` when not published, as docker does.
+   */
+  readonly exposedPorts?: readonly string[];
   /** Extra /etc/hosts content lines (the network layer provides them). */
   readonly extraHosts?: readonly string[];
   readonly stopSignal?: string;

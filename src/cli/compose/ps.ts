@@ -141,13 +141,31 @@ function psRow(
     Health: health,
     ExitCode: state.exitCode,
     RestartCount: state.restartCount,
-    Publishers: ports.map((port) => ({
-      URL: port.hostIp === '' ? '0.0.0.0' : port.hostIp,
-      TargetPort: port.containerPort,
-      PublishedPort: port.hostPort,
-      Protocol: port.proto,
-    })),
+    Publishers: publishers(ports, state.running ? (record.spec.exposedPorts ?? []) : []),
   };
+}
+
+/**
+ * The published ports, then the exposed ones not published (URL "", PublishedPort 0, as compose v2's ps JSON has
+ * them), by container port: docker's PORTS column (`80/tcp, 443/tcp, 127.0.0.1:8001->8000/tcp`).
+ */
+function publishers(
+  published: readonly { hostIp: string; hostPort: number; containerPort: number; proto: string }[],
+  exposed: readonly string[],
+): PsRow['Publishers'] {
+  const out: { URL: string; TargetPort: number; PublishedPort: number; Protocol: string }[] = published.map((port) => ({
+    URL: port.hostIp === '' ? '0.0.0.0' : port.hostIp,
+    TargetPort: port.containerPort,
+    PublishedPort: port.hostPort,
+    Protocol: port.proto,
+  }));
+  for (const entry of exposed) {
+    const [port = '', proto = 'tcp'] = entry.split('/');
+    const target = Number(port);
+    if (!Number.isInteger(target) || out.some((p) => p.TargetPort === target && p.Protocol === proto)) continue;
+    out.push({ URL: '', TargetPort: target, PublishedPort: 0, Protocol: proto });
+  }
+  return out.sort((a, b) => a.TargetPort - b.TargetPort || (a.Protocol < b.Protocol ? -1 : 1));
 }
 
 export function renderPsTable(rows: readonly PsRow[]): string {
@@ -160,7 +178,11 @@ export function renderPsTable(rows: readonly PsRow[]): string {
       row.Service,
       relativeTime(row.Created),
       row.Status,
-      row.Publishers.map((port) => `${port.URL}:${port.PublishedPort}->${port.TargetPort}/${port.Protocol}`).join(', '),
+      row.Publishers.map((port) =>
+        port.PublishedPort === 0
+          ? `${port.TargetPort}/${port.Protocol}`
+          : `${port.URL}:${port.PublishedPort}->${port.TargetPort}/${port.Protocol}`,
+      ).join(', '),
     ]),
   );
 }
