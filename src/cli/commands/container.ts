@@ -1,3 +1,4 @@
+import { inspectFormatter } from '../go-template.js';
 import { readFileSync } from 'node:fs';
 import { setExitCode } from '../exit-codes.js';
 import type { Command } from 'commander';
@@ -642,11 +643,13 @@ function registerInspection(group: Command): void {
     .command('inspect')
     .description('display detailed information on one or more containers')
     .argument('<container...>')
-    .action(async (refs: string[]) => {
+    .option('-f, --format <format>', "json (default), or a Go template as docker's (e.g. '{{.State.Status}}')")
+    .action(async (refs: string[], flags: { format?: string }) => {
+      const format = inspectFormatter(flags.format);
       const engine = await openEngine();
       const results = [];
       for (const ref of refs) results.push(await engine.containers.inspect(ref));
-      process.stdout.write(`${JSON.stringify(results, null, 4)}\n`);
+      process.stdout.write(format(results));
     });
 
   group

@@ -1,3 +1,4 @@
+import { inspectFormatter } from '../go-template.js';
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { sweepBuildDebris } from '../../../engine/build/index.js';
@@ -158,11 +159,13 @@ export function registerImageCommands(program: Command, io: ImageCommandIo = {})
     .command('inspect')
     .description('show images as JSON')
     .argument('<images...>', 'NAME[:TAG] or image id')
-    .action(async (refs: string[]) => {
+    .option('-f, --format <format>', "json (default), or a Go template as docker's (e.g. '{{.Id}}')")
+    .action(async (refs: string[], flags: { format?: string }) => {
+      const format = inspectFormatter(flags.format);
       const imageStore = store();
       const result = [];
       for (const ref of refs) result.push(await imageStore.inspect(ref));
-      out(`${JSON.stringify(result, null, 4)}\n`);
+      out(format(result));
     });
 
   image

@@ -1,3 +1,4 @@
+import { inspectFormatter } from '../go-template.js';
 import type { Command } from 'commander';
 import { ContainerManager } from '../../../engine/containers/index.js';
 import type { ContainerRecord } from '../../../engine/containers/index.js';
@@ -228,15 +229,13 @@ export function registerNetworkCommands(program: Command, io: NetworkCommandIo =
     .command('inspect')
     .description('display detailed information on one or more networks')
     .argument('<network...>', 'network names or ids')
-    .option('-f, --format <format>', 'output format: json')
+    .option('-f, --format <format>', "json (default), or a Go template as docker's (e.g. '{{.IPAM.Config}}')")
     .action(async (names: string[], flags: { format?: string }) => {
-      if (flags.format !== undefined && flags.format !== 'json') {
-        throw new TsfigError('usage', `unsupported --format ${JSON.stringify(flags.format)} (json)`);
-      }
+      const format = inspectFormatter(flags.format);
       const m = manager();
       const found: Record<string, unknown>[] = [];
       for (const name of names) found.push(inspectObject(await m.inspect(name)));
-      out.write(`${JSON.stringify(found, null, 4)}\n`);
+      out.write(format(found));
     });
 
   network

@@ -1,3 +1,4 @@
+import { inspectFormatter } from '../go-template.js';
 import type { Command } from 'commander';
 import { setExitCode } from '../exit-codes.js';
 import { isEngineError } from '../../../engine/errors.js';
@@ -115,7 +116,9 @@ export function registerVolumeCommands(program: Command, io: VolumeCommandIo = {
     .command('inspect')
     .description('display detailed information on one or more volumes')
     .argument('<name...>', 'volume names')
-    .action(async (names: string[], _flags: unknown, cmd: Command) => {
+    .option('-f, --format <format>', "json (default), or a Go template as docker's (e.g. '{{.Mountpoint}}')")
+    .action(async (names: string[], flags: { format?: string }, cmd: Command) => {
+      const format = inspectFormatter(flags.format);
       const volumes = store();
       const found: VolumeInfo[] = [];
       let failed: unknown;
@@ -128,7 +131,7 @@ export function registerVolumeCommands(program: Command, io: VolumeCommandIo = {
           failed = error;
         }
       }
-      out.write(`${JSON.stringify(found, null, 4)}\n`);
+      out.write(format(found));
       if (failed !== undefined) setExitCode(cmd, 1);
     });
 
