@@ -160,14 +160,17 @@ export function registerLifecycleCommands(program: Command): void {
     .action(async (services: string[], flags: { quiet?: boolean }, command: Command) => {
       const context = await composeContext(command, services);
       const rows: string[][] = [];
+      const ids: string[] = [];
       for (const container of serviceContainers(context.observed, services)) {
+        if (flags.quiet === true) {
+          // each image once, without its algorithm, as compose v2 (cmd/compose/images.go)
+          const id = container.imageId.slice(container.imageId.indexOf(':') + 1);
+          if (!ids.includes(id)) ids.push(id);
+          continue;
+        }
         const image = await context.engine.images.resolve(container.imageId).catch(() => undefined);
         const tag = image?.repoTags[0] ?? '<none>:<none>';
         const index = tag.lastIndexOf(':');
-        if (flags.quiet === true) {
-          process.stdout.write(`${container.imageId}\n`);
-          continue;
-        }
         rows.push([
           container.name,
           tag.slice(0, index),
@@ -176,7 +179,7 @@ export function registerLifecycleCommands(program: Command): void {
           image === undefined ? '' : `${(image.size / 1e6).toFixed(1)}MB`,
         ]);
       }
-      if (flags.quiet !== true)
-        process.stdout.write(renderTable(['CONTAINER', 'REPOSITORY', 'TAG', 'IMAGE ID', 'SIZE'], rows));
+      if (flags.quiet === true) process.stdout.write(ids.map((id) => `${id}\n`).join(''));
+      else process.stdout.write(renderTable(['CONTAINER', 'REPOSITORY', 'TAG', 'IMAGE ID', 'SIZE'], rows));
     });
 }
