@@ -52,7 +52,7 @@ function e2eSection(results: readonly ScenarioResult[]): string[] {
     `docker/compose \`pkg/e2e\` at ${doc.commit.slice(0, 12)} has ${doc.total} \`Test...\` functions. ` +
       `${ported.length} are ported as scenarios (intent sentence and link kept in each scenario.yaml), ` +
       `${passing.length} of them pass on tsfig; ${notApplicable.length} do not apply; ` +
-      `${doc.total - ported.length - notApplicable.length} use features tsfig has but are not ported yet.`,
+      `${doc.total - ported.length - notApplicable.length} are not ported yet (each says why below).`,
     '',
     '| why they do not apply | tests |',
     '| --- | --- |',
@@ -62,7 +62,12 @@ function e2eSection(results: readonly ScenarioResult[]): string[] {
     '| --- | --- | --- |',
     ...doc.tests.map((entry) => {
       const result = entry.scenario !== undefined ? byName.get(entry.scenario) : undefined;
-      const status = entry.status === 'n/a' ? `n/a: ${entry.why ?? ''}` : `ported, ${result?.status ?? 'not run'}`;
+      const status =
+        entry.status === 'n/a'
+          ? `n/a: ${entry.why ?? ''}`
+          : entry.status === 'todo'
+            ? `not ported yet${entry.why !== undefined ? `: ${entry.why}` : ''}`
+            : `ported, ${result?.status ?? 'not run'}`;
       return `| ${link(entry)} | ${cell(status)} | ${entry.scenario ?? ''} |`;
     }),
     '',

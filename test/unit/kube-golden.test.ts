@@ -27,6 +27,7 @@ const scenarios = path.join(repo, 'test', 'conformance', 'scenarios');
 const UNLOADABLE: Record<string, string> = {
   'env-file-other-missing': "its point is a service's missing env_file, which generating every service must read",
   'merge-files': 'its files are given with -f in the scenario',
+  'e2e-up-image-id': 'its image is ${ID:?}, the id the scenario reads from the engine and passes in the environment',
 };
 const update = process.env.UPDATE_GOLDEN === '1';
 

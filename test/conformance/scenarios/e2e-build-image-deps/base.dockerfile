@@ -1,0 +1,5 @@
+FROM conformance/busybox:latest
+
+COPY hello.txt /hello.txt
+
+CMD [ "/bin/true" ]

@@ -1,0 +1,3 @@
+FROM e2e-build-image-deps-base
+
+CMD [ "cat", "/hello.txt" ]

@@ -1,0 +1,2 @@
+>&2 echo "log to stderr"
+echo "log to stdout"
