@@ -64,8 +64,8 @@ export class DnsProcess {
   private async startDns(): Promise<void> {
     if (this.dns === false || this.dnsChildren.size > 0 || (await this.dnsRunning())) return;
     const here = fileURLToPath(import.meta.url);
-    const ext = path.extname(here);
-    const server = path.join(path.dirname(here), `dns-server${ext}`);
+    const server = resolverScript(here);
+    const ext = path.extname(server);
     // From the sources (tsx) the resolver needs the same loader; from dist/ it is plain JS.
     const loader = ext === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
     await ensureRunDir(this.paths.runRoot, 0o711);
@@ -153,4 +153,12 @@ async function isAlive(pid: number): Promise<boolean> {
   if (stat === '') return false;
   const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   return state !== 'Z' && state !== 'X';
+}
+
+/**
+ * The resolver's script beside the module at `here`: dns-server.ts from the sources, dns-server.js from dist/src/
+ * and from the bundle (whose CLI is one cli.cjs; the resolver stays its own ES module file, dns-server.js).
+ */
+export function resolverScript(here: string): string {
+  return path.join(path.dirname(here), `dns-server${path.extname(here) === '.ts' ? '.ts' : '.js'}`);
 }
