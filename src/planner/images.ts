@@ -226,6 +226,7 @@ export function planImages(project: Project, observed: ObservedState, options: I
   if (options.build !== false) {
     const pullIds = operations.map((op) => op.id);
     let previous: number | undefined;
+    const selectedNames = new Set(names);
     const buildNames =
       extraBuilds.size === 0 ? names : dependencyOrder(project, [...new Set([...names, ...extraBuilds])]);
     for (const name of buildNames) {
@@ -237,7 +238,7 @@ export function planImages(project: Project, observed: ObservedState, options: I
       // pull_policy: build builds on every up, as in compose
       if (present && options.build === 'missing' && service.pull_policy !== 'build') continue;
       // a service outside the selection is built only because a selected one runs its image
-      if (!names.includes(name) && present) continue;
+      if (!selectedNames.has(name) && present) continue;
       operations.push({
         id,
         kind: OpKind.ImageBuild,

@@ -231,3 +231,32 @@ export function observedRunning(p: Project): ObservedState {
     Object.values(p.services).map((s) => runningContainer(p, s)),
   );
 }
+
+/** A `build:` section as the loader normalises `build: CONTEXT`. */
+export function buildOf(context: string): NonNullable<Service['build']> {
+  return {
+    context,
+    dockerfile: 'Dockerfile',
+    dockerfile_inline: undefined,
+    args: {},
+    target: undefined,
+    labels: {},
+    cache_from: [],
+    cache_to: [],
+    no_cache: false,
+    pull: false,
+    network: undefined,
+    shm_size: undefined,
+    extra_hosts: {},
+    ssh: [],
+    secrets: [],
+    tags: [],
+    platforms: [],
+    additional_contexts: {},
+    isolation: undefined,
+    privileged: false,
+    ulimits: {},
+    entitlements: [],
+    extensions: {},
+  };
+}

@@ -29,6 +29,7 @@ import {
   service,
   stoppedContainer,
   defaultServiceNetwork,
+  buildOf,
 } from '../helpers/project.js';
 import { Buffer, recordingContext } from '../helpers/recording-port.js';
 
@@ -503,31 +504,3 @@ test('--progress json: everything a verb reports on stderr is one JSON object pe
   for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), line);
   assert.ok(lines.some((line) => (JSON.parse(line) as { kind: string }).kind === 'note'));
 });
-
-function buildOf(context: string): NonNullable<Service['build']> {
-  return {
-    context,
-    dockerfile: 'Dockerfile',
-    dockerfile_inline: undefined,
-    args: {},
-    target: undefined,
-    labels: {},
-    cache_from: [],
-    cache_to: [],
-    no_cache: false,
-    pull: false,
-    network: undefined,
-    shm_size: undefined,
-    extra_hosts: {},
-    ssh: [],
-    secrets: [],
-    tags: [],
-    platforms: [],
-    additional_contexts: {},
-    isolation: undefined,
-    privileged: false,
-    ulimits: {},
-    entitlements: [],
-    extensions: {},
-  };
-}

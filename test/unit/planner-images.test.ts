@@ -1,37 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Build } from '../../src/model/project.js';
 import { planImages } from '../../src/planner/images.js';
 import { OpKind } from '../../src/planner/plan.js';
-import { project, service } from '../helpers/project.js';
-
-function build(context: string): Build {
-  return {
-    context,
-    dockerfile: 'Dockerfile',
-    dockerfile_inline: undefined,
-    args: {},
-    target: undefined,
-    labels: {},
-    cache_from: [],
-    cache_to: [],
-    no_cache: false,
-    pull: false,
-    network: undefined,
-    shm_size: undefined,
-    extra_hosts: {},
-    ssh: [],
-    secrets: [],
-    tags: [],
-    platforms: [],
-    additional_contexts: {},
-    isolation: undefined,
-    privileged: false,
-    ulimits: {},
-    entitlements: [],
-    extensions: {},
-  };
-}
+import { buildOf as build, project, service } from '../helpers/project.js';
 
 const summary = (plan: ReturnType<typeof planImages>) =>
   plan.operations.map(
