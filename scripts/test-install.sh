@@ -82,6 +82,11 @@ if [ "$(id -u)" = 0 ]; then
     got=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode(), end="")' "http://127.0.0.1:$rl_port/")
     grep -q "seen $want times" <<<"$got" || { echo "test-install: rootless visit $want answered '$got'" >&2; exit 1; }
   done
+  # the server logs a request after answering it: give its line a moment to reach the container's log
+  for _ in $(seq 1 50); do
+    as_user "$scratch/prefix/bin/tsfig" logs | grep -q 'GET / ' && break
+    sleep 0.2
+  done
   as_user "$scratch/prefix/bin/tsfig" logs | grep -q 'GET / ' ||
     { echo "test-install: rootless logs do not show the visits" >&2; exit 1; }
   # the processes run as the user and its subordinate ids, never as root
