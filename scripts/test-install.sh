@@ -87,8 +87,12 @@ if [ "$(id -u)" = 0 ]; then
     as_user "$scratch/prefix/bin/tsfig" logs | grep -q 'GET / ' && break
     sleep 0.2
   done
-  as_user "$scratch/prefix/bin/tsfig" logs | grep -q 'GET / ' ||
-    { echo "test-install: rootless logs do not show the visits" >&2; exit 1; }
+  as_user "$scratch/prefix/bin/tsfig" logs | grep -q 'GET / ' || {
+    # what logs printed, and its status, to find why (seen twice in CI, not reproduced by hand)
+    as_user "$scratch/prefix/bin/tsfig" logs >&2
+    echo "test-install: rootless logs do not show the visits (logs exit $?)" >&2
+    exit 1
+  }
   # the processes run as the user and its subordinate ids, never as root
   if ps -eo user,args | grep -v grep | grep -E '^root .*(redis-server|app\.py)'; then
     echo "test-install: a rootless container process runs as root" >&2
