@@ -1,3 +1,4 @@
+import { EngineError } from '../errors.js';
 import { rootlessNetns } from '../rootless/env.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { runtimeBinary } from './binary.js';
@@ -78,8 +79,12 @@ class Spawner {
       netns === undefined
         ? [runtimeBinary(), ['spawner']]
         : ['nsenter', [`--net=${netns}`, '--', runtimeBinary(), 'spawner']];
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    // Its own stderr says why it failed (it writes only before it exits: a bad request, or no protected copy of the
+    // runtime could be made, native/src/sealed.c); what it runs has pipes of its own.
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
+    let said = '';
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => (said = (said + text).slice(-2000)));
     child.stdout?.on('data', (chunk: Buffer) => this.receive(chunk));
     child.stdin?.on('error', () => undefined);
     const fail = (error: Error): void => {
@@ -92,9 +97,33 @@ class Spawner {
       // Killed from outside: what it was running is lost, but the next command starts a new spawner.
       this.child = undefined;
       this.buffer = Buffer.alloc(0);
-      const error = new Error(`the spawner exited (${signal ?? code ?? '?'}) with commands pending`);
-      for (const waiting of this.pending.values()) waiting.reject(error);
+      const pending = [...this.pending.values()];
       this.pending.clear();
+      if (pending.length === 0) return;
+      const settle = (): void => {
+        const reason =
+          said
+            .trim()
+            .split('\n')
+            .at(-1)
+            ?.replace(/^tsfig-runtime( spawner)?: /, '') ?? '';
+        const error =
+          reason === ''
+            ? new Error(`the spawner exited (${signal ?? code ?? '?'}) with commands pending`)
+            : new EngineError('runtime', `the runtime helper (tsfig-runtime spawner) failed: ${reason}`, {
+                exitCode: 125,
+              });
+        for (const waiting of pending) waiting.reject(error);
+      };
+      // what it wrote last may still be in the pipe: wait for its end (nothing else holds it), a moment at most
+      if (child.stderr === null || child.stderr.readableEnded) settle();
+      else {
+        const timer = setTimeout(settle, 500);
+        child.stderr.once('end', () => {
+          clearTimeout(timer);
+          settle();
+        });
+      }
     });
     this.ref(false);
     return child;
@@ -104,7 +133,10 @@ class Spawner {
   private ref(on: boolean): void {
     const child = this.child;
     if (child === undefined) return;
-    const handles = [child, child.stdout, child.stdin] as unknown as ({ ref(): void; unref(): void } | null)[];
+    const handles = [child, child.stdout, child.stderr, child.stdin] as unknown as ({
+      ref(): void;
+      unref(): void;
+    } | null)[];
     for (const handle of handles) {
       if (handle === null) continue;
       if (on) handle.ref();

@@ -12,7 +12,8 @@
 const char *tsfig_self_path;
 
 /* The commands that enter a container (start: the monitor and the container's init; exec) and the spawner, whose
- * sealed copy the commands it starts share, run from a sealed memfd (sealed.c) before they do anything else. */
+ * sealed copy the commands it starts share, run from a sealed memfd (or a read-only bind of the binary where the
+ * kernel refuses executable memfds: sealed.c) before they do anything else. */
 static int needs_sealed_exe(const char *command)
 {
     return strcmp(command, "start") == 0 || strcmp(command, "exec") == 0 || strcmp(command, "spawner") == 0;
@@ -21,8 +22,9 @@ static int needs_sealed_exe(const char *command)
 int main(int argc, char **argv)
 {
     tsfig_self_path = argv[0];
-    if (argc >= 2 && needs_sealed_exe(argv[1]) && tsfig_reexec_sealed(argv) < 0) {
-        fprintf(stderr, "tsfig-runtime: re-execute from a sealed copy of the runtime: %s\n", strerror(errno));
+    char why[512];
+    if (argc >= 2 && needs_sealed_exe(argv[1]) && tsfig_reexec_sealed(argv, why, sizeof why) < 0) {
+        fprintf(stderr, "tsfig-runtime: %s\n", why);
         return 125;
     }
     if (argc >= 2 && strcmp(argv[1], "version") == 0) {

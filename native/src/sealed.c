@@ -10,16 +10,25 @@
  * The copy costs one read of the binary and one execve. The spawner (one per CLI process) seals itself once and
  * starts the runtime's commands from its own sealed copy, which they find already sealed: a container start through
  * the spawner pays nothing. The memfd's name carries the identity of the file it was copied from (device, inode,
- * size, mtime), which the seccomp cache keys on (seccomp.c). */
+ * size, mtime), which the seccomp cache keys on (seccomp.c).
+ *
+ * A host with vm.memfd_noexec = 2 refuses executable memfds (EACCES). The runtime then re-executes from a read-only
+ * bind of its own file, detached from every mount namespace (open_tree OPEN_TREE_CLONE of the open binary,
+ * mount_setattr MOUNT_ATTR_RDONLY, execveat on that fd), as runc 1.1 did with a read-only bind in a private mount
+ * namespace: the process's exe is then the host's file on a read-only mount that no namespace holds and only
+ * CAP_SYS_ADMIN could change, so opening /proc/<pid>/exe for writing fails (ETXTBSY while it runs, EROFS after). When
+ * neither can be made, the command fails with both reasons; it never runs from the host's writable file. */
 #include "sealed.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,14 +43,31 @@
 
 extern char **environ;
 
+/* 1 when fd (the running binary) is a memfd sealed against writes (sealed_copy). */
+static int is_sealed(int fd)
+{
+    int seals = fcntl(fd, F_GET_SEALS);
+    return seals >= 0 && (seals & SEALS) == SEALS;
+}
+
+/* 1 when this process runs from its read-only detached bind (readonly_bind): the exe is the root of its mount (its
+ * path reads "/", which no file of a mount namespace's tree has) and that mount is read-only. */
+static int is_readonly_bind(int fd)
+{
+    char link[8] = {0};
+    struct statvfs sv;
+    return readlink("/proc/self/exe", link, sizeof link - 1) == 1 && link[0] == '/' && fstatvfs(fd, &sv) == 0
+           && (sv.f_flag & ST_RDONLY) != 0;
+}
+
 int tsfig_exe_sealed(void)
 {
     int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    int seals = fcntl(fd, F_GET_SEALS);
+    int protected = is_sealed(fd) || is_readonly_bind(fd);
     close(fd);
-    return seals >= 0 && (seals & SEALS) == SEALS;
+    return protected;
 }
 
 static int copy_all(int to, int from, off_t size)
@@ -61,9 +87,10 @@ static int copy_all(int to, int from, off_t size)
     return 0;
 }
 
-/* A sealed copy of the running binary, named after the identity of its file. */
-static int sealed_copy(void)
+/* A sealed copy of the running binary, named after the identity of its file; *step names what failed. */
+static int sealed_copy(const char **step)
 {
+    *step = "open the binary";
     int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (src < 0 || fstat(src, &st) < 0) {
@@ -76,13 +103,17 @@ static int sealed_copy(void)
     char name[200];
     snprintf(name, sizeof name, TSFIG_SEALED_NAME "%llx:%llx:%lld:%lld.%09ld", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    *step = "memfd_create";
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
     if (fd < 0 && errno == EINVAL) /* before Linux 6.3: no MFD_EXEC, and memfds are executable */
         fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd >= 0)
+        *step = "copy the binary";
     int rc = fd < 0 ? -1 : copy_all(fd, src, st.st_size);
     int e = errno;
     close(src);
     if (rc == 0 && fcntl(fd, F_ADD_SEALS, SEALS) < 0) {
+        *step = "seal the copy";
         rc = -1;
         e = errno;
     }
@@ -96,22 +127,64 @@ static int sealed_copy(void)
     return fd;
 }
 
-int tsfig_reexec_sealed(char **argv)
+/* A read-only bind of the running binary, detached (the fallback when no executable memfd can be made). */
+static int readonly_bind(const char **step)
+{
+    *step = "open the binary";
+    int src = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+    if (src < 0)
+        return -1;
+    *step = "open_tree";
+    int tree = (int)syscall(SYS_open_tree, src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    int e = errno;
+    close(src);
+    if (tree < 0) {
+        errno = e;
+        return -1;
+    }
+    *step = "mount_setattr";
+    struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
+        e = errno;
+        close(tree);
+        errno = e;
+        return -1;
+    }
+    return tree;
+}
+
+int tsfig_reexec_sealed(char **argv, char *why, size_t cap)
 {
     if (tsfig_exe_sealed())
         return 0;
     static const char own[] = "/memfd:" TSFIG_SEALED_NAME;
     char link[64] = {0};
-    if (readlink("/proc/self/exe", link, sizeof link - 1) > 0 && strncmp(link, own, sizeof own - 1) == 0) {
-        errno = EPERM; /* our own copy, not sealed: never loop */
+    if (readlink("/proc/self/exe", link, sizeof link - 1) > 0
+        && (strncmp(link, own, sizeof own - 1) == 0 || strcmp(link, "/") == 0)) {
+        /* our own copy or bind, not protected: never loop */
+        snprintf(why, cap, "re-execute from a sealed copy of the runtime: its copy is not sealed (%s)", link);
         return -1;
     }
-    int fd = sealed_copy();
-    if (fd < 0)
-        return -1;
-    syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
-    int e = errno;
-    close(fd);
-    errno = e;
+    const char *memfd_step;
+    int fd = sealed_copy(&memfd_step);
+    if (fd >= 0) {
+        memfd_step = "execveat";
+        syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+        close(fd);
+    }
+    int memfd_errno = errno;
+    /* No executable memfd (vm.memfd_noexec = 2: EACCES), or none that runs: a read-only bind of the binary. */
+    const char *bind_step;
+    fd = readonly_bind(&bind_step);
+    if (fd >= 0) {
+        bind_step = "execveat";
+        syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+        close(fd);
+    }
+    snprintf(why, cap,
+             "cannot run from a protected copy of the runtime (CVE-2019-5736): a sealed memfd copy failed (%s: %s%s)"
+             " and a read-only bind of the binary failed (%s: %s); refusing to run from the host's writable binary",
+             memfd_step, strerror(memfd_errno), memfd_errno == EACCES ? ", vm.memfd_noexec = 2?" : "", bind_step,
+             strerror(errno));
     return -1;
 }

@@ -5,10 +5,14 @@
 /* Prefix of the memfd's name; the rest is the identity of the file it copies. */
 #define TSFIG_SEALED_NAME "tsfig-runtime:"
 
-/* 1 when this process runs from a memfd sealed against writes (what tsfig_reexec_sealed makes). */
+#include <stddef.h>
+
+/* 1 when this process runs from a memfd sealed against writes or from a read-only detached bind of its binary (what
+ * tsfig_reexec_sealed makes). */
 int tsfig_exe_sealed(void);
-/* Unless already sealed, re-executes argv from a sealed copy of the running binary; returns only on failure (-1,
- * errno) or when already sealed (0). */
-int tsfig_reexec_sealed(char **argv);
+/* Unless already so, re-executes argv from a sealed copy of the running binary, or when the kernel refuses an
+ * executable memfd, from a read-only detached bind of it; returns only on failure (-1, the reason in why) or when
+ * already protected (0). */
+int tsfig_reexec_sealed(char **argv, char *why, size_t cap);
 
 #endif

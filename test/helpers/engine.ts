@@ -42,6 +42,8 @@ export interface CliOptions {
   readonly cwd?: string;
   /** Extra environment variables. */
   readonly env?: Readonly<Record<string, string>>;
+  /** A command that runs the CLI (`nsenter ... --`): the CLI's argv is appended to it. */
+  readonly wrap?: readonly string[];
 }
 
 export interface CliResult {
@@ -103,7 +105,8 @@ export async function makeTestEngine(options: { debian?: boolean } = {}): Promis
 
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'tsfig.js'), ...args], {
+    const argv = [...(options.wrap ?? []), process.execPath, path.join(REPO, 'bin', 'tsfig.js'), ...args];
+    const child = spawn(argv[0] ?? process.execPath, argv.slice(1), {
       env: { ...env, ...options.env },
       ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

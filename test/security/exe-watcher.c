@@ -1,7 +1,8 @@
 /* test/security/runtime-exe.test.ts: run as a container's command (with CAP_SYS_PTRACE). Stops every new process of
  * the container's pid namespace at once; one that runs tsfig-runtime (the exec helper's child, before it executes the
- * command) has its /proc/<pid>/exe opened read-only (allowed), is killed, and the handle is then reopened for writing
- * through /proc/self/fd/N until that works or 10 s pass: CVE-2019-5736's overwrite of the runtime binary. */
+ * command: its exe or its argv[0] names tsfig-runtime; a read-only bind of the binary reads "/") has its
+ * /proc/<pid>/exe opened read-only (allowed), is killed, and the handle is then reopened for writing through
+ * /proc/self/fd/N until that works or 10 s pass: CVE-2019-5736's overwrite of the runtime binary. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -11,6 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* 1 when pid's argv[0] names tsfig-runtime. */
+static int runs_runtime(pid_t pid)
+{
+    char path[64], argv0[512] = {0};
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(argv0, 1, sizeof argv0 - 1, f);
+    fclose(f);
+    argv0[n] = '\0';
+    return strstr(argv0, "tsfig-runtime") != NULL;
+}
 
 static void overwrite(int fd)
 {
@@ -55,7 +70,8 @@ int main(void)
             char path[64], link[256] = {0};
             snprintf(path, sizeof path, "/proc/%d/exe", pid);
             int fd = open(path, O_RDONLY | O_CLOEXEC);
-            if (fd < 0 || readlink(path, link, sizeof link - 1) < 0 || strstr(link, "tsfig-runtime") == NULL) {
+            if (fd < 0 || readlink(path, link, sizeof link - 1) < 0
+                || (strstr(link, "tsfig-runtime") == NULL && !runs_runtime(pid))) {
                 kill(pid, SIGCONT); /* gone, or already the command */
                 if (fd >= 0)
                     close(fd);
