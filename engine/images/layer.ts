@@ -31,15 +31,20 @@ export function detectCompression(head: Uint8Array): Compression {
   return 'none';
 }
 
+/** bytes as a Buffer without copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** The uncompressed bytes of a layer stream: gunzipped when it is gzip, as is when it is a plain tar. */
 export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   const iterator = input[Symbol.asyncIterator]();
-  let head = Buffer.alloc(0);
+  let head: Buffer = Buffer.alloc(0);
   let done = false;
   while (head.length < 6 && !done) {
     const next = await iterator.next();
     if (next.done === true) done = true;
-    else head = Buffer.concat([head, Buffer.from(next.value)]);
+    else head = head.length === 0 ? asBuffer(next.value) : Buffer.concat([head, next.value]);
   }
   const rest = async function* (): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;
@@ -47,7 +52,7 @@ export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGene
     for (;;) {
       const next = await iterator.next();
       if (next.done === true) return;
-      yield Buffer.from(next.value);
+      yield asBuffer(next.value);
     }
   };
   const compression = detectCompression(head);
@@ -64,7 +69,8 @@ export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGene
       },
     );
   }
-  const gunzip = createGunzip();
+  // 16 KiB output chunks (zlib's default) cost a round trip to the thread pool and a callback each
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   const source = Readable.from(rest());
   source.on('error', (error) => gunzip.destroy(error));
   source.pipe(gunzip);

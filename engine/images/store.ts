@@ -148,11 +148,16 @@ export class ImageStore {
    * Unpacks a layer stream (gzip or plain tar) on top of parent (a chain id, null for a base layer) unless that
    * layer is already complete, and returns its record. Unpacking happens in a temp dir; the commit (rename, then
    * layer.json) happens under the store lock. Must be called with the lock NOT held.
+   *
+   * `beforeCommit` runs once the layer is unpacked and its DiffID checked, before the commit; when it throws, nothing
+   * is committed (its temp dir is removed). A pull unpacks several layers while they download, and waits there for
+   * the blob's digest to be verified and for the parent layer to be committed.
    */
   async addLayer(
     source: AsyncIterable<Uint8Array>,
     parent: string | null,
     expectedDiffId?: string,
+    options: { beforeCommit?: (() => Promise<void>) | undefined } = {},
   ): Promise<LayerRecord> {
     if (expectedDiffId !== undefined) {
       const known = await this.layer(this.chainOf(parent, expectedDiffId));
@@ -166,6 +171,7 @@ export class ImageStore {
       const split = new TarSplitRecorder();
       const result = await unpackLayer(split.tap(source), diff, expectedDiffId);
       await split.save(path.join(tmp, TAR_SPLIT_FILE)); // so `image save` gives back the exact tar (the DiffID)
+      await options.beforeCommit?.();
       return await this.locked(() => this.commitLayer(tmp, parent, result.diffId, result.size));
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
- * `docker pull`: manifest (index → platform), config, then the missing layers downloaded concurrently to temp
- * files, each verified against its digest and size before anything is unpacked into the store; then the layers
- * are unpacked bottom first (their DiffIDs checked) and the image is committed.
+ * `docker pull`: manifest (index → platform), config, then the missing layers, several at once, each unpacked while
+ * it downloads into a temp dir of the store (engine/registry/pipe.ts hands the bytes over). A layer is committed
+ * only once its blob's digest and size are verified, its DiffID checked and the layer below it committed; the image
+ * is committed after its last layer.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
@@ -32,6 +33,7 @@ import {
   type Descriptor,
   type ParsedManifest,
 } from './manifest.js';
+import { ChunkPipe, RestartedFromZero } from './pipe.js';
 import { asError, boundedAll } from './util.js';
 import { zstdDecompress } from './zstd.js';
 
@@ -117,6 +119,34 @@ export async function fetchManifest(
   return { bytes, digest, contentType, parsed: parseManifest(bytes, contentType) };
 }
 
+/** Where a blob's bytes go as they arrive: a file, or the unpacking of a layer (a ChunkPipe). */
+export interface BlobSink {
+  /** A response starts at offset (0: from the first byte, again after a server that ignored a Range). */
+  begin(offset: number): void | Promise<void>;
+  write(chunk: Buffer): void | Promise<void>;
+  /** The response ended, complete or broken off. */
+  end(): Promise<void>;
+}
+
+/** A sink that writes the blob to file (created 0600; appended to when a download resumes). */
+function fileSink(file: string): BlobSink {
+  let out: ReturnType<typeof createWriteStream> | undefined;
+  return {
+    begin(offset) {
+      out = createWriteStream(file, { flags: offset > 0 ? 'a' : 'w', mode: 0o600 });
+    },
+    async write(chunk) {
+      if (out !== undefined && !out.write(chunk)) await once(out, 'drain');
+    },
+    async end() {
+      if (out === undefined) return;
+      out.end();
+      await once(out, 'close').catch(() => undefined);
+      out = undefined;
+    },
+  };
+}
+
 /**
  * Downloads a blob to file, hashing as it goes, resuming with Range after a broken connection when the server
  * allows it; throws (and removes the file) unless digest and size match.
@@ -130,83 +160,104 @@ export async function downloadBlob(
   onBytes?: (current: number, total: number) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  const hash = createHash('sha256');
-  let received = 0;
-  let resumes = 0;
   try {
-    for (;;) {
-      signal?.throwIfAborted();
-      const headers: Record<string, string> = {};
-      if (received > 0) headers.Range = `bytes=${received}-`;
-      const res = await client.request(ref.domain, ref.path, `/v2/${ref.path}/blobs/${desc.digest}`, {
-        headers,
-        ok: [200, 206],
-        what,
-      });
-      if (signal?.aborted === true) {
-        res.body.destroy();
-        signal.throwIfAborted();
-      }
-      if (received > 0 && res.status !== 206) {
-        // no range support: start again
-        received = 0;
-        hash.destroy();
-        res.body.destroy();
-        return await downloadBlob(client, ref, desc, file, what, onBytes, signal);
-      }
-      const out = createWriteStream(file, { flags: received > 0 ? 'a' : 'w', mode: 0o600 });
-      let broken: unknown;
-      // an abort ends the transfer at once (the loop below then rethrows the reason)
-      const onAbort = (): void => void res.body.destroy();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        for await (const chunk of res.body) {
-          const buf = chunk as Buffer;
-          received += buf.length;
-          if (received > desc.size) {
-            res.body.destroy();
-            throw new EngineError(
-              'invalid',
-              `blob ${desc.digest} is larger than the ${desc.size} bytes its manifest says ${what}`,
-              {
-                hint: 'the registry sent corrupt or tampered data; nothing was stored',
-              },
-            );
-          }
-          hash.update(buf);
-          if (!out.write(buf)) await once(out, 'drain');
-          onBytes?.(received, desc.size);
-        }
-      } catch (error) {
-        if (error instanceof EngineError) throw error;
-        broken = error;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-        out.end();
-        await once(out, 'close').catch(() => undefined);
-      }
-      signal?.throwIfAborted();
-      if (broken === undefined) break;
-      if (++resumes > 3) {
-        throw new EngineError(
-          'runtime',
-          `the download of blob ${desc.digest} broke off after ${received} of ${desc.size} bytes ${what}: ${asError(broken).message}`,
-          { hint: 'the network or the registry is failing; try again (nothing was stored)', cause: broken },
-        );
-      }
-      await sleep(100 * 2 ** resumes, signal);
-    }
-    const digest = `sha256:${hash.digest('hex')}`;
-    if (received !== desc.size || digest !== desc.digest) {
-      throw new EngineError(
-        'invalid',
-        `blob digest mismatch ${what}: expected ${desc.digest} (${desc.size} bytes), got ${digest} (${received} bytes)`,
-        { hint: 'the registry sent corrupt or tampered data; nothing was stored' },
-      );
-    }
+    await receiveBlob(client, ref, desc, fileSink(file), what, onBytes, signal);
   } catch (error) {
     await fs.rm(file, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Downloads a blob into sink, hashing as it goes, resuming with Range after a broken connection when the server
+ * allows it (from the first byte again when it does not); resolves only once digest and size match.
+ */
+export async function receiveBlob(
+  client: RegistryClient,
+  ref: ImageReference,
+  desc: Descriptor,
+  sink: BlobSink,
+  what: string,
+  onBytes?: (current: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  let hash = createHash('sha256');
+  let received = 0;
+  let resumes = 0;
+  for (;;) {
+    signal?.throwIfAborted();
+    const headers: Record<string, string> = {};
+    if (received > 0) headers.Range = `bytes=${received}-`;
+    const res = await client.request(ref.domain, ref.path, `/v2/${ref.path}/blobs/${desc.digest}`, {
+      headers,
+      ok: [200, 206],
+      what,
+    });
+    if (signal?.aborted === true) {
+      res.body.destroy();
+      signal.throwIfAborted();
+    }
+    if (received > 0 && res.status !== 206) {
+      // no range support: this response is the whole blob again
+      received = 0;
+      hash = createHash('sha256');
+    }
+    try {
+      await sink.begin(received);
+    } catch (error) {
+      res.body.destroy();
+      throw error;
+    }
+    let broken: unknown;
+    let sinkFailed = false;
+    // an abort ends the transfer at once (the loop below then rethrows the reason)
+    const onAbort = (): void => void res.body.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const chunk of res.body) {
+        const buf = chunk as Buffer;
+        received += buf.length;
+        if (received > desc.size) {
+          res.body.destroy();
+          throw new EngineError(
+            'invalid',
+            `blob ${desc.digest} is larger than the ${desc.size} bytes its manifest says ${what}`,
+            {
+              hint: 'the registry sent corrupt or tampered data; nothing was stored',
+            },
+          );
+        }
+        hash.update(buf);
+        sinkFailed = true;
+        await sink.write(buf);
+        sinkFailed = false;
+        onBytes?.(received, desc.size);
+      }
+    } catch (error) {
+      if (error instanceof EngineError || sinkFailed) throw error;
+      broken = error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await sink.end();
+    }
+    signal?.throwIfAborted();
+    if (broken === undefined) break;
+    if (++resumes > 3) {
+      throw new EngineError(
+        'runtime',
+        `the download of blob ${desc.digest} broke off after ${received} of ${desc.size} bytes ${what}: ${asError(broken).message}`,
+        { hint: 'the network or the registry is failing; try again (nothing was stored)', cause: broken },
+      );
+    }
+    await sleep(100 * 2 ** resumes, signal);
+  }
+  const digest = `sha256:${hash.digest('hex')}`;
+  if (received !== desc.size || digest !== desc.digest) {
+    throw new EngineError(
+      'invalid',
+      `blob digest mismatch ${what}: expected ${desc.digest} (${desc.size} bytes), got ${digest} (${received} bytes)`,
+      { hint: 'the registry sent corrupt or tampered data; nothing was stored' },
+    );
   }
 }
 
@@ -348,45 +399,37 @@ export async function pullImage(
         total: layer.size,
       });
     }
-    const files = new Map<number, string>();
-    await boundedAll(missing, options.concurrency ?? 3, async ({ layer, i }) => {
-      signal?.throwIfAborted();
-      const file = path.join(tmp, `${i}`);
-      let last = 0;
-      await downloadBlob(
-        client,
-        ref,
-        layer,
-        file,
-        what,
-        (current, total) => {
-          if (current - last >= 512 * 1024 || current === total) {
-            last = current;
-            emit({ type: 'layer', digest: layer.digest, status: 'downloading', current, total });
-          }
-        },
-        signal,
-      );
-      emit({ type: 'layer', digest: layer.digest, status: 'verified', current: layer.size, total: layer.size });
-      files.set(i, file);
-    });
-    // every blob verified: now unpack, bottom first
-    let parent: string | null = null;
-    for (let i = 0; i < layers.length; i++) {
-      const layer = layers[i] as Descriptor;
-      const file = files.get(i);
-      if (file !== undefined) {
-        signal?.throwIfAborted();
-        emit({ type: 'layer', digest: layer.digest, status: 'extracting', total: layer.size });
-        const raw = createReadStream(file, { highWaterMark: 1024 * 1024 });
-        const source = layerCompression(layer.mediaType) === 'zstd' ? zstdDecompress(raw) : raw;
-        // an abort stops the unpacking (the store removes its half-made layer); finished layers are kept
-        await store.addLayer(abortable(source, signal), parent, diffIds[i]);
-        await fs.rm(file, { force: true });
-        emit({ type: 'layer', digest: layer.digest, status: 'done', total: layer.size });
-      }
-      parent = chains[i] ?? null;
+    // Each missing layer is unpacked while it downloads (several at once), into a temp dir of the store. A layer is
+    // committed only once its blob's digest and size are verified, its DiffID checked and its parent committed;
+    // until then nothing of it is in the store.
+    const committed = layers.map(() => deferred());
+    for (const [i, step] of committed.entries()) {
+      if (present[i] === true) step.resolve();
+      else step.promise.catch(() => undefined); // awaited by the layer above, if it gets that far
     }
+    await boundedAll(missing, options.concurrency ?? 3, async ({ layer, i }) => {
+      const step = committed[i] as Deferred;
+      try {
+        signal?.throwIfAborted();
+        await pullLayer({
+          client,
+          ref,
+          store,
+          layer,
+          parent: i > 0 ? (chains[i - 1] ?? null) : null,
+          diffId: diffIds[i] as string,
+          parentCommitted: committed[i - 1]?.promise ?? Promise.resolve(),
+          file: path.join(tmp, `${i}`),
+          what,
+          emit,
+          signal,
+        });
+        step.resolve();
+      } catch (error) {
+        step.reject(asError(error));
+        throw error;
+      }
+    });
     signal?.throwIfAborted(); // no image (nor tag) for an interrupted pull
     const image = await store.addImage(configBytes, { reference: tagRef, expectedId: configDesc.digest, repoDigest });
     const cache = new BlobCache(store.paths);
@@ -401,4 +444,111 @@ export async function pullImage(
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+function deferred(): Deferred {
+  let resolve: () => void = () => undefined;
+  let reject: (error: Error) => void = () => undefined;
+  const promise = new Promise<void>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
+}
+
+interface LayerPull {
+  client: RegistryClient;
+  ref: ImageReference;
+  store: ImageStore;
+  layer: Descriptor;
+  parent: string | null;
+  diffId: string;
+  /** Settles when the layer below is in the store (rejects when it failed). */
+  parentCommitted: Promise<void>;
+  /** Where the blob goes when it has to be downloaded to a file first. */
+  file: string;
+  what: string;
+  emit: (event: PullEvent) => void;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * Downloads one layer straight into its unpacking and commits it once its digest is verified and its parent is
+ * committed. When the download fails, that is the error (a tampered or cut blob also breaks the gzip stream it feeds).
+ * A server that answers a resumed download from the first byte again makes the layer go through a file.
+ */
+async function pullLayer(job: LayerPull): Promise<void> {
+  const { layer, emit, signal } = job;
+  const pipe = new ChunkPipe();
+  let last = 0;
+  const onBytes = (current: number, total: number): void => {
+    if (current - last >= 512 * 1024 || current === total) {
+      last = current;
+      emit({ type: 'layer', digest: layer.digest, status: 'downloading', current, total });
+    }
+  };
+  const sink: BlobSink = {
+    begin: (offset) => pipe.begin(offset),
+    write: (chunk) => pipe.write(chunk),
+    end: () => Promise.resolve(), // a broken response is resumed into the same pipe
+  };
+  const download = receiveBlob(job.client, job.ref, layer, sink, job.what, onBytes, signal).then(
+    () => {
+      pipe.end();
+      emit({ type: 'layer', digest: layer.digest, status: 'verified', current: layer.size, total: layer.size });
+      emit({ type: 'layer', digest: layer.digest, status: 'extracting', total: layer.size });
+    },
+    (error: unknown) => {
+      const reason = asError(error);
+      pipe.fail(reason);
+      throw reason;
+    },
+  );
+  download.catch(() => undefined); // awaited below, whichever way the unpacking ends
+  const source = layerCompression(layer.mediaType) === 'zstd' ? zstdDecompress(pipe) : pipe;
+  try {
+    // an abort stops the unpacking (the store removes its half-made layer); committed layers are kept
+    await job.store.addLayer(abortable(source, signal), job.parent, job.diffId, {
+      beforeCommit: async () => {
+        await download;
+        await job.parentCommitted;
+        signal?.throwIfAborted();
+      },
+    });
+  } catch (error) {
+    const failed = await download.then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    if (failed instanceof RestartedFromZero) return await pullLayerViaFile(job);
+    throw failed ?? error;
+  }
+  emit({ type: 'layer', digest: layer.digest, status: 'done', total: layer.size });
+}
+
+/** The layer downloaded and verified to a file, then unpacked from it (when its download cannot be streamed). */
+async function pullLayerViaFile(job: LayerPull): Promise<void> {
+  const { layer, emit, signal } = job;
+  await downloadBlob(job.client, job.ref, layer, job.file, job.what, undefined, signal);
+  emit({ type: 'layer', digest: layer.digest, status: 'verified', current: layer.size, total: layer.size });
+  emit({ type: 'layer', digest: layer.digest, status: 'extracting', total: layer.size });
+  try {
+    const raw = createReadStream(job.file, { highWaterMark: 1024 * 1024 });
+    const source = layerCompression(layer.mediaType) === 'zstd' ? zstdDecompress(raw) : raw;
+    await job.store.addLayer(abortable(source, signal), job.parent, job.diffId, {
+      beforeCommit: async () => {
+        await job.parentCommitted;
+        signal?.throwIfAborted();
+      },
+    });
+  } finally {
+    await fs.rm(job.file, { force: true });
+  }
+  emit({ type: 'layer', digest: layer.digest, status: 'done', total: layer.size });
 }

@@ -403,16 +403,9 @@ test('SIGINT to tsfig image pull mid-download: exit 130, the download deleted, n
   const reference = `${registry.domain}/slow/image:1`;
   const cli = startCli(te, ['image', 'pull', reference], dir);
   const tmp = path.join(te.engine.paths.root, 'tmp');
-  // the download has started once its temp file holds bytes
-  await eventually(async () => {
-    for (const name of await fs.readdir(tmp).catch(() => [])) {
-      for (const file of await fs.readdir(path.join(tmp, name)).catch(() => [])) {
-        const stat = await fs.stat(path.join(tmp, name, file)).catch(() => undefined);
-        if ((stat?.size ?? 0) > 0) return true;
-      }
-    }
-    return undefined;
-  }, 60_000).catch((error: unknown) => {
+  // the download has started once the registry was asked for the layer (a layer is unpacked as it downloads:
+  // there is no download file to watch)
+  await eventually(() => (registry.layerRequests() > 0 ? true : undefined), 60_000).catch((error: unknown) => {
     throw new Error(`the download never started; stderr:\n${cli.stderr()}`, { cause: error });
   });
   cli.child.kill('SIGINT');

@@ -28,6 +28,9 @@ import {
   type PushEvent,
 } from '../../engine/registry/index.js';
 import { parseReference } from '../../engine/images/reference.js';
+import { chainIds } from '../../engine/images/layer.js';
+import { packDirectory } from '../../engine/images/pack.js';
+import { createEngine } from '../../engine/index.js';
 import { Command } from 'commander';
 import { registerRegistryCommands } from '../../src/cli/commands/registry.js';
 import { registerPullPush } from '../../src/cli/compose/pull.js';
@@ -310,6 +313,83 @@ async function forget(te: TestEngine, ...refs: string[]): Promise<void> {
 
 async function layerNames(te: TestEngine): Promise<string[]> {
   return (await fs.readdir(te.engine.paths.layers).catch(() => [])).sort();
+}
+
+/**
+ * A loopback proxy in front of a registry. `hold` (a blob digest): its response is sent but for its last byte until
+ * `release()` (or 20 s, so that a pull that waits for it does not hang the test). `cut` (a blob digest): its first
+ * response breaks off half way, and every later request for it is forwarded without its Range header, as by a
+ * server that cannot resume.
+ */
+async function startProxy(
+  t: TestContext,
+  upstream: string,
+  options: { hold?: string; cut?: string },
+): Promise<{ domain: string; release(): void; requests: string[] }> {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const fallback = setTimeout(release, 20_000);
+  const requests: string[] = [];
+  let cutDone = false;
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    requests.push(`${req.method ?? ''} ${url}${req.headers.range !== undefined ? ` ${req.headers.range}` : ''}`);
+    const cutting = options.cut !== undefined && url.endsWith(`/blobs/${options.cut}`) && req.method === 'GET';
+    const headers = { ...req.headers, host: upstream };
+    if (cutting && cutDone) delete headers.range;
+    const forward = http.request(`http://${upstream}${url}`, { method: req.method, headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      const holding = options.hold !== undefined && url.endsWith(`/blobs/${options.hold}`) && req.method === 'GET';
+      if (!holding && !(cutting && !cutDone)) {
+        up.pipe(res);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      up.on('data', (chunk: Buffer) => chunks.push(chunk));
+      up.on('end', () => {
+        const body = Buffer.concat(chunks);
+        if (cutting) {
+          cutDone = true;
+          res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+          return;
+        }
+        res.write(body.subarray(0, body.length - 1));
+        void released.then(() => res.end(body.subarray(body.length - 1)));
+      });
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    clearTimeout(fallback);
+    release();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as AddressInfo;
+  return { domain: `127.0.0.1:${port}`, release, requests };
+}
+
+/** An image of busybox plus two layers of random data (64 KiB each), pushed to registry as name; its layer digests. */
+async function pushLayered(te: TestEngine, c: RegistryClient, ref: string): Promise<string[]> {
+  const base = await te.engine.images.resolve('tsfig/busybox:latest');
+  const diffIds = [...base.diffIds];
+  for (let i = 0; i < 2; i++) {
+    const content = path.join(te.dir, `layer-${i}`);
+    await fs.mkdir(content, { recursive: true });
+    await fs.writeFile(path.join(content, `data-${i}`), randomBytes(64 * 1024));
+    const layer = await te.engine.images.addLayer(packDirectory(content), chainIds(diffIds).at(-1) ?? null);
+    diffIds.push(layer.diffId);
+  }
+  const config = { ...base.config, rootfs: { type: 'layers' as const, diff_ids: diffIds }, history: [] };
+  await te.engine.images.addImage(Buffer.from(JSON.stringify(config)), { reference: ref });
+  const pushed = await pushImage(c, te.engine.images, ref);
+  const res = await c.request(ref.split('/')[0] ?? '', 'layered/app', `/v2/layered/app/manifests/${pushed.digest}`, {
+    headers: { Accept: MEDIA.dockerManifest },
+    what: 'test',
+  });
+  return (JSON.parse(await res.text()) as { layers: Array<{ digest: string }> }).layers.map((l) => l.digest);
 }
 
 describe('registry', { concurrency: false }, () => {
@@ -790,6 +870,58 @@ describe('registry', { concurrency: false }, () => {
     await fs.writeFile(dataFile, original.subarray(0, original.length - 10));
     await assert.rejects(pullImage(c, te.engine.images, ref), /broke off after \d+ of \d+ bytes pulling/);
     assert.deepEqual(await layerNames(te), layersBefore);
+  });
+
+  test('a cold pull unpacks a layer while a later layer still downloads, and commits bottom first', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await setup(t);
+    const registry = await startRegistry(t, te.dir);
+    const c = client(t);
+    const digests = await pushLayered(te, c, `${registry.domain}/layered/app:1`);
+    const top = digests.at(-1) as string;
+    const proxy = await startProxy(t, registry.domain, { hold: top });
+    const root = path.join(te.dir, 'cold');
+    const cold = createEngine({ env: { ...process.env, TSFIG_ROOT: root } });
+    const events: string[] = [];
+    const pulled = await pullImage(c, cold.images, `${proxy.domain}/layered/app:1`, {
+      onEvent: (event) => {
+        if (event.type !== 'layer') return;
+        if (event.status !== 'downloading') events.push(`${digests.indexOf(event.digest)} ${event.status}`);
+        // the top layer's last byte comes only once the bottom layer is in the store
+        if (event.digest === digests[0] && event.status === 'done') proxy.release();
+      },
+    });
+    assert.ok(
+      events.indexOf('0 done') < events.indexOf('2 verified'),
+      `the bottom layer was committed before the top one had downloaded: ${events.join(', ')}`,
+    );
+    for (let i = 0; i < digests.length; i++) {
+      assert.ok(events.indexOf(`${i} verified`) < events.indexOf(`${i} done`), `layer ${i} verified first`);
+      if (i > 0) assert.ok(events.indexOf(`${i - 1} done`) < events.indexOf(`${i} done`), `layer ${i} after ${i - 1}`);
+    }
+    assert.equal(pulled.image.diffIds.length, 3);
+    for (const [i, chain] of pulled.image.chainIds.slice(1).entries()) {
+      await fs.access(path.join(root, 'layers', chain.slice('sha256:'.length), 'diff', `data-${i}`));
+    }
+    assert.deepEqual(await fs.readdir(path.join(root, 'tmp')), []);
+  });
+
+  test('a layer whose download cannot resume (the server ignores Range) is downloaded again and unpacked from a file', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await setup(t);
+    const registry = await startRegistry(t, te.dir);
+    const c = client(t);
+    const digests = await pushLayered(te, c, `${registry.domain}/layered/app:1`);
+    const cut = digests[1] as string;
+    const proxy = await startProxy(t, registry.domain, { cut });
+    const root = path.join(te.dir, 'cold');
+    const cold = createEngine({ env: { ...process.env, TSFIG_ROOT: root } });
+    const pulled = await pullImage(c, cold.images, `${proxy.domain}/layered/app:1`);
+    const gets = proxy.requests.filter((line) => line.startsWith(`GET /v2/layered/app/blobs/${cut}`));
+    assert.ok(gets.length >= 2 && gets.slice(1).some((line) => / bytes=\d+-$/.test(line)), gets.join('\n'));
+    const chain = pulled.image.chainIds[1] as string;
+    await fs.access(path.join(root, 'layers', chain.slice('sha256:'.length), 'diff', 'data-0'));
+    assert.deepEqual(await fs.readdir(path.join(root, 'tmp')), []);
   });
 
   test('skopeo interoperability: images skopeo pushes are pulled by tsfig, and the other way round', async (t) => {
