@@ -273,6 +273,102 @@ static int open_subpath(int base, const char *what, const char *subpath, const c
     }
 }
 
+/* The kernel's own words on a failed fsconfig/fsmount (the fs context's log: "e tmpfs: Bad value for 'size'"). */
+static const char *fs_log(int fsfd, char *buf, size_t cap)
+{
+    ssize_t n = read(fsfd, buf, cap - 1);
+    if (n <= 2)
+        return "";
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf + 2;
+}
+
+/* One fsconfig call: "key=value" sets a string, "key" a flag. */
+static int fs_set(int fsfd, const char *option)
+{
+    char key[256];
+    const char *eq = strchr(option, '=');
+    if (eq == NULL)
+        return (int)syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_FLAG, option, NULL, 0);
+    if (tsfig_fmt(key, sizeof key, "%.*s", (int)(eq - option), option) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return (int)syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, key, eq + 1, 0);
+}
+
+/* The overlay's lower layers, one `lowerdir+` each (Linux 6.8; a `lowerdir=` string is cut at 256 bytes): the
+ * engine's list is escaped for `lowerdir=` (`\:`, `\,`, `\\`), so it is split on unescaped ':' and unescaped. A kernel
+ * without `lowerdir+` gets the list whole. */
+static int fs_set_lowers(int fsfd, const char *list)
+{
+    char path[PATH_MAX];
+    size_t len = 0;
+    int first = 1;
+    for (const char *c = list;; c++) {
+        if (*c == ':' || *c == '\0') {
+            path[len] = '\0';
+            if (syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "lowerdir+", path, 0) < 0) {
+                if (first && errno == EINVAL) /* before Linux 6.8 */
+                    return (int)syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "lowerdir", list, 0);
+                return -1;
+            }
+            if (*c == '\0')
+                return 0;
+            len = 0;
+            first = 0;
+            continue;
+        }
+        if (*c == '\\' && c[1] != '\0')
+            c++;
+        if (len + 1 >= sizeof path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        path[len++] = *c;
+    }
+}
+
+/* A new file system of type as a detached mount (fsopen, fsconfig, fsmount): data is its comma-separated options
+ * (overlay: `lowers` is the lower dirs' list), flags the MS_ flags of its mount. Nothing is looked up by path: the
+ * caller moves this fd onto the mount point fd it checked, and sets the propagation through it. */
+static int new_fs(const char *type, const char *data, const char *lowers, unsigned long flags, const char *step,
+                  const char *dest, tsfig_error_t *err)
+{
+    char log[256], opts[4096];
+    cleanup_close int fsfd = (int)syscall(SYS_fsopen, type, FSOPEN_CLOEXEC);
+    if (fsfd < 0)
+        return tsfig_make_error(err, errno, step, "mount `%s`: open a %s file system", dest, type);
+    if (syscall(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "source", type, 0) < 0) /* as mount(type, ...) named it */
+        return tsfig_make_error(err, errno, step, "mount `%s`: source", dest);
+    if (lowers != NULL && fs_set_lowers(fsfd, lowers) < 0) {
+        int e = errno;
+        return tsfig_make_error(err, e, step, "mount `%s`: the image's layers %s", dest, fs_log(fsfd, log, sizeof log));
+    }
+    if (tsfig_fmt(opts, sizeof opts, "%s", data) < 0)
+        return tsfig_make_error(err, ENAMETOOLONG, step, "mount `%s`: options too long", dest);
+    char *save = NULL;
+    for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        if (fs_set(fsfd, o) < 0) {
+            int e = errno;
+            return tsfig_make_error(err, e, step, "mount `%s`: option `%s` %s", dest, o, fs_log(fsfd, log, sizeof log));
+        }
+    }
+    if ((flags & MS_RDONLY) && fs_set(fsfd, "ro") < 0)
+        return tsfig_make_error(err, errno, step, "mount `%s`: read-only", dest);
+    if (syscall(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        int e = errno;
+        return tsfig_make_error(err, e, step, "mount `%s` %s", dest, fs_log(fsfd, log, sizeof log));
+    }
+    unsigned attrs = ((flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & MS_NOSUID) ? MOUNT_ATTR_NOSUID : 0)
+                     | ((flags & MS_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & MS_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+    int mnt = (int)syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, attrs);
+    if (mnt < 0)
+        return tsfig_make_error(err, errno, step, "mount `%s`", dest);
+    return mnt;
+}
+
 static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *err)
 {
     unsigned long flags, prop;
@@ -301,9 +397,10 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
     cleanup_close int fd = tsfig_ensure_in_root(rootfd, m->dest, is_dir);
     if (fd < 0)
         return tsfig_make_error(err, errno, step, "create mount point `%s`", m->dest);
-    /* A bind is a detached copy moved onto the mount point fd; that copy's fd is then what gets its propagation and
-     * options. Looking the destination up again instead let a container sharing the volume that holds it rename the
-     * mount point in between, so that the read-only remount landed on another mount (CVE-2021-30465 shape). */
+    /* Each mount is a detached one (a bind's copy, a new tmpfs or overlay) moved onto the mount point fd; that mount's
+     * fd is then what gets its propagation and options. Looking the destination up again instead let a container
+     * sharing the volume that holds it rename the mount point in between, so that the read-only remount or the
+     * propagation landed on another mount (CVE-2021-30465 shape). */
     cleanup_close int tree = -1;
     if (is_bind) {
         tree = (int)syscall(SYS_open_tree, src, "",
@@ -313,19 +410,15 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
     } else if (strcmp(m->type, "overlay") == 0) {
         /* An image mounted as a volume (compose `type: image`): its layers as read-only lower dirs, no upper dir.
          * The source is the `lowerdir=` value, already escaped by the engine, top layer first. */
-        char lower[4096];
-        if (tsfig_fmt(lower, sizeof lower, "lowerdir=%s%s", m->source, tsfig_in_userns() ? ",userxattr" : "") < 0) {
-            errno = ENAMETOOLONG;
-            return tsfig_make_error(err, errno, step, "mount `%s`: too many layers", m->dest);
-        }
-        if (mount_fd("overlay", fd, "overlay", (flags & ~MS_REC) | MS_RDONLY, lower, m->dest, err) < 0)
-            return -1;
+        tree = new_fs("overlay", tsfig_in_userns() ? "userxattr" : "", m->source, (flags & ~MS_REC) | MS_RDONLY, step,
+                      m->dest, err);
+        if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            return tree < 0 ? -1 : tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
         if (m->subpath != NULL) {
             /* Only a directory of the image (`image.subpath`): a clone of it replaces the whole image's overlay,
-             * which is detached once the clone is taken. */
-            cleanup_close int whole = tsfig_open_in_root(rootfd, m->dest, O_PATH | O_DIRECTORY, 0);
-            if (whole < 0)
-                return tsfig_make_error(err, errno, step, "reopen `%s`", m->dest);
+             * which is detached once the clone is taken; both through the overlay's own fd. */
+            cleanup_close int whole = tree;
+            tree = -1;
             cleanup_close int sub = open_subpath(whole, "<image>", m->subpath, step, err);
             if (sub < 0)
                 return -1;
@@ -343,13 +436,15 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
             if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
         }
-    } else if (mount_fd("tmpfs", fd, "tmpfs", flags & ~MS_REC, data, m->dest, err) < 0) {
-        return -1;
+    } else {
+        /* a tmpfs: made detached and moved onto the checked mount point, as a bind is */
+        tree = new_fs("tmpfs", data, NULL, flags & ~MS_REC, step, m->dest, err);
+        if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            return tree < 0 ? -1 : tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
     }
-    cleanup_close int top = tree >= 0 ? fcntl(tree, F_DUPFD_CLOEXEC, 3) : tsfig_open_in_root(rootfd, m->dest, O_PATH, 0);
-    if (top < 0)
-        return tsfig_make_error(err, errno, step, "reopen `%s`", m->dest);
-    if (mount(NULL, tsfig_fd_path(p, sizeof p, top), NULL, prop ? prop : (MS_PRIVATE | MS_REC), NULL) < 0)
+    /* Every mount is now the fd tree, and that fd (not the destination's path, which a container sharing the
+     * volume that holds it could have swapped meanwhile) gets the propagation and, for a bind, the options. */
+    if (mount(NULL, tsfig_fd_path(p, sizeof p, tree), NULL, prop ? prop : (MS_PRIVATE | MS_REC), NULL) < 0)
         return tsfig_make_error(err, errno, step, "set propagation of `%s`", m->dest);
     unsigned long attrs = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
     if (is_bind && attrs && mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | attrs, NULL) < 0)

@@ -112,19 +112,31 @@ describe('rootless: tsfig as an ordinary user (issue #16)', { skip: NEEDS_ROOT }
     await user?.cleanup();
   });
 
-  test('run --rm: output, exit code, the real device nodes, overlay opaque dirs', async () => {
+  test('run --rm: output, exit code, the real device nodes, overlay opaque dirs, a tmpfs', async () => {
     const script = [
       'id -u',
       'echo x > /dev/null && stat -c %t:%T /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty',
       'head -c 4 /dev/zero | wc -c',
       // a lower dir removed and made again is empty (overlayfs marks it opaque: userxattr rootless)
       'cp -a /bin /tmp/b && rm -rf /bin && mkdir /bin && /tmp/b/ls -A /bin | /tmp/b/wc -l',
+      // a tmpfs (made with fsopen in the session's user namespace)
+      'echo t > /scratch/f && /tmp/b/cat /scratch/f',
       'exit 3',
     ].join('\n');
-    const result = await user.tsfig(['container', 'run', '--rm', 'tsfig/busybox:latest', 'sh', '-c', script]);
+    const result = await user.tsfig([
+      'container',
+      'run',
+      '--rm',
+      '--tmpfs',
+      '/scratch:size=1m',
+      'tsfig/busybox:latest',
+      'sh',
+      '-c',
+      script,
+    ]);
     assert.equal(result.stderr, '');
     assert.equal(result.code, 3);
-    assert.deepEqual(result.stdout.split('\n'), ['0', '1:3', '1:5', '1:7', '1:8', '1:9', '5:0', '4', '0', '']);
+    assert.deepEqual(result.stdout.split('\n'), ['0', '1:3', '1:5', '1:7', '1:8', '1:9', '5:0', '4', '0', 't', '']);
     assert.equal((await user.tsfig(['container', 'ls', '-aq'])).stdout, '');
   });
 
