@@ -17,7 +17,7 @@ import os, { loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { chainIds } from '../engine/images/layer.js';
-import { packDirectory } from '../engine/images/pack.js';
+import { packDirectory } from '../engine/layers/pack.js';
 import { createEngine } from '../engine/index.js';
 import { CredentialStore, RegistryClient, pullImage, pushImage } from '../engine/registry/index.js';
 import { DEBIAN_TAR, freePort, headCommit, nearestRank, option, requireRoot } from './harness.js';

@@ -13,8 +13,9 @@ import { EngineError, isEngineError, isErrno } from '../errors.js';
 import type { Engine } from '../index.js';
 import { chainIds, containerImageUsers, type ContainerConfig, type HistoryEntry } from '../images/index.js';
 import { readJson, writeJsonAtomic } from '../state/atomic.js';
-import { entriesLayer, upperDirLayer } from './capture.js';
-import { abortable, BUILD_CREATOR_LABEL, BUILD_LABEL, creatorLabel, ownedTmpDir, sweepBuildDebris } from './debris.js';
+import { entriesLayer, upperDirLayer } from '../layers/capture.js';
+import { BUILD_CREATOR_LABEL, BUILD_LABEL, creatorLabel, sweepBuildDebris } from './debris.js';
+import { abortable, ownedTmpDir } from '../layers/tmpdir.js';
 import { contentSummary, planCopy, type CopySourceRoot, type PlannedEntry } from './copy.js';
 import {
   parseDockerfile,
@@ -28,9 +29,9 @@ import {
   parseDuration,
 } from './dockerfile.js';
 import { DockerIgnore, readDockerIgnore } from './dockerignore.js';
-import { LayerView, resolveInRoot, withMergedRootfs } from './rootfs.js';
+import { LayerView, resolveInRoot, withMergedRootfs } from '../layers/rootfs.js';
 import { expandWord, expandWords, ShellLexError } from './shell-lex.js';
-import type { TarEntry } from './tar.js';
+import type { TarEntry } from '../layers/tar.js';
 import { MAX_ID, userSpecProblem } from '../containers/user-spec.js';
 import type { ContainerFile, FileContent } from '../volumes/files.js';
 

@@ -15,8 +15,8 @@ import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { EngineError } from '../errors.js';
 import type { DockerIgnore } from './dockerignore.js';
-import { resolveInRoot, type LayerView } from './rootfs.js';
-import { readTar, type TarEntry, type TarEntryType } from './tar.js';
+import { resolveInRoot, type LayerView } from '../layers/rootfs.js';
+import { readTar, type TarEntry, type TarEntryType } from '../layers/tar.js';
 
 /** One path the step writes: where it goes in the image and where its bytes come from. */
 export interface PlannedEntry {

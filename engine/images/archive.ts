@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { upperDirLayer } from '../build/capture.js';
+import { upperDirLayer } from '../layers/capture.js';
 import { EngineError } from '../errors.js';
 import {
   archiveLinkTarget,
@@ -33,8 +33,8 @@ import {
 import { decompressed } from './layer.js';
 import { DEFAULT_TAG, familiarize, formatReference, parseReference } from './reference.js';
 import type { ImageStore } from './store.js';
-import { readTarSplit, reassemble } from './tarsplit.js';
-import { tarEnd, tarHeader, tarPadding, walkTar } from './tarstream.js';
+import { readTarSplit, reassemble } from '../layers/tarsplit.js';
+import { endOfArchive, memberHeader, padding, tarEntries } from '../layers/tar.js';
 import type { ImageConfigFile, ImageRecord } from './types.js';
 
 export type ArchiveFormat = 'docker' | 'oci';
@@ -260,10 +260,10 @@ async function writeArchive(images: SavedImage[], out: Writable, format: Archive
   text('oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   if (format === 'docker') text('repositories', JSON.stringify(repositories));
 
-  await writeAll(out, tarHeader({ name: 'blobs/', size: 0, type: 'dir' }));
-  await writeAll(out, tarHeader({ name: 'blobs/sha256/', size: 0, type: 'dir' }));
+  await writeAll(out, memberHeader({ name: 'blobs/', size: 0, type: 'dir' }));
+  await writeAll(out, memberHeader({ name: 'blobs/sha256/', size: 0, type: 'dir' }));
   for (const member of members) {
-    await writeAll(out, tarHeader({ name: member.name, size: member.size, type: 'file' }));
+    await writeAll(out, memberHeader({ name: member.name, size: member.size, type: 'file' }));
     if (member.data !== undefined) await writeAll(out, member.data);
     else if (member.file !== undefined) {
       let written = 0;
@@ -273,9 +273,9 @@ async function writeArchive(images: SavedImage[], out: Writable, format: Archive
       }
       if (written !== member.size) throw new EngineError('internal', `${member.name} changed while saving`);
     }
-    await writeAll(out, tarPadding(member.size));
+    await writeAll(out, padding(member.size));
   }
-  await writeAll(out, tarEnd());
+  await writeAll(out, endOfArchive());
 }
 
 // ---- load ------------------------------------------------------------------------------------------------------
@@ -330,12 +330,12 @@ async function readArchive(input: AsyncIterable<Uint8Array>, dir: string): Promi
   const contents = new ArchiveContents();
   let n = 0;
   try {
-    await walkTar(decompressed(input), async (entry, data) => {
+    for await (const { header: entry, data } of tarEntries(decompressed(input))) {
       const name = archiveMemberName(entry.name);
-      if (entry.type === 'dir') return;
+      if (entry.type === 'dir') continue;
       if (entry.type === 'symlink' || entry.type === 'hardlink') {
         contents.links.set(name, archiveLinkTarget(name, entry.linkname, entry.type === 'hardlink'));
-        return;
+        continue;
       }
       if (entry.type !== 'file') {
         throw new EngineError('invalid', `archive entry "${entry.name}" is not a regular file (type ${entry.flag})`, {
@@ -345,7 +345,7 @@ async function readArchive(input: AsyncIterable<Uint8Array>, dir: string): Promi
       const file = path.join(dir, `m${n++}`);
       const { digest, size } = await spool(data, file);
       contents.members.set(name, { file, digest, size });
-    });
+    }
   } catch (error) {
     if (error instanceof EngineError) throw error;
     throw new EngineError('invalid', `cannot read the archive: ${(error as Error).message}`, {
@@ -381,7 +381,7 @@ async function layerDiffId(member: Member, name: string): Promise<string> {
   };
   const iterator = hashed();
   try {
-    await walkTar({ [Symbol.asyncIterator]: () => iterator }, (entry) => {
+    for await (const { header: entry } of tarEntries({ [Symbol.asyncIterator]: () => iterator })) {
       const parts = entry.name.split('/');
       const hardOut = entry.type === 'hardlink' && entry.linkname.split('/').includes('..');
       if (parts.includes('..') || hardOut) {
@@ -389,7 +389,7 @@ async function layerDiffId(member: Member, name: string): Promise<string> {
           hint: 'the archive is corrupt or malicious; nothing was loaded',
         });
       }
-    });
+    }
     for await (const _chunk of iterator) void _chunk; // what follows the end-of-archive marker
   } catch (error) {
     if (error instanceof EngineError) throw error;

@@ -5,13 +5,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { upperDirLayer } from '../build/capture.js';
-import { LayerView, withMergedRootfs } from '../build/rootfs.js';
+import { upperDirLayer } from '../layers/capture.js';
+import { LayerView, withMergedRootfs } from '../layers/rootfs.js';
 import type { ContainerRecord } from '../containers/types.js';
 import { EngineError } from '../errors.js';
 import type { Engine } from '../index.js';
 import { applyChanges } from './changes.js';
-import { packDirectory } from './pack.js';
+import { packDirectory } from '../layers/pack.js';
 import type { ContainerConfig, HistoryEntry, ImageConfigFile, ImageRecord } from './types.js';
 
 /** Files the runtime creates empty in the upper dir to mount over (not part of a commit unless the image has them). */

@@ -8,9 +8,9 @@ import { pathExists, readJson, syncDir, writeFileAtomic, writeJsonAtomic } from 
 import { withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
 import { applyChanges } from './changes.js';
-import { chainIds as computeChainIds, unpackLayer } from './layer.js';
-import { packDirectory } from './pack.js';
-import { TAR_SPLIT_FILE, TarSplitRecorder } from './tarsplit.js';
+import { chainIds as computeChainIds, decompressed, unpackLayer } from './layer.js';
+import { packDirectory } from '../layers/pack.js';
+import { TAR_SPLIT_FILE, TarSplitRecorder } from '../layers/tarsplit.js';
 import { DEFAULT_TAG, familiarize, formatReference, parseReference, parseTagReference } from './reference.js';
 import type {
   ContainerConfig,
@@ -169,7 +169,7 @@ export class ImageStore {
       const diff = path.join(tmp, 'diff');
       await fs.mkdir(diff, { mode: 0o755 });
       const split = new TarSplitRecorder();
-      const result = await unpackLayer(split.tap(source), diff, expectedDiffId);
+      const result = await unpackLayer(split.tap(decompressed(source)), diff, expectedDiffId);
       await split.save(path.join(tmp, TAR_SPLIT_FILE)); // so `image save` gives back the exact tar (the DiffID)
       await options.beforeCommit?.();
       return await this.locked(() => this.commitLayer(tmp, parent, result.diffId, result.size));

@@ -10,7 +10,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createGzip } from 'node:zlib';
-import { upperDirLayer } from '../build/capture.js';
+import { upperDirLayer } from '../layers/capture.js';
 import { isErrno } from '../errors.js';
 import type { EnginePaths } from '../state/paths.js';
 

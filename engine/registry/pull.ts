@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { abortable, ownedTmpDir, sweepTmpDirs } from '../build/debris.js';
+import { abortable, ownedTmpDir, sweepTmpDirs } from '../layers/tmpdir.js';
 import { EngineError } from '../errors.js';
 import { chainIds } from '../images/layer.js';
 import {

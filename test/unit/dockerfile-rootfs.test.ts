@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { LayerView, resolveInRoot } from '../../engine/build/rootfs.js';
+import { LayerView, resolveInRoot } from '../../engine/layers/rootfs.js';
 
 describe('build paths stay inside their root', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'tsfig-root-'));

@@ -1,7 +1,7 @@
 /** Rootless mode in the engine: what decides it, and what it changes in specs, runtime.conf and layers (issue #16). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { withoutOverlayXattrs } from '../../engine/build/capture.js';
+import { withoutOverlayXattrs } from '../../engine/layers/capture.js';
 import { ignoredLimitsWarning, requestedLimits } from '../../engine/containers/limits.js';
 import { runtimeConfEntries } from '../../engine/containers/runtime-config.js';
 import type { ContainerRecord, ContainerSpec } from '../../engine/containers/types.js';

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError, isErrno } from '../errors.js';
 import { isRootless } from '../system/rootless.js';
-import { ownedTmpDir } from './debris.js';
+import { ownedTmpDir } from './tmpdir.js';
 
 function parts(rel: string): string[] {
   return rel.split('/').filter((part) => part !== '' && part !== '.');

@@ -6,7 +6,7 @@
  * (packDirectory) because it reads xattrs, hard links and devices, which Node cannot; entries are sorted so the same
  * change gives the same DiffID.
  */
-import { packDirectory } from '../images/pack.js';
+import { packDirectory } from './pack.js';
 import { overlayXattrPrefix } from '../system/rootless.js';
 import { encodeEntry, endOfArchive, readTar, type TarEntry } from './tar.js';
 

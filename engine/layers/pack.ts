@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { EngineError } from '../errors.js';
 
 /**
- * The tar stream of a directory, for `image import DIR` and for a build's RUN layers (engine/build/capture.ts). Node
+ * The tar stream of a directory, for `image import DIR` and for a build's RUN layers (capture.ts). Node
  * cannot read xattrs, so GNU tar writes it: numeric owners, every xattr namespace (SCHILY.xattr.*, e.g.
  * security.capability), symlinks as links, devices, modes incl. setuid, sub-second mtimes, entries sorted by name and
  * no atime/ctime/pid in the PAX headers, so an unchanged directory always gives the same stream (and DiffID).
