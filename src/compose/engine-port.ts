@@ -459,10 +459,9 @@ export class EnginePort implements ComposePort {
   /**
    * A pre_start hook: a one-off container with the volumes of `spec.volumesFrom` (created, not started), run to
    * its exit and removed whatever its exit (its output stays in the service container's log and in the error).
+   * One that a killed command left is removed by the plan before (`container.remove`, planner/reconcile.ts).
    */
   async runPreStart(spec: ContainerPreStartSpec, signal: AbortSignal): Promise<{ exitCode: number; output: string }> {
-    const stale = await this.engine.containers.get(spec.create.name).catch(() => undefined);
-    if (stale !== undefined) await this.engine.containers.remove(stale.id, { force: true, deferHosts: true });
     const id = await this.createContainer(spec.create);
     try {
       await this.engine.containers.start(id);

@@ -110,6 +110,9 @@ export function hookSpec(
   };
 }
 
+/** The label of a hook's own container (`pre_start`). */
+export const HOOK_LABEL = 'io.tsfig.hook';
+
 /**
  * The container.pre-start spec of one pre_start hook: the service's container spec for replica 1 with the hook's
  * image, command (the image's entrypoint kept, as compose), user, working dir and environment added to the
@@ -147,7 +150,7 @@ export function preStartSpec(
           [Label.Project]: project.name,
           [Label.Service]: service.name,
           [Label.Oneoff]: 'True',
-          'io.tsfig.hook': 'pre_start',
+          [HOOK_LABEL]: 'pre_start',
         }),
       },
       mounts: [],

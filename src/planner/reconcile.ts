@@ -18,11 +18,18 @@ import {
   withComposeLabels,
   type ServiceContainer,
 } from './container-spec.js';
-import { hookSpec, hooksCanRun, preStartSpec, serviceHooks } from './hooks.js';
+import { HOOK_LABEL, hookSpec, hooksCanRun, preStartSpec, serviceHooks } from './hooks.js';
 import { describeChanges } from './diff.js';
 import { serviceConfigHash } from './hash.js';
 import type { ObservedContainer, ObservedState } from './observed.js';
-import { OpKind, type ContainerCreateSpec, type Operation, type OpSpecs, type Plan } from './plan.js';
+import {
+  OpKind,
+  type ContainerCreateSpec,
+  type ContainerPreStartSpec,
+  type Operation,
+  type OpSpecs,
+  type Plan,
+} from './plan.js';
 
 export interface PlanOptions {
   /** Services named on the command line; empty or undefined = every enabled service. */
@@ -940,7 +947,8 @@ function planStarts(
         preStart.forEach((hook, index) => {
           const spec = preStartSpec(ctx.project, plan.service, index, hook, ref, ctx.observed.images);
           const reason = `pre_start hook #${index + 1}`;
-          deps = [b.add(OpKind.ContainerPreStart, resource, reason, spec, deps, { group })];
+          const after = removeLeftoverPreStart(b, ctx, spec, resource, group, deps);
+          deps = [b.add(OpKind.ContainerPreStart, resource, reason, spec, after, { group })];
         });
         gate = deps;
       }
@@ -956,6 +964,28 @@ function planStarts(
   }
   if (ctx.options.wait === true && !noStart) planWaitForAll(b, ctx, plans, done);
   return done;
+}
+
+/**
+ * A pre_start hook's container that a killed command left (the hook's container is removed when it has run, so one
+ * that is still there is a leftover): removed, with its anonymous volumes, before the hook runs again under its
+ * name. Only the project's own hook container is removed: a foreign container of that name makes the create fail.
+ */
+function removeLeftoverPreStart(
+  b: PlanBuilder,
+  ctx: Context,
+  spec: ContainerPreStartSpec,
+  resource: string,
+  group: string,
+  deps: readonly number[],
+): readonly number[] {
+  const leftover = ctx.observed.containers.find(
+    (c) => c.name === spec.create.name && c.oneoff && c.labels[HOOK_LABEL] === 'pre_start',
+  );
+  if (leftover === undefined) return deps;
+  const reason = `leftover of an interrupted pre_start hook #${spec.index + 1}`;
+  const ref = { container: leftover.id, name: leftover.name, volumes: true };
+  return [b.add(OpKind.ContainerRemove, resource, reason, ref, deps, { group })];
 }
 
 /** `run`: the one-off container after its networks, volumes and dependencies (started, healthy, completed). */

@@ -189,3 +189,28 @@ test('up: pre_start runs once, after the first container exists and before any s
   await up.run(upToDate.ctx, { project: p, services: [], plan: {}, detach: true });
   assert.deepEqual(upToDate.port.calls, [], 'a running service: no pre_start');
 });
+
+test('up: a pre_start container a killed command left is removed by the plan (container.remove) before the hook', async () => {
+  const p = project([service('app', { networks: net, other: { pre_start: [{ command: ['true'] }] } })]);
+  const app = p.services.app as Service;
+  const name = 'tsfig-app-1-pre-start-1';
+  const hookContainer = (labels: Record<string, string>) =>
+    runningContainer(p, app, 1, { id: `id-${name}`, name, oneoff: true, running: false, status: 'created', labels });
+  const leftover = hookContainer({
+    'io.tsfig.project': 'tsfig',
+    'io.tsfig.service': 'app',
+    'io.tsfig.oneoff': 'True',
+    'io.tsfig.hook': 'pre_start',
+  });
+  const observed = observedUp(p, [stoppedContainer(p, app), leftover]);
+  const op = plan(p, observed).operations.find((o) => o.kind === OpKind.ContainerRemove);
+  assert.equal(op?.reason, 'leftover of an interrupted pre_start hook #1');
+  const { ctx, port } = recordingContext(observed);
+  assert.equal(await up.run(ctx, { project: p, services: [], plan: {}, detach: true }), 0);
+  assert.deepEqual(port.calls, [`removeContainer id-${name}`, `runPreStart ${name}`, 'startContainer id-tsfig-app-1']);
+
+  // a container of that name that is not the hook's own (no io.tsfig.hook label) is left alone: the create fails
+  const other = hookContainer({ 'io.tsfig.project': 'tsfig', 'io.tsfig.service': 'app', 'io.tsfig.oneoff': 'True' });
+  const kept = plan(p, observedUp(p, [stoppedContainer(p, app), other]));
+  assert.ok(!kept.operations.some((o) => o.kind === OpKind.ContainerRemove));
+});
