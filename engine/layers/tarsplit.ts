@@ -34,12 +34,18 @@ export class TarSplitRecorder {
   async *tap(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
     const iterator = source[Symbol.asyncIterator]();
     const pulled: Buffer[] = []; // what the reader took from source and the consumer has not been given yet
+    let failed: { error: unknown } | undefined; // source's own failure (a download's): passed on, never swallowed
     const feed: AsyncIterable<Uint8Array> = {
       [Symbol.asyncIterator]: () => ({
         next: async () => {
-          const next = await iterator.next();
-          if (next.done !== true) pulled.push(asBuffer(next.value));
-          return next;
+          try {
+            const next = await iterator.next();
+            if (next.done !== true) pulled.push(asBuffer(next.value));
+            return next;
+          } catch (error) {
+            failed = { error };
+            throw error;
+          }
         },
       }),
     };
@@ -50,6 +56,10 @@ export class TarSplitRecorder {
         for await (const _chunk of data) yield* pulled.splice(0);
       }
     } catch {
+      if (failed !== undefined) {
+        yield* pulled.splice(0);
+        throw failed.error;
+      }
       this.broken = true; // not a tar the reader understands: the layer gets no tar-split
       this.raw = [];
       this.segments.length = 0;

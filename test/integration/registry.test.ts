@@ -29,7 +29,7 @@ import {
 } from '../../engine/registry/index.js';
 import { parseReference } from '../../engine/images/reference.js';
 import { chainIds } from '../../engine/images/layer.js';
-import { packDirectory } from '../../engine/images/pack.js';
+import { packDirectory } from '../../engine/layers/pack.js';
 import { createEngine } from '../../engine/index.js';
 import { Command } from 'commander';
 import { registerRegistryCommands } from '../../src/cli/commands/registry.js';

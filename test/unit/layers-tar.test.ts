@@ -321,6 +321,24 @@ describe('tar-split', () => {
     }
   });
 
+  test("the source's own failure (a download's) is passed on, not taken for a stream that is not a tar", async () => {
+    const tar = Buffer.concat([
+      encodeEntry({ name: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, data: Buffer.alloc(5000, 1) }),
+      endOfArchive(),
+    ]);
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield tar.subarray(0, 1024);
+      await new Promise((resolve) => setImmediate(resolve));
+      throw new Error('connection reset');
+    }
+    const passed: Buffer[] = [];
+    const recorder = new TarSplitRecorder();
+    await assert.rejects(async () => {
+      for await (const chunk of recorder.tap(failing())) passed.push(chunk);
+    }, /connection reset/);
+    assert.ok(Buffer.concat(passed).equals(tar.subarray(0, 1024)), 'what came before the failure is passed on');
+  });
+
   test('a stream that is not a tar gets no tar-split (and is passed through)', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-tarsplit-'));
     try {
