@@ -43,9 +43,18 @@ module.exports = {
       comment:
         'The compose verbs (src/compose), the executor and the planner are used by the CLI, never the other way: what ' +
         'they need of the terminal (following logs, stdin, signals) the CLI passes in (ComposeContext.terminal), and ' +
-        'the exit codes live in src/exit-code.ts. src/watch is a command of its own and builds its context in the CLI.',
-      from: { path: '^src/(compose|executor|planner)/' },
+        'the exit codes live in src/exit-code.ts. src/watch gets its context and Options from src/cli/compose/watch.ts.',
+      from: { path: '^src/(compose|executor|planner|watch)/' },
       to: { path: '^src/cli/' },
+    },
+    {
+      name: 'commander-only-in-cli',
+      severity: 'error',
+      comment:
+        "Flags are the CLI's: src/cli turns them into each verb's typed Options (ARCHITECTURE.md). The verbs, the " +
+        'executor, the planner and watch never see commander (watch steered up by rewriting its options once).',
+      from: { path: '^src/(compose|executor|planner|watch)/' },
+      to: { path: '(^|/)node_modules/commander/' },
     },
     {
       name: 'no-test-code-in-product',

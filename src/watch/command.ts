@@ -1,13 +1,13 @@
 /**
- * CLI glue for watch: `tsfig watch [SERVICE...]` and `tsfig up --watch`. Re-plans are `up`'s function
- * (src/compose/up.ts converge) called with Options; restarts are `restart`'s (a plan of stops and starts).
+ * `tsfig watch [SERVICE...]` (`run`) and `tsfig up --watch` (`startWatch`) over a ComposeContext: re-plans are `up`'s
+ * function (src/compose/up.ts converge) called with Options, restarts are `restart`'s (a plan of stops and starts).
+ * No commander and no CLI here: src/cli/compose/watch.ts turns the flags into WatchOptions.
  */
-import type { Command } from 'commander';
-import { loadForServices, verbContext } from '../cli/compose/context.js';
 import type { ComposeContext } from '../compose/context.js';
 import * as restart from '../compose/restart.js';
 import { converge, type UpOptions } from '../compose/up.js';
 import { TsfigError } from '../errors.js';
+import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import { makeRenderer } from '../ui/progress.js';
 import { tuiStatus } from '../ui/tty/index.js';
@@ -75,44 +75,43 @@ export function startWatch(
   };
 }
 
-export function registerWatchCommand(program: Command): void {
-  program
-    .command('watch')
-    .description('watch the develop.watch paths of services and sync, restart or rebuild them as files change')
-    .argument('[services...]')
-    .option('--no-up', 'do not converge the project before watching')
-    .action(async (services: string[], flags: { up: boolean }, command: Command) => {
-      const load = loadForServices(command, services);
-      const ctx = await verbContext(command);
-      // `up -d` with every default
-      const options: UpOptions = { project: load.project, services, plan: {}, detach: true };
-      if (flags.up) await converge(ctx, options);
-      const engine = ctx.port.engine;
-      if (engine === undefined) throw new TsfigError('internal', 'watch needs the engine');
-      const controller = new AbortController();
-      const onSignal = () => controller.abort();
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        await watchProject({
-          engine,
-          project: load.project,
-          projectFiles: [...load.sources.keys()],
-          services,
-          report: (message) => ctx.stderr.write(`${message}\n`),
-          ...actions(ctx, options, () => loadForServices(command, services).project),
-          signal: controller.signal,
-        });
-      } catch (error) {
-        if (error instanceof Error && error.message.startsWith('no service has develop.watch rules')) {
-          throw new TsfigError('config', 'no service has develop.watch rules', {
-            hint: 'add services.<name>.develop.watch entries (path, action, target) to the project file',
-          });
-        }
-        throw error;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+export interface WatchOptions {
+  readonly project: Project;
+  readonly services: readonly string[];
+  /** Converge the project first, as `up -d` with every default (`--no-up`: false). */
+  readonly up: boolean;
+  /** The project's files (a change to one reloads the project). */
+  readonly projectFiles: readonly string[];
+  /** The project loaded again. */
+  readonly reload: () => Project;
+  /** Ends the watch (the CLI aborts it on SIGINT and SIGTERM). */
+  readonly signal: AbortSignal;
+}
+
+/** `tsfig watch`: converge (unless `up: false`), then sync, restart or rebuild as files change, until `signal`. */
+export async function run(ctx: ComposeContext, options: WatchOptions): Promise<ExitCode> {
+  // `up -d` with every default
+  const upOptions: UpOptions = { project: options.project, services: options.services, plan: {}, detach: true };
+  if (options.up) await converge(ctx, upOptions);
+  const engine = ctx.port.engine;
+  if (engine === undefined) throw new TsfigError('internal', 'watch needs the engine');
+  try {
+    await watchProject({
+      engine,
+      project: options.project,
+      projectFiles: options.projectFiles,
+      services: options.services,
+      report: (message) => ctx.stderr.write(`${message}\n`),
+      ...actions(ctx, upOptions, options.reload),
+      signal: options.signal,
     });
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('no service has develop.watch rules')) {
+      throw new TsfigError('config', 'no service has develop.watch rules', {
+        hint: 'add services.<name>.develop.watch entries (path, action, target) to the project file',
+      });
+    }
+    throw error;
+  }
+  return ExitCode.ok;
 }

@@ -24,7 +24,7 @@ const GROUPS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<Regi
     names: ['cp', 'stats', 'attach'],
     load: async () => (await import('../compose/extra-verbs.js')).registerExtraVerbs,
   },
-  { names: ['watch'], load: async () => (await import('../../watch/command.js')).registerWatchCommand },
+  { names: ['watch'], load: async () => (await import('../compose/watch.js')).registerWatchCommand },
   { names: ['config'], load: async () => (await import('./config.js')).registerConfigCommand },
   { names: ['publish'], load: async () => (await import('../compose/publish.js')).registerPublishCommand },
   { names: ['graph'], load: async () => (await import('./graph.js')).registerGraphCommand },
