@@ -92,6 +92,16 @@ test('up --dry-run: the build and the containers in one plan on stdout; nothing 
   assert.match(stdout.text, /the containers are compared with the image the build produces/);
 });
 
+test('up --dry-run --wait: the pull and the waits are in the plan it prints; nothing is called', async () => {
+  const p = project([service('cache', { image: 'redis:7', networks: net })]);
+  const { ctx, port, stdout } = recordingContext({ ...fresh(p), images: {} });
+  assert.equal(await up.run(ctx, { project: p, services: [], plan: {}, wait: true, dryRun: true }), 0);
+  assert.deepEqual(port.calls, []);
+  assert.match(stdout.text, /pull image redis:7/);
+  assert.match(stdout.text, /\+ create container tsfig-cache-1/);
+  assert.match(stdout.text, /wait until tsfig-cache-1 is running \(up --wait\)/);
+});
+
 test('up -d: builds and pulls are plan operations before the containers', async () => {
   const p = project([
     service('app', { image: undefined, networks: net, build: buildOf('/srv/app') }),
