@@ -20,7 +20,8 @@
  * with the load too.)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -62,6 +63,18 @@ function bins(): { label: string; path: string }[] {
   return found.length > 0 ? found : [{ label: '', path: CLI }];
 }
 
+let scratchDir: string | undefined;
+
+/** This run's temp dir for the timing script's files; removed when the process exits. */
+function scratch(): string {
+  if (scratchDir === undefined) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tsfig-bench-startup-'));
+    scratchDir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return scratchDir;
+}
+
 interface Sample {
   wallMs: number;
   cpuMs: number;
@@ -81,19 +94,20 @@ function childCpuMs(times: string): number {
  * and its CPU time from bash's `times`. Throws unless it exits 0.
  */
 function timed(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Sample {
-  // `times` before and after: the difference is the command's alone, whatever bash ran before it.
+  // `times` before and after: the difference is the command's alone, whatever bash ran before it. Its files are in
+  // a temp dir of this run, removed at exit.
+  const t0 = path.join(scratch(), 't0');
+  const errFile = path.join(scratch(), 'err');
   const script =
-    'times >/tmp/.tsfig-bench-startup.t0; s=$EPOCHREALTIME; "$@" >/dev/null 2>/tmp/.tsfig-bench-startup.err; r=$?; ' +
-    'e=$EPOCHREALTIME; echo "wall $s $e"; cat /tmp/.tsfig-bench-startup.t0; echo --; times; exit $r';
+    'times >"$T0"; s=$EPOCHREALTIME; "$@" >/dev/null 2>"$ERR"; r=$?; ' +
+    'e=$EPOCHREALTIME; echo "wall $s $e"; cat "$T0"; echo --; times; exit $r';
   const result = spawnSync('bash', ['--norc', '--noprofile', '-c', script, 'bash', ...argv], {
-    env: { ...env, BASH_ENV: '', ENV: '' },
+    env: { ...env, BASH_ENV: '', ENV: '', T0: t0, ERR: errFile },
     cwd,
     encoding: 'utf8',
   });
   if (result.status !== 0) {
-    const err = existsSync('/tmp/.tsfig-bench-startup.err')
-      ? readFileSync('/tmp/.tsfig-bench-startup.err', 'utf8')
-      : '';
+    const err = existsSync(errFile) ? readFileSync(errFile, 'utf8') : '';
     throw new Error(`${argv.join(' ')} failed (${result.status}): ${err}${result.stderr}`);
   }
   const [wallLine = '', ...rest] = result.stdout.trim().split('\n');
