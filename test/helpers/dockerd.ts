@@ -4,10 +4,10 @@
  * (--iptables=false --ip-masq=false), a default bridge of its own (not docker0, which another dockerd may hold) and an
  * address pool away from tsfig's, and a proxy that refuses everything so that no pull can leave the host. stop()
  * stops it (SIGTERM, then SIGKILL) and removes everything it made: mounts left under its roots (deepest first), the
- * bridge, the directories; its log is written into the data root first.
+ * bridge, the directories. Its log is the file dockerd.log in the data root.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -83,6 +83,10 @@ export async function startPrivateDockerd(
   mustRun('ip', ['link', 'add', options.bridge, 'type', 'bridge']);
   mustRun('ip', ['addr', 'add', options.bridgeAddress, 'dev', options.bridge]);
   mustRun('ip', ['link', 'set', options.bridge, 'up']);
+  // dockerd's log goes to a file: through a pipe, a caller blocked in spawnSync (docker-compose) leaves it unread, and
+  // once 64 KiB are queued dockerd blocks in its logger and answers nothing (a `down` of 50 hung for minutes)
+  const logFile = path.join(data, 'dockerd.log');
+  const logFd = openSync(logFile, 'a', 0o600);
   const daemon = spawn(
     'dockerd',
     [
@@ -107,11 +111,17 @@ export async function startPrivateDockerd(
     ],
     {
       env: { ...dockerBaseEnv(), HTTP_PROXY: 'http://127.0.0.1:9', HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '' },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', logFd],
     },
   );
-  let daemonLog = '';
-  daemon.stderr.on('data', (chunk: Buffer) => (daemonLog = (daemonLog + chunk.toString()).slice(-100_000)));
+  closeSync(logFd);
+  const daemonLog = (): string => {
+    try {
+      return readFileSync(logFile, 'utf8').slice(-2000);
+    } catch {
+      return '';
+    }
+  };
   const env: Record<string, string> = {
     ...dockerBaseEnv(),
     DOCKER_HOST: `unix://${socket}`,
@@ -126,7 +136,6 @@ export async function startPrivateDockerd(
       for (let i = 0; i < (options.stopWaitMs ?? 10_000) / 100 && daemon.exitCode === null; i++) await sleep(100);
       if (daemon.exitCode === null) daemon.kill('SIGKILL');
     }
-    writeFileSync(path.join(data, 'dockerd.log'), daemonLog);
     // Mounts dockerd may have left (overlay, netns, shm) under its roots, deepest first, then the files.
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
@@ -140,9 +149,9 @@ export async function startPrivateDockerd(
   };
   try {
     for (let i = 0; ; i++) {
-      if (daemon.exitCode !== null) throw new Error(`dockerd exited: ${daemonLog.slice(-2000)}`);
+      if (daemon.exitCode !== null) throw new Error(`dockerd exited: ${daemonLog()}`);
       if (spawnSync('docker', ['version'], { env, stdio: 'ignore' }).status === 0) break;
-      if (i > 300) throw new Error(`dockerd did not answer in 30 s: ${daemonLog.slice(-2000)}`);
+      if (i > 300) throw new Error(`dockerd did not answer in 30 s: ${daemonLog()}`);
       await sleep(100);
     }
     setup(env);
