@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { EventSink, LayerState, OpEventRef, TsfigEvent } from '../events/events.js';
 import { formatBytes } from './tty/format.js';
 
@@ -90,7 +91,10 @@ export function plainLine(event: TsfigEvent): string | undefined {
   }
 }
 
-/** Writes events as lines to a stream (stderr): plain, JSON (one object per event) or quiet (warnings/errors). */
+/**
+ * Writes events as lines to a stream (stderr): plain, JSON (one object per event, with `ms`: when, in ms since the
+ * process started) or quiet (warnings/errors).
+ */
 export class LineRenderer implements EventSink {
   private readonly mode: 'plain' | 'json' | 'quiet';
   private readonly out: NodeJS.WritableStream;
@@ -106,7 +110,8 @@ export class LineRenderer implements EventSink {
     if (this.mode === 'json') {
       const { kind } = event;
       const data = kind === 'op.error' ? { ...event, error: undefined } : event;
-      this.out.write(`${JSON.stringify({ ...data, kind })}\n`);
+      // ms: when it happened, in ms since this process started (with op.start/op.done, where an up's time goes)
+      this.out.write(`${JSON.stringify({ ...data, kind, ms: Math.round(performance.now() * 10) / 10 })}\n`);
       return;
     }
     if (this.mode === 'quiet' && event.kind !== 'warning' && event.kind !== 'op.error' && event.kind !== 'pull.error')

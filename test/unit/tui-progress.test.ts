@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
@@ -278,15 +279,18 @@ test('plain progress prints a line per layer state change and per build step, no
   );
 });
 
-test('json progress is one object per event, kind included', () => {
+test('json progress is one object per event, kind included, with ms: when, since the process started', () => {
   const lines = rendered('json', imageEvents).trim().split('\n');
   assert.equal(lines.length, imageEvents.length);
-  const parsed = lines.map((line) => JSON.parse(line) as { kind: string });
+  const parsed = lines.map((line) => JSON.parse(line) as { kind: string; ms: number });
   assert.deepEqual(
     parsed.map((event) => event.kind),
     imageEvents.map((event) => event.kind),
   );
-  assert.deepEqual(parsed[2], { ...imageEvents[2] });
+  const { ms, ...rest } = parsed[2] ?? { ms: NaN };
+  assert.deepEqual(rest, { ...imageEvents[2] });
+  assert.ok(ms > 0 && ms <= performance.now(), `ms ${ms}`);
+  for (let i = 1; i < parsed.length; i++) assert.ok((parsed[i]?.ms ?? 0) >= (parsed[i - 1]?.ms ?? 0));
 });
 
 test("the builder's events become build events; a cache hit is reported by its step-done", () => {
