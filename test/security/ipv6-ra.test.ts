@@ -1,44 +1,28 @@
 // Item 3 of issue #15 (CVE-2020-13401 class). Containers have NET_RAW, as with Docker's defaults, so a hostile one can
 // send IPv6 router advertisements onto its network's bridge. Networks here are IPv4 only: the bridge must not accept
 // them (no address from the advertised prefix, no default route through the container), and the container ends do
-// no IPv6 either. The attack is sent for real from the container's network namespace with an AF_PACKET socket (what
-// a NET_RAW process in the container can do), to the all-nodes group on its own link.
+// no IPv6 either. The attack is sent for real by a process of the container (`tsfig exec`, Docker's default
+// capabilities) with an AF_PACKET socket, to the all-nodes group on its own link (test/security/send-ra.c); a control
+// turns the bridge's IPv6 and RA acceptance back on, as they were before, and the same advertisement then gives the
+// bridge an address from the prefix.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { makeTestEngine, NEEDS_ROOT, writeProject, type TestEngine } from '../helpers/engine.js';
-
-/** Sends 3 router advertisements (prefix 2001:db8:bad::/64, autonomous, router lifetime 1800 s) out of eth0. */
-const SEND_RA_PY = `
-import socket, struct
-ifname = 'eth0'
-mac = bytes.fromhex(open('/sys/class/net/%s/address' % ifname).read().strip().replace(':', ''))
-src = bytes.fromhex('fe80000000000000') + mac[:3] + b'\\xff\\xfe' + mac[3:]
-src = bytes([src[0], src[1]]) + src[2:8] + bytes([src[8] ^ 2]) + src[9:]
-dst = bytes.fromhex('ff020000000000000000000000000001')
-prefix = bytes.fromhex('20010db80bad00000000000000000000')
-ra = struct.pack('>BBHBBHII', 134, 0, 0, 64, 0, 1800, 0, 0)
-ra += struct.pack('>BBBBIII', 3, 4, 64, 0xc0, 86400, 14400, 0) + prefix
-ra += struct.pack('>BB', 1, 1) + mac
-pseudo = src + dst + struct.pack('>I3xB', len(ra), 58)
-data = pseudo + ra
-total = sum(struct.unpack('>%dH' % (len(data) // 2), data))
-while total >> 16: total = (total & 0xffff) + (total >> 16)
-ra = ra[:2] + struct.pack('>H', ~total & 0xffff) + ra[4:]
-ip6 = struct.pack('>IHBB', 0x60000000, len(ra), 58, 255) + src + dst
-frame = bytes.fromhex('333300000001') + mac + b'\\x86\\xdd' + ip6 + ra
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((ifname, 0))
-for _ in range(3): s.send(frame)
-print('sent')
-`;
+import { makeTestEngine, NEEDS_ROOT, REPO, writeProject, type TestEngine } from '../helpers/engine.js';
 
 describe('IPv6 router advertisements from a container (root)', { skip: NEEDS_ROOT }, () => {
   let t: TestEngine;
+  let probeDir: string;
   before(async () => {
     t = await makeTestEngine();
+    probeDir = path.join(t.dir, 'probe');
+    await mkdir(probeDir);
+    const source = path.join(REPO, 'test', 'security', 'send-ra.c');
+    execFileSync('cc', ['-O2', '-static', '-o', path.join(probeDir, 'send-ra'), source]);
   });
   after(async () => {
     await t.cleanup();
@@ -48,7 +32,7 @@ describe('IPv6 router advertisements from a container (root)', { skip: NEEDS_ROO
     const dir = await writeProject(
       t,
       'rahostile',
-      'services:\n  evil:\n    image: tsfig/busybox:latest\n    init: true\n    command: sleep 600\n',
+      `services:\n  evil:\n    image: tsfig/busybox:latest\n    init: true\n    command: sleep 600\n    volumes: ["${probeDir}:/probe:ro"]\n`,
     );
     try {
       const up = await t.cli(['up', '-d'], { cwd: dir });
@@ -60,9 +44,12 @@ describe('IPv6 router advertisements from a container (root)', { skip: NEEDS_ROO
       assert.ok(endpoint !== undefined);
       const sandbox = t.engine.networks.sandboxPath(endpoint.containerId);
 
-      const sent = execFileSync('nsenter', [`--net=${sandbox}`, 'python3', '-c', SEND_RA_PY], { encoding: 'utf8' });
-      assert.equal(sent.trim(), 'sent');
-      await sleep(1500);
+      const attack = async (): Promise<void> => {
+        const sent = await t.cli(['exec', '-T', 'evil', '/probe/send-ra'], { cwd: dir });
+        assert.equal(sent.stdout.trim(), 'sent', sent.stderr);
+        await sleep(1500);
+      };
+      await attack();
 
       const addresses = execFileSync('ip', ['-6', 'addr', 'show', 'dev', bridge], { encoding: 'utf8' });
       assert.doesNotMatch(
@@ -87,6 +74,18 @@ describe('IPv6 router advertisements from a container (root)', { skip: NEEDS_ROO
         { encoding: 'utf8' },
       );
       assert.equal(inside.trim(), '1', "IPv6 is on on the container's interface");
+
+      // control: with the bridge as it came up before (IPv6 on, RAs accepted), the same attack takes it over
+      writeFileSync(`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`, '0');
+      writeFileSync(`/proc/sys/net/ipv6/conf/${bridge}/accept_ra`, '2');
+      await attack();
+      await attack();
+      const taken = execFileSync('ip', ['-6', 'addr', 'show', 'dev', bridge], { encoding: 'utf8' });
+      assert.match(
+        taken,
+        /2001:db8:bad/,
+        `the control's bridge took no address: the attack did not reach it\n${taken}`,
+      );
     } finally {
       await t.cli(['down', '-t', '0'], { cwd: dir });
     }
