@@ -75,6 +75,15 @@ function lines(plan: Plan): Line[] {
   plan.operations.forEach((op, index) => {
     if (op.group !== undefined && groupAction(op) !== undefined) last.set(op.group, index);
   });
+  // what a group does besides its own change, each on a line under it: hooks, pre_start containers and the removal
+  // of one a killed command left
+  const details = new Map<string, Line[]>();
+  for (const op of plan.operations) {
+    if (op.group === undefined || !isDetail(op, plan.operations[last.get(op.group) ?? -1])) continue;
+    const list = details.get(op.group) ?? [];
+    list.push({ action: undefined, text: `    ${op.kind} ${objectOf(op)} (${op.reason})` });
+    details.set(op.group, list);
+  }
   const out: Line[] = [];
   plan.operations.forEach((op, index) => {
     const action = groupAction(op);
@@ -85,8 +94,15 @@ function lines(plan: Plan): Line[] {
     }
     if (last.get(op.group) !== index) return;
     out.push({ action, text: `${SYMBOL[action]} ${action} ${objectOf(op)} (${op.reason})` });
+    out.push(...(details.get(op.group) ?? []));
   });
   return out;
+}
+
+/** An op of a group that its group line does not tell: a hook, a pre_start container, another container's removal. */
+function isDetail(op: Operation, shown: Operation | undefined): boolean {
+  if (op.kind === OpKind.ContainerHook || op.kind === OpKind.ContainerPreStart) return true;
+  return op.kind === OpKind.ContainerRemove && shown !== undefined && objectOf(op) !== objectOf(shown);
 }
 
 function count(all: readonly Line[], action: PlanAction): number {

@@ -14,6 +14,7 @@ import { serviceHooks } from '../../src/planner/hooks.js';
 import type { ObservedState } from '../../src/planner/observed.js';
 import { OpKind } from '../../src/planner/plan.js';
 import { plan } from '../../src/planner/reconcile.js';
+import { renderPlanText } from '../../src/planner/render.js';
 import {
   defaultServiceNetwork,
   observedEmpty,
@@ -208,6 +209,14 @@ test('up: a pre_start container a killed command left is removed by the plan (co
   const { ctx, port } = recordingContext(observed);
   assert.equal(await up.run(ctx, { project: p, services: [], plan: {}, detach: true }), 0);
   assert.deepEqual(port.calls, [`removeContainer id-${name}`, `runPreStart ${name}`, 'startContainer id-tsfig-app-1']);
+  // --dry-run shows both under the start
+  const text = renderPlanText(plan(p, observed));
+  assert.match(
+    text,
+    /container\.remove container tsfig-app-1-pre-start-1 \(leftover of an interrupted pre_start hook #1\)/,
+  );
+  assert.match(text, /container\.pre-start container tsfig-app-1-pre-start-1 \(pre_start hook #1\)/);
+  assert.match(text, /Plan: 0 to create, 0 to recreate, 0 to remove, 1 to start\./);
 
   // a container of that name that is not the hook's own (no io.tsfig.hook label) is left alone: the create fails
   const other = hookContainer({ 'io.tsfig.project': 'tsfig', 'io.tsfig.service': 'app', 'io.tsfig.oneoff': 'True' });
