@@ -53,6 +53,11 @@ export interface BuildOptions {
   readonly noCache?: boolean | undefined;
   /** Accepted for compatibility; there is no registry client yet, base images are local. @default false */
   readonly pull?: boolean | undefined;
+  /**
+   * The most bytes one `ADD <url>` may download (it is streamed to a file of the build, never held in memory).
+   * @default TSFIG_BUILD_ADD_MAX_BYTES, else 8 GiB
+   */
+  readonly maxAddBytes?: number | undefined;
   /** Entitlements granted (BuildKit's `--allow`): `network.host` lets `RUN --network=host` run. @default none */
   readonly allow?: readonly string[] | undefined;
   /**
@@ -194,6 +199,24 @@ interface BuildContext {
   readonly runImages: { id: string; made: boolean }[];
   /** Images that hold a stage's layers: never removed with the RUN images. */
   readonly anchors: Set<string>;
+  /** Where ADD keeps downloads (made on first use, removed at the end of the build). */
+  scratch: string | undefined;
+  /** The most bytes one ADD download may have. */
+  readonly maxAddBytes: number;
+}
+
+/** `TSFIG_BUILD_ADD_MAX_BYTES` (bytes, or with a k/m/g suffix), else 8 GiB. */
+function maxAddBytesFromEnv(): number {
+  const text = process.env.TSFIG_BUILD_ADD_MAX_BYTES;
+  if (text === undefined || text === '') return 8 * 1024 ** 3;
+  const match = /^(\d+)([kmg]?)$/i.exec(text.trim());
+  if (match === null) {
+    throw new EngineError('invalid', `TSFIG_BUILD_ADD_MAX_BYTES: invalid size ${JSON.stringify(text)}`, {
+      hint: 'give a number of bytes, or with a k, m or g suffix (e.g. 512m)',
+    });
+  }
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(match[2] ?? '').toLowerCase()] ?? 1;
+  return Number(match[1]) * unit;
 }
 
 function splitStages(dockerfile: Dockerfile): { metaArgs: Instruction[]; stages: Stage[] } {
@@ -258,6 +281,8 @@ export class Builder {
       cached: 0,
       runImages: [],
       anchors: new Set(),
+      scratch: undefined,
+      maxAddBytes: options.maxAddBytes ?? maxAddBytesFromEnv(),
     };
     if (options.pull === true)
       this.warn(ctx, 'pull: no registry client yet, base images are taken from the local store');
@@ -296,6 +321,7 @@ export class Builder {
       imageId = await this.commitFinal(ctx, final);
     } finally {
       for (const image of ctx.runImages) if (!ctx.anchors.has(image.id)) await this.dropRunImage(image);
+      if (ctx.scratch !== undefined) await fs.rm(ctx.scratch, { recursive: true, force: true });
     }
     return {
       imageId,
@@ -972,8 +998,8 @@ export class Builder {
         await fs.mkdir(path.dirname(target), { recursive: true });
         if (entry.type === 'symlink') await fs.symlink(entry.linkname ?? '', target);
         else if (entry.type === 'file' && entry.source !== undefined) {
-          const data = 'data' in entry.source ? entry.source.data : await fs.readFile(entry.source.file);
-          await fs.writeFile(target, data);
+          if ('data' in entry.source) await fs.writeFile(target, entry.source.data);
+          else await fs.copyFile(entry.source.file, target);
         } else continue;
       }
       if (entry.type !== 'symlink') await fs.chmod(target, entry.mode);
@@ -1274,6 +1300,8 @@ export class Builder {
         from,
         view,
         signal: ctx.options.signal,
+        scratch: async () => (ctx.scratch ??= await ownedTmpDir(this.tmpDir, 'add')),
+        maxDownloadBytes: ctx.maxAddBytes,
       });
     const createdBy = `${keyword} ${instruction.from !== undefined ? `--from=${instruction.from} ` : ''}${sources.join(' ')} ${dest}`;
 
@@ -1406,15 +1434,16 @@ export class Builder {
         );
       }
     }
-    async function* all(): AsyncGenerator<TarEntry> {
+    function* all(): Generator<TarEntry> {
       for (const parent of [...parents.values()].sort((a, b) => a.name.localeCompare(b.name))) yield parent;
       for (const entry of entries) {
-        const data =
+        // a host file (the context's, a download) is streamed into the layer, never read whole
+        const content =
           entry.source === undefined
-            ? undefined
+            ? {}
             : 'data' in entry.source
-              ? entry.source.data
-              : await fs.readFile(entry.source.file);
+              ? { data: entry.source.data }
+              : { file: { path: entry.source.file, size: entry.size } };
         yield {
           name: entry.target,
           type: entry.type,
@@ -1423,7 +1452,7 @@ export class Builder {
           gid: entry.gid,
           mtime: entry.mtime,
           ...(entry.linkname !== undefined ? { linkname: entry.linkname } : {}),
-          ...(data !== undefined ? { data } : {}),
+          ...content,
         };
       }
     }

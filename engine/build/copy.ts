@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
@@ -58,12 +58,23 @@ export interface CopyRequest {
   /** The image so far, to tell an existing directory dest. */
   readonly view: LayerView;
   readonly signal?: AbortSignal | undefined;
+  /** A directory of the build where ADD writes its downloads (the caller removes it); required for URLs. */
+  readonly scratch?: (() => Promise<string>) | undefined;
+  /** The most bytes one download may have. @default 8 GiB */
+  readonly maxDownloadBytes?: number | undefined;
 }
 
 const GLOB = /[*?[]/;
 
 function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** The sha256 of a host file, read as a stream. */
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
 }
 
 function typeOf(stat: Stats): TarEntryType {
@@ -129,6 +140,7 @@ function isUrl(source: string): boolean {
 class Planner {
   readonly entries: PlannedEntry[] = [];
   private readonly request: CopyRequest;
+  private downloads = 0;
 
   constructor(request: CopyRequest) {
     this.request = request;
@@ -183,7 +195,7 @@ class Planner {
 
   /** Adds a file, link or special file found at host (lstat'd) as target. */
   private async addNode(target: string, host: string, stat: Stats): Promise<void> {
-    if (stat.isFile()) this.add(target, stat, host, undefined, sha256(await fs.readFile(host)));
+    if (stat.isFile()) this.add(target, stat, host, undefined, await fileSha256(host));
     else if (stat.isSymbolicLink()) this.add(target, stat, host, await fs.readlink(host));
     else this.add(target, stat, host);
   }
@@ -326,23 +338,64 @@ class Planner {
     });
   }
 
+  /**
+   * Downloads url into the build's scratch dir as it arrives (hashed on the way, never held in memory), refusing more
+   * than maxDownloadBytes: a Content-Length over it before any byte is read, a body that grows over it as soon as it
+   * does. Nothing is added on any failure.
+   */
   private async addUrl(url: string, destIsDir: boolean, destPath: string): Promise<void> {
+    const limit = this.request.maxDownloadBytes ?? 8 * 1024 ** 3;
+    const tooLarge = (): EngineError =>
+      new EngineError('invalid', `ADD ${url}: the download is larger than the limit of ${limit} bytes`, {
+        hint: 'raise the limit with TSFIG_BUILD_ADD_MAX_BYTES (bytes, or with a k, m or g suffix); nothing was added',
+      });
+    if (this.request.scratch === undefined) throw new EngineError('internal', 'ADD <url> without a scratch dir');
+    const controller = new AbortController();
+    const signal = this.request.signal ? AbortSignal.any([this.request.signal, controller.signal]) : controller.signal;
     let response: Response;
     try {
-      response = await fetch(url, {
-        redirect: 'follow',
-        ...(this.request.signal ? { signal: this.request.signal } : {}),
-      });
+      response = await fetch(url, { redirect: 'follow', signal });
     } catch (error) {
       throw new EngineError('runtime', `ADD cannot download ${url}: ${(error as Error).message}`, { cause: error });
     }
     if (!response.ok) {
+      controller.abort();
       throw new EngineError('runtime', `ADD cannot download ${url}: HTTP ${response.status} ${response.statusText}`);
     }
-    const data = Buffer.from(await response.arrayBuffer());
-    const digest = sha256(data);
+    const declared = Number(response.headers.get('content-length') ?? NaN);
+    if (declared > limit) {
+      controller.abort();
+      throw tooLarge();
+    }
+    const dir = await this.request.scratch();
+    const file = path.join(dir, `download-${this.downloads++}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const out = await fs.open(file, 'wx', 0o600);
+    try {
+      if (response.body !== null) {
+        for await (const chunk of Readable.fromWeb(response.body)) {
+          const bytes = chunk as Buffer;
+          size += bytes.length;
+          if (size > limit) {
+            controller.abort();
+            throw tooLarge();
+          }
+          hash.update(bytes);
+          await out.write(bytes);
+        }
+      }
+    } catch (error) {
+      await out.close();
+      await fs.rm(file, { force: true });
+      if (error instanceof EngineError) throw error;
+      throw new EngineError('runtime', `ADD cannot download ${url}: ${(error as Error).message}`, { cause: error });
+    }
+    await out.close();
+    const digest = `sha256:${hash.digest('hex')}`;
     const wanted = this.request.checksum;
     if (wanted !== undefined && wanted !== digest) {
+      await fs.rm(file, { force: true });
       throw new EngineError('invalid', `ADD ${url}: checksum mismatch: expected ${wanted}, got ${digest}`, {
         hint: 'the download is not the file the Dockerfile expects; nothing was added',
       });
@@ -354,7 +407,16 @@ class Planner {
         .split('/')
         .filter((part) => part !== '')
         .at(-1) ?? '__unnamed__';
-    this.addData(destIsDir ? path.posix.join(destPath, base) : destPath, data, 0o600, mtime);
+    this.entries.push({
+      target: (destIsDir ? path.posix.join(destPath, base) : destPath).replace(/^\/+/, ''),
+      type: 'file',
+      mode: this.request.chmod ?? 0o600,
+      ...(this.request.owner ?? { uid: 0, gid: 0 }),
+      mtime,
+      size,
+      sha256: digest,
+      source: { file },
+    });
   }
 }
 

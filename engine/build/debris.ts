@@ -35,7 +35,7 @@ export interface BuildDebris {
 }
 
 /** Temp dirs the builder makes: bind mounts' private copies, merged roots for COPY --from. */
-export const BUILD_TMP_PREFIXES = ['bind', 'from'] as const;
+export const BUILD_TMP_PREFIXES = ['bind', 'from', 'add'] as const;
 
 /**
  * Removes the RUN containers (label io.tsfig.build) whose build process died, with their monitor, cgroup, mounts

@@ -6,9 +6,11 @@
  * (packDirectory) because it reads xattrs, hard links and devices, which Node cannot; entries are sorted so the same
  * change gives the same DiffID.
  */
+import { promises as fs } from 'node:fs';
+import { EngineError } from '../errors.js';
 import { packDirectory } from './pack.js';
 import { overlayXattrPrefix } from '../system/rootless.js';
-import { encodeEntry, endOfArchive, readTar, type TarEntry } from './tar.js';
+import { encodeEntry, encodeHeader, endOfArchive, padding, readTar, type TarEntry } from './tar.js';
 
 /** Overlay's own xattrs (under `prefix`: trusted.overlay., or user.overlay. rootless) out, opacity noted. */
 export function withoutOverlayXattrs(
@@ -59,8 +61,34 @@ export async function* upperDirLayer(upper: string, isStub: (entry: TarEntry) =>
   yield endOfArchive();
 }
 
-/** A tar stream of ready entries (COPY/ADD layers). */
+/**
+ * A tar stream of ready entries (COPY/ADD layers). An entry with `file` has its content read from that host file as
+ * the stream is consumed, never held whole in memory; a file that became shorter than its planned size is an error.
+ */
 export async function* entriesLayer(entries: Iterable<TarEntry> | AsyncIterable<TarEntry>): AsyncGenerator<Buffer> {
-  for await (const entry of entries) yield encodeEntry(entry);
+  for await (const entry of entries) {
+    if (entry.file === undefined || entry.type !== 'file') {
+      yield encodeEntry(entry);
+      continue;
+    }
+    const { path: file, size } = entry.file;
+    yield encodeHeader(entry, size);
+    let left = size;
+    const handle = await fs.open(file, 'r');
+    try {
+      while (left > 0) {
+        const chunk = Buffer.allocUnsafe(Math.min(left, 1 << 20));
+        const { bytesRead } = await handle.read(chunk, 0, chunk.length, size - left);
+        if (bytesRead === 0) {
+          throw new EngineError('runtime', `${file} changed while it was added: it is shorter than ${size} bytes`);
+        }
+        left -= bytesRead;
+        yield chunk.subarray(0, bytesRead);
+      }
+    } finally {
+      await handle.close();
+    }
+    yield padding(size);
+  }
   yield endOfArchive();
 }

@@ -25,6 +25,8 @@ export interface TarEntry {
   xattrs?: Record<string, Buffer>;
   /** File content (regular files only). */
   data?: Buffer;
+  /** Or: the content is the first `size` bytes of this host file, streamed when the entry is written. */
+  file?: { readonly path: string; readonly size: number };
 }
 
 /** A header as `tarEntries` reads it: the archive's own fields, PAX records and GNU long names applied. */
@@ -388,15 +390,20 @@ function fitsUstar(text: string): boolean {
 
 /** The blocks of one entry (a PAX header first when a field does not fit ustar, or with xattrs). */
 export function encodeEntry(entry: TarEntry): Buffer {
-  const name = entry.type === 'dir' ? `${entry.name}/` : entry.name;
   const data = entry.type === 'file' ? (entry.data ?? Buffer.alloc(0)) : Buffer.alloc(0);
+  return Buffer.concat([encodeHeader(entry, data.length), data, padding(data.length)]);
+}
+
+/** An entry's header blocks for content of `size` bytes (what follows them: the content, then padding(size)). */
+export function encodeHeader(entry: TarEntry, size: number): Buffer {
+  const name = entry.type === 'dir' ? `${entry.name}/` : entry.name;
   const linkname = entry.linkname ?? '';
   const records: Buffer[] = [];
   if (!fitsUstar(name)) records.push(paxRecord('path', name));
   if (!fitsUstar(linkname)) records.push(paxRecord('linkpath', linkname));
   if (entry.uid > 0o7777777) records.push(paxRecord('uid', String(entry.uid)));
   if (entry.gid > 0o7777777) records.push(paxRecord('gid', String(entry.gid)));
-  if (data.length > 0o77777777777) records.push(paxRecord('size', String(data.length)));
+  if (size > 0o77777777777) records.push(paxRecord('size', String(size)));
   if (!Number.isInteger(entry.mtime)) records.push(paxRecord('mtime', entry.mtime.toFixed(9).replace(/0+$/, '')));
   for (const [key, value] of Object.entries(entry.xattrs ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     records.push(paxRecord(`SCHILY.xattr.${key}`, value));
@@ -428,15 +435,13 @@ export function encodeEntry(entry: TarEntry): Buffer {
       mode: entry.mode,
       uid: entry.uid,
       gid: entry.gid,
-      size: data.length,
+      size,
       mtime: entry.mtime,
       flag: TYPE_FLAGS[entry.type],
       linkname,
       devmajor: entry.devmajor ?? 0,
       devminor: entry.devminor ?? 0,
     }),
-    data,
-    padding(data.length),
   );
   return Buffer.concat(parts);
 }
