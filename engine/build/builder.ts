@@ -65,8 +65,17 @@ export interface BuildOptions {
    * file of the RUN's container (removed with it), never in a layer, the config, the cache key or the output.
    */
   readonly secrets?: Readonly<Record<string, FileContent>> | undefined;
+  /**
+   * Named contexts (compose's `build.additional_contexts`, buildx's `--build-context`): `FROM name` and
+   * `COPY --from=name` use them before a stage or an image of that name, as BuildKit does. An image serves as a base
+   * or a copy source; a directory as a copy source.
+   */
+  readonly contexts?: Readonly<Record<string, NamedContext>> | undefined;
   readonly signal?: AbortSignal | undefined;
 }
+
+/** A named build context: an image reference, or a host directory. */
+export type NamedContext = { readonly image: string } | { readonly dir: string };
 
 /** What a build reports as it goes, for the CLI and the orchestrator to render. */
 export type BuildEvent =
@@ -469,8 +478,15 @@ export class Builder {
     return stage;
   }
 
+  /** The named context a FROM or --from names, if any: it wins over a stage of that name. */
+  private namedContext(ctx: BuildContext, ref: string): NamedContext | undefined {
+    const contexts = ctx.options.contexts ?? {};
+    return contexts[ref] ?? contexts[ref.toLowerCase()];
+  }
+
   /** The stage a FROM or --from names (by name or index), if any. */
   private stageRef(ctx: BuildContext, ref: string, before: number): Stage | undefined {
+    if (this.namedContext(ctx, ref) !== undefined) return undefined;
     const lower = ref.toLowerCase();
     const byName = ctx.stages.find((stage) => stage.name === lower && stage.index < before);
     if (byName !== undefined) return byName;
@@ -580,13 +596,23 @@ export class Builder {
       return { config: emptyConfig(), key: sha256('FROM scratch'), args: new Map(), cmdSet: false };
     }
     if (ref === '') throw this.fail(stage.from, 'base name (FROM) must not be empty');
+    const named = this.namedContext(ctx, ref);
+    if (named !== undefined && 'dir' in named) {
+      throw this.fail(
+        stage.from,
+        `FROM ${ref}: the named context "${ref}" is a directory (${named.dir}); tsfig builds FROM images and stages only`,
+        `copy from it instead: COPY --from=${ref} SRC DEST`,
+      );
+    }
+    const imageRef = named?.image ?? ref;
     let image;
     try {
-      image = await this.engine.images.resolve(ref);
+      image = await this.engine.images.resolve(imageRef);
     } catch (error) {
       if (error instanceof EngineError && error.kind === 'not-found') {
-        throw new EngineError('not-found', `base image "${ref}" not found (Dockerfile:${stage.from.line})`, {
-          hint: `add it first: tsfig image import FILE|DIR ${ref} (or pull it), then build again`,
+        const what = named === undefined ? '' : ` (the named context "${ref}")`;
+        throw new EngineError('not-found', `base image "${imageRef}"${what} not found (Dockerfile:${stage.from.line})`, {
+          hint: `add it first: tsfig image import FILE|DIR ${imageRef} (or pull it), then build again`,
         });
       }
       throw error;
@@ -1307,6 +1333,15 @@ export class Builder {
 
     if (instruction.from !== undefined) {
       const fromRef = word(instruction.from);
+      const named = this.namedContext(ctx, fromRef);
+      if (named !== undefined && 'dir' in named) {
+        // a directory context is read like the build context (files are root's), without its .dockerignore
+        const entries = await plan({ root: named.dir, ignore: undefined, keepOwners: false });
+        return {
+          canonical: [keyword, 'context', fromRef, sources, dest, owner, chmod, checksum, contentSummary(entries)],
+          execute: () => this.commitCopy(state, view, entries, owner, createdBy, ctx.options.signal),
+        };
+      }
       const source = await this.copySource(ctx, stage, fromRef, instruction);
       const urls = sources.filter((s) => /^https?:\/\//i.test(s));
       return {
@@ -1347,15 +1382,19 @@ export class Builder {
     }
     if (/^\d+$/.test(ref))
       throw this.fail(instruction, `invalid stage index ${ref}: only earlier stages can be copied from`);
+    const named = this.namedContext(ctx, ref);
+    const imageRef = named !== undefined && 'image' in named ? named.image : ref;
     try {
-      const image = await this.engine.images.resolve(ref);
+      const image = await this.engine.images.resolve(imageRef);
       return { key: image.id, diffIds: [...image.diffIds] };
     } catch (error) {
       if (error instanceof EngineError && error.kind === 'not-found') {
         throw this.fail(
           instruction,
-          `--from=${ref}: no stage or image by that name`,
-          `import it first: tsfig image import FILE ${ref}`,
+          named === undefined
+            ? `--from=${ref}: no stage or image by that name`
+            : `--from=${ref}: the image "${imageRef}" of the named context "${ref}" is not there`,
+          `import it first: tsfig image import FILE ${imageRef}`,
         );
       }
       throw error;

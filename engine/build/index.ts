@@ -7,6 +7,7 @@ export {
   type BuildImageConfig,
   type BuildOptions,
   type BuildResult,
+  type NamedContext,
   type HealthConfig,
 } from './builder.js';
 export {

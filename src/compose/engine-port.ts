@@ -1,4 +1,4 @@
-import type { BuildEvent } from '../../engine/build/index.js';
+import type { BuildEvent, BuildOptions } from '../../engine/build/index.js';
 import { withAutoRemoveHold } from '../../engine/containers/index.js';
 import { isEngineError, type Engine } from '../../engine/index.js';
 import { linkEnv } from '../../engine/network/index.js';
@@ -47,6 +47,24 @@ const registry = () => import('../../engine/registry/index.js');
  * The builder's events as the orchestrator's, for one service. A cache hit is remembered in `cachedSteps` and
  * reported by the step's `build.step-done` (the builder sends that one for every step).
  */
+/** A plan's build operation as the builder's options (up's executor and the build verb alike). */
+export function builderOptionsOf(spec: ImageBuildSpec, signal: AbortSignal | undefined): BuildOptions {
+  return {
+    contextDir: spec.context,
+    dockerfile: spec.dockerfile,
+    dockerfileInline: spec.dockerfileInline,
+    buildArgs: { ...spec.args },
+    target: spec.target,
+    tags: [spec.image, ...spec.tags],
+    labels: { ...spec.labels },
+    noCache: spec.noCache,
+    pull: spec.pull,
+    secrets: spec.secrets,
+    contexts: spec.contexts,
+    signal,
+  };
+}
+
 export function buildEventOf(service: string, event: BuildEvent, cachedSteps: Set<number>): TsfigEvent | undefined {
   switch (event.kind) {
     case 'step':
@@ -410,19 +428,7 @@ export class EnginePort implements ComposePort {
     const cachedSteps = new Set<number>();
     this.events.emit({ kind: 'build.start', service: spec.service, image: spec.image });
     const result = await new Builder(this.engine).build(
-      {
-        contextDir: spec.context,
-        dockerfile: spec.dockerfile,
-        dockerfileInline: spec.dockerfileInline,
-        buildArgs: { ...spec.args },
-        target: spec.target,
-        tags: [spec.image, ...spec.tags],
-        labels: { ...spec.labels },
-        noCache: spec.noCache,
-        pull: spec.pull,
-        secrets: spec.secrets,
-        signal,
-      },
+      builderOptionsOf(spec, signal),
       (event) => {
         const converted = buildEventOf(spec.service, event, cachedSteps);
         if (converted !== undefined) this.events.emit(converted);

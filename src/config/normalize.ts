@@ -892,13 +892,44 @@ function normalizeBuild(value: unknown, ctx: Ctx, where: string): Build {
     secrets: normalizeServiceSecrets(raw.secrets, ctx, `${here}.secrets`, 'build'),
     tags: strList(raw.tags),
     platforms: strList(raw.platforms),
-    additional_contexts: stringMap(raw.additional_contexts, 'additional_contexts'),
+    additional_contexts: additionalContexts(raw.additional_contexts, ctx, here),
     isolation: str(raw.isolation),
     privileged: optional(ctx, here, raw, 'privileged', parseBoolean) ?? false,
     ulimits: normalizeUlimits(raw.ulimits, ctx, `${here}.ulimits`),
     entitlements: strList(raw.entitlements),
     extensions: extensionsOf(raw),
   };
+}
+
+/**
+ * `build.additional_contexts`: `service:NAME` (checked with the other service references), `docker-image://REF`, or
+ * a directory, made absolute against the project directory as compose-go does. Git, HTTP, `oci-layout://` and
+ * `target:` contexts are refused.
+ */
+function additionalContexts(raw: unknown, ctx: Ctx, here: string): StringMap {
+  const map = stringMap(raw, 'additional_contexts');
+  const out: Record<string, string | null> = {};
+  Object.entries(map).forEach(([name, value], index) => {
+    const position = at(ctx, raw, Array.isArray(raw) ? index : name);
+    if (value === null || value === '') {
+      ctx.bag.error(
+        `${here}.additional_contexts.${name}: no value`,
+        position,
+        `write ${name}: ./DIR, ${name}: service:NAME or ${name}: docker-image://REF`,
+      );
+    } else if (value.startsWith('service:') || value.startsWith('docker-image://')) {
+      out[name] = value;
+    } else if (isUrl(value) || value.startsWith('target:')) {
+      ctx.bag.error(
+        `${here}.additional_contexts.${name}: "${value}" is not supported (tsfig builds from directories, images and services)`,
+        position,
+        'use a local directory, docker-image://REF or service:NAME',
+      );
+    } else {
+      out[name] = hostPath(ctx, value);
+    }
+  });
+  return out;
 }
 
 function resolveBare(map: Record<string, string | null>, lookup: Lookup | undefined): StringMap {
@@ -1044,6 +1075,9 @@ function checkServices(all: Record<string, Service>, raw: RawMap, ctx: Ctx, decl
   const names = Object.keys(all);
   const networkNames = Object.keys(isRawMap(raw.networks) ? raw.networks : {});
   const edges = new Map<string, { to: string; position: Position }[]>();
+  // build.additional_contexts service:NAME: an image built before another, a graph of its own (a container may
+  // depend on a service whose build uses its image)
+  const buildEdges = new Map<string, { to: string; position: Position }[]>();
   for (const service of Object.values(all)) {
     const s = rawServices[service.name] as RawMap;
     const where = `services.${service.name}`;
@@ -1113,6 +1147,24 @@ function checkServices(all: Record<string, Service>, raw: RawMap, ctx: Ctx, decl
       });
     }
     const rawBuild = isRawMap(s.build) ? s.build : {};
+    const contextsEdges: { to: string; position: Position }[] = [];
+    buildEdges.set(service.name, contextsEdges);
+    Object.entries(service.build?.additional_contexts ?? {}).forEach(([name, value], index) => {
+      if (value?.startsWith('service:') !== true) return;
+      const target = value.slice('service:'.length);
+      const raw = rawBuild.additional_contexts;
+      const position = at(ctx, raw, Array.isArray(raw) ? index : name);
+      if (target === service.name) {
+        ctx.bag.error(
+          `${where}.build.additional_contexts.${name}: a service cannot build from its own image`,
+          position,
+        );
+      } else if (!(target in all)) {
+        reference(target, position, `build.additional_contexts.${name}`, false);
+      } else {
+        contextsEdges.push({ to: target, position });
+      }
+    });
     (service.build?.secrets ?? []).forEach((ref, index) => {
       if (ref.source in declared.secrets) return;
       ctx.bag.error(
@@ -1141,9 +1193,14 @@ function checkServices(all: Record<string, Service>, raw: RawMap, ctx: Ctx, decl
     }
   }
   reportCycles(edges, ctx);
+  reportCycles(buildEdges, ctx, 'remove one of these build.additional_contexts service: references');
 }
 
-function reportCycles(edges: Map<string, { to: string; position: Position }[]>, ctx: Ctx): void {
+function reportCycles(
+  edges: Map<string, { to: string; position: Position }[]>,
+  ctx: Ctx,
+  hint = 'remove one of these depends_on, links, volumes_from or network_mode references',
+): void {
   const state = new Map<string, 'visiting' | 'done'>();
   const stack: string[] = [];
   const reported = new Set<string>();
@@ -1157,11 +1214,7 @@ function reportCycles(edges: Map<string, { to: string; position: Position }[]>, 
         const key = [...cycle.slice(0, -1)].sort().join(',');
         if (!reported.has(key)) {
           reported.add(key);
-          ctx.bag.error(
-            `dependency cycle: ${cycle.join(' -> ')}`,
-            edge.position,
-            'remove one of these depends_on, links, volumes_from or network_mode references',
-          );
+          ctx.bag.error(`dependency cycle: ${cycle.join(' -> ')}`, edge.position, hint);
         }
       } else if (s === undefined) visit(edge.to);
     }

@@ -130,6 +130,48 @@ export function buildSecretsOf(project: Project, service: Service): Record<strin
   return secrets;
 }
 
+/** The services whose images a service's build uses as named contexts (`additional_contexts: {x: service:NAME}`). */
+export function contextServicesOf(service: Service | undefined): string[] {
+  return Object.values(service?.build?.additional_contexts ?? {}).flatMap((value) =>
+    value?.startsWith('service:') === true ? [value.slice('service:'.length)] : [],
+  );
+}
+
+/** `build.additional_contexts` as the builder takes them (the loader made directories absolute). */
+export function namedContextsOf(project: Project, service: Service): ImageBuildSpec['contexts'] {
+  const contexts: Record<string, { image: string } | { dir: string }> = {};
+  for (const [name, value] of Object.entries(service.build?.additional_contexts ?? {})) {
+    if (value === null) continue;
+    if (value.startsWith('service:')) {
+      const target = project.services[value.slice('service:'.length)];
+      if (target !== undefined) contexts[name] = { image: serviceImage(project, target) };
+    } else if (value.startsWith('docker-image://')) {
+      contexts[name] = { image: value.slice('docker-image://'.length) };
+    } else {
+      contexts[name] = { dir: value };
+    }
+  }
+  return contexts;
+}
+
+/**
+ * The order builds run in: `names` in dependency order, each preceded by the services its build uses as named
+ * contexts (transitively), which are added when not named: compose builds those on demand (addBuildDependencies).
+ * The loader rejects cycles between them.
+ */
+export function buildOrder(project: Project, names: readonly string[]): string[] {
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    for (const dep of contextServicesOf(project.services[name])) visit(dep);
+    order.push(name);
+  };
+  for (const name of dependencyOrder(project, names)) visit(name);
+  return order;
+}
+
 /** The build operation's spec for a service with `build:`. */
 export function buildSpecOf(
   project: Project,
@@ -155,6 +197,7 @@ export function buildSpecOf(
     noCache: overrides.noCache === true || build.no_cache,
     pull: overrides.pull === true || build.pull,
     secrets: buildSecretsOf(project, service),
+    contexts: namedContextsOf(project, service),
   };
 }
 
@@ -226,9 +269,9 @@ export function planImages(project: Project, observed: ObservedState, options: I
   if (options.build !== false) {
     const pullIds = operations.map((op) => op.id);
     let previous: number | undefined;
-    const selectedNames = new Set(names);
-    const buildNames =
-      extraBuilds.size === 0 ? names : dependencyOrder(project, [...new Set([...names, ...extraBuilds])]);
+    const buildNames = buildOrder(project, [...new Set([...names, ...extraBuilds])]);
+    // a service whose image a selected build uses as a named context is built as if selected
+    const selectedNames = new Set(names.flatMap((name) => buildOrder(project, [name])));
     for (const name of buildNames) {
       const service = project.services[name];
       if (service?.build === undefined) continue;
@@ -265,7 +308,6 @@ export function ignoredBuildKeys(service: Service | undefined): string[] {
   const build = service?.build;
   if (service === undefined || build === undefined) return [];
   const set: [string, boolean][] = [
-    ['additional_contexts', Object.keys(build.additional_contexts).length > 0],
     ['ssh', build.ssh.length > 0],
     ['cache_from', build.cache_from.length > 0],
     ['cache_to', build.cache_to.length > 0],

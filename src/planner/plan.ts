@@ -108,6 +108,11 @@ export interface ImageBuildSpec {
   readonly pull: boolean;
   /** `build.secrets` by the id a Dockerfile mounts them with (JSON shows a file path or a digest, never a value). */
   readonly secrets: Readonly<Record<string, FileContent>>;
+  /**
+   * `build.additional_contexts` by name: an image (`docker-image://REF`, or `service:NAME`'s image, built first) or
+   * an absolute host directory.
+   */
+  readonly contexts: Readonly<Record<string, { readonly image: string } | { readonly dir: string }>>;
 }
 
 export interface ImageRemoveSpec {

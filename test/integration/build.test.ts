@@ -592,4 +592,56 @@ describe('image build (engine Builder)', () => {
     const child = await te.engine.images.resolve('demo/child');
     assert.equal((child.config.config as { OnBuild?: unknown } | undefined)?.OnBuild ?? null, null);
   });
+
+  test('named contexts: FROM and COPY --from an image context, COPY --from a directory; a context wins over a stage', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { te, context } = await setup(t, {
+      'base/Dockerfile': 'FROM tsfig/busybox:latest\nRUN echo from-base > /base.txt\n',
+      'docs/readme.txt': 'from-docs\n',
+      'docs/sub/deep.txt': 'deep\n',
+      'app/Dockerfile': [
+        'FROM tsfig/busybox:latest AS base',
+        'RUN echo from-the-stage > /base.txt',
+        'FROM base',
+        'COPY --from=docs readme.txt sub/deep.txt /docs/',
+        'COPY --from=tools /bin/busybox /tools/busybox',
+        'CMD ["sh", "-c", "cat /base.txt /docs/readme.txt /docs/deep.txt; stat -c %u /docs/readme.txt; test -x /tools/busybox && echo tools"]',
+        '',
+      ].join('\n'),
+    });
+    const builder = new Builder(te.engine);
+    await builder.build({ contextDir: path.join(context, 'base'), tags: ['demo/base-ctx'] });
+    const contexts = {
+      base: { image: 'demo/base-ctx' },
+      docs: { dir: path.join(context, 'docs') },
+      tools: { image: 'tsfig/busybox:latest' },
+    };
+    const first = await builder.build({ contextDir: path.join(context, 'app'), tags: ['demo/app-ctx'], contexts });
+    assert.equal((await run(te, 'demo/app-ctx')).output, 'from-base\nfrom-docs\ndeep\n0\ntools\n');
+    // a changed file of a directory context reruns its COPY; without the context, the stage is used
+    await fs.writeFile(path.join(context, 'docs/readme.txt'), 'changed\n');
+    const changed = collect();
+    const second = await builder.build(
+      { contextDir: path.join(context, 'app'), tags: ['demo/app-ctx'], contexts },
+      changed.onEvent,
+    );
+    assert.notEqual(second.imageId, first.imageId);
+    assert.ok(stepsOf(changed.events).some((step) => step.text.startsWith('COPY --from=docs') && !step.cached));
+    await assert.rejects(
+      builder.build({ contextDir: path.join(context, 'app'), contexts: { tools: contexts.tools } }),
+      /--from=docs: no stage or image by that name/,
+    );
+    // FROM a directory context is refused at its line; an image context that is not there is named
+    await assert.rejects(
+      builder.build({ contextDir: path.join(context, 'app'), contexts: { ...contexts, base: contexts.docs } }),
+      /Dockerfile:3.*FROM base: the named context "base" is a directory/s,
+    );
+    await assert.rejects(
+      builder.build({
+        contextDir: path.join(context, 'app'),
+        contexts: { ...contexts, base: { image: 'demo/absent' } },
+      }),
+      /base image "demo\/absent" \(the named context "base"\) not found/,
+    );
+  });
 });

@@ -40,6 +40,23 @@ describe('tsfig image build: flags and output', () => {
     assert.equal(options.noCache, false);
   });
 
+  test('--build-context: a directory relative to the working directory, or docker-image://; remote ones refused', () => {
+    const options = buildOptionsFromFlags(
+      '.',
+      { buildContext: ['docs=../docs', 'base=docker-image://tsfig/busybox:latest'], cache: true },
+      io,
+    );
+    assert.deepEqual(options.contexts, { docs: { dir: '/work/docs' }, base: { image: 'tsfig/busybox:latest' } });
+    assert.throws(
+      () => buildOptionsFromFlags('.', { buildContext: ['src=https://example.com/x.git'], cache: true }, io),
+      /--build-context src: "https:\/\/example.com\/x.git" is not supported/,
+    );
+    assert.throws(
+      () => buildOptionsFromFlags('.', { buildContext: ['docs'], cache: true }, io),
+      /invalid --build-context "docs"/,
+    );
+  });
+
   test('an empty build-arg name is a usage error', () => {
     assert.throws(() => buildOptionsFromFlags('.', { buildArg: ['=x'], cache: true }, io), /the name is empty/);
   });

@@ -37,8 +37,49 @@ test('build keys the builder does not do yet are warned, one each, for a service
     build: { ...build('/srv/app'), additional_contexts: { base: 'service:base' }, ssh: ['default'] },
   });
   const plan = planImages(project([app]), { containers: [], networks: [], volumes: [], images: {} }, { now: 0 });
-  assert.deepEqual(plan.warnings, [
-    'services.app.build.additional_contexts is not supported yet and is ignored',
-    'services.app.build.ssh is not supported yet and is ignored',
+  assert.deepEqual(plan.warnings, ['services.app.build.ssh is not supported yet and is ignored']);
+});
+
+// compose e2e TestBuildSubDependencies: additional_contexts service:NAME chains build on demand, dependencies first
+test('a build whose named contexts are other services builds those first, transitively, even when not selected', () => {
+  const svc = (name: string, contexts: Record<string, string> = {}) =>
+    service(name, { image: undefined, build: { ...build(`/srv/${name}`), additional_contexts: contexts } });
+  const p = project([
+    svc('main', { dep1: 'service:dep1', dep2: 'service:dep2' }),
+    svc('dep1', {
+      subdep1: 'service:subdep1',
+      subdep2: 'service:subdep2',
+      tools: 'docker-image://tools:1',
+      docs: '/srv/docs',
+    }),
+    svc('dep2'),
+    svc('subdep1'),
+    svc('subdep2'),
+    svc('other'),
   ]);
+  const none = { containers: [], networks: [], volumes: [], images: {} };
+  const plan = planImages(p, none, { now: 0, services: ['main'] });
+  assert.deepEqual(summary(plan), [
+    `${OpKind.ImageBuild} service:subdep1`,
+    `${OpKind.ImageBuild} service:subdep2 after 1`,
+    `${OpKind.ImageBuild} service:dep1 after 2`,
+    `${OpKind.ImageBuild} service:dep2 after 3`,
+    `${OpKind.ImageBuild} service:main after 4`,
+  ]);
+  assert.deepEqual(plan.warnings, []);
+  const dep1 = plan.operations.find((op) => op.resource === 'service:dep1');
+  assert.ok(dep1?.kind === OpKind.ImageBuild);
+  assert.deepEqual(dep1.spec.contexts, {
+    subdep1: { image: 'tsfig-subdep1' },
+    subdep2: { image: 'tsfig-subdep2' },
+    tools: { image: 'tools:1' },
+    docs: { dir: '/srv/docs' },
+  });
+  // present context images are rebuilt with the one selected (the layer cache keeps what did not change), as
+  // `compose build main` does; `run` (build: missing) builds none of them
+  const images = Object.fromEntries(
+    ['main', 'dep1', 'dep2', 'subdep1', 'subdep2'].map((n) => [`tsfig-${n}`, { id: `sha256:${n}` }]),
+  );
+  assert.equal(planImages(p, { ...none, images }, { now: 0, services: ['main'] }).operations.length, 5);
+  assert.deepEqual(summary(planImages(p, { ...none, images }, { now: 0, services: ['main'], build: 'missing' })), []);
 });

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { Builder, type BuildEvent, type BuildOptions } from '../../../engine/build/index.js';
+import { Builder, type BuildEvent, type BuildOptions, type NamedContext } from '../../../engine/build/index.js';
 import { chainIds } from '../../../engine/images/index.js';
 import { FileContent } from '../../../engine/volumes/index.js';
 import type { Engine } from '../../../engine/index.js';
@@ -40,6 +40,7 @@ export interface BuildFlags {
   readonly pull?: boolean;
   readonly allow?: string[];
   readonly secret?: string[];
+  readonly buildContext?: string[];
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -125,6 +126,28 @@ export function parseSecretFlag(
 }
 
 /**
+ * `--build-context NAME=VALUE` (docker buildx): `docker-image://REF` is an image, anything else a directory relative to
+ * the working directory; git and HTTP contexts are refused.
+ */
+export function parseBuildContextFlag(value: string, cwd: string): [string, NamedContext] {
+  const eq = value.indexOf('=');
+  const name = eq < 0 ? '' : value.slice(0, eq);
+  const source = eq < 0 ? '' : value.slice(eq + 1);
+  if (name === '' || source === '') {
+    throw new TsfigError('usage', `invalid --build-context "${value}"`, {
+      hint: 'use --build-context NAME=DIR or --build-context NAME=docker-image://REF',
+    });
+  }
+  if (source.startsWith('docker-image://')) return [name, { image: source.slice('docker-image://'.length) }];
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) || source.startsWith('git@')) {
+    throw new TsfigError('usage', `--build-context ${name}: "${source}" is not supported`, {
+      hint: 'use a local directory or docker-image://REF',
+    });
+  }
+  return [name, { dir: path.resolve(cwd, source) }];
+}
+
+/**
  * docker build's flags → BuildOptions (pure): `-f` is relative to the working directory (`-` reads stdin),
  * `--build-arg KEY` takes KEY from the environment (dropped when unset), `--label KEY` is an empty label.
  */
@@ -157,6 +180,9 @@ export function buildOptionsFromFlags(
             }),
           ),
         }
+      : {}),
+    ...(flags.buildContext !== undefined
+      ? { contexts: Object.fromEntries(flags.buildContext.map((value) => parseBuildContextFlag(value, io.cwd))) }
       : {}),
     ...(flags.allow !== undefined
       ? {
@@ -285,6 +311,11 @@ export function registerBuildCommand(program: Command, io: BuildCommandIo = {}):
     .option(
       '--secret <id=ID,src=FILE|env=VAR>',
       'a secret for RUN --mount=type=secret (repeatable; never stored in the image)',
+      collect,
+    )
+    .option(
+      '--build-context <name=DIR|docker-image://REF>',
+      'a named context for FROM and COPY --from (repeatable)',
       collect,
     )
     .option('-q, --quiet', 'print only the image id')

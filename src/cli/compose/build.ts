@@ -1,13 +1,11 @@
-import path from 'node:path';
 import type { Command } from 'commander';
 import type { BuildEvent } from '../../../engine/build/index.js';
 import type { Engine } from '../../../engine/index.js';
-import { buildEventOf } from '../../compose/engine-port.js';
+import { buildEventOf, builderOptionsOf } from '../../compose/engine-port.js';
 import type { EventSink } from '../../events/events.js';
-import { buildSecretsOf, resolveBuildArgs } from '../../planner/images.js';
+import { buildOrder, buildSpecOf } from '../../planner/images.js';
 import type { Project } from '../../model/project.js';
-import { serviceImage } from '../../planner/container-spec.js';
-import { dependencyOrder, servicesInScope } from '../../planner/reconcile.js';
+import { servicesInScope } from '../../planner/reconcile.js';
 import { interruptible } from '../interrupt.js';
 import { collect } from '../units.js';
 import { composeContext } from './context.js';
@@ -62,32 +60,22 @@ export async function buildServices(
   if (!names.some((name) => project.services[name]?.build !== undefined)) return;
   const { Builder } = await import('../../../engine/build/index.js');
   const builder = new Builder(engine);
-  for (const name of dependencyOrder(project, names)) {
+  for (const name of buildOrder(project, names)) {
     options.signal?.throwIfAborted();
     const service = project.services[name];
-    const build = service?.build;
-    if (service === undefined || build === undefined) continue;
+    if (service?.build === undefined) continue;
     const started = Date.now();
-    const image = serviceImage(project, service);
+    const spec = buildSpecOf(project, service, process.env, {
+      noCache: options.noCache === true,
+      pull: options.pull === true,
+      buildArgs: options.buildArgs ?? [],
+    });
+    const image = spec.image;
     const { events } = options;
     const cachedSteps = new Set<number>();
     events?.emit({ kind: 'build.start', service: name, image });
     const result = await builder.build(
-      {
-        contextDir: build.context,
-        dockerfile: path.resolve(build.context, build.dockerfile),
-        dockerfileInline: build.dockerfile_inline,
-        buildArgs: resolveBuildArgs(service, process.env, options.buildArgs ?? []),
-        target: build.target,
-        tags: [image, ...build.tags],
-        labels: Object.fromEntries(
-          Object.entries(build.labels).flatMap(([key, value]) => (value === null ? [] : [[key, value]])),
-        ),
-        noCache: options.noCache === true || build.no_cache,
-        pull: options.pull === true || build.pull,
-        secrets: buildSecretsOf(project, service),
-        signal: options.signal,
-      },
+      builderOptionsOf(spec, options.signal),
       (event) => {
         if (events !== undefined) {
           const converted = buildEventOf(name, event, cachedSteps);
