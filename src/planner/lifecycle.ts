@@ -168,13 +168,34 @@ function addStarts(
   reason: (c: ObservedContainer) => string,
   action: string,
   after: ReadonlyMap<string, number> = new Map(),
+  healthyFirst: (service: Service) => readonly string[] = () => [],
 ): Map<string, number> {
   const ids = new Map<string, number>();
   const byService = new Map<string, number[]>();
+  const containersOf = new Map<string, ObservedContainer[]>();
+  for (const c of containers) containersOf.set(c.service, [...(containersOf.get(c.service) ?? []), c]);
+  const waits = new Map<string, number>();
+  /** A wait until `d` (started in this plan) is healthy, once per container. */
+  const healthy = (d: ObservedContainer): number[] => {
+    const start = ids.get(d.id);
+    const dService = serviceOf(project, d.service);
+    if (start === undefined || dService === undefined || !hasHealthcheck(dService))
+      return start === undefined ? [] : [start];
+    let wait = waits.get(d.id);
+    if (wait === undefined) {
+      const spec = { ...ref(d), timeoutMs: undefined, required: true };
+      wait = b.add(OpKind.ContainerWaitHealthy, d, `${action}: a dependent waits for it`, spec, [start], action);
+      waits.set(d.id, wait);
+    }
+    return [wait];
+  };
   for (const c of containers) {
     const service = serviceOf(project, c.service);
     const deps = service === undefined ? [] : dependenciesOf(project, service).map((dep) => dep.service);
-    const first = deps.flatMap((name) => byService.get(name) ?? []);
+    const gated = new Set(service === undefined ? [] : healthyFirst(service));
+    const first = deps.flatMap((name) =>
+      gated.has(name) ? (containersOf.get(name) ?? []).flatMap(healthy) : (byService.get(name) ?? []),
+    );
     const stop = after.get(c.id);
     const start = b.add(
       OpKind.ContainerStart,
@@ -226,12 +247,39 @@ export function planStop(project: Project, observed: ObservedState, options: Lif
   return b.build(project.name);
 }
 
-/** `restart`: every container of the selection (running ones are stopped first), then started in order. */
+/**
+ * `restart`: every container of the selection (running ones are stopped first), then started in order. Named
+ * services bring along, transitively, the services that depend on them with `depends_on.<dep>.restart: true`; such
+ * a dependent starts again once its dependency is healthy (`condition: service_healthy`), as compose v2's restart
+ * does (e2e TestRestartWithDependencies).
+ */
 export function planRestart(project: Project, observed: ObservedState, options: LifecycleOptions = {}): Plan {
   const b = new Builder();
-  const containers = selectedContainers(project, observed, options.services);
+  const named = options.services ?? [];
+  const restartEdge = (service: Service, dep: string): boolean => service.depends_on[dep]?.restart === true;
+  const scope = new Set(named);
+  for (let grew = named.length > 0; grew;) {
+    grew = false;
+    for (const service of Object.values(project.services)) {
+      if (scope.has(service.name) || ![...scope].some((dep) => restartEdge(service, dep))) continue;
+      scope.add(service.name);
+      grew = true;
+    }
+  }
+  const containers = selectedContainers(project, observed, [...scope]);
   const stops = addStops(b, project, containers, options, 'restart', 'restart');
-  addStarts(b, project, containers, () => 'restart', 'restart', stops);
+  addStarts(
+    b,
+    project,
+    containers,
+    () => 'restart',
+    'restart',
+    stops,
+    (service) =>
+      Object.keys(service.depends_on).filter(
+        (dep) => restartEdge(service, dep) && service.depends_on[dep]?.condition === 'service_healthy',
+      ),
+  );
   return b.build(project.name);
 }
 

@@ -415,6 +415,42 @@ test('stop and restart: dependents stopped first, started last; a fresh project 
   ]);
 });
 
+// compose e2e TestRestartWithDependencies: restart NAME brings the dependents with depends_on.NAME.restart: true, which
+// start again once NAME is healthy; a dependent without restart: true is left alone
+test('restart of a dependency restarts the dependents that say restart: true, after it is healthy', async () => {
+  const healthcheck = {
+    test: ['CMD', 'true'],
+    interval: 1000,
+    timeout: undefined,
+    retries: undefined,
+    start_period: undefined,
+    start_interval: undefined,
+    disable: false,
+  };
+  const on = (restartToo: boolean) =>
+    ({ web: { condition: 'service_healthy', required: true, restart: restartToo } }) as const;
+  const p = project([
+    service('web', { networks: net, healthcheck }),
+    service('with', { networks: net, depends_on: on(true) }),
+    service('without', { networks: net, depends_on: on(false) }),
+    service('chained', {
+      networks: net,
+      depends_on: { with: { condition: 'service_started', required: true, restart: true } },
+    }),
+  ]);
+  const r = recordingContext(running(p));
+  assert.equal(await restart.run(r.ctx, { project: p, services: ['web'] }), 0);
+  assert.deepEqual(r.port.calls, [
+    'stopContainer id-tsfig-chained-1',
+    'stopContainer id-tsfig-with-1',
+    'stopContainer id-tsfig-web-1',
+    'startContainer id-tsfig-web-1',
+    'waitHealthy id-tsfig-web-1',
+    'startContainer id-tsfig-with-1',
+    'startContainer id-tsfig-chained-1',
+  ]);
+});
+
 // compose v2 acts on project.ServiceNames(): a container of another file of the project (an orphan here) is left
 // alone by a stop without service names (e2e TestStartStopMultipleFiles)
 test('stop without services: the project file services only, not an orphan of another file', async () => {
