@@ -611,9 +611,13 @@ export class Builder {
     } catch (error) {
       if (error instanceof EngineError && error.kind === 'not-found') {
         const what = named === undefined ? '' : ` (the named context "${ref}")`;
-        throw new EngineError('not-found', `base image "${imageRef}"${what} not found (Dockerfile:${stage.from.line})`, {
-          hint: `add it first: tsfig image import FILE|DIR ${imageRef} (or pull it), then build again`,
-        });
+        throw new EngineError(
+          'not-found',
+          `base image "${imageRef}"${what} not found (Dockerfile:${stage.from.line})`,
+          {
+            hint: `add it first: tsfig image import FILE|DIR ${imageRef} (or pull it), then build again`,
+          },
+        );
       }
       throw error;
     }

@@ -427,13 +427,10 @@ export class EnginePort implements ComposePort {
     const started = Date.now();
     const cachedSteps = new Set<number>();
     this.events.emit({ kind: 'build.start', service: spec.service, image: spec.image });
-    const result = await new Builder(this.engine).build(
-      builderOptionsOf(spec, signal),
-      (event) => {
-        const converted = buildEventOf(spec.service, event, cachedSteps);
-        if (converted !== undefined) this.events.emit(converted);
-      },
-    );
+    const result = await new Builder(this.engine).build(builderOptionsOf(spec, signal), (event) => {
+      const converted = buildEventOf(spec.service, event, cachedSteps);
+      if (converted !== undefined) this.events.emit(converted);
+    });
     this.events.emit({
       kind: 'build.done',
       service: spec.service,

@@ -74,18 +74,15 @@ export async function buildServices(
     const { events } = options;
     const cachedSteps = new Set<number>();
     events?.emit({ kind: 'build.start', service: name, image });
-    const result = await builder.build(
-      builderOptionsOf(spec, options.signal),
-      (event) => {
-        if (events !== undefined) {
-          const converted = buildEventOf(name, event, cachedSteps);
-          if (converted !== undefined) events.emit(converted);
-          return;
-        }
-        const line = renderEvent(name, event, options.verbose === true);
-        if (line !== undefined && options.quiet !== true) process.stderr.write(`${line}\n`);
-      },
-    );
+    const result = await builder.build(builderOptionsOf(spec, options.signal), (event) => {
+      if (events !== undefined) {
+        const converted = buildEventOf(name, event, cachedSteps);
+        if (converted !== undefined) events.emit(converted);
+        return;
+      }
+      const line = renderEvent(name, event, options.verbose === true);
+      if (line !== undefined && options.quiet !== true) process.stderr.write(`${line}\n`);
+    });
     if (events !== undefined) {
       events.emit({
         kind: 'build.done',
