@@ -316,22 +316,9 @@ export class Builder {
     await sweepBuildDebris(this.engine).catch((error: unknown) =>
       this.warn(ctx, `cannot remove what an interrupted build left: ${(error as Error).message}`),
     );
-    let imageId: string;
-    try {
-      for (const stage of stages) {
-        if (!needed.has(stage.index)) continue;
-        ctx.built.set(stage.index, await this.buildStage(ctx, stage));
-      }
-      const final = ctx.built.get(target.index);
-      if (final === undefined) throw new EngineError('internal', 'the target stage was not built');
-      const unused = Object.keys(buildArgs).filter((key) => !ctx.consumed.has(key));
-      if (unused.length > 0) this.warn(ctx, `one or more build-args [${unused.sort().join(' ')}] were not consumed`);
-      options.signal?.throwIfAborted(); // an interrupted build tags nothing
-      imageId = await this.commitFinal(ctx, final);
-    } finally {
-      for (const image of ctx.runImages) if (!ctx.anchors.has(image.id)) await this.dropRunImage(image);
-      if (ctx.scratch !== undefined) await fs.rm(ctx.scratch, { recursive: true, force: true });
-    }
+    // under a claim: the layers and configs it adds before their images are never swept while it runs, and are once
+    // it is killed (withClaim first removes what builds and pulls killed earlier left in the store)
+    const imageId = await this.engine.images.withClaim('build', () => this.buildStages(ctx, stages, needed, target));
     return {
       imageId,
       tags: [...(options.tags ?? [])],
@@ -339,6 +326,31 @@ export class Builder {
       cachedSteps: ctx.cached,
       warnings: ctx.warnings,
     };
+  }
+
+  /** The needed stages, then the final image (tagged); RUN images no stage kept are dropped. Returns its id. */
+  private async buildStages(
+    ctx: BuildContext,
+    stages: readonly Stage[],
+    needed: ReadonlySet<number>,
+    target: Stage,
+  ): Promise<string> {
+    try {
+      for (const stage of stages) {
+        if (!needed.has(stage.index)) continue;
+        ctx.built.set(stage.index, await this.buildStage(ctx, stage));
+      }
+      const final = ctx.built.get(target.index);
+      if (final === undefined) throw new EngineError('internal', 'the target stage was not built');
+      const buildArgs = ctx.buildArgs;
+      const unused = Object.keys(buildArgs).filter((key) => !ctx.consumed.has(key));
+      if (unused.length > 0) this.warn(ctx, `one or more build-args [${unused.sort().join(' ')}] were not consumed`);
+      ctx.options.signal?.throwIfAborted(); // an interrupted build tags nothing
+      return await this.commitFinal(ctx, final);
+    } finally {
+      for (const image of ctx.runImages) if (!ctx.anchors.has(image.id)) await this.dropRunImage(image);
+      if (ctx.scratch !== undefined) await fs.rm(ctx.scratch, { recursive: true, force: true });
+    }
   }
 
   /**

@@ -11,6 +11,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { upperDirLayer } from '../layers/capture.js';
+import { processStartTime } from '../containers/liveness.js';
 import { EngineError } from '../errors.js';
 import {
   archiveLinkTarget,
@@ -506,7 +507,9 @@ async function checkImages(images: PlannedImage[]): Promise<void> {
  */
 export async function loadImages(store: ImageStore, input: AsyncIterable<Uint8Array>): Promise<LoadedImage[]> {
   await fs.mkdir(path.join(store.paths.root, 'tmp'), { recursive: true, mode: 0o700 });
-  const tmp = await fs.mkdtemp(path.join(store.paths.root, 'tmp', 'load-'));
+  // named after this process: a sweep removes it once this process is gone (ImageStore.checkUnreferenced)
+  const start = (await processStartTime(process.pid)) ?? 0;
+  const tmp = await fs.mkdtemp(path.join(store.paths.root, 'tmp', `load-${process.pid}.${start}-`));
   try {
     const contents = await readArchive(input, tmp);
     checkBlobDigests(contents);
@@ -520,19 +523,22 @@ export async function loadImages(store: ImageStore, input: AsyncIterable<Uint8Ar
     if (images.length === 0) throw new EngineError('invalid', 'the archive holds no image for linux');
     await checkImages(images);
 
-    const loaded: LoadedImage[] = [];
-    for (const image of images) {
-      let parent: string | null = null;
-      for (const [i, layer] of image.layers.entries()) {
-        const record = await store.addLayer(createReadStream(layer.member.file), parent, image.diffIds?.[i]);
-        parent = record.chainId;
+    // under a claim: what it adds before each image is written is never swept while it runs
+    return await store.withClaim('load', async () => {
+      const loaded: LoadedImage[] = [];
+      for (const image of images) {
+        let parent: string | null = null;
+        for (const [i, layer] of image.layers.entries()) {
+          const record = await store.addLayer(createReadStream(layer.member.file), parent, image.diffIds?.[i]);
+          parent = record.chainId;
+        }
+        const [first, ...rest] = image.tags;
+        const record = await store.addImage(image.configBytes, { reference: first, expectedId: image.id });
+        for (const tag of rest) await store.tag(record.id, tag);
+        loaded.push({ id: record.id, tags: image.tags.map(familiarize) });
       }
-      const [first, ...rest] = image.tags;
-      const record = await store.addImage(image.configBytes, { reference: first, expectedId: image.id });
-      for (const tag of rest) await store.tag(record.id, tag);
-      loaded.push({ id: record.id, tags: image.tags.map(familiarize) });
-    }
-    return loaded;
+      return loaded;
+    });
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }

@@ -128,22 +128,25 @@ export async function commitContainer(engine: Engine, ref: string, options: Comm
   const containerConfig = applyChanges(containerConfigOf(base.config ?? {}, record), options.changes ?? []);
 
   const parent = image.chainIds.at(-1) ?? null;
-  const layer = await engine.images.addLayer(
-    upperDirLayer(upper, (entry) => stubs.has(entry.name)),
-    parent,
-  );
-  const created = new Date().toISOString();
-  const history: HistoryEntry & { author?: string } = { created };
-  if (options.author !== undefined) history.author = options.author;
-  if (options.message !== undefined) history.comment = options.message;
-  const config: ImageConfigFile & { author?: string; container?: string } = {
-    ...base,
-    created,
-    config: containerConfig,
-    rootfs: { type: 'layers', diff_ids: [...image.diffIds, layer.diffId] },
-    history: [...(base.history ?? []), history],
-  };
-  if (options.author !== undefined) config.author = options.author;
-  else delete config.author;
-  return engine.images.addImage(Buffer.from(JSON.stringify(config)), { reference: options.reference });
+  // under a claim: the layer is never swept before its image is written, and is if this process is killed first
+  return engine.images.withClaim('commit', async () => {
+    const layer = await engine.images.addLayer(
+      upperDirLayer(upper, (entry) => stubs.has(entry.name)),
+      parent,
+    );
+    const created = new Date().toISOString();
+    const history: HistoryEntry & { author?: string } = { created };
+    if (options.author !== undefined) history.author = options.author;
+    if (options.message !== undefined) history.comment = options.message;
+    const config: ImageConfigFile & { author?: string; container?: string } = {
+      ...base,
+      created,
+      config: containerConfig,
+      rootfs: { type: 'layers', diff_ids: [...image.diffIds, layer.diffId] },
+      history: [...(base.history ?? []), history],
+    };
+    if (options.author !== undefined) config.author = options.author;
+    else delete config.author;
+    return engine.images.addImage(Buffer.from(JSON.stringify(config)), { reference: options.reference });
+  });
 }

@@ -6,6 +6,8 @@ import { processStartTime } from '../containers/liveness.js';
 import { EngineError, isErrno } from '../errors.js';
 import { pathExists, readJson, syncDir, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { withLock } from '../state/lock.js';
+import { stopPoint } from '../state/stop-point.js';
+import { currentClaim, ImageClaim, readClaims, type ClaimKind } from './claims.js';
 import type { EnginePaths } from '../state/paths.js';
 import { applyChanges } from './changes.js';
 import { chainIds as computeChainIds, decompressed, unpackLayer } from './layer.js';
@@ -21,6 +23,13 @@ import type {
   LayerRecord,
   RemoveAction,
 } from './types.js';
+
+/** A leftover in the image store (`system check`). */
+export interface StoreFinding {
+  readonly kind: 'layer' | 'blob' | 'tmp' | 'claim';
+  readonly name: string;
+  readonly problem: string;
+}
 
 /** Finds the names of containers using an image (by id); a non-empty answer blocks removal without force. */
 export type IsInUse = (imageId: string) => Promise<string[]>;
@@ -160,11 +169,21 @@ export class ImageStore {
     options: { beforeCommit?: (() => Promise<void>) | undefined } = {},
   ): Promise<LayerRecord> {
     if (expectedDiffId !== undefined) {
-      const known = await this.layer(this.chainOf(parent, expectedDiffId));
-      if (known !== undefined) return known;
+      const chainId = this.chainOf(parent, expectedDiffId);
+      if ((await this.layer(chainId)) !== undefined) {
+        // claimed under the lock, so that no sweep removes it before the image that will use it is written
+        const known = await this.locked(async () => {
+          const again = await this.layer(chainId);
+          if (again !== undefined) await this.claimItem('layers', hexOf(chainId));
+          return again;
+        });
+        if (known !== undefined) return known;
+      }
     }
     await this.ensureDirs();
-    const tmp = await fs.mkdtemp(path.join(this.tmpDir, 'layer-'));
+    // named after this process (as pulls' downloads), so a sweep can tell a dead process's from a live one's
+    const start = (await processStartTime(process.pid)) ?? 0;
+    const tmp = await fs.mkdtemp(path.join(this.tmpDir, `layer-${process.pid}.${start}-`));
     try {
       const diff = path.join(tmp, 'diff');
       await fs.mkdir(diff, { mode: 0o755 });
@@ -190,6 +209,7 @@ export class ImageStore {
       });
     }
     const chainId = this.chainOf(parent, diffId);
+    await this.claimItem('layers', hexOf(chainId)); // before it is in place: claimed, so no sweep takes it
     const existing = await this.layer(chainId);
     if (existing !== undefined) return existing;
     const dir = this.layerDir(chainId);
@@ -199,6 +219,69 @@ export class ImageStore {
     const record: LayerRecord = { diffId, chainId, parent, size, created: new Date().toISOString() };
     await writeJsonAtomic(path.join(dir, 'layer.json'), record);
     return record;
+  }
+
+  // ---- claims ------------------------------------------------------------------------------------------------
+
+  /** The claim of this process when no operation opened one (callers outside withClaim): it lives until exit. */
+  private processClaim: Promise<ImageClaim> | undefined;
+
+  /** The claim what this code writes goes to: its operation's (withClaim), else this process's. */
+  private async activeClaim(): Promise<ImageClaim> {
+    const claim = currentClaim.getStore();
+    if (claim !== undefined && claim.root === this.paths.root) return claim;
+    if (this.processClaim === undefined) {
+      this.processClaim = ImageClaim.open(this.paths.root, 'process');
+      this.processClaim.catch(() => (this.processClaim = undefined));
+    }
+    return this.processClaim;
+  }
+
+  /** Lists a layer or blob in the active claim before it is written or reused (store lock held). */
+  private async claimItem(kind: ClaimKind, hex: string): Promise<void> {
+    await (await this.activeClaim()).add(kind, hex);
+  }
+
+  /**
+   * Runs an operation that adds layers and images (pull, import, load, build, commit) under a claim of its own
+   * (engine/images/claims.ts): what it writes is claimed before it is in place, so no sweep removes it while it
+   * runs; the claim goes once fn is done, its images written. Before, what operations killed earlier left (a dead
+   * claim's layers and blobs no image uses) is removed. Nested calls share the outer claim.
+   */
+  async withClaim<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    if (currentClaim.getStore()?.root === this.paths.root) return fn();
+    await this.sweepAbandoned();
+    const claim = await ImageClaim.open(this.paths.root, operation);
+    try {
+      return await currentClaim.run(claim, fn);
+    } finally {
+      await claim.release();
+    }
+  }
+
+  /**
+   * Which of the layers (chain ids) are complete in the store; those are claimed, so the image that uses them can be
+   * written later (a pull skips the layers it has).
+   */
+  async claimPresentLayers(chainIds: readonly string[]): Promise<boolean[]> {
+    return this.locked(async () => {
+      const present: boolean[] = [];
+      for (const chainId of chainIds) {
+        const here = (await this.layer(chainId)) !== undefined;
+        if (here) await this.claimItem('layers', hexOf(chainId));
+        present.push(here);
+      }
+      return present;
+    });
+  }
+
+  /**
+   * When an operation died with a claim (its record left, its lock free), removes the layers and blobs no image
+   * uses and no live claim lists, then the dead records. Cheap when there is none: one listing of image-claims/.
+   */
+  async sweepAbandoned(): Promise<void> {
+    if ((await readClaims(this.paths.root)).dead.length === 0) return;
+    await this.locked(() => this.scanUnreferenced(true));
   }
 
   // ---- images and refs ---------------------------------------------------------------------------------------
@@ -264,7 +347,9 @@ export class ImageStore {
         });
       }
     }
+    await this.claimItem('blobs', hexOf(sha256(configBytes)));
     const id = await this.putBlob(configBytes);
+    stopPoint('image-after-blob');
     const marker = path.join(this.imagesDir, `${hexOf(id)}.json`);
     if (!(await pathExists(marker))) await writeJsonAtomic(marker, { id, added: new Date().toISOString() });
     if (tagKey !== undefined) {
@@ -465,6 +550,7 @@ export class ImageStore {
       });
     }
     await this.ensureDirs();
+    stopPoint('image-before-record');
     await this.locked(async () => {
       await this.commitImage(configBytes, target !== undefined ? formatReference(target) : undefined);
       if (pulledAs !== undefined) {
@@ -508,6 +594,10 @@ export class ImageStore {
    * image id (the creation time is the layer's first unpack). A corrupt or unsafe tarball changes nothing.
    */
   async importRootfs(source: ImportSource, options: ImportOptions = {}): Promise<ImageRecord> {
+    return this.withClaim('import', () => this.importUnderClaim(source, options));
+  }
+
+  private async importUnderClaim(source: ImportSource, options: ImportOptions): Promise<ImageRecord> {
     const target = options.reference !== undefined ? parseTagReference(options.reference) : undefined;
     const containerConfig = applyChanges({}, options.changes ?? []);
     const bytes = await this.sourceBytes(source);
@@ -523,6 +613,7 @@ export class ImageStore {
       rootfs: { type: 'layers', diff_ids: [layer.diffId] },
     };
     const configBytes = Buffer.from(JSON.stringify(configFile));
+    stopPoint('image-before-record');
     const id = await this.locked(async () => {
       if ((await this.layer(layer.chainId)) === undefined) {
         throw new EngineError('conflict', 'the imported layer was removed while importing', { hint: 'import again' });
@@ -540,6 +631,11 @@ export class ImageStore {
    * force only untagged.
    */
   async remove(ref: string, options: RemoveOptions = {}): Promise<RemoveAction[]> {
+    // under a claim: a removal killed between an image and its layers leaves a dead claim, which the next sweep sees
+    return this.withClaim('rm', () => this.removeUnderClaim(ref, options));
+  }
+
+  private async removeUnderClaim(ref: string, options: RemoveOptions): Promise<RemoveAction[]> {
     const force = options.force ?? false;
     return this.locked(async () => {
       const { id, tagKey } = await this.resolveId(ref);
@@ -601,135 +697,94 @@ export class ImageStore {
   }
 
   /**
-   * Removes dangling images (no tag) that no container uses, then layers left over by crashes and stale temp dirs.
-   * Returns the ids of the images deleted.
+   * Removes dangling images (no tag) that no container uses, then what crashes left: layers and blobs no image uses
+   * and no live operation claims, half-made layers, temp dirs of dead processes. Returns the ids of the images deleted.
    */
   async prune(options: { isInUse?: IsInUse | undefined } = {}): Promise<string[]> {
-    return this.locked(async () => {
-      const refs = await this.readRefs();
-      const tagged = new Set(Object.values(refs));
-      const deleted: string[] = [];
-      for (const id of await this.imageIds()) {
-        if (tagged.has(id)) continue;
-        if (((await options.isInUse?.(id)) ?? []).length > 0) continue;
-        await this.deleteImage(id);
-        deleted.push(id);
-      }
-      await this.removeOrphanLayers();
-      await this.removeStaleTmp();
-      return deleted;
-    });
+    return this.withClaim('prune', () =>
+      this.locked(async () => {
+        const refs = await this.readRefs();
+        const tagged = new Set(Object.values(refs));
+        const deleted: string[] = [];
+        for (const id of await this.imageIds()) {
+          if (tagged.has(id)) continue;
+          if (((await options.isInUse?.(id)) ?? []).length > 0) continue;
+          await this.deleteImage(id);
+          deleted.push(id);
+        }
+        await this.scanUnreferenced(true);
+        return deleted;
+      }),
+    );
   }
 
   /**
-   * Removes half-made layers (no layer.json: only a crash leaves them, commits hold the lock) and layers no image
-   * uses that are older than an hour (a crash while deleting an image; the hour spares a pull or build that has
-   * added layers and not yet its image).
+   * What crashes leave in the store (`system check`): half-made layers (no layer.json; commits hold the lock, so only
+   * a crash leaves one), layers no image uses and blobs no image marker refers to that no live operation claims (an
+   * operation killed between a layer or config blob and its image, or a crash while deleting an image), temp files
+   * of interrupted blob writes, temp entries of dead processes, and claim records of dead processes. With repair
+   * they are deleted.
    */
-  private async removeOrphanLayers(): Promise<void> {
-    let names: string[] = [];
-    try {
-      names = await fs.readdir(this.paths.layers);
-    } catch (error) {
-      if (!isErrno(error, 'ENOENT')) throw error;
-    }
+  async checkUnreferenced(options: { readonly repair: boolean }): Promise<StoreFinding[]> {
+    return this.locked(() => this.scanUnreferenced(options.repair));
+  }
+
+  /** checkUnreferenced's work; the store lock is held (so no layer, blob or record is being added meanwhile). */
+  private async scanUnreferenced(repair: boolean): Promise<StoreFinding[]> {
+    const found: StoreFinding[] = [];
+    const claims = await readClaims(this.paths.root);
     const used = new Set<string>();
+    const markers = new Set<string>();
     for (const id of await this.imageIds()) {
+      markers.add(hexOf(id));
       try {
         for (const chainId of (await this.recordOf(id, {})).chainIds) used.add(hexOf(chainId));
       } catch (error) {
         if (!(error instanceof EngineError && error.kind === 'not-found')) throw error;
       }
     }
-    for (const name of names) {
+    for (const name of await fs.readdir(this.paths.layers).catch(() => [] as string[])) {
       if (!/^[0-9a-f]{64}$/.test(name)) continue;
       const dir = path.join(this.paths.layers, name);
       const marker = await fs.lstat(path.join(dir, 'layer.json')).catch(() => undefined);
-      if (marker !== undefined && (used.has(name) || Date.now() - marker.mtimeMs < STALE_TMP_MS)) continue;
-      await fs.rm(path.join(dir, 'layer.json'), { force: true });
-      await fs.rm(dir, { recursive: true, force: true });
-    }
-  }
-
-  /**
-   * What crashes leave in the store (`system check`): half-made layers (no layer.json; commits hold the lock, so only
-   * a crash leaves one), layers no image uses (a crash between deleting an image and its layers; spared while a pull
-   * or build of a live process may be adding layers before their image), blobs no image marker refers to (a crash
-   * between a config blob and its marker, or during a delete), and temp entries of dead processes. With repair they
-   * are deleted, under the store lock.
-   */
-  async checkUnreferenced(options: {
-    readonly repair: boolean;
-    readonly busy: boolean;
-  }): Promise<{ kind: 'layer' | 'blob' | 'tmp'; name: string; problem: string }[]> {
-    return this.locked(async () => {
-      const found: { kind: 'layer' | 'blob' | 'tmp'; name: string; problem: string }[] = [];
-      const used = new Set<string>();
-      const markers = new Set<string>();
-      for (const id of await this.imageIds()) {
-        markers.add(hexOf(id));
-        try {
-          for (const chainId of (await this.recordOf(id, {})).chainIds) used.add(hexOf(chainId));
-        } catch (error) {
-          if (!(error instanceof EngineError && error.kind === 'not-found')) throw error;
-        }
-      }
-      for (const name of await fs.readdir(this.paths.layers).catch(() => [] as string[])) {
-        if (!/^[0-9a-f]{64}$/.test(name)) continue;
-        const dir = path.join(this.paths.layers, name);
-        const marker = await fs.lstat(path.join(dir, 'layer.json')).catch(() => undefined);
-        let problem: string | undefined;
-        if (marker === undefined) problem = 'half-made layer (no layer.json)';
-        else if (!used.has(name) && !options.busy && Date.now() - marker.mtimeMs > 60_000) {
-          problem = 'layer no image uses';
-        }
-        if (problem === undefined) continue;
-        found.push({ kind: 'layer', name, problem });
-        if (options.repair) {
-          await fs.rm(path.join(dir, 'layer.json'), { force: true });
-          await fs.rm(dir, { recursive: true, force: true });
-        }
-      }
-      for (const name of await fs.readdir(this.paths.blobs).catch(() => [] as string[])) {
-        if (markers.has(name)) continue;
-        const stat = await fs.lstat(path.join(this.paths.blobs, name)).catch(() => undefined);
-        if (stat === undefined || (!/^[0-9a-f]{64}$/.test(name) && Date.now() - stat.mtimeMs < STALE_TMP_MS)) continue;
-        found.push({
-          kind: 'blob',
-          name,
-          problem: /^[0-9a-f]{64}$/.test(name) ? 'blob no image refers to' : 'temp file of an interrupted write',
-        });
-        if (options.repair) await fs.rm(path.join(this.paths.blobs, name), { force: true });
-      }
-      for (const name of await fs.readdir(this.tmpDir).catch(() => [] as string[])) {
-        const owner = /^[a-z]+-(\d+)\.(\d+)-/.exec(name);
-        const stat = await fs.lstat(path.join(this.tmpDir, name)).catch(() => undefined);
-        if (stat === undefined) continue;
-        const dead =
-          owner !== null
-            ? (await processStartTime(Number(owner[1]))) !== Number(owner[2])
-            : Date.now() - stat.mtimeMs > STALE_TMP_MS;
-        if (!dead) continue;
-        found.push({ kind: 'tmp', name, problem: 'temp dir of a process that is gone' });
-        if (options.repair) await fs.rm(path.join(this.tmpDir, name), { recursive: true, force: true });
-      }
-      return found;
-    });
-  }
-
-  private async removeStaleTmp(): Promise<void> {
-    let names: string[] = [];
-    try {
-      names = await fs.readdir(this.tmpDir);
-    } catch (error) {
-      if (!isErrno(error, 'ENOENT')) throw error;
-    }
-    for (const name of names) {
-      const entry = path.join(this.tmpDir, name);
-      const stat = await fs.lstat(entry).catch(() => undefined);
-      if (stat !== undefined && Date.now() - stat.mtimeMs > STALE_TMP_MS) {
-        await fs.rm(entry, { recursive: true, force: true });
+      let problem: string | undefined;
+      if (marker === undefined) problem = 'half-made layer (no layer.json)';
+      else if (!used.has(name) && !claims.layers.has(name)) problem = 'layer no image uses';
+      if (problem === undefined) continue;
+      found.push({ kind: 'layer', name, problem });
+      if (repair) {
+        await fs.rm(path.join(dir, 'layer.json'), { force: true });
+        await fs.rm(dir, { recursive: true, force: true });
       }
     }
+    for (const name of await fs.readdir(this.paths.blobs).catch(() => [] as string[])) {
+      if (markers.has(name) || claims.blobs.has(name)) continue;
+      // blobs are written under the store lock (commitImage): a temp file now is an interrupted write's
+      found.push({
+        kind: 'blob',
+        name,
+        problem: /^[0-9a-f]{64}$/.test(name) ? 'blob no image refers to' : 'temp file of an interrupted write',
+      });
+      if (repair) await fs.rm(path.join(this.paths.blobs, name), { force: true });
+    }
+    for (const name of await fs.readdir(this.tmpDir).catch(() => [] as string[])) {
+      const owner = /^[a-z]+-(\d+)\.(\d+)-/.exec(name);
+      const stat = await fs.lstat(path.join(this.tmpDir, name)).catch(() => undefined);
+      if (stat === undefined) continue;
+      // entries of another naming (none are made any more) are left an hour
+      const dead =
+        owner !== null
+          ? (await processStartTime(Number(owner[1]))) !== Number(owner[2])
+          : Date.now() - stat.mtimeMs > STALE_TMP_MS;
+      if (!dead) continue;
+      found.push({ kind: 'tmp', name, problem: 'temp dir of a process that is gone' });
+      if (repair) await fs.rm(path.join(this.tmpDir, name), { recursive: true, force: true });
+    }
+    for (const file of claims.dead) {
+      found.push({ kind: 'claim', name: path.basename(file), problem: 'claim of an image operation that is gone' });
+      // last: a sweep killed before this point is done again by the next one
+      if (repair) await fs.rm(file, { force: true });
+    }
+    return found;
   }
 }

@@ -320,12 +320,24 @@ async function recordPull(store: ImageStore, reference: string): Promise<void> {
   await fs.rename(`${file}.tmp`, file);
 }
 
-/** Pulls reference into store. */
+/**
+ * Pulls reference into store, under a claim (engine/images/claims.ts): the layers and config it adds before the
+ * image is written are never swept while it runs, and are once it is killed.
+ */
 export async function pullImage(
   client: RegistryClient,
   store: ImageStore,
   reference: string,
   options: PullOptions = {},
+): Promise<PullResult> {
+  return store.withClaim('pull', () => pullUnderClaim(client, store, reference, options));
+}
+
+async function pullUnderClaim(
+  client: RegistryClient,
+  store: ImageStore,
+  reference: string,
+  options: PullOptions,
 ): Promise<PullResult> {
   const parsed = parseReference(reference);
   const ref: ImageReference = parsed.digest === undefined ? { ...parsed, tag: parsed.tag ?? DEFAULT_TAG } : parsed;
@@ -376,8 +388,8 @@ export async function pullImage(
   const tagRef = ref.digest === undefined ? formatReference(ref) : undefined;
   const repoDigest = `${ref.domain}/${ref.path}@${top.digest}`;
 
-  const present: boolean[] = [];
-  for (const chain of chains) present.push((await store.layer(chain)) !== undefined);
+  // the layers it has are claimed: no sweep removes them before the image that uses them is written
+  const present = await store.claimPresentLayers(chains);
   const existing = await store.resolve(configDesc.digest).catch(() => undefined);
   if (existing !== undefined && present.every(Boolean)) {
     signal?.throwIfAborted();

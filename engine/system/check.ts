@@ -90,8 +90,7 @@ export async function checkSystem(engine: Engine, options: CheckOptions): Promis
     }
     return 'removal finished / create adopted / unused anonymous volume removed';
   });
-  const busy = await buildOrPullRunning(engine);
-  const image = await engine.images.checkUnreferenced({ repair: options.repair, busy });
+  const image = await engine.images.checkUnreferenced({ repair: options.repair });
   findings.push(
     ...image.map((entry) => ({
       kind: 'image' as const,
@@ -348,13 +347,4 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** A pull or build of a live process may be adding layers before their image: unreferenced layers are theirs. */
-async function buildOrPullRunning(engine: Engine): Promise<boolean> {
-  for (const name of await fs.readdir(path.join(engine.paths.root, 'tmp')).catch(() => [] as string[])) {
-    const owner = /^[a-z]+-(\d+)\.(\d+)-/.exec(name);
-    if (owner !== null && (await isSameProcess(Number(owner[1]), Number(owner[2])))) return true;
-  }
-  return false;
 }

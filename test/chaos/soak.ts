@@ -5,15 +5,15 @@
  * and `system check` must find nothing, and a token written to a named volume before the faults must be intact.
  * Real engine, own temp state root, nothing but loopback contacted.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createEngine } from '../../engine/index.js';
 import { lockDirectory } from '../../engine/state/lock.js';
 import { engineEnv, removeEngineObjects, REPO, runCli, BUSYBOX_TAR, type CliResult } from '../helpers/engine.js';
+import { startLocalRegistry, type LocalRegistry } from '../helpers/registry.js';
 
 export const OPERATIONS = ['up', 'down', 'run', 'build', 'pull', 'volume-rm', 'network-rm', 'monitor'] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -65,56 +65,6 @@ function random(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Debian's docker-registry on a free 127.0.0.1 port, storage in dir. */
-async function startRegistry(dir: string): Promise<{ domain: string; child: ChildProcess }> {
-  const port = await freePort();
-  await mkdir(dir, { recursive: true });
-  const config = path.join(dir, 'config.yml');
-  await writeFile(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${dir}/data`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '',
-    ].join('\n'),
-  );
-  const out = openSync(path.join(dir, 'registry.log'), 'w');
-  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', out, out] });
-  closeSync(out);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (up) break;
-    if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`docker-registry did not start: ${readFileSync(path.join(dir, 'registry.log'), 'utf8')}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { domain: `127.0.0.1:${port}`, child };
 }
 
 /** True when pid has exited (gone, or a zombie not reaped yet). */
@@ -229,10 +179,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
     return result;
   };
-  let registry: { domain: string; child: ChildProcess } | undefined;
+  let registry: LocalRegistry | undefined;
   try {
     await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: 'tsfig/busybox:latest' });
-    registry = await startRegistry(path.join(work, 'registry'));
+    registry = await startLocalRegistry(path.join(work, 'registry'));
     const count = options.services ?? 4;
     const project = 'chaos';
     const dir = path.join(work, project);
@@ -448,7 +398,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const host = hostLeftovers(engine.paths.rootId, engine.paths.hostPrefix, work);
     leftovers.push(...host);
   } finally {
-    registry?.child.kill('SIGTERM');
+    await registry?.stop();
     await removeEngineObjects(engine, { ignoreNetworkErrors: true }).catch(() => undefined);
     await rm(work, { recursive: true, force: true }).catch(() => undefined);
   }
