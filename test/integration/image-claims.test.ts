@@ -174,7 +174,7 @@ describe(
 
         const repair = await t.cli(['system', 'check', '--repair']);
         assert.equal(repair.code, 1, `it lists what it repaired: ${repair.stdout}${repair.stderr}`);
-      for (const entry of left) assert.ok(repair.stdout.includes(entry.split(' ')[1] ?? '?'), repair.stdout);
+        for (const entry of left) assert.ok(repair.stdout.includes(entry.split(' ')[1] ?? '?'), repair.stdout);
         const now = storeEntries(t);
         for (const entry of left) assert.ok(!now.has(entry), `${entry} is still in the store`);
         for (const entry of pulling) assert.ok(now.has(entry), `the live pull's ${entry} was removed`);
