@@ -126,7 +126,25 @@ class Spawner {
       }
     });
     this.ref(false);
+    if (!this.reapsAtExit) {
+      this.reapsAtExit = true;
+      process.on('beforeExit', () => this.finish());
+    }
     return child;
+  }
+
+  private reapsAtExit = false;
+
+  /**
+   * When this process is about to end (its event loop is empty): closes the spawner's stdin and waits for its exit,
+   * so that it is reaped here. Left running, it outlived this process for a moment and ended as an orphan, a zombie
+   * of whatever reaps orphans on the host (one per command; a subreaper that never reaps kept them all).
+   */
+  private finish(): void {
+    const child = this.child;
+    if (child === undefined || this.pending.size > 0) return;
+    child.ref(); // the exit event keeps the loop alive until it comes; then 'beforeExit' again, with no child
+    child.stdin?.end();
   }
 
   /** Keeps the event loop alive only while answers are awaited. */
