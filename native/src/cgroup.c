@@ -78,7 +78,7 @@ static int cpuset_init(const char *dir, tsfig_error_t *err)
     return 0;
 }
 
-static int v1_mkdir(const char *ctrl, const char *key, tsfig_error_t *err)
+static int v1_mkdir_once(const char *ctrl, const char *key, tsfig_error_t *err)
 {
     char step[64], dir[PATH_MAX];
     tsfig_fmt(step, sizeof step, "cgroup %s", ctrl);
@@ -99,6 +99,21 @@ static int v1_mkdir(const char *ctrl, const char *key, tsfig_error_t *err)
             break;
     }
     return 0;
+}
+
+/*
+ * Another tsfig process removes the root's parent cgroup when its last container goes (removeEmptyCgroupParent). If
+ * that happens between our mkdir of the parent (EEXIST) and the next step, the parent is gone (ENOENT): start again
+ * from the top. Once the leaf exists the parent is not empty and stays.
+ */
+static int v1_mkdir(const char *ctrl, const char *key, tsfig_error_t *err)
+{
+    for (int attempt = 0;; attempt++) {
+        if (v1_mkdir_once(ctrl, key, err) == 0)
+            return 0;
+        if (err->errno_ != ENOENT || attempt >= 20)
+            return -1;
+    }
 }
 
 static int v1_write(const char *ctrl, const char *key, const char *file, const char *val, int optional,

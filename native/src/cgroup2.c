@@ -95,7 +95,7 @@ static int delegate(const char *dir, tsfig_error_t *err)
     return 0;
 }
 
-static int create_dirs(const char *key, tsfig_error_t *err)
+static int create_dirs_once(const char *key, tsfig_error_t *err)
 {
     char dir[PATH_MAX];
     size_t base = strlen(TSFIG_CGROUP_ROOT) + 1;
@@ -117,6 +117,17 @@ static int create_dirs(const char *key, tsfig_error_t *err)
             return -1;
     }
     return 0;
+}
+
+/* An empty parent another tsfig process removes meanwhile (ENOENT): start again from the top (see cgroup.c). */
+static int create_dirs(const char *key, tsfig_error_t *err)
+{
+    for (int attempt = 0;; attempt++) {
+        if (create_dirs_once(key, err) == 0)
+            return 0;
+        if (err->errno_ != ENOENT || attempt >= 20)
+            return -1;
+    }
 }
 
 int tsfig_cgroup2_create(const struct tsfig_conf *c, tsfig_error_t *err)
