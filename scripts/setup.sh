@@ -37,6 +37,11 @@ fi
 # The second local user that test/security's "other local user" probes run as (setpriv), never logged in.
 id -u tsfig-probe >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin tsfig-probe
 
+# `--userns auto` (root): the subordinate ids containers get, podman's user `containers` and its documented range.
+for file in /etc/subuid /etc/subgid; do
+  grep -q '^containers:' "$file" 2>/dev/null || echo 'containers:2147483647:2147483648' >>"$file"
+done
+
 # slirp4netns opens /dev/net/tun as the user: Debian's udev makes it 0666, a machine without udev leaves it 0600.
 if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then chmod 0666 /dev/net/tun; fi
 

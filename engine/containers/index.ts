@@ -13,3 +13,5 @@ export type {
 export { ContainerManager } from './manager.js';
 export { userSpecProblem } from './user-spec.js';
 export { copyFromContainer, copyToContainer } from './copy.js';
+export { checkUserns, listUserns, releaseUserns } from './userns.js';
+export type { UsernsRange } from './userns.js';

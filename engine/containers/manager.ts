@@ -25,6 +25,7 @@ import { autoRemoveExitCommand, checkAutoRemove } from './cleanup.js';
 import { isFrozen } from './cgroup-state.js';
 import { ignoredLimitsWarning } from './limits.js';
 import { cgroupsAvailable, containerOomScoreAdj, noCgroupsReason } from '../system/rootless.js';
+import { allocateUserns, checkUserns, releaseUserns, type UsernsRange } from './userns.js';
 import { containerFiles, runtimeConfEntries, type ContainerDirs } from './runtime-config.js';
 import { signalNumber } from './signals.js';
 import {
@@ -232,6 +233,8 @@ export class ContainerManager {
         hint: 'names use only [a-zA-Z0-9][a-zA-Z0-9_.-]',
       });
     }
+    if (spec.userns === 'auto') await checkUserns();
+    let userns: UsernsRange | undefined;
     const namesLock = `${this.paths.rootId}:container-names`;
     const staging = `${this.dirOf(id)}${CREATING}`;
     let recordedFiles: ContainerFile[] = []; // set by prepareStaging, under the creating lock below
@@ -279,6 +282,7 @@ export class ContainerManager {
           stopTimeout: spec.stopTimeout ?? 10,
           mounts: full.mounts ?? [],
           labels: spec.labels ?? {},
+          ...(userns !== undefined ? { userns } : {}),
         };
         await writeJsonAtomic(path.join(staging, 'container.json'), record, 0o600);
         return record;
@@ -289,12 +293,18 @@ export class ContainerManager {
     try {
       recordedFiles = await this.prepareStaging(staging, hostname, spec);
       try {
+        // After the staged dir exists: a range whose container has neither dir is one `system check` reports.
+        if (spec.userns === 'auto') userns = await allocateUserns(this.paths, id);
         record = await (options.reserve ?? ((fn) => fn([])))(write);
       } catch (error) {
         await fs.rm(staging, { recursive: true, force: true });
+        if (userns !== undefined) await releaseUserns(this.paths, id);
         throw error;
       }
-      await this.placeStaged(record, staging, namesLock);
+      await this.placeStaged(record, staging, namesLock).catch(async (error: unknown) => {
+        if (userns !== undefined) await releaseUserns(this.paths, id);
+        throw error;
+      });
     } finally {
       await creating.release();
     }
@@ -895,6 +905,7 @@ export class ContainerManager {
         await this.requireNetworks().removeSandbox(record.id);
       }
       await this.removeFiles(record.id);
+      if (record.userns !== undefined) await releaseUserns(this.paths, record.id);
     });
     if ((record.spec.networks ?? []).length > 0) {
       if (options.deferHosts === true) this.hostsDirty = true;

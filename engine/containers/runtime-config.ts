@@ -82,11 +82,15 @@ export function runtimeConfEntries(
     entries.push(['mount.options', mount.options.join(',')]);
     if (mount.copy === true) entries.push(['mount.copy', true]);
     if (mount.subpath !== undefined) entries.push(['mount.subpath', mount.subpath]);
+    // A volume is stored with the container's own ids and mapped to each container's range; a host path is not.
+    if (record.userns !== undefined && mount.type === 'bind' && mount.volumeName !== undefined)
+      entries.push(['mount.idmap', true]);
   }
   // The files the engine wrote (secrets, configs): after the user's mounts, so a tmpfs on /run keeps /run/secrets.
   for (const file of containerFileMounts(dirs.dir, spec.files ?? [])) {
     entries.push(['mount', file.destination], ['mount.type', 'bind'], ['mount.source', file.source]);
     entries.push(['mount.options', file.options.join(',')]);
+    if (record.userns !== undefined) entries.push(['mount.idmap', true]);
   }
   const userDestinations = new Set(record.mounts.map((mount) => mount.destination));
   const systemMounts: Array<[string, string]> = [
@@ -101,6 +105,7 @@ export function runtimeConfEntries(
       ['mount.type', 'bind'],
       ['mount.source', source],
       ['mount.options', 'rbind,rprivate'],
+      ...(record.userns !== undefined ? [['mount.idmap', true] as ConfEntry] : []),
     );
   }
   for (const cap of record.capabilities) entries.push(['cap', cap]);
@@ -111,7 +116,11 @@ export function runtimeConfEntries(
   );
   for (const limit of spec.ulimits ?? [])
     entries.push(['rlimit', `${rlimitName(limit.name)} ${limit.soft} ${limit.hard}`]);
-  for (const [key, value] of Object.entries(spec.sysctls ?? {})) entries.push(['sysctl', `${key} ${value}`]);
+  for (const [key, value] of Object.entries(usernsSysctls(record, netns))) entries.push(['sysctl', `${key} ${value}`]);
+  if (record.userns !== undefined) {
+    const { uid, gid, size } = record.userns;
+    entries.push(['userns', `${uid} ${gid} ${size}`]);
+  }
   entries.push(['cgroup', dirs.cgroup]);
   entries.push(['memory', spec.memory ?? 0], ['memory_swap', spec.memorySwap ?? 0], ['pids', spec.pidsLimit ?? 0]);
   if (spec.shmSize !== undefined && spec.shmSize > 0) entries.push(['shm_size', spec.shmSize]);
@@ -128,6 +137,23 @@ export function runtimeConfEntries(
   for (const arg of exit?.argv ?? []) entries.push(['exit_cmd', arg]);
   for (const env of exit?.env ?? []) entries.push(['exit_env', env]);
   return entries;
+}
+
+/**
+ * The container's sysctls. With a user namespace its network namespace is still the host user namespace's (as with
+ * Docker's userns-remap), where container root has no CAP_NET_BIND_SERVICE or CAP_NET_RAW: ports below 1024 and ping
+ * are opened to every uid of the container instead, as Docker does for every container (its defaults,
+ * `net.ipv4.ip_unprivileged_port_start=0` and `net.ipv4.ping_group_range=0 2147483647`), unless the spec sets them.
+ */
+function usernsSysctls(record: ContainerRecord, netns: string): Readonly<Record<string, string>> {
+  const own = record.spec.sysctls ?? {};
+  if (record.userns === undefined || netns === 'host' || (record.spec.network ?? '').startsWith('container:'))
+    return own;
+  return {
+    'net.ipv4.ip_unprivileged_port_start': '0',
+    'net.ipv4.ping_group_range': '0 2147483647',
+    ...own,
+  };
 }
 
 /** Restart policy and healthcheck, enforced by the container's monitor (native/PROTOCOL.md). */

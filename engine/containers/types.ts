@@ -1,3 +1,4 @@
+import type { UsernsRange } from './userns.js';
 import type { ContainerFile } from '../volumes/files.js';
 
 /** A mount as the runtime receives it (engine/volumes resolves user specs into these). */
@@ -63,6 +64,11 @@ export interface ContainerSpec {
   readonly cpuShares?: number;
   readonly ulimits?: readonly Ulimit[];
   readonly sysctls?: Readonly<Record<string, string>>;
+  /**
+   * `auto`: a user namespace with a range of subordinate ids of its own (engine/containers/userns.ts), root in the
+   * container is not root on the host; `host` (default): the host's ids, as Docker without userns-remap.
+   */
+  readonly userns?: 'host' | 'auto';
   readonly mounts?: readonly ContainerMount[];
   /**
    * Files the engine writes (root-only, in the container's dir) and binds read-only into the container: compose's
@@ -165,6 +171,8 @@ export interface ContainerRecord {
   readonly stopTimeout: number;
   readonly mounts: readonly ContainerMount[];
   readonly labels: Readonly<Record<string, string>>;
+  /** With `userns: auto`: the host ids of its range, kept until the container is removed. */
+  readonly userns?: UsernsRange;
 }
 
 /** status.json as the monitor writes it (native/PROTOCOL.md). */

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { cgroupDirs, destroyCgroup, isSameProcess, currentBootId } from '../containers/liveness.js';
 import { containerLockName, creatorAlive, ifLockFree, sweepContainerDebris } from '../containers/staging.js';
 import type { ContainerRecord, MonitorStatus } from '../containers/types.js';
+import { listUserns, releaseUserns } from '../containers/userns.js';
 import type { Engine } from '../index.js';
 import { linkAlias } from '../network/names.js';
 import { readJson } from '../state/atomic.js';
@@ -21,7 +22,17 @@ import { mountsUnder } from '../volumes/store.js';
 const run = promisify(execFile);
 
 export type FindingKind =
-  'container' | 'process' | 'cgroup' | 'mount' | 'network' | 'netns' | 'link' | 'firewall' | 'volume' | 'image';
+  | 'container'
+  | 'process'
+  | 'cgroup'
+  | 'mount'
+  | 'network'
+  | 'netns'
+  | 'link'
+  | 'firewall'
+  | 'volume'
+  | 'image'
+  | 'userns';
 
 export interface Finding {
   readonly kind: FindingKind;
@@ -54,6 +65,10 @@ export async function checkSystem(engine: Engine, options: CheckOptions): Promis
   await step(await stagedAndRemoving(engine), async () => {
     await sweepContainerDebris(engine.paths);
     return 'rolled back / removal finished';
+  });
+  await step(await usernsFindings(engine), async () => {
+    for (const id of await strayUsernsRanges(engine)) await releaseUserns(engine.paths, id);
+    return 'range released';
   });
   await step(await recordsWithoutProcesses(engine, records), async () => {
     for (const record of records) await engine.containers.status(record);
@@ -100,6 +115,30 @@ export async function checkSystem(engine: Engine, options: CheckOptions): Promis
     })),
   );
   return findings;
+}
+
+/**
+ * Subordinate id ranges (`--userns auto`) whose container is gone: neither its dir nor a stage of a live creator (a
+ * create or rm killed between the range and the dir). Kept, they would only narrow what later containers can get.
+ */
+async function strayUsernsRanges(engine: Engine): Promise<string[]> {
+  const stray: string[] = [];
+  for (const id of Object.keys(await listUserns(engine.paths))) {
+    if (await exists(path.join(engine.paths.containers, id))) continue;
+    if ((await exists(path.join(engine.paths.containers, `${id}.creating`))) && (await creatorAlive(engine.paths, id)))
+      continue;
+    stray.push(id);
+  }
+  return stray;
+}
+
+async function usernsFindings(engine: Engine): Promise<Finding[]> {
+  const ranges = await listUserns(engine.paths);
+  return (await strayUsernsRanges(engine)).map((id) => ({
+    kind: 'userns' as const,
+    object: shortId(id),
+    problem: `subordinate ids ${ranges[id]?.uid ?? '?'}-${(ranges[id]?.uid ?? 0) + (ranges[id]?.size ?? 0) - 1} allocated to a container that is gone`,
+  }));
 }
 
 /** The container records, read without the manager (whose reads finish interrupted removals: a check only looks). */

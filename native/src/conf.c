@@ -125,6 +125,20 @@ static int set_str(char **dst, const char *key, const char *v, tsfig_error_t *er
     return 0;
 }
 
+/* `userns UID GID SIZE`: the host's first uid and gid of the container's range; never 0, inside 32 bits. */
+static int parse_userns(const char *v, struct tsfig_conf *c, tsfig_error_t *err)
+{
+    unsigned long long uid, gid, size;
+    char extra;
+    if (sscanf(v, "%llu %llu %llu %c", &uid, &gid, &size, &extra) != 3 || uid == 0 || gid == 0 || size == 0
+        || size > 4294967295ULL || uid + size > 4294967295ULL || gid + size > 4294967295ULL)
+        return tsfig_make_error(err, 0, STEP, "invalid userns `%s`: UID GID SIZE, a range of the host's ids above 0", v);
+    c->userns_uid = (uint32_t)uid;
+    c->userns_gid = (uint32_t)gid;
+    c->userns_size = (uint32_t)size;
+    return 0;
+}
+
 static int parse_mount_key(const char *key, const char *v, struct tsfig_conf *c, tsfig_error_t *err)
 {
     if (c->n_mounts == 0)
@@ -141,6 +155,8 @@ static int parse_mount_key(const char *key, const char *v, struct tsfig_conf *c,
         return set_str(&m->options, key, v, err);
     if (strcmp(key, "mount.copy") == 0)
         return parse_bool(key, v, &m->copy, err);
+    if (strcmp(key, "mount.idmap") == 0)
+        return parse_bool(key, v, &m->idmap, err);
     if (strcmp(key, "mount.subpath") == 0) {
         /* relative, no empty, `.` or `..` component: the engine checked it already; openat2 enforces it anyway */
         int bad = v[0] == '\0' || v[0] == '/';
@@ -296,6 +312,8 @@ static int parse_kv(const char *key, const char *v, struct tsfig_conf *c, tsfig_
         return parse_rlimit(v, c, err);
     if (strcmp(key, "sysctl") == 0)
         return parse_sysctl(v, c, err);
+    if (strcmp(key, "userns") == 0)
+        return parse_userns(v, c, err);
     if (strcmp(key, "stop_signal") == 0) {
         if (parse_num(key, v, 1, &n, err) < 0 || n >= NSIG)
             return tsfig_make_error(err, 0, STEP, "invalid signal `%s`", v);

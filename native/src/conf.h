@@ -13,6 +13,7 @@ struct tsfig_mount {
     char *options;
     int copy;      /* mount.copy: populate an empty bind source from the rootfs */
     char *subpath; /* mount.subpath: mount only this path inside the source (no symlink followed) */
+    int idmap;     /* mount.idmap: a bind mounted with the container's idmapping (userns; volumes, engine files) */
 };
 
 struct tsfig_rlimit {
@@ -60,6 +61,9 @@ struct tsfig_conf {
     size_t n_exit_cmd;
     char **exit_env;
     size_t n_exit_env;
+    /* userns: container ids 0..userns_size-1 are the host's userns_uid.. and userns_gid..; size 0 = no user
+     * namespace (the host's, or rootless the session's) */
+    uint32_t userns_uid, userns_gid, userns_size;
 };
 
 enum { TSFIG_RESTART_NO, TSFIG_RESTART_ALWAYS, TSFIG_RESTART_ON_FAILURE, TSFIG_RESTART_UNLESS_STOPPED };

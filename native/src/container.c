@@ -4,6 +4,7 @@
 #include "mounts.h"
 #include "seccomp.h"
 #include "user.h"
+#include "userns.h"
 #include "util.h"
 
 #include <errno.h>
@@ -210,11 +211,12 @@ static int init_container(const struct tsfig_conf *c, struct tsfig_child_fds *f,
         return tsfig_make_error(err, errno, "hostname", "set hostname `%s`", c->hostname);
     if (apply_sysctls(c, err) < 0 || tsfig_mounts_finalize(c, err) < 0 || tsfig_apply_rlimits(c, err) < 0)
         return -1;
-    if (c->tty)
-        return setup_tty(f->tty_sock, err);
-    if (setsid() < 0)
+    if (c->tty && setup_tty(f->tty_sock, err) < 0)
+        return -1;
+    if (!c->tty && setsid() < 0)
         return tsfig_make_error(err, errno, "setsid", "setsid");
-    return 0;
+    /* [SEC] last: every namespace, mount, sysctl and rlimit is set; from here on root is the range's first id */
+    return tsfig_userns_enter(c, err);
 }
 
 void tsfig_container_main(const struct tsfig_conf *c, struct tsfig_child_fds *f)

@@ -3,6 +3,7 @@
  * can be written outside it; symlinks are copied as symlinks and never followed. */
 #include "mounts.h"
 
+#include "userns.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -30,7 +31,7 @@ static int copy_file(int src, int dst, const char *name, const struct stat *st, 
             return tsfig_make_error(err, n < 0 ? errno : EIO, NULL, "copy `%s`", name);
         left -= n;
     }
-    if (fchown(out, st->st_uid, st->st_gid) < 0 || fchmod(out, st->st_mode & 07777) < 0)
+    if (fchown(out, tsfig_userns_unshift_uid(st->st_uid), tsfig_userns_unshift_gid(st->st_gid)) < 0 || fchmod(out, st->st_mode & 07777) < 0)
         return tsfig_make_error(err, errno, NULL, "set owner and mode of `%s`", name);
     struct timespec t[2] = {st->st_atim, st->st_mtim};
     (void)futimens(out, t);
@@ -69,7 +70,7 @@ static int copy_entry(int src, int dst, const char *name, tsfig_error_t *err)
     } else if (fchmodat(dst, name, st.st_mode & 07777, AT_SYMLINK_NOFOLLOW) < 0) {
         return tsfig_make_error(err, errno, NULL, "chmod `%s`", name);
     }
-    if (fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    if (fchownat(dst, name, tsfig_userns_unshift_uid(st.st_uid), tsfig_userns_unshift_gid(st.st_gid), AT_SYMLINK_NOFOLLOW) < 0)
         return tsfig_make_error(err, errno, NULL, "chown `%s`", name);
     (void)utimensat(dst, name, t, AT_SYMLINK_NOFOLLOW);
     return 0;
@@ -94,7 +95,7 @@ int tsfig_copy_tree(int src, int dst, tsfig_error_t *err)
     closedir(d);
     if (rc == 0) {
         struct stat st;
-        if (fstat(src, &st) == 0 && (fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0))
+        if (fstat(src, &st) == 0 && (fchown(dst, tsfig_userns_unshift_uid(st.st_uid), tsfig_userns_unshift_gid(st.st_gid)) < 0 || fchmod(dst, st.st_mode & 07777) < 0))
             return tsfig_make_error(err, errno, NULL, "set owner and mode of the volume root");
     }
     return rc;

@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "container.h"
 #include "seccomp.h"
+#include "userns.h"
 #include "util.h"
 
 #include <errno.h>
@@ -156,7 +157,7 @@ int tsfig_exec_join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err)
     cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0)
         return tsfig_make_error(err, errno, "exec", "open pidfd of `%d`", (int)pid);
-    if (tsfig_cgroup_join(c, getpid(), err) < 0)
+    if (tsfig_cgroup_join(c, getpid(), err) < 0 || tsfig_userns_open(c, pid, err) < 0)
         return -1;
     int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP;
     if (strcmp(c->netns, "host") != 0)
@@ -170,7 +171,7 @@ void tsfig_exec_in_container(const struct tsfig_conf *c, const char *user, const
                              int err_fd)
 {
     tsfig_error_t err = {0};
-    if (tsfig_apply_rlimits(c, &err) < 0)
+    if (tsfig_apply_rlimits(c, &err) < 0 || tsfig_userns_enter(c, &err) < 0)
         tsfig_child_fail(err_fd, &err);
     tsfig_exec_command(c, user, cwd, env, n_env, 0, err_fd);
 }

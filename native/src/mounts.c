@@ -1,5 +1,6 @@
 #include "mounts.h"
 
+#include "userns.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -180,8 +181,63 @@ static size_t common_parent(const struct tsfig_conf *c)
     return n;
 }
 
+/* With a user namespace: each layer is a detached idmapped clone named by its fd (the image's root-owned files are
+ * the container root's; the layers on disk stay as they are, shared with every other container), the upper dir is
+ * not idmapped (overlayfs refuses an idmapped upper layer): what the container writes is stored with its host ids,
+ * as with Docker's userns-remap, and the upper dir itself, the root directory, belongs to the container's root. */
+static int mount_overlay_idmapped(const struct tsfig_conf *c, tsfig_error_t *err)
+{
+    char data[16384];
+    size_t len = 0;
+    int fds[c->n_lower + 1];
+    int r = -1;
+    for (size_t i = 0; i < c->n_lower; i++)
+        fds[i] = -1;
+    if (lchown(c->upper, c->userns_uid, c->userns_gid) < 0) {
+        tsfig_make_error(err, errno, "mount overlay", "chown `%s`", c->upper);
+        goto out;
+    }
+    tsfig_fmt(data, sizeof data, "lowerdir=");
+    len = strlen(data);
+    for (size_t i = 0; i < c->n_lower; i++) {
+        fds[i] = tsfig_userns_idmapped_clone(AT_FDCWD, c->lower[i], 0, err);
+        if (fds[i] < 0)
+            goto out;
+        char p[64];
+        if (i > 0 && len + 1 < sizeof data)
+            data[len++] = ':';
+        if (ovl_append(data, sizeof data, &len, tsfig_fd_path(p, sizeof p, fds[i])) < 0)
+            goto toolong;
+    }
+    const char *parts[][2] = {{",upperdir=", c->upper}, {",workdir=", c->work}};
+    for (int i = 0; i < 2; i++) {
+        if (len + strlen(parts[i][0]) + 1 >= sizeof data)
+            goto toolong;
+        memcpy(data + len, parts[i][0], strlen(parts[i][0]) + 1);
+        len += strlen(parts[i][0]);
+        if (ovl_append(data, sizeof data, &len, parts[i][1]) < 0)
+            goto toolong;
+    }
+    if ((long)strlen(data) >= sysconf(_SC_PAGESIZE) - 1)
+        goto toolong;
+    if (mount("overlay", c->rootfs, "overlay", 0, data) < 0)
+        tsfig_make_error(err, errno, "mount overlay", "mount overlay on `%s` (idmapped layers)", c->rootfs);
+    else
+        r = 0;
+    goto out;
+toolong:
+    tsfig_make_error(err, E2BIG, "mount overlay", "overlay options exceed a page");
+out:
+    for (size_t i = 0; i < c->n_lower; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return r;
+}
+
 static int mount_overlay(const struct tsfig_conf *c, tsfig_error_t *err)
 {
+    if (tsfig_userns_enabled(c))
+        return mount_overlay_idmapped(c, err);
     char data[16384];
     long page = sysconf(_SC_PAGESIZE);
     if (overlay_data(c, 0, data, sizeof data) == 0 && (long)strlen(data) < page - 1) {
@@ -369,12 +425,25 @@ static int new_fs(const char *type, const char *data, const char *lowers, unsign
     return mnt;
 }
 
-static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *err)
+/* A tmpfs's root directory belongs to the container's root (tmpfs `uid=`/`gid=` are the mounter's, host, ids). */
+static int userns_owner(const struct tsfig_conf *c, char *data, size_t cap, tsfig_error_t *err)
+{
+    if (!tsfig_userns_enabled(c))
+        return 0;
+    size_t len = strlen(data);
+    if (tsfig_fmt(data + len, cap - len, "%suid=%u,gid=%u", len ? "," : "", c->userns_uid, c->userns_gid) < 0)
+        return tsfig_make_error(err, E2BIG, "mount", "tmpfs options too long");
+    return 0;
+}
+
+static int user_mount(const struct tsfig_conf *c, int rootfd, const struct tsfig_mount *m, tsfig_error_t *err)
 {
     unsigned long flags, prop;
     char data[4096], step[128], p[64];
     tsfig_fmt(step, sizeof step, "mount %s", m->dest);
     if (tsfig_mount_options(m->options, &flags, &prop, data, sizeof data, err) < 0)
+        return -1;
+    if (strcmp(m->type, "tmpfs") == 0 && userns_owner(c, data, sizeof data, err) < 0)
         return -1;
     int is_bind = strcmp(m->type, "bind") == 0, is_dir = 1;
     cleanup_close int src = -1;
@@ -405,7 +474,13 @@ static int user_mount(int rootfd, const struct tsfig_mount *m, tsfig_error_t *er
     if (is_bind) {
         tree = (int)syscall(SYS_open_tree, src, "",
                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | ((flags & MS_REC) ? AT_RECURSIVE : 0));
-        if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        if (tree < 0)
+            return tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
+        /* a volume or a file of the engine: its stored ids are the container's (the same volume serves every
+         * container, with or without a user namespace); a host path keeps the host's ids, as with Docker */
+        if (m->idmap && tsfig_userns_enabled(c) && tsfig_userns_idmap(tree, m->dest, err) < 0)
+            return -1;
+        if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
             return tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
     } else if (strcmp(m->type, "overlay") == 0) {
         /* An image mounted as a volume (compose `type: image`): its layers as read-only lower dirs, no upper dir.
@@ -507,18 +582,24 @@ static int make_devices(int rootfd, tsfig_error_t *err)
 
 static int mount_dev(const struct tsfig_conf *c, int rootfd, tsfig_error_t *err)
 {
-    if (mount_in_root(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", err) < 0)
+    char devdata[128] = "mode=755,size=65536k", pts[128], shm[128];
+    if (userns_owner(c, devdata, sizeof devdata, err) < 0)
+        return -1;
+    if (mount_in_root(rootfd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME, devdata, err) < 0)
         return -1;
     if (make_devices(rootfd, err) < 0)
         return -1;
-    if (mount_in_root(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-                      "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0)
+    /* tty is group 5 of the container: with a user namespace, the host's id of it */
+    tsfig_fmt(pts, sizeof pts, "newinstance,ptmxmode=0666,mode=0620,gid=%u",
+              tsfig_userns_enabled(c) ? c->userns_gid + 5 : 5);
+    if (mount_in_root(rootfd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC, pts, err) < 0)
         return -1;
-    char shm[64];
     if (c->shm_size > 0)
         tsfig_fmt(shm, sizeof shm, "mode=1777,size=%lld", (long long)c->shm_size);
     else
         tsfig_fmt(shm, sizeof shm, "mode=1777,size=65536k");
+    if (userns_owner(c, shm, sizeof shm, err) < 0)
+        return -1;
     if (mount_in_root(rootfd, "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm, err) < 0)
         return -1;
     return mount_in_root(rootfd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
@@ -644,7 +725,7 @@ int tsfig_mounts_setup(const struct tsfig_conf *c, tsfig_error_t *err)
     if (mount_dev(c, rootfd, err) < 0 || mount_sys(c, rootfd, err) < 0)
         return -1;
     for (size_t i = 0; i < c->n_mounts; i++)
-        if (user_mount(rootfd, &c->mounts[i], err) < 0)
+        if (user_mount(c, rootfd, &c->mounts[i], err) < 0)
             return -1;
     return pivot(c->rootfs, err);
 }

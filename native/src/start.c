@@ -5,6 +5,7 @@
 #include "container.h"
 #include "monitor.h"
 #include "seccomp.h"
+#include "userns.h"
 #include "util.h"
 
 #include <errno.h>
@@ -124,6 +125,8 @@ static int wait_exec(int fd, tsfig_error_t *err)
 static int launch(struct tsfig_monitor *m, struct pipes *p, tsfig_error_t *err)
 {
     const struct tsfig_conf *c = m->c;
+    if (tsfig_userns_create(c, err) < 0)
+        return -1;
     m->pid = clone_container(c, p);
     if (m->pid < 0)
         return tsfig_make_error(err, errno, "clone", "clone the container process");

@@ -1,3 +1,4 @@
+import { defaultUserns } from '../userns.js';
 import type { BuildEvent, BuildOptions } from '../../engine/build/index.js';
 import { withAutoRemoveHold } from '../../engine/containers/index.js';
 import { isEngineError, type Engine } from '../../engine/index.js';
@@ -175,7 +176,7 @@ export class EnginePort implements ComposePort {
   }
 
   preflight(plan: Plan): Promise<void> {
-    return preflight(this.engine, plan);
+    return preflight(this.engine, plan, this.env);
   }
 
   holdAutoRemove<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -251,7 +252,10 @@ export class EnginePort implements ComposePort {
       });
     }
     // The same engine spec the planner compares with (recreate reasons), plus the links and the resolved mounts.
-    const container = toEngineContainerSpec(spec);
+    const specified = toEngineContainerSpec(spec);
+    // userns_mode unset: TSFIG_USERNS (not part of the config hash: changing it recreates nothing)
+    const userns = specified.userns ?? defaultUserns(this.env);
+    const container = userns !== undefined ? { ...specified, userns } : specified;
     const links = await this.linkSettings(spec);
     const record = await engine.containers.create(
       {

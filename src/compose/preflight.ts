@@ -1,3 +1,5 @@
+import { checkUserns } from '../../engine/containers/index.js';
+import { defaultUserns } from '../userns.js';
 import { stat } from 'node:fs/promises';
 import type { Engine } from '../../engine/index.js';
 import { describeHolder, findPortHolder, readHostSockets } from '../../engine/network/index.js';
@@ -19,10 +21,12 @@ async function pathExists(file: string): Promise<boolean> {
  * a container the plan does not remove, bind sources that must exist and do not (missing images are refused by the
  * planner itself). Throws with every problem at once.
  */
-export async function preflight(engine: Engine, plan: Plan): Promise<void> {
+export async function preflight(engine: Engine, plan: Plan, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const problems: string[] = [];
   const hints = new Set<string>();
   const creates = plan.operations.flatMap((op) => (op.kind === 'container.create' ? [op.spec] : []));
+  // userns auto without subordinate ids (or rootless) is refused before any volume or network is made
+  if (creates.some((spec) => (spec.container.userns ?? defaultUserns(env)) === 'auto')) await checkUserns(env);
 
   const removed = new Set(plan.operations.flatMap((op) => (op.kind === 'container.remove' ? [op.spec.container] : [])));
   const published = (await engine.networks.publishedPorts()).filter(

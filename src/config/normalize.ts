@@ -1,3 +1,4 @@
+import { parseUsernsMode, USERNS_HINT } from '../userns.js';
 import path from 'node:path';
 import type {
   Build,
@@ -251,6 +252,7 @@ const handledKeys = new Set([
   'stdin_open',
   'privileged',
   'read_only',
+  'userns_mode',
   'init',
   'cap_add',
   'cap_drop',
@@ -359,6 +361,12 @@ function normalizeService(name: string, s: RawMap, ctx: Ctx): Service {
     stdin_open: boolOf('stdin_open', false),
     privileged: boolOf('privileged', false),
     read_only: boolOf('read_only', false),
+    userns_mode: optional(ctx, where, s, 'userns_mode', (value) => {
+      const mode = parseUsernsMode(String(value as string));
+      if (mode === undefined)
+        throw new ValueError(`userns_mode: invalid user namespace mode "${String(value as string)}"`, USERNS_HINT);
+      return mode;
+    }),
     init: optional(ctx, where, s, 'init', parseBoolean),
     cap_add: strList(s.cap_add),
     cap_drop: strList(s.cap_drop),

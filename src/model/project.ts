@@ -235,6 +235,8 @@ export interface Service {
   readonly stdin_open: boolean;
   readonly privileged: boolean;
   readonly read_only: boolean;
+  /** `auto`: a user namespace with subordinate ids of its own; `host`: the host's ids. Unset: TSFIG_USERNS, else host. */
+  readonly userns_mode: 'host' | 'auto' | undefined;
   readonly init: boolean | undefined;
   readonly cap_add: readonly string[];
   readonly cap_drop: readonly string[];

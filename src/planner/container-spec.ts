@@ -296,6 +296,7 @@ function securityFields(service: Service, warn: Warnings): Partial<ContainerSpec
   const out: { -readonly [K in keyof ContainerSpec]?: ContainerSpec[K] } = {};
   if (service.privileged) out.privileged = true;
   if (service.read_only) out.readonlyRootfs = true;
+  if (service.userns_mode !== undefined) out.userns = service.userns_mode;
   if (service.cap_add.length > 0) out.capAdd = [...service.cap_add];
   if (service.cap_drop.length > 0) out.capDrop = [...service.cap_drop];
   const groups = service.other.group_add;

@@ -49,6 +49,7 @@ export function service(name: string, overrides: Partial<Service> = {}): Service
     stdin_open: false,
     privileged: false,
     read_only: false,
+    userns_mode: undefined,
     init: undefined,
     cap_add: [],
     cap_drop: [],

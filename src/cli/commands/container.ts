@@ -1,3 +1,4 @@
+import { defaultUserns, parseUsernsMode, USERNS_HINT, type UsernsMode } from '../../userns.js';
 import { inspectFormatter } from '../go-template.js';
 import { readFileSync } from 'node:fs';
 import { setExitCode } from '../exit-codes.js';
@@ -6,7 +7,7 @@ import { Option } from 'commander';
 import type { ContainerManager } from '../../../engine/containers/index.js';
 import { createEngine, type Engine } from '../../../engine/index.js';
 import type { ContainerMount, ContainerSpec, Ulimit } from '../../../engine/containers/index.js';
-import { removeIfExited, withAutoRemoveHold } from '../../../engine/containers/index.js';
+import { checkUserns, removeIfExited, withAutoRemoveHold } from '../../../engine/containers/index.js';
 import { isFrozen } from '../../../engine/containers/index.js';
 import { isEngineError } from '../../../engine/errors.js';
 import { shortId } from '../../../engine/state/index.js';
@@ -42,6 +43,7 @@ interface CreateFlags {
   capDrop?: string[];
   privileged?: boolean;
   readOnly?: boolean;
+  userns?: string;
   tmpfs?: string[];
   volume?: string[];
   mount?: string[];
@@ -92,6 +94,10 @@ function addCreateOptions(command: Command): Command {
     .option('--cap-drop <cap>', 'drop Linux capabilities', collect)
     .option('--privileged', 'give extended privileges to this container')
     .option('--read-only', "mount the container's root filesystem as read only")
+    .option(
+      '--userns <mode>',
+      'user namespace: auto (a range of subordinate ids of its own) or host (default, or TSFIG_USERNS)',
+    )
     .option('--tmpfs <path[:options]>', 'mount a tmpfs directory', collect)
     .option('-v, --volume <spec>', 'bind mount a volume', collect)
     .option('--mount <spec>', 'attach a filesystem mount to the container', collect)
@@ -245,12 +251,22 @@ function securityOptions(entries: readonly string[]): Pick<ContainerSpec, 'noNew
 }
 
 /** Turns parsed flags plus the positional image and command into a ContainerSpec. Pure except for env files. */
+/** --userns, else TSFIG_USERNS: a mode, or undefined for the host's ids. */
+function usernsFromFlags(value: string | undefined, env: NodeJS.ProcessEnv): UsernsMode | undefined {
+  if (value === undefined) return defaultUserns(env);
+  const mode = parseUsernsMode(value);
+  if (mode === undefined)
+    throw new TsfigError('usage', `--userns: invalid user namespace mode "${value}"`, { hint: USERNS_HINT });
+  return mode;
+}
+
 export function specFromFlags(
   image: string,
   command: readonly string[],
   flags: CreateFlags,
   mounts: readonly ContainerMount[],
   exposedPorts?: readonly string[],
+  env_: NodeJS.ProcessEnv = process.env,
 ): ContainerSpec {
   const network = flags.network ?? 'none';
   const mode = network === 'none' || network === 'host' || network.startsWith('container:');
@@ -283,6 +299,7 @@ export function specFromFlags(
   const healthcheck = healthFromFlags(flags);
   checkRmRestart(flags);
   checkUserFlag(flags.user);
+  const userns = usernsFromFlags(flags.userns, env_);
   return {
     image,
     ...(command.length > 0 ? { cmd: [...command] } : {}),
@@ -297,6 +314,7 @@ export function specFromFlags(
     openStdin: flags.interactive === true,
     init: flags.init === true,
     readonlyRootfs: flags.readOnly === true,
+    ...(userns !== undefined ? { userns } : {}),
     privileged: flags.privileged === true,
     capAdd: flags.capAdd ?? [],
     capDrop: flags.capDrop ?? [],
@@ -344,6 +362,8 @@ async function removeIfPresent(engine: Engine, id: string): Promise<void> {
 
 async function createFromFlags(engine: Engine, image: string, command: readonly string[], flags: CreateFlags) {
   checkRmRestart(flags);
+  // before any volume is made for it: a bad --userns or no subordinate ids changes nothing
+  if (usernsFromFlags(flags.userns, process.env) === 'auto') await checkUserns();
   // One lock around both, so a concurrent `volume prune` cannot remove the volumes made for this container.
   return engine.volumes.withLock(async () => {
     const mounts = await resolveCliMounts(engine, image, flags);

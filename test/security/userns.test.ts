@@ -1,0 +1,263 @@
+// Issue #15, "Beyond Docker's defaults": user namespaces in root mode. With `--userns auto` (compose
+// `userns_mode: auto`, or TSFIG_USERNS=auto) a container's root is a subordinate id of the host (a range of 65536 ids
+// of podman's user `containers` in /etc/subuid and /etc/subgid, kept in <root>/userns.json), never the host's root:
+// it cannot write through a bind of a root-owned host directory, nor mknod, which the same container without a user
+// namespace can. Volumes are mounted idmapped: what it writes is readable back by the next container after down/up.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { allocateUserns, listUserns, USERNS_SIZE } from '../../engine/containers/userns.js';
+import { makeTestEngine, NEEDS_ROOT, type TestEngine } from '../helpers/engine.js';
+
+const ENTRY = 'containers:2147483647:2147483648';
+const IMAGE = 'tsfig/busybox:latest';
+
+/** Adds podman's `containers` range (as scripts/setup.sh does) when missing; returns an undo. */
+function ensureSubordinateIds(): () => void {
+  const added: string[] = [];
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    const text = readFileSync(file, 'utf8');
+    if (/^containers:/m.test(text)) continue;
+    writeFileSync(file, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${ENTRY}\n`);
+    added.push(file);
+  }
+  return () => {
+    for (const file of added) {
+      const lines = readFileSync(file, 'utf8').split('\n');
+      writeFileSync(file, lines.filter((line) => line !== ENTRY).join('\n'));
+    }
+  };
+}
+
+function hostIds(pid: number): { uid: number; gid: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const uid = /^Uid:\s+(\d+)/m.exec(status);
+  const gid = /^Gid:\s+(\d+)/m.exec(status);
+  assert.ok(uid !== null && gid !== null, status);
+  return { uid: Number(uid[1]), gid: Number(gid[1]) };
+}
+
+describe('user namespaces: container root is not host root (root)', { skip: NEEDS_ROOT }, () => {
+  let t: TestEngine;
+  let undo: () => void = () => undefined;
+  before(async () => {
+    undo = ensureSubordinateIds();
+    t = await makeTestEngine();
+  });
+  after(async () => {
+    await t.cleanup();
+    undo();
+  });
+
+  async function pidOf(id: string): Promise<number> {
+    const out = await t.cli(['container', 'inspect', '-f', '{{.State.Pid}}', id]);
+    assert.equal(out.code, 0, out.stderr);
+    return Number(out.stdout.trim());
+  }
+
+  test('--userns auto: root in the container is an unprivileged uid in /proc/<pid>/status; rm releases its range', async () => {
+    const run = await t.cli(['container', 'run', '-d', '--userns', 'auto', IMAGE, 'sleep', '600']);
+    assert.equal(run.code, 0, run.stderr);
+    const id = run.stdout.trim();
+    try {
+      const ranges = await listUserns(t.engine.paths);
+      const range = ranges[id];
+      assert.ok(range !== undefined, JSON.stringify(ranges));
+      const ids = hostIds(await pidOf(id));
+      assert.deepEqual(ids, { uid: range.uid, gid: range.gid });
+      assert.ok(ids.uid >= 65536 && ids.gid >= 65536, `host ids ${JSON.stringify(ids)}`);
+      const inside = await t.cli(['container', 'exec', id, 'sh', '-c', 'id -u; cat /proc/self/uid_map']);
+      assert.equal(inside.code, 0, inside.stderr);
+      assert.match(inside.stdout, new RegExp(`^0\\n\\s*0\\s+${range.uid}\\s+${USERNS_SIZE}\\s*$`));
+      // the image's files are root's in the container (idmapped layers), and root can write its own root fs
+      const write = await t.cli([
+        'container',
+        'exec',
+        id,
+        'sh',
+        '-c',
+        'stat -c %u:%g /etc/passwd && touch /new && echo ok',
+      ]);
+      assert.equal(write.stdout, '0:0\nok\n', write.stderr);
+    } finally {
+      assert.equal((await t.cli(['container', 'rm', '-f', id])).code, 0);
+    }
+    assert.equal((await listUserns(t.engine.paths))[id], undefined, 'rm released the range');
+  });
+
+  test('TSFIG_USERNS=auto is the default; --userns host overrides it', async () => {
+    const env = { TSFIG_USERNS: 'auto' };
+    const auto = await t.cli(['container', 'run', '--rm', IMAGE, 'cat', '/proc/self/uid_map'], { env });
+    assert.equal(auto.code, 0, auto.stderr);
+    assert.doesNotMatch(auto.stdout, /^\s*0\s+0\s+4294967295\s*$/);
+    const host = await t.cli(['container', 'run', '--rm', '--userns', 'host', IMAGE, 'cat', '/proc/self/uid_map'], {
+      env,
+    });
+    assert.equal(host.code, 0, host.stderr);
+    assert.match(host.stdout, /^\s*0\s+0\s+4294967295\s*$/);
+  });
+
+  test('attack: container root writes into a root-owned host dir bound in, and mknods; refused with userns', async () => {
+    const hostDir = path.join(t.dir, 'root-owned');
+    await mkdir(hostDir, { mode: 0o755 });
+    const script = 'echo pwned > /host/evil-$0 && echo WROTE; mknod /tmp/sda b 8 0 && echo MKNOD; true';
+    // control: without a user namespace (Docker's default) both succeed
+    const host = await t.cli(['container', 'run', '--rm', '-v', `${hostDir}:/host`, IMAGE, 'sh', '-c', script, 'host']);
+    assert.equal(host.code, 0, host.stderr);
+    assert.match(host.stdout, /WROTE/);
+    assert.match(host.stdout, /MKNOD/);
+    assert.equal(await readFile(path.join(hostDir, 'evil-host'), 'utf8'), 'pwned\n');
+    const auto = await t.cli([
+      'container',
+      'run',
+      '--rm',
+      '--userns',
+      'auto',
+      '-v',
+      `${hostDir}:/host`,
+      IMAGE,
+      'sh',
+      '-c',
+      script,
+      'auto',
+    ]);
+    assert.equal(auto.code, 0, auto.stderr);
+    assert.doesNotMatch(auto.stdout, /WROTE/);
+    assert.doesNotMatch(auto.stdout, /MKNOD/);
+    assert.match(auto.stderr, /Permission denied/);
+    assert.match(auto.stderr, /Operation not permitted/);
+    await assert.rejects(stat(path.join(hostDir, 'evil-auto')), { code: 'ENOENT' });
+  });
+
+  test('concurrent containers get ranges that never overlap; all released on rm', async () => {
+    const creates = await Promise.all(
+      Array.from({ length: 4 }, () => t.cli(['container', 'create', '--userns', 'auto', IMAGE, 'true'])),
+    );
+    const ids = creates.map((create) => {
+      assert.equal(create.code, 0, create.stderr);
+      return create.stdout.trim();
+    });
+    try {
+      const ranges = await listUserns(t.engine.paths);
+      const mine = ids.map((id) => ranges[id]);
+      for (const [i, a] of mine.entries()) {
+        assert.ok(a !== undefined);
+        for (const b of mine.slice(i + 1)) {
+          assert.ok(b !== undefined);
+          assert.ok(a.uid + a.size <= b.uid || b.uid + b.size <= a.uid, `uids overlap: ${JSON.stringify(mine)}`);
+          assert.ok(a.gid + a.size <= b.gid || b.gid + b.size <= a.gid, `gids overlap: ${JSON.stringify(mine)}`);
+        }
+      }
+    } finally {
+      assert.equal((await t.cli(['container', 'rm', ...ids])).code, 0);
+    }
+    const left = await listUserns(t.engine.paths);
+    assert.deepEqual(
+      ids.filter((id) => left[id] !== undefined),
+      [],
+    );
+  });
+
+  test('a range whose container is gone (a create killed after allocating) is found and released by system check', async () => {
+    // The state a `kill -9` of `container create` leaves between the allocation and the container's dir (the create
+    // rolls back everything else on its next run): the real allocator, for an id with no container.
+    const ghost = 'f'.repeat(64);
+    await allocateUserns(t.engine.paths, ghost);
+    const check = await t.cli(['system', 'check']);
+    assert.notEqual(check.code, 0, 'check reports a finding');
+    assert.match(check.stdout + check.stderr, /userns.*ffffffffffff.*allocated to a container that is gone/);
+    const repair = await t.cli(['system', 'check', '--repair']);
+    assert.match(repair.stdout + repair.stderr, /range released/);
+    assert.equal((await listUserns(t.engine.paths))[ghost], undefined);
+    const again = await t.cli(['system', 'check']);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+  });
+
+  test('bad input changes nothing: --userns bogus, TSFIG_USERNS=bogus, no subordinate ids', async () => {
+    const before = (await t.cli(['volume', 'ls', '-q'])).stdout;
+    const flag = await t.cli(['container', 'run', '--rm', '--userns', 'bogus', '-v', 'uv-bad:/d', IMAGE, 'true']);
+    assert.equal(flag.code, 64, flag.stderr);
+    assert.match(flag.stderr, /^error: --userns: invalid user namespace mode "bogus"$/m);
+    const env = await t.cli(['container', 'run', '--rm', '-v', 'uv-bad:/d', IMAGE, 'true'], {
+      env: { TSFIG_USERNS: 'bogus' },
+    });
+    assert.match(env.stderr, /^error: TSFIG_USERNS: invalid user namespace mode "bogus"$/m);
+    const noIds = await t.cli(['container', 'run', '--rm', '--userns', 'auto', '-v', 'uv-bad:/d', IMAGE, 'true'], {
+      env: { TSFIG_USERNS_USER: 'tsfig-no-such-user' },
+    });
+    assert.notEqual(noIds.code, 0);
+    assert.match(
+      noIds.stderr,
+      /^error: userns auto needs a subordinate id range of at least 65536 ids for tsfig-no-such-user in \/etc\/subuid$/m,
+    );
+    assert.equal((await t.cli(['volume', 'ls', '-q'])).stdout, before, 'no volume was made');
+    assert.equal((await t.cli(['container', 'ls', '-aq'])).stdout, '', 'no container was made');
+  });
+
+  describe('compose: userns_mode', () => {
+    let project: string;
+    before(async () => {
+      project = path.join(t.dir, 'proj');
+      await mkdir(project);
+    });
+    after(async () => {
+      await t.cli(['down', '-v', '-t', '1'], { cwd: project });
+    });
+
+    test('userns_mode: auto; a file written into a named volume is read back after down/up', async () => {
+      await writeFile(
+        path.join(project, 'tsfig.yml'),
+        [
+          'name: usernsproj',
+          'services:',
+          '  app:',
+          `    image: ${IMAGE}`,
+          '    userns_mode: auto',
+          '    command: ["sleep", "600"]',
+          '    volumes: ["data:/data"]',
+          'volumes:',
+          '  data: {}',
+          '',
+        ].join('\n'),
+      );
+      const up = await t.cli(['up', '-d'], { cwd: project });
+      assert.equal(up.code, 0, up.stderr);
+      const write = await t.cli(
+        ['exec', '-T', 'app', 'sh', '-c', 'echo kept > /data/f && chmod 600 /data/f && stat -c %u /data/f'],
+        { cwd: project },
+      );
+      assert.equal(write.stdout, '0\n', write.stderr);
+      const first = (await t.cli(['ps', '-q'], { cwd: project })).stdout.trim();
+      const firstIds = hostIds(await pidOf(first));
+      assert.notEqual(firstIds.uid, 0);
+      // the volume keeps the container's own ids (idmapped mount), not the host range's
+      const stored = await stat(path.join(t.engine.paths.volumes, 'usernsproj_data', '_data', 'f'));
+      assert.equal(stored.uid, 0);
+      assert.equal((await t.cli(['down', '-t', '1'], { cwd: project })).code, 0);
+      assert.equal((await listUserns(t.engine.paths))[first], undefined, 'down released the range');
+      const again = await t.cli(['up', '-d'], { cwd: project });
+      assert.equal(again.code, 0, again.stderr);
+      const read = await t.cli(['exec', '-T', 'app', 'cat', '/data/f'], { cwd: project });
+      assert.equal(read.code, 0, read.stderr);
+      assert.equal(read.stdout, 'kept\n');
+      const second = (await t.cli(['ps', '-q'], { cwd: project })).stdout.trim();
+      assert.notEqual(hostIds(await pidOf(second)).uid, 0);
+    });
+
+    test('userns_mode: bogus is refused with file:line:col and changes nothing', async () => {
+      const dir = path.join(t.dir, 'bogus');
+      await mkdir(dir);
+      await writeFile(
+        path.join(dir, 'tsfig.yml'),
+        ['name: usernsbogus', 'services:', '  app:', `    image: ${IMAGE}`, '    userns_mode: bogus', ''].join('\n'),
+      );
+      const up = await t.cli(['up', '-d'], { cwd: dir });
+      assert.equal(up.code, 65, up.stderr);
+      assert.match(up.stderr, /tsfig\.yml:5:18: .*userns_mode: invalid user namespace mode "bogus"/);
+      const ps = await t.cli(['container', 'ls', '-aq', '--filter', 'label=com.docker.compose.project=usernsbogus']);
+      assert.equal(ps.stdout, '');
+    });
+  });
+});
