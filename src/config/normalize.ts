@@ -362,9 +362,9 @@ function normalizeService(name: string, s: RawMap, ctx: Ctx): Service {
     privileged: boolOf('privileged', false),
     read_only: boolOf('read_only', false),
     userns_mode: optional(ctx, where, s, 'userns_mode', (value) => {
-      const mode = parseUsernsMode(String(value as string));
+      const mode = parseUsernsMode(String(value));
       if (mode === undefined)
-        throw new ValueError(`userns_mode: invalid user namespace mode "${String(value as string)}"`, USERNS_HINT);
+        throw new ValueError(`userns_mode: invalid user namespace mode "${String(value)}"`, USERNS_HINT);
       return mode;
     }),
     init: optional(ctx, where, s, 'init', parseBoolean),
