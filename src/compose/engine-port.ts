@@ -20,6 +20,7 @@ import { observe } from '../planner/observe.js';
 import type { ObservedState } from '../planner/observed.js';
 import type {
   ContainerCreateSpec,
+  ContainerExecSpec,
   ContainerHookSpec,
   ContainerKillSpec,
   ContainerPauseSpec,
@@ -27,6 +28,7 @@ import type {
   ContainerRemoveSpec,
   ContainerStartSpec,
   ContainerStopSpec,
+  ContainerSyncSpec,
   ContainerWaitCompletedSpec,
   ContainerWaitHealthySpec,
   ContainerWaitRunningSpec,
@@ -460,6 +462,29 @@ export class EnginePort implements ComposePort {
       ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
     });
     await this.engine.containers.appendLog(spec.container, hookLogEntries(result.stdout, result.stderr));
+    return { exitCode: result.exitCode, output: result.stderr.trim() !== '' ? result.stderr : result.stdout };
+  }
+
+  /**
+   * A `develop.watch` sync: each script with `sh -c` in the container (its root, its user: a symlink inside it never
+   * leads out to the host), up to the first that fails.
+   */
+  async syncFiles(spec: ContainerSyncSpec): Promise<{ exitCode: number; output: string }> {
+    for (const script of spec.scripts) {
+      const result = await this.engine.containers.exec(spec.container, { argv: ['sh', '-c', script] });
+      if (result.exitCode !== 0) return { exitCode: result.exitCode, output: result.stderr };
+    }
+    return { exitCode: 0, output: '' };
+  }
+
+  /** A `develop.watch` sync+exec command: an exec in the container. */
+  async execInContainer(spec: ContainerExecSpec): Promise<{ exitCode: number; output: string }> {
+    const result = await this.engine.containers.exec(spec.container, {
+      argv: spec.command,
+      env: spec.environment,
+      ...(spec.user !== undefined ? { user: spec.user } : {}),
+      ...(spec.workingDir !== undefined ? { workingDir: spec.workingDir } : {}),
+    });
     return { exitCode: result.exitCode, output: result.stderr.trim() !== '' ? result.stderr : result.stdout };
   }
 

@@ -141,6 +141,23 @@ async function runOp(op: Operation, port: ExecutorPort, signal: AbortSignal): Pr
       if (exitCode !== 0) throw hookFailure('pre_start hook', op.spec.service, op.spec.index, exitCode, output);
       return { exitCode };
     }
+    case OpKind.ContainerSync: {
+      const { exitCode, output } = await port.syncFiles(op.spec, signal);
+      if (exitCode !== 0) {
+        const detail = output.trim();
+        throw new TsfigError(
+          'runtime',
+          `sync into ${op.spec.name} failed (exit ${exitCode})${detail === '' ? '' : `: ${detail}`}`,
+          { hint: 'a sync needs sh, printf, mkdir, mv, chmod, rm and ln in the image (busybox or coreutils)' },
+        );
+      }
+      return { exitCode };
+    }
+    case OpKind.ContainerExec: {
+      const { exitCode } = await port.execInContainer(op.spec, signal);
+      if (exitCode !== 0) throw new TsfigError('runtime', `exec in ${op.spec.name} exited with ${exitCode}`);
+      return { exitCode };
+    }
     default:
       return assertNever(op);
   }

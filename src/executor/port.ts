@@ -7,11 +7,13 @@
  */
 import type {
   ContainerCreateSpec,
+  ContainerExecSpec,
   ContainerHookSpec,
   ContainerPreStartSpec,
   ContainerRemoveSpec,
   ContainerStartSpec,
   ContainerStopSpec,
+  ContainerSyncSpec,
   ContainerWaitCompletedSpec,
   ContainerWaitHealthySpec,
   ContainerWaitRunningSpec,
@@ -69,6 +71,13 @@ export interface ExecutorPort {
    * and resolves with its exit code and output; its output also goes to the service container's log.
    */
   runPreStart(spec: ContainerPreStartSpec, signal: AbortSignal): Promise<{ exitCode: number; output: string }>;
+  /**
+   * `develop.watch` sync: runs each of `spec.scripts` with `sh -c` in the running container, one after the other,
+   * up to the first that fails. Resolves with the exit code (0 when all ran) and that script's stderr.
+   */
+  syncFiles(spec: ContainerSyncSpec, signal: AbortSignal): Promise<{ exitCode: number; output: string }>;
+  /** `develop.watch` sync+exec: runs the command in the running container; resolves with its exit code and output. */
+  execInContainer(spec: ContainerExecSpec, signal: AbortSignal): Promise<{ exitCode: number; output: string }>;
   /** Optional: finishes work the ops deferred (batched host-side updates); awaited once every op has ended. */
   flush?(): Promise<void>;
 }

@@ -40,6 +40,10 @@ export const OpKind = {
   ContainerHook: 'container.hook',
   /** A `pre_start` hook: a one-off container sharing the first replica's volumes, run to completion (exit 0). */
   ContainerPreStart: 'container.pre-start',
+  /** `develop.watch` sync: changed host files written into the running container (sh scripts run by an exec). */
+  ContainerSync: 'container.sync',
+  /** `develop.watch` sync+exec: the rule's command, one exec in the running container; a non-zero exit fails it. */
+  ContainerExec: 'container.exec',
 } as const;
 export type OpKind = (typeof OpKind)[keyof typeof OpKind];
 
@@ -276,6 +280,29 @@ export interface ContainerPreStartSpec {
   readonly volumesFrom: ContainerRef;
 }
 
+/**
+ * A `develop.watch` sync into one running container: `scripts` are POSIX sh scripts (src/watch/sync.ts
+ * `syncScripts`: printf to a temporary name, then an atomic rename), each run with `sh -c` in the container, as its
+ * user, so that paths resolve in its own root; the first that fails fails the op.
+ */
+export interface ContainerSyncSpec extends ContainerRef {
+  readonly service: string;
+  /** The rule's `target` (for messages). */
+  readonly target: string;
+  /** The paths the scripts write, make or remove in the container (for messages). */
+  readonly paths: readonly string[];
+  readonly scripts: readonly string[];
+}
+
+/** A `develop.watch` sync+exec command: one exec in the running container; a non-zero exit fails the op. */
+export interface ContainerExecSpec extends ContainerRef {
+  readonly service: string;
+  readonly command: readonly string[];
+  readonly user: string | undefined;
+  readonly workingDir: string | undefined;
+  readonly environment: readonly string[];
+}
+
 /** The spec type of each op kind. */
 export interface OpSpecs {
   'network.create': NetworkCreateSpec;
@@ -297,6 +324,8 @@ export interface OpSpecs {
   'image.remove': ImageRemoveSpec;
   'container.hook': ContainerHookSpec;
   'container.pre-start': ContainerPreStartSpec;
+  'container.sync': ContainerSyncSpec;
+  'container.exec': ContainerExecSpec;
 }
 
 interface OperationBase {
@@ -346,7 +375,9 @@ export type PlanAction =
   | 'pause'
   | 'unpause'
   | 'pull'
-  | 'build';
+  | 'build'
+  | 'sync'
+  | 'exec';
 
 const ACTIONS: readonly string[] = [
   'create',
@@ -361,6 +392,8 @@ const ACTIONS: readonly string[] = [
   'unpause',
   'pull',
   'build',
+  'sync',
+  'exec',
 ] satisfies PlanAction[];
 
 /**

@@ -17,6 +17,8 @@ const SYMBOL: Readonly<Record<PlanAction, string>> = {
   unpause: '>',
   pull: 'v',
   build: '*',
+  sync: '^',
+  exec: '$',
 };
 
 /** What an op is about, as the user names it: `container tsfig-web-1`, `network tsfig_default`. */
@@ -44,6 +46,8 @@ function objectOf(op: Operation): string {
     case OpKind.ImageRemove:
       return `image ${op.spec.image}`;
     case OpKind.ContainerHook:
+    case OpKind.ContainerSync:
+    case OpKind.ContainerExec:
       return `container ${op.spec.name}`;
     case OpKind.ContainerPreStart:
       return `container ${op.spec.create.name}`;
@@ -133,7 +137,7 @@ export function renderPlanText(plan: Plan): string {
     const waits = all.map((line) => line.text);
     return [...warnings, ...gap, ...waits, ...(waits.length > 0 ? [''] : []), NO_CHANGES, ''].join('\n');
   }
-  const optional = (['start', 'restart', 'stop', 'kill', 'pause', 'unpause', 'pull', 'build'] as const)
+  const optional = (['start', 'restart', 'stop', 'kill', 'pause', 'unpause', 'pull', 'build', 'sync', 'exec'] as const)
     .map((action) => [count(all, action), action] as const)
     .filter(([n]) => n > 0)
     .map(([n, action]) => `, ${n} to ${action}`)

@@ -26,6 +26,8 @@ const WORDS: Record<string, { noun: string; doing: string; done: string }> = {
   'image.pull': { noun: 'Image', doing: 'Pulling', done: 'Pulled' },
   'image.build': { noun: 'Image', doing: 'Building', done: 'Built' },
   'image.remove': { noun: 'Image', doing: 'Removing', done: 'Removed' },
+  'container.sync': { noun: 'Container', doing: 'Syncing', done: 'Synced' },
+  'container.exec': { noun: 'Container', doing: 'Executing', done: 'Executed' },
 };
 
 function words(op: OpEventRef) {

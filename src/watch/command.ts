@@ -1,17 +1,19 @@
 /**
  * `tsfig watch [SERVICE...]` (`run`) and `tsfig up --watch` (`startWatch`) over a ComposeContext: re-plans are `up`'s
- * function (src/compose/up.ts converge) called with Options, restarts are `restart`'s (a plan of stops and starts).
+ * function (src/compose/up.ts converge) called with Options, restarts are `restart`'s (a plan of stops and starts),
+ * syncs are plans of `container.sync` (and `container.exec`, or a restart) made by `planWatchSync` (./actions.ts).
  * No commander and no CLI here: src/cli/compose/watch.ts turns the flags into WatchOptions.
  */
 import type { ComposeContext } from '../compose/context.js';
 import * as restart from '../compose/restart.js';
 import { converge, type UpOptions } from '../compose/up.js';
 import { TsfigError } from '../errors.js';
+import { runSyncAction } from './actions.js';
 import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
 import { makeRenderer } from '../ui/progress.js';
 import { tuiStatus } from '../ui/tty/index.js';
-import { watchProject } from './watch.js';
+import { watchProject, type WatchOptions as WatchLoopOptions } from './watch.js';
 
 /** While a TUI owns the terminal, the plan's progress lines must not scribble over it: only warnings and errors. */
 function quietWhileTui(ctx: ComposeContext): ComposeContext {
@@ -21,10 +23,12 @@ function quietWhileTui(ctx: ComposeContext): ComposeContext {
 
 /**
  * What a watch action runs: `up` again for the named services (after a rebuild, recreating them) with the project
- * loaded again by `reload`, and `restart` for one service.
+ * loaded again by `reload`, `restart` for one service, and the plan of a sync action.
  */
-function actions(ctx: ComposeContext, options: UpOptions, reload: () => Project) {
+function actions(ctx: ComposeContext, options: UpOptions, reload: () => Project, report: (message: string) => void) {
   return {
+    sync: (...[project, rule, paths, action]: Parameters<WatchLoopOptions['sync']>) =>
+      runSyncAction(quietWhileTui(ctx), project, rule, paths, { action, report }),
     replan: async (services: readonly string[], { forceRecreate }: { forceRecreate: boolean }): Promise<Project> => {
       const project = reload();
       const plan = { ...options.plan, forceRecreate };
@@ -55,16 +59,14 @@ export function startWatch(
   projectFiles: readonly string[],
   reload: () => Project = () => options.project,
 ): { stop(): Promise<void> } {
-  const engine = ctx.port.engine;
-  if (engine === undefined) throw new TsfigError('internal', 'watch needs the engine');
   const controller = new AbortController();
+  const report = (message: string) => tuiStatus.emit(message);
   const running = watchProject({
-    engine,
     project: options.project,
     projectFiles,
     services,
-    report: (message) => tuiStatus.emit(message),
-    ...actions(ctx, options, reload),
+    report,
+    ...actions(ctx, options, reload, report),
     signal: controller.signal,
   }).catch((error: unknown) => tuiStatus.emit(`watch: ${error instanceof Error ? error.message : String(error)}`));
   return {
@@ -93,16 +95,14 @@ export async function run(ctx: ComposeContext, options: WatchOptions): Promise<E
   // `up -d` with every default
   const upOptions: UpOptions = { project: options.project, services: options.services, plan: {}, detach: true };
   if (options.up) await converge(ctx, upOptions);
-  const engine = ctx.port.engine;
-  if (engine === undefined) throw new TsfigError('internal', 'watch needs the engine');
+  const report = (message: string) => ctx.stderr.write(`${message}\n`);
   try {
     await watchProject({
-      engine,
       project: options.project,
       projectFiles: options.projectFiles,
       services: options.services,
-      report: (message) => ctx.stderr.write(`${message}\n`),
-      ...actions(ctx, upOptions, options.reload),
+      report,
+      ...actions(ctx, upOptions, options.reload, report),
       signal: options.signal,
     });
   } catch (error) {

@@ -1,9 +1,10 @@
 /**
  * `sync`: copies changed host files into a running container through the engine.
  *
- * How: each batch becomes small POSIX `sh` scripts run with `engine.containers.exec` inside the container (its mount
- * namespace, root and user), which write the bytes with `printf` (octal escapes for anything not plain text) to a
- * temporary name and `mv` it over the target. So:
+ * How: each batch becomes small POSIX `sh` scripts (the spec of a plan's `container.sync` operation, see
+ * src/watch/actions.ts) that `EnginePort.syncFiles` runs with `engine.containers.exec` inside the container (its
+ * mount namespace, root and user); they write the bytes with `printf` (octal escapes for anything not plain text) to
+ * a temporary name and `mv` it over the target. So:
  * - the write resolves paths in the container's own root, as the container's user: a symlink inside the container can
  *   never lead out to the host (unlike writing into the overlay upper dir or /proc/PID/root from the host, where an
  *   absolute symlink in the container would resolve against the host's root);

@@ -1,26 +1,23 @@
 /**
  * The watch loop: chokidar over every rule's path and the project files, a debounce per rule (a burst of saves is one
- * action), and the action: sync, restart, sync+restart, sync+exec or rebuild. Actions of one service run one at a
- * time. Each action is reported with its duration.
+ * action), and the action: sync, restart, sync+restart, sync+exec or rebuild, each a plan run by the caller's
+ * functions (src/watch/command.ts). Actions of one service run one at a time. Each action is reported with its
+ * duration.
  */
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import type { Engine } from '../../engine/index.js';
 import { DockerIgnore, readDockerIgnore } from '../../engine/build/index.js';
 import type { Project } from '../model/project.js';
-import { observe } from '../planner/observe.js';
-import type { ObservedContainer } from '../planner/observed.js';
 import { formatDuration } from '../ui/tty/format.js';
 import { Debouncer } from './debounce.js';
 import { watchRules, type WatchRule } from './rules.js';
-import { syncOps, syncScripts, walk } from './sync.js';
+import { walk } from './sync.js';
 
 /** Editor droppings and VCS metadata never trigger an action (compose ignores the same). */
 const DEFAULT_IGNORES = ['.git', '**/.git', '**/*~', '**/.*.swp', '**/.*.swx', '**/4913', '**/*.tsfig-sync'];
 
 export interface WatchOptions {
-  readonly engine: Engine;
   /** The project as loaded; replaced after a project-file change re-plans. */
   readonly project: Project;
   /** The project files (a change re-plans and applies). */
@@ -36,6 +33,16 @@ export interface WatchOptions {
   readonly replan: (services: readonly string[], options: { forceRecreate: boolean }) => Promise<Project>;
   /** The `restart` code path (a plan of stops and starts) for one service's containers. */
   readonly restart: (service: string) => Promise<void>;
+  /**
+   * A sync action of the rule for the changed paths, as one plan (src/watch/actions.ts `runSyncAction`): the files
+   * into the running containers, then the exec or the restart. Returns what it did, for the report.
+   */
+  readonly sync: (
+    project: Project,
+    rule: WatchRule,
+    paths: readonly string[],
+    action: 'sync' | 'sync+restart' | 'sync+exec',
+  ) => Promise<string>;
   readonly signal: AbortSignal;
   /** Quiet period of the debounce. @default 300 */
   readonly quietMs?: number;
@@ -151,45 +158,8 @@ class Watcher {
     }
   }
 
-  private async containers(service: string): Promise<ObservedContainer[]> {
-    const observed = await observe(this.options.engine, this.project.name, this.project);
-    return observed.containers.filter((container) => container.service === service && !container.oneoff);
-  }
-
-  private async sync(rule: WatchRule, paths: readonly string[]): Promise<string> {
-    const { ops, skipped } = await syncOps(rule, paths);
-    for (const hostPath of skipped) {
-      this.options.report(`watch: ${rule.service}: not syncing ${hostPath}: a symlink out of the watched tree`);
-    }
-    const scripts = syncScripts(ops);
-    const running = (await this.containers(rule.service)).filter((container) => container.running);
-    for (const container of running) {
-      for (const script of scripts) {
-        const result = await this.options.engine.containers.exec(container.id, { argv: ['sh', '-c', script] });
-        if (result.exitCode !== 0) {
-          throw new Error(`sync into ${container.name} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
-        }
-      }
-    }
-    return `${ops.length} path(s) to ${running.length} container(s)`;
-  }
-
   private async restart(service: string): Promise<void> {
     await this.options.restart(service);
-  }
-
-  private async exec(rule: WatchRule): Promise<void> {
-    const exec = rule.exec;
-    if (exec === undefined) return;
-    for (const container of (await this.containers(rule.service)).filter((candidate) => candidate.running)) {
-      const result = await this.options.engine.containers.exec(container.id, {
-        argv: exec.command,
-        env: exec.environment,
-        ...(exec.user !== undefined ? { user: exec.user } : {}),
-        ...(exec.workingDir !== undefined ? { workingDir: exec.workingDir } : {}),
-      });
-      if (result.exitCode !== 0) throw new Error(`exec in ${container.name} exited with ${result.exitCode}`);
-    }
   }
 
   /** The image phase of `up` builds it (a plan op), then the service is recreated from it. */
@@ -207,15 +177,9 @@ class Watcher {
     let detail = '';
     switch (rule.action) {
       case 'sync':
-        detail = await this.sync(rule, paths);
-        break;
       case 'sync+restart':
-        detail = await this.sync(rule, paths);
-        await this.restart(service);
-        break;
       case 'sync+exec':
-        detail = await this.sync(rule, paths);
-        await this.exec(rule);
+        detail = await this.options.sync(this.project, rule, paths, rule.action);
         break;
       case 'restart':
         await this.restart(service);
@@ -264,7 +228,7 @@ class Watcher {
       );
       this.enqueue(matcher.rule.service, async () => {
         const started = Date.now();
-        const detail = await this.sync(matcher.rule, paths);
+        const detail = await this.options.sync(this.project, matcher.rule, paths, 'sync');
         this.options.report(
           `watch: initial sync ${matcher.rule.service} (${detail}) in ${formatDuration(Date.now() - started)}`,
         );

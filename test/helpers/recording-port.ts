@@ -102,6 +102,18 @@ export class RecordingPort implements ComposePort, ComposeTerminal {
     await this.record(`runHook ${spec.phase}`, spec.container);
     return { exitCode: this.hookExitCodes.get(spec.container) ?? 0, output: 'hook output' };
   };
+  /** The scripts each sync ran (in order), and the exit codes of syncs and execs by container; default 0. */
+  readonly syncScripts: string[] = [];
+  readonly syncExitCodes = new Map<string, number>();
+  syncFiles = async (spec: { container: string; scripts: readonly string[] }) => {
+    await this.record('syncFiles', spec.container);
+    this.syncScripts.push(...spec.scripts);
+    return { exitCode: this.syncExitCodes.get(spec.container) ?? 0, output: 'sync stderr' };
+  };
+  execInContainer = async (spec: { container: string; command: readonly string[] }) => {
+    await this.record('execInContainer', `${spec.container} ${spec.command.join(' ')}`);
+    return { exitCode: this.hookExitCodes.get(spec.container) ?? 0, output: 'exec output' };
+  };
   runPreStart = async (spec: { create: { name: string } }) => {
     await this.record('runPreStart', spec.create.name);
     return { exitCode: this.hookExitCodes.get(spec.create.name) ?? 0, output: 'pre_start output' };

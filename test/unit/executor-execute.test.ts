@@ -66,6 +66,14 @@ class RecordingPort implements ExecutorPort {
     await this.call('runPreStart', spec.create.name, signal);
     return { exitCode: this.exitCodes.get(spec.create.name) ?? 0, output: 'pre_start output' };
   };
+  syncFiles = async (spec: { container: string }, signal: AbortSignal) => {
+    await this.call('syncFiles', spec.container, signal);
+    return { exitCode: this.exitCodes.get(spec.container) ?? 0, output: 'sync output' };
+  };
+  execInContainer = async (spec: { container: string }, signal: AbortSignal) => {
+    await this.call('execInContainer', spec.container, signal);
+    return { exitCode: this.exitCodes.get(spec.container) ?? 0, output: 'exec output' };
+  };
   waitHealthy = (spec: { container: string }, signal: AbortSignal) => this.call('waitHealthy', spec.container, signal);
   waitCompleted = async (spec: { container: string }, signal: AbortSignal) => {
     await this.call('waitCompleted', spec.container, signal);
