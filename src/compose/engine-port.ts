@@ -46,11 +46,7 @@ import type { ComposePort } from './context.js';
 /** The registry client (http, tls, zlib...) loads only when something is pulled, not on every `up`. */
 const registry = () => import('../../engine/registry/index.js');
 
-/**
- * The builder's events as the orchestrator's, for one service. A cache hit is remembered in `cachedSteps` and
- * reported by the step's `build.step-done` (the builder sends that one for every step).
- */
-/** A plan's build operation as the builder's options (up's executor and the build verb alike). */
+/** A plan's build operation as the builder's options. */
 export function builderOptionsOf(spec: ImageBuildSpec, signal: AbortSignal | undefined): BuildOptions {
   return {
     contextDir: spec.context,
@@ -68,6 +64,10 @@ export function builderOptionsOf(spec: ImageBuildSpec, signal: AbortSignal | und
   };
 }
 
+/**
+ * The builder's events as the orchestrator's, for one service. A cache hit is remembered in `cachedSteps` and
+ * reported by the step's `build.step-done` (the builder sends that one for every step).
+ */
 export function buildEventOf(service: string, event: BuildEvent, cachedSteps: Set<number>): TsfigEvent | undefined {
   switch (event.kind) {
     case 'step':
@@ -111,7 +111,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The project lock (`<root-id>:project:<name>`): serialises the mutations of one project, those of the compose verbs
- * (`EnginePort.lockProject`) and those outside them (`tsfig build`, `kube play`).
+ * (`EnginePort.lockProject`) and those outside them (`kube play`).
  */
 export async function withProjectLock<T>(engine: Engine, project: string, fn: () => Promise<T>): Promise<T> {
   const lock = await acquireLock(`${engine.paths.rootId}:project:${project}`, { timeoutMs: 600_000 });

@@ -300,6 +300,52 @@ export function planImages(project: Project, observed: ObservedState, options: I
   return { version: 1, project: project.name, operations, warnings };
 }
 
+export interface BuildPlanOptions {
+  /** The services named (`tsfig build web`); all when empty. */
+  readonly services: readonly string[];
+  /** `--no-cache`. */
+  readonly noCache?: boolean;
+  /** `--pull`: pull the FROM images again. */
+  readonly pull?: boolean;
+  /** `--build-arg KEY=VALUE` entries, over the file's `build.args`. */
+  readonly buildArgs?: readonly string[];
+  /** The environment build args without a value are taken from. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * `tsfig build`: a build of every named service that has `build:` (all when none is named), whether its image is
+ * there or not (the layer cache keeps unchanged steps), one after the other in `buildOrder` (dependencies, and the
+ * services whose images a build uses as named contexts, first). Services without `build:` are left out.
+ */
+export function planBuild(project: Project, options: BuildPlanOptions): Plan {
+  const names = options.services.length > 0 ? options.services : Object.keys(project.services);
+  const operations: Operation[] = [];
+  for (const name of buildOrder(project, names)) {
+    const service = project.services[name];
+    if (service?.build === undefined) continue;
+    const spec = buildSpecOf(project, service, options.env, {
+      noCache: options.noCache === true,
+      pull: options.pull === true,
+      buildArgs: options.buildArgs ?? [],
+    });
+    const previous = operations.at(-1)?.id;
+    operations.push({
+      id: operations.length + 1,
+      kind: OpKind.ImageBuild,
+      resource: `service:${name}`,
+      reason: 'tsfig build',
+      dependsOn: previous === undefined ? [] : [previous],
+      group: `build:image:${spec.image}`,
+      spec,
+    });
+  }
+  const warnings = operations.flatMap((op) =>
+    op.kind === OpKind.ImageBuild ? ignoredBuildKeys(project.services[op.spec.service]) : [],
+  );
+  return { version: 1, project: project.name, operations, warnings };
+}
+
 /**
  * The `build:` keys the builder does not do yet (docs/compatibility.md), one warning each when a service that is
  * built sets them: the build goes on without them.

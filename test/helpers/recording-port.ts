@@ -6,7 +6,7 @@ import type { ComposeContext, ComposePort, ComposeTerminal } from '../../src/com
 import { RecordingSink } from '../../src/events/events.js';
 import type { Project } from '../../src/model/project.js';
 import type { ObservedContainer, ObservedState } from '../../src/planner/observed.js';
-import type { Plan } from '../../src/planner/plan.js';
+import type { ImageBuildSpec, Plan } from '../../src/planner/plan.js';
 
 /** Also the context's terminal: followLogs and attachStdin are recorded in the same call list. */
 export class RecordingPort implements ComposePort, ComposeTerminal {
@@ -94,7 +94,12 @@ export class RecordingPort implements ComposePort, ComposeTerminal {
   pauseContainer = (spec: { container: string }, paused: boolean) =>
     this.record(paused ? 'pauseContainer' : 'unpauseContainer', spec.container);
   pullImage = (spec: { image: string }) => this.record('pullImage', spec.image);
-  buildImage = (spec: { image: string }) => this.record('buildImage', spec.image);
+  /** The specs of the builds, in order. */
+  readonly builds: ImageBuildSpec[] = [];
+  buildImage = (spec: ImageBuildSpec) => {
+    this.builds.push(spec);
+    return this.record('buildImage', spec.image);
+  };
   removeImage = (spec: { image: string }) => this.record('removeImage', spec.image);
   /** Exit codes of hooks, by container (post_start/pre_stop) or one-off name (pre_start); default 0. */
   readonly hookExitCodes = new Map<string, number>();

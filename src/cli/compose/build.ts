@@ -1,107 +1,58 @@
+/**
+ * `tsfig build [SERVICE...]`: its flags → `BuildOptions` for src/compose/build.ts (a plan of builds), and the lines
+ * it prints on stderr: each step, its output and cache hits, warnings, a line per image built (`-q`: none;
+ * `--progress json`: the events as JSON lines).
+ */
 import type { Command } from 'commander';
-import type { BuildEvent } from '../../../engine/build/index.js';
-import type { Engine } from '../../../engine/index.js';
-import { buildEventOf, builderOptionsOf } from '../../compose/engine-port.js';
-import type { EventSink } from '../../events/events.js';
-import { buildOrder, buildSpecOf } from '../../planner/images.js';
-import type { Project } from '../../model/project.js';
-import { servicesInScope } from '../../planner/reconcile.js';
-import { interruptible } from '../interrupt.js';
+import * as build from '../../compose/build.js';
+import type { EventSink, TsfigEvent } from '../../events/events.js';
+import { makeRenderer } from '../../ui/progress.js';
+import { setExitCode } from '../exit-codes.js';
 import { collect } from '../units.js';
-import { composeContext } from './context.js';
-import { withProjectLock } from './up.js';
-
-export interface ServiceBuildOptions {
-  readonly noCache?: boolean;
-  readonly pull?: boolean;
-  /** Extra `--build-arg KEY=VALUE` entries, over the file's `build.args`. */
-  readonly buildArgs?: readonly string[];
-  /** Print the steps (stderr); otherwise only a line per service. */
-  readonly verbose?: boolean;
-  readonly quiet?: boolean;
-  readonly signal?: AbortSignal;
-  /**
-   * Progress as events (`build.*`, warnings) instead of lines on stderr: what `up` renders (plain, JSON or the TUI).
-   * `verbose` and `quiet` then do not apply: the renderer decides.
-   */
-  readonly events?: EventSink;
-}
+import { loadForServices, progressMode, verbContext } from './context.js';
 
 export { buildEventOf } from '../../compose/engine-port.js';
 
-function renderEvent(service: string, event: BuildEvent, verbose: boolean): string | undefined {
+/** The build's line on stderr for an event; plan and op events have none (a failure is main's error). */
+export function buildLine(event: TsfigEvent): string | undefined {
   switch (event.kind) {
-    case 'step':
-      return verbose ? `[${service}] Step ${event.step}/${event.total} : ${event.text}` : undefined;
-    case 'cache-hit':
-      return verbose ? `[${service}]  ---> Using cache` : undefined;
-    case 'output':
-      return verbose ? `[${service}] ${event.text.replace(/\n$/, '')}` : undefined;
-    case 'step-done':
-      return undefined;
-    case 'warning':
-      return `WARN [${service}] ${event.message}`;
-  }
-}
-
-/**
- * Builds the services that have `build:` (in dependency order), tagging each result with the service's image name
- * (`image:` or `<project>-<service>`) and `build.tags`. The layer cache makes an unchanged context cost only its
- * hashing, so `up` builds every time and a changed file or Dockerfile is picked up (the plan then says the image
- * changed).
- */
-export async function buildServices(
-  engine: Engine,
-  project: Project,
-  names: readonly string[],
-  options: ServiceBuildOptions = {},
-): Promise<void> {
-  // The builder (and what it imports) loads only when a service has something to build: not on every `up`.
-  if (!names.some((name) => project.services[name]?.build !== undefined)) return;
-  const { Builder } = await import('../../../engine/build/index.js');
-  const builder = new Builder(engine);
-  for (const name of buildOrder(project, names)) {
-    options.signal?.throwIfAborted();
-    const service = project.services[name];
-    if (service?.build === undefined) continue;
-    const started = Date.now();
-    const spec = buildSpecOf(project, service, process.env, {
-      noCache: options.noCache === true,
-      pull: options.pull === true,
-      buildArgs: options.buildArgs ?? [],
-    });
-    const image = spec.image;
-    const { events } = options;
-    const cachedSteps = new Set<number>();
-    events?.emit({ kind: 'build.start', service: name, image });
-    const result = await builder.build(builderOptionsOf(spec, options.signal), (event) => {
-      if (events !== undefined) {
-        const converted = buildEventOf(name, event, cachedSteps);
-        if (converted !== undefined) events.emit(converted);
-        return;
-      }
-      const line = renderEvent(name, event, options.verbose === true);
-      if (line !== undefined && options.quiet !== true) process.stderr.write(`${line}\n`);
-    });
-    if (events !== undefined) {
-      events.emit({
-        kind: 'build.done',
-        service: name,
-        image,
-        steps: result.steps,
-        cachedSteps: result.cachedSteps,
-        durationMs: Date.now() - started,
-      });
-    } else if (options.quiet !== true) {
-      const cached = result.cachedSteps === result.steps ? ', all steps cached' : '';
-      process.stderr.write(` Image ${image}  Built (${((Date.now() - started) / 1000).toFixed(1)}s${cached})\n`);
+    case 'build.step':
+      return `[${event.service}] Step ${event.step}/${event.total} : ${event.text}`;
+    case 'build.step-done':
+      return event.cached ? `[${event.service}]  ---> Using cache` : undefined;
+    case 'build.output':
+      return `[${event.service}] ${event.text.replace(/\n$/, '')}`;
+    case 'build.done': {
+      const cached = event.cachedSteps === event.steps ? ', all steps cached' : '';
+      return ` Image ${event.image}  Built (${(event.durationMs / 1000).toFixed(1)}s${cached})`;
     }
+    case 'warning':
+      return `WARN ${event.message}`;
+    case 'note':
+      return `note: ${event.message}`;
+    case 'build.start':
+    case 'pull.start':
+    case 'pull.progress':
+    case 'pull.done':
+    case 'pull.error':
+    case 'plan.start':
+    case 'op.start':
+    case 'op.done':
+    case 'op.error':
+    case 'op.skipped':
+    case 'plan.done':
+      return undefined;
   }
 }
 
-/** The named services and everything they depend on (depends_on, links, volumes_from, network_mode service:). */
-export function withDependencies(project: Project, names: readonly string[]): string[] {
-  return names.length === 0 ? [] : [...servicesInScope(project, { services: names })];
+/** `tsfig build`'s lines on a stream (stderr); quiet: none. */
+export function buildLines(out: { write(text: string): unknown }, quiet: boolean): EventSink {
+  return {
+    emit: (event) => {
+      const line = quiet ? undefined : buildLine(event);
+      if (line !== undefined) out.write(`${line}\n`);
+    },
+  };
 }
 
 /** `tsfig build [SERVICE...]`. */
@@ -114,29 +65,26 @@ export function registerBuildCommands(program: Command): void {
     .option('--pull', 'always attempt to pull a newer version of the image')
     .option('--build-arg <KEY=VALUE>', 'set build-time variables for services', collect)
     .option('-q, --quiet', "don't print anything to stdout")
+    .option('--dry-run', 'print the plan and change nothing')
     .action(
       async (
         services: string[],
-        flags: { cache: boolean; pull?: boolean; buildArg?: string[]; quiet?: boolean },
+        flags: { cache: boolean; pull?: boolean; buildArg?: string[]; quiet?: boolean; dryRun?: boolean },
         command: Command,
       ) => {
-        const context = await composeContext(command, services);
-        const names = services.length > 0 ? services : Object.keys(context.project.services);
-        await withProjectLock(context.engine, context.project.name, () =>
-          // Ctrl-C / SIGTERM: the running RUN step's container is killed and removed, then 130 / 143
-          interruptible(
-            { what: 'the build', hint: 'run tsfig build again to finish it: the steps that completed are cached' },
-            (signal) =>
-              buildServices(context.engine, context.project, names, {
-                noCache: !flags.cache,
-                pull: flags.pull === true,
-                buildArgs: flags.buildArg ?? [],
-                verbose: true,
-                quiet: flags.quiet === true,
-                signal,
-              }),
-          ),
-        );
+        const { project } = loadForServices(command, services);
+        const events =
+          progressMode(command) === 'json' ? makeRenderer('json') : buildLines(process.stderr, flags.quiet === true);
+        const ctx = await verbContext(command, events);
+        const options: build.BuildOptions = {
+          project,
+          services,
+          noCache: !flags.cache,
+          pull: flags.pull === true,
+          buildArgs: flags.buildArg ?? [],
+          dryRun: flags.dryRun === true,
+        };
+        setExitCode(command, await build.run(ctx, options));
       },
     );
 }
