@@ -44,7 +44,11 @@ export function createEngine(options: EngineOptions = {}): Engine {
   // TSFIG_DNS_UPSTREAMS (IP:PORT,...): the resolvers names are forwarded to instead of the host's (tests use a local one)
   const upstreams = (env.TSFIG_DNS_UPSTREAMS ?? '').split(',').filter((entry) => entry !== '');
   const networks = new NetworkManager(paths, { dns: options.dns ?? { forward, upstreams } });
-  const containers = new ContainerManager(paths, images, networks);
+  // TSFIG_MONITOR_TIMEOUT_MS: how long a container's monitor may take to answer a control command (default 10 s)
+  const controlTimeoutMs = Number(env.TSFIG_MONITOR_TIMEOUT_MS ?? '');
+  const containers = new ContainerManager(paths, images, networks, {
+    ...(Number.isInteger(controlTimeoutMs) && controlTimeoutMs > 0 ? { controlTimeoutMs } : {}),
+  });
   const volumes = new VolumeStore(paths);
   return { paths, images, containers, volumes, networks };
 }

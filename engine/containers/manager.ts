@@ -51,7 +51,10 @@ import { writeContainerFiles, type ContainerFile } from '../volumes/files.js';
 /** The container locks the current async context holds (ContainerManager.withContainerLock). */
 const heldContainerLocks = new AsyncLocalStorage<ReadonlySet<string>>();
 
-/** How long a monitor may take to answer a control command (it answers in milliseconds; see control()). */
+/**
+ * How long a monitor may take to answer a control command by default (it answers in milliseconds; see control()).
+ * TSFIG_MONITOR_TIMEOUT_MS overrides it (the tests of an unanswering monitor use a shorter one).
+ */
 const CONTROL_TIMEOUT_MS = 10_000;
 
 /** A monitor that accepted a control command and did not answer it in time. */
@@ -169,11 +172,18 @@ export class ContainerManager {
   private readonly networks: NetworkManager | undefined;
   /** Container records by dir entry (see readRecords): records are immutable once written. */
   private readonly recordCache = new Map<string, ContainerRecord>();
+  private readonly controlTimeoutMs: number;
 
-  constructor(paths: EnginePaths, images: ImageSource, networks?: NetworkManager) {
+  constructor(
+    paths: EnginePaths,
+    images: ImageSource,
+    networks?: NetworkManager,
+    options: { controlTimeoutMs?: number } = {},
+  ) {
     this.paths = paths;
     this.images = images;
     this.networks = networks;
+    this.controlTimeoutMs = options.controlTimeoutMs ?? CONTROL_TIMEOUT_MS;
   }
 
   private dirOf(id: string): string {
@@ -715,7 +725,7 @@ export class ContainerManager {
 
   /**
    * Sends one command to the container's monitor over its control socket. A monitor that accepts but does not answer
-   * within CONTROL_TIMEOUT_MS (stopped, or stuck) fails it with a MonitorTimeout: the wait was unbounded, and a
+   * within controlTimeoutMs (stopped, or stuck) fails it with a MonitorTimeout: the wait was unbounded, and a
    * `down` whose monitor never answered hung for ever.
    */
   private async control(record: ContainerRecord, command: string): Promise<void> {
@@ -727,10 +737,10 @@ export class ContainerManager {
         socket.destroy();
         reject(
           new MonitorTimeout(
-            `container ${record.name}: its monitor did not answer "${command}" within ${CONTROL_TIMEOUT_MS / 1000} s`,
+            `container ${record.name}: its monitor did not answer "${command}" within ${this.controlTimeoutMs / 1000} s`,
           ),
         );
-      }, CONTROL_TIMEOUT_MS);
+      }, this.controlTimeoutMs);
       socket.setEncoding('utf8');
       socket.on('connect', () => socket.write(`${command}\n`));
       socket.on('data', (chunk: string) => {

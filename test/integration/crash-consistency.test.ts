@@ -125,8 +125,10 @@ describe('kill -9 of the CLI leaves nothing that blocks a later command (root)',
       process.kill(status.monitor, 'SIGSTOP');
       try {
         const began = Date.now();
+        // the monitor gets 2 s to answer instead of 10 (TSFIG_MONITOR_TIMEOUT_MS): the same path, a shorter wait
         const result = await t.cli(
           verb === 'rm' ? ['container', 'rm', '-f', name] : ['container', 'stop', '-t', '0', name],
+          { env: { TSFIG_MONITOR_TIMEOUT_MS: '2000' } },
         );
         assert.equal(result.code, 0, result.stderr);
         assert.ok(Date.now() - began < 45_000, `${verb} took ${Date.now() - began} ms`);
