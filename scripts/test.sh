@@ -83,11 +83,11 @@ if [ "$(id -u)" = 0 ]; then
   # keep both cores busy while the node tests mostly wait on containers, so they run side by side; each scenario has
   # its own state root, and the tests check only what their own roots made.
   echo "== conformance (beside the tests; its output follows them)" >&2
-  node --import tsx test/conformance/run.ts --no-report --skip-known --jobs 3 >"$scratch/conformance.log" 2>&1 &
+  node --import tsx test/conformance/run.ts --no-report --skip-known --jobs 2 >"$scratch/conformance.log" 2>&1 &
   conformance=$!
 fi
 echo "== tests" >&2
-node --import tsx --test --test-reporter=tap --test-concurrency=1 "${files[@]}" | tee "$scratch/tests.log" || status=$?
+node --import tsx --test --test-reporter=tap --test-concurrency=2 "${files[@]}" | tee "$scratch/tests.log" || status=$?
 if [ -n "$conformance" ]; then
   conformance_status=0
   wait "$conformance" || conformance_status=$?
