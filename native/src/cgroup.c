@@ -271,6 +271,34 @@ int tsfig_cgroup_join_self(const struct tsfig_conf *c, tsfig_error_t *err)
     return join(c, 0, 1, err);
 }
 
+int tsfig_cgroup_open_join(const struct tsfig_conf *c, int fds[8], tsfig_error_t *err)
+{
+    char dirs[8][PATH_MAX], p[PATH_MAX + 16];
+    if (!tsfig_cgroup_enabled(c))
+        return 0;
+    int n = each_dir(c, dirs, 8);
+    for (int i = 0; i < n; i++) {
+        /* v1: `tasks` moves the writing thread, the whole process of a single-threaded child (see join) */
+        tsfig_fmt(p, sizeof p, "%s/%s", dirs[i], tsfig_cgroup_is_v2() ? "cgroup.procs" : "tasks");
+        fds[i] = open(p, O_WRONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            tsfig_make_error(err, errno, "cgroup join", "open `%s`", p);
+            while (i-- > 0)
+                close(fds[i]);
+            return -1;
+        }
+    }
+    return n;
+}
+
+int tsfig_cgroup_join_fds(const int *fds, int n, tsfig_error_t *err)
+{
+    for (int i = 0; i < n; i++)
+        if (write(fds[i], "0", 1) != 1) /* "0": the writer itself, also in another pid namespace */
+            return tsfig_make_error(err, errno, "cgroup join", "join the container's cgroup");
+    return 0;
+}
+
 int tsfig_cgroup_signal_all(const struct tsfig_conf *c, int sig)
 {
     char dirs[8][PATH_MAX], p[PATH_MAX + 16];

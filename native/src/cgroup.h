@@ -20,6 +20,12 @@ int tsfig_cgroup_join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err)
 /* Moves the calling process into the container's cgroups (in a new pid namespace too, where getpid() is 1). Much
  * cheaper than being moved by another process on v1 (see cgroup.c); the process must be single-threaded for that. */
 int tsfig_cgroup_join_self(const struct tsfig_conf *c, tsfig_error_t *err);
+/* For a process that joins the container's mount namespace before it forks (exec, a health probe), where the host's
+ * cgroup tree is no longer visible: opens, in fds (up to 8), the files through which a process moves itself into the
+ * container's cgroups. Returns how many (0 without cgroups), -1 with err. */
+int tsfig_cgroup_open_join(const struct tsfig_conf *c, int fds[8], tsfig_error_t *err);
+/* In the forked (single-threaded) child: moves itself into the cgroups through the fds of tsfig_cgroup_open_join. */
+int tsfig_cgroup_join_fds(const int *fds, int n, tsfig_error_t *err);
 /* Sends sig to every process in the cgroup (once). Returns how many were signalled. */
 int tsfig_cgroup_signal_all(const struct tsfig_conf *c, int sig);
 /* SIGKILLs every process until the cgroup is empty (bounded wait). */

@@ -28,9 +28,25 @@ __attribute__((noreturn)) void tsfig_container_main(const struct tsfig_conf *c, 
 __attribute__((noreturn)) void tsfig_exec_command(const struct tsfig_conf *c, const char *user, const char *cwd,
                                                   char **env, size_t n_env, int flags, int err_fd);
 
-/* exec.c, shared by `exec` and the monitor's healthcheck: join the cgroups and namespaces of the running container
- * whose PID 1 is pid (setns through a pidfd; the next fork() lands in its pid namespace) ... */
-int tsfig_exec_join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err);
+/* What tsfig_exec_join leaves for the child it forks next: the files through which the child moves itself into the
+ * container's cgroups (the joining process stays out of them, so stopping the container never kills it before it
+ * has reported the exit of its process). */
+struct tsfig_exec_join {
+    int cgroup_fds[8];
+    int n_cgroup;
+};
+
+/* exec.c, shared by `exec` and the monitor's healthcheck: join the namespaces of the running container whose PID 1
+ * is pid (setns through a pidfd; the next fork() lands in its pid namespace) and open its cgroups' join files in j;
+ * the forked child calls tsfig_exec_enter_cgroup first, the parent tsfig_exec_join_release after the fork ... */
+int tsfig_exec_join(const struct tsfig_conf *c, pid_t pid, struct tsfig_exec_join *j, tsfig_error_t *err);
+int tsfig_exec_enter_cgroup(struct tsfig_exec_join *j, tsfig_error_t *err);
+void tsfig_exec_join_release(struct tsfig_exec_join *j);
+/* The keeper of `exec --detach`, forked by the container's monitor (monitor.c, ctl command `exec NAME`): reads the
+ * exec's arguments from <run_dir>/NAME (written by the `exec --detach` helper, removed here), starts the process in
+ * the container whose PID 1 is pid with stdio on /dev/null, answers on fd ("k" once it has execve'd, else the error
+ * as a protocol line) and stays to reap it. Returns the exit code for the keeper. */
+int tsfig_exec_keeper(const struct tsfig_conf *c, pid_t pid, int fd, const char *name);
 /* ... then, in the forked child: rlimits, user, caps, no_new_privs, seccomp, execve of c->args (never returns). */
 __attribute__((noreturn)) void tsfig_exec_in_container(const struct tsfig_conf *c, const char *user, const char *cwd,
                                                        char **env, size_t n_env, int err_fd);

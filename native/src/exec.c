@@ -1,8 +1,8 @@
 /* `tsfig-runtime exec <dir> [--user U] [--cwd D] [--env K=V]... [--tty | --detach] -- ARG...`: run a process inside
  * a running container: join its cgroups and namespaces (through a pidfd), fork into its pid namespace, apply the
  * container's capabilities, no_new_privs and seccomp, and exec. Non-dumpable while it works (CVE-2019-5736).
- * With --detach, a detached keeper (own session, stdio on /dev/null) joins and execs instead, reports success and
- * stays to reap the process; the command returns as soon as the process has execve'd. */
+ * With --detach, the container's monitor forks a keeper (own session, stdio on /dev/null) that joins and execs
+ * instead, reports success and stays to reap the process; the command returns as soon as the process has execve'd. */
 #include "cgroup.h"
 #include "commands.h"
 #include "conf.h"
@@ -23,7 +23,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -152,19 +154,42 @@ static char **merge_env(const struct tsfig_conf *c, const struct exec_opts *o, s
     return env;
 }
 
-int tsfig_exec_join(const struct tsfig_conf *c, pid_t pid, tsfig_error_t *err)
+int tsfig_exec_join(const struct tsfig_conf *c, pid_t pid, struct tsfig_exec_join *j, tsfig_error_t *err)
 {
+    j->n_cgroup = 0;
     cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0)
         return tsfig_make_error(err, errno, "exec", "open pidfd of `%d`", (int)pid);
-    if (tsfig_cgroup_join(c, getpid(), err) < 0 || tsfig_userns_open(c, pid, err) < 0)
+    int n = tsfig_cgroup_open_join(c, j->cgroup_fds, err);
+    if (n < 0)
         return -1;
+    j->n_cgroup = n;
+    if (tsfig_userns_open(c, pid, err) < 0) {
+        tsfig_exec_join_release(j);
+        return -1;
+    }
     int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP;
     if (strcmp(c->netns, "host") != 0)
         flags |= CLONE_NEWNET;
-    if (setns(pidfd, flags) < 0)
+    if (setns(pidfd, flags) < 0) {
+        tsfig_exec_join_release(j);
         return tsfig_make_error(err, errno, "setns", "join the namespaces of `%d`", (int)pid);
+    }
     return 0;
+}
+
+int tsfig_exec_enter_cgroup(struct tsfig_exec_join *j, tsfig_error_t *err)
+{
+    int r = tsfig_cgroup_join_fds(j->cgroup_fds, j->n_cgroup, err);
+    tsfig_exec_join_release(j);
+    return r;
+}
+
+void tsfig_exec_join_release(struct tsfig_exec_join *j)
+{
+    for (int i = 0; i < j->n_cgroup; i++)
+        close(j->cgroup_fds[i]);
+    j->n_cgroup = 0;
 }
 
 void tsfig_exec_in_container(const struct tsfig_conf *c, const char *user, const char *cwd, char **env, size_t n_env,
@@ -320,7 +345,8 @@ static int open_pty(int *master, int *slave, tsfig_error_t *err)
 static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, pid_t pid, int null_fd, pid_t *child,
                               int *master, int *pipes, tsfig_error_t *err)
 {
-    if (tsfig_exec_join(c, pid, err) < 0)
+    struct tsfig_exec_join j;
+    if (tsfig_exec_join(c, pid, &j, err) < 0)
         return -1;
     c->args = o->args; /* the process to run replaces the container's command */
     size_t n_env;
@@ -328,19 +354,23 @@ static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, p
     int slave = -1, ep[2], io[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     *master = -1;
     if (o->tty && open_pty(master, &slave, err) < 0)
-        return -1;
+        return tsfig_exec_join_release(&j), -1;
     /* Foreground without a tty: the process gets pipes (relayed by this helper on the host side), never an fd of
      * the caller's own stdio, which may be the operator's terminal (TIOCSTI, /dev/tty). */
     for (int i = 0; pipes != NULL && i < 3; i++)
         if (pipe2(io[i], O_CLOEXEC) < 0)
-            return tsfig_make_error(err, errno, "exec", "create stdio pipes");
+            return tsfig_exec_join_release(&j), tsfig_make_error(err, errno, "exec", "create stdio pipes");
     if (pipe2(ep, O_CLOEXEC) < 0)
-        return tsfig_make_error(err, errno, "exec", "create pipe");
+        return tsfig_exec_join_release(&j), tsfig_make_error(err, errno, "exec", "create pipe");
     *child = fork();
     if (*child < 0)
-        return tsfig_make_error(err, errno, "exec", "fork");
+        return tsfig_exec_join_release(&j), tsfig_make_error(err, errno, "exec", "fork");
     if (*child == 0) {
         close(ep[0]);
+        /* into the container's cgroups first (this helper stays out: a stop kills the process, never the helper
+         * before it has reported the process's exit) */
+        if (tsfig_exec_enter_cgroup(&j, err) < 0)
+            tsfig_child_fail(ep[1], err);
         /* Its own session in every case: no controlling terminal of the caller's (opening /dev/tty fails). */
         if (setsid() < 0) {
             tsfig_make_error(err, errno, "exec", "setsid");
@@ -370,6 +400,7 @@ static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, p
         tsfig_exec_in_container(c, o->user ? o->user : c->user, o->cwd ? o->cwd : c->cwd, env, n_env, ep[1]);
     }
     close(ep[1]);
+    tsfig_exec_join_release(&j);
     if (slave >= 0)
         close(slave);
     for (int i = 0; pipes != NULL && i < 3; i++) {
@@ -391,31 +422,145 @@ static int spawn_in_container(struct tsfig_conf *c, const struct exec_opts *o, p
     return 0;
 }
 
-/* The detached keeper (a child of the command, before it joined anything): own session, so neither the CLI's
- * terminal nor its death reaches it; joins, starts the process with stdio on /dev/null, writes "k" on ok_fd once it
- * has execve'd, lets go of every inherited fd and reaps it. Stays in the host pid namespace (invisible from the
- * container) and in the container's cgroup, so it goes with the container. Errors go to the sync fd as usual. */
-static int run_detached(struct tsfig_conf *c, const struct exec_opts *o, pid_t pid, int ok_fd)
+/* The keeper of `exec --detach` (see tsfig_exec_keeper): own session, starts the process with stdio on /dev/null,
+ * writes "k" on fd once it has execve'd (else the error), lets go of every other fd and reaps it. It is the monitor's
+ * child, in the host pid namespace (invisible from the container) and outside the container's cgroups; the monitor
+ * reaps it, so neither it nor the process is left a zombie whatever reaps orphans on the host. */
+static int run_detached(struct tsfig_conf *c, const struct exec_opts *o, pid_t pid, int fd)
 {
     tsfig_error_t err = {0};
     pid_t child;
     int master;
     if (setsid() < 0)
-        return tsfig_make_error(&err, errno, "exec", "setsid"), fail(&err);
-    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0)
-        return tsfig_make_error(&err, errno, "exec", "open `/dev/null`"), fail(&err);
-    if (spawn_in_container(c, o, pid, null_fd, &child, &master, NULL, &err) < 0)
-        return fail(&err);
+        tsfig_make_error(&err, errno, "exec", "setsid");
+    int null_fd = err.code ? -1 : open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (!err.code && null_fd < 0)
+        tsfig_make_error(&err, errno, "exec", "open `/dev/null`");
+    if (err.code || spawn_in_container(c, o, pid, null_fd, &child, &master, NULL, &err) < 0) {
+        tsfig_write_error(fd, &err);
+        return err.code ? err.code : 125;
+    }
     for (int i = 0; i < 3; i++)
         dup2(null_fd, i);
-    close_range(3, (unsigned)ok_fd - 1, 0);
-    close_range((unsigned)ok_fd + 1, ~0U, 0);
-    (void)tsfig_write_all(ok_fd, "k", 1);
-    close(ok_fd);
+    close_range(3, (unsigned)fd - 1, 0);
+    close_range((unsigned)fd + 1, ~0U, 0);
+    (void)tsfig_write_all(fd, "k", 1);
+    close(fd);
     while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
         ;
     return 0;
+}
+
+int tsfig_exec_keeper(const struct tsfig_conf *monitor_conf, pid_t pid, int fd, const char *name)
+{
+    tsfig_error_t err = {0};
+    struct exec_opts o;
+    struct tsfig_conf c = *monitor_conf; /* the monitor's container, whatever directory the arguments name */
+    char path[PATH_MAX];
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (strncmp(name, "exec-", 5) != 0 || strchr(name, '/') != NULL
+        || tsfig_fmt(path, sizeof path, "%s/%s", c.run_dir, name) < 0) {
+        tsfig_make_error(&err, EINVAL, "exec", "invalid argument file `%s`", name);
+        tsfig_write_error(fd, &err);
+        return 125;
+    }
+    size_t len = 0;
+    char *data = tsfig_read_all(path, &len);
+    int read_errno = errno;
+    (void)unlink(path);
+    if (data == NULL) {
+        tsfig_make_error(&err, read_errno, "exec", "read `%s`", path);
+        tsfig_write_error(fd, &err);
+        return 125;
+    }
+    /* NUL-separated argv of `tsfig-runtime exec`, as the helper got it */
+    int argc = 0;
+    char **argv = calloc(len + 2, sizeof *argv);
+    for (size_t i = 0; argv != NULL && i < len; i += strlen(data + i) + 1)
+        argv[argc++] = data + i;
+    if (argv == NULL || len == 0 || data[len - 1] != '\0' || parse_args(argc, argv, &o, &err) < 0 || !o.detach) {
+        if (err.code == 0)
+            tsfig_make_error(&err, EINVAL, "exec", "invalid argument file `%s`", path);
+        tsfig_write_error(fd, &err);
+        return 125;
+    }
+    tsfig_seccomp_prepare_for(&c);
+    if (o.privileged)
+        c.exec_extra_caps = tsfig_caps_all();
+    return run_detached(&c, &o, pid, fd);
+}
+
+/* `exec --detach`: the container's monitor forks the keeper (ctl command `exec NAME`, the arguments in
+ * <run_dir>/NAME), so the keeper is the monitor's child, reaped by it, like docker's exec processes under the shim;
+ * this helper relays the keeper's answer and exits. */
+static int detach_through_monitor(const struct tsfig_conf *c, int argc, char **argv)
+{
+    tsfig_error_t err = {0};
+    char name[64], path[PATH_MAX], sock[PATH_MAX];
+    tsfig_fmt(name, sizeof name, "exec-%d", (int)getpid());
+    if (tsfig_fmt(path, sizeof path, "%s/%s", c->run_dir, name) < 0
+        || tsfig_fmt(sock, sizeof sock, "%s/ctl", c->run_dir) < 0)
+        return tsfig_make_error(&err, ENAMETOOLONG, "exec", "run dir `%s`", c->run_dir), fail(&err);
+    (void)unlink(path); /* left by a killed helper that had this pid */
+    cleanup_close int afd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (afd < 0)
+        return tsfig_make_error(&err, errno, "exec", "create `%s`", path), fail(&err);
+    for (int i = 0; i < argc; i++)
+        if (tsfig_write_all(afd, argv[i], strlen(argv[i]) + 1) < 0) {
+            tsfig_make_error(&err, errno, "exec", "write `%s`", path);
+            (void)unlink(path);
+            return fail(&err);
+        }
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    cleanup_close int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (strlen(sock) >= sizeof addr.sun_path) {
+        (void)unlink(path);
+        return tsfig_make_error(&err, ENAMETOOLONG, "exec", "control socket `%s`", sock), fail(&err);
+    }
+    memcpy(addr.sun_path, sock, strlen(sock) + 1);
+    char request[96];
+    int n = snprintf(request, sizeof request, "exec %s\n", name);
+    if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) < 0 || tsfig_write_all(s, request, (size_t)n) < 0) {
+        tsfig_make_error(&err, errno, "exec", "ask the monitor of `%s` (`%s`)", c->name, sock);
+        (void)unlink(path);
+        return fail(&err);
+    }
+    /* the keeper answers once the process has execve'd (or failed to): bounded like the engine's control commands */
+    char reply[4096];
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {.fd = s, .events = POLLIN};
+        int r = poll(&p, 1, 30000);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        ssize_t m = read(s, reply + got, sizeof reply - 1 - got);
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m <= 0)
+            break;
+        got += (size_t)m;
+        if (got == sizeof reply - 1)
+            break;
+    }
+    reply[got] = '\0';
+    (void)unlink(path); /* the keeper removed it, unless it never ran */
+    if (got == 1 && reply[0] == 'k')
+        return 0;
+    if (reply[0] == '{') { /* the keeper's error line, with its code */
+        (void)tsfig_write_all(report_fd(), reply, got);
+        const char *code = strstr(reply, "\"code\":");
+        long v = code != NULL ? strtol(code + 7, NULL, 10) : 125;
+        return v > 0 && v < 256 ? (int)v : 125;
+    }
+    if (strncmp(reply, "error ", 6) == 0) {
+        reply[strcspn(reply, "\n")] = '\0';
+        return tsfig_make_error(&err, 0, "exec", "the monitor of `%s`: %s", c->name, reply + 6), fail(&err);
+    }
+    return tsfig_make_error(&err, got == 0 ? ETIMEDOUT : EPROTO, "exec", "the monitor of `%s` did not start the process",
+                            c->name),
+           fail(&err);
 }
 
 int tsfig_cmd_exec(int argc, char **argv)
@@ -434,29 +579,8 @@ int tsfig_cmd_exec(int argc, char **argv)
         c.exec_extra_caps = tsfig_caps_all();
     if (pid < 0)
         return fail(&err);
-    if (o.detach) {
-        int rp[2];
-        if (pipe2(rp, O_CLOEXEC) < 0)
-            return tsfig_make_error(&err, errno, "exec", "create pipe"), fail(&err);
-        pid_t keeper = fork();
-        if (keeper < 0)
-            return tsfig_make_error(&err, errno, "exec", "fork"), fail(&err);
-        if (keeper == 0) {
-            close(rp[0]);
-            _exit(run_detached(&c, &o, pid, rp[1]));
-        }
-        close(rp[1]);
-        char ok = 0;
-        ssize_t n = TEMP_FAILURE_RETRY(read(rp[0], &ok, 1));
-        close(rp[0]);
-        if (n == 1 && ok == 'k')
-            return 0; /* the keeper stays with the process */
-        int status;
-        while (waitpid(keeper, &status, 0) < 0)
-            if (errno != EINTR)
-                return 125;
-        return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 125;
-    }
+    if (o.detach)
+        return detach_through_monitor(&c, argc, argv);
     pid_t child;
     int master, pipes[3] = {-1, -1, -1};
     if (spawn_in_container(&c, &o, pid, -1, &child, &master, o.tty ? NULL : pipes, &err) < 0)

@@ -1,6 +1,6 @@
 /* Healthcheck probes (see health.h). A probe is two processes: a helper forked from the monitor that joins the
- * container's cgroups and namespaces (exec.c's code path) and enforces the timeout, and its child, forked into the
- * container's pid namespace, which runs the check with the container's user, capabilities, no_new_privs and
+ * container's namespaces (exec.c's code path) and enforces the timeout, and its child, forked into the container's
+ * pid namespace, which moves itself into the container's cgroups and runs the check with the container's user, capabilities, no_new_privs and
  * seccomp. The helper exits with the check's exit code, or kills itself with SIGKILL after killing the check's
  * process group when the timeout passed, which is how the monitor tells a timeout from an exit code. */
 #include "health.h"
@@ -138,7 +138,8 @@ __attribute__((noreturn)) static void probe_main(const struct tsfig_monitor *m, 
         _exit(125);
     close_range(3, ~0U, 0);
     long long start = tsfig_monitor_now_ms();
-    if (tsfig_exec_join(&c, m->pid, &err) < 0) {
+    struct tsfig_exec_join j;
+    if (tsfig_exec_join(&c, m->pid, &j, &err) < 0) {
         dprintf(2, "%s%s%s\n", err.msg, err.errno_ ? ": " : "", err.errno_ ? strerror(err.errno_) : "");
         _exit(125);
     }
@@ -150,12 +151,15 @@ __attribute__((noreturn)) static void probe_main(const struct tsfig_monitor *m, 
         _exit(125);
     if (child == 0) {
         close(ep[0]);
+        if (tsfig_exec_enter_cgroup(&j, &err) < 0)
+            tsfig_child_fail(ep[1], &err);
         setpgid(0, 0);
         c.args = c.health_cmd;
         tsfig_exec_in_container(&c, c.user, c.cwd, c.env, c.n_env, ep[1]);
     }
     setpgid(child, child);
     close(ep[1]);
+    tsfig_exec_join_release(&j);
     size_t got = 0;
     while (got < sizeof err) {
         ssize_t n = TEMP_FAILURE_RETRY(read(ep[0], (char *)&err + got, sizeof err - got));

@@ -1,6 +1,7 @@
 #include "monitor.h"
 
 #include "cgroup.h"
+#include "container.h"
 #include "health.h"
 #include "util.h"
 
@@ -11,7 +12,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -160,6 +163,85 @@ static void kill_everything(struct tsfig_monitor *m)
     tsfig_cgroup_thaw(m->c); /* a paused container: the kill is delivered on thaw */
 }
 
+/* ctl `exec NAME`: forks the keeper of an `exec --detach` (exec.c, tsfig_exec_keeper), which answers on fd itself.
+ * The keeper is this monitor's child, so the monitor reaps it (a keeper of the CLI's would be an orphan that only
+ * the host's init could reap), and waits for it before it exits (see finish). */
+static void start_keeper(struct tsfig_monitor *m, int fd, const char *name)
+{
+    if (m->state != TSFIG_STATE_RUNNING) {
+        reply(fd, "error container is not running\n");
+        return;
+    }
+    if (m->n_keepers == m->cap_keepers) {
+        size_t cap = m->cap_keepers ? m->cap_keepers * 2 : 8;
+        pid_t *grown = realloc(m->keepers, cap * sizeof *grown);
+        if (grown == NULL) {
+            reply(fd, "error out of memory\n");
+            return;
+        }
+        m->keepers = grown;
+        m->cap_keepers = cap;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        dprintf(fd, "error fork: %s\n", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL); /* the monitor's SIGCHLD/SIGPIPE go to its signalfd */
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (dup2(fd, 3) < 0)
+            _exit(125);
+        close_range(4, ~0U, 0);
+        _exit(tsfig_exec_keeper(m->c, m->pid, 3, name));
+    }
+    m->keepers[m->n_keepers++] = pid;
+}
+
+static int forget_keeper(struct tsfig_monitor *m, pid_t pid)
+{
+    for (size_t i = 0; i < m->n_keepers; i++)
+        if (m->keepers[i] == pid) {
+            m->keepers[i] = m->keepers[--m->n_keepers];
+            return 1;
+        }
+    return 0;
+}
+
+/* Before the monitor exits: its keepers end with their processes (killed with the container), so it waits for them
+ * (at most 2 s, then SIGKILL) rather than leaving them to the host's init. */
+static void reap_keepers(struct tsfig_monitor *m)
+{
+    long long until = now_ms() + 2000;
+    while (m->n_keepers > 0) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p > 0) {
+            if (!forget_keeper(m, p))
+                (void)tsfig_health_reaped(m, p, st);
+            continue;
+        }
+        if (p < 0 && errno != EINTR)
+            break;
+        if (now_ms() >= until) {
+            for (size_t i = 0; i < m->n_keepers; i++) {
+                kill(m->keepers[i], SIGKILL);
+                while (waitpid(m->keepers[i], NULL, 0) < 0 && errno == EINTR)
+                    ;
+            }
+            m->n_keepers = 0;
+            break;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    free(m->keepers);
+    m->keepers = NULL;
+    m->n_keepers = m->cap_keepers = 0;
+}
+
 /* One ctl command; policy (timeouts, signals) comes from the caller. */
 static void ctl_command(struct tsfig_monitor *m, int fd, char *line)
 {
@@ -200,6 +282,8 @@ static void ctl_command(struct tsfig_monitor *m, int fd, char *line)
             dprintf(fd, "error resize: %s\n", strerror(errno));
         else
             reply(fd, "ok\n");
+    } else if (strncmp(line, "exec ", 5) == 0) {
+        start_keeper(m, fd, line + 5);
     } else {
         reply(fd, "error unknown command\n");
     }
@@ -279,7 +363,7 @@ static int reap(struct tsfig_monitor *m, int sigfd, int *status)
         if (p == m->pid && m->state == TSFIG_STATE_RUNNING) {
             *status = st;
             done = 1;
-        } else {
+        } else if (!forget_keeper(m, p)) {
             (void)tsfig_health_reaped(m, p, st);
         }
     }
@@ -391,6 +475,7 @@ static void finish(struct tsfig_monitor *m, int status)
     tsfig_error_t err = {0};
     if (m->state == TSFIG_STATE_RUNNING)
         record_exit(m, status);
+    reap_keepers(m);
     tsfig_cgroup_remove(m->c);
     tsfig_monitor_remove_sockets(m);
     m->state = TSFIG_STATE_EXITED;

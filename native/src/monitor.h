@@ -28,6 +28,8 @@ struct tsfig_monitor {
     char finished_at[64];
     struct tsfig_log log;
     struct tsfig_stream out, err;
+    pid_t *keepers; /* the keepers of `exec --detach` it forked (ctl `exec`), reaped by it */
+    size_t n_keepers, cap_keepers;
 };
 
 enum { TSFIG_STATE_RUNNING, TSFIG_STATE_RESTARTING, TSFIG_STATE_EXITED };

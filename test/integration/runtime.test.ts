@@ -285,6 +285,44 @@ describe('tsfig-runtime', { skip }, () => {
     assert.match(String(badUser.messages[0]?.message), /unable to find user ghost: no matching entries in passwd file/);
   });
 
+  test('exec while the container stops: the helper reports the process killed (137), it is not killed itself', async (t) => {
+    const tc = await container(t, { args: ['sleep', '1000'] });
+    assert.equal((await start(tc)).code, 0);
+    const running = exec(tc, [], ['sh', '-c', 'echo started; exec sleep 1000']);
+    await sleep(500);
+    // stop 0 SIGKILLs the whole cgroup: the helper used to be in it, died with it and reported nothing (no exit code)
+    assert.equal(await ctl(tc, 'stop 0\n'), 'ok\n');
+    const result = await running;
+    assert.equal(result.code, 137, `the helper's own exit: ${String(result.code)} ${result.stderr}`);
+    assert.equal(result.stdout, 'started\n');
+    await waitExited(tc);
+  });
+
+  test('exec --detach: the keeper is a child of the monitor, which reaps it; nothing of the CLI side stays', async (t) => {
+    const tc = await container(t, { args: ['sleep', '1000'] });
+    const r = await start(tc);
+    assert.equal(r.code, 0);
+    const monitor = Number(r.messages[0]?.monitor);
+    const detached = await exec(tc, ['--detach'], ['sleep', '1000']);
+    assert.equal(detached.code, 0, detached.stderr);
+    const parentOf = (pid: string) =>
+      Number(/^PPid:\s+(\d+)$/m.exec(execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }))?.[1]);
+    const sleeps = execFileSync('pgrep', ['-f', '^sleep 1000$'], { encoding: 'utf8' }).trim().split('\n');
+    const keepers = sleeps.map(parentOf).filter((parent) => parentOf(String(parent)) === monitor);
+    assert.equal(keepers.length, 1, `one sleep whose parent is a child of the monitor ${monitor}`);
+    assert.deepEqual(
+      (await readdir(tc.runDir)).filter((name) => name.startsWith('exec-')),
+      [],
+      'its argument file is gone',
+    );
+    const missing = await exec(tc, ['--detach'], ['nope']);
+    assert.equal(missing.code, 127);
+    assert.match(String(missing.messages[0]?.message), /executable file not found/);
+    assert.equal(await ctl(tc, 'stop 0\n'), 'ok\n');
+    await waitExited(tc);
+    assert.equal(existsSync(`/proc/${keepers[0]}`), false, 'the keeper was reaped before the monitor exited');
+  });
+
   test('stop honours the grace period, then SIGKILLs the whole cgroup', async (t) => {
     const tc = await container(t, { args: ['sleep', '1000'] });
     assert.equal((await start(tc)).code, 0);
