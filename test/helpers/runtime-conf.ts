@@ -45,7 +45,7 @@ export interface TestContainer {
   runDir: string;
   log: string;
   status: string;
-  /** cgroup key relative to each hierarchy, `tsf-test<random>/<id>`. */
+  /** cgroup key relative to each hierarchy, `tsf-test<pid>x<random>/<id>`. */
   cgroup: string;
   id: string;
 }
@@ -68,9 +68,16 @@ export interface ContainerSpec {
   topLayers?: number;
 }
 
+/**
+ * What this test process makes: temp dirs `tsfrt-<pid>-...` and cgroups `tsf-test<pid>x...`, so that the leak checks
+ * of one test file never see what another file, running at the same time, has running.
+ */
+export const OWN_TMP = `tsfrt-${process.pid}-`;
+export const OWN_CGROUPS = `tsf-test${process.pid}x`;
+
 /** Creates temp dirs for one container over the given (read-only shared) lower dir and writes runtime.conf. */
 export async function makeContainer(lower: string, spec: ContainerSpec): Promise<TestContainer> {
-  const base = await mkdtemp(path.join(tmpdir(), 'tsfrt-'));
+  const base = await mkdtemp(path.join(tmpdir(), OWN_TMP));
   const id = randomBytes(32).toString('hex');
   const tc: TestContainer = {
     base,
@@ -82,7 +89,7 @@ export async function makeContainer(lower: string, spec: ContainerSpec): Promise
     runDir: path.join(base, 'run'),
     log: path.join(base, 'c', 'log.json'),
     status: path.join(base, 'c', 'status.json'),
-    cgroup: `tsf-test${randomBytes(4).toString('hex')}/${id.slice(0, 12)}`,
+    cgroup: `${OWN_CGROUPS}${randomBytes(4).toString('hex')}/${id.slice(0, 12)}`,
   };
   for (const d of [tc.dir, tc.rootfs, tc.upper, tc.work]) await mkdir(d, { recursive: true });
   const defaults: Record<string, ConfValue> = {
@@ -313,7 +320,7 @@ export async function leftoverCgroups(prefix: string): Promise<string[]> {
 
 /**
  * Registers hooks of the current suite: before its tests, a busybox lower dir for its containers (makeBusyboxLower);
- * after them, that dir goes and no `tsf-test` cgroup may be left behind. Read `.lower` inside the tests.
+ * after them, that dir goes and no cgroup of this process's tests may be left behind. Read `.lower` inside the tests.
  */
 export function suiteBusyboxLower(prefix: string): { readonly lower: string } {
   const rootfs = { base: '', lower: '' };
@@ -322,7 +329,7 @@ export function suiteBusyboxLower(prefix: string): { readonly lower: string } {
   });
   after(async () => {
     await rm(rootfs.base, { recursive: true, force: true });
-    assert.deepEqual(await leftoverCgroups('tsf-test'), [], 'cgroups left behind');
+    assert.deepEqual(await leftoverCgroups(OWN_CGROUPS), [], 'cgroups left behind');
   });
   return rootfs;
 }

@@ -21,6 +21,8 @@ import {
   exec,
   hardLimit,
   leftoverCgroups,
+  OWN_CGROUPS,
+  OWN_TMP,
   logText,
   makeContainer,
   processAlive,
@@ -48,7 +50,7 @@ describe('tsfig-runtime', { skip }, () => {
   let lowerBase = '';
 
   before(async () => {
-    ({ base: lowerBase, lower } = await makeBusyboxLower('tsfrt-lower-'));
+    ({ base: lowerBase, lower } = await makeBusyboxLower(`${OWN_TMP}lower-`));
     await mkdir(path.join(lower, 'data', 'sub'), { recursive: true });
     await writeFile(path.join(lower, 'data', 'sub', 'file'), 'from image\n', { mode: 0o640 });
     await symlink('/etc/shadow-on-host', path.join(lower, 'data', 'escape'));
@@ -61,14 +63,14 @@ describe('tsfig-runtime', { skip }, () => {
   after(async () => {
     await rm(lowerBase, { recursive: true, force: true });
     // Nothing may leak: cgroup dirs, monitors, mounts.
-    assert.deepEqual(await leftoverCgroups('tsf-test'), []);
+    assert.deepEqual(await leftoverCgroups(OWN_CGROUPS), []);
     const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
     assert.deepEqual(
-      ps.split('\n').filter((l) => l.includes('tsfrt-')),
+      ps.split('\n').filter((l) => l.includes(OWN_TMP)),
       [],
     );
     const mounts = await readFile('/proc/mounts', 'utf8');
-    assert.equal(mounts.includes('tsfrt-'), false, 'no mount of a test dir is left on the host');
+    assert.equal(mounts.includes(OWN_TMP), false, 'no mount of a test dir is left on the host');
   });
 
   async function container(t: TestContext, spec: ContainerSpec): Promise<TestContainer> {
@@ -364,7 +366,7 @@ describe('tsfig-runtime', { skip }, () => {
   });
 
   test('rlimits, cwd creation, readonly root, sysctls and user mounts', async (t) => {
-    const hostDir = await mkdtemp(path.join(tmpdir(), 'tsfrt-bind-'));
+    const hostDir = await mkdtemp(path.join(tmpdir(), `${OWN_TMP}bind-`));
     t.after(() => rm(hostDir, { recursive: true, force: true }));
     await writeFile(path.join(hostDir, 'hello'), 'from host\n');
     const script = [
@@ -427,7 +429,7 @@ describe('tsfig-runtime', { skip }, () => {
   });
 
   test('mount.copy populates an empty volume from the image, keeping symlinks, ownership and modes', async (t) => {
-    const vol = await mkdtemp(path.join(tmpdir(), 'tsfrt-vol-'));
+    const vol = await mkdtemp(path.join(tmpdir(), `${OWN_TMP}vol-`));
     t.after(() => rm(vol, { recursive: true, force: true }));
     const tc = await container(t, {
       args: ['sh', '-c', 'cat /data/sub/file; readlink /data/escape; echo more > /data/added'],
@@ -566,7 +568,7 @@ describe('tsfig-runtime', { skip }, () => {
 
   test('cgroup v2 values and the eBPF device filter (C unit tests, run on the hybrid cgroup2 hierarchy)', async (t) => {
     const root = fileURLToPath(new URL('../../', import.meta.url));
-    const bin = path.join(await mkdtemp(path.join(tmpdir(), 'tsfrt-ctest-')), 'cgroup2-test');
+    const bin = path.join(await mkdtemp(path.join(tmpdir(), `${OWN_TMP}ctest-`)), 'cgroup2-test');
     t.after(() => rm(path.dirname(bin), { recursive: true, force: true }));
     const objects = ['cgroup2', 'bpfdev', 'cgroup', 'util', 'error'].map((o) =>
       path.join(root, 'native/build', `${o}.o`),
