@@ -340,10 +340,21 @@ describe('rootless: tsfig as an ordinary user (issue #16)', { skip: NEEDS_ROOT }
     assert.equal((await exec).code, 0);
     assert.equal(await exited, 0, stderr);
     assert.ok(await eventually(() => states().every((state) => state !== 'T')), `still stopped: ${states().join(',')}`);
-    const counter = async () => Number((await user.tsfig(['container', 'exec', 'cpy', 'cat', '/tmp/n'])).stdout.trim());
+    // `echo $i > /tmp/n` truncates before it writes: a read in between is empty, so read until a number comes
+    const counter = async () => {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const text = (await user.tsfig(['container', 'exec', 'cpy', 'cat', '/tmp/n'])).stdout.trim();
+        if (text !== '') return Number(text);
+      }
+      return Number.NaN;
+    };
     const before = await counter();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.ok((await counter()) > before, 'the container does not run again after the copy');
+    let after = before;
+    for (const deadline = Date.now() + 5000; after <= before && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await counter();
+    }
+    assert.ok(after > before, `the container does not run again after the copy: ${before}, then ${after}`);
     const landed = await user.tsfig(['container', 'exec', 'cpy', 'head', '-1', '/tmp/passwd-out']);
     assert.match(landed.stdout, /^root:/);
   });
