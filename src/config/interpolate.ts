@@ -25,6 +25,7 @@ const namePattern = /^[A-Za-z_][A-Za-z0-9_]*/;
 /**
  * Substitutes variables in one string, as the Compose Specification says: `$VAR`, `${VAR}`, `${VAR:-default}`,
  * `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}`, nesting in the word, `$$` for `$`.
+ * Any other `$` (`$(cmd)`, `$1`, a trailing `$`) is kept as written, as compose v2 does.
  */
 export function interpolateString(input: string, lookup: Lookup): InterpolationResult {
   const unset: string[] = [];
@@ -57,10 +58,11 @@ function substitute(input: string, lookup: Lookup, unset: string[]): string {
     }
     const name = namePattern.exec(input.slice(dollar + 1))?.[0];
     if (name === undefined) {
-      throw new InterpolationError(
-        `invalid interpolation format in "${input}": "$" must start a variable name or "{"`,
-        'write $$ for a literal dollar sign',
-      );
+      // compose v2/v5 (compose-go's pattern): a "$" that starts neither a name, "{" nor "$$" stays as written, so
+      // `$(date)` in a dockerfile_inline or a command reaches the shell; docker-compose 1.29 refused it
+      out += '$';
+      i = dollar + 1;
+      continue;
     }
     out += resolvePlain(name, lookup, unset);
     i = dollar + 1 + name.length;

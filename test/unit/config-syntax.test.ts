@@ -59,9 +59,16 @@ describe('interpolation', () => {
   });
 
   test('malformed forms are errors', () => {
-    for (const bad of ['${', '${}', '${1A}', '${A:x}', '$', 'a $ b', '${A']) {
+    for (const bad of ['${', '${}', '${1A}', '${A:x}', '${A']) {
       assert.throws(() => sub(bad), InterpolationError, bad);
     }
+  });
+
+  test('a "$" that starts no name, "{" or "$$" is kept as written (compose v2; 1.29 refused it)', () => {
+    for (const literal of ['$', 'a $ b', 'echo "built at $(date)"', 'awk "{print $1}"', 'cost: 5$', '$-x']) {
+      assert.equal(sub(literal), literal);
+    }
+    assert.equal(sub('$(echo $SET) $$ ${B}'), '$(echo v) $ b');
   });
 });
 
