@@ -50,8 +50,8 @@ const LAYER_WORDS: Record<LayerState, string> = {
 
 /**
  * compose's plain progress lines: ` Container web-1  Started`, ` web Pulling`, `  3f2a1b9c8d7e Extracting`,
- * `[web] Step 3/7 : RUN make`. Build output and repeated download progress have no line (LineRenderer prints a
- * layer's line once per state).
+ * `[web] Step 3/7 : RUN make`, `[web] <a line a RUN printed>`. Repeated download progress has no line (LineRenderer
+ * prints a layer's line once per state).
  */
 export function plainLine(event: TsfigEvent): string | undefined {
   switch (event.kind) {
@@ -70,16 +70,23 @@ export function plainLine(event: TsfigEvent): string | undefined {
     case 'build.step':
       return `[${event.service}] Step ${event.step}/${event.total} : ${event.text}`;
     case 'build.step-done':
-    case 'build.output':
       return undefined;
+    case 'build.output':
+      // a RUN's output, as compose's plain progress shows it (BuildKit's `#5 0.301 text`), under the service
+      return event.text
+        .replace(/\n$/, '')
+        .split('\n')
+        .map((line) => `[${event.service}] ${line}`)
+        .join('\n');
     case 'build.done': {
       const cached = event.cachedSteps === event.steps ? ', all steps cached' : '';
       return ` Image ${event.image}  Built (${(event.durationMs / 1000).toFixed(1)}s${cached})`;
     }
     case 'op.start':
-      return ` ${words(event.op).noun} ${event.op.target}  ${words(event.op).doing}`;
     case 'op.done':
-      return ` ${words(event.op).noun} ${event.op.target}  ${words(event.op).done}`;
+      // a pull or a build has its own lines (pull.*, build.*): its op's would print each of them twice
+      if (event.op.kind === 'image.pull' || event.op.kind === 'image.build') return undefined;
+      return ` ${words(event.op).noun} ${event.op.target}  ${event.kind === 'op.start' ? words(event.op).doing : words(event.op).done}`;
     case 'op.error':
       return ` ${words(event.op).noun} ${event.op.target}  ${event.bestEffort ? 'Warning' : 'Error'}: ${event.message}`;
     case 'op.skipped':

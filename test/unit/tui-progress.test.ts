@@ -255,7 +255,7 @@ const imageEvents: TsfigEvent[] = [
   { kind: 'build.done', service: 'web', image: 'demo-web', steps: 2, cachedSteps: 1, durationMs: 1000 },
 ];
 
-test('plain progress prints a line per layer state change and per build step, not per byte or output chunk', () => {
+test('plain progress prints a line per layer state change, per build step and per line a RUN printed, not per byte', () => {
   assert.equal(
     rendered('plain', imageEvents),
     [
@@ -269,6 +269,7 @@ test('plain progress prints a line per layer state change and per build step, no
       ' Image demo-web  Building',
       '[web] Step 1/2 : FROM tsfig/busybox',
       '[web] Step 2/2 : RUN make',
+      '[web] compiling',
       ' Image demo-web  Built (1.0s)',
       '',
     ].join('\n'),
@@ -277,6 +278,18 @@ test('plain progress prints a line per layer state change and per build step, no
     rendered('quiet', [...imageEvents, { kind: 'pull.error', image: 'x:1', services: ['x'], message: 'HTTP 404' }]),
     ' x Error HTTP 404\n',
   );
+});
+
+test("plain progress: a build's or a pull's op has no lines of its own (its build.* and pull.* lines say it once)", () => {
+  const events: TsfigEvent[] = [
+    { kind: 'op.start', op: op(1, 'image.build', 'demo-web') },
+    imageEvents[8]!,
+    { kind: 'op.done', op: op(1, 'image.build', 'demo-web') },
+    { kind: 'op.start', op: op(2, 'image.pull', 'redis:7') },
+    { kind: 'op.done', op: op(2, 'image.pull', 'redis:7') },
+    { kind: 'op.start', op: op(3, 'network.create', 'x') },
+  ];
+  assert.equal(rendered('plain', events), ' Image demo-web  Building\n Network demo-x-1  Creating\n');
 });
 
 test('json progress is one object per event, kind included, with ms: when, since the process started', () => {
