@@ -3,7 +3,8 @@
  * tar-split), containers (`cp`) and builds (COPY/ADD, RUN layers) all read through `tarEntries`: it streams an
  * entry's data (a layer's files are never held whole) and can report every byte it reads, in order, so tar-split
  * can record the archive's own bytes exactly (`onBytes`). `readTar` holds each entry's data in memory, for the small
- * archives of builds and `cp`. Nothing is ever written to disk by an entry's path here.
+ * archives of `cp` and of RUN steps. PAX and long-name records are held in memory, so they are refused over 1 MiB. Nothing is ever
+ * written to disk by an entry's path here.
  */
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
@@ -68,6 +69,8 @@ export interface TarReadOptions {
 
 const BLOCK = 512;
 const CHUNK = 1 << 16;
+/** The largest PAX or GNU long-name record read (they are held in memory). */
+const MAX_RECORD = 1 << 20;
 const TYPE_FLAGS: Record<TarEntryType, string> = {
   file: '0',
   hardlink: '1',
@@ -247,6 +250,8 @@ export async function* tarEntries(
     const flag = String.fromCharCode(block[156] ?? 0);
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
       const size = sizeOf(readNumber(block, 124, 12));
+      // held in memory: a hostile archive must not declare gigabytes of it (Go's archive/tar has the same bound)
+      if (size > MAX_RECORD) throw new Error(`malformed tar header (a PAX or long-name record of ${size} bytes)`);
       const body = (await archive(size + paddingOf(size))).subarray(0, size);
       if (flag === 'x') pax = new Map([...pax, ...parsePax(body)]);
       else if (flag === 'L') longName = body.toString('utf8').replace(/\0+$/, '');
@@ -284,29 +289,39 @@ function normalizeName(name: string): string {
   return name.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '');
 }
 
+/**
+ * An entry as `TarEntry` describes it, without its data: name normalised, link names, device numbers and xattrs
+ * applied; undefined for a kind `TarEntry` has no type for (GNU sparse files, volume labels...).
+ */
+export function entryOf(header: TarHeader): TarEntry | undefined {
+  const type = header.type;
+  if (type === undefined) return undefined;
+  const entry: TarEntry = {
+    name: normalizeName(header.name),
+    type,
+    mode: header.mode,
+    uid: header.uid,
+    gid: header.gid,
+    mtime: header.mtime,
+  };
+  if (type === 'hardlink') entry.linkname = normalizeName(header.linkname);
+  if (type === 'symlink') entry.linkname = header.linkname;
+  if (type === 'char' || type === 'block') {
+    entry.devmajor = header.devmajor;
+    entry.devminor = header.devminor;
+  }
+  const xattrs: Record<string, Buffer> = {};
+  for (const [key, value] of header.pax) if (key.startsWith('SCHILY.xattr.')) xattrs[key.slice(13)] = value;
+  if (Object.keys(xattrs).length > 0) entry.xattrs = xattrs;
+  return entry;
+}
+
 /** The entries of an uncompressed tar stream with their data in memory; kinds `TarEntry` has no type for are skipped. */
 export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarEntry> {
   for await (const { header, data } of tarEntries(source)) {
-    const type = header.type;
-    if (type === undefined) continue; // GNU sparse files, volume labels...
-    const entry: TarEntry = {
-      name: normalizeName(header.name),
-      type,
-      mode: header.mode,
-      uid: header.uid,
-      gid: header.gid,
-      mtime: header.mtime,
-    };
-    if (type === 'hardlink') entry.linkname = normalizeName(header.linkname);
-    if (type === 'symlink') entry.linkname = header.linkname;
-    if (type === 'char' || type === 'block') {
-      entry.devmajor = header.devmajor;
-      entry.devminor = header.devminor;
-    }
-    const xattrs: Record<string, Buffer> = {};
-    for (const [key, value] of header.pax) if (key.startsWith('SCHILY.xattr.')) xattrs[key.slice(13)] = value;
-    if (Object.keys(xattrs).length > 0) entry.xattrs = xattrs;
-    if (type === 'file') {
+    const entry = entryOf(header);
+    if (entry === undefined) continue;
+    if (entry.type === 'file') {
       const parts: Buffer[] = [];
       for await (const chunk of data) parts.push(chunk);
       entry.data = Buffer.concat(parts);

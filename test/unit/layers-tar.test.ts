@@ -195,6 +195,45 @@ describe('tar streams (tarEntries)', () => {
     await drain(tar.subarray(0, 1536)); // no end marker: the stream's end ends the archive
   });
 
+  test('a PAX or long-name record over 1 MiB is refused before it is read (it would be held in memory)', async () => {
+    for (const flag of ['x', 'g', 'L', 'K']) {
+      // a header declaring 64 MiB of record, then zeros without end: only what the reader pulls is made
+      const block = memberHeader({ name: 'PaxHeaders/f', size: 64 * 1024 * 1024, type: 'file' });
+      block.write(flag, 156, 'ascii');
+      block.write('        ', 148, 'ascii');
+      let sum = 0;
+      for (const byte of block) sum += byte;
+      block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+      let pulled = 0;
+      const source: AsyncIterable<Buffer> = {
+        [Symbol.asyncIterator]: () => ({
+          next: () => {
+            const value = pulled === 0 ? block : Buffer.alloc(65536);
+            pulled += value.length;
+            return Promise.resolve({ done: false, value });
+          },
+        }),
+      };
+      await assert.rejects(
+        (async () => {
+          for await (const { data } of tarEntries(source)) await collect(data);
+        })(),
+        /a PAX or long-name record of 67108864 bytes/,
+        flag,
+      );
+      assert.ok(pulled <= 512 + 1024 * 1024, `${flag}: ${pulled} bytes pulled`);
+    }
+    // one of 1 MiB (the most) still reads
+    const name = `${'n/'.repeat(100_000)}end`;
+    const read: string[] = [];
+    const bytes = Buffer.concat([
+      encodeEntry({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, data: Buffer.from('x') }),
+      endOfArchive(),
+    ]);
+    for await (const { header } of tarEntries(Readable.from([bytes]))) read.push(header.name);
+    assert.deepEqual(read, [name]);
+  });
+
   test('data left unread is skipped; onBytes sees every byte once, in order, file content marked', async () => {
     const tar = Buffer.concat([
       encodeEntry({ name: 'one', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, data: Buffer.alloc(70_000, 1) }),
