@@ -140,7 +140,6 @@ function isUrl(source: string): boolean {
 class Planner {
   readonly entries: PlannedEntry[] = [];
   private readonly request: CopyRequest;
-  private downloads = 0;
 
   constructor(request: CopyRequest) {
     this.request = request;
@@ -368,7 +367,8 @@ class Planner {
       throw tooLarge();
     }
     const dir = await this.request.scratch();
-    const file = path.join(dir, `download-${this.downloads++}`);
+    // a dir of its own: each step plans anew, and every download of the build stays until its end
+    const file = path.join(await fs.mkdtemp(path.join(dir, 'download-')), 'file');
     const hash = createHash('sha256');
     let size = 0;
     const out = await fs.open(file, 'wx', 0o600);

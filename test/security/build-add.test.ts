@@ -106,6 +106,21 @@ describe('Dockerfile ADD <url> against a large download', { skip: NEEDS_ROOT }, 
     assert.equal(sent.get('/1'), undefined, 'nothing was downloaded');
   });
 
+  test('two downloads in one build each get their own file', async () => {
+    const dir = path.join(t.dir, 'two');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'Dockerfile'), `FROM tsfig/busybox\nADD ${base}/3 /one\nADD ${base}/2 /two\n`);
+    const result = await build(dir, 'add/two');
+    assert.equal(result.code, 0, result.stderr);
+    try {
+      const sizes = await t.cli(['container', 'run', '--rm', 'add/two', 'stat', '-c', '%s', '/one', '/two']);
+      assert.equal(sizes.stdout, `${3 * MiB}\n${2 * MiB}\n`, sizes.stderr);
+      assert.deepEqual(scratchDirs(), [], 'the downloads are removed after the build');
+    } finally {
+      await t.cli(['image', 'rm', 'add/two']);
+    }
+  });
+
   test("the build's peak memory does not grow with the download's size", async () => {
     const small = await build(await context('small', `${base}/8`), 'add/small');
     assert.equal(small.code, 0, small.stderr);
