@@ -54,7 +54,8 @@ export interface BuildOptions {
   /** Accepted for compatibility; there is no registry client yet, base images are local. @default false */
   readonly pull?: boolean | undefined;
   /**
-   * The most bytes one `ADD <url>` may download (it is streamed to a file of the build, never held in memory).
+   * The most bytes one `ADD <url>` may download, and one local archive that ADD extracts may expand to (its
+   * decompressed tar stream); both are streamed to files of the build, never held in memory.
    * @default TSFIG_BUILD_ADD_MAX_BYTES, else 8 GiB
    */
   readonly maxAddBytes?: number | undefined;
@@ -208,9 +209,9 @@ interface BuildContext {
   readonly runImages: { id: string; made: boolean }[];
   /** Images that hold a stage's layers: never removed with the RUN images. */
   readonly anchors: Set<string>;
-  /** Where ADD keeps downloads (made on first use, removed at the end of the build). */
+  /** Where ADD keeps downloads and extracted archive members (made on first use, removed at the end of the build). */
   scratch: string | undefined;
-  /** The most bytes one ADD download may have. */
+  /** The most bytes one ADD download, or one archive's decompressed stream, may have. */
   readonly maxAddBytes: number;
 }
 
@@ -1329,22 +1330,32 @@ export class Builder {
       throw this.fail(instruction, `invalid checksum "${checksum}"`, 'use --checksum=sha256:<64 hex digits>');
     }
     const exclude = instruction.exclude.length > 0 ? new DockerIgnore(instruction.exclude.map(word)) : undefined;
-    const plan = async (from: CopySourceRoot): Promise<PlannedEntry[]> =>
-      planCopy({
-        keyword,
-        sources,
-        dest,
-        heredocs,
-        owner,
-        chmod,
-        checksum,
-        exclude,
-        from,
-        view,
-        signal: ctx.options.signal,
-        scratch: async () => (ctx.scratch ??= await ownedTmpDir(this.tmpDir, 'add')),
-        maxDownloadBytes: ctx.maxAddBytes,
-      });
+    const plan = async (from: CopySourceRoot): Promise<PlannedEntry[]> => {
+      try {
+        return await planCopy({
+          keyword,
+          sources,
+          dest,
+          heredocs,
+          owner,
+          chmod,
+          checksum,
+          exclude,
+          from,
+          view,
+          signal: ctx.options.signal,
+          scratch: async () => (ctx.scratch ??= await ownedTmpDir(this.tmpDir, 'add')),
+          maxAddBytes: ctx.maxAddBytes,
+        });
+      } catch (error) {
+        // a source that is missing, too large or unsafe: named with the step's line
+        if (!(error instanceof EngineError) || error.kind === 'internal') throw error;
+        throw new EngineError(error.kind, `Dockerfile:${instruction.line}:${instruction.column}: ${error.message}`, {
+          hint: error.hint,
+          cause: error.cause,
+        });
+      }
+    };
     const createdBy = `${keyword} ${instruction.from !== undefined ? `--from=${instruction.from} ` : ''}${sources.join(' ')} ${dest}`;
 
     if (instruction.from !== undefined) {

@@ -4,7 +4,8 @@
  * directory source copies its contents, a file goes into dest when dest ends with `/` or is an existing directory,
  * several sources need a directory dest, globs match path elements, `.dockerignore` hides context files, symlinks
  * are copied as links and never followed out of the root; ADD extracts local tar archives (gzip, bzip2, xz) and
- * downloads http(s) URLs (sha256 checked with --checksum).
+ * downloads http(s) URLs (sha256 checked with --checksum). Downloads and archive members are streamed into files of
+ * the build (its scratch dir), never held whole in memory, and each is refused past a size limit.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,11 +13,12 @@ import type { Stats } from 'node:fs';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { EngineError } from '../errors.js';
 import type { DockerIgnore } from './dockerignore.js';
+import { detectCompression, type Compression } from '../images/index.js';
 import { resolveInRoot, type LayerView } from '../layers/rootfs.js';
-import { readTar, type TarEntry, type TarEntryType } from '../layers/tar.js';
+import { entryOf, tarEntries, type TarEntry, type TarEntryType } from '../layers/tar.js';
 
 /** One path the step writes: where it goes in the image and where its bytes come from. */
 export interface PlannedEntry {
@@ -30,7 +32,7 @@ export interface PlannedEntry {
   readonly size: number;
   readonly linkname?: string;
   readonly sha256?: string;
-  /** Host file to read, or the bytes themselves (heredocs, downloads, archive members). */
+  /** Host file to read (the context's, a download, an archive member), or the bytes themselves (heredocs). */
   readonly source: { readonly file: string } | { readonly data: Buffer } | undefined;
 }
 
@@ -58,13 +60,17 @@ export interface CopyRequest {
   /** The image so far, to tell an existing directory dest. */
   readonly view: LayerView;
   readonly signal?: AbortSignal | undefined;
-  /** A directory of the build where ADD writes its downloads (the caller removes it); required for URLs. */
+  /**
+   * A directory of the build where ADD writes its downloads and the members of the archives it extracts (the caller
+   * removes it); required for ADD.
+   */
   readonly scratch?: (() => Promise<string>) | undefined;
-  /** The most bytes one download may have. @default 8 GiB */
-  readonly maxDownloadBytes?: number | undefined;
+  /** The most bytes one download, or one archive's decompressed tar stream, may have. @default 8 GiB */
+  readonly maxAddBytes?: number | undefined;
 }
 
 const GLOB = /[*?[]/;
+const DEFAULT_MAX_ADD_BYTES = 8 * 1024 ** 3;
 
 function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -288,19 +294,86 @@ class Planner {
       await this.addTree(rel === '' ? '' : rel, host, destPath);
       return;
     }
-    if (this.request.keyword === 'ADD' && stat.isFile()) {
-      const archive = await readArchive(host);
-      if (archive !== undefined) {
-        for (const entry of archive) this.addArchiveEntry(destPath, entry);
-        return;
-      }
-    }
+    if (this.request.keyword === 'ADD' && stat.isFile() && (await this.addArchive(rel, host, destPath))) return;
     const base = rel.split('/').at(-1) ?? rel;
     await this.addNode(destIsDir ? path.posix.join(destPath, base) : destPath, host, stat);
   }
 
-  private addArchiveEntry(destPath: string, entry: TarEntry): void {
-    if (entry.name === '') return;
+  /**
+   * Extracts host into destPath when it is a tar archive (plain, gzip, bzip2 or xz; false when it is not one, and it
+   * is then copied as is, as Docker does). The archive is decompressed and read as a stream: each member's content
+   * goes to a file of the build's scratch dir, hashed on the way, and the decompressed bytes are counted against
+   * maxAddBytes, so neither the archive nor what it expands to is ever held in memory. Past the limit, or on a
+   * damaged archive or a link that leaves destPath, it fails; what it extracted is removed and nothing is added.
+   */
+  private async addArchive(rel: string, host: string, destPath: string): Promise<boolean> {
+    const tar = await openArchive(host);
+    if (tar === undefined) return false;
+    const limit = this.request.maxAddBytes ?? DEFAULT_MAX_ADD_BYTES;
+    let dir: string | undefined;
+    const count = this.entries.length;
+    try {
+      if (this.request.scratch === undefined)
+        throw new EngineError('internal', 'ADD of an archive without a scratch dir');
+      dir = await fs.mkdtemp(path.join(await this.request.scratch(), 'archive-'));
+      let members = 0;
+      for await (const { header, data } of tarEntries(tar.bytes(limit))) {
+        this.request.signal?.throwIfAborted();
+        const entry = entryOf(header);
+        if (entry === undefined || entry.name === '') continue;
+        if (entry.type !== 'file' || header.size === 0) {
+          this.addArchiveEntry(destPath, entry, { data: Buffer.alloc(0) }, sha256(Buffer.alloc(0)));
+          continue;
+        }
+        const file = path.join(dir, String(members++));
+        const hash = createHash('sha256');
+        const out = await fs.open(file, 'wx', 0o600);
+        try {
+          for await (const chunk of data) {
+            this.request.signal?.throwIfAborted();
+            hash.update(chunk);
+            for (let written = 0; written < chunk.length;) {
+              written += (await out.write(chunk, written)).bytesWritten;
+            }
+          }
+        } finally {
+          await out.close();
+        }
+        this.addArchiveEntry(destPath, entry, { file }, `sha256:${hash.digest('hex')}`, header.size);
+      }
+      return true;
+    } catch (error) {
+      this.entries.splice(count);
+      if (dir !== undefined) await fs.rm(dir, { recursive: true, force: true });
+      if (error instanceof ArchiveTooLarge) {
+        throw new EngineError('invalid', `ADD ${rel}: the archive expands to more than the limit of ${limit} bytes`, {
+          hint: 'raise the limit with TSFIG_BUILD_ADD_MAX_BYTES (bytes, or with a k, m or g suffix); nothing was added',
+        });
+      }
+      if (error instanceof EngineError || this.request.signal?.aborted === true) throw error;
+      if (typeof (error as { syscall?: unknown }).syscall === 'string') {
+        // writing the extracted files failed (ENOSPC...), not the archive
+        throw new EngineError('runtime', `ADD ${rel}: cannot extract the archive: ${(error as Error).message}`, {
+          hint: 'check the space left under the state root; nothing was added',
+          cause: error,
+        });
+      }
+      throw new EngineError('invalid', `ADD ${rel}: cannot extract the archive: ${(error as Error).message}`, {
+        hint: 'the archive is damaged or not one tsfig can read; nothing was added',
+        cause: error,
+      });
+    } finally {
+      await tar.close();
+    }
+  }
+
+  private addArchiveEntry(
+    destPath: string,
+    entry: TarEntry,
+    content: { file: string } | { data: Buffer },
+    digest: string,
+    size = 0,
+  ): void {
     const target = path.posix.join(destPath, path.posix.normalize(`/${entry.name}`)).replace(/^\/+/, '');
     if (entry.type === 'symlink' && entry.linkname !== undefined && !entry.linkname.startsWith('/')) {
       // Docker's breakout check: a relative link must resolve inside the extraction directory
@@ -316,14 +389,13 @@ class Planner {
         );
       }
     }
-    const data = entry.data ?? Buffer.alloc(0);
     this.entries.push({
       target,
       type: entry.type,
       mode: entry.type === 'symlink' ? 0o777 : (this.request.chmod ?? entry.mode),
       ...(this.request.owner ?? { uid: entry.uid, gid: entry.gid }),
       mtime: Math.floor(entry.mtime),
-      size: entry.type === 'file' ? data.length : 0,
+      size: entry.type === 'file' ? size : 0,
       ...(entry.linkname !== undefined
         ? {
             linkname:
@@ -332,18 +404,18 @@ class Planner {
                 : entry.linkname,
           }
         : {}),
-      ...(entry.type === 'file' ? { sha256: sha256(data) } : {}),
-      source: entry.type === 'file' ? { data } : undefined,
+      ...(entry.type === 'file' ? { sha256: digest } : {}),
+      source: entry.type === 'file' ? content : undefined,
     });
   }
 
   /**
    * Downloads url into the build's scratch dir as it arrives (hashed on the way, never held in memory), refusing more
-   * than maxDownloadBytes: a Content-Length over it before any byte is read, a body that grows over it as soon as it
+   * than maxAddBytes: a Content-Length over it before any byte is read, a body that grows over it as soon as it
    * does. Nothing is added on any failure.
    */
   private async addUrl(url: string, destIsDir: boolean, destPath: string): Promise<void> {
-    const limit = this.request.maxDownloadBytes ?? 8 * 1024 ** 3;
+    const limit = this.request.maxAddBytes ?? DEFAULT_MAX_ADD_BYTES;
     const tooLarge = (): EngineError =>
       new EngineError('invalid', `ADD ${url}: the download is larger than the limit of ${limit} bytes`, {
         hint: 'raise the limit with TSFIG_BUILD_ADD_MAX_BYTES (bytes, or with a k, m or g suffix); nothing was added',
@@ -426,46 +498,98 @@ function notFound(keyword: string, source: string): EngineError {
   });
 }
 
-async function decompress(file: string, command: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, ['-dc', file], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-    child.once('error', reject);
-    child.once('close', (code) =>
-      code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${command} exited ${code}`)),
-    );
+/** Thrown by an archive's byte stream once it passes its limit. */
+class ArchiveTooLarge extends Error {}
+
+/**
+ * The decompressed bytes of file: gzip through node's zlib, bzip2 and xz through their commands (`-dc`), whose
+ * output is read as it comes (the command waits while it is not). Stopping the iteration stops the decompressor: the
+ * command is killed and waited for.
+ */
+async function* decompress(file: string, compression: Exclude<Compression, 'zstd'>): AsyncGenerator<Buffer> {
+  if (compression === 'none' || compression === 'gzip') {
+    const input = createReadStream(file);
+    const gunzip = compression === 'gzip' ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
+    if (gunzip !== undefined) {
+      input.on('error', (error) => gunzip.destroy(error));
+      input.pipe(gunzip);
+    }
+    try {
+      for await (const chunk of gunzip ?? input) yield chunk as Buffer;
+    } finally {
+      input.destroy();
+      gunzip?.destroy();
+    }
+    return;
+  }
+  const child = spawn(compression, ['-dc', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-2000)));
+  const exited = new Promise<number | Error | null>((resolve) => {
+    child.once('error', resolve);
+    child.once('close', resolve);
   });
+  try {
+    for await (const chunk of child.stdout) yield chunk as Buffer;
+    const status = await exited;
+    if (status instanceof Error) throw new Error(`cannot run ${compression}: ${status.message}`);
+    if (status !== 0) throw new Error(`${compression}: ${stderr.trim() || `exit status ${String(status)}`}`);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  }
 }
 
-/** The entries of a local tar archive (plain, gzip, bzip2, xz), or undefined when the file is not one. */
-async function readArchive(file: string): Promise<TarEntry[] | undefined> {
+/**
+ * A local file as a tar archive, when it is one: a plain tar, or gzip, bzip2 or xz whose first 512 decompressed
+ * bytes are a ustar header (otherwise it is not an archive, and ADD copies it as is, as Docker does). `bytes(limit)`
+ * is its decompressed stream, which throws ArchiveTooLarge as soon as it passes limit; `close` stops the decompressor.
+ */
+async function openArchive(
+  file: string,
+): Promise<{ bytes: (limit: number) => AsyncGenerator<Buffer>; close: () => Promise<void> } | undefined> {
+  const magic = Buffer.alloc(6);
   const handle = await fs.open(file, 'r');
-  const head = Buffer.alloc(512);
   try {
-    await handle.read(head, 0, 512, 0);
+    await handle.read(magic, 0, magic.length, 0);
   } finally {
     await handle.close();
   }
-  const starts = (...bytes: number[]): boolean => bytes.every((byte, i) => head[i] === byte);
-  let data: Buffer;
+  const compression = detectCompression(magic);
+  if (compression === 'zstd') return undefined;
+  const stream = decompress(file, compression);
+  const head: Buffer[] = [];
+  let length = 0;
   try {
-    if (starts(0x1f, 0x8b)) data = gunzipSync(await fs.readFile(file));
-    else if (starts(0x42, 0x5a, 0x68)) data = await decompress(file, 'bzip2');
-    else if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) data = await decompress(file, 'xz');
-    else if (head.subarray(257, 262).toString('latin1') === 'ustar') data = await fs.readFile(file);
-    else return undefined;
+    while (length < 512) {
+      const next = await stream.next();
+      if (next.done === true) break;
+      head.push(next.value);
+      length += next.value.length;
+    }
   } catch {
-    return undefined; // compressed but not a tar: copied as is, as Docker does
+    await stream.return(undefined);
+    return undefined; // compressed but not decompressible: copied as is
   }
-  if (data.subarray(257, 262).toString('latin1') !== 'ustar') return undefined;
-  const entries: TarEntry[] = [];
-  try {
-    for await (const entry of readTar(Readable.from([data]))) entries.push(entry);
-  } catch {
+  if (Buffer.concat(head).subarray(257, 262).toString('latin1') !== 'ustar') {
+    await stream.return(undefined);
     return undefined;
   }
-  return entries;
+  async function* bytes(limit: number): AsyncGenerator<Buffer> {
+    let total = 0;
+    const counted = (chunk: Buffer): Buffer => {
+      total += chunk.length;
+      if (total > limit) throw new ArchiveTooLarge();
+      return chunk;
+    };
+    for (const chunk of head) yield counted(chunk);
+    for (;;) {
+      const next = await stream.next();
+      if (next.done === true) return;
+      yield counted(next.value);
+    }
+  }
+  return { bytes, close: async () => void (await stream.return(undefined)) };
 }
 
 /** Plans a COPY/ADD step: the entries it writes, in order. */

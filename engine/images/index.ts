@@ -19,7 +19,7 @@ export {
   type ImageReference,
 } from './reference.js';
 export { applyChanges, CHANGE_INSTRUCTIONS } from './changes.js';
-export { chainIds, detectCompression } from './layer.js';
+export { chainIds, detectCompression, type Compression } from './layer.js';
 export { containerImageUsers } from './users.js';
 export { loadImages, saveImages } from './archive.js';
 export type { ArchiveFormat } from './archive.js';
