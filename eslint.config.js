@@ -53,6 +53,24 @@ export default tseslint.config(
     },
   },
   {
+    // src/ uses the engine through its entry points (ARCHITECTURE.md; dependency-cruiser's src-through-engine-entry
+    // checks the same): engine/index.ts, engine/<area>/index.ts, engine/errors.ts, never an area's own files.
+    files: ['src/**/*.ts', 'src/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)engine/(?!index\\.js$|errors\\.js$|[^/]+/index\\.js$)',
+              message: 'src/ imports the engine through engine/index.ts or engine/<area>/index.ts, not its files',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The engine is a library: it never imports the orchestrator and never prints.
     files: ['engine/**/*.ts'],
     rules: {
