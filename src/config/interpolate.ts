@@ -174,3 +174,63 @@ function interpolateValue(value: string, lookup: Lookup, bag: DiagnosticBag, pos
     return value;
   }
 }
+
+/** A variable a model uses, as `config --variables` prints it (compose-go template.Variable). */
+export interface ModelVariable {
+  readonly name: string;
+  /** The word of `${VAR:-word}` / `${VAR-word}`. */
+  readonly defaultValue: string;
+  /** The word of `${VAR:+word}` / `${VAR+word}`. */
+  readonly presenceValue: string;
+  /** `${VAR:?err}` / `${VAR?err}`. */
+  readonly required: boolean;
+}
+
+/**
+ * The variables every string value of an uninterpolated model uses (compose-go template.ExtractVariables): `$$` is
+ * skipped, variables inside a default or alternate word count too; a variable used twice keeps its last use.
+ */
+export function extractVariables(model: unknown): Map<string, ModelVariable> {
+  const found = new Map<string, ModelVariable>();
+  const scan = (text: string): void => {
+    for (let i = text.indexOf('$'); i >= 0 && i < text.length; i = text.indexOf('$', i)) {
+      const next = text[i + 1];
+      if (next === '$') {
+        i += 2;
+        continue;
+      }
+      if (next === '{') {
+        const end = matchingBrace(text, i + 2);
+        if (end < 0) return;
+        const body = text.slice(i + 2, end);
+        const name = /^[A-Za-z0-9_]+/.exec(body)?.[0];
+        if (name !== undefined) {
+          const rest = body.slice(name.length);
+          const operator = operators.find((op) => rest.startsWith(op));
+          const word = operator === undefined ? '' : rest.slice(operator.length);
+          const variable = {
+            name,
+            defaultValue: operator === ':-' || operator === '-' ? word : '',
+            presenceValue: operator === ':+' || operator === '+' ? word : '',
+            required: operator === ':?' || operator === '?',
+          };
+          found.set(name, variable);
+          if (variable.defaultValue !== '') scan(variable.defaultValue);
+          if (variable.presenceValue !== '') scan(variable.presenceValue);
+        }
+        i = end + 1;
+        continue;
+      }
+      const name = namePattern.exec(text.slice(i + 1))?.[0];
+      if (name !== undefined) found.set(name, { name, defaultValue: '', presenceValue: '', required: false });
+      i += 1 + (name?.length ?? 0);
+    }
+  };
+  const visit = (value: unknown): void => {
+    if (typeof value === 'string') scan(value);
+    else if (Array.isArray(value)) value.forEach(visit);
+    else if (value !== null && typeof value === 'object') Object.values(value).forEach(visit);
+  };
+  visit(model);
+  return found;
+}

@@ -73,6 +73,138 @@ export const projectFileNames = [
  * problem found, or a `TsfigError` when no project file can be found.
  */
 export function loadProject(options: LoadOptions = {}): LoadResult {
+  const { merged, bag, cwd, files, projectDirectory, fromEnv, lookup, shell, dotenv, fallback } = readFiles(options);
+  const projectName = resolveProjectName(options.projectName, fromEnv, merged, projectDirectory, bag);
+  const profiles =
+    options.profiles && options.profiles.length > 0
+      ? options.profiles
+      : (lookup('COMPOSE_PROFILES') ?? lookup('TSFIG_PROFILES') ?? '').split(',').filter((p) => p.trim() !== '');
+  const project = normalizeProject(merged, {
+    projectName,
+    projectDirectory,
+    configFiles: files,
+    lookup: options.interpolate === false ? undefined : lookup,
+    readEnvFile: (file) => readTextFile(file),
+    home: shell.HOME,
+    activeProfiles: profiles.map((p) => p.trim()),
+    requestedServices: options.services ?? [],
+    lenientEnvFiles: options.lenientEnvFiles === true,
+    bag,
+    fallback,
+  });
+  if (bag.hasErrors()) throw new ConfigError(bag.items, bag.sources, cwd);
+  return {
+    project,
+    warnings: bag.warnings,
+    sources: bag.sources,
+    environment: { ...Object.fromEntries(dotenv), ...shell },
+  };
+}
+
+/**
+ * The model `config --no-interpolate` prints (compose-go's ToModel): the merged files with includes and extends
+ * applied, validated against the schema, not interpolated (so not converted to tsfig's project, whose values must be
+ * known), with compose's map normalisation: the project name, the implicit `default` network, build defaults, the
+ * resources' names, the depends_on implied by links and service: references, and relative paths made absolute.
+ * Every service, whatever its profiles.
+ */
+export function loadModel(options: LoadOptions = {}): {
+  readonly model: RawMap;
+  readonly warnings: readonly Diagnostic[];
+  readonly sources: ReadonlyMap<string, string>;
+} {
+  const { merged, bag, projectDirectory, fromEnv } = readFiles({ ...options, interpolate: false });
+  const name = resolveProjectName(options.projectName, fromEnv, merged, projectDirectory, bag);
+  const model = stripTags(merged) as RawMap;
+  delete model.version;
+  absolutizeTree(model, projectDirectory);
+  normalizeModel(model, name, projectDirectory);
+  return { model: sortedKeys(model) as RawMap, warnings: bag.warnings, sources: bag.sources };
+}
+
+/** compose-go loader/normalize.go Normalize, on the raw model. */
+function normalizeModel(model: RawMap, name: string, projectDirectory: string): void {
+  model.name = name;
+  const services = isRawMap(model.services) ? model.services : {};
+  const networks: RawMap = isRawMap(model.networks) ? model.networks : {};
+  let usesDefault = false;
+  const started = (restart: boolean) => ({ condition: 'service_started', restart, required: true });
+  for (const service of Object.values(services)) {
+    if (!isRawMap(service)) continue;
+    if (service.provider === undefined && service.network_mode === undefined) {
+      // compose-go's canonical form of a list of networks: a map of entries with nothing set
+      if (Array.isArray(service.networks))
+        service.networks = Object.fromEntries((service.networks as unknown[]).map((n) => [String(n), null]));
+      const nets = service.networks;
+      if (nets === undefined || nets === null || (typeof nets === 'object' && Object.keys(nets).length === 0)) {
+        service.networks = { default: null };
+        usesDefault = true;
+      } else if (isRawMap(nets) && 'default' in nets) {
+        usesDefault = true;
+      }
+    }
+    if (service.pull_policy === 'if_not_present') service.pull_policy = 'missing';
+    if (typeof service.build === 'string') service.build = { context: service.build };
+    if (isRawMap(service.build)) {
+      service.build.context ??= projectDirectory;
+      if (service.build.dockerfile === undefined && service.build.dockerfile_inline === undefined)
+        service.build.dockerfile = 'Dockerfile';
+    }
+    // compose-go transformDependsOn: a list becomes a map, each entry gets condition and required
+    const dependsOn: RawMap = isRawMap(service.depends_on)
+      ? service.depends_on
+      : Object.fromEntries(
+          (Array.isArray(service.depends_on) ? (service.depends_on as unknown[]) : []).map((d) => [String(d), {}]),
+        );
+    for (const entry of Object.values(dependsOn)) {
+      if (!isRawMap(entry)) continue;
+      entry.condition ??= 'service_started';
+      entry.required ??= true;
+    }
+    for (const link of Array.isArray(service.links) ? service.links : []) {
+      const target = String(link).split(':')[0] ?? '';
+      dependsOn[target] ??= started(true);
+    }
+    for (const key of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) {
+      const ref = service[key];
+      if (typeof ref === 'string' && ref.startsWith('service:'))
+        dependsOn[ref.slice('service:'.length)] ??= started(true);
+    }
+    for (const from of Array.isArray(service.volumes_from) ? service.volumes_from : []) {
+      const ref = String(from);
+      if (!ref.startsWith('container:')) dependsOn[ref.split(':')[0] ?? ''] ??= started(false);
+    }
+    if (Object.keys(dependsOn).length > 0) service.depends_on = dependsOn;
+  }
+  if (usesDefault && !('default' in networks)) networks.default = null;
+  if (Object.keys(networks).length > 0) model.networks = networks;
+  for (const section of ['networks', 'volumes', 'configs', 'secrets']) {
+    const resources = model[section];
+    if (!isRawMap(resources)) continue;
+    for (const [key, value] of Object.entries(resources)) {
+      const resource: RawMap = isRawMap(value) ? value : {};
+      if (resource.name === undefined || resource.name === null) {
+        const external = resource.external === true || String(resource.external) === 'true';
+        resource.name = external ? key : `${name}_${key}`;
+      }
+      resources[key] = resource;
+    }
+  }
+}
+
+/** Maps with their keys sorted at every level, as Go marshals a map[string]any. */
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (!isRawMap(value)) return value;
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((key) => [key, sortedKeys(value[key])]),
+  );
+}
+
+/** The files of a project read, interpolated (unless told not to), merged and validated against the schema. */
+function readFiles(options: LoadOptions) {
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const shell = options.env ?? process.env;
   const bag = new DiagnosticBag();
@@ -126,32 +258,7 @@ export function loadProject(options: LoadOptions = {}): LoadResult {
 
   validateSchema(merged, bag, fallback);
   if (bag.hasErrors()) throw new ConfigError(bag.items, bag.sources, cwd);
-
-  const projectName = resolveProjectName(options.projectName, fromEnv, merged, projectDirectory, bag);
-  const profiles =
-    options.profiles && options.profiles.length > 0
-      ? options.profiles
-      : (lookup('COMPOSE_PROFILES') ?? lookup('TSFIG_PROFILES') ?? '').split(',').filter((p) => p.trim() !== '');
-  const project = normalizeProject(merged, {
-    projectName,
-    projectDirectory,
-    configFiles: files,
-    lookup: options.interpolate === false ? undefined : lookup,
-    readEnvFile: (file) => readTextFile(file),
-    home: shell.HOME,
-    activeProfiles: profiles.map((p) => p.trim()),
-    requestedServices: options.services ?? [],
-    lenientEnvFiles: options.lenientEnvFiles === true,
-    bag,
-    fallback,
-  });
-  if (bag.hasErrors()) throw new ConfigError(bag.items, bag.sources, cwd);
-  return {
-    project,
-    warnings: bag.warnings,
-    sources: bag.sources,
-    environment: { ...Object.fromEntries(dotenv), ...shell },
-  };
+  return { merged, bag, cwd, files, projectDirectory, fromEnv, lookup, shell, dotenv, fallback };
 }
 
 /** The literal top-level `name:` of the last file that has one (before interpolation, which may need it). */

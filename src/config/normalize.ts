@@ -324,6 +324,11 @@ function normalizeService(name: string, s: RawMap, ctx: Ctx): Service {
     );
   }
   const pullPolicy = str(s.pull_policy) ?? 'missing';
+  const implicit = (['restart', 'scale', 'stop_grace_period', 'pull_policy'] as const).filter((key) =>
+    key === 'scale'
+      ? scaleValue === undefined && deploy?.replicas === undefined
+      : s[key] === undefined || s[key] === null,
+  );
   return {
     name,
     image: str(s.image),
@@ -394,6 +399,7 @@ function normalizeService(name: string, s: RawMap, ctx: Ctx): Service {
     devices: normalizeDevices(s.devices, ctx, where),
     other,
     extensions: extensionsOf(s),
+    ...(implicit.length > 0 ? { implicit } : {}),
   };
 }
 

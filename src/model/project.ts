@@ -273,7 +273,15 @@ export interface Service {
    */
   readonly other: Readonly<Record<string, unknown>>;
   readonly extensions: Extensions;
+  /**
+   * The keys holding tsfig's default because the files do not set them: `tsfig config` leaves them out, as compose
+   * prints only what was written. Not part of the config hash. Absent = none (or a service not made by the loader).
+   */
+  readonly implicit?: readonly ImplicitKey[];
 }
+
+/** Service keys the loader fills with a default when the files leave them out. */
+export type ImplicitKey = 'restart' | 'scale' | 'stop_grace_period' | 'pull_policy';
 
 export interface Network {
   /** Key under `networks:`. */

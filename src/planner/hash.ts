@@ -4,7 +4,7 @@ import type { Service } from '../model/project.js';
 /**
  * The config hash of a service, stored as the `io.tsfig.config-hash` label and compared to decide a recreate:
  * sha256 of the canonical JSON (sorted keys, undefined dropped) of the normalised service without the keys that
- * do not change a container (compose `hash.go` ServiceHash): scale/replicas, depends_on, build, pull_policy, profiles.
+ * do not change a container (compose `hash.go` ServiceHash): scale/replicas, depends_on, build, pull_policy, profiles (and which keys took tsfig's default).
  */
 export function serviceConfigHash(service: Service): string {
   const {
@@ -13,6 +13,7 @@ export function serviceConfigHash(service: Service): string {
     build: _build,
     pull_policy: _pullPolicy,
     profiles: _profiles,
+    implicit: _implicit,
     ...rest
   } = service;
   const deploy = rest.deploy === undefined ? undefined : { ...rest.deploy, replicas: undefined };

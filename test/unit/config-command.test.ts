@@ -50,23 +50,50 @@ const base = { format: 'yaml', interpolate: true } as const;
 const extras = { cwd: dir, env: { HOME: '/home/user' }, warn: () => undefined };
 
 describe('tsfig config', () => {
-  test('prints the normalised project as YAML with sorted keys, quoting YAML 1.1 booleans', () => {
+  test('prints the project in compose v2 canonical form: compose-go field order, only what was written', () => {
     const out = runConfig([], base, extras);
     const doc = parse(out) as { name: string; services: Record<string, { restart: string; image: string }> };
     assert.equal(doc.name, 'shop');
+    assert.deepEqual(Object.keys(doc), ['name', 'services', 'networks', 'volumes']);
     assert.deepEqual(Object.keys(doc.services), ['db', 'web']);
     assert.equal(doc.services.web?.image, 'nginx:1.27');
+    // written as "no" (quoted: a YAML 1.1 boolean); db's restart, scale, stop_grace_period and pull_policy are not
     assert.match(out, /restart: "no"/);
-    const keys = [...out.matchAll(/^ {4}(\w+):/gm)].map((m) => m[1] ?? '');
-    assert.deepEqual(keys.slice(0, 3), [...keys.slice(0, 3)].sort());
+    assert.deepEqual(Object.keys(doc.services.web ?? {}), ['depends_on', 'image', 'networks', 'ports', 'restart']);
+    assert.deepEqual(Object.keys(doc.services.db ?? {}), ['image', 'networks', 'volumes']);
+    assert.match(out, /\n {4}networks:\n {6}default: null\n/);
+    assert.match(out, /\n {6}- mode: ingress\n {8}target: 80\n {8}published: "8080"\n {8}protocol: tcp\n/);
+    assert.match(out, /\nnetworks:\n {2}default:\n {4}name: shop_default\n/);
   });
 
-  test('prints JSON with --format json, stable across runs', () => {
+  test('prints what compose v2 prints for its e2e TestConfig project', () => {
+    const project = mkdtempSync(path.join(dir, 'testconfig-'));
+    writeFileSync(
+      path.join(project, 'compose.yaml'),
+      'services:\n  nginx:\n    build:\n      context: nginx-build\n      dockerfile: Dockerfile\n',
+    );
+    const name = path.basename(project).toLowerCase();
+    assert.equal(
+      runConfig([], base, { ...extras, cwd: project }),
+      `name: ${name}\nservices:\n  nginx:\n    build:\n      context: ${project}/nginx-build\n` +
+        `      dockerfile: Dockerfile\n    networks:\n      default: null\nnetworks:\n  default:\n` +
+        `    name: ${name}_default\n`,
+    );
+  });
+
+  test('prints JSON with --format json, stable across runs, top-level keys sorted and command/entrypoint null', () => {
     const first = runConfig([], { ...base, format: 'json' }, extras);
     const second = runConfig([], { ...base, format: 'json' }, extras);
     assert.equal(first, second);
-    const doc = JSON.parse(first) as { volumes: Record<string, { name: string }> };
+    const doc = JSON.parse(first) as {
+      volumes: Record<string, { name: string }>;
+      services: Record<string, Record<string, unknown>>;
+    };
     assert.equal(doc.volumes.data?.name, 'shop_data');
+    assert.deepEqual(Object.keys(doc), ['name', 'networks', 'services', 'volumes']);
+    assert.deepEqual(Object.keys(doc.services.db ?? {}), ['command', 'entrypoint', 'image', 'networks', 'volumes']);
+    assert.equal(doc.services.db?.command, null);
+    assert.match(first, /"published": "8080"/);
   });
 
   test('--services, --volumes, --profiles and --images print one item per line', () => {
@@ -102,6 +129,58 @@ describe('tsfig config', () => {
     assert.equal(doc.services.web.image, 'nginx:${TAG:-1.27}');
   });
 
+  test('--no-interpolate prints the model as written (sorted keys, compose normalisation), warning on services', () => {
+    writeFileSync(
+      path.join(dir, 'ports.yaml'),
+      'services:\n  test:\n    image: test\n    ports:\n      - ${PORT:-8080}:80\n    build: ./ctx\n',
+    );
+    const warnings: string[] = [];
+    const options = { ...base, interpolate: false, file: ['ports.yaml'], projectName: 'p' };
+    const out = runConfig(['test'], options, { ...extras, warn: (t) => warnings.push(t) });
+    assert.equal(
+      out,
+      `name: p\nnetworks:\n  default:\n    name: p_default\nservices:\n  test:\n    build:\n` +
+        `      context: ${dir}/ctx\n      dockerfile: Dockerfile\n    image: test\n    networks:\n` +
+        `      default: null\n    ports:\n      - ${'${PORT:-8080}'}:80\n`,
+    );
+    assert.match(warnings.join(''), /service filtering is not applied when --no-interpolate is set/);
+    assert.match(runConfig([], { ...options, format: 'json' }, extras), /"\$\{PORT:-8080\}:80"/);
+  });
+
+  test('--variables prints the variables with their defaults as a table, JSON or YAML', () => {
+    writeFileSync(
+      path.join(dir, 'vars.yaml'),
+      'services:\n  a:\n    image: "${IMG:?need it}:${TAG-${DEF:+x}}"\n    command: echo $$HOME $PLAIN\n',
+    );
+    const options = { ...base, variables: true, file: ['vars.yaml'], format: undefined };
+    const row = (...cells: string[]) =>
+      cells
+        .map((cell, i) => (i < 3 ? cell.padEnd(20) : cell))
+        .join('')
+        .trimEnd();
+    const table = runConfig([], options, extras)
+      .split('\n')
+      .map((line) => line.trimEnd())
+      .join('\n');
+    assert.equal(
+      table,
+      [
+        row('NAME', 'REQUIRED', 'DEFAULT VALUE', 'ALTERNATE VALUE'),
+        row('DEF', 'false', '', 'x'),
+        row('IMG', 'true', '', ''),
+        row('PLAIN', 'false', '', ''),
+        row('TAG', 'false', '${DEF:+x}', ''),
+        '',
+      ].join('\n'),
+    );
+    const json = JSON.parse(runConfig([], { ...options, format: 'json' }, extras)) as Record<string, unknown>;
+    assert.deepEqual(json.TAG, { Name: 'TAG', DefaultValue: '${DEF:+x}', PresenceValue: '', Required: false });
+    assert.match(
+      runConfig([], { ...options, format: 'yaml' }, extras),
+      /^IMG:\n {4}name: IMG\n {4}defaultvalue: ""\n {4}presencevalue: ""\n {4}required: true$/m,
+    );
+  });
+
   test('--hash prints the planner hash of one, several or all services', () => {
     const all = runConfig([], { ...base, hash: '*' }, extras);
     assert.match(all, /^db [0-9a-f]{64}\nweb [0-9a-f]{64}\n$/);
@@ -132,6 +211,7 @@ describe('tsfig config', () => {
       '--quiet',
       '--no-interpolate',
       '--hash',
+      '--variables',
     ]) {
       assert.ok(flags.includes(flag), flag);
     }

@@ -2,8 +2,10 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { formatDiagnostics, suggestion } from '../../config/diagnostics.js';
+import { extractVariables } from '../../config/interpolate.js';
 import { formatDuration } from '../../config/values.js';
-import { loadProject } from '../../config/load.js';
+import { canonicalProject } from './config-canonical.js';
+import { loadModel, loadProject } from '../../config/load.js';
 import type { LoadResult } from '../../config/load.js';
 import { TsfigError } from '../../errors.js';
 import type { Project, Service } from '../../model/project.js';
@@ -57,7 +59,8 @@ export function loadProjectFromOptions(options: ProjectOptions, extras: ProjectL
 }
 
 interface ConfigOptions extends ProjectOptions {
-  readonly format: 'yaml' | 'json';
+  /** Unset: YAML, or a table for --variables (compose's default). */
+  readonly format?: 'yaml' | 'json';
   readonly services?: boolean;
   readonly volumes?: boolean;
   readonly profiles?: boolean;
@@ -65,6 +68,7 @@ interface ConfigOptions extends ProjectOptions {
   readonly quiet?: boolean;
   readonly interpolate: boolean;
   readonly hash?: string;
+  readonly variables?: boolean;
 }
 
 /** `tsfig config`: prints the normalised project (what the planner sees), or parts of it. */
@@ -73,13 +77,14 @@ export function registerConfigCommand(program: Command): void {
     .command('config')
     .description('validate the project files and print the normalised project')
     .argument('[service...]', 'print only these services (enables their profiles)')
-    .addOption(new Option('--format <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .addOption(new Option('--format <format>', 'output format (default: yaml)').choices(['yaml', 'json']))
     .option('--services', 'print the service names, one per line')
     .option('--volumes', 'print the volume names, one per line')
     .option('--profiles', 'print the profile names, one per line')
     .option('--images', 'print the image of each service, one per line')
     .option('-q, --quiet', 'only validate: print nothing, exit 65 when invalid')
     .option('--no-interpolate', 'do not substitute ${VARIABLES}')
+    .option('--variables', 'print the variables the files use, with their defaults (a table, or --format)')
     .option('--hash <service>', 'print the config hash of a service ("*" for all; comma-separated list)');
   addProjectOptions(cmd);
   cmd.action((serviceNames: string[], _options: ConfigOptions, command: Command) => {
@@ -95,6 +100,9 @@ export function runConfig(
   options: ConfigOptions,
   extras: ProjectLoadExtras = {},
 ): string {
+  if (options.variables) return variablesText(serviceNames, options, extras);
+  const listing = options.volumes || options.profiles || options.images || options.hash !== undefined;
+  if (!options.interpolate && !listing) return modelText(serviceNames, options, extras);
   const { project } = loadProjectFromOptions(options, {
     ...extras,
     services: serviceNames,
@@ -117,8 +125,92 @@ export function runConfig(
 }
 
 /**
- * The project as `tsfig config` prints it (YAML or JSON), which loads back to the same project: interpolated values
- * have their `$` written `$$` (as compose v2 prints them), so that loading the output does not interpolate again.
+ * `config --no-interpolate` (and `--services` with it): the model as written, with compose's map normalisation
+ * (loadModel), keys sorted at every level as compose prints its map; all services, as in compose, which warns when
+ * services are named.
+ */
+function modelText(serviceNames: readonly string[], options: ConfigOptions, extras: ProjectLoadExtras): string {
+  const warn = extras.warn ?? ((text: string) => process.stderr.write(text));
+  const model = modelOf(options, extras);
+  if (options.quiet) return '';
+  const services = isRecord(model.services) ? Object.keys(model.services) : [];
+  if (options.services) return services.map((name) => `${name}\n`).join('');
+  if (serviceNames.length > 0) {
+    warn('warning: service filtering is not applied when --no-interpolate is set, the full model will be rendered\n');
+  }
+  return options.format === 'json'
+    ? `${JSON.stringify(model, null, 2)}\n`
+    : stringify(model, { lineWidth: 0, version: '1.1' });
+}
+
+function modelOf(options: ConfigOptions, extras: ProjectLoadExtras): Record<string, unknown> {
+  const cwd = extras.cwd ?? process.cwd();
+  const { model, warnings, sources } = loadModel({
+    files: options.file ?? [],
+    projectName: options.projectName,
+    projectDirectory: options.projectDirectory,
+    envFiles: options.envFile ?? [],
+    cwd,
+    env: extras.env ?? process.env,
+  });
+  if (warnings.length > 0) {
+    const warn = extras.warn ?? ((text: string) => process.stderr.write(text));
+    warn(`${formatDiagnostics(warnings, sources, cwd)}\n`);
+  }
+  return model;
+}
+
+/**
+ * `config --variables`: the variables of the uninterpolated model (compose v2's format: JSON with Go's field names
+ * and 4-space indent, YAML with lowercased names, else a table); all services, with a warning when some are named.
+ */
+function variablesText(serviceNames: readonly string[], options: ConfigOptions, extras: ProjectLoadExtras): string {
+  const model = modelOf(options, extras);
+  if (serviceNames.length > 0) {
+    const warn = extras.warn ?? ((text: string) => process.stderr.write(text));
+    warn(
+      'warning: service filtering is not applied when --variables is set, variables from the full model will be rendered\n',
+    );
+  }
+  if (options.quiet) return '';
+  const variables = [...extractVariables(model).values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  if (options.format === 'json') {
+    const out = Object.fromEntries(
+      variables.map((v) => [
+        v.name,
+        { Name: v.name, DefaultValue: v.defaultValue, PresenceValue: v.presenceValue, Required: v.required },
+      ]),
+    );
+    return `${JSON.stringify(out, null, 4)}\n`;
+  }
+  if (options.format === 'yaml') {
+    const out = Object.fromEntries(
+      variables.map((v) => [
+        v.name,
+        { name: v.name, defaultvalue: v.defaultValue, presencevalue: v.presenceValue, required: v.required },
+      ]),
+    );
+    return variables.length === 0 ? '{}\n' : stringify(out, { indent: 4, lineWidth: 0, version: '1.1' });
+  }
+  // Go's tabwriter as compose sets it up: cells padded by 3, columns at least 20 wide, the last one not padded
+  const rows = [
+    ['NAME', 'REQUIRED', 'DEFAULT VALUE', 'ALTERNATE VALUE'],
+    ...variables.map((v) => [v.name, String(v.required), v.defaultValue, v.presenceValue]),
+  ];
+  const widths = [0, 1, 2].map((column) => Math.max(20, ...rows.map((row) => (row[column] ?? '').length + 3)));
+  return rows
+    .map((row) => row.map((cell, column) => (column < 3 ? cell.padEnd(widths[column] ?? 0) : cell)).join(''))
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * The project as `tsfig config` prints it (YAML or JSON), in compose v2's canonical form (config-canonical.ts), which
+ * loads back to the same project: interpolated values have their `$` written `$$` (as compose v2 prints them), so that
+ * loading the output does not interpolate again.
  */
 export function configText(
   project: Project,
@@ -126,11 +218,10 @@ export function configText(
   format: 'yaml' | 'json',
   interpolated = true,
 ): string {
-  const rendered = renderProject(project, only);
+  const implicit = Object.fromEntries(Object.values(project.services).map((s) => [s.name, s.implicit]));
+  const rendered = canonicalProject(renderProject(project, only), implicit, format);
   const view = interpolated ? (escapeDollars(rendered) as Record<string, unknown>) : rendered;
-  return format === 'json'
-    ? `${JSON.stringify(view, null, 2)}\n`
-    : stringify(view, { sortMapEntries: true, lineWidth: 0, version: '1.1' });
+  return format === 'json' ? `${JSON.stringify(view, null, 2)}\n` : stringify(view, { lineWidth: 0, version: '1.1' });
 }
 
 function allProfiles(project: Project): string[] {
@@ -168,7 +259,7 @@ export function renderProject(project: Project, only: readonly string[] = []): R
   const services: Record<string, unknown> = {};
   for (const name of Object.keys(project.services).sort()) {
     if (only.length > 0 && !only.includes(name)) continue;
-    const { other, extensions, name: _name, ...service } = project.services[name] as Service;
+    const { other, extensions, name: _name, implicit: _implicit, ...service } = project.services[name] as Service;
     // A dependency that is not required on a service disabled by its profiles is not printed (compose drops it).
     const dependsOn = Object.fromEntries(
       Object.entries(service.depends_on).filter(([dep, spec]) => spec.required || dep in project.services),
