@@ -2,8 +2,8 @@
  * Golden tests of the project loader over test/fixtures/config.
  *
  * valid/<name>/: project files, an optional `options.json` (LoadOptions plus `env`; `cwd` relative to the fixture),
- * and `expected.json`, the normalised project as `tsfig config --format json` prints it, with the fixture's absolute
- * path written `<dir>`. Regenerate with UPDATE_GOLDEN=1 (valid fixtures only); review the diff before committing.
+ * and `expected.json`, the normalised project with every default filled in (renderProject; `tsfig config` prints it
+ * in compose's canonical form, config-canonical.ts), with the fixture's absolute path written `<dir>`. Regenerate with UPDATE_GOLDEN=1 (valid fixtures only); review the diff before committing.
  * An optional `warnings.txt` holds the expected warnings (one `file:line:col: warning: ...` line each).
  *
  * invalid/<name>/: project files, optional `options.json`, and `expected.txt`, written by hand: the lines a user
