@@ -26,6 +26,7 @@ import type { Writable } from 'node:stream';
 import { ownedTmpDir } from '../layers/tmpdir.js';
 import { resolveInRoot, withMergedRootfs, withPrivateOverlay } from '../layers/rootfs.js';
 import { encodeEntry, endOfArchive, readTar, type TarEntry } from '../layers/tar.js';
+import { toContainerIds, toHostIds, type IdRange, type Owner } from '../layers/ids.js';
 import { EngineError, isErrno } from '../errors.js';
 import type { Engine } from '../index.js';
 import { readJson } from '../state/atomic.js';
@@ -150,13 +151,14 @@ function entryName(top: string, rel: string): string {
 /**
  * The entries of the tree at hostPath (named top, then top/...), read with lstat and never through a symlink;
  * files are opened with O_NOFOLLOW. follow: the top itself may be a symlink to follow (it was resolved already
- * for a container path).
+ * for a container path). ids: a container's user namespace: owners as the container sees them.
  */
 async function* walkTree(
   hostPath: string,
   top: string,
   follow: boolean,
   onWarning: (message: string) => void,
+  ids?: IdRange,
 ): AsyncGenerator<TarEntry> {
   const seen = new Map<string, string>();
   async function* visit(full: string, rel: string, stat: Stats): AsyncGenerator<TarEntry> {
@@ -164,8 +166,7 @@ async function* walkTree(
     const base = {
       name,
       mode: stat.mode & 0o7777,
-      uid: stat.uid,
-      gid: stat.gid,
+      ...(ids === undefined ? { uid: stat.uid, gid: stat.gid } : toContainerIds(stat, ids)),
       mtime: Math.floor(stat.mtimeMs / 1000),
     };
     if (stat.isDirectory()) {
@@ -225,10 +226,24 @@ class TreeWriter {
 
   private readonly base: string;
   private readonly options: CopyOptions;
+  /** The container's user namespace, when writing into one: what is written gets host ids of its range. */
+  private readonly ids: IdRange | undefined;
 
-  constructor(base: string, options: CopyOptions) {
+  constructor(base: string, options: CopyOptions, ids?: IdRange) {
     this.base = base;
     this.options = options;
+    this.ids = ids;
+  }
+
+  /**
+   * Who a written entry belongs to: its own ids with -a, else the writer's (root, left as created); in a user
+   * namespace both as host ids of its range (root: the range's first), as the container's root would have written it.
+   */
+  private ownerOf(entry: TarEntry): Owner | undefined {
+    if (this.ids === undefined) return this.options.archive === true ? entry : undefined;
+    return this.options.archive === true
+      ? toHostIds(entry, this.ids, entry.name)
+      : { uid: this.ids.uid, gid: this.ids.gid };
   }
 
   private async ensureDirs(parts: readonly string[]): Promise<string> {
@@ -239,6 +254,7 @@ class TreeWriter {
       if (stat?.isDirectory() === true) continue;
       if (stat !== undefined) await fs.rm(current, { force: true });
       await fs.mkdir(current, { mode: 0o755 });
+      if (this.ids !== undefined) await fs.lchown(current, this.ids.uid, this.ids.gid);
     }
     return current;
   }
@@ -260,6 +276,21 @@ class TreeWriter {
   }
 
   async write(entry: TarEntry): Promise<void> {
+    try {
+      await this.writeEntry(entry);
+    } catch (error) {
+      // host root's ids do not exist on an idmapped mount (a volume of a container with a user namespace)
+      if (this.ids !== undefined && isErrno(error, 'EOVERFLOW')) {
+        throw new EngineError('unsupported', `cannot write ${entry.name}: it is on an idmapped volume mount`, {
+          hint: 'copy to a path outside the volume, or into the volume from a container (run --rm -v VOLUME:/v ...)',
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  private async writeEntry(entry: TarEntry): Promise<void> {
     const parts = nameParts(entry.name);
     if (parts.length === 0) return; // the destination itself
     const parent = await this.ensureDirs(parts.slice(0, -1));
@@ -280,11 +311,12 @@ class TreeWriter {
     if (existing?.isDirectory() === true) {
       throw new EngineError('conflict', `cannot overwrite directory ${entry.name} with a non-directory`);
     }
+    const owner = this.ownerOf(entry);
     const temp = this.temp(parent);
     try {
       if (entry.type === 'symlink') {
         await fs.symlink(entry.linkname ?? '', temp);
-        if (this.options.archive === true) await fs.lchown(temp, entry.uid, entry.gid);
+        if (owner !== undefined) await fs.lchown(temp, owner.uid, owner.gid);
         await fs.lutimes(temp, entry.mtime, entry.mtime);
       } else if (entry.type === 'hardlink') {
         await fs.link(await this.existingFile(nameParts(entry.linkname ?? '')), temp);
@@ -297,7 +329,7 @@ class TreeWriter {
         );
         try {
           await handle.writeFile(data);
-          if (this.options.archive === true) await handle.chown(entry.uid, entry.gid);
+          if (owner !== undefined) await handle.chown(owner.uid, owner.gid);
           await handle.chmod(entry.mode);
           await handle.utimes(entry.mtime, entry.mtime);
         } finally {
@@ -315,7 +347,8 @@ class TreeWriter {
   /** Modes, owners and times of the directories, once their contents are written (deepest first). */
   async finish(): Promise<void> {
     for (const { full, entry } of this.dirs.reverse()) {
-      if (this.options.archive === true) await fs.lchown(full, entry.uid, entry.gid);
+      const owner = this.ownerOf(entry);
+      if (owner !== undefined) await fs.lchown(full, owner.uid, owner.gid);
       await fs.chmod(full, entry.mode);
       await fs.utimes(full, entry.mtime, entry.mtime);
     }
@@ -399,11 +432,12 @@ async function copyTree(
   source: { full: string; given: string; stat: Stats; follow: boolean },
   dest: Destination,
   options: CopyOptions,
+  ids: { readonly from?: IdRange | undefined; readonly into?: IdRange | undefined } = {},
 ): Promise<number> {
   const srcIsDir = source.stat.isDirectory();
   const top = topName(source.given);
   const warn = options.onWarning ?? (() => undefined);
-  const entries = walkTree(source.full, top, source.follow, warn);
+  const entries = walkTree(source.full, top, source.follow, warn, ids.from);
   let base: string;
   let stream: AsyncIterable<TarEntry>;
   if (dest.stat?.isDirectory() === true) {
@@ -425,7 +459,7 @@ async function copyTree(
     base = path.dirname(dest.full);
     stream = renamed(entries, top, path.basename(dest.full));
   }
-  const writer = new TreeWriter(base, options);
+  const writer = new TreeWriter(base, options, ids.into);
   for await (const entry of stream) await writer.write(entry);
   await writer.finish();
   return writer.bytes;
@@ -471,7 +505,8 @@ export async function copyFromContainer(
     if (dest.kind === 'tar') {
       if (options.out === undefined) throw new EngineError('internal', 'no output for the tar stream');
       const top = topName(srcPath) || '.';
-      return writeTar(walkTree(source.full, top, source.follow, options.onWarning ?? (() => undefined)), options.out);
+      const warn = options.onWarning ?? (() => undefined);
+      return writeTar(walkTree(source.full, top, source.follow, warn, record.userns), options.out);
     }
     const full = path.resolve(dest.path);
     const stat = await fs.stat(full).catch((error: unknown) => {
@@ -479,7 +514,8 @@ export async function copyFromContainer(
       throw error;
     });
     const parent = await fs.stat(path.dirname(full)).catch(() => undefined);
-    return copyTree(source, { full, given: dest.path, stat, parentIsDir: parent?.isDirectory() === true }, options);
+    const destination = { full, given: dest.path, stat, parentIsDir: parent?.isDirectory() === true };
+    return copyTree(source, destination, options, { from: record.userns });
   });
 }
 
@@ -505,14 +541,14 @@ export async function copyToContainer(
   }
   return withContainerRoot(engine, ref, true, async (root, record) => {
     const dest = await containerDestination(root, destPath);
-    if (source !== undefined) return copyTree(source, dest, options);
+    if (source !== undefined) return copyTree(source, dest, options, { into: record.userns });
     if (dest.stat?.isDirectory() !== true) {
       throw new EngineError('conflict', `destination ${destPath} in container ${record.name} must be a directory`, {
         hint: 'a tar stream is extracted into an existing directory',
       });
     }
     if (options.input === undefined) throw new EngineError('internal', 'no input for the tar stream');
-    const writer = new TreeWriter(dest.full, options);
+    const writer = new TreeWriter(dest.full, options, record.userns);
     for await (const entry of readTar(options.input)) await writer.write(entry);
     await writer.finish();
     return writer.bytes;

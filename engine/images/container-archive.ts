@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { upperDirLayer } from '../layers/capture.js';
+import { withContainerOwners } from '../layers/ids.js';
 import { LayerView, withMergedRootfs } from '../layers/rootfs.js';
 import type { ContainerRecord } from '../containers/types.js';
 import { EngineError } from '../errors.js';
@@ -57,7 +58,10 @@ export async function exportContainer(engine: Engine, ref: string, out: Writable
   const upper = await upperDir(engine, record);
   const lower = [upper, ...engine.images.layerDirs(image)];
   await withMergedRootfs(lower, path.join(engine.paths.root, 'tmp'), async (root) => {
-    for await (const chunk of packDirectory(root)) await writeTo(out, chunk);
+    // with a user namespace its upper dir holds host ids: the export shows the container's (as Docker's does)
+    const tar =
+      record.userns === undefined ? packDirectory(root) : withContainerOwners(packDirectory(root), record.userns);
+    for await (const chunk of tar) await writeTo(out, chunk);
   });
 }
 
@@ -104,7 +108,8 @@ export function containerConfigOf(imageConfig: ContainerConfig, record: Containe
 
 /**
  * `docker commit`: a new image = the container's image + one layer of its changes (its upper dir, whiteouts as
- * `.wh.` files, the runtime's mount stubs left out), with its config and changes applied, tagged with reference.
+ * `.wh.` files, the runtime's mount stubs left out, owners as the container sees them), with its config and changes
+ * applied, tagged with reference.
  */
 export async function commitContainer(engine: Engine, ref: string, options: CommitOptions = {}): Promise<ImageRecord> {
   const record = await engine.containers.get(ref);
@@ -131,7 +136,7 @@ export async function commitContainer(engine: Engine, ref: string, options: Comm
   // under a claim: the layer is never swept before its image is written, and is if this process is killed first
   return engine.images.withClaim('commit', async () => {
     const layer = await engine.images.addLayer(
-      upperDirLayer(upper, (entry) => stubs.has(entry.name)),
+      upperDirLayer(upper, (entry) => stubs.has(entry.name), record.userns),
       parent,
     );
     const created = new Date().toISOString();

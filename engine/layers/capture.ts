@@ -11,6 +11,7 @@ import { EngineError } from '../errors.js';
 import { packDirectory } from './pack.js';
 import { overlayXattrPrefix } from '../system/rootless.js';
 import { encodeEntry, encodeHeader, endOfArchive, padding, readTar, type TarEntry } from './tar.js';
+import { toContainerIds, type IdRange } from './ids.js';
 
 /** Overlay's own xattrs (under `prefix`: trusted.overlay., or user.overlay. rootless) out, opacity noted. */
 export function withoutOverlayXattrs(
@@ -34,10 +35,16 @@ function whiteoutName(name: string, base: string): string {
 
 /**
  * The layer tar of an upper dir. isStub(name, entry) says whether an entry is a mount point the runtime created
- * (it is left out).
+ * (it is left out). ids: the container's user namespace, whose host ids the upper dir holds (the layer gets the
+ * container's).
  */
-export async function* upperDirLayer(upper: string, isStub: (entry: TarEntry) => boolean): AsyncGenerator<Buffer> {
-  for await (const raw of readTar(packDirectory(upper))) {
+export async function* upperDirLayer(
+  upper: string,
+  isStub: (entry: TarEntry) => boolean,
+  ids?: IdRange,
+): AsyncGenerator<Buffer> {
+  for await (const read of readTar(packDirectory(upper))) {
+    const raw = ids === undefined ? read : { ...read, ...toContainerIds(read, ids) };
     if (raw.name === '' || raw.name === '.') continue;
     if (isStub(raw)) continue;
     if (raw.type === 'char' && raw.devmajor === 0 && raw.devminor === 0) {

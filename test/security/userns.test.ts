@@ -4,8 +4,10 @@
 // it cannot write through a bind of a root-owned host directory, nor mknod, which the same container without a user
 // namespace can. Volumes are mounted idmapped: what it writes is readable back by the next container after down/up.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { allocateUserns, listUserns, USERNS_SIZE } from '../../engine/containers/userns.js';
@@ -129,6 +131,59 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
     assert.match(auto.stderr, /Permission denied/);
     assert.match(auto.stderr, /Operation not permitted/);
     await assert.rejects(stat(path.join(hostDir, 'evil-auto')), { code: 'ENOENT' });
+  });
+
+  test("commit, export and cp out show the container's owners; cp in writes them as its ids; a volume is refused cleanly", async () => {
+    const work = await mkdtemp(path.join(tmpdir(), 'tsfig-userns-cp-'));
+    await t.cli(['volume', 'create', 'uvol']);
+    const run = await t.cli(['container', 'run', '-d', '--userns', 'auto', '-v', 'uvol:/vol', IMAGE, 'sleep', '600']);
+    assert.equal(run.code, 0, run.stderr);
+    const id = run.stdout.trim();
+    try {
+      const made = await t.cli(['container', 'exec', id, 'sh', '-c', 'touch /made && mkdir /d && chown 5:6 /d']);
+      assert.equal(made.code, 0, made.stderr);
+      // in: a plain cp belongs to the container's root, -a keeps the source's ids, both as the container sees them
+      await writeFile(path.join(work, 'in.txt'), 'in\n');
+      await mkdir(path.join(work, 'tree'));
+      await writeFile(path.join(work, 'tree', 'f'), 'f\n');
+      await chown(path.join(work, 'tree', 'f'), 7, 8);
+      assert.equal((await t.cli(['container', 'cp', path.join(work, 'in.txt'), `${id}:/in.txt`])).code, 0);
+      assert.equal((await t.cli(['container', 'cp', '-a', path.join(work, 'tree'), `${id}:/tree`])).code, 0);
+      const owners = await t.cli(['container', 'exec', id, 'stat', '-c', '%n %u:%g', '/in.txt', '/tree/f', '/d']);
+      assert.equal(owners.stdout, '/in.txt 0:0\n/tree/f 7:8\n/d 5:6\n', owners.stderr);
+      // out: -a gives the container's ids, not the host's of its range
+      assert.equal((await t.cli(['container', 'cp', '-a', `${id}:/d`, path.join(work, 'd-out')])).code, 0);
+      const out = await lstat(path.join(work, 'd-out'));
+      assert.deepEqual([out.uid, out.gid], [5, 6]);
+      // export: a flat tar with the container's owners
+      const tar = path.join(work, 'export.tar');
+      assert.equal((await t.cli(['container', 'export', '-o', tar, id])).code, 0);
+      const listing = execFileSync('tar', ['--numeric-owner', '-tvf', tar], { encoding: 'utf8' });
+      for (const [owner, name] of [
+        ['0/0', 'made'],
+        ['5/6', 'd/'],
+        ['7/8', 'tree/f'],
+      ] as const) {
+        assert.match(listing, new RegExp(`^\\S+ ${owner} .* (\\./)?${name}$`, 'm'), `${name} in the export`);
+      }
+      // commit: the new image's layer has them too (a container without a user namespace sees 0, 5:6, 7:8)
+      assert.equal((await t.cli(['container', 'commit', id, 'userns-commit'])).code, 0);
+      const committed = await t.cli([
+        ...['container', 'run', '--rm', '--userns', 'host', 'userns-commit'],
+        ...['stat', '-c', '%n %u:%g', '/made', '/d', '/tree/f'],
+      ]);
+      assert.equal(committed.stdout, '/made 0:0\n/d 5:6\n/tree/f 7:8\n', committed.stderr);
+      // a volume is an idmapped mount: host root cannot create files through it, said plainly (no internal error)
+      const vol = await t.cli(['container', 'cp', path.join(work, 'in.txt'), `${id}:/vol/in.txt`]);
+      assert.equal(vol.code, 1);
+      assert.match(vol.stderr, /^error: cannot write in\.txt: it is on an idmapped volume mount$/m);
+      assert.doesNotMatch(vol.stderr, /internal error|\n\s+at /);
+    } finally {
+      assert.equal((await t.cli(['container', 'rm', '-f', id])).code, 0);
+      await t.cli(['image', 'rm', 'userns-commit']);
+      await t.cli(['volume', 'rm', 'uvol']);
+      await rm(work, { recursive: true, force: true });
+    }
   });
 
   test('concurrent containers get ranges that never overlap; all released on rm', async () => {
