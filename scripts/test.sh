@@ -11,18 +11,20 @@ fi
 scratch=$(mktemp -d)
 conformance=
 # The conformance harness cleans up on SIGTERM; wait for it so that nothing of it outlives this script.
-trap 'if [ -n "$conformance" ]; then kill -TERM "$conformance" 2>/dev/null; wait "$conformance" 2>/dev/null; fi; rm -rf "$scratch"' EXIT
+# Static checks still running (after a failed build) are waited for too (a minute at most): nothing outlives this.
+static=()
+trap 'if [ -n "$conformance" ]; then kill -TERM "$conformance" 2>/dev/null; wait "$conformance" 2>/dev/null; fi; for pid in "${static[@]}"; do wait "$pid" 2>/dev/null; done; rm -rf "$scratch"' EXIT
 
-# The static checks and the C build do not depend on each other: they run side by side, each into its own log,
-# shown when it fails.
-checks=(typecheck lint deps format native)
+# The static checks do not depend on each other nor gate the tests: they run side by side, each into its own log, beside
+# the build and the tests, and are waited for at the end (their log is shown when one fails). The C build (warnings
+# are errors) runs first, alone: the tests need its binary.
+checks=(typecheck lint deps format)
 describe() {
   case "$1" in
     typecheck) echo "typecheck" ;;
     lint) echo "lint" ;;
     deps) echo "dependency rules (layers, cycles: .dependency-cruiser.cjs)" ;;
     format) echo "format" ;;
-    native) echo "native (warnings are errors)" ;;
   esac
 }
 check() {
@@ -31,37 +33,32 @@ check() {
     lint) npx eslint . ;;
     deps) npm run -s lint:deps ;;
     format) npx prettier --check . ;;
-    native) make -s -C native clean && make -s -C native ;;
   esac
 }
-echo "== ${checks[*]} (side by side)" >&2
+echo "== native (warnings are errors)" >&2
+make -s -C native clean && make -s -C native
+echo "== ${checks[*]} (side by side, beside the tests; reported at the end)" >&2
 for name in "${checks[@]}"; do
   (
     status=0
     check "$name" >"$scratch/$name.log" 2>&1 || status=$?
     echo "$status" >"$scratch/$name.status"
   ) &
+  static+=($!)
 done
-wait
-failed=0
-for name in "${checks[@]}"; do
-  if [ "$(cat "$scratch/$name.status")" = 0 ]; then
-    echo "== $(describe "$name"): ok" >&2
-  else
-    echo "== $(describe "$name"): FAILED" >&2
-    cat "$scratch/$name.log" >&2
-    failed=1
-  fi
-done
-[ "$failed" = 0 ] || exit 1
 echo "== build" >&2; npx tsc -p tsconfig.build.json && node scripts/bundle.js
 echo "== install (npm pack + npm install -g in a scratch prefix)" >&2; bash scripts/test-install.sh --built
 
-files=(test/unit/*.test.ts)
+# lint-rules.test writes probe files that break the import rules into src/ and engine/ for a moment: it runs after the
+# static checks, with the tests that need the host to themselves.
+files=()
+for file in test/unit/*.test.ts; do
+  [ "$file" = test/unit/lint-rules.test.ts ] || files+=("$file")
+done
 # Run after the conformance scenarios, alone: network.test sets the host's firewall to Docker's (FORWARD policy DROP,
 # a DOCKER-USER chain, br_netfilter), which other tsfig networks would see, and zz-no-leaks checks that nothing of
 # any test or scenario is left.
-last=()
+last=(test/unit/lint-rules.test.ts)
 if [ "$(id -u)" = 0 ]; then
   # test/security performs the attacks of issue #15; test/chaos the short kill -9 run of issue #20 (2 up/down cycles,
   # one kill of each operation; the long soak is `npm run chaos`).
@@ -70,7 +67,7 @@ if [ "$(id -u)" = 0 ]; then
     files+=("$file")
   done
   files+=(test/security/*.test.ts test/chaos/*.test.ts)
-  last=(test/integration/network.test.ts test/integration/zz-no-leaks.test.ts)
+  last+=(test/integration/network.test.ts test/integration/zz-no-leaks.test.ts)
 else
   echo "not root: integration tests are skipped (run as root to include them)" >&2
 fi
@@ -96,10 +93,19 @@ if [ -n "$conformance" ]; then
   [ "$conformance_status" = 0 ] || status=$conformance_status
   conformance=
 fi
-if [ "${#last[@]}" -gt 0 ]; then
-  echo "== tests that need the host to themselves" >&2
-  node --import tsx --test --test-reporter=tap --test-concurrency=1 "${last[@]}" | tee "$scratch/last.log" || status=$?
-fi
+wait "${static[@]}"
+static=()
+for name in "${checks[@]}"; do
+  if [ "$(cat "$scratch/$name.status")" = 0 ]; then
+    echo "== $(describe "$name"): ok" >&2
+  else
+    echo "== $(describe "$name"): FAILED" >&2
+    cat "$scratch/$name.log" >&2
+    status=1
+  fi
+done
+echo "== tests that need the host (or the tree) to themselves" >&2
+node --import tsx --test --test-reporter=tap --test-concurrency=1 "${last[@]}" | tee "$scratch/last.log" || status=$?
 if [ "$(id -u)" = 0 ]; then
   # As root every integration test must run: a skip there means a missing package or a broken set-up.
   skipped=0
