@@ -9,7 +9,7 @@ import type { Project, Service } from '../model/project.js';
 import { serviceImage } from './container-spec.js';
 import type { ObservedState } from './observed.js';
 import { OpKind, type ImageBuildSpec, type Operation, type Plan } from './plan.js';
-import { dependencyOrder } from './reconcile.js';
+import { dependencyOrder, servicesInScope } from './reconcile.js';
 
 export type PullDecision = 'pull' | 'skip' | 'build' | 'missing-never';
 
@@ -344,6 +344,66 @@ export function planBuild(project: Project, options: BuildPlanOptions): Plan {
     op.kind === OpKind.ImageBuild ? ignoredBuildKeys(project.services[op.spec.service]) : [],
   );
   return { version: 1, project: project.name, operations, warnings };
+}
+
+export interface PullPlanOptions {
+  /** The services named (`tsfig pull web`); all when empty. */
+  readonly services: readonly string[];
+  /** `--include-deps`: the named services' dependencies too. */
+  readonly includeDeps?: boolean;
+  /** `--policy`: `always` pulls every image, `missing` only those not present. @default 'always' */
+  readonly policy?: 'always' | 'missing';
+  /** `--ignore-pull-failures`: every pull is best effort. */
+  readonly ignoreFailures?: boolean;
+}
+
+/**
+ * `tsfig pull`: one `image.pull` per image of the services named (all when none; `includeDeps` adds what they
+ * depend on), listing its services in name order. Services whose pull_policy is `build` or `never` are not pulled
+ * (compose), nor, under `--policy missing`, an image that is present or that a service of it can build. A pull is
+ * best effort with `ignoreFailures`, or when one of its services has `build:` (it can be built instead).
+ */
+export function planPull(project: Project, observed: ObservedState, options: PullPlanOptions): Plan {
+  const named = options.services;
+  const scope =
+    named.length === 0
+      ? Object.keys(project.services)
+      : options.includeDeps === true
+        ? [...servicesInScope(project, { services: named })]
+        : [...named];
+  const pulls = new Map<string, { services: string[]; present: boolean; bestEffort: boolean }>();
+  for (const name of [...new Set(scope)].sort()) {
+    const service = project.services[name];
+    if (service === undefined) {
+      const known = Object.keys(project.services).sort().join(', ');
+      throw new TsfigError('usage', `no such service: ${name}`, { hint: `services: ${known}` });
+    }
+    // compose: services to build (pull_policy build) and `never` are not pulled
+    if (service.pull_policy === 'build' || service.pull_policy === 'never') continue;
+    const image = serviceImage(project, service);
+    const present = observed.images[image] !== undefined;
+    const hasBuild = service.build !== undefined;
+    const decision = pullDecision(options.policy ?? 'always', { present, hasBuild, now: 0 });
+    if (decision !== 'pull') continue;
+    const entry = pulls.get(image);
+    const bestEffort = options.ignoreFailures === true || hasBuild;
+    if (entry === undefined) pulls.set(image, { services: [name], present, bestEffort });
+    else {
+      entry.services.push(name);
+      entry.bestEffort ||= bestEffort;
+    }
+  }
+  const operations: Operation[] = [...pulls].map(([image, { services, present, bestEffort }], index) => ({
+    id: index + 1,
+    kind: OpKind.ImagePull,
+    resource: `image:${image}`,
+    reason: `${present ? 'present, pulled again (--policy always)' : 'not present locally'} (${services.join(', ')})`,
+    dependsOn: [],
+    group: `pull:image:${image}`,
+    ...(bestEffort ? { bestEffort: true } : {}),
+    spec: { image, services },
+  }));
+  return { version: 1, project: project.name, operations, warnings: [] };
 }
 
 /**
