@@ -88,6 +88,8 @@ export function plainLine(event: TsfigEvent): string | undefined {
       if (event.op.kind === 'image.pull' || event.op.kind === 'image.build') return undefined;
       return ` ${words(event.op).noun} ${event.op.target}  ${event.kind === 'op.start' ? words(event.op).doing : words(event.op).done}`;
     case 'op.error':
+      // a failed pull has its line (pull.error, from the port): this one would say it twice
+      if (event.op.kind === 'image.pull') return undefined;
       return ` ${words(event.op).noun} ${event.op.target}  ${event.bestEffort ? 'Warning' : 'Error'}: ${event.message}`;
     case 'op.skipped':
     case 'plan.start':

@@ -417,3 +417,25 @@ test('SIGINT to tsfig image pull mid-download: exit 130, the download deleted, n
   await assert.rejects(te.engine.images.resolve(reference));
   assert.deepEqual(leftovers(te.dir), []);
 });
+
+test('SIGINT to tsfig pull (a plan of pulls) mid-download: exit 130, the download deleted, no image', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const { te, dir } = await project(t, 'compose-pull', {});
+  const registry = await stallingRegistry(t);
+  const reference = `${registry.domain}/slow/image:1`;
+  await fs.writeFile(path.join(dir, 'compose.yaml'), `services:\n  slow:\n    image: ${reference}\n`);
+  const cli = startCli(te, ['pull'], dir);
+  const tmp = path.join(te.engine.paths.root, 'tmp');
+  await eventually(() => (registry.layerRequests() > 0 ? true : undefined), 60_000).catch((error: unknown) => {
+    throw new Error(`the download never started; stderr:\n${cli.stderr()}`, { cause: error });
+  });
+  assert.match(cli.stderr(), / slow Pulling\n/);
+  cli.child.kill('SIGINT');
+  assert.equal(await exitOf(cli), 130, cli.stderr());
+  assert.match(cli.stderr(), /error: the pull was interrupted \(SIGINT\); what it had started was removed\n/);
+  assert.match(cli.stderr(), /hint: run tsfig pull again to finish it/);
+  assert.equal(registry.layerRequests(), 1);
+  assert.deepEqual(readdirSync(tmp), [], 'no temp dir');
+  await assert.rejects(te.engine.images.resolve(reference));
+  assert.deepEqual(leftovers(te.dir), []);
+});

@@ -576,6 +576,8 @@ describe('registry', { concurrency: false }, () => {
     stderr = '';
     await cli(['pull', '--ignore-pull-failures']);
     assert.match(stderr, / ghost Error registry .* answered HTTP 404/);
+    // one line per failure (the pull's), not the plan operation's too
+    assert.equal(stderr.match(/HTTP 404/g)?.length, 1, stderr);
   });
 
   test('an unreachable registry: an error that says so and how to get the image in', async (t) => {

@@ -55,13 +55,18 @@ export function progressMode(command: Command): ProgressMode {
  * `--progress` renderer (or `events`, the TUI of an attached `up`), the process's streams, clock and environment.
  * With `--progress json` the status lines a verb writes on stderr become JSON `note` events.
  */
-export async function verbContext(command: Command, events?: EventSink, opened?: Engine): Promise<VerbContext> {
+export async function verbContext(
+  command: Command,
+  events?: EventSink,
+  opened?: Engine,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<VerbContext> {
   const engine = opened ?? (await openEngine());
   const mode = progressMode(command);
   const sink = events ?? makeRenderer(mode);
   const parallel = command.optsWithGlobals<{ parallel?: string }>().parallel;
   return {
-    port: new EnginePort(engine, sink, process.env, { autoRemoveCommand: autoRemoveCommand() }),
+    port: new EnginePort(engine, sink, env, { autoRemoveCommand: autoRemoveCommand() }),
     terminal: cliTerminal(engine),
     events: sink,
     jsonProgress: mode === 'json',
@@ -71,7 +76,7 @@ export async function verbContext(command: Command, events?: EventSink, opened?:
         ? { write: (text: string) => sink.emit({ kind: 'note', message: text.trimEnd() }) }
         : process.stderr,
     clock: Date.now,
-    env: process.env,
+    env,
     parallel: parallel === undefined ? undefined : Math.max(1, parseCount(parallel, '--parallel')),
     interruptible: (what, hint, work) => interruptible({ what, hint }, work),
   };

@@ -9,8 +9,10 @@ import { TsfigError } from '../../errors.js';
 import type { EventSink } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
 import { openEngine } from '../engine.js';
-import { interruptible } from '../interrupt.js';
-import { loadForServices } from './context.js';
+import * as pull from '../../compose/pull.js';
+import { LineRenderer } from '../../ui/progress.js';
+import { setExitCode } from '../exit-codes.js';
+import { loadForServices, progressMode, verbContext } from './context.js';
 import { pullDecision as decide, policyInterval, type PullDecision } from '../../planner/images.js';
 import { pullEventSink } from '../../compose/engine-port.js';
 import { servicesInScope } from '../../planner/reconcile.js';
@@ -37,7 +39,7 @@ function imageOf(project: Project, service: Service): string {
   return service.image ?? `${project.name}-${service.name}`;
 }
 
-/** The services and the ones they depend on, in name order. */
+/** The services and the ones they depend on, in name order (`push --include-deps`). */
 function withDependenciesByName(project: Project, names: readonly string[]): string[] {
   return names.length === 0 ? [] : [...servicesInScope(project, { services: names })].sort();
 }
@@ -175,44 +177,34 @@ export function registerPullPush(program: Command, io: PullPushIo = {}): void {
     .option('--include-deps', 'also pull the services the named ones depend on')
     .option('--policy <policy>', 'apply a pull policy: missing or always', 'always')
     .option('-q, --quiet', 'pull without printing progress')
+    .option('--dry-run', 'print the plan and change nothing')
     .action(async function (this: Command, services: string[]) {
       const flags = this.opts<{
         ignorePullFailures?: boolean;
         includeDeps?: boolean;
         policy: string;
         quiet?: boolean;
+        dryRun?: boolean;
       }>();
       if (flags.policy !== 'always' && flags.policy !== 'missing') {
         throw new TsfigError('usage', `invalid --policy "${flags.policy}"`, { hint: 'use missing or always' });
       }
       const { project } = loadForServices(this, services);
-      const names = flags.includeDeps === true ? withDependenciesByName(project, services) : services;
-      const wanted = (names.length > 0 ? names : Object.keys(project.services).sort()).filter((name) => {
-        const service = project.services[name];
-        // compose: services to build (pull_policy build) and `never` are not pulled
-        return service !== undefined && service.pull_policy !== 'build' && service.pull_policy !== 'never';
-      });
-      const engine = await engineOf();
-      // Ctrl-C / SIGTERM: the downloads stop and their temp files go, then 130 / 143
-      const failed = await interruptible(
-        { what: 'the pull', hint: 'run tsfig pull again to finish it (the layers already unpacked are kept)' },
-        (signal) =>
-          ensureServiceImages(project, engine, {
-            env,
-            write: (line) => err(`${line}\n`),
-            policy: flags.policy,
-            services: wanted,
-            quiet: flags.quiet,
-            ignoreFailures: flags.ignorePullFailures,
-            signal,
-          }),
-      );
-      const mustBuild = failed.filter((name) => project.services[name]?.build !== undefined);
-      if (mustBuild.length > 0 && flags.quiet !== true) {
-        err(
-          `WARNING: Some service image(s) must be built from source by running:\n    tsfig build ${mustBuild.join(' ')}\n`,
-        );
-      }
+      const mode = progressMode(this);
+      const out = { write: err } as unknown as NodeJS.WritableStream;
+      const events = new LineRenderer(mode === 'json' ? 'json' : flags.quiet === true ? 'quiet' : 'plain', out);
+      const ctx = await verbContext(this, events, await engineOf(), env);
+      const options: pull.PullOptions = {
+        project,
+        services,
+        includeDeps: flags.includeDeps === true,
+        policy: flags.policy,
+        ignoreFailures: flags.ignorePullFailures === true,
+        quiet: flags.quiet === true,
+        dryRun: flags.dryRun === true,
+      };
+      const stderr = mode === 'json' ? ctx.stderr : { write: err };
+      setExitCode(this, await pull.run({ ...ctx, stderr }, options));
     });
 
   program
