@@ -1,6 +1,7 @@
 /**
- * The compose side of registries: `tsfig pull [SERVICE...]`, `tsfig push [SERVICE...]`, and the pull_policy
- * decisions `up` needs (`ensureServiceImages`: what is missing is pulled before the plan runs; `up --pull always`).
+ * The compose side of registries: `tsfig pull [SERVICE...]`'s flags → `PullOptions` for src/compose/pull.ts (a plan
+ * of pulls), `tsfig push [SERVICE...]`, and `ensureServiceImages` (the pulls `kube play` makes before its plan, as
+ * the services' pull_policy says, without a plan).
  */
 import type { Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
