@@ -21,6 +21,8 @@ export interface WatchRule {
   readonly include: readonly string[];
   /** Sync the whole path once when watching starts (sync actions). @default false */
   readonly initialSync: boolean;
+  /** What the rule uses that compose deprecated (printed once when watching starts). */
+  readonly deprecations: readonly string[];
   /** `sync+exec`: the command run in the container after a sync. */
   readonly exec:
     | {
@@ -92,7 +94,12 @@ function parseRule(service: string, index: number, raw: unknown, projectDir: str
     target: target === undefined ? undefined : path.posix.normalize(target).replace(/(.)\/+$/, '$1'),
     ignore: stringList(entry.ignore),
     include: stringList(entry.include),
-    initialSync: entry.initial_sync === true || entry.initial_sync === 'true',
+    // compose's older extension key, still honoured by compose with a deprecation warning
+    initialSync: [entry.initial_sync, entry['x-initialSync']].some((value) => value === true || value === 'true'),
+    deprecations:
+      entry['x-initialSync'] === undefined
+        ? []
+        : ['x-initialSync is DEPRECATED, please use the official `initial_sync` attribute'],
     exec,
   };
 }

@@ -125,6 +125,8 @@ class Watcher {
 
   private async setup(): Promise<void> {
     const rules = watchRules(this.project, this.options.services);
+    for (const rule of rules)
+      for (const message of rule.deprecations) this.options.report(`WARN ${rule.service}: ${message}`);
     this.matchers = await Promise.all(rules.map((rule) => matcherOf(rule, this.project)));
     for (const debouncer of this.debouncers.values()) debouncer.cancel();
     this.debouncers.clear();

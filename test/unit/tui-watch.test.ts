@@ -24,6 +24,7 @@ const rule = (overrides: Partial<WatchRule> = {}): WatchRule => ({
   ignore: [],
   include: [],
   initialSync: false,
+  deprecations: [],
   exec: undefined,
   ...overrides,
 });
@@ -48,6 +49,22 @@ test('develop.watch rules resolve paths against the project directory and check 
   assert.throws(() => watchRules(projectWith({ watch: [{ path: 'x', action: 'sync' }] })), /needs an absolute target/);
   assert.throws(() => watchRules(projectWith({ watch: [{ path: 'x', action: 'copy' }] })), /action must be one of/);
   assert.deepEqual(watchRules(projectWith(undefined)), []);
+});
+
+test("compose's older x-initialSync still syncs first, with compose's deprecation warning (TestCheckWarningXInitialSyn)", () => {
+  const [legacy, official] = watchRules(
+    projectWith({
+      watch: [
+        { path: './src', action: 'sync', target: '/app', 'x-initialSync': true },
+        { path: './lib', action: 'sync', target: '/lib', initial_sync: true },
+      ],
+    }),
+  );
+  assert.equal(legacy?.initialSync, true);
+  assert.deepEqual(legacy?.deprecations, [
+    'x-initialSync is DEPRECATED, please use the official `initial_sync` attribute',
+  ]);
+  assert.deepEqual(official?.deprecations, []);
 });
 
 test('a changed path maps below the target; paths outside the rule do not map', () => {

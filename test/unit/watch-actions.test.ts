@@ -30,12 +30,12 @@ async function tree(t: TestContext): Promise<string> {
 }
 
 /** db, and app (depending on it) with a sync rule on src/, a sync+exec rule on conf/ and a sync+restart on etc/. */
-function watched(dir: string, initialSync = false): Project {
+function watched(dir: string, initialSync = false, key: 'initial_sync' | 'x-initialSync' = 'initial_sync'): Project {
   const p = dependentPair({
     other: {
       develop: {
         watch: [
-          { path: path.join(dir, 'src'), action: 'sync', target: '/app', initial_sync: initialSync },
+          { path: path.join(dir, 'src'), action: 'sync', target: '/app', [key]: initialSync },
           {
             path: path.join(dir, 'conf'),
             action: 'sync+exec',
@@ -182,6 +182,35 @@ test('tsfig watch over the recording port: the initial sync and a saved file of 
       'execInContainer id-tsfig-app-1 kill -HUP 1',
     ]);
     assert.match(port.syncScripts[1] ?? '', /printf 'level=2\n' > '\/etc\/app\/app\.conf\.tsfig-sync'/);
+  } finally {
+    controller.abort();
+  }
+  assert.equal(await running, 0);
+});
+
+test("tsfig watch: compose's older x-initialSync syncs first too, with compose's deprecation warning", async (t) => {
+  const dir = await tree(t);
+  const p = watched(dir, true, 'x-initialSync');
+  const { ctx, port, stderr } = recordingContext(observedRunning(p));
+  const controller = new AbortController();
+  const running = watch.run(ctx, {
+    project: p,
+    services: [],
+    up: false,
+    projectFiles: [path.join(dir, 'tsfig.yml')],
+    reload: () => p,
+    signal: controller.signal,
+  });
+  try {
+    for (let waited = 0; !/watch: initial sync app/.test(stderr.text); waited += 20) {
+      if (waited > 15_000) assert.fail(`no initial sync in:\n${stderr.text}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.match(
+      stderr.text,
+      /WARN app: x-initialSync is DEPRECATED, please use the official `initial_sync` attribute/,
+    );
+    assert.deepEqual(port.calls, ['syncFiles id-tsfig-app-1']);
   } finally {
     controller.abort();
   }
