@@ -10,7 +10,7 @@ import { createHash, createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { readFileSync, promises as fs } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, test, type TestContext } from 'node:test';
@@ -36,6 +36,7 @@ import { registerRegistryCommands } from '../../src/cli/commands/registry.js';
 import { registerPullPush } from '../../src/cli/compose/pull.js';
 import { addGlobalOptions } from '../../src/cli/global-options.js';
 import { BUSYBOX_TAR, makeTestEngine, skipUnlessRoot, type TestEngine } from '../helpers/engine.js';
+import { freePort } from '../helpers/registry.js';
 
 function which(binary: string): boolean {
   try {
@@ -44,14 +45,6 @@ function which(binary: string): boolean {
   } catch {
     return false;
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 interface Registry {
