@@ -10,6 +10,14 @@ import type { ObservedState } from './observed.js';
 import { OpKind, sequencePlans, type Operation, type Plan } from './plan.js';
 
 /** What a sync action does, as src/watch/actions.ts prepared it from a rule and the changed paths. */
+/** A `sync+exec` rule's command, run in each synced container (`develop.watch[].exec`). */
+export interface WatchExec {
+  readonly command: readonly string[];
+  readonly user: string | undefined;
+  readonly workingDir: string | undefined;
+  readonly environment: readonly string[];
+}
+
 export interface WatchSyncRequest {
   readonly service: string;
   readonly action: 'sync' | 'sync+restart' | 'sync+exec';
@@ -20,14 +28,7 @@ export interface WatchSyncRequest {
   /** The sh scripts that do it (empty: nothing to sync, e.g. every path skipped). */
   readonly scripts: readonly string[];
   /** `sync+exec`: the rule's `exec`. */
-  readonly exec?:
-    | {
-        readonly command: readonly string[];
-        readonly user: string | undefined;
-        readonly workingDir: string | undefined;
-        readonly environment: readonly string[];
-      }
-    | undefined;
+  readonly exec?: WatchExec | undefined;
 }
 
 /**

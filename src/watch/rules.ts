@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { TsfigError } from '../errors.js';
 import type { Project } from '../model/project.js';
+import type { WatchExec } from '../planner/watch.js';
 
 export type WatchAction = 'sync' | 'rebuild' | 'restart' | 'sync+restart' | 'sync+exec';
 
@@ -24,14 +25,7 @@ export interface WatchRule {
   /** What the rule uses that compose deprecated (printed once when watching starts). */
   readonly deprecations: readonly string[];
   /** `sync+exec`: the command run in the container after a sync. */
-  readonly exec:
-    | {
-        readonly command: readonly string[];
-        readonly user: string | undefined;
-        readonly workingDir: string | undefined;
-        readonly environment: readonly string[];
-      }
-    | undefined;
+  readonly exec: WatchExec | undefined;
 }
 
 function stringList(value: unknown): string[] {
