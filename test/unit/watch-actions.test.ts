@@ -151,9 +151,8 @@ test('watch sync actions in the plan text: a line per sync and exec, in the summ
   assert.match(stdout.text, /\^ sync container tsfig-app-1/);
 });
 
-test('tsfig watch over the recording port: the initial sync and a saved file of a sync+exec rule are plans', async (t) => {
-  const dir = await tree(t);
-  const p = watched(dir, true);
+/** `tsfig watch` of p over the recording port; until(re) waits for its stderr to match, stop() ends it (its code). */
+function startWatch(dir: string, p: Project) {
   const { ctx, port, stderr } = recordingContext(observedRunning(p));
   const controller = new AbortController();
   const running = watch.run(ctx, {
@@ -170,6 +169,16 @@ test('tsfig watch over the recording port: the initial sync and a saved file of 
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
+  const stop = (): Promise<number> => {
+    controller.abort();
+    return running;
+  };
+  return { port, stderr, until, stop };
+}
+
+test('tsfig watch over the recording port: the initial sync and a saved file of a sync+exec rule are plans', async (t) => {
+  const dir = await tree(t);
+  const { port, until, stop } = startWatch(dir, watched(dir, true));
   try {
     await until(/watch: watching app/);
     await until(/watch: initial sync app \(1 path\(s\) to 1 container\(s\)\)/);
@@ -183,36 +192,21 @@ test('tsfig watch over the recording port: the initial sync and a saved file of 
     ]);
     assert.match(port.syncScripts[1] ?? '', /printf 'level=2\n' > '\/etc\/app\/app\.conf\.tsfig-sync'/);
   } finally {
-    controller.abort();
+    assert.equal(await stop(), 0);
   }
-  assert.equal(await running, 0);
 });
 
 test("tsfig watch: compose's older x-initialSync syncs first too, with compose's deprecation warning", async (t) => {
   const dir = await tree(t);
-  const p = watched(dir, true, 'x-initialSync');
-  const { ctx, port, stderr } = recordingContext(observedRunning(p));
-  const controller = new AbortController();
-  const running = watch.run(ctx, {
-    project: p,
-    services: [],
-    up: false,
-    projectFiles: [path.join(dir, 'tsfig.yml')],
-    reload: () => p,
-    signal: controller.signal,
-  });
+  const { port, stderr, until, stop } = startWatch(dir, watched(dir, true, 'x-initialSync'));
   try {
-    for (let waited = 0; !/watch: initial sync app/.test(stderr.text); waited += 20) {
-      if (waited > 15_000) assert.fail(`no initial sync in:\n${stderr.text}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await until(/watch: initial sync app/);
     assert.match(
       stderr.text,
       /WARN app: x-initialSync is DEPRECATED, please use the official `initial_sync` attribute/,
     );
     assert.deepEqual(port.calls, ['syncFiles id-tsfig-app-1']);
   } finally {
-    controller.abort();
+    assert.equal(await stop(), 0);
   }
-  assert.equal(await running, 0);
 });
