@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeHeader, endOfArchive, padding } from '../../engine/layers/tar.js';
 import { makeTestEngine, NEEDS_ROOT, type TestEngine } from '../helpers/engine.js';
+import { buildWithPeakRss } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const COMPRESSORS = { gz: 'gzip', bz2: 'bzip2', xz: 'xz' } as const;
@@ -49,16 +50,7 @@ describe('Dockerfile ADD of a local archive', { skip: NEEDS_ROOT }, () => {
     return dir;
   }
 
-  /** The build's exit code, output and the CLI's peak RSS in KiB (GNU time). */
-  async function build(dir: string, tag: string, env: Record<string, string> = {}) {
-    const result = await t.cli(['image', 'build', '-t', tag, dir], {
-      env,
-      wrap: ['/usr/bin/time', '-f', 'peak-rss-kib=%M'],
-      timeoutMs: 300_000,
-    });
-    const peak = Number(/peak-rss-kib=(\d+)/.exec(result.stderr)?.[1] ?? NaN);
-    return { ...result, peakKiB: peak };
-  }
+  const build = (dir: string, tag: string, env: Record<string, string> = {}) => buildWithPeakRss(t, dir, tag, env);
 
   const state = (sub: string): string[] => {
     const dir = path.join(t.dir, 'root', sub);

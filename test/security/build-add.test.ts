@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeTestEngine, NEEDS_ROOT, type TestEngine } from '../helpers/engine.js';
+import { buildWithPeakRss } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -65,16 +66,7 @@ describe('Dockerfile ADD <url> against a large download', { skip: NEEDS_ROOT }, 
     return dir;
   }
 
-  /** The build's exit code, stderr and the CLI's peak RSS in KiB (GNU time). */
-  async function build(dir: string, tag: string, env: Record<string, string> = {}) {
-    const result = await t.cli(['image', 'build', '-t', tag, dir], {
-      env,
-      wrap: ['/usr/bin/time', '-f', 'peak-rss-kib=%M'],
-      timeoutMs: 300_000,
-    });
-    const peak = Number(/peak-rss-kib=(\d+)/.exec(result.stderr)?.[1] ?? NaN);
-    return { ...result, peakKiB: peak };
-  }
+  const build = (dir: string, tag: string, env: Record<string, string> = {}) => buildWithPeakRss(t, dir, tag, env);
 
   function scratchDirs(): string[] {
     return readdirSync(path.join(t.dir, 'root', 'tmp')).filter((name) => name.startsWith('add-'));

@@ -1,6 +1,7 @@
 /** Shared pieces of the security tests: a tmux terminal of their own, a second local uid, shell quoting. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestEngine } from '../helpers/engine.js';
 
 /** The unprivileged local user the "other local user" probes run as (scripts/setup.sh creates it too). */
 export const PROBE_USER = 'tsfig-probe';
@@ -120,4 +121,15 @@ export class Terminal {
   private tmux(...args: string[]): string {
     return execFileSync('tmux', ['-S', this.socket, ...args], { encoding: 'utf8' });
   }
+}
+
+/** `tsfig image build -t tag dir` under GNU time: its result and the CLI's peak RSS in KiB. */
+export async function buildWithPeakRss(t: TestEngine, dir: string, tag: string, env: Record<string, string> = {}) {
+  const result = await t.cli(['image', 'build', '-t', tag, dir], {
+    env,
+    wrap: ['/usr/bin/time', '-f', 'peak-rss-kib=%M'],
+    timeoutMs: 300_000,
+  });
+  const peak = Number(/peak-rss-kib=(\d+)/.exec(result.stderr)?.[1] ?? NaN);
+  return { ...result, peakKiB: peak };
 }
