@@ -1,6 +1,7 @@
 import { defaultUserns } from '../userns.js';
 import type { BuildEvent, BuildOptions } from '../../engine/build/index.js';
 import { withAutoRemoveHold } from '../../engine/containers/index.js';
+import { commitContainer } from '../../engine/images/index.js';
 import { isEngineError, type Engine } from '../../engine/index.js';
 import { linkEnv } from '../../engine/network/index.js';
 import type { PullEvent, RegistryClient } from '../../engine/registry/index.js';
@@ -35,6 +36,9 @@ import type {
   ImageBuildSpec,
   ImagePullSpec,
   ImageRemoveSpec,
+  ImagePushSpec,
+  ArtifactPushSpec,
+  ImageCommitSpec,
   NetworkCreateSpec,
   NetworkRemoveSpec,
   Plan,
@@ -410,12 +414,12 @@ export class EnginePort implements ComposePort {
   }
 
   async pullImage(spec: ImagePullSpec, signal: AbortSignal): Promise<void> {
-    const { pullImage, registryClientFromEnv } = await registry();
-    this.client ??= registryClientFromEnv(this.env);
+    const { pullImage } = await registry();
+    const client = await this.registryClient();
     const { image, services } = spec;
     this.events.emit({ kind: 'pull.start', image, services });
     try {
-      const result = await pullImage(this.client, this.engine.images, image, {
+      const result = await pullImage(client, this.engine.images, image, {
         onEvent: pullEventSink(this.events, image),
         signal,
       });
@@ -449,6 +453,53 @@ export class EnginePort implements ComposePort {
 
   async removeImage(spec: ImageRemoveSpec): Promise<void> {
     await this.engine.images.remove(spec.image);
+  }
+
+  /** The registry client of this plan (one for all its pulls and pushes; flush closes it). */
+  private async registryClient(): Promise<RegistryClient> {
+    const { registryClientFromEnv } = await registry();
+    this.client ??= registryClientFromEnv(this.env);
+    return this.client;
+  }
+
+  async pushImage(spec: ImagePushSpec): Promise<{ digest: string }> {
+    const client = await this.registryClient();
+    const { pushImage } = await registry();
+    return { digest: (await pushImage(client, this.engine.images, spec.image)).digest };
+  }
+
+  async pushArtifact(spec: ArtifactPushSpec): Promise<{ digest: string }> {
+    const client = await this.registryClient();
+    const { pushArtifact } = await registry();
+    const layers = [];
+    for (const layer of spec.layers) {
+      layers.push({
+        mediaType: layer.mediaType,
+        data: await layer.data.read(`publish ${spec.reference}`),
+        annotations: layer.annotations,
+      });
+    }
+    const result = await pushArtifact(client, spec.reference, {
+      artifactType: spec.artifactType,
+      legacyConfigMediaType: spec.legacyConfigMediaType,
+      layers,
+      annotations: spec.annotations,
+      ociVersion: spec.ociVersion,
+    });
+    if (spec.ociVersion === 'auto' && result.ociVersion === '1.0') {
+      this.note(`${result.reference}: the registry refused an OCI 1.1 artifact; it was pushed as OCI 1.0`);
+    }
+    return { digest: result.digest };
+  }
+
+  async commitContainer(spec: ImageCommitSpec): Promise<string> {
+    const record = await commitContainer(this.engine, spec.container, {
+      reference: spec.reference,
+      changes: [...spec.changes],
+      message: spec.message,
+      author: spec.author,
+    });
+    return record.id;
   }
 
   /** A post_start/pre_stop hook: an exec in the container; its output is appended to the container's log. */

@@ -95,6 +95,10 @@ export type TsfigEvent =
       readonly containerId?: string;
       /** Set for `container.wait-completed`. */
       readonly exitCode?: number;
+      /** Set for `image.push` and `artifact.push`: the digest of the manifest pushed. */
+      readonly digest?: string;
+      /** Set for `image.commit`: the new image's id. */
+      readonly imageId?: string;
     }
   | {
       readonly kind: 'op.error';

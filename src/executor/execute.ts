@@ -42,6 +42,8 @@ export interface ExecuteResult {
   readonly interrupted: boolean;
   /** Ids of the containers created, by name. */
   readonly containerIds: Readonly<Record<string, string>>;
+  /** Ids of the images committed (`image.commit`), by container name. */
+  readonly imageIds: Readonly<Record<string, string>>;
 }
 
 /** A bug: a plan with an op kind this executor does not know. */
@@ -65,6 +67,8 @@ function messageOf(error: unknown): string {
 interface OpOutcome {
   readonly containerId?: string;
   readonly exitCode?: number;
+  readonly digest?: string;
+  readonly imageId?: string;
 }
 
 /** A hook's non-zero exit, named with its exit code and the end of its output (stderr first), as compose says it. */
@@ -131,6 +135,12 @@ async function runOp(op: Operation, port: ExecutorPort, signal: AbortSignal): Pr
     case OpKind.ImageRemove:
       await port.removeImage(op.spec, signal);
       return {};
+    case OpKind.ImagePush:
+      return { digest: (await port.pushImage(op.spec, signal)).digest };
+    case OpKind.ArtifactPush:
+      return { digest: (await port.pushArtifact(op.spec, signal)).digest };
+    case OpKind.ImageCommit:
+      return { imageId: await port.commitContainer(op.spec, signal) };
     case OpKind.ContainerHook: {
       const { exitCode, output } = await port.runHook(op.spec, signal);
       if (exitCode !== 0) throw hookFailure(`${op.spec.phase} hook`, op.spec.service, op.spec.index, exitCode, output);
@@ -212,6 +222,7 @@ export async function executePlan(
   const done: number[] = [];
   const failed: OpFailure[] = [];
   const containerIds: Record<string, string> = {};
+  const imageIds: Record<string, string> = {};
   let firstError: unknown;
   let flushFailed = false;
   const queue = new PQueue({ concurrency: Math.max(1, options.parallel ?? DEFAULT_PARALLEL) });
@@ -239,6 +250,7 @@ export async function executePlan(
       if (outcome.containerId !== undefined && op.kind === OpKind.ContainerCreate) {
         containerIds[op.spec.name] = outcome.containerId;
       }
+      if (outcome.imageId !== undefined && op.kind === OpKind.ImageCommit) imageIds[op.spec.name] = outcome.imageId;
       done.push(op.id);
       sink.emit({ kind: 'op.done', op: refOf(op), ...outcome });
       release(op);
@@ -285,5 +297,5 @@ export async function executePlan(
     failed: failed.length,
     skipped: skipped.length,
   });
-  return { ok, done, failed, skipped, error: firstError, interrupted, containerIds };
+  return { ok, done, failed, skipped, error: firstError, interrupted, containerIds, imageIds };
 }

@@ -22,6 +22,9 @@ import type {
   ImageBuildSpec,
   ImagePullSpec,
   ImageRemoveSpec,
+  ImagePushSpec,
+  ArtifactPushSpec,
+  ImageCommitSpec,
   NetworkCreateSpec,
   NetworkRemoveSpec,
   VolumeCreateSpec,
@@ -61,6 +64,12 @@ export interface ExecutorPort {
   buildImage(spec: ImageBuildSpec, signal: AbortSignal): Promise<void>;
   /** Removes the reference `spec.image` (the image goes with its last reference). */
   removeImage(spec: ImageRemoveSpec, signal: AbortSignal): Promise<void>;
+  /** Pushes the local image `spec.image` to its registry; resolves with the manifest's digest. */
+  pushImage(spec: ImagePushSpec, signal: AbortSignal): Promise<{ digest: string }>;
+  /** Pushes the artifact's layers and manifest to `spec.reference`; resolves with the manifest's digest. */
+  pushArtifact(spec: ArtifactPushSpec, signal: AbortSignal): Promise<{ digest: string }>;
+  /** Creates an image from the container's changes (tagged `spec.reference` when set); resolves with its id. */
+  commitContainer(spec: ImageCommitSpec, signal: AbortSignal): Promise<string>;
   /**
    * Runs a post_start/pre_stop hook in the running container (an exec); its output goes to the container's log.
    * Resolves with the exit code and the output (stderr first when there is some), for the executor's message.

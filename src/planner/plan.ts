@@ -36,6 +36,12 @@ export const OpKind = {
   ImageBuild: 'image.build',
   /** Remove an image (`down --rmi`). */
   ImageRemove: 'image.remove',
+  /** Push a local image to its registry (`push`). */
+  ImagePush: 'image.push',
+  /** Push the project's files as an OCI artifact (`publish`). */
+  ArtifactPush: 'artifact.push',
+  /** Create an image from a container's changes (`commit`). */
+  ImageCommit: 'image.commit',
   /** A `post_start` or `pre_stop` hook: one exec in the running container; a non-zero exit fails the op. */
   ContainerHook: 'container.hook',
   /** A `pre_start` hook: a one-off container sharing the first replica's volumes, run to completion (exit 0). */
@@ -122,6 +128,46 @@ export interface ImageBuildSpec {
 export interface ImageRemoveSpec {
   /** The reference to untag / remove. */
   readonly image: string;
+}
+
+export interface ImagePushSpec {
+  /** The local reference to push (`image:` or one of `build.tags`), a NAME[:TAG]. */
+  readonly image: string;
+  /** The services whose image or tag it is (for messages). */
+  readonly services: readonly string[];
+}
+
+/** One file of a published project (a compose file, an `extends` parent or an env file). */
+export interface ArtifactLayerSpec {
+  readonly mediaType: string;
+  /** The bytes (JSON shows their sha256, never the content: an env file may hold secrets). */
+  readonly data: FileContent;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** `publish`: the project as an OCI artifact in docker compose's format (src/cli/compose/publish.ts makes it). */
+export interface ArtifactPushSpec {
+  /** REPOSITORY[:TAG] to push to. */
+  readonly reference: string;
+  /** The OCI 1.1 `artifactType`, and the config media type of an OCI 1.0 push. */
+  readonly artifactType: string;
+  readonly legacyConfigMediaType: string;
+  readonly layers: readonly ArtifactLayerSpec[];
+  /** Manifest annotations (the creation time is one: taken from the verb's clock). */
+  readonly annotations: Readonly<Record<string, string>>;
+  /** `auto`: 1.1, then 1.0 when the registry refuses the manifest. */
+  readonly ociVersion: '1.0' | '1.1' | 'auto';
+}
+
+/** `commit`: a new image of the container's image plus its changes (its writable layer). */
+export interface ImageCommitSpec extends ContainerRef {
+  readonly service: string;
+  /** REPOSITORY[:TAG] the image is tagged with; undefined: untagged. */
+  readonly reference: string | undefined;
+  /** Dockerfile instructions applied to the image's config (`-c`). */
+  readonly changes: readonly string[];
+  readonly message: string | undefined;
+  readonly author: string | undefined;
 }
 
 /** One network to join, in attach order (priority, then key). */
@@ -322,6 +368,9 @@ export interface OpSpecs {
   'image.pull': ImagePullSpec;
   'image.build': ImageBuildSpec;
   'image.remove': ImageRemoveSpec;
+  'image.push': ImagePushSpec;
+  'artifact.push': ArtifactPushSpec;
+  'image.commit': ImageCommitSpec;
   'container.hook': ContainerHookSpec;
   'container.pre-start': ContainerPreStartSpec;
   'container.sync': ContainerSyncSpec;
@@ -377,7 +426,9 @@ export type PlanAction =
   | 'pull'
   | 'build'
   | 'sync'
-  | 'exec';
+  | 'exec'
+  | 'push'
+  | 'commit';
 
 const ACTIONS: readonly string[] = [
   'create',
@@ -394,6 +445,8 @@ const ACTIONS: readonly string[] = [
   'build',
   'sync',
   'exec',
+  'push',
+  'commit',
 ] satisfies PlanAction[];
 
 /**

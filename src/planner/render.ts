@@ -19,6 +19,8 @@ const SYMBOL: Readonly<Record<PlanAction, string>> = {
   build: '*',
   sync: '^',
   exec: '$',
+  push: '&',
+  commit: '#',
 };
 
 /** What an op is about, as the user names it: `container tsfig-web-1`, `network tsfig_default`. */
@@ -44,7 +46,12 @@ function objectOf(op: Operation): string {
     case OpKind.ImagePull:
     case OpKind.ImageBuild:
     case OpKind.ImageRemove:
+    case OpKind.ImagePush:
       return `image ${op.spec.image}`;
+    case OpKind.ArtifactPush:
+      return `artifact ${op.spec.reference}`;
+    case OpKind.ImageCommit:
+      return `container ${op.spec.name}`;
     case OpKind.ContainerHook:
     case OpKind.ContainerSync:
     case OpKind.ContainerExec:
@@ -137,7 +144,9 @@ export function renderPlanText(plan: Plan): string {
     const waits = all.map((line) => line.text);
     return [...warnings, ...gap, ...waits, ...(waits.length > 0 ? [''] : []), NO_CHANGES, ''].join('\n');
   }
-  const optional = (['start', 'restart', 'stop', 'kill', 'pause', 'unpause', 'pull', 'build', 'sync', 'exec'] as const)
+  const optional = (
+    ['start', 'restart', 'stop', 'kill', 'pause', 'unpause', 'pull', 'build', 'sync', 'exec', 'push', 'commit'] as const
+  )
     .map((action) => [count(all, action), action] as const)
     .filter(([n]) => n > 0)
     .map(([n, action]) => `, ${n} to ${action}`)

@@ -26,6 +26,9 @@ const WORDS: Record<string, { noun: string; doing: string; done: string }> = {
   'image.pull': { noun: 'Image', doing: 'Pulling', done: 'Pulled' },
   'image.build': { noun: 'Image', doing: 'Building', done: 'Built' },
   'image.remove': { noun: 'Image', doing: 'Removing', done: 'Removed' },
+  'image.push': { noun: 'Image', doing: 'Pushing', done: 'Pushed' },
+  'artifact.push': { noun: 'Artifact', doing: 'Publishing', done: 'Published' },
+  'image.commit': { noun: 'Container', doing: 'Committing', done: 'Committed' },
   'container.sync': { noun: 'Container', doing: 'Syncing', done: 'Synced' },
   'container.exec': { noun: 'Container', doing: 'Executing', done: 'Executed' },
 };
@@ -83,10 +86,15 @@ export function plainLine(event: TsfigEvent): string | undefined {
       return ` Image ${event.image}  Built (${(event.durationMs / 1000).toFixed(1)}s${cached})`;
     }
     case 'op.start':
-    case 'op.done':
       // a pull or a build has its own lines (pull.*, build.*): its op's would print each of them twice
       if (event.op.kind === 'image.pull' || event.op.kind === 'image.build') return undefined;
-      return ` ${words(event.op).noun} ${event.op.target}  ${event.kind === 'op.start' ? words(event.op).doing : words(event.op).done}`;
+      return ` ${words(event.op).noun} ${event.op.target}  ${words(event.op).doing}`;
+    case 'op.done': {
+      if (event.op.kind === 'image.pull' || event.op.kind === 'image.build') return undefined;
+      // a push says what it pushed (docker push's `digest:`), a commit the image it made (compose's `Committed as`)
+      const result = event.digest ?? event.imageId;
+      return ` ${words(event.op).noun} ${event.op.target}  ${words(event.op).done}${result === undefined ? '' : ` ${event.imageId !== undefined ? 'as ' : ''}${result}`}`;
+    }
     case 'op.error':
       // a failed pull has its line (pull.error, from the port): this one would say it twice
       if (event.op.kind === 'image.pull') return undefined;

@@ -6,7 +6,8 @@ import type { ComposeContext, ComposePort, ComposeTerminal } from '../../src/com
 import { RecordingSink } from '../../src/events/events.js';
 import type { Project } from '../../src/model/project.js';
 import type { ObservedContainer, ObservedState } from '../../src/planner/observed.js';
-import type { ImageBuildSpec, Plan } from '../../src/planner/plan.js';
+import { TsfigError } from '../../src/errors.js';
+import type { ArtifactPushSpec, ImageBuildSpec, ImageCommitSpec, Plan } from '../../src/planner/plan.js';
 
 /** Also the context's terminal: followLogs and attachStdin are recorded in the same call list. */
 export class RecordingPort implements ComposePort, ComposeTerminal {
@@ -101,6 +102,28 @@ export class RecordingPort implements ComposePort, ComposeTerminal {
     return this.record('buildImage', spec.image);
   };
   removeImage = (spec: { image: string }) => this.record('removeImage', spec.image);
+  /** References whose push fails (with an HTTP 401, as a registry that refuses). */
+  readonly pushFailures = new Set<string>();
+  pushImage = async (spec: { image: string }) => {
+    await this.record('pushImage', spec.image);
+    if (this.pushFailures.has(spec.image)) throw new TsfigError('runtime', `HTTP 401 pushing ${spec.image}`);
+    return { digest: `sha256:${'1'.repeat(64)}` };
+  };
+  /** The artifacts pushed, in order. */
+  readonly artifacts: ArtifactPushSpec[] = [];
+  pushArtifact = async (spec: ArtifactPushSpec) => {
+    this.artifacts.push(spec);
+    await this.record('pushArtifact', spec.reference);
+    if (this.pushFailures.has(spec.reference)) throw new TsfigError('runtime', `HTTP 401 pushing ${spec.reference}`);
+    return { digest: `sha256:${'2'.repeat(64)}` };
+  };
+  /** The commits made, in order. */
+  readonly commits: ImageCommitSpec[] = [];
+  commitContainer = async (spec: ImageCommitSpec) => {
+    this.commits.push(spec);
+    await this.record('commitContainer', spec.container);
+    return `sha256:${'3'.repeat(64)}`;
+  };
   /** Exit codes of hooks, by container (post_start/pre_stop) or one-off name (pre_start); default 0. */
   readonly hookExitCodes = new Map<string, number>();
   runHook = async (spec: { container: string; phase: string }) => {

@@ -74,6 +74,18 @@ class RecordingPort implements ExecutorPort {
     await this.call('execInContainer', spec.container, signal);
     return { exitCode: this.exitCodes.get(spec.container) ?? 0, output: 'exec output' };
   };
+  pushImage = async (spec: { image: string }, signal: AbortSignal) => {
+    await this.call('pushImage', spec.image, signal);
+    return { digest: `sha256:pushed-${spec.image}` };
+  };
+  pushArtifact = async (spec: { reference: string }, signal: AbortSignal) => {
+    await this.call('pushArtifact', spec.reference, signal);
+    return { digest: `sha256:published-${spec.reference}` };
+  };
+  commitContainer = async (spec: { container: string }, signal: AbortSignal) => {
+    await this.call('commitContainer', spec.container, signal);
+    return `sha256:image-of-${spec.container}`;
+  };
   waitHealthy = (spec: { container: string }, signal: AbortSignal) => this.call('waitHealthy', spec.container, signal);
   waitCompleted = async (spec: { container: string }, signal: AbortSignal) => {
     await this.call('waitCompleted', spec.container, signal);
@@ -263,4 +275,40 @@ test('a plan with a dependency on a later op is refused', async () => {
     executePlan(p, new RecordingPort(), new RecordingSink()),
     /depends on #2, which is not before it/,
   );
+});
+
+test('a push reports the digest it pushed in op.done, a commit the image it made (result.imageIds)', async () => {
+  const ref = { container: 'id-web', name: 'p-web-1' };
+  const p: Plan = {
+    version: 1,
+    project: 'p',
+    operations: [
+      {
+        id: 1,
+        kind: OpKind.ImagePush,
+        resource: 'image:reg/app:1',
+        reason: 'image: and build: (web)',
+        dependsOn: [],
+        spec: { image: 'reg/app:1', services: ['web'] },
+      },
+      {
+        id: 2,
+        kind: OpKind.ImageCommit,
+        resource: 'service:web:1',
+        reason: 'tsfig commit',
+        dependsOn: [],
+        spec: { ...ref, service: 'web', reference: 'snap:1', changes: [], message: undefined, author: undefined },
+      },
+    ],
+    warnings: [],
+  };
+  const sink = new RecordingSink();
+  const result = await executePlan(p, new RecordingPort(), sink);
+  assert.equal(result.ok, true);
+  const done = sink.events.flatMap((e) => (e.kind === 'op.done' ? [[e.op.kind, e.digest, e.imageId]] : []));
+  assert.deepEqual(done.sort(), [
+    ['image.commit', undefined, 'sha256:image-of-id-web'],
+    ['image.push', 'sha256:pushed-reg/app:1', undefined],
+  ]);
+  assert.deepEqual(result.imageIds, { 'p-web-1': 'sha256:image-of-id-web' });
 });
