@@ -406,6 +406,67 @@ export function planPull(project: Project, observed: ObservedState, options: Pul
   return { version: 1, project: project.name, operations, warnings: [] };
 }
 
+export interface PushPlanOptions {
+  /** The services named (`tsfig push web`); all when empty. */
+  readonly services: readonly string[];
+  /** `--include-deps`: the named services' dependencies too. */
+  readonly includeDeps?: boolean;
+  /** `--ignore-push-failures`: every push is best effort, and an image not built yet is left out with a warning. */
+  readonly ignoreFailures?: boolean;
+}
+
+/**
+ * `tsfig push`: one `image.push` per reference of the services named (all when none; `includeDeps` adds what they
+ * depend on) that have both `image:` and `build:` (compose pushes only those: the others are someone else's
+ * images), their `build.tags` too, each reference once, listing its services. An image that is not present is
+ * refused before anything is pushed (build it first), unless failures are ignored: then it is left out, with a
+ * warning. Every push is best effort with `ignoreFailures`.
+ */
+export function planPush(project: Project, observed: ObservedState, options: PushPlanOptions): Plan {
+  const named = options.services;
+  const scope =
+    named.length === 0
+      ? Object.keys(project.services)
+      : options.includeDeps === true
+        ? [...servicesInScope(project, { services: named })]
+        : [...named];
+  const pushes = new Map<string, { services: string[]; tag: boolean }>();
+  const warnings: string[] = [];
+  for (const name of [...new Set(scope)].sort()) {
+    const service = project.services[name];
+    if (service === undefined) {
+      const known = Object.keys(project.services).sort().join(', ');
+      throw new TsfigError('usage', `no such service: ${name}`, { hint: `services: ${known}` });
+    }
+    if (service.image === undefined || service.build === undefined) continue;
+    if (observed.images[service.image] === undefined) {
+      if (options.ignoreFailures === true) {
+        warnings.push(`image ${service.image} of service ${name} is not built yet: not pushed`);
+        continue;
+      }
+      throw new TsfigError('not-found', `image ${service.image} of service ${name} is not built yet`, {
+        hint: `build it first: tsfig build ${name} (nothing was pushed)`,
+      });
+    }
+    for (const [index, reference] of [service.image, ...service.build.tags].entries()) {
+      const entry = pushes.get(reference);
+      if (entry === undefined) pushes.set(reference, { services: [name], tag: index > 0 });
+      else if (!entry.services.includes(name)) entry.services.push(name);
+    }
+  }
+  const operations: Operation[] = [...pushes].map(([image, { services, tag }], index) => ({
+    id: index + 1,
+    kind: OpKind.ImagePush,
+    resource: `image:${image}`,
+    reason: `${tag ? 'build.tags' : 'image: and build:'} (${services.join(', ')})`,
+    dependsOn: [],
+    group: `push:image:${image}`,
+    ...(options.ignoreFailures === true ? { bestEffort: true } : {}),
+    spec: { image, services },
+  }));
+  return { version: 1, project: project.name, operations, warnings };
+}
+
 /**
  * The `build:` keys the builder does not do yet (docs/compatibility.md), one warning each when a service that is
  * built sets them: the build goes on without them.

@@ -544,8 +544,10 @@ describe('registry', { concurrency: false }, () => {
     };
     await te.engine.images.tag('tsfig/busybox:latest', app);
     await te.engine.images.tag('tsfig/busybox:latest', db);
+    await cli(['push', '--dry-run']);
+    assert.equal(stderr, '', 'a dry run pushes nothing (its plan is on stdout)');
     await cli(['push']);
-    assert.match(stderr, new RegExp(` Pushing ${app.replace(/\./g, '\\.')}\n`));
+    assert.match(stderr, new RegExp(` Image ${app.replace(/\./g, '\\.')}  Pushed sha256:[0-9a-f]{64}\n`));
     assert.doesNotMatch(stderr, /proj\/db/, 'db has no build: it is not pushed');
     await pushImage(client(t), te.engine.images, db);
     await forget(te, app, db, 'tsfig/busybox:latest');

@@ -1,6 +1,7 @@
 /**
  * The compose side of registries: `tsfig pull [SERVICE...]`'s flags → `PullOptions` for src/compose/pull.ts (a plan
- * of pulls), `tsfig push [SERVICE...]`, and `ensureServiceImages` (the pulls `kube play` makes before its plan, as
+ * of pulls), `tsfig push [SERVICE...]`'s → `PushOptions` for src/compose/push.ts (a plan of pushes), and
+ * `ensureServiceImages` (the pulls `kube play` makes before its plan, as
  * the services' pull_policy says, without a plan).
  */
 import type { Command } from 'commander';
@@ -11,12 +12,12 @@ import type { EventSink } from '../../events/events.js';
 import type { Project, Service } from '../../model/project.js';
 import { openEngine } from '../engine.js';
 import * as pull from '../../compose/pull.js';
+import * as push from '../../compose/push.js';
 import { LineRenderer } from '../../ui/progress.js';
 import { setExitCode } from '../exit-codes.js';
 import { loadForServices, progressMode, verbContext } from './context.js';
 import { pullDecision as decide, policyInterval, type PullDecision } from '../../planner/images.js';
 import { pullEventSink } from '../../compose/engine-port.js';
-import { servicesInScope } from '../../planner/reconcile.js';
 
 export { policyInterval };
 
@@ -38,11 +39,6 @@ export function pullDecision(
 
 function imageOf(project: Project, service: Service): string {
   return service.image ?? `${project.name}-${service.name}`;
-}
-
-/** The services and the ones they depend on, in name order (`push --include-deps`). */
-function withDependenciesByName(project: Project, names: readonly string[]): string[] {
-  return names.length === 0 ? [] : [...servicesInScope(project, { services: names })].sort();
 }
 
 export interface EnsureOptions {
@@ -215,32 +211,27 @@ export function registerPullPush(program: Command, io: PullPushIo = {}): void {
     .option('--ignore-push-failures', 'push what can be pushed and ignore the others')
     .option('--include-deps', 'also push the services the named ones depend on')
     .option('-q, --quiet', 'push without printing progress')
+    .option('--dry-run', 'print the plan and change nothing')
     .action(async function (this: Command, services: string[]) {
-      const flags = this.opts<{ ignorePushFailures?: boolean; includeDeps?: boolean; quiet?: boolean }>();
+      const flags = this.opts<{
+        ignorePushFailures?: boolean;
+        includeDeps?: boolean;
+        quiet?: boolean;
+        dryRun?: boolean;
+      }>();
       const { project } = loadForServices(this, services);
-      const names = flags.includeDeps === true ? withDependenciesByName(project, services) : services;
-      const wanted = (names.length > 0 ? names : Object.keys(project.services).sort()).filter((name) => {
-        const service = project.services[name];
-        return service?.image !== undefined && service.build !== undefined;
-      });
-      const images = [...new Set(wanted.map((name) => project.services[name]?.image as string))];
-      if (images.length === 0) return;
-      const engine = await engineOf();
-      const { pushImage, registryClientFromEnv } = await registry();
-      const client = registryClientFromEnv(env);
-      try {
-        for (const image of images) {
-          if (flags.quiet !== true) err(` Pushing ${image}\n`);
-          try {
-            const result = await pushImage(client, engine.images, image);
-            if (flags.quiet !== true) err(` ${image} Pushed (${result.digest})\n`);
-          } catch (error) {
-            if (flags.ignorePushFailures !== true) throw error;
-            err(` ${image} Error ${error instanceof Error ? error.message : String(error)}\n`);
-          }
-        }
-      } finally {
-        client.close();
-      }
+      const mode = progressMode(this);
+      const out = { write: err } as unknown as NodeJS.WritableStream;
+      const events = new LineRenderer(mode === 'json' ? 'json' : flags.quiet === true ? 'quiet' : 'plain', out);
+      const ctx = await verbContext(this, events, await engineOf(), env);
+      const options: push.PushOptions = {
+        project,
+        services,
+        includeDeps: flags.includeDeps === true,
+        ignoreFailures: flags.ignorePushFailures === true,
+        dryRun: flags.dryRun === true,
+      };
+      const stderr = mode === 'json' ? ctx.stderr : { write: err };
+      setExitCode(this, await push.run({ ...ctx, stderr }, options));
     });
 }
