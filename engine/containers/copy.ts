@@ -26,7 +26,7 @@ import type { Writable } from 'node:stream';
 import { ownedTmpDir } from '../layers/tmpdir.js';
 import { resolveInRoot, withMergedRootfs, withPrivateOverlay } from '../layers/rootfs.js';
 import { encodeEntry, endOfArchive, readTar, type TarEntry } from '../layers/tar.js';
-import { toContainerIds, toHostIds, type IdRange, type Owner } from '../layers/ids.js';
+import { checkMapped, toContainerIds, toHostIds, type IdRange, type Owner } from '../layers/ids.js';
 import { EngineError, isErrno } from '../errors.js';
 import type { Engine } from '../index.js';
 import { readJson } from '../state/atomic.js';
@@ -216,6 +216,16 @@ function nameParts(name: string): string[] {
 }
 
 /**
+ * Writing into a container with a user namespace: its range, and whether the files written are stored with the
+ * container's own ids (a volume: an idmapped bind, written in its own directory) rather than the range's host ids
+ * (its root file system: the overlay's upper dir is not idmapped).
+ */
+interface WriteIds {
+  readonly range: IdRange;
+  readonly own: boolean;
+}
+
+/**
  * Writes entries into base (an existing directory) without ever following a symlink below base: parent directories
  * that are missing, symlinks or files are made (or replaced by) real directories; files and symlinks are made under
  * a temporary name and renamed over their target.
@@ -226,10 +236,10 @@ class TreeWriter {
 
   private readonly base: string;
   private readonly options: CopyOptions;
-  /** The container's user namespace, when writing into one: what is written gets host ids of its range. */
-  private readonly ids: IdRange | undefined;
+  /** The container's user namespace, when writing into one. */
+  private readonly ids: WriteIds | undefined;
 
-  constructor(base: string, options: CopyOptions, ids?: IdRange) {
+  constructor(base: string, options: CopyOptions, ids?: WriteIds) {
     this.base = base;
     this.options = options;
     this.ids = ids;
@@ -237,13 +247,15 @@ class TreeWriter {
 
   /**
    * Who a written entry belongs to: its own ids with -a, else the writer's (root, left as created); in a user
-   * namespace both as host ids of its range (root: the range's first), as the container's root would have written it.
+   * namespace both as the container sees them (root: its 0), stored as host ids of its range outside volumes, as
+   * the container's root would have written them, and as they are in a volume. An id the range does not map is
+   * refused.
    */
   private ownerOf(entry: TarEntry): Owner | undefined {
     if (this.ids === undefined) return this.options.archive === true ? entry : undefined;
-    return this.options.archive === true
-      ? toHostIds(entry, this.ids, entry.name)
-      : { uid: this.ids.uid, gid: this.ids.gid };
+    const { range, own } = this.ids;
+    if (own) return this.options.archive === true ? checkMapped(entry, range, entry.name) : undefined;
+    return this.options.archive === true ? toHostIds(entry, range, entry.name) : { uid: range.uid, gid: range.gid };
   }
 
   private async ensureDirs(parts: readonly string[]): Promise<string> {
@@ -254,7 +266,7 @@ class TreeWriter {
       if (stat?.isDirectory() === true) continue;
       if (stat !== undefined) await fs.rm(current, { force: true });
       await fs.mkdir(current, { mode: 0o755 });
-      if (this.ids !== undefined) await fs.lchown(current, this.ids.uid, this.ids.gid);
+      if (this.ids !== undefined && !this.ids.own) await fs.lchown(current, this.ids.range.uid, this.ids.range.gid);
     }
     return current;
   }
@@ -279,10 +291,11 @@ class TreeWriter {
     try {
       await this.writeEntry(entry);
     } catch (error) {
-      // host root's ids do not exist on an idmapped mount (a volume of a container with a user namespace)
+      // host root's ids do not exist on an idmapped mount: one that volumeDir did not find (a volume mounted
+      // below the destination, inside the copied tree)
       if (this.ids !== undefined && isErrno(error, 'EOVERFLOW')) {
         throw new EngineError('unsupported', `cannot write ${entry.name}: it is on an idmapped volume mount`, {
-          hint: 'copy to a path outside the volume, or into the volume from a container (run --rm -v VOLUME:/v ...)',
+          hint: 'copy into the volume itself (its mount point or below), or from a container (run --rm -v VOLUME:/v ...)',
           cause: error,
         });
       }
@@ -432,7 +445,11 @@ async function copyTree(
   source: { full: string; given: string; stat: Stats; follow: boolean },
   dest: Destination,
   options: CopyOptions,
-  ids: { readonly from?: IdRange | undefined; readonly into?: IdRange | undefined } = {},
+  ids: {
+    readonly from?: IdRange | undefined;
+    /** Where a destination directory is written, and with which ids (a container's: placeIn). */
+    readonly place?: (base: string) => Promise<Placed>;
+  } = {},
 ): Promise<number> {
   const srcIsDir = source.stat.isDirectory();
   const top = topName(source.given);
@@ -459,10 +476,55 @@ async function copyTree(
     base = path.dirname(dest.full);
     stream = renamed(entries, top, path.basename(dest.full));
   }
-  const writer = new TreeWriter(base, options, ids.into);
+  const placed = ids.place === undefined ? { base } : await ids.place(base);
+  const writer = new TreeWriter(placed.base, options, placed.ids);
   for await (const entry of stream) await writer.write(entry);
   await writer.finish();
   return writer.bytes;
+}
+
+interface Placed {
+  readonly base: string;
+  readonly ids?: WriteIds;
+}
+
+/**
+ * The volume directory that base, a directory in a running container's root (/proc/PID/root/...), is: the volume
+ * mounted deepest above it, with the same directories below its source (lstat, no symlink) and the same inode as base;
+ * undefined when base is not in a writable volume, or in another mount below it.
+ */
+async function volumeDir(root: string, record: ContainerRecord, base: string): Promise<string | undefined> {
+  const inside = `/${path.relative(root, base)}`;
+  const under = (destination: string) =>
+    inside === destination || inside.startsWith(`${destination.replace(/\/+$/, '')}/`);
+  const mount = record.mounts
+    .filter((candidate) => under(candidate.destination))
+    .sort((a, b) => b.destination.length - a.destination.length)[0];
+  // read-only: left to the kernel, which refuses the write through the mount
+  if (mount?.type !== 'bind' || mount.volumeName === undefined || mount.options.includes('ro')) return undefined;
+  const rest = [...(mount.subpath ?? '').split('/'), ...path.posix.relative(mount.destination, inside).split('/')];
+  let current = mount.source;
+  for (const part of rest.filter((part) => part !== '' && part !== '.')) {
+    if (part === '..') return undefined;
+    current = path.join(current, part);
+    if ((await fs.lstat(current).catch(() => undefined))?.isDirectory() !== true) return undefined;
+  }
+  const [seen, there] = await Promise.all([fs.stat(base).catch(() => undefined), fs.lstat(current)]);
+  return seen?.dev === there.dev && seen.ino === there.ino ? current : undefined;
+}
+
+/**
+ * Where a copy into a container writes the directory base, and with which ids. A container with a user namespace:
+ * its root file system takes host ids of its range; its volumes are idmapped binds, whose files on disk carry the
+ * container's own ids and which host root cannot create files through (its ids are not mapped: EOVERFLOW), so a
+ * directory in a running container's volume is written in the volume's own directory, with the container's ids.
+ */
+async function placeIn(root: string, record: ContainerRecord, base: string): Promise<Placed> {
+  if (record.userns === undefined) return { base };
+  const volume = root.startsWith('/proc/') ? await volumeDir(root, record, base) : undefined;
+  return volume === undefined
+    ? { base, ids: { range: record.userns, own: false } }
+    : { base: volume, ids: { range: record.userns, own: true } };
 }
 
 /** A path inside the container, resolved inside its root; the destination's parent must be a real directory. */
@@ -541,14 +603,16 @@ export async function copyToContainer(
   }
   return withContainerRoot(engine, ref, true, async (root, record) => {
     const dest = await containerDestination(root, destPath);
-    if (source !== undefined) return copyTree(source, dest, options, { into: record.userns });
+    const place = (base: string) => placeIn(root, record, base);
+    if (source !== undefined) return copyTree(source, dest, options, { place });
     if (dest.stat?.isDirectory() !== true) {
       throw new EngineError('conflict', `destination ${destPath} in container ${record.name} must be a directory`, {
         hint: 'a tar stream is extracted into an existing directory',
       });
     }
     if (options.input === undefined) throw new EngineError('internal', 'no input for the tar stream');
-    const writer = new TreeWriter(dest.full, options, record.userns);
+    const placed = await place(dest.full);
+    const writer = new TreeWriter(placed.base, options, placed.ids);
     for await (const entry of readTar(options.input)) await writer.write(entry);
     await writer.finish();
     return writer.bytes;

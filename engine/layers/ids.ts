@@ -1,7 +1,8 @@
 /**
  * Owners across a container's user namespace (`userns: auto`). What the container writes lands in its upper dir (and
  * volumes) under host ids of its range, while its image's layers keep container ids (they are idmapped when mounted).
- * A commit, an export or a `cp` out shows the container's ids, as Docker does; a `cp` in writes host ids.
+ * A commit, an export or a `cp` out shows the container's ids, as Docker does; a `cp` in writes host ids (into a
+ * volume, whose files on disk carry the container's own ids, those).
  */
 import { EngineError } from '../errors.js';
 import { encodeHeader, endOfArchive, padding, tarEntries, entryOf, type TarEntry } from './tar.js';
@@ -24,8 +25,8 @@ export function toContainerIds(owner: Owner, range: IdRange): Owner {
   return { uid: map(owner.uid, range.uid), gid: map(owner.gid, range.gid) };
 }
 
-/** Container ids as host ids; an id the range does not map cannot be written (Docker's "cannot be mapped"). */
-export function toHostIds(owner: Owner, range: IdRange, what: string): Owner {
+/** Container ids that the range maps, as they are; an id it does not map cannot be written (Docker's "cannot be mapped"). */
+export function checkMapped(owner: Owner, range: IdRange, what: string): Owner {
   for (const id of [owner.uid, owner.gid]) {
     if (!Number.isInteger(id) || id < 0 || id >= range.size) {
       throw new EngineError('invalid', `${what}: id ${id} cannot be mapped into the container's user namespace`, {
@@ -33,7 +34,13 @@ export function toHostIds(owner: Owner, range: IdRange, what: string): Owner {
       });
     }
   }
-  return { uid: owner.uid + range.uid, gid: owner.gid + range.gid };
+  return { uid: owner.uid, gid: owner.gid };
+}
+
+/** Container ids as host ids (checkMapped first). */
+export function toHostIds(owner: Owner, range: IdRange, what: string): Owner {
+  const own = checkMapped(owner, range, what);
+  return { uid: own.uid + range.uid, gid: own.gid + range.gid };
 }
 
 /** A tar stream with each entry's owner as the container sees it; file content is streamed, never held whole. */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { chown, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -133,7 +133,7 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
     await assert.rejects(stat(path.join(hostDir, 'evil-auto')), { code: 'ENOENT' });
   });
 
-  test("commit, export and cp out show the container's owners; cp in writes them as its ids; a volume is refused cleanly", async () => {
+  test("commit, export and cp out show the container's owners; cp in writes them as its ids, into a volume too", async () => {
     const work = await mkdtemp(path.join(tmpdir(), 'tsfig-userns-cp-'));
     await t.cli(['volume', 'create', 'uvol']);
     const run = await t.cli(['container', 'run', '-d', '--userns', 'auto', '-v', 'uvol:/vol', IMAGE, 'sleep', '600']);
@@ -173,11 +173,32 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
         ...['stat', '-c', '%n %u:%g', '/made', '/d', '/tree/f'],
       ]);
       assert.equal(committed.stdout, '/made 0:0\n/d 5:6\n/tree/f 7:8\n', committed.stderr);
-      // a volume is an idmapped mount: host root cannot create files through it, said plainly (no internal error)
+      // a volume is an idmapped mount (host root cannot create files through it): cp writes in the volume's own
+      // directory with the container's ids, as stored there; an id the range does not map is refused, writing nothing
       const vol = await t.cli(['container', 'cp', path.join(work, 'in.txt'), `${id}:/vol/in.txt`]);
-      assert.equal(vol.code, 1);
-      assert.match(vol.stderr, /^error: cannot write in\.txt: it is on an idmapped volume mount$/m);
-      assert.doesNotMatch(vol.stderr, /internal error|\n\s+at /);
+      assert.equal(vol.code, 0, vol.stderr);
+      assert.equal((await t.cli(['container', 'cp', '-a', path.join(work, 'tree'), `${id}:/vol`])).code, 0);
+      const volOwners = await t.cli(['container', 'exec', id, 'stat', '-c', '%n %u:%g', '/vol/in.txt', '/vol/tree/f']);
+      assert.equal(volOwners.stdout, '/vol/in.txt 0:0\n/vol/tree/f 7:8\n', volOwners.stderr);
+      const data = path.join(t.engine.paths.volumes, 'uvol', '_data');
+      const onDisk = await Promise.all(['in.txt', 'tree/f'].map((name) => lstat(path.join(data, name))));
+      assert.deepEqual(
+        onDisk.map((s) => [s.uid, s.gid]),
+        [
+          [0, 0],
+          [7, 8],
+        ],
+      );
+      await writeFile(path.join(work, 'far.txt'), 'far\n');
+      await chown(path.join(work, 'far.txt'), 70000, 0);
+      const far = await t.cli(['container', 'cp', '-a', path.join(work, 'far.txt'), `${id}:/vol/far.txt`]);
+      assert.equal(far.code, 64, far.stderr);
+      assert.match(far.stderr, /^error: far\.txt: id 70000 cannot be mapped into the container's user namespace$/m);
+      await assert.rejects(lstat(path.join(data, 'far.txt')), { code: 'ENOENT' });
+      assert.deepEqual(
+        (await readdir(data)).filter((name) => name.startsWith('.tsfig-cp-')),
+        [],
+      );
     } finally {
       assert.equal((await t.cli(['container', 'rm', '-f', id])).code, 0);
       await t.cli(['image', 'rm', 'userns-commit']);
@@ -256,12 +277,6 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
     before(async () => {
       project = path.join(t.dir, 'proj');
       await mkdir(project);
-    });
-    after(async () => {
-      await t.cli(['down', '-v', '-t', '1'], { cwd: project });
-    });
-
-    test('userns_mode: auto; a file written into a named volume is read back after down/up', async () => {
       await writeFile(
         path.join(project, 'tsfig.yml'),
         [
@@ -277,6 +292,12 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
           '',
         ].join('\n'),
       );
+    });
+    after(async () => {
+      await t.cli(['down', '-v', '-t', '1'], { cwd: project });
+    });
+
+    test('userns_mode: auto; a file written into a named volume is read back after down/up', async () => {
       const up = await t.cli(['up', '-d'], { cwd: project });
       assert.equal(up.code, 0, up.stderr);
       const write = await t.cli(
@@ -299,6 +320,39 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
       assert.equal(read.stdout, 'kept\n');
       const second = (await t.cli(['ps', '-q'], { cwd: project })).stdout.trim();
       assert.notEqual(hostIds(await pidOf(second)).uid, 0);
+    });
+
+    test('cp into the volume of a userns_mode: auto service: owned by its root (-a: the source ids), kept after down/up', async () => {
+      // the volume is an idmapped mount in the container
+      const src = path.join(t.dir, 'cp-src');
+      await mkdir(path.join(src, 'tree'), { recursive: true });
+      await writeFile(path.join(src, 'note.txt'), 'copied\n');
+      await writeFile(path.join(src, 'tree', 'g'), 'g\n');
+      await chown(path.join(src, 'tree', 'g'), 1000, 1001);
+      const up = await t.cli(['up', '-d'], { cwd: project });
+      assert.equal(up.code, 0, up.stderr);
+      const plain = await t.cli(['cp', path.join(src, 'note.txt'), 'app:/data/note.txt'], { cwd: project });
+      assert.equal(plain.code, 0, plain.stderr);
+      const archive = await t.cli(['cp', '-a', path.join(src, 'tree'), 'app:/data/tree'], { cwd: project });
+      assert.equal(archive.code, 0, archive.stderr);
+      const check = [
+        'exec',
+        '-T',
+        'app',
+        'sh',
+        '-c',
+        'cat /data/note.txt; stat -c "%n %u:%g" /data/note.txt /data/tree/g',
+      ];
+      const expected = 'copied\n/data/note.txt 0:0\n/data/tree/g 1000:1001\n';
+      const first = await t.cli(check, { cwd: project });
+      assert.equal(first.stdout, expected, first.stderr);
+      // the container's user (root of its range) can rewrite what was copied in
+      const rewrite = await t.cli(['exec', '-T', 'app', 'sh', '-c', 'echo more >> /data/note.txt'], { cwd: project });
+      assert.equal(rewrite.code, 0, rewrite.stderr);
+      assert.equal((await t.cli(['down', '-t', '1'], { cwd: project })).code, 0);
+      assert.equal((await t.cli(['up', '-d'], { cwd: project })).code, 0);
+      const second = await t.cli(check, { cwd: project });
+      assert.equal(second.stdout, expected.replace('copied\n', 'copied\nmore\n'), second.stderr);
     });
 
     test('userns_mode: bogus is refused with file:line:col and changes nothing', async () => {
