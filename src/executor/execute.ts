@@ -53,6 +53,7 @@ function assertNever(value: never): never {
 
 function targetOf(op: Operation): string {
   if ('name' in op.spec) return op.spec.name;
+  if (op.kind === OpKind.ArtifactPush) return op.spec.reference;
   return 'image' in op.spec ? op.spec.image : op.resource;
 }
 

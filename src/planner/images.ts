@@ -467,6 +467,54 @@ export function planPush(project: Project, observed: ObservedState, options: Pus
   return { version: 1, project: project.name, operations, warnings };
 }
 
+export interface CommitPlanOptions {
+  readonly service: string;
+  /** `--index`: the service's container number. @default 1 */
+  readonly index?: number;
+  /** REPOSITORY[:TAG]; undefined: an untagged image. */
+  readonly reference?: string | undefined;
+  /** `-c` Dockerfile instructions. */
+  readonly changes?: readonly string[];
+  /** `-m`, `-a`. */
+  readonly message?: string | undefined;
+  readonly author?: string | undefined;
+}
+
+/**
+ * `tsfig commit SERVICE [REFERENCE]`: one `image.commit` of the service's container number `index` (compose's
+ * `--index`, not a one-off). A service without that container is refused (nothing is made).
+ */
+export function planCommit(project: Project, observed: ObservedState, options: CommitPlanOptions): Plan {
+  const index = options.index ?? 1;
+  const container = observed.containers.find(
+    (candidate) => !candidate.oneoff && candidate.service === options.service && candidate.number === index,
+  );
+  if (container === undefined) {
+    throw new TsfigError('not-found', `service "${options.service}" has no container number ${index}`, {
+      hint: 'create it with: tsfig up -d (see the containers with: tsfig ps -a)',
+    });
+  }
+  const into = options.reference === undefined ? 'an untagged image' : options.reference;
+  const operation: Operation = {
+    id: 1,
+    kind: OpKind.ImageCommit,
+    resource: `service:${options.service}:${index}`,
+    reason: `tsfig commit: its changes as ${into}`,
+    dependsOn: [],
+    group: `commit:service:${options.service}:${index}`,
+    spec: {
+      container: container.id,
+      name: container.name,
+      service: options.service,
+      reference: options.reference,
+      changes: [...(options.changes ?? [])],
+      message: options.message,
+      author: options.author,
+    },
+  };
+  return { version: 1, project: project.name, operations: [operation], warnings: [] };
+}
+
 /**
  * The `build:` keys the builder does not do yet (docs/compatibility.md), one warning each when a service that is
  * built sets them: the build goes on without them.

@@ -142,10 +142,12 @@ export interface ArtifactLayerSpec {
   readonly mediaType: string;
   /** The bytes (JSON shows their sha256, never the content: an env file may hold secrets). */
   readonly data: FileContent;
+  /** Their length (for messages). */
+  readonly size: number;
   readonly annotations: Readonly<Record<string, string>>;
 }
 
-/** `publish`: the project as an OCI artifact in docker compose's format (src/cli/compose/publish.ts makes it). */
+/** `publish`: the project as an OCI artifact in docker compose's format (src/compose/publish.ts reads it). */
 export interface ArtifactPushSpec {
   /** REPOSITORY[:TAG] to push to. */
   readonly reference: string;

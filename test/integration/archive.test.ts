@@ -532,6 +532,9 @@ describe('compose commit and export', () => {
     assert.ok(web !== undefined);
     await eventuallyFile(te, web.id);
 
+    const dry = await cli(te, [...project, 'commit', '--dry-run', 'web', 'tsfig/web:dry']);
+    assert.match(dry, /^# commit container \S+-web-1 \(tsfig commit: its changes as tsfig\/web:dry\)\n/);
+    await assert.rejects(te.engine.images.resolve('tsfig/web:dry'), /no such image|not found/i);
     const id = (await cli(te, [...project, 'commit', '-m', 'snap', 'web', 'tsfig/web:snap'])).trim();
     assert.equal((await te.engine.images.resolve('tsfig/web:snap')).id, id);
     const out = await runIn(te, 'tsfig/web:snap', ['cat', '/srv/new.txt']);

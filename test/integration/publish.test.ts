@@ -115,7 +115,16 @@ describe('tsfig publish and -f oci://', () => {
   test('publish pushes the files in compose format; -f oci:// gives the same config as the files', async () => {
     const published = await cli(['publish', `${domain}/shop/app:v1`]);
     assert.equal(published.code, 0, published.stderr);
-    assert.match(published.stderr, /Published .*shop\/app:v1 \(sha256:[0-9a-f]{64}, OCI 1\.1\)/);
+    assert.match(published.stderr, / Artifact .*shop\/app:v1 {2}Published sha256:[0-9a-f]{64}\n/);
+    assert.doesNotMatch(published.stderr, /OCI 1\.0/, 'the registry took the OCI 1.1 artifact');
+    // --dry-run: the plan on stdout, with the files; nothing pushed
+    const dry = await cli(['publish', '--dry-run', `${domain}/shop/dry:v1`]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      /^& push artifact .*shop\/dry:v1 \(tsfig publish: compose\.yaml \(\d+ bytes\), [0-9a-f]{64}\.yaml/,
+    );
+    assert.equal((await get(`http://${domain}/v2/shop/dry/manifests/v1`, OCI_MANIFEST)).status, 404);
 
     const manifest = await get(`http://${domain}/v2/shop/app/manifests/v1`, OCI_MANIFEST);
     const parsed = JSON.parse(manifest.body) as {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { publishContent } from '../../src/cli/compose/publish.js';
+import { publishContent } from '../../src/compose/publish.js';
 import { loadProject } from '../../src/config/load.js';
 import { ociFileArguments } from '../../src/config/oci.js';
 

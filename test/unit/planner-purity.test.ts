@@ -7,7 +7,16 @@ import { fileURLToPath } from 'node:url';
 const PLANNER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'planner');
 
 /** The deciding and formatting modules: same inputs, same output, no side effects (house style 9.3). */
-const PURE = ['reconcile.ts', 'container-spec.ts', 'diff.ts', 'render.ts', 'plan.ts', 'observed.ts', 'watch.ts'];
+const PURE = [
+  'reconcile.ts',
+  'container-spec.ts',
+  'diff.ts',
+  'render.ts',
+  'plan.ts',
+  'observed.ts',
+  'watch.ts',
+  'publish.ts',
+];
 
 for (const file of PURE) {
   test(`planner/${file} does no I/O and reads no clock or randomness`, () => {
