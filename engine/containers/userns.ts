@@ -10,9 +10,11 @@ import { isRootless } from '../system/rootless.js';
  * User namespaces of a root engine (`--userns auto`, compose `userns_mode: auto`): each container gets its own range
  * of the host's subordinate ids, from the entries of one user in /etc/subuid and /etc/subgid, as podman's
  * `--userns=auto` does (its user `containers`, podman's `root-auto-userns-user`). The ranges are kept in
- * `<root>/userns.json` under the root's `userns` lock, so two containers of one root never share an id; a range is
- * released when its container is removed, and `system check` lists the ranges whose container is gone (a create or
- * rm killed in between) and releases them with --repair.
+ * `<root>/userns.json`, and host-wide in a registry (REGISTRY_DIR, root-only) where each range names its state root
+ * and container, both written under one host-wide lock: two containers on one host never share an id, whichever
+ * state roots (engines) they belong to. A range is released when its container is removed, and `system check` lists
+ * the ranges whose container is gone (a create or rm killed in between) and the registry's entries whose state root
+ * no longer holds them (a root deleted with its containers), and releases them with --repair.
  */
 
 /** The user whose subordinate ids are handed out (podman's default). TSFIG_USERNS_USER overrides. */
@@ -25,6 +27,24 @@ export interface UsernsRange {
   readonly uid: number;
   readonly gid: number;
   readonly size: number;
+}
+
+/** The host-wide registry's directory: root's, 0700, outside every state root; it lasts across reboots. */
+export const REGISTRY_DIR = '/var/lib/tsfig-userns';
+const REGISTRY_FILE = 'ranges.json';
+/** One host-wide lock for every state root's allocations (lock names are host-wide: engine/state/lock.ts). */
+const LOCK_NAME = 'userns-host';
+
+/** A range in the host-wide registry: whose it is. */
+export interface RegistryEntry extends UsernsRange {
+  /** The state root (its absolute path) whose userns.json holds the range. */
+  readonly root: string;
+  readonly container: string;
+}
+
+interface RegistryFile {
+  readonly v: 1;
+  readonly entries: readonly RegistryEntry[];
 }
 
 interface UsernsFile {
@@ -79,10 +99,6 @@ function usernsFile(paths: EnginePaths): string {
   return path.join(paths.root, 'userns.json');
 }
 
-function lockName(paths: EnginePaths): string {
-  return `${paths.rootId}:userns`;
-}
-
 async function readRanges(paths: EnginePaths): Promise<Record<string, UsernsRange>> {
   const file = await readJson<UsernsFile>(usernsFile(paths));
   return { ...(file?.ranges ?? {}) };
@@ -94,6 +110,71 @@ async function writeRanges(paths: EnginePaths, ranges: Record<string, UsernsRang
     return;
   }
   await writeJsonAtomic(usernsFile(paths), { v: 1, ranges } satisfies UsernsFile, 0o600);
+}
+
+function unsafeRegistry(why: string): EngineError {
+  return new EngineError('permission', `refusing the userns registry ${REGISTRY_DIR}: ${why}`, {
+    hint: 'another user could hand out the ids of your containers; remove it (as root) and run the command again',
+  });
+}
+
+/**
+ * The registry's directory, checked: a real directory of root's, 0700, in a parent only root writes; made when
+ * `create` (an allocation), else undefined when there is none (nothing was ever allocated on this host).
+ */
+async function registryDir(create: boolean): Promise<string | undefined> {
+  if (
+    !create &&
+    !(await fs.lstat(REGISTRY_DIR).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return undefined;
+  const parent = await fs.lstat(path.dirname(REGISTRY_DIR));
+  if (!parent.isDirectory() || parent.uid !== 0 || (parent.mode & 0o022) !== 0) {
+    throw unsafeRegistry(`${path.dirname(REGISTRY_DIR)} is not a directory only root can write`);
+  }
+  await fs.mkdir(REGISTRY_DIR, { mode: 0o700 }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  });
+  const st = await fs.lstat(REGISTRY_DIR);
+  if (!st.isDirectory()) throw unsafeRegistry('it is not a directory');
+  if (st.uid !== 0) throw unsafeRegistry(`it belongs to uid ${st.uid}`);
+  if ((st.mode & 0o077) !== 0) await fs.chmod(REGISTRY_DIR, 0o700);
+  return REGISTRY_DIR;
+}
+
+async function readRegistry(create = true): Promise<RegistryEntry[]> {
+  const dir = await registryDir(create);
+  if (dir === undefined) return [];
+  const file = await readJson<RegistryFile>(path.join(dir, REGISTRY_FILE));
+  return [...(file?.entries ?? [])];
+}
+
+async function writeRegistry(entries: readonly RegistryEntry[]): Promise<void> {
+  const dir = (await registryDir(true)) ?? REGISTRY_DIR;
+  if (entries.length === 0) {
+    await fs.rm(path.join(dir, REGISTRY_FILE), { force: true });
+    return;
+  }
+  await writeJsonAtomic(path.join(dir, REGISTRY_FILE), { v: 1, entries } satisfies RegistryFile, 0o600);
+}
+
+/** Whether this engine can have a registry at all (a root engine; rootless, userns auto is refused). */
+function hostEngine(): boolean {
+  return (process.geteuid?.() ?? 0) === 0 && !isRootless();
+}
+
+/** The registry with this root's own ranges in it (a root's userns.json from before the registry): all taken. */
+function withOwn(entries: readonly RegistryEntry[], root: string, own: Record<string, UsernsRange>): RegistryEntry[] {
+  const out = [...entries];
+  for (const [container, range] of Object.entries(own)) {
+    if (!out.some((entry) => entry.root === root && entry.container === container)) {
+      out.push({ root, container, uid: range.uid, gid: range.gid, size: range.size });
+    }
+  }
+  return out;
 }
 
 async function subordinateOf(file: string, user: string): Promise<SubordinateRange[]> {
@@ -155,9 +236,9 @@ export async function allocateUserns(
 ): Promise<UsernsRange> {
   const user = usernsUser(env);
   const { subuid, subgid } = await checkUserns(env);
-  return withLock(lockName(paths), async () => {
+  return withLock(LOCK_NAME, async () => {
     const ranges = await readRanges(paths);
-    const all = Object.values(ranges);
+    const all = withOwn(await readRegistry(), paths.root, ranges);
     const uid = firstFree(
       subuid,
       all.map((r) => ({ start: r.uid, count: r.size })),
@@ -171,12 +252,14 @@ export async function allocateUserns(
     if (uid === undefined || gid === undefined) {
       throw new EngineError(
         'conflict',
-        `userns auto: every range of ${USERNS_SIZE} ids of ${user} in ${uid === undefined ? SUBUID_FILE : SUBGID_FILE} is in use (${all.length} containers)`,
+        `userns auto: every range of ${USERNS_SIZE} ids of ${user} in ${uid === undefined ? SUBUID_FILE : SUBGID_FILE} is in use (${all.length} containers on this host)`,
         { hint: `remove containers, give ${user} more subordinate ids, or run tsfig system check --repair` },
       );
     }
     const range: UsernsRange = { uid, gid, size: USERNS_SIZE };
     ranges[id] = range;
+    // the registry first: a kill in between leaves an entry that system check finds, never a range only one root knows
+    await writeRegistry([...all, { root: paths.root, container: id, ...range }]);
     await writeRanges(paths, ranges);
     return range;
   });
@@ -184,11 +267,64 @@ export async function allocateUserns(
 
 /** Releases the range of container `id` (nothing when it has none). */
 export async function releaseUserns(paths: EnginePaths, id: string): Promise<void> {
-  await withLock(lockName(paths), async () => {
+  await withLock(LOCK_NAME, async () => {
     const ranges = await readRanges(paths);
-    if (ranges[id] === undefined) return;
-    delete ranges[id];
-    await writeRanges(paths, ranges);
+    if (ranges[id] !== undefined) {
+      delete ranges[id];
+      await writeRanges(paths, ranges);
+    }
+    const entries = await readRegistry(false);
+    const kept = entries.filter((entry) => entry.root !== paths.root || entry.container !== id);
+    if (kept.length !== entries.length) await writeRegistry(kept);
+  });
+}
+
+/**
+ * The entries of the registry that their state root does not hold (its userns.json has no such range), among those of
+ * `root` and of roots that are gone (another root's are its own check's).
+ */
+async function strayIn(entries: readonly RegistryEntry[], root: string): Promise<RegistryEntry[]> {
+  const stray: RegistryEntry[] = [];
+  const files = new Map<string, Record<string, UsernsRange>>();
+  for (const entry of entries) {
+    if (
+      entry.root !== root &&
+      (await fs.lstat(entry.root).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
+    let ranges = files.get(entry.root);
+    if (ranges === undefined) {
+      const file = await readJson<UsernsFile>(path.join(entry.root, 'userns.json')).catch(() => undefined);
+      ranges = file?.ranges ?? {};
+      files.set(entry.root, ranges);
+    }
+    const held = ranges[entry.container];
+    if (held?.uid !== entry.uid || held.gid !== entry.gid) stray.push(entry);
+  }
+  return stray;
+}
+
+/**
+ * The registry's entries of this state root, or of a root that is gone, that their root does not hold: a root
+ * deleted with its containers, or a kill between the registry and the root's file. Read under the lock, so no
+ * allocation is half done.
+ */
+export async function strayRegistryEntries(paths: EnginePaths): Promise<RegistryEntry[]> {
+  if (!hostEngine() || (await registryDir(false)) === undefined) return [];
+  return withLock(LOCK_NAME, async () => strayIn(await readRegistry(false), paths.root));
+}
+
+/** Removes those entries (the ones still stray under the lock); returns them. */
+export async function releaseStrayRegistryEntries(paths: EnginePaths): Promise<RegistryEntry[]> {
+  if (!hostEngine() || (await registryDir(false)) === undefined) return [];
+  return withLock(LOCK_NAME, async () => {
+    const entries = await readRegistry(false);
+    const stray = new Set(await strayIn(entries, paths.root));
+    if (stray.size > 0) await writeRegistry(entries.filter((entry) => !stray.has(entry)));
+    return [...stray];
   });
 }
 

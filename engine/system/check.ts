@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { cgroupDirs, destroyCgroup, isSameProcess, currentBootId } from '../containers/liveness.js';
 import { containerLockName, creatorAlive, ifLockFree, sweepContainerDebris } from '../containers/staging.js';
 import type { ContainerRecord, MonitorStatus } from '../containers/types.js';
-import { listUserns, releaseUserns } from '../containers/userns.js';
+import { listUserns, releaseStrayRegistryEntries, releaseUserns, strayRegistryEntries } from '../containers/userns.js';
 import type { Engine } from '../index.js';
 import { linkAlias } from '../network/names.js';
 import { readJson } from '../state/atomic.js';
@@ -69,6 +69,10 @@ export async function checkSystem(engine: Engine, options: CheckOptions): Promis
   await step(await usernsFindings(engine), async () => {
     for (const id of await strayUsernsRanges(engine)) await releaseUserns(engine.paths, id);
     return 'range released';
+  });
+  await step(await registryFindings(engine), async () => {
+    await releaseStrayRegistryEntries(engine.paths);
+    return 'entry removed';
   });
   await step(await recordsWithoutProcesses(engine, records), async () => {
     for (const record of records) await engine.containers.status(record);
@@ -138,6 +142,19 @@ async function usernsFindings(engine: Engine): Promise<Finding[]> {
     kind: 'userns' as const,
     object: shortId(id),
     problem: `subordinate ids ${ranges[id]?.uid ?? '?'}-${(ranges[id]?.uid ?? 0) + (ranges[id]?.size ?? 0) - 1} allocated to a container that is gone`,
+  }));
+}
+
+/**
+ * The host-wide userns registry's entries, of this root or of a root that is gone, that their root does not hold: a
+ * root deleted with its containers, or a create killed between the registry and the root's userns.json. Kept, they
+ * narrow every root's ids.
+ */
+async function registryFindings(engine: Engine): Promise<Finding[]> {
+  return (await strayRegistryEntries(engine.paths)).map((entry) => ({
+    kind: 'userns' as const,
+    object: `${shortId(entry.container)} of ${entry.root}`,
+    problem: `host-wide registry: subordinate ids ${entry.uid}-${entry.uid + entry.size - 1} held for a container its state root does not have`,
   }));
 }
 

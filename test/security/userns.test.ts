@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { allocateUserns, listUserns, USERNS_SIZE } from '../../engine/containers/userns.js';
+import { allocateUserns, listUserns, REGISTRY_DIR, USERNS_SIZE } from '../../engine/containers/userns.js';
 import { makeTestEngine, NEEDS_ROOT, type TestEngine } from '../helpers/engine.js';
 
 const ENTRY = 'containers:2147483647:2147483648';
@@ -368,5 +368,123 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
       const ps = await t.cli(['container', 'ls', '-aq', '--filter', 'label=com.docker.compose.project=usernsbogus']);
       assert.equal(ps.stdout, '');
     });
+  });
+});
+
+describe('user namespaces: ranges are host-wide, across state roots (root)', { skip: NEEDS_ROOT }, () => {
+  let a: TestEngine;
+  let b: TestEngine;
+  let undo: () => void = () => undefined;
+  before(async () => {
+    undo = ensureSubordinateIds();
+    a = await makeTestEngine();
+    b = await makeTestEngine();
+  });
+  after(async () => {
+    await a.cleanup();
+    await b.cleanup();
+    undo();
+  });
+
+  async function registry(): Promise<{ root: string; container: string; uid: number }[]> {
+    const text = await readFile(path.join(REGISTRY_DIR, 'ranges.json'), 'utf8').catch(() => '{"entries":[]}');
+    return (JSON.parse(text) as { entries: { root: string; container: string; uid: number }[] }).entries;
+  }
+
+  test("attack: a container of another state root reads a 0600 file of this root's container through a shared dir", async () => {
+    // a host dir both bind in (not idmapped): what A's root writes there is owned by A's host id
+    const shared = path.join(a.dir, 'shared');
+    await mkdir(shared);
+    await chmod(shared, 0o777);
+    const run = await a.cli([
+      'container',
+      'run',
+      '-d',
+      '--userns',
+      'auto',
+      '-v',
+      `${shared}:/s`,
+      IMAGE,
+      'sleep',
+      '600',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const id = run.stdout.trim();
+    try {
+      const write = await a.cli(['container', 'exec', id, 'sh', '-c', 'echo secret > /s/a && chmod 600 /s/a']);
+      assert.equal(write.code, 0, write.stderr);
+      const other = await b.cli([
+        'container',
+        'run',
+        '-d',
+        '--userns',
+        'auto',
+        '-v',
+        `${shared}:/s`,
+        IMAGE,
+        'sleep',
+        '600',
+      ]);
+      assert.equal(other.code, 0, other.stderr);
+      const otherId = other.stdout.trim();
+      try {
+        const read = await b.cli(['container', 'exec', otherId, 'cat', '/s/a']);
+        assert.notEqual(read.code, 0, `root B's container read root A's file: ${read.stdout}`);
+        assert.doesNotMatch(read.stdout, /secret/);
+        assert.match(read.stderr, /Permission denied/);
+        const rangeA = (await listUserns(a.engine.paths))[id];
+        const rangeB = (await listUserns(b.engine.paths))[otherId];
+        assert.ok(rangeA !== undefined && rangeB !== undefined);
+        assert.ok(
+          rangeA.uid + rangeA.size <= rangeB.uid || rangeB.uid + rangeB.size <= rangeA.uid,
+          `ranges overlap: ${JSON.stringify([rangeA, rangeB])}`,
+        );
+        // the registry names each range's state root and container
+        const entries = await registry();
+        assert.ok(entries.some((e) => e.root === a.engine.paths.root && e.container === id && e.uid === rangeA.uid));
+        assert.ok(
+          entries.some((e) => e.root === b.engine.paths.root && e.container === otherId && e.uid === rangeB.uid),
+        );
+      } finally {
+        assert.equal((await b.cli(['container', 'rm', '-f', otherId])).code, 0);
+      }
+    } finally {
+      assert.equal((await a.cli(['container', 'rm', '-f', id])).code, 0);
+    }
+    const left = await registry();
+    assert.deepEqual(
+      left.filter((e) => e.root === a.engine.paths.root || e.root === b.engine.paths.root),
+      [],
+      'rm released both',
+    );
+  });
+
+  test('an entry of a state root that is gone is found and removed by system check --repair of another root', async () => {
+    const gone = await makeTestEngine();
+    const ghost = 'e'.repeat(64);
+    await allocateUserns(gone.engine.paths, ghost);
+    await gone.cleanup(); // the root is deleted with its userns.json: only the registry still holds the range
+    try {
+      const check = await a.cli(['system', 'check']);
+      assert.notEqual(check.code, 0, 'check reports a finding');
+      assert.match(
+        check.stdout + check.stderr,
+        new RegExp(`eeeeeeeeeeee of ${gone.engine.paths.root}.*host-wide registry: subordinate ids \\d+-\\d+ held`),
+      );
+      const repair = await a.cli(['system', 'check', '--repair']);
+      assert.match(repair.stdout + repair.stderr, /entry removed/);
+      const again = await a.cli(['system', 'check']);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+    } finally {
+      // nothing of the test left in the host's registry, even on failure
+      const entries = await registry();
+      if (entries.some((e) => e.root === gone.engine.paths.root)) {
+        await a.cli(['system', 'check', '--repair']);
+      }
+    }
+    assert.deepEqual(
+      (await registry()).filter((e) => e.root === gone.engine.paths.root),
+      [],
+    );
   });
 });
