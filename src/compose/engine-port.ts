@@ -114,8 +114,8 @@ export function pullEventSink(events: EventSink, image: string): (event: PullEve
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The project lock (`<root-id>:project:<name>`): serialises the mutations of one project, those of the compose verbs
- * (`EnginePort.lockProject`) and those outside them (`kube play`).
+ * The project lock (`<root-id>:project:<name>`): serialises the mutations of one project (`EnginePort.lockProject`:
+ * the compose verbs, `kube play`).
  */
 export async function withProjectLock<T>(engine: Engine, project: string, fn: () => Promise<T>): Promise<T> {
   const lock = await acquireLock(`${engine.paths.rootId}:project:${project}`, { timeoutMs: 600_000 });

@@ -76,42 +76,48 @@ const INTERRUPT_HINT =
   'or tsfig down to remove what the project already runs';
 
 /** Lock, observe, plan and apply (or print, with `--dry-run`); what `up -d`, `create`, `scale` and watch run. */
-export async function converge(ctx: ComposeContext, options: UpOptions): Promise<Converged> {
+export function converge(ctx: ComposeContext, options: UpOptions): Promise<Converged> {
+  return ctx.port.lockProject(options.project.name, () => convergeLocked(ctx, options));
+}
+
+/**
+ * `converge` for a caller that already holds the project lock (`kube play`, which writes the project's files under
+ * it first): observe, the image plan, the container plan.
+ */
+export async function convergeLocked(ctx: ComposeContext, options: UpOptions): Promise<Converged> {
   const { project } = options;
-  return ctx.port.lockProject(project.name, async () => {
-    if (options.dryRun !== true) await ctx.port.repair();
-    const before = await ctx.port.observe(project);
-    const images = imagePlan(ctx, options, before);
-    if (options.dryRun === true) {
-      const containers = planContainers(project, before, containerOptions(options, imagesProduced(images)));
-      const built = images.operations.filter((op) => op.kind === OpKind.ImageBuild).map((op) => op.resource);
-      const caveat =
-        built.length > 0
-          ? [
-              `${built.map((r) => r.replace(/^service:/, '')).join(', ')}: the containers are compared with the ` +
-                'image the build produces only once it is built (a changed image recreates them)',
-            ]
-          : [];
-      const full = sequencePlans({ ...images, warnings: [...images.warnings, ...caveat] }, containers);
-      printPlan(ctx, full, options.format);
-      return { applied: false, plan: full };
-    }
-    let observed = before;
-    if (images.operations.length > 0) {
-      await ctx.interruptible('up', INTERRUPT_HINT, (signal) => applyPlan(ctx, images, signal));
-      observed = await ctx.port.observe(project);
-    }
-    const thePlan = planContainers(project, observed, containerOptions(options));
-    if (!planHasChanges(thePlan)) {
-      for (const warning of thePlan.warnings) ctx.events.emit({ kind: 'warning', message: warning });
-      ctx.stderr.write(`Project ${project.name} is up to date: nothing to do.\n`);
-      if (thePlan.operations.length > 0) await applyPlan(ctx, { ...thePlan, warnings: [] });
-      return { applied: true, plan: thePlan };
-    }
-    await ctx.port.preflight(thePlan);
-    await applyPlan(ctx, thePlan);
+  if (options.dryRun !== true) await ctx.port.repair();
+  const before = await ctx.port.observe(project);
+  const images = imagePlan(ctx, options, before);
+  if (options.dryRun === true) {
+    const containers = planContainers(project, before, containerOptions(options, imagesProduced(images)));
+    const built = images.operations.filter((op) => op.kind === OpKind.ImageBuild).map((op) => op.resource);
+    const caveat =
+      built.length > 0
+        ? [
+            `${built.map((r) => r.replace(/^service:/, '')).join(', ')}: the containers are compared with the ` +
+              'image the build produces only once it is built (a changed image recreates them)',
+          ]
+        : [];
+    const full = sequencePlans({ ...images, warnings: [...images.warnings, ...caveat] }, containers);
+    printPlan(ctx, full, options.format);
+    return { applied: false, plan: full };
+  }
+  let observed = before;
+  if (images.operations.length > 0) {
+    await ctx.interruptible('up', INTERRUPT_HINT, (signal) => applyPlan(ctx, images, signal));
+    observed = await ctx.port.observe(project);
+  }
+  const thePlan = planContainers(project, observed, containerOptions(options));
+  if (!planHasChanges(thePlan)) {
+    for (const warning of thePlan.warnings) ctx.events.emit({ kind: 'warning', message: warning });
+    ctx.stderr.write(`Project ${project.name} is up to date: nothing to do.\n`);
+    if (thePlan.operations.length > 0) await applyPlan(ctx, { ...thePlan, warnings: [] });
     return { applied: true, plan: thePlan };
-  });
+  }
+  await ctx.port.preflight(thePlan);
+  await applyPlan(ctx, thePlan);
+  return { applied: true, plan: thePlan };
 }
 
 /** `tsfig up`: converge, then (attached) follow the containers; the exit code of the attached session. */

@@ -1,12 +1,18 @@
-/** `kube play`'s translation of Kubernetes objects into a compose document (pure). */
+/** `kube play`'s translation of Kubernetes objects into a compose document (pure), and the plan it runs as `up -d`. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { convergeLocked } from '../../src/compose/up.js';
 import { loadProject } from '../../src/config/load.js';
 import { generate } from '../../src/kube/generate.js';
 import { translate, type SourceObject } from '../../src/kube/play.js';
 import { positionIndex } from '../../src/kube/positions.js';
+import { observedEmpty } from '../helpers/project.js';
+import { recordingContext } from '../helpers/recording-port.js';
 
 const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -84,4 +90,44 @@ test("a pod of two containers shares the first one's network; a Service becomes 
   assert.deepEqual(result.files.get('api/sec/token'), { content: Buffer.from('abc'), mode: 0o400 });
   assert.equal(result.compose.services['api-sidecar']?.network_mode, 'service:api');
   assert.equal(result.compose.services['api-init-setup']?.restart, 'no');
+});
+
+test('kube play runs as up -d: a missing image is an image.pull of the plan (planImages), before the containers', async () => {
+  const result = translate(
+    sources([
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'one' },
+        spec: { containers: [{ name: 'app', image: 'reg.example/app:1' }] },
+      },
+    ]),
+    '/state/files',
+  );
+  const dir = mkdtempSync(path.join(tmpdir(), 'tsfig-kube-unit-'));
+  try {
+    writeFileSync(path.join(dir, 'compose.yaml'), stringify({ name: 'one', ...result.compose }, { version: '1.1' }));
+    const { project } = loadProject({ files: [path.join(dir, 'compose.yaml')], cwd: dir, env: {}, interpolate: false });
+    const missing = recordingContext({ ...observedEmpty(project), images: {} });
+    const options = { project, services: [], plan: {}, detach: true };
+    await convergeLocked(missing.ctx, { ...options, dryRun: true });
+    assert.match(missing.stdout.text, /^v pull image reg\.example\/app:1 \(not present locally \(\w+\)\)\n\+ create /m);
+    assert.deepEqual(missing.port.calls, [], 'a dry run calls nothing');
+    const { port } = missing;
+    port.pullImage = async (spec: { image: string }) => {
+      port.calls.push(`pullImage ${spec.image}`);
+      port.observed = { ...port.observed, images: { [spec.image]: { id: 'sha256:pulled' } } };
+      return Promise.resolve();
+    };
+    await convergeLocked(missing.ctx, options);
+    const calls: readonly string[] = missing.port.calls;
+    assert.ok(calls.some((call) => call.startsWith('createContainer')));
+    assert.equal(calls[0], 'pullImage reg.example/app:1', 'the pull comes first');
+    // present: no pull
+    const present = recordingContext(observedEmpty(project));
+    await convergeLocked(present.ctx, options);
+    assert.ok(!present.port.calls.some((call) => call.startsWith('pullImage')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,6 +1,8 @@
 /**
  * `tsfig kube generate`: the project as Kubernetes manifests (src/kube/generate.ts).
- * `tsfig kube play FILE... [--down]`: Kubernetes YAML run on tsfig's engine (src/kube/play.ts).
+ * `tsfig kube play FILE... [--down]`: Kubernetes YAML run on tsfig's engine (src/kube/play.ts): the objects become
+ * a compose project, run as `up -d` runs one (src/compose/up.ts `convergeLocked`: the image plan, then the container
+ * plan) or removed by `planDown`, under the project lock.
  */
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,13 +18,10 @@ import { translate, type SourceObject } from '../../kube/play.js';
 import { positionIndex } from '../../kube/positions.js';
 import { renderFiles, renderStream } from '../../kube/render.js';
 import { KUBERNETES_VERSION, validateObjects } from '../../kube/validate.js';
-import { observe } from '../../planner/observe.js';
-import { plan, planDown } from '../../planner/reconcile.js';
-import { renderPlanText } from '../../planner/render.js';
-import { loadForServices, projectOptions } from '../compose/context.js';
-import { preflight } from '../../compose/preflight.js';
-import { ensureServiceImages } from '../compose/pull.js';
-import { applyPlan, withProjectLock } from '../compose/up.js';
+import { planDown } from '../../planner/reconcile.js';
+import { applyPlan, printPlan } from '../../compose/apply.js';
+import { convergeLocked } from '../../compose/up.js';
+import { loadForServices, projectOptions, verbContext } from '../compose/context.js';
 import { openEngine } from '../engine.js';
 import { addProjectOptions } from '../global-options.js';
 
@@ -156,10 +155,11 @@ async function runPlay(command: Command, files: readonly string[], flags: PlayFl
     );
   const name = playProjectName(files, sources, flags.projectName ?? projectOptions(command).projectName);
   const engine = await openEngine();
+  const ctx = await verbContext(command, undefined, engine);
   const dir = path.join(engine.paths.root, 'kube', kubeName(name));
   const result = translate(sources, path.join(dir, 'files'));
   for (const warning of result.warnings) process.stderr.write(`WARN ${warning}\n`);
-  await withProjectLock(engine, kubeName(name), async () => {
+  await ctx.port.lockProject(kubeName(name), async () => {
     // The compose document is written under the state root, so `--down` (and tsfig -p NAME ps/logs) find it.
     // A dry run writes the document to a temporary directory instead, and removes it.
     const docDir = flags.dryRun === true ? mkdtempSync(path.join(tmpdir(), 'tsfig-kube-')) : dir;
@@ -180,14 +180,13 @@ async function runPlay(command: Command, files: readonly string[], flags: PlayFl
     }
     const { project } = loaded;
     if (flags.down === true) {
-      const observed = await observe(engine, project.name, project);
-      const thePlan = planDown(project, observed, { volumes: true });
+      const thePlan = planDown(project, await ctx.port.observe(project), { volumes: true });
       if (flags.dryRun === true) {
-        process.stdout.write(renderPlanText(thePlan));
+        printPlan(ctx, thePlan);
         return;
       }
-      await engine.containers.repairNetworking();
-      await applyPlan(engine, thePlan, command);
+      await ctx.port.repair();
+      await applyPlan(ctx, thePlan);
       rmSync(dir, { recursive: true, force: true });
       return;
     }
@@ -199,17 +198,9 @@ async function runPlay(command: Command, files: readonly string[], flags: PlayFl
         writeFileSync(target, content, { mode });
         chmodSync(target, mode);
       }
-      await engine.containers.repairNetworking();
-      await ensureServiceImages(project, engine, {});
     }
-    const observed = await observe(engine, project.name, project);
-    const thePlan = plan(project, observed, {});
-    if (flags.dryRun === true) {
-      process.stdout.write(renderPlanText(thePlan));
-      return;
-    }
-    await preflight(engine, thePlan);
-    await applyPlan(engine, thePlan, command);
+    // as `up -d`: the image plan (planImages: the pulls the pull policies ask for), then the container plan
+    await convergeLocked(ctx, { project, services: [], plan: {}, detach: true, dryRun: flags.dryRun === true });
   });
 }
 

@@ -1,15 +1,10 @@
 /**
  * The compose side of registries: `tsfig pull [SERVICE...]`'s flags → `PullOptions` for src/compose/pull.ts (a plan
- * of pulls), `tsfig push [SERVICE...]`'s → `PushOptions` for src/compose/push.ts (a plan of pushes), and
- * `ensureServiceImages` (the pulls `kube play` makes before its plan, as
- * the services' pull_policy says, without a plan).
+ * of pulls), and `tsfig push [SERVICE...]`'s → `PushOptions` for src/compose/push.ts (a plan of pushes).
  */
 import type { Command } from 'commander';
 import type { Engine } from '../../../engine/index.js';
-import { isEngineError } from '../../../engine/errors.js';
 import { TsfigError } from '../../errors.js';
-import type { EventSink } from '../../events/events.js';
-import type { Project, Service } from '../../model/project.js';
 import { openEngine } from '../engine.js';
 import * as pull from '../../compose/pull.js';
 import * as push from '../../compose/push.js';
@@ -17,12 +12,8 @@ import { LineRenderer } from '../../ui/progress.js';
 import { setExitCode } from '../exit-codes.js';
 import { loadForServices, progressMode, verbContext } from './context.js';
 import { pullDecision as decide, policyInterval, type PullDecision } from '../../planner/images.js';
-import { pullEventSink } from '../../compose/engine-port.js';
 
 export { policyInterval };
-
-/** The registry client (http, tls, zlib...) loads only when something is pulled or pushed, not on every `up`. */
-const registry = () => import('../../../engine/registry/index.js');
 
 /** planner/images.ts pullDecision with the last pull as a Date and the clock defaulting to now. */
 export function pullDecision(
@@ -35,120 +26,6 @@ export function pullDecision(
     lastPulledMs: state.lastPulled?.getTime(),
     now: state.now ?? Date.now(),
   });
-}
-
-function imageOf(project: Project, service: Service): string {
-  return service.image ?? `${project.name}-${service.name}`;
-}
-
-export interface EnsureOptions {
-  /** `up --pull`: overrides every service's pull_policy. */
-  readonly policy?: string | undefined;
-  readonly services?: readonly string[] | undefined;
-  readonly quiet?: boolean | undefined;
-  readonly ignoreFailures?: boolean | undefined;
-  readonly env?: NodeJS.ProcessEnv | undefined;
-  /** Progress lines, when there is no `events` sink. @default stderr */
-  readonly write?: ((line: string) => void) | undefined;
-  /** Progress as events (`pull.*`, per layer) instead of lines: what `up` renders (plain, JSON or the TUI). */
-  readonly events?: EventSink | undefined;
-  /** Stops every pull (their downloads are deleted); the call then rejects, whatever ignoreFailures says. */
-  readonly signal?: AbortSignal | undefined;
-}
-
-/**
- * Pulls the images of services as their pull_policy (or options.policy) says, several in parallel, each image
- * once. Services to build are left to the build. Returns the services whose pull failed (ignored failures).
- */
-export async function ensureServiceImages(
-  project: Project,
-  engine: Engine,
-  options: EnsureOptions = {},
-): Promise<string[]> {
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const names =
-    options.services !== undefined && options.services.length > 0
-      ? options.services
-      : Object.keys(project.services).sort();
-  const byImage = new Map<string, string[]>();
-  // Looked up once per image (50 services of one image are one lookup).
-  const presence = new Map<string, Promise<boolean>>();
-  for (const name of names) {
-    const service = project.services[name];
-    if (service === undefined) continue;
-    const image = imageOf(project, service);
-    if (!presence.has(image)) {
-      presence.set(
-        image,
-        engine.images.resolve(image).then(
-          () => true,
-          () => false,
-        ),
-      );
-    }
-    const present = (await presence.get(image)) === true;
-    const policy = options.policy ?? service.pull_policy;
-    const decision = pullDecision(policy, {
-      present,
-      hasBuild: service.build !== undefined,
-      lastPulled:
-        present && policy !== undefined && policyInterval(policy) !== undefined
-          ? await (await registry()).lastPulled(engine.images, image).catch(() => undefined)
-          : undefined,
-    });
-    if (decision === 'missing-never') {
-      throw new TsfigError(
-        'not-found',
-        `image ${image} of service ${name} is not present and its pull_policy is never`,
-        {
-          hint: `get it in first: tsfig image pull ${image}, tsfig image import FILE ${image}, or build it`,
-        },
-      );
-    }
-    if (decision !== 'pull') continue;
-    byImage.set(image, [...(byImage.get(image) ?? []), name]);
-  }
-  const failed: string[] = [];
-  if (byImage.size === 0) return failed;
-  options.signal?.throwIfAborted();
-  const { pullImage, registryClientFromEnv } = await registry();
-  const client = registryClientFromEnv(options.env ?? process.env);
-  try {
-    // settled, not all: an interrupted or failed pull must not close the client under the others' cleanup
-    const results = await Promise.allSettled(
-      [...byImage].map(async ([image, services]) => {
-        const label = services.join(', ');
-        const { events } = options;
-        if (events !== undefined) events.emit({ kind: 'pull.start', image, services });
-        else if (options.quiet !== true) write(` ${label} Pulling`);
-        try {
-          const result = await pullImage(client, engine.images, image, {
-            onEvent: events === undefined ? undefined : pullEventSink(events, image),
-            signal: options.signal,
-          });
-          const status = result.downloaded ? 'downloaded' : 'up-to-date';
-          if (events !== undefined) events.emit({ kind: 'pull.done', image, services, status });
-          else if (options.quiet !== true) write(` ${label} ${result.downloaded ? 'Pulled' : 'Up to date'}`);
-        } catch (error) {
-          if (options.signal?.aborted === true) throw error;
-          const hasBuild = services.some((s) => project.services[s]?.build !== undefined);
-          if (options.ignoreFailures === true || hasBuild) {
-            failed.push(...services);
-            const message = isEngineError(error) || error instanceof TsfigError ? error.message : String(error);
-            if (events !== undefined) events.emit({ kind: 'pull.error', image, services, message });
-            else write(` ${label} Error ${message}`);
-            return;
-          }
-          throw error;
-        }
-      }),
-    );
-    options.signal?.throwIfAborted();
-    for (const result of results) if (result.status === 'rejected') throw result.reason;
-  } finally {
-    client.close();
-  }
-  return failed.sort();
 }
 
 /** Where pull and push write and which engine they use; tests pass their own. */

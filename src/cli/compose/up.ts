@@ -1,27 +1,16 @@
 /** `tsfig up` and `tsfig down`: flags → Options for src/compose/up.ts and down.ts (gh's NewCmdX + runX). */
 import { Option, type Command } from 'commander';
-import type { Engine } from '../../../engine/index.js';
-import { applyPlan as apply } from '../../compose/apply.js';
 import { abortsOnExit } from '../../compose/attach.js';
 import * as down from '../../compose/down.js';
 import * as up from '../../compose/up.js';
 import { TsfigError } from '../../errors.js';
 import type { Project } from '../../model/project.js';
-import type { Plan } from '../../planner/plan.js';
 import type { PlanOptions } from '../../planner/reconcile.js';
 import { TuiSink, wantsTui } from '../../ui/tty/index.js';
 import { setExitCode } from '../exit-codes.js';
 import { collect, parseCount } from '../units.js';
 import { checkServices, loadForServices, progressMode, projectOptions, timeoutOf, verbContext } from './context.js';
 import { loadProjectFromOptions } from '../commands/config.js';
-
-/** A plan applied outside the compose verbs (`kube play`/`down`), through the same executor, port and renderer. */
-export async function applyPlan(engine: Engine, thePlan: Plan, command: Command): Promise<void> {
-  await apply(await verbContext(command, undefined, engine), thePlan);
-}
-
-/** Serialises mutations of one project outside the compose verbs (`tsfig build`, `kube play`). */
-export { withProjectLock } from '../../compose/engine-port.js';
 
 export interface UpFlags {
   detach?: boolean;
