@@ -95,6 +95,13 @@ await build({
 const validatorId = createHash('sha256')
   .update(readFileSync(path.join(outdir, validatorFile)))
   .digest('hex');
+// The YAML parser's identity for the cache of parsed project files (src/config/parse-cache.ts): what it parses with.
+const parserId = createHash('sha256')
+  .update(readFileSync('src/config/parse.ts'))
+  .update(readFileSync('src/config/parse-cache.ts'))
+  .update(readFileSync('src/config/values.ts'))
+  .update(String(JSON.parse(readFileSync('node_modules/yaml/package.json', 'utf8')).version))
+  .digest('hex');
 const result = await build({
   ...common,
   entryPoints: { bin: 'src/cli/bin.ts' },
@@ -109,6 +116,7 @@ const result = await build({
   define: {
     TSFIG_BUNDLED_VERSION: JSON.stringify(String(pkg.version)),
     TSFIG_VALIDATOR_ID: JSON.stringify(validatorId),
+    TSFIG_PARSER_ID: JSON.stringify(parserId),
   },
   metafile: process.argv.includes('--metafile'),
 });
@@ -178,6 +186,7 @@ const cli = await build({
   define: {
     TSFIG_BUNDLED_VERSION: JSON.stringify(String(pkg.version)),
     TSFIG_VALIDATOR_ID: JSON.stringify(validatorId),
+    TSFIG_PARSER_ID: JSON.stringify(parserId),
     'import.meta.url': '__tsfigImportMetaUrl',
     'import.meta.resolve': '__tsfigImportMetaResolve',
   },

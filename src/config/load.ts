@@ -10,7 +10,8 @@ import type { Lookup } from './interpolate.js';
 import { mergeFiles, stripTags } from './merge.js';
 import { normalizeProject, resolveHostPath } from './normalize.js';
 import { OCI_PREFIX, remoteProjectFiles } from './oci.js';
-import { isRawMap, locationOf, maxFileBytes, parseYaml, setLocation } from './parse.js';
+import { isRawMap, locationOf, maxFileBytes, setLocation } from './parse.js';
+import { parseYamlCached } from './parse-cache.js';
 import type { RawMap } from './parse.js';
 import { topLevelKeys, validateSchema } from './schema.js';
 import { normalizeProjectName, projectNamePattern } from './values.js';
@@ -491,7 +492,7 @@ class FileLoader {
 
   private parseText(file: string, text: string, lookup: Lookup | undefined): RawMap | undefined {
     const start: Position = { file, line: 1, column: 1 };
-    const value = parseYaml(file, text, this.bag);
+    const value = parseYamlCached(file, text, this.bag);
     if (value === undefined) return undefined;
     if (value === null) {
       this.bag.error('the file is empty', start, 'a project file needs at least a services: section');
