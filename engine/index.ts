@@ -54,6 +54,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
 }
 
 export { EngineError, isEngineError } from './errors.js';
+export { compareNatural, compareText } from './state/compare.js';
 export type { EnginePaths } from './state/paths.js';
 export { isFrozen } from './containers/cgroup-state.js';
 export { cgroupsAvailable, isRootless } from './system/rootless.js';

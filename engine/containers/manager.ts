@@ -47,6 +47,7 @@ import type {
 } from './types.js';
 import { ensureRunDir, removeEmptyRunRoot } from '../state/run-root.js';
 import { writeContainerFiles, type ContainerFile } from '../volumes/files.js';
+import { compareText } from '../state/compare.js';
 
 /** The container locks the current async context holds (ContainerManager.withContainerLock). */
 const heldContainerLocks = new AsyncLocalStorage<ReadonlySet<string>>();
@@ -975,7 +976,7 @@ export class ContainerManager {
         labels: record.labels,
       });
     }
-    return summaries.sort((a, b) => b.created.localeCompare(a.created));
+    return summaries.sort((a, b) => compareText(b.created, a.created));
   }
 
   /** docker inspect's shape, for the fields tsfig has (inspect.ts). */

@@ -14,6 +14,7 @@ import type { EnginePaths } from '../state/paths.js';
 import { ensureRunDir } from '../state/run-root.js';
 import { dnsLockName, renderResolvConf } from './dns.js';
 import type { NetworkState } from './types.js';
+import { compareNatural } from '../state/compare.js';
 
 export class DnsProcess {
   private readonly paths: EnginePaths;
@@ -34,7 +35,7 @@ export class DnsProcess {
     const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     const first = networks
       .flatMap((n) => (n.endpoints[containerId] !== undefined ? [{ n, ep: n.endpoints[containerId] }] : []))
-      .sort((a, b) => (a.ep?.ifname ?? '').localeCompare(b.ep?.ifname ?? '', 'en', { numeric: true }))[0];
+      .sort((a, b) => compareNatural(a.ep?.ifname ?? '', b.ep?.ifname ?? ''))[0];
     if (first === undefined || this.dns === false) return undefined;
     return renderResolvConf(first.n.gateway, host);
   }

@@ -1,4 +1,5 @@
 import type { NetworkState } from './types.js';
+import { compareNatural } from '../state/compare.js';
 
 const DEFAULTS = [
   '127.0.0.1\tlocalhost',
@@ -36,7 +37,7 @@ export function renderHostsFile(containerId: string, networks: readonly NetworkS
   for (const n of mine) {
     const others = Object.values(n.endpoints)
       .filter((ep) => ep.containerId !== containerId)
-      .sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
+      .sort((a, b) => compareNatural(a.ip, b.ip));
     for (const ep of others) {
       const names = unique([ep.containerName, ep.hostname, ...ep.aliases]);
       const line = `${ep.ip}\t${(names.length > 0 ? names : [ep.containerId.slice(0, 12)]).join(' ')}`;

@@ -1,5 +1,6 @@
 import { run } from './exec.js';
 import type { PublishedPort } from './ports.js';
+import { compareText } from '../state/compare.js';
 
 /** What the firewall of one root is derived from: its networks, their endpoints and published ports. */
 export interface FirewallNetwork {
@@ -20,7 +21,7 @@ function q(name: string): string {
 }
 
 function compareRules(a: PortRule, b: PortRule): number {
-  return a.proto.localeCompare(b.proto) || a.hostPort - b.hostPort || a.hostIp.localeCompare(b.hostIp);
+  return compareText(a.proto, b.proto) || a.hostPort - b.hostPort || compareText(a.hostIp, b.hostIp);
 }
 
 function bridgeChains(n: FirewallNetwork): string[] {
@@ -62,7 +63,7 @@ export function renderRuleset(
 ): string {
   const head = [`table ip ${table} {}`, `delete table ip ${table}`];
   if (networks.length === 0) return `${head.join('\n')}\n`;
-  const sorted = [...networks].sort((a, b) => a.bridge.localeCompare(b.bridge));
+  const sorted = [...networks].sort((a, b) => compareText(a.bridge, b.bridge));
   const bridges = sorted.map((n) => q(n.bridge));
   const ports: PortRule[] = sorted
     .filter((n) => !n.internal)

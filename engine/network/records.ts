@@ -14,6 +14,7 @@ import { parseCidr, takenFromHost, type HostAddress, type HostRoute, type TakenP
 import type { PublishedByContainer } from './ports.js';
 import { HOST_LOCK, readRegistry, writeRootEntry, type RootEntry } from './registry.js';
 import type { EndpointState, NetworkState } from './types.js';
+import { compareNatural, compareText } from '../state/compare.js';
 
 export class NetworkRecords {
   readonly paths: EnginePaths;
@@ -43,7 +44,7 @@ export class NetworkRecords {
       const state = await readJson<NetworkState>(path.join(this.paths.networks, file));
       if (state !== undefined) networks.push(state);
     }
-    return networks.sort((a, b) => a.name.localeCompare(b.name));
+    return networks.sort((a, b) => compareText(a.name, b.name));
   }
 
   /** A network by name, full id or unique id prefix. */
@@ -139,7 +140,7 @@ export function defaultRouteHolder(
       const ep = n.endpoints[containerId];
       return ep !== undefined && !n.internal ? [{ n, ep }] : [];
     })
-    .sort((a, b) => a.ep.ifname.localeCompare(b.ep.ifname, 'en', { numeric: true }))[0];
+    .sort((a, b) => compareNatural(a.ep.ifname, b.ep.ifname))[0];
 }
 
 export function withEndpoint(network: NetworkState, ep: EndpointState): NetworkState {

@@ -3,3 +3,4 @@ export { shortId } from './ids.js';
 export { enginePaths } from './paths.js';
 export type { EnginePaths } from './paths.js';
 export { acquireLock } from './lock.js';
+export { compareNatural, compareText } from './compare.js';

@@ -8,6 +8,7 @@ import { newId } from '../state/ids.js';
 import { withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
 import { ANONYMOUS_LABEL, assertVolumeName, parseLocalDriverOptions, volumeNameProblem } from './options.js';
+import { compareText } from '../state/compare.js';
 
 /** `docker volume inspect` shape. */
 export interface VolumeInfo {
@@ -213,7 +214,7 @@ export class VolumeStore {
         const info = this.info(record);
         if (await matches(info, filters, options.usersOf)) volumes.push(info);
       }
-      volumes.sort((a, b) => a.Name.localeCompare(b.Name));
+      volumes.sort((a, b) => compareText(a.Name, b.Name));
       return { volumes, warnings };
     });
   }

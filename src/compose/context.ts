@@ -9,6 +9,7 @@ import type { EventSink } from '../events/events.js';
 import type { ExecutorPort } from '../executor/port.js';
 import type { Project } from '../model/project.js';
 import type { ObservedContainer, ObservedState } from '../planner/observed.js';
+import { compareText } from '../../engine/index.js';
 import type { Plan } from '../planner/plan.js';
 
 /** The engine as the compose verbs see it: the executor's port plus the reads and holds around a plan. */
@@ -96,5 +97,5 @@ export function serviceContainers(
   return observed.containers
     .filter((container) => options.includeOneoff === true || !container.oneoff)
     .filter((container) => services.length === 0 || services.includes(container.service))
-    .sort((a, b) => a.service.localeCompare(b.service) || a.number - b.number || a.name.localeCompare(b.name));
+    .sort((a, b) => compareText(a.service, b.service) || a.number - b.number || compareText(a.name, b.name));
 }

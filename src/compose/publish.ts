@@ -26,6 +26,7 @@ import type { Project } from '../model/project.js';
 import { planPublish } from '../planner/publish.js';
 import { applyPlan, printPlan } from './apply.js';
 import type { ComposeContext } from './context.js';
+import { compareText } from '../../engine/index.js';
 
 export interface PublishLayer {
   readonly mediaType: string;
@@ -148,7 +149,7 @@ export function publishContent(project: Project, options: { readonly withEnv: bo
       });
     }
   }
-  const services = Object.values(project.services).sort((a, b) => a.name.localeCompare(b.name));
+  const services = Object.values(project.services).sort((a, b) => compareText(a.name, b.name));
   return {
     layers,
     envFileServices: services.filter((s) => s.env_file.length > 0).map((s) => s.name),

@@ -22,6 +22,7 @@ import { TsfigError } from '../../errors.js';
 import { copyOne } from '../../compose/cp.js';
 import { openEngine } from '../engine.js';
 import { bytesSize, humanSize, renderTable } from '../table.js';
+import { compareText } from '../../../engine/index.js';
 import { collect, parseCount } from '../units.js';
 
 const execFileAsync = promisify(execFile);
@@ -412,7 +413,7 @@ function registerStats(group: Command): void {
         }
         return (await engine.containers.listRecords())
           .filter(({ state }) => flags.all === true || state.running)
-          .sort((a, b) => b.record.created.localeCompare(a.record.created))
+          .sort((a, b) => compareText(b.record.created, a.record.created))
           .map(({ record, state }) => ({ record, state, ref: shortId(record.id) }));
       };
       const warning = statsWarning();

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { isFrozen } from '../../../engine/index.js';
+import { compareText, isFrozen } from '../../../engine/index.js';
 import { setExitCode } from '../exit-codes.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
@@ -224,7 +224,7 @@ export function registerInspectCommands(program: Command): void {
       }
       const list = [...projects.entries()]
         .filter(([, entry]) => flags.all === true || entry.running > 0)
-        .sort(([a], [b]) => a.localeCompare(b));
+        .sort(([a], [b]) => compareText(a, b));
       if (flags.quiet === true) {
         for (const [name] of list) process.stdout.write(`${name}\n`);
         return;

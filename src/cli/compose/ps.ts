@@ -4,6 +4,7 @@ import { TsfigError } from '../../errors.js';
 import type { Project } from '../../model/project.js';
 import type { ObservedContainer, ObservedState } from '../../planner/observed.js';
 import { relativeTime, renderTable } from '../table.js';
+import { compareText } from '../../../engine/index.js';
 import { serviceContainers } from './context.js';
 
 /** What `ps` selects on: `-a`, `--status` (repeatable) and `--filter KEY=VAL` (repeatable). */
@@ -68,7 +69,7 @@ export function selectPsContainers(
       statuses.length > 0 ? statuses.some((status) => matches(container, status)) : selection.all || container.running,
     )
     .filter((container) => sources.length === 0 || sources.includes(sourceOf(container) ?? ''))
-    .sort((a, b) => a.service.localeCompare(b.service) || Number(a.oneoff) - Number(b.oneoff));
+    .sort((a, b) => compareText(a.service, b.service) || Number(a.oneoff) - Number(b.oneoff));
 }
 
 export interface PsRow {

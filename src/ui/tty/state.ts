@@ -3,6 +3,7 @@
  * log batches and key-driven UI actions. Components render a `TuiState` and nothing else.
  */
 import type { ImageEvent, LayerState, OpEventRef, TsfigEvent } from '../../events/events.js';
+import { compareText } from '../../../engine/state/index.js';
 
 /** Lifecycle of a row, as shown: creating/starting/waiting spin; the rest are the engine's states. */
 export type RowState =
@@ -231,7 +232,7 @@ function emptyRow(name: string, service: string, replica: number): ContainerRow 
 }
 
 function compareRows(a: ContainerRow, b: ContainerRow): number {
-  return a.service.localeCompare(b.service) || a.replica - b.replica || a.name.localeCompare(b.name);
+  return compareText(a.service, b.service) || a.replica - b.replica || compareText(a.name, b.name);
 }
 
 /** Replaces (or adds) the row of `name`, keeping rows sorted and the selection on the same row. */
