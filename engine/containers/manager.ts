@@ -363,7 +363,11 @@ export class ContainerManager {
 
   private readonly deferredHosts = new Set<Promise<void>>();
 
-  /** Waits for the /etc/hosts rewrites that creates with `deferHosts` started; fails if one failed. */
+  /**
+   * Waits for what creates and removals with `deferHosts` left to do: the other containers' /etc/hosts, the removed
+   * containers' veths (gone with their namespaces), the root's parent cgroup and run dir when no container is left;
+   * fails if one failed.
+   */
   async flushHosts(): Promise<void> {
     const pending = [...this.deferredHosts];
     this.deferredHosts.clear();
@@ -372,10 +376,22 @@ export class ContainerManager {
       pending.push(this.refreshHosts());
     }
     await Promise.all(pending);
+    if (this.removedSinceFlush) {
+      this.removedSinceFlush = false;
+      await removeEmptyCgroupParent(this.paths.cgroupParent);
+      await removeEmptyRunRoot(this.paths);
+    }
+  }
+
+  /** Work a create or remove with `deferHosts` left for flushHosts(). */
+  private defer(work: Promise<void>): void {
+    work.catch(() => undefined); // reported by flushHosts()
+    this.deferredHosts.add(work);
   }
 
   /** A removal with `deferHosts` happened since the last flushHosts(). */
   private hostsDirty = false;
+  private removedSinceFlush = false;
 
   /** Attaches a new (staged, in `dir`) container to its networks (ports on the first) and writes its resolv.conf. */
   private async connect(record: ContainerRecord, dir: string): Promise<void> {
@@ -913,15 +929,22 @@ export class ContainerManager {
         await this.waitExitedUnlocked(record, 10_000);
       }
       if ((record.spec.networks ?? []).length > 0) {
-        await this.requireNetworks().removeSandbox(record.id);
+        await this.requireNetworks().removeSandbox(
+          record.id,
+          options.deferHosts === true ? { whenGone: (gone) => this.defer(gone) } : {},
+        );
       }
       await this.removeFiles(record.id);
       if (record.userns !== undefined) await releaseUserns(this.paths, record.id);
     });
-    if ((record.spec.networks ?? []).length > 0) {
-      if (options.deferHosts === true) this.hostsDirty = true;
-      else await this.refreshHosts();
+    if (options.deferHosts === true) {
+      // once for the whole batch, by flushHosts(): each try takes the kernel's cgroup lock, which the batch's other
+      // removals are waiting for
+      this.removedSinceFlush = true;
+      if ((record.spec.networks ?? []).length > 0) this.hostsDirty = true;
+      return record;
     }
+    if ((record.spec.networks ?? []).length > 0) await this.refreshHosts();
     await removeEmptyCgroupParent(this.paths.cgroupParent);
     await removeEmptyRunRoot(this.paths);
     return record;

@@ -15,7 +15,7 @@ import { bridgeName } from './names.js';
 import type { PublishedByContainer, PublishedPort } from './ports.js';
 import { findNetwork, NetworkRecords, ownPorts } from './records.js';
 import { HOST_LOCK } from './registry.js';
-import { deleteLinks, mountedPaths, removeNetns, Sandboxes } from './sandboxes.js';
+import { deleteLinks, mountedPaths, removeNetns, Sandboxes, type RemoveSandboxOptions } from './sandboxes.js';
 import type { AttachOptions, Attachment, CreateNetworkOptions, NetworkState } from './types.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -241,8 +241,8 @@ export class NetworkManager {
    * Detaches the container from every network (releasing addresses and published ports), then unmounts and
    * removes its netns. Idempotent.
    */
-  removeSandbox(containerId: string): Promise<void> {
-    return this.sandboxes.removeSandbox(containerId);
+  removeSandbox(containerId: string, options: RemoveSandboxOptions = {}): Promise<void> {
+    return this.sandboxes.removeSandbox(containerId, options);
   }
 
   /**

@@ -52,6 +52,16 @@ interface LinkInfo {
   readonly linkinfo?: { readonly info_kind?: string };
 }
 
+/** How removeSandbox() ends. */
+export interface RemoveSandboxOptions {
+  /**
+   * Called with the promise of the container's veths being gone (the kernel destroys a namespace in a work queue,
+   * 100 ms and more after its umount; a veth still there after a second is deleted), instead of waiting for it:
+   * the caller awaits it later, once for a whole batch of removals (ContainerManager.flushHosts).
+   */
+  readonly whenGone?: (gone: Promise<void>) => void;
+}
+
 export class Sandboxes {
   private readonly paths: EnginePaths;
   private readonly records: NetworkRecords;
@@ -62,7 +72,9 @@ export class Sandboxes {
   private mtu: number | undefined;
   private readonly sandboxBatch = new Batcher<string, string>((ids) => this.createSandboxes(ids));
   private readonly attachBatch = new Batcher<AttachRequest, Attachment>((items) => this.attachAll(items));
-  private readonly removalBatch = new Batcher<string, void>((ids) => this.removeSandboxes(ids));
+  private readonly removalBatch = new Batcher<string, { readonly gone: Promise<void> }>((ids) =>
+    this.removeSandboxes(ids),
+  );
   private readonly connectBatch = new Batcher<ConnectRequest, Attachment[]>((items) => this.connectAll(items));
 
   constructor(paths: EnginePaths, records: NetworkRecords, firewall: Firewall, dns: DnsProcess, rootLock: string) {
@@ -128,25 +140,32 @@ export class Sandboxes {
    * Detaches the container from every network (releasing addresses and published ports), then unmounts and
    * removes its netns. Idempotent.
    */
-  async removeSandbox(containerId: string): Promise<void> {
+  async removeSandbox(containerId: string, options: RemoveSandboxOptions = {}): Promise<void> {
     checkContainerId(containerId);
-    await this.removalBatch.submit(containerId);
+    const { gone } = await this.removalBatch.submit(containerId);
+    if (options.whenGone !== undefined) options.whenGone(gone);
+    else await gone;
   }
 
   /**
    * The removals of a batch of removeSandbox() calls: the state (and firewall) change once under the lock; the
    * containers' veths (one `ip -batch`) and netns (one `umount`) go after it, outside the lock (their names are the
-   * containers' own: nothing else creates them once the endpoints are gone).
+   * containers' own: nothing else creates them once the endpoints are gone). Each caller then waits for its batch's
+   * veths to be gone (`gone`), but the next batch does not: the kernel destroys namespaces in a work queue, 100 ms
+   * and more after the umount, and a `down` of 50 containers waited for that once per batch, one batch after the
+   * other (issue 18).
    */
-  private async removeSandboxes(ids: readonly string[]): Promise<Settled<void>[]> {
+  private async removeSandboxes(ids: readonly string[]): Promise<Settled<{ readonly gone: Promise<void> }>[]> {
     const leaving = new Set(ids);
     const veths = await withLock(this.rootLock, async () => this.dropContainers(await this.records.list(), leaving));
     // Unmounting the netns lets the kernel destroy it (no process of a removed container holds it), and every veth
     // with an end in it, in one batched cleanup: deleting the veths one by one costs an RCU grace period each
     // (~18 ms per veth here). Veths still there after a while (a process still holds the namespace) are deleted.
     await removeNetns([...leaving].map((id) => this.sandboxPath(id)));
-    await deleteLinks(await linksRemaining(veths, 1000));
-    return ids.map(() => ({ ok: true, value: undefined }));
+    const gone = linksRemaining(veths, 1000).then((left) => deleteLinks(left));
+    // every caller awaits it; this keeps an early failure from being an unhandled rejection meanwhile
+    gone.catch(() => undefined);
+    return ids.map(() => ({ ok: true, value: { gone } }));
   }
 
   /**
