@@ -108,6 +108,7 @@ async function main(): Promise<void> {
   const tsfig: Record<string, number[]> = {};
   const docker: Record<string, number[]> = {};
   const rss: Record<number, number[]> = {};
+  const nodeFloor: number[] = [];
   const record = (into: Record<string, number[]>, step: Step, size: number, ms: number): void => {
     (into[`${step} ${size}`] ??= []).push(ms);
   };
@@ -175,6 +176,8 @@ async function main(): Promise<void> {
           const rows = cli(['ps', '--format', 'json']).stdout.split('\n').filter(Boolean);
           const running = rows.filter((row) => (JSON.parse(row) as { State: string }).State === 'running').length;
           if (running !== size) throw new Error(`tsfig: only ${running} of ${size} containers are running`);
+          // Node's own start-up, the floor of the two targets below (issue 18), timed in the same run
+          nodeFloor.push(run(process.execPath, ['-e', '0'], { cwd: project, env }).ms);
           record(tsfig, 'no-change up -d', size, cli(['--progress', 'quiet', 'up', '-d']).ms);
           record(tsfig, 'ps', size, cli(['ps']).ms);
           record(tsfig, 'down', size, cli(['--progress', 'quiet', 'down']).ms);
@@ -215,6 +218,11 @@ async function main(): Promise<void> {
     await cleanup();
   }
   const loadAfter = loadavg();
+  const floor = median(nodeFloor);
+  const floorLines = sizes.map(
+    (size) =>
+      `- ${size} services: no-change \`up -d\` ${f0(cell(tsfig, 'no-change up -d', size))} ms = ${f1(cell(tsfig, 'no-change up -d', size) / floor)}x, \`ps\` ${f0(cell(tsfig, 'ps', size))} ms = ${f1(cell(tsfig, 'ps', size) / floor)}x`,
+  );
   const cell = (into: Record<string, number[]>, step: Step, size: number): number =>
     median(into[`${step} ${size}`] ?? []);
   const withDocker = dockerd !== undefined;
@@ -245,6 +253,7 @@ async function main(): Promise<void> {
     ...Object.entries(tsfig).map(([key, values]) => `tsfig ${key}: ${values.map(f0).join(' ')}`),
     ...Object.entries(docker).map(([key, values]) => `docker-compose ${key}: ${values.map(f0).join(' ')}`),
     ...Object.entries(rss).map(([size, values]) => `tsfig up -d ${size} peak RSS KiB: ${values.join(' ')}`),
+    `node -e 0: ${nodeFloor.map(f0).join(' ')}`,
   ];
   const markdown = [
     `Command (as root, repo root): \`node --import tsx bench/compose-scale.ts --sizes ${sizes.join(',')} --runs ${runs}${withDocker ? '' : ' --no-docker'} --write\``,
@@ -266,6 +275,10 @@ async function main(): Promise<void> {
     `| step | who | ${slopeHeader.join(' | ')} |`,
     `| --- | --- | ${slopeHeader.map(() => '---:').join(' | ')} |`,
     ...slopes,
+    '',
+    `Against Node's own start-up (\`node -e 0\`, spawned the same way in each tsfig round: median ${f0(floor)} ms; targets: no-change \`up\` of 50 <= 2x, \`ps\` of 50 <= 1.5x):`,
+    '',
+    ...floorLines,
     '',
     `Peak RSS of the tsfig CLI during \`up -d\` (GNU time's maximum resident set size, median): ${sizes.map((size) => `${size} services ${f1(median(rss[size] ?? []) / 1024)} MiB`).join(', ')}.`,
     '',
