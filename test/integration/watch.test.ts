@@ -201,3 +201,84 @@ test('an edit to a file the Dockerfile copies rebuilds the image once and recrea
   );
   assert.equal(await containerId(), second);
 });
+
+test('sync+exec runs its command after the sync; sync+restart restarts the container after the sync', async (t) => {
+  if (skipUnlessRoot(t)) return;
+  const { te, dir, watch } = await watchProject(t, 'actionsapp');
+  await mkdir(path.join(dir, 'src'), { recursive: true });
+  await mkdir(path.join(dir, 'conf'), { recursive: true });
+  await writeFile(path.join(dir, 'src', 'v.txt'), 'v1\n');
+  await writeFile(path.join(dir, 'conf', 'c.txt'), 'c1\n');
+  // each start of `reloader` appends a line to /starts (its writable layer outlives a restart)
+  await writeFile(
+    path.join(dir, 'tsfig.yml'),
+    `services:
+  runner:
+    image: tsfig/busybox:latest
+    command: ["sleep", "600"]
+    init: true
+    develop:
+      watch:
+        - path: ./src
+          action: sync+exec
+          target: /app
+          exec:
+            command: ["sh", "-c", "cat /app/v.txt >> /exec.log"]
+  reloader:
+    image: tsfig/busybox:latest
+    command: ["sh", "-c", "echo started >> /starts; exec sleep 600"]
+    init: true
+    develop:
+      watch:
+        - path: ./conf
+          action: sync+restart
+          target: /conf
+`,
+  );
+  const watcher = watch();
+  const output = watcher.output;
+  await eventually(() => (output().includes('watch: watching') ? true : undefined), 90_000).catch((error: unknown) => {
+    throw new Error(`watch did not start:\n${output()}`, { cause: error });
+  });
+  const idOf = async (service: string) => (await te.cli(['ps', '-q', service], { cwd: dir })).stdout.trim();
+  const runner = await idOf('runner');
+  const reloader = await idOf('reloader');
+  assert.ok(runner !== '' && reloader !== '', output());
+  const inContainer = (id: string, ...argv: string[]) => te.engine.containers.exec(id, { argv });
+  const startedAt = async (id: string) =>
+    (await te.engine.containers.state(await te.engine.containers.get(id))).startedAt;
+  await eventually(
+    async () => ((await inContainer(reloader, 'cat', '/starts')).stdout === 'started\n' ? true : undefined),
+    30_000,
+  );
+  const firstStart = await startedAt(reloader);
+  assert.equal((await inContainer(runner, 'test', '-e', '/exec.log')).exitCode, 1, 'no exec before a change');
+
+  // sync+exec: the file arrives, then the command sees it
+  await writeFile(path.join(dir, 'src', 'v.txt'), 'v2\n');
+  await eventually(async () => {
+    const log = await inContainer(runner, 'cat', '/exec.log');
+    return log.stdout === 'v2\n' ? true : undefined;
+  }, 30_000).catch((error: unknown) => {
+    throw new Error(`the exec never ran after the sync:\n${output()}`, { cause: error });
+  });
+  assert.equal((await inContainer(runner, 'cat', '/app/v.txt')).stdout, 'v2\n');
+  assert.match(output(), /watch: sync\+exec runner/);
+  assert.equal(await idOf('runner'), runner, 'sync+exec recreates nothing');
+
+  // sync+restart: the file arrives and the same container starts again
+  await writeFile(path.join(dir, 'conf', 'c.txt'), 'c2\n');
+  await eventually(async () => {
+    // while it restarts, the container runs no exec
+    const starts = await inContainer(reloader, 'cat', '/starts').catch(() => undefined);
+    return starts?.stdout === 'started\nstarted\n' ? true : undefined;
+  }, 30_000).catch((error: unknown) => {
+    throw new Error(`reloader was not restarted:\n${output()}`, { cause: error });
+  });
+  assert.equal((await inContainer(reloader, 'cat', '/conf/c.txt')).stdout, 'c2\n');
+  assert.notEqual(await startedAt(reloader), firstStart, 'StartedAt changed');
+  assert.equal(await idOf('reloader'), reloader, 'restarted, not recreated');
+  assert.match(output(), /watch: sync\+restart reloader/);
+  // the runner was not restarted by the other rule, and its exec ran once
+  assert.equal((await inContainer(runner, 'cat', '/exec.log')).stdout, 'v2\n');
+});
