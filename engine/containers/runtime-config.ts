@@ -44,6 +44,12 @@ export interface ExitCommand {
  * netns decided by the caller (`host`, `new`, or a path), the optional exit command (autoRemove) and the
  * oom_score_adj (0, or rootless the engine's own: see containerOomScoreAdj).
  */
+/** Mounts whose stored ids are the container's own (a volume; an image's layers, bind or overlay): idmapped with a
+ * user namespace. */
+function idmapped(mount: ContainerRecord['mounts'][number]): boolean {
+  return (mount.type === 'bind' && mount.volumeName !== undefined) || mount.imageId !== undefined;
+}
+
 export function runtimeConfEntries(
   record: ContainerRecord,
   lowerDirs: readonly string[],
@@ -82,9 +88,9 @@ export function runtimeConfEntries(
     entries.push(['mount.options', mount.options.join(',')]);
     if (mount.copy === true) entries.push(['mount.copy', true]);
     if (mount.subpath !== undefined) entries.push(['mount.subpath', mount.subpath]);
-    // A volume is stored with the container's own ids and mapped to each container's range; a host path is not.
-    if (record.userns !== undefined && mount.type === 'bind' && mount.volumeName !== undefined)
-      entries.push(['mount.idmap', true]);
+    // A volume is stored with the container's own ids and mapped to each container's range, and so is an image
+    // mounted as a volume (its layers, as the root file system's); a host path is not.
+    if (record.userns !== undefined && idmapped(mount)) entries.push(['mount.idmap', true]);
   }
   // The files the engine wrote (secrets, configs): after the user's mounts, so a tmpfs on /run keeps /run/secrets.
   for (const file of containerFileMounts(dirs.dir, spec.files ?? [])) {

@@ -13,7 +13,7 @@ struct tsfig_mount {
     char *options;
     int copy;      /* mount.copy: populate an empty bind source from the rootfs */
     char *subpath; /* mount.subpath: mount only this path inside the source (no symlink followed) */
-    int idmap;     /* mount.idmap: a bind mounted with the container's idmapping (userns; volumes, engine files) */
+    int idmap;     /* mount.idmap: mounted with the container's idmapping (userns; volumes, images, engine files) */
 };
 
 struct tsfig_rlimit {

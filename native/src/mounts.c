@@ -425,6 +425,60 @@ static int new_fs(const char *type, const char *data, const char *lowers, unsign
     return mnt;
 }
 
+/* An image mounted as a volume (compose `type: image`): an overlay of its layers, read-only, no upper dir. The source
+ * is the `lowerdir=` value, escaped by the engine, top layer first. With `mount.idmap` in a container with a user
+ * namespace, each layer is an idmapped clone named by its fd, as the root file system's layers are (overlayfs refuses
+ * an idmapped overlay): the image's root-owned files are the container root's. */
+static int new_image_overlay(const struct tsfig_conf *c, const struct tsfig_mount *m, unsigned long flags,
+                             const char *step, tsfig_error_t *err)
+{
+    const char *data = tsfig_in_userns() ? "userxattr" : "";
+    if (!(m->idmap && tsfig_userns_enabled(c)))
+        return new_fs("overlay", data, m->source, flags, step, m->dest, err);
+    size_t n = 1;
+    for (const char *s = m->source; *s; s++) {
+        if (*s == '\\' && s[1] != '\0')
+            s++;
+        else if (*s == ':')
+            n++;
+    }
+    int fds[n];
+    size_t used = 0, len = 0, plen = 0;
+    char list[8192], layer[PATH_MAX], p[64];
+    int r = -1;
+    list[0] = '\0';
+    for (const char *s = m->source;; s++) {
+        if (*s == ':' || *s == '\0') {
+            layer[plen] = '\0';
+            int fd = tsfig_userns_idmapped_clone(AT_FDCWD, layer, 0, err);
+            if (fd < 0)
+                goto out;
+            fds[used++] = fd;
+            if (tsfig_fmt(list + len, sizeof list - len, "%s%s", len ? ":" : "", tsfig_fd_path(p, sizeof p, fd)) < 0) {
+                tsfig_make_error(err, E2BIG, step, "mount `%s`: too many layers", m->dest);
+                goto out;
+            }
+            len = strlen(list);
+            plen = 0;
+            if (*s == '\0')
+                break;
+            continue;
+        }
+        if (*s == '\\' && s[1] != '\0')
+            s++;
+        if (plen + 1 >= sizeof layer) {
+            tsfig_make_error(err, ENAMETOOLONG, step, "mount `%s`: a layer's path is too long", m->dest);
+            goto out;
+        }
+        layer[plen++] = *s;
+    }
+    r = new_fs("overlay", data, list, flags, step, m->dest, err);
+out:
+    for (size_t i = 0; i < used; i++)
+        close(fds[i]);
+    return r;
+}
+
 /* A tmpfs's root directory belongs to the container's root (tmpfs `uid=`/`gid=` are the mounter's, host, ids). */
 static int userns_owner(const struct tsfig_conf *c, char *data, size_t cap, tsfig_error_t *err)
 {
@@ -483,10 +537,7 @@ static int user_mount(const struct tsfig_conf *c, int rootfd, const struct tsfig
         if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
             return tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
     } else if (strcmp(m->type, "overlay") == 0) {
-        /* An image mounted as a volume (compose `type: image`): its layers as read-only lower dirs, no upper dir.
-         * The source is the `lowerdir=` value, already escaped by the engine, top layer first. */
-        tree = new_fs("overlay", tsfig_in_userns() ? "userxattr" : "", m->source, (flags & ~MS_REC) | MS_RDONLY, step,
-                      m->dest, err);
+        tree = new_image_overlay(c, m, (flags & ~MS_REC) | MS_RDONLY, step, err);
         if (tree < 0 || syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
             return tree < 0 ? -1 : tsfig_make_error(err, errno, step, "mount `%s`", m->dest);
         if (m->subpath != NULL) {

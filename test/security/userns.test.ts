@@ -355,6 +355,52 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
       assert.equal(second.stdout, expected.replace('copied\n', 'copied\nmore\n'), second.stderr);
     });
 
+    test("type: image mounts are idmapped: an image's root-owned files are the container root's, not nobody's", async () => {
+      // a two-layer image (an overlay when mounted; busybox alone is one layer: a bind), with a file owned by 5:6
+      const made = await t.cli([
+        ...['container', 'run', '--name', 'imgvol-src', IMAGE],
+        ...['sh', '-c', 'mkdir /payload && echo hi > /payload/msg && chown 5:6 /payload/msg'],
+      ]);
+      assert.equal(made.code, 0, made.stderr);
+      const dir = path.join(t.dir, 'imgproj');
+      try {
+        assert.equal((await t.cli(['container', 'commit', 'imgvol-src', 'userns-imgvol:1'])).code, 0);
+        await mkdir(dir);
+        await writeFile(
+          path.join(dir, 'tsfig.yml'),
+          [
+            'name: usernsimg',
+            'services:',
+            '  app:',
+            `    image: ${IMAGE}`,
+            '    userns_mode: auto',
+            '    command: ["sleep", "600"]',
+            '    volumes:',
+            '      - { type: image, source: "userns-imgvol:1", target: /mnt/data }',
+            `      - { type: image, source: "${IMAGE}", target: /mnt/bb }`,
+            '',
+          ].join('\n'),
+        );
+        const up = await t.cli(['up', '-d'], { cwd: dir });
+        assert.equal(up.code, 0, up.stderr);
+        const owners = await t.cli(
+          ['exec', '-T', 'app', 'stat', '-c', '%n %u:%g', '/mnt/data/payload/msg', '/mnt/data/bin', '/mnt/bb/bin'],
+          { cwd: dir },
+        );
+        assert.equal(owners.stdout, '/mnt/data/payload/msg 5:6\n/mnt/data/bin 0:0\n/mnt/bb/bin 0:0\n', owners.stderr);
+        const mounts = await t.cli(['exec', '-T', 'app', 'cat', '/proc/mounts'], { cwd: dir });
+        assert.match(mounts.stdout, /^overlay \/mnt\/data overlay ro,/m);
+        // still read-only
+        const write = await t.cli(['exec', '-T', 'app', 'sh', '-c', 'echo x > /mnt/bb/new'], { cwd: dir });
+        assert.notEqual(write.code, 0);
+        assert.match(write.stderr, /Read-only file system/);
+      } finally {
+        await t.cli(['down', '-t', '0'], { cwd: dir });
+        await t.cli(['container', 'rm', 'imgvol-src']);
+        await t.cli(['image', 'rm', 'userns-imgvol:1']);
+      }
+    });
+
     test('userns_mode: bogus is refused with file:line:col and changes nothing', async () => {
       const dir = path.join(t.dir, 'bogus');
       await mkdir(dir);
