@@ -3,7 +3,7 @@
  * summary for the cache key (path, mode, uid, gid, size, link target and sha256; never mtime). Docker's rules: a
  * directory source copies its contents, a file goes into dest when dest ends with `/` or is an existing directory,
  * several sources need a directory dest, globs match path elements, `.dockerignore` hides context files, symlinks
- * are copied as links and never followed out of the root; ADD extracts local tar archives (gzip, bzip2, xz) and
+ * are copied as links and never followed out of the root; ADD extracts local tar archives (gzip, bzip2, xz, zstd) and
  * downloads http(s) URLs (sha256 checked with --checksum). Downloads and archive members are streamed into files of
  * the build (its scratch dir), never held whole in memory, and each is refused past a size limit.
  */
@@ -300,7 +300,7 @@ class Planner {
   }
 
   /**
-   * Extracts host into destPath when it is a tar archive (plain, gzip, bzip2 or xz; false when it is not one, and it
+   * Extracts host into destPath when it is a tar archive (plain, gzip, bzip2, xz or zstd; false when it is not one, and it
    * is then copied as is, as Docker does). The archive is decompressed and read as a stream: each member's content
    * goes to a file of the build's scratch dir, hashed on the way, and the decompressed bytes are counted against
    * maxAddBytes, so neither the archive nor what it expands to is ever held in memory. Past the limit, or on a
@@ -502,11 +502,11 @@ function notFound(keyword: string, source: string): EngineError {
 class ArchiveTooLarge extends Error {}
 
 /**
- * The decompressed bytes of file: gzip through node's zlib, bzip2 and xz through their commands (`-dc`), whose
+ * The decompressed bytes of file: gzip through node's zlib, bzip2, xz and zstd through their commands (`-dc`), whose
  * output is read as it comes (the command waits while it is not). Stopping the iteration stops the decompressor: the
  * command is killed and waited for.
  */
-async function* decompress(file: string, compression: Exclude<Compression, 'zstd'>): AsyncGenerator<Buffer> {
+async function* decompress(file: string, compression: Compression): AsyncGenerator<Buffer> {
   if (compression === 'none' || compression === 'gzip') {
     const input = createReadStream(file);
     const gunzip = compression === 'gzip' ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
@@ -541,7 +541,7 @@ async function* decompress(file: string, compression: Exclude<Compression, 'zstd
 }
 
 /**
- * A local file as a tar archive, when it is one: a plain tar, or gzip, bzip2 or xz whose first 512 decompressed
+ * A local file as a tar archive, when it is one: a plain tar, or gzip, bzip2, xz or zstd whose first 512 decompressed
  * bytes are a ustar header (otherwise it is not an archive, and ADD copies it as is, as Docker does). `bytes(limit)`
  * is its decompressed stream, which throws ArchiveTooLarge as soon as it passes limit; `close` stops the decompressor.
  */
@@ -555,9 +555,7 @@ async function openArchive(
   } finally {
     await handle.close();
   }
-  const compression = detectCompression(magic);
-  if (compression === 'zstd') return undefined;
-  const stream = decompress(file, compression);
+  const stream = decompress(file, detectCompression(magic));
   const head: Buffer[] = [];
   let length = 0;
   try {

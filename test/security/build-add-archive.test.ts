@@ -14,7 +14,7 @@ import { makeTestEngine, NEEDS_ROOT, type TestEngine } from '../helpers/engine.j
 import { buildWithPeakRss } from './helpers.js';
 
 const MiB = 1024 * 1024;
-const COMPRESSORS = { gz: 'gzip', bz2: 'bzip2', xz: 'xz' } as const;
+const COMPRESSORS = { gz: 'gzip', bz2: 'bzip2', xz: 'xz', zst: 'zstd' } as const;
 
 describe('Dockerfile ADD of a local archive', { skip: NEEDS_ROOT }, () => {
   let t: TestEngine;
@@ -28,8 +28,8 @@ describe('Dockerfile ADD of a local archive', { skip: NEEDS_ROOT }, () => {
   });
 
   /**
-   * A compressed tar of one file of `size` zeros, written as concatenated members (gzip, bzip2 and xz all allow
-   * them): the compressed 16 MiB of zeros once, repeated. 512 MiB make 520 KiB of gzip.
+   * A compressed tar of one file of `size` zeros, written as concatenated members (gzip, bzip2, xz and zstd all
+   * allow them): the compressed 16 MiB of zeros once, repeated. 512 MiB make 520 KiB of gzip.
    */
   function bomb(file: string, size: number, compressor: string): number {
     const compress = (input: Buffer): Buffer => execFileSync(compressor, ['-9', '-c'], { input, maxBuffer: 64 * MiB });
@@ -80,7 +80,7 @@ describe('Dockerfile ADD of a local archive', { skip: NEEDS_ROOT }, () => {
     await t.cli(['image', 'rm', 'add/small']);
     const layers = state('layers');
     for (const [ext, compressor] of Object.entries(COMPRESSORS)) {
-      // the gzip bomb is the big one: 512 MiB from 520 KiB; bzip2 and xz get 256 MiB (from under 70 KiB)
+      // the gzip bomb is the big one: 512 MiB from 520 KiB; bzip2, xz and zstd get 256 MiB (from under 70 KiB)
       const size = (ext === 'gz' ? 512 : 256) * MiB;
       const dir = await context(`bomb-${ext}`, `FROM tsfig/busybox\nENV A=1\nADD bomb.tar.${ext} /opt/\n`);
       const file = path.join(dir, `bomb.tar.${ext}`);
@@ -189,8 +189,8 @@ describe('Dockerfile ADD of a local archive', { skip: NEEDS_ROOT }, () => {
     const dir = await context('normal', '');
     for (const ext of ['tar', ...Object.keys(COMPRESSORS)]) {
       const file = path.join(dir, `app.${ext}`);
-      const flag = { tar: '', gz: 'z', bz2: 'j', xz: 'J' }[ext] ?? '';
-      execFileSync('tar', [`-c${flag}f`, file, '--numeric-owner', '-C', tree, 'app']);
+      const flag = { tar: [], gz: ['-z'], bz2: ['-j'], xz: ['-J'], zst: ['--zstd'] }[ext] ?? [];
+      execFileSync('tar', ['-c', ...flag, '-f', file, '--numeric-owner', '-C', tree, 'app']);
       lines.push(`ADD app.${ext} /x/${ext}/`);
     }
     await writeFile(path.join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
