@@ -7,9 +7,11 @@ import { nullSink } from '../events/events.js';
 import type { Project } from '../model/project.js';
 import { planKill, planStop } from '../planner/lifecycle.js';
 import type { ObservedContainer } from '../planner/observed.js';
-import type { TuiSink } from '../ui/tty/index.js';
+import type { StackControl, TuiSink } from '../ui/tty/index.js';
 import { applyPlan } from './apply.js';
 import { serviceContainers, type ComposeContext } from './context.js';
+import * as restart from './restart.js';
+import * as stop from './stop.js';
 
 export interface AttachOptions {
   readonly abortOnContainerExit?: boolean;
@@ -36,6 +38,28 @@ export function abortsOnExit(options: AttachOptions): boolean {
   );
 }
 
+/**
+ * What the TUI's keys and Ctrl-C do to the stack: `stop`'s, `kill`'s and `restart`'s plans over `services` (kills
+ * report nothing: the TUI shows the containers exiting).
+ */
+export function stackControl(ctx: ComposeContext, project: Project, services: readonly string[]): StackControl {
+  return {
+    stopAll: async (kill) => {
+      const observed = await ctx.port.observe(project);
+      const thePlan = kill
+        ? planKill(project, observed, { services, signal: 'SIGKILL' })
+        : planStop(project, observed, { services });
+      await applyPlan(kill ? { ...ctx, events: nullSink } : ctx, thePlan);
+    },
+    stopService: async (service) => {
+      await stop.run(ctx, { project, services: [service] });
+    },
+    restartService: async (service) => {
+      await restart.run(ctx, { project, services: [service] });
+    },
+  };
+}
+
 /** Follows the project's containers; the session's exit code (130 after Ctrl-C, or the aborting container's). */
 export async function attach(
   ctx: ComposeContext,
@@ -46,24 +70,20 @@ export async function attach(
   const engine = ctx.port.engine;
   if (options.tui !== undefined) {
     if (engine === undefined) throw new TsfigError('internal', 'the TUI needs the engine');
-    return (await options.tui.attach({ engine, project, services })).exitCode;
+    return (await options.tui.attach({ engine, project, services, control: stackControl(ctx, project, services) }))
+      .exitCode;
   }
   if (options.runTui === true && engine !== undefined) {
     const { runTui } = await import('../ui/tty/index.js');
-    return (await runTui({ engine, project, services, mode: 'up' })).exitCode;
+    return (await runTui({ engine, project, services, mode: 'up', control: stackControl(ctx, project, services) }))
+      .exitCode;
   }
   const containers = serviceContainers(await ctx.port.observe(project), services);
   const controller = new AbortController();
   let interrupts = 0;
   let exitCode = 0;
-  const stopAll = async (kill: boolean) => {
-    const observed = await ctx.port.observe(project);
-    const scope = { services };
-    const thePlan = kill
-      ? planKill(project, observed, { ...scope, signal: 'SIGKILL' })
-      : planStop(project, observed, scope);
-    await applyPlan(kill ? { ...ctx, events: nullSink } : ctx, thePlan).catch(() => undefined);
-  };
+  const control = stackControl(ctx, project, services);
+  const stopAll = (kill: boolean) => control.stopAll(kill).catch(() => undefined);
   const onSignal = () => {
     interrupts++;
     exitCode = 130;

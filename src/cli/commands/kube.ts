@@ -158,7 +158,8 @@ async function runPlay(command: Command, files: readonly string[], flags: PlayFl
   const ctx = await verbContext(command, undefined, engine);
   const dir = path.join(engine.paths.root, 'kube', kubeName(name));
   const result = translate(sources, path.join(dir, 'files'));
-  for (const warning of result.warnings) process.stderr.write(`WARN ${warning}\n`);
+  // through the event sink: with --progress json they are JSON too
+  for (const warning of result.warnings) ctx.events.emit({ kind: 'warning', message: warning });
   await ctx.port.lockProject(kubeName(name), async () => {
     // The compose document is written under the state root, so `--down` (and tsfig -p NAME ps/logs) find it.
     // A dry run writes the document to a temporary directory instead, and removes it.

@@ -4,7 +4,9 @@ import { setExitCode } from '../exit-codes.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
 import { collect, expandEnvFlags, parseCount } from '../units.js';
-import { composeContext, loadForServices, serviceContainers } from './context.js';
+import { composeContext, loadForServices, serviceContainers, verbContext } from './context.js';
+import { stackControl } from '../../compose/attach.js';
+import { nullSink } from '../../events/events.js';
 import { parseLogTime } from '../log-time.js';
 import { printLogs } from './logs.js';
 import { progressOf, runTui, wantsTui } from '../../ui/tty/index.js';
@@ -101,7 +103,10 @@ export function registerInspectCommands(program: Command): void {
         );
         const tail = flags.tail === 'all' ? undefined : parseCount(flags.tail, '--tail');
         if (flags.follow === true && index === undefined && wantsTui(progressOf(command))) {
-          const tui = { engine: context.engine, project: context.project, services, mode: 'logs' as const };
+          // the keys stop and restart services through the verbs' plans; their progress is the TUI's to show
+          const ctx = await verbContext(command, nullSink, context.engine);
+          const control = stackControl(ctx, context.project, services);
+          const tui = { engine: context.engine, project: context.project, services, mode: 'logs' as const, control };
           setExitCode(command, (await runTui({ ...tui, ...(tail !== undefined ? { tail } : {}) })).exitCode);
           return;
         }

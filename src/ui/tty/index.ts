@@ -7,7 +7,7 @@ import type { EventSink, TsfigEvent, TsfigEventKind } from '../../events/events.
 import type * as Session from './session.js';
 import type { TuiHandle, TuiOptions, TuiResult, TuiTarget } from './session.js';
 
-export type { TuiOptions, TuiResult, TuiTarget } from './session.js';
+export type { StackControl, TuiOptions, TuiResult, TuiTarget } from './session.js';
 
 /** Whether `--progress` resolves to the TUI: `tty` forces it, `auto` needs a TTY stdout and no CI. */
 export function wantsTui(mode: string, stdout: { isTTY?: boolean } = process.stdout, env = process.env): boolean {

@@ -48,9 +48,21 @@ export interface TuiScreenOptions {
   readonly stdin?: NodeJS.ReadStream | undefined;
 }
 
+/**
+ * How the TUI changes the stack: the compose verbs' plans (src/compose/attach.ts `stackControl`), so that a key or a
+ * Ctrl-C stops, kills or restarts as `tsfig stop`, `kill` and `restart` do. The TUI itself only reads the engine.
+ */
+export interface StackControl {
+  /** Every followed container: stopped (dependents first), or killed with SIGKILL. Failures are left to the view. */
+  stopAll(kill: boolean): Promise<void>;
+  stopService(service: string): Promise<void>;
+  restartService(service: string): Promise<void>;
+}
+
 /** The stack the TUI follows once attached. */
 export interface TuiTarget {
   readonly engine: Engine;
+  readonly control: StackControl;
   readonly project: Project;
   /** Only these services (all when empty). */
   readonly services: readonly string[];
@@ -246,34 +258,20 @@ class TuiSession {
     this.interrupts++;
     this.exitCode = exitCode;
     this.dispatch({ kind: 'stopping', force: kill });
-    const { engine } = this.stack;
-    const containers = (await this.containers()).filter((container) => container.running);
-    await Promise.all(
-      containers.map((container) =>
-        (kill ? engine.containers.kill(container.id, 'SIGKILL') : engine.containers.stop(container.id)).catch(
-          () => undefined,
-        ),
-      ),
-    );
+    await this.stack.control.stopAll(kill).catch(() => undefined);
     await this.poll();
   }
 
   private async serviceAction(action: 'restart' | 'stop'): Promise<void> {
     const service = this.state.rows[this.state.selected]?.service;
     if (service === undefined) return;
-    const { engine } = this.stack;
+    const { control } = this.stack;
     const started = Date.now();
     this.dispatch({ kind: 'status', message: `${action === 'stop' ? 'Stopping' : 'Restarting'} ${service}...` });
-    const containers = (await this.containers()).filter((container) => container.service === service);
     if (action === 'stop') this.stoppedServices.add(service);
     else this.stoppedServices.delete(service);
     try {
-      await Promise.all(
-        containers.map(async (container) => {
-          if (container.running) await engine.containers.stop(container.id);
-          if (action === 'restart') await engine.containers.start(container.id);
-        }),
-      );
+      await (action === 'stop' ? control.stopService(service) : control.restartService(service));
       const verb = action === 'stop' ? 'Stopped' : 'Restarted';
       this.dispatch({ kind: 'status', message: `${verb} ${service} in ${formatDuration(Date.now() - started)}` });
     } catch (error) {
