@@ -317,10 +317,12 @@ class Planner {
         throw new EngineError('internal', 'ADD of an archive without a scratch dir');
       dir = await fs.mkdtemp(path.join(await this.request.scratch(), 'archive-'));
       let members = 0;
+      const made = extracted(destPath);
       for await (const { header, data } of tarEntries(tar.bytes(limit))) {
         this.request.signal?.throwIfAborted();
         const entry = entryOf(header);
         if (entry === undefined || entry.name === '') continue;
+        checkMemberParent(rel, destPath, entry, made);
         if (entry.type !== 'file' || header.size === 0) {
           this.addArchiveEntry(destPath, entry, { data: Buffer.alloc(0) }, sha256(Buffer.alloc(0)));
           continue;
@@ -496,6 +498,56 @@ function notFound(keyword: string, source: string): EngineError {
   return new EngineError('not-found', `${keyword} failed: "${source}" not found in the build context`, {
     hint: 'check the path is in the build context (the PATH argument) and not excluded by .dockerignore',
   });
+}
+
+/** What one ADD of an archive has made so far, as paths of the image: its directories, and its links' targets. */
+interface Extracted {
+  readonly dirs: Set<string>;
+  readonly links: Map<string, string>;
+}
+
+function extracted(destPath: string): Extracted {
+  const dirs = new Set<string>(['/']);
+  for (let dir = path.posix.join('/', destPath); dir !== '/'; dir = path.posix.dirname(dir)) dirs.add(dir);
+  return { dirs, links: new Map() };
+}
+
+/**
+ * Refuses a member of an archive below a symbolic link of the same archive that does not lead to a directory the
+ * archive makes (`link -> /bin`, then `link/file`). The step's layer holds only what this ADD writes and is unpacked
+ * without leaving it: a link is followed there (inside the layer, an absolute one from the layer's root), so a link to
+ * a directory of the image below (or to nothing) cannot hold the member. The native unpacker failed such a member
+ * with "open parent ... No such file or directory" and a hint about the native helper and disk space.
+ */
+function checkMemberParent(rel: string, destPath: string, entry: TarEntry, made: Extracted): void {
+  const full = path.posix.join('/', destPath, path.posix.normalize(`/${entry.name}`));
+  const parts = full.split('/').filter((part) => part !== '');
+  let current = '/';
+  for (const part of parts.slice(0, -1)) {
+    let next = path.posix.join(current, part);
+    for (let hops = 0; made.links.has(next); hops++) {
+      const target = made.links.get(next) ?? '';
+      const resolved = path.posix.resolve(current, target);
+      if (hops >= 40 || (!made.dirs.has(resolved) && !made.links.has(resolved))) {
+        throw new EngineError(
+          'invalid',
+          `ADD ${rel}: the archive's member "${entry.name}" is below ${next}, a symbolic link the archive makes to ${target}, which is not a directory the archive makes`,
+          {
+            hint: `the step's layer holds only the archive's files (a link is not followed out of it, nor into the image below): put the member under the link's target in the archive, or make ${next} a directory; nothing was added`,
+          },
+        );
+      }
+      current = path.posix.dirname(resolved);
+      next = resolved;
+    }
+    current = next;
+    made.dirs.add(current);
+  }
+  const own = path.posix.join(current, parts.at(-1) ?? '');
+  made.links.delete(own);
+  made.dirs.delete(own);
+  if (entry.type === 'symlink' && entry.linkname !== undefined) made.links.set(own, entry.linkname);
+  else if (entry.type === 'dir') made.dirs.add(own);
 }
 
 /** Thrown by an archive's byte stream once it passes its limit. */

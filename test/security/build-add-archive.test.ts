@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, link, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { encodeHeader, endOfArchive, padding } from '../../engine/layers/tar.js';
+import { encodeEntry, encodeHeader, endOfArchive, padding, type TarEntry } from '../../engine/layers/tar.js';
 import { makeTestEngine, NEEDS_ROOT, type TestEngine } from '../helpers/engine.js';
 import { buildWithPeakRss } from './helpers.js';
 
@@ -239,6 +239,58 @@ describe('Dockerfile ADD of a local archive', { skip: NEEDS_ROOT }, () => {
       );
     } finally {
       await t.cli(['image', 'rm', 'add/normal']);
+    }
+  });
+
+  test("a member below the archive's own link to a directory it does not make fails naming the link; one it makes works", async () => {
+    const base = { mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+    const tarOf = (entries: TarEntry[]): Buffer => Buffer.concat([...entries.map(encodeEntry), endOfArchive()]);
+    const member = { ...base, name: 'link/evil', type: 'file', mode: 0o644, data: Buffer.from('evil\n') } as const;
+    const dir = await context('own-link', 'FROM tsfig/busybox\nADD hostile.tar /app/\n');
+    // `link -> /etc`, then `link/evil`: the image's /etc is in a layer below, not in the step's
+    await writeFile(
+      path.join(dir, 'hostile.tar'),
+      tarOf([{ ...base, name: 'link', type: 'symlink', linkname: '/etc' }, member]),
+    );
+    const layers = state('layers');
+    const result = await build(dir, 'add/own-link');
+    assert.notEqual(result.code, 0, result.stdout);
+    assert.match(
+      result.stderr,
+      /^error: Dockerfile:2:1: ADD hostile\.tar: the archive's member "link\/evil" is below \/app\/link, a symbolic link the archive makes to \/etc, which is not a directory the archive makes$/m,
+    );
+    assert.match(result.stderr, /^hint: the step's layer holds only the archive's files/m);
+    assert.doesNotMatch(result.stderr, /native helper|space left|\n\s+at /);
+    assert.notEqual((await t.cli(['image', 'inspect', 'add/own-link'])).code, 0, 'no image was tagged');
+    assert.deepEqual(state('layers'), layers, 'no layer was added');
+    // a link to a directory the archive makes (absolute: from the layer's root; or relative) holds members
+    await writeFile(
+      path.join(dir, 'hostile.tar'),
+      tarOf([
+        { ...base, name: 'real', type: 'dir' },
+        { ...base, name: 'link', type: 'symlink', linkname: '/app/real' },
+        { ...base, name: 'rel', type: 'symlink', linkname: 'real' },
+        member,
+        { ...member, name: 'rel/second' },
+      ]),
+    );
+    const fine = await build(dir, 'add/own-link');
+    assert.equal(fine.code, 0, fine.stderr);
+    try {
+      const read = await t.cli([
+        'container',
+        'run',
+        '--rm',
+        'add/own-link',
+        'cat',
+        '/app/real/evil',
+        '/app/real/second',
+      ]);
+      assert.equal(read.stdout, 'evil\nevil\n', read.stderr);
+      const etc = await t.cli(['container', 'run', '--rm', 'add/own-link', 'ls', '/etc']);
+      assert.doesNotMatch(etc.stdout, /evil/);
+    } finally {
+      await t.cli(['image', 'rm', 'add/own-link']);
     }
   });
 });
