@@ -26,6 +26,8 @@ export interface ComposePort extends ExecutorPort {
   holdAutoRemove<T>(id: string, fn: () => Promise<T>): Promise<T>;
   /** Waits for the container to exit; its exit code. */
   waitExit(id: string, signal?: AbortSignal): Promise<number>;
+  /** When each image was last pulled (ms since the epoch; undefined: never by tsfig): pull_policy daily/every_N. */
+  lastPulled(images: readonly string[]): Promise<Readonly<Record<string, number | undefined>>>;
   /** The containers (names, any project) that use each of the volumes: what `down -v` plans with. */
   volumeUsers(names: readonly string[]): Promise<Readonly<Record<string, readonly string[]>>>;
   /** The engine itself, for the attached views (the TUI, logs with signals); undefined in tests. */

@@ -222,6 +222,13 @@ export class EnginePort implements ComposePort {
     await this.engine.volumes.remove(spec.name, { usersOf: containerRecordUsers(this.engine.paths) });
   }
 
+  async lastPulled(images: readonly string[]): Promise<Record<string, number | undefined>> {
+    const { lastPulled } = await registry();
+    const out: Record<string, number | undefined> = {};
+    for (const image of images) out[image] = (await lastPulled(this.engine.images, image))?.getTime();
+    return out;
+  }
+
   volumeUsers(names: readonly string[]): Promise<Record<string, string[]>> {
     return volumeUsers(this.engine.paths, names);
   }

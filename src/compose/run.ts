@@ -20,6 +20,7 @@ import { OpKind, sequencePlans, type ContainerCreateSpec, type Plan } from '../p
 import { plan as planContainers, servicesInScope } from '../planner/reconcile.js';
 import { applyPlan, printPlan } from './apply.js';
 import type { ComposeContext } from './context.js';
+import { lastPulledOf } from './up.js';
 
 export interface RunOptions {
   readonly project: Project;
@@ -139,12 +140,14 @@ export async function run(ctx: ComposeContext, options: RunOptions): Promise<Exi
     if (options.dryRun !== true) await ctx.port.repair();
     const before = await ctx.port.observe(project);
     const scope = noDeps ? new Set<string>() : servicesInScope(project, { services: [service.name] });
+    const imageServices = [...new Set([service.name, ...scope])];
     const images = planImages(project, before, {
-      services: [...new Set([service.name, ...scope])],
+      services: imageServices,
       pull: options.pull,
       build: options.build === true ? true : 'missing',
       env: ctx.env,
       now: ctx.clock(),
+      lastPulled: await lastPulledOf(ctx, project, before, imageServices, options.pull),
     });
     if (options.dryRun === true) {
       const pendingImages = imagesProduced(images);

@@ -5,7 +5,9 @@
  */
 import { ExitCode } from '../exit-code.js';
 import type { Project } from '../model/project.js';
-import { imagesProduced, planImages } from '../planner/images.js';
+import { imagesProduced, planImages, policyInterval } from '../planner/images.js';
+import { serviceImage } from '../planner/container-spec.js';
+import type { ObservedState } from '../planner/observed.js';
 import { OpKind, sequencePlans, type Plan } from '../planner/plan.js';
 import { plan as planContainers, servicesInScope, type PlanOptions } from '../planner/reconcile.js';
 import { planHasChanges } from '../planner/render.js';
@@ -49,8 +51,29 @@ export interface Converged {
   readonly plan: Plan;
 }
 
+/**
+ * When the present images of `services` whose pull policy is an interval (daily, weekly, every_N) were last pulled:
+ * what planImages decides those pulls with. Asked only when there is one (it reads the registry's records).
+ */
+export async function lastPulledOf(
+  ctx: ComposeContext,
+  project: Project,
+  observed: ObservedState,
+  services: Iterable<string>,
+  pull: string | undefined,
+): Promise<Readonly<Record<string, number | undefined>>> {
+  const images = new Set<string>();
+  for (const name of services) {
+    const service = project.services[name];
+    if (service === undefined || policyInterval(pull ?? service.pull_policy) === undefined) continue;
+    const image = serviceImage(project, service);
+    if (observed.images[image] !== undefined) images.add(image);
+  }
+  return images.size === 0 ? {} : ctx.port.lastPulled([...images]);
+}
+
 /** The image phase's plan for the services the container plan converges. */
-function imagePlan(ctx: ComposeContext, options: UpOptions, observed: Parameters<typeof planImages>[1]): Plan {
+async function imagePlan(ctx: ComposeContext, options: UpOptions, observed: ObservedState): Promise<Plan> {
   const scope = servicesInScope(options.project, { ...options.plan, services: options.services });
   return planImages(options.project, observed, {
     services: [...scope],
@@ -58,6 +81,7 @@ function imagePlan(ctx: ComposeContext, options: UpOptions, observed: Parameters
     build: options.build ?? 'missing',
     env: ctx.env,
     now: ctx.clock(),
+    lastPulled: await lastPulledOf(ctx, options.project, observed, scope, options.pull),
   });
 }
 
@@ -88,7 +112,7 @@ export async function convergeLocked(ctx: ComposeContext, options: UpOptions): P
   const { project } = options;
   if (options.dryRun !== true) await ctx.port.repair();
   const before = await ctx.port.observe(project);
-  const images = imagePlan(ctx, options, before);
+  const images = await imagePlan(ctx, options, before);
   if (options.dryRun === true) {
     const containers = planContainers(project, before, containerOptions(options, imagesProduced(images)));
     const built = images.operations.filter((op) => op.kind === OpKind.ImageBuild).map((op) => op.resource);

@@ -46,6 +46,13 @@ export class RecordingPort implements ComposePort, ComposeTerminal {
     await this.record('waitExit', id);
     return this.exitCode;
   };
+  /** What lastPulled answers: when each image was pulled (ms; never by default); the images asked, in order. */
+  readonly pulled: Record<string, number> = {};
+  readonly pulledAsked: string[] = [];
+  lastPulled = (images: readonly string[]) => {
+    this.pulledAsked.push(...images);
+    return Promise.resolve(Object.fromEntries(images.map((image) => [image, this.pulled[image]])));
+  };
   /** What volumeUsers answers: the containers using each volume (none by default). */
   readonly users: Record<string, string[]> = {};
   volumeUsers = (names: readonly string[]) =>

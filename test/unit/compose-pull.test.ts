@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as pull from '../../src/compose/pull.js';
+import * as run from '../../src/compose/run.js';
+import * as up from '../../src/compose/up.js';
 import { TsfigError } from '../../src/errors.js';
 import type { Project } from '../../src/model/project.js';
 import { planPull } from '../../src/planner/images.js';
@@ -144,4 +146,32 @@ test('pull --dry-run: the pulls in the plan text (and JSON); nothing is called',
   await pull.run(json.ctx, { project: p, services: ['tool'], dryRun: true, format: 'json' });
   const plan = JSON.parse(json.stdout.text) as { operations: { kind: string; bestEffort?: boolean }[] };
   assert.deepEqual(plan.operations, [{ ...plan.operations[0], kind: 'image.pull', bestEffort: true }]);
+});
+
+test('up and run with pull_policy daily: a present image pulled less than a day ago is not pulled again', async () => {
+  const p = project([service('db', { image: 'pg:16', networks: net, pull_policy: 'daily' })]);
+  const now = Date.parse('2026-12-07T00:00:00Z'); // the recording context's clock
+  const pulledAt = (ms: number | undefined) => {
+    const recorded = recordingContext(observedEmpty(p));
+    if (ms !== undefined) recorded.port.pulled['pg:16'] = ms;
+    return recorded;
+  };
+  const pullsOf = async (recorded: ReturnType<typeof recordingContext>, verb: 'up' | 'run') => {
+    if (verb === 'up') await up.run(recorded.ctx, { project: p, services: [], plan: {}, dryRun: true });
+    else await run.run(recorded.ctx, { project: p, service: 'db', command: [], detach: true, dryRun: true });
+    return recorded.stdout.text.split('\n').filter((line) => line.startsWith('v pull'));
+  };
+  for (const verb of ['up', 'run'] as const) {
+    const recent = pulledAt(now - 3_600_000);
+    assert.deepEqual(await pullsOf(recent, verb), [], `${verb}: pulled an hour ago`);
+    assert.deepEqual(recent.port.pulledAsked, ['pg:16']);
+    assert.deepEqual(await pullsOf(pulledAt(now - 25 * 3_600_000), verb), [
+      'v pull image pg:16 (pull_policy daily (db))',
+    ]);
+    assert.equal((await pullsOf(pulledAt(undefined), verb)).length, 1, `${verb}: never pulled by tsfig`);
+  }
+  // a policy without an interval asks nothing
+  const plain = recordingContext(observedEmpty(pullProject()));
+  await up.run(plain.ctx, { project: pullProject(), services: [], plan: {}, dryRun: true });
+  assert.deepEqual(plain.port.pulledAsked, []);
 });
