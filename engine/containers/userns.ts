@@ -13,8 +13,9 @@ import { isRootless } from '../system/rootless.js';
  * `<root>/userns.json`, and host-wide in a registry (REGISTRY_DIR, root-only) where each range names its state root
  * and container, both written under one host-wide lock: two containers on one host never share an id, whichever
  * state roots (engines) they belong to. A range is released when its container is removed, and `system check` lists
- * the ranges whose container is gone (a create or rm killed in between) and the registry's entries whose state root
- * no longer holds them (a root deleted with its containers), and releases them with --repair.
+ * the ranges whose container is gone (a create or rm killed in between) and the registry's entries of its root that
+ * the root does not hold (a kill between the two files), and releases them with --repair. The entries of a state root
+ * that no longer exists (deleted with its containers) are dropped by the next allocation.
  */
 
 /** The user whose subordinate ids are handed out (podman's default). TSFIG_USERNS_USER overrides. */
@@ -238,7 +239,18 @@ export async function allocateUserns(
   const { subuid, subgid } = await checkUserns(env);
   return withLock(LOCK_NAME, async () => {
     const ranges = await readRanges(paths);
-    const all = withOwn(await readRegistry(), paths.root, ranges);
+    // a state root that is gone took its containers with it: its entries are dropped here
+    const live: RegistryEntry[] = [];
+    for (const entry of await readRegistry()) {
+      if (
+        await fs.lstat(entry.root).then(
+          () => true,
+          () => false,
+        )
+      )
+        live.push(entry);
+    }
+    const all = withOwn(live, paths.root, ranges);
     const uid = firstFree(
       subuid,
       all.map((r) => ({ start: r.uid, count: r.size })),
@@ -279,38 +291,20 @@ export async function releaseUserns(paths: EnginePaths, id: string): Promise<voi
   });
 }
 
-/**
- * The entries of the registry that their state root does not hold (its userns.json has no such range), among those of
- * `root` and of roots that are gone (another root's are its own check's).
- */
+/** The entries of the registry of state root `root` that the root's userns.json does not hold. */
 async function strayIn(entries: readonly RegistryEntry[], root: string): Promise<RegistryEntry[]> {
-  const stray: RegistryEntry[] = [];
-  const files = new Map<string, Record<string, UsernsRange>>();
-  for (const entry of entries) {
-    if (
-      entry.root !== root &&
-      (await fs.lstat(entry.root).then(
-        () => true,
-        () => false,
-      ))
-    )
-      continue;
-    let ranges = files.get(entry.root);
-    if (ranges === undefined) {
-      const file = await readJson<UsernsFile>(path.join(entry.root, 'userns.json')).catch(() => undefined);
-      ranges = file?.ranges ?? {};
-      files.set(entry.root, ranges);
-    }
-    const held = ranges[entry.container];
-    if (held?.uid !== entry.uid || held.gid !== entry.gid) stray.push(entry);
-  }
-  return stray;
+  const mine = entries.filter((entry) => entry.root === root);
+  if (mine.length === 0) return [];
+  const file = await readJson<UsernsFile>(path.join(root, 'userns.json')).catch(() => undefined);
+  return mine.filter((entry) => {
+    const held = file?.ranges[entry.container];
+    return held?.uid !== entry.uid || held.gid !== entry.gid;
+  });
 }
 
 /**
- * The registry's entries of this state root, or of a root that is gone, that their root does not hold: a root
- * deleted with its containers, or a kill between the registry and the root's file. Read under the lock, so no
- * allocation is half done.
+ * The registry's entries of this state root that the root does not hold (a kill between the registry and the root's
+ * file). Read under the lock, so no allocation is half done.
  */
 export async function strayRegistryEntries(paths: EnginePaths): Promise<RegistryEntry[]> {
   if (!hostEngine() || (await registryDir(false)) === undefined) return [];

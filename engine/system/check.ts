@@ -146,14 +146,14 @@ async function usernsFindings(engine: Engine): Promise<Finding[]> {
 }
 
 /**
- * The host-wide userns registry's entries, of this root or of a root that is gone, that their root does not hold: a
- * root deleted with its containers, or a create killed between the registry and the root's userns.json. Kept, they
- * narrow every root's ids.
+ * The host-wide userns registry's entries of this root that the root does not hold: a create killed between the
+ * registry and the root's userns.json. Kept, they narrow every root's ids. (Another root's are its own check's, and
+ * those of a root that is gone are dropped by the next allocation.)
  */
 async function registryFindings(engine: Engine): Promise<Finding[]> {
   return (await strayRegistryEntries(engine.paths)).map((entry) => ({
     kind: 'userns' as const,
-    object: `${shortId(entry.container)} of ${entry.root}`,
+    object: shortId(entry.container),
     problem: `host-wide registry: subordinate ids ${entry.uid}-${entry.uid + entry.size - 1} held for a container its state root does not have`,
   }));
 }
