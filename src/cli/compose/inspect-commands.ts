@@ -4,12 +4,12 @@ import { setExitCode } from '../exit-codes.js';
 import { TsfigError } from '../../errors.js';
 import { openEngine } from '../engine.js';
 import { collect, expandEnvFlags, parseCount } from '../units.js';
-import { composeContext, loadForServices, serviceContainers, verbContext } from './context.js';
+import { composeContext, loadForServices, progressMode, serviceContainers, verbContext } from './context.js';
 import { stackControl } from '../../compose/attach.js';
 import { nullSink } from '../../events/events.js';
 import { parseLogTime } from '../log-time.js';
 import { printLogs } from './logs.js';
-import { progressOf, runTui, wantsTui } from '../../ui/tty/index.js';
+import { runTui, wantsTui } from '../../ui/tty/index.js';
 import { psRows, renderPsTable, selectPsContainers } from './ps.js';
 import { observe, observeContainers, PROJECT_LABEL } from '../../planner/observe.js';
 import { renderTable } from '../table.js';
@@ -102,7 +102,7 @@ export function registerInspectCommands(program: Command): void {
           (container) => index === undefined || container.number === index,
         );
         const tail = flags.tail === 'all' ? undefined : parseCount(flags.tail, '--tail');
-        if (flags.follow === true && index === undefined && wantsTui(progressOf(command))) {
+        if (flags.follow === true && index === undefined && wantsTui(progressMode(command))) {
           // the keys stop and restart services through the verbs' plans; their progress is the TUI's to show
           const ctx = await verbContext(command, nullSink, context.engine);
           const control = stackControl(ctx, context.project, services);

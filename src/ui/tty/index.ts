@@ -2,7 +2,6 @@
  * The TUI's entry points for the CLI. This module is light (no ink, no react): commands import it unconditionally and
  * the TUI itself is loaded only when it runs.
  */
-import type { Command } from 'commander';
 import type { EventSink, TsfigEvent, TsfigEventKind } from '../../events/events.js';
 import type * as Session from './session.js';
 import type { TuiHandle, TuiOptions, TuiResult, TuiTarget } from './session.js';
@@ -46,11 +45,6 @@ export const tuiStatus = new StatusFeed();
  * SIGINT for it) instead of ending the process by the signal.
  */
 export const cleanInterrupts = { owners: 0 };
-
-/** `--progress` of a command (global option), defaulting to auto. */
-export function progressOf(command: Command): string {
-  return command.optsWithGlobals<{ progress?: string }>().progress ?? 'auto';
-}
 
 /** Loads the TUI (ink and react) on first use. */
 async function loadSession(): Promise<typeof Session> {
