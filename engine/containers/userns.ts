@@ -156,7 +156,9 @@ async function readRegistry(create = true): Promise<RegistryEntry[]> {
 async function writeRegistry(entries: readonly RegistryEntry[]): Promise<void> {
   const dir = (await registryDir(true)) ?? REGISTRY_DIR;
   if (entries.length === 0) {
+    // no range on this host: neither file nor directory is left (made again by the next allocation)
     await fs.rm(path.join(dir, REGISTRY_FILE), { force: true });
+    await fs.rmdir(dir).catch(() => undefined);
     return;
   }
   await writeJsonAtomic(path.join(dir, REGISTRY_FILE), { v: 1, entries } satisfies RegistryFile, 0o600);
