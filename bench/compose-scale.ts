@@ -218,14 +218,14 @@ async function main(): Promise<void> {
     await cleanup();
   }
   const loadAfter = loadavg();
+  const cell = (into: Record<string, number[]>, step: Step, size: number): number =>
+    median(into[`${step} ${size}`] ?? []);
+  const withDocker = dockerd !== undefined;
   const floor = median(nodeFloor);
   const floorLines = sizes.map(
     (size) =>
       `- ${size} services: no-change \`up -d\` ${f0(cell(tsfig, 'no-change up -d', size))} ms = ${f1(cell(tsfig, 'no-change up -d', size) / floor)}x, \`ps\` ${f0(cell(tsfig, 'ps', size))} ms = ${f1(cell(tsfig, 'ps', size) / floor)}x`,
   );
-  const cell = (into: Record<string, number[]>, step: Step, size: number): number =>
-    median(into[`${step} ${size}`] ?? []);
-  const withDocker = dockerd !== undefined;
   const table = STEPS.flatMap((step) =>
     sizes.map((size) => {
       const ours = cell(tsfig, step, size);
