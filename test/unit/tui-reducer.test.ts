@@ -192,6 +192,11 @@ test('stopping reports graceful then forced', () => {
   let state = reduce(initialState('demo'), { kind: 'stopping', force: false });
   assert.equal(state.stopping, 'graceful');
   assert.match(state.status, /press Ctrl\+C again/);
+  // the stop plan that Ctrl-C applies does not hide it (tui.test's Ctrl-C test waits for it)
+  state = reduce(state, { kind: 'plan.start', project: 'demo', total: 1 });
+  assert.match(state.status, /Gracefully stopping/);
+  state = reduce(state, { kind: 'plan.done', project: 'demo', ok: true, done: 1, failed: 0, skipped: 0 });
+  assert.match(state.status, /Gracefully stopping/);
   state = reduce(state, { kind: 'stopping', force: true });
   assert.equal(state.stopping, 'kill');
 });

@@ -497,7 +497,9 @@ export function reduce(state: TuiState, event: TuiEvent): TuiState {
       return {
         ...state,
         project: event.project,
-        status: `Applying ${event.total} change(s)...`,
+        // the stop or kill plan of a Ctrl-C (stackControl): the status keeps saying what Ctrl-C did and what the
+        // next one does; the plan's own progress has its line
+        status: state.stopping === undefined ? `Applying ${event.total} change(s)...` : state.status,
         plan: { total: event.total, done: 0, failed: 0, skipped: 0, running: [], finished: false },
       };
     case 'plan.done': {
@@ -506,9 +508,12 @@ export function reduce(state: TuiState, event: TuiEvent): TuiState {
       return {
         ...state,
         plan: state.phase === 'attached' ? undefined : plan,
-        status: event.ok
-          ? `Applied ${event.done} change(s)`
-          : `Failed: ${event.failed} error(s), ${event.skipped} skipped`,
+        status:
+          state.stopping !== undefined
+            ? state.status
+            : event.ok
+              ? `Applied ${event.done} change(s)`
+              : `Failed: ${event.failed} error(s), ${event.skipped} skipped`,
       };
     }
     case 'op.start':
