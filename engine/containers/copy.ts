@@ -10,7 +10,9 @@
  * - a stopped or created container: its overlay (image layers under its upper dir) mounted in a private mount
  *   namespace held by a helper process (as `export`/`commit` read it: read-only for reading, with the container's
  *   upper and work dirs for writing, so copy-up and whiteouts are the kernel's), under the container's lock so it
- *   cannot start meanwhile.
+ *   cannot start meanwhile. Its volumes and bind-mounted host directories are not mounted there: a path below one of
+ *   their mount points is read or written in the mount's source (inStoppedMount), as docker mounts them for the copy;
+ *   a read-only one refuses a write.
  * Confinement, in both directions: a path in the container is resolved component by component inside its root
  * (resolveInRoot: an absolute symlink restarts at the container's root, `..` stops there), never by the kernel from
  * the host's root; trees are walked with lstat and never through a symlink (symlinks are copied as symlinks); files
@@ -33,7 +35,7 @@ import { readJson } from '../state/atomic.js';
 import { containerPids, isFrozen, stopPidNamespace } from './cgroup-state.js';
 import { cgroupsAvailable } from '../system/rootless.js';
 import { containerFiles } from './runtime-config.js';
-import type { ContainerRecord, MonitorStatus } from './types.js';
+import type { ContainerMount, ContainerRecord, MonitorStatus } from './types.js';
 
 export interface CopyOptions {
   /** -L: follow a symlink given as the source path (symlinks inside a copied tree are always copied as symlinks). */
@@ -113,7 +115,7 @@ async function withContainerRoot<T>(
   engine: Engine,
   ref: string,
   writable: boolean,
-  fn: (root: string, record: ContainerRecord) => Promise<T>,
+  fn: (root: string, record: ContainerRecord, running: boolean) => Promise<T>,
 ): Promise<T> {
   const record = await engine.containers.get(ref);
   const state = await engine.containers.state(record);
@@ -121,7 +123,7 @@ async function withContainerRoot<T>(
     throw new EngineError('conflict', `container ${record.name} is restarting`, { hint: 'try again once it runs' });
   }
   if (state.status === 'running' && state.pid > 0) {
-    return withRunningRoot(engine, record, state.pid, (root) => fn(root, record));
+    return withRunningRoot(engine, record, state.pid, (root) => fn(root, record, true));
   }
   // the container's lock: a start waits until the copy is done
   return engine.containers.withContainerLock(record.id, async () => {
@@ -136,9 +138,9 @@ async function withContainerRoot<T>(
     }
     const layers = engine.images.layerDirs(await engine.images.resolve(record.imageId));
     const tmp = path.join(engine.paths.root, 'tmp');
-    if (!writable) return withMergedRootfs([files.upper, ...layers], tmp, (root) => fn(root, record));
+    if (!writable) return withMergedRootfs([files.upper, ...layers], tmp, (root) => fn(root, record, false));
     await fs.mkdir(files.work, { recursive: true });
-    return withWritableOverlay(layers, files.upper, files.work, tmp, (root) => fn(root, record));
+    return withWritableOverlay(layers, files.upper, files.work, tmp, (root) => fn(root, record, false));
   });
 }
 
@@ -527,9 +529,40 @@ async function placeIn(root: string, record: ContainerRecord, base: string): Pro
     : { base: volume, ids: { range: record.userns, own: true } };
 }
 
+/**
+ * A stopped or created container's volumes and bind-mounted host directories are not mounted in the root that a
+ * copy sees (its overlay alone), so a path below one of their mount points is looked up in the mount's source
+ * instead, as docker does (it mounts the volumes for the copy): the directory a container sees there once started.
+ * The mount point is resolved in the container's root, as the runtime resolves it; the rest of the path inside the
+ * source, whose symlinks cannot leave it. `full` is a path resolved in `root`; undefined when no such mount holds
+ * it (tmpfs and image mounts are not kept while a container is stopped: those paths stay in its root).
+ */
+async function inStoppedMount(
+  root: string,
+  record: ContainerRecord,
+  full: string,
+  followFinal: boolean,
+): Promise<{ readonly mount: ContainerMount; readonly full: string } | undefined> {
+  const inside = path.relative(root, full);
+  let best: { mount: ContainerMount; at: string } | undefined;
+  for (const mount of record.mounts) {
+    if (mount.type !== 'bind' || mount.source === '') continue;
+    const at = path.relative(root, await resolveInRoot(root, mount.destination, true));
+    if (at === '' || (inside !== at && !inside.startsWith(`${at}/`))) continue;
+    if (best === undefined || at.length > best.at.length) best = { mount, at };
+  }
+  if (best === undefined) return undefined;
+  const { mount, at } = best;
+  const base = mount.subpath !== undefined ? await resolveInRoot(mount.source, mount.subpath, true) : mount.source;
+  // a single file bound in: left as before (the copy writes beside it, in the host's directory, otherwise)
+  if ((await fs.lstat(base).catch(() => undefined))?.isDirectory() !== true) return undefined;
+  const rest = path.relative(at, inside);
+  return { mount, full: rest === '' ? base : await resolveInRoot(base, rest, followFinal) };
+}
+
 /** A path inside the container, resolved inside its root; the destination's parent must be a real directory. */
-async function containerDestination(root: string, given: string): Promise<Destination> {
-  const full = await resolveInRoot(root, given, true);
+async function containerDestination(root: string, given: string, full = ''): Promise<Destination> {
+  full ||= await resolveInRoot(root, given, true);
   // the root itself may be /proc/PID/root, a link to follow; below it, nothing is followed
   const lookup = (candidate: string) => (candidate === root ? fs.stat(candidate) : fs.lstat(candidate));
   const stat = await lookup(full).catch(() => undefined);
@@ -542,8 +575,12 @@ async function containerSource(
   record: ContainerRecord,
   given: string,
   options: CopyOptions,
-): Promise<{ full: string; given: string; stat: Stats; follow: boolean }> {
-  const full = await resolveInRoot(root, given, options.followLink === true || endsWithSeparator(given));
+  running: boolean,
+): Promise<{ full: string; given: string; stat: Stats; follow: boolean; inMount: boolean }> {
+  const followFinal = options.followLink === true || endsWithSeparator(given);
+  const resolved = await resolveInRoot(root, given, followFinal);
+  const mounted = running ? undefined : await inStoppedMount(root, record, resolved, followFinal);
+  const full = mounted?.full ?? resolved;
   const stat = await (full === root ? fs.stat(full) : fs.lstat(full)).catch(() => undefined);
   if (stat === undefined) {
     throw new EngineError('not-found', `could not find the file ${given} in container ${record.name}`);
@@ -551,7 +588,7 @@ async function containerSource(
   if (endsWithSeparator(given) && !stat.isDirectory()) {
     throw new EngineError('conflict', `${given} in container ${record.name} is not a directory`);
   }
-  return { full, given, stat, follow: full === root };
+  return { full, given, stat, follow: full === root, inMount: mounted !== undefined };
 }
 
 /** `cp CONTAINER:SRC DEST|-`: returns the bytes of file content copied. */
@@ -562,13 +599,15 @@ export async function copyFromContainer(
   dest: HostEnd,
   options: CopyOptions & { readonly out?: Writable } = {},
 ): Promise<number> {
-  return withContainerRoot(engine, ref, false, async (root, record) => {
-    const source = await containerSource(root, record, srcPath, options);
+  return withContainerRoot(engine, ref, false, async (root, record, running) => {
+    const source = await containerSource(root, record, srcPath, options, running);
+    // a volume's files carry the container's own ids on disk (idmapped when it runs); its root's, host ids
+    const range = source.inMount ? undefined : record.userns;
     if (dest.kind === 'tar') {
       if (options.out === undefined) throw new EngineError('internal', 'no output for the tar stream');
       const top = topName(srcPath) || '.';
       const warn = options.onWarning ?? (() => undefined);
-      return writeTar(walkTree(source.full, top, source.follow, warn, record.userns), options.out);
+      return writeTar(walkTree(source.full, top, source.follow, warn, range), options.out);
     }
     const full = path.resolve(dest.path);
     const stat = await fs.stat(full).catch((error: unknown) => {
@@ -577,7 +616,7 @@ export async function copyFromContainer(
     });
     const parent = await fs.stat(path.dirname(full)).catch(() => undefined);
     const destination = { full, given: dest.path, stat, parentIsDir: parent?.isDirectory() === true };
-    return copyTree(source, destination, options, { from: record.userns });
+    return copyTree(source, destination, options, { from: range });
   });
 }
 
@@ -601,9 +640,24 @@ export async function copyToContainer(
     }
     source = { full, given: src.path, stat, follow };
   }
-  return withContainerRoot(engine, ref, true, async (root, record) => {
-    const dest = await containerDestination(root, destPath);
-    const place = (base: string) => placeIn(root, record, base);
+  return withContainerRoot(engine, ref, true, async (root, record, running) => {
+    const resolved = await resolveInRoot(root, destPath, true);
+    const mounted = running ? undefined : await inStoppedMount(root, record, resolved, true);
+    if (mounted !== undefined && mounted.mount.options.includes('ro')) {
+      throw new EngineError(
+        'conflict',
+        `cannot copy to ${destPath} in container ${record.name}: it is on a read-only mount`,
+        {
+          hint: `${mounted.mount.destination} is mounted read-only`,
+        },
+      );
+    }
+    const dest = await containerDestination(root, destPath, mounted?.full ?? resolved);
+    const place = async (base: string): Promise<Placed> =>
+      mounted === undefined
+        ? placeIn(root, record, base)
+        : // the mount's source as the container sees it: its own ids on disk (idmapped when it runs)
+          { base, ...(record.userns === undefined ? {} : { ids: { range: record.userns, own: true } }) };
     if (source !== undefined) return copyTree(source, dest, options, { place });
     if (dest.stat?.isDirectory() !== true) {
       throw new EngineError('conflict', `destination ${destPath} in container ${record.name} must be a directory`, {

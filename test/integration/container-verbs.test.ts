@@ -161,6 +161,55 @@ describe('container verbs (root)', { skip: NEEDS_ROOT }, () => {
     await cli('container', 'rm', '-f', 'keep');
   });
 
+  test('cp with a stopped container reaches its volumes and bind mounts, as docker mounts them for the copy', async () => {
+    const bind = path.join(t.dir, 'cp-bind');
+    await mkdir(bind);
+    await cli('volume', 'create', 'cpvol');
+    const id = await cli(
+      'container',
+      'create',
+      '--name',
+      'cpv',
+      '-v',
+      'cpvol:/data',
+      '-v',
+      `${bind}:/bound`,
+      '-v',
+      `${bind}:/robound:ro`,
+      BUSYBOX,
+      'sh',
+      '-c',
+      'cat /data/in.txt /data/sub/deep.txt /bound/b.txt; ls /data /bound',
+    );
+    const src = path.join(t.dir, 'cp-src');
+    await mkdir(path.join(src, 'sub'), { recursive: true });
+    await writeFile(path.join(src, 'in.txt'), 'into-volume\n');
+    await writeFile(path.join(src, 'sub', 'deep.txt'), 'deep\n');
+    await writeFile(path.join(src, 'b.txt'), 'into-bind\n');
+    // never started: into the volume and the bind mount, a file and a directory
+    await cli('container', 'cp', path.join(src, 'in.txt'), 'cpv:/data/in.txt');
+    await cli('container', 'cp', path.join(src, 'sub'), 'cpv:/data/');
+    await cli('container', 'cp', path.join(src, 'b.txt'), 'cpv:/bound/');
+    assert.equal(readFileSync(path.join(bind, 'b.txt'), 'utf8'), 'into-bind\n');
+    // a read-only mount refuses, naming it, and nothing is written
+    const ro = await t.cli(['container', 'cp', path.join(src, 'in.txt'), 'cpv:/robound/x.txt']);
+    assert.equal(ro.code, 1, ro.stderr);
+    assert.match(ro.stderr, /read-only mount/);
+    assert.ok(!existsSync(path.join(bind, 'x.txt')));
+    // what the container sees once started is what was copied
+    await cli('container', 'start', 'cpv');
+    assert.equal(await cli('container', 'wait', 'cpv'), '0');
+    const logs = await cli('container', 'logs', 'cpv');
+    assert.match(logs, /into-volume\ndeep\ninto-bind/);
+    // and back out of the stopped container: from the volume, not from the image's mount point
+    const out = path.join(t.dir, 'cp-out');
+    await mkdir(out);
+    await cli('container', 'cp', 'cpv:/data/in.txt', path.join(out, 'in.txt'));
+    assert.equal(await readFile(path.join(out, 'in.txt'), 'utf8'), 'into-volume\n');
+    await cli('container', 'rm', id);
+    await cli('volume', 'rm', 'cpvol');
+  });
+
   for (const stopped of [false, true]) {
     test(`cp ${stopped ? 'with a stopped' : 'with a running'} container: both directions, docker's rules, confined`, async () => {
       const name = stopped ? 'cps' : 'cpr';
