@@ -358,12 +358,13 @@ export interface PullPlanOptions {
 }
 
 /**
- * `tsfig pull`: one `image.pull` per image of the services named (all when none; `includeDeps` adds what they
- * depend on), listing its services in name order. Services whose pull_policy is `build` or `never` are not pulled
- * (compose), nor, under `--policy missing`, an image that is present or that a service of it can build. A pull is
- * best effort with `ignoreFailures`, or when one of its services has `build:` (it can be built instead).
+ * The services a `pull` or `push` acts on, in name order: those named (all when none), with `includeDeps` what they
+ * depend on; a name the project does not have is a usage error.
  */
-export function planPull(project: Project, observed: ObservedState, options: PullPlanOptions): Plan {
+function namedServices(
+  project: Project,
+  options: { readonly services: readonly string[]; readonly includeDeps?: boolean },
+): [string, Service][] {
   const named = options.services;
   const scope =
     named.length === 0
@@ -371,13 +372,25 @@ export function planPull(project: Project, observed: ObservedState, options: Pul
       : options.includeDeps === true
         ? [...servicesInScope(project, { services: named })]
         : [...named];
-  const pulls = new Map<string, { services: string[]; present: boolean; bestEffort: boolean }>();
-  for (const name of [...new Set(scope)].sort()) {
+  return [...new Set(scope)].sort().map((name) => {
     const service = project.services[name];
     if (service === undefined) {
       const known = Object.keys(project.services).sort().join(', ');
       throw new TsfigError('usage', `no such service: ${name}`, { hint: `services: ${known}` });
     }
+    return [name, service];
+  });
+}
+
+/**
+ * `tsfig pull`: one `image.pull` per image of the services named (all when none; `includeDeps` adds what they
+ * depend on), listing its services in name order. Services whose pull_policy is `build` or `never` are not pulled
+ * (compose), nor, under `--policy missing`, an image that is present or that a service of it can build. A pull is
+ * best effort with `ignoreFailures`, or when one of its services has `build:` (it can be built instead).
+ */
+export function planPull(project: Project, observed: ObservedState, options: PullPlanOptions): Plan {
+  const pulls = new Map<string, { services: string[]; present: boolean; bestEffort: boolean }>();
+  for (const [name, service] of namedServices(project, options)) {
     // compose: services to build (pull_policy build) and `never` are not pulled
     if (service.pull_policy === 'build' || service.pull_policy === 'never') continue;
     const image = serviceImage(project, service);
@@ -423,21 +436,9 @@ export interface PushPlanOptions {
  * warning. Every push is best effort with `ignoreFailures`.
  */
 export function planPush(project: Project, observed: ObservedState, options: PushPlanOptions): Plan {
-  const named = options.services;
-  const scope =
-    named.length === 0
-      ? Object.keys(project.services)
-      : options.includeDeps === true
-        ? [...servicesInScope(project, { services: named })]
-        : [...named];
   const pushes = new Map<string, { services: string[]; tag: boolean }>();
   const warnings: string[] = [];
-  for (const name of [...new Set(scope)].sort()) {
-    const service = project.services[name];
-    if (service === undefined) {
-      const known = Object.keys(project.services).sort().join(', ');
-      throw new TsfigError('usage', `no such service: ${name}`, { hint: `services: ${known}` });
-    }
+  for (const [name, service] of namedServices(project, options)) {
     if (service.image === undefined || service.build === undefined) continue;
     if (observed.images[service.image] === undefined) {
       if (options.ignoreFailures === true) {
