@@ -576,7 +576,7 @@ async function containerSource(
   given: string,
   options: CopyOptions,
   running: boolean,
-): Promise<{ full: string; given: string; stat: Stats; follow: boolean; inMount: boolean }> {
+): Promise<{ full: string; given: string; stat: Stats; follow: boolean; inVolume: boolean }> {
   const followFinal = options.followLink === true || endsWithSeparator(given);
   const resolved = await resolveInRoot(root, given, followFinal);
   const mounted = running ? undefined : await inStoppedMount(root, record, resolved, followFinal);
@@ -588,7 +588,7 @@ async function containerSource(
   if (endsWithSeparator(given) && !stat.isDirectory()) {
     throw new EngineError('conflict', `${given} in container ${record.name} is not a directory`);
   }
-  return { full, given, stat, follow: full === root, inMount: mounted !== undefined };
+  return { full, given, stat, follow: full === root, inVolume: mounted?.mount.volumeName !== undefined };
 }
 
 /** `cp CONTAINER:SRC DEST|-`: returns the bytes of file content copied. */
@@ -602,7 +602,7 @@ export async function copyFromContainer(
   return withContainerRoot(engine, ref, false, async (root, record, running) => {
     const source = await containerSource(root, record, srcPath, options, running);
     // a volume's files carry the container's own ids on disk (idmapped when it runs); its root's, host ids
-    const range = source.inMount ? undefined : record.userns;
+    const range = source.inVolume ? undefined : record.userns;
     if (dest.kind === 'tar') {
       if (options.out === undefined) throw new EngineError('internal', 'no output for the tar stream');
       const top = topName(srcPath) || '.';
@@ -656,8 +656,14 @@ export async function copyToContainer(
     const place = async (base: string): Promise<Placed> =>
       mounted === undefined
         ? placeIn(root, record, base)
-        : // the mount's source as the container sees it: its own ids on disk (idmapped when it runs)
-          { base, ...(record.userns === undefined ? {} : { ids: { range: record.userns, own: true } }) };
+        : // a volume is idmapped when the container runs: its files carry the container's own ids on disk; a host
+          // directory bound in is not (as in Docker): the range's host ids, as the container's root writes there
+          {
+            base,
+            ...(record.userns === undefined
+              ? {}
+              : { ids: { range: record.userns, own: mounted.mount.volumeName !== undefined } }),
+          };
     if (source !== undefined) return copyTree(source, dest, options, { place });
     if (dest.stat?.isDirectory() !== true) {
       throw new EngineError('conflict', `destination ${destPath} in container ${record.name} must be a directory`, {
