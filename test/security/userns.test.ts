@@ -207,6 +207,65 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
     }
   });
 
+  test("cp into a stopped container's bind-mounted host dir writes the range's host ids, as the container's root does", async () => {
+    // A host directory bound in is not idmapped (as in Docker): what container root writes there is owned by the
+    // range's first host id. cp into a stopped container reaches it in the host dir itself (inStoppedMount) and must
+    // write the same ids; the container's own ids (0:0, 7:8) would be host root's there.
+    const hostDir = path.join(t.dir, 'bound-stopped');
+    const work = path.join(t.dir, 'bound-src');
+    await mkdir(hostDir, { mode: 0o777 });
+    await chmod(hostDir, 0o777);
+    await mkdir(path.join(work, 'tree'), { recursive: true });
+    await writeFile(path.join(work, 'in.txt'), 'in\n');
+    await writeFile(path.join(work, 'tree', 'f'), 'f\n');
+    await chown(path.join(work, 'tree', 'f'), 7, 8);
+    const create = await t.cli([
+      'container',
+      'create',
+      '--userns',
+      'auto',
+      '-v',
+      `${hostDir}:/b`,
+      IMAGE,
+      'sleep',
+      '600',
+    ]);
+    assert.equal(create.code, 0, create.stderr);
+    const id = create.stdout.trim();
+    try {
+      const range = (await listUserns(t.engine.paths))[id];
+      assert.ok(range !== undefined);
+      assert.equal((await t.cli(['container', 'cp', path.join(work, 'in.txt'), `${id}:/b/in.txt`])).code, 0);
+      const archive = await t.cli(['container', 'cp', '-a', path.join(work, 'tree'), `${id}:/b/tree`]);
+      assert.equal(archive.code, 0, archive.stderr);
+      const owners = await Promise.all(
+        ['in.txt', 'tree', 'tree/f'].map(async (name) => {
+          const s = await lstat(path.join(hostDir, name));
+          return [name, s.uid, s.gid];
+        }),
+      );
+      assert.deepEqual(owners, [
+        ['in.txt', range.uid, range.gid],
+        ['tree', range.uid, range.gid],
+        ['tree/f', range.uid + 7, range.gid + 8],
+      ]);
+      // out of the stopped container, -a gives the ids as the container sees them, not the range's host ids
+      const out = await t.cli(['container', 'cp', '-a', `${id}:/b/tree/f`, path.join(work, 'f-out')]);
+      assert.equal(out.code, 0, out.stderr);
+      const outStat = await lstat(path.join(work, 'f-out'));
+      assert.deepEqual([outStat.uid, outStat.gid], [7, 8]);
+      // the container, once started, sees them as its root's and as 7:8, and its root can rewrite the plain copy
+      assert.equal((await t.cli(['container', 'start', id])).code, 0);
+      const seen = await t.cli([
+        ...['container', 'exec', id, 'sh', '-c'],
+        'stat -c "%n %u:%g" /b/in.txt /b/tree/f && echo more >> /b/in.txt && cat /b/in.txt',
+      ]);
+      assert.equal(seen.stdout, '/b/in.txt 0:0\n/b/tree/f 7:8\nin\nmore\n', seen.stderr);
+    } finally {
+      assert.equal((await t.cli(['container', 'rm', '-f', id])).code, 0);
+    }
+  });
+
   test('concurrent containers get ranges that never overlap; all released on rm', async () => {
     const creates = await Promise.all(
       Array.from({ length: 4 }, () => t.cli(['container', 'create', '--userns', 'auto', IMAGE, 'true'])),
