@@ -11,9 +11,10 @@ const path = require('node:path');
 /**
  * The code cache of dist/bundle/cli.cjs for one command (the functions a command ran are compiled in its cache), in
  * $XDG_CACHE_HOME/tsfig/code-cache (~/.cache/...): none when that is not a directory of this user that only it can
- * write (then the CLI compiles as without a cache). A file is named by the hash of the bundle's text as read now (sha1:
- * ~1 ms for its 1.7 MB), Node's version and architecture: a changed bundle or another Node never finds another's
- * cache (V8 itself checks only the source's length), and V8 rejects what does not fit its version or flags.
+ * write (then the CLI compiles as without a cache). A file is named by the name scripts/bundle.js writes on the
+ * bundle's first line (a hash of the rest) with the file's size and mtime, or else by a hash of its text as read now,
+ * and by Node's version and architecture: a changed bundle or another Node never finds another's cache (V8 itself
+ * checks only the source's length), and V8 rejects what does not fit its version or flags.
  * TSFIG_CODE_CACHE=0 turns it off.
  */
 function codeCache(key, command) {
@@ -83,10 +84,20 @@ function commandKey(argv) {
 function loadCli(file, command) {
   const Module = require('node:module');
   const vm = require('node:vm');
-  const bytes = fs.readFileSync(file);
+  const fd = fs.openSync(file, 'r');
+  const stat = fs.fstatSync(fd);
+  const bytes = fs.readFileSync(fd);
+  fs.closeSync(fd);
   // scripts/bundle.js writes it in ASCII: then latin1 is the same text, decoded faster than UTF-8
   const source = require('node:buffer').isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
-  const cache = codeCache(require('node:crypto').createHash('sha1').update(bytes).digest('hex'), command);
+  // scripts/bundle.js names the bundle on its first line (a hash of the rest); with its size and mtime, that names
+  // this text without hashing 1.2 MB (and loading node:crypto) at every start. Another file is hashed here.
+  const named = /^\/\/ tsfig-bundle ([0-9a-f]{64})\n/.exec(source.slice(0, 100))?.[1];
+  const key =
+    named === undefined
+      ? require('node:crypto').createHash('sha1').update(bytes).digest('hex')
+      : `${named.slice(0, 40)}-${bytes.length}-${Math.trunc(stat.mtimeMs)}`;
+  const cache = codeCache(key, command);
   const cachedData = cache?.read();
   const script = new vm.Script(
     `(function (exports, require, module, __filename, __dirname, __tsfigImport) {${source}\n})`,

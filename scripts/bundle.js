@@ -12,6 +12,7 @@
 //   node scripts/bundle.js [--metafile] [--outdir DIR]
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -161,13 +162,90 @@ const commonjsPackagesPlugin = {
     });
   },
 };
+
+/**
+ * Node's built-in modules that a command may never use (crypto, child_process, net, zlib, ...), required only on
+ * their first use (issue 18). esbuild hoists every `import` of the CLI's modules to a `require()` run when the bundle
+ * loads, and Node compiles a built-in module on its first require: `ps` loaded 67 of them (crypto alone is 15), about
+ * 16 ms of CPU and 25 ms of wall time on the bench machine, which no command that only reads state needs. Each such
+ * module is a Proxy (`__tsfigLazyBuiltin`, the banner below) that requires the real module when a property is first
+ * read. Only modules whose exports are a plain object qualify (a Proxy of an object cannot be called or
+ * constructed: `events` and `stream` export constructors, and Node loads them at start-up anyway), and its own keys
+ * are listed here, at build time, so that esbuild's `__toESM` copies them without loading the module. fs and path are
+ * left alone: Node's bootstrap has loaded them already.
+ */
+const LAZY_BUILTINS = [
+  'async_hooks',
+  'child_process',
+  'crypto',
+  'dgram',
+  'dns',
+  'http',
+  'https',
+  'net',
+  'os',
+  'perf_hooks',
+  'readline',
+  'timers/promises',
+  'tls',
+  'zlib',
+];
+const builtinRequire = createRequire(import.meta.url);
+/**
+ * node:path as an ES module of the bundle. The CLI's 67 modules `import path from 'node:path'`, and esbuild turns each
+ * such default import of a CommonJS module into its own `__toESM` copy of the module's properties (about 2.5 ms of a
+ * command's start, every command); an ES module's default export is shared as it is.
+ */
+const ESM_BUILTINS = ['path'];
+/** @type {import('esbuild').Plugin} */
+const lazyBuiltinsPlugin = {
+  name: 'tsfig-lazy-builtins',
+  setup(build) {
+    const names = LAZY_BUILTINS.map((name) => name.replace('/', '\\/')).join('|');
+    build.onResolve({ filter: new RegExp(`^(node:)?(${names})$`) }, (args) => ({
+      path: args.path.replace(/^node:/, ''),
+      namespace: 'tsfig-lazy-builtin',
+    }));
+    build.onResolve({ filter: new RegExp(`^(node:)?(${ESM_BUILTINS.join('|')})$`) }, (args) =>
+      args.namespace === 'tsfig-esm-builtin'
+        ? { path: `node:${args.path.replace(/^node:/, '')}`, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'tsfig-esm-builtin' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'tsfig-esm-builtin' }, (args) => {
+      const exports = builtinRequire(`node:${args.path}`);
+      const names = Object.keys(exports).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default');
+      return {
+        loader: 'js',
+        contents: [
+          `const builtin = require(${JSON.stringify(`node:${args.path}`)});`,
+          'export default builtin;',
+          `export const { ${names.join(', ')} } = builtin;`,
+        ].join('\n'),
+      };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'tsfig-lazy-builtin' }, (args) => {
+      const exports = builtinRequire(`node:${args.path}`);
+      if (typeof exports !== 'object' || exports === null || Object.getPrototypeOf(exports) !== Object.prototype)
+        throw new Error(`node:${args.path} does not export a plain object: it cannot be loaded lazily`);
+      const keys = Object.getOwnPropertyNames(exports);
+      return {
+        loader: 'js',
+        contents: `module.exports = __tsfigLazyBuiltin(${JSON.stringify(`node:${args.path}`)}, ${JSON.stringify(keys)});`,
+      };
+    });
+  },
+};
 const cli = await build({
   ...common,
   entryPoints: ['src/cli/start.ts'],
   outfile: path.join(outdir, 'cli.cjs'),
   format: 'cjs',
   write: false,
-  plugins: [lazyValidatorPlugin, commonjsPackagesPlugin, packagesPlugin],
+  // Whitespace and syntax only (names are kept for stack traces): every start reads, decodes and hands V8 the whole
+  // file, at about 15 ms per MB on the bench machine; 1.8 MB -> 1.25 MB.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  plugins: [lazyValidatorPlugin, lazyBuiltinsPlugin, commonjsPackagesPlugin, packagesPlugin],
   banner: {
     js: [
       "const __tsfigImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
@@ -181,6 +259,24 @@ const cli = await build({
       '  if (!__tsfigEsm.has(name)) throw new Error(`${name} is an ES module: __tsfigLoadEsm(${name}) first`);',
       '  return __tsfigEsm.get(name);',
       '}',
+      // The lazy built-in modules (LAZY_BUILTINS above): the module is required on the first read of a property;
+      // its keys, prototype and `__esModule` (none) are answered without it, which is all that __toESM asks.
+      'function __tsfigLazyBuiltin(id, keys) {',
+      '  let loaded;',
+      '  const load = () => (loaded ??= require(id));',
+      '  return new Proxy(Object.create(null), {',
+      "    get: (_, key) => (key === '__esModule' && loaded === undefined ? undefined : load()[key]),",
+      '    set: (_, key, value) => Reflect.set(load(), key, value),',
+      '    has: (_, key) => key in load(),',
+      '    ownKeys: () => (loaded === undefined ? [...keys] : Reflect.ownKeys(loaded)),',
+      '    getOwnPropertyDescriptor: (_, key) => {',
+      '      if (loaded === undefined && keys.includes(key)) return { configurable: true, enumerable: true, get: () => load()[key] };',
+      '      const found = Reflect.getOwnPropertyDescriptor(load(), key);',
+      '      return found === undefined ? undefined : { ...found, configurable: true };',
+      '    },',
+      '    getPrototypeOf: () => Object.prototype,',
+      '  });',
+      '}',
     ].join('\n'),
   },
   define: {
@@ -193,9 +289,15 @@ const cli = await build({
 });
 // ASCII only, so that bin/tsfig.js decodes it as latin1 (a copy; UTF-8 decoding of 1.7 MB costs a few ms more at
 // every start): esbuild escapes non-ASCII characters in code, what is left is in comments it kept (p-queue's).
+// Its first line names it (a hash of the rest): bin/tsfig.js keys V8's code cache with it instead of hashing the whole
+// file at every start.
+const cliText = (cli.outputFiles?.[0]?.text ?? '').replace(
+  /[^\0-\x7f]/gu,
+  (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`,
+);
 writeFileSync(
   path.join(outdir, 'cli.cjs'),
-  (cli.outputFiles?.[0]?.text ?? '').replace(/[^\0-\x7f]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`),
+  `// tsfig-bundle ${createHash('sha256').update(cliText).digest('hex')}\n${cliText}`,
 );
 // The resolver is its own process (started with the first network, while `up` runs): one file, nothing shared.
 await build({

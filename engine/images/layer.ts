@@ -87,8 +87,6 @@ export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGene
   }
 }
 
-const EPERM = constants.errno.EPERM;
-
 /** Resolves when stream can take more data, or will never (closed, failed): listeners are removed either way. */
 function writable(stream: Writable): Promise<void> {
   return new Promise((resolve) => {
@@ -189,7 +187,7 @@ export async function unpackLayer(
   if (code !== 0 || message?.type !== 'done') {
     const detail = message?.type === 'error' ? (message.message ?? 'unknown error') : stderr.trim() || `exit ${code}`;
     const contentFault = message?.type === 'error' && (message.errno ?? 0) === 0;
-    const denied = message?.errno === EPERM;
+    const denied = message?.errno === constants.errno.EPERM;
     throw new EngineError(
       contentFault ? 'invalid' : denied ? 'permission' : 'runtime',
       `cannot unpack layer: ${detail}`,

@@ -4,7 +4,18 @@
  * code run. Runs a copy of bin/ beside a stand-in bundle (a CLI whose start prints which version of it ran).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -122,4 +133,23 @@ test('a cache dir others can write is neither read nor written; an unusable one 
   rmSync(cacheHome, { recursive: true, force: true });
   assert.equal(run(['ps'], { TSFIG_CODE_CACHE: '0' }).stdout, 'A:ps:3');
   assert.throws(() => statSync(cacheDir()));
+});
+
+test('a bundle named on its first line is keyed by that name, its size and mtime: an edit of the same length runs', () => {
+  rmSync(cacheHome, { recursive: true, force: true });
+  const bundle = path.join(dir, 'dist', 'bundle', 'cli.cjs');
+  const named = (tag: string): void => {
+    writeBundle(tag);
+    writeFileSync(bundle, `// tsfig-bundle ${'ab'.repeat(32)}\n${readFileSync(bundle, 'utf8')}`);
+  };
+  named('A');
+  utimesSync(bundle, 1_000_000, 1_000_000);
+  assert.equal(run(['ps']).stdout, 'A:ps:3');
+  assert.match(cacheFiles()[0] ?? '', new RegExp(`^${'ab'.repeat(20)}-\\d+-1000000000-${process.version}-`));
+  // edited by hand: same name line, same length, another mtime
+  named('B');
+  utimesSync(bundle, 1_000_001, 1_000_001);
+  const result = run(['ps']);
+  assert.equal(result.stdout, 'B:ps:3', result.stderr);
+  assert.equal(cacheFiles().length, 2);
 });
