@@ -12,17 +12,19 @@ export interface ContainerDirs {
 }
 
 export function containerFiles(dir: string) {
+  // One join, then concatenation: what path.join of each name gives (`ps` of 50 asked for 500 joins).
+  const base = path.join(dir, '/');
   return {
-    record: path.join(dir, 'container.json'),
-    runtimeConf: path.join(dir, 'runtime.conf'),
-    status: path.join(dir, 'status.json'),
-    log: path.join(dir, 'container-json.log'),
-    rootfs: path.join(dir, 'rootfs'),
-    upper: path.join(dir, 'upper'),
-    work: path.join(dir, 'work'),
-    hostname: path.join(dir, 'hostname'),
-    hosts: path.join(dir, 'hosts'),
-    resolvConf: path.join(dir, 'resolv.conf'),
+    record: `${base}container.json`,
+    runtimeConf: `${base}runtime.conf`,
+    status: `${base}status.json`,
+    log: `${base}container-json.log`,
+    rootfs: `${base}rootfs`,
+    upper: `${base}upper`,
+    work: `${base}work`,
+    hostname: `${base}hostname`,
+    hosts: `${base}hosts`,
+    resolvConf: `${base}resolv.conf`,
   };
 }
 
