@@ -3,10 +3,11 @@
  * `<runRoot>/netns/<id>`), its endpoints on the networks (address, veth pair, published ports) and the host links
  * they hang on (bridges, veths), made in batches (batch.ts) under the root lock. Part of NetworkManager (manager.ts).
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EngineError } from '../errors.js';
+import { EngineError, isErrno } from '../errors.js';
+import { rootlessNetns } from '../rootless/env.js';
 import { withLock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
 import { ensureRunDir } from '../state/run-root.js';
@@ -621,9 +622,10 @@ export class Sandboxes {
    * root in the registry: two roots may share the 4-hex prefix, and one must never delete the other's links.
    */
   async ownLinks(): Promise<LinkInfo[]> {
-    const links = await ipJson<LinkInfo[]>(['-d', 'link', 'show']);
     const alias = linkAlias(this.paths.rootId);
-    const prefixed = links.filter((l) => l.ifname.startsWith(this.paths.hostPrefix));
+    const prefixed =
+      (rootlessNetns() === undefined ? linksFromSysfs(this.paths.hostPrefix) : undefined) ??
+      (await ipJson<LinkInfo[]>(['-d', 'link', 'show'])).filter((l) => l.ifname.startsWith(this.paths.hostPrefix));
     if (prefixed.every((l) => l.ifalias === alias)) return prefixed;
     const registry = await readRegistry(this.records.hostRunDir);
     const foreign = new Set(
@@ -637,6 +639,53 @@ export class Sandboxes {
         (l.ifalias === undefined && !foreign.has(l.ifname) && (l.master === undefined || !foreign.has(l.master))),
     );
   }
+}
+
+const SYS_NET = '/sys/class/net';
+
+/**
+ * The links of this process's network namespace whose names start with prefix (name, alias, master), read from sysfs:
+ * what `ip -j -d link show` gives of them without starting a process, on every command that repairs the host (issue
+ * 18). Undefined, for `ip` to answer, when the names under /sys/class/net are not those of /proc/self/net/dev (sysfs
+ * mounted in another network namespace than this process's) or sysfs cannot be read. A link removed while it is read
+ * is left out, as it would be a moment later.
+ */
+export function linksFromSysfs(prefix: string): LinkInfo[] | undefined {
+  let names: string[];
+  let devices: string;
+  try {
+    names = readdirSync(SYS_NET);
+    devices = readFileSync('/proc/self/net/dev', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const inNamespace = devices
+    .split('\n')
+    .slice(2)
+    .map((line) => line.split(':')[0]?.trim() ?? '')
+    .filter((name) => name !== '');
+  if (inNamespace.length !== names.length || !inNamespace.every((name) => names.includes(name))) return undefined;
+  const links: LinkInfo[] = [];
+  for (const ifname of names) {
+    if (!ifname.startsWith(prefix)) continue;
+    try {
+      const alias = readFileSync(path.join(SYS_NET, ifname, 'ifalias'), 'utf8').replace(/\n$/, '');
+      let master: string | undefined;
+      try {
+        master = path.basename(readlinkSync(path.join(SYS_NET, ifname, 'master')));
+      } catch (error) {
+        if (!isErrno(error, 'ENOENT')) throw error;
+      }
+      links.push({
+        ifname,
+        ...(alias === '' ? {} : { ifalias: alias }),
+        ...(master === undefined ? {} : { master }),
+      });
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) return undefined;
+    }
+  }
+  return links;
 }
 
 function nextIfname(used: readonly string[]): string {
