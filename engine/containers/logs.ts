@@ -1,4 +1,5 @@
 import { promises as fs, watch } from 'node:fs';
+import path from 'node:path';
 import { isErrno } from '../errors.js';
 import type { LogEntry } from './types.js';
 
@@ -73,7 +74,8 @@ function inRange(entry: LogEntry, options: LogReadOptions): boolean {
 
 /**
  * Reads a container's json-file log. Without follow it returns what is there; with follow it keeps yielding new
- * entries until isDone() says the container has exited and the file is drained.
+ * entries until isDone() says the container has exited and the file is drained. The file is in the container's
+ * directory, which follow watches (log writes and the exit's status.json), with a 250 ms poll as the safety net.
  */
 export async function* readLogs(
   file: string,
@@ -101,7 +103,10 @@ export async function* readLogs(
   let wake: (() => void) | undefined;
   let drained = false;
   let stopping = false;
-  const watcher = watch(file, { persistent: false }, () => wake?.());
+  // The log's directory is the container's: a write to the log, its rotation and the monitor's status.json (renamed
+  // in when the container exits) all wake the loop. Watching the log alone, an exit that wrote nothing last (`run
+  // --rm IMAGE true`) was seen only at the next 250 ms poll.
+  const watcher = watch(path.dirname(file), { persistent: false }, () => wake?.());
   watcher.on('error', () => wake?.());
   options.signal?.addEventListener('abort', () => wake?.(), { once: true });
   try {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -45,4 +45,30 @@ test('follow: an abort still yields what is already in the file, then ends', asy
   const rest: string[] = [];
   for await (const entry of reader) rest.push(entry.text);
   assert.deepEqual(rest, ['last words\n']);
+});
+
+test('follow: the exit (status.json renamed into the container dir) wakes the reader, not the next poll', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-logs-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'container-json.log');
+  await writeFile(file, line('only'));
+  let done = false;
+  // The poll's setTimeout never fires: only a file system event can end the follow.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const reader = readLogs(file, () => Promise.resolve(done), { follow: true });
+  assert.equal(await nextText(reader), 'only\n');
+  const ended = reader.next();
+  // the container exits without writing to its log: its monitor renames status.json in
+  await writeFile(path.join(dir, '.status.json.tmp'), '{"state":"exited"}');
+  done = true;
+  await rename(path.join(dir, '.status.json.tmp'), path.join(dir, 'status.json'));
+  let guard: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((resolve) => {
+    guard = setInterval(() => resolve('hung'), 10_000);
+  });
+  try {
+    assert.deepEqual(await Promise.race([ended, hung]), { done: true, value: undefined });
+  } finally {
+    clearInterval(guard);
+  }
 });
