@@ -7,6 +7,8 @@ int tsfig_cmd_exec(int argc, char **argv);
 int tsfig_cmd_unpack(int argc, char **argv);
 int tsfig_cmd_netns(int argc, char **argv);
 int tsfig_cmd_spawner(int argc, char **argv);
+int tsfig_cmd_shift(int argc, char **argv);
+int tsfig_cmd_idmap_probe(int argc, char **argv);
 
 /* argv[0] of tsfig-runtime: the spawner runs requests for this path from its own sealed copy. */
 extern const char *tsfig_self_path;

@@ -194,6 +194,7 @@ static int parse_kv(const char *key, const char *v, struct tsfig_conf *c, tsfig_
     } bools[] = {
         {"readonly", &c->readonly}, {"privileged", &c->privileged}, {"no_new_privs", &c->no_new_privs},
         {"init", &c->init},         {"tty", &c->tty},               {"stdin", &c->stdin_},
+        {"lower_shifted", &c->lower_shifted},
     };
     for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++)
         if (strcmp(key, bools[i].key) == 0)

@@ -64,6 +64,9 @@ struct tsfig_conf {
     /* userns: container ids 0..userns_size-1 are the host's userns_uid.. and userns_gid..; size 0 = no user
      * namespace (the host's, or rootless the session's) */
     uint32_t userns_uid, userns_gid, userns_size;
+    /* lower_shifted: the lower dirs are copies already owned by the range's host ids (chown-on-copy, where the file
+     * system has no idmapped mounts): mounted as they are, not as idmapped clones */
+    int lower_shifted;
 };
 
 enum { TSFIG_RESTART_NO, TSFIG_RESTART_ALWAYS, TSFIG_RESTART_ON_FAILURE, TSFIG_RESTART_UNLESS_STOPPED };

@@ -35,12 +35,16 @@ int main(int argc, char **argv)
         return tsfig_cmd_start(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "exec") == 0)
         return tsfig_cmd_exec(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "shift") == 0)
+        return tsfig_cmd_shift(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "idmap-probe") == 0)
+        return tsfig_cmd_idmap_probe(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "unpack") == 0)
         return tsfig_cmd_unpack(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "netns") == 0)
         return tsfig_cmd_netns(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "spawner") == 0)
         return tsfig_cmd_spawner(argc - 1, argv + 1);
-    fprintf(stderr, "usage: tsfig-runtime version | start DIR | exec DIR [OPTIONS] -- ARG... | unpack DIR | netns create FILE... | netns config | spawner\n");
+    fprintf(stderr, "usage: tsfig-runtime version | start DIR | exec DIR [OPTIONS] -- ARG... | unpack DIR | shift copy|chown ... | idmap-probe DIR | netns create FILE... | netns config | spawner\n");
     return 2;
 }

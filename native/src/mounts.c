@@ -236,8 +236,11 @@ out:
 
 static int mount_overlay(const struct tsfig_conf *c, tsfig_error_t *err)
 {
-    if (tsfig_userns_enabled(c))
+    if (tsfig_userns_enabled(c) && !c->lower_shifted)
         return mount_overlay_idmapped(c, err);
+    /* chown-on-copy: the layers are the range's already; the upper dir, the root directory, is its root's */
+    if (tsfig_userns_enabled(c) && lchown(c->upper, c->userns_uid, c->userns_gid) < 0)
+        return tsfig_make_error(err, errno, "mount overlay", "chown `%s`", c->upper);
     char data[16384];
     long page = sysconf(_SC_PAGESIZE);
     if (overlay_data(c, 0, data, sizeof data) == 0 && (long)strlen(data) < page - 1) {
