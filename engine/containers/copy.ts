@@ -35,6 +35,7 @@ import { readJson } from '../state/atomic.js';
 import { containerPids, isFrozen, stopPidNamespace } from './cgroup-state.js';
 import { cgroupsAvailable } from '../system/rootless.js';
 import { containerFiles } from './runtime-config.js';
+import { volumeShift } from './shift.js';
 import type { ContainerMount, ContainerRecord, MonitorStatus } from './types.js';
 
 export interface CopyOptions {
@@ -495,7 +496,11 @@ interface Placed {
  * mounted deepest above it, with the same directories below its source (lstat, no symlink) and the same inode as base;
  * undefined when base is not in a writable volume, or in another mount below it.
  */
-async function volumeDir(root: string, record: ContainerRecord, base: string): Promise<string | undefined> {
+async function volumeDir(
+  root: string,
+  record: ContainerRecord,
+  base: string,
+): Promise<{ dir: string; mount: ContainerMount } | undefined> {
   const inside = `/${path.relative(root, base)}`;
   const under = (destination: string) =>
     inside === destination || inside.startsWith(`${destination.replace(/\/+$/, '')}/`);
@@ -512,7 +517,16 @@ async function volumeDir(root: string, record: ContainerRecord, base: string): P
     if ((await fs.lstat(current).catch(() => undefined))?.isDirectory() !== true) return undefined;
   }
   const [seen, there] = await Promise.all([fs.stat(base).catch(() => undefined), fs.lstat(current)]);
-  return seen?.dev === there.dev && seen.ino === there.ino ? current : undefined;
+  return seen?.dev === there.dev && seen.ino === there.ino ? { dir: current, mount } : undefined;
+}
+
+/**
+ * How a volume's files are stored: with the container's own ids (idmapped), or, chowned to a range where its file
+ * system has no idmapped mounts (engine/containers/shift.ts), with that range's host ids.
+ */
+async function volumeIds(engine: Engine, mount: ContainerMount, range: IdRange): Promise<WriteIds> {
+  const shifted = mount.volumeName === undefined ? undefined : await volumeShift(engine.paths, mount.volumeName);
+  return shifted === undefined ? { range, own: true } : { range: shifted, own: false };
 }
 
 /**
@@ -521,12 +535,12 @@ async function volumeDir(root: string, record: ContainerRecord, base: string): P
  * container's own ids and which host root cannot create files through (its ids are not mapped: EOVERFLOW), so a
  * directory in a running container's volume is written in the volume's own directory, with the container's ids.
  */
-async function placeIn(root: string, record: ContainerRecord, base: string): Promise<Placed> {
+async function placeIn(engine: Engine, root: string, record: ContainerRecord, base: string): Promise<Placed> {
   if (record.userns === undefined) return { base };
   const volume = root.startsWith('/proc/') ? await volumeDir(root, record, base) : undefined;
   return volume === undefined
     ? { base, ids: { range: record.userns, own: false } }
-    : { base: volume, ids: { range: record.userns, own: true } };
+    : { base: volume.dir, ids: await volumeIds(engine, volume.mount, record.userns) };
 }
 
 /**
@@ -576,7 +590,7 @@ async function containerSource(
   given: string,
   options: CopyOptions,
   running: boolean,
-): Promise<{ full: string; given: string; stat: Stats; follow: boolean; inVolume: boolean }> {
+): Promise<{ full: string; given: string; stat: Stats; follow: boolean; volume: string | undefined }> {
   const followFinal = options.followLink === true || endsWithSeparator(given);
   const resolved = await resolveInRoot(root, given, followFinal);
   const mounted = running ? undefined : await inStoppedMount(root, record, resolved, followFinal);
@@ -588,7 +602,7 @@ async function containerSource(
   if (endsWithSeparator(given) && !stat.isDirectory()) {
     throw new EngineError('conflict', `${given} in container ${record.name} is not a directory`);
   }
-  return { full, given, stat, follow: full === root, inVolume: mounted?.mount.volumeName !== undefined };
+  return { full, given, stat, follow: full === root, volume: mounted?.mount.volumeName };
 }
 
 /** `cp CONTAINER:SRC DEST|-`: returns the bytes of file content copied. */
@@ -601,8 +615,9 @@ export async function copyFromContainer(
 ): Promise<number> {
   return withContainerRoot(engine, ref, false, async (root, record, running) => {
     const source = await containerSource(root, record, srcPath, options, running);
-    // a volume's files carry the container's own ids on disk (idmapped when it runs); its root's, host ids
-    const range = source.inVolume ? undefined : record.userns;
+    // a volume's files carry the container's own ids on disk (idmapped when it runs) or, chowned where idmapped
+    // mounts are not available, a range's host ids; its root's, host ids of its range
+    const range = source.volume === undefined ? record.userns : await volumeShift(engine.paths, source.volume);
     if (dest.kind === 'tar') {
       if (options.out === undefined) throw new EngineError('internal', 'no output for the tar stream');
       const top = topName(srcPath) || '.';
@@ -655,14 +670,17 @@ export async function copyToContainer(
     const dest = await containerDestination(root, destPath, mounted?.full ?? resolved);
     const place = async (base: string): Promise<Placed> =>
       mounted === undefined
-        ? placeIn(root, record, base)
-        : // a volume is idmapped when the container runs: its files carry the container's own ids on disk; a host
-          // directory bound in is not (as in Docker): the range's host ids, as the container's root writes there
+        ? placeIn(engine, root, record, base)
+        : // a volume is idmapped when the container runs: its files carry the container's own ids on disk (or a
+          // range's, chowned where idmapped mounts are not available); a host directory bound in is not (as in
+          // Docker): the range's host ids, as the container's root writes there
           {
             base,
             ...(record.userns === undefined
               ? {}
-              : { ids: { range: record.userns, own: mounted.mount.volumeName !== undefined } }),
+              : mounted.mount.volumeName !== undefined
+                ? { ids: await volumeIds(engine, mounted.mount, record.userns) }
+                : { ids: { range: record.userns, own: false } }),
           };
     if (source !== undefined) return copyTree(source, dest, options, { place });
     if (dest.stat?.isDirectory() !== true) {

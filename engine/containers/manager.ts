@@ -10,7 +10,7 @@ import { runtimeBinary } from '../runtime/binary.js';
 import { spawnCommandHere } from '../runtime/spawner.js';
 import { pathExists, readJson, writeFileAtomic, writeJsonAtomic } from '../state/atomic.js';
 import { newId, shortId } from '../state/ids.js';
-import { acquireLock, withLock } from '../state/lock.js';
+import { acquireLock, withLock, type Lock } from '../state/lock.js';
 import type { EnginePaths } from '../state/paths.js';
 import type { NetworkManager, NetworkState } from '../network/index.js';
 import { renderHostsFile, renderStaticHosts } from '../network/hosts.js';
@@ -24,9 +24,17 @@ import { userSpecProblem } from './user-spec.js';
 import { autoRemoveExitCommand, checkAutoRemove } from './cleanup.js';
 import { isFrozen } from './cgroup-state.js';
 import { ignoredLimitsWarning } from './limits.js';
-import { cgroupsAvailable, containerOomScoreAdj, noCgroupsReason } from '../system/rootless.js';
+import { cgroupsAvailable, containerOomScoreAdj, isRootless, noCgroupsReason } from '../system/rootless.js';
 import { allocateUserns, checkUserns, releaseUserns, type UsernsRange } from './userns.js';
-import { containerFiles, runtimeConfEntries, type ContainerDirs } from './runtime-config.js';
+import { containerFiles, runtimeConfEntries, type ContainerDirs, type ShiftPlan } from './runtime-config.js';
+import {
+  idmapSupported,
+  joinLowerdir,
+  shiftContainerFiles,
+  shiftedLayers,
+  shiftVolume,
+  splitLowerdir,
+} from './shift.js';
 import { signalNumber } from './signals.js';
 import {
   containerLockName,
@@ -659,27 +667,108 @@ export class ContainerManager {
     const netns = await this.netnsOf(record);
     await this.ensureSandbox(record);
     await ensureRunDir(dirs.runDir, 0o700);
-    await fs.rm(files.status, { force: true });
-    await writeFileAtomic(
-      files.runtimeConf,
-      renderRuntimeConf(
-        runtimeConfEntries(
-          record,
-          lowerDirs,
-          dirs,
-          netns,
-          autoRemoveExitCommand(this.paths, record),
-          containerOomScoreAdj(),
+    // held until the container runs: another start cannot chown a volume it shares meanwhile (shift.ts)
+    const volumeLocks: Lock[] = [];
+    let message: ReturnType<typeof parseRuntimeMessage>;
+    try {
+      const shift = await this.prepareShift(record, lowerDirs, dirs.dir, volumeLocks);
+      await fs.rm(files.status, { force: true });
+      await writeFileAtomic(
+        files.runtimeConf,
+        renderRuntimeConf(
+          runtimeConfEntries(
+            record,
+            shift?.lowers ?? lowerDirs,
+            dirs,
+            netns,
+            autoRemoveExitCommand(this.paths, record),
+            containerOomScoreAdj(),
+            shift?.plan,
+          ),
         ),
-      ),
-      0o600,
-    );
-    const message = await this.runStart(dirs.dir);
+        0o600,
+      );
+      message = await this.runStart(dirs.dir);
+    } finally {
+      for (const lock of volumeLocks.reverse()) await lock.release();
+    }
     if (message.type === 'error') {
       await destroyCgroup(dirs.cgroup);
       await fs.rm(dirs.runDir, { recursive: true, force: true });
       throw runtimeError(message, `cannot start container ${record.name}`, startHint(message.step));
     }
+  }
+
+  /**
+   * chown-on-copy (engine/containers/shift.ts), root mode only: with a user namespace, what sits on a file system
+   * without idmapped mounts is chowned to the range instead (the layers as copies in the container's dir, volumes in
+   * place, the engine's files); a volume on such a file system chowned for another range is chowned back to the
+   * container's own ids, or to its range. Undefined when idmapped mounts serve everything (nothing changes then).
+   * The locks of the volumes it looked at are pushed on locks (the caller releases them once the container runs).
+   */
+  private async prepareShift(
+    record: ContainerRecord,
+    lowerDirs: readonly string[],
+    dir: string,
+    locks: Lock[],
+  ): Promise<{ lowers: readonly string[]; plan: ShiftPlan } | undefined> {
+    if (isRootless()) return undefined;
+    const range = record.userns;
+    const volumes = record.mounts.filter((mount) => mount.type === 'bind' && mount.volumeName !== undefined);
+    if (range === undefined && volumes.length === 0) return undefined;
+    let lowers = lowerDirs;
+    let lowerShifted = false;
+    let engineFiles = false;
+    const mounts = new Map<string, { source: string }>();
+    if (range !== undefined) {
+      const [top] = lowerDirs;
+      if (top !== undefined && !(await idmapSupported(top))) {
+        lowers = await shiftedLayers(dir, lowerDirs, range);
+        lowerShifted = true;
+      }
+      if (!(await idmapSupported(dir))) {
+        await shiftContainerFiles(dir, range);
+        engineFiles = true;
+      }
+      for (const mount of record.mounts) {
+        if (mount.imageId === undefined) continue;
+        const layers = mount.type === 'overlay' ? splitLowerdir(mount.source) : [mount.source];
+        if (layers[0] === undefined || (await idmapSupported(layers[0]))) continue;
+        const copies = await shiftedLayers(dir, layers, range);
+        mounts.set(mount.destination, { source: mount.type === 'overlay' ? joinLowerdir(copies) : (copies[0] ?? '') });
+      }
+    }
+    const names = [...new Set(volumes.map((mount) => mount.volumeName as string))].sort(compareText);
+    for (const name of names) {
+      const mount = volumes.find((candidate) => candidate.volumeName === name);
+      if (mount === undefined || (await fs.stat(mount.source).catch(() => undefined)) === undefined) continue;
+      // only a volume on a file system without idmapped mounts is ever chowned (shift.json: one that is); a
+      // container without a user namespace only looks for that file (it needs no probe: nothing else changes)
+      const chowned = await pathExists(path.join(this.paths.volumes, name, 'shift.json'));
+      const supported = range === undefined || (await idmapSupported(mount.source));
+      if (supported && !chowned) continue;
+      locks.push(await acquireLock(`${this.paths.rootId}:volume-shift:${name}`));
+      const to = supported ? undefined : range;
+      await shiftVolume(this.paths, name, mount.source, to, () => this.otherVolumeUser(record, name));
+      if (!supported && range !== undefined) {
+        for (const each of volumes) if (each.volumeName === name) mounts.set(each.destination, { source: each.source });
+      }
+    }
+    if (!lowerShifted && !engineFiles && mounts.size === 0) return undefined;
+    return { lowers, plan: { lowerShifted, mounts, engineFiles } };
+  }
+
+  /** A running container other than record that uses the volume (whose files are about to move to another range). */
+  private async otherVolumeUser(record: ContainerRecord, volume: string): Promise<string | undefined> {
+    for (const other of await this.readRecords()) {
+      if (other.id === record.id || !other.mounts.some((mount) => mount.volumeName === volume)) continue;
+      const status = await readJson<MonitorStatus>(containerFiles(this.dirOf(other.id)).status);
+      if (status === undefined || status.state === 'exited' || status.bootId !== currentBootId()) continue;
+      if (!(await isSameProcess(status.monitor, status.monitorStart))) continue;
+      // it runs with the volume stored as it is now: moving it to another range takes its files away
+      return other.name;
+    }
+    return undefined;
   }
 
   /**

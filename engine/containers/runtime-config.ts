@@ -42,16 +42,30 @@ export interface ExitCommand {
 }
 
 /**
- * The runtime.conf entries for a container: pure, from its record, its image's layer dirs (topmost first), the
- * netns decided by the caller (`host`, `new`, or a path), the optional exit command (autoRemove) and the
- * oom_score_adj (0, or rootless the engine's own: see containerOomScoreAdj).
+ * With a user namespace on a file system without idmapped mounts (chown-on-copy, engine/containers/shift.ts): what
+ * is mounted as it is instead of idmapped.
  */
+export interface ShiftPlan {
+  /** The lower dirs given are the range's copies of the layers. */
+  readonly lowerShifted: boolean;
+  /** Mounts (by destination) not idmapped: a volume chowned to the range, an image mount's copies (its source). */
+  readonly mounts: ReadonlyMap<string, { readonly source: string }>;
+  /** The engine's files (the container's dir) are not idmapped. */
+  readonly engineFiles: boolean;
+}
+
 /** Mounts whose stored ids are the container's own (a volume; an image's layers, bind or overlay): idmapped with a
  * user namespace. */
 function idmapped(mount: ContainerRecord['mounts'][number]): boolean {
   return (mount.type === 'bind' && mount.volumeName !== undefined) || mount.imageId !== undefined;
 }
 
+/**
+ * The runtime.conf entries for a container: pure, from its record, its image's layer dirs (topmost first), the
+ * netns decided by the caller (`host`, `new`, or a path), the optional exit command (autoRemove), the
+ * oom_score_adj (0, or rootless the engine's own: see containerOomScoreAdj) and, with a user namespace where
+ * idmapped mounts are not available, what was chowned instead (shift).
+ */
 export function runtimeConfEntries(
   record: ContainerRecord,
   lowerDirs: readonly string[],
@@ -59,6 +73,7 @@ export function runtimeConfEntries(
   netns: string,
   exit?: ExitCommand,
   oomScoreAdj = 0,
+  shift?: ShiftPlan,
 ): ConfEntry[] {
   const files = containerFiles(dirs.dir);
   const spec = record.spec;
@@ -86,19 +101,22 @@ export function runtimeConfEntries(
   // User mounts first (sorted parents-first by engine/volumes), then the files the engine writes, so a volume on
   // /etc does not hide /etc/hosts; a user mount on exactly one of those files wins.
   for (const mount of record.mounts) {
-    entries.push(['mount', mount.destination], ['mount.type', mount.type], ['mount.source', mount.source]);
+    const shifted = shift?.mounts.get(mount.destination);
+    const source = shifted?.source ?? mount.source;
+    entries.push(['mount', mount.destination], ['mount.type', mount.type], ['mount.source', source]);
     entries.push(['mount.options', mount.options.join(',')]);
     if (mount.copy === true) entries.push(['mount.copy', true]);
     if (mount.subpath !== undefined) entries.push(['mount.subpath', mount.subpath]);
     // A volume is stored with the container's own ids and mapped to each container's range, and so is an image
     // mounted as a volume (its layers, as the root file system's); a host path is not.
-    if (record.userns !== undefined && idmapped(mount)) entries.push(['mount.idmap', true]);
+    if (record.userns !== undefined && idmapped(mount) && shifted === undefined) entries.push(['mount.idmap', true]);
   }
+  const engineIdmap = record.userns !== undefined && shift?.engineFiles !== true;
   // The files the engine wrote (secrets, configs): after the user's mounts, so a tmpfs on /run keeps /run/secrets.
   for (const file of containerFileMounts(dirs.dir, spec.files ?? [])) {
     entries.push(['mount', file.destination], ['mount.type', 'bind'], ['mount.source', file.source]);
     entries.push(['mount.options', file.options.join(',')]);
-    if (record.userns !== undefined) entries.push(['mount.idmap', true]);
+    if (engineIdmap) entries.push(['mount.idmap', true]);
   }
   const userDestinations = new Set(record.mounts.map((mount) => mount.destination));
   const systemMounts: Array<[string, string]> = [
@@ -113,7 +131,7 @@ export function runtimeConfEntries(
       ['mount.type', 'bind'],
       ['mount.source', source],
       ['mount.options', 'rbind,rprivate'],
-      ...(record.userns !== undefined ? [['mount.idmap', true] as ConfEntry] : []),
+      ...(engineIdmap ? [['mount.idmap', true] as ConfEntry] : []),
     );
   }
   for (const cap of record.capabilities) entries.push(['cap', cap]);
@@ -128,6 +146,7 @@ export function runtimeConfEntries(
   if (record.userns !== undefined) {
     const { uid, gid, size } = record.userns;
     entries.push(['userns', `${uid} ${gid} ${size}`]);
+    if (shift?.lowerShifted === true) entries.push(['lower_shifted', true]);
   }
   entries.push(['cgroup', dirs.cgroup]);
   entries.push(['memory', spec.memory ?? 0], ['memory_swap', spec.memorySwap ?? 0], ['pids', spec.pidsLimit ?? 0]);

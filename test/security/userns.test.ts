@@ -4,14 +4,27 @@
 // it cannot write through a bind of a root-owned host directory, nor mknod, which the same container without a user
 // namespace can. Volumes are mounted idmapped: what it writes is readable back by the next container after down/up.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { allocateUserns, listUserns, REGISTRY_DIR, USERNS_SIZE } from '../../engine/containers/userns.js';
-import { makeTestEngine, NEEDS_ROOT, type TestEngine } from '../helpers/engine.js';
+import { createEngine, type Engine } from '../../engine/index.js';
+import {
+  BUSYBOX_TAR,
+  engineEnv,
+  leftovers,
+  makeTestEngine,
+  NEEDS_ROOT,
+  REPO,
+  removeEngineObjects,
+  runCli,
+  TEST_DIR_PREFIX,
+  type CliOptions,
+  type TestEngine,
+} from '../helpers/engine.js';
 
 const ENTRY = 'containers:2147483647:2147483648';
 const IMAGE = 'tsfig/busybox:latest';
@@ -600,5 +613,312 @@ describe('user namespaces: ranges are host-wide, across state roots (root)', { s
       (await registry()).filter((e) => e.root === a.engine.paths.root),
       [],
     );
+  });
+});
+
+// chown-on-copy: the same guarantees where the file system does not support idmapped mounts. The state root here is
+// a ramfs (checked to refuse an idmapped mount first): the image's layers become copies owned by the range (in the
+// container's dir, removed with it), a volume's files are chowned to the range of the container that starts with it,
+// and the walks never follow a symlink or change a file hard-linked from outside the tree.
+describe('user namespaces without idmapped mounts: chown-on-copy (root)', { skip: NEEDS_ROOT }, () => {
+  let dir: string;
+  let root: string;
+  let env: NodeJS.ProcessEnv;
+  let engine: Engine;
+  let mounted = false;
+  let undo: () => void = () => undefined;
+  const cli = (args: readonly string[], options: CliOptions = {}) => runCli(args, env, options);
+
+  before(async () => {
+    undo = ensureSubordinateIds();
+    dir = await mkdtemp(TEST_DIR_PREFIX);
+    root = path.join(dir, 'root');
+    await mkdir(root);
+    execFileSync('mount', ['-t', 'ramfs', '-o', 'mode=0700', 'none', root]);
+    mounted = true;
+    env = engineEnv(dir);
+    engine = createEngine({ env });
+    await engine.images.importRootfs({ kind: 'file', path: BUSYBOX_TAR }, { reference: IMAGE });
+  });
+  after(async () => {
+    await removeEngineObjects(engine);
+    if (mounted) execFileSync('umount', [root]);
+    await rm(dir, { recursive: true, force: true });
+    undo();
+  });
+
+  async function pidOf(id: string): Promise<number> {
+    const out = await cli(['container', 'inspect', '-f', '{{.State.Pid}}', id]);
+    assert.equal(out.code, 0, out.stderr);
+    return Number(out.stdout.trim());
+  }
+
+  test('the premise: ramfs refuses an idmapped mount (tsfig-runtime idmap-probe)', () => {
+    const probe = spawnSync(path.join(REPO, 'native', 'build', 'tsfig-runtime'), ['idmap-probe', root], {
+      encoding: 'utf8',
+    });
+    assert.equal(probe.status, 1, probe.stdout + probe.stderr);
+    assert.match(probe.stdout, /the file system must support idmapped mounts/);
+    const ext = spawnSync(path.join(REPO, 'native', 'build', 'tsfig-runtime'), ['idmap-probe', dir], {
+      encoding: 'utf8',
+    });
+    assert.equal(ext.status, 0, `the test dir's own file system takes them: ${ext.stdout}`);
+  });
+
+  test("attack: a hostile image's symlinks and hard links do not lead the chowned copy out; root reads its 0600 files", async () => {
+    // host files the image's symlinks name: a chown that followed one would give them to the container's root
+    const victim = path.join(dir, 'victim');
+    await writeFile(victim, 'host\n', { mode: 0o644 });
+    const victimDir = path.join(dir, 'victim-dir');
+    await mkdir(victimDir);
+    await writeFile(path.join(victimDir, 'inner'), 'host\n');
+    const script = [
+      `ln -s ${victim} /evil`,
+      `ln -s ${victimDir} /evil-dir`,
+      'ln -s ../../../../../../../../victim /evil-rel',
+      'echo secret > /secret && chmod 600 /secret',
+      'echo a > /a && ln /a /b',
+      'cp /bin/busybox /suid && chmod 4755 /suid',
+      'mkdir /d5 && chown 5:6 /d5 && chmod 2775 /d5',
+    ].join(' && ');
+    const made = await cli(['container', 'run', '--name', 'hostile-src', IMAGE, 'sh', '-c', script]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal((await cli(['container', 'commit', 'hostile-src', 'userns-hostile:1'])).code, 0);
+    assert.equal((await cli(['container', 'rm', 'hostile-src'])).code, 0);
+    const run = await cli(['container', 'run', '-d', '--userns', 'auto', 'userns-hostile:1', 'sleep', '600']);
+    assert.equal(run.code, 0, run.stderr);
+    const id = run.stdout.trim();
+    try {
+      const range = (await listUserns(engine.paths))[id];
+      assert.ok(range !== undefined);
+      const ids = hostIds(await pidOf(id));
+      assert.deepEqual(ids, { uid: range.uid, gid: range.gid });
+      assert.ok(ids.uid >= 65536, `host ids ${JSON.stringify(ids)}`);
+      const inside = await cli([
+        ...['container', 'exec', id, 'sh', '-c'],
+        'id -u; cat /secret; stat -c "%n %u:%g %a" /etc/passwd /secret /suid /d5 /a; [ $(stat -c %i /a) = $(stat -c %i /b) ] && echo linked; readlink /evil; touch /new && echo wrote',
+      ]);
+      assert.equal(
+        inside.stdout,
+        [
+          '0',
+          'secret',
+          '/etc/passwd 0:0 644',
+          '/secret 0:0 600',
+          '/suid 0:0 4755',
+          '/d5 5:6 2775',
+          '/a 0:0 644',
+          'linked',
+          victim,
+          'wrote',
+          '',
+        ].join('\n'),
+        inside.stderr,
+      );
+      // the root file system is an overlay of the copies, not of idmapped clones of the shared layers
+      const mounts = await cli(['container', 'exec', id, 'grep', ' / overlay ', '/proc/mounts']);
+      assert.match(mounts.stdout, new RegExp(`lowerdir=${engine.paths.containers}/${id}/shifted/`));
+      // the host files the symlinks name are untouched; the links themselves are the range's
+      for (const file of [victim, victimDir, path.join(victimDir, 'inner')]) {
+        const s = await lstat(file);
+        assert.deepEqual([s.uid, s.gid], [0, 0], file);
+      }
+      const shifted = path.join(engine.paths.containers, id, 'shifted');
+      const [copy] = await readdir(shifted);
+      assert.ok(copy !== undefined);
+      const link = await lstat(path.join(shifted, copy, 'evil'));
+      assert.deepEqual([link.uid, link.gid], [range.uid, range.gid]);
+      // the shared layers keep the container's own ids
+      const [layer] = engine.images.layerDirs(await engine.images.resolve('userns-hostile:1'));
+      assert.ok(layer !== undefined);
+      assert.equal((await lstat(path.join(layer, 'secret'))).uid, 0);
+    } finally {
+      assert.equal((await cli(['container', 'rm', '-f', id])).code, 0);
+    }
+    await assert.rejects(lstat(path.join(engine.paths.containers, id)), { code: 'ENOENT' });
+    assert.equal((await cli(['image', 'rm', 'userns-hostile:1'])).code, 0);
+  });
+
+  test('attack: symlinks and a hard link from outside in a volume are not followed by its chown', async () => {
+    const victim = path.join(dir, 'vol-victim');
+    await writeFile(victim, 'host\n', { mode: 0o644 });
+    // a container without a user namespace (the volume's own ids) plants the links
+    const plant = await cli([
+      ...['container', 'run', '--rm', '-v', 'hvol:/v', IMAGE, 'sh', '-c'],
+      `echo mine > /v/own && ln -s ${victim} /v/evil && ln -s ${dir} /v/evil-dir`,
+    ]);
+    assert.equal(plant.code, 0, plant.stderr);
+    // and a file of the same file system, outside the volume, is hard-linked into it (as host root could)
+    const data = path.join(engine.paths.volumes, 'hvol', '_data');
+    const outside = path.join(root, 'outside');
+    await writeFile(outside, 'outside\n');
+    execFileSync('ln', [outside, path.join(data, 'hard')]);
+    const run = await cli(['container', 'run', '-d', '--userns', 'auto', '-v', 'hvol:/v', IMAGE, 'sleep', '600']);
+    assert.equal(run.code, 0, run.stderr);
+    const id = run.stdout.trim();
+    try {
+      const range = (await listUserns(engine.paths))[id];
+      assert.ok(range !== undefined);
+      const seen = await cli(['container', 'exec', id, 'sh', '-c', 'stat -c "%n %u:%g" /v/own && echo more >> /v/own']);
+      assert.equal(seen.stdout, '/v/own 0:0\n', seen.stderr);
+      const owners = async (file: string) => {
+        const s = await lstat(file);
+        return [s.uid, s.gid];
+      };
+      assert.deepEqual(await owners(path.join(data, 'own')), [range.uid, range.gid]);
+      assert.deepEqual(await owners(path.join(data, 'evil')), [range.uid, range.gid]);
+      assert.deepEqual(await owners(victim), [0, 0]);
+      assert.deepEqual(await owners(dir), [0, 0]);
+      assert.deepEqual(await owners(outside), [0, 0], 'a file hard-linked from outside the volume is left alone');
+    } finally {
+      assert.equal((await cli(['container', 'rm', '-f', id])).code, 0);
+      assert.equal((await cli(['volume', 'rm', 'hvol'])).code, 0);
+      await rm(outside, { force: true });
+    }
+  });
+
+  describe('compose: userns_mode: auto on a volume without idmapped mounts', () => {
+    let project: string;
+    before(async () => {
+      project = path.join(dir, 'proj');
+      await mkdir(project);
+      await writeFile(
+        path.join(project, 'tsfig.yml'),
+        [
+          'name: usernscopy',
+          'services:',
+          '  app:',
+          `    image: ${IMAGE}`,
+          '    userns_mode: auto',
+          '    command: ["sleep", "600"]',
+          '    volumes: ["data:/data"]',
+          'volumes:',
+          '  data: {}',
+          '',
+        ].join('\n'),
+      );
+    });
+    after(async () => {
+      await cli(['down', '-v', '-t', '0'], { cwd: project });
+    });
+
+    test('a file written into the volume is read back after down/up with another range, and by a container without one', async () => {
+      const data = path.join(engine.paths.volumes, 'usernscopy_data', '_data');
+      assert.equal((await cli(['up', '-d'], { cwd: project })).code, 0);
+      const first = (await cli(['ps', '-q'], { cwd: project })).stdout.trim();
+      const firstRange = (await listUserns(engine.paths))[first];
+      assert.ok(firstRange !== undefined);
+      assert.equal(hostIds(await pidOf(first)).uid, firstRange.uid);
+      const write = await cli(
+        ['exec', '-T', 'app', 'sh', '-c', 'echo kept > /data/f && chmod 600 /data/f && chown 7:8 /data && echo ok'],
+        { cwd: project },
+      );
+      assert.equal(write.stdout, 'ok\n', write.stderr);
+      // stored with the range's host ids (no idmapped mount to keep the container's own)
+      assert.equal((await stat(path.join(data, 'f'))).uid, firstRange.uid);
+      // cp into the running container's volume writes them as its ids too
+      await writeFile(path.join(dir, 'cp-in'), 'copied\n');
+      assert.equal((await cli(['cp', path.join(dir, 'cp-in'), 'app:/data/cp-in'], { cwd: project })).code, 0);
+      assert.equal((await stat(path.join(data, 'cp-in'))).uid, firstRange.uid);
+      assert.equal((await cli(['down', '-t', '0'], { cwd: project })).code, 0);
+      // another container takes the range that was released: the next one gets another, and the volume follows it
+      const holder = await cli(['container', 'create', '--userns', 'auto', IMAGE, 'true']);
+      assert.equal(holder.code, 0, holder.stderr);
+      try {
+        assert.equal((await cli(['up', '-d'], { cwd: project })).code, 0);
+        const second = (await cli(['ps', '-q'], { cwd: project })).stdout.trim();
+        const secondRange = (await listUserns(engine.paths))[second];
+        assert.ok(secondRange !== undefined);
+        assert.notEqual(secondRange.uid, firstRange.uid);
+        assert.equal(hostIds(await pidOf(second)).uid, secondRange.uid);
+        const read = await cli(
+          ['exec', '-T', 'app', 'sh', '-c', 'cat /data/f /data/cp-in; stat -c "%n %u:%g" /data /data/f /data/cp-in'],
+          { cwd: project },
+        );
+        assert.equal(read.stdout, 'kept\ncopied\n/data 7:8\n/data/f 0:0\n/data/cp-in 0:0\n', read.stderr);
+        assert.equal((await stat(path.join(data, 'f'))).uid, secondRange.uid);
+        // a volume can be one range's at a time: another container with a user namespace is refused while it runs
+        const other = await cli([
+          ...['container', 'run', '-d', '--name', 'refused', '--userns', 'auto', '-v', 'usernscopy_data:/d', IMAGE],
+          ...['sleep', '600'],
+        ]);
+        assert.notEqual(other.code, 0);
+        assert.match(
+          other.stderr,
+          /volume usernscopy_data is in use by container usernscopy-app-1, whose user namespace differs/,
+        );
+        assert.equal((await stat(path.join(data, 'f'))).uid, secondRange.uid, 'the refused start changed nothing');
+        await cli(['container', 'rm', '-f', 'refused']);
+        assert.equal((await cli(['down', '-t', '0'], { cwd: project })).code, 0);
+      } finally {
+        assert.equal((await cli(['container', 'rm', holder.stdout.trim()])).code, 0);
+      }
+      // a container without a user namespace reads the container's own ids again
+      const plain = await cli([
+        'container',
+        'run',
+        '--rm',
+        '-v',
+        'usernscopy_data:/d',
+        IMAGE,
+        'stat',
+        '-c',
+        '%u:%g',
+        '/d/f',
+      ]);
+      assert.equal(plain.stdout, '0:0\n', plain.stderr);
+      assert.equal((await stat(path.join(data, 'f'))).uid, 0);
+      await assert.rejects(stat(path.join(engine.paths.volumes, 'usernscopy_data', 'shift.json')), { code: 'ENOENT' });
+    });
+  });
+
+  test('nothing remains after removal: no copies, no ranges, no mounts', async () => {
+    assert.equal((await cli(['container', 'ls', '-aq'])).stdout, '');
+    assert.deepEqual(await readdir(engine.paths.containers), []);
+    assert.deepEqual(await listUserns(engine.paths), {});
+    assert.deepEqual(
+      leftovers(dir).filter((line) => !line.startsWith('none ')),
+      [],
+    );
+  });
+});
+
+describe('TSFIG_IDMAP=0: the chown-on-copy fallback where idmapped mounts work (root)', { skip: NEEDS_ROOT }, () => {
+  let t: TestEngine;
+  let undo: () => void = () => undefined;
+  before(async () => {
+    undo = ensureSubordinateIds();
+    t = await makeTestEngine();
+  });
+  after(async () => {
+    await t.cleanup();
+    undo();
+  });
+
+  test('TSFIG_IDMAP=0 copies the layers; TSFIG_IDMAP=bogus is refused naming the variable and makes nothing', async () => {
+    const env = { TSFIG_IDMAP: '0' };
+    const run = await t.cli(
+      [
+        'container',
+        'run',
+        '--rm',
+        '--userns',
+        'auto',
+        IMAGE,
+        'sh',
+        '-c',
+        'stat -c %u:%g /etc/passwd; grep " / overlay " /proc/mounts',
+      ],
+      { env },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^0:0\n/);
+    assert.match(run.stdout, /\/shifted\//);
+    const bogus = await t.cli(['container', 'run', '--rm', '--userns', 'auto', IMAGE, 'true'], {
+      env: { TSFIG_IDMAP: 'bogus' },
+    });
+    assert.notEqual(bogus.code, 0);
+    assert.match(bogus.stderr, /^error: TSFIG_IDMAP: invalid value "bogus"$/m);
+    assert.equal((await t.cli(['container', 'ls', '-aq'])).stdout, '');
   });
 });
