@@ -33,8 +33,13 @@ import {
 } from './harness.js';
 import { updateSection } from './report.js';
 
-const SECTION = 'Compose at scale: up, ps, down of 10 to 200 services';
 const sizes = option('--sizes', '10,50,200').split(',').map(Number);
+/** Containers per service (`scale:`): 10 services x 50 replicas is the 500-container project of issue 18. */
+const replicas = Number(option('--replicas', '1'));
+const SECTION =
+  replicas === 1
+    ? 'Compose at scale: up, ps, down of 10 to 200 services'
+    : 'Compose at scale: many containers per service (500 containers)';
 const runs = Number(option('--runs', '3'));
 const STEPS = ['up -d', 'no-change up -d', 'ps', 'down'] as const;
 type Step = (typeof STEPS)[number];
@@ -43,7 +48,8 @@ const TIME = '/usr/bin/time';
 function projectYaml(count: number, image: string): string {
   const services = Array.from(
     { length: count },
-    (_, index) => `  s${index + 1}:\n    image: ${image}\n    command: sleep 3600\n    init: true\n`,
+    (_, index) =>
+      `  s${index + 1}:\n    image: ${image}\n    command: sleep 3600\n    init: true\n${replicas === 1 ? '' : `    scale: ${replicas}\n`}`,
   );
   return `services:\n${services.join('')}`;
 }
@@ -175,7 +181,8 @@ async function main(): Promise<void> {
           if (up.maxRssKiB !== undefined) (rss[size] ??= []).push(up.maxRssKiB);
           const rows = cli(['ps', '--format', 'json']).stdout.split('\n').filter(Boolean);
           const running = rows.filter((row) => (JSON.parse(row) as { State: string }).State === 'running').length;
-          if (running !== size) throw new Error(`tsfig: only ${running} of ${size} containers are running`);
+          if (running !== size * replicas)
+            throw new Error(`tsfig: only ${running} of ${size * replicas} containers are running`);
           // Node's own start-up, the floor of the two targets below (issue 18), timed in the same run
           nodeFloor.push(run(process.execPath, ['-e', '0'], { cwd: project, env }).ms);
           record(tsfig, 'no-change up -d', size, cli(['--progress', 'quiet', 'up', '-d']).ms);
@@ -196,7 +203,8 @@ async function main(): Promise<void> {
             { env: daemon.env },
           ).stdout;
           const running = ids.split('\n').filter(Boolean).length;
-          if (running !== size) throw new Error(`docker-compose: only ${running} of ${size} containers are running`);
+          if (running !== size * replicas)
+            throw new Error(`docker-compose: only ${running} of ${size * replicas} containers are running`);
           record(docker, 'no-change up -d', size, dc(['up', '-d']).ms);
           record(docker, 'ps', size, dc(['ps']).ms);
           record(docker, 'down', size, dockerDown(compose, dockerDir, daemon.env, stale));
@@ -256,7 +264,13 @@ async function main(): Promise<void> {
     `node -e 0: ${nodeFloor.map(f0).join(' ')}`,
   ];
   const markdown = [
-    `Command (as root, repo root): \`node --import tsx bench/compose-scale.ts --sizes ${sizes.join(',')} --runs ${runs}${withDocker ? '' : ' --no-docker'} --write\``,
+    `Command (as root, repo root): \`node --import tsx bench/compose-scale.ts --sizes ${sizes.join(',')}${replicas === 1 ? '' : ` --replicas ${replicas}`} --runs ${runs}${withDocker ? '' : ' --no-docker'} --write\``,
+    ...(replicas === 1
+      ? []
+      : [
+          '',
+          `Each service has \`scale: ${replicas}\`: ${sizes.map((size) => `${size} services = ${size * replicas} containers`).join(', ')}. The slope below is per service, so per container it is that divided by ${replicas}.`,
+        ]),
     '',
     `Commit \`${commitLabel()}\`, ${new Date().toISOString().slice(0, 19)}Z. Machine: ${machine()}; load average ${loadBefore} before, ${loadAfter} after (a shared machine: other work ran meanwhile).`,
     '',
