@@ -15,6 +15,7 @@ fi
 # Debian packages the project, its tests and its benchmarks use.
 packages=(
   build-essential pkg-config libseccomp-dev   # native/ helper
+  libisal-dev zlib1g-dev libssl-dev           # its unpacker: ISA-L's inflate (zlib without it), sha256 (native/PROTOCOL.md)
   nftables iproute2 iptables procps psmisc util-linux  # networking (iptables: Docker coexistence tests), processes, mounts
   python3                                     # test helpers and the examples' tooling
   docker-compose                              # compose 1.29, to compare project file meaning in tests

@@ -45,6 +45,6 @@ int main(int argc, char **argv)
         return tsfig_cmd_netns(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "spawner") == 0)
         return tsfig_cmd_spawner(argc - 1, argv + 1);
-    fprintf(stderr, "usage: tsfig-runtime version | start DIR | exec DIR [OPTIONS] -- ARG... | unpack DIR | shift copy|chown ... | idmap-probe DIR | netns create FILE... | netns config | spawner\n");
+    fprintf(stderr, "usage: tsfig-runtime version | start DIR | exec DIR [OPTIONS] -- ARG... | unpack [--gzip] [--digest] [--tar-split FILE] DIR | shift copy|chown ... | idmap-probe DIR | netns create FILE... | netns config | spawner\n");
     return 2;
 }

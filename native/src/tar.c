@@ -26,11 +26,18 @@ static int fill(tsfig_tar_reader_t *r, tsfig_error_t *err)
     if (r->eof)
         return 0;
     for (;;) {
-        ssize_t n = read(r->fd, r->buf, sizeof r->buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return tsfig_make_error(err, errno, "unpack", "read tar stream");
+        ssize_t n;
+        if (r->input != NULL) {
+            n = r->input(r->input_arg, r->buf, sizeof r->buf, err);
+            if (n < 0)
+                return -1;
+        } else {
+            n = read(r->fd, r->buf, sizeof r->buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return tsfig_make_error(err, errno, "unpack", "read tar stream");
+        }
         r->pos = 0;
         r->len = (size_t)n;
         if (n == 0) {
@@ -39,6 +46,14 @@ static int fill(tsfig_tar_reader_t *r, tsfig_error_t *err)
         }
         return 1;
     }
+}
+
+/* Takes n available bytes from the buffer, telling the observer. file: whether they are the current file's data. */
+static void consume(tsfig_tar_reader_t *r, size_t n, bool file)
+{
+    if (r->observe != NULL && n > 0)
+        r->observe(r->observe_arg, r->buf + r->pos, n, file ? r->file : NULL, r->file_size);
+    r->pos += n;
 }
 
 /* Reads exactly n bytes. Returns 1, 0 at a clean EOF before any byte, -1 on error or a short read. */
@@ -60,13 +75,13 @@ static int read_exact(tsfig_tar_reader_t *r, void *dst, size_t n, tsfig_error_t 
             chunk = n - got;
         if (p != NULL)
             memcpy(p + got, r->buf + r->pos, chunk);
-        r->pos += chunk;
+        consume(r, chunk, false);
         got += chunk;
     }
     return 1;
 }
 
-static int skip_bytes(tsfig_tar_reader_t *r, uint64_t n, tsfig_error_t *err)
+static int skip_bytes(tsfig_tar_reader_t *r, uint64_t n, bool file, tsfig_error_t *err)
 {
     while (n > 0) {
         int ret = fill(r, err);
@@ -77,7 +92,7 @@ static int skip_bytes(tsfig_tar_reader_t *r, uint64_t n, tsfig_error_t *err)
         size_t chunk = r->len - r->pos;
         if (chunk > n)
             chunk = (size_t)n;
-        r->pos += chunk;
+        consume(r, chunk, file);
         n -= chunk;
     }
     return 0;
@@ -103,7 +118,7 @@ ssize_t tsfig_tar_read(tsfig_tar_reader_t *r, void *buf, size_t n, tsfig_error_t
     if (chunk > r->remaining)
         chunk = (size_t)r->remaining;
     memcpy(buf, r->buf + r->pos, chunk);
-    r->pos += chunk;
+    consume(r, chunk, r->file != NULL);
     r->remaining -= chunk;
     return (ssize_t)chunk;
 }
@@ -114,7 +129,7 @@ int tsfig_tar_drain(tsfig_tar_reader_t *r, tsfig_error_t *err)
         int ret = fill(r, err);
         if (ret <= 0)
             return ret;
-        r->pos = r->len;
+        consume(r, r->len - r->pos, false);
     }
 }
 
@@ -215,7 +230,7 @@ static int read_meta(tsfig_tar_reader_t *r, uint64_t size, uint64_t max, char **
         return -1;
     }
     buf[size] = '\0';
-    if (skip_bytes(r, padding_of(size), err) < 0) {
+    if (skip_bytes(r, padding_of(size), false, err) < 0) {
         free(buf);
         return -1;
     }
@@ -362,10 +377,13 @@ int tsfig_tar_next(tsfig_tar_reader_t *r, tsfig_tar_entry_t *e, tsfig_error_t *e
     char *longname = NULL, *longlink = NULL;
     int ret = -1;
 
-    tsfig_tar_entry_free(e);
-    if (skip_bytes(r, r->remaining + r->padding, err) < 0)
+    /* what the caller left of the current entry's data (still the current file's, for the observer), its padding */
+    if (skip_bytes(r, r->remaining, r->file != NULL, err) < 0 || skip_bytes(r, r->padding, false, err) < 0)
         return -1;
     r->remaining = r->padding = 0;
+    r->file = NULL;
+    r->file_size = 0;
+    tsfig_tar_entry_free(e);
 
     for (;;) {
         int got = read_exact(r, h, BLOCK, err);
@@ -469,6 +487,10 @@ int tsfig_tar_next(tsfig_tar_reader_t *r, tsfig_tar_entry_t *e, tsfig_error_t *e
         /* Only regular files carry data; the size of anything else is skipped (hardlinks may have one in PAX). */
         r->remaining = e->size;
         r->padding = padding_of(e->size);
+        if (e->type == '0') {
+            r->file = e->name;
+            r->file_size = e->size;
+        }
         ret = 1;
         goto out;
     }

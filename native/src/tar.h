@@ -31,9 +31,21 @@ typedef struct tsfig_tar_entry {
     size_t n_xattrs;
 } tsfig_tar_entry_t;
 
+/* Where the reader's bytes come from instead of read(fd): returns bytes read, 0 at the end, -1 with err set. */
+typedef ssize_t (*tsfig_tar_input_fn)(void *arg, void *buf, size_t n, tsfig_error_t *err);
+/* Told every byte the reader consumes, in order, each once: a regular file's data with that file's name and size,
+ * everything else (headers, metadata records, other data, padding, the end marker and what follows) with file NULL. */
+typedef void (*tsfig_tar_observe_fn)(void *arg, const unsigned char *p, size_t n, const char *file, uint64_t size);
+
 typedef struct tsfig_tar_reader {
     int fd;
-    unsigned char buf[65536];
+    tsfig_tar_input_fn input; /* NULL: read(fd) */
+    void *input_arg;
+    tsfig_tar_observe_fn observe; /* NULL: none */
+    void *observe_arg;
+    const char *file;   /* the current entry's name while its data is a regular file's, else NULL */
+    uint64_t file_size;
+    unsigned char buf[262144];
     size_t pos, len;
     bool eof;
     uint64_t remaining; /* data bytes of the current entry not read yet */

@@ -11,6 +11,7 @@
  * error. */
 #include "commands.h"
 #include "error.h"
+#include "layerin.h"
 #include "tar.h"
 #include "util.h"
 
@@ -512,17 +513,21 @@ static int confine(const char *dir, tsfig_error_t *err)
     return 0;
 }
 
-static int run_unpack(unpack_ctx_t *ctx, const char *dir, tsfig_error_t *err)
+static int run_unpack(unpack_ctx_t *ctx, const char *dir, const tsfig_layerin_opts_t *in, tsfig_layerin_t **li,
+                      tsfig_error_t *err)
 {
     tsfig_tar_entry_t e = {0};
     int ret;
 
+    /* the libraries are loaded (and the record's file is open) before the chroot */
+    tsfig_tar_reader_init(&ctx->reader, STDIN_FILENO);
+    if (tsfig_layerin_open(li, in, &ctx->reader, err) < 0)
+        return -1;
     if (confine(dir, err) < 0)
         return -1;
     ctx->rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (ctx->rootfd < 0)
         return tsfig_make_error(err, errno, "unpack", "open the root");
-    tsfig_tar_reader_init(&ctx->reader, STDIN_FILENO);
     while ((ret = tsfig_tar_next(&ctx->reader, &e, err)) > 0) {
         ctx->entries++;
         if (extract_entry(ctx, &e, err) < 0) {
@@ -539,13 +544,47 @@ static int run_unpack(unpack_ctx_t *ctx, const char *dir, tsfig_error_t *err)
     return tsfig_tar_drain(&ctx->reader, err);
 }
 
+static void write_features(void)
+{
+    const char *inflater = tsfig_layerin_inflater();
+    char line[160];
+    int n = snprintf(line, sizeof line, "{\"v\":%d,\"type\":\"features\",\"gzip\":\"%s\",\"sha256\":%s}\n",
+                     TSFIG_PROTOCOL_VERSION, inflater != NULL ? inflater : "",
+                     tsfig_layerin_has_sha256() ? "true" : "false");
+    (void)tsfig_write_all(STDOUT_FILENO, line, (size_t)n);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: tsfig-runtime unpack [--gzip] [--digest] [--tar-split FILE] DIR < layer\n"
+                    "       tsfig-runtime unpack --features\n");
+    return 2;
+}
+
 int tsfig_cmd_unpack(int argc, char **argv)
 {
     tsfig_error_t err = {0};
-    if (argc != 2) {
-        fprintf(stderr, "usage: tsfig-runtime unpack DIR < layer.tar\n");
-        return 2;
+    tsfig_layerin_opts_t in = {.fd = STDIN_FILENO, .split_fd = -1};
+    const char *split = NULL;
+    const char *dir = NULL;
+    if (argc == 2 && strcmp(argv[1], "--features") == 0) {
+        write_features();
+        return 0;
     }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--gzip") == 0)
+            in.gzip = true;
+        else if (strcmp(argv[i], "--digest") == 0)
+            in.digest = true;
+        else if (strcmp(argv[i], "--tar-split") == 0 && i + 1 < argc)
+            split = argv[++i];
+        else if (argv[i][0] != '-' && dir == NULL)
+            dir = argv[i];
+        else
+            return usage();
+    }
+    if (dir == NULL)
+        return usage();
     unpack_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (ctx == NULL) {
         tsfig_make_error(&err, ENOMEM, "unpack", "allocate");
@@ -556,13 +595,36 @@ int tsfig_cmd_unpack(int argc, char **argv)
     /* A larger pipe (1 MiB, the default pipe-max-size) takes the stream in fewer, larger writes and reads; not a pipe
      * or not allowed: the default size does, only slower. */
     (void)fcntl(STDIN_FILENO, F_SETPIPE_SZ, 1 << 20);
-    int ret = run_unpack(ctx, argv[1], &err);
+    int ret = 0;
+    if (split != NULL) {
+        /* outside the layer dir, opened before the chroot; a new file, never one that is there */
+        in.split_fd = open(split, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (in.split_fd < 0)
+            ret = tsfig_make_error(&err, errno, "unpack", "create `%s`", split);
+    }
+    tsfig_layerin_t *li = NULL;
+    tsfig_layerin_result_t res = {0};
+    if (ret == 0)
+        ret = run_unpack(ctx, dir, &in, &li, &err);
+    if (ret == 0 && li != NULL)
+        ret = tsfig_layerin_finish(li, &res, &err);
+    if (li == NULL && in.split_fd >= 0)
+        close(in.split_fd); /* otherwise the record's stream owns it */
+    tsfig_layerin_free(li);
     if (ret < 0) {
         tsfig_write_error(STDOUT_FILENO, &err);
     } else {
-        char line[128];
-        int n = snprintf(line, sizeof line, "{\"v\":%d,\"type\":\"done\",\"entries\":%llu,\"bytes\":%llu}\n",
+        char line[320];
+        int n = snprintf(line, sizeof line, "{\"v\":%d,\"type\":\"done\",\"entries\":%llu,\"bytes\":%llu",
                          TSFIG_PROTOCOL_VERSION, ctx->entries, ctx->bytes);
+        if (res.has_digest)
+            n += snprintf(line + n, sizeof line - (size_t)n, ",\"diffId\":\"sha256:%s\",\"size\":%llu", res.digest,
+                          res.size);
+        if (split != NULL)
+            n += snprintf(line + n, sizeof line - (size_t)n, ",\"tarSplit\":%s", res.tar_split ? "true" : "false");
+        if (res.inflater != NULL)
+            n += snprintf(line + n, sizeof line - (size_t)n, ",\"inflater\":\"%s\"", res.inflater);
+        n += snprintf(line + n, sizeof line - (size_t)n, "}\n");
         (void)tsfig_write_all(STDOUT_FILENO, line, (size_t)n);
     }
     for (size_t i = 0; i < ctx->n_dirs; i++)
