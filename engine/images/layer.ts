@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import { constants } from 'node:os';
 import { Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { EngineError } from '../errors.js';
+import { saveTarSplitRecord, TarSplitRecorder } from '../layers/tarsplit.js';
 import { runtimeBinary } from '../runtime/binary.js';
 
 /** ChainID per the OCI image spec: ChainID(L0) = DiffID(L0); ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln)). */
@@ -110,11 +112,21 @@ export interface UnpackResult {
   entries: number;
 }
 
+export interface UnpackOptions {
+  /** Where the layer's tar-split goes (`tar-split.json.gz`); none when the stream is not a tar its reader knows. */
+  tarSplit?: string | undefined;
+}
+
 interface RuntimeMessage {
   v: number;
   type: string;
   entries?: number;
   bytes?: number;
+  diffId?: string;
+  size?: number;
+  tarSplit?: boolean;
+  gzip?: string;
+  sha256?: boolean;
   step?: string;
   errno?: number;
   message?: string;
@@ -134,17 +146,94 @@ function lastMessage(stdout: string): RuntimeMessage | undefined {
   }
 }
 
+/** What the native unpacker can do itself (`tsfig-runtime unpack --features`). */
+export interface UnpackFeatures {
+  /** The inflate library it gunzips with (`isal`: Intel ISA-L, `zlib`); undefined when it cannot gunzip. */
+  gzip: 'isal' | 'zlib' | undefined;
+  /** Whether it hashes the uncompressed stream (libcrypto): without, the engine does all of it, as before. */
+  sha256: boolean;
+}
+
+const features = new Map<string, Promise<UnpackFeatures>>();
+
 /**
- * Streams a layer (gzip or plain tar) into `tsfig-runtime unpack <diffDir>` while hashing the uncompressed bytes.
- * diffDir must exist and be empty. Throws when the stream is corrupt, the extractor refuses an entry, or the DiffID
- * differs from expectedDiffId; the caller then removes diffDir.
+ * Asked once per process (and per value of the variables that turn the helper's libraries off, for tests and
+ * benchmarks); an unpacker that does not know `--features` (or fails) can do none of it.
+ */
+export function unpackFeatures(): Promise<UnpackFeatures> {
+  const key = `${process.env.TSFIG_UNPACK_NO_ISAL ?? ''}:${process.env.TSFIG_UNPACK_NO_SHA256 ?? ''}`;
+  const known = features.get(key);
+  if (known !== undefined) return known;
+  const asked = new Promise<UnpackFeatures>((resolve) => {
+    const none: UnpackFeatures = { gzip: undefined, sha256: false };
+    const child = spawn(runtimeBinary(), ['unpack', '--features'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.once('error', () => resolve(none));
+    child.once('close', (code) => {
+      const message = lastMessage(stdout);
+      if (code !== 0 || message?.type !== 'features') return resolve(none);
+      const gzip = message.gzip === 'isal' || message.gzip === 'zlib' ? message.gzip : undefined;
+      resolve({ gzip, sha256: message.sha256 === true });
+    });
+  });
+  features.set(key, asked);
+  return asked;
+}
+
+/** The first bytes of a stream (at least 6 unless it is shorter) and the stream from its first byte again. */
+async function peek(input: AsyncIterable<Uint8Array>): Promise<{ head: Buffer; stream: AsyncIterable<Buffer> }> {
+  const iterator = input[Symbol.asyncIterator]();
+  let head: Buffer = Buffer.alloc(0);
+  let done = false;
+  while (head.length < 6 && !done) {
+    const next = await iterator.next();
+    if (next.done === true) done = true;
+    else head = head.length === 0 ? asBuffer(next.value) : Buffer.concat([head, next.value]);
+  }
+  const stream = async function* (): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    if (done) return;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done === true) return;
+      yield asBuffer(next.value);
+    }
+  };
+  return { head, stream: stream() };
+}
+
+/**
+ * Streams a layer (gzip or plain tar) into `tsfig-runtime unpack <diffDir>`. diffDir must exist and be empty. Throws
+ * when the stream is corrupt, the extractor refuses an entry, or the DiffID differs from expectedDiffId; the caller
+ * then removes diffDir.
+ *
+ * Where the unpacker can (`unpackFeatures`), it gunzips, hashes the uncompressed bytes and records the tar-split
+ * itself, in its own process: this process then only hands it the bytes as they come. Otherwise this process gunzips
+ * (zlib), hashes and records (TarSplitRecorder) and hands it the tar.
  */
 export async function unpackLayer(
   source: AsyncIterable<Uint8Array>,
   diffDir: string,
   expectedDiffId?: string,
+  options: UnpackOptions = {},
 ): Promise<UnpackResult> {
-  const child = spawn(runtimeBinary(), ['unpack', diffDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const { head, stream } = await peek(source);
+  const compression = detectCompression(head);
+  const can = await unpackFeatures();
+  const native = can.sha256 && (compression === 'none' || (compression === 'gzip' && can.gzip !== undefined));
+  const record = options.tarSplit !== undefined ? `${options.tarSplit}.record` : undefined;
+  const split = options.tarSplit !== undefined && !native ? new TarSplitRecorder() : undefined;
+  const args = native
+    ? [
+        'unpack',
+        '--digest',
+        ...(compression === 'gzip' ? ['--gzip'] : []),
+        ...(record !== undefined ? ['--tar-split', record] : []),
+        diffDir,
+      ]
+    : ['unpack', diffDir];
+  const child = spawn(runtimeBinary(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
@@ -157,12 +246,13 @@ export async function unpackLayer(
   let stdinBroken = false;
   child.stdin.on('error', () => (stdinBroken = true));
 
-  const hash = createHash('sha256');
+  const hash = native ? undefined : createHash('sha256');
   let size = 0;
   let streamError: Error | undefined;
   try {
-    for await (const chunk of decompressed(source)) {
-      hash.update(chunk);
+    const bytes = native ? stream : decompressed(stream);
+    for await (const chunk of split !== undefined ? split.tap(bytes) : bytes) {
+      hash?.update(chunk);
       size += chunk.length;
       if (stdinBroken || child.stdin.destroyed) break; // the extractor gave up; its error line says why
       if (!child.stdin.write(chunk)) await writable(child.stdin);
@@ -181,32 +271,42 @@ export async function unpackLayer(
       cause: error,
     });
   }
-  if (streamError !== undefined) throw streamError;
+  try {
+    if (streamError !== undefined) throw streamError;
 
-  const message = lastMessage(stdout);
-  if (code !== 0 || message?.type !== 'done') {
-    const detail = message?.type === 'error' ? (message.message ?? 'unknown error') : stderr.trim() || `exit ${code}`;
-    const contentFault = message?.type === 'error' && (message.errno ?? 0) === 0;
-    const denied = message?.errno === constants.errno.EPERM;
-    throw new EngineError(
-      contentFault ? 'invalid' : denied ? 'permission' : 'runtime',
-      `cannot unpack layer: ${detail}`,
-      {
-        hint: contentFault
-          ? 'the tarball is corrupt or unsafe; nothing was added to the store'
-          : denied
-            ? 'run tsfig as root: unpacking needs a private mount namespace, chroot, chown and mknod'
-            : 'check the native helper (npm run build:native) and the space left under the state root',
-        step: message?.step,
-        errno: message?.errno,
-      },
-    );
+    const message = lastMessage(stdout);
+    if (code !== 0 || message?.type !== 'done') {
+      const detail = message?.type === 'error' ? (message.message ?? 'unknown error') : stderr.trim() || `exit ${code}`;
+      const contentFault = message?.type === 'error' && (message.errno ?? 0) === 0;
+      const denied = message?.errno === constants.errno.EPERM;
+      throw new EngineError(
+        contentFault ? 'invalid' : denied ? 'permission' : 'runtime',
+        `cannot unpack layer: ${detail}`,
+        {
+          hint: contentFault
+            ? 'the tarball is corrupt or unsafe; nothing was added to the store'
+            : denied
+              ? 'run tsfig as root: unpacking needs a private mount namespace, chroot, chown and mknod'
+              : 'check the native helper (npm run build:native) and the space left under the state root',
+          step: message?.step,
+          errno: message?.errno,
+        },
+      );
+    }
+    const diffId = hash !== undefined ? `sha256:${hash.digest('hex')}` : (message.diffId ?? '');
+    if (native) size = message.size ?? 0;
+    if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
+      throw new EngineError('invalid', `layer digest mismatch: expected ${expectedDiffId}, got ${diffId}`, {
+        hint: 'the layer is corrupt; nothing was added to the store',
+      });
+    }
+    if (options.tarSplit !== undefined) {
+      // so that `image save` gives back the exact tar (the DiffID)
+      if (split !== undefined) await split.save(options.tarSplit);
+      else if (record !== undefined && message.tarSplit === true) await saveTarSplitRecord(record, options.tarSplit);
+    }
+    return { diffId, size, entries: message.entries ?? 0 };
+  } finally {
+    if (record !== undefined) await fs.rm(record, { force: true });
   }
-  const diffId = `sha256:${hash.digest('hex')}`;
-  if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
-    throw new EngineError('invalid', `layer digest mismatch: expected ${expectedDiffId}, got ${diffId}`, {
-      hint: 'the layer is corrupt; nothing was added to the store',
-    });
-  }
-  return { diffId, size, entries: message.entries ?? 0 };
 }

@@ -10,9 +10,9 @@ import { stopPoint } from '../state/stop-point.js';
 import { currentClaim, ImageClaim, readClaims, type ClaimKind } from './claims.js';
 import type { EnginePaths } from '../state/paths.js';
 import { applyChanges } from './changes.js';
-import { chainIds as computeChainIds, decompressed, unpackLayer } from './layer.js';
+import { chainIds as computeChainIds, unpackLayer } from './layer.js';
 import { packDirectory } from '../layers/pack.js';
-import { TAR_SPLIT_FILE, TarSplitRecorder } from '../layers/tarsplit.js';
+import { TAR_SPLIT_FILE } from '../layers/tarsplit.js';
 import { DEFAULT_TAG, familiarize, formatReference, parseReference, parseTagReference } from './reference.js';
 import type {
   ContainerConfig,
@@ -187,9 +187,7 @@ export class ImageStore {
     try {
       const diff = path.join(tmp, 'diff');
       await fs.mkdir(diff, { mode: 0o755 });
-      const split = new TarSplitRecorder();
-      const result = await unpackLayer(split.tap(decompressed(source)), diff, expectedDiffId);
-      await split.save(path.join(tmp, TAR_SPLIT_FILE)); // so `image save` gives back the exact tar (the DiffID)
+      const result = await unpackLayer(source, diff, expectedDiffId, { tarSplit: path.join(tmp, TAR_SPLIT_FILE) });
       await options.beforeCommit?.();
       return await this.locked(() => this.commitLayer(tmp, parent, result.diffId, result.size));
     } finally {

@@ -97,6 +97,48 @@ export class TarSplitRecorder {
   }
 }
 
+/**
+ * Turns the record `tsfig-runtime unpack --tar-split` wrote (native/PROTOCOL.md: `R` <u32 length> <bytes> for the
+ * archive's own bytes, `F` <u32 name length> <name> <u64 size> for a regular file's content, little endian) into the
+ * layer's tar-split, the same segments TarSplitRecorder gives for the same stream.
+ */
+export async function saveTarSplitRecord(record: string, file: string): Promise<void> {
+  const data = await fs.readFile(record);
+  const segments: TarSplitSegment[] = [];
+  let raw: Buffer[] = [];
+  const flush = (): void => {
+    if (raw.length > 0) segments.push({ r: Buffer.concat(raw).toString('base64') });
+    raw = [];
+  };
+  const bad = (): EngineError =>
+    new EngineError('internal', 'the tar-split record of the native unpacker is malformed', {
+      hint: 'rebuild the native helper (npm run build:native)',
+    });
+  let offset = 0;
+  while (offset < data.length) {
+    const kind = data[offset];
+    if (offset + 5 > data.length) throw bad();
+    const length = data.readUInt32LE(offset + 1);
+    offset += 5;
+    if (offset + length > data.length) throw bad();
+    if (kind === 0x52 /* R */) {
+      raw.push(data.subarray(offset, offset + length));
+      offset += length;
+    } else if (kind === 0x46 /* F */) {
+      if (offset + length + 8 > data.length) throw bad();
+      const name = data.subarray(offset, offset + length).toString('utf8');
+      const size = Number(data.readBigUInt64LE(offset + length));
+      offset += length + 8;
+      flush();
+      segments.push({ f: name, s: size });
+    } else {
+      throw bad();
+    }
+  }
+  flush();
+  await fs.writeFile(file, gzipSync(Buffer.from(JSON.stringify(segments))), { mode: 0o600 });
+}
+
 /** A name of the tar as a path under the layer dir; undefined when it would leave it. */
 function insideName(name: string): string | undefined {
   const clean = name.replace(/^(\.\/|\/)+/, '');

@@ -30,6 +30,7 @@ import {
 import { parseReference } from '../../engine/images/reference.js';
 import { chainIds } from '../../engine/images/layer.js';
 import { packDirectory } from '../../engine/layers/pack.js';
+import { readTarSplit, reassemble } from '../../engine/layers/tarsplit.js';
 import { createEngine } from '../../engine/index.js';
 import { Command } from 'commander';
 import { registerRegistryCommands } from '../../src/cli/commands/registry.js';
@@ -867,6 +868,87 @@ describe('registry', { concurrency: false }, () => {
     await fs.writeFile(dataFile, original.subarray(0, original.length - 10));
     await assert.rejects(pullImage(c, te.engine.images, ref), /broke off after \d+ of \d+ bytes pulling/);
     assert.deepEqual(await layerNames(te), layersBefore);
+  });
+
+  test('a layer whose content is not the DiffID its config lists is refused, whoever gunzips it; nothing is committed', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const te = await setup(t);
+    const registry = await startRegistry(t, te.dir);
+    const c = client(t);
+    const ref = parseReference(`${registry.domain}/diffid/busybox:1`);
+    // every blob is what its manifest says (their digests verify); the config lists the DiffID of another tar
+    const tar = readFileSync(BUSYBOX_TAR);
+    const other = Buffer.concat([tar, Buffer.alloc(512)]); // the same files, one more zero block at the end
+    const gz = gzipSync(tar);
+    const layer = { mediaType: MEDIA.ociLayerGzip, digest: sha256Digest(gz), size: gz.length };
+    const configBytes = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Cmd: ['true'] },
+        rootfs: { type: 'layers', diff_ids: [sha256Digest(other)] },
+      }),
+    );
+    const config = { mediaType: MEDIA.ociConfig, digest: sha256Digest(configBytes), size: configBytes.length };
+    await uploadBlob(c, ref, layer, { data: gz }, { chunkSize: 1 << 30, what: 'test' });
+    await uploadBlob(c, ref, config, { data: configBytes }, { chunkSize: 1 << 30, what: 'test' });
+    const manifest = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.ociManifest, config, layers: [layer] }),
+    );
+    const res = await c.request(ref.domain, ref.path, `/v2/${ref.path}/manifests/1`, {
+      method: 'PUT',
+      actions: 'pull,push',
+      headers: { 'Content-Type': MEDIA.ociManifest },
+      body: () => manifest,
+      ok: [201],
+      what: 'test',
+    });
+    res.body.resume();
+    await fs.writeFile(path.join(te.dir, 'layer.tar.gz'), gz);
+    const layersBefore = await layerNames(te);
+    const imagesBefore = await te.engine.images.list();
+    // Three ways to gunzip and hash: the native unpacker with ISA-L (when installed), with zlib, or the engine itself
+    // (zlib, node:crypto) when the helper has no libcrypto. The variables are read by the helper, which the engine
+    // spawns with this environment.
+    const modes: Record<string, Record<string, string>> = {
+      'native, ISA-L': {},
+      'native, zlib': { TSFIG_UNPACK_NO_ISAL: '1' },
+      engine: { TSFIG_UNPACK_NO_SHA256: '1' },
+    };
+    for (const [mode, env] of Object.entries(modes)) {
+      Object.assign(process.env, env);
+      try {
+        await assert.rejects(
+          pullImage(c, te.engine.images, `${registry.domain}/diffid/busybox:1`),
+          (error: unknown) => {
+            assert.ok(isEngineError(error, 'invalid'), mode);
+            assert.match(
+              error.message,
+              new RegExp(`layer digest mismatch: expected ${sha256Digest(other)}, got ${sha256Digest(tar)}`),
+              mode,
+            );
+            return true;
+          },
+        );
+        assert.deepEqual(await layerNames(te), layersBefore, mode);
+        assert.deepEqual(await te.engine.images.list(), imagesBefore, mode);
+        assert.deepEqual(await fs.readdir(path.join(te.engine.paths.root, 'tmp')), [], mode);
+        // the same gzip layer, imported into a root of its own: its DiffID, and a tar-split that gives the tar back
+        const root = path.join(te.dir, `import-${Object.keys(env).join('-') || 'default'}`);
+        const engine = createEngine({ env: { ...process.env, TSFIG_ROOT: root } });
+        const image = await engine.images.importRootfs({ kind: 'file', path: path.join(te.dir, 'layer.tar.gz') });
+        assert.deepEqual(image.diffIds, [sha256Digest(tar)], mode);
+        const chunks: Buffer[] = [];
+        for await (const chunk of reassemble(
+          (await readTarSplit(path.join(root, 'layers', sha256Digest(tar).slice(7)))) ?? [],
+          path.join(root, 'layers', sha256Digest(tar).slice(7), 'diff'),
+        ))
+          chunks.push(chunk);
+        assert.equal(sha256Digest(Buffer.concat(chunks)), sha256Digest(tar), mode);
+      } finally {
+        for (const key of Object.keys(env)) delete process.env[key];
+      }
+    }
   });
 
   test('a cold pull unpacks a layer while a later layer still downloads, and commits bottom first', async (t) => {
