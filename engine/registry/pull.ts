@@ -419,7 +419,7 @@ async function pullUnderClaim(
       if (present[i] === true) step.resolve();
       else step.promise.catch(() => undefined); // awaited by the layer above, if it gets that far
     }
-    await boundedAll(missing, options.concurrency ?? 3, async ({ layer, i }) => {
+    await boundedAll(missing, options.concurrency ?? 3, async ({ layer, i }, release) => {
       const step = committed[i] as Deferred;
       try {
         signal?.throwIfAborted();
@@ -435,6 +435,7 @@ async function pullUnderClaim(
           what,
           emit,
           signal,
+          unpacked: release,
         });
         step.resolve();
       } catch (error) {
@@ -488,6 +489,9 @@ interface LayerPull {
   what: string;
   emit: (event: PullEvent) => void;
   signal: AbortSignal | undefined;
+  /** Called once the layer is downloaded and unpacked: waiting for the layer below is no download (its place goes to
+   * the next layer). */
+  unpacked: () => void;
 }
 
 /**
@@ -529,6 +533,7 @@ async function pullLayer(job: LayerPull): Promise<void> {
     await job.store.addLayer(abortable(source, signal), job.parent, job.diffId, {
       beforeCommit: async () => {
         await download;
+        job.unpacked();
         await job.parentCommitted;
         signal?.throwIfAborted();
       },
@@ -555,6 +560,7 @@ async function pullLayerViaFile(job: LayerPull): Promise<void> {
     const source = layerCompression(layer.mediaType) === 'zstd' ? zstdDecompress(raw) : raw;
     await job.store.addLayer(abortable(source, signal), job.parent, job.diffId, {
       beforeCommit: async () => {
+        job.unpacked();
         await job.parentCommitted;
         signal?.throwIfAborted();
       },
