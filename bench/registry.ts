@@ -7,7 +7,12 @@
  * is present. Wall and CPU times (this process and its children: the unpackers, skopeo) are written. Needs root;
  * everything is removed at the end.
  *
- *   sudo node --import tsx bench/registry.ts [--runs 3]
+ * Fairness: both write into the same file system (os.tmpdir()); the pairs alternate who goes first; and what a run
+ * wrote is removed only after the last run (on a file system mounted with `discard`, creating files right after a
+ * large removal costs several times the system time, and that cost would land on whichever run came next).
+ * `--remove-between` removes each run's output right after it, as this bench did before.
+ *
+ *   sudo node --import tsx bench/registry.ts [--runs 3] [--remove-between] [--write]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +25,8 @@ import { chainIds } from '../engine/images/layer.js';
 import { packDirectory } from '../engine/layers/pack.js';
 import { createEngine } from '../engine/index.js';
 import { CredentialStore, RegistryClient, pullImage, pushImage } from '../engine/registry/index.js';
-import { DEBIAN_TAR, freePort, headCommit, nearestRank, option, requireRoot } from './harness.js';
+import { DEBIAN_TAR, freePort, headCommit, machine, nearestRank, option, requireRoot } from './harness.js';
+import { unpackFeatures } from '../engine/images/layer.js';
 import { updateSection } from './report.js';
 
 /** The upper median for an even count, as in earlier sections. */
@@ -30,10 +36,13 @@ function fmt(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`;
 }
 
+const loadAtStart = loadavg()[0]?.toFixed(1) ?? '?';
+
 async function main(): Promise<void> {
   requireRoot('run as root: sudo node --import tsx bench/registry.ts');
   if (!existsSync(DEBIAN_TAR)) throw new Error(`${DEBIAN_TAR} is missing (scripts/setup.sh fetches it)`);
   const runs = Number(option('--runs', '3'));
+  const removeBetween = process.argv.includes('--remove-between');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsfig-bench-registry-'));
   const port = await freePort();
   const domain = `127.0.0.1:${port}`;
@@ -107,7 +116,17 @@ async function main(): Promise<void> {
     const verifiedAt: number[] = [];
     const skopeo: number[] = [];
     const skopeoCpu: number[] = [];
-    for (let run = 0; run < runs; run++) {
+    const features = await unpackFeatures();
+    log(
+      `unpacker: gunzip ${features.gzip ?? 'in Node (zlib)'}, DiffID and tar-split ${features.sha256 ? 'in the unpacker' : 'in Node'}; ` +
+        `order: pairs alternate (tsfig first in odd pairs, skopeo first in even ones); outputs removed ${removeBetween ? 'after each run' : 'after the last run'}`,
+    );
+    const outputs: string[] = [];
+    const removeLater = async (dir: string): Promise<void> => {
+      if (removeBetween) await fs.rm(dir, { recursive: true, force: true });
+      else outputs.push(dir);
+    };
+    const pullCold = async (run: number): Promise<void> => {
       const root = path.join(dir, `pull-${run}`);
       const engine = createEngine({ env: { ...process.env, TSFIG_ROOT: root } });
       const cpu0 = cpuNow();
@@ -128,24 +147,30 @@ async function main(): Promise<void> {
         warm.push(performance.now() - t);
         if (again.downloaded) throw new Error('a warm pull downloaded');
       }
-      await fs.rm(root, { recursive: true, force: true });
-      if (hasSkopeo) {
-        const out = path.join(dir, `skopeo-${run}`);
-        const skopeoCpu0 = cpuNow();
-        t = performance.now();
-        execFileSync('skopeo', [
-          '--insecure-policy',
-          'copy',
-          '-q',
-          '--src-tls-verify=false',
-          `docker://${ref}`,
-          `dir:${out}`,
-        ]);
-        skopeo.push(performance.now() - t);
-        skopeoCpu.push(cpuNow() - skopeoCpu0);
-        await fs.rm(out, { recursive: true, force: true });
-      }
+      await removeLater(root);
+    };
+    const skopeoCopy = async (run: number): Promise<void> => {
+      const out = path.join(dir, `skopeo-${run}`);
+      const skopeoCpu0 = cpuNow();
+      t = performance.now();
+      execFileSync('skopeo', [
+        '--insecure-policy',
+        'copy',
+        '-q',
+        '--src-tls-verify=false',
+        `docker://${ref}`,
+        `dir:${out}`,
+      ]);
+      skopeo.push(performance.now() - t);
+      skopeoCpu.push(cpuNow() - skopeoCpu0);
+      await removeLater(out);
+    };
+    for (let run = 0; run < runs; run++) {
+      if (run % 2 === 1 && hasSkopeo) await skopeoCopy(run);
+      await pullCold(run);
+      if (run % 2 === 0 && hasSkopeo) await skopeoCopy(run);
     }
+    for (const output of outputs) await fs.rm(output, { recursive: true, force: true });
     const list = (values: number[]): string => values.map(fmt).join(', ');
     log(
       `pull, cold (download + verify + unpack, concurrently), median of ${runs}: ${fmt(median(cold))}  [${list(cold)}]`,
@@ -190,7 +215,7 @@ if (process.argv.includes('--write')) {
   updateSection(
     'Registry: pull from a loopback registry',
     [
-      `Command: \`sudo node --import tsx bench/registry.ts --write\` — commit ${commit}, ${new Date().toISOString().slice(0, 10)}, load average ${loadavg()[0]?.toFixed(1) ?? '?'} at the end.`,
+      `Command: \`sudo node --import tsx bench/registry.ts ${process.argv.slice(2).join(' ')}\` — commit ${commit}, ${new Date().toISOString().slice(0, 10)}; ${machine()}; load average ${loadAtStart} at the start, ${loadavg()[0]?.toFixed(1) ?? '?'} at the end (the machine's 2 cores are shared with other sessions).`,
       '',
       '```text',
       ...printed,
