@@ -309,8 +309,16 @@ export class EnginePort implements ComposePort {
         },
       },
     );
+    this.createdIds.set(record.name, record.id);
     return record.id;
   }
+
+  /**
+   * The ids of the containers this plan created, by name: the plan refers to a new container by its name (its id is
+   * not known when planning), and the engine resolves a name by reading every record, which made each start of an
+   * `up` of n containers cost O(n) (issue 18, 500 containers).
+   */
+  private readonly createdIds = new Map<string, string>();
 
   /**
    * Fig-style links, as the planner laid them out (LinkSpec: the linked container, the alias, the networks both
@@ -347,7 +355,7 @@ export class EnginePort implements ComposePort {
   }
 
   async startContainer(spec: ContainerStartSpec): Promise<void> {
-    await this.engine.containers.start(spec.container);
+    await this.engine.containers.start(this.createdIds.get(spec.container) ?? spec.container);
   }
 
   async stopContainer(spec: ContainerStopSpec): Promise<void> {
