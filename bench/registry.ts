@@ -112,6 +112,8 @@ async function main(): Promise<void> {
     // interleaved: tsfig cold, skopeo, tsfig cold, skopeo... (the machine is shared: the pairs see the same load)
     const cold: number[] = [];
     const coldCpu: number[] = [];
+    /** Of coldCpu: this process (Node), the unpackers' user and system time (system: mostly creating the files). */
+    const coldSplit: string[] = [];
     const warm: number[] = [];
     const verifiedAt: number[] = [];
     const skopeo: number[] = [];
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
       const root = path.join(dir, `pull-${run}`);
       const engine = createEngine({ env: { ...process.env, TSFIG_ROOT: root } });
       const cpu0 = cpuNow();
+      const parts0 = cpuParts();
       t = performance.now();
       let verified = 0;
       const result = await pullImage(newClient(), engine.images, ref, {
@@ -139,6 +142,8 @@ async function main(): Promise<void> {
       });
       cold.push(performance.now() - t);
       coldCpu.push(cpuNow() - cpu0);
+      const parts = cpuParts().map((v, i) => v - (parts0[i] ?? 0));
+      coldSplit.push(`${fmt((parts[0] ?? 0) + (parts[1] ?? 0))} / ${fmt(parts[2] ?? 0)} / ${fmt(parts[3] ?? 0)}`);
       verifiedAt.push(verified);
       if (result.digest !== pushed.digest) throw new Error('pulled another digest');
       for (let i = 0; i < 5; i++) {
@@ -176,6 +181,7 @@ async function main(): Promise<void> {
       `pull, cold (download + verify + unpack, concurrently), median of ${runs}: ${fmt(median(cold))}  [${list(cold)}]`,
     );
     log(`  last layer verified at: [${list(verifiedAt)}]; CPU (tsfig + its children): [${list(coldCpu)}]`);
+    log(`  of which Node / unpackers' user / unpackers' system: [${coldSplit.join('; ')}]`);
     log(`pull, every layer present, median of ${warm.length}: ${fmt(median(warm))} (target < 100 ms)`);
     if (hasSkopeo) {
       log(`skopeo copy to dir (download + verify), median of ${runs}: ${fmt(median(skopeo))}  [${list(skopeo)}]`);
@@ -193,6 +199,12 @@ async function main(): Promise<void> {
     await exited;
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/** This process's user and system time, its waited-for children's user and system time, in ms. */
+function cpuParts(): number[] {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return [11, 12, 13, 14].map((i) => Number(fields[i] ?? 0) * 10); // USER_HZ = 100
 }
 
 /** CPU time of this process and its waited-for children (skopeo, the native unpackers), in ms. */
