@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -493,6 +495,32 @@ static int userns_owner(const struct tsfig_conf *c, char *data, size_t cap, tsfi
     return 0;
 }
 
+/* A mount point below an idmapped mount (a volume holding another volume's mount point): host root's ids have no
+ * mapping there (EOVERFLOW), so it is made as the container's root, with the range's first ids as the file system ids
+ * and the capabilities it had set again (changing the fsuid from 0 clears the file ones from the effective set), then
+ * all as they were: it is stored as the container's 0:0, as a mount point the container's root made. */
+static int ensure_as_container_root(const struct tsfig_conf *c, int rootfd, const char *dest, int is_dir)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct before[2], raised[2];
+    if (syscall(SYS_capget, &hdr, before) < 0)
+        return -1;
+    memcpy(raised, before, sizeof raised);
+    int old_gid = setfsgid(c->userns_gid);
+    int old_uid = setfsuid(c->userns_uid);
+    int fd = syscall(SYS_capset, &hdr, raised) < 0 ? -1 : tsfig_ensure_in_root(rootfd, dest, is_dir);
+    int saved = errno;
+    (void)setfsuid((uid_t)old_uid);
+    (void)setfsgid((gid_t)old_gid);
+    if (syscall(SYS_capset, &hdr, before) < 0 && fd >= 0) {
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    errno = saved;
+    return fd;
+}
+
 static int user_mount(const struct tsfig_conf *c, int rootfd, const struct tsfig_mount *m, tsfig_error_t *err)
 {
     unsigned long flags, prop;
@@ -521,6 +549,8 @@ static int user_mount(const struct tsfig_conf *c, int rootfd, const struct tsfig
         is_dir = S_ISDIR(st.st_mode);
     }
     cleanup_close int fd = tsfig_ensure_in_root(rootfd, m->dest, is_dir);
+    if (fd < 0 && errno == EOVERFLOW && tsfig_userns_enabled(c))
+        fd = ensure_as_container_root(c, rootfd, m->dest, is_dir);
     if (fd < 0)
         return tsfig_make_error(err, errno, step, "create mount point `%s`", m->dest);
     /* Each mount is a detached one (a bind's copy, a new tmpfs or overlay) moved onto the mount point fd; that mount's
