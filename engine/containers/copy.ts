@@ -12,7 +12,8 @@
  *   upper and work dirs for writing, so copy-up and whiteouts are the kernel's), under the container's lock so it
  *   cannot start meanwhile. Its volumes and bind-mounted host directories are not mounted there: a path below one of
  *   their mount points is read or written in the mount's source (inStoppedMount), as docker mounts them for the copy;
- *   a read-only one refuses a write.
+ *   a read-only one refuses a write. So is what a copied tree holds below another such mount (subMounts), for a
+ *   running container with a user namespace too (its volumes are idmapped: host root cannot write through them).
  * Confinement, in both directions: a path in the container is resolved component by component inside its root
  * (resolveInRoot: an absolute symlink restarts at the container's root, `..` stops there), never by the kernel from
  * the host's root; trees are walked with lstat and never through a symlink (symlinks are copied as symlinks); files
@@ -161,10 +162,11 @@ async function* walkTree(
   top: string,
   follow: boolean,
   onWarning: (message: string) => void,
-  ids?: IdRange,
+  rootIds?: IdRange,
+  mounts: ReadonlyMap<string, { readonly full: string; readonly ids: IdRange | undefined }> = new Map(),
 ): AsyncGenerator<TarEntry> {
   const seen = new Map<string, string>();
-  async function* visit(full: string, rel: string, stat: Stats): AsyncGenerator<TarEntry> {
+  async function* visit(full: string, rel: string, stat: Stats, ids = rootIds): AsyncGenerator<TarEntry> {
     const name = entryName(top, rel);
     const base = {
       name,
@@ -174,10 +176,18 @@ async function* walkTree(
     };
     if (stat.isDirectory()) {
       yield { ...base, type: 'dir' };
-      for (const child of (await fs.readdir(full)).sort()) {
-        const childPath = path.join(full, child);
+      // a mount point the container has not made yet (it never ran) is still read
+      const mountedHere = [...mounts.keys()]
+        .filter((key) => path.posix.dirname(key) === (rel === '' ? '.' : rel))
+        .map((key) => path.posix.basename(key));
+      for (const child of [...new Set([...(await fs.readdir(full)), ...mountedHere])].sort()) {
+        const childRel = rel === '' ? child : `${rel}/${child}`;
+        // a mount point of a stopped container: the mount's own directory, with its ids
+        const mount = mounts.get(childRel);
+        const childPath = mount?.full ?? path.join(full, child);
         const childStat = await fs.lstat(childPath).catch(() => undefined);
-        if (childStat !== undefined) yield* visit(childPath, rel === '' ? child : `${rel}/${child}`, childStat);
+        if (childStat !== undefined)
+          yield* visit(childPath, childRel, childStat, mount === undefined ? ids : mount.ids);
       }
     } else if (stat.isSymbolicLink()) {
       yield { ...base, type: 'symlink', linkname: await fs.readlink(full) };
@@ -241,11 +251,27 @@ class TreeWriter {
   private readonly options: CopyOptions;
   /** The container's user namespace, when writing into one. */
   private readonly ids: WriteIds | undefined;
+  /** The mounts below base, deepest first, each with the writer of its own directory. */
+  private readonly subs: { readonly sub: SubMount; readonly writer: TreeWriter }[];
 
-  constructor(base: string, options: CopyOptions, ids?: WriteIds) {
+  constructor(base: string, options: CopyOptions, ids?: WriteIds, subs: readonly SubMount[] = []) {
     this.base = base;
     this.options = options;
     this.ids = ids;
+    this.subs = [...subs]
+      .sort((a, b) => b.parts.length - a.parts.length)
+      .map((sub) => ({ sub, writer: new TreeWriter(sub.base, options, sub.ids) }));
+  }
+
+  /** The mount below base that holds the entry name, and the name inside it. */
+  private route(name: string): { writer: TreeWriter; sub: SubMount; rest: string[] } | undefined {
+    const parts = nameParts(name);
+    for (const { sub, writer } of this.subs) {
+      if (sub.parts.every((part, index) => parts[index] === part)) {
+        return { writer, sub, rest: parts.slice(sub.parts.length) };
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -291,6 +317,27 @@ class TreeWriter {
   }
 
   async write(entry: TarEntry): Promise<void> {
+    const routed = this.route(entry.name);
+    const link = entry.type === 'hardlink' ? this.route(entry.linkname ?? '') : undefined;
+    if (entry.type === 'hardlink' && link?.sub !== routed?.sub) {
+      throw new EngineError(
+        'invalid',
+        `cannot link ${entry.name} to ${entry.linkname ?? ''}: they are on different mounts`,
+      );
+    }
+    if (routed !== undefined) {
+      const { writer, sub, rest } = routed;
+      if (sub.readOnly !== undefined) {
+        throw new EngineError('conflict', `cannot copy ${entry.name}: it is on a read-only mount`, {
+          hint: `${sub.readOnly} is mounted read-only`,
+        });
+      }
+      if (rest.length === 0 && entry.type !== 'dir') {
+        throw new EngineError('conflict', `cannot overwrite ${entry.name}: a volume or directory is mounted there`);
+      }
+      const inner = { ...entry, name: rest.join('/') };
+      return writer.write(link === undefined ? inner : { ...inner, linkname: link.rest.join('/') });
+    }
     try {
       await this.writeEntry(entry);
     } catch (error) {
@@ -362,6 +409,10 @@ class TreeWriter {
 
   /** Modes, owners and times of the directories, once their contents are written (deepest first). */
   async finish(): Promise<void> {
+    for (const { writer } of this.subs) {
+      await writer.finish();
+      this.bytes += writer.bytes;
+    }
     for (const { full, entry } of this.dirs.reverse()) {
       const owner = this.ownerOf(entry);
       if (owner !== undefined) await fs.lchown(full, owner.uid, owner.gid);
@@ -450,6 +501,8 @@ async function copyTree(
   options: CopyOptions,
   ids: {
     readonly from?: IdRange | undefined;
+    /** Mounts of a stopped container below the source (walkTree). */
+    readonly mounts?: ReadonlyMap<string, { readonly full: string; readonly ids: IdRange | undefined }>;
     /** Where a destination directory is written, and with which ids (a container's: placeIn). */
     readonly place?: (base: string) => Promise<Placed>;
   } = {},
@@ -457,16 +510,20 @@ async function copyTree(
   const srcIsDir = source.stat.isDirectory();
   const top = topName(source.given);
   const warn = options.onWarning ?? (() => undefined);
-  const entries = walkTree(source.full, top, source.follow, warn, ids.from);
+  const entries = walkTree(source.full, top, source.follow, warn, ids.from, ids.mounts);
   let base: string;
   let stream: AsyncIterable<TarEntry>;
+  /** The name the source's top gets in base ('': its contents go into base). */
+  let name: string;
   if (dest.stat?.isDirectory() === true) {
     base = dest.full;
-    stream = srcIsDir && (contentsOnly(source.given) || top === '') ? renamed(entries, top, '') : entries;
+    name = srcIsDir && (contentsOnly(source.given) || top === '') ? '' : top;
+    stream = name === '' ? renamed(entries, top, '') : entries;
   } else if (dest.stat !== undefined) {
     if (srcIsDir) throw new EngineError('conflict', `cannot copy a directory to a file: ${dest.given}`);
     base = path.dirname(dest.full);
-    stream = renamed(entries, top, path.basename(dest.full));
+    name = path.basename(dest.full);
+    stream = renamed(entries, top, name);
   } else {
     if (!srcIsDir && dest.given.endsWith('/')) {
       throw new EngineError('not-found', `destination directory ${dest.given} does not exist`, {
@@ -477,18 +534,63 @@ async function copyTree(
       throw new EngineError('not-found', `the parent directory of ${dest.given} does not exist`);
     }
     base = path.dirname(dest.full);
-    stream = renamed(entries, top, path.basename(dest.full));
+    name = path.basename(dest.full);
+    stream = renamed(entries, top, name);
   }
-  const placed = ids.place === undefined ? { base } : await ids.place(base);
-  const writer = new TreeWriter(placed.base, options, placed.ids);
+  const placed: Placed = ids.place === undefined ? { base } : await ids.place(base);
+  await refuseReadOnlyMounts(placed.subs ?? [], source, name === '' ? [] : [name]);
+  const writer = new TreeWriter(placed.base, options, placed.ids, placed.subs);
   for await (const entry of stream) await writer.write(entry);
   await writer.finish();
   return writer.bytes;
 }
 
+/**
+ * Refuses, before anything is written, a copy of the host tree source (its top written as prefix in the destination
+ * directory) that would write below a read-only mount (subs): changes nothing.
+ */
+async function refuseReadOnlyMounts(
+  subs: readonly SubMount[],
+  source: { full: string; given: string; stat: Stats },
+  prefix: readonly string[],
+): Promise<void> {
+  for (const sub of subs) {
+    if (sub.readOnly === undefined || prefix.some((part, index) => sub.parts[index] !== part)) continue;
+    const inSource = sub.parts.slice(prefix.length);
+    const there =
+      inSource.length === 0 ||
+      (source.stat.isDirectory() && (await fs.lstat(path.join(source.full, ...inSource)).catch(() => undefined)));
+    if (there !== undefined && there !== false) {
+      throw new EngineError(
+        'conflict',
+        `cannot copy ${source.given}: ${sub.readOnly} below the destination is mounted read-only`,
+        {
+          hint: 'copy the rest without what goes there, or mount it read-write',
+        },
+      );
+    }
+  }
+}
+
 interface Placed {
   readonly base: string;
   readonly ids?: WriteIds;
+  /** Mounts below base whose entries are written in their own directories. */
+  readonly subs?: readonly SubMount[];
+}
+
+/**
+ * A volume or host directory mounted below the directory a copy writes (parts: its mount point, relative to that
+ * directory) whose files are written in its own directory (base) rather than through the container's root: a
+ * stopped container's mounts are not mounted for the copy, and a running one's idmapped volumes cannot be written
+ * through (host root's ids are not mapped there). A read-only one (readOnly: its destination) refuses what would go
+ * below it.
+ */
+interface SubMount {
+  readonly parts: readonly string[];
+  readonly base: string;
+  readonly ids?: WriteIds;
+  readonly readOnly?: string;
 }
 
 /**
@@ -556,7 +658,7 @@ async function inStoppedMount(
   record: ContainerRecord,
   full: string,
   followFinal: boolean,
-): Promise<{ readonly mount: ContainerMount; readonly full: string } | undefined> {
+): Promise<StoppedMount | undefined> {
   const inside = path.relative(root, full);
   let best: { mount: ContainerMount; at: string } | undefined;
   for (const mount of record.mounts) {
@@ -571,7 +673,60 @@ async function inStoppedMount(
   // a single file bound in: left as before (the copy writes beside it, in the host's directory, otherwise)
   if ((await fs.lstat(base).catch(() => undefined))?.isDirectory() !== true) return undefined;
   const rest = path.relative(at, inside);
-  return { mount, full: rest === '' ? base : await resolveInRoot(base, rest, followFinal) };
+  return { mount, at, base, full: rest === '' ? base : await resolveInRoot(base, rest, followFinal) };
+}
+
+/** A path of a stopped container in one of its mounts' source (inStoppedMount). */
+interface StoppedMount {
+  readonly mount: ContainerMount;
+  /** The mount point, relative to the container's root, resolved in it. */
+  readonly at: string;
+  /** The mount's directory on the host (its source, or its subpath in it). */
+  readonly base: string;
+  /** The path, in base. */
+  readonly full: string;
+}
+
+/** How a mount's files are stored: a volume's (volumeIds), or a host directory's, written as the container's root. */
+async function mountIds(engine: Engine, record: ContainerRecord, mount: ContainerMount): Promise<WriteIds | undefined> {
+  if (record.userns === undefined) return undefined;
+  return mount.volumeName !== undefined
+    ? volumeIds(engine, mount, record.userns)
+    : { range: record.userns, own: false };
+}
+
+/**
+ * The volumes and host directories mounted strictly below rel (a directory, relative to the container's root) that a
+ * copy must write in their own directories (SubMount): every one of a stopped container; of a running one with a
+ * user namespace, those that are the directory the container sees there (same device and inode); none of a
+ * running one without (the kernel's view through /proc/PID/root is right). A single file bound in is left out.
+ */
+async function subMounts(
+  engine: Engine,
+  root: string,
+  record: ContainerRecord,
+  rel: string,
+  running: boolean,
+): Promise<SubMount[]> {
+  if (running && record.userns === undefined) return [];
+  const subs: SubMount[] = [];
+  for (const mount of record.mounts) {
+    if (mount.type !== 'bind' || mount.source === '') continue;
+    const at = path.relative(root, await resolveInRoot(root, mount.destination, true));
+    if (at === '' || at === rel || !(rel === '' || at.startsWith(`${rel}/`))) continue;
+    const base = mount.subpath !== undefined ? await resolveInRoot(mount.source, mount.subpath, true) : mount.source;
+    const there = await fs.lstat(base).catch(() => undefined);
+    if (there?.isDirectory() !== true) continue;
+    const parts = (rel === '' ? at : at.slice(rel.length + 1)).split('/');
+    if (running) {
+      const seen = await fs.stat(path.join(root, at)).catch(() => undefined);
+      if (seen?.dev !== there.dev || seen.ino !== there.ino) continue;
+    }
+    const ids = await mountIds(engine, record, mount);
+    const readOnly = mount.options.includes('ro') ? { readOnly: mount.destination } : {};
+    subs.push({ parts, base, ...(ids !== undefined ? { ids } : {}), ...readOnly });
+  }
+  return subs;
 }
 
 /** A path inside the container, resolved inside its root; the destination's parent must be a real directory. */
@@ -590,7 +745,14 @@ async function containerSource(
   given: string,
   options: CopyOptions,
   running: boolean,
-): Promise<{ full: string; given: string; stat: Stats; follow: boolean; volume: string | undefined }> {
+): Promise<{
+  full: string;
+  given: string;
+  stat: Stats;
+  follow: boolean;
+  volume: string | undefined;
+  rel: string;
+}> {
   const followFinal = options.followLink === true || endsWithSeparator(given);
   const resolved = await resolveInRoot(root, given, followFinal);
   const mounted = running ? undefined : await inStoppedMount(root, record, resolved, followFinal);
@@ -602,7 +764,10 @@ async function containerSource(
   if (endsWithSeparator(given) && !stat.isDirectory()) {
     throw new EngineError('conflict', `${given} in container ${record.name} is not a directory`);
   }
-  return { full, given, stat, follow: full === root, volume: mounted?.mount.volumeName };
+  // where it is in the container, relative to its root
+  const rel =
+    mounted === undefined ? path.relative(root, full) : path.join(mounted.at, path.relative(mounted.base, full));
+  return { full, given, stat, follow: full === root, volume: mounted?.mount.volumeName, rel: rel === '.' ? '' : rel };
 }
 
 /** `cp CONTAINER:SRC DEST|-`: returns the bytes of file content copied. */
@@ -618,11 +783,19 @@ export async function copyFromContainer(
     // a volume's files carry the container's own ids on disk (idmapped when it runs) or, chowned where idmapped
     // mounts are not available, a range's host ids; its root's, host ids of its range
     const range = source.volume === undefined ? record.userns : await volumeShift(engine.paths, source.volume);
+    // a stopped container's mounts below the source are read in their own directories, with their ids
+    const below = running || !source.stat.isDirectory() ? [] : await subMounts(engine, root, record, source.rel, false);
+    const mounts = new Map(
+      below.map((sub) => [
+        sub.parts.join('/'),
+        { full: sub.base, ids: sub.ids?.own === false ? sub.ids.range : undefined },
+      ]),
+    );
     if (dest.kind === 'tar') {
       if (options.out === undefined) throw new EngineError('internal', 'no output for the tar stream');
       const top = topName(srcPath) || '.';
       const warn = options.onWarning ?? (() => undefined);
-      return writeTar(walkTree(source.full, top, source.follow, warn, range), options.out);
+      return writeTar(walkTree(source.full, top, source.follow, warn, range, mounts), options.out);
     }
     const full = path.resolve(dest.path);
     const stat = await fs.stat(full).catch((error: unknown) => {
@@ -631,7 +804,7 @@ export async function copyFromContainer(
     });
     const parent = await fs.stat(path.dirname(full)).catch(() => undefined);
     const destination = { full, given: dest.path, stat, parentIsDir: parent?.isDirectory() === true };
-    return copyTree(source, destination, options, { from: range });
+    return copyTree(source, destination, options, { from: range, mounts });
   });
 }
 
@@ -668,20 +841,18 @@ export async function copyToContainer(
       );
     }
     const dest = await containerDestination(root, destPath, mounted?.full ?? resolved);
-    const place = async (base: string): Promise<Placed> =>
-      mounted === undefined
-        ? placeIn(engine, root, record, base)
-        : // a volume is idmapped when the container runs: its files carry the container's own ids on disk (or a
-          // range's, chowned where idmapped mounts are not available); a host directory bound in is not (as in
-          // Docker): the range's host ids, as the container's root writes there
-          {
-            base,
-            ...(record.userns === undefined
-              ? {}
-              : mounted.mount.volumeName !== undefined
-                ? { ids: await volumeIds(engine, mounted.mount, record.userns) }
-                : { ids: { range: record.userns, own: false } }),
-          };
+    const place = async (base: string): Promise<Placed> => {
+      // where base is in the container, relative to its root: mounts below it are written in their own dirs
+      const rel =
+        mounted === undefined ? path.relative(root, base) : path.join(mounted.at, path.relative(mounted.base, base));
+      const subs = await subMounts(engine, root, record, rel === '.' ? '' : rel, running);
+      if (mounted === undefined) return { ...(await placeIn(engine, root, record, base)), subs };
+      // a volume is idmapped when the container runs: its files carry the container's own ids on disk (or a
+      // range's, chowned where idmapped mounts are not available); a host directory bound in is not (as in
+      // Docker): the range's host ids, as the container's root writes there
+      const ids = await mountIds(engine, record, mounted.mount);
+      return { base, subs, ...(ids !== undefined ? { ids } : {}) };
+    };
     if (source !== undefined) return copyTree(source, dest, options, { place });
     if (dest.stat?.isDirectory() !== true) {
       throw new EngineError('conflict', `destination ${destPath} in container ${record.name} must be a directory`, {
@@ -690,7 +861,7 @@ export async function copyToContainer(
     }
     if (options.input === undefined) throw new EngineError('internal', 'no input for the tar stream');
     const placed = await place(dest.full);
-    const writer = new TreeWriter(placed.base, options, placed.ids);
+    const writer = new TreeWriter(placed.base, options, placed.ids, placed.subs);
     for await (const entry of readTar(options.input)) await writer.write(entry);
     await writer.finish();
     return writer.bytes;

@@ -279,6 +279,82 @@ describe('user namespaces: container root is not host root (root)', { skip: NEED
     }
   });
 
+  test('cp reaches a second volume mounted inside the copied tree, stopped and running; a read-only one refuses first', async () => {
+    // -v outer:/data -v inner:/data/sub: what a copy into /data puts under sub/ belongs in the inner volume. Before,
+    // a stopped container's copy wrote it under the mount point in the outer volume (hidden once it runs), and a
+    // running one refused it ("it is on an idmapped volume mount").
+    const work = path.join(t.dir, 'nested-src');
+    await mkdir(path.join(work, 'tree', 'sub'), { recursive: true });
+    await writeFile(path.join(work, 'tree', 'top.txt'), 'top\n');
+    await writeFile(path.join(work, 'tree', 'sub', 'in.txt'), 'in\n');
+    await chown(path.join(work, 'tree', 'sub', 'in.txt'), 7, 8);
+    await mkdir(path.join(work, 'run', 'sub'), { recursive: true });
+    await writeFile(path.join(work, 'run', 'sub', 'run.txt'), 'run\n');
+    const outer = path.join(t.engine.paths.volumes, 'nest-outer', '_data');
+    const inner = path.join(t.engine.paths.volumes, 'nest-inner', '_data');
+    const create = await t.cli([
+      ...['container', 'create', '--userns', 'auto', '-v', 'nest-outer:/data', '-v', 'nest-inner:/data/sub'],
+      ...[IMAGE, 'sleep', '600'],
+    ]);
+    assert.equal(create.code, 0, create.stderr);
+    const id = create.stdout.trim();
+    const ro = await t.cli([
+      ...['container', 'create', '--userns', 'auto', '-v', 'nest-outer:/data', '-v', 'nest-inner:/data/sub:ro'],
+      ...[IMAGE, 'true'],
+    ]);
+    assert.equal(ro.code, 0, ro.stderr);
+    try {
+      // stopped: written in each volume's own directory, with the container's ids as volumes store them
+      const cp = await t.cli(['container', 'cp', '-a', `${path.join(work, 'tree')}/.`, `${id}:/data`]);
+      assert.equal(cp.code, 0, cp.stderr);
+      const owners = async (file: string) => {
+        const s = await lstat(file);
+        return [s.uid, s.gid];
+      };
+      assert.deepEqual(await owners(path.join(outer, 'top.txt')), [0, 0]);
+      assert.deepEqual(await owners(path.join(inner, 'in.txt')), [7, 8]);
+      await assert.rejects(lstat(path.join(outer, 'sub', 'in.txt')), { code: 'ENOENT' }, 'not under the mount point');
+      // out of the stopped container: the inner volume's files, as the container sees them
+      const out = await t.cli(['container', 'cp', '-a', `${id}:/data`, path.join(work, 'out')]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(await readFile(path.join(work, 'out', 'sub', 'in.txt'), 'utf8'), 'in\n');
+      assert.deepEqual(await owners(path.join(work, 'out', 'sub', 'in.txt')), [7, 8]);
+      // running (both volumes idmapped): the same
+      const start = await t.cli(['container', 'start', id]);
+      assert.equal(start.code, 0, start.stderr);
+      const running = await t.cli(['container', 'cp', `${path.join(work, 'run')}/.`, `${id}:/data`]);
+      assert.equal(running.code, 0, running.stderr);
+      const seen = await t.cli([
+        ...['container', 'exec', id, 'sh', '-c'],
+        'cat /data/sub/in.txt /data/sub/run.txt; stat -c "%n %u:%g" /data/top.txt /data/sub/in.txt /data/sub/run.txt',
+      ]);
+      assert.equal(
+        seen.stdout,
+        'in\nrun\n/data/top.txt 0:0\n/data/sub/in.txt 7:8\n/data/sub/run.txt 0:0\n',
+        seen.stderr,
+      );
+      assert.deepEqual(await owners(path.join(inner, 'run.txt')), [0, 0]);
+      // the mount point the runtime made in the outer (idmapped) volume is the container root's
+      assert.deepEqual(await owners(path.join(outer, 'sub')), [0, 0]);
+      // a read-only volume below the destination: refused before anything is written
+      await writeFile(path.join(work, 'tree', 'new.txt'), 'new\n');
+      const refused = await t.cli(['container', 'cp', `${path.join(work, 'tree')}/.`, `${ro.stdout.trim()}:/data`]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /\/data\/sub below the destination is mounted read-only/);
+      await assert.rejects(lstat(path.join(outer, 'new.txt')), { code: 'ENOENT' }, 'nothing written');
+      // a hard link from one volume to the other cannot be made: refused, naming both
+      await mkdir(path.join(work, 'links', 'sub'), { recursive: true });
+      await writeFile(path.join(work, 'links', 'a'), 'a\n');
+      execFileSync('ln', [path.join(work, 'links', 'a'), path.join(work, 'links', 'sub', 'b')]);
+      const links = await t.cli(['container', 'cp', `${path.join(work, 'links')}/.`, `${id}:/data`]);
+      assert.notEqual(links.code, 0);
+      assert.match(links.stderr, /cannot link sub\/b to a: they are on different mounts/);
+    } finally {
+      assert.equal((await t.cli(['container', 'rm', '-f', id, ro.stdout.trim()])).code, 0);
+      assert.equal((await t.cli(['volume', 'rm', 'nest-outer', 'nest-inner'])).code, 0);
+    }
+  });
+
   test('concurrent containers get ranges that never overlap; all released on rm', async () => {
     const creates = await Promise.all(
       Array.from({ length: 4 }, () => t.cli(['container', 'create', '--userns', 'auto', IMAGE, 'true'])),
