@@ -1,5 +1,6 @@
 /**
- * linksFromSysfs (engine/network/sandboxes.ts): the repair of the host reads this root's links (name, alias, master)
+ * isMountPoint (engine/network/sandboxes.ts): a sandbox is a netns file with its namespace bind-mounted on it, told by one
+ * stat instead of reading the mount table at each container start. linksFromSysfs: the repair of the host reads this root's links (name, alias, master)
  * from sysfs instead of starting `ip -j -d link show` on every command (issue 18). It must give what ip gives, and
  * give nothing (so that ip answers) where sysfs shows another network namespace than the process's. The links are
  * the test's own (a bridge and a veth pair with a unique prefix), removed at the end even on failure.
@@ -7,9 +8,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { linksFromSysfs } from '../../engine/network/sandboxes.js';
+import { isMountPoint, linksFromSysfs } from '../../engine/network/sandboxes.js';
 import { REPO, skipUnlessRoot } from '../helpers/engine.js';
 
 const prefix = `tsfl${randomBytes(3).toString('hex')}`;
@@ -68,4 +71,24 @@ test('in another network namespace with the host sysfs still mounted, it answers
   });
   assert.equal(result.status, 0, result.stderr);
   assert.equal(result.stdout.trim(), 'null');
+});
+
+test('isMountPoint: a netns bind-mounted on a file is one; the bare file and a missing one are not', (t) => {
+  if (skipUnlessRoot(t)) return;
+  const dir = mkdtempSync(path.join(tmpdir(), 'tsfig-it-mountpoint-'));
+  const file = path.join(dir, 'netns');
+  writeFileSync(file, '');
+  try {
+    assert.equal(isMountPoint(file), false);
+    execFileSync('mount', ['--bind', '/proc/self/ns/net', file]);
+    try {
+      assert.equal(isMountPoint(file), true);
+    } finally {
+      execFileSync('umount', [file]);
+    }
+    assert.equal(isMountPoint(file), false);
+    assert.equal(isMountPoint(path.join(dir, 'absent')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
