@@ -948,6 +948,49 @@ describe('user namespaces without idmapped mounts: chown-on-copy (root)', { skip
     });
   });
 
+  test('what a killed start leaves (a partial layer copy, a volume half chowned) is finished by the next start', async () => {
+    const create = await cli(['container', 'create', '--userns', 'auto', '-v', 'kvol:/v', IMAGE, 'sleep', '600']);
+    assert.equal(create.code, 0, create.stderr);
+    const id = create.stdout.trim();
+    try {
+      const range = (await listUserns(engine.paths))[id];
+      assert.ok(range !== undefined);
+      // the state a kill -9 during the first start leaves: a copy not renamed into place, and a volume whose chown to
+      // the range was recorded and had moved one file of two
+      const [layer] = engine.images.layerDirs(await engine.images.resolve(IMAGE));
+      assert.ok(layer !== undefined);
+      const partial = path.join(
+        engine.paths.containers,
+        id,
+        'shifted',
+        `.tmp-${path.basename(path.dirname(layer))}-dead`,
+      );
+      await mkdir(path.join(partial, 'bin'), { recursive: true });
+      const data = path.join(engine.paths.volumes, 'kvol', '_data');
+      await writeFile(path.join(data, 'moved'), 'moved\n');
+      await chown(path.join(data, 'moved'), range.uid + 5, range.gid + 5);
+      await writeFile(path.join(data, 'left'), 'left\n');
+      await chown(path.join(data, 'left'), 6, 6);
+      const shiftJson = path.join(engine.paths.volumes, 'kvol', 'shift.json');
+      await writeFile(shiftJson, JSON.stringify({ v: 1, to: range }));
+      // meanwhile cp refuses the volume, naming it and what finishes it
+      const cp = await cli(['container', 'cp', `${id}:/v/left`, path.join(dir, 'left-out')]);
+      assert.notEqual(cp.code, 0);
+      assert.match(cp.stderr, /volume kvol is being chowned to a container's user namespace/);
+      assert.match(cp.stderr, /start a container that uses it/);
+      // the next start removes the partial copy, copies again, and finishes the chown
+      const start = await cli(['container', 'start', id]);
+      assert.equal(start.code, 0, start.stderr);
+      await assert.rejects(lstat(partial), { code: 'ENOENT' });
+      const seen = await cli(['container', 'exec', id, 'stat', '-c', '%n %u:%g', '/v/moved', '/v/left', '/bin/sh']);
+      assert.equal(seen.stdout, '/v/moved 5:5\n/v/left 6:6\n/bin/sh 0:0\n', seen.stderr);
+      assert.deepEqual(JSON.parse(await readFile(shiftJson, 'utf8')), { v: 1, range });
+    } finally {
+      assert.equal((await cli(['container', 'rm', '-f', id])).code, 0);
+      assert.equal((await cli(['volume', 'rm', 'kvol'])).code, 0);
+    }
+  });
+
   test('nothing remains after removal: no copies, no ranges, no mounts', async () => {
     assert.equal((await cli(['container', 'ls', '-aq'])).stdout, '');
     assert.deepEqual(await readdir(engine.paths.containers), []);
