@@ -744,12 +744,14 @@ export class ContainerManager {
       const mount = volumes.find((candidate) => candidate.volumeName === name);
       if (mount === undefined || (await fs.stat(mount.source).catch(() => undefined)) === undefined) continue;
       // only a volume on a file system without idmapped mounts is ever chowned (shift.json: one that is); a
-      // container without a user namespace only looks for that file (it needs no probe: nothing else changes)
+      // container without a user namespace that uses one takes its lock too, so that a start chowning it for a
+      // range sees it running (and the other way round); a probe that fails there changes nothing for it
       const chowned = await pathExists(path.join(this.paths.volumes, name, 'shift.json'));
-      const supported = range === undefined || (await idmapSupported(mount.source));
+      const supported =
+        range === undefined ? await idmapSupported(mount.source).catch(() => true) : await idmapSupported(mount.source);
       if (supported && !chowned) continue;
       locks.push(await acquireLock(`${this.paths.rootId}:volume-shift:${name}`));
-      const to = supported ? undefined : range;
+      const to = supported || range === undefined ? undefined : range;
       await shiftVolume(this.paths, name, mount.source, to, () => this.otherVolumeUser(record, name));
       if (!supported && range !== undefined) {
         for (const each of volumes) if (each.volumeName === name) mounts.set(each.destination, { source: each.source });

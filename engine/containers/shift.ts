@@ -31,6 +31,8 @@ import { USERNS_SIZE } from './userns.js';
 
 /** Why idmapped mounts are not used for a path, or undefined when they are. */
 const probed = new Map<number, string | undefined>();
+/** Why a probe itself failed (no user namespace could be made...), per file system: not probed again. */
+const probeFailures = new Map<number, string>();
 
 /**
  * Whether dir's file system takes idmapped mounts, probed once per file system (`tsfig-runtime idmap-probe`).
@@ -46,8 +48,11 @@ export async function idmapSupported(dir: string, env: NodeJS.ProcessEnv = proce
   }
   const { dev } = await fs.stat(dir);
   if (probed.has(dev)) return probed.get(dev) === undefined;
+  const failed = probeFailures.get(dev);
+  if (failed !== undefined) throw new EngineError('runtime', `cannot probe idmapped mounts on ${dir}: ${failed}`);
   const result = await spawnCommand(runtimeBinary(), ['idmap-probe', dir]);
   if (result.code !== 0 && result.code !== 1) {
+    probeFailures.set(dev, lastMessage(result.stdout));
     throw new EngineError('runtime', `cannot probe idmapped mounts on ${dir}: ${lastMessage(result.stdout)}`);
   }
   probed.set(dev, result.code === 0 ? undefined : lastMessage(result.stdout));

@@ -924,6 +924,11 @@ describe('user namespaces without idmapped mounts: chown-on-copy (root)', { skip
           /volume usernscopy_data is in use by container usernscopy-app-1, whose user namespace differs/,
         );
         assert.equal((await stat(path.join(data, 'f'))).uid, secondRange.uid, 'the refused start changed nothing');
+        // so is one without a user namespace (it would chown the files back to their own ids under the running one)
+        const plainWhile = await cli(['container', 'run', '--rm', '-v', 'usernscopy_data:/d', IMAGE, 'true']);
+        assert.notEqual(plainWhile.code, 0);
+        assert.match(plainWhile.stderr, /volume usernscopy_data is in use by container usernscopy-app-1/);
+        assert.equal((await stat(path.join(data, 'f'))).uid, secondRange.uid);
         await cli(['container', 'rm', '-f', 'refused']);
         assert.equal((await cli(['down', '-t', '0'], { cwd: project })).code, 0);
       } finally {
