@@ -40,26 +40,10 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** The uncompressed bytes of a layer stream: gunzipped when it is gzip, as is when it is a plain tar. */
 export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  const iterator = input[Symbol.asyncIterator]();
-  let head: Buffer = Buffer.alloc(0);
-  let done = false;
-  while (head.length < 6 && !done) {
-    const next = await iterator.next();
-    if (next.done === true) done = true;
-    else head = head.length === 0 ? asBuffer(next.value) : Buffer.concat([head, next.value]);
-  }
-  const rest = async function* (): AsyncGenerator<Buffer> {
-    if (head.length > 0) yield head;
-    if (done) return;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done === true) return;
-      yield asBuffer(next.value);
-    }
-  };
+  const { head, stream } = await peek(input);
   const compression = detectCompression(head);
   if (compression === 'none') {
-    yield* rest();
+    yield* stream;
     return;
   }
   if (compression !== 'gzip') {
@@ -73,7 +57,7 @@ export async function* decompressed(input: AsyncIterable<Uint8Array>): AsyncGene
   }
   // 16 KiB output chunks (zlib's default) cost a round trip to the thread pool and a callback each
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-  const source = Readable.from(rest());
+  const source = Readable.from(stream);
   source.on('error', (error) => gunzip.destroy(error));
   source.pipe(gunzip);
   try {
