@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { pathExists, readJson, writeJsonAtomic } from '../state/atomic.js';
+import { pathExists, readJson, removeStaleTemps, writeJsonAtomic } from '../state/atomic.js';
 import { execCommand, ipJson } from './exec.js';
 import { syncIptables } from './iptables.js';
 import { firewallTable } from './names.js';
@@ -80,7 +80,7 @@ export async function cleanupStaleRoot(rootId: string, entry: RootEntry): Promis
   }
 }
 
-/** Replaces (or with undefined removes) one root's entry; cleans up after roots that are gone. */
+/** Replaces (or with undefined removes) one root's entry; cleans up after roots that are gone. The caller holds HOST_LOCK. */
 export async function writeRootEntry(hostRunDir: string, rootId: string, entry: RootEntry | undefined): Promise<void> {
   const { registry, stale } = await readRegistryAndStale(hostRunDir);
   for (const [staleId, staleEntry] of stale) {
@@ -90,6 +90,8 @@ export async function writeRootEntry(hostRunDir: string, rootId: string, entry: 
   if (entry === undefined || (entry.networks.length === 0 && entry.ports.length === 0)) delete roots[rootId];
   else roots[rootId] = entry;
   await fs.mkdir(hostRunDir, { recursive: true, mode: 0o711 });
+  // under the host lock, which every writer of the registry holds: a temporary file there is a killed writer's
+  await removeStaleTemps(registryFile(hostRunDir));
   if (Object.keys(roots).length === 0) {
     await fs.rm(registryFile(hostRunDir), { force: true });
     return;

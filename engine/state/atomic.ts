@@ -23,6 +23,21 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   await syncDir(dir);
 }
 
+/**
+ * Removes the temporary files writeFileAtomic left beside file when its writer died before the rename (a kill -9
+ * mid-write). Only for a file whose writers all hold one lock, which the caller holds: then no such file is another
+ * write in progress.
+ */
+export async function removeStaleTemps(file: string): Promise<void> {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.`;
+  const entries = await fs.readdir(dir).catch(() => [] as string[]);
+  const stale = entries.filter(
+    (entry) => entry.startsWith(prefix) && /^[0-9a-f]{12}\.tmp$/.test(entry.slice(prefix.length)),
+  );
+  await Promise.all(stale.map((entry) => fs.rm(path.join(dir, entry), { force: true })));
+}
+
 export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644): Promise<void> {
   await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, mode);
 }

@@ -133,6 +133,23 @@ async function startHolder(): Promise<Holder> {
     throw new EngineError('internal', `lock socket paths under ${dir} would be longer than ${SUN_PATH_MAX} bytes`);
   }
   const temporary = path.join(dir, `.t.${token}`);
+  // Registered before the first listen: an exit while this runs (EPIPE, a second Ctrl-C) takes the temporary socket
+  // with it too. What this process still holds goes with it, then its socket, then the directory if nothing else is
+  // in it.
+  process.once('exit', () => {
+    for (const file of [...held, socket, temporary]) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // already gone, or never made
+      }
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // other processes' entries, or gone
+    }
+  });
   for (let attempt = 0; ; attempt++) {
     await prepareDir(dir);
     const server = net.createServer((connection) => connection.destroy());
@@ -147,27 +164,30 @@ async function startHolder(): Promise<Holder> {
       if (!isErrno(error, 'ENOENT') || attempt >= 5) throw error;
     }
   }
-  process.once('exit', () => {
-    // what this process still holds goes with it, then its socket, then the directory if nothing else is in it
-    for (const file of [...held, socket]) {
-      try {
-        unlinkSync(file);
-      } catch {
-        // already gone
-      }
-    }
-    try {
-      rmdirSync(dir);
-    } catch {
-      // other processes' entries, or gone
-    }
-  });
-  // what processes that died since left (kill -9 skips their exit): their sockets and the entries they held
+  // What processes that died since left (kill -9 skips their exit): their sockets and the entries they held, and a
+  // temporary socket of one killed before its rename. A temporary socket of a live process may not listen yet (bind
+  // comes before listen), so it is probed only once the pid its token names is gone.
   const others = (await fs.readdir(dir)).filter(
-    (entry) => !entry.startsWith('.t.') && !entry.endsWith(`.${token}`) && !entry.includes(`.${token}.`),
+    (entry) =>
+      !entry.endsWith(`.${token}`) && !entry.includes(`.${token}.`) && (!entry.startsWith('.t.') || deadToken(entry)),
   );
   await Promise.all(others.map((entry) => probe(path.join(dir, entry))));
   return { dir, socket, token };
+}
+
+/**
+ * Whether the process a `.t.<pid in base 36>-<hex>` name was made by is gone. A pid of another pid namespace, or a
+ * reused one, reads as alive: the file is then kept (and were a live one removed, its maker listens again).
+ */
+function deadToken(entry: string): boolean {
+  const pid = Number.parseInt(/^\.t\.([0-9a-z]+)-/.exec(entry)?.[1] ?? '', 36);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return isErrno(error, 'ESRCH');
+  }
 }
 
 function currentHolder(): Promise<Holder> {

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { acquireLock, lockDirectory, withLock } from '../../engine/state/lock.js';
-import { readJson, writeJsonAtomic } from '../../engine/state/atomic.js';
+import { readJson, removeStaleTemps, writeJsonAtomic } from '../../engine/state/atomic.js';
+import { writeRootEntry } from '../../engine/network/registry.js';
 import { enginePaths, rootIdOf } from '../../engine/state/paths.js';
 
 describe('engine state', () => {
@@ -22,6 +23,22 @@ describe('engine state', () => {
     assert.match(a.hostPrefix, /^tsf[0-9a-f]{4}$/);
     assert.equal(a.runRoot, `/run/tsfig/${rootIdOf('/var/lib/tsfig')}`);
     assert.equal(enginePaths(undefined, { TSFIG_ROOT: '/x/y' }).root, '/x/y');
+  });
+
+  test("a writer killed mid-write leaves a temp file; the registry's next writer (under the host lock) removes it", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tsfig-state-'));
+    dirs.push(dir);
+    // what writeFileAtomic makes before its rename, and a look-alike of another file that must stay
+    await writeFile(path.join(dir, '.net-registry.json.355c72e8303c.tmp'), '');
+    await writeFile(path.join(dir, '.net-registry.json.bak'), 'kept');
+    await writeFile(path.join(dir, '.other.json.355c72e8303c.tmp'), 'kept');
+    const root = path.join(dir, 'root');
+    await mkdir(path.join(root, 'networks'), { recursive: true });
+    await writeRootEntry(dir, 'deadbeef', { root, networks: [], ports: [] });
+    assert.deepEqual((await readdir(dir)).sort(), ['.net-registry.json.bak', '.other.json.355c72e8303c.tmp', 'root']);
+    // the helper alone, for another file: only that file's temporary files go
+    await removeStaleTemps(path.join(dir, 'other.json'));
+    assert.deepEqual((await readdir(dir)).sort(), ['.net-registry.json.bak', 'root']);
   });
 
   test('atomic JSON writes leave no temp files and read back', async () => {
@@ -146,6 +163,63 @@ describe('engine state', () => {
       [],
       'the entry of the lock it held at exit is gone',
     );
+  });
+
+  test('a process that exits while it starts listening leaves no temporary socket', async () => {
+    // exit (EPIPE, a second Ctrl-C) as soon as its `.t.` socket exists, before the rename to `.p.`
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const exiting = child(`
+        const { readdirSync } = await import('node:fs');
+        const dir = lock.lockDirectory();
+        const own = process.pid.toString(36) + '-';
+        void lock.acquireLock('test-early-exit-${process.pid}');
+        const poll = () => {
+          let entries = [];
+          try { entries = readdirSync(dir); } catch {}
+          if (entries.some((e) => e.startsWith('.t.' + own))) { console.log('t ' + own); process.exit(0); }
+          if (entries.some((e) => e.startsWith('.p.' + own))) { console.log('missed ' + own); process.exit(0); }
+          setImmediate(poll);
+        };
+        poll();`);
+      const [seen, own] = (await exiting.line).split(' ');
+      await exiting.done;
+      if (seen !== 't') continue;
+      const left = await readdir(lockDirectory()).catch(() => [] as string[]);
+      assert.deepEqual(
+        left.filter((entry) => entry.includes(`.${own ?? ''}`)),
+        [],
+      );
+      return;
+    }
+    assert.fail('the child never exited while its temporary socket existed');
+  });
+
+  test('the temporary socket of a process killed before its rename is swept by the next process', async () => {
+    // a `.t.` socket whose maker is dead: a child listens on it under its own pid, then is killed with -9
+    await mkdir(lockDirectory(), { recursive: true, mode: 0o700 });
+    const maker = child(`
+      const net = await import('node:net');
+      const path = await import('node:path');
+      const file = path.join(lock.lockDirectory(), '.t.' + process.pid.toString(36) + '-0123456789ab');
+      net.createServer().listen(file, () => console.log(path.basename(file)));
+      setInterval(() => {}, 1000);`);
+    const name = await maker.line;
+    maker.kill();
+    await maker.done;
+    assert.ok((await readdir(lockDirectory())).includes(name), 'kill -9 left it');
+    // a live process's temporary socket that does not listen (between bind and listen) is never taken for dead
+    const live = path.join(lockDirectory(), `.t.${process.pid.toString(36)}-ba9876543210`);
+    await writeFile(live, '');
+    try {
+      const sweeper = child(`await lock.withLock('test-t-sweep-${process.pid}', async () => {}); console.log('done');`);
+      assert.equal(await sweeper.line, 'done');
+      await sweeper.done;
+      const left = await readdir(lockDirectory()).catch(() => [] as string[]);
+      assert.ok(!left.includes(name), `the dead maker's ${name} is gone`);
+      assert.ok(left.includes(path.basename(live)), "this live process's is kept");
+    } finally {
+      await rm(live, { force: true });
+    }
   });
 
   test('a new process sweeps what a process killed with -9 left: its socket and the entries of every lock it held', async () => {
