@@ -13,6 +13,7 @@ import { Command } from 'commander';
 import { NetworkManager, type NetworkManagerOptions } from '../../engine/network/index.js';
 import { registerNetworkCommands } from '../../src/cli/commands/network.js';
 import { enginePaths, rootIdOf, type EnginePaths } from '../../engine/state/paths.js';
+import { lockDirectory } from '../../engine/state/lock.js';
 
 // Networking of the engine without containers: sandboxes (netns) entered with nsenter, python3 servers inside.
 // Traffic goes only to loopback and to addresses these tests create (bridges, sandboxes, a "remote" netns on a
@@ -668,11 +669,13 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
         '}',
       ].join('\n'),
     );
+    const killed: number[] = [];
     for (const delay of [150, 400, 700]) {
       const child = spawn(process.execPath, ['--import', 'tsx', script], {
         cwd: REPO,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
+      if (child.pid !== undefined) killed.push(child.pid);
       await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
       await new Promise((resolve) => setTimeout(resolve, delay));
       child.kill('SIGKILL');
@@ -692,6 +695,27 @@ describe('engine network (root, no containers)', { skip: !isRoot && 'needs root'
         for (const p of ep.ports)
           assert.match(table, new RegExp(`dport ${p.hostPort} dnat to ${ep.ip.replace(/\./g, '\\.')}:80`));
       }
+    }
+    // The killed processes' lock sockets and entries (kill -9 skips their exit) go with the next command's first lock.
+    const next = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const { withLock } = await import(${JSON.stringify(path.join(REPO, 'engine/state/lock.ts'))}); await withLock('test-next-command', async () => {});`,
+      ],
+      { cwd: REPO, encoding: 'utf8' },
+    );
+    assert.equal(next.status, 0, next.stderr);
+    const locks = await readdir(lockDirectory()).catch(() => [] as string[]);
+    for (const pid of killed) {
+      assert.deepEqual(
+        locks.filter((entry) => entry.includes(`.${pid.toString(36)}-`)),
+        [],
+        `what killed process ${pid} held`,
+      );
     }
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { enginePaths } from '../../engine/state/paths.js';
@@ -35,6 +36,15 @@ test(
         if (entry !== own.rootId && existsSync(netns) && readdirSync(netns).length > 0) found.push(`netns ${netns}`);
       }
     }
+    // engine/state/lock.ts: a socket left by a process that exited or died (a temporary one, or one that refuses
+    // connections); engine/network/registry.ts: a temporary file of a registry write cut short
+    const locks = '/run/tsfig/locks';
+    for (const entry of existsSync(locks) ? readdirSync(locks) : []) {
+      if (entry.startsWith('.t.') || !(await accepts(path.join(locks, entry)))) found.push(`lock ${locks}/${entry}`);
+    }
+    for (const entry of existsSync('/run/tsfig') ? readdirSync('/run/tsfig') : []) {
+      if (entry.endsWith('.tmp')) found.push(`temporary file /run/tsfig/${entry}`);
+    }
     const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
     for (const line of links.split('\n')) {
       const name = /^\d+: ([^:@]+)/.exec(line)?.[1];
@@ -57,6 +67,21 @@ test(
     assert.deepEqual(found, []);
   },
 );
+
+/** Whether a unix socket file accepts a connection (its process is alive). */
+function accepts(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(file);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
 
 /** Polls list until it is empty or timeoutMs passed; returns its last value. */
 async function waitFor(list: () => string[], timeoutMs: number): Promise<string[]> {
